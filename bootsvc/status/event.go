@@ -1,0 +1,52 @@
+// Package status records what each node fetched from the boot services and
+// when (its stage), keeps it in memory, persists it to the state directory,
+// and serves it to `gitboot status` and `GET /status`.
+//
+// The boot services (bootsvc/dhcp, bootsvc/tftp, bootsvc/httpboot) depend only
+// on the Recorder interface; the daemon wires in the Store.
+package status
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Stage is a step of the boot path, or an error recorded for a node.
+type Stage string
+
+// Stages in boot order, then the error records.
+const (
+	StageDHCP           Stage = "DHCP"
+	StageTFTP           Stage = "TFTP"
+	StageIPXE           Stage = "IPXE"
+	StageKernel         Stage = "KERNEL"
+	StageImage          Stage = "IMAGE"
+	StageSystemOverlay  Stage = "SYSTEM_OVERLAY"
+	StageRuntimeOverlay Stage = "RUNTIME_OVERLAY"
+
+	StageNotFound   Stage = "NOT_FOUND"
+	StageBadRequest Stage = "BAD_REQUEST"
+	StageDenied     Stage = "DENIED"
+)
+
+// Event is one thing a boot service did for (or refused to) a client.
+type Event struct {
+	Node  string     // node name; empty when the client is not a declared node
+	MAC   string     // canonical MAC when known
+	Stage Stage      //
+	Sent  string     // the file sent (e.g. "undionly.kpxe", "runtime.img.gz"); empty if none
+	Addr  netip.Addr // the client's address
+	Time  time.Time  // zero means "now"
+}
+
+// Recorder receives events from the boot services. Implementations must be
+// safe for concurrent use and must not block the caller for long.
+type Recorder interface {
+	Record(Event)
+}
+
+// Discard is a Recorder that drops every event.
+type Discard struct{}
+
+// Record implements Recorder.
+func (Discard) Record(Event) {}

@@ -1,0 +1,132 @@
+package hclspec
+
+import (
+	"io/fs"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Cluster is the resolved, validated model of one cluster repository. It is
+// immutable once Load returns it: share it by pointer, never modify it.
+type Cluster struct {
+	// FS is the repository the cluster was loaded from (a directory or a git
+	// tree). Overlay sources are paths inside it.
+	FS fs.FS
+
+	Servers  []*Server  // sorted by name
+	Networks []*Network // sorted by name
+	Images   []*Image   // sorted by name
+	Overlays []*Overlay // sorted by name
+	Profiles []*Profile // sorted by name
+	Nodes    []*Node    // sorted by name
+
+	// Hash is the sha256 (hex) of the normalised desired state: two
+	// repositories that differ only in comments, formatting or file layout
+	// have the same Hash.
+	Hash string
+
+	servers  map[string]*Server
+	networks map[string]*Network
+	images   map[string]*Image
+	overlays map[string]*Overlay
+	profiles map[string]*Profile
+	nodes    map[string]*Node
+}
+
+// Server is a `server` block: one gitboot server and the networks it serves.
+type Server struct {
+	Name            string
+	Address         netip.Addr
+	Networks        []string // network names; all networks when the block omits it
+	Interface       string
+	HTTPPort        int
+	TFTPPort        int
+	DHCPPort        int
+	DHCPMode        string // authoritative | proxy | off
+	IPXEDir         string
+	RuntimeInterval time.Duration
+	RouterAdvert    bool
+	SecureRuntime   bool
+	Range           hcl.Range // the block's definition
+}
+
+// Network is a `network` block.
+type Network struct {
+	Name         string
+	Subnet       netip.Prefix
+	Gateway      netip.Addr // zero when unset
+	DNS          []netip.Addr
+	Domain       string
+	LeaseTime    time.Duration
+	DynamicStart netip.Addr // zero when no dynamic_range
+	DynamicEnd   netip.Addr
+	Range        hcl.Range
+}
+
+// Image is an `image` block. Source is a path on the server, not in the
+// repository.
+type Image struct {
+	Name   string
+	Source string
+	Kernel string // glob inside the image; empty: newest /boot/vmlinuz-*
+	Digest string // "sha256:<hex>" pin; empty when not pinned
+	Range  hcl.Range
+}
+
+// Overlay is an `overlay` block: either Source (a directory in the
+// repository, slash-separated, relative to its root) or Builtin (the name of
+// an overlay shipped inside gitboot: "hosts", "hostname").
+type Overlay struct {
+	Name    string
+	Source  string
+	Builtin string
+	Range   hcl.Range
+}
+
+// Profile is a `profile` block as written (not merged).
+type Profile struct {
+	Name     string
+	Profiles []string
+	Range    hcl.Range
+}
+
+// Node is one node with its fully merged settings: profiles applied in
+// order (included profiles first), later wins, the node's own attributes
+// win over all profiles; maps merge key by key, lists replace.
+type Node struct {
+	Name            string
+	MAC             string // lower-case colon form
+	IP              netip.Addr
+	Profiles        []string // as listed on the node
+	Image           string   // image name
+	Network         string   // network name
+	KernelArgs      []string
+	SystemOverlays  []string // overlay names, in order (gitboot's own init overlay is not listed)
+	RuntimeOverlays []string
+	Tags            map[string]string
+
+	// Origins maps each merged attribute name ("image", "tags.role", ...)
+	// to where its value was set: a profile's or the node's attribute.
+	Origins map[string]hcl.Range
+	Range   hcl.Range // the node block (or its for_each element's block)
+}
+
+// Server returns the server block with the given name.
+func (c *Cluster) Server(name string) (*Server, bool) { s, ok := c.servers[name]; return s, ok }
+
+// Network returns the network block with the given name.
+func (c *Cluster) Network(name string) (*Network, bool) { n, ok := c.networks[name]; return n, ok }
+
+// Image returns the image block with the given name.
+func (c *Cluster) Image(name string) (*Image, bool) { i, ok := c.images[name]; return i, ok }
+
+// Overlay returns the overlay block with the given name.
+func (c *Cluster) Overlay(name string) (*Overlay, bool) { o, ok := c.overlays[name]; return o, ok }
+
+// Profile returns the profile block with the given name.
+func (c *Cluster) Profile(name string) (*Profile, bool) { p, ok := c.profiles[name]; return p, ok }
+
+// Node returns the node with the given name.
+func (c *Cluster) Node(name string) (*Node, bool) { n, ok := c.nodes[name]; return n, ok }
