@@ -3,6 +3,8 @@ package hclspec
 import (
 	"io/fs"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -130,3 +132,40 @@ func (c *Cluster) Profile(name string) (*Profile, bool) { p, ok := c.profiles[na
 
 // Node returns the node with the given name.
 func (c *Cluster) Node(name string) (*Node, bool) { n, ok := c.nodes[name]; return n, ok }
+
+// NewCluster assembles a Cluster from already-validated parts and builds its
+// lookup indexes. Load is the normal way to get a Cluster; NewCluster is for
+// callers (and tests) that construct one directly. It sorts the slices and
+// does not validate.
+func NewCluster(fsys fs.FS, servers []*Server, networks []*Network, images []*Image, overlays []*Overlay, profiles []*Profile, nodes []*Node) *Cluster {
+	c := &Cluster{FS: fsys, Servers: servers, Networks: networks, Images: images, Overlays: overlays, Profiles: profiles, Nodes: nodes}
+	c.index()
+	return c
+}
+
+func (c *Cluster) index() {
+	sortByName(c.Servers, func(s *Server) string { return s.Name })
+	sortByName(c.Networks, func(n *Network) string { return n.Name })
+	sortByName(c.Images, func(i *Image) string { return i.Name })
+	sortByName(c.Overlays, func(o *Overlay) string { return o.Name })
+	sortByName(c.Profiles, func(p *Profile) string { return p.Name })
+	sortByName(c.Nodes, func(n *Node) string { return n.Name })
+	c.servers = indexByName(c.Servers, func(s *Server) string { return s.Name })
+	c.networks = indexByName(c.Networks, func(n *Network) string { return n.Name })
+	c.images = indexByName(c.Images, func(i *Image) string { return i.Name })
+	c.overlays = indexByName(c.Overlays, func(o *Overlay) string { return o.Name })
+	c.profiles = indexByName(c.Profiles, func(p *Profile) string { return p.Name })
+	c.nodes = indexByName(c.Nodes, func(n *Node) string { return n.Name })
+}
+
+func sortByName[T any](s []T, name func(T) string) {
+	slices.SortStableFunc(s, func(a, b T) int { return strings.Compare(name(a), name(b)) })
+}
+
+func indexByName[T any](s []T, name func(T) string) map[string]T {
+	m := make(map[string]T, len(s))
+	for _, v := range s {
+		m[name(v)] = v
+	}
+	return m
+}

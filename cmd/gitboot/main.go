@@ -1,0 +1,75 @@
+// Command gitboot provisions bare-metal clusters from a git repository.
+// This package only wires the CLI; the work is done in hclspec, reconcile and
+// bootsvc.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Set by the linker (see Makefile).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// exitError carries a process exit code through cobra without printing
+// anything more (the command has already said why).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+var errNotImplemented = errors.New("not implemented yet")
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gitboot",
+		Short:         "Provision bare-metal clusters from a git repository",
+		Long:          "gitboot provisions bare-metal clusters from HCL files in a git repository:\nits own DHCP, TFTP and HTTP boot services serve what the repository declares.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newValidateCmd(),
+		newFmtCmd(),
+		newPlanCmd(),
+		newApplyCmd(),
+		newServeCmd(),
+		newStatusCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and commit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "gitboot %s (commit %s)\n", version, commit)
+			return nil
+		},
+	}
+}
+
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	return 1
+}
+
+func main() { os.Exit(run(os.Args[1:])) }
