@@ -1,0 +1,207 @@
+package tftp
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/gitboot/gitboot/bootsvc"
+)
+
+// DefaultIPXEDir is the TFTP root when the server block sets no ipxe_dir
+// (where Debian's ipxe package puts its binaries).
+const DefaultIPXEDir = "/usr/lib/ipxe"
+
+// maxNameLen bounds a requested file name; longer names are refused.
+const maxNameLen = 255
+
+// bootFiles are the boot binaries the DHCP server hands out, relative to the
+// root. They are resolved (symlinks followed, even out of the root) when a
+// snapshot is loaded: Debian's ipxe.efi is a symlink into /boot.
+var bootFiles = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi", "arm64/snponly.efi"}
+
+// Reasons a request is refused. Their text is what the client sees.
+var (
+	errNotFound    = errors.New("file not found")
+	errEscape      = errors.New("access violation: path leaves the TFTP root")
+	errAbsolute    = errors.New("access violation: absolute path outside the TFTP root")
+	errBadName     = errors.New("access violation: bad file name")
+	errNotRegular  = errors.New("not a regular file")
+	errIsDir       = errors.New("is a directory")
+	errNoConfig    = errors.New("no configuration loaded yet")
+	errReadOnly    = errors.New("access violation: read-only server, writes are refused")
+	errShutdown    = errors.New("server shutting down")
+	errUnreadable  = errors.New("access violation: cannot open file")
+	errNameTooLong = errors.New("file name too long")
+)
+
+// tree is what one snapshot serves: the root directory and the boot
+// binaries resolved when the snapshot was loaded. It is immutable.
+type tree struct {
+	snap *bootsvc.Snapshot
+	dir  string            // absolute, cleaned root directory
+	boot map[string]string // cleaned request name -> resolved file path
+}
+
+// newTree resolves the snapshot's root and boot binaries. Missing binaries
+// are logged, not fatal: a site may not ship every architecture.
+func newTree(snap *bootsvc.Snapshot, log *slog.Logger) *tree {
+	dir := DefaultIPXEDir
+	if snap != nil && snap.Server.IPXEDir != "" {
+		dir = snap.Server.IPXEDir
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	t := &tree{snap: snap, dir: filepath.Clean(dir), boot: make(map[string]string, len(bootFiles)+1)}
+	names := bootFiles
+	if snap != nil && snap.Server.UEFIBootFile != "" {
+		names = append(append([]string(nil), bootFiles...), snap.Server.UEFIBootFile)
+	}
+	var missing []string
+	for _, name := range names {
+		rel, err := cleanName(t.dir, name)
+		if err != nil {
+			log.Warn("tftp: boot file name refused", "file", name, "err", err)
+			continue
+		}
+		if _, done := t.boot[rel]; done {
+			continue
+		}
+		p, err := resolveBootFile(t.dir, rel)
+		if err != nil {
+			missing = append(missing, rel)
+			log.Debug("tftp: boot file not available", "file", rel, "err", err)
+			continue
+		}
+		t.boot[rel] = p
+	}
+	if len(missing) > 0 {
+		log.Info("tftp: boot files missing from the root", "root", t.dir, "missing", strings.Join(missing, ","))
+	}
+	return t
+}
+
+// resolveBootFile follows every symlink of root/rel and checks the result is
+// a regular file.
+func resolveBootFile(root, rel string) (string, error) {
+	p, err := filepath.EvalSymlinks(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: %w", p, errNotRegular)
+	}
+	return p, nil
+}
+
+// cleanName turns a requested name into a slash-separated path relative to
+// root, or says why it is refused. Backslashes count as separators; any ".."
+// component is refused even when it would stay inside the root; an absolute
+// name must lie under root (it is made relative). Nothing is decoded: "%2e"
+// is three literal characters.
+func cleanName(root, name string) (string, error) {
+	if name == "" {
+		return "", errBadName
+	}
+	if len(name) > maxNameLen {
+		return "", errNameTooLong
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f {
+			return "", errBadName
+		}
+	}
+	name = strings.ReplaceAll(name, `\`, "/")
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", errEscape
+		}
+	}
+	if strings.HasPrefix(name, "/") {
+		prefix := strings.TrimSuffix(filepath.ToSlash(root), "/") + "/"
+		rest, ok := strings.CutPrefix(path.Clean(name)+"/", prefix)
+		if !ok {
+			return "", errAbsolute
+		}
+		name = strings.TrimSuffix(rest, "/")
+		if name == "" {
+			return "", errIsDir
+		}
+	}
+	rel := path.Clean(name)
+	if rel == "." {
+		return "", errIsDir
+	}
+	if !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return "", errEscape
+	}
+	return rel, nil
+}
+
+// open opens the requested file for one transfer: a resolved boot binary,
+// or a path inside the root that os.Root keeps from leaving it (symlinks
+// included). The file is opened non-blocking so a FIFO cannot hang the
+// transfer, and must be a regular file. It returns the cleaned name.
+func (t *tree) open(name string) (*os.File, string, error) {
+	rel, err := cleanName(t.dir, name)
+	if err != nil {
+		return nil, "", err
+	}
+	var f *os.File
+	if p, ok := t.boot[rel]; ok {
+		f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	} else {
+		f, err = openInRoot(t.dir, rel)
+	}
+	if err != nil {
+		return nil, rel, classify(err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, rel, errUnreadable
+	case fi.IsDir():
+		f.Close()
+		return nil, rel, errIsDir
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, rel, errNotRegular
+	}
+	return f, rel, nil
+}
+
+func openInRoot(dir, rel string) (*os.File, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
+
+// classify maps an open error to the reason the client is told.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return errNotFound
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return errNameTooLong
+	case strings.Contains(err.Error(), "escapes from parent"):
+		// os.Root's error for a symlink leaving the root is not exported.
+		return errEscape
+	default:
+		return errUnreadable
+	}
+}

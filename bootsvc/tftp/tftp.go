@@ -1,0 +1,290 @@
+// Package tftp is gitboot's built-in, read-only TFTP server: it sends the
+// iPXE binaries (undionly.kpxe, ipxe.efi, snponly.efi, arm64/snponly.efi)
+// that node firmware fetches after DHCP, from the server's ipxe_dir.
+//
+// It is fed a *bootsvc.Snapshot through Update (swapped atomically; nothing
+// on the request path parses or locks), records a status.StageTFTP event
+// per completed transfer, and refuses writes and any request path leaving
+// its root. The daemon (cmd/gitboot serve) imports it; it never imports
+// hclspec or reconcile. The protocol (RFC 1350, blksize and tsize options)
+// is github.com/pin/tftp/v3.
+package tftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
+)
+
+// Defaults for Config.
+const (
+	DefaultTimeout = time.Second
+	DefaultRetries = 5
+)
+
+// Config configures a Server. The zero value works.
+type Config struct {
+	// Recorder receives a StageTFTP event per completed transfer, and
+	// NOT_FOUND / DENIED events for refused requests from declared nodes.
+	// Nil: status.Discard.
+	Recorder status.Recorder
+	// Log receives transfer and refusal lines. Nil: slog.Default().
+	Log *slog.Logger
+	// Timeout is how long a block waits for its ACK before it is sent
+	// again. Zero: DefaultTimeout.
+	Timeout time.Duration
+	// Retries is how many times one block is sent again before the
+	// transfer is given up. Zero: DefaultRetries.
+	Retries int
+	// MaxBlockSize caps the blksize a client may negotiate (512..65464).
+	// Zero: only the receiving interface's MTU caps it.
+	MaxBlockSize int
+}
+
+// Server is a read-only TFTP server. Create it with New, give it a snapshot
+// with Update, and run it with Serve. It is safe for concurrent use.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	rec  status.Recorder
+	cur  atomic.Pointer[tree]
+	warn limiter
+
+	// Counters, for logs and tests.
+	transfers atomic.Int64
+	refused   atomic.Int64
+	badPkts   atomic.Int64
+}
+
+// New returns a Server that refuses every request until Update is called.
+func New(cfg Config) *Server {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Retries <= 0 {
+		cfg.Retries = DefaultRetries
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, rec: cfg.Recorder}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.rec == nil {
+		s.rec = status.Discard{}
+	}
+	s.warn = limiter{burst: 20, window: 10 * time.Second}
+	return s
+}
+
+// Update makes snap the served snapshot: its Server.IPXEDir becomes the root
+// and the boot binaries it names are resolved now. Transfers already running
+// finish with the file they opened.
+func (s *Server) Update(snap *bootsvc.Snapshot) {
+	t := newTree(snap, s.log)
+	s.cur.Store(t)
+	s.log.Debug("tftp: snapshot loaded", "root", t.dir, "boot_files", len(t.boot))
+}
+
+// Serve answers TFTP requests arriving on conn (already bound; see Listen)
+// until ctx is cancelled, then stops taking requests, aborts running
+// transfers at their next block, waits for them and returns nil. Serve owns
+// conn and closes it. Each transfer runs on its own goroutine and socket.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	if conn == nil {
+		return errors.New("tftp: serve: nil connection")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := tftp.NewServer(s.readHandler(ctx), s.writeHandler)
+	srv.SetTimeout(s.cfg.Timeout)
+	srv.SetRetries(s.cfg.Retries)
+	// The timeout already spaces resends; the library's default adds a
+	// random sleep of up to a second on top.
+	srv.SetBackoff(func(int) time.Duration { return 0 })
+	if s.cfg.MaxBlockSize > 0 {
+		srv.SetBlockSize(s.cfg.MaxBlockSize)
+	}
+	srv.SetHook(hook{s})
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(conn) }()
+	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
+	select {
+	case <-ctx.Done():
+		srv.Shutdown()
+		<-errc
+		s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
+			"transfers", s.transfers.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
+		return nil
+	case err := <-errc:
+		srv.Shutdown()
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
+	}
+}
+
+// Listen binds the UDP socket Serve takes. An invalid address means all
+// IPv4 addresses. A port in use is an error naming the port and the
+// tftp_port setting that changes it.
+func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
+	if !addr.Addr().IsValid() {
+		addr = netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	switch {
+	case err == nil:
+		return conn, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("tftp: UDP port %d on %s is already in use (another TFTP server, such as tftpd-hpa or dnsmasq, running?): stop it or set tftp_port in the server block: %w",
+			addr.Port(), addr.Addr(), err)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("tftp: binding UDP port %d needs root or CAP_NET_BIND_SERVICE (or set tftp_port above 1023 in the server block): %w",
+			addr.Port(), err)
+	default:
+		return nil, fmt.Errorf("tftp: listening on %s: %w", addr, err)
+	}
+}
+
+// readHandler serves one read request: resolve and open the file, stream it
+// from the open handle, record the transfer.
+func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) error {
+	return func(name string, rf io.ReaderFrom) error {
+		client := clientAddr(rf)
+		t := s.cur.Load()
+		if t == nil {
+			s.refuse(nil, client, name, errNoConfig)
+			return errNoConfig
+		}
+		f, rel, err := t.open(name)
+		if err != nil {
+			s.refuse(t, client, name, err)
+			return err
+		}
+		defer f.Close()
+		start := time.Now()
+		n, err := rf.ReadFrom(&fileReader{ctx: ctx, f: f})
+		node, mac := lookup(t.snap, client)
+		if err != nil {
+			// The library has already sent the client an error.
+			s.warnf("tftp: transfer aborted", "file", rel, "client", client, "node", node, "sent_bytes", n, "err", err)
+			return err
+		}
+		s.transfers.Add(1)
+		s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
+		s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
+			"duration", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+}
+
+// writeHandler refuses every write request with a TFTP error.
+func (s *Server) writeHandler(name string, wt io.WriterTo) error {
+	s.refuse(s.cur.Load(), clientAddr(wt), name, errReadOnly)
+	return errReadOnly
+}
+
+// refuse logs a refused request (rate-limited) and records it for a
+// declared node.
+func (s *Server) refuse(t *tree, client netip.Addr, name string, why error) {
+	s.refused.Add(1)
+	var snap *bootsvc.Snapshot
+	if t != nil {
+		snap = t.snap
+	}
+	node, mac := lookup(snap, client)
+	s.warnf("tftp: request refused", "file", truncate(name, 80), "client", client, "node", node, "reason", why.Error())
+	if node == "" {
+		return
+	}
+	stage := status.StageDenied
+	if errors.Is(why, errNotFound) || errors.Is(why, errIsDir) {
+		stage = status.StageNotFound
+	}
+	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: stage, Sent: truncate(name, 80), Addr: client})
+}
+
+// warnf logs at warning level unless too many warnings came lately, so a
+// flood of bad packets cannot flood the log.
+func (s *Server) warnf(msg string, args ...any) {
+	ok, dropped := s.warn.allow(time.Now())
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		args = append(args, "suppressed_before", dropped)
+	}
+	s.log.Warn(msg, args...)
+}
+
+// hook receives the library's transfer outcomes; only failures without a
+// file (bad packets on the listening socket) are not logged elsewhere.
+type hook struct{ s *Server }
+
+func (hook) OnSuccess(tftp.TransferStats) {}
+
+func (h hook) OnFailure(st tftp.TransferStats, err error) {
+	if st.Filename != "" || st.RemoteAddr != nil {
+		return
+	}
+	h.s.badPkts.Add(1)
+	h.s.warnf("tftp: bad packet ignored", "err", err)
+}
+
+// fileReader streams one open file, stopping at the next block once the
+// server shuts down. Seek lets the library answer tsize.
+type fileReader struct {
+	ctx context.Context
+	f   *os.File
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	if r.ctx.Err() != nil {
+		return 0, errShutdown
+	}
+	return r.f.Read(p)
+}
+
+func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.f.Seek(off, whence) }
+
+// clientAddr is the IP address of a transfer's client, unmapped.
+func clientAddr(transfer any) netip.Addr {
+	ot, ok := transfer.(interface{ RemoteAddr() net.UDPAddr })
+	if !ok {
+		return netip.Addr{}
+	}
+	ua := ot.RemoteAddr()
+	a, _ := netip.AddrFromSlice(ua.IP)
+	return a.Unmap()
+}
+
+// lookup names the declared node that has the client's address.
+func lookup(snap *bootsvc.Snapshot, client netip.Addr) (node, mac string) {
+	if !client.IsValid() {
+		return "", ""
+	}
+	n, ok := snap.NodeByIP(client)
+	if !ok {
+		return "", ""
+	}
+	return n.Name, n.MAC
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
