@@ -51,7 +51,10 @@ type Server struct {
 	RuntimeInterval time.Duration
 	RouterAdvert    bool
 	SecureRuntime   bool
-	Range           hcl.Range // the block's definition
+	UEFIBootFile    string    // x86-64 UEFI boot file: "snponly.efi" (default) or "ipxe.efi"
+	Range           hcl.Range `json:"-"` // the block's definition
+
+	networksSet bool
 }
 
 // Network is a `network` block.
@@ -64,7 +67,9 @@ type Network struct {
 	LeaseTime    time.Duration
 	DynamicStart netip.Addr // zero when no dynamic_range
 	DynamicEnd   netip.Addr
-	Range        hcl.Range
+	Range        hcl.Range `json:"-"`
+
+	subnetRange, dynamicRange hcl.Range
 }
 
 // Image is an `image` block. Source is a path on the server, not in the
@@ -72,9 +77,9 @@ type Network struct {
 type Image struct {
 	Name   string
 	Source string
-	Kernel string // glob inside the image; empty: newest /boot/vmlinuz-*
-	Digest string // "sha256:<hex>" pin; empty when not pinned
-	Range  hcl.Range
+	Kernel string    // glob inside the image; empty: newest /boot/vmlinuz-*
+	Digest string    // "sha256:<hex>" pin; empty when not pinned
+	Range  hcl.Range `json:"-"`
 }
 
 // Overlay is an `overlay` block: either Source (a directory in the
@@ -84,14 +89,16 @@ type Overlay struct {
 	Name    string
 	Source  string
 	Builtin string
-	Range   hcl.Range
+	Range   hcl.Range `json:"-"`
+
+	sourceRange hcl.Range `json:"-"`
 }
 
 // Profile is a `profile` block as written (not merged).
 type Profile struct {
 	Name     string
 	Profiles []string
-	Range    hcl.Range
+	Range    hcl.Range `json:"-"`
 }
 
 // Node is one node with its fully merged settings: profiles applied in
@@ -111,8 +118,8 @@ type Node struct {
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.
-	Origins map[string]hcl.Range
-	Range   hcl.Range // the node block (or its for_each element's block)
+	Origins map[string]hcl.Range `json:"-"`
+	Range   hcl.Range            `json:"-"` // the node block (or its for_each element's block)
 }
 
 // Server returns the server block with the given name.

@@ -1,17 +1,90 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 )
 
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate",
+	var asJSON bool
+	var vars []string
+	cmd := &cobra.Command{
+		Use:   "validate [DIR]",
 		Short: "Check a cluster repository",
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("validate: %w", errNotImplemented)
+		Long: "Check the *.hcl files of a cluster repository (default: the current directory).\n" +
+			"Exit status 0 when valid, 1 when not. Image sources are paths on the server and are\n" +
+			"not checked here; overlay directories are in the repository and are.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			opts, err := loadOptions(dir, vars)
+			if err != nil {
+				return err
+			}
+			fsys, closeFS, err := openRepoDir(dir)
+			if err != nil {
+				return err
+			}
+			defer closeFS()
+			_, diags := hclspec.Load(fsys, opts)
+			files := opts.Parser.Files()
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(toJSONDiagnostics(files, diags)); err != nil {
+					return err
+				}
+			} else {
+				writeDiagnostics(cmd.ErrOrStderr(), files, diags)
+				if !diags.HasErrors() {
+					fmt.Fprintf(cmd.OutOrStdout(), "Success! The configuration in %s is valid.\n", dir)
+				}
+			}
+			if diags.HasErrors() {
+				return exitError{1}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (terraform validate -json shape)")
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+	return cmd
 }
+
+// loadOptions builds hclspec options for a repository directory.
+func loadOptions(dir string, vars []string) (hclspec.Options, error) {
+	opts := hclspec.Options{Vars: map[string]string{}, Parser: hclparse.NewParser()}
+	if clean := filepath.Clean(dir); clean != "." {
+		opts.FilePrefix = filepath.ToSlash(clean)
+	}
+	for _, kv := range vars {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return opts, fmt.Errorf("--var %q: expected name=value", kv)
+		}
+		opts.Vars[name] = value
+	}
+	return opts, nil
+}
+
+// openRepoDir opens dir so that nothing read through it (file(), overlay
+// directories) can leave it, symlinks included.
+func openRepoDir(dir string) (fs.FS, func(), error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening repository: %w", err)
+	}
+	return root.FS(), func() { root.Close() }, nil
+}
+

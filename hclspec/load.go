@@ -1,0 +1,296 @@
+package hclspec
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Limits that keep hostile input from exhausting the loader.
+const (
+	// MaxFileSize is the largest *.hcl file Load reads.
+	MaxFileSize = 32 << 20
+	// MaxNesting is the deepest bracket nesting Load parses; deeper input
+	// is refused before parsing, since the parser recurses per level.
+	MaxNesting = 256
+	// MaxNodes bounds the nodes one repository may declare.
+	MaxNodes = 200_000
+)
+
+// Options tune Load.
+type Options struct {
+	// Vars sets input variables, as `--var name=value` does: values are
+	// strings, converted to the variable's declared type.
+	Vars map[string]string
+	// FilePrefix is prepended to file names in diagnostics and ranges (the
+	// directory as the user typed it, e.g. "examples/lab").
+	FilePrefix string
+	// Parser, when set, is used to parse the files, so the caller can show
+	// source snippets for diagnostics via Parser.Files().
+	Parser *hclparse.Parser
+}
+
+// Load reads every *.hcl file at the root of fsys (sorted by name), evaluates
+// and merges it, and validates the result. It returns the cluster only when
+// there are no errors; warnings may accompany it.
+func Load(fsys fs.FS, opts Options) (*Cluster, hcl.Diagnostics) {
+	l := &loader{fsys: fsys, opts: opts, parser: opts.Parser}
+	if l.parser == nil {
+		l.parser = hclparse.NewParser()
+	}
+	return l.load()
+}
+
+type loader struct {
+	fsys   fs.FS
+	opts   Options
+	parser *hclparse.Parser
+	diags  hcl.Diagnostics
+
+	decl       declared
+	localNames map[string]bool
+	vars       map[string]varDecl
+	ctx        *hcl.EvalContext
+
+	servers  []*Server
+	networks []*Network
+	images   []*Image
+	overlays []*Overlay
+	profiles []*profileDef
+	nodes    []*Node
+	nodeDefs []nodeDef
+}
+
+func (l *loader) errorf(subject *hcl.Range, summary, format string, args ...any) {
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: subject,
+	})
+}
+
+func (l *loader) warnf(subject *hcl.Range, summary, format string, args ...any) {
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: subject,
+	})
+}
+
+// rawBlock is one top-level block before evaluation.
+type rawBlock struct {
+	typ   string
+	name  string
+	block *hcl.Block
+}
+
+var topSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "server", LabelNames: []string{"name"}},
+		{Type: "network", LabelNames: []string{"name"}},
+		{Type: "image", LabelNames: []string{"name"}},
+		{Type: "overlay", LabelNames: []string{"name"}},
+		{Type: "profile", LabelNames: []string{"name"}},
+		{Type: "node", LabelNames: []string{"name"}},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+	},
+}
+
+func (l *loader) load() (*Cluster, hcl.Diagnostics) {
+	blocks := l.parseFiles()
+	if l.diags.HasErrors() {
+		return nil, l.diags
+	}
+	l.declare(blocks)
+	l.evalVariables(blocks)
+	l.evalLocals(blocks)
+	if l.diags.HasErrors() {
+		return nil, l.diags
+	}
+	for _, b := range blocks {
+		switch b.typ {
+		case "server":
+			l.decodeServer(b)
+		case "network":
+			l.decodeNetwork(b)
+		case "image":
+			l.decodeImage(b)
+		case "overlay":
+			l.decodeOverlay(b)
+		case "profile":
+			l.decodeProfile(b)
+		}
+	}
+	for _, s := range l.servers {
+		if !s.networksSet {
+			for _, b := range blocks {
+				if b.typ == "network" {
+					s.Networks = append(s.Networks, b.name)
+				}
+			}
+			sort.Strings(s.Networks)
+		}
+	}
+	for _, b := range blocks {
+		if b.typ == "node" {
+			l.decodeNode(b)
+			if len(l.nodes) > MaxNodes {
+				l.errorf(b.block.DefRange.Ptr(), "Too many nodes", "A repository may declare at most %d nodes.", MaxNodes)
+				return nil, l.diags
+			}
+		}
+	}
+	// Carry on after errors in blocks so that one run reports them all;
+	// each later step skips what could not be resolved.
+	l.checkProfileCycles()
+	l.mergeNodes()
+	c := NewCluster(l.fsys, l.servers, l.networks, l.images, l.overlays, l.profileList(), l.nodes)
+	l.validate(c)
+	if l.diags.HasErrors() {
+		return nil, l.diags
+	}
+	c.Hash = hashCluster(c)
+	return c, l.diags
+}
+
+// parseFiles parses each *.hcl file at the root of the FS.
+func (l *loader) parseFiles() []rawBlock {
+	entries, err := fs.ReadDir(l.fsys, ".")
+	if err != nil {
+		l.errorf(nil, "Cannot read the repository", "%s", err)
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		l.errorf(nil, "No configuration files", "The directory %s holds no *.hcl files.", displayDir(l.opts.FilePrefix))
+		return nil
+	}
+	var blocks []rawBlock
+	for _, name := range names {
+		display := path.Join(l.opts.FilePrefix, name)
+		src, err := readLimited(l.fsys, name, MaxFileSize)
+		if err != nil {
+			l.errorf(&hcl.Range{Filename: display}, "Cannot read file", "%s", err)
+			continue
+		}
+		if d := nestingDepthExceeded(src, display); d != nil {
+			l.diags = append(l.diags, d)
+			continue
+		}
+		f, diags := l.parser.ParseHCL(src, display)
+		l.diags = append(l.diags, diags...)
+		if diags.HasErrors() || f == nil {
+			continue
+		}
+		content, diags := f.Body.Content(topSchema)
+		l.diags = append(l.diags, diags...)
+		for _, b := range content.Blocks {
+			rb := rawBlock{typ: b.Type, block: b}
+			if len(b.Labels) > 0 {
+				rb.name = b.Labels[0]
+			}
+			blocks = append(blocks, rb)
+		}
+	}
+	return blocks
+}
+
+func displayDir(prefix string) string {
+	if prefix == "" {
+		return "."
+	}
+	return prefix
+}
+
+func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes; the limit is %d", name, st.Size(), limit)
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%s is larger than the limit of %d bytes", name, limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// nestingDepthExceeded scans src for bracket nesting deeper than MaxNesting,
+// outside quoted strings and comments, so that a hostile file cannot make
+// the recursive parser exhaust the stack.
+func nestingDepthExceeded(src []byte, filename string) *hcl.Diagnostic {
+	depth, line, col := 0, 1, 1
+	inStr, inLineComment, inBlockComment := false, false, false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c == '\n' {
+			line, col = line+1, 1
+			inLineComment = false
+			inStr = false // strings cannot span lines outside heredocs
+			continue
+		}
+		col++
+		switch {
+		case inLineComment:
+			continue
+		case inBlockComment:
+			if c == '*' && i+1 < len(src) && src[i+1] == '/' {
+				inBlockComment = false
+				i++
+			}
+			continue
+		case inStr:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '#':
+			inLineComment = true
+		case '/':
+			if i+1 < len(src) && src[i+1] == '/' {
+				inLineComment = true
+			} else if i+1 < len(src) && src[i+1] == '*' {
+				inBlockComment = true
+			}
+		case '(', '[', '{':
+			depth++
+			if depth > MaxNesting {
+				pos := hcl.Pos{Line: line, Column: col - 1, Byte: i}
+				return &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Nesting too deep",
+					Detail:   fmt.Sprintf("Brackets are nested more than %d levels deep here; gitboot refuses such input.", MaxNesting),
+					Subject:  &hcl.Range{Filename: filename, Start: pos, End: hcl.Pos{Line: line, Column: col, Byte: i + 1}},
+				}
+			}
+		case ')', ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,333 @@
+package hclspec
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// setting is one attribute value with where it was set.
+type setting[T any] struct {
+	v   T
+	rng hcl.Range
+	set bool
+}
+
+// settings are the attributes a profile and a node share.
+type settings struct {
+	image, network                 setting[string]
+	kernelArgs, sysOvl, runtimeOvl setting[[]string]
+	tags                           map[string]setting[string]
+	profiles                       []string
+	profileRanges                  hcl.Range
+}
+
+type profileDef struct {
+	name  string
+	rng   hcl.Range
+	s     settings
+	order int
+}
+
+var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags"}
+
+var profileSchema = schema(profileAttrs...)
+
+var nodeSchema = schema(append([]string{"mac", "ip", "for_each"}, profileAttrs...)...)
+
+// decodeSettings reads the shared attributes from a.
+func decodeSettings(a *attrs) settings {
+	var s settings
+	if v, at, ok := a.refList("profiles", "profile"); ok {
+		s.profiles, s.profileRanges = v, at.Expr.Range()
+	}
+	if v, at, ok := a.ref("image", "image"); ok {
+		s.image = setting[string]{v, at.Expr.Range(), true}
+	}
+	if v, at, ok := a.ref("network", "network"); ok {
+		s.network = setting[string]{v, at.Expr.Range(), true}
+	}
+	if v, at, ok := a.strList("kernel_args"); ok {
+		s.kernelArgs = setting[[]string]{v, at.Expr.Range(), true}
+	}
+	if v, at, ok := a.refList("system_overlays", "overlay"); ok {
+		s.sysOvl = setting[[]string]{v, at.Expr.Range(), true}
+	}
+	if v, at, ok := a.refList("runtime_overlays", "overlay"); ok {
+		s.runtimeOvl = setting[[]string]{v, at.Expr.Range(), true}
+	}
+	if v, at, ok := a.strMap("tags"); ok {
+		s.tags = make(map[string]setting[string], len(v))
+		for k, val := range v {
+			s.tags[k] = setting[string]{val, at.Expr.Range(), true}
+		}
+	}
+	return s
+}
+
+func (l *loader) decodeProfile(b rawBlock) {
+	a := l.body(b, profileSchema, false)
+	l.profiles = append(l.profiles, &profileDef{name: b.name, rng: b.block.DefRange, s: decodeSettings(a), order: len(l.profiles)})
+}
+
+func (l *loader) profileList() []*Profile {
+	out := make([]*Profile, 0, len(l.profiles))
+	for _, p := range l.profiles {
+		out = append(out, &Profile{Name: p.name, Profiles: p.s.profiles, Range: p.rng})
+	}
+	return out
+}
+
+// nodeDef is a node before merging.
+type nodeDef struct {
+	node *Node
+	s    settings
+}
+
+// decodeNode decodes a node block, once per for_each element if it has one.
+func (l *loader) decodeNode(b rawBlock) {
+	content, diags := b.block.Body.Content(nodeSchema)
+	l.diags = append(l.diags, diags...)
+	fe, hasForEach := content.Attributes["for_each"]
+	if !hasForEach {
+		if !validName(b.name) {
+			l.errorf(b.block.LabelRanges[0].Ptr(), "Invalid node name",
+				"Node name %q must start with a letter and hold only letters, digits, '_' and '-'.", b.name)
+			return
+		}
+		a := &attrs{l: l, content: content, ctx: l.ctx, what: fmt.Sprintf("node %q", b.name)}
+		l.addNode(b, a, b.name, b.block.LabelRanges[0])
+		return
+	}
+	if !l.checkRefs(fe.Expr, false) {
+		return
+	}
+	v, diags := fe.Expr.Value(l.ctx)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return
+	}
+	feAttrs := &attrs{l: l, content: content, ctx: l.ctx, what: fmt.Sprintf("node %q", b.name)}
+	if v.IsNull() || !v.IsWhollyKnown() {
+		feAttrs.valueErr(fe, "Invalid for_each", "for_each must be a known map or set of strings.")
+		return
+	}
+	ty := v.Type()
+	isMap := ty.IsMapType() || ty.IsObjectType()
+	if !isMap && !(ty.IsSetType() || ty.IsListType() || ty.IsTupleType()) {
+		feAttrs.valueErr(fe, "Invalid for_each", "for_each must be a map or a set (or list) of strings, not %s.", ty.FriendlyName())
+		return
+	}
+	seen := map[string]bool{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		var key string
+		if isMap {
+			key = k.AsString()
+		} else {
+			if e.IsNull() || e.Type() != cty.String {
+				feAttrs.valueErr(fe, "Invalid for_each", "A for_each list or set must hold strings (the node names); use a map to pass more.")
+				return
+			}
+			key = e.AsString()
+			if seen[key] {
+				feAttrs.valueErr(fe, "Duplicate node name", "for_each yields the name %q twice.", key)
+				continue
+			}
+			seen[key] = true
+		}
+		if !validName(key) {
+			feAttrs.valueErr(fe, "Invalid node name", "for_each yields the node name %q; names must start with a letter and hold only letters, digits, '_' and '-'.", key)
+			continue
+		}
+		ctx := l.ctx.NewChild()
+		ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(key), "value": e})}
+		a := &attrs{l: l, content: content, ctx: ctx, eachOK: true, what: fmt.Sprintf("node %q", key)}
+		l.addNode(b, a, key, fe.Expr.Range())
+		if len(l.nodes) > MaxNodes {
+			return
+		}
+	}
+}
+
+func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range) {
+	n := &Node{Name: name, Range: nameRange, Origins: map[string]hcl.Range{}}
+	if _, ok := a.get("mac"); !ok {
+		l.errorf(b.block.Body.MissingItemRange().Ptr(), "Missing required argument", "Node %q needs mac.", name)
+	} else if v, at, ok := a.str("mac"); ok {
+		if mac, ok := normaliseMAC(v); ok {
+			n.MAC = mac
+			n.Origins["mac"] = at.Expr.Range()
+		} else {
+			a.valueErr(at, "Invalid MAC address", "mac of node %q must be six hex bytes such as \"52:54:00:00:00:01\" (also accepted: dashes, or the dotted 5254.0000.0001 form), not %q.", name, v)
+		}
+	}
+	if _, ok := a.get("ip"); !ok {
+		l.errorf(b.block.Body.MissingItemRange().Ptr(), "Missing required argument", "Node %q needs ip.", name)
+	} else if v, at, ok := a.str("ip"); ok {
+		if ip, ok := a.ipv4(at, "ip", v); ok {
+			n.IP = ip
+			n.Origins["ip"] = at.Expr.Range()
+		}
+	}
+	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, s: decodeSettings(a)})
+	l.nodes = append(l.nodes, n)
+}
+
+// normaliseMAC accepts a 48-bit MAC with ':' or '-' separators or in dotted
+// form, any case, and returns it lower-case with colons.
+func normaliseMAC(s string) (string, bool) {
+	if len(s) != 17 && len(s) != 14 {
+		return "", false
+	}
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", false
+	}
+	return hw.String(), true
+}
+
+// checkProfileCycles reports a profile that includes itself, directly or
+// through others, at the include that closes the cycle.
+func (l *loader) checkProfileCycles() {
+	byName := map[string]*profileDef{}
+	for _, p := range l.profiles {
+		byName[p.name] = p
+	}
+	state := map[string]int{}
+	var visit func(p *profileDef, path []string) bool
+	visit = func(p *profileDef, path []string) bool {
+		switch state[p.name] {
+		case 2:
+			return true
+		case 1:
+			return false
+		}
+		state[p.name] = 1
+		for _, inc := range p.s.profiles {
+			q := byName[inc]
+			if q == nil {
+				continue
+			}
+			if state[inc] == 1 {
+				cycle := append(path[indexOf(path, inc):], p.name, inc)
+				l.errorf(p.s.profileRanges.Ptr(), "Profile include cycle",
+					"Profiles include each other in a loop: %s.", joinArrow("profile.", cycle))
+				state[p.name] = 2
+				return false
+			}
+			if !visit(q, append(path, p.name)) {
+				state[p.name] = 2
+				return false
+			}
+		}
+		state[p.name] = 2
+		return true
+	}
+	for _, p := range l.profiles {
+		visit(p, nil)
+	}
+}
+
+func joinArrow(prefix string, names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += " -> "
+		}
+		out += prefix + n
+	}
+	return out
+}
+
+// mergeNodes applies profiles (included profiles first, each once, in
+// order; later wins) and then the node's own attributes. Maps merge key by
+// key; lists replace.
+func (l *loader) mergeNodes() {
+	byName := map[string]*profileDef{}
+	for _, p := range l.profiles {
+		byName[p.name] = p
+	}
+	for _, d := range l.nodeDefs {
+		var order []*profileDef
+		applied := map[string]bool{}
+		var expand func(names []string)
+		expand = func(names []string) {
+			for _, name := range names {
+				p := byName[name]
+				if p == nil || applied[name] {
+					continue
+				}
+				applied[name] = true
+				expand(p.s.profiles)
+				order = append(order, p)
+			}
+		}
+		expand(d.s.profiles)
+		var m settings
+		for _, p := range order {
+			m.apply(p.s)
+		}
+		m.apply(d.s)
+		n := d.node
+		n.Profiles = d.s.profiles
+		if d.s.profileRanges != (hcl.Range{}) {
+			n.Origins["profiles"] = d.s.profileRanges
+		}
+		setOrigin(n, "image", m.image, func(v string) { n.Image = v })
+		setOrigin(n, "network", m.network, func(v string) { n.Network = v })
+		setOrigin(n, "kernel_args", m.kernelArgs, func(v []string) { n.KernelArgs = v })
+		setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
+		setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
+		if len(m.tags) > 0 {
+			n.Tags = make(map[string]string, len(m.tags))
+			for k, t := range m.tags {
+				n.Tags[k] = t.v
+				n.Origins["tags."+k] = t.rng
+			}
+		}
+		if n.Network == "" && n.IP.IsValid() {
+			// No network given: take the one network whose subnet holds the IP.
+			for _, net := range l.networks {
+				if net.Subnet.IsValid() && net.Subnet.Contains(n.IP) {
+					n.Network = net.Name
+					n.Origins["network"] = n.Origins["ip"]
+					break
+				}
+			}
+		}
+	}
+}
+
+func setOrigin[T any](n *Node, name string, s setting[T], set func(T)) {
+	if s.set {
+		set(s.v)
+		n.Origins[name] = s.rng
+	}
+}
+
+func (m *settings) apply(o settings) {
+	if o.image.set {
+		m.image = o.image
+	}
+	if o.network.set {
+		m.network = o.network
+	}
+	if o.kernelArgs.set {
+		m.kernelArgs = o.kernelArgs
+	}
+	if o.sysOvl.set {
+		m.sysOvl = o.sysOvl
+	}
+	if o.runtimeOvl.set {
+		m.runtimeOvl = o.runtimeOvl
+	}
+	if len(o.tags) > 0 && m.tags == nil {
+		m.tags = map[string]setting[string]{}
+	}
+	for k, v := range o.tags {
+		m.tags[k] = v
+	}
+}
