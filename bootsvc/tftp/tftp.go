@@ -174,6 +174,12 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 			return err
 		}
 		defer f.Close()
+		// Answer tsize with the real size, whatever the client sent.
+		if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+			if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+				ot.SetSize(fi.Size())
+			}
+		}
 		start := time.Now()
 		n, err := rf.ReadFrom(&fileReader{ctx: ctx, f: f})
 		node, mac := lookup(t.snap, client)
