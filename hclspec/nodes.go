@@ -10,9 +10,10 @@ import (
 
 // setting is one attribute value with where it was set.
 type setting[T any] struct {
-	v   T
-	rng hcl.Range
-	set bool
+	v      T
+	rng    hcl.Range
+	set    bool
+	broken bool // present but invalid (already reported)
 }
 
 // settings are the attributes a profile and a node share.
@@ -22,6 +23,7 @@ type settings struct {
 	tags                           map[string]setting[string]
 	profiles                       []string
 	profileRanges                  hcl.Range
+	profilesBroken                 bool // profiles present but invalid (already reported)
 }
 
 type profileDef struct {
@@ -42,26 +44,34 @@ func decodeSettings(a *attrs) settings {
 	var s settings
 	if v, at, ok := a.refList("profiles", "profile"); ok {
 		s.profiles, s.profileRanges = v, at.Expr.Range()
+	} else if at != nil {
+		s.profilesBroken = true
 	}
 	if v, at, ok := a.ref("image", "image"); ok {
-		s.image = setting[string]{v, at.Expr.Range(), true}
+		s.image = setting[string]{v: v, rng: at.Expr.Range(), set: true}
+	} else if at != nil {
+		s.image.broken = true
 	}
 	if v, at, ok := a.ref("network", "network"); ok {
-		s.network = setting[string]{v, at.Expr.Range(), true}
+		s.network = setting[string]{v: v, rng: at.Expr.Range(), set: true}
+	} else if at != nil {
+		s.network.broken = true
 	}
 	if v, at, ok := a.strList("kernel_args"); ok {
-		s.kernelArgs = setting[[]string]{v, at.Expr.Range(), true}
+		s.kernelArgs = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
 	}
 	if v, at, ok := a.refList("system_overlays", "overlay"); ok {
-		s.sysOvl = setting[[]string]{v, at.Expr.Range(), true}
+		s.sysOvl = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
 	}
 	if v, at, ok := a.refList("runtime_overlays", "overlay"); ok {
-		s.runtimeOvl = setting[[]string]{v, at.Expr.Range(), true}
+		s.runtimeOvl = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
+	} else if at != nil {
+		s.runtimeOvl.broken = true
 	}
 	if v, at, ok := a.strMap("tags"); ok {
 		s.tags = make(map[string]setting[string], len(v))
 		for k, val := range v {
-			s.tags[k] = setting[string]{val, at.Expr.Range(), true}
+			s.tags[k] = setting[string]{v: val, rng: at.Expr.Range(), set: true}
 		}
 	}
 	return s
@@ -84,6 +94,9 @@ func (l *loader) profileList() []*Profile {
 type nodeDef struct {
 	node *Node
 	s    settings
+	// broken names merged attributes whose value was invalid (and reported),
+	// so later checks do not report them again as missing.
+	broken map[string]bool
 }
 
 // decodeNode decodes a node block, once per for_each element if it has one.
@@ -250,7 +263,8 @@ func (l *loader) mergeNodes() {
 	for _, p := range l.profiles {
 		byName[p.name] = p
 	}
-	for _, d := range l.nodeDefs {
+	for i := range l.nodeDefs {
+		d := &l.nodeDefs[i]
 		var order []*profileDef
 		applied := map[string]bool{}
 		var expand func(names []string)
@@ -271,6 +285,11 @@ func (l *loader) mergeNodes() {
 			m.apply(p.s)
 		}
 		m.apply(d.s)
+		pb := d.s.profilesBroken
+		for _, p := range order {
+			pb = pb || p.s.profilesBroken
+		}
+		d.broken = map[string]bool{"image": m.image.broken || pb, "network": m.network.broken || pb, "runtime_overlays": m.runtimeOvl.broken || pb}
 		n := d.node
 		n.Profiles = d.s.profiles
 		if d.s.profileRanges != (hcl.Range{}) {
@@ -309,10 +328,10 @@ func setOrigin[T any](n *Node, name string, s setting[T], set func(T)) {
 }
 
 func (m *settings) apply(o settings) {
-	if o.image.set {
+	if o.image.set || o.image.broken {
 		m.image = o.image
 	}
-	if o.network.set {
+	if o.network.set || o.network.broken {
 		m.network = o.network
 	}
 	if o.kernelArgs.set {
@@ -321,7 +340,7 @@ func (m *settings) apply(o settings) {
 	if o.sysOvl.set {
 		m.sysOvl = o.sysOvl
 	}
-	if o.runtimeOvl.set {
+	if o.runtimeOvl.set || o.runtimeOvl.broken {
 		m.runtimeOvl = o.runtimeOvl
 	}
 	if len(o.tags) > 0 && m.tags == nil {

@@ -117,16 +117,16 @@ func (l *loader) checkNodes(c *Cluster) {
 				byIP[n.IP.String()] = n
 			}
 		}
-		l.checkNodeRefs(c, n)
+		l.checkNodeRefs(c, n, d.broken)
 	}
 }
 
-func (l *loader) checkNodeRefs(c *Cluster, n *Node) {
-	if n.Image == "" {
+func (l *loader) checkNodeRefs(c *Cluster, n *Node, broken map[string]bool) {
+	if n.Image == "" && !broken["image"] {
 		l.errorf(n.Range.Ptr(), "Node without image", "node %q has no image: set image = image.NAME on the node or one of its profiles.", n.Name)
 	}
 	if n.Network == "" {
-		if n.IP.IsValid() {
+		if n.IP.IsValid() && !broken["network"] {
 			r := n.Origins["ip"]
 			l.errorf(&r, "Node without network", "node %q has no network and no network's subnet holds its ip %s: set network = network.NAME or fix the ip.", n.Name, n.IP)
 		}
@@ -150,7 +150,7 @@ func (l *loader) checkNodeRefs(c *Cluster, n *Node) {
 		l.errorf(&ipRange, "IP inside the dynamic range", "node %q has ip %s, inside dynamic_range %s-%s of network %q (set at %s); reserved addresses must lie outside it.",
 			n.Name, n.IP, net.DynamicStart, net.DynamicEnd, net.Name, net.dynamicRange.String())
 	}
-	if len(n.RuntimeOverlays) == 0 {
+	if len(n.RuntimeOverlays) == 0 && !broken["runtime_overlays"] {
 		l.warnf(n.Range.Ptr(), "Node without runtime overlay", "node %q has no runtime_overlays; its agent will have nothing to pull.", n.Name)
 	}
 }

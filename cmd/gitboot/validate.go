@@ -87,4 +87,3 @@ func openRepoDir(dir string) (fs.FS, func(), error) {
 	}
 	return root.FS(), func() { root.Close() }, nil
 }
-
