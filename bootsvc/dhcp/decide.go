@@ -1,0 +1,409 @@
+package dhcp
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+// Ports and paths of the boot protocol.
+const (
+	ServerPort = 67   // DHCP server (and relay) port
+	ClientPort = 68   // DHCP client port
+	ProxyPort  = 4011 // PXE boot server port: the UEFI second request in proxy mode
+
+	// HTTPBinaryPath is where the HTTP service serves the iPXE directory;
+	// UEFI HTTP boot clients get HTTPBase()+HTTPBinaryPath+file.
+	HTTPBinaryPath = "/boot/"
+	// ARM64BootFile is the arm64 iPXE binary, relative to the iPXE dir.
+	ARM64BootFile = "arm64/snponly.efi"
+	// BIOSBootFile is the BIOS iPXE binary.
+	BIOSBootFile = "undionly.kpxe"
+	// DefaultUEFIBootFile is used when Server.UEFIBootFile is empty.
+	DefaultUEFIBootFile = "snponly.efi"
+
+	defaultLeaseTime = time.Hour
+)
+
+// Meta is what the socket loop knows about a request besides its bytes.
+type Meta struct {
+	LocalPort int            // port it arrived on: the DHCP port, or ProxyPort
+	Src       netip.AddrPort // where it came from
+	Now       time.Time      // the time of the decision (for leases)
+}
+
+// Pool hands out dynamic addresses to unknown MACs. taken reports addresses
+// that are never to be handed out (reserved node IPs, the server, the
+// gateway). *Leases implements it.
+type Pool interface {
+	Offer(mac string, n *bootsvc.Network, want netip.Addr, taken func(netip.Addr) bool, now time.Time) (netip.Addr, bool)
+	Commit(mac string, n *bootsvc.Network, addr netip.Addr, taken func(netip.Addr) bool, now time.Time) error
+	Release(mac string, addr netip.Addr)
+	Decline(mac string, addr netip.Addr, now time.Time)
+}
+
+// Decision is the outcome of Decide.
+type Decision struct {
+	Reply    *dhcpv4.DHCPv4 // nil: send nothing
+	Dest     netip.AddrPort // where to send Reply
+	MAC      string         // canonical MAC of the client ("" if not Ethernet)
+	Node     *bootsvc.Node  // the declared node, nil if the MAC is unknown
+	Unknown  bool           // the client is not a declared node
+	Addr     netip.Addr     // the address given (yiaddr), or the client's
+	BootFile string         // boot file or URL sent
+	Reason   string         // why nothing is sent, or a note on what was
+}
+
+// Decide answers one decoded request from snap. It is pure apart from pool
+// (which may be nil: no dynamic addresses).
+func Decide(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, pool Pool) Decision {
+	var d Decision
+	if snap == nil {
+		d.Reason = "no snapshot yet"
+		return d
+	}
+	if req.OpCode != dhcpv4.OpcodeBootRequest {
+		d.Reason = "not a BOOTREQUEST"
+		return d
+	}
+	if req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		d.Reason = "not an Ethernet client"
+		return d
+	}
+	d.MAC = req.ClientHWAddr.String()
+	if cip := ip4(req.ClientIPAddr); cip.IsValid() {
+		d.Addr = cip
+	}
+	mode := snap.Server.DHCPMode
+	if mode == "" {
+		mode = bootsvc.DHCPAuthoritative
+	}
+	if mode == bootsvc.DHCPOff {
+		d.Reason = "dhcp_mode is off"
+		return d
+	}
+	mt := req.MessageType()
+	if mt == dhcpv4.MessageTypeNone {
+		d.Reason = "no message type (BOOTP is not served)"
+		return d
+	}
+	node, known := snap.NodeByMAC(d.MAC)
+	if known {
+		d.Node = node
+	} else {
+		d.Unknown = true
+	}
+
+	n, why := chooseNetwork(snap, req, node)
+	if n == nil {
+		d.Reason = why
+		return d
+	}
+	if mode == bootsvc.DHCPProxy {
+		return decideProxy(snap, req, m, n, d)
+	}
+	if m.LocalPort == ProxyPort {
+		d.Reason = "port 4011 request while not in proxy mode"
+		return d
+	}
+	if known {
+		return decideNode(snap, req, m, n, d)
+	}
+	return decideDynamic(snap, req, m, n, pool, d)
+}
+
+// chooseNetwork picks the network a request belongs to: the relay's
+// (giaddr), else the node's own, else the one holding the client's address
+// or the server's.
+func chooseNetwork(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, node *bootsvc.Node) (*bootsvc.Network, string) {
+	if gi := ip4(req.GatewayIPAddr); gi.IsValid() {
+		n, ok := snap.NetworkContaining(gi)
+		if !ok {
+			return nil, "relay address " + gi.String() + " is in no served network"
+		}
+		if node != nil && !n.Subnet.Contains(node.IP) {
+			return nil, "relayed from " + n.Name + " but the node's address is not in it"
+		}
+		return n, ""
+	}
+	if node != nil {
+		n, ok := snap.Network(node.Network)
+		if !ok {
+			if n, ok = snap.NetworkContaining(node.IP); !ok {
+				return nil, "node " + node.Name + " has no served network"
+			}
+		}
+		return n, ""
+	}
+	if ci := ip4(req.ClientIPAddr); ci.IsValid() {
+		if n, ok := snap.NetworkContaining(ci); ok {
+			return n, ""
+		}
+	}
+	if n, ok := snap.NetworkContaining(snap.Server.Address); ok {
+		return n, ""
+	}
+	return nil, "no network holds the server address"
+}
+
+// decideNode answers a declared node in authoritative mode.
+func decideNode(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, n *bootsvc.Network, d Decision) Decision {
+	node := d.Node
+	if !node.IP.IsValid() || !n.Subnet.Contains(node.IP) {
+		d.Reason = "node " + node.Name + " has no address in network " + n.Name
+		return d
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		d.Addr = node.IP
+		return withReply(d, buildLease(snap, req, n, dhcpv4.MessageTypeOffer, node.IP, node.Name, lease(n)), req)
+	case dhcpv4.MessageTypeRequest:
+		if other, ok := otherServer(snap, req); ok {
+			d.Reason = "client chose server " + other
+			return d
+		}
+		want := requested(req)
+		if want != node.IP {
+			d.Reason = "requested " + want.String() + ", reserved " + node.IP.String()
+			return withReply(d, buildNak(snap, req, "address not reserved for this client"), req)
+		}
+		d.Addr = node.IP
+		return withReply(d, buildLease(snap, req, n, dhcpv4.MessageTypeAck, node.IP, node.Name, lease(n)), req)
+	case dhcpv4.MessageTypeInform:
+		r := buildLease(snap, req, n, dhcpv4.MessageTypeAck, netip.Addr{}, node.Name, 0)
+		return withReply(d, r, req)
+	case dhcpv4.MessageTypeDecline:
+		d.Reason = "node declined its reserved address " + requested(req).String() + " (address conflict on the wire?)"
+		return d
+	case dhcpv4.MessageTypeRelease:
+		d.Reason = "release of a reserved address"
+		return d
+	}
+	d.Reason = "message type " + req.MessageType().String() + " is not served"
+	return d
+}
+
+// decideDynamic answers an unknown MAC from the network's dynamic range.
+func decideDynamic(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, n *bootsvc.Network, pool Pool, d Decision) Decision {
+	if !n.HasDynamicRange() || pool == nil {
+		d.Reason = "unknown MAC"
+		return d
+	}
+	taken := takenFunc(snap, n)
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		addr, ok := pool.Offer(d.MAC, n, requested(req), taken, m.Now)
+		if !ok {
+			d.Reason = "dynamic range of " + n.Name + " is full"
+			return d
+		}
+		d.Addr = addr
+		return withReply(d, buildLease(snap, req, n, dhcpv4.MessageTypeOffer, addr, "", lease(n)), req)
+	case dhcpv4.MessageTypeRequest:
+		if other, ok := otherServer(snap, req); ok {
+			pool.Release(d.MAC, netip.Addr{})
+			d.Reason = "client chose server " + other
+			return d
+		}
+		want := requested(req)
+		if err := pool.Commit(d.MAC, n, want, taken, m.Now); err != nil {
+			d.Reason = err.Error()
+			if _, busy := err.(storeError); busy {
+				return d // could not persist: stay silent, the client retries
+			}
+			return withReply(d, buildNak(snap, req, err.Error()), req)
+		}
+		d.Addr = want
+		return withReply(d, buildLease(snap, req, n, dhcpv4.MessageTypeAck, want, "", lease(n)), req)
+	case dhcpv4.MessageTypeRelease:
+		pool.Release(d.MAC, ip4(req.ClientIPAddr))
+		d.Reason = "released"
+		return d
+	case dhcpv4.MessageTypeDecline:
+		pool.Decline(d.MAC, requested(req), m.Now)
+		d.Reason = "declined " + requested(req).String()
+		return d
+	}
+	d.Reason = "message type " + req.MessageType().String() + " is not served to unknown MACs"
+	return d
+}
+
+// decideProxy answers in ProxyDHCP mode: boot information only, to PXE
+// clients that are declared nodes.
+func decideProxy(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, n *bootsvc.Network, d Decision) Decision {
+	if d.Unknown {
+		d.Reason = "unknown MAC"
+		return d
+	}
+	vc := req.ClassIdentifier()
+	if !strings.HasPrefix(vc, "PXEClient") && !strings.HasPrefix(vc, "HTTPClient") && !isIPXE(req) {
+		d.Reason = "not a PXE client (proxy mode)"
+		return d
+	}
+	var mt dhcpv4.MessageType
+	switch {
+	case m.LocalPort == ProxyPort && (req.MessageType() == dhcpv4.MessageTypeRequest || req.MessageType() == dhcpv4.MessageTypeInform):
+		mt = dhcpv4.MessageTypeAck
+	case m.LocalPort != ProxyPort && req.MessageType() == dhcpv4.MessageTypeDiscover:
+		mt = dhcpv4.MessageTypeOffer
+	default:
+		d.Reason = "message type " + req.MessageType().String() + " is not served in proxy mode on this port"
+		return d
+	}
+	r := newReply(snap, req, mt)
+	file, vendor := bootFile(snap, req, d.MAC)
+	setBoot(snap, req, r, file, vendor)
+	if vendor == "" {
+		r.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
+	}
+	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
+		r.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
+	}
+	d.Addr = ip4(req.ClientIPAddr)
+	d = withReply(d, r, req)
+	if m.LocalPort == ProxyPort && m.Src.IsValid() {
+		d.Dest = m.Src // the boot server request is answered where it came from
+	}
+	return d
+}
+
+// withReply fills the reply, its destination and the boot file into d.
+func withReply(d Decision, r *dhcpv4.DHCPv4, req *dhcpv4.DHCPv4) Decision {
+	d.Reply = r
+	d.BootFile = r.BootFileName
+	if o := r.Options.Get(dhcpv4.OptionBootfileName); o != nil {
+		d.BootFile = string(o)
+	}
+	d.Dest = dest(req, r)
+	return d
+}
+
+var broadcast = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), ClientPort)
+
+// dest is where a reply goes: the relay, the client's address, or broadcast
+// (clients without an address accept broadcast replies).
+func dest(req, r *dhcpv4.DHCPv4) netip.AddrPort {
+	if gi := ip4(req.GatewayIPAddr); gi.IsValid() {
+		return netip.AddrPortFrom(gi, ServerPort)
+	}
+	if r.MessageType() == dhcpv4.MessageTypeNak {
+		return broadcast
+	}
+	if ci := ip4(req.ClientIPAddr); ci.IsValid() {
+		return netip.AddrPortFrom(ci, ClientPort)
+	}
+	return broadcast
+}
+
+// lease is the lease time of n.
+func lease(n *bootsvc.Network) time.Duration {
+	if n.LeaseTime > 0 {
+		return n.LeaseTime
+	}
+	return defaultLeaseTime
+}
+
+// requested is the address a client asks for: option 50, else ciaddr.
+func requested(req *dhcpv4.DHCPv4) netip.Addr {
+	if a := ip4(req.RequestedIPAddress()); a.IsValid() {
+		return a
+	}
+	return ip4(req.ClientIPAddr)
+}
+
+// otherServer reports a server identifier that is not ours.
+func otherServer(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4) (string, bool) {
+	sid := ip4(req.ServerIdentifier())
+	if !sid.IsValid() || sid == snap.Server.Address {
+		return "", false
+	}
+	return sid.String(), true
+}
+
+// takenFunc reports addresses never handed out dynamically.
+func takenFunc(snap *bootsvc.Snapshot, n *bootsvc.Network) func(netip.Addr) bool {
+	return func(a netip.Addr) bool {
+		if a == snap.Server.Address || a == n.Gateway {
+			return true
+		}
+		_, reserved := snap.NodeByIP(a)
+		return reserved
+	}
+}
+
+// isIPXE reports whether the client is iPXE (user class "iPXE" or option
+// 175 present).
+func isIPXE(req *dhcpv4.DHCPv4) bool {
+	if raw := req.Options.Get(dhcpv4.OptionUserClassInformation); raw != nil {
+		if bytes.Equal(raw, []byte("iPXE")) {
+			return true
+		}
+		for _, uc := range req.UserClass() {
+			if uc == "iPXE" {
+				return true
+			}
+		}
+	}
+	return req.Options.Has(dhcpv4.OptionEtherboot)
+}
+
+// bootFile chooses the boot file (or URL) for a client and the vendor class
+// to echo ("PXEClient", "HTTPClient" or "").
+func bootFile(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, mac string) (file, vendor string) {
+	vc := req.ClassIdentifier()
+	switch {
+	case strings.HasPrefix(vc, "HTTPClient"):
+		vendor = "HTTPClient"
+	case strings.HasPrefix(vc, "PXEClient"):
+		vendor = "PXEClient"
+	}
+	if isIPXE(req) {
+		return snap.Server.HTTPBase() + "/ipxe/" + mac, vendor
+	}
+	uefi := snap.Server.UEFIBootFile
+	if uefi == "" {
+		uefi = DefaultUEFIBootFile
+	}
+	archs := req.ClientArch()
+	if len(archs) == 0 {
+		return BIOSBootFile, vendor
+	}
+	switch archs[0] {
+	case iana.INTEL_X86PC:
+		return BIOSBootFile, vendor
+	case iana.EFI_X86_64, iana.EFI_BC:
+		return uefi, vendor
+	case iana.EFI_ARM64:
+		return ARM64BootFile, vendor
+	case iana.EFI_X86_64_HTTP, iana.EFI_ARM64_HTTP:
+		f := uefi
+		if archs[0] == iana.EFI_ARM64_HTTP {
+			f = ARM64BootFile
+		}
+		if vendor == "HTTPClient" {
+			return snap.Server.HTTPBase() + HTTPBinaryPath + f, vendor
+		}
+		return f, vendor
+	}
+	return "", vendor
+}
+
+// ip4 converts a net.IP to a valid IPv4 netip.Addr, or the zero Addr for
+// nil, 0.0.0.0 and non-IPv4 values.
+func ip4(ip net.IP) netip.Addr {
+	v4 := ip.To4()
+	if v4 == nil {
+		return netip.Addr{}
+	}
+	a := netip.AddrFrom4([4]byte(v4))
+	if a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}

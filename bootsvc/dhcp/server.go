@@ -1,0 +1,249 @@
+package dhcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// Config configures a Server.
+type Config struct {
+	// StateDir holds the dynamic lease file; empty keeps leases in memory.
+	StateDir string
+	// Recorder receives a DHCP stage event for every answer to a node and,
+	// at most once a minute per MAC, for unknown MACs. Nil discards them.
+	Recorder status.Recorder
+	// Logger is where the server logs; nil uses slog.Default().
+	Logger *slog.Logger
+	// Workers is the number of goroutines reading each socket; 0 means
+	// GOMAXPROCS.
+	Workers int
+	// UnknownInterval is how often one unknown MAC is logged and recorded
+	// (default one minute); UnknownMax caps how many MACs are remembered
+	// for that (default 4096).
+	UnknownInterval time.Duration
+	UnknownMax      int
+}
+
+// Stats counts what the server did since it started.
+type Stats struct {
+	Received   uint64 // datagrams read
+	Malformed  uint64 // datagrams that did not decode
+	Offers     uint64
+	Acks       uint64
+	Naks       uint64
+	Ignored    uint64 // decoded requests left unanswered
+	Unknown    uint64 // requests from MACs that are not declared nodes
+	Suppressed uint64 // unknown-MAC reports dropped because the table was full
+	SendErrors uint64
+}
+
+// Server is the DHCP server. Create it with New, feed it snapshots with
+// Update and run Serve on one or more sockets.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	rec     status.Recorder
+	snap    atomic.Pointer[bootsvc.Snapshot]
+	leases  *Leases
+	unknown *unknownMACs
+
+	received, malformed, offers, acks, naks, ignored, unknownN, sendErrors atomic.Uint64
+}
+
+// New creates a server and loads the dynamic leases from cfg.StateDir.
+// It answers nothing until the first Update.
+func New(cfg Config) (*Server, error) {
+	leases, err := OpenLeases(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = status.Discard{}
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.UnknownInterval <= 0 {
+		cfg.UnknownInterval = time.Minute
+	}
+	if cfg.UnknownMax <= 0 {
+		cfg.UnknownMax = 4096
+	}
+	return &Server{
+		cfg: cfg, log: cfg.Logger.With("svc", "dhcp"), rec: cfg.Recorder, leases: leases,
+		unknown: newUnknownMACs(cfg.UnknownInterval, cfg.UnknownMax),
+	}, nil
+}
+
+// Update swaps in a new snapshot; requests already being answered finish
+// with the old one.
+func (s *Server) Update(snap *bootsvc.Snapshot) { s.snap.Store(snap) }
+
+// Leases returns the dynamic lease pool.
+func (s *Server) Leases() *Leases { return s.leases }
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	s.unknown.mu.Lock()
+	sup := s.unknown.suppressed
+	s.unknown.mu.Unlock()
+	return Stats{
+		Received: s.received.Load(), Malformed: s.malformed.Load(), Offers: s.offers.Load(),
+		Acks: s.acks.Load(), Naks: s.naks.Load(), Ignored: s.ignored.Load(),
+		Unknown: s.unknownN.Load(), Suppressed: sup, SendErrors: s.sendErrors.Load(),
+	}
+}
+
+// Handle decodes one datagram and decides the answer, updating counters,
+// logs, leases and status. It never panics on any input; the socket loop
+// sends the reply it returns.
+func (s *Server) Handle(pkt []byte, m Meta) Decision {
+	s.received.Add(1)
+	if m.Now.IsZero() {
+		m.Now = time.Now()
+	}
+	req, err := dhcpv4.FromBytes(pkt)
+	if err != nil {
+		s.malformed.Add(1)
+		s.log.Debug("malformed request", "from", m.Src, "len", len(pkt), "err", err)
+		return Decision{Reason: "malformed: " + err.Error()}
+	}
+	d := Decide(s.snap.Load(), req, m, s.leases)
+	s.account(d, m)
+	return d
+}
+
+func (s *Server) account(d Decision, m Meta) {
+	if d.Reply == nil {
+		s.ignored.Add(1)
+	} else {
+		switch d.Reply.MessageType() {
+		case dhcpv4.MessageTypeOffer:
+			s.offers.Add(1)
+		case dhcpv4.MessageTypeAck:
+			s.acks.Add(1)
+		case dhcpv4.MessageTypeNak:
+			s.naks.Add(1)
+		}
+	}
+	switch {
+	case d.Node != nil && d.Reply != nil:
+		s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now})
+		s.log.Debug("answered", "node", d.Node.Name, "mac", d.MAC, "type", d.Reply.MessageType().String(),
+			"addr", d.Addr, "boot", d.BootFile)
+	case d.Unknown:
+		s.unknownN.Add(1)
+		if s.unknown.report(d.MAC, m.Now) {
+			s.rec.Record(status.Event{MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now})
+			s.log.Info("request from unknown MAC", "mac", d.MAC, "from", m.Src, "addr", d.Addr,
+				"answered", d.Reply != nil, "note", d.Reason)
+		}
+	case d.Reply == nil && d.Reason != "":
+		s.log.Debug("not answered", "mac", d.MAC, "from", m.Src, "reason", d.Reason)
+	}
+}
+
+// Serve answers requests arriving on conn (bound to the DHCP port, or to
+// ProxyPort in proxy mode) until ctx is done; it does not close conn.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	port := 0
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		port = ua.Port
+	}
+	setBroadcast(conn)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, s.cfg.Workers)
+	for i := 0; i < s.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- s.loop(ctx, conn, port)
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error {
+	buf := make([]byte, 4096)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			return fmt.Errorf("reading DHCP port %d: %w", port, err)
+		}
+		var src netip.AddrPort
+		if ua, ok := from.(*net.UDPAddr); ok {
+			src = ua.AddrPort()
+			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		}
+		d := s.handleSafe(buf[:n], Meta{LocalPort: port, Src: src})
+		if d.Reply == nil {
+			continue
+		}
+		if _, err := conn.WriteTo(d.Reply.ToBytes(), net.UDPAddrFromAddrPort(d.Dest)); err != nil {
+			s.sendErrors.Add(1)
+			s.log.Warn("sending reply", "to", d.Dest, "mac", d.MAC, "err", err)
+		}
+	}
+}
+
+// handleSafe is Handle with a last-resort recover: a bug in decoding or
+// deciding must cost one request, never the server.
+func (s *Server) handleSafe(pkt []byte, m Meta) (d Decision) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.malformed.Add(1)
+			s.log.Error("request handling panicked", "from", m.Src, "panic", r)
+			d = Decision{}
+		}
+	}()
+	return s.Handle(pkt, m)
+}
+
+// setBroadcast enables SO_BROADCAST on conn when it is a real socket, so
+// replies to clients without an address can be broadcast.
+func setBroadcast(conn net.PacketConn) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1)
+	})
+}
