@@ -1,0 +1,108 @@
+package httpboot
+
+import (
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
+)
+
+// artifactFor picks the artifact a route serves and the stage it records.
+func artifactFor(n *bootsvc.Node, p parsed) (bootsvc.Artifact, status.Stage, bool) {
+	a := &n.Artifacts
+	switch p.route {
+	case routeKernel:
+		return a.Kernel, status.StageKernel, true
+	case routeImage:
+		return a.Image, status.StageImage, true
+	case routeExtra:
+		if p.index < len(a.Extra) {
+			return a.Extra[p.index], status.StageImage, true
+		}
+		return bootsvc.Artifact{}, status.StageImage, false
+	case routeSystem:
+		return a.System, status.StageSystemOverlay, true
+	case routeRuntime:
+		return a.Runtime, status.StageRuntimeOverlay, true
+	}
+	return bootsvc.Artifact{}, "", false
+}
+
+// serveArtifact serves one of a node's boot files with http.ServeContent
+// on the open file: Range, If-None-Match (the digest is the ETag), HEAD and
+// sendfile all come from there.
+func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
+	node, ok := snap.NodeByMAC(p.mac)
+	if !ok {
+		h.notFound(w, r, status.Event{MAC: p.mac, Stage: status.StageNotFound, Sent: p.route.String(), Addr: addr}, "unknown MAC")
+		return
+	}
+	a, stage, ok := artifactFor(node, p)
+	name := a.Name
+	if name == "" {
+		name = p.route.String()
+	}
+	ev := status.Event{Node: node.Name, MAC: node.MAC, Stage: stage, Sent: name, Addr: addr}
+	if !ok || a.Path == "" {
+		ev.Stage = status.StageNotFound
+		h.notFound(w, r, ev, "artifact not built")
+		return
+	}
+	if p.route == routeRuntime && snap.Server.SecureRuntime && !ownPrivileged(r, node) {
+		ev.Stage = status.StageDenied
+		h.rec.Record(ev)
+		h.log.Warn("http: runtime overlay refused (secure_runtime: only from the node's own address and a port < 1024)",
+			"node", node.Name, "remote", r.RemoteAddr, "node_ip", node.IP)
+		w.Header()["Content-Type"] = hdrText
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte("Forbidden\n"))
+		return
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		ev.Stage = status.StageNotFound
+		h.notFound(w, r, ev, "opening artifact: "+err.Error())
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		ev.Stage = status.StageNotFound
+		h.notFound(w, r, ev, "artifact is not a regular file")
+		return
+	}
+	h.rec.Record(ev)
+	if h.log.Enabled(r.Context(), -4) {
+		h.log.Debug("http: sending", "node", node.Name, "file", name, "remote", r.RemoteAddr,
+			"range", r.Header.Get("Range"))
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = hdrOctet
+	if a.Digest != "" {
+		hdr["Etag"] = []string{strconv.Quote(a.Digest)}
+	}
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// ownPrivileged reports whether r comes from node's own address and a
+// privileged source port (so only root on the node can ask).
+func ownPrivileged(r *http.Request, node *bootsvc.Node) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	return node.IP.IsValid() && ap.Addr().Unmap() == node.IP.Unmap() && ap.Port() < 1024
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Event, why string) {
+	h.rec.Record(ev)
+	h.log.Warn("http: not found", "why", why, "node", ev.Node, "mac", ev.MAC, "path", clip(r.URL.Path),
+		"remote", r.RemoteAddr)
+	w.Header()["Content-Type"] = hdrText
+	w.WriteHeader(http.StatusNotFound)
+	w.Write([]byte("Not Found\n"))
+}

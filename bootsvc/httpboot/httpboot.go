@@ -1,0 +1,360 @@
+// Package httpboot is gitboot's HTTP boot service: per-node iPXE scripts,
+// the kernel, image and overlay artifacts, node status (GET /status),
+// Prometheus metrics and a health check. It serves the *bootsvc.Snapshot it
+// is handed (Update swaps it atomically) and records every request's stage
+// in a status.Recorder. The daemon (cmd/gitboot serve) imports it; it never
+// imports hclspec or reconcile.
+//
+// Routes, and nothing else:
+//
+//	GET /ipxe/{mac}                the node's iPXE script (unknown MAC: discovery script)
+//	GET /kernel/{mac}              node.Artifacts.Kernel
+//	GET /image/{mac}               node.Artifacts.Image
+//	GET /extra/{mac}/{n}           node.Artifacts.Extra[n]
+//	GET /system/{mac}              node.Artifacts.System
+//	GET /runtime/{mac}             node.Artifacts.Runtime (secure_runtime: own IP, port < 1024)
+//	GET /status                    status.Report as JSON
+//	GET /metrics                   Prometheus text format
+//	GET /healthz                   "ok" once a snapshot is loaded
+//
+// HEAD works wherever GET does. A MAC is accepted with ':' or '-' in any
+// case. Malformed paths are 400, unknown ones 404; both are logged and
+// recorded as BAD_REQUEST.
+package httpboot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxConns          = 1024
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultWriteIdleTimeout  = 60 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
+	DefaultShutdownTimeout   = 5 * time.Second
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Snapshot is the first snapshot served; nil until Update.
+	Snapshot *bootsvc.Snapshot
+	// Status is the store behind GET /status and the nodes metric; nil:
+	// a new in-memory store.
+	Status *status.Store
+	// Recorder receives every request's event; nil: Status.
+	Recorder status.Recorder
+	// Metrics is the registry served at /metrics; nil: a new one.
+	Metrics *Metrics
+	// Logger; nil: slog.Default().
+	Logger *slog.Logger
+
+	// MaxConns bounds concurrent connections; more wait to be accepted.
+	MaxConns int
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle that long.
+	IdleTimeout time.Duration
+	// WriteIdleTimeout drops a connection whose writes make no progress
+	// for that long. It is not a bound on the whole response: a
+	// multi-hundred-MB download may take as long as it needs while the
+	// client keeps reading.
+	WriteIdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; a longer
+	// request gets 431 from net/http.
+	MaxHeaderBytes int
+	// ShutdownTimeout is how long Serve waits for requests in flight
+	// when its context ends before it closes their connections.
+	ShutdownTimeout time.Duration
+}
+
+// Handler is the HTTP boot service. Create it with New.
+type Handler struct {
+	cfg     Config
+	snap    atomic.Pointer[bootsvc.Snapshot]
+	store   *status.Store
+	rec     status.Recorder
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// New creates a Handler.
+func New(cfg Config) *Handler {
+	if cfg.Status == nil {
+		cfg.Status = status.NewMemory()
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = cfg.Status
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.WriteIdleTimeout <= 0 {
+		cfg.WriteIdleTimeout = DefaultWriteIdleTimeout
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger}
+	h.metrics.store.Store(cfg.Status)
+	if cfg.Snapshot != nil {
+		h.snap.Store(cfg.Snapshot)
+	}
+	return h
+}
+
+// Update makes snap the snapshot served from now on. Requests in flight
+// finish with the one they started with.
+func (h *Handler) Update(snap *bootsvc.Snapshot) { h.snap.Store(snap) }
+
+// Snapshot returns the snapshot being served (nil before the first).
+func (h *Handler) Snapshot() *bootsvc.Snapshot { return h.snap.Load() }
+
+// Metrics returns the handler's metrics registry.
+func (h *Handler) Metrics() *Metrics { return h.metrics }
+
+// Serve serves HTTP on ln until ctx ends, then shuts down: requests in
+// flight get ShutdownTimeout to finish before their connections are
+// closed. It returns nil after a shutdown caused by ctx.
+func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: h.cfg.ReadHeaderTimeout,
+		IdleTimeout:       h.cfg.IdleTimeout,
+		MaxHeaderBytes:    h.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ll := newLimitListener(ln, h.cfg.MaxConns, h.cfg.WriteIdleTimeout, h.metrics)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ll) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// respWriter counts the status code and body bytes of a response. It keeps
+// the underlying writer's ReadFrom, so files still go out with sendfile.
+type respWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+var respPool = sync.Pool{New: func() any { return new(respWriter) }}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *respWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(r)
+		w.n += n
+		return n, err
+	}
+	return io.Copy(writerOnly{w}, r)
+}
+
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := respPool.Get().(*respWriter)
+	w.ResponseWriter, w.code, w.n = rw, 0, 0
+	p := parsePath(r.URL.Path, r.URL.RawPath)
+	h.serve(w, r, p)
+	code := w.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	h.metrics.observe(p.route, code, w.n)
+	w.ResponseWriter = nil
+	respPool.Put(w)
+}
+
+var (
+	hdrText    = []string{"text/plain; charset=utf-8"}
+	hdrJSON    = []string{"application/json"}
+	hdrOctet   = []string{"application/octet-stream"}
+	hdrNoSniff = []string{"nosniff"}
+	hdrAllow   = []string{"GET, HEAD"}
+	hdrClose   = []string{"close"}
+)
+
+func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
+	addr := remoteAddr(r)
+	snap := h.snap.Load()
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		// No route takes a body: do not wait for one.
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+		w.Header()["Connection"] = hdrClose
+		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "request has a body")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header()["Allow"] = hdrAllow
+		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	switch p.route {
+	case routeNone:
+		code := http.StatusNotFound
+		if p.bad {
+			code = http.StatusBadRequest
+		}
+		h.fail(w, r, snap, addr, p, code, "no such path")
+	case routeHealthz:
+		w.Header()["Content-Type"] = hdrText
+		if snap == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("no snapshot\n"))
+			return
+		}
+		w.Write([]byte("ok\n"))
+	case routeMetrics:
+		h.metrics.handler.ServeHTTP(w, r)
+	case routeStatus:
+		h.serveStatus(w, snap)
+	case routeIPXE:
+		h.serveScript(w, r, snap, addr, p)
+	default:
+		h.serveArtifact(w, r, snap, addr, p)
+	}
+}
+
+// fail answers code, logs the request and records BAD_REQUEST (attributed
+// to the node whose address sent it, if any).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed, code int, why string) {
+	h.log.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
+		"path", clip(r.URL.EscapedPath()), "remote", r.RemoteAddr)
+	ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
+	if n, ok := snap.NodeByIP(addr); ok {
+		ev.Node = n.Name
+	}
+	h.rec.Record(ev)
+	w.Header()["Content-Type"] = hdrText
+	w.Header()["X-Content-Type-Options"] = hdrNoSniff
+	w.WriteHeader(code)
+	w.Write([]byte(http.StatusText(code) + "\n"))
+}
+
+func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {
+	var names []string
+	var server, commit string
+	interval := status.DefaultInterval
+	if snap != nil {
+		names = make([]string, len(snap.Nodes))
+		for i := range snap.Nodes {
+			names[i] = snap.Nodes[i].Name
+		}
+		server, commit = snap.Server.Name, snap.Commit
+		if snap.Server.RuntimeInterval > 0 {
+			interval = snap.Server.RuntimeInterval
+		}
+	}
+	rep := h.store.Report(server, commit, interval, names)
+	w.Header()["Content-Type"] = hdrJSON
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		h.log.Debug("http: writing status", "err", err)
+	}
+}
+
+// scriptPool holds buffers for iPXE scripts.
+var scriptPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
+	if snap == nil {
+		w.Header()["Content-Type"] = hdrText
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("no snapshot\n"))
+		return
+	}
+	bp := scriptPool.Get().(*[]byte)
+	buf, node := AppendScript((*bp)[:0], snap, p.mac)
+	ev := status.Event{MAC: p.mac, Stage: status.StageIPXE, Addr: addr}
+	if node != nil {
+		ev.Node = node.Name
+	} else {
+		h.log.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
+	}
+	h.rec.Record(ev)
+	w.Header()["Content-Type"] = hdrText
+	w.Write(buf)
+	*bp = buf
+	scriptPool.Put(bp)
+}
+
+// remoteAddr is the client's IP address (zero if unparsable).
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// clip bounds a client-supplied string for logs and records.
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "..."
+	}
+	return s
+}

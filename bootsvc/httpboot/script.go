@@ -1,0 +1,185 @@
+package httpboot
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/gitboot/gitboot/bootsvc"
+)
+
+// RetryDelay is how long a node's iPXE script waits before retrying a
+// failed download, in seconds.
+const RetryDelay = 10
+
+// UnknownRebootDelay is how long the script for an unknown MAC waits
+// before rebooting, in seconds.
+const UnknownRebootDelay = 60
+
+// AppendScript appends the iPXE script for mac (canonical form) to dst and
+// returns it, with the node it was made for (nil for an unknown MAC). It is
+// a pure function of (mac, snap) and allocates nothing beyond growing dst.
+//
+// A known node's script loads the kernel, then the image, the extra
+// initrds, the system and the runtime overlay, each with `initrd --name`
+// and a matching `initrd=` kernel argument (UEFI needs both), and boots. A
+// failed step prints which one failed, sleeps RetryDelay seconds and
+// retries that step. An unknown MAC's script prints the MAC and the server
+// and reboots after UnknownRebootDelay seconds.
+func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *bootsvc.Node) {
+	node, ok := snap.NodeByMAC(mac)
+	dst = append(dst, "#!ipxe\n"...)
+	if !ok {
+		return appendUnknown(dst, snap, mac), nil
+	}
+	mac = node.MAC
+	dst = append(dst, "# gitboot: node "...)
+	dst = appendClean(dst, node.Name)
+	dst = append(dst, ' ')
+	dst = append(dst, mac...)
+	dst = append(dst, " server "...)
+	dst = appendClean(dst, snap.Server.Name)
+	if snap.Commit != "" {
+		dst = append(dst, " commit "...)
+		dst = appendClean(dst, snap.Commit)
+	}
+	dst = append(dst, "\necho gitboot: booting "...)
+	dst = appendClean(dst, node.Name)
+	dst = append(dst, " from "...)
+	dst = appendBase(dst, &snap.Server)
+	dst = append(dst, '\n')
+
+	// Kernel, with its arguments.
+	dst = append(dst, ":kernel\nkernel --name kernel "...)
+	dst = appendURL(dst, &snap.Server, "/kernel/", mac, -1)
+	dst = append(dst, " initrd=image"...)
+	for i := range node.Artifacts.Extra {
+		dst = append(dst, " initrd=extra"...)
+		dst = strconv.AppendInt(dst, int64(i), 10)
+	}
+	dst = append(dst, " initrd=system initrd=runtime"...)
+	for _, a := range node.KernelArgs {
+		if a == "" {
+			continue
+		}
+		dst = append(dst, ' ')
+		dst = appendClean(dst, a)
+	}
+	dst = append(dst, " gitboot.node="...)
+	dst = appendClean(dst, node.Name)
+	dst = append(dst, " gitboot.server="...)
+	dst = appendBase(dst, &snap.Server)
+	dst = append(dst, " gitboot.mac="...)
+	dst = append(dst, mac...)
+	dst = append(dst, " || goto kernel_failed\n"...)
+
+	// Initrds, in unpack order.
+	dst = appendInitrd(dst, &snap.Server, "image", "/image/", mac, -1)
+	for i := range node.Artifacts.Extra {
+		dst = appendInitrd(dst, &snap.Server, "extra", "/extra/", mac, i)
+	}
+	dst = appendInitrd(dst, &snap.Server, "system", "/system/", mac, -1)
+	dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime/", mac, -1)
+	dst = append(dst, "boot || goto boot_failed\n"...)
+
+	// Failure handlers.
+	dst = appendRetry(dst, "kernel", -1)
+	dst = appendRetry(dst, "image", -1)
+	for i := range node.Artifacts.Extra {
+		dst = appendRetry(dst, "extra", i)
+	}
+	dst = appendRetry(dst, "system", -1)
+	dst = appendRetry(dst, "runtime", -1)
+	dst = append(dst, ":boot_failed\necho gitboot: boot failed, rebooting in "...)
+	dst = strconv.AppendInt(dst, RetryDelay, 10)
+	dst = append(dst, " s\nsleep "...)
+	dst = strconv.AppendInt(dst, RetryDelay, 10)
+	dst = append(dst, "\nreboot\n"...)
+	return dst, node
+}
+
+func appendUnknown(dst []byte, snap *bootsvc.Snapshot, mac string) []byte {
+	dst = append(dst, "echo gitboot: unknown MAC "...)
+	dst = append(dst, mac...)
+	dst = append(dst, "\necho gitboot: server "...)
+	if snap != nil {
+		dst = appendBase(dst, &snap.Server)
+		if snap.Server.Name != "" {
+			dst = append(dst, " ("...)
+			dst = appendClean(dst, snap.Server.Name)
+			dst = append(dst, ')')
+		}
+	}
+	dst = append(dst, "\necho gitboot: declare a node with this mac (see gitboot status --unknown)\necho gitboot: rebooting in "...)
+	dst = strconv.AppendInt(dst, UnknownRebootDelay, 10)
+	dst = append(dst, " s\nsleep "...)
+	dst = strconv.AppendInt(dst, UnknownRebootDelay, 10)
+	dst = append(dst, "\nreboot\n"...)
+	return dst
+}
+
+// appendLabel appends name, or name and index when index >= 0 ("extra0").
+func appendLabel(dst []byte, name string, index int) []byte {
+	dst = append(dst, name...)
+	if index >= 0 {
+		dst = strconv.AppendInt(dst, int64(index), 10)
+	}
+	return dst
+}
+
+func appendInitrd(dst []byte, srv *bootsvc.Server, name, prefix, mac string, index int) []byte {
+	dst = append(dst, ':')
+	dst = appendLabel(dst, name, index)
+	dst = append(dst, "\ninitrd --name "...)
+	dst = appendLabel(dst, name, index)
+	dst = append(dst, ' ')
+	dst = appendURL(dst, srv, prefix, mac, index)
+	dst = append(dst, " || goto "...)
+	dst = appendLabel(dst, name, index)
+	dst = append(dst, "_failed\n"...)
+	return dst
+}
+
+func appendRetry(dst []byte, name string, index int) []byte {
+	dst = append(dst, ':')
+	dst = appendLabel(dst, name, index)
+	dst = append(dst, "_failed\necho gitboot: downloading "...)
+	dst = appendLabel(dst, name, index)
+	dst = append(dst, " failed, retrying in "...)
+	dst = strconv.AppendInt(dst, RetryDelay, 10)
+	dst = append(dst, " s\nsleep "...)
+	dst = strconv.AppendInt(dst, RetryDelay, 10)
+	dst = append(dst, "\ngoto "...)
+	dst = appendLabel(dst, name, index)
+	dst = append(dst, '\n')
+	return dst
+}
+
+// appendBase appends srv.HTTPBase() without allocating.
+func appendBase(dst []byte, srv *bootsvc.Server) []byte {
+	dst = append(dst, "http://"...)
+	return netip.AddrPortFrom(srv.Address, uint16(srv.HTTPPort)).AppendTo(dst)
+}
+
+func appendURL(dst []byte, srv *bootsvc.Server, prefix, mac string, index int) []byte {
+	dst = appendBase(dst, srv)
+	dst = append(dst, prefix...)
+	dst = append(dst, mac...)
+	if index >= 0 {
+		dst = append(dst, '/')
+		dst = strconv.AppendInt(dst, int64(index), 10)
+	}
+	return dst
+}
+
+// appendClean appends s with control characters replaced by '_', so that no
+// value from the model can end a script line early.
+func appendClean(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			c = '_'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}

@@ -1,0 +1,170 @@
+package status
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// StateFile is the name of the status file inside the state directory.
+const StateFile = "status.json"
+
+const stateVersion = 1
+
+// stateDoc is the on-disk form of a Store.
+type stateDoc struct {
+	Version int          `json:"version"`
+	Saved   time.Time    `json:"saved"`
+	Nodes   []NodeRecord `json:"nodes"`
+	Unknown []Unknown    `json:"unknown"` // least recently seen first
+	Errors  []Failure    `json:"errors"`  // oldest first
+}
+
+// load reads the state file, if any, into the empty store.
+func (s *Store) load() error {
+	name := filepath.Join(s.cfg.Dir, StateFile)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	var doc stateDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	if doc.Version != stateVersion {
+		return fmt.Errorf("reading %s: unsupported version %d", name, doc.Version)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range doc.Nodes {
+		r := doc.Nodes[i]
+		if r.Name == "" {
+			continue
+		}
+		s.nodes[r.Name] = &r
+		s.counts[r.shown()]++
+	}
+	for _, u := range doc.Unknown {
+		if u.MAC == "" {
+			continue
+		}
+		if old, ok := s.unknown[u.MAC]; ok {
+			s.unlink(old)
+		} else if len(s.unknown) >= s.cfg.MaxUnknown {
+			old := s.tail
+			s.unlink(old)
+			delete(s.unknown, old.MAC)
+		}
+		e := &unknownEntry{Unknown: u}
+		s.unknown[u.MAC] = e
+		s.pushFront(e)
+	}
+	for _, f := range doc.Errors {
+		s.recordError(Event{Stage: f.Stage, Sent: f.Sent, MAC: f.MAC, Addr: f.Addr, Time: f.Time})
+	}
+	return nil
+}
+
+// Flush writes the state file now if anything changed since the last write.
+// The write is atomic: a temporary file in the same directory, fsync,
+// rename, fsync of the directory.
+func (s *Store) Flush() error {
+	if s.cfg.Dir == "" {
+		return nil
+	}
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	gen := s.gen
+	if gen == s.saved {
+		s.mu.Unlock()
+		return nil
+	}
+	doc := stateDoc{Version: stateVersion, Saved: s.cfg.Now()}
+	doc.Nodes = make([]NodeRecord, 0, len(s.nodes))
+	for _, r := range s.nodes {
+		doc.Nodes = append(doc.Nodes, r.clone())
+	}
+	for e := s.tail; e != nil; e = e.prev {
+		doc.Unknown = append(doc.Unknown, e.Unknown)
+	}
+	doc.Errors = append(doc.Errors, s.errs[s.errNext:]...)
+	doc.Errors = append(doc.Errors, s.errs[:s.errNext]...)
+	s.mu.Unlock()
+
+	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].Name < doc.Nodes[j].Name })
+	b, err := json.MarshalIndent(&doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	if err := writeAtomic(s.cfg.Dir, StateFile, append(b, '\n')); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if gen > s.saved {
+		s.saved = gen
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// writeAtomic replaces dir/name with data so that a reader (or a crash)
+// sees either the old or the new content, never a mix.
+func writeAtomic(dir, name string, data []byte) error {
+	final := filepath.Join(dir, name)
+	f, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", final, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", final, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", final, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", final, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("renaming %s: %w", final, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// flushLoop writes the state file at most every FlushInterval until Close.
+func (s *Store) flushLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Flush(); err != nil {
+				slog.Warn("status: persisting", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package status
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultFlushInterval = 5 * time.Second
+	DefaultMaxUnknown    = 1024
+	DefaultMaxErrors     = 64
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir is the state directory; the status is persisted to
+	// Dir/status.json. Empty: in memory only.
+	Dir string
+	// FlushInterval is the most often the state file is rewritten
+	// (default 5 s). Close always writes it.
+	FlushInterval time.Duration
+	// MaxUnknown bounds the unknown (undeclared) MACs kept for discovery;
+	// the least recently seen is dropped first (default 1024).
+	MaxUnknown int
+	// MaxErrors bounds the errors kept that belong to no node (default 64).
+	MaxErrors int
+	// Now returns the current time (default time.Now); tests set it.
+	Now func() time.Time
+}
+
+// Failure is an error recorded for a node (NOT_FOUND, BAD_REQUEST, DENIED).
+type Failure struct {
+	Stage Stage      `json:"stage"`
+	Sent  string     `json:"sent,omitempty"` // what was asked for
+	MAC   string     `json:"mac,omitempty"`  // for errors that belong to no node
+	Addr  netip.Addr `json:"addr,omitzero"`
+	Time  time.Time  `json:"time"`
+}
+
+// NodeRecord is what the Store knows about one declared node.
+//
+// How errors relate to the last good stage: a good event (DHCP ...
+// RUNTIME_OVERLAY) sets Stage, Sent, Addr and LastSeen and clears Error. An
+// error event sets only Error: it never overwrites the last good stage and
+// never refreshes LastSeen (a refused request, possibly from another host,
+// says nothing about the node being alive). The table shows a pending error
+// in its STAGE and SENT columns until the next good event clears it.
+type NodeRecord struct {
+	Name     string     `json:"name"`
+	MAC      string     `json:"mac,omitempty"`
+	Stage    Stage      `json:"stage,omitempty"`
+	Sent     string     `json:"sent,omitempty"`
+	Addr     netip.Addr `json:"addr,omitzero"`
+	LastSeen time.Time  `json:"last_seen,omitzero"`
+	Error    *Failure   `json:"error,omitempty"`
+}
+
+// Unknown is a MAC seen by a boot service that no declared node has.
+type Unknown struct {
+	MAC       string     `json:"mac"`
+	Addr      netip.Addr `json:"addr,omitzero"`
+	Stage     Stage      `json:"stage"`
+	Sent      string     `json:"sent,omitempty"`
+	FirstSeen time.Time  `json:"first_seen"`
+	LastSeen  time.Time  `json:"last_seen"`
+	Count     int64      `json:"count"`
+}
+
+// IsError reports whether s is an error record rather than a boot stage.
+func (s Stage) IsError() bool {
+	return s == StageNotFound || s == StageBadRequest || s == StageDenied
+}
+
+// unknownEntry is an Unknown in the store's recency list (most recent at
+// the front), so that the least recently seen is evicted in O(1).
+type unknownEntry struct {
+	Unknown
+	prev, next *unknownEntry
+}
+
+// Store is the in-memory status of every node, safe for concurrent use.
+// Record is O(1). It implements Recorder.
+type Store struct {
+	cfg Config
+
+	mu      sync.Mutex
+	nodes   map[string]*NodeRecord
+	unknown map[string]*unknownEntry
+	head    *unknownEntry // most recently seen
+	tail    *unknownEntry // least recently seen
+	errs    []Failure     // ring of errors that belong to no node
+	errNext int
+	counts  map[Stage]int
+	gen     uint64 // bumped by every change
+	saved   uint64 // gen last written to disk
+
+	flushMu sync.Mutex // serialises writes of the state file
+	stop    chan struct{}
+	done    chan struct{}
+	closed  bool
+}
+
+// Open creates a Store, loading Dir/status.json when it exists, and starts
+// the background writer when Dir is set. Call Close to stop it and write
+// the final state.
+func Open(cfg Config) (*Store, error) {
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.MaxUnknown <= 0 {
+		cfg.MaxUnknown = DefaultMaxUnknown
+	}
+	if cfg.MaxErrors <= 0 {
+		cfg.MaxErrors = DefaultMaxErrors
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Store{
+		cfg:     cfg,
+		nodes:   make(map[string]*NodeRecord),
+		unknown: make(map[string]*unknownEntry),
+		counts:  make(map[Stage]int),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if cfg.Dir == "" {
+		close(s.done)
+		return s, nil
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	go s.flushLoop()
+	return s, nil
+}
+
+// NewMemory returns a Store that is never persisted.
+func NewMemory() *Store {
+	s, _ := Open(Config{})
+	return s
+}
+
+// Record implements Recorder. Events with a Node update that node; events
+// without a Node but with a MAC are discovery records of unknown MACs (error
+// events among them are kept with the other unattributed errors, so that a
+// scan of random MACs cannot push real discoveries out).
+func (s *Store) Record(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = s.cfg.Now()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	switch {
+	case ev.Node != "":
+		s.recordNode(ev)
+	case ev.MAC != "" && !ev.Stage.IsError():
+		s.recordUnknown(ev)
+	default:
+		s.recordError(ev)
+	}
+}
+
+func (s *Store) recordNode(ev Event) {
+	r, ok := s.nodes[ev.Node]
+	if !ok {
+		r = &NodeRecord{Name: ev.Node}
+		s.nodes[ev.Node] = r
+	}
+	before := r.shown()
+	if ev.MAC != "" {
+		r.MAC = ev.MAC
+	}
+	if ev.Stage.IsError() {
+		if r.Error == nil {
+			r.Error = &Failure{}
+		}
+		*r.Error = Failure{Stage: ev.Stage, Sent: ev.Sent, Addr: ev.Addr, Time: ev.Time}
+	} else {
+		r.Stage, r.Sent, r.Addr, r.LastSeen = ev.Stage, ev.Sent, ev.Addr, ev.Time
+		r.Error = nil
+	}
+	if after := r.shown(); after != before {
+		if before != "" {
+			s.counts[before]--
+		}
+		s.counts[after]++
+	}
+}
+
+// shown is the stage the table shows: a pending error, else the last good
+// stage.
+func (r *NodeRecord) shown() Stage {
+	if r.Error != nil {
+		return r.Error.Stage
+	}
+	return r.Stage
+}
+
+func (s *Store) recordUnknown(ev Event) {
+	e, ok := s.unknown[ev.MAC]
+	if ok {
+		s.unlink(e)
+	} else {
+		if len(s.unknown) >= s.cfg.MaxUnknown && s.tail != nil {
+			old := s.tail
+			s.unlink(old)
+			delete(s.unknown, old.MAC)
+		}
+		e = &unknownEntry{Unknown: Unknown{MAC: ev.MAC, FirstSeen: ev.Time}}
+		s.unknown[ev.MAC] = e
+	}
+	e.Addr, e.Stage, e.Sent, e.LastSeen = ev.Addr, ev.Stage, ev.Sent, ev.Time
+	e.Count++
+	s.pushFront(e)
+}
+
+func (s *Store) unlink(e *unknownEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (s *Store) pushFront(e *unknownEntry) {
+	e.next = s.head
+	if s.head != nil {
+		s.head.prev = e
+	}
+	s.head = e
+	if s.tail == nil {
+		s.tail = e
+	}
+}
+
+func (s *Store) recordError(ev Event) {
+	f := Failure{Stage: ev.Stage, Sent: ev.Sent, MAC: ev.MAC, Addr: ev.Addr, Time: ev.Time}
+	if len(f.Sent) > 128 {
+		f.Sent = f.Sent[:128]
+	}
+	if len(s.errs) < s.cfg.MaxErrors {
+		s.errs = append(s.errs, f)
+		return
+	}
+	s.errs[s.errNext] = f
+	s.errNext = (s.errNext + 1) % len(s.errs)
+}
+
+// Node returns a copy of the record of the named node.
+func (s *Store) Node(name string) (NodeRecord, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.nodes[name]
+	if !ok {
+		return NodeRecord{}, false
+	}
+	return r.clone(), true
+}
+
+func (r *NodeRecord) clone() NodeRecord {
+	c := *r
+	if r.Error != nil {
+		e := *r.Error
+		c.Error = &e
+	}
+	return c
+}
+
+// StageCounts returns how many recorded nodes show each stage (a pending
+// error counts as its error stage).
+func (s *Store) StageCounts() map[Stage]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[Stage]int, len(s.counts))
+	for k, v := range s.counts {
+		if v > 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Unknowns returns the unknown MACs, most recently seen first.
+func (s *Store) Unknowns() []Unknown {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Unknown, 0, len(s.unknown))
+	for e := s.head; e != nil; e = e.next {
+		out = append(out, e.Unknown)
+	}
+	return out
+}
+
+// Errors returns the most recent errors that belong to no declared node,
+// oldest first.
+func (s *Store) Errors() []Failure {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Failure, 0, len(s.errs))
+	out = append(out, s.errs[s.errNext:]...)
+	out = append(out, s.errs[:s.errNext]...)
+	return out
+}
+
+// Rows returns one row per declared node name, sorted by name; a node never
+// seen has a row with only its name.
+func (s *Store) Rows(names []string) []NodeRecord {
+	rows := make([]NodeRecord, 0, len(names))
+	s.mu.Lock()
+	for _, n := range names {
+		if r, ok := s.nodes[n]; ok {
+			rows = append(rows, r.clone())
+		} else {
+			rows = append(rows, NodeRecord{Name: n})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	return rows
+}
+
+// Report builds what `GET /status` serves for the declared node names.
+func (s *Store) Report(server, commit string, interval time.Duration, names []string) *Report {
+	now := s.cfg.Now()
+	return &Report{
+		Server:          server,
+		Commit:          commit,
+		Now:             now,
+		IntervalSeconds: int64(interval / time.Second),
+		Nodes:           s.Rows(names),
+		Unknown:         s.Unknowns(),
+		Errors:          s.Errors(),
+	}
+}
+
+// Report is the JSON document of `GET /status` and `gitboot status --json`.
+type Report struct {
+	Server string    `json:"server,omitempty"`
+	Commit string    `json:"commit,omitempty"`
+	Now    time.Time `json:"now"` // the server's clock; ages count from it
+	// IntervalSeconds is the runtime overlay pull interval: rows turn
+	// yellow at interval+5 s since last seen, red at twice the interval.
+	IntervalSeconds int64        `json:"interval_seconds"`
+	Nodes           []NodeRecord `json:"nodes"`
+	Unknown         []Unknown    `json:"unknown"`
+	Errors          []Failure    `json:"errors"` // errors that belong to no node
+}
+
+// Filter keeps the rows whose name matches one of the patterns (exact names
+// or path.Match globs such as "c0*"); it returns the patterns that matched
+// nothing. No patterns keep every row.
+func (r *Report) Filter(patterns []string) (missing []string) {
+	if len(patterns) == 0 {
+		return nil
+	}
+	hit := make([]bool, len(patterns))
+	kept := r.Nodes[:0]
+	for _, row := range r.Nodes {
+		keep := false
+		for i, p := range patterns {
+			if ok, err := path.Match(p, row.Name); p == row.Name || (err == nil && ok) {
+				hit[i], keep = true, true
+			}
+		}
+		if keep {
+			kept = append(kept, row)
+		}
+	}
+	r.Nodes = kept
+	for i, p := range patterns {
+		if !hit[i] {
+			missing = append(missing, p)
+		}
+	}
+	return missing
+}
+
+// Close stops the background writer and writes the state file a last time.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	if s.cfg.Dir == "" {
+		return nil
+	}
+	close(s.stop)
+	<-s.done
+	if err := s.Flush(); err != nil {
+		return fmt.Errorf("closing status store: %w", err)
+	}
+	return nil
+}
