@@ -270,6 +270,20 @@ func refValue(kind, name string) cty.Value {
 // checkRefs reports every traversal in expr that names something
 // undeclared, with a suggestion; it returns false if there was one.
 func (l *loader) checkRefs(expr hcl.Expression, eachAllowed bool) bool {
+	// for_each bodies evaluate the same expressions once per element:
+	// check (and report) each expression once.
+	if ok, done := l.refChecked[expr]; done {
+		return ok
+	}
+	ok := l.checkRefsOnce(expr, eachAllowed)
+	if l.refChecked == nil {
+		l.refChecked = map[hcl.Expression]bool{}
+	}
+	l.refChecked[expr] = ok
+	return ok
+}
+
+func (l *loader) checkRefsOnce(expr hcl.Expression, eachAllowed bool) bool {
 	ok := true
 	for _, tr := range expr.Variables() {
 		root := tr.RootName()

@@ -56,6 +56,7 @@ type loader struct {
 
 	decl       declared
 	localNames map[string]bool
+	refChecked map[hcl.Expression]bool
 	vars       map[string]varDecl
 	ctx        *hcl.EvalContext
 
