@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -94,7 +95,13 @@ type testServer struct {
 	port uint16
 	log  *syncBuffer
 	rec  *events
-	stop func() // cancels Serve and waits for it to return
+	cancel func() // cancels Serve's context
+	stop   func() // cancels Serve and waits for it to return
+}
+
+// quietLogger drops everything below errors.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 // snapshot declares testNode at 127.0.0.1 with the given root.
@@ -130,6 +137,7 @@ func startServer(t testing.TB, root string, cfg Config) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- ts.Serve(ctx, conn) }()
 	var once sync.Once
+	ts.cancel = cancel
 	ts.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -174,7 +182,7 @@ func makeRoot(t testing.TB) *testRoot {
 		r.files[name] = data
 	}
 	write("big.bin", randomBytes(t, 300_001))
-	write("exact.bin", randomBytes(t, 512*8))   // a multiple of the default block
+	write("exact.bin", randomBytes(t, 512*8))      // a multiple of the default block
 	write("exact1468.bin", randomBytes(t, 1468*5)) // a multiple of 1468
 	write("empty.bin", nil)
 	write("small.txt", []byte("hello from the test root\n"))

@@ -117,6 +117,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		srv.SetBlockSize(s.cfg.MaxBlockSize)
 	}
 	srv.SetHook(hook{s})
+	// The library asks for packet info too, but only once its goroutine
+	// runs: a request queued before then would lack the interface MTU and
+	// be held to 512-byte blocks.
+	if err := enablePktInfo(conn); err != nil {
+		s.log.Debug("tftp: no packet info on the socket", "err", err)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(conn) }()
 	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
@@ -146,6 +152,10 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	switch {
 	case err == nil:
+		if err := enablePktInfo(conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tftp: listening on %s: %w", addr, err)
+		}
 		return conn, nil
 	case errors.Is(err, syscall.EADDRINUSE):
 		return nil, fmt.Errorf("tftp: UDP port %d on %s is already in use (another TFTP server, such as tftpd-hpa or dnsmasq, running?): stop it or set tftp_port in the server block: %w",
@@ -293,4 +303,34 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// enablePktInfo makes the kernel tell, for every datagram from now on, the
+// address and interface it came in on: the transfer answers from that
+// address, with blocks as large as that interface's MTU allows.
+func enablePktInfo(conn net.PacketConn) error {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return errors.New("not a socket")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	v6 := false
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() == nil {
+		v6 = true
+	}
+	err = raw.Control(func(fd uintptr) {
+		if v6 {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_RECVPKTINFO, 1)
+			return
+		}
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_PKTINFO, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }

@@ -1,0 +1,325 @@
+package tftp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
+)
+
+func TestOptionsBlksizeTsize(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{})
+	cases := []struct {
+		name      string
+		opts      []string
+		wantBlk   string // "" when no blksize is acknowledged
+		wantTsize string
+		maxBlock  int
+	}{
+		{"none", nil, "", "", 512},
+		{"blksize 1468", []string{"blksize", "1468"}, "1468", "", 1468},
+		{"blksize and tsize", []string{"blksize", "1468", "tsize", "0"}, "1468", "300001", 1468},
+		{"tsize only", []string{"tsize", "0"}, "", "300001", 512},
+		{"lying tsize", []string{"tsize", "7"}, "", "300001", 512},
+		{"blksize 8192", []string{"blksize", "8192"}, "8192", "", 8192},
+		{"blksize too small", []string{"blksize", "8"}, "", "", 512},
+		{"blksize not a number", []string{"blksize", "lots"}, "", "", 512},
+		{"unknown option", []string{"windowsize", "16"}, "", "", 512},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cl := newRaw(t, ts.port)
+			data, oack, maxBlock, err := cl.fetch("big.bin", c.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(data, r.files["big.bin"]) {
+				t.Fatalf("got %d bytes, want the %d of big.bin", len(data), len(r.files["big.bin"]))
+			}
+			if oack["blksize"] != c.wantBlk || oack["tsize"] != c.wantTsize {
+				t.Fatalf("OACK %v, want blksize %q tsize %q", oack, c.wantBlk, c.wantTsize)
+			}
+			if maxBlock != c.maxBlock {
+				t.Fatalf("largest block %d, want %d", maxBlock, c.maxBlock)
+			}
+		})
+	}
+}
+
+func TestMaxBlockSizeCaps(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{MaxBlockSize: 1024})
+	data, oack, maxBlock, err := newRaw(t, ts.port).fetch("big.bin", "blksize", "8192")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, r.files["big.bin"]) || oack["blksize"] != "1024" || maxBlock != 1024 {
+		t.Fatalf("%d bytes, OACK %v, largest block %d; want blksize capped at 1024", len(data), oack, maxBlock)
+	}
+}
+
+// A snapshot swap while a transfer runs: the running transfer finishes with
+// the file it opened; the next request sees the new root.
+func TestSnapshotSwapWhileServing(t *testing.T) {
+	a, b := makeRoot(t), makeRoot(t) // same names, different random content
+	ts := startServer(t, a.dir, Config{Timeout: 5 * time.Second})
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, "big.bin", "octet"))
+	first, err := cl.recv(10 * time.Second)
+	if err != nil || binary.BigEndian.Uint16(first) != opDATA {
+		t.Fatalf("first packet %v, %v", first, err)
+	}
+	ts.Update(snapshot(b.dir))
+	// Finish the transfer by hand.
+	data := append([]byte(nil), first[4:]...)
+	block := uint16(1)
+	for {
+		cl.sendPeer(ack(block))
+		p, err := cl.recv(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if binary.BigEndian.Uint16(p) != opDATA || binary.BigEndian.Uint16(p[2:]) != block+1 {
+			continue // a resend
+		}
+		block++
+		data = append(data, p[4:]...)
+		if len(p)-4 < 512 {
+			cl.sendPeer(ack(block))
+			break
+		}
+	}
+	if !bytes.Equal(data, a.files["big.bin"]) {
+		t.Fatal("the transfer running across the swap did not get the old root's file")
+	}
+	got, _, _, err := newRaw(t, ts.port).fetch("big.bin")
+	if err != nil || !bytes.Equal(got, b.files["big.bin"]) {
+		t.Fatalf("after the swap: %d bytes, err %v; want the new root's file", len(got), err)
+	}
+	// Boot binaries are resolved per snapshot too.
+	got, _, _, err = newRaw(t, ts.port).fetch("ipxe.efi")
+	if err != nil || !bytes.Equal(got, b.files["ipxe.efi"]) {
+		t.Fatalf("ipxe.efi after the swap: %d bytes, err %v", len(got), err)
+	}
+	// A snapshot without nodes: transfers still work, events have no node.
+	ts.Update(bootsvc.NewSnapshot(bootsvc.Server{IPXEDir: b.dir}, nil, nil, ""))
+	if _, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil {
+		t.Fatal(err)
+	}
+	evs := ts.rec.wait(t, 4)
+	if last := evs[len(evs)-1]; last.Node != "" || last.Sent != "small.txt" || last.Stage != status.StageTFTP {
+		t.Fatalf("event for an unknown client: %+v", last)
+	}
+}
+
+// A stalled client does not hold up others: while one transfer waits for
+// an ACK that never comes, other transfers complete.
+func TestStalledClientDoesNotBlockOthers(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{Timeout: 10 * time.Second})
+	stalled := newRaw(t, ts.port)
+	stalled.send(request(opRRQ, "big.bin", "octet"))
+	if p, err := stalled.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
+		t.Fatalf("stalled client's first packet: %v %v", p, err)
+	}
+	for range 5 {
+		got, _, _, err := newRaw(t, ts.port).fetch("big.bin", "blksize", "1468")
+		if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+			t.Fatalf("transfer next to a stalled one: %d bytes, %v", len(got), err)
+		}
+	}
+	// The stalled transfer still continues where it was.
+	stalled.sendPeer(ack(1))
+	p, err := stalled.recv(10 * time.Second)
+	if err != nil || binary.BigEndian.Uint16(p) != opDATA || binary.BigEndian.Uint16(p[2:]) != 2 {
+		t.Fatalf("stalled transfer after its ACK: %v %v", p, err)
+	}
+	// The client gives up with an ERROR packet: the server ends the
+	// transfer at once, without recording it.
+	stalled.sendPeer(append([]byte{0, opERROR, 0, 0}, "client gave up\x00"...))
+	waitLog(t, ts, "client gave up")
+	if got := len(ts.rec.wait(t, 5)); got != 5 {
+		t.Fatalf("%d events, want the 5 completed transfers", got)
+	}
+}
+
+// Cancelling Serve aborts a running transfer at its next block with a TFTP
+// error, Serve returns, and no goroutine is left.
+func TestShutdownMidTransfer(t *testing.T) {
+	base := runtime.NumGoroutine()
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{Timeout: 10 * time.Second})
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, "big.bin", "octet"))
+	if p, err := cl.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
+		t.Fatalf("first packet: %v %v", p, err)
+	}
+	ts.cancel()
+	stopped := make(chan struct{})
+	go func() { ts.stop(); close(stopped) }()
+	cl.sendPeer(ack(1))
+	if msg := cl.expectError(); !strings.Contains(msg, "shutting down") {
+		t.Fatalf("error %q, want shutting down", msg)
+	}
+	<-stopped
+	if !strings.Contains(ts.log.String(), "tftp: stopped") {
+		t.Fatalf("no stop line:\n%s", ts.log.String())
+	}
+	// The listening port is closed.
+	if conn, err := Listen(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ts.port)); err != nil {
+		t.Fatalf("port still busy after Serve returned: %v", err)
+	} else {
+		conn.Close()
+	}
+	cl.conn.Close()
+	waitGoroutines(t, base)
+}
+
+// A client that vanishes mid-transfer: the server resends, gives up, logs
+// it, records nothing and keeps no goroutine.
+func TestVanishedClient(t *testing.T) {
+	base := runtime.NumGoroutine()
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{Timeout: 100 * time.Millisecond, Retries: 2})
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, "big.bin", "octet", "blksize", "1468"))
+	if _, err := cl.recv(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, ts, "tftp: transfer aborted")
+	if ev := ts.rec.all(); len(ev) != 0 {
+		t.Fatalf("an aborted transfer was recorded: %+v", ev)
+	}
+	// It keeps serving.
+	if got, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil || !bytes.Equal(got, r.files["small.txt"]) {
+		t.Fatalf("after a vanished client: %q %v", got, err)
+	}
+	ts.stop()
+	cl.conn.Close()
+	waitGoroutines(t, base)
+}
+
+// Refusals over the wire that the real clients cannot send: names with
+// spaces or control characters, huge names, no snapshot yet.
+func TestRawRefusals(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{})
+	got, _, _, err := newRaw(t, ts.port).fetch("name with space.bin")
+	if err != nil || !bytes.Equal(got, r.files["name with space.bin"]) {
+		t.Fatalf("name with a space: %d bytes, %v", len(got), err)
+	}
+	cases := map[string]string{
+		"small.txt\x01":            "bad file name",
+		"\x7f":                     "bad file name",
+		strings.Repeat("a", 300):   "too long",
+		strings.Repeat("a/", 127):  "not found",
+		"/":                        "absolute path outside",
+		".":                        "is a directory",
+		r.dir:                      "is a directory",
+		"sub/dir/deep.bin/x":       "not found",
+		"sub/loop":                 "", // ELOOP: refused, whichever reason
+		"root-link-abs/small.txt":  "leaves the TFTP root",
+		"./sub/./dir/../../../etc": "leaves the TFTP root",
+	}
+	for name, want := range cases {
+		cl := newRaw(t, ts.port)
+		cl.send(request(opRRQ, name, "octet"))
+		if msg := cl.expectError(); !strings.Contains(msg, want) {
+			t.Errorf("%q: error %q, want %q", truncate(name, 20), msg, want)
+		}
+	}
+}
+
+// A server that has no snapshot yet refuses every request.
+func TestNoSnapshotRefuses(t *testing.T) {
+	ts := startServer(t, t.TempDir(), Config{})
+	ts.cur.Store(nil)
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, "undionly.kpxe", "octet"))
+	if msg := cl.expectError(); !strings.Contains(msg, errNoConfig.Error()) {
+		t.Fatalf("error %q", msg)
+	}
+}
+
+func TestListenPortInUse(t *testing.T) {
+	busy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.LocalAddr().(*net.UDPAddr).Port
+	_, err = Listen(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)))
+	if err == nil {
+		t.Fatal("Listen on a busy port succeeded")
+	}
+	for _, want := range []string{strconv.Itoa(port), "tftp_port", "in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+func TestServeNilConn(t *testing.T) {
+	if err := New(Config{Log: quietLogger()}).Serve(context.Background(), nil); err == nil {
+		t.Fatal("Serve(nil) returned nil")
+	}
+}
+
+func TestBootFilesResolvedAtLoad(t *testing.T) {
+	r := makeRoot(t)
+	tr := newTree(snapshot(r.dir), quietLogger())
+	want := filepath.Join(r.outside, "ipxe-real.efi")
+	if got := tr.boot["ipxe.efi"]; got != want {
+		t.Fatalf("ipxe.efi resolved to %q, want %q", got, want)
+	}
+	if got := tr.boot["undionly.kpxe"]; got != filepath.Join(r.dir, "undionly.kpxe") {
+		t.Fatalf("undionly.kpxe resolved to %q", got)
+	}
+	if _, ok := tr.boot["arm64/snponly.efi"]; ok {
+		t.Fatal("a missing arm64/snponly.efi was resolved")
+	}
+	// The arm64 binary, in its subdirectory, and a configured UEFI name.
+	if err := os.MkdirAll(filepath.Join(r.dir, "arm64"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(r.dir, "arm64", "snponly.efi"), []byte("arm"))
+	mustWrite(t, filepath.Join(r.outside, "custom.efi"), []byte("custom"))
+	if err := os.Symlink(filepath.Join(r.outside, "custom.efi"), filepath.Join(r.dir, "custom.efi")); err != nil {
+		t.Fatal(err)
+	}
+	snap := bootsvc.NewSnapshot(bootsvc.Server{IPXEDir: r.dir, UEFIBootFile: "custom.efi"}, nil, nil, "")
+	tr = newTree(snap, quietLogger())
+	for name, want := range map[string]string{"arm64/snponly.efi": "arm", "custom.efi": "custom"} {
+		f, rel, err := tr.open(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if rel != name || string(b) != want {
+			t.Fatalf("%s: %q as %q", name, b, rel)
+		}
+	}
+	// The same symlink is refused when the configuration does not name it.
+	if _, _, err := newTree(snapshot(r.dir), quietLogger()).open("custom.efi"); !errors.Is(err, errEscape) {
+		t.Fatalf("custom.efi not named by the configuration: %v", err)
+	}
+	// Default root.
+	if tr := newTree(bootsvc.NewSnapshot(bootsvc.Server{}, nil, nil, ""), quietLogger()); tr.dir != DefaultIPXEDir {
+		t.Fatalf("default root %q", tr.dir)
+	}
+}
