@@ -1,0 +1,269 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/hclspec"
+)
+
+// SENT names of the artifacts, as status shows them. The kernel is sent
+// under its file's base name in the image (e.g. "vmlinuz-6.1.0-13-amd64").
+const (
+	NameImage   = "image.img.gz"
+	NameSystem  = "system.img.gz"
+	NameRuntime = "runtime.img.gz"
+)
+
+// Config configures a Builder.
+type Config struct {
+	// StateDir is gitboot's state directory; artifacts live in
+	// StateDir/artifacts.
+	StateDir string
+	// Logger receives one line per image built or reused and per build;
+	// nil discards.
+	Logger *slog.Logger
+	// Progress receives image build progress: a bar when it is a
+	// terminal, plain lines otherwise. nil: none.
+	Progress io.Writer
+	// Workers bounds parallel overlay builds; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// Builder builds boot artifacts into the store under Config.StateDir. Its
+// methods are safe for concurrent use; builds run one at a time.
+type Builder struct {
+	cfg   Config
+	store *store
+
+	mu       sync.Mutex
+	images   map[string]imageRecord // by input key
+	overlays map[string]ref         // by input key
+}
+
+// Result is one successful build: every served node's artifacts, and the
+// manifest that records them (already stored; Commit makes it current).
+type Result struct {
+	Nodes  map[string]bootsvc.Artifacts // by node name
+	Images map[string]ImageInfo         // by image name
+	// Manifest is the manifest's digest ("sha256:<hex>"), ManifestPath
+	// its file.
+	Manifest     string
+	ManifestPath string
+	// Overlay artifacts built by this build and reused from earlier ones
+	// (counted once per distinct overlay input).
+	Built, Reused int
+	// Duration is how long Build took.
+	Duration time.Duration
+}
+
+// ImageInfo describes a built image.
+type ImageInfo struct {
+	// Digest is the image content's digest: the manifest digest of an OCI
+	// layout, the sha256 of a .tar/.tar.gz file, or the sha256 of the
+	// uncompressed cpio archive built from a directory. An image's
+	// `digest` pin is compared with it.
+	Digest        string
+	Kind          string // "dir", "tar" or "oci"
+	KernelName    string
+	KernelVersion string
+	Modules       bool // the image has lib/modules/<KernelVersion>
+	Rebuilt       bool // false when the previous artifact was reused
+}
+
+// New opens (creating if needed) the artifact store and removes
+// temporaries a killed build left behind.
+func New(cfg Config) (*Builder, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("build: no state directory")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = maxProcs()
+	}
+	s, removed, err := openStore(filepath.Join(cfg.StateDir, "artifacts"))
+	if err != nil {
+		return nil, err
+	}
+	if removed > 0 {
+		cfg.Logger.Info("removed leftover temporary files", "count", removed)
+	}
+	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}}
+	st, err := b.readApplied()
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range []string{st.Previous, st.Current} {
+		if h == "" {
+			continue
+		}
+		m, err := b.readManifest(h)
+		if err != nil {
+			return nil, err
+		}
+		b.remember(m)
+	}
+	return b, nil
+}
+
+func maxProcs() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// remember indexes a manifest's artifacts by input key for reuse.
+func (b *Builder) remember(m *Manifest) {
+	for _, rec := range m.Images {
+		b.images[rec.Input] = rec
+	}
+	for _, n := range m.Nodes {
+		b.overlays[n.SystemInput] = n.System
+		b.overlays[n.RuntimeInput] = n.Runtime
+	}
+}
+
+// Build builds the artifacts of every node the named server serves (all
+// nodes when server is "" and the cluster has at most one server block,
+// or when the server lists no networks). An artifact whose input is
+// unchanged is reused, not rebuilt. On error nothing that is served
+// changes: the previous manifest and artifacts stay as they were.
+func (b *Builder) Build(ctx context.Context, c *hclspec.Cluster, server string) (*Result, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := time.Now()
+	srv, err := pickServer(c, server)
+	if err != nil {
+		return nil, err
+	}
+	nodes := servedNodes(c, srv)
+
+	m := &Manifest{Version: 1, Cluster: c.Hash, Images: map[string]imageRecord{}, Nodes: make(map[string]nodeRecord, len(nodes))}
+	if srv != nil {
+		m.Server = srv.Name
+	}
+	res := &Result{Nodes: make(map[string]bootsvc.Artifacts, len(nodes)), Images: map[string]ImageInfo{}}
+
+	// Images, each once.
+	var imageNames []string
+	for _, n := range nodes {
+		if n.Image == "" {
+			return nil, fmt.Errorf("node %s: no image", n.Name)
+		}
+		if !slices.Contains(imageNames, n.Image) {
+			imageNames = append(imageNames, n.Image)
+		}
+	}
+	slices.Sort(imageNames)
+	for _, name := range imageNames {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rec, rebuilt, err := b.image(ctx, c, name)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", name, err)
+		}
+		m.Images[name] = rec
+		res.Images[name] = ImageInfo{Digest: rec.Digest, Kind: rec.Kind, KernelName: rec.KernelName,
+			KernelVersion: rec.KernelVersion, Modules: rec.Modules, Rebuilt: rebuilt}
+	}
+
+	// Overlays.
+	built, reused, err := b.buildOverlays(ctx, c, srv, nodes, m)
+	if err != nil {
+		return nil, err
+	}
+	res.Built, res.Reused = built, reused
+
+	hexSum, path, err := b.writeManifest(m)
+	if err != nil {
+		return nil, err
+	}
+	res.Manifest, res.ManifestPath = "sha256:"+hexSum, path
+	b.fillNodes(res, m)
+	res.Duration = time.Since(start)
+	b.cfg.Logger.Info("build done", "nodes", len(nodes), "images", len(imageNames), "overlays_built", built,
+		"overlays_reused", reused, "manifest", res.Manifest, "took", res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+// image returns the record of one image, building it unless an artifact
+// for the same input exists.
+func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (imageRecord, bool, error) {
+	img, ok := c.Image(name)
+	if !ok {
+		return imageRecord{}, false, errors.New("not declared")
+	}
+	src, err := examineImage(img)
+	if err != nil {
+		return imageRecord{}, false, err
+	}
+	if rec, ok := b.images[src.input]; ok && b.store.has(rec.Image.Hex+extImage) && b.store.has(rec.Kernel.Hex+extKernel) {
+		b.cfg.Logger.Info("image unchanged", "image", name, "digest", rec.Digest)
+		return rec, false, nil
+	}
+	t0 := time.Now()
+	rec, err := b.buildImage(ctx, img, src)
+	if err != nil {
+		return imageRecord{}, false, err
+	}
+	b.images[rec.Input] = rec
+	b.cfg.Logger.Info("image built", "image", name, "digest", rec.Digest, "kernel", rec.KernelName,
+		"size", rec.Image.Size, "took", time.Since(t0).Round(time.Millisecond))
+	return rec, true, nil
+}
+
+func pickServer(c *hclspec.Cluster, name string) (*hclspec.Server, error) {
+	if name != "" {
+		s, ok := c.Server(name)
+		if !ok {
+			return nil, fmt.Errorf("no server %q in the cluster", name)
+		}
+		return s, nil
+	}
+	switch len(c.Servers) {
+	case 0:
+		return nil, nil
+	case 1:
+		return c.Servers[0], nil
+	}
+	return nil, fmt.Errorf("the cluster has %d servers: name the one to build for", len(c.Servers))
+}
+
+// servedNodes returns the nodes on the server's networks, in name order.
+func servedNodes(c *hclspec.Cluster, srv *hclspec.Server) []*hclspec.Node {
+	if srv == nil || len(srv.Networks) == 0 {
+		return c.Nodes
+	}
+	var out []*hclspec.Node
+	for _, n := range c.Nodes {
+		if slices.Contains(srv.Networks, n.Network) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// fillNodes turns manifest records into the artifacts bootsvc serves.
+func (b *Builder) fillNodes(res *Result, m *Manifest) {
+	for name, n := range m.Nodes {
+		img := m.Images[n.Image]
+		res.Nodes[name] = bootsvc.Artifacts{
+			Kernel:  b.artifact(img.Kernel, extKernel, img.KernelName),
+			Image:   b.artifact(img.Image, extImage, NameImage),
+			System:  b.artifact(n.System, extImage, NameSystem),
+			Runtime: b.artifact(n.Runtime, extImage, NameRuntime),
+		}
+	}
+}
+
+func (b *Builder) artifact(r ref, ext, name string) bootsvc.Artifact {
+	return bootsvc.Artifact{Path: b.store.path(r.Hex + ext), Digest: "sha256:" + r.Hex, Size: r.Size, Name: name}
+}

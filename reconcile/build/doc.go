@@ -1,0 +1,17 @@
+// Package build turns the resolved cluster model (hclspec.Cluster) into the
+// files the boot services send: per node a kernel, an image artifact, a
+// system overlay and a runtime overlay, each a cpio newc + gzip archive
+// (the kernel as found in the image). Artifacts live in a content-addressed
+// store under the state directory (artifacts/sha256/<hex>.img.gz and
+// <hex>.vmlinuz); each build is recorded as a manifest of digests
+// (artifacts/manifests/<hex>.json), and artifacts/applied.json names the
+// current and previous applied manifests.
+//
+// Builds are incremental (an artifact whose input hash is known is reused),
+// reproducible (the same input gives the same bytes) and crash-safe (files
+// appear under their final names only complete and synced; a killed build
+// leaves the previous state intact, and its temporaries are removed by New).
+//
+// Imported by reconcile (plan/apply) and cmd/gitboot; it imports hclspec
+// and bootsvc (for bootsvc.Artifacts), never the other way round.
+package build

@@ -1,0 +1,279 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/errgroup"
+)
+
+// dataSet is the template data of one build, with the hash of each part a
+// template may read, so a node's overlay input key is cheap to compute.
+type dataSet struct {
+	server      TemplateServer
+	serverHash  [32]byte
+	cluster     TemplateCluster
+	clusterHash [32]byte
+	nodes       map[string]*TemplateNode
+	nodeHash    map[string][32]byte
+	networks    map[string]TemplateNetwork
+	netHash     map[string][32]byte
+}
+
+func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
+	d := &dataSet{nodes: map[string]*TemplateNode{}, nodeHash: map[string][32]byte{},
+		networks: map[string]TemplateNetwork{}, netHash: map[string][32]byte{}}
+	if srv != nil {
+		d.server = TemplateServer{Name: srv.Name, HTTPPort: srv.HTTPPort}
+		if srv.Address.IsValid() {
+			d.server.Address = srv.Address.String()
+			d.server.URL = "http://" + net.JoinHostPort(d.server.Address, strconv.Itoa(srv.HTTPPort))
+		}
+	}
+	d.serverHash = hashParts("server", d.server.Name, d.server.Address, strconv.Itoa(d.server.HTTPPort), d.server.URL)
+	for _, n := range c.Networks {
+		tn := TemplateNetwork{Name: n.Name, Domain: n.Domain}
+		if n.Subnet.IsValid() {
+			tn.Subnet, tn.Prefix = n.Subnet.String(), n.Subnet.Bits()
+			if n.Subnet.Addr().Is4() {
+				tn.Netmask = net.IP(net.CIDRMask(n.Subnet.Bits(), 32)).String()
+			}
+		}
+		if n.Gateway.IsValid() {
+			tn.Gateway = n.Gateway.String()
+		}
+		for _, a := range n.DNS {
+			tn.DNS = append(tn.DNS, a.String())
+		}
+		d.networks[n.Name] = tn
+		parts := []string{"network", tn.Name, tn.Subnet, tn.Netmask, tn.Gateway, tn.Domain, strconv.Itoa(tn.Prefix)}
+		d.netHash[n.Name] = hashParts(append(parts, tn.DNS...)...)
+	}
+	all := sha256.New()
+	d.cluster.Nodes = make([]TemplateNode, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		tn := TemplateNode{Name: n.Name, MAC: n.MAC, Network: n.Network, Tags: n.Tags, KernelArgs: n.KernelArgs}
+		if tn.Tags == nil {
+			tn.Tags = map[string]string{}
+		}
+		if n.IP.IsValid() {
+			tn.IP = n.IP.String()
+		}
+		tn.Domain = d.networks[n.Network].Domain
+		d.cluster.Nodes = append(d.cluster.Nodes, tn)
+		parts := []string{"node", tn.Name, tn.MAC, tn.IP, tn.Network, tn.Domain, strconv.Itoa(len(tn.KernelArgs))}
+		parts = append(parts, tn.KernelArgs...)
+		keys := make([]string, 0, len(tn.Tags))
+		for k := range tn.Tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			parts = append(parts, k, tn.Tags[k])
+		}
+		h := hashParts(parts...)
+		d.nodeHash[n.Name] = h
+		all.Write(h[:])
+	}
+	for i := range d.cluster.Nodes {
+		d.nodes[d.cluster.Nodes[i].Name] = &d.cluster.Nodes[i]
+	}
+	all.Sum(d.clusterHash[:0])
+	return d
+}
+
+func hashParts(parts ...string) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(strconv.Itoa(len(p))))
+		h.Write([]byte{':'})
+		h.Write([]byte(p))
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// depKey hashes the parts of node's data selected by d.
+func (s *dataSet) depKey(d deps, node *hclspec.Node) [32]byte {
+	h := sha256.New()
+	h.Write([]byte{byte(d)})
+	if d&depNode != 0 {
+		v := s.nodeHash[node.Name]
+		h.Write(v[:])
+	}
+	if d&depNetwork != 0 {
+		v := s.netHash[node.Network]
+		h.Write([]byte(node.Network + "\x00"))
+		h.Write(v[:])
+	}
+	if d&depCluster != 0 {
+		h.Write(s.clusterHash[:])
+	}
+	if d&depServer != 0 {
+		h.Write(s.serverHash[:])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func (s *dataSet) data(node *hclspec.Node) *TemplateData {
+	return &TemplateData{Node: *s.nodes[node.Name], Network: s.networks[node.Network], Cluster: s.cluster, Server: s.server}
+}
+
+// overlayInput is the input key of one node's system or runtime overlay:
+// the overlays' content and the data their templates read for that node.
+func (s *dataSet) overlayInput(kind string, ovs []*overlay, node *hclspec.Node) string {
+	h := sha256.New()
+	h.Write([]byte("overlay-input/1\x00" + kind + "\x00"))
+	for _, ov := range ovs {
+		h.Write([]byte(ov.name + "\x00"))
+		h.Write(ov.hash[:])
+		k := s.depKey(ov.deps, node)
+		h.Write(k[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// job is one distinct overlay artifact to build, for one representative
+// node (every node with the same input key gets the same bytes).
+type job struct {
+	key  string
+	ovs  []*overlay
+	node *hclspec.Node
+	out  ref
+}
+
+// buildOverlays computes every node's system and runtime overlay input
+// keys, builds those not in the store, and records them in m.
+func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hclspec.Server, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
+	loaded := map[string]*overlay{}
+	load := func(names []string) ([]*overlay, error) {
+		out := make([]*overlay, 0, len(names))
+		for _, n := range names {
+			ov, ok := loaded[n]
+			if !ok {
+				var err error
+				if ov, err = loadOverlay(c, n); err != nil {
+					return nil, err
+				}
+				loaded[n] = ov
+			}
+			out = append(out, ov)
+		}
+		return out, nil
+	}
+	ds := newDataSet(c, srv)
+	jobs := map[string]*job{}
+	var order []*job
+	for _, n := range nodes {
+		sys, err := load(append([]string{initOverlay}, n.SystemOverlays...))
+		if err != nil {
+			return 0, 0, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		rt, err := load(n.RuntimeOverlays)
+		if err != nil {
+			return 0, 0, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		rec := nodeRecord{Image: n.Image, SystemInput: ds.overlayInput("system", sys, n), RuntimeInput: ds.overlayInput("runtime", rt, n)}
+		for _, x := range []struct {
+			key string
+			ovs []*overlay
+		}{{rec.SystemInput, sys}, {rec.RuntimeInput, rt}} {
+			if _, ok := jobs[x.key]; ok {
+				continue
+			}
+			j := &job{key: x.key, ovs: x.ovs, node: n}
+			if r, ok := b.overlays[x.key]; ok && b.store.has(r.Hex+extImage) {
+				j.out, j.node = r, nil
+				reused++
+			} else {
+				order = append(order, j)
+			}
+			jobs[x.key] = j
+		}
+		m.Nodes[n.Name] = rec
+	}
+
+	bt := b.store.newBatch(extImage)
+	var cache sync.Map // renderKey -> []byte, node-independent templates only
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.cfg.Workers)
+	for _, j := range order {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			data, err := renderOverlay(j, ds, &cache)
+			if err != nil {
+				return fmt.Errorf("node %s: %w", j.node.Name, err)
+			}
+			j.out, err = bt.Put(data)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		bt.Abort()
+		return 0, 0, err
+	}
+	if err := bt.Finish(); err != nil {
+		return 0, 0, err
+	}
+	for _, j := range order {
+		b.overlays[j.key] = j.out
+	}
+	for name, rec := range m.Nodes {
+		rec.System, rec.Runtime = jobs[rec.SystemInput].out, jobs[rec.RuntimeInput].out
+		m.Nodes[name] = rec
+	}
+	return len(order), reused, nil
+}
+
+// renderOverlay builds one overlay artifact (cpio newc + gzip) in memory.
+func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
+	t := newTree()
+	data := ds.data(j.node)
+	renderFile := func(f *ovFile) ([]byte, error) {
+		if f.deps&depNode != 0 {
+			return render(f.tmpl, data)
+		}
+		k := renderKey{f.tmpl, ds.depKey(f.deps, j.node)}
+		if v, ok := cache.Load(k); ok {
+			return v.([]byte), nil
+		}
+		out, err := render(f.tmpl, data)
+		if err != nil {
+			return nil, err
+		}
+		cache.Store(k, out)
+		return out, nil
+	}
+	for _, ov := range j.ovs {
+		if err := addOverlay(t, ov, renderFile); err != nil {
+			return nil, err
+		}
+	}
+	var buf bytes.Buffer
+	zw := gzipPool.Get().(*gzip.Writer)
+	defer gzipPool.Put(zw)
+	zw.Reset(&buf)
+	if err := writeCPIO(zw, t, nil); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression); return w }}

@@ -1,0 +1,241 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+	"text/template/parse"
+	"time"
+)
+
+// TemplateData is what an overlay template (*.tmpl) sees as dot.
+type TemplateData struct {
+	Node    TemplateNode
+	Network TemplateNetwork
+	Cluster TemplateCluster
+	Server  TemplateServer
+}
+
+// TemplateNode is one node as templates see it.
+type TemplateNode struct {
+	Name       string
+	MAC        string
+	IP         string // empty when the node has no address
+	Network    string // network name
+	Domain     string // its network's domain
+	Tags       map[string]string
+	KernelArgs []string
+}
+
+// TemplateNetwork is the node's network.
+type TemplateNetwork struct {
+	Name    string
+	Subnet  string // "10.99.0.0/24"
+	Prefix  int    // 24
+	Netmask string // "255.255.255.0"
+	Gateway string
+	DNS     []string
+	Domain  string
+}
+
+// TemplateCluster holds every node of the cluster, sorted by name.
+type TemplateCluster struct {
+	Nodes []TemplateNode
+}
+
+// TemplateServer is the gitboot server the node boots from.
+type TemplateServer struct {
+	Name     string
+	Address  string
+	HTTPPort int
+	URL      string // "http://10.99.0.1:9873"
+}
+
+// Limits for rendering one template file.
+const (
+	maxRenderOutput = 64 << 20
+	renderTimeout   = 20 * time.Second
+)
+
+// deps says which parts of TemplateData a template reads; a node's overlay
+// is rebuilt only when one of those parts changes for it.
+type deps uint8
+
+const (
+	depNode deps = 1 << iota
+	depNetwork
+	depCluster
+	depServer
+	depAll = depNode | depNetwork | depCluster | depServer
+)
+
+var templateFuncs = template.FuncMap{
+	"join":  strings.Join,
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+}
+
+// parseTemplate parses one overlay template and works out what it reads.
+// {{define}}, {{template}} and {{block}} are refused (they allow unbounded
+// recursion), as is ranging over a number.
+func parseTemplate(name, text string) (*template.Template, deps, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs).Parse(text)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(t.Templates()) > 1 {
+		return nil, 0, fmt.Errorf("template: %s: {{define}} and {{block}} are not allowed in overlay templates", name)
+	}
+	a := analyzer{name: name, tree: t.Tree}
+	if t.Tree != nil && t.Tree.Root != nil {
+		a.walk(t.Tree.Root, true)
+	}
+	if a.err != nil {
+		return nil, 0, a.err
+	}
+	return t, a.deps, nil
+}
+
+type analyzer struct {
+	name string
+	tree *parse.Tree
+	deps deps
+	err  error
+}
+
+func (a *analyzer) fail(n parse.Node, msg string) {
+	if a.err == nil {
+		loc, _ := a.tree.ErrorContext(n)
+		a.err = fmt.Errorf("template: %s: %s", loc, msg)
+	}
+}
+
+// walk visits n; root tells whether dot is still the TemplateData.
+func (a *analyzer) walk(n parse.Node, root bool) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			a.walk(c, root)
+		}
+	case *parse.ActionNode:
+		a.pipe(n.Pipe, root)
+	case *parse.IfNode:
+		a.pipe(n.Pipe, root)
+		a.walk(n.List, root)
+		a.walk(n.ElseList, root)
+	case *parse.WithNode:
+		a.pipe(n.Pipe, root)
+		a.walk(n.List, false)
+		a.walk(n.ElseList, root)
+	case *parse.RangeNode:
+		if cmds := n.Pipe.Cmds; len(cmds) > 0 {
+			last := cmds[len(cmds)-1]
+			if len(last.Args) == 1 {
+				if _, ok := last.Args[0].(*parse.NumberNode); ok {
+					a.fail(n, "range over a number is not allowed in overlay templates")
+				}
+			}
+		}
+		a.pipe(n.Pipe, root)
+		a.walk(n.List, false)
+		a.walk(n.ElseList, root)
+	case *parse.TemplateNode:
+		a.fail(n, "{{template}} is not allowed in overlay templates")
+	}
+}
+
+func (a *analyzer) pipe(p *parse.PipeNode, root bool) {
+	if p == nil {
+		return
+	}
+	for _, c := range p.Cmds {
+		for _, arg := range c.Args {
+			a.arg(arg, root)
+		}
+	}
+}
+
+func (a *analyzer) arg(n parse.Node, root bool) {
+	switch n := n.(type) {
+	case *parse.FieldNode:
+		if root {
+			a.field(n.Ident[0])
+		}
+	case *parse.DotNode:
+		if root {
+			a.deps |= depAll
+		}
+	case *parse.VariableNode:
+		if n.Ident[0] == "$" {
+			if len(n.Ident) > 1 {
+				a.field(n.Ident[1])
+			} else {
+				a.deps |= depAll
+			}
+		}
+	case *parse.ChainNode:
+		a.arg(n.Node, root)
+	case *parse.PipeNode:
+		a.pipe(n, root)
+	}
+}
+
+func (a *analyzer) field(name string) {
+	switch name {
+	case "Node":
+		a.deps |= depNode
+	case "Network":
+		a.deps |= depNetwork
+	case "Cluster":
+		a.deps |= depCluster
+	case "Server":
+		a.deps |= depServer
+	default:
+		a.deps |= depAll // an error at execution; keep it conservative
+	}
+}
+
+// errOutputTooLarge stops a template whose output grows without bound.
+var errOutputTooLarge = errors.New("output larger than 64 MiB")
+
+type limitedBuffer struct {
+	b    []byte
+	stop chan struct{}
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	select {
+	case <-l.stop:
+		return 0, errors.New("stopped")
+	default:
+	}
+	if len(l.b)+len(p) > maxRenderOutput {
+		return 0, errOutputTooLarge
+	}
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+// render executes t. A template still running after renderTimeout is
+// reported as an error; its goroutine stops at its next write.
+func render(t *template.Template, data *TemplateData) ([]byte, error) {
+	out := &limitedBuffer{stop: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- t.Execute(out, data) }()
+	timer := time.NewTimer(renderTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+		return out.b, nil
+	case <-timer.C:
+		close(out.stop)
+		return nil, fmt.Errorf("template: %s: still running after %s (a loop?)", t.Name(), renderTimeout)
+	}
+}
