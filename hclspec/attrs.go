@@ -132,7 +132,6 @@ func (a *attrs) strMap(name string) (map[string]string, *hcl.Attribute, bool) {
 	return out, at, true
 }
 
-var refType = cty.Object(map[string]cty.Type{"kind": cty.String, "name": cty.String})
 
 // ref evaluates an attribute that must refer to a block of the given kind
 // (`image = image.rocky9`) and returns the block's name.
