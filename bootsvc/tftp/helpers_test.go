@@ -92,9 +92,9 @@ func (e *events) find(stage status.Stage, file string) (status.Event, bool) {
 // testServer is one running Server on a loopback port.
 type testServer struct {
 	*Server
-	port uint16
-	log  *syncBuffer
-	rec  *events
+	port   uint16
+	log    *syncBuffer
+	rec    *events
 	cancel func() // cancels Serve's context
 	stop   func() // cancels Serve and waits for it to return
 }

@@ -152,6 +152,9 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	switch {
 	case err == nil:
+		// Room for a burst of requests when a rack boots at once; the
+		// kernel caps it at net.core.rmem_max.
+		_ = conn.SetReadBuffer(4 << 20)
 		if err := enablePktInfo(conn); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("tftp: listening on %s: %w", addr, err)

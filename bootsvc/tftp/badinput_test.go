@@ -1,0 +1,149 @@
+package tftp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Garbage at the listening port: each gets an error reply or silence, the
+// server logs it, keeps serving, and leaves no goroutine behind.
+func TestBadInput(t *testing.T) {
+	base := runtime.NumGoroutine()
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{Timeout: 200 * time.Millisecond, Retries: 1})
+	op := func(o uint16, rest string) []byte { return append(binary.BigEndian.AppendUint16(nil, o), rest...) }
+	cases := []struct {
+		name   string
+		packet []byte
+		reply  string // "silence", "error" or "any" (the transfer may start)
+	}{
+		{"empty datagram", nil, "silence"},
+		{"one byte", []byte{0}, "silence"},
+		{"opcode only", op(opRRQ, ""), "silence"},
+		{"truncated RRQ", op(opRRQ, "a"), "silence"},
+		{"RRQ without NULs", op(opRRQ, "small.txt"), "silence"},
+		{"RRQ without mode", op(opRRQ, "small.txt\x00"), "any"},
+		{"opcode 0", op(0, "small.txt\x00octet\x00"), "silence"},
+		{"opcode 7", op(7, "small.txt\x00octet\x00"), "silence"},
+		{"opcode 65535", op(65535, "x"), "silence"},
+		{"DATA to the listening port", op(opDATA, "\x00\x01hello"), "silence"},
+		{"ACK to the listening port", ack(1), "silence"},
+		{"short ACK", op(opACK, "\x00"), "silence"},
+		{"ERROR to the listening port", op(opERROR, "\x00\x01boom\x00"), "silence"},
+		{"OACK to the listening port", op(opOACK, "blksize\x001468\x00"), "silence"},
+		{"WRQ", request(opWRQ, "new.bin", "octet"), "error"},
+		{"WRQ with options", request(opWRQ, "new.bin", "octet", "tsize", "100", "blksize", "1468"), "error"},
+		{"mail mode", request(opRRQ, "small.txt", "mail"), "any"},
+		{"garbage mode", request(opRRQ, "small.txt", "\xff\xfe"), "any"},
+		{"garbage options", request(opRRQ, "small.txt", "octet", "blksize", "lots", "tsize", "-5", "\xff", "\x01"), "any"},
+		{"odd option count", request(opRRQ, "small.txt", "octet", "blksize"), "any"},
+		{"huge blksize", request(opRRQ, "small.txt", "octet", "blksize", "99999999999999999999"), "any"},
+		{"negative blksize", request(opRRQ, "small.txt", "octet", "blksize", "-1468"), "any"},
+		{"empty filename", request(opRRQ, "", "octet"), "error"},
+		{"long filename", request(opRRQ, strings.Repeat("x", 400), "octet"), "error"},
+		// Larger than the library's 516-byte request buffer: cut short,
+		// then no NUL is left to end the name.
+		{"huge filename", request(opRRQ, strings.Repeat("y", 2000), "octet"), "silence"},
+		{"huge datagram", bytes.Repeat([]byte{0xff}, 60000), "silence"},
+		{"NUL-only", make([]byte, 600), "silence"},
+	}
+	// Silent cases, all from one client, then a good request: the
+	// listening loop takes packets in order, so anything the bad ones
+	// started would show up around the good one's reply.
+	quiet := newRaw(t, ts.port)
+	for _, c := range cases {
+		if c.reply == "silence" {
+			quiet.send(c.packet)
+		}
+	}
+	quiet.send(request(opRRQ, "small.txt", "octet"))
+	for {
+		p, err := quiet.recv(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no reply to the good request after the bad ones: %v", err)
+		}
+		if binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files["small.txt"]) {
+			quiet.sendPeer(ack(1))
+			break
+		}
+		t.Errorf("reply to a packet that deserves silence: %q", p)
+	}
+	if p, err := quiet.recv(300 * time.Millisecond); err != errSilence {
+		t.Errorf("reply to a packet that deserves silence: %v %q", err, p)
+	}
+	for _, c := range cases {
+		if c.reply == "silence" {
+			continue
+		}
+		cl := newRaw(t, ts.port)
+		cl.send(c.packet)
+		p, err := cl.recv(10 * time.Second)
+		switch {
+		case c.reply == "error" && (err != nil || binary.BigEndian.Uint16(p) != opERROR):
+			t.Errorf("%s: want an ERROR reply, got %v %q", c.name, err, p)
+		case c.reply == "any" && err != nil:
+			t.Errorf("%s: want a reply, got %v", c.name, err)
+		}
+		// Walk away: a started transfer is given up by the server.
+		cl.conn.Close()
+	}
+	// Every silent case left a log line.
+	if got := ts.badPkts.Load(); got < 16 {
+		t.Errorf("%d bad packets counted, want one per silent case", got)
+	}
+	if !strings.Contains(ts.log.String(), "tftp: bad packet ignored") {
+		t.Errorf("no log line for bad packets:\n%s", ts.log.String())
+	}
+	// Still serving.
+	got, _, _, err := newRaw(t, ts.port).fetch("big.bin", "blksize", "1468")
+	if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+		t.Fatalf("after bad input: %d bytes, %v", len(got), err)
+	}
+	ts.stop()
+	waitGoroutines(t, base)
+}
+
+// A flood of bad packets is logged, but not line by line.
+func TestBadInputLogIsRateLimited(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{})
+	cl := newRaw(t, ts.port)
+	const n = 150
+	for range n {
+		cl.send([]byte{0, 42})
+	}
+	// The flood is over when a good request is answered after it.
+	if _, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Count(ts.log.String(), "bad packet ignored")
+	if lines == 0 || lines > 2*ts.warn.burst {
+		t.Fatalf("%d log lines for %d bad packets, want 1..%d", lines, n, 2*ts.warn.burst)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := limiter{burst: 3, window: time.Minute}
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if ok, _ := l.allow(now); !ok {
+			t.Fatalf("event %d refused within the burst", i)
+		}
+	}
+	for range 5 {
+		if ok, _ := l.allow(now.Add(time.Second)); ok {
+			t.Fatal("event beyond the burst allowed")
+		}
+	}
+	ok, dropped := l.allow(now.Add(time.Minute))
+	if !ok || dropped != 5 {
+		t.Fatalf("next window: ok %v dropped %d, want true 5", ok, dropped)
+	}
+	if _, dropped := l.allow(now.Add(time.Minute)); dropped != 0 {
+		t.Fatalf("dropped counted twice: %d", dropped)
+	}
+}
