@@ -1,0 +1,155 @@
+package httpboot
+
+import (
+	"bytes"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// goldenSnapshot is a fixed snapshot for the script golden files.
+func goldenSnapshot() *bootsvc.Snapshot {
+	srv := bootsvc.Server{Name: "head", Address: netip.MustParseAddr("10.99.0.1"), HTTPPort: 9873, RuntimeInterval: time.Minute}
+	art := func(name string) bootsvc.Artifact {
+		return bootsvc.Artifact{Path: "/var/lib/gitboot/store/" + name, Digest: "sha256:00", Name: name}
+	}
+	arts := bootsvc.Artifacts{Kernel: art("vmlinuz"), Image: art("image.img.gz"), System: art("system.img.gz"), Runtime: art("runtime.img.gz")}
+	withExtra := arts
+	withExtra.Extra = []bootsvc.Artifact{art("modules.img.gz"), art("firmware.img.gz")}
+	nodes := []bootsvc.Node{
+		{Name: "c001", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.99.0.11"), Network: "cluster",
+			KernelArgs: []string{"quiet", "console=ttyS0"}, Artifacts: arts},
+		{Name: "c002", MAC: "52:54:00:00:00:02", IP: netip.MustParseAddr("10.99.0.12"), Network: "cluster",
+			Artifacts: withExtra},
+		{Name: "evil", MAC: "52:54:00:00:00:03", IP: netip.MustParseAddr("10.99.0.13"), Network: "cluster",
+			KernelArgs: []string{"a\nshell", "", "b\r"}, Artifacts: arts},
+	}
+	nets := []bootsvc.Network{{Name: "cluster", Subnet: netip.MustParsePrefix("10.99.0.0/24")}}
+	return bootsvc.NewSnapshot(srv, nets, nodes, "0123abcd")
+}
+
+func TestScriptGolden(t *testing.T) {
+	snap := goldenSnapshot()
+	for _, tc := range []struct {
+		name, mac, node string
+	}{
+		{"node", "52:54:00:00:00:01", "c001"},
+		{"extra-initrds", "52:54:00:00:00:02", "c002"},
+		{"control-chars-in-args", "52:54:00:00:00:03", "evil"},
+		{"unknown-mac", "52:54:00:aa:bb:cc", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, node := AppendScript(nil, snap, tc.mac)
+			if (node == nil) != (tc.node == "") || (node != nil && node.Name != tc.node) {
+				t.Fatalf("node %v, want %q", node, tc.node)
+			}
+			if !bytes.HasPrefix(got, []byte("#!ipxe\n")) {
+				t.Fatal("no #!ipxe line")
+			}
+			if !bytes.Contains(got, []byte(snap.Server.HTTPBase())) {
+				t.Fatalf("script does not name %s", snap.Server.HTTPBase())
+			}
+			for i, l := range strings.Split(string(got), "\n") {
+				if strings.ContainsAny(l, "\r\x00") {
+					t.Fatalf("line %d has a control character: %q", i, l)
+				}
+			}
+			p := filepath.Join("testdata", tc.name+".ipxe")
+			if *update {
+				os.MkdirAll("testdata", 0o755)
+				os.WriteFile(p, got, 0o644)
+			}
+			want, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s differs:\n--- got\n%s--- want\n%s", p, got, want)
+			}
+		})
+	}
+}
+
+// TestScriptSteps checks the boot contract line by line: initrd names match
+// the kernel's initrd= arguments, each step retries on failure.
+func TestScriptSteps(t *testing.T) {
+	got, _ := AppendScript(nil, goldenSnapshot(), "52:54:00:00:00:02")
+	s := string(got)
+	base := "http://10.99.0.1:9873"
+	for _, want := range []string{
+		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02 initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 || goto kernel_failed\n",
+		"initrd --name image " + base + "/image/52:54:00:00:00:02 || goto image_failed\n",
+		"initrd --name extra1 " + base + "/extra/52:54:00:00:00:02/1 || goto extra1_failed\n",
+		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02 || goto runtime_failed\n",
+		":system_failed\necho gitboot: downloading system failed, retrying in 10 s\nsleep 10\ngoto system\n",
+		"boot || goto boot_failed\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("script lacks %q", want)
+		}
+	}
+	// Order: image, extras, system, runtime.
+	order := []string{"--name image", "--name extra0", "--name extra1", "--name system", "--name runtime", "\nboot "}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(s, o)
+		if i < last {
+			t.Errorf("%q out of order", o)
+		}
+		last = i
+	}
+}
+
+// respSink is a minimal ResponseWriter reused across benchmark iterations.
+type respSink struct {
+	h    http.Header
+	n    int
+	code int
+}
+
+func (r *respSink) Header() http.Header         { return r.h }
+func (r *respSink) WriteHeader(c int)           { r.code = c }
+func (r *respSink) Write(p []byte) (int, error) { r.n += len(p); return len(p), nil }
+
+// BenchmarkIPXEHandler measures the /ipxe/{mac} route in process: requests
+// per second and allocations per request (the response write is the
+// sink's, which does not allocate).
+func BenchmarkIPXEHandler(b *testing.B) {
+	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory()})
+	req := httptest.NewRequest("GET", "/ipxe/52:54:00:00:00:01", nil)
+	req.RemoteAddr = "10.99.0.11:3456"
+	w := &respSink{h: make(http.Header)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.n = 0
+		h.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if w.n == 0 {
+		b.Fatal("empty response")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+func TestIPXEHandlerAllocs(t *testing.T) {
+	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory()})
+	req := httptest.NewRequest("GET", "/ipxe/52:54:00:00:00:01", nil)
+	req.RemoteAddr = "10.99.0.11:3456"
+	w := &respSink{h: make(http.Header)}
+	h.ServeHTTP(w, req) // warm the pools and the metric cache
+	if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) }); n > 0 {
+		t.Errorf("/ipxe/{mac} allocates %.1f times per request, want 0", n)
+	}
+}
