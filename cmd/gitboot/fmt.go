@@ -36,7 +36,8 @@ Exit status: 0 all formatted (or rewritten), 1 a file could not be read or
 written, 2 a file does not parse, 3 -check found unformatted files.`,
 		// Flags are parsed in RunE so that terraform's single-dash spelling
 		// (-check) works as well as --check.
-		DisableFlagParsing: true,
+		DisableFlagParsing:    true,
+		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cmd.Flags()
 			if err := flags.Parse(longFlags(flags, args)); err != nil {
