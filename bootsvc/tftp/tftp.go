@@ -99,7 +99,8 @@ func (s *Server) Update(snap *bootsvc.Snapshot) {
 
 // Serve answers TFTP requests arriving on conn (already bound; see Listen)
 // until ctx is cancelled, then stops taking requests, aborts running
-// transfers at their next block, waits for them and returns nil. Serve owns
+// transfers at their next block, waits for them and returns nil (a client
+// that stopped answering holds it at most Timeout x (Retries+1)). Serve owns
 // conn and closes it. Each transfer runs on its own goroutine and socket.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if conn == nil {
@@ -128,8 +129,13 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
 	select {
 	case <-ctx.Done():
+		// Closing first stops new requests before the library waits for
+		// the running transfers; Shutdown closes it too, unless it runs
+		// before the library's Serve has taken the socket.
+		conn.Close()
 		srv.Shutdown()
 		<-errc
+		conn.Close()
 		s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
 			"transfers", s.transfers.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
 		return nil

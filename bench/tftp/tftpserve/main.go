@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -30,7 +31,19 @@ func run() error {
 	dir := flag.String("dir", tftp.DefaultIPXEDir, "directory to serve (the TFTP root)")
 	addr := flag.String("addr", "127.0.0.1:6969", "UDP address to listen on")
 	quiet := flag.Bool("quiet", true, "log only warnings")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ap, err := netip.ParseAddrPort(*addr)
 	if err != nil {
 		return fmt.Errorf("parsing -addr: %w", err)
