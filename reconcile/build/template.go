@@ -231,6 +231,9 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 	select {
 	case err := <-done:
 		if err != nil {
+			if !strings.HasPrefix(err.Error(), "template: ") {
+				err = fmt.Errorf("template: %s: %w", t.Name(), err)
+			}
 			return nil, err
 		}
 		return out.b, nil
