@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	ptftp "github.com/pin/tftp/v3"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
@@ -321,5 +324,52 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 	// Default root.
 	if tr := newTree(bootsvc.NewSnapshot(bootsvc.Server{}, nil, nil, ""), quietLogger()); tr.dir != DefaultIPXEDir {
 		t.Fatalf("default root %q", tr.dir)
+	}
+}
+
+// IPv6 works the same (the library's second code path).
+func TestIPv6Loopback(t *testing.T) {
+	conn, err := Listen(netip.MustParseAddrPort("[::1]:0"))
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	r := makeRoot(t)
+	srv := New(Config{Log: quietLogger()})
+	srv.Update(snapshot(r.dir))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, conn) }()
+	defer func() { cancel(); <-done }()
+	c, err := ptftp.NewClient(conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetBlockSize(1428)
+	wt, err := c.Receive("big.bin", "octet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), r.files["big.bin"]) {
+		t.Fatalf("got %d bytes over IPv6, want the %d of big.bin", buf.Len(), len(r.files["big.bin"]))
+	}
+}
+
+// bootsvc/tftp serves a snapshot it is handed: it must never depend on the
+// configuration language or the reconciler.
+func TestNoForbiddenImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range []string{"github.com/gitboot/gitboot/hclspec", "github.com/gitboot/gitboot/reconcile"} {
+			if dep == bad || strings.HasPrefix(dep, bad+"/") {
+				t.Errorf("bootsvc/tftp depends on %s", dep)
+			}
+		}
 	}
 }
