@@ -47,6 +47,10 @@ type tree struct {
 	snap *bootsvc.Snapshot
 	dir  string            // absolute, cleaned root directory
 	boot map[string]string // cleaned request name -> resolved file path
+	// named holds every boot binary the configuration names, resolved or
+	// not: one missing at load (ipxe installed later) is resolved when
+	// asked for.
+	named map[string]bool
 }
 
 // newTree resolves the snapshot's root and boot binaries. Missing binaries
@@ -59,7 +63,8 @@ func newTree(snap *bootsvc.Snapshot, log *slog.Logger) *tree {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	t := &tree{snap: snap, dir: filepath.Clean(dir), boot: make(map[string]string, len(bootFiles)+1)}
+	t := &tree{snap: snap, dir: filepath.Clean(dir), boot: make(map[string]string, len(bootFiles)+1),
+		named: make(map[string]bool, len(bootFiles)+1)}
 	names := bootFiles
 	if snap != nil && snap.Server.UEFIBootFile != "" {
 		names = append(append([]string(nil), bootFiles...), snap.Server.UEFIBootFile)
@@ -71,9 +76,10 @@ func newTree(snap *bootsvc.Snapshot, log *slog.Logger) *tree {
 			log.Warn("tftp: boot file name refused", "file", name, "err", err)
 			continue
 		}
-		if _, done := t.boot[rel]; done {
+		if t.named[rel] {
 			continue
 		}
+		t.named[rel] = true
 		p, err := resolveBootFile(t.dir, rel)
 		if err != nil {
 			missing = append(missing, rel)
@@ -149,7 +155,8 @@ func cleanName(root, name string) (string, error) {
 	return rel, nil
 }
 
-// open opens the requested file for one transfer: a resolved boot binary,
+// open opens the requested file for one transfer: a boot binary the
+// configuration names (resolved at load, or now if it was missing then),
 // or a path inside the root that os.Root keeps from leaving it (symlinks
 // included). The file is opened non-blocking so a FIFO cannot hang the
 // transfer, and must be a regular file. It returns the cleaned name.
@@ -159,7 +166,12 @@ func (t *tree) open(name string) (*os.File, string, error) {
 		return nil, "", err
 	}
 	var f *os.File
-	if p, ok := t.boot[rel]; ok {
+	p, ok := t.boot[rel]
+	if !ok && t.named[rel] {
+		p, err = resolveBootFile(t.dir, rel)
+		ok = err == nil
+	}
+	if ok {
 		f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	} else {
 		f, err = openInRoot(t.dir, rel)

@@ -317,6 +317,27 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 			t.Fatalf("%s: %q as %q", name, b, rel)
 		}
 	}
+	// A boot binary installed (as a symlink out of the root) after the
+	// snapshot was loaded is found.
+	if err := os.Remove(filepath.Join(r.dir, "arm64", "snponly.efi")); err != nil {
+		t.Fatal(err)
+	}
+	tr = newTree(snapshot(r.dir), quietLogger())
+	if _, _, err := tr.open("arm64/snponly.efi"); !errors.Is(err, errNotFound) {
+		t.Fatalf("missing arm64/snponly.efi: %v", err)
+	}
+	if err := os.Symlink(filepath.Join(r.outside, "custom.efi"), filepath.Join(r.dir, "arm64", "snponly.efi")); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := tr.open("arm64/snponly.efi")
+	if err != nil {
+		t.Fatalf("arm64/snponly.efi installed after load: %v", err)
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if string(b) != "custom" {
+		t.Fatalf("arm64/snponly.efi installed after load: %q", b)
+	}
 	// The same symlink is refused when the configuration does not name it.
 	if _, _, err := newTree(snapshot(r.dir), quietLogger()).open("custom.efi"); !errors.Is(err, errEscape) {
 		t.Fatalf("custom.efi not named by the configuration: %v", err)
