@@ -73,7 +73,11 @@ func (l *loader) checkTemplates(o *Overlay) {
 			l.errorf(o.sourceRange.Ptr(), "Cannot read template", "overlay %q: %s.", o.Name, err)
 			return nil
 		}
-		if _, err := template.New(path.Base(p)).Option("missingkey=error").Parse(string(src)); err != nil {
+		t, err := template.New(path.Base(p)).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(string(src))
+		if err == nil && len(t.Templates()) > 1 {
+			err = fmt.Errorf("template: %s:1: {{define}} and {{block}} are not allowed in overlay templates", path.Base(p))
+		}
+		if err != nil {
 			file := path.Join(l.opts.FilePrefix, p)
 			line, col, msg := 1, 1, err.Error()
 			if m := tmplLineRE.FindStringSubmatch(msg); m != nil {

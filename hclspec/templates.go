@@ -1,0 +1,17 @@
+package hclspec
+
+import (
+	"strings"
+	"text/template"
+)
+
+// TemplateFuncs returns the functions overlay templates may call, beyond
+// text/template's built-ins. reconcile/build renders with the same set, so
+// what validates also renders.
+func TemplateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"join":  strings.Join,
+		"upper": strings.ToUpper,
+		"lower": strings.ToLower,
+	}
+}
