@@ -132,7 +132,6 @@ func (a *attrs) strMap(name string) (map[string]string, *hcl.Attribute, bool) {
 	return out, at, true
 }
 
-
 // ref evaluates an attribute that must refer to a block of the given kind
 // (`image = image.rocky9`) and returns the block's name.
 func (a *attrs) ref(name, kind string) (string, *hcl.Attribute, bool) {
