@@ -37,6 +37,7 @@ var (
 	errNoConfig    = errors.New("no configuration loaded yet")
 	errReadOnly    = errors.New("access violation: read-only server, writes are refused")
 	errShutdown    = errors.New("server shutting down")
+	errBusy        = errors.New("server busy, try again")
 	errUnreadable  = errors.New("access violation: cannot open file")
 	errNameTooLong = errors.New("file name too long")
 )

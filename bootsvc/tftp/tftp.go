@@ -33,6 +33,10 @@ import (
 const (
 	DefaultTimeout = time.Second
 	DefaultRetries = 5
+	// DefaultMaxTransfers is far above what one rack booting at once needs,
+	// and far below the file descriptors a spoofed request flood could
+	// otherwise pin.
+	DefaultMaxTransfers = 4096
 )
 
 // Config configures a Server. The zero value works.
@@ -52,6 +56,10 @@ type Config struct {
 	// MaxBlockSize caps the blksize a client may negotiate (512..65464).
 	// Zero: only the receiving interface's MTU caps it.
 	MaxBlockSize int
+	// MaxTransfers bounds the transfers running at once (each holds a
+	// socket and a file); a request beyond it gets a "busy" TFTP error and
+	// the client retries. Zero: DefaultMaxTransfers.
+	MaxTransfers int
 }
 
 // Server is a read-only TFTP server. Create it with New, give it a snapshot
@@ -62,6 +70,8 @@ type Server struct {
 	rec  status.Recorder
 	cur  atomic.Pointer[tree]
 	warn limiter
+
+	running atomic.Int64 // transfers in progress, for MaxTransfers
 
 	// Counters, for logs and tests.
 	transfers atomic.Int64
@@ -76,6 +86,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Retries <= 0 {
 		cfg.Retries = DefaultRetries
+	}
+	if cfg.MaxTransfers <= 0 {
+		cfg.MaxTransfers = DefaultMaxTransfers
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, rec: cfg.Recorder}
 	if s.log == nil {
@@ -182,6 +195,12 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) error {
 	return func(name string, rf io.ReaderFrom) error {
 		client := clientAddr(rf)
+		if s.running.Add(1) > int64(s.cfg.MaxTransfers) {
+			s.running.Add(-1)
+			s.refuse(s.cur.Load(), client, name, errBusy)
+			return errBusy
+		}
+		defer s.running.Add(-1)
 		t := s.cur.Load()
 		if t == nil {
 			s.refuse(nil, client, name, errNoConfig)

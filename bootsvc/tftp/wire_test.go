@@ -160,6 +160,33 @@ func TestStalledClientDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
+// Beyond MaxTransfers a request is refused as busy, and served again once
+// a transfer ends.
+func TestMaxTransfers(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{MaxTransfers: 1, Timeout: 10 * time.Second})
+	stalled := newRaw(t, ts.port)
+	stalled.send(request(opRRQ, "big.bin", "octet"))
+	if p, err := stalled.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
+		t.Fatalf("first transfer: %v %v", p, err)
+	}
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, "small.txt", "octet"))
+	if msg := cl.expectError(); !strings.Contains(msg, "busy") {
+		t.Fatalf("second transfer: %q, want busy", msg)
+	}
+	stalled.sendPeer(append([]byte{0, opERROR, 0, 0}, "bye\x00"...))
+	waitLog(t, ts, "bye")
+	for deadline := time.Now().Add(20 * time.Second); ts.running.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the aborted transfer is still counted as running")
+		}
+	}
+	if got, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil || !bytes.Equal(got, r.files["small.txt"]) {
+		t.Fatalf("after the first transfer ended: %q %v", got, err)
+	}
+}
+
 // Cancelling Serve aborts a running transfer at its next block with a TFTP
 // error, Serve returns, and no goroutine is left.
 func TestShutdownMidTransfer(t *testing.T) {
