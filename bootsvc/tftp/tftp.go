@@ -168,7 +168,11 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 	if !addr.Addr().IsValid() {
 		addr = netip.AddrPortFrom(netip.IPv4Unspecified(), addr.Port())
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	network := "udp4" // not a dual-stack socket for 0.0.0.0
+	if addr.Addr().Is6() {
+		network = "udp6"
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
 	switch {
 	case err == nil:
 		// Room for a burst of requests when a rack boots at once; the

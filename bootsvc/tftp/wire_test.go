@@ -375,6 +375,36 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 	}
 }
 
+// On the wildcard address, a transfer answers from the address the request
+// came to (the packet info Listen asks for).
+func TestWildcardAnswersFromRequestAddress(t *testing.T) {
+	conn, err := Listen(netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if la := conn.LocalAddr().(*net.UDPAddr); !la.IP.Equal(net.IPv4zero) {
+		t.Fatalf("Listen(zero) bound %v, want 0.0.0.0", la)
+	}
+	r := makeRoot(t)
+	srv := New(Config{Log: quietLogger()})
+	srv.Update(snapshot(r.dir))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, conn) }()
+	defer func() { cancel(); <-done }()
+	cl := newRaw(t, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	got, oack, maxBlock, err := cl.fetch("big.bin", "blksize", "1468")
+	if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+		t.Fatalf("%d bytes, %v", len(got), err)
+	}
+	if !cl.peer.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Fatalf("answered from %v, want 127.0.0.1", cl.peer)
+	}
+	if oack["blksize"] != "1468" || maxBlock != 1468 {
+		t.Fatalf("OACK %v, largest block %d", oack, maxBlock)
+	}
+}
+
 // IPv6 works the same (the library's second code path).
 func TestIPv6Loopback(t *testing.T) {
 	conn, err := Listen(netip.MustParseAddrPort("[::1]:0"))
