@@ -29,8 +29,16 @@ network "cluster" {
 # The operating system the nodes run, unpacked into memory at every boot.
 # `source` is a path on the gitboot server, not in this repository: images
 # are large and built elsewhere. `gitboot validate` does not look for it.
+# `make demo` and the end-to-end tests point it at an image they build:
+# gitboot serve --var image_source=/some/dir ...
+variable "image_source" {
+  type        = string
+  default     = "/var/lib/gitboot/images/demo"
+  description = "the demo image on the gitboot server: a directory, .tar[.gz] or OCI layout"
+}
+
 image "demo" {
-  source = "/var/lib/gitboot/images/demo"
+  source = var.image_source
 }
 
 # A system overlay: files laid over the image at boot, after gitboot's own
