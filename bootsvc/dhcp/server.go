@@ -192,8 +192,22 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 
 func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error {
 	buf := make([]byte, 4096)
+	uc, _ := conn.(*net.UDPConn) // fast path: no address allocations
 	for {
-		n, from, err := conn.ReadFrom(buf)
+		var (
+			n   int
+			src netip.AddrPort
+			err error
+		)
+		if uc != nil {
+			n, src, err = uc.ReadFromUDPAddrPort(buf)
+		} else {
+			var from net.Addr
+			n, from, err = conn.ReadFrom(buf)
+			if ua, ok := from.(*net.UDPAddr); ok {
+				src = ua.AddrPort()
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -203,16 +217,18 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error 
 			}
 			return fmt.Errorf("reading DHCP port %d: %w", port, err)
 		}
-		var src netip.AddrPort
-		if ua, ok := from.(*net.UDPAddr); ok {
-			src = ua.AddrPort()
-			src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		}
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 		d := s.handleSafe(buf[:n], Meta{LocalPort: port, Src: src})
 		if d.Reply == nil {
 			continue
 		}
-		if _, err := conn.WriteTo(d.Reply.ToBytes(), net.UDPAddrFromAddrPort(d.Dest)); err != nil {
+		out := d.Reply.ToBytes()
+		if uc != nil {
+			_, err = uc.WriteToUDPAddrPort(out, d.Dest)
+		} else {
+			_, err = conn.WriteTo(out, net.UDPAddrFromAddrPort(d.Dest))
+		}
+		if err != nil {
 			s.sendErrors.Add(1)
 			s.log.Warn("sending reply", "to", d.Dest, "mac", d.MAC, "err", err)
 		}
