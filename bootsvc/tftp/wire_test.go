@@ -264,6 +264,14 @@ func TestRawRefusals(t *testing.T) {
 		"sub/loop":                 "", // ELOOP: refused, whichever reason
 		"root-link-abs/small.txt":  "leaves the TFTP root",
 		"./sub/./dir/../../../etc": "leaves the TFTP root",
+		// Encodings are not decoded: each is a literal, missing name.
+		"\xc0\xae\xc0\xae/\xc0\xae\xc0\xae/etc/passwd": "not found",
+		"..%2f..%2fetc%2fpasswd":                       "not found",
+		"%252e%252e/etc/passwd":                        "not found",
+		".../...//etc/passwd":                          "not found",
+		"\u2025/etc/passwd":                            "not found",
+		// A NUL ends the name: what follows is the mode.
+		"..\x00etc/passwd": "leaves the TFTP root",
 	}
 	for name, want := range cases {
 		cl := newRaw(t, ts.port)
