@@ -216,11 +216,11 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 			return err
 		}
 		defer f.Close()
-		// Answer tsize with the real size, whatever the client sent.
+		// Whatever tsize the client sent, ask the library to measure: it
+		// seeks the file in octet mode and leaves tsize out in netascii
+		// mode, whose size on the wire is not the file's.
 		if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-			if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-				ot.SetSize(fi.Size())
-			}
+			ot.SetSize(0)
 		}
 		start := time.Now()
 		n, err := rf.ReadFrom(&fileReader{ctx: ctx, f: f})

@@ -63,6 +63,40 @@ func TestOptionsBlksizeTsize(t *testing.T) {
 	}
 }
 
+// netascii: line ends become CR LF on the wire, and tsize is left out
+// (the file's size is not what is sent). The library matches the mode
+// case-sensitively, so "NETASCII" is sent as octet: then a tsize must
+// match what is sent.
+func TestNetascii(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{})
+	for _, mode := range []string{"netascii", "NETASCII"} {
+		cl := newRaw(t, ts.port)
+		cl.send(request(opRRQ, "small.txt", mode, "tsize", "0"))
+		p, err := cl.recv(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tsize, hasTsize := "", false
+		if binary.BigEndian.Uint16(p) == opOACK {
+			tsize, hasTsize = parseOACK(p)["tsize"]
+			cl.sendPeer(ack(0))
+			if p, err = cl.recv(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cl.sendPeer(ack(1))
+		got := string(p[4:])
+		converted := strings.ReplaceAll(string(r.files["small.txt"]), "\n", "\r\n")
+		switch {
+		case mode == "netascii" && (got != converted || hasTsize):
+			t.Errorf("netascii: got %q (tsize %q), want %q and no tsize", got, tsize, converted)
+		case hasTsize && tsize != strconv.Itoa(len(got)):
+			t.Errorf("%s: tsize %s for %d bytes sent", mode, tsize, len(got))
+		}
+	}
+}
+
 func TestMaxBlockSizeCaps(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{MaxBlockSize: 1024})
