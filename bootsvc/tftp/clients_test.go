@@ -235,6 +235,23 @@ func TestClientsConcurrent(t *testing.T) {
 	out := t.TempDir()
 	files := []string{"big.bin", "ipxe.efi", "undionly.kpxe", "exact1468.bin"}
 	const n = 32
+	// Snapshots keep being swapped in while the clients run.
+	swapping := make(chan struct{})
+	swapped := make(chan int)
+	go func() {
+		k := 0
+		for {
+			select {
+			case <-swapping:
+				swapped <- k
+				return
+			default:
+				ts.Update(snapshot(r.dir))
+				k++
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
@@ -256,6 +273,10 @@ func TestClientsConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(swapping)
+	if k := <-swapped; k == 0 {
+		t.Error("no snapshot was swapped in during the transfers")
+	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)
