@@ -81,7 +81,12 @@ func readTar(r io.Reader, sp *spool) ([]tarEntry, error) {
 		}
 		e := tarEntry{name: name, ino: ino}
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeGNUSparse, 0: // 0 is the old regular-file flag
+		case tar.TypeGNUSparse:
+			return nil, fmt.Errorf("%s: sparse files are not supported", name)
+		case tar.TypeReg, 0: // 0 is the old regular-file flag
+			if isPAXSparse(hdr) {
+				return nil, fmt.Errorf("%s: sparse files are not supported", name)
+			}
 			ino.mode |= typeReg
 			if hdr.Size < 0 || hdr.Size > maxFileSize {
 				return nil, fmt.Errorf("%s: size %d out of range", name, hdr.Size)
@@ -129,6 +134,17 @@ func readTar(r io.Reader, sp *spool) ([]tarEntry, error) {
 		}
 		out = append(out, e)
 	}
+}
+
+// isPAXSparse reports a PAX-format sparse file, whose few bytes in the
+// archive may stand for gigabytes of holes.
+func isPAXSparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // applyEntries adds entries to t in archive order.
