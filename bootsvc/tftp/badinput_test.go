@@ -3,6 +3,7 @@ package tftp
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -155,4 +156,53 @@ func TestLimiter(t *testing.T) {
 	if _, dropped := l.allow(now.Add(time.Minute)); dropped != 0 {
 		t.Fatalf("dropped counted twice: %d", dropped)
 	}
+}
+
+// Every transfer, refusal and bad packet gives back its socket and file:
+// after Serve returns, the process holds no more descriptors than before.
+func TestNoDescriptorLeak(t *testing.T) {
+	r := makeRoot(t)
+	base := openFDs(t)
+	ts := startServer(t, r.dir, Config{Timeout: 100 * time.Millisecond, Retries: 1})
+	for i := range 10 {
+		cl := newRaw(t, ts.port)
+		switch i % 5 {
+		case 0:
+			if _, _, _, err := cl.fetch("big.bin", "blksize", "1468"); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			cl.send(request(opRRQ, "../../etc/passwd", "octet"))
+			cl.expectError()
+		case 2:
+			cl.send(request(opWRQ, "x", "octet"))
+			cl.expectError()
+		case 3:
+			cl.send(request(opRRQ, "big.bin", "octet")) // then walk away
+			if _, err := cl.recv(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+		case 4:
+			cl.send([]byte{0, 9, 9})
+		}
+		cl.conn.Close()
+	}
+	waitLog(t, ts, "tftp: transfer aborted") // the walked-away transfers gave up
+	ts.stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for openFDs(t) > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open after Serve returned, %d before", openFDs(t), base)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
 }
