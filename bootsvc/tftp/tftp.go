@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -226,6 +227,12 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 		n, err := rf.ReadFrom(&fileReader{ctx: ctx, f: f})
 		node, mac := lookup(t.snap, client)
 		if err != nil {
+			if n == 0 && strings.HasPrefix(err.Error(), "sending block 0: code=") {
+				// The client ended it after the option ack: PXE ROMs ask
+				// for tsize this way, then ask again for the file.
+				s.log.Debug("tftp: option probe ended by the client", "file", rel, "client", client, "node", node, "err", err)
+				return err
+			}
 			// The library has already sent the client an error.
 			s.warnf("tftp: transfer aborted", "file", rel, "client", client, "node", node, "sent_bytes", n, "err", err)
 			return err

@@ -97,6 +97,35 @@ func TestNetascii(t *testing.T) {
 	}
 }
 
+// PXE ROMs ask for tsize, read the OACK, end the transfer with an ERROR,
+// then ask again: the probe is not a warning, and the real transfer is the
+// one recorded.
+func TestTsizeProbe(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{})
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, "undionly.kpxe", "octet", "tsize", "0", "blksize", "1432"))
+	p, err := cl.recv(10 * time.Second)
+	if err != nil || binary.BigEndian.Uint16(p) != opOACK {
+		t.Fatalf("want an OACK, got %q %v", p, err)
+	}
+	if got := parseOACK(p)["tsize"]; got != strconv.Itoa(len(r.files["undionly.kpxe"])) {
+		t.Fatalf("tsize %q", got)
+	}
+	cl.sendPeer(append([]byte{0, opERROR, 0, 8}, "tsize probe\x00"...))
+	waitLog(t, ts, "option probe ended by the client")
+	got, _, _, err := newRaw(t, ts.port).fetch("undionly.kpxe", "blksize", "1432")
+	if err != nil || !bytes.Equal(got, r.files["undionly.kpxe"]) {
+		t.Fatalf("the real transfer: %d bytes, %v", len(got), err)
+	}
+	if evs := ts.rec.wait(t, 1); len(evs) != 1 || evs[0].Sent != "undionly.kpxe" {
+		t.Fatalf("events %+v, want the one real transfer", evs)
+	}
+	if strings.Contains(ts.log.String(), "level=WARN") {
+		t.Fatalf("a warning for a tsize probe:\n%s", ts.log.String())
+	}
+}
+
 func TestMaxBlockSizeCaps(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{MaxBlockSize: 1024})
