@@ -252,7 +252,7 @@ func (s *Server) writeHandler(name string, wt io.WriterTo) error {
 }
 
 // refuse logs a refused request (rate-limited) and records it for a
-// declared node.
+// declared node: NOT_FOUND, BAD_REQUEST or DENIED.
 func (s *Server) refuse(t *tree, client netip.Addr, name string, why error) {
 	s.refused.Add(1)
 	var snap *bootsvc.Snapshot
@@ -261,12 +261,19 @@ func (s *Server) refuse(t *tree, client netip.Addr, name string, why error) {
 	}
 	node, mac := lookup(snap, client)
 	s.warnf("tftp: request refused", "file", truncate(name, 80), "client", client, "node", node, "reason", why.Error())
+	var stage status.Stage
+	switch why {
+	case errNotFound, errIsDir:
+		stage = status.StageNotFound
+	case errBadName, errNameTooLong:
+		stage = status.StageBadRequest
+	case errBusy, errNoConfig:
+		return // transient: the client retries, nothing to show
+	default:
+		stage = status.StageDenied
+	}
 	if node == "" {
 		return
-	}
-	stage := status.StageDenied
-	if errors.Is(why, errNotFound) || errors.Is(why, errIsDir) {
-		stage = status.StageNotFound
 	}
 	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: stage, Sent: truncate(name, 80), Addr: client})
 }

@@ -238,6 +238,11 @@ func TestMaxTransfers(t *testing.T) {
 	if msg := cl.expectError(); !strings.Contains(msg, "busy") {
 		t.Fatalf("second transfer: %q, want busy", msg)
 	}
+	for _, ev := range ts.rec.all() {
+		if ev.Stage != status.StageTFTP {
+			t.Errorf("a busy refusal was recorded: %+v", ev)
+		}
+	}
 	stalled.sendPeer(append([]byte{0, opERROR, 0, 0}, "bye\x00"...))
 	waitLog(t, ts, "bye")
 	for deadline := time.Now().Add(20 * time.Second); ts.running.Load() != 0; time.Sleep(5 * time.Millisecond) {
@@ -342,6 +347,9 @@ func TestRawRefusals(t *testing.T) {
 		if msg := cl.expectError(); !strings.Contains(msg, want) {
 			t.Errorf("%q: error %q, want %q", truncate(name, 20), msg, want)
 		}
+	}
+	if _, ok := ts.rec.find(status.StageBadRequest, "small.txt\x01"); !ok {
+		t.Errorf("no BAD_REQUEST event for a control character; events %+v", ts.rec.all())
 	}
 }
 
