@@ -226,3 +226,12 @@ func rawRequest(t testing.TB, addr, req string) string {
 	line, _, _ := strings.Cut(string(b[:n]), "\r\n")
 	return line
 }
+
+// newSnap is snap with other nodes.
+func newSnap(snap *bootsvc.Snapshot, nodes []bootsvc.Node) *bootsvc.Snapshot {
+	return bootsvc.NewSnapshot(snap.Server, append([]bootsvc.Network(nil), snap.Networks...), nodes, snap.Commit)
+}
+
+func discardLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+}

@@ -240,16 +240,20 @@ var (
 func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	addr := remoteAddr(r)
 	snap := h.snap.Load()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header()["Allow"] = hdrAllow
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			http.NewResponseController(w).SetReadDeadline(time.Now())
+			w.Header()["Connection"] = hdrClose
+		}
+		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
 	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 		// No route takes a body: do not wait for one.
 		http.NewResponseController(w).SetReadDeadline(time.Now())
 		w.Header()["Connection"] = hdrClose
 		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "request has a body")
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header()["Allow"] = hdrAllow
-		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	switch p.route {
