@@ -18,6 +18,26 @@
 //	option 93 = 16, 19 + class HTTPClient  http://SERVER:PORT/boot/<file above>
 //	user class (77) "iPXE"                 http://SERVER:PORT/ipxe/<mac> (the node's script)
 //
+// Wiring (what `gitboot serve` does):
+//
+//	s, err := dhcp.New(dhcp.Config{StateDir: state, Recorder: statusStore})
+//	s.Update(snap) // again for every applied snapshot
+//	conn, err := dhcp.Listen(ctx, dhcp.ListenConfig{Interface: snap.Server.Interface,
+//		Port: snap.Server.DHCPPort, Shared: snap.Server.DHCPMode == bootsvc.DHCPProxy})
+//	go s.Serve(ctx, conn) // in proxy mode also a socket on dhcp.ProxyPort
+//	rc, err := dhcp.ListenRA(snap.Server.Interface) // unless router_advert = false
+//	go dhcp.ServeRA(ctx, dhcp.RAConfig{Interface: snap.Server.Interface}, rc)
+//
+// Listen sets SO_REUSEADDR only when Shared: a DHCP port already in use is
+// then an error (naming dhcp_port), except in proxy mode, where sharing
+// port 67 with the site's DHCP server on the same host is the point.
+//
+// Unknown MACs are not answered unless their network has a dynamic range;
+// each is logged and recorded (status.Event with an empty Node) at most once
+// a minute, and at most Config.UnknownMax of them are remembered for that.
+// Dynamic leases live in StateDir/dhcp-leases.json (LeaseFile), rewritten
+// atomically on every change.
+//
 // The HTTP URL of an EFI binary uses HTTPBinaryPath; the HTTP service serves
 // the iPXE directory there.
 //

@@ -144,6 +144,8 @@ func (s *Server) account(d Decision, m Meta) {
 		}
 	}
 	switch {
+	case d.Node != nil && d.Reply != nil && d.Reply.MessageType() == dhcpv4.MessageTypeNak:
+		s.log.Info("refused", "node", d.Node.Name, "mac", d.MAC, "reason", d.Reason)
 	case d.Node != nil && d.Reply != nil:
 		s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now})
 		s.log.Debug("answered", "node", d.Node.Name, "mac", d.MAC, "type", d.Reply.MessageType().String(),
