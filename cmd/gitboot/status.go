@@ -1,17 +1,173 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/spf13/cobra"
 )
 
+// defaultServerURL is where `gitboot status` looks without --server.
+const defaultServerURL = "http://127.0.0.1:9873"
+
+type statusOpts struct {
+	server  string
+	repo    string
+	json    bool
+	watch   bool
+	unknown bool
+	colour  bool // decided from the output, not a flag
+}
+
 func newStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
+	var o statusOpts
+	cmd := &cobra.Command{
+		Use:   "status [NODE...]",
 		Short: "Show each node's boot stage",
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("status: %w", errNotImplemented)
+		Long: "Show each node's boot stage, the file last sent and how long ago it was last seen,\n" +
+			"as served by a running gitboot at GET /status. NODE may be a name or a glob (\"c0*\").\n" +
+			"Rows turn yellow when a node is late (last seen >= interval + 5 s) and red when lost\n" +
+			"(>= 2x interval), on a terminal only.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.repo != "" {
+				return fmt.Errorf("status --repo: %w", errNotImplemented)
+			}
+			out := cmd.OutOrStdout()
+			o.colour = isTerminal(out) && os.Getenv("NO_COLOR") == ""
+			if !o.watch {
+				return o.once(cmd.Context(), out, cmd.ErrOrStderr(), args)
+			}
+			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return o.watchLoop(ctx, out, cmd.ErrOrStderr(), args)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.server, "server", defaultServerURL, "base URL of the gitboot server")
+	f.StringVar(&o.repo, "repo", "", "read the status from the repository's notes (not implemented yet)")
+	f.BoolVar(&o.json, "json", false, "print JSON")
+	f.BoolVarP(&o.watch, "watch", "w", false, "redraw every second")
+	f.BoolVar(&o.unknown, "unknown", false, "list MACs seen but not declared, with a node block to paste")
+	return cmd
+}
+
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// once fetches the status and prints it; nodes asked for that are not
+// declared are an error (exit 1) after the rest is printed.
+func (o *statusOpts) once(ctx context.Context, out, errOut io.Writer, args []string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rep, err := fetchStatus(ctx, o.server)
+	if err != nil {
+		return err
+	}
+	missing := rep.Filter(args)
+	if err := o.print(out, rep); err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(errOut, "gitboot status: not declared on %s: %s\n", o.server, strings.Join(missing, ", "))
+		return exitError{1}
+	}
+	return nil
+}
+
+func (o *statusOpts) print(out io.Writer, rep *status.Report) error {
+	switch {
+	case o.json && o.unknown:
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep.Unknown)
+	case o.json:
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case o.unknown:
+		return status.WriteUnknown(out, rep)
+	}
+	return status.WriteTable(out, rep, o.colour)
+}
+
+// watchLoop redraws every second until ctx ends. A failed fetch is shown
+// and retried rather than ending the watch.
+func (o *statusOpts) watchLoop(ctx context.Context, out, errOut io.Writer, args []string) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		var frame strings.Builder
+		rep, err := fetchStatus(ctx, o.server)
+		if err == nil {
+			rep.Filter(args)
+			err = o.print(&frame, rep)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if o.colour {
+			io.WriteString(out, "\x1b[H\x1b[2J") // home, clear
+		} else {
+			io.WriteString(out, "\n")
+		}
+		fmt.Fprintf(out, "Every 1s: gitboot status (%s)  %s\n\n", o.server, time.Now().Format(time.TimeOnly))
+		if err != nil {
+			fmt.Fprintln(out, "error:", err)
+		} else {
+			io.WriteString(out, frame.String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+var statusClient = &http.Client{Timeout: 10 * time.Second}
+
+// fetchStatus reads GET /status from the server at base.
+func fetchStatus(ctx context.Context, base string) (*status.Report, error) {
+	url := strings.TrimRight(base, "/") + "/status"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("status from %s: %w", base, err)
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("status from %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status from %s: %s", base, resp.Status)
+	}
+	var rep status.Report
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("status from %s: decoding: %w", base, err)
+	}
+	return &rep, nil
+}
+
+// isTerminal reports whether w is a terminal (colour only then).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
