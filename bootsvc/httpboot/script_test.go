@@ -3,6 +3,8 @@ package httpboot
 import (
 	"bytes"
 	"flag"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -152,4 +154,35 @@ func TestIPXEHandlerAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) }); n > 0 {
 		t.Errorf("/ipxe/{mac} allocates %.1f times per request, want 0", n)
 	}
+}
+
+// BenchmarkIPXELoopback measures /ipxe/{mac} over real TCP with keep-alive
+// clients in parallel: requests per second through the whole server.
+func BenchmarkIPXELoopback(b *testing.B) {
+	h := New(Config{Status: status.NewMemory(), Logger: discardLogger()})
+	ln := listen(b)
+	snap := goldenSnapshot()
+	srv := snap.Server
+	srv.Address = netip.MustParseAddr("127.0.0.1")
+	srv.HTTPPort = ln.Addr().(*net.TCPAddr).Port
+	h.Update(bootsvc.NewSnapshot(srv, snap.Networks, snap.Nodes, snap.Commit))
+	start(b, h, ln)
+	url := srv.HTTPBase() + "/ipxe/52:54:00:00:00:01"
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
