@@ -7,13 +7,17 @@
 # these MACs). Each server runs in its own network namespace, with its own
 # client namespace for perfdhcp (which acts as a relay: giaddr 10.100.0.2),
 # so all three stay up and the rates are interleaved: rate 1 for each, then
-# rate 2 for each, ... A server drops out at the first rate where more than
-# 0.01 % of the exchanges were lost (or perfdhcp could not reach the rate).
+# rate 2 for each, ... A server drops out at the first rate where 0.01 % or
+# more of the packets were lost, or perfdhcp could not send at that rate,
+# twice in a row (a failed rate is retried once: other work on the machine
+# can cost a run). The cpu% column is the server's own CPU use during the
+# run (100 = one core): the cost of the same load for each server.
 #
 # Needs root, perfdhcp, dnsmasq, kea-dhcp4, go. Not part of `make test`.
 #   sudo bench/dhcp/run.sh                     # defaults below
 #   RATES="2000 4000" PERIOD=10 bench/dhcp/run.sh
 #   SERVERS="gitboot kea" bench/dhcp/run.sh
+#   KEEP=1 bench/dhcp/run.sh                   # keep logs (perfdhcp output, server logs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,6 +32,7 @@ KEA_THREADS=${KEA_THREADS:-2}
 ID=gbb$$
 WORK=$(mktemp -d /tmp/gitboot-dhcp-bench.XXXXXX)
 PIDS=()
+declare -A SPID
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
@@ -35,7 +40,7 @@ cleanup() {
     ip netns del "$ID-$s-s" 2>/dev/null || true
     ip netns del "$ID-$s-c" 2>/dev/null || true
   done
-  rm -rf "$WORK"
+  if [ -n "${KEEP:-}" ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -63,7 +68,7 @@ start_gitboot() {
   go build -o "$WORK/benchserver" ./bench/dhcp/benchserver
   ip netns exec "$ID-gitboot-s" "$WORK/benchserver" -iface srv -n $N -base-mac $BASE_MAC \
     >"$WORK/gitboot.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); SPID[gitboot]=$!
 }
 
 start_dnsmasq() {
@@ -77,7 +82,7 @@ start_dnsmasq() {
     for ((i = 0; i < N; i++)); do echo "dhcp-host=$(mac $i),$(ip_of $i)"; done
   } >"$conf"
   ip netns exec "$ID-dnsmasq-s" dnsmasq -k -C "$conf" --user=root >"$WORK/dnsmasq.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); SPID[dnsmasq]=$!
 }
 
 start_kea() {
@@ -101,13 +106,19 @@ JSON
   mkdir -p "$WORK/kea"
   KEA_PIDFILE_DIR=$WORK/kea KEA_LOCKFILE_DIR=$WORK/kea \
     ip netns exec "$ID-kea-s" kea-dhcp4 -c "$conf" >"$WORK/kea.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); SPID[kea]=$!
 }
 
-# perf SERVER RATE SECONDS: one perfdhcp run; prints "achieved sent drops".
+# cputicks PID: user + system CPU time of a process, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# perf SERVER RATE SECONDS: one perfdhcp run; prints "achieved sent drops
+# cpu" (cpu: the server's CPU use during the run, % of one core).
 perf() {
-  local out
+  local out t0 t1
+  t0=$(cputicks "${SPID[$1]}")
   out=$(ip netns exec "$ID-$1-c" perfdhcp -4 -r "$2" -R $N -p "$3" -W 1000000 -b mac=$BASE_MAC -l cli 10.100.0.1 2>&1) || true
+  t1=$(cputicks "${SPID[$1]}")
   echo "$out" >>"$WORK/$1.perfdhcp.log"
   local achieved sent drops
   # DISCOVERs sent per second of the test period (perfdhcp's own "Rate:"
@@ -115,7 +126,8 @@ perf() {
   achieved=$(echo "$out" | awk -v p="$3" '/^sent packets:/ {printf "%.0f", $3 / p; exit}')
   sent=$(echo "$out" | awk '/^sent packets:/ {s += $3} END {print s + 0}')
   drops=$(echo "$out" | awk '/^drops:/ {d += $2} END {print d + 0}')
-  echo "${achieved:-0} $sent $drops"
+  local cpu=$(( (t1 - t0) * 100 / $(getconf CLK_TCK) / $3 ))
+  echo "${achieved:-0} $sent $drops $cpu"
 }
 
 echo "gitboot DHCP benchmark: $(date -u +%FT%TZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -124,21 +136,27 @@ for s in $SERVERS; do net "$ID-$s"; "start_$s"; done
 sleep 2
 for s in $SERVERS; do
   kill -0 "${PIDS[@]}" 2>/dev/null || { echo "a server died at start:"; cat "$WORK"/*.log; exit 1; }
-  read -r a sent drops < <(perf "$s" 200 2)     # warm up: ARP, caches
+  read -r a sent drops cpu < <(perf "$s" 200 2)     # warm up: ARP, caches
   [ "$sent" -gt 0 ] && [ "$drops" -lt "$sent" ] || { echo "$s does not answer:"; cat "$WORK/$s.log"; exit 1; }
 done
 
 declare -A best alive
 for s in $SERVERS; do best[$s]=0; alive[$s]=1; done
-printf '%-8s %8s %10s %10s %8s %s\n' server rate achieved sent drops result
+printf '%-8s %8s %9s %9s %7s %5s %s\n' server rate achieved sent drops cpu% result
+# One try at a rate: sets ok to "pass" or the reason it failed.
+try_rate() {
+  read -r a sent drops cpu < <(perf "$1" "$2" "$PERIOD")
+  ok=pass
+  if [ "$sent" -eq 0 ] || [ $((drops * 1000000)) -ge $((sent * MAX_DROP_PPM)) ]; then ok=FAIL; fi
+  if awk -v a="$a" -v r="$2" 'BEGIN {exit !(a < 0.95 * r)}'; then ok="FAIL (client reached only $a/s)"; fi
+  printf '%-8s %8d %9s %9d %7d %5d %s\n' "$1" "$2" "$a" "$sent" "$drops" "$cpu" "$ok"
+}
 for r in $RATES; do
   for s in $SERVERS; do
     [ "${alive[$s]}" = 1 ] || continue
-    read -r a sent drops < <(perf "$s" "$r" "$PERIOD")
-    ok=pass
-    if [ "$sent" -eq 0 ] || [ $((drops * 1000000)) -ge $((sent * MAX_DROP_PPM)) ]; then ok=FAIL; fi
-    if awk -v a="$a" -v r="$r" 'BEGIN {exit !(a < 0.95 * r)}'; then ok="FAIL (client reached only $a/s)"; fi
-    printf '%-8s %8d %10s %10d %8d %s\n' "$s" "$r" "$a" "$sent" "$drops" "$ok"
+    try_rate "$s" "$r"
+    # Other work on the machine can cost a run: a failed rate gets one retry.
+    [ "$ok" = pass ] || try_rate "$s" "$r"
     if [ "$ok" = pass ]; then best[$s]=$r; else alive[$s]=0; fi
   done
 done

@@ -22,7 +22,15 @@ type ListenConfig struct {
 	// server on the same host that sets it too (ProxyDHCP next to the
 	// site's server). Without it a busy port is an error.
 	Shared bool
+	// ReadBuffer is the socket receive buffer in bytes (default 4 MiB), so
+	// a burst of requests (a rack powering on) or a scheduling hiccup
+	// queues instead of being dropped. Set with SO_RCVBUFFORCE when
+	// privileged, else SO_RCVBUF (capped by net.core.rmem_max).
+	ReadBuffer int
 }
+
+// DefaultReadBuffer is ListenConfig.ReadBuffer's default.
+const DefaultReadBuffer = 4 << 20
 
 // Listen binds 0.0.0.0:Port with SO_BROADCAST (and SO_BINDTODEVICE,
 // SO_REUSEADDR as configured) for Serve. A port in use is an error that
@@ -31,6 +39,13 @@ func Listen(ctx context.Context, c ListenConfig) (net.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(network, address string, raw syscall.RawConn) error {
 		var serr error
 		err := raw.Control(func(fd uintptr) {
+			rb := c.ReadBuffer
+			if rb <= 0 {
+				rb = DefaultReadBuffer
+			}
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rb) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rb) // best effort
+			}
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
 			if serr == nil && c.Shared {
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -35,7 +36,19 @@ func run() error {
 	base := flag.String("base-mac", "00:0c:01:02:03:04", "MAC of node 0")
 	n := flag.Int("n", 1000, "number of reserved nodes")
 	workers := flag.Int("workers", 0, "socket readers (0: GOMAXPROCS)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	hw, err := net.ParseMAC(*base)
 	if err != nil {
