@@ -253,17 +253,22 @@ func servedNodes(c *hclspec.Cluster, srv *hclspec.Server) []*hclspec.Node {
 
 // fillNodes turns manifest records into the artifacts bootsvc serves.
 func (b *Builder) fillNodes(res *Result, m *Manifest) {
+	seen := map[string]bootsvc.Artifact{} // shared artifacts: one set of strings
+	artifact := func(r ref, ext, name string) bootsvc.Artifact {
+		if a, ok := seen[r.Hex+name]; ok {
+			return a
+		}
+		a := bootsvc.Artifact{Path: b.store.path(r.Hex + ext), Digest: "sha256:" + r.Hex, Size: r.Size, Name: name}
+		seen[r.Hex+name] = a
+		return a
+	}
 	for name, n := range m.Nodes {
 		img := m.Images[n.Image]
 		res.Nodes[name] = bootsvc.Artifacts{
-			Kernel:  b.artifact(img.Kernel, extKernel, img.KernelName),
-			Image:   b.artifact(img.Image, extImage, NameImage),
-			System:  b.artifact(n.System, extImage, NameSystem),
-			Runtime: b.artifact(n.Runtime, extImage, NameRuntime),
+			Kernel:  artifact(img.Kernel, extKernel, img.KernelName),
+			Image:   artifact(img.Image, extImage, NameImage),
+			System:  bootsvc.Artifact{Path: b.store.path(n.System.Hex + extImage), Digest: "sha256:" + n.System.Hex, Size: n.System.Size, Name: NameSystem},
+			Runtime: artifact(n.Runtime, extImage, NameRuntime),
 		}
 	}
-}
-
-func (b *Builder) artifact(r ref, ext, name string) bootsvc.Artifact {
-	return bootsvc.Artifact{Path: b.store.path(r.Hex + ext), Digest: "sha256:" + r.Hex, Size: r.Size, Name: name}
 }

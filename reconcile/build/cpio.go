@@ -38,7 +38,7 @@ func writeCPIO(w io.Writer, t *tree, progress func(int64)) error {
 	numbers := make(map[*inode]int64, len(ents))
 	seen := map[*inode]int{}
 	cw := cpio.NewWriter(w)
-	buf := make([]byte, 256<<10)
+	var buf []byte // allocated on the first file with content
 	for _, e := range ents {
 		ino := e.ino
 		num, ok := numbers[ino]
@@ -87,6 +87,15 @@ func writeCPIO(w io.Writer, t *tree, progress func(int64)) error {
 				return fmt.Errorf("writing %s: %w", e.name, err)
 			}
 		case hdr.Size > 0:
+			if b, ok := ino.data.(bytesContent); ok && int64(len(b)) == hdr.Size {
+				if _, err := cw.Write(b); err != nil {
+					return fmt.Errorf("writing %s: %w", e.name, err)
+				}
+				continue
+			}
+			if buf == nil {
+				buf = make([]byte, 256<<10)
+			}
 			if err := copyContent(cw, e.name, ino, buf, progress); err != nil {
 				return err
 			}

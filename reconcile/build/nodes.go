@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -59,6 +60,8 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		d.netHash[n.Name] = hashParts(append(parts, tn.DNS...)...)
 	}
 	all := sha256.New()
+	var kh keyHasher
+	var keys []string
 	d.cluster.Nodes = make([]TemplateNode, 0, len(c.Nodes))
 	for _, n := range c.Nodes {
 		tn := TemplateNode{Name: n.Name, MAC: n.MAC, Network: n.Network, Tags: n.Tags, KernelArgs: n.KernelArgs}
@@ -70,17 +73,26 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		}
 		tn.Domain = d.networks[n.Network].Domain
 		d.cluster.Nodes = append(d.cluster.Nodes, tn)
-		parts := []string{"node", tn.Name, tn.MAC, tn.IP, tn.Network, tn.Domain, strconv.Itoa(len(tn.KernelArgs))}
-		parts = append(parts, tn.KernelArgs...)
-		keys := make([]string, 0, len(tn.Tags))
+		kh.str("node")
+		kh.str(tn.Name)
+		kh.str(tn.MAC)
+		kh.str(tn.IP)
+		kh.str(tn.Network)
+		kh.str(tn.Domain)
+		kh.buf = binary.AppendUvarint(kh.buf, uint64(len(tn.KernelArgs)))
+		for _, a := range tn.KernelArgs {
+			kh.str(a)
+		}
+		keys = keys[:0]
 		for k := range tn.Tags {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			parts = append(parts, k, tn.Tags[k])
+			kh.str(k)
+			kh.str(tn.Tags[k])
 		}
-		h := hashParts(parts...)
+		h := kh.sum()
 		d.nodeHash[n.Name] = h
 		all.Write(h[:])
 	}
@@ -92,39 +104,56 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 }
 
 func hashParts(parts ...string) [32]byte {
-	h := sha256.New()
+	var h keyHasher
 	for _, p := range parts {
-		h.Write([]byte(strconv.Itoa(len(p))))
-		h.Write([]byte{':'})
-		h.Write([]byte(p))
+		h.str(p)
 	}
-	var out [32]byte
-	h.Sum(out[:0])
+	return h.sum()
+}
+
+// keyHasher hashes length-prefixed fields for input keys (the fields are
+// small: one sha256 over a reused buffer). Reusable after sum.
+type keyHasher struct {
+	buf []byte
+}
+
+func (k *keyHasher) str(s string) {
+	k.buf = binary.AppendUvarint(k.buf, uint64(len(s)))
+	k.buf = append(k.buf, s...)
+}
+
+func (k *keyHasher) raw(b []byte) { k.buf = append(k.buf, b...) }
+
+func (k *keyHasher) sum() [32]byte {
+	out := sha256.Sum256(k.buf)
+	k.buf = k.buf[:0]
 	return out
 }
 
 // depKey hashes the parts of node's data selected by d.
 func (s *dataSet) depKey(d deps, node *hclspec.Node) [32]byte {
-	h := sha256.New()
-	h.Write([]byte{byte(d)})
+	var h keyHasher
+	return s.depKeyWith(&h, d, node)
+}
+
+func (s *dataSet) depKeyWith(h *keyHasher, d deps, node *hclspec.Node) [32]byte {
+	h.buf = append(h.buf, byte(d))
 	if d&depNode != 0 {
 		v := s.nodeHash[node.Name]
-		h.Write(v[:])
+		h.raw(v[:])
 	}
 	if d&depNetwork != 0 {
 		v := s.netHash[node.Network]
-		h.Write([]byte(node.Network + "\x00"))
-		h.Write(v[:])
+		h.str(node.Network)
+		h.raw(v[:])
 	}
 	if d&depCluster != 0 {
-		h.Write(s.clusterHash[:])
+		h.raw(s.clusterHash[:])
 	}
 	if d&depServer != 0 {
-		h.Write(s.serverHash[:])
+		h.raw(s.serverHash[:])
 	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return h.sum()
 }
 
 func (s *dataSet) data(node *hclspec.Node) *TemplateData {
@@ -133,16 +162,17 @@ func (s *dataSet) data(node *hclspec.Node) *TemplateData {
 
 // overlayInput is the input key of one node's system or runtime overlay:
 // the overlays' content and the data their templates read for that node.
-func (s *dataSet) overlayInput(kind string, ovs []*overlay, node *hclspec.Node) string {
-	h := sha256.New()
-	h.Write([]byte("overlay-input/1\x00" + kind + "\x00"))
+func (s *dataSet) overlayInput(h, dk *keyHasher, kind string, ovs []*overlay, node *hclspec.Node) string {
+	h.str("overlay-input/1")
+	h.str(kind)
 	for _, ov := range ovs {
-		h.Write([]byte(ov.name + "\x00"))
-		h.Write(ov.hash[:])
-		k := s.depKey(ov.deps, node)
-		h.Write(k[:])
+		h.str(ov.name)
+		h.raw(ov.hash[:])
+		k := s.depKeyWith(dk, ov.deps, node)
+		h.raw(k[:])
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := h.sum()
+	return hex.EncodeToString(sum[:])
 }
 
 // job is one distinct overlay artifact to build, for one representative
@@ -174,7 +204,8 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return out, nil
 	}
 	ds := newDataSet(c, srv)
-	jobs := map[string]*job{}
+	var kh, dk keyHasher
+	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
 	for _, n := range nodes {
 		sys, err := load(append([]string{initOverlay}, n.SystemOverlays...))
@@ -185,7 +216,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		if err != nil {
 			return 0, 0, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		rec := nodeRecord{Image: n.Image, SystemInput: ds.overlayInput("system", sys, n), RuntimeInput: ds.overlayInput("runtime", rt, n)}
+		rec := nodeRecord{Image: n.Image, SystemInput: ds.overlayInput(&kh, &dk, "system", sys, n), RuntimeInput: ds.overlayInput(&kh, &dk, "runtime", rt, n)}
 		for _, x := range []struct {
 			key string
 			ovs []*overlay

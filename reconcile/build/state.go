@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -65,7 +67,7 @@ func (b *Builder) readApplied() (applied, error) {
 }
 
 func (b *Builder) writeManifest(m *Manifest) (string, string, error) {
-	data, err := json.Marshal(m)
+	data, err := m.encode()
 	if err != nil {
 		return "", "", err
 	}
@@ -79,6 +81,70 @@ func (b *Builder) writeManifest(m *Manifest) (string, string, error) {
 		return "", "", fmt.Errorf("writing manifest: %w", err)
 	}
 	return h, p, nil
+}
+
+// encode writes m as JSON, the same as json.Marshal would but without
+// reflection for the nodes, which are most of it (10,000 nodes: 3 MB).
+func (m *Manifest) encode() ([]byte, error) {
+	head, err := json.Marshal(struct {
+		Version int                    `json:"version"`
+		Cluster string                 `json:"cluster"`
+		Server  string                 `json:"server,omitempty"`
+		Images  map[string]imageRecord `json:"images"`
+	}{m.Version, m.Cluster, m.Server, m.Images})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(m.Nodes))
+	for n := range m.Nodes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	out := make([]byte, 0, len(head)+len(names)*400)
+	out = append(out, head[:len(head)-1]...)
+	out = append(out, `,"nodes":{`...)
+	for i, name := range names {
+		n := m.Nodes[name]
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, name)
+		out = append(out, `:{"image":`...)
+		out = appendJSONString(out, n.Image)
+		out = append(out, `,"system":`...)
+		out = appendRef(out, n.System)
+		out = append(out, `,"system_input":"`...)
+		out = append(out, n.SystemInput...)
+		out = append(out, `","runtime":`...)
+		out = appendRef(out, n.Runtime)
+		out = append(out, `,"runtime_input":"`...)
+		out = append(out, n.RuntimeInput...)
+		out = append(out, `"}`...)
+	}
+	out = append(out, "}}"...)
+	return out, nil
+}
+
+func appendRef(b []byte, r ref) []byte {
+	b = append(b, `{"sha256":"`...)
+	b = append(b, r.Hex...)
+	b = append(b, `","size":`...)
+	b = strconv.AppendInt(b, r.Size, 10)
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted; plain ASCII is copied, anything else
+// goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (b *Builder) readManifest(hexSum string) (*Manifest, error) {

@@ -2,7 +2,9 @@ package build
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -233,4 +235,19 @@ func TestKillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = b.Commit(r)
+}
+
+// The hand-written manifest encoder must match encoding/json exactly.
+func TestManifestEncoding(t *testing.T) {
+	m := &Manifest{Version: 1, Cluster: "abc", Server: "head",
+		Images: map[string]imageRecord{"i": {Input: "x", Image: ref{"ff", 9}}},
+		Nodes:  map[string]nodeRecord{"b\"<é\n": {Image: "i", System: ref{"aa", 3}, SystemInput: "k1"}, "a": {Image: "i", Runtime: ref{"bb", 1 << 40}}}}
+	got, err := m.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(m)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encode:\n%s\nencoding/json:\n%s", got, want)
+	}
 }

@@ -37,6 +37,7 @@ type store struct {
 // openStore creates the directories, removes temporaries a killed build
 // left behind, and lists what is there.
 func openStore(dir string) (*store, int, error) {
+	dir = filepath.Clean(dir)
 	s := &store{dir: dir, objs: filepath.Join(dir, "sha256"), manifests: filepath.Join(dir, "manifests"), have: map[string]bool{}}
 	removed := 0
 	for _, d := range []string{s.dir, s.objs, s.manifests} {
@@ -63,7 +64,7 @@ func openStore(dir string) (*store, int, error) {
 	return s, removed, nil
 }
 
-func (s *store) path(name string) string { return filepath.Join(s.objs, name) }
+func (s *store) path(name string) string { return s.objs + "/" + name }
 
 func (s *store) has(name string) bool {
 	s.mu.Lock()

@@ -7,6 +7,8 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+
+	"github.com/gitboot/gitboot/hclspec"
 )
 
 // TemplateData is what an overlay template (*.tmpl) sees as dot.
@@ -70,11 +72,8 @@ const (
 	depAll = depNode | depNetwork | depCluster | depServer
 )
 
-var templateFuncs = template.FuncMap{
-	"join":  strings.Join,
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
-}
+// templateFuncs are the functions validation allows too.
+var templateFuncs = hclspec.TemplateFuncs()
 
 // parseTemplate parses one overlay template and works out what it reads.
 // {{define}}, {{template}} and {{block}} are refused (they allow unbounded

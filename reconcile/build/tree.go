@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -70,7 +71,7 @@ func (s spoolContent) open() (io.ReadCloser, error) {
 type bytesContent []byte
 
 func (b bytesContent) open() (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader(string(b))), nil
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
 // node is one name in a tree.
