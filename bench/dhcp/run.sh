@@ -17,6 +17,7 @@
 #   sudo bench/dhcp/run.sh                     # defaults below
 #   RATES="2000 4000" PERIOD=10 bench/dhcp/run.sh
 #   SERVERS="gitboot kea" bench/dhcp/run.sh
+#   GITBOOT_READ_BUFFER=212992 bench/dhcp/run.sh   # gitboot with the peers' (kernel default) buffer
 #   KEEP=1 bench/dhcp/run.sh                   # keep logs (perfdhcp output, server logs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,7 +67,7 @@ net() {
 
 start_gitboot() {
   go build -o "$WORK/benchserver" ./bench/dhcp/benchserver
-  ip netns exec "$ID-gitboot-s" "$WORK/benchserver" -iface srv -n $N -base-mac $BASE_MAC \
+  ip netns exec "$ID-gitboot-s" "$WORK/benchserver" -iface srv -n $N -base-mac $BASE_MAC -read-buffer "${GITBOOT_READ_BUFFER:-0}" \
     >"$WORK/gitboot.log" 2>&1 &
   PIDS+=($!); SPID[gitboot]=$!
 }

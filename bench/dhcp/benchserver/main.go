@@ -36,6 +36,7 @@ func run() error {
 	base := flag.String("base-mac", "00:0c:01:02:03:04", "MAC of node 0")
 	n := flag.Int("n", 1000, "number of reserved nodes")
 	workers := flag.Int("workers", 0, "socket readers (0: GOMAXPROCS)")
+	readBuf := flag.Int("read-buffer", 0, "socket receive buffer in bytes (0: dhcp.DefaultReadBuffer; 212992 is the kernel default the peers use)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -80,7 +81,7 @@ func run() error {
 	s.Update(snap)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	conn, err := dhcp.Listen(ctx, dhcp.ListenConfig{Interface: *iface, Port: dhcp.ServerPort})
+	conn, err := dhcp.Listen(ctx, dhcp.ListenConfig{Interface: *iface, Port: dhcp.ServerPort, ReadBuffer: *readBuf})
 	if err != nil {
 		return err
 	}
