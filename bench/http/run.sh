@@ -49,20 +49,36 @@ http {
   }
 }
 CONF
+# Three servers of the same file: nginx; httpboot with Go's default
+# GOMAXPROCS (one P per core); httpboot with GOMAXPROCS=1 (on a small,
+# busy machine the runtime's thread wake-ups cost throughput: see README).
 nginx -c "$tmp/nginx.conf" -e "$tmp/nginx-error.log" & pids+=($!)
 "$tmp/httpbench" -file "$tmp/www/image.img.gz" -listen "127.0.0.1:$GITBOOT_PORT" >"$tmp/httpbench.log" 2>&1 & pids+=($!)
-
-nginx_url="http://127.0.0.1:$NGINX_PORT/image.img.gz"
-gitboot_url="http://127.0.0.1:$GITBOOT_PORT/image/52:54:00:00:00:01"
-for u in "$nginx_url" "$gitboot_url"; do
+GOMAXPROCS=1 "$tmp/httpbench" -file "$tmp/www/image.img.gz" -listen "127.0.0.1:$((GITBOOT_PORT + 1))" >"$tmp/httpbench1.log" 2>&1 & pids+=($!)
+names=(nginx httpboot "httpboot(GOMAXPROCS=1)")
+urls=("http://127.0.0.1:$NGINX_PORT/image.img.gz"
+      "http://127.0.0.1:$GITBOOT_PORT/image/52:54:00:00:00:01"
+      "http://127.0.0.1:$((GITBOOT_PORT + 1))/image/52:54:00:00:00:01")
+for u in "${urls[@]}"; do
   for _ in $(seq 50); do curl -sf -o /dev/null -r 0-0 "$u" && break; sleep 0.1; done
 done
 
 size=$(stat -c %s "$tmp/www/image.img.gz")
 
-# run URL: CLIENTS parallel downloads; prints MB/s (MB = 10^6 bytes).
+# cpu PID: CPU ticks (user+system) used by PID and its children (nginx workers).
+cpu() {
+  local p t=0
+  for p in $1 $(ps -o pid= --ppid "$1"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
+# run URL PID: CLIENTS parallel downloads; prints MB/s (MB = 10^6 bytes)
+# and the server's CPU seconds.
 run() {
-  local url=$1 start end total
+  local url=$1 pid=$2 start end total c0 c1
+  c0=$(cpu "$pid")
   start=$(date +%s.%N)
   for _ in $(seq "$CLIENTS"); do
     curl -sf -o /dev/null -w '%{size_download}\n' "$url" >>"$tmp/sizes" &
@@ -73,18 +89,26 @@ run() {
   if [ "$total" != "$((size * CLIENTS))" ]; then
     echo "incomplete downloads from $url: $total of $((size * CLIENTS)) bytes" >&2; exit 1
   fi
-  awk -v b="$total" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f\n", b / (e - s) / 1e6}'
+  c1=$(cpu "$pid")
+  awk -v b="$total" -v s="$start" -v e="$end" -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "%.0f MB/s (server CPU %.1f s)\n", b / (e - s) / 1e6, c / hz}'
 }
-echo "# $CLIENTS concurrent curl downloads of a $SIZE_MB MB file over loopback, $ROUNDS rounds ($(nproc) cores)"
-ns=() gs=()
+echo "# $CLIENTS concurrent curl downloads of a $SIZE_MB MB file over loopback, $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+declare -A sum
 for r in $(seq "$ROUNDS"); do
-  if ((r % 2)); then n=$(run "$nginx_url"); g=$(run "$gitboot_url")
-  else g=$(run "$gitboot_url"); n=$(run "$nginx_url"); fi
-  ns+=("$n") gs+=("$g")
-  echo "round $r: nginx $n MB/s  httpboot $g MB/s"
+  line="round $r:"
+  for k in 0 1 2; do
+    i=$(((k + r) % 3)) # rotate who goes first
+    res=$(run "${urls[$i]}" "${pids[$i]}")
+    sum[$i]=$(awk -v a="${sum[$i]:-0}" -v b="${res%% *}" 'BEGIN {print a + b}')
+    line+="  ${names[$i]} $res"
+  done
+  echo "$line"
 done
-awk -v n="${ns[*]}" -v g="${gs[*]}" 'BEGIN {
-  k = split(n, a, " "); split(g, b, " ")
-  for (i = 1; i <= k; i++) { sn += a[i]; sg += b[i] }
-  printf "mean: nginx %.0f MB/s  httpboot %.0f MB/s  ratio %.3f\n", sn / k, sg / k, sg / sn
-}'
+n=$(awk -v s="${sum[0]}" -v r="$ROUNDS" 'BEGIN {print s / r}')
+printf 'mean: nginx %.0f MB/s' "$n"
+for i in 1 2; do
+  awk -v s="${sum[$i]}" -v r="$ROUNDS" -v n="$n" -v name="${names[$i]}" \
+    'BEGIN {printf "  %s %.0f MB/s (ratio %.3f)", name, s / r, s / r / n}'
+done
+echo
