@@ -25,6 +25,7 @@ type snapOpts struct {
 	dynamic bool
 	uefi    string
 	addr    string
+	anyIf   bool // wire tests: listen on all interfaces (no SO_BINDTODEVICE)
 }
 
 func testSnapshot(o snapOpts) *bootsvc.Snapshot {

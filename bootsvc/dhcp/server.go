@@ -17,6 +17,8 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a Server.
@@ -194,16 +196,38 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 
 func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error {
 	buf := make([]byte, 4096)
-	uc, _ := conn.(*net.UDPConn) // fast path: no address allocations
+	// A socket bound to a device (Listen with Interface) sends broadcasts
+	// there. An unbound one learns each request's interface (IP_PKTINFO)
+	// and sends the reply out of the same one: a broadcast has no route.
+	var pc *ipv4.PacketConn
+	uc, _ := conn.(*net.UDPConn)
+	if uc != nil && boundDevice(uc) == "" {
+		pc = ipv4.NewPacketConn(uc)
+		if pc.SetControlMessage(ipv4.FlagInterface, true) != nil {
+			pc = nil
+		}
+	}
 	for {
 		var (
-			n   int
-			src netip.AddrPort
-			err error
+			n       int
+			src     netip.AddrPort
+			ifindex int
+			err     error
 		)
-		if uc != nil {
+		switch {
+		case pc != nil:
+			var cm *ipv4.ControlMessage
+			var from net.Addr
+			n, cm, from, err = pc.ReadFrom(buf)
+			if ua, ok := from.(*net.UDPAddr); ok {
+				src = ua.AddrPort()
+			}
+			if cm != nil {
+				ifindex = cm.IfIndex
+			}
+		case uc != nil: // no address allocations
 			n, src, err = uc.ReadFromUDPAddrPort(buf)
-		} else {
+		default:
 			var from net.Addr
 			n, from, err = conn.ReadFrom(buf)
 			if ua, ok := from.(*net.UDPAddr); ok {
@@ -225,9 +249,12 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error 
 			continue
 		}
 		out := d.Reply.ToBytes()
-		if uc != nil {
+		switch {
+		case pc != nil && ifindex > 0:
+			_, err = pc.WriteTo(out, &ipv4.ControlMessage{IfIndex: ifindex}, net.UDPAddrFromAddrPort(d.Dest))
+		case uc != nil:
 			_, err = uc.WriteToUDPAddrPort(out, d.Dest)
-		} else {
+		default:
 			_, err = conn.WriteTo(out, net.UDPAddrFromAddrPort(d.Dest))
 		}
 		if err != nil {
@@ -235,6 +262,20 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error 
 			s.log.Warn("sending reply", "to", d.Dest, "mac", d.MAC, "err", err)
 		}
 	}
+}
+
+// boundDevice returns the interface a socket is bound to (SO_BINDTODEVICE),
+// or "".
+func boundDevice(c syscall.Conn) string {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	var dev string
+	_ = rc.Control(func(fd uintptr) {
+		dev, _ = unix.GetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+	})
+	return dev
 }
 
 // handleSafe is Handle with a last-resort recover: a bug in decoding or

@@ -74,7 +74,11 @@ func newLab(t *testing.T, o snapOpts) *lab {
 		var conn net.PacketConn
 		mustNoErr(t, l.srv.Do(func() error {
 			var err error
-			conn, err = Listen(ctx, ListenConfig{Interface: l.srvIf, Port: port, Shared: o.mode == bootsvc.DHCPProxy})
+			ifname := l.srvIf
+			if o.anyIf {
+				ifname = ""
+			}
+			conn, err = Listen(ctx, ListenConfig{Interface: ifname, Port: port, Shared: o.mode == bootsvc.DHCPProxy})
 			return err
 		}))
 		wg.Add(1)
@@ -266,5 +270,18 @@ func TestWireUnknownMACDynamic(t *testing.T) {
 	leases := l.s.Leases().All()
 	if len(leases) != 1 || leases[0].MAC != macOther || leases[0].State != stateBound {
 		t.Fatalf("leases %+v", leases)
+	}
+}
+
+// TestWireAllInterfaces listens without SO_BINDTODEVICE on a server with two
+// links and no default route: broadcast replies still leave through the
+// interface the request came in on.
+func TestWireAllInterfaces(t *testing.T) {
+	l := newLab(t, snapOpts{anyIf: true})
+	netnstest.Veth(t, l.srv, "192.168.77.1/24", netnstest.New(t, "other"), "") // a second link
+	ns, ifname := l.client(macC002)
+	env := udhcpc(t, ns, ifname)
+	if env == nil || env["ip"] != "10.99.0.12" {
+		t.Fatalf("no lease through the unbound socket: %v", env)
 	}
 }
