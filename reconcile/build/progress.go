@@ -93,7 +93,7 @@ func (p *progress) draw(now time.Time, final bool) {
 	fill := int(frac * width)
 	eta := "--"
 	if r := p.rate(now); r > 0 && p.total > p.done {
-		eta = (time.Duration(float64(p.total-p.done)/float64(r)) * time.Second).Round(time.Second).String()
+		eta = time.Duration(float64(p.total-p.done) / float64(r) * float64(time.Second)).Round(time.Second).String()
 	}
 	if final {
 		eta = "0s"
