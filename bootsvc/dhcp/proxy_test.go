@@ -17,13 +17,18 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 )
 
-// startDnsmasq runs dnsmasq as the site's DHCP server (10.99.0.2, range
-// .100-.150, no boot information) in its own namespace on the lab's bridge.
-func startDnsmasq(t *testing.T, l *lab) {
+// startDnsmasq runs dnsmasq as the site's DHCP server (range .100-.150, no
+// boot information) and returns its server identifier: in its own
+// namespace on the lab's bridge (10.99.0.2), or, with sameNS, next to
+// gitboot in the server's namespace, sharing port 67 (10.99.0.1).
+func startDnsmasq(t *testing.T, l *lab, sameNS bool) string {
 	t.Helper()
 	netnstest.RequireCommands(t, "dnsmasq")
-	site := netnstest.New(t, "site")
-	ifname := netnstest.Attach(t, l.lan, l.br, site, "10.99.0.2/24")
+	site, ifname, sid := l.srv, l.srvIf, "10.99.0.1"
+	if !sameNS {
+		site, sid = netnstest.New(t, "site"), "10.99.0.2"
+		ifname = netnstest.Attach(t, l.lan, l.br, site, sid+"/24")
+	}
 	dir := t.TempDir()
 	_, out := site.Start(t, "dnsmasq", "-k", "-C", "/dev/null", "--user=root", "--no-ping", "--port=0",
 		"--interface="+ifname, "--bind-interfaces", "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,1h",
@@ -42,6 +47,7 @@ func startDnsmasq(t *testing.T, l *lab) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return sid
 }
 
 // TestWireProxyWithDnsmasq plays a UEFI PXE client next to dnsmasq: its
@@ -49,8 +55,13 @@ func startDnsmasq(t *testing.T, l *lab) {
 // gitboot (no address); it takes dnsmasq's address, then asks gitboot on
 // port 4011 for the boot file.
 func TestWireProxyWithDnsmasq(t *testing.T) {
+	t.Run("own_namespace", func(t *testing.T) { testProxyWithDnsmasq(t, false) })
+	t.Run("same_namespace", func(t *testing.T) { testProxyWithDnsmasq(t, true) })
+}
+
+func testProxyWithDnsmasq(t *testing.T, sameNS bool) {
 	l := newLab(t, snapOpts{mode: bootsvc.DHCPProxy})
-	startDnsmasq(t, l)
+	siteID := startDnsmasq(t, l, sameNS)
 	ns, ifname := l.client(macC001)
 	hw, _ := net.ParseMAC(macC001)
 
@@ -78,13 +89,19 @@ func TestWireProxyWithDnsmasq(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		offers[p.ServerIdentifier().String()] = p
+		// Keyed by kind: with dnsmasq in gitboot's namespace both carry
+		// server identifier 10.99.0.1.
+		kind := "address"
+		if p.YourIPAddr.IsUnspecified() {
+			kind = "boot"
+		}
+		offers[kind] = p
 		return len(offers) == 2
 	})
 	if err != nil {
 		t.Fatalf("want offers from dnsmasq and gitboot, got %d: %v", len(offers), err)
 	}
-	site, boot := offers["10.99.0.2"], offers["10.99.0.1"]
+	site, boot := offers["address"], offers["boot"]
 	if site == nil || boot == nil {
 		t.Fatalf("offers from %v", offers)
 	}
@@ -101,7 +118,10 @@ func TestWireProxyWithDnsmasq(t *testing.T) {
 	if err != nil {
 		t.Fatalf("requesting dnsmasq's offer: %v", err)
 	}
-	if got := ip4(lease.ACK.YourIPAddr); got != siteAddr || lease.ACK.ServerIdentifier().String() != "10.99.0.2" {
+	if site.ServerIdentifier().String() != siteID || boot.ServerIdentifier().String() != "10.99.0.1" {
+		t.Fatalf("server identifiers: address offer %v, boot offer %v", site.ServerIdentifier(), boot.ServerIdentifier())
+	}
+	if got := ip4(lease.ACK.YourIPAddr); got != siteAddr || lease.ACK.ServerIdentifier().String() != siteID {
 		t.Fatalf("ACK from %v for %v", lease.ACK.ServerIdentifier(), got)
 	}
 
@@ -141,16 +161,16 @@ func TestWireProxyWithDnsmasq(t *testing.T) {
 }
 
 // TestWireProxyDhclient runs an ordinary dhclient (not a PXE client) next
-// to dnsmasq and gitboot in proxy mode: gitboot leaves it alone and it
-// gets dnsmasq's address. (A plain DHCP client that claims to be a
+// to dnsmasq and gitboot in proxy mode, both in one namespace: gitboot
+// leaves it alone and it gets dnsmasq's address. (A plain DHCP client that claims to be a
 // PXEClient may take gitboot's address-less proxy offer first and only
 // succeed on its next DISCOVER; PXE firmware and iPXE handle proxy offers.)
 func TestWireProxyDhclient(t *testing.T) {
 	l := newLab(t, snapOpts{mode: bootsvc.DHCPProxy})
-	startDnsmasq(t, l)
+	siteID := startDnsmasq(t, l, true) // dnsmasq shares gitboot's namespace and port 67
 	ns, ifname := l.client(macC002)
 	env := dhclient(t, ns, ifname, "")
-	if env["new_dhcp_server_identifier"] != "10.99.0.2" || !strings.HasPrefix(env["new_ip_address"], "10.99.0.1") {
+	if env["new_dhcp_server_identifier"] != siteID || !strings.HasPrefix(env["new_ip_address"], "10.99.0.1") {
 		t.Fatalf("dhclient lease from %s: %s", env["new_dhcp_server_identifier"], env["new_ip_address"])
 	}
 	if st := l.s.Stats(); st.Offers != 0 || st.Acks != 0 || st.Ignored == 0 {
