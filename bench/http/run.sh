@@ -94,21 +94,24 @@ run() {
     'BEGIN {printf "%.0f MB/s (server CPU %.1f s)\n", b / (e - s) / 1e6, c / hz}'
 }
 echo "# $CLIENTS concurrent curl downloads of a $SIZE_MB MB file over loopback, $ROUNDS rounds ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
-declare -A sum
+declare -A vals cpus
 for r in $(seq "$ROUNDS"); do
   line="round $r:"
   for k in 0 1 2; do
     i=$(((k + r) % 3)) # rotate who goes first
     res=$(run "${urls[$i]}" "${pids[$i]}")
-    sum[$i]=$(awk -v a="${sum[$i]:-0}" -v b="${res%% *}" 'BEGIN {print a + b}')
+    vals[$i]+="${res%% *} "
+    c=${res#*CPU }; cpus[$i]+="${c%% *} "
     line+="  ${names[$i]} $res"
   done
   echo "$line"
 done
-n=$(awk -v s="${sum[0]}" -v r="$ROUNDS" 'BEGIN {print s / r}')
-printf 'mean: nginx %.0f MB/s' "$n"
-for i in 1 2; do
-  awk -v s="${sum[$i]}" -v r="$ROUNDS" -v n="$n" -v name="${names[$i]}" \
-    'BEGIN {printf "  %s %.0f MB/s (ratio %.3f)", name, s / r, s / r / n}'
+# stats "v1 v2 ...": mean and median.
+stats() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1; s+=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.0f %.0f", s/NR, m}'; }
+read -r nmean nmed <<<"$(stats "${vals[0]}")"
+for i in 0 1 2; do
+  read -r mean med <<<"$(stats "${vals[$i]}")"
+  cpu=$(tr ' ' '\n' <<<"${cpus[$i]}" | grep . | awk '{s+=$1} END {printf "%.2f", s/NR}')
+  awk -v name="${names[$i]}" -v mean="$mean" -v med="$med" -v nmean="$nmean" -v nmed="$nmed" -v cpu="$cpu" \
+    'BEGIN {printf "%-24s mean %5d MB/s  median %5d MB/s  ratio to nginx: mean %.3f median %.3f  server CPU %s s/round\n", name, mean, med, mean/nmean, med/nmed, cpu}'
 done
-echo

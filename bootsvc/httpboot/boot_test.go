@@ -270,3 +270,22 @@ func TestHealthzWithoutSnapshot(t *testing.T) {
 		t.Fatalf("healthz before a snapshot: %d", resp.StatusCode)
 	}
 }
+
+// TestImports: bootsvc serves a snapshot; it never imports the model or
+// the reconciler.
+func TestImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range []string{"/hclspec", "/reconcile"} {
+			if strings.HasPrefix(dep, "github.com/gitboot/gitboot") && strings.Contains(dep, bad) {
+				t.Errorf("httpboot depends on %s", dep)
+			}
+		}
+	}
+	if !strings.Contains(string(out), "github.com/gitboot/gitboot/bootsvc/status") {
+		t.Fatalf("go list -deps output looks wrong:\n%s", out)
+	}
+}
