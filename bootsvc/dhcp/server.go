@@ -150,6 +150,9 @@ func (s *Server) account(d Decision, m Meta) {
 		s.log.Info("refused", "node", d.Node.Name, "mac", d.MAC, "reason", d.Reason)
 	case d.Node != nil && d.Reply != nil:
 		s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now})
+		if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+			return // the hot path: no log arguments built
+		}
 		s.log.Debug("answered", "node", d.Node.Name, "mac", d.MAC, "type", d.Reply.MessageType().String(),
 			"addr", d.Addr, "boot", d.BootFile)
 	case d.Unknown:
@@ -159,7 +162,7 @@ func (s *Server) account(d Decision, m Meta) {
 			s.log.Info("request from unknown MAC", "mac", d.MAC, "from", m.Src, "addr", d.Addr,
 				"answered", d.Reply != nil, "note", d.Reason)
 		}
-	case d.Reply == nil && d.Reason != "":
+	case d.Reply == nil && d.Reason != "" && s.log.Enabled(context.Background(), slog.LevelDebug):
 		s.log.Debug("not answered", "mac", d.MAC, "from", m.Src, "reason", d.Reason)
 	}
 }
