@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,11 +172,18 @@ func TestSlowClients(t *testing.T) {
 	}
 }
 
-// TestConnectionLimit opens far more connections than MaxConns at once:
+// TestConnectionLimit opens far more connections than MaxConns at once
+// (10,000 clients at the same time, file limit permitting):
 // the server holds at most MaxConns, every client is eventually served,
 // and nothing stays behind.
 func TestConnectionLimit(t *testing.T) {
-	const maxConns, clients = 16, 1000
+	const maxConns = 64
+	clients := 10000
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(2*clients+1000) {
+		clients = int(lim.Cur/2) - 500 // both ends of each connection live in this process
+		t.Logf("open-file limit %d: %d clients", lim.Cur, clients)
+	}
 	e := newEnv(t, Config{MaxConns: maxConns, ReadHeaderTimeout: 2 * time.Second, IdleTimeout: time.Second}, nil)
 	addr := e.base[len("http://"):]
 	base := baseGoroutines(t, e)
