@@ -66,6 +66,15 @@ func TestImageFromDirectory(t *testing.T) {
 	if r3.Images["img"].Rebuilt || r3.Built != 0 || r3.Manifest != r.Manifest {
 		t.Errorf("second build rebuilt: %+v built=%d manifest %s vs %s", r3.Images["img"], r3.Built, r3.Manifest, r.Manifest)
 	}
+	// The source may be a symlink to the tree.
+	link := filepath.Join(t.TempDir(), "current")
+	if err := os.Symlink(src, link); err != nil {
+		t.Fatal(err)
+	}
+	tl := &testCluster{images: []*hclspec.Image{{Name: "img", Source: link}}, nodes: mkNodes(1, "img", nil, nil)}
+	if rl := mustBuild(t, newBuilder(t, t.TempDir()), tl.build()); rl.Nodes["n00000"].Image.Digest != a.Image.Digest {
+		t.Error("a symlinked source gives a different image")
+	}
 	// A changed file is noticed.
 	write(t, filepath.Join(src, "etc/motd"), "changed", 0o644)
 	r4 := mustBuild(t, b, tc.build())

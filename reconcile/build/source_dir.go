@@ -16,11 +16,17 @@ import (
 // entry's metadata (name, type, mode, owner, size, times, inode), which
 // changes whenever a file in the tree changes, without reading any file.
 func scanDir(root string) (*tree, string, error) {
+	// The source itself may be a symlink to the tree (images/current ->
+	// images/v2); links below it are never followed.
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, "", err
+	}
 	t := newTree()
 	h := sha256.New()
 	hard := map[[2]uint64]*inode{}
 	var total int64
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
