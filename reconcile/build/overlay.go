@@ -80,7 +80,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 	}
 	ov := &overlay{name: name}
 	if name == initOverlay {
-		ov.name = "init"
+		ov.name = "gitboot-init"
 	}
 	h := sha256.New()
 	seen := map[string]string{}
