@@ -97,3 +97,53 @@ func FuzzOCI(f *testing.F) {
 		checkTree(t, tr)
 	})
 }
+
+// FuzzTemplate: any overlay template either is refused at parse time or
+// renders (or fails) without panicking, and its dependency analysis never
+// misses a part of the data it reads: rendering with that part changed
+// while the others stay must give the same output when the part is not in
+// its deps.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{
+		"{{.Node.Name}}", "{{range .Cluster.Nodes}}{{.IP}} {{.Name}}\n{{end}}", "{{with .Network}}{{.Gateway}}{{end}}",
+		"{{$x := .}}{{$x.Server.URL}}", "{{range $i, $n := .Node.KernelArgs}}{{$i}}={{$n}}{{end}}", "{{if .Node.Tags.role}}{{.Node.Tags.role}}{{end}}",
+		"{{define \"a\"}}x{{end}}", "{{range 3}}{{.}}{{end}}", "{{index .Node.Tags \"rack\"}}", "{{join .Node.KernelArgs \",\"}}",
+	} {
+		f.Add(s)
+	}
+	base := func() *TemplateData {
+		n := TemplateNode{Name: "n1", MAC: "52:54:00:00:00:01", IP: "10.0.0.1", Network: "net", Tags: map[string]string{"role": "c"}, KernelArgs: []string{"quiet"}}
+		return &TemplateData{Node: n, Network: TemplateNetwork{Name: "net", Gateway: "10.0.0.254", Prefix: 24},
+			Cluster: TemplateCluster{Nodes: []TemplateNode{n}}, Server: TemplateServer{Name: "head", URL: "http://10.0.0.254:9873"}}
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) > 2000 {
+			return
+		}
+		tmpl, d, err := parseTemplate("t", text)
+		if err != nil {
+			return
+		}
+		want, err := render(tmpl, base())
+		if err != nil {
+			return
+		}
+		changes := map[deps]func(*TemplateData){
+			depNode:    func(x *TemplateData) { x.Node.Name, x.Node.IP = "other", "10.9.9.9" },
+			depNetwork: func(x *TemplateData) { x.Network.Gateway = "10.9.9.254" },
+			depCluster: func(x *TemplateData) { x.Cluster.Nodes = append(x.Cluster.Nodes, TemplateNode{Name: "zz"}) },
+			depServer:  func(x *TemplateData) { x.Server.URL = "http://elsewhere" },
+		}
+		for part, change := range changes {
+			if d&part != 0 {
+				continue
+			}
+			data := base()
+			change(data)
+			got, err := render(tmpl, data)
+			if err == nil && !bytes.Equal(got, want) {
+				t.Fatalf("%q: deps %b miss part %b: %q vs %q", text, d, part, got, want)
+			}
+		}
+	})
+}

@@ -346,6 +346,7 @@ func repoFS() fstest.MapFS {
 		"overlays/badexec/etc/y.tmpl":              {Data: []byte("ok\nok\n{{.Node.Nope}}\n"), Mode: 0o644},
 		"overlays/badkey/etc/z.tmpl":               {Data: []byte("{{.Node.Tags.missing}}\n"), Mode: 0o644},
 		"overlays/recursive/etc/r.tmpl":            {Data: []byte("{{define \"r\"}}{{template \"r\" .}}{{end}}{{template \"r\" .}}"), Mode: 0o644},
+		"overlays/rangevar/etc/r.tmpl":             {Data: []byte("{{$n := 100000000000}}\n{{range $n}}{{end}}"), Mode: 0o644},
 		"overlays/rangeint/etc/r.tmpl":             {Data: []byte("{{range 100000000000}}{{end}}"), Mode: 0o644},
 		"overlays/huge/etc/h.tmpl":                 {Data: []byte("{{range $.Cluster.Nodes}}{{range $.Cluster.Nodes}}{{range $.Cluster.Nodes}}{{range $.Cluster.Nodes}}{{range $.Cluster.Nodes}}{{printf \"%0999999d\" 1}}{{end}}{{end}}{{end}}{{end}}{{end}}"), Mode: 0o644},
 		"overlays/readfile/etc/f.tmpl":             {Data: []byte("{{readFile \"/etc/passwd\"}}"), Mode: 0o644},

@@ -3,6 +3,7 @@ package build
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -72,8 +73,25 @@ const (
 	depAll = depNode | depNetwork | depCluster | depServer
 )
 
-// templateFuncs are the functions validation allows too.
-var templateFuncs = hclspec.TemplateFuncs()
+// rangeCheckFunc is appended to every {{range}} pipeline: ranging over an
+// integer (text/template allows it since Go 1.24) could loop for hours, and
+// a variable holding a number escapes any check of the parse tree.
+const rangeCheckFunc = "gitbootRangeCheck"
+
+// templateFuncs are the functions validation allows too, plus the range
+// check.
+var templateFuncs = func() template.FuncMap {
+	m := hclspec.TemplateFuncs()
+	m[rangeCheckFunc] = func(v any) (any, error) {
+		switch reflect.ValueOf(v).Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			return nil, errors.New("range over a number is not allowed in overlay templates")
+		}
+		return v, nil
+	}
+	return m
+}()
 
 // parseTemplate parses one overlay template and works out what it reads.
 // {{define}}, {{template}} and {{block}} are refused (they allow unbounded
@@ -131,6 +149,10 @@ func (a *analyzer) walk(n parse.Node, root bool) {
 		a.walk(n.List, false)
 		a.walk(n.ElseList, root)
 	case *parse.RangeNode:
+		defer func() {
+			check := parse.NewIdentifier(rangeCheckFunc).SetTree(a.tree).SetPos(n.Pos)
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{check}})
+		}()
 		if cmds := n.Pipe.Cmds; len(cmds) > 0 {
 			last := cmds[len(cmds)-1]
 			if len(last.Args) == 1 {
