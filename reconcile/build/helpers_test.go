@@ -249,6 +249,9 @@ func checkArchive(t testing.TB, path string) []string {
 func unpack(t testing.TB, path string) string {
 	t.Helper()
 	dir := t.TempDir()
+	// Unpacked directories may lack write permission (0555): restore it so
+	// TempDir's cleanup can remove them when not root.
+	t.Cleanup(func() { _ = exec.Command("chmod", "-R", "u+rwx", dir).Run() })
 	shell(t, dir, fmt.Sprintf("gzip -dc %q | cpio -idm --quiet --no-absolute-filenames", path))
 	return dir
 }
