@@ -12,6 +12,15 @@
 // appear under their final names only complete and synced; a killed build
 // leaves the previous state intact, and its temporaries are removed by New).
 //
+// Overlay templates (*.tmpl, text/template, output named without the
+// suffix) see TemplateData. They may call hclspec.TemplateFuncs and the
+// text/template built-ins; missing map keys are errors. Refused, so that a
+// commit cannot make a build run forever: {{define}}, {{template}},
+// {{block}}, ranging over a number, output over 64 MiB per file, and
+// rendering longer than 20 s. Every system overlay starts with gitboot's
+// /init; until the real init and gitboot-agent exist, a stand-in /init that
+// execs the image's /sbin/init (builtin/init/init).
+//
 // Imported by reconcile (plan/apply) and cmd/gitboot; it imports hclspec
 // and bootsvc (for bootsvc.Artifacts), never the other way round.
 package build
