@@ -167,6 +167,19 @@ func TestKernelSelection(t *testing.T) {
 	if k := r.Nodes["n00000"].Kernel; k.Name != "vmlinuz-6.1.0-13-amd64" {
 		t.Errorf("kernel through symlink: %q", k.Name)
 	}
+	// Container-built images keep the kernel in lib/modules/<version>/
+	// (usr/lib/modules behind a /lib symlink here); the newest version wins.
+	rocky := t.TempDir()
+	write(t, filepath.Join(rocky, "usr/lib/modules/5.14.0-427.el9.x86_64/vmlinuz"), "el9 old", 0o755)
+	write(t, filepath.Join(rocky, "usr/lib/modules/5.14.0-503.el9.x86_64/vmlinuz"), "el9 new", 0o755)
+	if err := os.Symlink("usr/lib", filepath.Join(rocky, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	tr := &testCluster{images: []*hclspec.Image{{Name: "rocky", Source: rocky}}, nodes: mkNodes(1, "rocky", nil, nil)}
+	r = mustBuild(t, newBuilder(t, t.TempDir()), tr.build())
+	if k, info := r.Nodes["n00000"].Kernel, r.Images["rocky"]; k.Name != "vmlinuz-5.14.0-503.el9.x86_64" || info.KernelVersion != "5.14.0-503.el9.x86_64" || !info.Modules || readFile(t, k.Path) != "el9 new" {
+		t.Errorf("kernel from lib/modules: %q %+v", k.Name, info)
+	}
 	tc.images[0].Kernel = "boot/nothing-*"
 	if _, err := newBuilder(t, t.TempDir()).Build(context.Background(), tc.build(), ""); err == nil || !strings.Contains(err.Error(), "image img: no kernel") {
 		t.Errorf("no matching kernel: %v", err)

@@ -31,10 +31,26 @@ func findKernel(t *tree, glob string) (kernelChoice, error) {
 			}
 			return nil
 		})
-	} else if boot, ok := t.lookup("boot"); ok && boot.children != nil {
-		for name := range boot.children {
-			if strings.HasPrefix(name, "vmlinuz-") {
-				cands = append(cands, "boot/"+name)
+	} else {
+		if boot, ok := t.lookup("boot"); ok && boot.children != nil {
+			for name := range boot.children {
+				if strings.HasPrefix(name, "vmlinuz-") {
+					cands = append(cands, "boot/"+name)
+				}
+			}
+		}
+		if len(cands) == 0 {
+			// Images built from containers (Rocky/Fedora 9+) keep the kernel
+			// only as lib/modules/<version>/vmlinuz.
+			for _, dir := range []string{"lib/modules", "usr/lib/modules"} {
+				real, ino, ok := t.resolve(dir)
+				if !ok || ino.mode&typeMask != typeDir {
+					continue
+				}
+				n, _ := t.lookup(real)
+				for v := range n.children {
+					cands = append(cands, real+"/"+v+"/vmlinuz")
+				}
 			}
 		}
 	}
@@ -46,6 +62,10 @@ func findKernel(t *tree, glob string) (kernelChoice, error) {
 		}
 		k := kernelChoice{path: p, name: path.Base(p), ino: ino}
 		k.version = kernelVersion(t, path.Base(c), path.Base(p))
+		if k.name == "vmlinuz" && strings.Contains(c, "lib/modules/") {
+			k.version = path.Base(path.Dir(c)) // lib/modules/<version>/vmlinuz
+			k.name = "vmlinuz-" + k.version
+		}
 		if best.ino == nil || versionLess(best.version+"\x00"+best.name, k.version+"\x00"+k.name) {
 			best = k
 		}
@@ -54,7 +74,7 @@ func findKernel(t *tree, glob string) (kernelChoice, error) {
 		if glob != "" {
 			return kernelChoice{}, fmt.Errorf("no kernel: nothing matches %q", glob)
 		}
-		return kernelChoice{}, errors.New("no kernel: no /boot/vmlinuz-* in the image (or set kernel = \"glob\")")
+		return kernelChoice{}, errors.New("no kernel: no /boot/vmlinuz-* or /lib/modules/*/vmlinuz in the image (or set kernel = \"glob\")")
 	}
 	return best, nil
 }
