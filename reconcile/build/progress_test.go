@@ -30,7 +30,7 @@ func openPTY(t *testing.T) (*os.File, *os.File) {
 	}
 	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("no pseudo-terminal slave (is /dev/pts mounted?): %v", err)
 	}
 	t.Cleanup(func() { slave.Close() })
 	return master, slave
