@@ -80,6 +80,15 @@ type ImageInfo struct {
 	Rebuilt       bool // false when the previous artifact was reused
 }
 
+// RepoError is a build error caused by the repository's content (an
+// overlay, a template): only a new commit fixes it. Other errors (a missing
+// image source, a full disk) may go away when retried. Check with
+// errors.As.
+type RepoError struct{ Err error }
+
+func (e *RepoError) Error() string { return e.Err.Error() }
+func (e *RepoError) Unwrap() error { return e.Err }
+
 // New opens (creating if needed) the artifact store and removes
 // temporaries a killed build left behind.
 func New(cfg Config) (*Builder, error) {

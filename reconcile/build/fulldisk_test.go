@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -67,6 +68,10 @@ func TestFullDiskChild(t *testing.T) {
 		t.Fatalf("full disk: %v", err)
 	}
 	t.Logf("full disk error: %v", err)
+	var re *RepoError
+	if errors.As(err, &re) {
+		t.Error("a full disk is not the repository's fault")
+	}
 	for name := range storeFiles(t, state) {
 		if strings.Contains(name, tmpPrefix) {
 			t.Errorf("failed build left %s", name)

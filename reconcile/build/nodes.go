@@ -210,11 +210,11 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	for _, n := range nodes {
 		sys, err := load(append([]string{initOverlay}, n.SystemOverlays...))
 		if err != nil {
-			return 0, 0, fmt.Errorf("node %s: %w", n.Name, err)
+			return 0, 0, &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
 		rt, err := load(n.RuntimeOverlays)
 		if err != nil {
-			return 0, 0, fmt.Errorf("node %s: %w", n.Name, err)
+			return 0, 0, &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
 		rec := nodeRecord{Image: n.Image, SystemInput: ds.overlayInput(&kh, &dk, "system", sys, n), RuntimeInput: ds.overlayInput(&kh, &dk, "runtime", rt, n)}
 		for _, x := range []struct {
@@ -247,7 +247,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 			}
 			data, err := renderOverlay(j, ds, &cache)
 			if err != nil {
-				return fmt.Errorf("node %s: %w", j.node.Name, err)
+				return &RepoError{fmt.Errorf("node %s: %w", j.node.Name, err)}
 			}
 			j.out, err = bt.Put(data)
 			return err

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,6 +152,10 @@ func TestTemplateErrors(t *testing.T) {
 			_, err := b.Build(context.Background(), tc.build(), "")
 			if err == nil {
 				t.Fatal("build succeeded")
+			}
+			var re *RepoError
+			if !errors.As(err, &re) {
+				t.Errorf("%v is not a RepoError", err)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
