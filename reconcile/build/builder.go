@@ -119,7 +119,9 @@ func New(cfg Config) (*Builder, error) {
 		}
 		m, err := b.readManifest(h)
 		if err != nil {
-			return nil, err
+			// Not fatal: the next build rebuilds what it cannot reuse.
+			cfg.Logger.Warn("applied manifest unreadable", "err", err)
+			continue
 		}
 		b.remember(m)
 	}

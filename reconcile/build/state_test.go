@@ -92,6 +92,18 @@ func TestCommitAndGC(t *testing.T) {
 		t.Errorf("after restart: built %d, image rebuilt %v", r.Built, r.Images["img"].Rebuilt)
 	}
 	checkStoreIntegrity(t, state)
+
+	// A damaged manifest does not stop a restart; Current reports it and
+	// the next build rebuilds.
+	cur2, _ := b2.Current()
+	if err := os.WriteFile(cur2.ManifestPath, []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b3 := newBuilder(t, state)
+	if _, err := b3.Current(); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("Current with a damaged manifest: %v", err)
+	}
+	mustBuild(t, b3, tc.build())
 }
 
 func TestLeftoverTempsCleaned(t *testing.T) {
