@@ -79,7 +79,9 @@ start_dnsmasq() {
     echo "dhcp-authoritative"; echo "dhcp-range=10.100.0.0,static,255.255.0.0,1h"
     echo "dhcp-option=3,10.100.0.1"; echo "dhcp-option=6,10.100.0.1"
     echo "dhcp-boot=undionly.kpxe,,10.100.0.1"
-    echo "dhcp-leasefile=$WORK/dnsmasq.leases"; echo "pid-file=$WORK/dnsmasq.pid"
+    # As Kea (memfile, persist off) and gitboot (reservations are not
+    # written): no lease file; and no log line per DHCP packet.
+    echo "leasefile-ro"; echo "quiet-dhcp"; echo "pid-file=$WORK/dnsmasq.pid"
     for ((i = 0; i < N; i++)); do echo "dhcp-host=$(mac $i),$(ip_of $i)"; done
   } >"$conf"
   ip netns exec "$ID-dnsmasq-s" dnsmasq -k -C "$conf" --user=root >"$WORK/dnsmasq.log" 2>&1 &
