@@ -124,6 +124,10 @@ func TestArtifactHTTPFeatures(t *testing.T) {
 	if c := curlCode(t, e.base+"/ipxe/52-54-00-00-00-01"); c != "200" {
 		t.Fatalf("dashes on /ipxe: %s", c)
 	}
+	// iPXE percent-encodes the colons of the URLs it is given.
+	if got := curl(t, "-f", e.base+"/image/52%3A54%3A00%3A00%3A00%3A01"); !bytes.Equal(got, orig) {
+		t.Fatal("percent-encoded MAC: not the image")
+	}
 }
 
 func TestMissingArtifactIsNotFound(t *testing.T) {

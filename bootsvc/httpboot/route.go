@@ -64,14 +64,16 @@ type parsed struct {
 	bad bool
 }
 
-// parsePath maps a request's path to a route. rawPath is the request URL's
-// RawPath: it is non-empty only when the path held percent-escapes that
-// differ from the default encoding (%2e%2e, %2f, ...), which no valid path
-// of httpboot needs, so any is refused. The function allocates only when
-// the MAC is not already canonical.
+// parsePath maps a request's decoded path to a route. iPXE percent-encodes
+// the colons of a MAC (/ipxe/52%3A54%3A...), so the decoded path is what is
+// checked; the check is strict (a route prefix and exactly one well-formed
+// MAC, or one of three fixed paths), so no decoded "..", "/" or NUL can
+// pass. rawPath is the URL's RawPath, only used to tell a malformed
+// argument (400) from an unknown path (404). The function allocates only
+// when the MAC is not already canonical.
 func parsePath(path, rawPath string) parsed {
-	if rawPath != "" || len(path) > 64 {
-		return parsed{bad: hasMACPrefix(path)}
+	if len(path) > 64 {
+		return parsed{bad: hasMACPrefix(path) || hasMACPrefix(rawPath)}
 	}
 	switch path {
 	case "/status":
