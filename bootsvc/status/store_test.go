@@ -250,3 +250,23 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		t.Fatalf("never-seen node has a zero time in JSON: %s", b)
 	}
 }
+
+// TestBackgroundFlush: without Close, the background writer persists a
+// change (within its interval; the deadline here is only a guard).
+func TestBackgroundFlush(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(Config{Dir: dir, FlushInterval: 20 * time.Millisecond})
+	defer s.Close()
+	s.Record(Event{Node: "c001", Stage: StageTFTP, Sent: "undionly.kpxe"})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, StateFile))
+		if err == nil && bytes.Contains(b, []byte(`"undionly.kpxe"`)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file never written: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
