@@ -2,10 +2,12 @@ package httpboot
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
@@ -273,4 +276,50 @@ func FuzzParsePath(f *testing.F) {
 			t.Fatalf("%q: 200 without a route", target)
 		}
 	})
+}
+
+// TestShutdownWithDownloadInFlight: cancelling Serve's context with a
+// stalled download in flight returns after ShutdownTimeout, closes the
+// connection and leaves no goroutine behind.
+func TestShutdownWithDownloadInFlight(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	f, _ := os.Create(big)
+	f.Truncate(64 << 20)
+	f.Close()
+	ln := listen(t)
+	port := ln.Addr().(*net.TCPAddr).Port
+	srv := bootsvc.Server{Name: "head", Address: netip.MustParseAddr("127.0.0.1"), HTTPPort: port}
+	node := bootsvc.Node{Name: "c001", MAC: "52:54:00:00:00:01", Artifacts: bootsvc.Artifacts{Image: fileArtifact(t, big, "big")}}
+	h := New(Config{Snapshot: bootsvc.NewSnapshot(srv, nil, []bootsvc.Node{node}, ""), Logger: discardLogger(),
+		ShutdownTimeout: 200 * time.Millisecond, WriteIdleTimeout: time.Hour})
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Serve(ctx, ln) }()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /image/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("download: %v %v", resp, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return with a download in flight")
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, _ := io.Copy(io.Discard, resp.Body); n >= 64<<20 {
+		t.Fatal("download completed: connection not closed at shutdown")
+	}
+	waitGoroutines(t, base, "after shutdown")
 }
