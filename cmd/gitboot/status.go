@@ -119,14 +119,18 @@ func (o *statusOpts) watchLoop(ctx context.Context, out, errOut io.Writer, args 
 		if ctx.Err() != nil {
 			return nil
 		}
-		if o.colour {
+		switch {
+		case o.json: // one JSON document per second, nothing else
+		case o.colour:
 			io.WriteString(out, "\x1b[H\x1b[2J") // home, clear
-		} else {
+		default:
 			io.WriteString(out, "\n")
 		}
-		fmt.Fprintf(out, "Every 1s: gitboot status (%s)  %s\n\n", o.server, time.Now().Format(time.TimeOnly))
+		if !o.json {
+			fmt.Fprintf(out, "Every 1s: gitboot status (%s)  %s\n\n", o.server, time.Now().Format(time.TimeOnly))
+		}
 		if err != nil {
-			fmt.Fprintln(out, "error:", err)
+			fmt.Fprintln(errOut, "gitboot status:", err)
 		} else {
 			io.WriteString(out, frame.String())
 		}
