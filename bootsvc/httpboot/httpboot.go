@@ -258,11 +258,11 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	}
 	switch p.route {
 	case routeNone:
-		code := http.StatusNotFound
 		if p.bad {
-			code = http.StatusBadRequest
+			h.fail(w, r, snap, addr, p, http.StatusBadRequest, "malformed MAC or path")
+			return
 		}
-		h.fail(w, r, snap, addr, p, code, "no such path")
+		h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path")
 	case routeHealthz:
 		w.Header()["Content-Type"] = hdrText
 		if snap == nil {
