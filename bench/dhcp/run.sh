@@ -11,7 +11,9 @@
 # more of the packets were lost, or perfdhcp could not send at that rate,
 # twice in a row (a failed rate is retried once: other work on the machine
 # can cost a run). The cpu% column is the server's own CPU use during the
-# run (100 = one core): the cost of the same load for each server.
+# run (100 = one core): the cost of the same load for each server; s-drop
+# and c-drop count datagrams the kernel dropped because a socket buffer was
+# full, at the server and at perfdhcp (the load generator's own limit).
 #
 # Needs root, perfdhcp, dnsmasq, kea-dhcp4, go. Not part of `make test`.
 #   sudo bench/dhcp/run.sh                     # defaults below
@@ -112,16 +114,26 @@ JSON
   PIDS+=($!); SPID[kea]=$!
 }
 
+# rcvbuf NS: UDP datagrams the kernel dropped in namespace NS because a
+# socket's receive buffer was full.
+rcvbuf() {
+  ip netns exec "$1" cat /proc/net/snmp |
+    awk '$1 == "Udp:" && !h {for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next}
+         $1 == "Udp:" {print $c["RcvbufErrors"]}'
+}
+
 # cputicks PID: user + system CPU time of a process, in clock ticks.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # perf SERVER RATE SECONDS: one perfdhcp run; prints "achieved sent drops
-# cpu" (cpu: the server's CPU use during the run, % of one core).
+# cpu sdrop cdrop" (cpu: the server's CPU use during the run, % of one core;
+# sdrop/cdrop: datagrams dropped by full socket buffers at the server and at
+# perfdhcp).
 perf() {
-  local out t0 t1
-  t0=$(cputicks "${SPID[$1]}")
+  local out t0 t1 s0 s1 c0 c1
+  t0=$(cputicks "${SPID[$1]}"); s0=$(rcvbuf "$ID-$1-s"); c0=$(rcvbuf "$ID-$1-c")
   out=$(ip netns exec "$ID-$1-c" perfdhcp -4 -r "$2" -R $N -p "$3" -W 1000000 -b mac=$BASE_MAC -l cli 10.100.0.1 2>&1) || true
-  t1=$(cputicks "${SPID[$1]}")
+  t1=$(cputicks "${SPID[$1]}"); s1=$(rcvbuf "$ID-$1-s"); c1=$(rcvbuf "$ID-$1-c")
   echo "$out" >>"$WORK/$1.perfdhcp.log"
   local achieved sent drops
   # DISCOVERs sent per second of the test period (perfdhcp's own "Rate:"
@@ -130,7 +142,7 @@ perf() {
   sent=$(echo "$out" | awk '/^sent packets:/ {s += $3} END {print s + 0}')
   drops=$(echo "$out" | awk '/^drops:/ {d += $2} END {print d + 0}')
   local cpu=$(( (t1 - t0) * 100 / $(getconf CLK_TCK) / $3 ))
-  echo "${achieved:-0} $sent $drops $cpu"
+  echo "${achieved:-0} $sent $drops $cpu $((s1 - s0)) $((c1 - c0))"
 }
 
 echo "gitboot DHCP benchmark: $(date -u +%FT%TZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -139,20 +151,20 @@ for s in $SERVERS; do net "$ID-$s"; "start_$s"; done
 sleep 2
 for s in $SERVERS; do
   kill -0 "${PIDS[@]}" 2>/dev/null || { echo "a server died at start:"; cat "$WORK"/*.log; exit 1; }
-  read -r a sent drops cpu < <(perf "$s" 200 2)     # warm up: ARP, caches
+  read -r a sent drops cpu sdrop cdrop < <(perf "$s" 200 2)     # warm up: ARP, caches
   [ "$sent" -gt 0 ] && [ "$drops" -lt "$sent" ] || { echo "$s does not answer:"; cat "$WORK/$s.log"; exit 1; }
 done
 
 declare -A best alive
 for s in $SERVERS; do best[$s]=0; alive[$s]=1; done
-printf '%-8s %8s %9s %9s %7s %5s %s\n' server rate achieved sent drops cpu% result
+printf '%-8s %6s %8s %8s %6s %5s %6s %6s %s\n' server rate achieved sent drops cpu% s-drop c-drop result
 # One try at a rate: sets ok to "pass" or the reason it failed.
 try_rate() {
-  read -r a sent drops cpu < <(perf "$1" "$2" "$PERIOD")
+  read -r a sent drops cpu sdrop cdrop < <(perf "$1" "$2" "$PERIOD")
   ok=pass
   if [ "$sent" -eq 0 ] || [ $((drops * 1000000)) -ge $((sent * MAX_DROP_PPM)) ]; then ok=FAIL; fi
   if awk -v a="$a" -v r="$2" 'BEGIN {exit !(a < 0.95 * r)}'; then ok="FAIL (client reached only $a/s)"; fi
-  printf '%-8s %8d %9s %9d %7d %5d %s\n' "$1" "$2" "$a" "$sent" "$drops" "$cpu" "$ok"
+  printf '%-8s %6d %8s %8d %6d %5d %6d %6d %s\n' "$1" "$2" "$a" "$sent" "$drops" "$cpu" "$sdrop" "$cdrop" "$ok"
 }
 for r in $RATES; do
   for s in $SERVERS; do
