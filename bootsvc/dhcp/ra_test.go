@@ -22,8 +22,9 @@ func TestRouterAdvert(t *testing.T) {
 	for _, ns := range []*netnstest.NS{srv, cli} {
 		// No duplicate address detection (link-local addresses are usable
 		// at once) and no solicitations from the kernel (only the test's).
-		if out, err := ns.Output(context.Background(), "sysctl", "-w", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv6.conf.default.router_solicitations=0"); err != nil {
+		// (/proc/sys/net shows the namespace of the process reading it.)
+		if out, err := ns.Output(context.Background(), "sh", "-c",
+			"echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/default/router_solicitations"); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
 	}
