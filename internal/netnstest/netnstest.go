@@ -12,12 +12,9 @@
 //	srv := netnstest.New(t, "srv")            // namespace with lo up
 //	cli := netnstest.New(t, "cli")
 //	sIf, cIf := netnstest.Veth(t, srv, "10.99.0.1/24", cli, "")
-//	var conn net.PacketConn
-//	err := srv.Do(func() error {              // runs on an OS thread inside srv
-//		var err error
-//		conn, err = net.ListenPacket("udp4", "0.0.0.0:67")
-//		return err
-//	})                                        // the socket stays in srv afterwards
+//	conn, err := srv.ListenPacket("udp4", "0.0.0.0:67") // a socket inside srv
+//	err = srv.Do(func() error { ... })        // any code on an OS thread inside srv;
+//	                                          // sockets it opens stay in srv
 //	out, err := cli.Output(ctx, "udhcpc", "-n", "-q", "-i", cIf)
 //
 // For a shared segment (many clients, or a VM's tap), make a bridge in its
@@ -35,6 +32,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -297,6 +295,39 @@ func (ns *NS) Do(fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// ListenPacket is net.ListenPacket inside ns: the socket belongs to ns.
+func (ns *NS) ListenPacket(network, address string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := ns.Do(func() error {
+		var err error
+		c, err = net.ListenPacket(network, address)
+		return err
+	})
+	return c, err
+}
+
+// Listen is net.Listen inside ns: the listener belongs to ns.
+func (ns *NS) Listen(network, address string) (net.Listener, error) {
+	var l net.Listener
+	err := ns.Do(func() error {
+		var err error
+		l, err = net.Listen(network, address)
+		return err
+	})
+	return l, err
+}
+
+// Dial is net.Dial from inside ns.
+func (ns *NS) Dial(network, address string) (net.Conn, error) {
+	var c net.Conn
+	err := ns.Do(func() error {
+		var err error
+		c, err = net.Dial(network, address)
+		return err
+	})
+	return c, err
 }
 
 func setns(fd uintptr) error { return unix.Setns(int(fd), unix.CLONE_NEWNET) }

@@ -53,12 +53,8 @@ func TestVethAndDo(t *testing.T) {
 			_, _ = conn.WriteTo([]byte("pong:"+string(buf[:n])), from)
 		}
 	}()
-	var cc net.Conn
-	if err := b.Do(func() error {
-		var err error
-		cc, err = net.Dial("udp4", "10.98.0.1:5000")
-		return err
-	}); err != nil {
+	cc, err := b.Dial("udp4", "10.98.0.1:5000")
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
@@ -105,4 +101,40 @@ func TestBridgeAttach(t *testing.T) {
 	}
 	_, buf := a.Start(t, "sleep", "60")
 	_ = buf.String()
+}
+
+// TestListen serves TCP from a listener made inside one namespace to a
+// client dialing from another.
+func TestListen(t *testing.T) {
+	Require(t)
+	a, b := New(t, "a"), New(t, "b")
+	Veth(t, a, "10.96.0.1/24", b, "10.96.0.2/24")
+	l, err := a.Listen("tcp4", "10.96.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			_, _ = c.Write([]byte("hello"))
+			c.Close()
+		}
+	}()
+	c, err := b.Dial("tcp4", "10.96.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 10)
+	n, _ := c.Read(buf)
+	if string(buf[:n]) != "hello" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	if pc, err := b.ListenPacket("udp4", "10.96.0.2:0"); err != nil {
+		t.Fatal(err)
+	} else {
+		pc.Close()
+	}
 }
