@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/dhcp"
@@ -98,7 +99,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	applied, _, err := rec.ReconcileOnce(ctx)
+	metrics := httpboot.NewMetrics()
+	applied, _, err := reconcileObserved(ctx, rec, metrics)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {
@@ -119,7 +121,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			log.Error("saving node status", "err", err)
 		}
 	}()
-	httpSvc := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Logger: log.With("svc", "http")})
+	httpSvc := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http")})
 	tftpSvc := tftp.New(tftp.Config{Recorder: store, Log: log.With("svc", "tftp")})
 	tftpSvc.Update(snap)
 	var dhcpSvc *dhcp.Server
@@ -180,7 +182,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		g.Go(func() error { return dhcpSvc.Serve(gctx, c) })
 	}
 	g.Go(func() error {
-		return reloadOnHUP(gctx, log, rec, func(s *bootsvc.Snapshot) {
+		return reloadOnHUP(gctx, log, rec, metrics, func(s *bootsvc.Snapshot) {
 			if s.Server.HTTPPort != snap.Server.HTTPPort || s.Server.TFTPPort != snap.Server.TFTPPort ||
 				s.Server.DHCPPort != snap.Server.DHCPPort || s.Server.DHCPMode != snap.Server.DHCPMode || s.Server.Interface != snap.Server.Interface {
 				log.Warn("ports, interface or dhcp_mode changed: restart gitboot serve to apply them")
@@ -203,7 +205,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 // reloadOnHUP re-reads the branch tip on every SIGHUP and publishes a new
 // snapshot when it changed; failures are logged and the last good state
 // stays.
-func reloadOnHUP(ctx context.Context, log *slog.Logger, rec *reconcile.Reconciler, publish func(*bootsvc.Snapshot)) error {
+func reloadOnHUP(ctx context.Context, log *slog.Logger, rec *reconcile.Reconciler, metrics *httpboot.Metrics, publish func(*bootsvc.Snapshot)) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -212,7 +214,7 @@ func reloadOnHUP(ctx context.Context, log *slog.Logger, rec *reconcile.Reconcile
 		case <-ctx.Done():
 			return nil
 		case <-hup:
-			applied, changed, err := rec.ReconcileOnce(ctx)
+			applied, changed, err := reconcileObserved(ctx, rec, metrics)
 			switch {
 			case err != nil:
 				log.Error("reload failed; the last good state stays served", "err", err)
@@ -223,4 +225,16 @@ func reloadOnHUP(ctx context.Context, log *slog.Logger, rec *reconcile.Reconcile
 			}
 		}
 	}
+}
+
+// reconcileObserved runs one reconcile and records its build and apply
+// durations in the metrics served at /metrics.
+func reconcileObserved(ctx context.Context, rec *reconcile.Reconciler, metrics *httpboot.Metrics) (*reconcile.Applied, bool, error) {
+	start := time.Now()
+	applied, changed, err := rec.ReconcileOnce(ctx)
+	if err == nil && changed {
+		metrics.ObserveBuild(applied.Result.Duration)
+		metrics.ObserveApply(time.Since(start))
+	}
+	return applied, changed, err
 }

@@ -198,6 +198,17 @@ func TestServeLab(t *testing.T) {
 		t.Errorf("n2 was never seen but shows stage %s", n2.Stage)
 	}
 
+	// Metrics count what was served, including the build at start.
+	out, err = l.cli.Output(ctx, "curl", "-sf", baseURL+"/metrics")
+	if err != nil {
+		t.Fatalf("curl /metrics: %v\n%s", err, out)
+	}
+	for _, want := range []string{"gitboot_build_duration_seconds_count 1", "gitboot_apply_duration_seconds_count 1", `gitboot_http_requests_total{code="200",route="runtime"} 1`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	// SIGTERM stops every service and the process exits 0.
 	if err := l.proc.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
