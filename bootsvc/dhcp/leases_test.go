@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,5 +238,46 @@ func TestBadInput(t *testing.T) {
 	}
 	if st := s.Stats(); st.Received != uint64(len(cases)) || st.Offers != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestLeasesConcurrent has many clients race for the 10 free dynamic
+// addresses: no address is ever ACKed to two clients.
+func TestLeasesConcurrent(t *testing.T) {
+	s := dynamicServer(t, t.TempDir(), nil)
+	var mu sync.Mutex
+	acked := map[string]string{} // addr -> mac
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				mac := randomMAC()
+				m := Meta{LocalPort: ServerPort, Now: t0}
+				d := s.Handle(req(dhcpv4.MessageTypeDiscover, mac).ToBytes(), m)
+				if d.Reply == nil {
+					continue // range full
+				}
+				offered := d.Reply.YourIPAddr.String()
+				d = s.Handle(req(dhcpv4.MessageTypeRequest, mac, withRequested(offered), withServerID("10.99.0.1")).ToBytes(), m)
+				if d.Reply == nil || d.Reply.MessageType() != dhcpv4.MessageTypeAck {
+					continue
+				}
+				mu.Lock()
+				if other, dup := acked[offered]; dup {
+					t.Errorf("%s ACKed to %s and %s", offered, other, mac)
+				}
+				acked[offered] = mac
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(acked) != 10 {
+		t.Fatalf("%d addresses ACKed, want all 10 free ones", len(acked))
+	}
+	if got := len(s.Leases().All()); got != 10 {
+		t.Fatalf("%d leases kept, want 10", got)
 	}
 }
