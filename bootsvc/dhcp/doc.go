@@ -38,6 +38,17 @@
 // Dynamic leases live in StateDir/dhcp-leases.json (LeaseFile), rewritten
 // atomically on every change.
 //
+// Debian's ipxe package ships no arm64 binary: put an arm64 snponly.efi at
+// arm64/snponly.efi under ipxe_dir for ARM64 nodes. Architectures not in
+// the table get an address but no boot file.
+//
+// In proxy mode only declared nodes that identify as PXEClient, HTTPClient
+// or iPXE are answered: an OFFER without an address (boot file, option 60
+// PXEClient, PXE discovery control "boot file in this offer") on port 67,
+// and an ACK on port 4011. PXE firmware and iPXE merge it with the site's
+// address offer; an ordinary DHCP client that claims to be a PXEClient may
+// pick the address-less offer first and succeed only on its next DISCOVER.
+//
 // The HTTP URL of an EFI binary uses HTTPBinaryPath; the HTTP service serves
 // the iPXE directory there.
 //
