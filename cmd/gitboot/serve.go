@@ -172,6 +172,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			dhcpConns = append(dhcpConns, c)
 		}
 	}
+	raConns := map[string]*dhcp.RAConn{}
+	if dhcpSvc != nil && snap.Server.RouterAdvert {
+		for _, ifname := range raInterfaces(snap) {
+			c, err := dhcp.ListenRA(ifname)
+			if err != nil {
+				log.Warn("no IPv6 router advertisements: iPXE will wait ~16 s for IPv6 on every boot", "interface", ifname, "err", err)
+				continue
+			}
+			raConns[ifname] = c
+		}
+	}
 	log.Info("serving", "commit", applied.Commit.Short(), "server", snap.Server.Name, "nodes", len(snap.Nodes),
 		"http", httpLn.Addr().String(), "tftp", tftpConn.LocalAddr().String(), "dhcp_mode", snap.Server.DHCPMode)
 
@@ -180,6 +191,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	g.Go(func() error { return tftpSvc.Serve(gctx, tftpConn) })
 	for _, c := range dhcpConns {
 		g.Go(func() error { return dhcpSvc.Serve(gctx, c) })
+	}
+	for ifname, c := range raConns {
+		g.Go(func() error { return dhcp.ServeRA(gctx, dhcp.RAConfig{Interface: ifname, Logger: log}, c) })
 	}
 	g.Go(func() error {
 		return reloadOnHUP(gctx, log, rec, metrics, func(s *bootsvc.Snapshot) {
@@ -237,4 +251,42 @@ func reconcileObserved(ctx context.Context, rec *reconcile.Reconciler, metrics *
 		metrics.ObserveApply(time.Since(start))
 	}
 	return applied, changed, err
+}
+
+// raInterfaces returns the interfaces to send IPv6 router advertisements
+// on: the server's DHCP interface when it names one, else every interface
+// with an IPv4 address inside a served network.
+func raInterfaces(snap *bootsvc.Snapshot) []string {
+	if snap.Server.Interface != "" {
+		return []string{snap.Server.Interface}
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ifi := range ifaces {
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 || ifi.Flags&net.FlagMulticast == 0 {
+			continue
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			if _, served := snap.NetworkContaining(ip.Unmap()); served {
+				out = append(out, ifi.Name)
+				break
+			}
+		}
+	}
+	return out
 }
