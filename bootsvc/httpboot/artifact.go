@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -105,4 +106,32 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Eve
 	w.Header()["Content-Type"] = hdrText
 	w.WriteHeader(http.StatusNotFound)
 	w.Write([]byte("Not Found\n"))
+}
+
+// serveBootFile sends one of the fixed iPXE binaries from the server's
+// ipxe_dir to a UEFI HTTP boot client. The name comes from a fixed table
+// (parsePath), never from the request, so nothing outside those files can
+// be reached; the configured binaries may be symlinks (Debian's ipxe.efi
+// is one) and are followed.
+func (h *Handler) serveBootFile(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
+	ev := status.Event{Stage: status.StageNotFound, Sent: p.file, Addr: addr}
+	if n, ok := snap.NodeByIP(addr); ok {
+		ev.Node, ev.MAC = n.Name, n.MAC
+	}
+	if snap == nil {
+		h.notFound(w, r, ev, "no snapshot")
+		return
+	}
+	f, err := os.Open(filepath.Join(snap.Server.IPXEDir, filepath.FromSlash(p.file)))
+	if err != nil {
+		h.notFound(w, r, ev, "opening boot file: "+err.Error())
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		h.notFound(w, r, ev, "boot file is not a regular file")
+		return
+	}
+	w.Header()["Content-Type"] = hdrOctet
+	http.ServeContent(w, r, "", time.Time{}, f)
 }

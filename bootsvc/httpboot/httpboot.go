@@ -277,6 +277,8 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		h.serveStatus(w, snap)
 	case routeIPXE:
 		h.serveScript(w, r, snap, addr, p)
+	case routeBoot:
+		h.serveBootFile(w, r, snap, addr, p)
 	default:
 		h.serveArtifact(w, r, snap, addr, p)
 	}

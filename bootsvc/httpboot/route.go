@@ -20,6 +20,7 @@ const (
 	routeStatus
 	routeMetrics
 	routeHealthz
+	routeBoot // /boot/{file}: an iPXE binary, for UEFI HTTP boot clients
 	numRoutes
 )
 
@@ -34,6 +35,17 @@ var routeNames = [numRoutes]string{
 	routeStatus:  "status",
 	routeMetrics: "metrics",
 	routeHealthz: "healthz",
+	routeBoot:    "boot",
+}
+
+// bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
+// to UEFI HTTP boot clients (bootsvc/dhcp's HTTPBinaryPath), relative to
+// the server's ipxe_dir.
+var bootFiles = map[string]string{
+	"/boot/ipxe.efi":          "ipxe.efi",
+	"/boot/snponly.efi":       "snponly.efi",
+	"/boot/arm64/snponly.efi": "arm64/snponly.efi",
+	"/boot/undionly.kpxe":     "undionly.kpxe",
 }
 
 func (r route) String() string { return routeNames[r] }
@@ -59,6 +71,7 @@ type parsed struct {
 	route route
 	mac   string // canonical (lower case, colons)
 	index int    // for routeExtra
+	file  string // for routeBoot: the file under ipxe_dir
 	// bad is set when the path names a route but its argument is
 	// malformed (400); route is routeNone then.
 	bad bool
@@ -82,6 +95,9 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeMetrics}
 	case "/healthz":
 		return parsed{route: routeHealthz}
+	}
+	if f, ok := bootFiles[path]; ok {
+		return parsed{route: routeBoot, file: f}
 	}
 	for _, m := range macRoutes {
 		if !strings.HasPrefix(path, m.prefix) {
