@@ -184,23 +184,33 @@ func (l *loader) parseFiles() []rawBlock {
 			l.errorf(&hcl.Range{Filename: display}, "Cannot read file", "%s", err)
 			continue
 		}
-		if d := nestingDepthExceeded(src, display); d != nil {
+		d, boundaries := scanStructure(src, display)
+		if d != nil {
 			l.diags = append(l.diags, d)
 			continue
 		}
-		f, diags := l.parser.ParseHCL(src, display)
-		l.diags = append(l.diags, diags...)
-		if diags.HasErrors() || f == nil {
-			continue
-		}
-		content, diags := f.Body.Content(topSchema)
-		l.diags = append(l.diags, diags...)
-		for _, b := range content.Blocks {
-			rb := rawBlock{typ: b.Type, block: b}
-			if len(b.Labels) > 0 {
-				rb.name = b.Labels[0]
+		bodies := parseChunked(src, display, boundaries)
+		if bodies != nil {
+			// Keep the whole file for diagnostics' source snippets.
+			l.parser.Files()[display] = &hcl.File{Bytes: src, Body: bodies[0]}
+		} else {
+			f, diags := l.parser.ParseHCL(src, display)
+			l.diags = append(l.diags, diags...)
+			if diags.HasErrors() || f == nil {
+				continue
 			}
-			blocks = append(blocks, rb)
+			bodies = []hcl.Body{f.Body}
+		}
+		for _, body := range bodies {
+			content, diags := body.Content(topSchema)
+			l.diags = append(l.diags, diags...)
+			for _, b := range content.Blocks {
+				rb := rawBlock{typ: b.Type, block: b}
+				if len(b.Labels) > 0 {
+					rb.name = b.Labels[0]
+				}
+				blocks = append(blocks, rb)
+			}
 		}
 	}
 	return blocks
@@ -233,17 +243,23 @@ func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// nestingDepthExceeded scans src for bracket nesting deeper than MaxNesting,
-// outside quoted strings and comments, so that a hostile file cannot make
-// the recursive parser exhaust the stack.
-func nestingDepthExceeded(src []byte, filename string) *hcl.Diagnostic {
+// scanStructure scans src outside quoted strings and comments. It reports
+// bracket nesting deeper than MaxNesting (the parser recurses per level, so
+// a hostile file could exhaust the stack) and returns the offsets just after
+// each line that ends a top-level block ("}" closing to depth 0), where the
+// file may be split for parallel parsing.
+func scanStructure(src []byte, filename string) (*hcl.Diagnostic, []int) {
 	depth, line, col := 0, 1, 1
-	inStr, inLineComment, inBlockComment := false, false, false
+	inStr, inLineComment, inBlockComment, closed := false, false, false, false
+	var boundaries []int
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		if c == '\n' {
+			if closed && !inStr && !inBlockComment {
+				boundaries = append(boundaries, i+1)
+			}
 			line, col = line+1, 1
-			inLineComment = false
+			inLineComment, closed = false, false
 			inStr = false // strings cannot span lines outside heredocs
 			continue
 		}
@@ -265,6 +281,9 @@ func nestingDepthExceeded(src []byte, filename string) *hcl.Diagnostic {
 			}
 			continue
 		}
+		if c != ' ' && c != '\t' && c != '\r' {
+			closed = false
+		}
 		switch c {
 		case '"':
 			inStr = true
@@ -285,13 +304,14 @@ func nestingDepthExceeded(src []byte, filename string) *hcl.Diagnostic {
 					Summary:  "Nesting too deep",
 					Detail:   fmt.Sprintf("Brackets are nested more than %d levels deep here; gitboot refuses such input.", MaxNesting),
 					Subject:  &hcl.Range{Filename: filename, Start: pos, End: hcl.Pos{Line: line, Column: col, Byte: i + 1}},
-				}
+				}, nil
 			}
 		case ')', ']', '}':
 			if depth > 0 {
 				depth--
 			}
+			closed = c == '}' && depth == 0
 		}
 	}
-	return nil
+	return nil, boundaries
 }
