@@ -355,6 +355,7 @@ func suggest(given string, candidates []string) string {
 
 func suggestWithPrefix(prefix, given string, candidates []string) string {
 	best, bestDist := "", 4
+	candidates = append([]string(nil), candidates...) // never reorder the caller's slice
 	sort.Strings(candidates)
 	for _, c := range candidates {
 		d := levenshtein.Distance(given, c, nil)

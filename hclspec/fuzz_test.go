@@ -1,6 +1,11 @@
 package hclspec
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,5 +39,27 @@ func FuzzLoad(f *testing.F) {
 		if c != nil && diags.HasErrors() {
 			t.Fatal("a cluster returned together with errors")
 		}
+		// Differential: splitting the file into chunks parsed in parallel
+		// must not change the result.
+		old := parallelParseMin
+		parallelParseMin = 1
+		c2, diags2 := Load(fsys, Options{})
+		parallelParseMin = old
+		// (Details are compared loosely: HCL's own did-you-mean picks among
+		// equally close function names in map order.)
+		if diagKeys(diags) != diagKeys(diags2) || (c == nil) != (c2 == nil) || (c != nil && c.Hash != c2.Hash) {
+			t.Fatalf("chunked parse differs:\nwhole:   %v\nchunked: %v", diags, diags2)
+		}
 	})
+}
+
+// diagKeys summarises diagnostics by severity, summary and range, sorted
+// (HCL reports some sets of errors in map order).
+func diagKeys(diags hcl.Diagnostics) string {
+	keys := make([]string, 0, len(diags))
+	for _, d := range diags {
+		keys = append(keys, fmt.Sprintf("%d %s %v", d.Severity, d.Summary, d.Subject))
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, "\n")
 }

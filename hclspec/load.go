@@ -45,7 +45,25 @@ func Load(fsys fs.FS, opts Options) (*Cluster, hcl.Diagnostics) {
 	if l.parser == nil {
 		l.parser = hclparse.NewParser()
 	}
-	return l.load()
+	c, diags := l.load()
+	sortDiagnostics(diags)
+	return c, diags
+}
+
+// sortDiagnostics orders diagnostics by file and position (those without a
+// position first), so output is the same on every run: HCL reports some
+// sets of errors in map order.
+func sortDiagnostics(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
 }
 
 type loader struct {
