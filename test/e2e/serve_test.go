@@ -46,6 +46,13 @@ func startLab(t *testing.T) *servedLab {
 	l.cli = netnstest.New(t, "gbcli")
 	_, l.cliIf = netnstest.Veth(t, l.srv, serverIP+"/24", l.cli, "")
 	l.cli.SetMAC(t, l.cliIf, n1MAC)
+	l.serve(t)
+	return l
+}
+
+// serve starts `gitboot serve` in srv and waits until it answers.
+func (l *servedLab) serve(t *testing.T) {
+	t.Helper()
 	l.proc, l.log = l.srv.Start(t, l.bin, "serve", "--repo", l.repo, "--state", l.state, "--var", "image_source="+l.image)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -58,7 +65,6 @@ func startLab(t *testing.T) *servedLab {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return l
 }
 
 // nodeStatus reads GET /status from the client side and returns node n1.
@@ -224,6 +230,12 @@ func TestServeLab(t *testing.T) {
 	}
 	if !strings.Contains(l.log.String(), "msg=stopped") {
 		t.Errorf("gitboot serve did not stop cleanly after SIGTERM:\n%s", l.log.String())
+	}
+
+	// Status survives a restart on the same state directory.
+	l.serve(t)
+	if again := l.nodeStatus(t, "n1"); again.Stage != status.StageRuntimeOverlay || again.Sent != "runtime.img.gz" || !again.LastSeen.Equal(n.LastSeen) {
+		t.Errorf("after a restart n1 is at %s sent %q seen %v; want RUNTIME_OVERLAY runtime.img.gz seen %v", again.Stage, again.Sent, again.LastSeen, n.LastSeen)
 	}
 }
 
