@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 20s
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: all build test lint fuzz bench clean
+.PHONY: all build test lint fuzz bench clean demo
 
 all: build
 
@@ -35,6 +35,11 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Boots the two QEMU nodes of examples/lab through gitboot serve in throw-away
+# network namespaces, prints gitboot status, cleans up. Root, Debian 12.
+demo:
+	scripts/demo.sh
 
 clean:
 	rm -rf $(BIN)

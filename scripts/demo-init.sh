@@ -1,0 +1,32 @@
+#!/bin/sh
+# /sbin/init of the image `make demo` boots (busybox sh; scripts/demo.sh
+# builds the image). gitboot's /init (from the system overlay) execs it once
+# the four initrds are unpacked. It prints one line naming what each layer
+# brought: the node name from the kernel command line (the iPXE script),
+# the hostname from the runtime overlay "hostname" and the cluster name
+# from the system overlay "init", then /etc/motd (runtime overlay
+# "generic", a template rendered for this node), and powers off.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+# An initramfs has no /dev/console until devtmpfs is mounted: reopen it.
+exec </dev/console >/dev/console 2>&1
+node=
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
+	case "$arg" in
+	gitboot.node=*) node="${arg#gitboot.node=}" ;;
+	esac
+done
+hostname=$(cat /etc/hostname 2>/dev/null)
+cluster=$(cat /etc/gitboot/cluster 2>/dev/null)
+[ -n "$hostname" ] && hostname "$hostname"
+echo "gitboot demo: $node booted (hostname $hostname, cluster $cluster)"
+if [ -f /etc/motd ]; then
+	sed 's/^/    motd| /' /etc/motd
+fi
+echo "gitboot demo: $node powering off"
+# Let the UART drain before the power goes.
+sleep 2
+poweroff -f
