@@ -15,31 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/netnstest"
 )
-
-// syncBuffer is a log sink tests can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // needTools skips the test when a command it drives is missing (never
 // under CI, where .ci/run installs them).
@@ -96,7 +78,7 @@ type testEnv struct {
 	store *status.Store
 	base  string // http://127.0.0.1:PORT
 	port  int
-	log   *syncBuffer
+	log   *netnstest.SyncBuffer
 	dir   string
 }
 
@@ -162,7 +144,7 @@ func newEnv(t testing.TB, cfg Config, edit func(*bootsvc.Server, []bootsvc.Node)
 	}
 	nets := []bootsvc.Network{{Name: "lo", Subnet: netip.MustParsePrefix("127.0.0.0/8")}}
 	snap := bootsvc.NewSnapshot(srv, nets, nodes, "abc123")
-	logs := &syncBuffer{}
+	logs := &netnstest.SyncBuffer{}
 	cfg.Snapshot = snap
 	if cfg.Status == nil {
 		cfg.Status = status.NewMemory()

@@ -22,30 +22,12 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
 // testNode is declared with the loopback address, so loopback clients are
 // a known node.
 const testNode = "c001"
-
-// syncBuffer is a log sink the server goroutines write to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // events is a status.Recorder that keeps what it is given.
 type events struct {
@@ -93,7 +75,7 @@ func (e *events) find(stage status.Stage, file string) (status.Event, bool) {
 type testServer struct {
 	*Server
 	port   uint16
-	log    *syncBuffer
+	log    *netnstest.SyncBuffer
 	rec    *events
 	cancel func() // cancels Serve's context
 	stop   func() // cancels Serve and waits for it to return
@@ -116,7 +98,7 @@ func snapshot(root string) *bootsvc.Snapshot {
 // startServer serves root on a free loopback port until the test ends.
 func startServer(t testing.TB, root string, cfg Config) *testServer {
 	t.Helper()
-	ts := &testServer{log: &syncBuffer{}, rec: &events{}}
+	ts := &testServer{log: &netnstest.SyncBuffer{}, rec: &events{}}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(ts.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
