@@ -25,6 +25,9 @@ import (
 type Config struct {
 	// StateDir holds the dynamic lease file; empty keeps leases in memory.
 	StateDir string
+	// Metrics counts replies by message type ("offer", "ack", "nak") for
+	// GET /metrics; nil counts nothing. (httpboot.Metrics implements it.)
+	Metrics interface{ DHCPReply(msgType string) }
 	// Recorder receives a DHCP stage event for every answer to a node and,
 	// at most once a minute per MAC, for unknown MACs. Nil discards them.
 	Recorder status.Recorder
@@ -136,13 +139,20 @@ func (s *Server) account(d Decision, m Meta) {
 	if d.Reply == nil {
 		s.ignored.Add(1)
 	} else {
+		var kind string
 		switch d.Reply.MessageType() {
 		case dhcpv4.MessageTypeOffer:
 			s.offers.Add(1)
+			kind = "offer"
 		case dhcpv4.MessageTypeAck:
 			s.acks.Add(1)
+			kind = "ack"
 		case dhcpv4.MessageTypeNak:
 			s.naks.Add(1)
+			kind = "nak"
+		}
+		if s.cfg.Metrics != nil && kind != "" {
+			s.cfg.Metrics.DHCPReply(kind)
 		}
 	}
 	switch {

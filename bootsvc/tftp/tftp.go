@@ -61,6 +61,11 @@ type Config struct {
 	// socket and a file); a request beyond it gets a "busy" TFTP error and
 	// the client retries. Zero: DefaultMaxTransfers.
 	MaxTransfers int
+	// Metrics counts transfers by result ("ok", "aborted") and bytes sent,
+	// for GET /metrics; nil counts nothing. (httpboot.Metrics implements it.)
+	Metrics interface {
+		TFTPTransfer(result string, bytes int64)
+	}
 }
 
 // Server is a read-only TFTP server. Create it with New, give it a snapshot
@@ -235,9 +240,15 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 			}
 			// The library has already sent the client an error.
 			s.warnf("tftp: transfer aborted", "file", rel, "client", client, "node", node, "sent_bytes", n, "err", err)
+			if s.cfg.Metrics != nil {
+				s.cfg.Metrics.TFTPTransfer("aborted", n)
+			}
 			return err
 		}
 		s.transfers.Add(1)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.TFTPTransfer("ok", n)
+		}
 		s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
 		s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
 			"duration", time.Since(start).Round(time.Millisecond))

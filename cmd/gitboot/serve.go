@@ -122,11 +122,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 	}()
 	httpSvc := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http")})
-	tftpSvc := tftp.New(tftp.Config{Recorder: store, Log: log.With("svc", "tftp")})
+	tftpSvc := tftp.New(tftp.Config{Recorder: store, Metrics: metrics, Log: log.With("svc", "tftp")})
 	tftpSvc.Update(snap)
 	var dhcpSvc *dhcp.Server
 	if snap.Server.DHCPMode != bootsvc.DHCPOff {
-		dhcpSvc, err = dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Logger: log.With("svc", "dhcp")})
+		dhcpSvc, err = dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: metrics, Logger: log})
 		if err != nil {
 			return err
 		}

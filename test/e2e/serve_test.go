@@ -209,7 +209,9 @@ func TestServeLab(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl /metrics: %v\n%s", err, out)
 	}
-	for _, want := range []string{"gitboot_build_duration_seconds_count 1", "gitboot_apply_duration_seconds_count 1", `gitboot_http_requests_total{code="200",route="runtime"} 1`} {
+	for _, want := range []string{"gitboot_build_duration_seconds_count 1", "gitboot_apply_duration_seconds_count 1",
+		`gitboot_http_requests_total{code="200",route="runtime"} 1`, `gitboot_dhcp_replies_total{type="offer"} 1`,
+		`gitboot_dhcp_replies_total{type="ack"} 1`, `gitboot_tftp_transfers_total{result="ok"} 1`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
