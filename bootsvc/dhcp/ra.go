@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -117,9 +118,18 @@ func ServeRA(ctx context.Context, c RAConfig, conn *RAConn) error {
 	dst := &net.IPAddr{IP: allNodes, Zone: conn.ifi.Name}
 	cm := &ipv6.ControlMessage{HopLimit: 255, IfIndex: conn.ifi.Index}
 	var last time.Time
+	// The first advertisements go out a second apart (the link may not
+	// have had its link-local address yet), then every Interval.
+	initial := 3
 	send := func() {
 		last = time.Now()
 		if _, err := conn.p.WriteTo(ra, cm, dst); err != nil {
+			if initial > 0 && errors.Is(err, syscall.EADDRNOTAVAIL) {
+				// The link-local address is still tentative (duplicate
+				// address detection): the next initial send follows.
+				log.Debug("router advertisement not sent yet: no link-local address", "err", err)
+				return
+			}
 			log.Warn("sending router advertisement", "err", err)
 		}
 	}
@@ -159,9 +169,6 @@ func ServeRA(ctx context.Context, c RAConfig, conn *RAConn) error {
 	}()
 	defer func() { conn.Close(); <-readErr }()
 
-	// The first advertisements go out a second apart (the link may not
-	// have had its link-local address yet), then every Interval.
-	initial := 3
 	tick := time.NewTicker(min(time.Second, c.Interval))
 	defer tick.Stop()
 	send()
