@@ -204,6 +204,17 @@ func TestServeLab(t *testing.T) {
 		t.Errorf("n2 was never seen but shows stage %s", n2.Stage)
 	}
 
+	// An undeclared MAC gets the reboot script and is listed for discovery,
+	// with a node block ready to paste.
+	out, err = l.cli.Output(ctx, "curl", "-sf", baseURL+"/ipxe/52-54-00-AA-BB-CC")
+	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), "reboot") {
+		t.Errorf("script for an unknown MAC: %v\n%s", err, out)
+	}
+	out, err = l.cli.Output(ctx, l.bin, "status", "--server", baseURL, "--unknown")
+	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), `node "`) || !strings.Contains(string(out), `"52:54:00:aa:bb:cc"`) {
+		t.Errorf("gitboot status --unknown: %v\n%s", err, out)
+	}
+
 	// Metrics count what was served, including the build at start.
 	out, err = l.cli.Output(ctx, "curl", "-sf", baseURL+"/metrics")
 	if err != nil {
