@@ -60,109 +60,11 @@ func TestQEMUBootBIOS(t *testing.T) {
 	if !haveFile("/usr/lib/ipxe/qemu/efi-virtio.rom", "/usr/share/qemu/efi-virtio.rom") {
 		skipOrFail(t, "QEMU's iPXE ROM efi-virtio.rom is missing: install ipxe-qemu")
 	}
-	kernel := testKernel(t)
-	bin := gitbootBinary(t)
-	repo := labRepo(t)
-	image := bootableImage(t, kernel)
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state")
-	serial := filepath.Join(dir, "serial.log")
-
-	lan := netnstest.New(t, "gblan")
-	br := lan.Bridge(t)
-	srv := netnstest.New(t, "gbsrv")
-	netnstest.Attach(t, lan, br, srv, serverIP+"/24")
-	tap := lan.Tap(t, br)
-
-	proc, log := srv.Start(t, bin, "serve", "--repo", repo, "--state", state, "--var", "image_source="+image)
-	var vmOut *netnstest.SyncBuffer // QEMU's own output, once it runs
-	report := func() string {
-		data, _ := os.ReadFile(serial)
-		s := fmt.Sprintf("\n--- serial log (tail) ---\n%s\n--- gitboot serve log (tail) ---\n%s", tail(string(data), 60), tail(log.String(), 60))
-		if vmOut != nil {
-			s += "\n--- qemu output ---\n" + tail(vmOut.String(), 20)
-		}
-		return s
-	}
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out, err := srv.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873/healthz")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || syscall.Kill(proc.Process.Pid, 0) != nil {
-			t.Fatalf("gitboot serve did not become ready: %v %s%s", err, out, report())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-
-	start := time.Now()
-	vm, out := lan.Start(t, "qemu-system-x86_64",
-		"-accel", "tcg", "-machine", "pc", "-m", "384", "-smp", "1",
-		"-nographic", "-monitor", "none", "-serial", "file:"+serial,
-		"-no-reboot", "-boot", "n",
-		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
+	l := startQEMULab(t, testKernel(t))
+	l.boot(t, "n1", "-machine", "pc", "-m", "384", "-no-reboot", "-boot", "n",
 		"-device", "virtio-net-pci,netdev=n0,mac="+n1MAC)
-	vmOut = out
-
-	// Wait for the marker; a VM that stops before printing it failed.
-	markerRE := regexp.MustCompile(bootMarker + ` node=(\S*) hostname=(\S*) cluster=(\S*)`)
-	var m []string
-	for {
-		data, _ := os.ReadFile(serial)
-		if m = markerRE.FindStringSubmatch(string(data)); m != nil {
-			break
-		}
-		if syscall.Kill(vm.Process.Pid, 0) != nil {
-			// Gone: read once more, it may have printed and powered off.
-			data, _ = os.ReadFile(serial)
-			if m = markerRE.FindStringSubmatch(string(data)); m != nil {
-				break
-			}
-			t.Fatalf("the VM stopped after %s without reaching the image's init%s", time.Since(start).Round(time.Second), report())
-		}
-		if time.Since(start) > bootDeadline {
-			t.Fatalf("no %s line on the serial console within %s%s", bootMarker, bootDeadline, report())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Logf("power-on to the image's init: %s: %s", time.Since(start).Round(100*time.Millisecond), m[0])
-	if m[1] != "n1" || m[2] != "n1" || m[3] != "lab" {
-		t.Errorf("the node booted with node=%q hostname=%q cluster=%q; want n1 (kernel command line), n1 (runtime overlay), lab (system overlay)%s",
-			m[1], m[2], m[3], report())
-	}
-
-	// The boot services recorded the whole path.
-	ctx := context.Background()
-	st, err := srv.Output(ctx, bin, "status", "--server", baseURL, "--json")
-	if err != nil {
-		t.Fatalf("gitboot status --json: %v\n%s%s", err, st, report())
-	}
-	n := findNode(t, st, "n1")
-	if n.Stage != status.StageRuntimeOverlay || n.Sent != "runtime.img.gz" || n.Addr.String() != "10.99.0.11" {
-		t.Errorf("status of n1: stage %s sent %q from %s; want %s sent runtime.img.gz from 10.99.0.11%s",
-			n.Stage, n.Sent, n.Addr, status.StageRuntimeOverlay, report())
-	}
-	metrics, err := srv.Output(ctx, "curl", "-sf", baseURL+"/metrics")
-	if err != nil {
-		t.Fatalf("curl /metrics: %v\n%s", err, metrics)
-	}
-	for _, route := range []string{"ipxe", "kernel", "image", "system", "runtime"} {
-		re := regexp.MustCompile(`(?m)^gitboot_http_requests_total\{code="200",route="` + route + `"\} ([0-9]+)$`)
-		if c := re.FindStringSubmatch(string(metrics)); c == nil || c[1] == "0" {
-			t.Errorf("/metrics shows no successful %s request:\n%s", route, grepLines(string(metrics), "gitboot_http_requests_total"))
-		}
-	}
-
-	// The image's init powers off; QEMU then exits. Not a failure if it
-	// is slow: netnstest kills the VM at cleanup either way.
-	for wait := time.Now().Add(30 * time.Second); syscall.Kill(vm.Process.Pid, 0) == nil && time.Now().Before(wait); {
-		time.Sleep(250 * time.Millisecond)
-	}
-	if syscall.Kill(vm.Process.Pid, 0) == nil {
-		t.Logf("the VM did not power off within 30 s of the marker; killing it")
-	}
+	l.checkServed(t, "n1", "10.99.0.11")
+	l.waitPowerOff(t)
 }
 
 func findNode(t *testing.T, statusJSON []byte, name string) status.NodeRecord {
