@@ -6,7 +6,7 @@ import (
 )
 
 // TemplateFuncs returns the functions overlay templates may call, beyond
-// text/template's built-ins. reconcile/build renders with the same set, so
+// text/template's built-ins. reconcile/artifact renders with the same set, so
 // what validates also renders.
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{

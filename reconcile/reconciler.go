@@ -10,7 +10,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/reconcile/build"
+	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -34,7 +34,7 @@ type Config struct {
 	Ref     string            // branch, tag or commit; default "main"
 	Server  string            // server block to serve; "" when there is one
 	Vars    map[string]string // --var values
-	Builder *build.Builder
+	Builder *artifact.Builder
 	Logger  *slog.Logger
 }
 
@@ -43,7 +43,7 @@ type Applied struct {
 	Commit   *gitsrc.Commit
 	Cluster  *hclspec.Cluster
 	Server   *hclspec.Server
-	Result   *build.Result
+	Result   *artifact.Result
 	Snapshot *bootsvc.Snapshot
 	At       time.Time
 }

@@ -1,7 +1,7 @@
 // Package reconcile makes what the boot services serve equal what the
 // repository declares: it resolves the tracked branch (reconcile/gitsrc),
 // loads and validates the commit (hclspec), builds its artifacts
-// (reconcile/build) and turns the result into one immutable
+// (reconcile/artifact) and turns the result into one immutable
 // bootsvc.Snapshot that the services swap in. A commit that fails is
 // reported and the last good snapshot stays served.
 //
@@ -16,7 +16,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/reconcile/build"
+	"github.com/gitboot/gitboot/reconcile/artifact"
 )
 
 // PickServer returns the server block named name, or the only one when
@@ -51,7 +51,7 @@ func serverNames(c *hclspec.Cluster) string {
 
 // Snapshot turns a validated cluster and its built artifacts into what the
 // boot services serve for server srv: its networks and the nodes on them.
-func Snapshot(c *hclspec.Cluster, srv *hclspec.Server, res *build.Result, commit string) *bootsvc.Snapshot {
+func Snapshot(c *hclspec.Cluster, srv *hclspec.Server, res *artifact.Result, commit string) *bootsvc.Snapshot {
 	served := map[string]bool{}
 	for _, n := range srv.Networks {
 		served[n] = true

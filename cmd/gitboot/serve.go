@@ -20,7 +20,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/reconcile"
-	"github.com/gitboot/gitboot/reconcile/build"
+	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -91,7 +91,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if fd, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
 		progress = fd
 	}
-	builder, err := build.New(build.Config{StateDir: f.state, Logger: log, Progress: progress})
+	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log, Progress: progress})
 	if err != nil {
 		return err
 	}

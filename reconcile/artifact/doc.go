@@ -1,4 +1,4 @@
-// Package build turns the resolved cluster model (hclspec.Cluster) into the
+// Package artifact turns the resolved cluster model (hclspec.Cluster) into the
 // files the boot services send: per node a kernel, an image artifact, a
 // system overlay and a runtime overlay, each a cpio newc + gzip archive
 // (the kernel as found in the image). Artifacts live in a content-addressed
@@ -23,4 +23,4 @@
 //
 // Imported by reconcile (plan/apply) and cmd/gitboot; it imports hclspec
 // and bootsvc (for bootsvc.Artifacts), never the other way round.
-package build
+package artifact
