@@ -1,11 +1,13 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -15,6 +17,57 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
+
+// Results of evaluating a commit, as recorded (and, later, written to git
+// notes).
+const (
+	ResultApplied   = "applied"   // the commit's desired state is served
+	ResultUnchanged = "unchanged" // served already: nothing to apply (a comment-only commit)
+	ResultRejected  = "rejected"  // invalid: only a new commit fixes it
+	ResultPlanned   = "planned"   // auto_apply = false: waits for `gitboot apply`
+	ResultError     = "error"     // transient (disk, image source, port): retried
+)
+
+// Config configures a Reconciler.
+type Config struct {
+	Source   Source
+	Ref      string            // branch, tag or commit; default "main"
+	Server   string            // server block to serve; "" when there is one
+	Vars     map[string]string // --var values
+	Builder  *artifact.Builder
+	StateDir string // where the running inventory is persisted
+	Logger   *slog.Logger
+	// Publish hands a new snapshot to the boot services. It may rebind
+	// sockets when ports, interface or DHCP mode changed; an error keeps
+	// the previous snapshot served and the apply fails (retried). nil:
+	// nothing to publish to (gitboot apply without a server).
+	Publish func(*bootsvc.Snapshot) error
+	// OnEvaluated is called after every evaluation of a commit that is
+	// new to the reconciler (the hook for git notes and metrics).
+	OnEvaluated func(Evaluation)
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Source is where commits come from: a *gitsrc.Source. A source that
+// can also fetch (a remote clone) is fetched before each resolve.
+type Source interface {
+	Resolve(ref string) (*gitsrc.Commit, error)
+}
+
+type fetcher interface {
+	Fetch(ctx context.Context) error
+}
+
+// Evaluation is what one evaluation of a commit found and did.
+type Evaluation struct {
+	Commit   *gitsrc.Commit
+	Result   string // one of the Result* constants
+	Plan     *Plan  // nil when the commit could not be planned
+	Err      error  // *ConfigError when rejected; the transient error otherwise
+	Build    time.Duration
+	Duration time.Duration
+}
 
 // ConfigError is a commit whose configuration is invalid: only a new
 // commit fixes it. Files holds the parsed sources for showing snippets.
@@ -28,33 +81,33 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("commit %s is invalid: %s", short(e.Commit), e.Diags.Error())
 }
 
-// Config configures a Reconciler.
-type Config struct {
-	Source  *gitsrc.Source
-	Ref     string            // branch, tag or commit; default "main"
-	Server  string            // server block to serve; "" when there is one
-	Vars    map[string]string // --var values
-	Builder *artifact.Builder
-	Logger  *slog.Logger
+// IsConfigError reports whether err means the commit itself is invalid.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
 }
 
-// Applied is the state one successful reconcile produced.
-type Applied struct {
-	Commit   *gitsrc.Commit
-	Cluster  *hclspec.Cluster
-	Server   *hclspec.Server
-	Result   *artifact.Result
-	Snapshot *bootsvc.Snapshot
-	At       time.Time
-}
+// StaleError is a saved plan made against another running state than the
+// current one, or for a desired state that changed since.
+type StaleError struct{ Reason string }
 
-// Reconciler turns the tip of the tracked ref into a snapshot. It is
-// steppable: the caller decides when ReconcileOnce runs (at start, on
-// SIGHUP, and later from the watch loop).
+func (e *StaleError) Error() string { return "stale plan: " + e.Reason }
+
+// Reconciler makes the served state equal the tracked ref's commit. It is
+// steppable: ReconcileOnce runs one pass; Run drives it from triggers.
 type Reconciler struct {
-	cfg  Config
-	mu   sync.Mutex
-	last *Applied
+	cfg     Config
+	trigger chan struct{}
+	recheck atomic.Bool // the next pass also re-examines image sources
+
+	mu          sync.Mutex
+	running     *Inventory
+	runningData []byte // encoded running inventory (what GET /inventory serves)
+	dirty       bool   // running is newer than the file: write it again
+	snap        *bootsvc.Snapshot
+	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
+	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
+	rejected    *ConfigError
 }
 
 // New makes a Reconciler.
@@ -65,72 +118,337 @@ func New(cfg Config) *Reconciler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Reconciler{cfg: cfg}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Reconciler{cfg: cfg, trigger: make(chan struct{}, 1)}
 }
 
-// Last returns the last applied state, or nil.
-func (r *Reconciler) Last() *Applied {
+// Restore loads the last applied inventory from the state directory and
+// its build, and returns the snapshot to serve before anything else is
+// resolved (nil when nothing was applied yet). The snapshot is not
+// published: the caller starts the services with it.
+func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.last
+	inv, data, err := ReadInventory(r.cfg.StateDir)
+	if err != nil || inv == nil {
+		return nil, err
+	}
+	res, err := r.cfg.Builder.Load(inv.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", short(inv.Commit), err)
+	}
+	snap, err := inv.Snapshot(res)
+	if err != nil {
+		return nil, err
+	}
+	r.running, r.runningData, r.snap = inv, data, snap
+	return snap, nil
 }
 
-// ReconcileOnce resolves the ref and, when its content changed, loads,
-// builds and snapshots it. It returns the applied state and whether it is
-// new. On error the last applied state is unchanged; a *ConfigError means
-// the commit itself is invalid.
-func (r *Reconciler) ReconcileOnce(ctx context.Context) (*Applied, bool, error) {
+// Running returns the running inventory and its encoding (nil before the
+// first apply or Restore).
+func (r *Reconciler) Running() (*Inventory, []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.running, r.runningData
+}
+
+// InventoryJSON returns the encoded running inventory (for GET
+// /inventory); nil before the first apply.
+func (r *Reconciler) InventoryJSON() []byte {
+	_, data := r.Running()
+	return data
+}
+
+// Snapshot returns the snapshot being served (nil before the first apply).
+func (r *Reconciler) Snapshot() *bootsvc.Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap
+}
+
+// Pending returns the plan waiting for `gitboot apply` (auto_apply =
+// false), or nil.
+func (r *Reconciler) Pending() *Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending
+}
+
+// Options tune one ReconcileOnce.
+type Options struct {
+	// Recheck evaluates the tip even when it is the commit evaluated last
+	// (an image source may have changed: the poll backstop does this).
+	Recheck bool
+}
+
+// ReconcileOnce runs one pass: resolve the ref, load and validate the
+// commit, compute its desired state, plan it against the running
+// inventory and, when there are changes (and auto_apply allows),
+// build, publish, record the inventory and collect garbage. An invalid
+// commit is evaluated once (a *ConfigError) and then waits for a new
+// commit; any other error leaves the served state as it was and is worth
+// retrying.
+func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluation, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := r.cfg.Now()
+	// Fetch: a remote source's new commits (a local one: nothing).
+	if f, ok := r.cfg.Source.(fetcher); ok {
+		if err := f.Fetch(ctx); err != nil {
+			r.cfg.Logger.Warn("fetch failed; using the commits already fetched", "err", err)
+		}
+	}
 	commit, err := r.cfg.Source.Resolve(r.cfg.Ref)
 	if err != nil {
-		return r.last, false, err
+		return Evaluation{Result: ResultError, Err: err}, err
 	}
-	if r.last != nil && r.last.Commit.Hash == commit.Hash {
-		return r.last, false, nil
+	if commit.Hash == r.evaluated && !opt.Recheck {
+		return Evaluation{Commit: commit, Result: ResultUnchanged}, nil
 	}
-	parser := hclparse.NewParser()
-	cluster, diags := hclspec.Load(commit.FS, hclspec.Options{Vars: r.cfg.Vars, Parser: parser})
-	if diags.HasErrors() {
-		return r.last, false, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
+	if r.rejected != nil && r.rejected.Commit == commit.Hash {
+		// Only a new commit fixes it; do not report it again.
+		return Evaluation{Commit: commit, Result: ResultRejected, Err: r.rejected}, r.rejected
 	}
-	srv, err := PickServer(cluster, r.cfg.Server)
+	ev = Evaluation{Commit: commit}
+	defer func() {
+		ev.Duration = r.cfg.Now().Sub(start)
+		newCommit := ev.Commit != nil && ev.Commit.Hash != r.evaluated
+		switch ev.Result {
+		case ResultApplied, ResultRejected, ResultPlanned:
+			r.evaluated = ev.Commit.Hash
+		case ResultUnchanged:
+			r.evaluated = ev.Commit.Hash
+		}
+		if r.cfg.OnEvaluated != nil && (newCommit || ev.Result == ResultApplied || ev.Result == ResultError) {
+			r.cfg.OnEvaluated(ev)
+		}
+	}()
+
+	cluster, srv, desired, err := r.desire(commit)
 	if err != nil {
-		return r.last, false, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "No server to serve", Detail: err.Error(),
-		}}}
+		ev.Result, ev.Err = resultOf(err), err
+		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+			r.rejected = ce
+			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", commit.Short(), "subject", commit.Subject, "err", err)
+		}
+		return ev, err
 	}
-	if r.last != nil && r.last.Cluster.Hash == cluster.Hash && r.last.Server.Name == srv.Name {
-		// Same desired state (a comment-only commit): nothing to apply.
-		applied := *r.last
-		applied.Commit = commit
-		r.last = &applied
-		r.cfg.Logger.Info("commit changes nothing served", "commit", commit.Short())
-		return r.last, false, nil
+	plan := Diff(r.running, desired, digestOf(r.runningData))
+	ev.Plan = plan
+	if !plan.HasChanges() {
+		ev.Result = ResultUnchanged
+		r.pending = nil
+		if r.running != nil && (r.running.Commit != commit.Hash || r.dirty) {
+			// Same desired state under a new commit: record the new commit
+			// as applied; nothing is rebuilt or swapped.
+			inv := *r.running
+			inv.Commit, inv.Subject, inv.Author, inv.CommittedAt = desired.Commit, desired.Subject, desired.Author, desired.CommittedAt
+			if err := r.record(&inv); err != nil {
+				ev.Result, ev.Err = ResultError, err
+				return ev, err
+			}
+		}
+		r.cfg.Logger.Info("commit changes nothing served", "commit", commit.Short(), "subject", commit.Subject)
+		return ev, nil
 	}
+	if !desired.Server.AutoApply {
+		ev.Result = ResultPlanned
+		r.pending = plan
+		r.cfg.Logger.Info("commit planned; auto_apply is false: run gitboot apply to apply it", "commit", commit.Short(),
+			"add", plan.Summary.Add, "change", plan.Summary.Change, "destroy", plan.Summary.Destroy)
+		return ev, nil
+	}
+	if err := r.apply(ctx, &ev, cluster, srv, desired); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// ApplyPlan applies a saved plan: exactly the desired state it shows,
+// refused (a *StaleError) when the running state or the commit's desired
+// state changed since it was made.
+func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := r.cfg.Now()
+	if got := digestOf(r.runningData); got != p.InventoryDigest {
+		err := &StaleError{Reason: fmt.Sprintf("the running state changed since this plan was made (planned against %s, running %s)",
+			orNone(p.InventoryDigest), orNone(got))}
+		return Evaluation{Result: ResultError, Err: err}, err
+	}
+	commit, err := r.cfg.Source.Resolve(p.Commit)
+	if err != nil {
+		return Evaluation{Result: ResultError, Err: err}, err
+	}
+	ev = Evaluation{Commit: commit}
+	defer func() {
+		ev.Duration = r.cfg.Now().Sub(start)
+		if ev.Result == ResultApplied {
+			r.evaluated = commit.Hash
+		}
+		if r.cfg.OnEvaluated != nil {
+			r.cfg.OnEvaluated(ev)
+		}
+	}()
+	cluster, srv, desired, err := r.desire(commit)
+	if err != nil {
+		ev.Result, ev.Err = resultOf(err), err
+		return ev, err
+	}
+	if p.Desired != nil && !sameDesired(p.Desired, desired) {
+		err := &StaleError{Reason: fmt.Sprintf("the desired state of commit %s changed since this plan was made (an image source changed?): plan again", short(commit.Hash))}
+		ev.Result, ev.Err = ResultError, err
+		return ev, err
+	}
+	ev.Plan = Diff(r.running, desired, digestOf(r.runningData))
+	if !ev.Plan.HasChanges() {
+		ev.Result = ResultUnchanged
+		return ev, nil
+	}
+	r.pending = nil
+	return ev, r.apply(ctx, &ev, cluster, srv, desired)
+}
+
+// desire loads and validates a commit and computes its desired state
+// (steps: load, pick the server, compute input keys and examine images).
+func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+	cluster, srv, err := Load(commit, r.cfg.Vars, r.cfg.Server)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	desired, err := Desire(commit, cluster, srv, true)
+	if err != nil {
+		return nil, nil, nil, repoError(commit.Hash, err)
+	}
+	for name, is := range desired.Images {
+		if is.Unknown {
+			// The image source lives on the server: a missing or unreadable
+			// one may come back (transient), unlike a bad commit.
+			errs := imageErrors(cluster, srv)
+			return nil, nil, nil, fmt.Errorf("image %s (source %s): %w", name, is.Source, errs[name])
+		}
+	}
+	return cluster, srv, desired, nil
+}
+
+// apply builds the desired state, publishes its snapshot, records the
+// running inventory and removes artifacts no longer referenced. On error
+// the served state is unchanged.
+func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec.Cluster, srv *hclspec.Server, desired *Inventory) error {
 	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
 	if err != nil {
-		return r.last, false, fmt.Errorf("building commit %s: %w", commit.Short(), err)
+		err = repoError(ev.Commit.Hash, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
+		ev.Result, ev.Err = resultOf(err), err
+		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
+			r.rejected = ce
+		}
+		return err
 	}
+	ev.Build = res.Duration
+	inv := desired.withBuild(res, r.cfg.Now())
+	snap, err := inv.Snapshot(res)
+	if err != nil {
+		ev.Result, ev.Err = ResultError, err
+		return err
+	}
+	if r.cfg.Publish != nil {
+		if err := r.cfg.Publish(snap); err != nil {
+			err = fmt.Errorf("publishing commit %s: %w", ev.Commit.Short(), err)
+			ev.Result, ev.Err = ResultError, err
+			return err
+		}
+	}
+	r.snap = snap
 	if err := r.cfg.Builder.Commit(res); err != nil {
-		return r.last, false, fmt.Errorf("recording build of commit %s: %w", commit.Short(), err)
+		r.cfg.Logger.Error("recording the applied build failed", "err", err)
+	}
+	if err := r.record(inv); err != nil {
+		// Served, not recorded: a restart would serve the previous state.
+		// The next pass writes it again.
+		r.cfg.Logger.Error("commit applied but not recorded; retrying on the next pass", "err", err)
 	}
 	if _, _, err := r.cfg.Builder.GC(); err != nil {
 		r.cfg.Logger.Warn("artifact garbage collection failed", "err", err)
 	}
-	r.last = &Applied{
-		Commit: commit, Cluster: cluster, Server: srv, Result: res,
-		Snapshot: Snapshot(cluster, srv, res, commit.Hash), At: time.Now(),
-	}
-	r.cfg.Logger.Info("applied commit", "commit", commit.Short(), "subject", commit.Subject,
-		"nodes", len(r.last.Snapshot.Nodes), "built", res.Built, "reused", res.Reused, "duration", res.Duration.Round(time.Millisecond))
-	return r.last, true, nil
+	ev.Result = ResultApplied
+	r.cfg.Logger.Info("applied commit", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "nodes", len(snap.Nodes),
+		"add", ev.Plan.Summary.Add, "change", ev.Plan.Summary.Change, "destroy", ev.Plan.Summary.Destroy,
+		"needs_reboot", len(ev.Plan.NeedsReboot), "build", res.Duration.Round(time.Millisecond))
+	return nil
 }
 
-// IsConfigError reports whether err means the commit itself is invalid.
-func IsConfigError(err error) bool {
-	var ce *ConfigError
-	return errors.As(err, &ce)
+// record makes inv the running inventory, in memory and on disk.
+func (r *Reconciler) record(inv *Inventory) error {
+	data, err := inv.Encode()
+	if err != nil {
+		return err
+	}
+	r.running, r.runningData = inv, data
+	if err := writeInventory(r.cfg.StateDir, data); err != nil {
+		r.dirty = true
+		return err
+	}
+	r.dirty = false
+	return nil
+}
+
+// Load loads and validates a commit and picks the server block to serve;
+// any problem is a *ConfigError.
+func Load(commit *gitsrc.Commit, vars map[string]string, server string) (*hclspec.Cluster, *hclspec.Server, error) {
+	parser := hclparse.NewParser()
+	cluster, diags := hclspec.Load(commit.FS, hclspec.Options{Vars: vars, Parser: parser})
+	if diags.HasErrors() {
+		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
+	}
+	srv, err := PickServer(cluster, server)
+	if err != nil {
+		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "No server to serve", Detail: err.Error(),
+		}}}
+	}
+	return cluster, srv, nil
+}
+
+// repoError turns an artifact error caused by the repository's content
+// into a *ConfigError; others pass through.
+func repoError(commit string, err error) error {
+	var re *artifact.RepoError
+	if errors.As(err, &re) {
+		return &ConfigError{Commit: commit, Diags: hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Cannot build the commit's artifacts", Detail: err.Error(),
+		}}}
+	}
+	return err
+}
+
+func resultOf(err error) string {
+	if IsConfigError(err) {
+		return ResultRejected
+	}
+	return ResultError
+}
+
+func sameDesired(a, b *Inventory) bool {
+	ea, err1 := a.Encode()
+	eb, err2 := b.Encode()
+	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
+}
+
+func digestOf(data []byte) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return Digest(data)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing applied"
+	}
+	return s
 }
 
 func short(h string) string {

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +21,6 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
-	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
@@ -32,31 +31,38 @@ type serveFlags struct {
 	listenHTTP, listenTFTP   string
 	logFormat                string
 	vars                     []string
+	poll                     time.Duration
 }
 
 func newServeCmd() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve --repo PATH [--ref main] [--state DIR] [--server NAME]",
-		Short: "Run the boot services (DHCP, TFTP, HTTP) for a repository's branch",
-		Long: "Serve the tip of a branch of a git repository (bare or not; the committed tree, never\n" +
-			"the work tree): validate it, build its artifacts under --state, and serve DHCP, TFTP and\n" +
-			"HTTP from one snapshot. SIGHUP re-reads the branch tip (an invalid commit is reported and\n" +
-			"the last good state stays served); SIGTERM or SIGINT stops all services.",
+		Use:   "serve --repo PATH|URL [--ref main] [--state DIR] [--server NAME] [--poll 30s]",
+		Short: "Run the reconciler and the boot services (DHCP, TFTP, HTTP) for a repository's branch",
+		Long: "Serve the tip of a branch of a git repository (bare or not: the committed tree, never the\n" +
+			"work tree; or a remote URL cloned into --state): validate it, build its artifacts under\n" +
+			"--state, and serve DHCP, TFTP and HTTP from one snapshot. At start the last applied state\n" +
+			"(the inventory in --state) is served first, then the branch tip is resolved. A new commit\n" +
+			"is noticed at once (the refs are watched; POST /reconcile from loopback; SIGHUP) and every\n" +
+			"--poll as a backstop (which also re-examines image sources and fetches a remote), planned\n" +
+			"against the running inventory and applied (unless the server block sets auto_apply =\n" +
+			"false). An invalid commit is reported once and the last good state stays served.\n" +
+			"SIGTERM or SIGINT stops all services.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.repo, "repo", "", "git repository to serve (required)")
+	fl.StringVar(&f.repo, "repo", "", "git repository to serve: a path, or a remote URL (https://, ssh://, file://) (required)")
 	fl.StringVar(&f.ref, "ref", "main", "branch (or tag, or commit) to serve")
-	fl.StringVar(&f.state, "state", "/var/lib/gitboot", "state directory: artifacts, leases, node status")
+	fl.StringVar(&f.state, "state", "/var/lib/gitboot", "state directory: inventory, artifacts, leases, node status")
 	fl.StringVar(&f.server, "server", "", "server block to act as (needed when the repository declares several)")
 	fl.StringVar(&f.listenHTTP, "listen-http", "", "HTTP listen address (default :http_port of the server block)")
 	fl.StringVar(&f.listenTFTP, "listen-tftp", "", "TFTP listen address (default :tftp_port of the server block)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+	fl.DurationVar(&f.poll, "poll", 30*time.Second, "re-check the branch, image sources and a remote this often (0: never)")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -83,7 +89,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
-	src, err := gitsrc.Open(f.repo)
+	unlock, err := lockState(f.state)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	src, err := openSource(ctx, f.repo, f.state)
 	if err != nil {
 		return err
 	}
@@ -95,22 +108,50 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, Logger: log})
-
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	metrics := httpboot.NewMetrics()
-	applied, _, err := reconcileObserved(ctx, rec, metrics)
+	var svcs *services // set once the services run; Publish before that only records
+	rec := reconcile.New(reconcile.Config{
+		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
+		Publish: func(s *bootsvc.Snapshot) error {
+			if svcs == nil {
+				return nil
+			}
+			return svcs.Publish(s)
+		},
+		OnEvaluated: func(ev reconcile.Evaluation) {
+			if ev.Result == reconcile.ResultApplied {
+				metrics.ObserveBuild(ev.Build)
+				metrics.ObserveApply(ev.Duration)
+			}
+		},
+	})
+
+	// The last applied state first: a bad tip, a missing image source or
+	// a failing build at restart never leaves the site without DHCP.
+	snap, err := rec.Restore()
 	if err != nil {
-		var ce *reconcile.ConfigError
-		if errors.As(err, &ce) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid; nothing is served.\n\n", ce.Commit, f.repo)
-			writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
-			return exitError{1}
-		}
-		return err
+		log.Error("the last applied state cannot be restored; starting from the branch tip", "err", err)
 	}
-	snap := applied.Snapshot
+	if snap != nil {
+		inv, _ := rec.Running()
+		log.Info("serving the last applied state", "commit", short(inv.Commit), "applied_at", inv.AppliedAt)
+	} else {
+		ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})
+		if err != nil {
+			var ce *reconcile.ConfigError
+			if errors.As(err, &ce) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid; nothing is served.\n\n", ce.Commit, f.repo)
+				writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
+				return exitError{1}
+			}
+			return err
+		}
+		if ev.Result == reconcile.ResultPlanned {
+			return fmt.Errorf("commit %s is planned, not applied (auto_apply = false) and nothing was applied yet: "+
+				"apply it first with gitboot apply --repo %s --ref %s --state %s", ev.Commit.Short(), f.repo, f.ref, f.state)
+		}
+		snap = rec.Snapshot()
+	}
 
 	store, err := status.Open(status.Config{Dir: f.state})
 	if err != nil {
@@ -121,94 +162,41 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			log.Error("saving node status", "err", err)
 		}
 	}()
-	httpSvc := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http")})
-	tftpSvc := tftp.New(tftp.Config{Recorder: store, Metrics: metrics, Log: log.With("svc", "tftp")})
-	tftpSvc.Update(snap)
-	var dhcpSvc *dhcp.Server
-	if snap.Server.DHCPMode != bootsvc.DHCPOff {
-		dhcpSvc, err = dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: metrics, Logger: log})
-		if err != nil {
-			return err
-		}
-		dhcpSvc.Update(snap)
+	s := &services{
+		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
+		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http")}),
+		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: metrics, Log: log.With("svc", "tftp")}),
+		newDHCP: func() (*dhcp.Server, error) {
+			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: metrics, Logger: log})
+		},
+		slots: map[string]*slot{},
 	}
-
-	// Bind every socket before serving any, so a busy port fails the start.
-	httpAddr := f.listenHTTP
-	if httpAddr == "" {
-		httpAddr = ":" + strconv.Itoa(snap.Server.HTTPPort)
-	}
-	httpLn, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP on %s: %w (change http_port in the server block or use --listen-http)", httpAddr, err)
-	}
-	tftpAddr := netip.AddrPortFrom(netip.Addr{}, uint16(snap.Server.TFTPPort))
-	if f.listenTFTP != "" {
-		if tftpAddr, err = netip.ParseAddrPort(f.listenTFTP); err != nil {
-			return fmt.Errorf("--listen-tftp %q: %w", f.listenTFTP, err)
-		}
-	}
-	tftpConn, err := tftp.Listen(tftpAddr)
-	if err != nil {
-		httpLn.Close()
+	if err := s.Start(snap); err != nil {
 		return err
 	}
-	var dhcpConns []net.PacketConn
-	if dhcpSvc != nil {
-		ports := []int{snap.Server.DHCPPort}
-		if snap.Server.DHCPMode == bootsvc.DHCPProxy {
-			ports = append(ports, dhcp.ProxyPort)
-		}
-		for _, p := range ports {
-			c, err := dhcp.Listen(ctx, dhcp.ListenConfig{Interface: snap.Server.Interface, Port: p, Shared: snap.Server.DHCPMode == bootsvc.DHCPProxy})
-			if err != nil {
-				httpLn.Close()
-				tftpConn.Close()
-				for _, c := range dhcpConns {
-					c.Close()
-				}
-				return err
-			}
-			dhcpConns = append(dhcpConns, c)
-		}
-	}
-	raConns := map[string]*dhcp.RAConn{}
-	if dhcpSvc != nil && snap.Server.RouterAdvert {
-		for _, ifname := range raInterfaces(snap) {
-			c, err := dhcp.ListenRA(ifname)
-			if err != nil {
-				log.Warn("no IPv6 router advertisements: iPXE will wait ~16 s for IPv6 on every boot", "interface", ifname, "err", err)
-				continue
-			}
-			raConns[ifname] = c
-		}
-	}
-	log.Info("serving", "commit", applied.Commit.Short(), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", httpLn.Addr().String(), "tftp", tftpConn.LocalAddr().String(), "dhcp_mode", snap.Server.DHCPMode)
+	svcs = s
+	inv, _ := rec.Running()
+	log.Info("serving", "commit", short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
+		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return httpSvc.Serve(gctx, httpLn) })
-	g.Go(func() error { return tftpSvc.Serve(gctx, tftpConn) })
-	for _, c := range dhcpConns {
-		g.Go(func() error { return dhcpSvc.Serve(gctx, c) })
-	}
-	for ifname, c := range raConns {
-		g.Go(func() error { return dhcp.ServeRA(gctx, dhcp.RAConfig{Interface: ifname, Logger: log}, c) })
+	g.Go(func() error { return rec.Run(gctx, f.poll) })
+	g.Go(func() error { return triggerOnHUP(gctx, rec) })
+	if w, ok := src.(watcher); ok {
+		g.Go(func() error {
+			return w.Watch(gctx, f.ref, 100*time.Millisecond, func() { rec.Trigger(false) })
+		})
 	}
 	g.Go(func() error {
-		return reloadOnHUP(gctx, log, rec, metrics, func(s *bootsvc.Snapshot) {
-			if s.Server.HTTPPort != snap.Server.HTTPPort || s.Server.TFTPPort != snap.Server.TFTPPort ||
-				s.Server.DHCPPort != snap.Server.DHCPPort || s.Server.DHCPMode != snap.Server.DHCPMode || s.Server.Interface != snap.Server.Interface {
-				log.Warn("ports, interface or dhcp_mode changed: restart gitboot serve to apply them")
-			}
-			httpSvc.Update(s)
-			tftpSvc.Update(s)
-			if dhcpSvc != nil {
-				dhcpSvc.Update(s)
-			}
-		})
+		select {
+		case <-gctx.Done():
+			return nil
+		case err := <-s.errc:
+			return err
+		}
 	})
 	err = g.Wait()
+	s.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -216,10 +204,15 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	return err
 }
 
-// reloadOnHUP re-reads the branch tip on every SIGHUP and publishes a new
-// snapshot when it changed; failures are logged and the last good state
-// stays.
-func reloadOnHUP(ctx context.Context, log *slog.Logger, rec *reconcile.Reconciler, metrics *httpboot.Metrics, publish func(*bootsvc.Snapshot)) error {
+// watcher is a source that notices new commits at once (a local
+// repository).
+type watcher interface {
+	Watch(ctx context.Context, ref string, debounce time.Duration, notify func()) error
+}
+
+// triggerOnHUP asks for a reconcile on every SIGHUP (also re-examining
+// image sources).
+func triggerOnHUP(ctx context.Context, rec *reconcile.Reconciler) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -228,29 +221,16 @@ func reloadOnHUP(ctx context.Context, log *slog.Logger, rec *reconcile.Reconcile
 		case <-ctx.Done():
 			return nil
 		case <-hup:
-			applied, changed, err := reconcileObserved(ctx, rec, metrics)
-			switch {
-			case err != nil:
-				log.Error("reload failed; the last good state stays served", "err", err)
-			case changed:
-				publish(applied.Snapshot)
-			default:
-				log.Info("reload: nothing changed", "commit", applied.Commit.Short())
-			}
+			rec.Trigger(true)
 		}
 	}
 }
 
-// reconcileObserved runs one reconcile and records its build and apply
-// durations in the metrics served at /metrics.
-func reconcileObserved(ctx context.Context, rec *reconcile.Reconciler, metrics *httpboot.Metrics) (*reconcile.Applied, bool, error) {
-	start := time.Now()
-	applied, changed, err := rec.ReconcileOnce(ctx)
-	if err == nil && changed {
-		metrics.ObserveBuild(applied.Result.Duration)
-		metrics.ObserveApply(time.Since(start))
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
 	}
-	return applied, changed, err
+	return h
 }
 
 // raInterfaces returns the interfaces to send IPv6 router advertisements

@@ -184,9 +184,9 @@ type job struct {
 	out  ref
 }
 
-// buildOverlays computes every node's system and runtime overlay input
-// keys, builds those not in the store, and records them in m.
-func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hclspec.Server, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
+// nodeInputs computes every node's system and runtime overlay input keys
+// (loading each overlay once) and calls fn per node, in order.
+func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, fn func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay)) error {
 	loaded := map[string]*overlay{}
 	load := func(names []string) ([]*overlay, error) {
 		out := make([]*overlay, 0, len(names))
@@ -203,20 +203,29 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		}
 		return out, nil
 	}
-	ds := newDataSet(c, srv)
 	var kh, dk keyHasher
-	jobs := make(map[string]*job, 2*len(nodes))
-	var order []*job
 	for _, n := range nodes {
 		sys, err := load(append([]string{initOverlay}, n.SystemOverlays...))
 		if err != nil {
-			return 0, 0, &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
+			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
 		rt, err := load(n.RuntimeOverlays)
 		if err != nil {
-			return 0, 0, &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
+			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
 		rec := nodeRecord{Image: n.Image, SystemInput: ds.overlayInput(&kh, &dk, "system", sys, n), RuntimeInput: ds.overlayInput(&kh, &dk, "runtime", rt, n)}
+		fn(n, rec, sys, rt)
+	}
+	return nil
+}
+
+// buildOverlays computes every node's system and runtime overlay input
+// keys, builds those not in the store, and records them in m.
+func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hclspec.Server, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
+	ds := newDataSet(c, srv)
+	jobs := make(map[string]*job, 2*len(nodes))
+	var order []*job
+	err = nodeInputs(c, ds, nodes, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		for _, x := range []struct {
 			key string
 			ovs []*overlay
@@ -234,6 +243,9 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 			jobs[x.key] = j
 		}
 		m.Nodes[n.Name] = rec
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 
 	bt := b.store.newBatch(extImage)

@@ -293,7 +293,7 @@ func TestServeReload(t *testing.T) {
 	os.WriteFile(nodes, []byte(strings.Replace(changed, "profile.compute", "profile.computer", 1)), 0o644)
 	git(t, l.repo, "commit", "-q", "-am", "broken")
 	l.proc.Process.Signal(syscall.SIGHUP)
-	waitFor(func() bool { return strings.Contains(l.log.String(), "reload failed") }, "refusing the invalid commit")
+	waitFor(func() bool { return strings.Contains(l.log.String(), "commit rejected") }, "refusing the invalid commit")
 	if s := script(); !strings.Contains(s, "gitboot.debug") || !strings.Contains(s, "gitboot.node=n1") {
 		t.Errorf("after an invalid commit the last good state must stay served; script:\n%s", s)
 	}

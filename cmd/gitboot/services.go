@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/dhcp"
+	"github.com/gitboot/gitboot/bootsvc/httpboot"
+	"github.com/gitboot/gitboot/bootsvc/tftp"
+)
+
+// services runs the boot services on sockets chosen by the served
+// snapshot's server settings (and the --listen flags), and rebinds a
+// service whose address, port, interface or mode a new snapshot changes.
+type services struct {
+	log        *slog.Logger
+	parent     context.Context
+	listenHTTP string
+	listenTFTP string
+	errc       chan error // a service that stopped on its own
+
+	http    *httpboot.Handler
+	tftp    *tftp.Server
+	newDHCP func() (*dhcp.Server, error)
+	dhcp    *dhcp.Server
+
+	mu    sync.Mutex
+	slots map[string]*slot
+	wg    sync.WaitGroup
+}
+
+// slot is one service running on its sockets.
+type slot struct {
+	key     string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	closers []io.Closer
+	addrs   []string
+}
+
+var slotNames = []string{"http", "tftp", "dhcp", "ra"}
+
+// keyOf returns what a service's sockets depend on; "" means the service
+// does not run.
+func (s *services) keyOf(name string, snap *bootsvc.Snapshot) string {
+	srv := &snap.Server
+	dhcpOn := srv.DHCPMode != bootsvc.DHCPOff
+	switch name {
+	case "http":
+		if s.listenHTTP != "" {
+			return s.listenHTTP
+		}
+		return ":" + strconv.Itoa(srv.HTTPPort)
+	case "tftp":
+		if s.listenTFTP != "" {
+			return s.listenTFTP
+		}
+		return ":" + strconv.Itoa(srv.TFTPPort)
+	case "dhcp":
+		if !dhcpOn {
+			return ""
+		}
+		return fmt.Sprintf("%s|%d|%s", srv.DHCPMode, srv.DHCPPort, srv.Interface)
+	case "ra":
+		if !dhcpOn || !srv.RouterAdvert {
+			return ""
+		}
+		return strings.Join(raInterfaces(snap), ",")
+	}
+	return ""
+}
+
+// Start binds every service's sockets for snap (all or none) and starts
+// serving it.
+func (s *services) Start(snap *bootsvc.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.update(snap)
+	for _, name := range slotNames {
+		sl, err := s.start(name, snap)
+		if err != nil {
+			for _, n := range slotNames {
+				if old := s.slots[n]; old != nil {
+					s.stop(old)
+					delete(s.slots, n)
+				}
+			}
+			return err
+		}
+		s.slots[name] = sl
+	}
+	return nil
+}
+
+// Publish swaps snap in. Services whose sockets it changes are rebound
+// first; if one cannot be bound, the changed services go back to their
+// old sockets, the old snapshot stays served and the error is returned,
+// so a snapshot whose URLs name a port nobody listens on is never
+// published.
+func (s *services) Publish(snap *bootsvc.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type change struct {
+		name string
+		old  *slot
+	}
+	var done []change
+	for _, name := range slotNames {
+		old := s.slots[name]
+		key := s.keyOf(name, snap)
+		if (old == nil && key == "") || (old != nil && old.key == key) {
+			continue
+		}
+		if old != nil {
+			s.stop(old)
+		}
+		sl, err := s.start(name, snap)
+		if err != nil {
+			// Roll back: this one and those already rebound.
+			done = append(done, change{name, old})
+			for _, c := range done {
+				if cur := s.slots[c.name]; cur != nil && cur != c.old {
+					s.stop(cur)
+				}
+				s.slots[c.name] = nil
+				if c.old != nil {
+					back, berr := s.restart(c.name, c.old.key)
+					if berr != nil {
+						s.log.Error("could not go back to the previous sockets", "service", c.name, "err", berr)
+						continue
+					}
+					s.slots[c.name] = back
+				}
+			}
+			return fmt.Errorf("rebinding %s: %w", name, err)
+		}
+		s.log.Info("service rebound", "service", name, "addrs", strings.Join(sl.addrs, ","))
+		done = append(done, change{name, old})
+		s.slots[name] = sl
+	}
+	s.update(snap)
+	return nil
+}
+
+// restart starts a service again on the sockets of key, with the
+// snapshot currently served.
+func (s *services) restart(name, key string) (*slot, error) {
+	snap := s.http.Snapshot()
+	if snap == nil || s.keyOf(name, snap) != key {
+		return nil, errors.New("the served snapshot does not match the previous sockets")
+	}
+	return s.start(name, snap)
+}
+
+func (s *services) update(snap *bootsvc.Snapshot) {
+	s.http.Update(snap)
+	s.tftp.Update(snap)
+	if s.dhcp != nil {
+		s.dhcp.Update(snap)
+	}
+}
+
+// start binds one service's sockets for snap and serves them; nil when
+// the service does not run for snap.
+func (s *services) start(name string, snap *bootsvc.Snapshot) (*slot, error) {
+	key := s.keyOf(name, snap)
+	if key == "" {
+		return nil, nil
+	}
+	sl := &slot{key: key, done: make(chan struct{})}
+	var serve []func(ctx context.Context) error
+	fail := func(err error) (*slot, error) {
+		for _, c := range sl.closers {
+			c.Close()
+		}
+		return nil, err
+	}
+	srv := &snap.Server
+	switch name {
+	case "http":
+		ln, err := net.Listen("tcp", key)
+		if err != nil {
+			return fail(fmt.Errorf("HTTP on %s: %w (change http_port in the server block or use --listen-http)", key, err))
+		}
+		sl.closers = append(sl.closers, ln)
+		sl.addrs = append(sl.addrs, ln.Addr().String())
+		serve = append(serve, func(ctx context.Context) error { return s.http.Serve(ctx, ln) })
+	case "tftp":
+		ap := netip.AddrPortFrom(netip.Addr{}, uint16(srv.TFTPPort))
+		if s.listenTFTP != "" {
+			var err error
+			if ap, err = netip.ParseAddrPort(s.listenTFTP); err != nil {
+				return fail(fmt.Errorf("--listen-tftp %q: %w", s.listenTFTP, err))
+			}
+		}
+		c, err := tftp.Listen(ap)
+		if err != nil {
+			return fail(err)
+		}
+		sl.closers = append(sl.closers, c)
+		sl.addrs = append(sl.addrs, c.LocalAddr().String())
+		serve = append(serve, func(ctx context.Context) error { return s.tftp.Serve(ctx, c) })
+	case "dhcp":
+		if s.dhcp == nil {
+			d, err := s.newDHCP()
+			if err != nil {
+				return fail(err)
+			}
+			s.dhcp = d
+			d.Update(snap)
+		}
+		ports := []int{srv.DHCPPort}
+		if srv.DHCPMode == bootsvc.DHCPProxy {
+			ports = append(ports, dhcp.ProxyPort)
+		}
+		for _, p := range ports {
+			c, err := dhcp.Listen(s.parent, dhcp.ListenConfig{Interface: srv.Interface, Port: p, Shared: srv.DHCPMode == bootsvc.DHCPProxy})
+			if err != nil {
+				return fail(err)
+			}
+			sl.closers = append(sl.closers, c)
+			sl.addrs = append(sl.addrs, c.LocalAddr().String())
+			d := s.dhcp
+			serve = append(serve, func(ctx context.Context) error { return d.Serve(ctx, c) })
+		}
+	case "ra":
+		for _, ifname := range strings.Split(key, ",") {
+			if ifname == "" {
+				continue
+			}
+			c, err := dhcp.ListenRA(ifname)
+			if err != nil {
+				s.log.Warn("no IPv6 router advertisements: iPXE will wait ~16 s for IPv6 on every boot", "interface", ifname, "err", err)
+				continue
+			}
+			sl.closers = append(sl.closers, c)
+			sl.addrs = append(sl.addrs, ifname)
+			serve = append(serve, func(ctx context.Context) error {
+				return dhcp.ServeRA(ctx, dhcp.RAConfig{Interface: ifname, Logger: s.log}, c)
+			})
+		}
+	}
+	ctx, cancel := context.WithCancel(s.parent)
+	sl.cancel = cancel
+	var wg sync.WaitGroup
+	for _, f := range serve {
+		wg.Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				select {
+				case s.errc <- fmt.Errorf("%s: %w", name, err):
+				default:
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(sl.done) }()
+	return sl, nil
+}
+
+// stop stops a service's goroutines and closes its sockets.
+func (s *services) stop(sl *slot) {
+	if sl == nil {
+		return
+	}
+	sl.cancel()
+	<-sl.done
+	for _, c := range sl.closers {
+		c.Close()
+	}
+}
+
+// Addrs returns the addresses a service listens on.
+func (s *services) Addrs(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl := s.slots[name]; sl != nil {
+		return sl.addrs
+	}
+	return nil
+}
+
+// Wait stops every service after ctx is done and waits for them.
+func (s *services) Wait() {
+	s.mu.Lock()
+	for _, sl := range s.slots {
+		s.stop(sl)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}

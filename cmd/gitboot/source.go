@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gitboot/gitboot/reconcile"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"golang.org/x/sys/unix"
+)
+
+// openSource opens the repository a command reads: a local path, or (for
+// serve) a remote URL cloned into the state directory.
+func openSource(ctx context.Context, repo, state string) (reconcile.Source, error) {
+	_ = ctx
+	_ = state
+	return gitsrc.Open(repo)
+}
+
+// lockState takes the state directory for this process: one server (or
+// one `gitboot apply --state`) at a time.
+func lockState(dir string) (func(), error) {
+	p := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking state directory: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state directory %s is in use by another gitboot serve or apply (%s is locked): "+
+			"with a server running, use --server URL", dir, p)
+	}
+	return func() { f.Close() }, nil
+}

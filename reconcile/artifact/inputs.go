@@ -1,0 +1,111 @@
+package artifact
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/gitboot/gitboot/hclspec"
+)
+
+// Inputs are the input keys of a cluster's artifacts, computed without
+// building or storing anything: what the reconciler compares to decide
+// whether a commit changes what a node gets (plan).
+type Inputs struct {
+	// Nodes holds each served node's overlay input keys.
+	Nodes map[string]NodeInputs
+	// Overlays holds, per overlay used by a served node, a digest of each
+	// of its files (path in the node's root -> hex), so a plan can name
+	// the files that changed. The built-in init overlay is "gitboot-init".
+	Overlays map[string]map[string]string
+	// Images holds each used image's input key; Err is set instead when
+	// the source cannot be examined here (a plan in CI without the image).
+	Images map[string]ImageInput
+}
+
+// NodeInputs are one node's overlay input keys (the keys a build stores
+// the node's system and runtime overlay artifacts under).
+type NodeInputs struct {
+	System  string
+	Runtime string
+}
+
+// ImageInput is an image source's identity: its input key and kind.
+type ImageInput struct {
+	Input string
+	Kind  string
+	Err   error
+}
+
+// ComputeInputs computes the input keys of every node that server srv
+// serves (all nodes when srv is nil or lists no networks). A repository
+// problem (an overlay that cannot be read, a template that does not parse)
+// is a *RepoError. Image sources are examined only when images is true.
+func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Inputs, error) {
+	nodes := servedNodes(c, srv)
+	in := &Inputs{
+		Nodes:    make(map[string]NodeInputs, len(nodes)),
+		Overlays: map[string]map[string]string{},
+		Images:   map[string]ImageInput{},
+	}
+	ds := newDataSet(c, srv)
+	err := nodeInputs(c, ds, nodes, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
+		in.Nodes[n.Name] = NodeInputs{System: rec.SystemInput, Runtime: rec.RuntimeInput}
+		for _, ov := range append(sys, rt...) {
+			if _, ok := in.Overlays[ov.name]; !ok {
+				in.Overlays[ov.name] = overlayFileDigests(ov)
+			}
+		}
+		if n.Image != "" {
+			in.Images[n.Image] = ImageInput{}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(in.Images))
+	for name := range in.Images {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !images {
+			continue
+		}
+		img, ok := c.Image(name)
+		if !ok {
+			in.Images[name] = ImageInput{Err: &RepoError{fmt.Errorf("image %s is not declared", name)}}
+			continue
+		}
+		src, err := examineImage(img)
+		if err != nil {
+			in.Images[name] = ImageInput{Err: err}
+			continue
+		}
+		in.Images[name] = ImageInput{Input: src.input, Kind: src.kind}
+	}
+	return in, nil
+}
+
+// overlayFileDigests hashes each file of an overlay: its mode, symlink
+// target and content (a template's text, not its output).
+func overlayFileDigests(ov *overlay) map[string]string {
+	out := make(map[string]string, len(ov.files))
+	var hdr [4]byte
+	for i := range ov.files {
+		f := &ov.files[i]
+		h := sha256.New()
+		binary.LittleEndian.PutUint32(hdr[:], f.mode)
+		h.Write(hdr[:])
+		h.Write([]byte(f.link + "\x00"))
+		h.Write(f.data)
+		name := f.name
+		if f.tmpl != nil {
+			name += ".tmpl"
+		}
+		out[name] = hex.EncodeToString(h.Sum(nil))[:16]
+	}
+	return out
+}

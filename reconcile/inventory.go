@@ -1,0 +1,382 @@
+package reconcile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
+)
+
+// InventoryVersion is the version of the inventory's JSON format.
+const InventoryVersion = 1
+
+// InventoryFile is the running inventory's file name in the state
+// directory.
+const InventoryFile = "inventory.json"
+
+// Inventory is a desired or running state: everything that reaches a node,
+// by value or by input key. The running inventory (what is served) is
+// persisted atomically in the state directory and served as GET
+// /inventory; a desired one is computed from a commit (Desire). Plan
+// compares the two.
+type Inventory struct {
+	Version     int       `json:"version"`
+	Commit      string    `json:"commit"`
+	Subject     string    `json:"subject,omitempty"`
+	Author      string    `json:"author,omitempty"`
+	CommittedAt time.Time `json:"committed_at"`
+	// AppliedAt is zero in a desired state.
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// Cluster is the HCL model's hash (hclspec.Cluster.Hash).
+	Cluster string `json:"cluster"`
+	// Manifest names the artifact build this state serves ("sha256:…");
+	// empty in a desired state.
+	Manifest string                  `json:"manifest,omitempty"`
+	Server   ServerState             `json:"server"`
+	Networks map[string]NetworkState `json:"networks"`
+	Images   map[string]ImageState   `json:"images"`
+	// Overlays maps each overlay a served node uses to its files (path in
+	// the node's root, templates with their .tmpl suffix) and a short
+	// digest of each.
+	Overlays map[string]map[string]string `json:"overlays"`
+	Nodes    map[string]NodeState         `json:"nodes"`
+}
+
+// ServerState is the server block being served.
+type ServerState struct {
+	Name            string   `json:"name"`
+	Address         string   `json:"address"`
+	Networks        []string `json:"networks"`
+	Interface       string   `json:"interface"`
+	HTTPPort        int      `json:"http_port"`
+	TFTPPort        int      `json:"tftp_port"`
+	DHCPPort        int      `json:"dhcp_port"`
+	DHCPMode        string   `json:"dhcp_mode"`
+	IPXEDir         string   `json:"ipxe_dir"`
+	UEFIBootFile    string   `json:"uefi_boot_file"`
+	RuntimeInterval string   `json:"runtime_interval"`
+	RouterAdvert    bool     `json:"router_advert"`
+	SecureRuntime   bool     `json:"secure_runtime"`
+	AutoApply       bool     `json:"auto_apply"`
+}
+
+// NetworkState is one served network.
+type NetworkState struct {
+	Subnet       string   `json:"subnet"`
+	Gateway      string   `json:"gateway,omitempty"`
+	DNS          []string `json:"dns,omitempty"`
+	Domain       string   `json:"domain,omitempty"`
+	LeaseTime    string   `json:"lease_time"`
+	DynamicRange []string `json:"dynamic_range,omitempty"`
+}
+
+// ImageState is one image used by a served node.
+type ImageState struct {
+	Source string `json:"source"`
+	Kernel string `json:"kernel,omitempty"`
+	Pin    string `json:"pin,omitempty"` // the image block's digest attribute
+	// Input is the source's identity (content key); empty when Unknown.
+	Input string `json:"input,omitempty"`
+	// Unknown: the source could not be examined where the state was
+	// computed (a plan in CI, without the image); known after apply.
+	Unknown bool `json:"unknown,omitempty"`
+	// Digest, KernelName: the built image's content digest and kernel
+	// file (running state only).
+	Digest     string `json:"digest,omitempty"`
+	KernelName string `json:"kernel_name,omitempty"`
+}
+
+// NodeState is one served node.
+type NodeState struct {
+	MAC             string            `json:"mac"`
+	IP              string            `json:"ip,omitempty"`
+	Network         string            `json:"network"`
+	Image           string            `json:"image"`
+	KernelArgs      []string          `json:"kernel_args"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	SystemOverlays  []string          `json:"system_overlays"`
+	RuntimeOverlays []string          `json:"runtime_overlays"`
+	SystemInput     string            `json:"system_input"`
+	RuntimeInput    string            `json:"runtime_input"`
+	// Artifact digests (running state only).
+	Artifacts *NodeArtifacts `json:"artifacts,omitempty"`
+}
+
+// NodeArtifacts are the digests of the files a node boots from.
+type NodeArtifacts struct {
+	Kernel  string `json:"kernel"`
+	Image   string `json:"image"`
+	System  string `json:"system"`
+	Runtime string `json:"runtime"`
+}
+
+// Desire computes the desired state of a loaded commit for server srv,
+// without building anything. Image sources are examined only when images
+// is true; an image that cannot be examined is Unknown. A repository
+// problem is returned as a *artifact.RepoError.
+func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Inventory, error) {
+	in, err := artifact.ComputeInputs(c, srv, images)
+	if err != nil {
+		return nil, err
+	}
+	inv := &Inventory{
+		Version: InventoryVersion, Cluster: c.Hash,
+		Server:   serverState(c, srv),
+		Networks: map[string]NetworkState{},
+		Images:   make(map[string]ImageState, len(in.Images)),
+		Overlays: in.Overlays,
+		Nodes:    make(map[string]NodeState, len(in.Nodes)),
+	}
+	if commit != nil {
+		inv.Commit, inv.Subject, inv.Author, inv.CommittedAt = commit.Hash, commit.Subject, commit.Author, commit.When.UTC()
+	}
+	for _, name := range inv.Server.Networks {
+		n, ok := c.Network(name)
+		if !ok {
+			continue
+		}
+		ns := NetworkState{Subnet: n.Subnet.String(), Domain: n.Domain, LeaseTime: n.LeaseTime.String()}
+		if n.Gateway.IsValid() {
+			ns.Gateway = n.Gateway.String()
+		}
+		for _, d := range n.DNS {
+			ns.DNS = append(ns.DNS, d.String())
+		}
+		if n.DynamicStart.IsValid() {
+			ns.DynamicRange = []string{n.DynamicStart.String(), n.DynamicEnd.String()}
+		}
+		inv.Networks[name] = ns
+	}
+	for name, ii := range in.Images {
+		img, ok := c.Image(name)
+		if !ok {
+			continue
+		}
+		is := ImageState{Source: img.Source, Kernel: img.Kernel, Pin: img.Digest, Input: ii.Input}
+		if !images || ii.Err != nil {
+			is.Input, is.Unknown = "", true
+		}
+		inv.Images[name] = is
+	}
+	for name, ni := range in.Nodes {
+		n, _ := c.Node(name)
+		ns := NodeState{
+			MAC: n.MAC, Network: n.Network, Image: n.Image,
+			KernelArgs: nonNil(n.KernelArgs), Tags: n.Tags,
+			SystemOverlays: nonNil(n.SystemOverlays), RuntimeOverlays: nonNil(n.RuntimeOverlays),
+			SystemInput: ni.System, RuntimeInput: ni.Runtime,
+		}
+		if len(ns.Tags) == 0 {
+			ns.Tags = nil
+		}
+		if n.IP.IsValid() {
+			ns.IP = n.IP.String()
+		}
+		inv.Nodes[name] = ns
+	}
+	return inv, nil
+}
+
+// ImageErrors returns the errors of images that could not be examined
+// (for apply, where an image must be known).
+func imageErrors(c *hclspec.Cluster, srv *hclspec.Server) map[string]error {
+	in, err := artifact.ComputeInputs(c, srv, true)
+	if err != nil {
+		return nil
+	}
+	out := map[string]error{}
+	for name, ii := range in.Images {
+		if ii.Err != nil {
+			out[name] = ii.Err
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func serverState(c *hclspec.Cluster, srv *hclspec.Server) ServerState {
+	nets := slices.Clone(srv.Networks)
+	if len(nets) == 0 {
+		for _, n := range c.Networks {
+			nets = append(nets, n.Name)
+		}
+	}
+	slices.Sort(nets)
+	s := ServerState{
+		Name: srv.Name, Networks: nets, Interface: srv.Interface,
+		HTTPPort: srv.HTTPPort, TFTPPort: srv.TFTPPort, DHCPPort: srv.DHCPPort, DHCPMode: srv.DHCPMode,
+		IPXEDir: srv.IPXEDir, UEFIBootFile: srv.UEFIBootFile, RuntimeInterval: srv.RuntimeInterval.String(),
+		RouterAdvert: srv.RouterAdvert, SecureRuntime: srv.SecureRuntime, AutoApply: autoApply(srv),
+	}
+	if srv.Address.IsValid() {
+		s.Address = srv.Address.String()
+	}
+	return s
+}
+
+// withBuild returns a copy of the desired state inv as the running state
+// of build res, applied at time at.
+func (inv *Inventory) withBuild(res *artifact.Result, at time.Time) *Inventory {
+	out := *inv
+	out.AppliedAt = at.UTC()
+	out.Manifest = res.Manifest
+	out.Images = make(map[string]ImageState, len(inv.Images))
+	for name, is := range inv.Images {
+		if info, ok := res.Images[name]; ok {
+			is.Digest, is.KernelName = info.Digest, info.KernelName
+		}
+		out.Images[name] = is
+	}
+	out.Nodes = make(map[string]NodeState, len(inv.Nodes))
+	for name, ns := range inv.Nodes {
+		if a, ok := res.Nodes[name]; ok {
+			ns.Artifacts = &NodeArtifacts{Kernel: a.Kernel.Digest, Image: a.Image.Digest, System: a.System.Digest, Runtime: a.Runtime.Digest}
+		}
+		out.Nodes[name] = ns
+	}
+	return &out
+}
+
+// Encode returns the inventory as indented JSON (map keys sorted, so equal
+// states encode equally).
+func (inv *Inventory) Encode() ([]byte, error) {
+	data, err := json.MarshalIndent(inv, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// Digest identifies an encoded inventory: "sha256:<hex>" of its bytes. A
+// saved plan is bound to the digest of the running inventory it was made
+// against.
+func Digest(encoded []byte) string {
+	sum := sha256.Sum256(encoded)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// DecodeInventory parses an encoded inventory.
+func DecodeInventory(data []byte) (*Inventory, error) {
+	var inv Inventory
+	if err := json.Unmarshal(data, &inv); err != nil {
+		return nil, fmt.Errorf("reading inventory: %w", err)
+	}
+	if inv.Version != InventoryVersion {
+		return nil, fmt.Errorf("reading inventory: version %d, this gitboot reads %d", inv.Version, InventoryVersion)
+	}
+	return &inv, nil
+}
+
+// ReadInventory reads the running inventory from a state directory. It
+// returns (nil, nil, nil) when nothing was applied yet; the bytes are the
+// file's content (what Digest is computed over).
+func ReadInventory(stateDir string) (*Inventory, []byte, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, InventoryFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading inventory: %w", err)
+	}
+	inv, err := DecodeInventory(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(stateDir, InventoryFile), err)
+	}
+	return inv, data, nil
+}
+
+// writeInventory persists data as the running inventory, atomically: a
+// crash leaves the old file or the new one, whole.
+func writeInventory(stateDir string, data []byte) error {
+	if err := writeFileAtomic(filepath.Join(stateDir, InventoryFile), data, 0o600); err != nil {
+		return fmt.Errorf("recording inventory: %w", err)
+	}
+	return nil
+}
+
+// Snapshot turns a running inventory and its build into what the boot
+// services serve.
+func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) {
+	s := inv.Server
+	srv := bootsvc.Server{
+		Name: s.Name, Interface: s.Interface, HTTPPort: s.HTTPPort, TFTPPort: s.TFTPPort, DHCPPort: s.DHCPPort,
+		DHCPMode: s.DHCPMode, IPXEDir: s.IPXEDir, UEFIBootFile: s.UEFIBootFile,
+		RouterAdvert: s.RouterAdvert, SecureRuntime: s.SecureRuntime,
+	}
+	var err error
+	if s.Address != "" {
+		if srv.Address, err = netip.ParseAddr(s.Address); err != nil {
+			return nil, fmt.Errorf("inventory: server address: %w", err)
+		}
+	}
+	if srv.RuntimeInterval, err = time.ParseDuration(s.RuntimeInterval); err != nil {
+		return nil, fmt.Errorf("inventory: runtime_interval: %w", err)
+	}
+	networks := make([]bootsvc.Network, 0, len(inv.Networks))
+	for name, n := range inv.Networks {
+		bn := bootsvc.Network{Name: name, Domain: n.Domain}
+		if bn.Subnet, err = netip.ParsePrefix(n.Subnet); err != nil {
+			return nil, fmt.Errorf("inventory: network %s: %w", name, err)
+		}
+		if n.Gateway != "" {
+			if bn.Gateway, err = netip.ParseAddr(n.Gateway); err != nil {
+				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
+			}
+		}
+		for _, d := range n.DNS {
+			a, err := netip.ParseAddr(d)
+			if err != nil {
+				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
+			}
+			bn.DNS = append(bn.DNS, a)
+		}
+		if bn.LeaseTime, err = time.ParseDuration(n.LeaseTime); err != nil {
+			return nil, fmt.Errorf("inventory: network %s: %w", name, err)
+		}
+		if len(n.DynamicRange) == 2 {
+			if bn.DynamicStart, err = netip.ParseAddr(n.DynamicRange[0]); err != nil {
+				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
+			}
+			if bn.DynamicEnd, err = netip.ParseAddr(n.DynamicRange[1]); err != nil {
+				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
+			}
+		}
+		networks = append(networks, bn)
+	}
+	nodes := make([]bootsvc.Node, 0, len(inv.Nodes))
+	for name, n := range inv.Nodes {
+		bn := bootsvc.Node{Name: name, MAC: n.MAC, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags}
+		if n.IP != "" {
+			if bn.IP, err = netip.ParseAddr(n.IP); err != nil {
+				return nil, fmt.Errorf("inventory: node %s: %w", name, err)
+			}
+		}
+		if res != nil {
+			a, ok := res.Nodes[name]
+			if !ok {
+				return nil, fmt.Errorf("inventory: node %s is not in build %s", name, res.Manifest)
+			}
+			bn.Artifacts = a
+		}
+		nodes = append(nodes, bn)
+	}
+	return bootsvc.NewSnapshot(srv, networks, nodes, inv.Commit), nil
+}
