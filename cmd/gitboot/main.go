@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newApplyCmd(),
 		newServeCmd(),
 		newStatusCmd(),
+		newHooksCmd(),
 		newVersionCmd(),
 	)
 	return root
