@@ -1,17 +1,192 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/reconcile"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
+// planFlags are the flags plan and apply share.
+type planFlags struct {
+	repo, ref, state, server, block string
+	vars                            []string
+}
+
+func (f *planFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.repo, "repo", ".", "git repository (a path): the committed tree of --ref is planned, never the work tree")
+	fl.StringVar(&f.ref, "ref", "main", "branch, tag or commit to plan")
+	fl.StringVar(&f.state, "state", "/var/lib/gitboot", "state directory of the server whose running inventory is compared (when --server is not given)")
+	fl.StringVar(&f.server, "server", "", "URL of a running gitboot serve: its running inventory (GET /inventory) is compared")
+	fl.StringVar(&f.block, "server-block", "", "server block to plan for (default: the running one, or the only one)")
+	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+}
+
 func newPlanCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "plan",
-		Short: "Show what apply would change",
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("plan: %w", errNotImplemented)
+	var f planFlags
+	var out string
+	var asJSON, detailed bool
+	cmd := &cobra.Command{
+		Use:   "plan [--repo R] [--ref REF] [--state DIR | --server URL] [--out FILE] [--json] [--detailed-exitcode]",
+		Short: "Show what applying a commit would change in the running state",
+		Long: "Plan compares the desired state of a commit (the HCL model, every overlay file and template,\n" +
+			"file() inputs and each image's content) with the running inventory of a server (its state\n" +
+			"directory, or GET /inventory of a running server with --server) and prints the difference:\n" +
+			"+ create, ~ update, - destroy, -/+ replace, the nodes that need a reboot, and a summary.\n" +
+			"An image whose source is not readable here shows (known after apply). Nothing is changed.\n" +
+			"--out saves the plan for `gitboot apply FILE`, bound to the commit and the running state.\n" +
+			"Exit status: 0 success; with --detailed-exitcode 0 no changes, 1 error, 2 changes.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := makePlan(cmd, f)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := savePlan(out, p); err != nil {
+					return err
+				}
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				if err := writePlanJSON(w, p); err != nil {
+					return err
+				}
+			} else {
+				if err := p.WriteText(w, isTerminal(w)); err != nil {
+					return err
+				}
+				if out != "" {
+					fmt.Fprintf(w, "\nSaved the plan to %s. Apply exactly this plan with:\n    gitboot apply %s\n", out, out)
+				}
+			}
+			if detailed && p.HasChanges() {
+				return exitError{2}
+			}
+			return nil
 		},
 	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&out, "out", "", "save the plan to FILE (for gitboot apply FILE)")
+	fl.BoolVar(&asJSON, "json", false, "print the plan as JSON (format_version "+reconcile.PlanFormatVersion+", see README)")
+	fl.BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 1 on error, 2 when there are changes")
+	return cmd
+}
+
+// makePlan plans f.ref of f.repo against the running inventory (of
+// --server or --state); an invalid commit prints its diagnostics.
+func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
+	opts, err := loadOptions(".", f.vars)
+	if err != nil {
+		return nil, err
+	}
+	src, err := gitsrc.Open(f.repo)
+	if err != nil {
+		return nil, err
+	}
+	running, data, err := runningInventory(cmd.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	p, err := reconcile.PlanCommit(src, f.ref, opts.Vars, f.block, running, data)
+	if err != nil {
+		var ce *reconcile.ConfigError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid: it would be rejected.\n\n", ce.Commit, f.repo)
+			writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
+			return nil, exitError{1}
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// runningInventory reads the running inventory from --server (GET
+// /inventory) or from --state; nil when nothing was applied yet.
+func runningInventory(ctx context.Context, f planFlags) (*reconcile.Inventory, []byte, error) {
+	if f.server == "" {
+		return reconcile.ReadInventory(f.state)
+	}
+	base := strings.TrimRight(f.server, "/")
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/inventory", nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--server %q: %w", f.server, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the running inventory: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the running inventory from %s: %w", base, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusServiceUnavailable:
+		return nil, nil, nil // nothing applied yet
+	default:
+		return nil, nil, fmt.Errorf("reading the running inventory from %s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+	}
+	inv, err := reconcile.DecodeInventory(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s/inventory: %w", base, err)
+	}
+	return inv, body, nil
+}
+
+// writePlanJSON prints the plan as JSON, without the desired state a
+// saved plan carries.
+func writePlanJSON(w io.Writer, p *reconcile.Plan) error {
+	cp := *p
+	cp.Desired = nil
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(&cp)
+}
+
+func savePlan(path string, p *reconcile.Plan) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
+	}
+	return nil
+}
+
+func readPlan(path string) (*reconcile.Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the plan: %w", err)
+	}
+	var p reconcile.Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s is not a saved plan: %w", path, err)
+	}
+	if !strings.HasPrefix(p.FormatVersion, "1.") || p.Desired == nil || p.Commit == "" {
+		return nil, fmt.Errorf("%s is not a saved plan of this gitboot (format_version %q; make it with gitboot plan --out)", path, p.FormatVersion)
+	}
+	return &p, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

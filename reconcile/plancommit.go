@@ -1,0 +1,26 @@
+package reconcile
+
+// PlanCommit plans a commit of src against a running inventory (nil when
+// nothing was applied; runningData its encoding, for the plan's
+// InventoryDigest), without building or changing anything. server names
+// the server block ("" picks the running inventory's, or the only one).
+// Image sources are examined where they can be read; the others are
+// known after apply. An invalid commit is a *ConfigError.
+func PlanCommit(src Source, ref string, vars map[string]string, server string, running *Inventory, runningData []byte) (*Plan, error) {
+	commit, err := src.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if server == "" && running != nil {
+		server = running.Server.Name
+	}
+	cluster, srv, err := Load(commit, vars, server)
+	if err != nil {
+		return nil, err
+	}
+	desired, err := Desire(commit, cluster, srv, true)
+	if err != nil {
+		return nil, repoError(commit.Hash, err)
+	}
+	return Diff(running, desired, digestOf(runningData)), nil
+}
