@@ -12,8 +12,9 @@ import (
 	"net"
 	"net/netip"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/macaddr"
 )
 
 // DHCP modes, as in the server block's dhcp_mode attribute.
@@ -209,47 +210,7 @@ func (s *Snapshot) NetworkContaining(addr netip.Addr) (*Network, bool) {
 }
 
 // CanonicalMAC converts a 48-bit MAC written with ':' or '-' separators (any
-// case) or in Cisco dotted form (xxxx.xxxx.xxxx) to lower-case colon form.
-func CanonicalMAC(s string) (string, bool) {
-	var hex []byte
-	switch len(s) {
-	case 17:
-		sep := s[2]
-		if sep != ':' && sep != '-' {
-			return "", false
-		}
-		hex = make([]byte, 0, 12)
-		for i := 0; i < 17; i++ {
-			if i%3 == 2 {
-				if s[i] != sep {
-					return "", false
-				}
-				continue
-			}
-			hex = append(hex, s[i])
-		}
-	case 14:
-		if s[4] != '.' || s[9] != '.' {
-			return "", false
-		}
-		hex = []byte(s[0:4] + s[5:9] + s[10:14])
-	default:
-		return "", false
-	}
-	var b strings.Builder
-	b.Grow(17)
-	for i, c := range hex {
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return "", false
-		}
-		if i > 0 && i%2 == 0 {
-			b.WriteByte(':')
-		}
-		b.WriteByte(c)
-	}
-	return b.String(), true
-}
+// case) or in Cisco dotted form (xxxx.xxxx.xxxx) to lower-case colon form,
+// the form hclspec gives every node's mac (both use internal/macaddr). A MAC
+// already canonical is returned as is, without allocating.
+func CanonicalMAC(s string) (string, bool) { return macaddr.Canonical(s) }

@@ -25,7 +25,7 @@ const (
 var dhcpModes = []string{"authoritative", "proxy", "off"}
 
 var serverSchema = schema("address", "networks", "interface", "http_port", "tftp_port", "dhcp_port",
-	"dhcp_mode", "ipxe_dir", "runtime_interval", "router_advert", "secure_runtime", "uefi_boot_file")
+	"dhcp_mode", "ipxe_dir", "runtime_interval", "router_advert", "secure_runtime", "uefi_boot_file", "auto_apply")
 
 func (l *loader) body(b rawBlock, s *hcl.BodySchema, eachOK bool) *attrs {
 	content, diags := b.block.Body.Content(s)
@@ -47,7 +47,7 @@ func (l *loader) decodeServer(b rawBlock) {
 	s := &Server{
 		Name: b.name, HTTPPort: DefaultHTTPPort, TFTPPort: DefaultTFTPPort, DHCPPort: DefaultDHCPPort,
 		DHCPMode: DefaultDHCPMode, IPXEDir: DefaultIPXEDir, RuntimeInterval: DefaultRuntimeInterval,
-		RouterAdvert: true, UEFIBootFile: DefaultUEFIBootFile, Range: b.block.DefRange,
+		RouterAdvert: true, AutoApply: true, UEFIBootFile: DefaultUEFIBootFile, Range: b.block.DefRange,
 	}
 	if l.required(b, a, "address") {
 		if v, at, ok := a.str("address"); ok {
@@ -90,6 +90,9 @@ func (l *loader) decodeServer(b rawBlock) {
 	}
 	if v, _, ok := a.boolean("secure_runtime"); ok {
 		s.SecureRuntime = v
+	}
+	if v, _, ok := a.boolean("auto_apply"); ok {
+		s.AutoApply = v
 	}
 	if v, at, ok := a.str("uefi_boot_file"); ok {
 		if v != "snponly.efi" && v != "ipxe.efi" {

@@ -51,8 +51,12 @@ type Server struct {
 	RuntimeInterval time.Duration
 	RouterAdvert    bool
 	SecureRuntime   bool
-	UEFIBootFile    string    // x86-64 UEFI boot file: "snponly.efi" (default) or "ipxe.efi"
-	Range           hcl.Range `json:"-"` // the block's definition
+	// AutoApply: pushed commits are applied as they arrive (the default).
+	// When false the server plans each new commit and waits for
+	// `gitboot apply`.
+	AutoApply    bool
+	UEFIBootFile string    // x86-64 UEFI boot file: "snponly.efi" (default) or "ipxe.efi"
+	Range        hcl.Range `json:"-"` // the block's definition
 
 	networksSet bool
 }

@@ -2,8 +2,8 @@ package hclspec
 
 import (
 	"fmt"
-	"net"
 
+	"github.com/gitboot/gitboot/internal/macaddr"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -170,7 +170,7 @@ func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range)
 	if _, ok := a.get("mac"); !ok {
 		l.errorf(b.block.Body.MissingItemRange().Ptr(), "Missing required argument", "Node %q needs mac.", name)
 	} else if v, at, ok := a.str("mac"); ok {
-		if mac, ok := normaliseMAC(v); ok {
+		if mac, ok := macaddr.Canonical(v); ok {
 			n.MAC = mac
 			n.Origins["mac"] = at.Expr.Range()
 		} else {
@@ -187,19 +187,6 @@ func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range)
 	}
 	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, s: decodeSettings(a)})
 	l.nodes = append(l.nodes, n)
-}
-
-// normaliseMAC accepts a 48-bit MAC with ':' or '-' separators or in dotted
-// form, any case, and returns it lower-case with colons.
-func normaliseMAC(s string) (string, bool) {
-	if len(s) != 17 && len(s) != 14 {
-		return "", false
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil || len(hw) != 6 {
-		return "", false
-	}
-	return hw.String(), true
 }
 
 // checkProfileCycles reports a profile that includes itself, directly or

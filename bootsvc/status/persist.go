@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/atomicfile"
 )
 
 // StateFile is the name of the status file inside the state directory.
@@ -106,7 +108,7 @@ func (s *Store) Flush() error {
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
 	}
-	if err := writeAtomic(s.cfg.Dir, StateFile, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.cfg.Dir, StateFile), append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -114,41 +116,6 @@ func (s *Store) Flush() error {
 		s.saved = gen
 	}
 	s.mu.Unlock()
-	return nil
-}
-
-// writeAtomic replaces dir/name with data so that a reader (or a crash)
-// sees either the old or the new content, never a mix.
-func writeAtomic(dir, name string, data []byte) error {
-	final := filepath.Join(dir, name)
-	f, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", final, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", final, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", final, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", final, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("renaming %s: %w", final, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
 	return nil
 }
 

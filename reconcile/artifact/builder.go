@@ -150,7 +150,7 @@ func (b *Builder) Build(ctx context.Context, c *hclspec.Cluster, server string) 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	start := time.Now()
-	srv, err := pickServer(c, server)
+	srv, err := buildServer(c, server)
 	if err != nil {
 		return nil, err
 	}
@@ -231,21 +231,15 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	return rec, true, nil
 }
 
-func pickServer(c *hclspec.Cluster, name string) (*hclspec.Server, error) {
-	if name != "" {
-		s, ok := c.Server(name)
-		if !ok {
-			return nil, fmt.Errorf("no server %q in the cluster", name)
-		}
-		return s, nil
-	}
-	switch len(c.Servers) {
-	case 0:
+// buildServer picks the server a build is for: nil (every node, no server
+// in the templates' data) when the repository declares none and none is
+// named.
+func buildServer(c *hclspec.Cluster, name string) (*hclspec.Server, error) {
+	srv, err := c.PickServer(name)
+	if errors.Is(err, hclspec.ErrNoServer) {
 		return nil, nil
-	case 1:
-		return c.Servers[0], nil
 	}
-	return nil, fmt.Errorf("the cluster has %d servers: name the one to build for", len(c.Servers))
+	return srv, err
 }
 
 // servedNodes returns the nodes on the server's networks, in name order.

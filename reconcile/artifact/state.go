@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/internal/atomicfile"
 )
 
 // Manifest records one build: each image's artifacts and each node's
@@ -77,7 +78,7 @@ func (b *Builder) writeManifest(m *Manifest) (string, string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return h, p, nil
 	}
-	if err := writeFileAtomic(p, data); err != nil {
+	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return "", "", fmt.Errorf("writing manifest: %w", err)
 	}
 	return h, p, nil
@@ -184,7 +185,7 @@ func (b *Builder) Commit(r *Result) error {
 	}
 	a.Previous, a.Current = a.Current, h
 	data, _ := json.Marshal(a)
-	if err := writeFileAtomic(b.appliedPath(), data); err != nil {
+	if err := atomicfile.WriteFile(b.appliedPath(), data, 0o600); err != nil {
 		return fmt.Errorf("recording applied state: %w", err)
 	}
 	return nil

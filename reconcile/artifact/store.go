@@ -12,14 +12,15 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gitboot/gitboot/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
 // File name extensions in the store.
 const (
-	extImage  = ".img.gz"  // cpio newc + gzip: images and overlays
-	extKernel = ".vmlinuz" // a kernel, as found in the image
-	tmpPrefix = ".tmp-"    // temporaries; removed when a Builder starts
+	extImage  = ".img.gz"             // cpio newc + gzip: images and overlays
+	extKernel = ".vmlinuz"            // a kernel, as found in the image
+	tmpPrefix = atomicfile.TempPrefix // temporaries; removed when a Builder starts
 )
 
 // store is the content-addressed file store under <state>/artifacts:
@@ -122,7 +123,7 @@ func (s *store) commit(t *temp, ext string) (ref, error) {
 		os.Remove(t.f.Name())
 		return ref{}, fmt.Errorf("storing artifact: %w", err)
 	}
-	if err := syncDir(s.objs); err != nil {
+	if err := atomicfile.SyncDir(s.objs); err != nil {
 		return ref{}, err
 	}
 	s.mu.Lock()
@@ -207,7 +208,7 @@ func (b *batch) Finish() error {
 		b.s.have[name] = true
 		b.s.mu.Unlock()
 	}
-	return syncDir(b.s.objs)
+	return atomicfile.SyncDir(b.s.objs)
 }
 
 // Abort removes the temps of a failed batch.
@@ -216,43 +217,6 @@ func (b *batch) Abort() {
 		os.Remove(tmp)
 		delete(b.pending, name)
 	}
-}
-
-// writeFileAtomic writes data to path through a synced temp in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
 }
 
 func syncFile(p string) error {
