@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 )
@@ -224,7 +225,7 @@ func serverState(c *hclspec.Cluster, srv *hclspec.Server) ServerState {
 		Name: srv.Name, Networks: nets, Interface: srv.Interface,
 		HTTPPort: srv.HTTPPort, TFTPPort: srv.TFTPPort, DHCPPort: srv.DHCPPort, DHCPMode: srv.DHCPMode,
 		IPXEDir: srv.IPXEDir, UEFIBootFile: srv.UEFIBootFile, RuntimeInterval: srv.RuntimeInterval.String(),
-		RouterAdvert: srv.RouterAdvert, SecureRuntime: srv.SecureRuntime, AutoApply: autoApply(srv),
+		RouterAdvert: srv.RouterAdvert, SecureRuntime: srv.SecureRuntime, AutoApply: srv.AutoApply,
 	}
 	if srv.Address.IsValid() {
 		s.Address = srv.Address.String()
@@ -306,7 +307,7 @@ func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 // writeInventory persists data as the running inventory, atomically: a
 // crash leaves the old file or the new one, whole.
 func writeInventory(stateDir string, data []byte) error {
-	if err := writeFileAtomic(filepath.Join(stateDir, InventoryFile), data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(stateDir, InventoryFile), data, 0o600); err != nil {
 		return fmt.Errorf("recording inventory: %w", err)
 	}
 	return nil

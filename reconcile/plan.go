@@ -198,6 +198,9 @@ func (p *Plan) add(typ, name, oldName string, before, after map[string]any, extr
 				continue
 			}
 			ac := AttributeChange{Name: k, New: render(after[k])}
+			if len(rc.Actions) == 1 && (ac.New == `""` || ac.New == "[]" || ac.New == "{}") {
+				continue // unset: not worth a line
+			}
 			ac.Unknown = ac.New == knownAfterApply
 			if len(rc.Actions) == 2 {
 				ac.Old = render(before[k])

@@ -403,7 +403,7 @@ func Load(commit *gitsrc.Commit, vars map[string]string, server string) (*hclspe
 	if diags.HasErrors() {
 		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
 	}
-	srv, err := PickServer(cluster, server)
+	srv, err := cluster.PickServer(server)
 	if err != nil {
 		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "No server to serve", Detail: err.Error(),

@@ -15,7 +15,6 @@ import (
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // planFlags are the flags plan and apply share.
@@ -184,9 +183,4 @@ func readPlan(path string) (*reconcile.Plan, error) {
 		return nil, fmt.Errorf("%s is not a saved plan of this gitboot (format_version %q; make it with gitboot plan --out)", path, p.FormatVersion)
 	}
 	return &p, nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
