@@ -32,6 +32,7 @@ type serveFlags struct {
 	logFormat                string
 	vars                     []string
 	poll                     time.Duration
+	watch                    bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -63,6 +64,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
 	fl.DurationVar(&f.poll, "poll", 30*time.Second, "re-check the branch, image sources and a remote this often (0: never)")
+	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -182,7 +184,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
-	if w, ok := src.(watcher); ok {
+	if w, ok := src.(watcher); ok && f.watch {
 		g.Go(func() error {
 			return w.Watch(gctx, f.ref, 100*time.Millisecond, func() { rec.Trigger(false) })
 		})
