@@ -21,6 +21,8 @@
 //	GET /status                    status.Report as JSON
 //	GET /metrics                   Prometheus text format
 //	GET /healthz                   "ok" once a snapshot is loaded
+//	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
+//	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
 //
 // HEAD works wherever GET does. A MAC is accepted with ':' or '-' in any
 // case; a digest only in lower case. Malformed paths are 400, unknown ones
@@ -94,6 +96,18 @@ type Config struct {
 	Grace time.Duration
 	// Now is the clock for the grace period; nil: time.Now.
 	Now func() time.Time
+
+	// Inventory returns the running inventory as JSON for GET /inventory
+	// (so that `gitboot plan --server URL` can diff against it). It is
+	// called on every request and must return quickly; the slice is only
+	// read. nil, or a nil or empty result: 503 "no inventory yet".
+	Inventory func() []byte
+	// Reconcile asks the reconciler for a pass, for POST /reconcile from
+	// a loopback address (a post-receive hook). It is called on the
+	// request's goroutine and must not block: signal the loop (a
+	// non-blocking send on a buffered channel) and return. nil: the route
+	// is 404.
+	Reconcile func()
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -261,6 +275,10 @@ var (
 func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	addr := remoteAddr(r)
 	snap := h.snap.Load()
+	if p.route == routeReconcile { // the one route that takes POST
+		h.serveReconcile(w, r, snap, addr, p)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = hdrAllow
 		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
@@ -296,6 +314,8 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		h.metrics.handler.ServeHTTP(w, r)
 	case routeStatus:
 		h.serveStatus(w, snap)
+	case routeInventory:
+		h.serveInventory(w, r)
 	case routeIPXE:
 		h.serveScript(w, r, snap, addr, p)
 	case routeBoot:

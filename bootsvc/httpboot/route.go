@@ -21,21 +21,25 @@ const (
 	routeMetrics
 	routeHealthz
 	routeBoot // /boot/{file}: an iPXE binary, for UEFI HTTP boot clients
+	routeInventory
+	routeReconcile
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{
-	routeNone:    "none",
-	routeIPXE:    "ipxe",
-	routeKernel:  "kernel",
-	routeImage:   "image",
-	routeSystem:  "system",
-	routeRuntime: "runtime",
-	routeExtra:   "extra",
-	routeStatus:  "status",
-	routeMetrics: "metrics",
-	routeHealthz: "healthz",
-	routeBoot:    "boot",
+	routeNone:      "none",
+	routeIPXE:      "ipxe",
+	routeKernel:    "kernel",
+	routeImage:     "image",
+	routeSystem:    "system",
+	routeRuntime:   "runtime",
+	routeExtra:     "extra",
+	routeStatus:    "status",
+	routeMetrics:   "metrics",
+	routeHealthz:   "healthz",
+	routeBoot:      "boot",
+	routeInventory: "inventory",
+	routeReconcile: "reconcile",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -113,6 +117,10 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeMetrics}
 	case "/healthz":
 		return parsed{route: routeHealthz}
+	case "/inventory":
+		return parsed{route: routeInventory}
+	case "/reconcile":
+		return parsed{route: routeReconcile}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}
