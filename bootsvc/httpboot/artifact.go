@@ -35,14 +35,30 @@ func artifactFor(n *bootsvc.Node, p parsed) (bootsvc.Artifact, status.Stage, boo
 
 // serveArtifact serves one of a node's boot files with http.ServeContent
 // on the open file: Range, If-None-Match (the digest is the ETag), HEAD and
-// sendfile all come from there.
+// sendfile all come from there. A digest URL (p.digest set) serves the
+// artifact with that digest: the node's current one, or else the one in a
+// snapshot replaced less than Config.Grace ago.
 func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
-	node, ok := snap.NodeByMAC(p.mac)
-	if !ok {
-		h.notFound(w, r, status.Event{MAC: p.mac, Stage: status.StageNotFound, Sent: p.route.String(), Addr: addr}, "unknown MAC")
+	node, known := snap.NodeByMAC(p.mac)
+	var a bootsvc.Artifact
+	var stage status.Stage
+	ok := false
+	if known {
+		a, stage, ok = artifactFor(node, p)
+	}
+	src := snap // the snapshot a comes from
+	if p.digest != "" && !(ok && hasDigest(&a, p.digest)) {
+		rs, rn, ra, rstage, found := h.retiredArtifact(p)
+		if !found {
+			h.digestGone(w, r, node, addr, a, p)
+			return
+		}
+		src, node, a, stage, ok, known = rs, rn, ra, rstage, true, true
+	}
+	if !known {
+		h.notFound(w, r, status.Event{MAC: p.mac, Stage: status.StageNotFound, Sent: p.route.String(), Addr: addr}, "unknown MAC", "")
 		return
 	}
-	a, stage, ok := artifactFor(node, p)
 	name := a.Name
 	if name == "" {
 		name = p.route.String()
@@ -50,10 +66,10 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	ev := status.Event{Node: node.Name, MAC: node.MAC, Stage: stage, Sent: name, Addr: addr}
 	if !ok || a.Path == "" {
 		ev.Stage = status.StageNotFound
-		h.notFound(w, r, ev, "artifact not built")
+		h.notFound(w, r, ev, "artifact not built", "")
 		return
 	}
-	if p.route == routeRuntime && snap.Server.SecureRuntime && !ownPrivileged(r, node) {
+	if p.route == routeRuntime && !runtimeAllowed(r, snap, src, node) {
 		ev.Stage = status.StageDenied
 		h.rec.Record(ev)
 		h.log.Warn("http: runtime overlay refused (secure_runtime: only from the node's own address and a port < 1024)",
@@ -66,14 +82,14 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	f, err := os.Open(a.Path)
 	if err != nil {
 		ev.Stage = status.StageNotFound
-		h.notFound(w, r, ev, "opening artifact: "+err.Error())
+		h.notFound(w, r, ev, "opening artifact: "+err.Error(), "")
 		return
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		ev.Stage = status.StageNotFound
-		h.notFound(w, r, ev, "artifact is not a regular file")
+		h.notFound(w, r, ev, "artifact is not a regular file", "")
 		return
 	}
 	h.rec.Record(ev)
@@ -89,6 +105,41 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	http.ServeContent(w, r, "", time.Time{}, f)
 }
 
+// digestGone answers a digest URL whose artifact is served no more (or
+// never was): 404, recorded as NOT_FOUND on the node (node is nil when the
+// current snapshot does not know the MAC; cur is its current artifact).
+func (h *Handler) digestGone(w http.ResponseWriter, r *http.Request, node *bootsvc.Node, addr netip.Addr, cur bootsvc.Artifact, p parsed) {
+	ev := status.Event{MAC: p.mac, Stage: status.StageNotFound, Sent: cur.Name, Addr: addr}
+	who := p.mac
+	if node != nil {
+		ev.Node, who = node.Name, node.Name
+	}
+	if ev.Sent == "" {
+		ev.Sent = p.route.String()
+	}
+	h.notFound(w, r, ev, "digest not served (older than the grace period, or never built)",
+		"artifact sha256:"+p.digest+" of node "+clip(who)+" is no longer served; reboot the node\n")
+}
+
+// runtimeAllowed applies secure_runtime to a runtime overlay from snapshot
+// src, the current one being cur: when either has secure_runtime, the
+// request must come from the node's own address (in src and, if the node
+// is still declared, in cur) and a privileged port.
+func runtimeAllowed(r *http.Request, cur, src *bootsvc.Snapshot, node *bootsvc.Node) bool {
+	if !src.Server.SecureRuntime && (cur == nil || !cur.Server.SecureRuntime) {
+		return true
+	}
+	if !ownPrivileged(r, node) {
+		return false
+	}
+	if src != cur {
+		if n, ok := cur.NodeByMAC(node.MAC); ok && !ownPrivileged(r, n) {
+			return false
+		}
+	}
+	return true
+}
+
 // ownPrivileged reports whether r comes from node's own address and a
 // privileged source port (so only root on the node can ask).
 func ownPrivileged(r *http.Request, node *bootsvc.Node) bool {
@@ -99,13 +150,18 @@ func ownPrivileged(r *http.Request, node *bootsvc.Node) bool {
 	return node.IP.IsValid() && ap.Addr().Unmap() == node.IP.Unmap() && ap.Port() < 1024
 }
 
-func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Event, why string) {
+// notFound answers 404 with body (or "Not Found" when body is empty),
+// records ev and logs why.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Event, why, body string) {
 	h.rec.Record(ev)
 	h.log.Warn("http: not found", "why", why, "node", ev.Node, "mac", ev.MAC, "path", clip(r.URL.Path),
 		"remote", r.RemoteAddr)
 	w.Header()["Content-Type"] = hdrText
 	w.WriteHeader(http.StatusNotFound)
-	w.Write([]byte("Not Found\n"))
+	if body == "" {
+		body = "Not Found\n"
+	}
+	w.Write([]byte(body))
 }
 
 // serveBootFile sends one of the fixed iPXE binaries from the server's
@@ -119,17 +175,17 @@ func (h *Handler) serveBootFile(w http.ResponseWriter, r *http.Request, snap *bo
 		ev.Node, ev.MAC = n.Name, n.MAC
 	}
 	if snap == nil {
-		h.notFound(w, r, ev, "no snapshot")
+		h.notFound(w, r, ev, "no snapshot", "")
 		return
 	}
 	f, err := os.Open(filepath.Join(snap.Server.IPXEDir, filepath.FromSlash(p.file)))
 	if err != nil {
-		h.notFound(w, r, ev, "opening boot file: "+err.Error())
+		h.notFound(w, r, ev, "opening boot file: "+err.Error(), "")
 		return
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		h.notFound(w, r, ev, "boot file is not a regular file")
+		h.notFound(w, r, ev, "boot file is not a regular file", "")
 		return
 	}
 	w.Header()["Content-Type"] = hdrOctet

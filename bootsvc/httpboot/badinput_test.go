@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -50,6 +51,19 @@ var badPaths = []struct {
 	{"long-url", "/image/" + strings.Repeat("a", 10000), "400"},
 	{"long-unknown", "/" + strings.Repeat("%2e%2e/", 1500), "404"},
 	{"absolute-form", "http://127.0.0.1/../../etc/passwd", "404"},
+	{"extra-no-index", "/extra/52:54:00:00:00:01", "400"},
+	{"digest-short", "/kernel/52:54:00:00:00:01/" + strings.Repeat("a", 63), "400"},
+	{"digest-long", "/image/52:54:00:00:00:01/" + strings.Repeat("a", 65), "400"},
+	{"digest-upper", "/image/52:54:00:00:00:01/" + strings.Repeat("A", 64), "400"},
+	{"digest-not-hex", "/system/52:54:00:00:00:01/" + strings.Repeat("g", 64), "400"},
+	{"digest-with-prefix", "/system/52:54:00:00:00:01/sha256:" + strings.Repeat("a", 57), "400"},
+	{"digest-empty", "/runtime/52:54:00:00:00:01/", "400"},
+	{"digest-extra-segment", "/kernel/52:54:00:00:00:01/" + strings.Repeat("a", 64) + "/x", "400"},
+	{"digest-trailing-slash", "/kernel/52:54:00:00:00:01/" + strings.Repeat("a", 64) + "/", "400"},
+	{"digest-traversal", "/kernel/52:54:00:00:00:01/../" + strings.Repeat("a", 61), "400"},
+	{"digest-on-ipxe", "/ipxe/52:54:00:00:00:01/" + strings.Repeat("a", 64), "400"},
+	{"extra-digest-bad", "/extra/52:54:00:00:00:01/1/" + strings.Repeat("z", 64), "400"},
+	{"extra-digest-extra", "/extra/52:54:00:00:00:01/1/" + strings.Repeat("a", 64) + "/2", "400"},
 }
 
 func TestBadInput(t *testing.T) {
@@ -246,10 +260,21 @@ func FuzzParsePath(f *testing.F) {
 		f.Add(tc.target)
 	}
 	for _, s := range []string{"/ipxe/52:54:00:00:00:01", "/image/52-54-00-00-00-01", "/extra/52:54:00:00:00:01/1",
-		"/status", "/metrics", "/healthz", "/runtime/AA:BB:CC:DD:EE:FF", "/kernel/%41"} {
+		"/status", "/metrics", "/healthz", "/runtime/AA:BB:CC:DD:EE:FF", "/kernel/%41",
+		"/kernel/52:54:00:00:00:01/" + strings.Repeat("0", 64), "/extra/52:54:00:00:00:02/1/" + strings.Repeat("f", 64),
+		"/image/52-54-00-00-00-01/" + strings.Repeat("ab", 32)} {
 		f.Add(s)
 	}
-	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger()})
+	// The golden snapshot's artifacts by digest, so the fuzzer starts from
+	// URLs that are served.
+	snap := goldenSnapshot()
+	for _, n := range snap.Nodes {
+		s, _ := AppendScript(nil, snap, n.MAC)
+		for _, u := range regexp.MustCompile(`/(?:kernel|image|extra|system|runtime)/\S+`).FindAllString(string(s), -1) {
+			f.Add(u)
+		}
+	}
+	h := New(Config{Snapshot: snap, Status: status.NewMemory(), Logger: discardLogger()})
 	f.Fuzz(func(t *testing.T, target string) {
 		req, err := http.NewRequest("GET", "http://x"+target, nil)
 		if err != nil {
@@ -261,6 +286,12 @@ func FuzzParsePath(f *testing.F) {
 				t.Fatalf("%q routed to %s with mac %q", target, p.route, p.mac)
 			}
 		}
+		if p.digest != "" && (!isDigestHex(p.digest) || p.route == routeIPXE || !strings.HasSuffix(req.URL.Path, "/"+p.digest)) {
+			t.Fatalf("%q routed to %s with digest %q", target, p.route, p.digest)
+		}
+		if p.bad && p.why == "" {
+			t.Fatalf("%q: 400 without a reason", target)
+		}
 		if p.route == routeNone && p.mac != "" {
 			t.Fatalf("%q: no route but a MAC", target)
 		}
@@ -268,7 +299,7 @@ func FuzzParsePath(f *testing.F) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		switch w.Code {
-		case 200, 400, 404, 503:
+		case 200, 400, 404, 405, 503:
 		default:
 			t.Fatalf("%q: status %d", target, w.Code)
 		}

@@ -179,6 +179,11 @@ func TestUnknownMACIsDiscovered(t *testing.T) {
 func TestSecureRuntime(t *testing.T) {
 	e := newEnv(t, Config{}, func(s *bootsvc.Server, _ []bootsvc.Node) { s.SecureRuntime = true })
 	url1 := e.base + "/runtime/52:54:00:00:00:01"
+	n1, _ := e.h.Snapshot().NodeByName("c001")
+	digest1 := url1 + "/" + strings.TrimPrefix(n1.Artifacts.Runtime.Digest, "sha256:")
+	if c := curlCode(t, digest1); c != "403" {
+		t.Fatalf("unprivileged port, digest URL: %s, want 403", c)
+	}
 	if c := curlCode(t, url1); c != "403" {
 		t.Fatalf("unprivileged port: %s, want 403", c)
 	}
@@ -202,6 +207,9 @@ func TestSecureRuntime(t *testing.T) {
 	if c := curlCode(t, "--local-port", "700-799", url1); c != "200" {
 		t.Fatalf("own address, privileged port: %s, want 200", c)
 	}
+	if c := curlCode(t, "--local-port", "700-799", digest1); c != "200" {
+		t.Fatalf("own address, privileged port, digest URL: %s, want 200", c)
+	}
 	if r, _ := e.store.Node("c001"); r.Stage != status.StageRuntimeOverlay || r.Error != nil {
 		t.Fatalf("after the allowed download: %+v", r)
 	}
@@ -213,6 +221,9 @@ func TestSecureRuntime(t *testing.T) {
 	// From c002's own address.
 	if c := curlCode(t, "--interface", "127.0.0.2", "--local-port", "700-799", url2); c != "200" {
 		t.Fatalf("c002 from its own address: %s, want 200", c)
+	}
+	if c := curlCode(t, "--interface", "127.0.0.2", "--local-port", "700-799", digest1); c != "403" {
+		t.Fatalf("c001's runtime by digest from c002: %s, want 403", c)
 	}
 }
 

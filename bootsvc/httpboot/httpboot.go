@@ -13,13 +13,21 @@
 //	GET /extra/{mac}/{n}           node.Artifacts.Extra[n]
 //	GET /system/{mac}              node.Artifacts.System
 //	GET /runtime/{mac}             node.Artifacts.Runtime (secure_runtime: own IP, port < 1024)
+//	GET /kernel/{mac}/{hex}        the same artifacts by content: {hex} is the 64 hex
+//	GET /image/{mac}/{hex}         digits of the artifact's sha256; served from the
+//	GET /extra/{mac}/{n}/{hex}     current snapshot or one replaced less than
+//	GET /system/{mac}/{hex}        Config.Grace ago, else 404. The iPXE script
+//	GET /runtime/{mac}/{hex}       names these.
 //	GET /status                    status.Report as JSON
 //	GET /metrics                   Prometheus text format
 //	GET /healthz                   "ok" once a snapshot is loaded
+//	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
+//	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
 //
 // HEAD works wherever GET does. A MAC is accepted with ':' or '-' in any
-// case. Malformed paths are 400, unknown ones 404; both are logged and
-// recorded as BAD_REQUEST.
+// case; a digest only in lower case. Malformed paths are 400, unknown ones
+// 404; both are logged and recorded as BAD_REQUEST, with the reason in the
+// body. A missing artifact is 404 and NOT_FOUND.
 package httpboot
 
 import (
@@ -80,16 +88,41 @@ type Config struct {
 	// ShutdownTimeout is how long Serve waits for requests in flight
 	// when its context ends before it closes their connections.
 	ShutdownTimeout time.Duration
+
+	// Grace is how long a snapshot replaced by Update stays available
+	// to digest URLs (/kernel/{mac}/{hex} ...), so that a node booting
+	// from the old script still gets every file it names; at most
+	// MaxRetired snapshots are kept. Zero: DefaultGrace; negative: none.
+	Grace time.Duration
+	// Now is the clock for the grace period; nil: time.Now.
+	Now func() time.Time
+
+	// Inventory returns the running inventory as JSON for GET /inventory
+	// (so that `gitboot plan --server URL` can diff against it). It is
+	// called on every request and must return quickly; the slice is only
+	// read. nil, or a nil or empty result: 503 "no inventory yet".
+	Inventory func() []byte
+	// Reconcile asks the reconciler for a pass, for POST /reconcile from
+	// a loopback address (a post-receive hook). It is called on the
+	// request's goroutine and must not block: signal the loop (a
+	// non-blocking send on a buffered channel) and return. nil: the route
+	// is 404.
+	Reconcile func()
 }
 
 // Handler is the HTTP boot service. Create it with New.
 type Handler struct {
-	cfg     Config
-	snap    atomic.Pointer[bootsvc.Snapshot]
-	store   *status.Store
-	rec     status.Recorder
-	metrics *Metrics
-	log     *slog.Logger
+	cfg  Config
+	snap atomic.Pointer[bootsvc.Snapshot]
+	// retired holds the snapshots Update replaced, still within their
+	// grace period (nil: none); updateMu serializes Update, never
+	// requests.
+	retired  atomic.Pointer[retiredList]
+	updateMu sync.Mutex
+	store    *status.Store
+	rec      status.Recorder
+	metrics  *Metrics
+	log      *slog.Logger
 }
 
 // New creates a Handler.
@@ -124,6 +157,12 @@ func New(cfg Config) *Handler {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger}
 	h.metrics.store.Store(cfg.Status)
 	if cfg.Snapshot != nil {
@@ -131,10 +170,6 @@ func New(cfg Config) *Handler {
 	}
 	return h
 }
-
-// Update makes snap the snapshot served from now on. Requests in flight
-// finish with the one they started with.
-func (h *Handler) Update(snap *bootsvc.Snapshot) { h.snap.Store(snap) }
 
 // Snapshot returns the snapshot being served (nil before the first).
 func (h *Handler) Snapshot() *bootsvc.Snapshot { return h.snap.Load() }
@@ -240,13 +275,17 @@ var (
 func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	addr := remoteAddr(r)
 	snap := h.snap.Load()
+	if p.route == routeReconcile { // the one route that takes POST
+		h.serveReconcile(w, r, snap, addr, p)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = hdrAllow
 		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 			http.NewResponseController(w).SetReadDeadline(time.Now())
 			w.Header()["Connection"] = hdrClose
 		}
-		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "method not allowed")
+		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only GET and HEAD")
 		return
 	}
 	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
@@ -259,7 +298,7 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	switch p.route {
 	case routeNone:
 		if p.bad {
-			h.fail(w, r, snap, addr, p, http.StatusBadRequest, "malformed MAC or path")
+			h.fail(w, r, snap, addr, p, http.StatusBadRequest, p.why)
 			return
 		}
 		h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path")
@@ -275,6 +314,8 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		h.metrics.handler.ServeHTTP(w, r)
 	case routeStatus:
 		h.serveStatus(w, snap)
+	case routeInventory:
+		h.serveInventory(w, r)
 	case routeIPXE:
 		h.serveScript(w, r, snap, addr, p)
 	case routeBoot:
@@ -284,8 +325,8 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	}
 }
 
-// fail answers code, logs the request and records BAD_REQUEST (attributed
-// to the node whose address sent it, if any).
+// fail answers code with why in the body, logs the request and records
+// BAD_REQUEST (attributed to the node whose address sent it, if any).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed, code int, why string) {
 	h.log.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
 		"path", clip(r.URL.EscapedPath()), "remote", r.RemoteAddr)
@@ -297,7 +338,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Sna
 	w.Header()["Content-Type"] = hdrText
 	w.Header()["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(code)
-	w.Write([]byte(http.StatusText(code) + "\n"))
+	w.Write([]byte(http.StatusText(code) + ": " + why + "\n"))
 }
 
 func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {

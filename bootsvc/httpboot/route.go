@@ -21,21 +21,25 @@ const (
 	routeMetrics
 	routeHealthz
 	routeBoot // /boot/{file}: an iPXE binary, for UEFI HTTP boot clients
+	routeInventory
+	routeReconcile
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{
-	routeNone:    "none",
-	routeIPXE:    "ipxe",
-	routeKernel:  "kernel",
-	routeImage:   "image",
-	routeSystem:  "system",
-	routeRuntime: "runtime",
-	routeExtra:   "extra",
-	routeStatus:  "status",
-	routeMetrics: "metrics",
-	routeHealthz: "healthz",
-	routeBoot:    "boot",
+	routeNone:      "none",
+	routeIPXE:      "ipxe",
+	routeKernel:    "kernel",
+	routeImage:     "image",
+	routeSystem:    "system",
+	routeRuntime:   "runtime",
+	routeExtra:     "extra",
+	routeStatus:    "status",
+	routeMetrics:   "metrics",
+	routeHealthz:   "healthz",
+	routeBoot:      "boot",
+	routeInventory: "inventory",
+	routeReconcile: "reconcile",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -66,27 +70,45 @@ var macRoutes = [...]struct {
 // maxExtra bounds the index in /extra/{mac}/{n}.
 const maxExtra = 99
 
+// maxPath bounds the decoded path of any route; the longest is
+// /extra/{mac}/{n}/{hex}, 92 bytes.
+const maxPath = 96
+
+// digestLen is the length of a sha256 digest in hex.
+const digestLen = 64
+
 // parsed is the result of parsing a request path.
 type parsed struct {
 	route route
 	mac   string // canonical (lower case, colons)
 	index int    // for routeExtra
-	file  string // for routeBoot: the file under ipxe_dir
+	// digest is the 64 lower-case hex digits of /{route}/{mac}/{hex}
+	// (sha256); empty for the plain form.
+	digest string
+	file   string // for routeBoot: the file under ipxe_dir
 	// bad is set when the path names a route but its argument is
-	// malformed (400); route is routeNone then.
+	// malformed (400); route is routeNone then and why says what is
+	// wrong (a constant string).
 	bad bool
+	why string
 }
+
+func badPath(why string) parsed { return parsed{bad: true, why: why} }
 
 // parsePath maps a request's decoded path to a route. iPXE percent-encodes
 // the colons of a MAC (/ipxe/52%3A54%3A...), so the decoded path is what is
-// checked; the check is strict (a route prefix and exactly one well-formed
-// MAC, or one of three fixed paths), so no decoded "..", "/" or NUL can
-// pass. rawPath is the URL's RawPath, only used to tell a malformed
-// argument (400) from an unknown path (404). The function allocates only
-// when the MAC is not already canonical.
+// checked; the check is strict (a route prefix, exactly one well-formed
+// MAC, for /extra/ an index, and for artifact routes optionally one
+// 64-digit lower-case hex digest; or one of a few fixed paths), so no
+// decoded "..", "/" or NUL can pass. rawPath is the URL's RawPath, only
+// used to tell a malformed argument (400) from an unknown path (404). The
+// function allocates only when the MAC is not already canonical.
 func parsePath(path, rawPath string) parsed {
-	if len(path) > 64 {
-		return parsed{bad: hasMACPrefix(path) || hasMACPrefix(rawPath)}
+	if len(path) > maxPath {
+		if hasMACPrefix(path) || hasMACPrefix(rawPath) {
+			return badPath("path too long")
+		}
+		return parsed{}
 	}
 	switch path {
 	case "/status":
@@ -95,6 +117,10 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeMetrics}
 	case "/healthz":
 		return parsed{route: routeHealthz}
+	case "/inventory":
+		return parsed{route: routeInventory}
+	case "/reconcile":
+		return parsed{route: routeReconcile}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}
@@ -103,20 +129,32 @@ func parsePath(path, rawPath string) parsed {
 		if !strings.HasPrefix(path, m.prefix) {
 			continue
 		}
-		rest := path[len(m.prefix):]
-		idx := 0
+		macPart, tail, more := strings.Cut(path[len(m.prefix):], "/")
+		mac, ok := canonMAC(macPart)
+		if !ok {
+			return badPath("malformed MAC (want 52:54:00:00:00:01 or 52-54-00-00-00-01)")
+		}
+		p := parsed{route: m.r, mac: mac}
 		if m.r == routeExtra {
-			var ok bool
-			rest, idx, ok = cutIndex(rest)
-			if !ok {
-				return parsed{bad: true}
+			if !more {
+				return badPath("missing initrd index: /extra/{mac}/{n}")
+			}
+			var num string
+			num, tail, more = strings.Cut(tail, "/")
+			if p.index, ok = parseIndex(num); !ok {
+				return badPath("malformed initrd index (0 to 99, no leading zeros)")
 			}
 		}
-		mac, ok := canonMAC(rest)
-		if !ok {
-			return parsed{bad: true}
+		if more {
+			if m.r == routeIPXE {
+				return badPath("unexpected path segment after the MAC")
+			}
+			if !isDigestHex(tail) {
+				return badPath("malformed digest (want 64 lower-case hex digits of the sha256, and nothing after it)")
+			}
+			p.digest = tail
 		}
-		return parsed{route: m.r, mac: mac, index: idx}
+		return p
 	}
 	return parsed{}
 }
@@ -130,28 +168,49 @@ func hasMACPrefix(path string) bool {
 	return false
 }
 
-// cutIndex splits "{mac}/{n}" into the MAC and n (0..maxExtra, no leading
-// zeros).
-func cutIndex(s string) (string, int, bool) {
-	i := strings.LastIndexByte(s, '/')
-	if i < 0 {
-		return "", 0, false
-	}
-	num := s[i+1:]
+// parseIndex parses an /extra/ index: 0..maxExtra, no leading zeros.
+func parseIndex(num string) (int, bool) {
 	if len(num) == 0 || len(num) > 2 || (len(num) > 1 && num[0] == '0') {
-		return "", 0, false
+		return 0, false
 	}
 	n := 0
 	for _, c := range []byte(num) {
 		if c < '0' || c > '9' {
-			return "", 0, false
+			return 0, false
 		}
 		n = n*10 + int(c-'0')
 	}
 	if n > maxExtra {
-		return "", 0, false
+		return 0, false
 	}
-	return s[:i], n, true
+	return n, true
+}
+
+// isDigestHex reports whether s is 64 lower-case hex digits.
+func isDigestHex(s string) bool {
+	if len(s) != digestLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// digestHex returns the hex part of an artifact's "sha256:<hex>" digest,
+// or "" when the digest is not in that form.
+func digestHex(d string) string {
+	if len(d) != len("sha256:")+digestLen || d[:len("sha256:")] != "sha256:" || !isDigestHex(d[len("sha256:"):]) {
+		return ""
+	}
+	return d[len("sha256:"):]
+}
+
+// hasDigest reports whether a's digest is sha256:hex.
+func hasDigest(a *bootsvc.Artifact, hex string) bool {
+	return len(a.Digest) == len("sha256:")+digestLen && a.Digest[len("sha256:"):] == hex && a.Digest[:len("sha256:")] == "sha256:"
 }
 
 // canonMAC accepts a 48-bit MAC written with ':' or '-' separators in any

@@ -20,7 +20,9 @@ const UnknownRebootDelay = 60
 // a pure function of (mac, snap) and allocates nothing beyond growing dst.
 //
 // A known node's script loads the kernel, then the image, the extra
-// initrds, the system and the runtime overlay, each with `initrd --name`
+// initrds, the system and the runtime overlay, each by a digest URL
+// (/kernel/{mac}/{hex}: the artifact's sha256, so a node never mixes files
+// of two snapshots), each initrd with `initrd --name`
 // and a matching `initrd=` kernel argument (UEFI needs both), and boots. A
 // failed step prints which one failed, sleeps RetryDelay seconds and
 // retries that step. An unknown MAC's script prints the MAC and the server
@@ -50,7 +52,7 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 
 	// Kernel, with its arguments.
 	dst = append(dst, ":kernel\nkernel --name kernel "...)
-	dst = appendURL(dst, &snap.Server, "/kernel/", mac, -1)
+	dst = appendURL(dst, &snap.Server, "/kernel/", mac, -1, &node.Artifacts.Kernel)
 	dst = append(dst, " initrd=image"...)
 	for i := range node.Artifacts.Extra {
 		dst = append(dst, " initrd=extra"...)
@@ -73,12 +75,13 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	dst = append(dst, " || goto kernel_failed\n"...)
 
 	// Initrds, in unpack order.
-	dst = appendInitrd(dst, &snap.Server, "image", "/image/", mac, -1)
-	for i := range node.Artifacts.Extra {
-		dst = appendInitrd(dst, &snap.Server, "extra", "/extra/", mac, i)
+	arts := &node.Artifacts
+	dst = appendInitrd(dst, &snap.Server, "image", "/image/", mac, -1, &arts.Image)
+	for i := range arts.Extra {
+		dst = appendInitrd(dst, &snap.Server, "extra", "/extra/", mac, i, &arts.Extra[i])
 	}
-	dst = appendInitrd(dst, &snap.Server, "system", "/system/", mac, -1)
-	dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime/", mac, -1)
+	dst = appendInitrd(dst, &snap.Server, "system", "/system/", mac, -1, &arts.System)
+	dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime/", mac, -1, &arts.Runtime)
 	dst = append(dst, "boot || goto boot_failed\n"...)
 
 	// Failure handlers.
@@ -126,13 +129,13 @@ func appendLabel(dst []byte, name string, index int) []byte {
 	return dst
 }
 
-func appendInitrd(dst []byte, srv *bootsvc.Server, name, prefix, mac string, index int) []byte {
+func appendInitrd(dst []byte, srv *bootsvc.Server, name, prefix, mac string, index int, a *bootsvc.Artifact) []byte {
 	dst = append(dst, ':')
 	dst = appendLabel(dst, name, index)
 	dst = append(dst, "\ninitrd --name "...)
 	dst = appendLabel(dst, name, index)
 	dst = append(dst, ' ')
-	dst = appendURL(dst, srv, prefix, mac, index)
+	dst = appendURL(dst, srv, prefix, mac, index, a)
 	dst = append(dst, " || goto "...)
 	dst = appendLabel(dst, name, index)
 	dst = append(dst, "_failed\n"...)
@@ -160,13 +163,22 @@ func appendBase(dst []byte, srv *bootsvc.Server) []byte {
 	return netip.AddrPortFrom(srv.Address, uint16(srv.HTTPPort)).AppendTo(dst)
 }
 
-func appendURL(dst []byte, srv *bootsvc.Server, prefix, mac string, index int) []byte {
+// appendURL appends the URL of artifact a: prefix, mac, the index when
+// index >= 0, and the hex of a's sha256 digest, so the URL names that
+// exact content ({base}/image/{mac}/{hex}). An artifact without a
+// "sha256:<hex>" digest gets the plain URL, which serves whatever is
+// current.
+func appendURL(dst []byte, srv *bootsvc.Server, prefix, mac string, index int, a *bootsvc.Artifact) []byte {
 	dst = appendBase(dst, srv)
 	dst = append(dst, prefix...)
 	dst = append(dst, mac...)
 	if index >= 0 {
 		dst = append(dst, '/')
 		dst = strconv.AppendInt(dst, int64(index), 10)
+	}
+	if hex := digestHex(a.Digest); hex != "" {
+		dst = append(dst, '/')
+		dst = append(dst, hex...)
 	}
 	return dst
 }

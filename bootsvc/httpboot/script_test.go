@@ -2,6 +2,8 @@ package httpboot
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"io"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +27,8 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 func goldenSnapshot() *bootsvc.Snapshot {
 	srv := bootsvc.Server{Name: "head", Address: netip.MustParseAddr("10.99.0.1"), HTTPPort: 9873, RuntimeInterval: time.Minute}
 	art := func(name string) bootsvc.Artifact {
-		return bootsvc.Artifact{Path: "/var/lib/gitboot/store/" + name, Digest: "sha256:00", Name: name}
+		sum := sha256.Sum256([]byte(name))
+		return bootsvc.Artifact{Path: "/var/lib/gitboot/store/" + name, Digest: "sha256:" + hex.EncodeToString(sum[:]), Name: name}
 	}
 	arts := bootsvc.Artifacts{Kernel: art("vmlinuz"), Image: art("image.img.gz"), System: art("system.img.gz"), Runtime: art("runtime.img.gz")}
 	withExtra := arts
@@ -86,14 +90,17 @@ func TestScriptGolden(t *testing.T) {
 // TestScriptSteps checks the boot contract line by line: initrd names match
 // the kernel's initrd= arguments, each step retries on failure.
 func TestScriptSteps(t *testing.T) {
-	got, _ := AppendScript(nil, goldenSnapshot(), "52:54:00:00:00:02")
+	snap := goldenSnapshot()
+	got, node := AppendScript(nil, snap, "52:54:00:00:00:02")
 	s := string(got)
 	base := "http://10.99.0.1:9873"
+	hx := func(a bootsvc.Artifact) string { return strings.TrimPrefix(a.Digest, "sha256:") }
+	arts := node.Artifacts
 	for _, want := range []string{
-		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02 initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 || goto kernel_failed\n",
-		"initrd --name image " + base + "/image/52:54:00:00:00:02 || goto image_failed\n",
-		"initrd --name extra1 " + base + "/extra/52:54:00:00:00:02/1 || goto extra1_failed\n",
-		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02 || goto runtime_failed\n",
+		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02/" + hx(arts.Kernel) + " initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 || goto kernel_failed\n",
+		"initrd --name image " + base + "/image/52:54:00:00:00:02/" + hx(arts.Image) + " || goto image_failed\n",
+		"initrd --name extra1 " + base + "/extra/52:54:00:00:00:02/1/" + hx(arts.Extra[1]) + " || goto extra1_failed\n",
+		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
 		":system_failed\necho gitboot: downloading system failed, retrying in 10 s\nsleep 10\ngoto system\n",
 		"boot || goto boot_failed\n",
 	} {
@@ -110,6 +117,28 @@ func TestScriptSteps(t *testing.T) {
 			t.Errorf("%q out of order", o)
 		}
 		last = i
+	}
+	// Every URL the script names parses back to its route, MAC and digest.
+	for _, u := range regexp.MustCompile(`http://\S+/(?:kernel|image|extra|system|runtime)/\S+`).FindAllString(s, -1) {
+		p := parsePath(strings.TrimPrefix(u, base), "")
+		if p.route == routeNone || p.mac != "52:54:00:00:00:02" || len(p.digest) != 64 {
+			t.Errorf("%s parses to %+v", u, p)
+		}
+	}
+
+	// An artifact without a sha256 digest gets the plain URL.
+	nodes := append([]bootsvc.Node(nil), snap.Nodes...)
+	nodes[1].Artifacts.Image.Digest = ""
+	nodes[1].Artifacts.System.Digest = "sha256:00"
+	got, _ = AppendScript(nil, newSnap(snap, nodes), "52:54:00:00:00:02")
+	for _, want := range []string{
+		"initrd --name image " + base + "/image/52:54:00:00:00:02 || goto image_failed\n",
+		"initrd --name system " + base + "/system/52:54:00:00:00:02 || goto system_failed\n",
+		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("script without digests lacks %q", want)
+		}
 	}
 }
 

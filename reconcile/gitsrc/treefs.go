@@ -14,10 +14,23 @@ import (
 )
 
 // TreeFS is a read-only fs.FS over a git tree. Symbolic links are reported
-// by Lstat and ReadLink and are never followed: Open on one fails.
+// by Lstat and ReadLink and are never followed: Open on one fails. It reads
+// through its Source (under the Source's lock, with the pack index reloaded
+// when packs changed), so it stays readable after a push or `git gc` as long
+// as the commit's objects exist.
 type TreeFS struct {
+	src   *Source
 	tree  *object.Tree
 	mtime time.Time
+}
+
+// read runs f under the Source's lock (go-git trees and stores are not safe
+// for concurrent use), retrying once if the pack files changed.
+func (t *TreeFS) read(f func() error) error {
+	if t.src == nil {
+		return f()
+	}
+	return t.src.read(f)
 }
 
 func (t *TreeFS) entry(op, name string) (*object.TreeEntry, error) {
@@ -35,12 +48,23 @@ func (t *TreeFS) entry(op, name string) (*object.TreeEntry, error) {
 }
 
 // Open implements fs.FS.
-func (t *TreeFS) Open(name string) (fs.File, error) {
+func (t *TreeFS) Open(name string) (f fs.File, err error) {
+	err = t.read(func() error {
+		f, err = t.open(name)
+		return err
+	})
+	return f, err
+}
+
+func (t *TreeFS) open(name string) (fs.File, error) {
 	e, err := t.entry("open", name)
 	if err != nil {
 		return nil, err
 	}
-	info := t.info(e, name)
+	info, err := t.info(e, name)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case e.Mode == filemode.Dir:
 		return &treeDir{fs: t, name: name, info: info}, nil
@@ -77,16 +101,28 @@ func (t *TreeFS) blob(name string) ([]byte, error) {
 func (t *TreeFS) Stat(name string) (fs.FileInfo, error) { return t.Lstat(name) }
 
 // Lstat implements fs.ReadLinkFS.
-func (t *TreeFS) Lstat(name string) (fs.FileInfo, error) {
-	e, err := t.entry("lstat", name)
-	if err != nil {
-		return nil, err
-	}
-	return t.info(e, name), nil
+func (t *TreeFS) Lstat(name string) (info fs.FileInfo, err error) {
+	err = t.read(func() error {
+		e, err := t.entry("lstat", name)
+		if err != nil {
+			return err
+		}
+		info, err = t.info(e, name)
+		return err
+	})
+	return info, err
 }
 
 // ReadLink implements fs.ReadLinkFS.
-func (t *TreeFS) ReadLink(name string) (string, error) {
+func (t *TreeFS) ReadLink(name string) (target string, err error) {
+	err = t.read(func() error {
+		target, err = t.readLink(name)
+		return err
+	})
+	return target, err
+}
+
+func (t *TreeFS) readLink(name string) (string, error) {
 	e, err := t.entry("readlink", name)
 	if err != nil {
 		return "", err
@@ -99,7 +135,15 @@ func (t *TreeFS) ReadLink(name string) (string, error) {
 }
 
 // ReadDir implements fs.ReadDirFS.
-func (t *TreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
+func (t *TreeFS) ReadDir(name string) (es []fs.DirEntry, err error) {
+	err = t.read(func() error {
+		es, err = t.readDir(name)
+		return err
+	})
+	return es, err
+}
+
+func (t *TreeFS) readDir(name string) ([]fs.DirEntry, error) {
 	e, err := t.entry("readdir", name)
 	if err != nil {
 		return nil, err
@@ -116,26 +160,30 @@ func (t *TreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	out := make([]fs.DirEntry, 0, len(sub.Entries))
 	for i := range sub.Entries {
 		se := &sub.Entries[i]
-		out = append(out, fs.FileInfoToDirEntry(t.infoIn(sub, se, path.Join(name, se.Name))))
+		info, err := t.infoIn(sub, se, se.Name, path.Join(name, se.Name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fs.FileInfoToDirEntry(info))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out, nil
 }
 
-func (t *TreeFS) info(e *object.TreeEntry, name string) *treeInfo {
-	ti := &treeInfo{name: path.Base(name), mode: fsMode(e.Mode), mtime: t.mtime}
-	if e.Mode.IsFile() {
-		ti.size, _ = t.tree.Size(name)
-	}
-	return ti
+func (t *TreeFS) info(e *object.TreeEntry, name string) (*treeInfo, error) {
+	return t.infoIn(t.tree, e, name, name)
 }
 
-func (t *TreeFS) infoIn(parent *object.Tree, e *object.TreeEntry, name string) *treeInfo {
-	ti := &treeInfo{name: e.Name, mode: fsMode(e.Mode), mtime: t.mtime}
+// infoIn describes entry e, found in parent as rel, named name in t.
+func (t *TreeFS) infoIn(parent *object.Tree, e *object.TreeEntry, rel, name string) (*treeInfo, error) {
+	ti := &treeInfo{name: path.Base(name), mode: fsMode(e.Mode), mtime: t.mtime}
 	if e.Mode.IsFile() {
-		ti.size, _ = parent.Size(e.Name)
+		var err error
+		if ti.size, err = parent.Size(rel); err != nil {
+			return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		}
 	}
-	return ti
+	return ti, nil
 }
 
 func fsMode(m filemode.FileMode) fs.FileMode {

@@ -1,0 +1,77 @@
+package gitsrc
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// manyCommits makes a packed bare repository with n commits on main, each
+// changing one of 100 files.
+func manyCommits(b *testing.B, n int) string {
+	b.Helper()
+	bare := filepath.Join(b.TempDir(), "many.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
+		b.Fatalf("git init: %v\n%s", err, out)
+	}
+	var in strings.Builder
+	for i := range n {
+		data := fmt.Sprintf("# change %d\n", i)
+		fmt.Fprintf(&in, "commit refs/heads/main\ncommitter T <t@example.org> %d +0000\ndata 7\nchange\n", 1700000000+i)
+		fmt.Fprintf(&in, "M 100644 inline f%02d.hcl\ndata %d\n%s\n", i%100, len(data), data)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir, cmd.Stdin = bare, strings.NewReader(in.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("git fast-import: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("git", "-C", bare, "gc", "-q").CombinedOutput(); err != nil {
+		b.Fatalf("git gc: %v\n%s", err, out)
+	}
+	return bare
+}
+
+// BenchmarkResolve is what the reconcile loop pays per notification: the
+// pack-set check and a Resolve on an open Source.
+func BenchmarkResolve(b *testing.B) {
+	bare := manyCommits(b, 5000)
+	src, err := Open(bare)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := src.Resolve("main"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkResolveReopen is the alternative: a fresh go-git repository per
+// Resolve.
+func BenchmarkResolveReopen(b *testing.B) {
+	bare := manyCommits(b, 5000)
+	for b.Loop() {
+		src, err := Open(bare)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := src.Resolve("main"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPackSetCheck is the part of Resolve that keeps it fresh.
+func BenchmarkPackSetCheck(b *testing.B) {
+	src, err := Open(manyCommits(b, 100))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		src.mu.Lock()
+		src.refreshLocked()
+		src.mu.Unlock()
+	}
+}
