@@ -42,6 +42,10 @@ type Source struct {
 	gitDir    string // absolute: HEAD and per-worktree files
 	commonDir string // absolute: objects, refs and packed-refs
 
+	remote  string // URL of a remote source, "" for a local one
+	rconf   RemoteOptions
+	fetchMu sync.Mutex // one Fetch at a time
+
 	mu    sync.Mutex // guards everything below and every read through repo
 	repo  *git.Repository
 	store *filesystem.Storage
