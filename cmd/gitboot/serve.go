@@ -166,7 +166,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}()
 	s := &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
-		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http")}),
+		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http"),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: metrics, Log: log.With("svc", "tftp")}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: metrics, Logger: log})
