@@ -28,6 +28,7 @@ const (
 	ReconcileApplied   = "applied"   // a new commit was applied
 	ReconcileUnchanged = "unchanged" // the desired state was already applied
 	ReconcileRejected  = "rejected"  // the commit is invalid; the last good state stays
+	ReconcilePlanned   = "planned"   // auto_apply = false: planned, waits for gitboot apply
 	ReconcileError     = "error"     // a transient failure (fetch, build); retried
 )
 
@@ -86,9 +87,9 @@ func New() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
 	})
 	m.reconcile = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gitboot_reconcile_total", Help: "Reconcile passes, by result (applied, unchanged, rejected, error).",
+		Name: "gitboot_reconcile_total", Help: "Reconcile passes, by result (applied, unchanged, rejected, planned, error).",
 	}, []string{"result"})
-	for _, r := range []string{ReconcileApplied, ReconcileUnchanged, ReconcileRejected, ReconcileError} {
+	for _, r := range []string{ReconcileApplied, ReconcileUnchanged, ReconcileRejected, ReconcilePlanned, ReconcileError} {
 		m.reconcile.WithLabelValues(r) // show zeros before the first pass
 	}
 	m.applied = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -126,10 +127,9 @@ func (m *Metrics) ObserveBuild(d time.Duration) { m.build.Observe(d.Seconds()) }
 // ObserveApply records how long applying a commit took.
 func (m *Metrics) ObserveApply(d time.Duration) { m.apply.Observe(d.Seconds()) }
 
-// ObserveReconcile counts one reconcile pass with its result, one of
-// ReconcileApplied, ReconcileUnchanged, ReconcileRejected and
-// ReconcileError (another value becomes a label value of its own: keep to
-// the four).
+// ObserveReconcile counts one reconcile pass with its result, one of the
+// Reconcile* constants (the same strings as reconcile's Result* values;
+// another value becomes a label value of its own: keep to these).
 func (m *Metrics) ObserveReconcile(result string) { m.reconcile.WithLabelValues(result).Inc() }
 
 // SetApplied records when the served state was applied

@@ -61,6 +61,7 @@ func TestNames(t *testing.T) {
 		`gitboot_reconcile_total{result="applied"} 1`,
 		`gitboot_reconcile_total{result="unchanged"} 2`,
 		`gitboot_reconcile_total{result="rejected"} 0`,
+		`gitboot_reconcile_total{result="planned"} 0`,
 		`gitboot_reconcile_total{result="error"} 0`,
 		`gitboot_applied_timestamp_seconds 1.7950000005e+09`,
 		`gitboot_nodes{stage="KERNEL"} 2`,
