@@ -26,7 +26,7 @@ type Config struct {
 	// StateDir holds the dynamic lease file; empty keeps leases in memory.
 	StateDir string
 	// Metrics counts replies by message type ("offer", "ack", "nak") for
-	// GET /metrics; nil counts nothing. (httpboot.Metrics implements it.)
+	// GET /metrics; nil counts nothing. (bootsvc/metrics.Metrics implements it.)
 	Metrics interface{ DHCPReply(msgType string) }
 	// Recorder receives a DHCP stage event for every answer to a node and,
 	// at most once a minute per MAC, for unknown MACs. Nil discards them.

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/gitboot/gitboot/bootsvc/metrics"
 )
 
 // sendChunk is how much one sendfile call may send before the write
@@ -21,12 +23,12 @@ type limitListener struct {
 	net.Listener
 	sem       chan struct{}
 	writeIdle time.Duration
-	metrics   *Metrics
+	metrics   *metrics.Metrics
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
-func newLimitListener(ln net.Listener, max int, writeIdle time.Duration, m *Metrics) *limitListener {
+func newLimitListener(ln net.Listener, max int, writeIdle time.Duration, m *metrics.Metrics) *limitListener {
 	return &limitListener{Listener: ln, sem: make(chan struct{}, max), writeIdle: writeIdle, metrics: m, done: make(chan struct{})}
 }
 
@@ -41,7 +43,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	l.metrics.conns.Inc()
+	l.metrics.HTTPConnOpened()
 	return &limitConn{Conn: c, l: l}, nil
 }
 
@@ -59,7 +61,7 @@ type limitConn struct {
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
-		c.l.metrics.conns.Dec()
+		c.l.metrics.HTTPConnClosed()
 		<-c.l.sem
 	})
 	return err

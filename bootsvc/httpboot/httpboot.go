@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
@@ -67,7 +68,7 @@ type Config struct {
 	// Recorder receives every request's event; nil: Status.
 	Recorder status.Recorder
 	// Metrics is the registry served at /metrics; nil: a new one.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
 
@@ -121,8 +122,10 @@ type Handler struct {
 	updateMu sync.Mutex
 	store    *status.Store
 	rec      status.Recorder
-	metrics  *Metrics
-	log      *slog.Logger
+	metrics  *metrics.Metrics
+	// routeMetrics are the request counters of each route.
+	routeMetrics [numRoutes]*metrics.HTTPRoute
+	log          *slog.Logger
 }
 
 // New creates a Handler.
@@ -134,7 +137,7 @@ func New(cfg Config) *Handler {
 		cfg.Recorder = cfg.Status
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics()
+		cfg.Metrics = metrics.New()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -164,7 +167,10 @@ func New(cfg Config) *Handler {
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger}
-	h.metrics.store.Store(cfg.Status)
+	h.metrics.SetStatus(cfg.Status)
+	for r := range h.routeMetrics {
+		h.routeMetrics[r] = h.metrics.HTTPRoute(route(r).String())
+	}
 	if cfg.Snapshot != nil {
 		h.snap.Store(cfg.Snapshot)
 	}
@@ -175,7 +181,7 @@ func New(cfg Config) *Handler {
 func (h *Handler) Snapshot() *bootsvc.Snapshot { return h.snap.Load() }
 
 // Metrics returns the handler's metrics registry.
-func (h *Handler) Metrics() *Metrics { return h.metrics }
+func (h *Handler) Metrics() *metrics.Metrics { return h.metrics }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down: requests in
 // flight get ShutdownTimeout to finish before their connections are
@@ -258,7 +264,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if code == 0 {
 		code = http.StatusOK
 	}
-	h.metrics.observe(p.route, code, w.n)
+	h.routeMetrics[p.route].Observe(code, w.n)
 	w.ResponseWriter = nil
 	respPool.Put(w)
 }
@@ -311,7 +317,7 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		}
 		w.Write([]byte("ok\n"))
 	case routeMetrics:
-		h.metrics.handler.ServeHTTP(w, r)
+		h.metrics.Handler().ServeHTTP(w, r)
 	case routeStatus:
 		h.serveStatus(w, snap)
 	case routeInventory:

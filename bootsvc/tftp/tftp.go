@@ -62,7 +62,7 @@ type Config struct {
 	// the client retries. Zero: DefaultMaxTransfers.
 	MaxTransfers int
 	// Metrics counts transfers by result ("ok", "aborted") and bytes sent,
-	// for GET /metrics; nil counts nothing. (httpboot.Metrics implements it.)
+	// for GET /metrics; nil counts nothing. (bootsvc/metrics.Metrics implements it.)
 	Metrics interface {
 		TFTPTransfer(result string, bytes int64)
 	}

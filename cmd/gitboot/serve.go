@@ -17,6 +17,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/dhcp"
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
+	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/reconcile"
@@ -110,7 +111,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	metrics := httpboot.NewMetrics()
+	metrics := metrics.New()
 	var svcs *services // set once the services run; Publish before that only records
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
@@ -166,7 +167,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}()
 	s := &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
-		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http")}),
+		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http"),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: metrics, Log: log.With("svc", "tftp")}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: metrics, Logger: log})
