@@ -168,6 +168,7 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 	l.checkProfileCycles()
 	l.mergeNodes()
 	c := NewCluster(l.fsys, l.servers, l.networks, l.images, l.overlays, l.profileList(), l.nodes)
+	c.filePrefix = l.opts.FilePrefix
 	l.validate(c)
 	if l.diags.HasErrors() {
 		return nil, l.diags

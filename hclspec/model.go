@@ -3,6 +3,7 @@ package hclspec
 import (
 	"io/fs"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ type Cluster struct {
 	// repositories that differ only in comments, formatting or file layout
 	// have the same Hash.
 	Hash string
+
+	filePrefix string // Options.FilePrefix
 
 	servers  map[string]*Server
 	networks map[string]*Network
@@ -143,6 +146,11 @@ func (c *Cluster) Profile(name string) (*Profile, bool) { p, ok := c.profiles[na
 
 // Node returns the node with the given name.
 func (c *Cluster) Node(name string) (*Node, bool) { n, ok := c.nodes[name]; return n, ok }
+
+// FileName returns the name diagnostics give the repository file p (a
+// slash path relative to the repository's root, as in FS): p under the
+// directory the cluster was loaded from (Options.FilePrefix).
+func (c *Cluster) FileName(p string) string { return path.Join(c.filePrefix, p) }
 
 // NewCluster assembles a Cluster from already-validated parts and builds its
 // lookup indexes. Load is the normal way to get a Cluster; NewCluster is for

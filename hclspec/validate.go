@@ -78,7 +78,7 @@ func (l *loader) checkTemplates(o *Overlay) {
 			err = fmt.Errorf("template: %s:1: {{define}} and {{block}} are not allowed in overlay templates", path.Base(p))
 		}
 		if err != nil {
-			file := path.Join(l.opts.FilePrefix, p)
+			file := path.Join(l.opts.FilePrefix, p) // Cluster.FileName
 			line, col, msg := 1, 1, err.Error()
 			if m := tmplLineRE.FindStringSubmatch(msg); m != nil {
 				line, _ = strconv.Atoi(m[1])

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 )
@@ -21,7 +25,8 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check a cluster repository",
 		Long: "Check the *.hcl files of a cluster repository (default: the current directory).\n" +
 			"Exit status 0 when valid, 1 when not. Image sources are paths on the server and are\n" +
-			"not checked here; overlay directories are in the repository and are.",
+			"not checked here; overlay directories are in the repository and are: every template\n" +
+			"is rendered for every node of every server block, as the server's build would.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -37,8 +42,13 @@ func newValidateCmd() *cobra.Command {
 				return err
 			}
 			defer closeFS()
-			_, diags := hclspec.Load(fsys, opts)
-			files := opts.Parser.Files()
+			c, diags := hclspec.Load(fsys, opts)
+			if !diags.HasErrors() {
+				// What the server's build would refuse: overlays that do
+				// not load, templates that fail for some node.
+				diags = append(diags, artifact.Check(c, "")...)
+			}
+			files := withSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -86,4 +96,59 @@ func openRepoDir(dir string) (fs.FS, func(), error) {
 		return nil, nil, fmt.Errorf("opening repository: %w", err)
 	}
 	return root.FS(), func() { root.Close() }, nil
+}
+
+// withSources returns files plus the overlay files diags point at (those
+// artifact.Check reports: templates and other files that are not HCL), so
+// the printed diagnostic shows the offending line. It sets the byte
+// offsets of those diagnostics' ranges, which the snippet needs.
+func withSources(fsys fs.FS, prefix string, files map[string]*hcl.File, diags hcl.Diagnostics) map[string]*hcl.File {
+	out := make(map[string]*hcl.File, len(files))
+	maps.Copy(out, files)
+	for _, d := range diags {
+		r := d.Subject
+		if r == nil || out[r.Filename] != nil {
+			continue
+		}
+		name := r.Filename
+		if prefix != "" {
+			var ok bool
+			if name, ok = strings.CutPrefix(name, prefix+"/"); !ok {
+				continue
+			}
+		}
+		st, err := fs.Stat(fsys, name)
+		if err != nil || !st.Mode().IsRegular() || st.Size() > 1<<20 {
+			continue
+		}
+		src, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			continue
+		}
+		out[r.Filename] = &hcl.File{Bytes: src}
+		r.Start.Byte = byteOffset(src, r.Start)
+		r.End.Byte = min(byteOffset(src, r.End), len(src))
+		if r.End.Byte < r.Start.Byte {
+			r.End.Byte = r.Start.Byte
+		}
+	}
+	return out
+}
+
+// byteOffset finds a line and column (both from 1) in src, clamped to the
+// line's end.
+func byteOffset(src []byte, p hcl.Pos) int {
+	off := 0
+	for line := 1; line < p.Line; line++ {
+		i := bytes.IndexByte(src[off:], '\n')
+		if i < 0 {
+			return len(src)
+		}
+		off += i + 1
+	}
+	end := len(src)
+	if i := bytes.IndexByte(src[off:], '\n'); i >= 0 {
+		end = off + i
+	}
+	return min(off+max(p.Column-1, 0), end)
 }

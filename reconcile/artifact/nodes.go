@@ -284,6 +284,26 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 
 // renderOverlay builds one overlay artifact (cpio newc + gzip) in memory.
 func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
+	t, err := assembleOverlay(j, ds, cache)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := gzipPool.Get().(*gzip.Writer)
+	defer gzipPool.Put(zw)
+	zw.Reset(&buf)
+	if err := writeCPIO(zw, t, nil); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// assembleOverlay renders j's overlays for its node into a tree, in order.
+// cache holds the renderings of node-independent templates.
+func assembleOverlay(j *job, ds *dataSet, cache *sync.Map) (*tree, error) {
 	t := newTree()
 	data := ds.data(j.node)
 	renderFile := func(f *ovFile) ([]byte, error) {
@@ -306,17 +326,7 @@ func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
 			return nil, err
 		}
 	}
-	var buf bytes.Buffer
-	zw := gzipPool.Get().(*gzip.Writer)
-	defer gzipPool.Put(zw)
-	zw.Reset(&buf)
-	if err := writeCPIO(zw, t, nil); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return t, nil
 }
 
 var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression); return w }}

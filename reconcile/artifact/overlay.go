@@ -40,6 +40,8 @@ type ovFile struct {
 // overlay is an overlay read once per build.
 type overlay struct {
 	name  string
+	decl  string // the declared overlay's name; "" for gitboot's init
+	repo  bool   // its files are in the repository (not builtin)
 	files []ovFile
 	deps  deps     // union of its templates' deps
 	hash  [32]byte // of everything in files (names, modes, content, template text)
@@ -78,13 +80,13 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 			fsys, root = c.FS, src
 		}
 	}
-	ov := &overlay{name: name}
+	ov := &overlay{name: name, decl: name, repo: !builtin}
 	if name == initOverlay {
-		ov.name = "gitboot-init"
+		ov.name, ov.decl = "gitboot-init", ""
 	}
 	h := sha256.New()
 	seen := map[string]string{}
-	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+	visit := func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -161,6 +163,15 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		h.Write(f.data)
 		ov.files = append(ov.files, f)
 		return nil
+	}
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err := visit(p, d, err); err != nil {
+			if p == root {
+				p = "" // the overlay's source itself: its block is the place
+			}
+			return ov.locate(p, err)
+		}
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && len(ov.files) == 0 {
@@ -191,13 +202,13 @@ func addOverlay(t *tree, ov *overlay, renderFile func(*ovFile) ([]byte, error)) 
 			if f.tmpl != nil {
 				var err error
 				if b, err = renderFile(f); err != nil {
-					return fmt.Errorf("overlay %s: %w", ov.name, err)
+					return fmt.Errorf("overlay %s: %w", ov.name, ov.locate(f.src, err))
 				}
 			}
 			ino.data, ino.size = bytesContent(b), int64(len(b))
 		}
 		if err := t.put(f.name, ino); err != nil {
-			return fmt.Errorf("overlay %s: %s: %w", ov.name, f.src, err)
+			return fmt.Errorf("overlay %s: %s: %w", ov.name, f.src, ov.locate(f.src, err))
 		}
 	}
 	return nil
