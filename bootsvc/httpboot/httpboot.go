@@ -109,6 +109,10 @@ type Config struct {
 	// non-blocking send on a buffered channel) and return. nil: the route
 	// is 404.
 	Reconcile func()
+	// Apply applies a saved plan (the body of POST /apply, at most
+	// MaxApplyBody bytes) and returns the HTTP status and JSON answer. It
+	// may take as long as a build. Loopback clients only; nil: 404.
+	Apply func(ctx context.Context, plan []byte) (int, []byte)
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -281,8 +285,12 @@ var (
 func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	addr := remoteAddr(r)
 	snap := h.snap.Load()
-	if p.route == routeReconcile { // the one route that takes POST
+	switch p.route { // the routes that take POST
+	case routeReconcile:
 		h.serveReconcile(w, r, snap, addr, p)
+		return
+	case routeApply:
+		h.serveApply(w, r, snap, addr, p)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

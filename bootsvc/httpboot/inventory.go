@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/netip"
 	"time"
@@ -64,4 +65,37 @@ func (h *Handler) serveReconcile(w *respWriter, r *http.Request, snap *bootsvc.S
 		w.WriteHeader(http.StatusAccepted)
 		w.Write([]byte("reconcile requested\n"))
 	}
+}
+
+// MaxApplyBody bounds the saved plan POST /apply reads.
+const MaxApplyBody = 256 << 20
+
+// serveApply answers POST /apply: from a loopback address it hands the
+// body (a saved plan) to Config.Apply and returns its answer; from
+// elsewhere 403. Without an Apply func the route does not exist (404).
+func (h *Handler) serveApply(w *respWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
+	switch {
+	case h.cfg.Apply == nil:
+		h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path (this server takes no apply requests)")
+		return
+	case r.Method != http.MethodPost:
+		w.Header()["Allow"] = hdrAllowPost
+		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only POST")
+		return
+	case !addr.IsLoopback():
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+		w.Header()["Connection"] = hdrClose
+		h.fail(w, r, snap, addr, p, http.StatusForbidden, "only from the server itself (a loopback address)")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxApplyBody))
+	if err != nil {
+		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "reading the plan: "+err.Error())
+		return
+	}
+	code, answer := h.cfg.Apply(r.Context(), body)
+	h.log.Info("http: apply requested", "remote", r.RemoteAddr, "status", code)
+	w.Header()["Content-Type"] = hdrJSON
+	w.WriteHeader(code)
+	w.Write(answer)
 }

@@ -1,6 +1,7 @@
 package httpboot
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http/httptest"
@@ -153,5 +154,46 @@ func TestReconcileOverLoopback(t *testing.T) {
 	}
 	if body := string(curl(t, e.base+"/metrics")); !strings.Contains(body, `gitboot_http_requests_total{code="202",route="reconcile"} 1`) {
 		t.Error("metrics lack the reconcile request")
+	}
+}
+
+func TestApplyRoute(t *testing.T) {
+	var got []string
+	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger(),
+		Apply: func(_ context.Context, plan []byte) (int, []byte) {
+			got = append(got, string(plan))
+			return 409, []byte(`{"error":"stale"}`)
+		}})
+	for _, tc := range []struct {
+		name, method, remote string
+		code                 int
+		called               bool
+	}{
+		{"loopback", "POST", "127.0.0.1:5000", 409, true},
+		{"loopback-v6", "POST", "[::1]:5000", 409, true},
+		{"node", "POST", "10.99.0.11:5000", 403, false},
+		{"get", "GET", "127.0.0.1:5000", 405, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(got)
+			req := httptest.NewRequest(tc.method, "/apply", strings.NewReader(`{"plan":1}`))
+			req.RemoteAddr = tc.remote
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tc.code {
+				t.Fatalf("%s /apply from %s: %d %q, want %d", tc.method, tc.remote, w.Code, w.Body.String(), tc.code)
+			}
+			if called := len(got) != before; called != tc.called {
+				t.Fatalf("Apply called: %v, want %v", called, tc.called)
+			}
+			if tc.called && (got[len(got)-1] != `{"plan":1}` || w.Body.String() != `{"error":"stale"}` || w.Header().Get("Content-Type") != "application/json") {
+				t.Fatalf("Apply got %q, answered %q %q", got[len(got)-1], w.Body.String(), w.Header().Get("Content-Type"))
+			}
+		})
+	}
+	// Without an Apply func the route does not exist.
+	h = New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger()})
+	if w := do(h, "POST", "/apply", "127.0.0.1:5000"); w.Code != 404 {
+		t.Fatalf("POST /apply without Apply: %d", w.Code)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	routeBoot // /boot/{file}: an iPXE binary, for UEFI HTTP boot clients
 	routeInventory
 	routeReconcile
+	routeApply
 	numRoutes
 )
 
@@ -40,6 +41,7 @@ var routeNames = [numRoutes]string{
 	routeBoot:      "boot",
 	routeInventory: "inventory",
 	routeReconcile: "reconcile",
+	routeApply:     "apply",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -121,6 +123,8 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeInventory}
 	case "/reconcile":
 		return parsed{route: routeReconcile}
+	case "/apply":
+		return parsed{route: routeApply}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}

@@ -29,12 +29,13 @@ func TestVersion(t *testing.T) {
 }
 
 // Commands not built yet must fail loudly, never pretend to succeed.
-func TestUnbuiltCommandsFail(t *testing.T) {
-	for _, cmd := range []string{"plan", "apply"} {
+func TestPlanApplyNeedARepository(t *testing.T) {
+	for _, args := range [][]string{{"plan"}, {"apply", "--auto-approve"}} {
+		cmd := args[0]
 		var out, errb bytes.Buffer
-		code := runWith([]string{cmd}, &out, &errb)
-		if code != 1 || !strings.Contains(errb.String(), cmd+": not implemented yet") {
-			t.Errorf("%s: exit %d, stderr %q; want exit 1 and \"not implemented yet\"", cmd, code, errb.String())
+		code := runWith(append(args, "--repo", t.TempDir(), "--state", t.TempDir()), &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "opening git repository") {
+			t.Errorf("%s outside a repository: exit %d, stderr %q; want exit 1 naming the repository", cmd, code, errb.String())
 		}
 	}
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -111,7 +113,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	metrics := metrics.New()
+	m := metrics.New()
 	var svcs *services // set once the services run; Publish before that only records
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
@@ -122,9 +124,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			return svcs.Publish(s)
 		},
 		OnEvaluated: func(ev reconcile.Evaluation) {
+			m.ObserveReconcile(ev.Result)
 			if ev.Result == reconcile.ResultApplied {
-				metrics.ObserveBuild(ev.Build)
-				metrics.ObserveApply(ev.Duration)
+				m.ObserveBuild(ev.Build)
+				m.ObserveApply(ev.Duration)
+				m.SetApplied(time.Now())
 			}
 		},
 	})
@@ -137,6 +141,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if snap != nil {
 		inv, _ := rec.Running()
+		m.SetApplied(inv.AppliedAt)
 		log.Info("serving the last applied state", "commit", short(inv.Commit), "applied_at", inv.AppliedAt)
 	} else {
 		ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})
@@ -167,11 +172,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}()
 	s := &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
-		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: metrics, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }}),
-		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: metrics, Log: log.With("svc", "tftp")}),
+		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec)}),
+		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp")}),
 		newDHCP: func() (*dhcp.Server, error) {
-			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: metrics, Logger: log})
+			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
 		},
 		slots: map[string]*slot{},
 	}
@@ -206,6 +211,33 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// applyHandler answers POST /apply: it applies the saved plan in the body
+// (refused when stale) and answers with the result as JSON.
+func applyHandler(rec *reconcile.Reconciler) func(context.Context, []byte) (int, []byte) {
+	return func(ctx context.Context, body []byte) (int, []byte) {
+		answer := func(code int, r *applyResult) (int, []byte) {
+			data, _ := json.Marshal(r)
+			return code, append(data, '\n')
+		}
+		var p reconcile.Plan
+		if err := json.Unmarshal(body, &p); err != nil || p.Desired == nil || !strings.HasPrefix(p.FormatVersion, "1.") {
+			return answer(http.StatusBadRequest, &applyResult{Error: "the body is not a saved plan (gitboot plan --out FILE)"})
+		}
+		ev, err := rec.ApplyPlan(ctx, &p)
+		r := resultOf(ev, err)
+		var se *reconcile.StaleError
+		switch {
+		case err == nil:
+			return answer(http.StatusOK, r)
+		case errors.As(err, &se):
+			return answer(http.StatusConflict, r)
+		case reconcile.IsConfigError(err):
+			return answer(http.StatusUnprocessableEntity, r)
+		}
+		return answer(http.StatusInternalServerError, r)
+	}
 }
 
 // watcher is a source that notices new commits at once (a local

@@ -14,8 +14,9 @@ import (
 // openSource opens the repository a command reads: a local path, or (for
 // serve) a remote URL cloned into the state directory.
 func openSource(ctx context.Context, repo, state string) (reconcile.Source, error) {
-	_ = ctx
-	_ = state
+	if gitsrc.IsRemoteURL(repo) {
+		return gitsrc.OpenRemote(ctx, repo, filepath.Join(state, "source"), gitsrc.RemoteOptions{})
+	}
 	return gitsrc.Open(repo)
 }
 

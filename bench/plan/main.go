@@ -1,0 +1,202 @@
+// Command plan measures `gitboot plan` and `gitboot apply` on a generated
+// repository of N nodes (default 10,000): the first apply (full build),
+// then a plan with one node changed, an apply of it (one-node rebuild), and
+// a plan of a comment-only commit. Each is the real CLI in a subprocess;
+// time is wall clock, memory the process's peak RSS (getrusage). The plan
+// of a one-node change is the issue's figure (goal < 0.5 s, < 200 MB).
+//
+//	go build -o bin/gitboot ./cmd/gitboot && go run ./bench/plan -nodes 10000 -runs 5
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	nodes := flag.Int("nodes", 10000, "nodes in the generated repository")
+	runs := flag.Int("runs", 5, "runs of each plan (the median is reported)")
+	bin := flag.String("bin", "bin/gitboot", "the gitboot binary")
+	keep := flag.Bool("keep", false, "keep the generated repository and state directory")
+	flag.Parse()
+	abs, err := filepath.Abs(*bin)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "gitboot-bench-plan")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	repo, image, state := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state")
+	must(writeRepo(repo, *nodes))
+	must(writeImage(image))
+	gitc(repo, "init", "-q", "-b", "main")
+	gitc(repo, "add", "-A")
+	gitc(repo, "commit", "-q", "-m", "generated")
+
+	args := func(cmd ...string) []string {
+		return append(cmd, "--repo", repo, "--state", state, "--var", "image_source="+image)
+	}
+	fmt.Printf("gitboot plan/apply, %d nodes (%s)\n\n", *nodes, repo)
+	fmt.Printf("%-34s %10s %12s\n", "step", "seconds", "peak RSS MB")
+	report := func(name string, d time.Duration, rss int64) {
+		fmt.Printf("%-34s %10.3f %12.1f\n", name, d.Seconds(), float64(rss)/(1<<20))
+	}
+	d, rss := run(abs, args("apply", "--auto-approve")...)
+	report("apply (full build)", d, rss)
+
+	// One node changed.
+	nodesFile := filepath.Join(repo, "nodes.hcl")
+	data, _ := os.ReadFile(nodesFile)
+	must(os.WriteFile(nodesFile, []byte(strings.Replace(string(data), `kernel_args = ["quiet"]`, `kernel_args = ["quiet", "debug"]`, 1)), 0o644))
+	gitc(repo, "commit", "-q", "-am", "one node")
+	median(*runs, "plan, one node changed", report, func() (time.Duration, int64) { return run(abs, args("plan")...) })
+	d, rss = run(abs, args("apply", "--auto-approve")...)
+	report("apply, one node changed", d, rss)
+
+	f, _ := os.OpenFile(nodesFile, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("# a comment\n")
+	f.Close()
+	gitc(repo, "commit", "-q", "-am", "comment")
+	median(*runs, "plan, comment only (No changes.)", report, func() (time.Duration, int64) { return run(abs, args("plan")...) })
+	median(*runs, "validate", report, func() (time.Duration, int64) {
+		return run(abs, "validate", "--var", "image_source="+image, repo)
+	})
+}
+
+func median(n int, name string, report func(string, time.Duration, int64), f func() (time.Duration, int64)) {
+	var ds []time.Duration
+	var peak int64
+	for range n {
+		d, rss := f()
+		ds = append(ds, d)
+		peak = max(peak, rss)
+	}
+	slices.Sort(ds)
+	report(fmt.Sprintf("%s (median of %d)", name, n), ds[len(ds)/2], peak)
+}
+
+// run runs the binary and returns its wall time and peak RSS in bytes.
+func run(bin string, args ...string) (time.Duration, int64) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = nil, nil
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		log.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, tail(string(out)))
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	var rss int64
+	if ru != nil {
+		rss = ru.Maxrss * 1024
+	}
+	return d, rss
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return s[len(s)-2000:]
+	}
+	return s
+}
+
+func writeRepo(dir string, n int) error {
+	files := map[string]string{
+		"cluster.hcl": `variable "image_source" {
+  type = string
+}
+
+server "head" {
+  address = "10.0.0.1"
+}
+
+network "cluster" {
+  subnet  = "10.0.0.0/16"
+  gateway = "10.0.0.1"
+  domain  = "cluster.local"
+}
+
+image "compute" {
+  source = var.image_source
+}
+
+overlay "generic" {
+  source = "overlays/generic"
+}
+
+overlay "hosts" {
+  builtin = "hosts"
+}
+
+overlay "hostname" {
+  builtin = "hostname"
+}
+
+profile "compute" {
+  image            = image.compute
+  network          = network.cluster
+  kernel_args      = ["console=ttyS0"]
+  system_overlays  = [overlay.hostname]
+  runtime_overlays = [overlay.generic]
+}
+`,
+		"overlays/generic/etc/motd.tmpl": "Welcome to {{ .Node.Name }} ({{ .Node.IP }})\n",
+		"overlays/generic/etc/issue":     "gitboot bench\n",
+	}
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "node \"n%05d\" {\n  mac         = \"02:00:00:%02x:%02x:%02x\"\n  ip          = \"10.0.%d.%d\"\n  kernel_args = [\"quiet\"]\n  profiles    = [profile.compute]\n}\n\n",
+			i, (i>>16)&0xff, (i>>8)&0xff, i&0xff, 1+(i+10)/250, 1+(i+10)%250)
+	}
+	files["nodes.hcl"] = b.String()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeImage(dir string) error {
+	for _, d := range []string{"boot", "sbin", "etc"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-6.1.0-1-amd64"), []byte("kernel"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "sbin", "init"), []byte("#!/bin/sh\n"), 0o755)
+}
+
+func gitc(dir string, args ...string) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.org",
+		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		log.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
