@@ -142,7 +142,11 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			reboot = a.SystemInput != b.SystemInput || a.Image != b.Image || imageChanged[a.Image] ||
 				!slices.Equal(a.KernelArgs, b.KernelArgs)
 		}
-		if p.add("node", name, name, before, after, extra, reboot) && reboot && a.MAC == b.MAC {
+		p.add("node", name, name, before, after, extra, reboot)
+		// A node whose image's content or source changed needs a reboot
+		// even when nothing of its own changed (it is then no resource
+		// change); a replaced node (another MAC) boots anew anyway.
+		if reboot && a.MAC == b.MAC {
 			p.NeedsReboot = append(p.NeedsReboot, name)
 		}
 	}
