@@ -91,7 +91,8 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		running = &Inventory{}
 	}
 	p := &Plan{FormatVersion: PlanFormatVersion, Commit: desired.Commit, Subject: desired.Subject,
-		PriorCommit: running.Commit, InventoryDigest: runningDigest, NeedsReboot: []string{}, Desired: desired}
+		PriorCommit: running.Commit, InventoryDigest: runningDigest, ResourceChanges: []ResourceChange{},
+		NeedsReboot: []string{}, Desired: desired}
 
 	// Server: one resource; another name is a replacement.
 	if running.Server.Name != "" || desired.Server.Name != "" {
