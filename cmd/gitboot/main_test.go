@@ -28,17 +28,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// Commands not built yet must fail loudly, never pretend to succeed.
-func TestUnbuiltCommandsFail(t *testing.T) {
-	for _, cmd := range []string{"plan", "apply"} {
-		var out, errb bytes.Buffer
-		code := runWith([]string{cmd}, &out, &errb)
-		if code != 1 || !strings.Contains(errb.String(), cmd+": not implemented yet") {
-			t.Errorf("%s: exit %d, stderr %q; want exit 1 and \"not implemented yet\"", cmd, code, errb.String())
-		}
-	}
-}
-
 func TestServeNeedsRepo(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := runWith([]string{"serve"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "repo") {
