@@ -91,7 +91,8 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		running = &Inventory{}
 	}
 	p := &Plan{FormatVersion: PlanFormatVersion, Commit: desired.Commit, Subject: desired.Subject,
-		PriorCommit: running.Commit, InventoryDigest: runningDigest, NeedsReboot: []string{}, Desired: desired}
+		PriorCommit: running.Commit, InventoryDigest: runningDigest, ResourceChanges: []ResourceChange{},
+		NeedsReboot: []string{}, Desired: desired}
 
 	// Server: one resource; another name is a replacement.
 	if running.Server.Name != "" || desired.Server.Name != "" {
@@ -142,7 +143,11 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			reboot = a.SystemInput != b.SystemInput || a.Image != b.Image || imageChanged[a.Image] ||
 				!slices.Equal(a.KernelArgs, b.KernelArgs)
 		}
-		if p.add("node", name, name, before, after, extra, reboot) && reboot && a.MAC == b.MAC {
+		p.add("node", name, name, before, after, extra, reboot)
+		// A node whose image's content or source changed needs a reboot
+		// even when nothing of its own changed (it is then no resource
+		// change); a replaced node (another MAC) boots anew anyway.
+		if reboot && a.MAC == b.MAC {
 			p.NeedsReboot = append(p.NeedsReboot, name)
 		}
 	}
