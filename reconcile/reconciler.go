@@ -205,12 +205,12 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	if err != nil {
 		return Evaluation{Result: ResultError, Err: err}, err
 	}
-	if commit.Hash == r.evaluated && !opt.Recheck {
-		return Evaluation{Commit: commit, Result: ResultUnchanged}, nil
-	}
 	if r.rejected != nil && r.rejected.Commit == commit.Hash {
 		// Only a new commit fixes it; do not report it again.
 		return Evaluation{Commit: commit, Result: ResultRejected, Err: r.rejected}, r.rejected
+	}
+	if commit.Hash == r.evaluated && !opt.Recheck {
+		return Evaluation{Commit: commit, Result: ResultUnchanged}, nil
 	}
 	ev = Evaluation{Commit: commit}
 	defer func() {
@@ -431,7 +431,22 @@ func resultOf(err error) string {
 	return ResultError
 }
 
+// sameDesired reports whether a saved plan's desired state (a) is the
+// desired state computed now (b). An image the plan could not examine
+// (known after apply, e.g. planned in CI) matches whatever content it has
+// now, as long as the rest of its block is the same.
 func sameDesired(a, b *Inventory) bool {
+	if len(a.Images) > 0 {
+		cp := *a
+		cp.Images = make(map[string]ImageState, len(a.Images))
+		for name, is := range a.Images {
+			if now, ok := b.Images[name]; ok && is.Unknown && is.Source == now.Source && is.Kernel == now.Kernel && is.Pin == now.Pin {
+				is = now
+			}
+			cp.Images[name] = is
+		}
+		a = &cp
+	}
 	ea, err1 := a.Encode()
 	eb, err2 := b.Encode()
 	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
