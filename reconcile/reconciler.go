@@ -3,15 +3,20 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
@@ -257,7 +262,11 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	if !desired.Server.AutoApply {
 		ev.Result = ResultPlanned
 		r.pending = plan
+		if err := savePending(r.cfg.StateDir, plan); err != nil {
+			r.cfg.Logger.Warn("keeping the pending plan failed", "err", err)
+		}
 		r.cfg.Logger.Info("commit planned; auto_apply is false: run gitboot apply to apply it", "commit", commit.Short(),
+			"plan", filepath.Join(r.cfg.StateDir, PendingPlanFile),
 			"add", plan.Summary.Add, "change", plan.Summary.Change, "destroy", plan.Summary.Destroy)
 		return ev, nil
 	}
@@ -374,10 +383,27 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 		r.cfg.Logger.Warn("artifact garbage collection failed", "err", err)
 	}
 	ev.Result = ResultApplied
+	r.pending = nil
+	if err := os.Remove(filepath.Join(r.cfg.StateDir, PendingPlanFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.cfg.Logger.Warn("removing the pending plan failed", "err", err)
+	}
 	r.cfg.Logger.Info("applied commit", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "nodes", len(snap.Nodes),
 		"add", ev.Plan.Summary.Add, "change", ev.Plan.Summary.Change, "destroy", ev.Plan.Summary.Destroy,
 		"needs_reboot", len(ev.Plan.NeedsReboot), "build", res.Duration.Round(time.Millisecond))
 	return nil
+}
+
+// PendingPlanFile is the saved plan of the last commit planned but not
+// applied (auto_apply = false), in the state directory: `gitboot apply
+// STATE/pending-plan.json --server URL` applies exactly it.
+const PendingPlanFile = "pending-plan.json"
+
+func savePending(stateDir string, p *Plan) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(stateDir, PendingPlanFile), append(data, '\n'), 0o600)
 }
 
 // record makes inv the running inventory, in memory and on disk.

@@ -3,7 +3,9 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"io"
 	"log/slog"
 	"os"
@@ -297,6 +299,15 @@ func TestReconcileAutoApplyFalse(t *testing.T) {
 	if p == nil || p.Commit != c1 || !p.HasChanges() {
 		t.Fatalf("pending plan: %+v", p)
 	}
+	// The pending plan is kept in the state directory, as a saved plan.
+	saved, err := os.ReadFile(filepath.Join(e.state, PendingPlanFile))
+	if err != nil {
+		t.Fatalf("the pending plan is not kept: %v", err)
+	}
+	var sp Plan
+	if err := json.Unmarshal(saved, &sp); err != nil || sp.Commit != c1 || sp.Desired == nil {
+		t.Fatalf("kept pending plan: %v %+v", err, sp.Commit)
+	}
 	// Planned once: the next pass does not plan or report it again.
 	if ev, err := e.once(Options{}); err != nil || ev.Result != ResultUnchanged || len(e.evals) != 1 {
 		t.Errorf("second pass: %q %v, %d evaluations", ev.Result, err, len(e.evals))
@@ -307,6 +318,9 @@ func TestReconcileAutoApplyFalse(t *testing.T) {
 	}
 	if _, inv := e.inventory(); inv == nil || inv.Commit != c1 || len(e.published) != 1 || e.rec.Pending() != nil {
 		t.Errorf("after ApplyPlan: inventory %v, %d published, pending %v", inv, len(e.published), e.rec.Pending())
+	}
+	if _, err := os.Stat(filepath.Join(e.state, PendingPlanFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the applied pending plan is still kept: %v", err)
 	}
 }
 
