@@ -212,7 +212,7 @@ func (s *Source) resolveLocked(ref string) (*Commit, error) {
 // refCandidates returns the full ref names ref may stand for, in the order
 // Resolve tries them.
 func refCandidates(ref string) []plumbing.ReferenceName {
-	if strings.HasPrefix(ref, "refs/") {
+	if ref == "HEAD" || strings.HasPrefix(ref, "refs/") {
 		return []plumbing.ReferenceName{plumbing.ReferenceName(ref)}
 	}
 	return []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)}

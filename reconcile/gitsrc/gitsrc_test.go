@@ -60,7 +60,7 @@ func TestResolveBareAndWorkRepositories(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ref := range []string{"main", "refs/heads/main", head} {
+		for _, ref := range []string{"main", "refs/heads/main", "HEAD", head} {
 			c, err := src.Resolve(ref)
 			if err != nil {
 				t.Fatalf("%s: resolve %s: %v", path, ref, err)
