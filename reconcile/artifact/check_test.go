@@ -17,6 +17,7 @@ import (
 func checkFS() fstest.MapFS {
 	m := repoFS()
 	m["overlays/fifo/run/pipe"] = &fstest.MapFile{Mode: fs.ModeNamedPipe | 0o644}
+	m["overlays/bigfile/srv/blob"] = &fstest.MapFile{Data: make([]byte, MaxOverlayFile+1), Mode: 0o644}
 	m["overlays/perserver/etc/s.tmpl"] = &fstest.MapFile{Data: []byte("{{if eq .Server.Name \"b\"}}\n{{.Server.Nope}}{{end}}\n"), Mode: 0o644}
 	return m
 }
@@ -58,6 +59,7 @@ func TestCheckAgreesWithBuild(t *testing.T) {
 		{"two files write one name", []string{"conflict"}, "overlays/conflict/etc/a.tmpl", 1, "Overlay error", "both write etc/a"},
 		{"unsupported file type", []string{"fifo"}, "overlays/fifo/run/pipe", 1, "Overlay error", "unsupported file type"},
 		{"missing directory", []string{"missing"}, "", 0, "Overlay error", "overlays/missing"},
+		{"file too large", []string{"bigfile"}, "overlays/bigfile/srv/blob", 1, "Overlay error", "at most 64 MiB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cl := checkCluster(t, c.runtime...).build()

@@ -26,6 +26,12 @@ var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
 // init and the gitboot-agent binary replace it when they are written.
 const initOverlay = "\x00init"
 
+// MaxOverlayFile bounds one file of a repository overlay: overlays are
+// read into memory and every node's overlay archive holds them, so a huge
+// file pushed by mistake must be a clear error, not an out-of-memory
+// server.
+const MaxOverlayFile = 64 << 20
+
 // ovFile is one file of a loaded overlay.
 type ovFile struct {
 	name string // path in the node's root, template suffix removed
@@ -124,6 +130,9 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 			}
 			f.mode, f.link = typeSymlink|0o777, target
 		case info.Mode().IsRegular():
+			if info.Size() > MaxOverlayFile {
+				return fmt.Errorf("%s: %d bytes; an overlay file may have at most %d MiB (ship large files in the image)", p, info.Size(), MaxOverlayFile>>20)
+			}
 			data, err := fs.ReadFile(fsys, p)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", p, err)
