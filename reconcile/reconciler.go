@@ -107,8 +107,9 @@ type Reconciler struct {
 
 	mu          sync.Mutex
 	running     *Inventory
-	runningData []byte // encoded running inventory (what GET /inventory serves)
-	dirty       bool   // running is newer than the file: write it again
+	runningData []byte                 // encoded running inventory (what GET /inventory serves)
+	published   atomic.Pointer[[]byte] // runningData, for readers that must not wait
+	dirty       bool                   // running is newer than the file: write it again
 	snap        *bootsvc.Snapshot
 	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
 	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
@@ -149,6 +150,7 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 		return nil, err
 	}
 	r.running, r.runningData, r.snap = inv, data, snap
+	r.published.Store(&data)
 	return snap, nil
 }
 
@@ -162,9 +164,12 @@ func (r *Reconciler) Running() (*Inventory, []byte) {
 
 // InventoryJSON returns the encoded running inventory (for GET
 // /inventory); nil before the first apply.
+// It never waits for a pass in progress (a build may take minutes).
 func (r *Reconciler) InventoryJSON() []byte {
-	_, data := r.Running()
-	return data
+	if p := r.published.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Snapshot returns the snapshot being served (nil before the first apply).
@@ -413,6 +418,7 @@ func (r *Reconciler) record(inv *Inventory) error {
 		return err
 	}
 	r.running, r.runningData = inv, data
+	r.published.Store(&data)
 	if err := writeInventory(r.cfg.StateDir, data); err != nil {
 		r.dirty = true
 		return err
