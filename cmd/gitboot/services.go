@@ -105,50 +105,92 @@ func (s *services) Start(snap *bootsvc.Snapshot) error {
 // first; if one cannot be bound, the changed services go back to their
 // old sockets, the old snapshot stays served and the error is returned,
 // so a snapshot whose URLs name a port nobody listens on is never
-// published.
+// published. HTTP and TFTP bind their new port while the old one still
+// serves, so a failed move leaves them untouched, and the old port is
+// drained in the background (requests in flight, POST /apply among them,
+// finish without holding up the swap).
 func (s *services) Publish(snap *bootsvc.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	type change struct {
-		name string
-		old  *slot
-	}
-	var done []change
+	var done []rebind
 	for _, name := range slotNames {
 		old := s.slots[name]
 		key := s.keyOf(name, snap)
 		if (old == nil && key == "") || (old != nil && old.key == key) {
 			continue
 		}
-		if old != nil {
+		c := rebind{name: name, old: old}
+		if old != nil && !bindsFirst(name) {
 			s.stop(old)
+			s.slots[name] = nil
+			c.stopped = true
 		}
 		sl, err := s.start(name, snap)
+		done = append(done, c)
 		if err != nil {
-			// Roll back: this one and those already rebound.
-			done = append(done, change{name, old})
-			for _, c := range done {
-				if cur := s.slots[c.name]; cur != nil && cur != c.old {
-					s.stop(cur)
-				}
-				s.slots[c.name] = nil
-				if c.old != nil {
-					back, berr := s.restart(c.name, c.old.key)
-					if berr != nil {
-						s.log.Error("could not go back to the previous sockets", "service", c.name, "err", berr)
-						continue
-					}
-					s.slots[c.name] = back
-				}
-			}
+			s.rollback(done)
 			return fmt.Errorf("rebinding %s: %w", name, err)
 		}
-		s.log.Info("service rebound", "service", name, "addrs", strings.Join(sl.addrs, ","))
-		done = append(done, change{name, old})
+		done[len(done)-1].cur = sl
 		s.slots[name] = sl
 	}
 	s.update(snap)
+	for _, c := range done {
+		if c.cur != nil {
+			s.log.Info("service rebound", "service", c.name, "addrs", strings.Join(c.cur.addrs, ","))
+		} else {
+			s.log.Info("service stopped", "service", c.name)
+		}
+		if c.old != nil && !c.stopped {
+			s.retire(c.old)
+		}
+	}
 	return nil
+}
+
+// bindsFirst reports whether a service's new sockets are bound while its
+// old ones still serve. A changed HTTP or TFTP key is another port, so
+// both can be open at once; DHCP and RA may keep the port (or interface)
+// and are stopped before they are bound again.
+func bindsFirst(name string) bool { return name == "http" || name == "tftp" }
+
+// rollback undoes a Publish's rebinds, newest first: new sockets are
+// closed, services stopped for the move start again on their old sockets
+// with the snapshot still served.
+func (s *services) rollback(done []rebind) {
+	for i := len(done) - 1; i >= 0; i-- {
+		c := done[i]
+		s.stop(c.cur)
+		s.slots[c.name] = c.old
+		if !c.stopped {
+			continue
+		}
+		s.slots[c.name] = nil
+		back, err := s.restart(c.name, c.old.key)
+		if err != nil {
+			s.log.Error("could not go back to the previous sockets", "service", c.name, "err", err)
+			continue
+		}
+		s.slots[c.name] = back
+	}
+}
+
+// rebind is one service's move in a Publish.
+type rebind struct {
+	name     string
+	old, cur *slot // cur is nil when the service no longer runs
+	stopped  bool  // old was stopped before cur was bound
+}
+
+// retire stops a replaced slot in the background: its requests in flight
+// finish (up to the HTTP shutdown timeout) without holding up the swap;
+// Wait waits for it.
+func (s *services) retire(sl *slot) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.stop(sl)
+	}()
 }
 
 // restart starts a service again on the sockets of key, with the
