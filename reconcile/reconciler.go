@@ -250,7 +250,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	ev.Plan = plan
 	if !plan.HasChanges() {
 		ev.Result = ResultUnchanged
-		r.pending = nil
+		r.dropPending()
 		if r.running != nil && (r.running.Commit != commit.Hash || r.dirty) {
 			// Same desired state under a new commit: record the new commit
 			// as applied; nothing is rebuilt or swapped.
@@ -264,7 +264,9 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		r.cfg.Logger.Info("commit changes nothing served", "commit", commit.Short(), "subject", commit.Subject)
 		return ev, nil
 	}
-	if !desired.Server.AutoApply {
+	// A change-managed site stays so until a reviewed apply: a push that
+	// turns auto_apply on (or off) is itself planned, not applied.
+	if !desired.Server.AutoApply || (r.running != nil && !r.running.Server.AutoApply) {
 		ev.Result = ResultPlanned
 		r.pending = plan
 		if err := savePending(r.cfg.StateDir, plan); err != nil {
@@ -388,10 +390,7 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 		r.cfg.Logger.Warn("artifact garbage collection failed", "err", err)
 	}
 	ev.Result = ResultApplied
-	r.pending = nil
-	if err := os.Remove(filepath.Join(r.cfg.StateDir, PendingPlanFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.cfg.Logger.Warn("removing the pending plan failed", "err", err)
-	}
+	r.dropPending()
 	r.cfg.Logger.Info("applied commit", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "nodes", len(snap.Nodes),
 		"add", ev.Plan.Summary.Add, "change", ev.Plan.Summary.Change, "destroy", ev.Plan.Summary.Destroy,
 		"needs_reboot", len(ev.Plan.NeedsReboot), "build", res.Duration.Round(time.Millisecond))
@@ -402,6 +401,15 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 // applied (auto_apply = false), in the state directory: `gitboot apply
 // STATE/pending-plan.json --server URL` applies exactly it.
 const PendingPlanFile = "pending-plan.json"
+
+// dropPending forgets the pending plan: the running state is what was
+// planned, or the plan no longer applies.
+func (r *Reconciler) dropPending() {
+	r.pending = nil
+	if err := os.Remove(filepath.Join(r.cfg.StateDir, PendingPlanFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.cfg.Logger.Warn("removing the pending plan failed", "err", err)
+	}
+}
 
 func savePending(stateDir string, p *Plan) error {
 	data, err := json.Marshal(p)

@@ -418,3 +418,35 @@ func TestReconcilePublishErrorKeepsOldState(t *testing.T) {
 		t.Errorf("served HTTP port %d after the retry", e.rec.Snapshot().Server.HTTPPort)
 	}
 }
+
+// A site that runs with auto_apply = false stays change-managed: a push
+// that turns auto_apply back on is itself planned, not applied; and a
+// commit equal to the running state drops the pending plan.
+func TestAutoApplyOffStaysOffUntilApplied(t *testing.T) {
+	e := newRecEnv(t)
+	manual := edit(t, baseFiles(), "main.hcl", `address = "10.99.0.1"`, "address    = \"10.99.0.1\"\n  auto_apply = false")
+	c1 := e.repo.commit(manual, "manual")
+	if ev, err := e.once(Options{}); err != nil || ev.Result != ResultPlanned {
+		t.Fatalf("first commit: %q %v", ev.Result, err)
+	}
+	if _, err := e.rec.ApplyPlan(context.Background(), e.rec.Pending()); err != nil {
+		t.Fatal(err)
+	}
+	// Turning auto_apply on, with another change, in one push: planned.
+	c2 := e.repo.commit(with(baseFiles(), "overlays/generic/etc/motd", "sneaky\n"), "auto on")
+	ev, err := e.once(Options{})
+	if err != nil || ev.Result != ResultPlanned || e.rec.Pending() == nil || e.rec.Pending().Commit != c2 {
+		t.Fatalf("a push turning auto_apply on while it is off: %q %v; want planned", ev.Result, err)
+	}
+	if _, inv := e.inventory(); inv == nil || inv.Commit != c1 {
+		t.Fatalf("the running state moved without an apply: %+v", inv)
+	}
+	// Back to the running commit's content: nothing to do, no pending plan.
+	e.repo.commit(manual, "revert")
+	if ev, err := e.once(Options{}); err != nil || ev.Result != ResultUnchanged {
+		t.Fatalf("revert: %q %v", ev.Result, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.state, PendingPlanFile)); !errors.Is(err, fs.ErrNotExist) || e.rec.Pending() != nil {
+		t.Errorf("a pending plan is kept although the running state matches the tip: %v", err)
+	}
+}
