@@ -37,7 +37,22 @@ type Config struct {
 	Progress io.Writer
 	// Workers bounds parallel overlay builds; 0 means GOMAXPROCS.
 	Workers int
+	// Grace is how long GC keeps the artifacts of a manifest after it
+	// stopped being current (besides the current and the previous one,
+	// which are always kept). It must be at least the HTTP service's
+	// grace period (bootsvc/httpboot Config.Grace), which keeps serving a
+	// replaced snapshot's artifacts by digest for that long: artifact
+	// does not import httpboot, so the default is a copy of
+	// httpboot.DefaultGrace and the two must change together. Zero: 10
+	// minutes; negative: none.
+	Grace time.Duration
+	// Now is the clock for Grace; nil: time.Now.
+	Now func() time.Time
 }
+
+// DefaultGrace is Config.Grace when it is zero; it equals
+// httpboot.DefaultGrace.
+const DefaultGrace = 10 * time.Minute
 
 // Builder builds boot artifacts into the store under Config.StateDir. Its
 // methods are safe for concurrent use; builds run one at a time.
@@ -100,6 +115,12 @@ func New(cfg Config) (*Builder, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = maxProcs()
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s, removed, err := openStore(filepath.Join(cfg.StateDir, "artifacts"))
 	if err != nil {

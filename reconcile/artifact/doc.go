@@ -5,7 +5,8 @@
 // store under the state directory (artifacts/sha256/<hex>.img.gz and
 // <hex>.vmlinuz); each build is recorded as a manifest of digests
 // (artifacts/manifests/<hex>.json), and artifacts/applied.json names the
-// current and previous applied manifests.
+// current and previous applied manifests and those replaced within the
+// grace period (Config.Grace), whose artifacts GC keeps.
 //
 // Builds are incremental (an artifact whose input hash is known is reused),
 // reproducible (the same input gives the same bytes) and crash-safe (files

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/internal/atomicfile"
@@ -39,11 +40,41 @@ type nodeRecord struct {
 	RuntimeInput string `json:"runtime_input"`
 }
 
+// appliedVersion is the format of applied.json written now. Version 1
+// (written without a "version" field) has only current and previous; it is
+// read as version 2 with nothing retired.
+const appliedVersion = 2
+
+// maxRetired bounds applied.json's list of replaced manifests. When more
+// are replaced within the grace period, the oldest lose their grace early
+// (the HTTP service keeps fewer still: httpboot.MaxRetired).
+const maxRetired = 16
+
 // applied names the manifests of the current and the previous applied
-// state (hex digests), in artifacts/applied.json.
+// state (hex digests), and those that stopped being current less than
+// Config.Grace ago, in artifacts/applied.json.
 type applied struct {
+	Version  int    `json:"version,omitempty"`
 	Current  string `json:"current,omitempty"`
 	Previous string `json:"previous,omitempty"`
+	// Retired lists the manifests replaced as current, newest first, at
+	// most maxRetired, each at most once, never Current. The previous
+	// manifest is its first entry (unless the file was written by version
+	// 1); GC keeps it whatever its age.
+	Retired []retiredManifest `json:"retired,omitempty"`
+}
+
+// retiredManifest is a manifest that stopped being current at Replaced.
+type retiredManifest struct {
+	Manifest string    `json:"manifest"`
+	Replaced time.Time `json:"replaced"`
+}
+
+// inGrace reports whether r stopped being current less than grace before
+// now. A replacement time after now (the clock went back) counts as
+// within.
+func (r retiredManifest) inGrace(now time.Time, grace time.Duration) bool {
+	return grace > 0 && now.Sub(r.Replaced) < grace
 }
 
 func (b *Builder) appliedPath() string { return filepath.Join(b.store.dir, "applied.json") }
@@ -63,6 +94,10 @@ func (b *Builder) readApplied() (applied, error) {
 	}
 	if err := json.Unmarshal(data, &a); err != nil {
 		return a, fmt.Errorf("reading applied state: %w", err)
+	}
+	if a.Version > appliedVersion {
+		return a, fmt.Errorf("reading applied state: %s has version %d, written by a newer gitboot (this one reads up to %d)",
+			b.appliedPath(), a.Version, appliedVersion)
 	}
 	return a, nil
 }
@@ -165,7 +200,8 @@ func (b *Builder) readManifest(hexSum string) (*Manifest, error) {
 }
 
 // Commit records r as the current applied state; the state it replaces
-// becomes the previous one (kept for rollback).
+// becomes the previous one (kept for rollback), and is remembered with the
+// time it was replaced, so that GC keeps its artifacts for Config.Grace.
 func (b *Builder) Commit(r *Result) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -183,7 +219,13 @@ func (b *Builder) Commit(r *Result) error {
 	if a.Current == h {
 		return nil
 	}
+	now := b.cfg.Now()
+	if a.Current != "" {
+		a.Retired = slices.Insert(a.Retired, 0, retiredManifest{Manifest: a.Current, Replaced: now})
+	}
 	a.Previous, a.Current = a.Current, h
+	a.Retired = b.pruneRetired(a.Retired, h, now)
+	a.Version = appliedVersion
 	data, _ := json.Marshal(a)
 	if err := atomicfile.WriteFile(b.appliedPath(), data, 0o600); err != nil {
 		return fmt.Errorf("recording applied state: %w", err)
@@ -213,9 +255,52 @@ func (b *Builder) Current() (*Result, error) {
 	return res, nil
 }
 
-// GC removes artifacts and manifests that neither the current nor the
-// previous applied state references. It returns how many files it removed
-// and their bytes.
+// pruneRetired returns l (newest first) without the entries past their
+// grace, a second entry for one manifest, and current, cut to maxRetired.
+func (b *Builder) pruneRetired(l []retiredManifest, current string, now time.Time) []retiredManifest {
+	seen := map[string]bool{current: true}
+	out := l[:0]
+	for _, r := range l {
+		if seen[r.Manifest] || !r.inGrace(now, b.cfg.Grace) {
+			continue
+		}
+		seen[r.Manifest] = true
+		if len(out) == maxRetired {
+			b.cfg.Logger.Warn("too many applies within the grace period; the oldest replaced build's artifacts may be removed early",
+				"manifest", "sha256:"+r.Manifest, "replaced", r.Replaced, "max", maxRetired)
+			break
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// keptManifests returns the manifests GC keeps: the current one, the
+// previous one, and those replaced less than Config.Grace ago.
+func (b *Builder) keptManifests(a applied) []string {
+	now := b.cfg.Now()
+	var keep []string
+	for _, h := range []string{a.Current, a.Previous} {
+		if h != "" {
+			keep = append(keep, h)
+		}
+	}
+	for _, r := range a.Retired {
+		if r.inGrace(now, b.cfg.Grace) && !slices.Contains(keep, r.Manifest) {
+			keep = append(keep, r.Manifest)
+		}
+	}
+	return keep
+}
+
+// GC removes artifacts and manifests that no kept applied state
+// references: kept are the current one, the previous one, and every one
+// that stopped being current less than Config.Grace ago (the HTTP service
+// still serves their artifacts by digest to nodes that started booting
+// from them). It returns how many files it removed and their bytes.
 func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -225,10 +310,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	}
 	keepObj := map[string]bool{}
 	keepMan := map[string]bool{}
-	for _, h := range []string{a.Current, a.Previous} {
-		if h == "" {
-			continue
-		}
+	for _, h := range b.keptManifests(a) {
 		m, err := b.readManifest(h)
 		if err != nil {
 			return 0, 0, fmt.Errorf("gc: %w", err)
