@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/internal/macaddr"
 )
 
 // route is one of the paths httpboot serves.
@@ -134,8 +135,12 @@ func parsePath(path, rawPath string) parsed {
 			continue
 		}
 		macPart, tail, more := strings.Cut(path[len(m.prefix):], "/")
-		mac, ok := canonMAC(macPart)
-		if !ok {
+		// One spelling per URL: the 17-character forms only (iPXE's
+		// ${net0/mac} is the colon form); macaddr.Canonical also reads
+		// the dotted form, which this route refuses. Canonical input is
+		// returned as is, without allocating.
+		mac, ok := macaddr.Canonical(macPart)
+		if !ok || len(macPart) != 17 {
 			return badPath("malformed MAC (want 52:54:00:00:00:01 or 52-54-00-00-00-01)")
 		}
 		p := parsed{route: m.r, mac: mac}
@@ -215,37 +220,4 @@ func digestHex(d string) string {
 // hasDigest reports whether a's digest is sha256:hex.
 func hasDigest(a *bootsvc.Artifact, hex string) bool {
 	return len(a.Digest) == len("sha256:")+digestLen && a.Digest[len("sha256:"):] == hex && a.Digest[:len("sha256:")] == "sha256:"
-}
-
-// canonMAC accepts a 48-bit MAC written with ':' or '-' separators in any
-// case and returns its canonical form; canonical input is returned as is.
-func canonMAC(s string) (string, bool) {
-	if len(s) != 17 {
-		return "", false
-	}
-	sep := s[2]
-	if sep != ':' && sep != '-' {
-		return "", false
-	}
-	canonical := sep == ':'
-	for i := 0; i < 17; i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != sep {
-				return "", false
-			}
-			continue
-		}
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			canonical = false
-		default:
-			return "", false
-		}
-	}
-	if canonical {
-		return s, true
-	}
-	return bootsvc.CanonicalMAC(s)
 }

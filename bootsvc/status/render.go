@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/macaddr"
 )
 
 // ANSI colours for stale rows.
@@ -124,7 +126,11 @@ func WriteUnknown(w io.Writer, rep *Report) error {
 }
 
 // SuggestName is the node name offered for an unknown MAC: "n" and its hex
-// digits, e.g. "n525400aabbcc".
+// digits, e.g. "n525400aabbcc". A MAC that is not one (never recorded by
+// the boot services) is used as it is, without its colons.
 func SuggestName(mac string) string {
-	return "n" + strings.NewReplacer(":", "", "-", "").Replace(strings.ToLower(mac))
+	if c, ok := macaddr.Canonical(mac); ok {
+		mac = c
+	}
+	return "n" + strings.ReplaceAll(mac, ":", "")
 }

@@ -113,3 +113,15 @@ func TestFilter(t *testing.T) {
 		t.Fatalf("kept %v, missing %v", names, missing)
 	}
 }
+
+func TestSuggestName(t *testing.T) {
+	for _, tc := range []struct{ name, mac, want string }{
+		{"canonical", "52:54:00:aa:bb:cc", "n525400aabbcc"},
+		{"upper dashes", "52-54-00-AA-BB-CC", "n525400aabbcc"},
+		{"dotted", "5254.00aa.bbcc", "n525400aabbcc"},
+	} {
+		if got := SuggestName(tc.mac); got != tc.want {
+			t.Errorf("%s: SuggestName(%q) = %q, want %q", tc.name, tc.mac, got, tc.want)
+		}
+	}
+}

@@ -2,7 +2,9 @@
 // lower-case hex pairs joined by colons ("52:54:00:ab:cd:01"). hclspec
 // normalises the mac of every node with it and bootsvc (bootsvc.CanonicalMAC)
 // looks nodes up with it, so a node written as "52-54-00-AB-CD-01" is found
-// by the form the wire carries.
+// by the form the wire carries; bootsvc/httpboot parses the MAC of its
+// URLs with it and bootsvc/status names unknown MACs with it. No other
+// package parses MACs by hand.
 package macaddr
 
 // Canonical converts a 48-bit MAC written with ':' or '-' separators (any
