@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/internal/hclfmt"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -224,9 +225,9 @@ func hclFiles(dir string, recursive bool) ([]string, error) {
 }
 
 // writeAtomic replaces the file name (the file a symbolic link points to,
-// if it is one) with data, keeping its permissions: it writes a temporary
-// file in the same directory and renames it into place, so a reader sees
-// the old file or the new one, never a part.
+// if it is one) with data, keeping its permissions, with atomicfile: a
+// reader, or the file system after a crash, sees the old file or the new
+// one, never a part.
 func writeAtomic(name string, data []byte) error {
 	target, err := filepath.EvalSymlinks(name)
 	if err != nil {
@@ -236,17 +237,7 @@ func writeAtomic(name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".fmt-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	_, err = tmp.Write(data)
-	err = errors.Join(err, tmp.Chmod(fi.Mode().Perm()), tmp.Sync(), tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), target)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(target, data, fi.Mode().Perm()); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil

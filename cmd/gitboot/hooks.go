@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -220,25 +221,11 @@ func checkReplaceable(file string, force bool) error {
 	return fmt.Errorf("%s exists and was not installed by gitboot: merge it by hand, or pass --force to replace it", file)
 }
 
-// writeHook writes an executable hook atomically (temporary file, rename).
+// writeHook writes an executable hook atomically (atomicfile), so git
+// never runs a half-written one.
 func writeHook(file, text string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(file, []byte(text), 0o755); err != nil {
 		return fmt.Errorf("writing hook: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing hook %s: %w", file, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing hook %s: %w", file, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-		return fmt.Errorf("writing hook %s: %w", file, err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("writing hook %s: %w", file, err)
 	}
 	return nil
 }

@@ -5,7 +5,8 @@
 //
 // Imported by the packages that keep state on disk: reconcile/artifact
 // (manifests, the applied state), bootsvc/status (the status file) and
-// bootsvc/dhcp (the lease file).
+// bootsvc/dhcp (the lease file); and by cmd/gitboot for the files it
+// writes for a user (fmt's rewritten files, saved plans, git hooks).
 package atomicfile
 
 import (
