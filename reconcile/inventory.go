@@ -16,6 +16,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/macaddr"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 )
@@ -314,7 +315,10 @@ func writeInventory(stateDir string, data []byte) error {
 }
 
 // Snapshot turns a running inventory and its build into what the boot
-// services serve.
+// services serve. The inventory may come from a damaged file or another
+// server, so it is checked as hclspec checks a model: addresses are IPv4,
+// MACs well-formed, and no two nodes share a MAC or an address (the
+// snapshot's lookups would find only one of them).
 func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) {
 	s := inv.Server
 	srv := bootsvc.Server{
@@ -324,7 +328,7 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	}
 	var err error
 	if s.Address != "" {
-		if srv.Address, err = netip.ParseAddr(s.Address); err != nil {
+		if srv.Address, err = parseAddr4(s.Address); err != nil {
 			return nil, fmt.Errorf("inventory: server address: %w", err)
 		}
 	}
@@ -337,13 +341,16 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 		if bn.Subnet, err = netip.ParsePrefix(n.Subnet); err != nil {
 			return nil, fmt.Errorf("inventory: network %s: %w", name, err)
 		}
+		if !bn.Subnet.Addr().Is4() {
+			return nil, fmt.Errorf("inventory: network %s: subnet %s is not IPv4", name, n.Subnet)
+		}
 		if n.Gateway != "" {
-			if bn.Gateway, err = netip.ParseAddr(n.Gateway); err != nil {
+			if bn.Gateway, err = parseAddr4(n.Gateway); err != nil {
 				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
 			}
 		}
 		for _, d := range n.DNS {
-			a, err := netip.ParseAddr(d)
+			a, err := parseAddr4(d)
 			if err != nil {
 				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
 			}
@@ -352,23 +359,41 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 		if bn.LeaseTime, err = time.ParseDuration(n.LeaseTime); err != nil {
 			return nil, fmt.Errorf("inventory: network %s: %w", name, err)
 		}
-		if len(n.DynamicRange) == 2 {
-			if bn.DynamicStart, err = netip.ParseAddr(n.DynamicRange[0]); err != nil {
+		switch len(n.DynamicRange) {
+		case 0:
+		case 2:
+			if bn.DynamicStart, err = parseAddr4(n.DynamicRange[0]); err != nil {
 				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
 			}
-			if bn.DynamicEnd, err = netip.ParseAddr(n.DynamicRange[1]); err != nil {
+			if bn.DynamicEnd, err = parseAddr4(n.DynamicRange[1]); err != nil {
 				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
 			}
+		default:
+			return nil, fmt.Errorf("inventory: network %s: dynamic_range has %d addresses, want 2", name, len(n.DynamicRange))
 		}
 		networks = append(networks, bn)
 	}
 	nodes := make([]bootsvc.Node, 0, len(inv.Nodes))
+	byMAC := make(map[string]string, len(inv.Nodes))
+	byIP := make(map[netip.Addr]string, len(inv.Nodes))
 	for name, n := range inv.Nodes {
-		bn := bootsvc.Node{Name: name, MAC: n.MAC, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags}
+		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags}
+		mac, ok := macaddr.Canonical(n.MAC)
+		if !ok {
+			return nil, fmt.Errorf("inventory: node %s: malformed MAC %q", name, n.MAC)
+		}
+		if other, dup := byMAC[mac]; dup {
+			return nil, fmt.Errorf("inventory: nodes %s and %s both have MAC %s", min(name, other), max(name, other), mac)
+		}
+		byMAC[mac], bn.MAC = name, mac
 		if n.IP != "" {
-			if bn.IP, err = netip.ParseAddr(n.IP); err != nil {
+			if bn.IP, err = parseAddr4(n.IP); err != nil {
 				return nil, fmt.Errorf("inventory: node %s: %w", name, err)
 			}
+			if other, dup := byIP[bn.IP]; dup {
+				return nil, fmt.Errorf("inventory: nodes %s and %s both have address %s", min(name, other), max(name, other), bn.IP)
+			}
+			byIP[bn.IP] = name
 		}
 		if res != nil {
 			a, ok := res.Nodes[name]
@@ -380,4 +405,17 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 		nodes = append(nodes, bn)
 	}
 	return bootsvc.NewSnapshot(srv, networks, nodes, inv.Commit), nil
+}
+
+// parseAddr4 parses an IPv4 address (gitboot serves DHCPv4 only; hclspec
+// accepts no other).
+func parseAddr4(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("%s is not an IPv4 address", s)
+	}
+	return a, nil
 }
