@@ -170,17 +170,23 @@ func savePlan(path string, p *reconcile.Plan) error {
 	return nil
 }
 
+// readPlan reads a saved plan (gitboot plan --out) from path.
 func readPlan(path string) (*reconcile.Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the plan: %w", err)
 	}
+	return decodePlan(data, path)
+}
+
+// decodePlan parses a saved plan; name (its file) prefixes the errors.
+func decodePlan(data []byte, name string) (*reconcile.Plan, error) {
 	var p reconcile.Plan
 	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%s is not a saved plan: %w", path, err)
+		return nil, fmt.Errorf("%s is not a saved plan: %w", name, err)
 	}
 	if !strings.HasPrefix(p.FormatVersion, "1.") || p.Desired == nil || p.Commit == "" {
-		return nil, fmt.Errorf("%s is not a saved plan of this gitboot (format_version %q; make it with gitboot plan --out)", path, p.FormatVersion)
+		return nil, fmt.Errorf("%s is not a saved plan of this gitboot (format_version %q; make it with gitboot plan --out)", name, p.FormatVersion)
 	}
 	return &p, nil
 }
