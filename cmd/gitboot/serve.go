@@ -221,11 +221,11 @@ func applyHandler(rec *reconcile.Reconciler) func(context.Context, []byte) (int,
 			data, _ := json.Marshal(r)
 			return code, append(data, '\n')
 		}
-		var p reconcile.Plan
-		if err := json.Unmarshal(body, &p); err != nil || p.Desired == nil || !strings.HasPrefix(p.FormatVersion, "1.") {
-			return answer(http.StatusBadRequest, &applyResult{Error: "the body is not a saved plan (gitboot plan --out FILE)"})
+		p, err := decodePlan(body, "the request body")
+		if err != nil {
+			return answer(http.StatusBadRequest, &applyResult{Error: err.Error()})
 		}
-		ev, err := rec.ApplyPlan(ctx, &p)
+		ev, err := rec.ApplyPlan(ctx, p)
 		r := resultOf(ev, err)
 		var se *reconcile.StaleError
 		switch {
