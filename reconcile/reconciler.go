@@ -47,6 +47,9 @@ type Config struct {
 	// the previous snapshot served and the apply fails (retried). nil:
 	// nothing to publish to (gitboot apply without a server).
 	Publish func(*bootsvc.Snapshot) error
+	// Verify checks a commit before it is loaded (signature policy); an
+	// error rejects the commit like an invalid one. nil: every commit.
+	Verify func(*gitsrc.Commit) error
 	// OnEvaluated is called after every evaluation of a commit that is
 	// new to the reconciler (the hook for git notes and metrics).
 	OnEvaluated func(Evaluation)
@@ -331,6 +334,13 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 // desire loads and validates a commit and computes its desired state
 // (steps: load, pick the server, compute input keys and examine images).
 func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+	if r.cfg.Verify != nil {
+		if err := r.cfg.Verify(commit); err != nil {
+			return nil, nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
+				Severity: hcl.DiagError, Summary: "Untrusted commit", Detail: err.Error(),
+			}}}
+		}
+	}
 	cluster, srv, err := Load(commit, r.cfg.Vars, r.cfg.Server)
 	if err != nil {
 		return nil, nil, nil, err
