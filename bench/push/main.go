@@ -1,0 +1,424 @@
+// Command push measures the GitOps loop of `gitboot serve`: the time from
+// `git push` returning until the pushed change is served. It makes a bare
+// repository of examples/lab (with a tiny image: busybox and a stand-in
+// kernel), runs the real `gitboot serve --poll 0` on it inside a network
+// namespace of its own (so only the watch on the refs notices pushes, and
+// DHCP never runs on the host's interfaces), and pushes -pushes commits of
+// each kind:
+//
+//   - kernel: n1's kernel arguments get a new value (gitboot.bench=N), so
+//     its iPXE script changes; done when GET /ipxe/{n1} shows the value.
+//   - overlay: a line is appended to overlays/generic/etc/motd.tmpl, nothing in
+//     HCL; done when the runtime overlay's digest in GET /ipxe/{n1} changes.
+//
+// The script is polled every 5 ms over a keep-alive connection from inside
+// the namespace. It prints min/median/p90/max per kind and, as its last
+// stdout line, a JSON summary. As root:
+//
+//	make build && go run ./bench/push -pushes 20
+//
+// The namespace (gbpush-PID) and the temporary directory are removed at
+// exit, also after a failure or Ctrl-C. The measuring half runs as a child
+// of this program inside the namespace (`ip netns exec NS push -inner`).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	n1MAC     = "52:54:00:99:00:01"
+	serverURL = "http://127.0.0.1:9873"
+	// In examples/lab/nodes.hcl: the line after which n1's kernel_args go.
+	n1Anchor = `tags     = { slot = "1" }`
+)
+
+var (
+	pushes  = flag.Int("pushes", 20, "pushes of each kind (kernel argument, overlay-only)")
+	bin     = flag.String("bin", "bin/gitboot", "the gitboot binary (built with go build when missing)")
+	timeout = flag.Duration("timeout", 30*time.Second, "give up when a push is not served within this")
+	keep    = flag.Bool("keep", false, "keep the temporary directory (repositories, state, serve.log)")
+	inner   = flag.String("inner", "", "internal: the temporary directory; run the measuring half (inside the namespace)")
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("bench/push: ")
+	flag.Parse()
+	if *inner != "" {
+		os.Exit(measure(*inner))
+	}
+	os.Exit(outer())
+}
+
+// outer prepares the repositories and the image, makes the namespace, runs
+// the measuring half inside it and cleans up whatever happens.
+func outer() int {
+	if os.Geteuid() != 0 {
+		log.Print("must run as root (it makes a network namespace): sudo go run ./bench/push")
+		return 1
+	}
+	for _, c := range []string{"ip", "git"} {
+		if _, err := exec.LookPath(c); err != nil {
+			log.Printf("%s is needed: %v", c, err)
+			return 1
+		}
+	}
+	// Signals: the child handles them (Ctrl-C reaches the whole process
+	// group); this process only forwards a lone SIGTERM/SIGINT and
+	// cleans up after the child exits.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+
+	dir, err := os.MkdirTemp("", "gitboot-bench-push")
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	if *keep {
+		defer fmt.Fprintf(os.Stderr, "kept %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	gitboot, err := filepath.Abs(*bin)
+	if err == nil {
+		_, err = os.Stat(gitboot)
+		if errors.Is(err, os.ErrNotExist) {
+			gitboot = filepath.Join(dir, "gitboot")
+			log.Printf("%s is missing: go build -o %s ./cmd/gitboot", *bin, gitboot)
+			err = run("", "go", "build", "-o", gitboot, "./cmd/gitboot")
+		}
+	}
+	if err == nil {
+		err = prepare(dir)
+	}
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+
+	ns := fmt.Sprintf("gbpush-%d", os.Getpid())
+	if err := run("", "ip", "netns", "add", ns); err != nil {
+		log.Print(err)
+		return 1
+	}
+	defer deleteNS(ns)
+	if err := run("", "ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
+		log.Print(err)
+		return 1
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, self, "-inner", dir, "-bin", gitboot,
+		"-pushes", fmt.Sprint(*pushes), "-timeout", timeout.String())
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	// Should this process be killed, the child still stops serve.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		log.Print(err)
+		return 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			cmd.Process.Signal(s)
+		case err := <-done:
+			if err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) && ee.ExitCode() > 0 {
+					return ee.ExitCode()
+				}
+				log.Print(err)
+				return 1
+			}
+			return 0
+		}
+	}
+}
+
+// deleteNS kills anything left in the namespace and deletes it.
+func deleteNS(ns string) {
+	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if err := run("", "ip", "netns", "del", ns); err != nil {
+		log.Printf("deleting the namespace: %v", err)
+	}
+}
+
+// prepare writes DIR/image (tiny), DIR/work (examples/lab, committed) and
+// DIR/cluster.git (bare, the work tree's origin, pushed to).
+func prepare(dir string) error {
+	image := filepath.Join(dir, "image")
+	for _, d := range []string{"boot", "bin", "sbin", "etc"} {
+		if err := os.MkdirAll(filepath.Join(image, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(image, "boot", "vmlinuz-6.1.0-99-amd64"), []byte("not a real kernel: bench stand-in\n"), 0o644); err != nil {
+		return err
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return fmt.Errorf("busybox-static is needed for the image: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(image, "bin", "busybox"), bb, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink("../bin/busybox", filepath.Join(image, "sbin", "init")); err != nil {
+		return err
+	}
+	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, "cluster.git")
+	if err := os.CopyFS(work, os.DirFS("examples/lab")); err != nil {
+		return fmt.Errorf("copying examples/lab (run from the repository root): %w", err)
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "--bare", "-b", "main", bare},
+		{"-C", work, "init", "-q", "-b", "main"},
+		{"-C", work, "add", "-A"},
+		{"-C", work, "commit", "-q", "-m", "lab cluster"},
+		{"-C", work, "remote", "add", "origin", bare},
+		{"-C", work, "push", "-q", "origin", "main"},
+	} {
+		if err := run("", "git", args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func run(dir, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.org",
+		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+var runtimeURL = regexp.MustCompile(`/runtime/[0-9a-fA-F:-]+/([0-9a-f]{64})`)
+
+// measure is the half inside the namespace: serve, push, poll.
+func measure(dir string) (code int) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	defer logf.Close()
+	serve := exec.Command(*bin, "serve", "--repo", filepath.Join(dir, "cluster.git"), "--state", filepath.Join(dir, "state"),
+		"--var", "image_source="+filepath.Join(dir, "image"), "--poll", "0")
+	serve.Stdout, serve.Stderr = logf, logf
+	serve.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := serve.Start(); err != nil {
+		log.Print(err)
+		return 1
+	}
+	exited := make(chan struct{})
+	go func() { serve.Wait(); close(exited) }()
+	defer func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			serve.Process.Kill()
+			<-exited
+		}
+		if code != 0 && ctx.Err() == nil {
+			if data, err := os.ReadFile(filepath.Join(dir, "serve.log")); err == nil {
+				fmt.Fprintf(os.Stderr, "--- serve.log (last 3000 bytes) ---\n%s\n", tail(data, 3000))
+			}
+		}
+		if ctx.Err() != nil {
+			log.Print("interrupted; cleaning up")
+			code = 130
+		}
+	}()
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) string {
+		resp, err := client.Get(serverURL + path)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return ""
+		}
+		return string(body)
+	}
+	// wait polls cond every 5 ms; it returns the time it took, or an error
+	// when serve exited, the deadline passed or a signal came.
+	wait := func(what string, limit time.Duration, cond func() bool) (time.Duration, error) {
+		start := time.Now()
+		for !cond() {
+			if time.Since(start) > limit {
+				return 0, fmt.Errorf("%s: not within %v", what, limit)
+			}
+			select {
+			case <-exited:
+				return 0, fmt.Errorf("%s: gitboot serve exited", what)
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return time.Since(start), nil
+	}
+
+	if _, err := wait("the first commit served", 120*time.Second, func() bool {
+		return runtimeURL.MatchString(get("/ipxe/" + n1MAC))
+	}); err != nil {
+		log.Print(err)
+		return 1
+	}
+
+	work := filepath.Join(dir, "work")
+	nodesFile := filepath.Join(work, "nodes.hcl")
+	nodesOrig, err := os.ReadFile(nodesFile)
+	if err != nil || !strings.Contains(string(nodesOrig), n1Anchor) {
+		log.Printf("examples/lab/nodes.hcl lacks %q (%v)", n1Anchor, err)
+		return 1
+	}
+	motd := filepath.Join(work, "overlays", "generic", "etc", "motd.tmpl")
+
+	type sample struct{ push, served time.Duration }
+	results := map[string][]sample{}
+	kinds := []string{"kernel", "overlay"}
+	for _, kind := range kinds {
+		for i := 1; i <= *pushes; i++ {
+			before := get("/ipxe/" + n1MAC)
+			m := runtimeURL.FindStringSubmatch(before)
+			if m == nil {
+				log.Printf("no runtime overlay URL in the script:\n%s", before)
+				return 1
+			}
+			oldRuntime := m[1]
+			var done func(script string) bool
+			switch kind {
+			case "kernel":
+				arg := fmt.Sprintf("gitboot.bench=%d", i)
+				err = os.WriteFile(nodesFile, []byte(strings.Replace(string(nodesOrig), n1Anchor,
+					n1Anchor+"\n  kernel_args = [\"console=ttyS0\", \"quiet\", \""+arg+"\"]", 1)), 0o644)
+				done = func(s string) bool { return strings.Contains(s, arg+" ") || strings.Contains(s, arg+"\n") }
+			case "overlay":
+				var f *os.File
+				if f, err = os.OpenFile(motd, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+					_, err = fmt.Fprintf(f, "bench push %d\n", i)
+					f.Close()
+				}
+				done = func(s string) bool {
+					m := runtimeURL.FindStringSubmatch(s)
+					return m != nil && m[1] != oldRuntime
+				}
+			}
+			if err == nil {
+				err = run(work, "git", "commit", "-q", "-am", fmt.Sprintf("bench %s %d", kind, i))
+			}
+			if err != nil {
+				log.Print(err)
+				return 1
+			}
+			t0 := time.Now()
+			if err := run(work, "git", "push", "-q", "origin", "main"); err != nil {
+				log.Print(err)
+				return 1
+			}
+			pushTook := time.Since(t0)
+			took, err := wait(fmt.Sprintf("%s push %d served", kind, i), *timeout, func() bool { return done(get("/ipxe/" + n1MAC)) })
+			if err != nil {
+				log.Print(err)
+				return 1
+			}
+			results[kind] = append(results[kind], sample{pushTook, took})
+			fmt.Printf("%-8s push %2d: git push %6.3f s, then served after %6.3f s\n", kind, i, pushTook.Seconds(), took.Seconds())
+		}
+	}
+
+	type stats struct {
+		N          int     `json:"n"`
+		Min        float64 `json:"min_s"`
+		Median     float64 `json:"median_s"`
+		P90        float64 `json:"p90_s"`
+		Max        float64 `json:"max_s"`
+		PushMedian float64 `json:"git_push_median_s"`
+	}
+	summary := struct {
+		Pushes   int              `json:"pushes"`
+		Measured string           `json:"measured"`
+		Goal     float64          `json:"goal_median_s"`
+		Load     string           `json:"loadavg_at_end"`
+		Kinds    map[string]stats `json:"results"`
+	}{Pushes: *pushes, Measured: "git push returned -> GET /ipxe/{mac} shows the change (polled every 5 ms)", Goal: 0.5, Kinds: map[string]stats{}}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		summary.Load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	fmt.Printf("\n%-8s %7s %7s %7s %7s   %s\n", "change", "min", "median", "p90", "max", "(seconds from git push returning to served; git push itself: median)")
+	for _, kind := range kinds {
+		var served, push []float64
+		for _, s := range results[kind] {
+			served = append(served, s.served.Seconds())
+			push = append(push, s.push.Seconds())
+		}
+		slices.Sort(served)
+		slices.Sort(push)
+		st := stats{N: len(served), Min: ms(served[0]), Median: ms(quantile(served, 0.5)), P90: ms(quantile(served, 0.9)),
+			Max: ms(served[len(served)-1]), PushMedian: ms(quantile(push, 0.5))}
+		summary.Kinds[kind] = st
+		fmt.Printf("%-8s %7.3f %7.3f %7.3f %7.3f   (git push %.3f)\n", kind, st.Min, st.Median, st.P90, st.Max, st.PushMedian)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetEscapeHTML(false)
+	enc.Encode(summary)
+	return 0
+}
+
+// ms rounds seconds to the millisecond.
+func ms(s float64) float64 { return math.Round(s*1000) / 1000 }
+
+// quantile of sorted xs, nearest rank.
+func quantile(xs []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(xs)))) - 1
+	return xs[max(0, min(i, len(xs)-1))]
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
