@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: boot the two QEMU nodes of examples/lab (n1 and n2) through
 # `gitboot serve`, print what they booted into and `gitboot status`, then
+# show the GitOps loop: edit the motd template in the operator's work tree,
+# commit, review it with `gitboot plan --server URL`, `git push` to the bare
+# repository gitboot serves, and show the server applying the commit (its
+# log line, the time from push to applied) and serving the new motd. Then
 # clean up. Debian 12, as root; it installs the Debian packages it needs.
 #
 # Everything runs inside two network namespaces made for this run: "lan"
@@ -166,16 +170,22 @@ fi
 say "kernel for the nodes: $kernel"
 
 # --- 2. the cluster repository and the image ----------------------------
+# Like a site: gitboot serves a bare repository ($bare); the operator's
+# work tree ($work) commits and pushes to it.
 tmp=$(mktemp -d /tmp/gitboot-demo.XXXXXX)
-repo=$tmp/lab
-say "making a git repository from examples/lab in $repo"
-mkdir -p "$repo"
-cp -r "$root/examples/lab/." "$repo/"
+work=$tmp/lab
+bare=$tmp/lab.git
+say "making the bare repository $bare and a work tree $work (examples/lab) that pushes to it"
+mkdir -p "$work"
+cp -r "$root/examples/lab/." "$work/"
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.org \
 	GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.org GIT_CONFIG_GLOBAL=/dev/null
-git -C "$repo" init -q -b main
-git -C "$repo" add -A
-git -C "$repo" commit -q -m "lab cluster"
+git init -q --bare -b main "$bare"
+git -C "$work" init -q -b main
+git -C "$work" add -A
+git -C "$work" commit -q -m "lab cluster"
+git -C "$work" remote add origin "$bare"
+git -C "$work" push -q origin main
 
 image=$tmp/image
 say "building the node image in $image (static busybox, scripts/demo-init.sh as /sbin/init, $(basename "$kernel"))"
@@ -229,7 +239,7 @@ logs() { # the tail of every log, for a failure
 
 # --- 4. gitboot serve ----------------------------------------------------
 say "starting gitboot serve in $srv (DHCP, TFTP, HTTP on $SERVER_IP)"
-ip netns exec "$srv" "$gitboot" serve --repo "$repo" --state "$tmp/state" \
+ip netns exec "$srv" "$gitboot" serve --repo "$bare" --state "$tmp/state" \
 	--var "image_source=$image" >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 ready=
@@ -315,6 +325,66 @@ for n in "${NODES[@]}"; do
 	printf '    %s  %s s\n' "$n" "${booted[$n]}"
 done
 [ -z "$failed" ] || die "a node booted with the wrong hostname or cluster (see above)"
+
+# --- 7. a push: edit, plan, git push, applied, served --------------------
+motd=overlays/generic/etc/motd.tmpl
+added="Changed by a git push during make demo ($(date -u +%H:%M:%S) UTC)."
+printf '\n'
+say "the operator adds a line to $motd in the work tree and commits:"
+printf '%s\n' "$added" >>"$work/$motd"
+git -C "$work" commit -q -am "motd: a line from make demo"
+git -C "$work" --no-pager diff --no-color HEAD~1 HEAD | sed 's/^/    /'
+
+# The review: the committed tip against what the server runs
+# (GET /inventory). It runs in the server's namespace to reach the server.
+printf '\n'
+say "gitboot plan --repo $work --server $SERVER_URL"
+if ! out=$(ip netns exec "$srv" "$gitboot" plan --repo "$work" --server "$SERVER_URL" \
+	--var "image_source=$image" 2>&1); then
+	printf '%s\n' "$out" >&2
+	logs
+	die "gitboot plan failed"
+fi
+printf '%s\n' "$out" | sed 's/^/    /'
+
+commit=$(git -C "$work" rev-parse HEAD)
+short=${commit:0:12}
+printf '\n'
+say "git push origin main (to $bare, which gitboot serve watches)"
+push_start=$(now)
+git -C "$work" push -q origin main
+push_done=$(now)
+applied=
+while awk -v s="$(since "$push_done")" 'BEGIN { exit !(s < 30) }'; do
+	applied=$(grep -a "msg=\"applied commit\" commit=$short" "$tmp/serve.log" || true)
+	[ -n "$applied" ] && break
+	grep -aq "msg=\"commit rejected.* commit=$short" "$tmp/serve.log" && break
+	sleep 0.02
+done
+if [ -z "$applied" ]; then
+	logs
+	die "gitboot serve did not apply commit $short within 30 s of the push"
+fi
+say "gitboot serve logged:"
+printf '%s\n' "$applied" | sed 's/^/    /'
+# The time from the push to applied: the log line's own timestamp.
+applied_at=$(date -d "$(printf '%s\n' "$applied" | head -n 1 | sed -n 's/^time=\([^ ]*\).*/\1/p')" +%s.%N)
+awk -v a="$push_start" -v b="$push_done" -v c="$applied_at" 'BEGIN {
+	printf "    git push took %.2f s; gitboot applied the commit %.2f s after git push returned\n", b - a, c - b }'
+
+# What a node gets now: n1's runtime overlay as served, unpacked.
+printf '\n'
+say "served now: /etc/motd in n1's runtime overlay (curl $SERVER_URL/runtime/${MAC[n1]} | cpio):"
+mkdir -p "$tmp/runtime-n1"
+if ! ip netns exec "$srv" curl -sf -o "$tmp/runtime-n1.img.gz" "$SERVER_URL/runtime/${MAC[n1]}"; then
+	logs
+	die "fetching n1's runtime overlay failed"
+fi
+(cd "$tmp/runtime-n1" && gzip -dc ../runtime-n1.img.gz | cpio -idm --quiet --no-absolute-filenames)
+sed 's/^/    motd| /' "$tmp/runtime-n1/etc/motd"
+grep -qF "$added" "$tmp/runtime-n1/etc/motd" || die "the served motd lacks the pushed line"
+printf '    (a running node'"'"'s agent pulls this within a minute, no reboot needed: needs_reboot=0;\n'
+printf '     the demo nodes have powered themselves off, so this curl stands in for the agent)\n'
 
 # The nodes power themselves off; give them a few seconds, cleanup kills
 # whatever is left.
