@@ -80,4 +80,9 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() {
+	stop := startProfile()
+	code := run(os.Args[1:])
+	stop()
+	os.Exit(code)
+}
