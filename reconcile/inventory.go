@@ -166,7 +166,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		if !ok {
 			continue
 		}
-		is := ImageState{Source: img.Source, Kernel: img.Kernel, Pin: img.Digest, Input: ii.Input}
+		is := ImageState{Source: filepath.Clean(img.Source), Kernel: img.Kernel, Pin: img.Digest, Input: ii.Input}
 		if !images || ii.Err != nil {
 			is.Input, is.Unknown = "", true
 		}

@@ -46,7 +46,7 @@ func examineImage(img *hclspec.Image) (*imageSource, error) {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "image-input/1\x00%s\x00%s\x00%s\x00", img.Source, img.Kernel, img.Digest)
+	fmt.Fprintf(h, "image-input/1\x00%s\x00%s\x00%s\x00", filepath.Clean(img.Source), img.Kernel, img.Digest)
 	src := &imageSource{}
 	switch {
 	case st.IsDir() && isOCILayout(img.Source):

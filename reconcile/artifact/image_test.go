@@ -185,3 +185,25 @@ func TestKernelSelection(t *testing.T) {
 		t.Errorf("no matching kernel: %v", err)
 	}
 }
+
+// The same image source spelled differently (a doubled slash, a trailing
+// slash, "..") is the same input: no rebuild, no plan change.
+func TestImageInputCleanPath(t *testing.T) {
+	src := t.TempDir()
+	makeImageTree(t, src)
+	key := func(source string) string {
+		tc := &testCluster{images: []*hclspec.Image{{Name: "img", Source: source}}, nodes: mkNodes(1, "img", nil, nil)}
+		in, err := ComputeInputs(tc.build(), nil, true)
+		if err != nil || in.Images["img"].Err != nil {
+			t.Fatalf("%s: %v %v", source, err, in.Images["img"].Err)
+		}
+		return in.Images["img"].Input
+	}
+	want := key(src)
+	dir, base := filepath.Split(src)
+	for _, s := range []string{dir + "/" + base, src + "/", src + "/../" + base} {
+		if got := key(s); got != want {
+			t.Errorf("source %q: input %s, want %s (as %q)", s, got, want, src)
+		}
+	}
+}
