@@ -67,12 +67,22 @@ type fetcher interface {
 	Fetch(ctx context.Context) error
 }
 
+// historian is a source that can list the commits between two (for
+// superseded commits).
+type historian interface {
+	Between(since, tip string, max int) ([]string, bool, error)
+}
+
 // Evaluation is what one evaluation of a commit found and did.
 type Evaluation struct {
 	Commit   *gitsrc.Commit
 	Result   string // one of the Result* constants
 	Plan     *Plan  // nil when the commit could not be planned
 	Err      error  // *ConfigError when rejected; the transient error otherwise
+	// Superseded lists the commits pushed together with Commit, between
+	// the commit evaluated before and this one, that were never evaluated
+	// on their own (newest first; at most 100).
+	Superseded []string
 	Build    time.Duration
 	Duration time.Duration
 }
@@ -226,6 +236,9 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		return Evaluation{Commit: commit, Result: ResultUnchanged}, nil
 	}
 	ev = Evaluation{Commit: commit}
+	if h, ok := r.cfg.Source.(historian); ok && r.evaluated != "" {
+		ev.Superseded, _, _ = h.Between(r.evaluated, commit.Hash, 100)
+	}
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
 		newCommit := ev.Commit != nil && ev.Commit.Hash != r.evaluated
