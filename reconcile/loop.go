@@ -32,7 +32,7 @@ func (r *Reconciler) Run(ctx context.Context, poll time.Duration) error {
 	var retry *time.Timer
 	var retryC <-chan time.Time
 	backoff := time.Second
-	recheck := false
+	recheck := true // at start: the image sources may have changed while stopped
 	for {
 		recheck = r.recheck.Swap(false) || recheck
 		_, err := r.ReconcileOnce(ctx, Options{Recheck: recheck})

@@ -164,6 +164,7 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	}
 	r.running, r.runningData, r.snap = inv, data, snap
 	r.published.Store(&data)
+	r.evaluated = inv.Commit
 	return snap, nil
 }
 
