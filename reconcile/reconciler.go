@@ -75,16 +75,16 @@ type historian interface {
 
 // Evaluation is what one evaluation of a commit found and did.
 type Evaluation struct {
-	Commit   *gitsrc.Commit
-	Result   string // one of the Result* constants
-	Plan     *Plan  // nil when the commit could not be planned
-	Err      error  // *ConfigError when rejected; the transient error otherwise
+	Commit *gitsrc.Commit
+	Result string // one of the Result* constants
+	Plan   *Plan  // nil when the commit could not be planned
+	Err    error  // *ConfigError when rejected; the transient error otherwise
 	// Superseded lists the commits pushed together with Commit, between
 	// the commit evaluated before and this one, that were never evaluated
 	// on their own (newest first; at most 100).
 	Superseded []string
-	Build    time.Duration
-	Duration time.Duration
+	Build      time.Duration
+	Duration   time.Duration
 }
 
 // ConfigError is a commit whose configuration is invalid: only a new
