@@ -92,6 +92,9 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		h.notFound(w, r, ev, "artifact is not a regular file", "")
 		return
 	}
+	if bootsArtifact(p.route) && r.Method != http.MethodHead {
+		ev.Digest, ev.Commit, ev.Retired = a.Digest, src.Commit, src != snap
+	}
 	h.rec.Record(ev)
 	if h.log.Enabled(r.Context(), -4) {
 		h.log.Debug("http: sending", "node", node.Name, "file", name, "remote", r.RemoteAddr,
@@ -103,6 +106,27 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		hdr["Etag"] = []string{strconv.Quote(a.Digest)}
 	}
 	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// bootsArtifact reports whether a route sends one of the artifacts the
+// status store records as booted (see status.NodeRecord): the kernel, the
+// image and the system overlay. The runtime overlay changes live, without
+// a reboot, and extra initrds are not tracked.
+func bootsArtifact(r route) bool {
+	return r == routeKernel || r == routeImage || r == routeSystem
+}
+
+// currentDigests returns a function giving a node's boot artifacts in snap,
+// for status.Report.MarkReboots.
+func currentDigests(snap *bootsvc.Snapshot) func(string) (status.BootDigests, bool) {
+	return func(name string) (status.BootDigests, bool) {
+		n, ok := snap.NodeByName(name)
+		if !ok {
+			return status.BootDigests{}, false
+		}
+		a := &n.Artifacts
+		return status.BootDigests{Kernel: a.Kernel.Digest, Image: a.Image.Digest, System: a.System.Digest}, true
+	}
 }
 
 // digestGone answers a digest URL whose artifact is served no more (or

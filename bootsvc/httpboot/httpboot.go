@@ -18,7 +18,7 @@
 //	GET /extra/{mac}/{n}/{hex}     current snapshot or one replaced less than
 //	GET /system/{mac}/{hex}        Config.Grace ago, else 404. The iPXE script
 //	GET /runtime/{mac}/{hex}       names these.
-//	GET /status                    status.Report as JSON
+//	GET /status                    status.Report as JSON, with needs_reboot per node
 //	GET /metrics                   Prometheus text format
 //	GET /healthz                   "ok" once a snapshot is loaded
 //	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
@@ -370,6 +370,7 @@ func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {
 		}
 	}
 	rep := h.store.Report(server, commit, interval, names)
+	rep.MarkReboots(currentDigests(snap))
 	w.Header()["Content-Type"] = hdrJSON
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -1,6 +1,9 @@
 // Package status records what each node fetched from the boot services and
 // when (its stage), keeps it in memory, persists it to the state directory,
-// and serves it to `gitboot status` and `GET /status`.
+// and serves it to `gitboot status` and `GET /status`. Each node's record
+// also knows which commit and which kernel, image and system overlay it
+// booted, so a view that knows the applied snapshot can tell who needs a
+// reboot (Report.MarkReboots).
 //
 // The boot services (bootsvc/dhcp, bootsvc/tftp, bootsvc/httpboot) depend only
 // on the Recorder interface; the daemon wires in the Store.
@@ -37,6 +40,19 @@ type Event struct {
 	Sent  string     // the file sent (e.g. "undionly.kpxe", "runtime.img.gz"); empty if none
 	Addr  netip.Addr // the client's address
 	Time  time.Time  // zero means "now"
+
+	// Digest is set when a boot artifact was sent: the "sha256:<hex>" of
+	// the kernel (StageKernel), image (StageImage) or system overlay
+	// (StageSystemOverlay) the node fetched for the boot it is in. Empty
+	// for everything else (runtime overlays, extra initrds, HEAD
+	// requests), which leaves what the node booted alone.
+	Digest string
+	// Commit is the commit of the snapshot the artifact came from, with
+	// Digest.
+	Commit string
+	// Retired, with Digest, says the artifact came from a snapshot
+	// already replaced by a newer one (served in its grace period).
+	Retired bool
 }
 
 // Recorder receives events from the boot services. Implementations must be

@@ -23,9 +23,18 @@ const stateVersion = 1
 type stateDoc struct {
 	Version int          `json:"version"`
 	Saved   time.Time    `json:"saved"`
-	Nodes   []NodeRecord `json:"nodes"`
+	Nodes   []diskRecord `json:"nodes"`
 	Unknown []Unknown    `json:"unknown"` // least recently seen first
 	Errors  []Failure    `json:"errors"`  // oldest first
+}
+
+// diskRecord is a NodeRecord on disk. A file written before booted and
+// booted_digests existed loads with both empty (never booted, as far as
+// this server knows). NeedsReboot is per report, never stored: the outer
+// field shadows it and stays false.
+type diskRecord struct {
+	NodeRecord
+	NeedsReboot bool `json:"needs_reboot,omitempty"`
 }
 
 // load reads the state file, if any, into the empty store.
@@ -48,7 +57,7 @@ func (s *Store) load() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range doc.Nodes {
-		r := doc.Nodes[i]
+		r := doc.Nodes[i].NodeRecord
 		if r.Name == "" {
 			continue
 		}
@@ -92,9 +101,9 @@ func (s *Store) Flush() error {
 		return nil
 	}
 	doc := stateDoc{Version: stateVersion, Saved: s.cfg.Now()}
-	doc.Nodes = make([]NodeRecord, 0, len(s.nodes))
+	doc.Nodes = make([]diskRecord, 0, len(s.nodes))
 	for _, r := range s.nodes {
-		doc.Nodes = append(doc.Nodes, r.clone())
+		doc.Nodes = append(doc.Nodes, diskRecord{NodeRecord: r.clone()})
 	}
 	for e := s.tail; e != nil; e = e.prev {
 		doc.Unknown = append(doc.Unknown, e.Unknown)

@@ -50,8 +50,13 @@ func Staleness(age, interval time.Duration) int {
 	return 0
 }
 
+// RebootMark follows the stage of a node that needs a reboot in the table.
+const RebootMark = "*"
+
 // WriteTable prints the report's rows as the status table, ages counted
-// from rep.Now. With colour, late rows are yellow and lost rows red.
+// from rep.Now. With colour, late rows are yellow and lost rows red. A
+// node that needs a reboot has RebootMark after its stage, and a footer
+// line counts them.
 func WriteTable(w io.Writer, rep *Report, colour bool) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "%-20s %-20s %-25s %s\n", "NODENAME", "STAGE", "SENT", "LASTSEEN (s)")
@@ -64,6 +69,9 @@ func WriteTable(w io.Writer, rep *Report, colour bool) error {
 		}
 		if r.Error != nil {
 			stage, sent = string(r.Error.Stage), dash(r.Error.Sent)
+		}
+		if r.NeedsReboot {
+			stage += RebootMark
 		}
 		age, ok := r.Age(rep.Now)
 		if ok {
@@ -81,7 +89,27 @@ func WriteTable(w io.Writer, rep *Report, colour bool) error {
 		bw.WriteString(line)
 		bw.WriteByte('\n')
 	}
+	if n := rep.Reboots(); n > 0 {
+		nodes, them := "nodes run", "them"
+		if n == 1 {
+			nodes, them = "node runs", "it"
+		}
+		fmt.Fprintf(bw, "\n%s %d %s an older commit's boot artifacts: reboot %s to pick up %s\n",
+			RebootMark, n, nodes, them, ShortCommit(rep.Commit))
+	}
 	return bw.Flush()
+}
+
+// ShortCommit abbreviates a commit hash as git does (7 digits); an empty
+// one reads "the applied commit".
+func ShortCommit(c string) string {
+	switch {
+	case c == "":
+		return "the applied commit"
+	case len(c) > 7:
+		return c[:7]
+	}
+	return c
 }
 
 func dash(s string) string {

@@ -50,6 +50,16 @@ type Failure struct {
 // never refreshes LastSeen (a refused request, possibly from another host,
 // says nothing about the node being alive). The table shows a pending error
 // in its STAGE and SENT columns until the next good event clears it.
+//
+// What the node booted: a kernel sent to the node starts a new boot. It
+// replaces Booted and BootedDigests with that kernel's commit and digest;
+// the image and the system overlay sent after it fill in their digests.
+// Nothing else clears them: a DHCP or iPXE script request (a boot starting)
+// leaves them alone, so a node shows what it runs until it has fetched its
+// new kernel. Booted is the commit of the snapshot the kernel came from,
+// unless the image or system overlay of the same boot came from an older
+// (retired) snapshot: then that commit, the one whose script the node
+// follows. A runtime overlay and extra initrds never change them.
 type NodeRecord struct {
 	Name     string     `json:"name"`
 	MAC      string     `json:"mac,omitempty"`
@@ -58,6 +68,34 @@ type NodeRecord struct {
 	Addr     netip.Addr `json:"addr,omitzero"`
 	LastSeen time.Time  `json:"last_seen,omitzero"`
 	Error    *Failure   `json:"error,omitempty"`
+	// Booted is the commit the node booted ("" when unknown).
+	Booted string `json:"booted,omitempty"`
+	// BootedDigests are the digests of the boot artifacts it fetched.
+	BootedDigests BootDigests `json:"booted_digests,omitzero"`
+	// NeedsReboot is set by Report.MarkReboots, where the applied
+	// snapshot is known (GET /status); the Store never sets it.
+	NeedsReboot bool `json:"needs_reboot"`
+}
+
+// BootDigests are the content digests ("sha256:<hex>") of the artifacts a
+// node boots from; one is empty when the node has not fetched it (yet).
+type BootDigests struct {
+	Kernel string `json:"kernel,omitempty"`
+	Image  string `json:"image,omitempty"`
+	System string `json:"system,omitempty"` // the system overlay
+}
+
+// IsZero reports whether no digest is known: the node never booted.
+func (d BootDigests) IsZero() bool { return d == BootDigests{} }
+
+// NeedsReboot reports whether a node that booted d must reboot to run cur,
+// its artifacts in the applied snapshot: it booted (a digest is known) and
+// its kernel, image or system overlay differs from the current one. A
+// digest not fetched (a boot in progress) or not built is not compared; the
+// runtime overlay is not part of it (the agent applies it live).
+func (d BootDigests) NeedsReboot(cur BootDigests) bool {
+	differs := func(booted, now string) bool { return booted != "" && now != "" && booted != now }
+	return differs(d.Kernel, cur.Kernel) || differs(d.Image, cur.Image) || differs(d.System, cur.System)
 }
 
 // Unknown is a MAC seen by a boot service that no declared node has.
@@ -185,12 +223,34 @@ func (s *Store) recordNode(ev Event) {
 	} else {
 		r.Stage, r.Sent, r.Addr, r.LastSeen = ev.Stage, ev.Sent, ev.Addr, ev.Time
 		r.Error = nil
+		if ev.Digest != "" {
+			r.boot(&ev)
+		}
 	}
 	if after := r.shown(); after != before {
 		if before != "" {
 			s.counts[before]--
 		}
 		s.counts[after]++
+	}
+}
+
+// boot records a boot artifact sent to the node (see NodeRecord).
+func (r *NodeRecord) boot(ev *Event) {
+	switch ev.Stage {
+	case StageKernel:
+		r.BootedDigests = BootDigests{Kernel: ev.Digest}
+		r.Booted = ev.Commit
+		return
+	case StageImage:
+		r.BootedDigests.Image = ev.Digest
+	case StageSystemOverlay:
+		r.BootedDigests.System = ev.Digest
+	default:
+		return
+	}
+	if ev.Retired || r.Booted == "" {
+		r.Booted = ev.Commit
 	}
 }
 
@@ -357,6 +417,28 @@ type Report struct {
 	Nodes           []NodeRecord `json:"nodes"`
 	Unknown         []Unknown    `json:"unknown"`
 	Errors          []Failure    `json:"errors"` // errors that belong to no node
+}
+
+// MarkReboots sets NeedsReboot on every row: current returns a node's
+// artifacts in the applied snapshot, false for a node not in it (which
+// needs no reboot).
+func (r *Report) MarkReboots(current func(name string) (BootDigests, bool)) {
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		cur, ok := current(n.Name)
+		n.NeedsReboot = ok && n.BootedDigests.NeedsReboot(cur)
+	}
+}
+
+// Reboots counts the rows that need a reboot.
+func (r *Report) Reboots() int {
+	k := 0
+	for i := range r.Nodes {
+		if r.Nodes[i].NeedsReboot {
+			k++
+		}
+	}
+	return k
 }
 
 // Filter keeps the rows whose name matches one of the patterns (exact names

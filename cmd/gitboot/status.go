@@ -32,11 +32,13 @@ func newStatusCmd() *cobra.Command {
 	var o statusOpts
 	cmd := &cobra.Command{
 		Use:   "status [NODE...]",
-		Short: "Show each node's boot stage",
+		Short: "Show each node's boot stage and who needs a reboot",
 		Long: "Show each node's boot stage, the file last sent and how long ago it was last seen,\n" +
 			"as served by a running gitboot at GET /status. NODE may be a name or a glob (\"c0*\").\n" +
 			"Rows turn yellow when a node is late (last seen >= interval + 5 s) and red when lost\n" +
-			"(>= 2x interval), on a terminal only.",
+			"(>= 2x interval), on a terminal only. A node that booted a kernel, image or system\n" +
+			"overlay other than the applied commit's has \"*\" after its stage (needs_reboot in --json),\n" +
+			"and a last line counts them: reboot them to pick up the applied commit.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.repo != "" {
 				return fmt.Errorf("status --repo: %w", errNotImplemented)

@@ -27,17 +27,21 @@ func statusServer(t *testing.T) string {
 	}
 	srv := bootsvc.Server{Name: "head", Address: netip.MustParseAddr("127.0.0.1"), HTTPPort: ln.Addr().(*net.TCPAddr).Port, RuntimeInterval: time.Minute}
 	nodes := []bootsvc.Node{
-		{Name: "c001", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.99.0.11")},
-		{Name: "c002", MAC: "52:54:00:00:00:02", IP: netip.MustParseAddr("10.99.0.12")},
+		{Name: "c001", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.99.0.11"),
+			Artifacts: bootsvc.Artifacts{Kernel: bootsvc.Artifact{Digest: "sha256:kernel2"}}},
+		{Name: "c002", MAC: "52:54:00:00:00:02", IP: netip.MustParseAddr("10.99.0.12"),
+			Artifacts: bootsvc.Artifacts{Kernel: bootsvc.Artifact{Digest: "sha256:kernel2"}}},
 		{Name: "login1", MAC: "52:54:00:00:00:03", IP: netip.MustParseAddr("10.99.0.13")},
 	}
 	store := status.NewMemory()
 	now := time.Now()
+	// c001 booted the kernel of an older commit, c002 the current one.
+	store.Record(status.Event{Node: "c001", Stage: status.StageKernel, Sent: "vmlinuz", Digest: "sha256:kernel1", Commit: "0ld", Time: now.Add(-time.Hour)})
 	store.Record(status.Event{Node: "c001", Stage: status.StageRuntimeOverlay, Sent: "runtime.img.gz", Addr: netip.MustParseAddr("10.99.0.11"), Time: now.Add(-16 * time.Second)})
-	store.Record(status.Event{Node: "c002", Stage: status.StageKernel, Sent: "vmlinuz", Time: now.Add(-3 * time.Minute)})
+	store.Record(status.Event{Node: "c002", Stage: status.StageKernel, Sent: "vmlinuz", Digest: "sha256:kernel2", Commit: statusCommit, Time: now.Add(-3 * time.Minute)})
 	store.Record(status.Event{MAC: "52:54:00:aa:bb:cc", Stage: status.StageIPXE, Addr: netip.MustParseAddr("10.99.0.201")})
 	h := httpboot.New(httpboot.Config{
-		Snapshot: bootsvc.NewSnapshot(srv, nil, nodes, "abc"),
+		Snapshot: bootsvc.NewSnapshot(srv, nil, nodes, statusCommit),
 		Status:   store,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -46,6 +50,9 @@ func statusServer(t *testing.T) string {
 	t.Cleanup(func() { cancel(); <-done })
 	return srv.HTTPBase()
 }
+
+// statusCommit is the commit statusServer's snapshot was built from.
+const statusCommit = "3f2a9c1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
 
 func statusExec(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
@@ -60,15 +67,21 @@ func TestStatusTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("want header + 3 rows:\n%s", out)
+	if len(lines) != 6 {
+		t.Fatalf("want header + 3 rows + blank + reboot footer:\n%s", out)
+	}
+	if lines[4] != "" || lines[5] != "* 1 node runs an older commit's boot artifacts: reboot it to pick up 3f2a9c1" {
+		t.Fatalf("footer: %q", lines[4:])
 	}
 	if !strings.HasPrefix(lines[0], "NODENAME             STAGE                SENT                      LASTSEEN (s)") {
 		t.Fatalf("header: %q", lines[0])
 	}
 	f := strings.Fields(lines[1])
-	if age, err := strconv.Atoi(f[3]); f[0] != "c001" || f[1] != "RUNTIME_OVERLAY" || f[2] != "runtime.img.gz" || err != nil || age < 16 || age > 60 {
+	if age, err := strconv.Atoi(f[3]); f[0] != "c001" || f[1] != "RUNTIME_OVERLAY*" || f[2] != "runtime.img.gz" || err != nil || age < 16 || age > 60 {
 		t.Fatalf("c001 row: %q", lines[1])
+	}
+	if f := strings.Fields(lines[2]); f[0] != "c002" || f[1] != "KERNEL" {
+		t.Fatalf("c002 (booted the current kernel) row: %q", lines[2])
 	}
 	if f := strings.Fields(lines[3]); strings.Join(f, " ") != "login1 -- -- --" {
 		t.Fatalf("never-seen row: %q", lines[3])
@@ -90,6 +103,12 @@ func TestStatusFilterAndJSON(t *testing.T) {
 	}
 	if len(rep.Nodes) != 2 || rep.Nodes[0].Name != "c001" || rep.Nodes[1].Stage != status.StageKernel || rep.Server != "head" {
 		t.Fatalf("--json c00*: %+v", rep.Nodes)
+	}
+	if rep.Commit != statusCommit || !rep.Nodes[0].NeedsReboot || rep.Nodes[0].Booted != "0ld" || rep.Nodes[1].NeedsReboot || rep.Nodes[1].Booted != statusCommit {
+		t.Fatalf("--json reboots: commit %q, %+v", rep.Commit, rep.Nodes)
+	}
+	if !strings.Contains(out, `"needs_reboot": false`) {
+		t.Fatalf("--json lacks needs_reboot false:\n%s", out)
 	}
 
 	code, out, errOut = statusExec("--server", url, "login1", "nosuch")
