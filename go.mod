@@ -7,6 +7,7 @@ require (
 	github.com/apparentlymart/go-cidr v1.1.0
 	github.com/cavaliergopher/cpio v1.0.1
 	github.com/go-git/go-git/v5 v5.19.3
+	github.com/go-logfmt/logfmt v0.6.0
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
 	github.com/klauspost/compress v1.20.1

@@ -1,0 +1,348 @@
+package notes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Ref is the notes ref gitboot writes.
+const Ref = "refs/notes/gitboot"
+
+// updateAttempts is how often Update and Push try before giving up on a
+// ref that keeps moving under them.
+const updateAttempts = 10
+
+// Notes reads and writes the notes of one repository. Its methods may be
+// called from several goroutines; several Notes (in one process or many)
+// and git itself may write the same repository's notes at once.
+type Notes struct {
+	// Name and Email are the author and committer of notes commits;
+	// Open sets them to "gitboot" and "gitboot@localhost".
+	Name, Email string
+
+	ref   refFile
+	mu    sync.Mutex // serializes this Notes' use of store
+	store *filesystem.Storage
+	packs string
+}
+
+// Open opens the notes of the git repository at path: a bare repository,
+// a work tree or a linked worktree, as reconcile/gitsrc.Open takes.
+func Open(path string) (*Notes, error) {
+	gitDir, commonDir, err := gitDirs(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
+	}
+	if _, err := os.Stat(filepath.Join(commonDir, "objects")); err != nil {
+		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
+	}
+	n := &Notes{
+		Name:  "gitboot",
+		Email: "gitboot@localhost",
+		ref: refFile{
+			commonDir: commonDir,
+			name:      Ref,
+			reflog:    gitDir != filepath.Clean(path), // git logs notes updates where there is a work tree
+			staleLock: 10 * time.Second,
+			lockWait:  5 * time.Second,
+		},
+		store: filesystem.NewStorage(osfs.New(commonDir), cache.NewObjectLRUDefault()),
+	}
+	n.packs = n.packSet()
+	return n, nil
+}
+
+// gitDirs returns the git directory of the repository at path and the
+// common directory its objects and refs live in (the same for anything but
+// a linked worktree). gitDir is path itself for a bare repository.
+func gitDirs(path string) (gitDir, commonDir string, err error) {
+	top := filepath.Clean(path)
+	gitDir = top
+	dotGit := filepath.Join(top, ".git")
+	if st, err := os.Stat(dotGit); err == nil {
+		gitDir = dotGit
+		if !st.IsDir() { // a linked worktree: ".git" is a file "gitdir: DIR"
+			data, err := os.ReadFile(dotGit)
+			if err != nil {
+				return "", "", err
+			}
+			line, _, _ := strings.Cut(string(data), "\n")
+			dir, ok := strings.CutPrefix(strings.TrimSpace(line), "gitdir:")
+			if !ok {
+				return "", "", fmt.Errorf("%s: no gitdir line", dotGit)
+			}
+			gitDir = absUnder(top, strings.TrimSpace(dir))
+		}
+	}
+	commonDir = gitDir
+	if data, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+		commonDir = absUnder(gitDir, strings.TrimSpace(string(data)))
+	}
+	return gitDir, commonDir, nil
+}
+
+func absUnder(base, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(base, p)
+}
+
+// packSet lists the pack files; it changes when packs arrive or go.
+func (n *Notes) packSet() string {
+	es, _ := os.ReadDir(filepath.Join(n.ref.commonDir, "objects", "pack"))
+	var names []string
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), ".pack") {
+			names = append(names, e.Name())
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+// refresh reloads go-git's pack index if `git gc` or a fetch changed the
+// packs since it was built (loose objects and refs are read from disk).
+func (n *Notes) refresh() {
+	if p := n.packSet(); p != n.packs {
+		n.packs = p
+		n.store.Reindex()
+	}
+}
+
+// parseKey reads the hash of an annotated commit.
+func parseKey(commit string) ([20]byte, error) {
+	var k [20]byte
+	if !plumbing.IsHash(commit) {
+		return k, fmt.Errorf("annotating %q: not a full commit hash", commit)
+	}
+	h := plumbing.NewHash(commit)
+	copy(k[:], h[:])
+	return k, nil
+}
+
+// Read returns the records of the note on commit (a full hash), or nil if
+// it has none. If some lines do not parse, Read returns the records of the
+// others and a ParseErrors.
+func (n *Notes) Read(commit string) ([]Record, error) {
+	key, err := parseKey(commit)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.refresh()
+	tip, err := n.ref.read()
+	if err != nil || tip.IsZero() {
+		return nil, err
+	}
+	t, err := n.loadTree(tip)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := t.get(key)
+	if err != nil || blob.IsZero() {
+		return nil, err
+	}
+	data, err := n.readBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// loadTree starts a trie from the notes commit tip (zero: no notes yet).
+func (n *Notes) loadTree(tip plumbing.Hash) (*noteTree, error) {
+	if tip.IsZero() {
+		return loadNoteTree(n.store, plumbing.ZeroHash)
+	}
+	c, err := object.GetCommit(n.store, tip)
+	if err != nil {
+		return nil, fmt.Errorf("reading notes commit %s: %w", tip, err)
+	}
+	return loadNoteTree(n.store, c.TreeHash)
+}
+
+func (n *Notes) readBlob(h plumbing.Hash) ([]byte, error) {
+	o, err := n.store.EncodedObject(plumbing.BlobObject, h)
+	if err != nil {
+		return nil, fmt.Errorf("reading note %s: %w", h, err)
+	}
+	r, err := o.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("reading note %s: %w", h, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading note %s: %w", h, err)
+	}
+	return data, nil
+}
+
+func (n *Notes) writeBlob(data []byte) (plumbing.Hash, error) {
+	o := n.store.NewEncodedObject()
+	o.SetType(plumbing.BlobObject)
+	o.SetSize(int64(len(data)))
+	w, err := o.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return n.store.SetEncodedObject(o)
+}
+
+// Update changes the notes of several commits in one notes commit. edits
+// maps a commit (full hash) to a function from the records of its note (nil
+// if it has none) to the records it should have; an empty result removes
+// the note. Records that Format the same as before leave the note as it is,
+// and if no note changes, nothing is written.
+//
+// The notes ref moves by compare-and-swap. If another writer (another
+// Notes, another process, git) moved it meanwhile, Update reads the notes
+// again and calls the edit functions again, so they must compute from their
+// argument alone; after a few lost races it gives up.
+//
+// A note whose lines do not all parse is handed to its edit without them;
+// they are dropped if the edit changes the note.
+func (n *Notes) Update(edits map[string]func(old []Record) []Record, message string) error {
+	keys := make([][20]byte, 0, len(edits))
+	fns := make(map[[20]byte]func([]Record) []Record, len(edits))
+	for c, f := range edits {
+		k, err := parseKey(c)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+		fns[k] = f
+	}
+	slices.SortFunc(keys, func(a, b [20]byte) int { return bytes.Compare(a[:], b[:]) })
+	if !strings.HasSuffix(message, "\n") {
+		message += "\n"
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		n.refresh()
+		old, err := n.ref.read()
+		if err != nil {
+			return err
+		}
+		next, err := n.commitEdits(old, keys, fns, message)
+		if err != nil || next.IsZero() {
+			return err
+		}
+		err = n.ref.compareAndSwap(old, next, n.ident(), "notes: "+message)
+		if !errors.Is(err, errRaced) {
+			return err
+		}
+		if attempt == updateAttempts {
+			return fmt.Errorf("updating %s: it moved under us %d times", Ref, attempt)
+		}
+		backoff(attempt)
+	}
+}
+
+// backoff sleeps a little more after each lost race, with jitter so that
+// racing writers spread out.
+func backoff(attempt int) {
+	d := time.Duration(1<<min(attempt, 7)) * time.Millisecond
+	time.Sleep(d/2 + rand.N(d))
+}
+
+// commitEdits applies the edits to the notes of commit old and writes the
+// new notes commit, or returns the zero hash if nothing changes.
+func (n *Notes) commitEdits(old plumbing.Hash, keys [][20]byte, fns map[[20]byte]func([]Record) []Record, message string) (plumbing.Hash, error) {
+	t, err := n.loadTree(old)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	changed := false
+	for _, k := range keys {
+		blob, err := t.get(k)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		var before []Record
+		if !blob.IsZero() {
+			data, err := n.readBlob(blob)
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			before, _ = Parse(data) // see Update on lines that do not parse
+		}
+		was := Format(before)
+		after := Format(fns[k](before))
+		if bytes.Equal(was, after) {
+			continue
+		}
+		changed = true
+		if len(after) == 0 {
+			if err := t.remove(k); err != nil {
+				return plumbing.ZeroHash, err
+			}
+			continue
+		}
+		h, err := n.writeBlob(after)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("writing note: %w", err)
+		}
+		if err := t.set(k, h); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	}
+	if !changed {
+		return plumbing.ZeroHash, nil
+	}
+	return n.writeCommit(t, message, old)
+}
+
+// writeCommit writes the tree of t and a notes commit of it.
+func (n *Notes) writeCommit(t *noteTree, message string, parents ...plumbing.Hash) (plumbing.Hash, error) {
+	tree, err := t.write()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("writing notes tree: %w", err)
+	}
+	sig := object.Signature{Name: n.Name, Email: n.Email, When: time.Now()}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree}
+	for _, p := range parents {
+		if !p.IsZero() {
+			c.ParentHashes = append(c.ParentHashes, p)
+		}
+	}
+	o := n.store.NewEncodedObject()
+	if err := c.Encode(o); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	h, err := n.store.SetEncodedObject(o)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("writing notes commit: %w", err)
+	}
+	return h, nil
+}
+
+// ident is the committer as the reflog shows it.
+func (n *Notes) ident() string {
+	now := time.Now()
+	return fmt.Sprintf("%s <%s> %d %s", n.Name, n.Email, now.Unix(), now.Format("-0700"))
+}
