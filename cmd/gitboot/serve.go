@@ -36,6 +36,8 @@ type serveFlags struct {
 	vars                     []string
 	poll                     time.Duration
 	watch                    bool
+	notes                    bool
+	notesInterval            time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -67,6 +69,8 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
 	fl.DurationVar(&f.poll, "poll", 30*time.Second, "re-check the branch, image sources and a remote this often (0: never)")
+	fl.BoolVar(&f.notes, "notes", true, "write what is applied and each node's status to refs/notes/gitboot of the repository (pushed back to a remote)")
+	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
@@ -115,6 +119,21 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	m := metrics.New()
 	var svcs *services // set once the services run; Publish before that only records
+	var nw *notesWriter
+	if f.notes {
+		if f.notesInterval <= 0 {
+			return fmt.Errorf("--notes-interval %v: must be positive", f.notesInterval)
+		}
+		nw, err = newNotesWriter(log, repoPath(src), remoteOf(src), f.server, f.notesInterval, nil, func() *bootsvc.Snapshot {
+			if svcs == nil {
+				return nil
+			}
+			return svcs.http.Snapshot()
+		})
+		if err != nil {
+			return err
+		}
+	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
 		Publish: func(s *bootsvc.Snapshot) error {
@@ -129,6 +148,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 				m.ObserveBuild(ev.Build)
 				m.ObserveApply(ev.Duration)
 				m.SetApplied(time.Now())
+			}
+			if nw != nil {
+				nw.Evaluated(ev)
 			}
 		},
 	})
@@ -189,6 +211,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 
 	g, gctx := errgroup.WithContext(ctx)
+	if nw != nil {
+		nw.store = store
+		nw.SetServer(snap.Server.Name)
+		g.Go(func() error { return nw.Run(gctx) })
+	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
 	if w, ok := src.(watcher); ok && f.watch {

@@ -35,3 +35,19 @@ func lockState(dir string) (func(), error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// repoPath is the local repository a source reads (a remote's mirror).
+func repoPath(src reconcile.Source) string {
+	if s, ok := src.(*gitsrc.Source); ok {
+		return s.Path
+	}
+	return ""
+}
+
+// remoteOf is a remote source's URL ("" for a local repository).
+func remoteOf(src reconcile.Source) string {
+	if s, ok := src.(*gitsrc.Source); ok {
+		return s.Remote()
+	}
+	return ""
+}
