@@ -36,6 +36,7 @@ type serveFlags struct {
 	vars                     []string
 	poll                     time.Duration
 	watch                    bool
+	signing                  signingFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -68,6 +69,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
 	fl.DurationVar(&f.poll, "poll", 30*time.Second, "re-check the branch, image sources and a remote this often (0: never)")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
+	f.signing.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -90,6 +92,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	opts, err := loadOptions(".", f.vars)
 	if err != nil {
 		return err
+	}
+	policy, err := f.signing.policy()
+	if err != nil {
+		return err
+	}
+	if policy != nil {
+		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
 	}
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
@@ -117,6 +126,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	var svcs *services // set once the services run; Publish before that only records
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
+		Verify: commitVerifier(src, policy),
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil
