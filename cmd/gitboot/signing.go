@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -33,6 +39,16 @@ func (f signingFlags) policy() (*gitsrc.Policy, error) {
 		return nil, nil
 	}
 	return gitsrc.LoadPolicy(f.keys)
+}
+
+// absKeys returns the keys file's absolute path (for the hook, which runs
+// elsewhere).
+func (f signingFlags) absKeys() (string, error) {
+	abs, err := filepath.Abs(f.keys)
+	if err != nil {
+		return "", fmt.Errorf("--trusted-keys: %w", err)
+	}
+	return abs, nil
 }
 
 // commitVerifier returns reconcile.Config.Verify for policy p (nil: every
@@ -81,4 +97,34 @@ func verifySavedPlan(cmd *cobra.Command, f planFlags, p *reconcile.Plan) error {
 	}
 	_, err = checkSigned(cmd, src, policy, p.Commit, "apply the plan of commit "+short(p.Commit))
 	return err
+}
+
+// preReceiveSigned refuses (exit status 1) a push of commit id to ref that
+// is not signed by a trusted key, when sign.require. The keys file is read
+// at every push, so editing it needs no reinstall. The commit is read with
+// `git cat-file` (the pushed objects are quarantined, visible to git only).
+func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sign signingFlags) error {
+	policy, err := sign.policy()
+	if err != nil {
+		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: the trusted keys cannot be read: %v\n", ref, err)
+		return exitError{1}
+	}
+	if policy == nil {
+		return nil
+	}
+	cat := exec.CommandContext(ctx, "git", "cat-file", "commit", id)
+	var catErr bytes.Buffer
+	cat.Stderr = &catErr
+	raw, err := cat.Output()
+	if err != nil {
+		return fmt.Errorf("pre-receive: git cat-file commit %s: %v: %s", short(id), err, strings.TrimSpace(catErr.String()))
+	}
+	signer, err := policy.VerifyRaw(raw)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: %v.\n", ref, err)
+		fmt.Fprintf(stderr, "gitboot: sign it with a key in %s (git commit -S) and push again.\n", sign.keys)
+		return exitError{1}
+	}
+	fmt.Fprintf(stderr, "gitboot: commit %s is signed by %s.\n", short(id), signer)
+	return nil
 }

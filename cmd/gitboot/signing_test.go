@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,6 +47,130 @@ func commitSigned(t *testing.T, work string, key *signtest.Key, msg string) stri
 		t.Fatalf("git commit: %v\n%s", err, stderr)
 	}
 	return mustGit(t, work, "rev-parse", "HEAD")
+}
+
+// TestHooksPushSigned pushes to a bare repository whose hooks require
+// signed commits, with real git, gpg, ssh-keygen and the built binary.
+func TestHooksPushSigned(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	keysDir := t.TempDir()
+	alice := signtest.GPGKey(t, "Alice <alice@example.org>")
+	bob := signtest.SSHKey(t, keysDir, "bob@example.org", `namespaces="git"`)
+	eve := signtest.SSHKey(t, keysDir, "eve@example.org", "")
+	keys := filepath.Join(keysDir, "trusted")
+	writeFile(t, keys, alice.Public+"\n"+bob.Public+"\n")
+	bin := buildGitboot(t)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String() // nobody answers: post-receive says so and passes
+	l.Close()
+
+	bare := newBareRepo(t)
+	// A relative --trusted-keys: the hook must hold its absolute path.
+	install := exec.Command(bin, "hooks", "install", "--repo", bare, "--server", down, "--require-signed", "--trusted-keys", "trusted")
+	install.Dir = keysDir
+	if out, err := install.CombinedOutput(); err != nil || !strings.Contains(string(out), "only commits signed by a key in "+keys) {
+		t.Fatalf("hooks install: %v\n%s", err, out)
+	}
+	if hook, _ := os.ReadFile(filepath.Join(bare, "hooks", "pre-receive")); !bytes.Contains(hook, []byte("--require-signed --trusted-keys '"+keys+"'")) {
+		t.Fatalf("pre-receive does not pass the keys file's absolute path:\n%s", hook)
+	}
+
+	work := labRepo(t)
+	tip := func() string {
+		out, _, _ := hookGit(t, bare, nil, "rev-parse", "--verify", "-q", "main")
+		return out
+	}
+	push := func() (string, error) {
+		_, stderr, err := hookGit(t, work, nil, "push", "-f", bare, "main")
+		return stderr, err
+	}
+	refused := func(t *testing.T, want ...string) {
+		t.Helper()
+		before := tip()
+		stderr, err := push()
+		if err == nil {
+			t.Fatalf("push accepted:\n%s", stderr)
+		}
+		for _, w := range append(want, "refusing the push to refs/heads/main", "pre-receive hook declined") {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("push output lacks %q:\n%s", w, stderr)
+			}
+		}
+		if got := tip(); got != before {
+			t.Errorf("main moved to %q", got)
+		}
+	}
+	accepted := func(t *testing.T, want ...string) {
+		t.Helper()
+		stderr, err := push()
+		if err != nil {
+			t.Fatalf("push refused: %v\n%s", err, stderr)
+		}
+		for _, w := range append(want, "is valid; accepting the push") {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("push output lacks %q:\n%s", w, stderr)
+			}
+		}
+		if got, want := tip(), mustGit(t, work, "rev-parse", "HEAD"); got != want {
+			t.Errorf("main is %q, want %s", got, want)
+		}
+	}
+
+	t.Run("unsigned is refused", func(t *testing.T) {
+		head := mustGit(t, work, "rev-parse", "HEAD")
+		refused(t, "commit "+head[:12]+" is not signed", "sign it with a key in "+keys)
+	})
+	t.Run("untrusted SSH key is refused", func(t *testing.T) {
+		commitSigned(t, work, &eve, "by eve")
+		refused(t, "is signed by an untrusted key (SHA256:")
+	})
+	t.Run("OpenPGP-signed is accepted", func(t *testing.T) {
+		commitSigned(t, work, &alice, "by alice")
+		accepted(t, "is signed by Alice <alice@example.org> (OpenPGP key ID "+alice.ID[24:]+")")
+	})
+	t.Run("SSH-signed is accepted", func(t *testing.T) {
+		commitSigned(t, work, &bob, "by bob")
+		accepted(t, "is signed by bob@example.org (SHA256:")
+	})
+	t.Run("the keys file is read at each push", func(t *testing.T) {
+		writeFile(t, keys, alice.Public+"\n")
+		commitSigned(t, work, &bob, "by bob again")
+		refused(t, "is signed by an untrusted key (SHA256:")
+		if err := os.Remove(keys); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, "the trusted keys cannot be read")
+	})
+}
+
+func TestHooksInstallSigningFlags(t *testing.T) {
+	bare := newBareRepo(t)
+	empty := filepath.Join(t.TempDir(), "empty")
+	writeFile(t, empty, "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no keys", []string{"--require-signed"}, "--require-signed needs --trusted-keys FILE"},
+		{"keys alone", []string{"--trusted-keys", empty}, "--trusted-keys is only used with --require-signed"},
+		{"empty keys", []string{"--require-signed", "--trusted-keys", empty}, empty + ": no trusted keys"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runWith(append([]string{"hooks", "install", "--repo", bare}, tc.args...), &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", tc.name, code, stderr.String(), tc.want)
+		}
+		if _, err := os.Stat(filepath.Join(bare, "hooks", "pre-receive")); err == nil {
+			t.Fatalf("%s: a hook was installed", tc.name)
+		}
+	}
 }
 
 // TestPlanRequireSigned: plan and apply refuse an untrusted commit.
