@@ -44,6 +44,9 @@ func newApplyCmd() *cobra.Command {
 				if p, err = readPlan(args[0]); err != nil {
 					return err
 				}
+				if err := verifySavedPlan(cmd, f, p); err != nil {
+					return err
+				}
 			} else {
 				if p, err = makePlan(cmd, f); err != nil {
 					return err

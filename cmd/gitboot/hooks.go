@@ -48,18 +48,21 @@ type hooksInstallFlags struct {
 	repo, server, ref string
 	vars              []string
 	force             bool
+	signing           signingFlags
 }
 
 func newHooksInstallCmd() *cobra.Command {
 	var f hooksInstallFlags
 	cmd := &cobra.Command{
-		Use:   "install --repo BARE [--server URL] [--ref main] [--var name=value ...] [--force]",
+		Use:   "install --repo BARE [--server URL] [--ref main] [--var name=value ...] [--require-signed --trusted-keys FILE] [--force]",
 		Short: "Install pre-receive (validate) and post-receive (poke the server) hooks",
 		Long: "Install two hooks into the repository operators push to (the one `gitboot serve --repo`\n" +
 			"reads), in its hooks directory (core.hooksPath when set):\n\n" +
 			"  pre-receive   runs `gitboot validate` on the tree of each commit pushed to --ref and\n" +
 			"                refuses the push when it is invalid, so `git push` prints the diagnostics;\n" +
-			"                deleting --ref is refused too. Other refs are not checked.\n" +
+			"                deleting --ref is refused too. Other refs are not checked. With\n" +
+			"                --require-signed it first refuses a commit not signed by a key in\n" +
+			"                --trusted-keys (read at each push from its absolute path).\n" +
 			"  post-receive  asks the server at --server to reconcile now (POST /reconcile, 2s timeout);\n" +
 			"                if it cannot be reached the push still succeeds, and the server notices it\n" +
 			"                within its poll interval.\n\n" +
@@ -78,6 +81,7 @@ func newHooksInstallCmd() *cobra.Command {
 	fl.StringVar(&f.ref, "ref", "main", "branch to validate and apply (as `gitboot serve --ref`)")
 	fl.StringArrayVar(&f.vars, "var", nil, "input variable for validation: --var name=value (repeatable)")
 	fl.BoolVar(&f.force, "force", false, "replace existing hooks that gitboot did not install")
+	f.signing.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -93,6 +97,16 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	if _, err := loadOptions(".", f.vars); err != nil {
 		return err
 	}
+	policy, err := f.signing.policy() // read now, so a bad keys file is reported here
+	if err != nil {
+		return err
+	}
+	keys := ""
+	if policy != nil {
+		if keys, err = f.signing.absKeys(); err != nil {
+			return err
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the gitboot executable: %w", err)
@@ -105,7 +119,7 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 		return err
 	}
 	hooks := []struct{ name, text string }{
-		{"pre-receive", preReceiveScript(exe, ref, f.vars)},
+		{"pre-receive", preReceiveScript(exe, ref, f.vars, keys)},
 		{"post-receive", postReceiveScript(exe, ref, f.server)},
 	}
 	// Check every hook before writing any, so a refusal leaves nothing half installed.
@@ -125,6 +139,9 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "Installed pre-receive and post-receive in %s:\n", dir)
 	fmt.Fprintf(out, "  pushes to %s are validated; then the server at %s is asked to apply them.\n", ref, f.server)
+	if keys != "" {
+		fmt.Fprintf(out, "  only commits signed by a key in %s are accepted.\n", keys)
+	}
 	if !bare {
 		fmt.Fprintln(out, "Note: this is not a bare repository; git refuses pushes to its checked-out branch.")
 	}
@@ -238,11 +255,15 @@ func shQuote(s string) string {
 // preReceiveScript hands the hook's input to `gitboot hooks pre-receive`,
 // which does the work in Go: the pushed objects are only visible to the git
 // command (they sit in git's quarantine directory), so it exports the tree
-// with git and validates the copy.
-func preReceiveScript(exe, ref string, vars []string) string {
+// with git and validates the copy. keys, when not "", is the absolute
+// path of the trusted keys file: the pushed commit must be signed.
+func preReceiveScript(exe, ref string, vars []string, keys string) string {
 	var args strings.Builder
 	for _, v := range vars {
 		args.WriteString(" --var " + shQuote(v))
+	}
+	if keys != "" {
+		args.WriteString(" --require-signed --trusted-keys " + shQuote(keys))
 	}
 	return `#!/bin/sh
 ` + hookMarker + `
@@ -289,25 +310,28 @@ exit 0
 func newHooksPreReceiveCmd() *cobra.Command {
 	var ref string
 	var vars []string
+	var sign signingFlags
 	cmd := &cobra.Command{
-		Use:    "pre-receive --ref REF [--var name=value ...]",
+		Use:    "pre-receive --ref REF [--var name=value ...] [--require-signed --trusted-keys FILE]",
 		Short:  "Validate pushed commits (run by the pre-receive hook; reads its standard input)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 			defer stop()
-			return runPreReceive(ctx, cmd, ref, vars)
+			return runPreReceive(ctx, cmd, ref, vars, sign)
 		},
 	}
 	cmd.Flags().StringVar(&ref, "ref", "refs/heads/main", "the tracked branch, in full")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "input variable: --var name=value (repeatable)")
+	sign.register(cmd.Flags())
 	return cmd
 }
 
 // runPreReceive reads the hook's "old new refname" lines and validates the
-// update of ref, if there is one. Other refs pass unchecked.
-func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []string) error {
+// update of ref, if there is one (with sign.require, its signature first).
+// Other refs pass unchecked.
+func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []string, sign signingFlags) error {
 	stderr := cmd.ErrOrStderr()
 	sc := bufio.NewScanner(cmd.InOrStdin())
 	var newID string
@@ -331,6 +355,9 @@ func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []s
 		return exitError{1}
 	}
 	short := newID[:min(len(newID), 12)]
+	if err := preReceiveSigned(ctx, stderr, ref, newID, sign); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "gitboot-pre-receive-")
 	if err != nil {
 		return fmt.Errorf("pre-receive: %w", err)

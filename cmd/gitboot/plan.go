@@ -21,6 +21,7 @@ import (
 type planFlags struct {
 	repo, ref, state, server, block string
 	vars                            []string
+	signing                         signingFlags
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -31,6 +32,7 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.server, "server", "", "URL of a running gitboot serve: its running inventory (GET /inventory) is compared")
 	fl.StringVar(&f.block, "server-block", "", "server block to plan for (default: the running one, or the only one)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+	f.signing.register(fl)
 }
 
 func newPlanCmd() *cobra.Command {
@@ -92,15 +94,26 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	policy, err := f.signing.policy()
+	if err != nil {
+		return nil, err
+	}
 	src, err := gitsrc.Open(f.repo)
 	if err != nil {
 		return nil, err
+	}
+	ref := f.ref
+	if policy != nil {
+		// Check the commit the ref names now, then plan that very commit.
+		if ref, err = checkSigned(cmd, src, policy, f.ref, "plan "+f.ref+" of "+f.repo); err != nil {
+			return nil, err
+		}
 	}
 	running, data, err := runningInventory(cmd.Context(), f)
 	if err != nil {
 		return nil, err
 	}
-	p, err := reconcile.PlanCommit(src, f.ref, opts.Vars, f.block, running, data)
+	p, err := reconcile.PlanCommit(src, ref, opts.Vars, f.block, running, data)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {

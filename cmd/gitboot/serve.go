@@ -38,6 +38,7 @@ type serveFlags struct {
 	watch                    bool
 	notes                    bool
 	notesInterval            time.Duration
+	signing                  signingFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -72,6 +73,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.notes, "notes", true, "write what is applied and each node's status to refs/notes/gitboot of the repository (pushed back to a remote)")
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
+	f.signing.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -94,6 +96,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	opts, err := loadOptions(".", f.vars)
 	if err != nil {
 		return err
+	}
+	policy, err := f.signing.policy()
+	if err != nil {
+		return err
+	}
+	if policy != nil {
+		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
 	}
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
@@ -136,6 +145,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
+		Verify: commitVerifier(src, policy),
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil

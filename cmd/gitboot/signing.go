@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/gitboot/gitboot/reconcile"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// signingFlags are --require-signed and --trusted-keys, which serve, plan,
+// apply and hooks install share.
+type signingFlags struct {
+	require bool
+	keys    string
+}
+
+func (f *signingFlags) register(fl *pflag.FlagSet) {
+	fl.BoolVar(&f.require, "require-signed", false, "only commits signed by a key in --trusted-keys are accepted")
+	fl.StringVar(&f.keys, "trusted-keys", "", "file of trusted keys for --require-signed: armored OpenPGP public keys and/or SSH allowed_signers lines")
+}
+
+// policy reads the trusted keys; nil when signatures are not required.
+func (f signingFlags) policy() (*gitsrc.Policy, error) {
+	switch {
+	case f.require && f.keys == "":
+		return nil, errors.New("--require-signed needs --trusted-keys FILE (armored OpenPGP public keys and/or SSH allowed_signers lines)")
+	case !f.require && f.keys != "":
+		return nil, errors.New("--trusted-keys is only used with --require-signed: add it, or drop --trusted-keys")
+	case !f.require:
+		return nil, nil
+	}
+	return gitsrc.LoadPolicy(f.keys)
+}
+
+// absKeys returns the keys file's absolute path (for the hook, which runs
+// elsewhere).
+func (f signingFlags) absKeys() (string, error) {
+	abs, err := filepath.Abs(f.keys)
+	if err != nil {
+		return "", fmt.Errorf("--trusted-keys: %w", err)
+	}
+	return abs, nil
+}
+
+// commitVerifier returns reconcile.Config.Verify for policy p (nil: every
+// commit is accepted). src must be a *gitsrc.Source.
+func commitVerifier(src reconcile.Source, p *gitsrc.Policy) func(*gitsrc.Commit) error {
+	if p == nil {
+		return nil
+	}
+	return func(c *gitsrc.Commit) error {
+		gs, ok := src.(*gitsrc.Source)
+		if !ok {
+			return fmt.Errorf("cannot check the signature of commit %s: source %T is not a git repository", c.Short(), src)
+		}
+		_, err := gs.Verify(c, p)
+		return err
+	}
+}
+
+// checkSigned resolves ref in src and verifies the commit's signature; it
+// returns the commit's hash, so the caller uses the very commit checked.
+// A refused commit is reported ("refusing to ACTION: why") and is exit
+// status 1.
+func checkSigned(cmd *cobra.Command, src *gitsrc.Source, p *gitsrc.Policy, ref, action string) (string, error) {
+	commit, err := src.Resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	if _, err := src.Verify(commit, p); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: refusing to %s: %v\n", action, err)
+		return "", exitError{1}
+	}
+	return commit.Hash, nil
+}
+
+// verifySavedPlan checks, with --require-signed, the signature of the
+// commit a saved plan was made from, in --repo: a plan is applied by
+// commit hash, so the signature checked is the one applied.
+func verifySavedPlan(cmd *cobra.Command, f planFlags, p *reconcile.Plan) error {
+	policy, err := f.signing.policy()
+	if policy == nil || err != nil {
+		return err
+	}
+	src, err := gitsrc.Open(f.repo)
+	if err != nil {
+		return err
+	}
+	_, err = checkSigned(cmd, src, policy, p.Commit, "apply the plan of commit "+short(p.Commit))
+	return err
+}
+
+// preReceiveSigned refuses (exit status 1) a push of commit id to ref that
+// is not signed by a trusted key, when sign.require. The keys file is read
+// at every push, so editing it needs no reinstall. The commit is read with
+// `git cat-file` (the pushed objects are quarantined, visible to git only).
+func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sign signingFlags) error {
+	policy, err := sign.policy()
+	if err != nil {
+		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: the trusted keys cannot be read: %v\n", ref, err)
+		return exitError{1}
+	}
+	if policy == nil {
+		return nil
+	}
+	cat := exec.CommandContext(ctx, "git", "cat-file", "commit", id)
+	var catErr bytes.Buffer
+	cat.Stderr = &catErr
+	raw, err := cat.Output()
+	if err != nil {
+		return fmt.Errorf("pre-receive: git cat-file commit %s: %v: %s", short(id), err, strings.TrimSpace(catErr.String()))
+	}
+	signer, err := policy.VerifyRaw(raw)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: %v.\n", ref, err)
+		fmt.Fprintf(stderr, "gitboot: sign it with a key in %s (git commit -S) and push again.\n", sign.keys)
+		return exitError{1}
+	}
+	fmt.Fprintf(stderr, "gitboot: commit %s is signed by %s.\n", short(id), signer)
+	return nil
+}
