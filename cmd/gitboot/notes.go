@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -222,8 +223,19 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 		if r.Addr.IsValid() {
 			ip = r.Addr.String()
 		}
-		table = append(table, notes.Node(snap.Server.Name, r.Name, string(r.Stage), r.Sent, ip, r.LastSeen, r.Booted))
-		written[r.Name] = string(r.Stage) + "\x00" + r.Sent + "\x00" + ip + "\x00" + r.Booted
+		rec := notes.Node(snap.Server.Name, r.Name, string(r.Stage), r.Sent, ip, r.LastSeen, r.Booted)
+		reboot := false
+		if n, ok := snap.NodeByName(r.Name); ok {
+			a := n.Artifacts
+			reboot = r.BootedDigests.NeedsReboot(status.BootDigests{Kernel: a.Kernel.Digest, Image: a.Image.Digest, System: a.System.Digest})
+		}
+		if reboot {
+			// It runs an older commit's boot artifacts (booted=): readers of
+			// the notes alone see who needs a reboot.
+			rec.Fields = append(rec.Fields, notes.Field{Key: "reboot", Value: "true"})
+		}
+		table = append(table, rec)
+		written[r.Name] = string(r.Stage) + "\x00" + r.Sent + "\x00" + ip + "\x00" + r.Booted + "\x00" + strconv.FormatBool(reboot)
 	}
 	w.mu.Lock()
 	same := w.applied == snap.Commit && len(written) == len(w.written)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ const defaultServerURL = "http://127.0.0.1:9873"
 type statusOpts struct {
 	server  string
 	repo    string
+	ref     string
 	json    bool
 	watch   bool
 	unknown bool
@@ -40,11 +42,26 @@ func newStatusCmd() *cobra.Command {
 			"overlay other than the applied commit's has \"*\" after its stage (needs_reboot in --json),\n" +
 			"and a last line counts them: reboot them to pick up the applied commit.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.repo != "" {
-				return fmt.Errorf("status --repo: %w", errNotImplemented)
-			}
 			out := cmd.OutOrStdout()
 			o.colour = isTerminal(out) && os.Getenv("NO_COLOR") == ""
+			if o.repo != "" {
+				if o.watch || o.unknown {
+					return errors.New("status --repo: --watch and --unknown need a server (--server URL)")
+				}
+				rep, err := repoStatus(contextOf(cmd), o.repo, o.ref)
+				if err != nil {
+					return err
+				}
+				missing := rep.Filter(args)
+				if err := o.print(out, rep); err != nil {
+					return err
+				}
+				if len(missing) > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "gitboot status: no notes for: %s\n", strings.Join(missing, ", "))
+					return exitError{1}
+				}
+				return nil
+			}
 			if !o.watch {
 				return o.once(cmd.Context(), out, cmd.ErrOrStderr(), args)
 			}
@@ -55,7 +72,8 @@ func newStatusCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.server, "server", defaultServerURL, "base URL of the gitboot server")
-	f.StringVar(&o.repo, "repo", "", "read the status from the repository's notes (not implemented yet)")
+	f.StringVar(&o.repo, "repo", "", "read the status from the repository's git notes (refs/notes/gitboot), no server asked")
+	f.StringVar(&o.ref, "ref", "main", "with --repo: the branch whose applied commit's notes are read")
 	f.BoolVar(&o.json, "json", false, "print JSON")
 	f.BoolVarP(&o.watch, "watch", "w", false, "redraw every second")
 	f.BoolVar(&o.unknown, "unknown", false, "list MACs seen but not declared, with a node block to paste")

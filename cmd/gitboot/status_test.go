@@ -143,8 +143,8 @@ func TestStatusErrors(t *testing.T) {
 	if code, _, errOut := statusExec("--server", dead); code != 1 || !strings.Contains(errOut, dead) {
 		t.Fatalf("dead server: exit %d: %s", code, errOut)
 	}
-	if code, _, errOut := statusExec("--repo", "."); code != 1 || !strings.Contains(errOut, "not implemented") {
-		t.Fatalf("--repo: exit %d: %s", code, errOut)
+	if code, _, errOut := statusExec("--repo", t.TempDir()); code != 1 || !strings.Contains(errOut, "opening git repository") {
+		t.Fatalf("--repo on a directory that is no repository: exit %d: %s", code, errOut)
 	}
 }
 

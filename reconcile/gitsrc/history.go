@@ -42,3 +42,26 @@ func (s *Source) Between(since, tip string, max int) (hashes []string, found boo
 	}
 	return hashes, true, nil
 }
+
+// FirstParents returns tip and the commits on its first-parent line,
+// newest first, at most max of them in all.
+func (s *Source) FirstParents(tip string, max int) ([]string, error) {
+	var out []string
+	err := s.read(func() error {
+		out = out[:0]
+		h := plumbing.NewHash(tip)
+		for len(out) < max {
+			c, err := s.repo.CommitObject(h)
+			if err != nil {
+				return fmt.Errorf("reading commit %s: %w", h, err)
+			}
+			out = append(out, h.String())
+			if len(c.ParentHashes) == 0 {
+				return nil
+			}
+			h = c.ParentHashes[0]
+		}
+		return nil
+	})
+	return out, err
+}

@@ -35,4 +35,11 @@ func TestBetween(t *testing.T) {
 	if _, found, _ := src.Between("", tip, 10); found {
 		t.Error("nothing evaluated before: found")
 	}
+	all, err := src.FirstParents(tip, 100)
+	if err != nil || !slices.Equal(all, []string{tip, line[2], line[1], line[0], first}) {
+		t.Errorf("FirstParents: %v %v", all, err)
+	}
+	if two, _ := src.FirstParents(tip, 2); !slices.Equal(two, []string{tip, line[2]}) {
+		t.Errorf("FirstParents max 2: %v", two)
+	}
 }

@@ -37,6 +37,26 @@ func TestGitOpsNotes(t *testing.T) {
 		return strings.Contains(n, "node server=head name=n1") && strings.Contains(n, "booted="+head)
 	})
 
+	// gitboot status --repo reads the table from the notes alone.
+	out, err := exec.Command(l.bin, "status", "--repo", l.bare).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "n1") || !strings.Contains(string(out), "SYSTEM_OVERLAY") && !strings.Contains(string(out), "RUNTIME_OVERLAY") {
+		t.Errorf("status --repo: %v\n%s", err, out)
+	}
+
+	// A system overlay change: n1 booted the old one, so the notes say it
+	// needs a reboot, and status --repo shows it.
+	sysChange := l.commit(t, "system overlay", func(w string) {
+		editFile(t, filepath.Join(w, "overlays", "init", "etc", "gitboot", "cluster"), "", "# changed\n")
+	})
+	l.push(t, true, "main")
+	l.waitFor(t, 30*time.Second, "n1 marked as needing a reboot in the notes", func() bool {
+		return strings.Contains(notesOf(sysChange), "name=n1") && strings.Contains(notesOf(sysChange), "reboot=true")
+	})
+	out, err = exec.Command(l.bin, "status", "--repo", l.bare, "--json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"needs_reboot": true`) {
+		t.Errorf("status --repo --json after a system overlay change: %v\n%s", err, out)
+	}
+
 	// A rejected commit: its note names the file and line.
 	bad := l.commit(t, "broken", func(w string) {
 		editFile(t, filepath.Join(w, "nodes.hcl"), "profile.compute", "profile.computer")
@@ -48,7 +68,7 @@ func TestGitOpsNotes(t *testing.T) {
 		t.Errorf("the rejected commit's note lacks its diagnostic:\n%s", n)
 	}
 	// git log --notes=gitboot shows both.
-	out, err := l.ns.Output(context.Background(), "git", "-C", l.bare, "log", "--notes=gitboot", "-2")
+	out, err = l.ns.Output(context.Background(), "git", "-C", l.bare, "log", "--notes=gitboot", "-3")
 	if err != nil || !strings.Contains(string(out), "result=rejected") || !strings.Contains(string(out), "result=applied") {
 		t.Errorf("git log --notes=gitboot: %v\n%s", err, out)
 	}
