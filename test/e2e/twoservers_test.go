@@ -12,7 +12,6 @@ import (
 	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
-
 // TestTwoServersOneRepository: a site that outgrew one machine runs two
 // servers on the same repository, each serving its own network: "head"
 // reads the bare repository directly, "b" a clone of it by file:// URL
