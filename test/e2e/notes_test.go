@@ -34,12 +34,12 @@ func TestGitOpsNotes(t *testing.T) {
 	_ = script
 	l.waitFor(t, 30*time.Second, "the node record of n1", func() bool {
 		n := notesOf(head)
-		return strings.Contains(n, "node server=head name=n1") && strings.Contains(n, "booted="+head)
+		return strings.Contains(n, "node server=head name=n1 stage=RUNTIME_OVERLAY") && strings.Contains(n, "booted="+head)
 	})
 
 	// gitboot status --repo reads the table from the notes alone.
 	out, err := exec.Command(l.bin, "status", "--repo", l.bare).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "n1") || !strings.Contains(string(out), "SYSTEM_OVERLAY") && !strings.Contains(string(out), "RUNTIME_OVERLAY") {
+	if err != nil || !strings.Contains(string(out), "n1") || !strings.Contains(string(out), "RUNTIME_OVERLAY") {
 		t.Errorf("status --repo: %v\n%s", err, out)
 	}
 
