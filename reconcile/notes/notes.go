@@ -23,9 +23,13 @@ import (
 // Ref is the notes ref gitboot writes.
 const Ref = "refs/notes/gitboot"
 
-// updateAttempts is how often Update and Push try before giving up on a
-// ref that keeps moving under them.
+// updateAttempts is how often Push tries before giving up on a remote ref
+// that keeps moving.
 const updateAttempts = 10
+
+// optimisticAttempts is how often Update tries a compare-and-swap before it
+// builds its commit under the ref's lock.
+const optimisticAttempts = 3
 
 // Notes reads and writes the notes of one repository. Its methods may be
 // called from several goroutines; several Notes (in one process or many)
@@ -39,7 +43,20 @@ type Notes struct {
 	mu    sync.Mutex // serializes this Notes' use of store
 	store *filesystem.Storage
 	packs string
+	// written are the notes this Notes wrote lately, checked by the next
+	// Update (see there).
+	written map[[20]byte]written
 }
+
+// written is a note Update wrote, and when.
+type written struct {
+	blob plumbing.Hash
+	at   time.Time
+}
+
+// keepWritten is how long Update checks that a note it wrote is still
+// there: longer than a git command runs.
+const keepWritten = time.Minute
 
 // Open opens the notes of the git repository at path: a bare repository,
 // a work tree or a linked worktree, as reconcile/gitsrc.Open takes.
@@ -220,10 +237,19 @@ func (n *Notes) writeBlob(data []byte) (plumbing.Hash, error) {
 // The notes ref moves by compare-and-swap. If another writer (another
 // Notes, another process, git) moved it meanwhile, Update reads the notes
 // again and calls the edit functions again, so they must compute from their
-// argument alone; after a few lost races it gives up.
+// argument alone; after a few lost races it builds the commit while holding
+// the ref's lock, which always succeeds.
 //
 // A note whose lines do not all parse is handed to its edit without them;
 // they are dropped if the edit changes the note.
+//
+// `git notes` does not compare-and-swap: it writes the notes tree it read
+// at its start in a commit on whatever the ref holds at its end, so a
+// concurrent git command can undo a note gitboot just wrote (the commit
+// stays in the history, its change is gone). Update therefore checks that
+// the notes this Notes wrote in the last minute still hold their lines, and
+// puts missing lines back (as cat_sort_uniq would). Update with no edits
+// does only that.
 func (n *Notes) Update(edits map[string]func(old []Record) []Record, message string) error {
 	keys := make([][20]byte, 0, len(edits))
 	fns := make(map[[20]byte]func([]Record) []Record, len(edits))
@@ -240,27 +266,96 @@ func (n *Notes) Update(edits map[string]func(old []Record) []Record, message str
 		message += "\n"
 	}
 
+	// build makes the notes commit that follows old (zero: no change).
+	var wrote map[[20]byte]plumbing.Hash
+	build := func(old plumbing.Hash) (next plumbing.Hash, err error) {
+		next, wrote, err = n.commitEdits(old, keys, fns, message)
+		return next, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		n.refresh()
+	n.refresh()
+	// Optimistic first: build without the lock, then compare-and-swap,
+	// so git commands are never kept waiting for the lock while we build.
+	for attempt := 1; attempt <= optimisticAttempts; attempt++ {
 		old, err := n.ref.read()
 		if err != nil {
 			return err
 		}
-		next, err := n.commitEdits(old, keys, fns, message)
+		next, err := build(old)
 		if err != nil || next.IsZero() {
 			return err
 		}
 		err = n.ref.compareAndSwap(old, next, n.ident(), "notes: "+message)
+		if err == nil {
+			n.remember(wrote)
+			return nil
+		}
 		if !errors.Is(err, errRaced) {
 			return err
 		}
-		if attempt == updateAttempts {
-			return fmt.Errorf("updating %s: it moved under us %d times", Ref, attempt)
-		}
 		backoff(attempt)
 	}
+	// Under contention, build under the lock: that always ends.
+	next, err := n.ref.update(build, n.ident(), "notes: "+message)
+	if err == nil && !next.IsZero() {
+		n.remember(wrote)
+	}
+	return err
+}
+
+// remember notes this Notes just wrote, for restoreWritten.
+func (n *Notes) remember(wrote map[[20]byte]plumbing.Hash) {
+	if n.written == nil {
+		n.written = map[[20]byte]written{}
+	}
+	now := time.Now()
+	for k, h := range wrote {
+		if h.IsZero() {
+			delete(n.written, k)
+		} else {
+			n.written[k] = written{h, now}
+		}
+	}
+}
+
+// restoreWritten puts back into t the lines of the notes this Notes wrote
+// lately that t lacks (see Update), and returns the notes it changed.
+func (n *Notes) restoreWritten(t *noteTree) (map[[20]byte]plumbing.Hash, error) {
+	restored := map[[20]byte]plumbing.Hash{}
+	for k, w := range n.written {
+		cur, err := t.get(k)
+		if err != nil {
+			return nil, err
+		}
+		if cur != w.blob {
+			ours, err := n.readBlob(w.blob)
+			if err != nil {
+				return nil, err
+			}
+			var theirs []byte
+			if !cur.IsZero() {
+				if theirs, err = n.readBlob(cur); err != nil {
+					return nil, err
+				}
+			}
+			if merged := catSortUniq(theirs, ours); !bytes.Equal(merged, catSortUniq(theirs, nil)) {
+				h, err := n.writeBlob(merged)
+				if err != nil {
+					return nil, err
+				}
+				if err := t.set(k, h); err != nil {
+					return nil, err
+				}
+				restored[k] = h
+				continue
+			}
+		}
+		if time.Since(w.at) > keepWritten {
+			delete(n.written, k)
+		}
+	}
+	return restored, nil
 }
 
 // backoff sleeps a little more after each lost race, with jitter so that
@@ -271,23 +366,28 @@ func backoff(attempt int) {
 }
 
 // commitEdits applies the edits to the notes of commit old and writes the
-// new notes commit, or returns the zero hash if nothing changes.
-func (n *Notes) commitEdits(old plumbing.Hash, keys [][20]byte, fns map[[20]byte]func([]Record) []Record, message string) (plumbing.Hash, error) {
+// new notes commit, or returns the zero hash if nothing changes. It also
+// returns the notes it wrote.
+func (n *Notes) commitEdits(old plumbing.Hash, keys [][20]byte, fns map[[20]byte]func([]Record) []Record, message string) (plumbing.Hash, map[[20]byte]plumbing.Hash, error) {
 	t, err := n.loadTree(old)
 	if err != nil {
-		return plumbing.ZeroHash, err
+		return plumbing.ZeroHash, nil, err
 	}
-	changed := false
+	wrote, err := n.restoreWritten(t)
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	changed := len(wrote) > 0
 	for _, k := range keys {
 		blob, err := t.get(k)
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, nil, err
 		}
 		var before []Record
 		if !blob.IsZero() {
 			data, err := n.readBlob(blob)
 			if err != nil {
-				return plumbing.ZeroHash, err
+				return plumbing.ZeroHash, nil, err
 			}
 			before, _ = Parse(data) // see Update on lines that do not parse
 		}
@@ -299,22 +399,25 @@ func (n *Notes) commitEdits(old plumbing.Hash, keys [][20]byte, fns map[[20]byte
 		changed = true
 		if len(after) == 0 {
 			if err := t.remove(k); err != nil {
-				return plumbing.ZeroHash, err
+				return plumbing.ZeroHash, nil, err
 			}
+			wrote[k] = plumbing.ZeroHash // removed: stop checking it
 			continue
 		}
 		h, err := n.writeBlob(after)
 		if err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("writing note: %w", err)
+			return plumbing.ZeroHash, nil, fmt.Errorf("writing note: %w", err)
 		}
 		if err := t.set(k, h); err != nil {
-			return plumbing.ZeroHash, err
+			return plumbing.ZeroHash, nil, err
 		}
+		wrote[k] = h
 	}
 	if !changed {
-		return plumbing.ZeroHash, nil
+		return plumbing.ZeroHash, nil, nil
 	}
-	return n.writeCommit(t, message, old)
+	next, err := n.writeCommit(t, message, old)
+	return next, wrote, err
 }
 
 // writeCommit writes the tree of t and a notes commit of it.

@@ -131,6 +131,13 @@ func (n *Notes) merge(ours, theirs plumbing.Hash) (plumbing.Hash, error) {
 	if ok, err := oc.IsAncestor(tc); err != nil || ok {
 		return theirs, err
 	}
+	return n.union(oc, tc)
+}
+
+// union writes a merge commit of ours and theirs whose tree has the notes
+// of both (see Push).
+func (n *Notes) union(oc, tc *object.Commit) (plumbing.Hash, error) {
+	ours, theirs := oc.Hash, tc.Hash
 	theirNotes, err := allNotes(n.store, tc.TreeHash)
 	if err != nil {
 		return plumbing.ZeroHash, err

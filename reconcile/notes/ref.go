@@ -71,9 +71,21 @@ func (r *refFile) read() (plumbing.Hash, error) {
 // the ref. A ref only in packed-refs gets a loose file, which takes
 // precedence, as git does it.
 func (r *refFile) compareAndSwap(old, new plumbing.Hash, ident, msg string) error {
+	_, err := r.update(func(cur plumbing.Hash) (plumbing.Hash, error) {
+		if cur != old {
+			return plumbing.ZeroHash, errRaced
+		}
+		return new, nil
+	}, ident, msg)
+	return err
+}
+
+// update sets the ref to next(its current value) while holding its lock,
+// unless next returns the zero hash or an error. It returns what it set.
+func (r *refFile) update(next func(cur plumbing.Hash) (plumbing.Hash, error), ident, msg string) (plumbing.Hash, error) {
 	lock, err := r.lock()
 	if err != nil {
-		return err
+		return plumbing.ZeroHash, err
 	}
 	committed := false
 	defer func() {
@@ -82,27 +94,28 @@ func (r *refFile) compareAndSwap(old, new plumbing.Hash, ident, msg string) erro
 		}
 		lock.Close()
 	}()
-	cur, err := r.read()
+	old, err := r.read()
 	if err != nil {
-		return err
+		return plumbing.ZeroHash, err
 	}
-	if cur != old {
-		return errRaced
+	new, err := next(old)
+	if err != nil || new.IsZero() {
+		return plumbing.ZeroHash, err
 	}
 	if _, err := lock.WriteString(new.String() + "\n"); err != nil {
-		return fmt.Errorf("writing %s: %w", lock.Name(), err)
+		return plumbing.ZeroHash, fmt.Errorf("writing %s: %w", lock.Name(), err)
 	}
 	if err := lock.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", lock.Name(), err)
+		return plumbing.ZeroHash, fmt.Errorf("writing %s: %w", lock.Name(), err)
 	}
 	if err := r.appendReflog(old, new, ident, msg); err != nil {
-		return err
+		return plumbing.ZeroHash, err
 	}
 	if err := os.Rename(lock.Name(), r.path()); err != nil {
-		return fmt.Errorf("updating %s: %w", r.name, err)
+		return plumbing.ZeroHash, fmt.Errorf("updating %s: %w", r.name, err)
 	}
 	committed = true
-	return nil
+	return new, nil
 }
 
 // lock creates <ref>.lock exclusively, waiting up to lockWait while
@@ -120,7 +133,9 @@ func (r *refFile) lock() (*os.File, error) {
 	for {
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if err == nil {
-			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			// Blocking: a process checking whether this is stale may hold
+			// the flock for a moment.
+			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 				f.Close()
 				os.Remove(name)
 				return nil, fmt.Errorf("locking %s: %w", name, err)

@@ -346,7 +346,7 @@ func (t *noteTree) write() (plumbing.Hash, error) {
 		return plumbing.ZeroHash, err
 	}
 	for _, nn := range t.nonNotes {
-		items = append(items, treeItem{nn.path, nn.mode, nn.hash})
+		items = append(items, treeItem(nn))
 	}
 	return writeTrees(t.store, items)
 }
