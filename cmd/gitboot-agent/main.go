@@ -1,13 +1,288 @@
 // Command gitboot-agent runs on every node: it pulls the node's runtime
 // overlay from the gitboot server at an interval and applies it.
+//
+// gitboot's /init starts it in the background (it is /sbin/gitboot-agent in
+// every system overlay):
+//
+//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once]
+//
+// Flags not given are read from the kernel command line (gitboot.server=,
+// gitboot.mac=, gitboot.interval=, gitboot.secure=1), which the server's
+// iPXE script sets. Every interval (±10 %) it fetches
+// {server}/runtime/{mac} with If-None-Match; a changed overlay (cpio newc,
+// gzip) is applied file by file and atomically, and files that the previous
+// overlay installed and the new one lacks are removed (the record is
+// /var/lib/gitboot-agent/manifest.json under --root). An overlay with an
+// unsafe entry is refused whole. SIGHUP fetches at once; a failed fetch is
+// retried with backoff. Logs go to stderr.
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the agent's settings, from flags and the kernel command line.
+type config struct {
+	server   string // base URL, e.g. http://10.99.0.1:9873
+	mac      string // canonical, lower case with colons
+	interval time.Duration
+	secure   bool
+	root     string
+	once     bool
+	debug    bool
+}
+
+// Defaults and bounds.
+const (
+	defaultInterval = 60 * time.Second
+	minInterval     = time.Second
+	firstRetry      = 2 * time.Second
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "gitboot-agent: not implemented yet")
-	os.Exit(1)
+	os.Exit(run(os.Args[1:], os.Stderr, readCmdline))
+}
+
+func readCmdline() string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	return string(b)
+}
+
+// run is the whole program: it returns the exit code (0, or 1 for a failed
+// --once, 2 for bad usage).
+func run(args []string, stderr io.Writer, cmdline func() string) int {
+	cfg, err := parseConfig(args, stderr, cmdline)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "gitboot-agent:", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if cfg.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	a := newAgent(cfg, log)
+	if cfg.once {
+		if err := a.once(context.Background()); err != nil {
+			log.Error("runtime overlay not applied", "err", err)
+			return 1
+		}
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	log.Info("gitboot-agent started", "server", cfg.server, "mac", cfg.mac, "interval", cfg.interval,
+		"secure", cfg.secure, "root", cfg.root)
+	a.loop(ctx, hup)
+	return 0
+}
+
+// parseConfig reads the flags, then fills what they left unset from the
+// kernel command line, and checks the result.
+func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("gitboot-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.server, "server", "", "gitboot server base URL, e.g. http://10.99.0.1:9873 (default: gitboot.server= on the kernel command line)")
+	fs.StringVar(&cfg.mac, "mac", "", "this node's boot MAC address (default: gitboot.mac= on the kernel command line)")
+	fs.DurationVar(&cfg.interval, "interval", 0, "how often to fetch the runtime overlay, ±10 % (default: gitboot.interval= on the kernel command line, else 60s)")
+	fs.BoolVar(&cfg.secure, "secure", false, "connect from a source port < 1024 (the server's secure_runtime; needs root) (default: gitboot.secure=1 on the kernel command line)")
+	fs.StringVar(&cfg.root, "root", "/", "directory the overlay is installed under")
+	fs.BoolVar(&cfg.once, "once", false, "fetch and apply once, then exit: 0 applied or unchanged, 1 failed")
+	fs.BoolVar(&cfg.debug, "debug", false, "log every fetch, also unchanged ones")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["server"] || !set["mac"] || !set["interval"] || !set["secure"] {
+		kv := parseCmdline(cmdline())
+		if !set["server"] {
+			cfg.server = kv["gitboot.server"]
+		}
+		if !set["mac"] {
+			cfg.mac = kv["gitboot.mac"]
+		}
+		if v, ok := kv["gitboot.interval"]; ok && !set["interval"] {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("gitboot.interval=%s on the kernel command line: %w", v, err)
+			}
+			cfg.interval = d
+		}
+		if v, ok := kv["gitboot.secure"]; ok && !set["secure"] {
+			cfg.secure = v == "" || v == "1" || v == "true" || v == "yes"
+		}
+	}
+	if cfg.interval == 0 {
+		cfg.interval = defaultInterval
+	}
+	if cfg.interval < minInterval {
+		return nil, fmt.Errorf("interval %v: at least %v", cfg.interval, minInterval)
+	}
+	if cfg.server == "" {
+		return nil, errors.New("no server: give --server URL (or boot with gitboot.server= on the kernel command line)")
+	}
+	u, err := url.Parse(cfg.server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("--server %q: not a server URL; want http://HOST[:PORT], e.g. http://10.99.0.1:9873", cfg.server)
+	}
+	cfg.server = strings.TrimSuffix(cfg.server, "/")
+	if cfg.mac == "" {
+		return nil, errors.New("no MAC: give --mac MAC (or boot with gitboot.mac= on the kernel command line)")
+	}
+	hw, err := net.ParseMAC(cfg.mac)
+	if err != nil || len(hw) != 6 {
+		return nil, fmt.Errorf("--mac %q: not a MAC address like 52:54:00:00:00:01", cfg.mac)
+	}
+	cfg.mac = hw.String()
+	if cfg.root == "" {
+		return nil, errors.New("--root: empty")
+	}
+	return cfg, nil
+}
+
+// parseCmdline returns the key=value words of a kernel command line (a
+// word without "=" has the value "").
+func parseCmdline(s string) map[string]string {
+	kv := map[string]string{}
+	for _, w := range strings.Fields(s) {
+		k, v, _ := strings.Cut(w, "=")
+		kv[k] = strings.Trim(v, `"`)
+	}
+	return kv
+}
+
+// agent fetches and applies one node's runtime overlay.
+type agent struct {
+	cfg    *config
+	log    *slog.Logger
+	client *http.Client
+	apply  *applier
+	url    string
+	etag   string // of the overlay applied last
+}
+
+func newAgent(cfg *config, log *slog.Logger) *agent {
+	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.server + "/runtime/" + cfg.mac}
+	a.client = newClient(cfg.secure)
+	a.etag = a.apply.readManifest().ETag
+	return a
+}
+
+// reconcileOnce fetches the overlay and applies it when it changed.
+func (a *agent) reconcileOnce(ctx context.Context) error {
+	data, etag, err := fetch(ctx, a.client, a.url, a.etag)
+	if errors.Is(err, errNotModified) {
+		a.log.Debug("runtime overlay unchanged", "etag", a.etag)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fetching %s: %w", a.url, err)
+	}
+	ents, err := readOverlay(bytes.NewReader(data))
+	data = nil
+	if err == nil {
+		var st applyStats
+		st, err = a.apply.apply(ents, etag)
+		if err == nil {
+			a.etag = etag
+			a.log.Info("runtime overlay applied", "etag", etag, "written", st.Written, "unchanged", st.Unchanged,
+				"removed", st.Removed, "dirs_created", st.Created)
+		} else if _, refused := err.(*refusal); !refused {
+			a.etag = "" // part way: fetch it whole again
+		}
+	}
+	ents = nil
+	debug.FreeOSMemory() // the overlay was in memory: give it back while idle
+	if err != nil {
+		if r, ok := err.(*refusal); ok {
+			a.log.Error("runtime overlay refused; nothing of it was applied", "etag", etag, "entry", r.name, "why", r.why)
+		}
+		return err
+	}
+	return nil
+}
+
+// once is --once: one fetch and apply.
+func (a *agent) once(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	return a.reconcileOnce(ctx)
+}
+
+// loop fetches every interval (±10 %), sooner on SIGHUP, and retries a
+// failure with backoff (2 s, doubling, at most the interval).
+func (a *agent) loop(ctx context.Context, hup <-chan os.Signal) {
+	failures := 0
+	for {
+		if err := a.once(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			a.log.Warn("runtime overlay fetch failed; retrying", "err", err, "failures", failures)
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(nextDelay(a.cfg.interval, failures))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-hup:
+			t.Stop()
+			a.log.Info("SIGHUP: fetching now")
+		case <-t.C:
+		}
+	}
+}
+
+// nextDelay is the wait before the next fetch: the interval ±10 %, or
+// after failures a backoff of 2 s doubling per failure, capped by it.
+func nextDelay(interval time.Duration, failures int) time.Duration {
+	d := interval
+	if failures > 0 {
+		b := firstRetry << min(failures-1, 20)
+		d = min(b, interval)
+	}
+	return jitter(d)
+}
+
+// jitter spreads d by ±10 %, so nodes booted together do not fetch
+// together.
+func jitter(d time.Duration) time.Duration {
+	span := int64(d) / 5
+	if span <= 0 {
+		return d
+	}
+	return d - time.Duration(span/2) + time.Duration(rand.Int64N(span+1))
 }
