@@ -39,6 +39,7 @@ type serveFlags struct {
 	notes                    bool
 	notesInterval            time.Duration
 	signing                  signingFlags
+	agent                    string
 }
 
 func newServeCmd() *cobra.Command {
@@ -73,6 +74,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.notes, "notes", true, "write what is applied and each node's status to refs/notes/gitboot of the repository (pushed back to a remote)")
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
+	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	f.signing.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
@@ -122,7 +124,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if fd, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
 		progress = fd
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log, Progress: progress})
+	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log, Progress: progress, Agent: f.agent})
 	if err != nil {
 		return err
 	}

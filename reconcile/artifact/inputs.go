@@ -51,7 +51,7 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 		Images:   map[string]ImageInput{},
 	}
 	ds := newDataSet(c, srv)
-	err := nodeInputs(c, ds, nodes, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
+	err := nodeInputs(c, ds, nodes, nil, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		in.Nodes[n.Name] = NodeInputs{System: rec.SystemInput, Runtime: rec.RuntimeInput}
 		for _, ov := range append(sys, rt...) {
 			if _, ok := in.Overlays[ov.name]; !ok {

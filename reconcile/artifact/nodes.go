@@ -185,8 +185,9 @@ type job struct {
 }
 
 // nodeInputs computes every node's system and runtime overlay input keys
-// (loading each overlay once) and calls fn per node, in order.
-func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, fn func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay)) error {
+// (loading each overlay once) and calls fn per node, in order. agent, when
+// not nil, is added to gitboot's init overlay (see withAgent).
+func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, agent *ovFile, fn func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay)) error {
 	loaded := map[string]*overlay{}
 	load := func(names []string) ([]*overlay, error) {
 		out := make([]*overlay, 0, len(names))
@@ -196,6 +197,9 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, fn func(
 				var err error
 				if ov, err = loadOverlay(c, n); err != nil {
 					return nil, err
+				}
+				if n == initOverlay && agent != nil {
+					ov = withAgent(ov, agent)
 				}
 				loaded[n] = ov
 			}
@@ -222,10 +226,14 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, fn func(
 // buildOverlays computes every node's system and runtime overlay input
 // keys, builds those not in the store, and records them in m.
 func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hclspec.Server, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
+	agent, err := b.agent()
+	if err != nil {
+		return 0, 0, err
+	}
 	ds := newDataSet(c, srv)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
-	err = nodeInputs(c, ds, nodes, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
+	err = nodeInputs(c, ds, nodes, agent, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		for _, x := range []struct {
 			key string
 			ovs []*overlay

@@ -21,9 +21,9 @@ var builtinFS embed.FS
 // name. Their files are rendered like a repository overlay's.
 var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
 
-// initOverlay starts every system overlay: gitboot's /init. The file in
-// builtin/init is a STAND-IN that execs the image's /sbin/init; the real
-// init and the gitboot-agent binary replace it when they are written.
+// initOverlay starts every system overlay: gitboot's /init (the files in
+// builtin/init) and, added by the Builder from Config.Agent, the
+// gitboot-agent binary at /sbin/gitboot-agent (see withAgent).
 const initOverlay = "\x00init"
 
 // MaxOverlayFile bounds one file of a repository overlay: overlays are

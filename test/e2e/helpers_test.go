@@ -20,7 +20,9 @@ var (
 	buildErr  error
 )
 
-// gitbootBinary builds ./cmd/gitboot once per test run.
+// gitbootBinary builds ./cmd/gitboot once per test run, and next to it
+// ./cmd/gitboot-agent (static, stripped: as `make build` does), which
+// gitboot serve puts into every system overlay.
 func gitbootBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -38,12 +40,26 @@ func gitbootBinary(t *testing.T) string {
 		if err != nil {
 			buildErr = err
 			binPath = string(out)
+			return
+		}
+		cmd = exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "gitboot-agent"), "./cmd/gitboot-agent")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			binPath = string(out)
 		}
 	})
 	if buildErr != nil {
 		t.Fatalf("building gitboot: %v\n%s", buildErr, binPath)
 	}
 	return binPath
+}
+
+// agentBinary returns the gitboot-agent built next to gitbootBinary.
+func agentBinary(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(gitbootBinary(t)), "gitboot-agent")
 }
 
 func repoRoot() string {

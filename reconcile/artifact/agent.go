@@ -1,0 +1,103 @@
+package artifact
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// AgentPath is where every node's system overlay has gitboot-agent, the
+// binary that keeps its runtime overlay current (gitboot's /init starts
+// it).
+const AgentPath = "sbin/gitboot-agent"
+
+// AgentName is the agent binary's file name next to gitboot.
+const AgentName = "gitboot-agent"
+
+// DefaultAgent returns where gitboot looks for the agent binary when
+// Config.Agent is "": gitboot-agent in the directory of the running
+// executable, resolved through symlinks (so /usr/local/bin/gitboot ->
+// /opt/gitboot/bin/gitboot finds /opt/gitboot/bin/gitboot-agent).
+func DefaultAgent() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the gitboot executable (to find %s next to it): %w", AgentName, err)
+	}
+	if p, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = p
+	}
+	return filepath.Join(filepath.Dir(exe), AgentName), nil
+}
+
+// agentPath resolves Config.Agent: "" is DefaultAgent, except in a test
+// binary, where "" builds system overlays without an agent (tests that do
+// not care about it need not build one). ok is false for no agent.
+func agentPath(cfg string) (path string, ok bool, err error) {
+	if cfg != "" {
+		return cfg, true, nil
+	}
+	if testing.Testing() {
+		return "", false, nil
+	}
+	p, err := DefaultAgent()
+	return p, err == nil, err
+}
+
+// readAgent reads the agent binary for one build: a file of the init
+// overlay at AgentPath, mode 0755. A missing or unreadable binary fails
+// the build (a node without its agent would never see a runtime overlay
+// change): the error names the path and the flag that sets it.
+func readAgent(path string) (*ovFile, error) {
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err == nil && fi.Size() > MaxOverlayFile {
+		err = fmt.Errorf("%d bytes; at most %d MiB", fi.Size(), MaxOverlayFile>>20)
+	}
+	var data []byte
+	if err == nil {
+		data, err = os.ReadFile(path)
+	}
+	if err == nil && len(data) == 0 {
+		err = errors.New("empty file")
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fs.ErrNotExist
+		}
+		return nil, fmt.Errorf("gitboot-agent binary %s (every system overlay has it as /%s): %w; install it next to gitboot or name it with gitboot serve --agent PATH",
+			path, AgentPath, err)
+	}
+	return &ovFile{name: AgentPath, src: path, mode: typeReg | 0o755, data: data}, nil
+}
+
+// withAgent returns the init overlay with the agent added as its last
+// file: a copy whose hash also covers the agent's bytes, so a new agent
+// changes every system overlay's input key (and rebuilds them).
+func withAgent(ov *overlay, agent *ovFile) *overlay {
+	out := *ov
+	out.files = append(ov.files[:len(ov.files):len(ov.files)], *agent)
+	sum := sha256.Sum256(agent.data)
+	var h keyHasher
+	h.raw(ov.hash[:])
+	h.str("agent")
+	h.str(agent.name)
+	h.raw(sum[:])
+	out.hash = h.sum()
+	return &out
+}
+
+// agent reads the agent binary for a build; nil when the builder has none
+// (a test).
+func (b *Builder) agent() (*ovFile, error) {
+	path, ok, err := agentPath(b.cfg.Agent)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return readAgent(path)
+}
