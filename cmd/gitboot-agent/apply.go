@@ -440,12 +440,16 @@ func (a *applier) writeManifest(root *os.Root, m *manifest) error {
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
+	if cur, err := root.ReadFile(manifestName); err == nil && bytes.Equal(cur, data) {
+		return nil // unchanged: not rewritten
+	}
 	tmp := manifestName + ".tmp"
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("writing the manifest: %w", err)
 	}
-	_, err = f.Write(append(data, '\n'))
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
