@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -255,5 +256,24 @@ func TestApplyHardLinks(t *testing.T) {
 	}
 	if len(ents) != 2 || string(ents[0].data) != "shared" || string(ents[1].data) != "shared" {
 		t.Errorf("hard links read as %+v", ents)
+	}
+}
+
+// TestReadRealOverlay reads a runtime overlay gitboot serve built for
+// examples/lab's n1 (testdata/lab-n1-runtime.img.gz) and applies it.
+func TestReadRealOverlay(t *testing.T) {
+	data, err := os.ReadFile("testdata/lab-n1-runtime.img.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if _, err := applyArchive(t, root, data, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, filepath.Join(root, "etc/hostname")); got != "n1\n" {
+		t.Errorf("etc/hostname %q", got)
+	}
+	if got := content(t, filepath.Join(root, "etc/motd")); !strings.Contains(got, "Welcome to n1") {
+		t.Errorf("etc/motd %q", got)
 	}
 }
