@@ -215,21 +215,30 @@ func (a *agent) reconcileOnce(ctx context.Context) error {
 		st, err = a.apply.apply(ents, etag)
 		if err == nil {
 			a.etag = etag
-			a.log.Info("runtime overlay applied", "etag", etag, "written", st.Written, "unchanged", st.Unchanged,
+			level := slog.LevelInfo
+			if st.Written+st.Removed+st.Created == 0 {
+				level = slog.LevelDebug // a new ETag, the same files
+			}
+			a.log.Log(ctx, level, "runtime overlay applied", "etag", etag, "written", st.Written, "unchanged", st.Unchanged,
 				"removed", st.Removed, "dirs_created", st.Created)
-		} else if _, refused := err.(*refusal); !refused {
+		} else if !isRefusal(err) {
 			a.etag = "" // part way: fetch it whole again
 		}
 	}
 	ents = nil
 	debug.FreeOSMemory() // the overlay was in memory: give it back while idle
 	if err != nil {
-		if r, ok := err.(*refusal); ok {
+		if r := (*refusal)(nil); errors.As(err, &r) {
 			a.log.Error("runtime overlay refused; nothing of it was applied", "etag", etag, "entry", r.name, "why", r.why)
 		}
 		return err
 	}
 	return nil
+}
+
+func isRefusal(err error) bool {
+	var r *refusal
+	return errors.As(err, &r)
 }
 
 // once is --once: one fetch and apply.
@@ -248,8 +257,12 @@ func (a *agent) loop(ctx context.Context, hup <-chan os.Signal) {
 			if ctx.Err() != nil {
 				return
 			}
-			failures++
-			a.log.Warn("runtime overlay fetch failed; retrying", "err", err, "failures", failures)
+			if isRefusal(err) {
+				failures = 0 // only a new overlay helps: ask again at the interval
+			} else {
+				failures++
+				a.log.Warn("runtime overlay not applied; retrying", "err", err, "failures", failures)
+			}
 		} else {
 			failures = 0
 		}
