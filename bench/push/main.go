@@ -102,8 +102,11 @@ func outer() int {
 		_, err = os.Stat(gitboot)
 		if errors.Is(err, os.ErrNotExist) {
 			gitboot = filepath.Join(dir, "gitboot")
-			log.Printf("%s is missing: go build -o %s ./cmd/gitboot", *bin, gitboot)
+			log.Printf("%s is missing: go build -o %s ./cmd/gitboot (and gitboot-agent beside it)", *bin, gitboot)
 			err = run("", "go", "build", "-o", gitboot, "./cmd/gitboot")
+			if err == nil {
+				err = run("", "go", "build", "-o", filepath.Join(dir, "gitboot-agent"), "./cmd/gitboot-agent")
+			}
 		}
 	}
 	if err == nil {
