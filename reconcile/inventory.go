@@ -54,6 +54,9 @@ type Inventory struct {
 	// digest of each.
 	Overlays map[string]map[string]string `json:"overlays"`
 	Nodes    map[string]NodeState         `json:"nodes"`
+	// Agent is the sha256 (hex) of the gitboot-agent binary every system
+	// overlay holds; "" where it is not known (a plan away from the server).
+	Agent string `json:"agent,omitempty"`
 }
 
 // ServerState is the server block being served.

@@ -122,28 +122,37 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			imageChanged[name] = true
 		}
 	}
+	// A new gitboot-agent (a server upgrade) changes every system overlay.
+	agentChanged := running.Agent != "" && desired.Agent != "" && running.Agent != desired.Agent
 	for _, name := range unionKeys(running.Overlays, desired.Overlays) {
 		b, inB := running.Overlays[name]
 		a, inA := desired.Overlays[name]
-		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), nil, false)
+		var extra []AttributeChange
+		if agentChanged && name == initOverlayName && inA && inB {
+			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(shortKey(running.Agent)), New: render(shortKey(desired.Agent))}}
+		}
+		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), extra, false)
 	}
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
 		b, inB := running.Nodes[name]
 		a, inA := desired.Nodes[name]
-		if inA && inB && sameNode(&a, &b) && !imageChanged[a.Image] {
+		if inA && inB && sameNode(&a, &b) && !imageChanged[a.Image] && !agentChanged {
 			continue // the common case: no attribute maps for 10,000 unchanged nodes
 		}
 		before, after := attrsIf(inB, nodeAttrs(b)), attrsIf(inA, nodeAttrs(a))
 		reboot := false
 		var extra []AttributeChange
 		if inA && inB {
-			if a.SystemInput != b.SystemInput {
+			switch {
+			case a.SystemInput != b.SystemInput:
 				extra = append(extra, AttributeChange{Name: "system_overlay", New: overlayChanges(running, desired, b.SystemOverlays, a.SystemOverlays, true)})
+			case agentChanged:
+				extra = append(extra, AttributeChange{Name: "system_overlay", New: initOverlayName + ": ~" + agentFile})
 			}
 			if a.RuntimeInput != b.RuntimeInput {
 				extra = append(extra, AttributeChange{Name: "runtime_overlay", New: overlayChanges(running, desired, b.RuntimeOverlays, a.RuntimeOverlays, false)})
 			}
-			reboot = a.SystemInput != b.SystemInput || a.Image != b.Image || imageChanged[a.Image] ||
+			reboot = a.SystemInput != b.SystemInput || agentChanged || a.Image != b.Image || imageChanged[a.Image] ||
 				!slices.Equal(a.KernelArgs, b.KernelArgs)
 		}
 		p.add("node", name, name, before, after, extra, reboot)
@@ -276,6 +285,13 @@ func fileChanges(before, after map[string]string) []string {
 	}
 	return out
 }
+
+// The built-in init overlay and the agent file in it, as the plan names
+// them.
+const (
+	initOverlayName = "gitboot-init"
+	agentFile       = "sbin/gitboot-agent"
+)
 
 // sameNode reports whether two node states are equal in everything a
 // plan compares (artifact digests are outcomes, not inputs).

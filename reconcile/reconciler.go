@@ -268,11 +268,14 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	if !plan.HasChanges() {
 		ev.Result = ResultUnchanged
 		r.dropPending()
-		if r.running != nil && (r.running.Commit != commit.Hash || r.dirty) {
+		if r.running != nil && (r.running.Commit != commit.Hash || r.dirty || (desired.Agent != "" && r.running.Agent != desired.Agent)) {
 			// Same desired state under a new commit: record the new commit
 			// as applied; nothing is rebuilt or swapped.
 			inv := *r.running
 			inv.Commit, inv.Subject, inv.Author, inv.CommittedAt = desired.Commit, desired.Subject, desired.Author, desired.CommittedAt
+			if desired.Agent != "" {
+				inv.Agent = desired.Agent
+			}
 			if err := r.record(&inv); err != nil {
 				ev.Result, ev.Err = ResultError, err
 				return ev, err
@@ -362,6 +365,9 @@ func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.S
 	desired, err := Desire(commit, cluster, srv, true)
 	if err != nil {
 		return nil, nil, nil, repoError(commit.Hash, err)
+	}
+	if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {
+		return nil, nil, nil, err
 	}
 	for name, is := range desired.Images {
 		if is.Unknown {
@@ -500,6 +506,12 @@ func resultOf(err error) string {
 // (known after apply, e.g. planned in CI) matches whatever content it has
 // now, as long as the rest of its block is the same.
 func sameDesired(a, b *Inventory) bool {
+	if a.Agent == "" {
+		// Planned away from the server: the agent is the server's.
+		cp := *a
+		cp.Agent = b.Agent
+		a = &cp
+	}
 	if len(a.Images) > 0 {
 		cp := *a
 		cp.Images = make(map[string]ImageState, len(a.Images))

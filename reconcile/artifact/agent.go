@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -100,4 +101,17 @@ func (b *Builder) agent() (*ovFile, error) {
 		return nil, err
 	}
 	return readAgent(path)
+}
+
+// AgentDigest returns the sha256 (hex) of the agent binary this builder
+// puts into every system overlay, "" when it has none (a test). The
+// reconciler records it in the running inventory, so a new agent (a
+// server upgrade) is planned and applied like a commit.
+func (b *Builder) AgentDigest() (string, error) {
+	a, err := b.agent()
+	if err != nil || a == nil {
+		return "", err
+	}
+	sum := sha256.Sum256(a.data)
+	return hex.EncodeToString(sum[:]), nil
 }
