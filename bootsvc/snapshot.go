@@ -96,6 +96,11 @@ type Node struct {
 	KernelArgs []string
 	Tags       map[string]string
 	Artifacts  Artifacts
+	// AssetKeySHA256 is "sha256:<hex>" of the node's asset key (empty:
+	// none). With Server.SecureRuntime, a request for the node's runtime
+	// overlay must carry the key (header X-Gitboot-Asset-Key); the key
+	// itself is never in a snapshot.
+	AssetKeySHA256 string
 }
 
 // Snapshot is everything the boot services serve, immutable once built

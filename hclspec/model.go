@@ -122,6 +122,10 @@ type Node struct {
 	SystemOverlays  []string // overlay names, in order (gitboot's own init overlay is not listed)
 	RuntimeOverlays []string
 	Tags            map[string]string
+	// AssetKeySHA256 is "sha256:<hex>" of the node's asset_key (empty:
+	// none). The key itself is not kept: the runtime overlay is served to
+	// a request whose X-Gitboot-Asset-Key header hashes to this.
+	AssetKeySHA256 string
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.

@@ -1,7 +1,10 @@
 package hclspec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/gitboot/gitboot/internal/macaddr"
 	"github.com/hashicorp/hcl/v2"
@@ -19,6 +22,7 @@ type setting[T any] struct {
 // settings are the attributes a profile and a node share.
 type settings struct {
 	image, network                 setting[string]
+	assetKey                       setting[string] // the sha256 of asset_key, "sha256:<hex>"
 	kernelArgs, sysOvl, runtimeOvl setting[[]string]
 	tags                           map[string]setting[string]
 	profiles                       []string
@@ -33,7 +37,7 @@ type profileDef struct {
 	order int
 }
 
-var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags"}
+var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key"}
 
 var profileSchema = schema(profileAttrs...)
 
@@ -67,6 +71,11 @@ func decodeSettings(a *attrs) settings {
 		s.runtimeOvl = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
 	} else if at != nil {
 		s.runtimeOvl.broken = true
+	}
+	if v, at, ok := a.str("asset_key"); ok {
+		if sum, ok := a.l.assetKey(at, v); ok {
+			s.assetKey = setting[string]{v: sum, rng: at.Expr.Range(), set: true}
+		}
 	}
 	if v, at, ok := a.strMap("tags"); ok {
 		s.tags = make(map[string]setting[string], len(v))
@@ -287,6 +296,7 @@ func (l *loader) mergeNodes() {
 		setOrigin(n, "kernel_args", m.kernelArgs, func(v []string) { n.KernelArgs = v })
 		setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
 		setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
+		setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
 		if len(m.tags) > 0 {
 			n.Tags = make(map[string]string, len(m.tags))
 			for k, t := range m.tags {
@@ -324,6 +334,9 @@ func (m *settings) apply(o settings) {
 	if o.kernelArgs.set {
 		m.kernelArgs = o.kernelArgs
 	}
+	if o.assetKey.set {
+		m.assetKey = o.assetKey
+	}
 	if o.sysOvl.set {
 		m.sysOvl = o.sysOvl
 	}
@@ -336,4 +349,34 @@ func (m *settings) apply(o settings) {
 	for k, v := range o.tags {
 		m.tags[k] = v
 	}
+}
+
+// MaxAssetKey bounds the length of asset_key (a DMI chassis asset tag is at
+// most 64 bytes on most boards; the header it travels in stays small).
+const MaxAssetKey = 256
+
+// assetKey checks an asset_key value and returns its "sha256:<hex>": the
+// key itself goes no further than this function, so no model, plan,
+// inventory or log can show it. It travels in an HTTP header
+// (X-Gitboot-Asset-Key), whose value cannot hold control characters and
+// loses leading and trailing blanks, so such a key could never match. The
+// diagnostics name the attribute, never the value.
+func (l *loader) assetKey(at *hcl.Attribute, v string) (string, bool) {
+	rng := at.Expr.Range()
+	bad := func(why string) (string, bool) {
+		l.errorf(&rng, "Invalid asset_key", "asset_key %s (it is sent in the X-Gitboot-Asset-Key HTTP header; the value is not shown here).", why)
+		return "", false
+	}
+	switch {
+	case v == "":
+		return bad("is empty: leave it out for a node without an asset key")
+	case len(v) > MaxAssetKey:
+		return bad(fmt.Sprintf("is longer than %d bytes", MaxAssetKey))
+	case strings.TrimSpace(v) != v:
+		return bad("starts or ends with white space")
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return bad("holds a control character")
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:]), true
 }

@@ -179,6 +179,7 @@ func hashCluster(c *Cluster) string {
 		Name, MAC, IP, Image, Network     string
 		KernelArgs, SystemO, RuntimeO, Pr []string
 		Tags                              map[string]string
+		AssetKey                          string `json:",omitempty"`
 	}
 	v := struct {
 		Servers  []*Server
@@ -192,7 +193,7 @@ func hashCluster(c *Cluster) string {
 		v.Profiles = append(v.Profiles, append([]string{p.Name}, p.Profiles...))
 	}
 	for _, n := range c.Nodes {
-		v.Nodes = append(v.Nodes, node{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags})
+		v.Nodes = append(v.Nodes, node{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256})
 	}
 	h := sha256.New()
 	enc := json.NewEncoder(h)

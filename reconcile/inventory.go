@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -115,6 +116,9 @@ type NodeState struct {
 	RuntimeOverlays []string          `json:"runtime_overlays"`
 	SystemInput     string            `json:"system_input"`
 	RuntimeInput    string            `json:"runtime_input"`
+	// AssetKeySHA256 is "sha256:<hex>" of the node's asset_key (the key
+	// itself is never stored); empty: none.
+	AssetKeySHA256 string `json:"asset_key_sha256,omitempty"`
 	// Artifact digests (running state only).
 	Artifacts *NodeArtifacts `json:"artifacts,omitempty"`
 }
@@ -181,7 +185,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 			MAC: n.MAC, Network: n.Network, Image: n.Image,
 			KernelArgs: nonNil(n.KernelArgs), Tags: n.Tags,
 			SystemOverlays: nonNil(n.SystemOverlays), RuntimeOverlays: nonNil(n.RuntimeOverlays),
-			SystemInput: ni.System, RuntimeInput: ni.Runtime,
+			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256,
 		}
 		if len(ns.Tags) == 0 {
 			ns.Tags = nil
@@ -380,7 +384,7 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	byMAC := make(map[string]string, len(inv.Nodes))
 	byIP := make(map[netip.Addr]string, len(inv.Nodes))
 	for name, n := range inv.Nodes {
-		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags}
+		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256}
 		mac, ok := macaddr.Canonical(n.MAC)
 		if !ok {
 			return nil, fmt.Errorf("inventory: node %s: malformed MAC %q", name, n.MAC)
@@ -398,6 +402,9 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 			}
 			byIP[bn.IP] = name
 		}
+		if n.AssetKeySHA256 != "" && !isSHA256(n.AssetKeySHA256) {
+			return nil, fmt.Errorf("inventory: node %s: asset_key_sha256 is not sha256:<64 hex digits>", name)
+		}
 		if res != nil {
 			a, ok := res.Nodes[name]
 			if !ok {
@@ -408,6 +415,16 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 		nodes = append(nodes, bn)
 	}
 	return bootsvc.NewSnapshot(srv, networks, nodes, inv.Commit), nil
+}
+
+// isSHA256 reports whether s is "sha256:" and 64 lower-case hex digits.
+func isSHA256(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
 }
 
 // parseAddr4 parses an IPv4 address (gitboot serves DHCPv4 only; hclspec

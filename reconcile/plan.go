@@ -84,6 +84,13 @@ type AttributeChange struct {
 // knownAfterApply is how an unknown value is shown.
 const knownAfterApply = "(known after apply)"
 
+// sensitiveValue is how a secret (a node's asset_key) is shown: never its
+// value, not even its hash.
+const sensitiveValue = "(sensitive value)"
+
+// newSensitiveValue is the new value of a secret that changed.
+const newSensitiveValue = "(new sensitive value)"
+
 // Diff computes the plan that makes running (nil: nothing applied yet)
 // equal desired. runningDigest is the running inventory's Digest.
 func Diff(running, desired *Inventory, runningDigest string) *Plan {
@@ -148,6 +155,10 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 				extra = append(extra, AttributeChange{Name: "system_overlay", New: overlayChanges(running, desired, b.SystemOverlays, a.SystemOverlays, true)})
 			case agentChanged:
 				extra = append(extra, AttributeChange{Name: "system_overlay", New: initOverlayName + ": ~" + agentFile})
+			}
+			if a.AssetKeySHA256 != b.AssetKeySHA256 && a.AssetKeySHA256 != "" && b.AssetKeySHA256 != "" {
+				// Both set: the attribute maps show the same placeholder.
+				extra = append(extra, AttributeChange{Name: "asset_key", Old: sensitiveValue, New: newSensitiveValue})
 			}
 			if a.RuntimeInput != b.RuntimeInput {
 				extra = append(extra, AttributeChange{Name: "runtime_overlay", New: overlayChanges(running, desired, b.RuntimeOverlays, a.RuntimeOverlays, false)})
@@ -299,7 +310,8 @@ func sameNode(a, b *NodeState) bool {
 	return a.MAC == b.MAC && a.IP == b.IP && a.Network == b.Network && a.Image == b.Image &&
 		a.SystemInput == b.SystemInput && a.RuntimeInput == b.RuntimeInput &&
 		slices.Equal(a.KernelArgs, b.KernelArgs) && maps.Equal(a.Tags, b.Tags) &&
-		slices.Equal(a.SystemOverlays, b.SystemOverlays) && slices.Equal(a.RuntimeOverlays, b.RuntimeOverlays)
+		slices.Equal(a.SystemOverlays, b.SystemOverlays) && slices.Equal(a.RuntimeOverlays, b.RuntimeOverlays) &&
+		a.AssetKeySHA256 == b.AssetKeySHA256
 }
 
 func attrsIf(present bool, m map[string]any) map[string]any {
@@ -346,11 +358,15 @@ func nodeAttrs(n NodeState) map[string]any {
 	if tags == nil {
 		tags = map[string]string{}
 	}
-	return map[string]any{
+	m := map[string]any{
 		"mac": n.MAC, "ip": n.IP, "network": n.Network, "image": n.Image, "kernel_args": nonNil(n.KernelArgs),
 		"tags": tags, "system_overlays": nonNil(n.SystemOverlays), "runtime_overlays": nonNil(n.RuntimeOverlays),
 		"system_input": n.SystemInput, "runtime_input": n.RuntimeInput,
 	}
+	if n.AssetKeySHA256 != "" {
+		m["asset_key"] = sensitiveValue
+	}
+	return m
 }
 
 func shortKey(k string) string {
@@ -366,7 +382,7 @@ func render(v any) string {
 	case nil:
 		return ""
 	case string:
-		if v == knownAfterApply {
+		if v == knownAfterApply || v == sensitiveValue {
 			return v
 		}
 		return strconv.Quote(v)

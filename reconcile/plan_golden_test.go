@@ -137,6 +137,14 @@ func planCases() []planCase {
 			after := edit(t, before, "main.hcl", "ip       = \"10.99.0.12\"\n", "ip       = \"10.99.0.12\"\n  image    = image.alma\n")
 			return e.running(before), e.next(after, "c002 runs alma")
 		}},
+		{name: "asset_key_added", states: same(func(f map[string]string) map[string]string {
+			return edit(t, f, "main.hcl", "ip       = \"10.99.0.12\"\n", "ip       = \"10.99.0.12\"\n  asset_key = \"SECRET-TAG-1\"\n")
+		}, "c002 asset key")},
+		{name: "asset_key_changed", states: func(e *planEnv) (*Inventory, *Inventory) {
+			before := edit(t, b(), "main.hcl", "ip       = \"10.99.0.12\"\n", "ip       = \"10.99.0.12\"\n  asset_key = \"SECRET-TAG-1\"\n")
+			after := edit(t, before, "main.hcl", "SECRET-TAG-1", "SECRET-TAG-2")
+			return e.running(before), e.next(after, "c002 new asset key")
+		}},
 		{name: "network_settings", states: same(func(f map[string]string) map[string]string {
 			f = edit(t, f, "main.hcl", `lease_time = "1h"`, "lease_time = \"2h\"\n  dynamic_range = [\"10.99.0.200\", \"10.99.0.250\"]")
 			return edit(t, f, "main.hcl", `dns        = ["10.99.0.1"]`, `dns        = ["10.99.0.1", "10.99.0.2"]`)

@@ -50,14 +50,18 @@ type Pool interface {
 
 // Decision is the outcome of Decide.
 type Decision struct {
-	Reply    *dhcpv4.DHCPv4 // nil: send nothing
-	Dest     netip.AddrPort // where to send Reply
-	MAC      string         // canonical MAC of the client ("" if not Ethernet)
-	Node     *bootsvc.Node  // the declared node, nil if the MAC is unknown
-	Unknown  bool           // the client is not a declared node
-	Addr     netip.Addr     // the address given (yiaddr), or the client's
-	BootFile string         // boot file or URL sent
-	Reason   string         // why nothing is sent, or a note on what was
+	Reply   *dhcpv4.DHCPv4 // nil: send nothing
+	Dest    netip.AddrPort // where to send Reply
+	MAC     string         // canonical MAC of the client ("" if not Ethernet)
+	Node    *bootsvc.Node  // the declared node, nil if the MAC is unknown
+	Unknown bool           // the client is not a declared node
+	// Boot is set when the client is boot firmware or iPXE (vendor class
+	// PXEClient or HTTPClient, user class iPXE): its DHCP starts a boot.
+	// Any other client of a declared node is the node's own OS.
+	Boot     bool
+	Addr     netip.Addr // the address given (yiaddr), or the client's
+	BootFile string     // boot file or URL sent
+	Reason   string     // why nothing is sent, or a note on what was
 }
 
 // Decide answers one decoded request from snap. It is pure apart from pool
@@ -77,6 +81,7 @@ func Decide(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, pool Pool) Decis
 		return d
 	}
 	d.MAC = req.ClientHWAddr.String()
+	d.Boot = isBootClient(req)
 	if cip := ip4(req.ClientIPAddr); cip.IsValid() {
 		d.Addr = cip
 	}
@@ -335,6 +340,15 @@ func takenFunc(snap *bootsvc.Snapshot, n *bootsvc.Network) func(netip.Addr) bool
 		_, reserved := snap.NodeByIP(a)
 		return reserved
 	}
+}
+
+// isBootClient reports whether the client is boot firmware (vendor class
+// PXEClient, or HTTPClient for UEFI HTTP boot) or iPXE, rather than an
+// operating system's DHCP client (udhcpc, dhclient, systemd-networkd,
+// NetworkManager send neither).
+func isBootClient(req *dhcpv4.DHCPv4) bool {
+	vc := req.ClassIdentifier()
+	return strings.HasPrefix(vc, "PXEClient") || strings.HasPrefix(vc, "HTTPClient") || isIPXE(req)
 }
 
 // isIPXE reports whether the client is iPXE (user class "iPXE" or option

@@ -32,6 +32,13 @@
 // then an error (naming dhcp_port), except in proxy mode, where sharing
 // port 67 with the site's DHCP server on the same host is the point.
 //
+// Status: only a boot client's DHCP (vendor class PXEClient or HTTPClient,
+// or user class iPXE: Decision.Boot) starts a boot and records stage DHCP.
+// Any other DHCP from a declared node is its own OS (udhcpc, dhclient,
+// systemd-networkd renewing the lease): it is recorded as status.Event
+// Alive, which refreshes LASTSEEN and keeps the stage and SENT, answered
+// or not, in either mode.
+//
 // Unknown MACs are not answered unless their network has a dynamic range;
 // each is logged and recorded (status.Event with an empty Node) at most once
 // a minute, and at most Config.UnknownMax of them are remembered for that.

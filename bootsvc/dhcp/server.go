@@ -28,8 +28,11 @@ type Config struct {
 	// Metrics counts replies by message type ("offer", "ack", "nak") for
 	// GET /metrics; nil counts nothing. (bootsvc/metrics.Metrics implements it.)
 	Metrics interface{ DHCPReply(msgType string) }
-	// Recorder receives a DHCP stage event for every answer to a node and,
-	// at most once a minute per MAC, for unknown MACs. Nil discards them.
+	// Recorder receives a DHCP stage event for every answer to a node's
+	// boot firmware or iPXE (Decision.Boot), an Alive event for every
+	// request of a node's own OS (answered or not: it refreshes LASTSEEN
+	// and keeps the stage) and, at most once a minute per MAC, an event
+	// for unknown MACs. Nil discards them.
 	Recorder status.Recorder
 	// Logger is where the server logs; nil uses slog.Default().
 	Logger *slog.Logger
@@ -157,9 +160,15 @@ func (s *Server) account(d Decision, m Meta) {
 	}
 	switch {
 	case d.Node != nil && d.Reply != nil && d.Reply.MessageType() == dhcpv4.MessageTypeNak:
+		if !d.Boot {
+			s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now, Alive: true})
+		}
 		s.log.Info("refused", "node", d.Node.Name, "mac", d.MAC, "reason", d.Reason)
-	case d.Node != nil && d.Reply != nil:
-		s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now})
+	case d.Node != nil && (d.Reply != nil || !d.Boot):
+		// Only a PXE or iPXE client's DHCP starts a boot (stage DHCP); the
+		// node's own OS renewing its lease, answered or not, shows it is
+		// alive and leaves its stage alone (status.Event.Alive).
+		s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now, Alive: !d.Boot})
 		if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 			return // the hot path: no log arguments built
 		}

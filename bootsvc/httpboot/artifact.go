@@ -1,6 +1,9 @@
 package httpboot
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
 	"net/netip"
 	"os"
@@ -69,15 +72,11 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		h.notFound(w, r, ev, "artifact not built", "")
 		return
 	}
-	if p.route == routeRuntime && !runtimeAllowed(r, snap, src, node) {
-		ev.Stage = status.StageDenied
-		h.rec.Record(ev)
-		h.log.Warn("http: runtime overlay refused (secure_runtime: only from the node's own address and a port < 1024)",
-			"node", node.Name, "remote", r.RemoteAddr, "node_ip", node.IP)
-		w.Header()["Content-Type"] = hdrText
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte("Forbidden\n"))
-		return
+	if p.route == routeRuntime {
+		if why := runtimeAllowed(r, snap, src, node); why != "" {
+			h.deny(w, r, ev, node, why)
+			return
+		}
 	}
 	f, err := os.Open(a.Path)
 	if err != nil {
@@ -106,6 +105,19 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		hdr["Etag"] = []string{strconv.Quote(a.Digest)}
 	}
 	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// deny answers 403 to a runtime overlay request that secure_runtime
+// refuses, records DENIED on the node and logs why (never the key). No
+// byte of the overlay is sent, not even its size or ETag.
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, ev status.Event, node *bootsvc.Node, why string) {
+	ev.Stage = status.StageDenied
+	h.rec.Record(ev)
+	h.log.Warn("http: runtime overlay refused (secure_runtime: only the node itself, as root, with its asset key if it has one)",
+		"why", why, "node", node.Name, "remote", r.RemoteAddr, "node_ip", node.IP)
+	w.Header()["Content-Type"] = hdrText
+	w.WriteHeader(http.StatusForbidden)
+	w.Write([]byte("Forbidden\n")) // why is for the log: a client learns nothing about the node
 }
 
 // bootsArtifact reports whether a route sends one of the artifacts the
@@ -145,33 +157,65 @@ func (h *Handler) digestGone(w http.ResponseWriter, r *http.Request, node *boots
 		"artifact sha256:"+p.digest+" of node "+clip(who)+" is no longer served; reboot the node\n")
 }
 
+// AssetKeyHeader is the request header that carries a node's asset key
+// (the agent sends the DMI chassis asset tag). With secure_runtime, a node
+// that declares asset_key gets its runtime overlay only with the key in
+// this header.
+const AssetKeyHeader = "X-Gitboot-Asset-Key"
+
 // runtimeAllowed applies secure_runtime to a runtime overlay from snapshot
 // src, the current one being cur: when either has secure_runtime, the
-// request must come from the node's own address (in src and, if the node
-// is still declared, in cur) and a privileged port.
-func runtimeAllowed(r *http.Request, cur, src *bootsvc.Snapshot, node *bootsvc.Node) bool {
+// request must come from the node's own address and a privileged source
+// port and carry the node's asset key if it has one, as the node is
+// declared in src and, if it still is, in cur. It returns why a request is
+// refused ("" when allowed), for the log; never the key.
+func runtimeAllowed(r *http.Request, cur, src *bootsvc.Snapshot, node *bootsvc.Node) string {
 	if !src.Server.SecureRuntime && (cur == nil || !cur.Server.SecureRuntime) {
-		return true
+		return ""
 	}
-	if !ownPrivileged(r, node) {
-		return false
+	if why := runtimeRefusal(r, node); why != "" {
+		return why
 	}
 	if src != cur {
-		if n, ok := cur.NodeByMAC(node.MAC); ok && !ownPrivileged(r, n) {
-			return false
+		if n, ok := cur.NodeByMAC(node.MAC); ok {
+			return runtimeRefusal(r, n)
 		}
 	}
-	return true
+	return ""
 }
 
-// ownPrivileged reports whether r comes from node's own address and a
-// privileged source port (so only root on the node can ask).
-func ownPrivileged(r *http.Request, node *bootsvc.Node) bool {
+// runtimeRefusal says why r may not have node's runtime overlay under
+// secure_runtime: not from node's own address, not from a privileged
+// source port (so only root on the node can ask), or without node's asset
+// key. "" when it may.
+func runtimeRefusal(r *http.Request, node *bootsvc.Node) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return false
+	switch {
+	case err != nil || !node.IP.IsValid() || ap.Addr().Unmap() != node.IP.Unmap():
+		return "not from the node's own address"
+	case ap.Port() >= 1024:
+		return "source port not privileged (< 1024)"
+	case node.AssetKeySHA256 == "":
+		return ""
 	}
-	return node.IP.IsValid() && ap.Addr().Unmap() == node.IP.Unmap() && ap.Port() < 1024
+	keys := r.Header[AssetKeyHeader]
+	if len(keys) == 0 {
+		return "no asset key (header " + AssetKeyHeader + ")"
+	}
+	if len(keys) != 1 || !assetKeyMatches(keys[0], node.AssetKeySHA256) {
+		return "wrong asset key"
+	}
+	return ""
+}
+
+// assetKeyMatches reports whether key hashes to want ("sha256:<hex>"),
+// comparing in constant time.
+func assetKeyMatches(key, want string) bool {
+	sum := sha256.Sum256([]byte(key))
+	var got [len("sha256:") + 2*sha256.Size]byte
+	copy(got[:], "sha256:")
+	hex.Encode(got[len("sha256:"):], sum[:])
+	return subtle.ConstantTimeCompare(got[:], []byte(want)) == 1
 }
 
 // notFound answers 404 with body (or "Not Found" when body is empty),

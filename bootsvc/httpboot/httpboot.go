@@ -12,7 +12,7 @@
 //	GET /image/{mac}               node.Artifacts.Image
 //	GET /extra/{mac}/{n}           node.Artifacts.Extra[n]
 //	GET /system/{mac}              node.Artifacts.System
-//	GET /runtime/{mac}             node.Artifacts.Runtime (secure_runtime: own IP, port < 1024)
+//	GET /runtime/{mac}             node.Artifacts.Runtime (secure_runtime: see below)
 //	GET /kernel/{mac}/{hex}        the same artifacts by content: {hex} is the 64 hex
 //	GET /image/{mac}/{hex}         digits of the artifact's sha256; served from the
 //	GET /extra/{mac}/{n}/{hex}     current snapshot or one replaced less than
@@ -23,6 +23,13 @@
 //	GET /healthz                   "ok" once a snapshot is loaded
 //	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
 //	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
+//
+// With secure_runtime, a runtime overlay (either form) goes only to a
+// request from its node's own address and a source port < 1024 that, when
+// the node has an asset key, carries it in the X-Gitboot-Asset-Key header
+// (compared by sha256, in constant time); anything else is 403 with no
+// byte of the overlay, logged with the reason and recorded as DENIED. The
+// iPXE script then loads no runtime overlay: the node's agent fetches it.
 //
 // HEAD works wherever GET does. A MAC is accepted with ':' or '-' in any
 // case; a digest only in lower case. Malformed paths are 400, unknown ones

@@ -3,8 +3,10 @@ package httpboot
 import (
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
 // RetryDelay is how long a node's iPXE script waits before retrying a
@@ -20,11 +22,22 @@ const UnknownRebootDelay = 60
 // a pure function of (mac, snap) and allocates nothing beyond growing dst.
 //
 // A known node's script loads the kernel, then the image, the extra
-// initrds, the system and the runtime overlay, each by a digest URL
-// (/kernel/{mac}/{hex}: the artifact's sha256, so a node never mixes files
-// of two snapshots), each initrd with `initrd --name`
-// and a matching `initrd=` kernel argument (UEFI needs both), and boots. A
-// failed step prints which one failed, sleeps RetryDelay seconds and
+// initrds, the system and (unless secure_runtime) the runtime overlay,
+// each by a digest URL (/kernel/{mac}/{hex}: the artifact's sha256, so a
+// node never mixes files of two snapshots), each initrd with `initrd
+// --name` and a matching `initrd=` kernel argument (UEFI needs both), and boots
+// with the node's kernel arguments and gitboot's own, which gitboot's
+// /init and gitboot-agent read:
+//
+//	gitboot.node=NAME            the node's name
+//	gitboot.server=URL           the HTTP base, e.g. http://10.99.0.1:9873
+//	gitboot.mac=MAC              the boot interface (lower-case colon form)
+//	gitboot.interval=60s         the server's runtime_interval (Go duration)
+//	gitboot.secure=1             only with secure_runtime: the runtime overlay
+//	                             is not an initrd; the agent fetches it at init
+//	                             from a port < 1024 (iPXE cannot bind one)
+//
+// A failed step prints which one failed, sleeps RetryDelay seconds and
 // retries that step. An unknown MAC's script prints the MAC and the server
 // and reboots after UnknownRebootDelay seconds.
 func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *bootsvc.Node) {
@@ -58,7 +71,11 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 		dst = append(dst, " initrd=extra"...)
 		dst = strconv.AppendInt(dst, int64(i), 10)
 	}
-	dst = append(dst, " initrd=system initrd=runtime"...)
+	secure := snap.Server.SecureRuntime
+	dst = append(dst, " initrd=system"...)
+	if !secure {
+		dst = append(dst, " initrd=runtime"...)
+	}
 	for _, a := range node.KernelArgs {
 		if a == "" {
 			continue
@@ -72,6 +89,11 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	dst = appendBase(dst, &snap.Server)
 	dst = append(dst, " gitboot.mac="...)
 	dst = append(dst, mac...)
+	dst = append(dst, " gitboot.interval="...)
+	dst = appendInterval(dst, snap.Server.RuntimeInterval)
+	if secure {
+		dst = append(dst, " gitboot.secure=1"...)
+	}
 	dst = append(dst, " || goto kernel_failed\n"...)
 
 	// Initrds, in unpack order.
@@ -81,7 +103,9 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 		dst = appendInitrd(dst, &snap.Server, "extra", "/extra/", mac, i, &arts.Extra[i])
 	}
 	dst = appendInitrd(dst, &snap.Server, "system", "/system/", mac, -1, &arts.System)
-	dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime/", mac, -1, &arts.Runtime)
+	if !secure {
+		dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime/", mac, -1, &arts.Runtime)
+	}
 	dst = append(dst, "boot || goto boot_failed\n"...)
 
 	// Failure handlers.
@@ -91,7 +115,9 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 		dst = appendRetry(dst, "extra", i)
 	}
 	dst = appendRetry(dst, "system", -1)
-	dst = appendRetry(dst, "runtime", -1)
+	if !secure {
+		dst = appendRetry(dst, "runtime", -1)
+	}
 	dst = append(dst, ":boot_failed\necho gitboot: boot failed, rebooting in "...)
 	dst = strconv.AppendInt(dst, RetryDelay, 10)
 	dst = append(dst, " s\nsleep "...)
@@ -155,6 +181,20 @@ func appendRetry(dst []byte, name string, index int) []byte {
 	dst = appendLabel(dst, name, index)
 	dst = append(dst, '\n')
 	return dst
+}
+
+// appendInterval appends d (status.DefaultInterval when not positive) as a Go
+// duration string the agent parses: whole seconds as "60s" (also easy for
+// a shell), anything else as time.Duration.String.
+func appendInterval(dst []byte, d time.Duration) []byte {
+	if d <= 0 {
+		d = status.DefaultInterval
+	}
+	if d%time.Second == 0 {
+		dst = strconv.AppendInt(dst, int64(d/time.Second), 10)
+		return append(dst, 's')
+	}
+	return append(dst, d.String()...)
 }
 
 // appendBase appends srv.HTTPBase() without allocating.

@@ -45,6 +45,13 @@ func goldenSnapshot() *bootsvc.Snapshot {
 	return bootsvc.NewSnapshot(srv, nets, nodes, "0123abcd")
 }
 
+// secureSnapshot is snap with secure_runtime and a 5 s runtime_interval.
+func secureSnapshot(snap *bootsvc.Snapshot) *bootsvc.Snapshot {
+	srv := snap.Server
+	srv.SecureRuntime, srv.RuntimeInterval = true, 5*time.Second
+	return bootsvc.NewSnapshot(srv, append([]bootsvc.Network(nil), snap.Networks...), append([]bootsvc.Node(nil), snap.Nodes...), snap.Commit)
+}
+
 func TestScriptGolden(t *testing.T) {
 	snap := goldenSnapshot()
 	for _, tc := range []struct {
@@ -54,8 +61,13 @@ func TestScriptGolden(t *testing.T) {
 		{"extra-initrds", "52:54:00:00:00:02", "c002"},
 		{"control-chars-in-args", "52:54:00:00:00:03", "evil"},
 		{"unknown-mac", "52:54:00:aa:bb:cc", ""},
+		{"secure-runtime", "52:54:00:00:00:01", "c001"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			snap := snap
+			if tc.name == "secure-runtime" {
+				snap = secureSnapshot(snap)
+			}
 			got, node := AppendScript(nil, snap, tc.mac)
 			if (node == nil) != (tc.node == "") || (node != nil && node.Name != tc.node) {
 				t.Fatalf("node %v, want %q", node, tc.node)
@@ -97,7 +109,7 @@ func TestScriptSteps(t *testing.T) {
 	hx := func(a bootsvc.Artifact) string { return strings.TrimPrefix(a.Digest, "sha256:") }
 	arts := node.Artifacts
 	for _, want := range []string{
-		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02/" + hx(arts.Kernel) + " initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 || goto kernel_failed\n",
+		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02/" + hx(arts.Kernel) + " initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 gitboot.interval=60s || goto kernel_failed\n",
 		"initrd --name image " + base + "/image/52:54:00:00:00:02/" + hx(arts.Image) + " || goto image_failed\n",
 		"initrd --name extra1 " + base + "/extra/52:54:00:00:00:02/1/" + hx(arts.Extra[1]) + " || goto extra1_failed\n",
 		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
@@ -138,6 +150,60 @@ func TestScriptSteps(t *testing.T) {
 	} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("script without digests lacks %q", want)
+		}
+	}
+}
+
+// TestScriptSecureRuntime: with secure_runtime the script loads no runtime
+// overlay (iPXE cannot bind a privileged port; the agent fetches it at
+// init) and tells /init and the agent so; the rest of the boot is as
+// without it.
+func TestScriptSecureRuntime(t *testing.T) {
+	for _, mac := range []string{"52:54:00:00:00:01", "52:54:00:00:00:02"} {
+		plain, _ := AppendScript(nil, goldenSnapshot(), mac)
+		got, node := AppendScript(nil, secureSnapshot(goldenSnapshot()), mac)
+		s := string(got)
+		for _, bad := range []string{"runtime", strings.TrimPrefix(node.Artifacts.Runtime.Digest, "sha256:")} {
+			if strings.Contains(s, bad) {
+				t.Errorf("%s: secure script names %q:\n%s", mac, bad, s)
+			}
+		}
+		if !strings.Contains(s, " gitboot.mac="+mac+" gitboot.interval=5s gitboot.secure=1 || goto kernel_failed\n") {
+			t.Errorf("%s: kernel line lacks gitboot.interval=5s gitboot.secure=1:\n%s", mac, s)
+		}
+		// Everything else is the same script: the plain one without the
+		// runtime initrd step and its retry handler.
+		lines := strings.Split(string(plain), "\n")
+		var want []string
+		for k := 0; k < len(lines); k++ {
+			switch l := lines[k]; {
+			case l == ":runtime":
+				k++ // and its initrd line
+			case l == ":runtime_failed":
+				k += 3 // echo, sleep, goto
+			case strings.HasPrefix(l, "kernel "):
+				l = strings.Replace(l, " initrd=runtime", "", 1)
+				want = append(want, strings.Replace(l, "gitboot.interval=60s", "gitboot.interval=5s gitboot.secure=1", 1))
+			default:
+				want = append(want, l)
+			}
+		}
+		if w := strings.Join(want, "\n"); s != w {
+			t.Errorf("%s: secure script\n%s\nwant\n%s", mac, s, w)
+		}
+	}
+}
+
+func TestAppendInterval(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "60s", -time.Second: "60s", time.Minute: "60s", 5 * time.Second: "5s", time.Hour: "3600s", 1500 * time.Millisecond: "1.5s",
+	} {
+		got := string(appendInterval(nil, d))
+		if got != want {
+			t.Errorf("appendInterval(%v) = %q, want %q", d, got, want)
+		}
+		if p, err := time.ParseDuration(got); err != nil || (d > 0 && p != d) {
+			t.Errorf("%q does not parse back to %v: %v %v", got, d, p, err)
 		}
 	}
 }

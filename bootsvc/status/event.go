@@ -53,6 +53,12 @@ type Event struct {
 	// Retired, with Digest, says the artifact came from a snapshot
 	// already replaced by a newer one (served in its grace period).
 	Retired bool
+	// Alive marks traffic that shows a node is up without being a step of
+	// a boot: a booted node's own DHCP (not a PXE or iPXE client's). It
+	// refreshes the node's LastSeen and leaves its stage, SENT, address
+	// and pending error alone; for a node with no stage yet it records
+	// Stage as usual.
+	Alive bool
 }
 
 // Recorder receives events from the boot services. Implementations must be

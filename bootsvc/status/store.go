@@ -44,6 +44,10 @@ type Failure struct {
 
 // NodeRecord is what the Store knows about one declared node.
 //
+// A node that runs Linux is seen alive (Event.Alive: its own DHCP
+// renewals): that refreshes LastSeen only, so the table keeps saying
+// RUNTIME_OVERLAY between the agent's pulls.
+//
 // How errors relate to the last good stage: a good event (DHCP ...
 // RUNTIME_OVERLAY) sets Stage, Sent, Addr and LastSeen and clears Error. An
 // error event sets only Error: it never overwrites the last good stage and
@@ -210,6 +214,12 @@ func (s *Store) recordNode(ev Event) {
 	if !ok {
 		r = &NodeRecord{Name: ev.Node}
 		s.nodes[ev.Node] = r
+	}
+	if ev.Alive && r.Stage != "" {
+		if ev.Time.After(r.LastSeen) {
+			r.LastSeen = ev.Time
+		}
+		return
 	}
 	before := r.shown()
 	if ev.MAC != "" {
