@@ -366,8 +366,10 @@ func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.S
 	if err != nil {
 		return nil, nil, nil, repoError(commit.Hash, err)
 	}
-	if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {
-		return nil, nil, nil, err
+	if r.cfg.Builder != nil {
+		if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	for name, is := range desired.Images {
 		if is.Unknown {

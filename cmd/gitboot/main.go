@@ -24,7 +24,6 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "gitboot",
