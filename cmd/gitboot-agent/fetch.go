@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -106,7 +107,7 @@ func dialPrivileged(ctx context.Context, network, addr string) (net.Conn, error)
 // fetch gets the runtime overlay at url. With etag set it asks
 // If-None-Match: an unchanged overlay is errNotModified. It returns the
 // compressed bytes and the new ETag.
-func fetch(ctx context.Context, c *http.Client, url, etag string) ([]byte, string, error) {
+func fetch(ctx context.Context, c *http.Client, url, etag, assetKey string) ([]byte, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, "", err
@@ -114,6 +115,9 @@ func fetch(ctx context.Context, c *http.Client, url, etag string) ([]byte, strin
 	req.Header.Set("User-Agent", "gitboot-agent")
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
+	}
+	if assetKey != "" {
+		req.Header.Set(assetKeyHeader, assetKey)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -139,4 +143,26 @@ func fetch(ctx context.Context, c *http.Client, url, etag string) ([]byte, strin
 		return nil, "", fmt.Errorf("reading the answer: got %d of %d bytes", len(data), resp.ContentLength)
 	}
 	return data, resp.Header.Get("ETag"), nil
+}
+
+// assetKeyHeader carries the node's asset key to a server in secure mode
+// (bootsvc/httpboot.AssetKeyHeader; the agent imports no server package).
+const assetKeyHeader = "X-Gitboot-Asset-Key"
+
+// dmiAssetTag is where Linux shows the chassis asset tag.
+const dmiAssetTag = "/sys/class/dmi/id/chassis_asset_tag"
+
+// readAssetKey reads the node's asset key from path: "" when there is
+// none (no file, empty, or a vendor placeholder such as "Default string").
+func readAssetKey(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	key := strings.TrimSpace(string(data))
+	switch strings.ToLower(key) {
+	case "", "default string", "no asset tag", "not specified", "to be filled by o.e.m.", "none":
+		return ""
+	}
+	return key
 }

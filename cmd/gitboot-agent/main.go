@@ -46,6 +46,7 @@ type config struct {
 	root     string
 	once     bool
 	debug    bool
+	assetKey string // file holding the node's asset key (secure mode)
 }
 
 // Defaults and bounds.
@@ -111,6 +112,7 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs.StringVar(&cfg.root, "root", "/", "directory the overlay is installed under")
 	fs.BoolVar(&cfg.once, "once", false, "fetch and apply once, then exit: 0 applied or unchanged, 1 failed")
 	fs.BoolVar(&cfg.debug, "debug", false, "log every fetch, also unchanged ones")
+	fs.StringVar(&cfg.assetKey, "asset-key-file", dmiAssetTag, "in secure mode, send the node's asset key read from this file (the DMI chassis asset tag, as Warewulf does) when it has one")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once]")
 		fs.PrintDefaults()
@@ -189,18 +191,22 @@ type agent struct {
 	apply  *applier
 	url    string
 	etag   string // of the overlay applied last
+	key    string // asset key sent in secure mode ("" none)
 }
 
 func newAgent(cfg *config, log *slog.Logger) *agent {
 	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.server + "/runtime/" + cfg.mac}
 	a.client = newClient(cfg.secure)
+	if cfg.secure {
+		a.key = readAssetKey(cfg.assetKey)
+	}
 	a.etag = a.apply.readManifest().ETag
 	return a
 }
 
 // reconcileOnce fetches the overlay and applies it when it changed.
 func (a *agent) reconcileOnce(ctx context.Context) error {
-	data, etag, err := fetch(ctx, a.client, a.url, a.etag)
+	data, etag, err := fetch(ctx, a.client, a.url, a.etag, a.key)
 	if errors.Is(err, errNotModified) {
 		a.log.Debug("runtime overlay unchanged", "etag", a.etag)
 		return nil
