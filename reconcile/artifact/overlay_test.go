@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,7 +79,7 @@ func TestOverlays(t *testing.T) {
 	if got := readFile(t, filepath.Join(sys, "etc/motd")); got != "overridden\n" {
 		t.Errorf("a later overlay must overwrite: motd %q", got)
 	}
-	for p, mode := range map[string]os.FileMode{"init": 0o755, "usr/local/bin/hello": 0o755, "etc/network.conf": 0o640, "etc/motd": 0o600, "var/empty": os.ModeDir | 0o711} {
+	for p, mode := range map[string]os.FileMode{"init": 0o755, "etc/gitboot/node.conf": 0o644, "etc/systemd/system/gitboot-agent.service": 0o644, "usr/local/bin/hello": 0o755, "etc/network.conf": 0o640, "etc/motd": 0o600, "var/empty": os.ModeDir | 0o711} {
 		info, err := os.Lstat(filepath.Join(sys, p))
 		if err != nil {
 			t.Error(err)
@@ -91,8 +92,14 @@ func TestOverlays(t *testing.T) {
 	if l, err := os.Readlink(filepath.Join(sys, "etc/localtime")); err != nil || l != "../usr/share/zoneinfo/UTC" {
 		t.Errorf("symlink from the repository: %q %v", l, err)
 	}
-	if init := readFile(t, filepath.Join(sys, "init")); !strings.Contains(init, "exec /sbin/init") {
-		t.Errorf("stand-in /init: %q", init)
+	if init := readFile(t, filepath.Join(sys, "init")); !strings.HasPrefix(init, "#!/bin/sh\n") || !strings.Contains(init, "gitboot init: ") {
+		t.Errorf("gitboot's /init: %.200q", init)
+	}
+	// gitboot's /init reads the node's network from node.conf, rendered
+	// into every system overlay.
+	want := "NODE=n00001\nMAC=52:54:00:00:00:01\nIP=10.99.1.2\nPREFIX=16\nNETMASK=255.255.0.0\nGATEWAY=10.99.0.1\n"
+	if got := readFile(t, filepath.Join(sys, "etc/gitboot/node.conf")); !strings.Contains(got, want) || !strings.Contains(got, "\nSERVER=http://10.99.0.1:9873\n") {
+		t.Errorf("node.conf:\n%s\nwant it to hold:\n%s", got, want)
 	}
 	rt := unpack(t, a.Runtime.Path)
 	if got := readFile(t, filepath.Join(rt, "etc/munge/munge.key")); got != "secret" {
@@ -111,14 +118,25 @@ func TestOverlayEmptyAndShared(t *testing.T) {
 	tc := overlayCluster(t, nil, nil, 4)
 	r := mustBuild(t, newBuilder(t, t.TempDir()), tc.build())
 	a := r.Nodes["n00000"]
-	if names := checkArchive(t, a.System.Path); len(names) != 1 || names[0] != "init" {
-		t.Errorf("a system overlay with no overlays holds only init: %v", names)
+	// gitboot's own init overlay: /init, the node's node.conf, the agent's
+	// systemd unit (and the agent, once it is built in).
+	builtin := map[string]bool{"init": true, "etc/gitboot/node.conf": true, "etc/systemd/system/gitboot-agent.service": true, "sbin/gitboot-agent": true,
+		"etc": true, "etc/gitboot": true, "etc/systemd": true, "etc/systemd/system": true, "sbin": true}
+	names := checkArchive(t, a.System.Path)
+	for _, n := range names {
+		if !builtin[n] {
+			t.Errorf("a system overlay with no overlays holds %s: %v", n, names)
+		}
+	}
+	if !slices.Contains(names, "init") || !slices.Contains(names, "etc/gitboot/node.conf") {
+		t.Errorf("a system overlay with no overlays lacks init or node.conf: %v", names)
 	}
 	if out := shell(t, "", "gzip -dc "+a.Runtime.Path+" | cpio -it --quiet"); out != "" {
 		t.Errorf("empty runtime overlay lists %q", out)
 	}
-	if r.Built != 2 || r.Reused != 0 {
-		t.Errorf("4 nodes with identical overlays: built %d distinct artifacts, want 2", r.Built)
+	// The system overlays differ by node.conf; the runtime overlays are one.
+	if r.Built != 5 || r.Reused != 0 {
+		t.Errorf("4 nodes with identical overlays: built %d distinct artifacts, want 5 (4 system overlays, each with its node.conf, and 1 runtime overlay)", r.Built)
 	}
 }
 
@@ -197,15 +215,16 @@ func TestIncrementalOverlays(t *testing.T) {
 		t.Error("wrong nodes rebuilt")
 	}
 	// A template reading .Cluster: every node depends on all nodes, but the
-	// template renders once.
-	tc.nodes[0].SystemOverlays = []string{"shared"}
-	tc.nodes[1].SystemOverlays = []string{"shared"}
+	// template renders once. (As a runtime overlay: system overlays differ
+	// by gitboot's node.conf.)
+	tc.nodes[0].RuntimeOverlays = []string{"shared"}
+	tc.nodes[1].RuntimeOverlays = []string{"shared"}
 	r4 := mustBuild(t, b, tc.build())
-	if r4.Nodes["n00000"].System.Digest != r4.Nodes["n00001"].System.Digest {
+	if r4.Nodes["n00000"].Runtime.Digest != r4.Nodes["n00001"].Runtime.Digest {
 		t.Error("identical rendered overlays stored twice")
 	}
-	sys := unpack(t, r4.Nodes["n00000"].System.Path)
-	if got := readFile(t, filepath.Join(sys, "etc/cluster-size")); got != "20 nodes\n" {
+	rt := unpack(t, r4.Nodes["n00000"].Runtime.Path)
+	if got := readFile(t, filepath.Join(rt, "etc/cluster-size")); got != "20 nodes\n" {
 		t.Errorf("cluster-size %q", got)
 	}
 	// A repository change to an overlay rebuilds everyone using it.
@@ -213,8 +232,8 @@ func TestIncrementalOverlays(t *testing.T) {
 	fs["overlays/nodedep/etc/static"].Data = []byte("changed")
 	tc.fs = fs
 	r5 := mustBuild(t, b, tc.build())
-	if r5.Built != 18 {
-		t.Errorf("shared file changed: built %d, want 18", r5.Built)
+	if r5.Built != 20 {
+		t.Errorf("shared file changed: built %d, want 20", r5.Built)
 	}
 }
 
