@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,35 +16,51 @@ import (
 	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
-// qemuLab is `gitboot serve` on examples/lab in namespace srv, attached at
-// 10.99.0.1/24 to a bridge in namespace lan that also holds a tap for one
-// QEMU VM. The BIOS and UEFI boot tests share it.
-type qemuLab struct {
-	bin, serial string
-	lan, srv    *netnstest.NS
-	tap         string
-	log         *netnstest.SyncBuffer
-	vm          *netnstest.SyncBuffer // QEMU's own output, once it runs
-	vmPid       int
-	start       time.Time
+// labNodes are examples/lab's nodes: MAC and address.
+var labNodes = map[string]struct{ mac, ip string }{
+	"n1": {n1MAC, "10.99.0.11"},
+	"n2": {n2MAC, n2IP},
 }
 
-// startQEMULab builds the image around kernel, starts gitboot serve and
-// waits until it answers.
+// qemuLab is `gitboot serve` on examples/lab in namespace srv, attached at
+// 10.99.0.1/24 to a bridge in namespace lan that also holds a tap per QEMU
+// VM. The BIOS, UEFI and agent tests share it.
+type qemuLab struct {
+	bin, repo, dir string
+	lan, srv       *netnstest.NS
+	br             string
+	log            *netnstest.SyncBuffer
+	vms            []*qemuVM
+	hasAgent       *bool // the system overlay holds /sbin/gitboot-agent
+}
+
+// qemuVM is one node's VM.
+type qemuVM struct {
+	node, ip, serial string
+	out              *netnstest.SyncBuffer // QEMU's own output
+	pid              int
+	start            time.Time
+}
+
+// startQEMULab builds the image around kernel, starts gitboot serve on a
+// fresh copy of examples/lab and waits until it answers.
 func startQEMULab(t *testing.T, kernel string) *qemuLab {
 	t.Helper()
-	l := &qemuLab{bin: gitbootBinary(t)}
-	repo := labRepo(t)
-	image := bootableImage(t, kernel)
-	dir := t.TempDir()
-	l.serial = filepath.Join(dir, "serial.log")
-	l.lan = netnstest.New(t, "gblan")
-	br := l.lan.Bridge(t)
-	l.srv = netnstest.New(t, "gbsrv")
-	netnstest.Attach(t, l.lan, br, l.srv, serverIP+"/24")
-	l.tap = l.lan.Tap(t, br)
+	return startQEMULabRepo(t, kernel, labRepo(t))
+}
 
-	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(dir, "state"), "--var", "image_source="+image)
+// startQEMULabRepo is startQEMULab on the repository repo (a work tree
+// whose branch main holds the lab).
+func startQEMULabRepo(t *testing.T, kernel, repo string) *qemuLab {
+	t.Helper()
+	l := &qemuLab{bin: gitbootBinary(t), repo: repo, dir: t.TempDir()}
+	image := bootableImage(t, kernel)
+	l.lan = netnstest.New(t, "gblan")
+	l.br = l.lan.Bridge(t)
+	l.srv = netnstest.New(t, "gbsrv")
+	netnstest.Attach(t, l.lan, l.br, l.srv, serverIP+"/24")
+
+	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source="+image)
 	l.log = log
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -57,57 +75,193 @@ func startQEMULab(t *testing.T, kernel string) *qemuLab {
 	}
 }
 
-// report is the tail of the serial console, gitboot's log and QEMU's
+// report is the tail of each VM's serial console, gitboot's log and QEMU's
 // output, for failure messages.
 func (l *qemuLab) report() string {
-	data, _ := os.ReadFile(l.serial)
-	s := fmt.Sprintf("\n--- serial log (tail) ---\n%s\n--- gitboot serve log (tail) ---\n%s", tail(string(data), 60), tail(l.log.String(), 60))
-	if l.vm != nil {
-		s += "\n--- qemu output ---\n" + tail(l.vm.String(), 20)
+	var s string
+	for _, vm := range l.vms {
+		data, _ := os.ReadFile(vm.serial)
+		s += fmt.Sprintf("\n--- %s serial log (tail) ---\n%s", vm.node, tail(strings.ReplaceAll(string(data), "\r", ""), 60))
+		s += fmt.Sprintf("\n--- %s qemu output ---\n%s", vm.node, tail(vm.out.String(), 20))
 	}
-	return s
+	return s + fmt.Sprintf("\n--- gitboot serve log (tail) ---\n%s", tail(l.log.String(), 60))
 }
 
-// boot starts QEMU (TCG, serial console to the log file, NIC on the lab's
-// tap) with the extra arguments, waits for the image's init to print its
-// marker and checks that node booted with all four layers. It returns the
-// time from power-on to the marker.
-func (l *qemuLab) boot(t *testing.T, node string, qemuArgs ...string) time.Duration {
+// start powers on node's VM: QEMU (TCG, serial console to a log file, NIC
+// on a new tap of the lab's bridge) with the extra arguments.
+func (l *qemuLab) start(t *testing.T, node string, qemuArgs ...string) *qemuVM {
 	t.Helper()
-	args := append([]string{"-accel", "tcg", "-smp", "1", "-nographic", "-monitor", "none", "-serial", "file:" + l.serial,
-		"-netdev", "tap,id=n0,ifname=" + l.tap + ",script=no,downscript=no"}, qemuArgs...)
-	l.start = time.Now()
-	vm, out := l.lan.Start(t, "qemu-system-x86_64", args...)
-	l.vm, l.vmPid = out, vm.Process.Pid
+	vm := &qemuVM{node: node, ip: labNodes[node].ip, serial: filepath.Join(l.dir, "serial-"+node+".log")}
+	tap := l.lan.Tap(t, l.br)
+	args := append([]string{"-accel", "tcg", "-smp", "1", "-nographic", "-monitor", "none", "-serial", "file:" + vm.serial,
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no"}, qemuArgs...)
+	vm.start = time.Now()
+	cmd, out := l.lan.Start(t, "qemu-system-x86_64", args...)
+	vm.out, vm.pid = out, cmd.Process.Pid
+	l.vms = append(l.vms, vm)
+	return vm
+}
 
-	// Wait for the marker; a VM that stops before printing it failed.
-	markerRE := regexp.MustCompile(bootMarker + ` node=(\S*) hostname=(\S*) cluster=(\S*)`)
+// console is the VM's serial log so far, without carriage returns.
+func (vm *qemuVM) console() string {
+	data, _ := os.ReadFile(vm.serial)
+	return strings.ReplaceAll(string(data), "\r", "")
+}
+
+func (vm *qemuVM) running() bool { return syscall.Kill(vm.pid, 0) == nil }
+
+// markerRE matches the line the image's init (testdata/qemu-init.sh)
+// prints first.
+var markerRE = regexp.MustCompile(bootMarker + ` node=(\S*) hostname=(\S*) cluster=(\S*) uname=(\S*) net=(\S*) http=(\S*)`)
+
+// waitBooted waits for the image's init to print its marker and checks
+// what the node booted with: every layer, and gitboot's /init before the
+// image's (network, hostname, agent, exec). It returns the time from
+// power-on to the marker.
+func (l *qemuLab) waitBooted(t *testing.T, vm *qemuVM) time.Duration {
+	t.Helper()
 	var m []string
 	for {
-		data, _ := os.ReadFile(l.serial)
-		if m = markerRE.FindStringSubmatch(string(data)); m != nil {
+		if m = markerRE.FindStringSubmatch(vm.console()); m != nil {
 			break
 		}
-		if syscall.Kill(l.vmPid, 0) != nil {
+		if !vm.running() {
 			// Gone: read once more, it may have printed and powered off.
-			data, _ = os.ReadFile(l.serial)
-			if m = markerRE.FindStringSubmatch(string(data)); m != nil {
+			if m = markerRE.FindStringSubmatch(vm.console()); m != nil {
 				break
 			}
-			t.Fatalf("the VM stopped after %s without reaching the image's init%s", time.Since(l.start).Round(time.Second), l.report())
+			t.Fatalf("%s: the VM stopped after %s without reaching the image's init%s", vm.node, time.Since(vm.start).Round(time.Second), l.report())
 		}
-		if time.Since(l.start) > bootDeadline {
-			t.Fatalf("no %s line on the serial console within %s%s", bootMarker, bootDeadline, l.report())
+		if time.Since(vm.start) > bootDeadline {
+			t.Fatalf("%s: no %s line on the serial console within %s%s", vm.node, bootMarker, bootDeadline, l.report())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	took := time.Since(l.start)
-	t.Logf("power-on to the image's init: %s: %s", took.Round(100*time.Millisecond), m[0])
+	took := time.Since(vm.start)
+	t.Logf("%s: power-on to the image's init: %s: %s", vm.node, took.Round(100*time.Millisecond), m[0])
+	node := vm.node
 	if m[1] != node || m[2] != node || m[3] != "lab" {
-		t.Errorf("the node booted with node=%q hostname=%q cluster=%q; want %s (kernel command line), %s (runtime overlay), lab (system overlay)%s",
-			m[1], m[2], m[3], node, node, l.report())
+		t.Errorf("%s booted with node=%q hostname=%q cluster=%q; want %s (kernel command line), %s (runtime overlay), lab (system overlay)%s",
+			node, m[1], m[2], m[3], node, node, l.report())
 	}
+	// What gitboot's /init did, as the image sees it.
+	if m[4] != node {
+		t.Errorf("%s: the kernel's hostname is %q after gitboot's /init; want %s", node, m[4], node)
+	}
+	if !strings.Contains(","+m[5]+",", "="+vm.ip+"/24,") {
+		t.Errorf("%s: interfaces %s after gitboot's /init; want %s/24 on the boot interface%s", node, m[5], vm.ip, l.report())
+	}
+	if m[6] != "ok" {
+		t.Errorf("%s: the image's init could not reach gitboot over HTTP (http=%s)%s", node, m[6], l.report())
+	}
+	l.checkInitLines(t, vm)
 	return took
+}
+
+// checkInitLines asserts the lines gitboot's /init printed on the console,
+// in order, before the image's init ran: no failure line, the network up
+// with the node's address, the hostname, the agent, the exec.
+func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
+	t.Helper()
+	log := vm.console()
+	marker := strings.Index(log, bootMarker)
+	var lines []string
+	for _, line := range strings.Split(log[:marker], "\n") {
+		if i := strings.Index(line, "gitboot init: "); i >= 0 {
+			lines = append(lines, line[i:])
+		}
+	}
+	t.Logf("%s: gitboot's /init said:\n\t%s", vm.node, strings.Join(lines, "\n\t"))
+	agent := `gitboot init: agent: /sbin/gitboot-agent missing`
+	if l.systemHasAgent(t) {
+		agent = `gitboot init: agent: started, pid [0-9]+ \(every \S+ from http://10\.99\.0\.1:9873\)`
+	}
+	want := []string{
+		`gitboot init: starting \(node ` + vm.node + `, mac ` + labNodes[vm.node].mac + `, server http://10\.99\.0\.1:9873; [0-9.]+ s after the kernel started\)`,
+		`gitboot init: network \S+ ` + regexp.QuoteMeta(vm.ip) + `/24 up, gateway 10\.99\.0\.1`,
+		`gitboot init: hostname ` + vm.node,
+		agent,
+		`gitboot init: exec /sbin/init \([0-9.]+ s after the kernel started\)`,
+	}
+	next := 0
+	for _, line := range lines {
+		if next < len(want) && regexp.MustCompile(`^`+want[next]+`$`).MatchString(line) {
+			next++
+			continue
+		}
+		if !strings.HasPrefix(line, "gitboot init: agent: ") || next != 3 {
+			t.Errorf("%s: unexpected line from gitboot's /init: %q", vm.node, line)
+		}
+	}
+	if next < len(want) {
+		t.Errorf("%s: gitboot's /init printed no line matching %q before the image's init (in this order: %q)%s", vm.node, want[next], want, l.report())
+	}
+}
+
+// systemHasAgent reports whether the system overlays gitboot built hold
+// /sbin/gitboot-agent (the agent is added to the built-in init overlay by
+// its own change). It reads the artifact store in gitboot's state
+// directory: fetching /system/{mac} would count as the node's own boot.
+func (l *qemuLab) systemHasAgent(t *testing.T) bool {
+	t.Helper()
+	if l.hasAgent != nil {
+		return *l.hasAgent
+	}
+	files, _ := filepath.Glob(filepath.Join(l.dir, "state", "artifacts", "sha256", "*"))
+	if len(files) == 0 {
+		t.Fatalf("no artifacts in %s", filepath.Join(l.dir, "state", "artifacts", "sha256"))
+	}
+	has := false
+	for _, f := range files {
+		out, err := exec.Command("sh", "-c", `gzip -dc "$1" | cpio -it --quiet`, "sh", f).Output()
+		if err != nil {
+			continue // not an archive (a kernel)
+		}
+		for _, name := range strings.Fields(string(out)) {
+			if strings.TrimPrefix(name, "./") == "sbin/gitboot-agent" {
+				has = true
+			}
+		}
+	}
+	l.hasAgent = &has
+	return has
+}
+
+// boot powers on node's VM and waits until it booted (waitBooted).
+func (l *qemuLab) boot(t *testing.T, node string, qemuArgs ...string) (*qemuVM, time.Duration) {
+	t.Helper()
+	vm := l.start(t, node, qemuArgs...)
+	return vm, l.waitBooted(t, vm)
+}
+
+// biosArgs are QEMU's arguments for a BIOS node with mac: the NIC's iPXE
+// option ROM boots it from the network.
+func biosArgs(mac string) []string {
+	return []string{"-machine", "pc", "-m", "384", "-no-reboot", "-boot", "n",
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac}
+}
+
+// uefiArgs are QEMU's arguments for a UEFI (OVMF) node with mac: no option
+// ROM, so OVMF's own PXE client runs the real flow. No -no-reboot: OVMF may
+// reset once on a fresh variable store, and a reset PXE-boots again.
+func uefiArgs(t *testing.T, mac string) []string {
+	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
+	copyFile(t, ovmfVars, vars, 0o644) // OVMF writes its variables here
+	return []string{"-machine", "q35", "-m", "512",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + ovmfCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n",
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile=,bootindex=0"}
+}
+
+// nodeStatus returns node's record from `gitboot status --json`.
+func (l *qemuLab) nodeStatus(t *testing.T, node string) status.NodeRecord {
+	t.Helper()
+	st, err := l.srv.Output(context.Background(), l.bin, "status", "--server", baseURL, "--json")
+	if err != nil {
+		t.Fatalf("gitboot status --json: %v\n%s%s", err, st, l.report())
+	}
+	return findNode(t, st, node)
 }
 
 // checkServed asserts that gitboot recorded node's whole boot path: status
@@ -115,17 +269,12 @@ func (l *qemuLab) boot(t *testing.T, node string, qemuArgs ...string) time.Durat
 // route. It returns the /metrics text.
 func (l *qemuLab) checkServed(t *testing.T, node, ip string) string {
 	t.Helper()
-	ctx := context.Background()
-	st, err := l.srv.Output(ctx, l.bin, "status", "--server", baseURL, "--json")
-	if err != nil {
-		t.Fatalf("gitboot status --json: %v\n%s%s", err, st, l.report())
-	}
-	n := findNode(t, st, node)
+	n := l.nodeStatus(t, node)
 	if n.Stage != status.StageRuntimeOverlay || n.Sent != "runtime.img.gz" || n.Addr.String() != ip {
 		t.Errorf("status of %s: stage %s sent %q from %s; want %s sent runtime.img.gz from %s%s",
 			node, n.Stage, n.Sent, n.Addr, status.StageRuntimeOverlay, ip, l.report())
 	}
-	metrics, err := l.srv.Output(ctx, "curl", "-sf", baseURL+"/metrics")
+	metrics, err := l.srv.Output(context.Background(), "curl", "-sf", baseURL+"/metrics")
 	if err != nil {
 		t.Fatalf("curl /metrics: %v\n%s", err, metrics)
 	}
@@ -140,11 +289,11 @@ func (l *qemuLab) checkServed(t *testing.T, node, ip string) string {
 
 // waitPowerOff gives the VM 30 s to power off after its marker. Not a
 // failure if it is slow: netnstest kills it at cleanup either way.
-func (l *qemuLab) waitPowerOff(t *testing.T) {
-	for wait := time.Now().Add(30 * time.Second); syscall.Kill(l.vmPid, 0) == nil && time.Now().Before(wait); {
+func (l *qemuLab) waitPowerOff(t *testing.T, vm *qemuVM) {
+	for wait := time.Now().Add(30 * time.Second); vm.running() && time.Now().Before(wait); {
 		time.Sleep(250 * time.Millisecond)
 	}
-	if syscall.Kill(l.vmPid, 0) == nil {
-		t.Logf("the VM did not power off within 30 s of the marker; killing it")
+	if vm.running() {
+		t.Logf("%s: the VM did not power off within 30 s of the marker; killing it", vm.node)
 	}
 }

@@ -50,10 +50,12 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 // (TCG) on a tap in a bridge namespace, `gitboot serve` in another
 // namespace on the same bridge. QEMU's NIC ROM is iPXE, so its first DHCP
 // request already says user class iPXE and gets the script URL; the script
-// loads the kernel and the image, system and runtime initrds over HTTP, and
-// the image's /sbin/init (testdata/qemu-init.sh) prints a marker line on
-// ttyS0 naming what it found from each layer. Then `gitboot status --json`
-// must show n1 at RUNTIME_OVERLAY.
+// loads the kernel and the image, system and runtime initrds over HTTP;
+// gitboot's /init loads the NIC's driver, brings the network up with n1's
+// address, sets the hostname and execs the image's /sbin/init
+// (testdata/qemu-init.sh), which prints a marker line on ttyS0 naming what
+// it found from each layer and reaches gitboot over HTTP. Then `gitboot
+// status --json` must show n1 at RUNTIME_OVERLAY.
 func TestQEMUBootBIOS(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl")
@@ -61,10 +63,9 @@ func TestQEMUBootBIOS(t *testing.T) {
 		skipOrFail(t, "QEMU's iPXE ROM efi-virtio.rom is missing: install ipxe-qemu")
 	}
 	l := startQEMULab(t, testKernel(t))
-	l.boot(t, "n1", "-machine", "pc", "-m", "384", "-no-reboot", "-boot", "n",
-		"-device", "virtio-net-pci,netdev=n0,mac="+n1MAC)
+	vm, _ := l.boot(t, "n1", biosArgs(n1MAC)...)
 	l.checkServed(t, "n1", "10.99.0.11")
-	l.waitPowerOff(t)
+	l.waitPowerOff(t, vm)
 }
 
 func findNode(t *testing.T, statusJSON []byte, name string) status.NodeRecord {
@@ -83,8 +84,9 @@ func findNode(t *testing.T, statusJSON []byte, name string) status.NodeRecord {
 }
 
 // bootableImage makes the image tree: static busybox with a symlink per
-// applet, testdata/qemu-init.sh as /sbin/init, and the kernel as
-// boot/vmlinuz-VERSION (gitboot serves the image's newest boot/vmlinuz-*).
+// applet, testdata/qemu-init.sh as /sbin/init, the kernel as
+// boot/vmlinuz-VERSION (gitboot serves the image's newest boot/vmlinuz-*)
+// and its network modules in lib/modules/VERSION.
 func bootableImage(t *testing.T, kernel string) string {
 	t.Helper()
 	const bb = "/bin/busybox"
@@ -92,7 +94,7 @@ func bootableImage(t *testing.T, kernel string) string {
 		skipOrFail(t, "the test image needs a static %s: install busybox-static", bb)
 	}
 	dir := filepath.Join(t.TempDir(), "image")
-	for _, d := range []string{"bin", "sbin", "boot", "etc", "proc", "sys", "dev", "tmp", "root"} {
+	for _, d := range []string{"bin", "sbin", "boot", "etc", "lib", "proc", "sys", "dev", "run", "tmp", "root"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -116,6 +118,7 @@ func bootableImage(t *testing.T, kernel string) string {
 		name = "vmlinuz-test"
 	}
 	copyFile(t, kernel, filepath.Join(dir, "boot", name), 0o644)
+	addNetModules(t, dir, kernel)
 	if err := os.WriteFile(filepath.Join(dir, "etc", "os-release"), []byte("NAME=\"gitboot e2e\"\nID=gitboot-e2e\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

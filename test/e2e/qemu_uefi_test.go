@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,8 +21,9 @@ const (
 // with arch 7 and vendor class PXEClient, fetches snponly.efi by TFTP and
 // starts it; that iPXE asks DHCP again with user class iPXE, gets the
 // script URL and loads the kernel and initrds over HTTP (with the
-// initrd=NAME arguments UEFI kernels need). The image's init
-// (testdata/qemu-init.sh) prints the marker line on ttyS0; then the TFTP
+// initrd=NAME arguments UEFI kernels need). gitboot's /init brings up the
+// network and execs the image's init (testdata/qemu-init.sh), which prints
+// the marker line on ttyS0; then the TFTP
 // transfer must be in gitboot's log and `gitboot status --json` must show
 // n2 at RUNTIME_OVERLAY.
 func TestQEMUBootUEFI(t *testing.T) {
@@ -38,16 +38,7 @@ func TestQEMUBootUEFI(t *testing.T) {
 		skipOrFail(t, "/usr/lib/ipxe/snponly.efi is missing: install ipxe")
 	}
 	l := startQEMULab(t, testKernel(t))
-	vars := filepath.Join(t.TempDir(), "OVMF_VARS.fd")
-	copyFile(t, ovmfVars, vars, 0o644) // OVMF writes its variables here
-
-	// No -no-reboot: OVMF may reset once on a fresh variable store, and a
-	// reset PXE-boots again. The image's init powers off, which ends QEMU.
-	l.boot(t, "n2", "-machine", "q35", "-m", "512",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n",
-		"-device", "virtio-net-pci,netdev=n0,mac="+n2MAC+",romfile=,bootindex=0")
+	vm, _ := l.boot(t, "n2", uefiArgs(t, n2MAC)...)
 
 	// The firmware's PXE client fetched snponly.efi by TFTP: the first
 	// step of the real flow, which no BIOS QEMU boot exercises.
@@ -60,7 +51,7 @@ func TestQEMUBootUEFI(t *testing.T) {
 	if c := regexp.MustCompile(`(?m)^gitboot_tftp_transfers_total\{result="ok"\} ([0-9]+)$`).FindStringSubmatch(metrics); c == nil || c[1] == "0" {
 		t.Errorf("/metrics counts no TFTP transfer although one was logged: %q", grepLines(metrics, "gitboot_tftp_transfers_total"))
 	}
-	l.waitPowerOff(t)
+	l.waitPowerOff(t, vm)
 }
 
 // tftpSentLine returns the first "tftp: sent" line of a gitboot log (text

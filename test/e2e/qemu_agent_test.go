@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/netnstest"
+)
+
+// agentInterval is the lab's runtime_interval in TestQEMUAgent.
+const agentInterval = 5 * time.Second
+
+// TestQEMUAgent boots both lab nodes at once, n1 by BIOS and n2 by UEFI,
+// with runtime_interval = "5s" and the image's init staying up (e2e.stay on
+// the kernel command line): gitboot's /init must start gitboot-agent before
+// the image's init; the image's own DHCP client (udhcpc) must not throw the
+// nodes back to stage DHCP; the agents' fetches keep them at
+// RUNTIME_OVERLAY with LASTSEEN refreshed; and a commit changing the motd
+// template reaches both nodes' /etc/motd (printed on their consoles by the
+// image's init) within about one interval of gitboot applying it.
+//
+// It needs /sbin/gitboot-agent in the system overlay gitboot builds, and
+// is skipped until it is there.
+func TestQEMUAgent(t *testing.T) {
+	netnstest.Require(t)
+	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "cpio", "gzip")
+	if !haveFile("/usr/lib/ipxe/qemu/efi-virtio.rom", "/usr/share/qemu/efi-virtio.rom") {
+		skipOrFail(t, "QEMU's iPXE ROM efi-virtio.rom is missing: install ipxe-qemu")
+	}
+	for _, f := range []string{ovmfCode, ovmfVars, "/usr/lib/ipxe/snponly.efi"} {
+		if !haveFile(f) {
+			skipOrFail(t, "%s is missing: install ovmf and ipxe", f)
+		}
+	}
+	kernel := testKernel(t)
+
+	repo := labRepo(t)
+	edit := func(file, old, new string) {
+		t.Helper()
+		p := filepath.Join(repo, file)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), old) {
+			t.Fatalf("%s has no %q", file, old)
+		}
+		if err := os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("cluster.hcl", `address  = "10.99.0.1"`, "address  = \"10.99.0.1\"\n  runtime_interval = \""+agentInterval.String()+"\"")
+	edit("cluster.hcl", `kernel_args      = ["console=ttyS0", "quiet"]`, `kernel_args      = ["console=ttyS0", "quiet", "e2e.stay"]`)
+	git(t, repo, "commit", "-q", "-am", "agent test: runtime_interval 5s, nodes stay up")
+
+	l := startQEMULabRepo(t, kernel, repo)
+	if !l.systemHasAgent(t) {
+		t.Skip("the system overlay gitboot builds has no /sbin/gitboot-agent yet (the agent's change is not merged): nothing to test")
+	}
+	// The agent's interval comes from the kernel command line (the server's
+	// runtime_interval as gitboot.interval=).
+	script, err := l.srv.Output(context.Background(), "curl", "-sf", baseURL+"/ipxe/"+n1MAC)
+	if err != nil {
+		t.Fatalf("GET /ipxe/%s: %v\n%s", n1MAC, err, script)
+	}
+	if !strings.Contains(string(script), "gitboot.interval="+agentInterval.String()) {
+		t.Skipf("the iPXE script passes no gitboot.interval=%s on the kernel command line yet (that server-side change is not merged):\n%s", agentInterval, script)
+	}
+	vms := []*qemuVM{l.start(t, "n1", biosArgs(n1MAC)...), l.start(t, "n2", uefiArgs(t, n2MAC)...)}
+	for _, vm := range vms {
+		took := l.waitBooted(t, vm) // also: "gitboot init: agent: started" before the image's init
+		t.Logf("%s: power-on to the image's init with the agent running: %s", vm.node, took.Round(100*time.Millisecond))
+	}
+
+	// The image's udhcpc ran once (a DISCOVER/REQUEST without PXEClient):
+	// from then on every status poll for two intervals must show the node
+	// at RUNTIME_OVERLAY, and the agent's fetches must move LASTSEEN on.
+	for _, vm := range vms {
+		waitConsole(t, l, vm, regexp.MustCompile(`GITBOOT-E2E-DHCP done rc=\d+`), 60*time.Second)
+	}
+	first := map[string]time.Time{}
+	for end := time.Now().Add(2 * agentInterval); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+		for _, vm := range vms {
+			n := l.nodeStatus(t, vm.node)
+			if n.Stage != status.StageRuntimeOverlay {
+				t.Fatalf("%s: stage %s (sent %q) after its own DHCP and the agent's fetches; want %s%s", vm.node, n.Stage, n.Sent, status.StageRuntimeOverlay, l.report())
+			}
+			if _, ok := first[vm.node]; !ok {
+				first[vm.node] = n.LastSeen
+			}
+		}
+	}
+	for _, vm := range vms {
+		n := l.nodeStatus(t, vm.node)
+		if !n.LastSeen.After(first[vm.node]) {
+			t.Errorf("%s: LASTSEEN stayed at %s over %s with the agent fetching every %s", vm.node, n.LastSeen, 2*agentInterval, agentInterval)
+		}
+		if n.Addr.String() != vm.ip {
+			t.Errorf("%s: last seen from %s, want %s", vm.node, n.Addr, vm.ip)
+		}
+	}
+
+	// A pushed change of a runtime overlay file reaches the running nodes.
+	line := "Pushed while the nodes run: " + time.Now().UTC().Format("15:04:05.000")
+	f, err := os.OpenFile(filepath.Join(repo, "overlays", "generic", "etc", "motd.tmpl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	git(t, repo, "commit", "-q", "-am", "motd: a line for the running nodes")
+	short := git(t, repo, "rev-parse", "--short=12", "HEAD")
+	applied := time.Now()
+	for !strings.Contains(l.log.String(), `msg="applied commit" commit=`+short) {
+		if time.Since(applied) > 60*time.Second {
+			t.Fatalf("gitboot did not apply commit %s within 60 s%s", short, l.report())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	applied = time.Now()
+	re := regexp.MustCompile(`GITBOOT-E2E-MOTD\| ` + regexp.QuoteMeta(line))
+	for _, vm := range vms {
+		took := waitConsole(t, l, vm, re, 60*time.Second)
+		since := time.Since(applied)
+		t.Logf("%s: the pushed motd line on the console %s after gitboot applied the commit (%s after the wait started; interval %s)", vm.node, since.Round(100*time.Millisecond), took.Round(100*time.Millisecond), agentInterval)
+		// One interval (±10 %), the image's 1 s motd loop, and slack for
+		// two TCG VMs on two shared cores.
+		if since > 3*agentInterval+5*time.Second {
+			t.Errorf("%s: the pushed motd took %s after the apply; the agent fetches every %s", vm.node, since.Round(100*time.Millisecond), agentInterval)
+		}
+	}
+	for _, vm := range vms {
+		if n := l.nodeStatus(t, vm.node); n.Stage != status.StageRuntimeOverlay {
+			t.Errorf("%s: stage %s at the end; want %s", vm.node, n.Stage, status.StageRuntimeOverlay)
+		}
+	}
+}
+
+// waitConsole waits until vm's console matches re and returns how long it
+// waited.
+func waitConsole(t *testing.T, l *qemuLab, vm *qemuVM, re *regexp.Regexp, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !re.MatchString(vm.console()) {
+		if !vm.running() {
+			t.Fatalf("%s: the VM stopped before its console showed %q%s", vm.node, re, l.report())
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s: no %q on the console within %s%s", vm.node, re, limit, l.report())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return time.Since(start)
+}
