@@ -1,15 +1,16 @@
 #!/bin/sh
 # /sbin/init of the image `make demo` boots (busybox sh; scripts/demo.sh
 # builds the image). gitboot's /init (from the system overlay) execs it once
-# the four initrds are unpacked. It prints one line naming what each layer
+# it brought the node's network up (its "gitboot init:" lines come first). It prints one line naming what each layer
 # brought: the node name from the kernel command line (the iPXE script),
 # the hostname from the runtime overlay "hostname" and the cluster name
 # from the system overlay "init", then /etc/motd (runtime overlay
 # "generic", a template rendered for this node), and powers off.
 export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+# gitboot's /init mounted these; mount what is missing.
+[ -e /proc/self ] || mount -t proc proc /proc
+[ -d /sys/class ] || mount -t sysfs sysfs /sys
+[ -c /dev/console ] || mount -t devtmpfs devtmpfs /dev
 # An initramfs has no /dev/console until devtmpfs is mounted: reopen it.
 exec </dev/console >/dev/console 2>&1
 node=

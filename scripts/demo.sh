@@ -15,7 +15,8 @@
 # after a failure or Ctrl-C.
 #
 # The image is tiny: static busybox, scripts/demo-init.sh as /sbin/init and
-# a Debian 6.1 kernel, fetched with `apt-get download` into the cache
+# a Debian 6.1 kernel with its network modules (gitboot's /init loads them
+# and brings the node's network up before it execs the image's init), fetched with `apt-get download` into the cache
 # test/e2e uses ($GITBOOT_TEST_CACHE/linux-6.1, default
 # /var/cache/gitboot-test/linux-6.1) unless $GITBOOT_TEST_KERNEL names one.
 set -euo pipefail
@@ -169,6 +170,41 @@ else
 fi
 say "kernel for the nodes: $kernel"
 
+# The kernel's network modules (Debian builds virtio_net as a module):
+# gitboot's /init loads them from the image's /lib/modules. They come from
+# the kernel's own package, cached next to it like test/e2e does.
+kver=$(basename "$kernel")
+kver=${kver#vmlinuz-}
+readonly NET_MODULES=(kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+	kernel/drivers/virtio/virtio_pci.ko kernel/drivers/virtio/virtio_pci_legacy_dev.ko
+	kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/net/core/failover.ko
+	kernel/drivers/net/net_failover.ko kernel/drivers/net/virtio_net.ko
+	kernel/drivers/net/ethernet/intel/e1000/e1000.ko modules.builtin modules.order)
+moddir=${GITBOOT_TEST_CACHE:-/var/cache/gitboot-test}/linux-6.1/lib/modules/$kver
+have_modules() {
+	local m
+	for m in "${NET_MODULES[@]}"; do
+		[ -f "$moddir/$m" ] || return 1
+	done
+}
+if ! have_modules; then
+	say "fetching the network modules of $kver: apt-get download linux-image-$kver"
+	mkdir -p "$moddir"
+	dl=$(mktemp -d "$(dirname "$moddir")/fetch-XXXXXX")
+	chmod 755 "$dl"
+	members=()
+	for m in "${NET_MODULES[@]}"; do
+		members+=("./lib/modules/$kver/$m")
+	done
+	if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "linux-image-$kver" >/dev/null) ||
+		! dpkg-deb --fsys-tarfile "$dl/linux-image-${kver}"_*.deb | tar -x -C "$dl" "${members[@]}"; then
+		rm -rf "$dl"
+		die "could not fetch the network modules of $kver (apt-get download linux-image-$kver)"
+	fi
+	cp -r "$dl/lib/modules/$kver/." "$moddir/"
+	rm -rf "$dl"
+fi
+
 # --- 2. the cluster repository and the image ----------------------------
 # Like a site: gitboot serves a bare repository ($bare); the operator's
 # work tree ($work) commits and pushes to it.
@@ -197,6 +233,9 @@ for applet in $(/bin/busybox --list); do
 done
 install -m 755 "$root/scripts/demo-init.sh" "$image/sbin/init"
 cp "$kernel" "$image/boot/"
+mkdir -p "$image/lib/modules/$kver" "$image/run"
+cp -r "$moddir/." "$image/lib/modules/$kver/"
+/bin/busybox depmod -b "$image" "$kver"
 printf 'NAME="gitboot demo"\nID=gitboot-demo\n' >"$image/etc/os-release"
 
 # --- 3. namespaces -------------------------------------------------------
@@ -285,7 +324,9 @@ while [ ${#shown[@]} -lt ${#NODES[@]} ]; do
 		# Show the node's lines once it printed them all (or stopped).
 		if [ -n "${booted[$n]:-}" ] && { grep -aq "gitboot demo: $n powering off" "$log" || [ -z "$alive" ]; }; then
 			printf '\n%s reached its init %s s after power-on:\n' "$n" "${booted[$n]}"
-			# (The firmware's screen codes may precede the first line.)
+			# gitboot's /init, then the image's init. (The firmware's
+			# screen codes may precede the first line.)
+			tr -d '\r' <"$log" | grep -ao 'gitboot init: .*' | sed 's/^/  /'
 			tr -d '\r' <"$log" | sed -n "/gitboot demo: $n booted/,/gitboot demo: $n powering off/p" |
 				grep -av "powering off" | sed 's/^.*\(gitboot demo: \)/\1/; s/^/  /'
 			want="gitboot demo: $n booted (hostname $n, cluster lab)"
