@@ -19,8 +19,10 @@
 // commit cannot make a build run forever: {{define}}, {{template}},
 // {{block}}, ranging over a number, output over 64 MiB per file, and
 // rendering longer than 20 s. Every system overlay starts with gitboot's
-// /init; until the real init and gitboot-agent exist, a stand-in /init that
-// execs the image's /sbin/init (builtin/init/init).
+// own init overlay (builtin/init): /init (network, hostname, hooks,
+// SELinux, the agent, then the image's init), etc/gitboot/node.conf
+// rendered per node for it, gitboot-agent.service for systemd images, and
+// the gitboot-agent binary.
 //
 // Imported by reconcile (plan/apply) and cmd/gitboot; it imports hclspec
 // and bootsvc (for bootsvc.Artifacts), never the other way round.
