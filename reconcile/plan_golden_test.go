@@ -73,12 +73,7 @@ func (e *planEnv) next(files map[string]string, subject string) *Inventory {
 }
 
 // planCase is one plan: a running state (nil: nothing applied) and a
-// desired one, and the nodes that must need a reboot. Every system overlay
-// holds gitboot's /etc/gitboot/node.conf, rendered from the node, its
-// network and the server: a change to any of those changes the node's
-// system overlay input, so it needs a reboot (its /init set the address,
-// gateway and DNS at boot). Dependencies are tracked per part (.Node,
-// .Network, .Server), not per field: a tag or a server rename counts too.
+// desired one, and the nodes that must need a reboot.
 type planCase struct {
 	name   string
 	states func(e *planEnv) (running, desired *Inventory)
@@ -128,13 +123,13 @@ func planCases() []planCase {
 		{name: "no_changes_comment", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", "# a small test cluster", "# a small test cluster\n# (with a comment)")
 		}, "only a comment")},
-		{name: "node_ip", reboot: []string{"c001"}, states: same(func(f map[string]string) map[string]string {
+		{name: "node_ip", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `ip       = "10.99.0.11"`, `ip       = "10.99.0.21"`)
 		}, "renumber c001")},
 		{name: "kernel_args", reboot: []string{"c001", "c002"}, states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `["quiet", "console=ttyS0"]`, `["quiet", "console=ttyS0,115200", "nomodeset"]`)
 		}, "serial speed")},
-		{name: "tags", reboot: []string{"c001", "c002"}, states: same(func(f map[string]string) map[string]string {
+		{name: "tags", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `{ role = "compute" }`, `{ role = "compute", rack = "r1" }`)
 		}, "tag the rack")},
 		{name: "node_image", reboot: []string{"c002"}, states: func(e *planEnv) (*Inventory, *Inventory) {
@@ -150,17 +145,17 @@ func planCases() []planCase {
 			after := edit(t, before, "main.hcl", "SECRET-TAG-1", "SECRET-TAG-2")
 			return e.running(before), e.next(after, "c002 new asset key")
 		}},
-		{name: "network_settings", reboot: []string{"c001", "c002"}, states: same(func(f map[string]string) map[string]string {
+		{name: "network_settings", states: same(func(f map[string]string) map[string]string {
 			f = edit(t, f, "main.hcl", `lease_time = "1h"`, "lease_time = \"2h\"\n  dynamic_range = [\"10.99.0.200\", \"10.99.0.250\"]")
 			return edit(t, f, "main.hcl", `dns        = ["10.99.0.1"]`, `dns        = ["10.99.0.1", "10.99.0.2"]`)
 		}, "longer leases")},
 		{name: "network_add", states: same(func(f map[string]string) map[string]string {
 			return with(f, "main.hcl", f["main.hcl"]+"\nnetwork \"storage\" {\n  subnet = \"10.98.0.0/24\"\n}\n")
 		}, "storage network")},
-		{name: "server_http_port", reboot: []string{"c001", "c002"}, states: same(func(f map[string]string) map[string]string {
+		{name: "server_http_port", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `address = "10.99.0.1"`, "address   = \"10.99.0.1\"\n  http_port = 8080")
 		}, "move HTTP")},
-		{name: "server_renamed", reboot: []string{"c001", "c002"}, states: same(func(f map[string]string) map[string]string {
+		{name: "server_renamed", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `server "head"`, `server "head2"`)
 		}, "rename the server")},
 		{name: "overlay_file_edit", states: same(func(f map[string]string) map[string]string {

@@ -94,6 +94,7 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	if secure {
 		dst = append(dst, " gitboot.secure=1"...)
 	}
+	dst = appendNetArgs(dst, snap, node)
 	dst = append(dst, " || goto kernel_failed\n"...)
 
 	// Initrds, in unpack order.
@@ -232,6 +233,38 @@ func appendClean(dst []byte, s string) []byte {
 			c = '_'
 		}
 		dst = append(dst, c)
+	}
+	return dst
+}
+
+// appendNetArgs adds the node's address, gateway and DNS servers for
+// gitboot's /init (gitboot.ip=ADDR/PREFIX gitboot.gateway= gitboot.dns=A,B).
+// They travel on the command line rather than in a per-node file of the
+// system overlay, so nodes with the same overlays share one system overlay
+// artifact (which carries the multi-megabyte agent binary).
+func appendNetArgs(dst []byte, snap *bootsvc.Snapshot, node *bootsvc.Node) []byte {
+	if !node.IP.IsValid() {
+		return dst
+	}
+	dst = append(dst, " gitboot.ip="...)
+	dst = node.IP.AppendTo(dst)
+	nw, ok := snap.Network(node.Network)
+	if !ok {
+		return dst
+	}
+	dst = append(dst, '/')
+	dst = strconv.AppendInt(dst, int64(nw.Subnet.Bits()), 10)
+	if nw.Gateway.IsValid() {
+		dst = append(dst, " gitboot.gateway="...)
+		dst = nw.Gateway.AppendTo(dst)
+	}
+	for i, d := range nw.DNS {
+		if i == 0 {
+			dst = append(dst, " gitboot.dns="...)
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = d.AppendTo(dst)
 	}
 	return dst
 }

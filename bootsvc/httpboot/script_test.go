@@ -109,7 +109,7 @@ func TestScriptSteps(t *testing.T) {
 	hx := func(a bootsvc.Artifact) string { return strings.TrimPrefix(a.Digest, "sha256:") }
 	arts := node.Artifacts
 	for _, want := range []string{
-		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02/" + hx(arts.Kernel) + " initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 gitboot.interval=60s || goto kernel_failed\n",
+		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02/" + hx(arts.Kernel) + " initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 gitboot.interval=60s gitboot.ip=10.99.0.12/24 || goto kernel_failed\n",
 		"initrd --name image " + base + "/image/52:54:00:00:00:02/" + hx(arts.Image) + " || goto image_failed\n",
 		"initrd --name extra1 " + base + "/extra/52:54:00:00:00:02/1/" + hx(arts.Extra[1]) + " || goto extra1_failed\n",
 		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
@@ -168,7 +168,7 @@ func TestScriptSecureRuntime(t *testing.T) {
 				t.Errorf("%s: secure script names %q:\n%s", mac, bad, s)
 			}
 		}
-		if !strings.Contains(s, " gitboot.mac="+mac+" gitboot.interval=5s gitboot.secure=1 || goto kernel_failed\n") {
+		if !strings.Contains(s, " gitboot.mac="+mac+" gitboot.interval=5s gitboot.secure=1 gitboot.ip=") {
 			t.Errorf("%s: kernel line lacks gitboot.interval=5s gitboot.secure=1:\n%s", mac, s)
 		}
 		// Everything else is the same script: the plain one without the
@@ -280,4 +280,17 @@ func BenchmarkIPXELoopback(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// The node's address, prefix, gateway and DNS servers reach gitboot's
+// /init on the kernel command line.
+func TestScriptNetArgs(t *testing.T) {
+	nw := bootsvc.Network{Name: "lan", Subnet: netip.MustParsePrefix("10.5.0.0/16"), Gateway: netip.MustParseAddr("10.5.0.1"),
+		DNS: []netip.Addr{netip.MustParseAddr("10.5.0.2"), netip.MustParseAddr("10.5.0.3")}}
+	node := bootsvc.Node{Name: "c9", MAC: "52:54:00:00:00:09", IP: netip.MustParseAddr("10.5.3.9"), Network: "lan"}
+	snap := bootsvc.NewSnapshot(bootsvc.Server{Name: "s", Address: netip.MustParseAddr("10.5.0.1"), HTTPPort: 9873}, []bootsvc.Network{nw}, []bootsvc.Node{node}, "")
+	got, _ := AppendScript(nil, snap, node.MAC)
+	if want := " gitboot.ip=10.5.3.9/16 gitboot.gateway=10.5.0.1 gitboot.dns=10.5.0.2,10.5.0.3 || goto kernel_failed\n"; !strings.Contains(string(got), want) {
+		t.Errorf("script lacks %q:\n%s", want, got)
+	}
 }

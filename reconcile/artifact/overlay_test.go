@@ -79,7 +79,7 @@ func TestOverlays(t *testing.T) {
 	if got := readFile(t, filepath.Join(sys, "etc/motd")); got != "overridden\n" {
 		t.Errorf("a later overlay must overwrite: motd %q", got)
 	}
-	for p, mode := range map[string]os.FileMode{"init": 0o755, "etc/gitboot/node.conf": 0o644, "etc/systemd/system/gitboot-agent.service": 0o644, "usr/local/bin/hello": 0o755, "etc/network.conf": 0o640, "etc/motd": 0o600, "var/empty": os.ModeDir | 0o711} {
+	for p, mode := range map[string]os.FileMode{"init": 0o755, "etc/systemd/system/gitboot-agent.service": 0o644, "usr/local/bin/hello": 0o755, "etc/network.conf": 0o640, "etc/motd": 0o600, "var/empty": os.ModeDir | 0o711} {
 		info, err := os.Lstat(filepath.Join(sys, p))
 		if err != nil {
 			t.Error(err)
@@ -94,12 +94,6 @@ func TestOverlays(t *testing.T) {
 	}
 	if init := readFile(t, filepath.Join(sys, "init")); !strings.HasPrefix(init, "#!/bin/sh\n") || !strings.Contains(init, "gitboot init: ") {
 		t.Errorf("gitboot's /init: %.200q", init)
-	}
-	// gitboot's /init reads the node's network from node.conf, rendered
-	// into every system overlay.
-	want := "NODE=n00001\nMAC=52:54:00:00:00:01\nIP=10.99.1.2\nPREFIX=16\nNETMASK=255.255.0.0\nGATEWAY=10.99.0.1\n"
-	if got := readFile(t, filepath.Join(sys, "etc/gitboot/node.conf")); !strings.Contains(got, want) || !strings.Contains(got, "\nSERVER=http://10.99.0.1:9873\n") {
-		t.Errorf("node.conf:\n%s\nwant it to hold:\n%s", got, want)
 	}
 	rt := unpack(t, a.Runtime.Path)
 	if got := readFile(t, filepath.Join(rt, "etc/munge/munge.key")); got != "secret" {
@@ -118,25 +112,26 @@ func TestOverlayEmptyAndShared(t *testing.T) {
 	tc := overlayCluster(t, nil, nil, 4)
 	r := mustBuild(t, newBuilder(t, t.TempDir()), tc.build())
 	a := r.Nodes["n00000"]
-	// gitboot's own init overlay: /init, the node's node.conf, the agent's
-	// systemd unit (and the agent, once it is built in).
-	builtin := map[string]bool{"init": true, "etc/gitboot/node.conf": true, "etc/systemd/system/gitboot-agent.service": true, "sbin/gitboot-agent": true,
-		"etc": true, "etc/gitboot": true, "etc/systemd": true, "etc/systemd/system": true, "sbin": true}
+	// gitboot's own init overlay: /init, the agent's systemd unit (and the
+	// agent, once it is built in). The node's network comes on the kernel
+	// command line, so nothing in it is per node.
+	builtin := map[string]bool{"init": true, "etc/systemd/system/gitboot-agent.service": true, "sbin/gitboot-agent": true,
+		"etc": true, "etc/systemd": true, "etc/systemd/system": true, "sbin": true}
 	names := checkArchive(t, a.System.Path)
 	for _, n := range names {
 		if !builtin[n] {
 			t.Errorf("a system overlay with no overlays holds %s: %v", n, names)
 		}
 	}
-	if !slices.Contains(names, "init") || !slices.Contains(names, "etc/gitboot/node.conf") {
-		t.Errorf("a system overlay with no overlays lacks init or node.conf: %v", names)
+	if !slices.Contains(names, "init") {
+		t.Errorf("a system overlay with no overlays lacks init: %v", names)
 	}
 	if out := shell(t, "", "gzip -dc "+a.Runtime.Path+" | cpio -it --quiet"); out != "" {
 		t.Errorf("empty runtime overlay lists %q", out)
 	}
-	// The system overlays differ by node.conf; the runtime overlays are one.
-	if r.Built != 5 || r.Reused != 0 {
-		t.Errorf("4 nodes with identical overlays: built %d distinct artifacts, want 5 (4 system overlays, each with its node.conf, and 1 runtime overlay)", r.Built)
+	// Nodes with the same overlays share one system and one runtime overlay.
+	if r.Built != 2 || r.Reused != 0 {
+		t.Errorf("4 nodes with identical overlays: built %d distinct artifacts, want 2", r.Built)
 	}
 }
 
