@@ -5,7 +5,8 @@
 # brought: the node name from the kernel command line (the iPXE script),
 # the hostname from the runtime overlay "hostname" and the cluster name
 # from the system overlay "init", then /etc/motd (runtime overlay
-# "generic", a template rendered for this node), and powers off.
+# "generic", a template rendered for this node), then keeps printing
+# /etc/motd whenever the node agent changes it.
 export PATH=/bin:/sbin
 # gitboot's /init mounted these; mount what is missing.
 [ -e /proc/self ] || mount -t proc proc /proc
@@ -27,7 +28,22 @@ echo "gitboot demo: $node booted (hostname $hostname, cluster $cluster)"
 if [ -f /etc/motd ]; then
 	sed 's/^/    motd| /' /etc/motd
 fi
+# The node keeps running: gitboot-agent (started by gitboot's /init) pulls
+# the runtime overlay every runtime_interval; print /etc/motd whenever a
+# pushed commit changed it. make demo stops the VMs when it is done.
+echo "gitboot demo: $node running, watching /etc/motd"
+last=$(cat /etc/motd 2>/dev/null)
+i=0
+while [ "$i" -lt 600 ]; do
+	sleep 1
+	i=$((i + 1))
+	now=$(cat /etc/motd 2>/dev/null)
+	if [ "$now" != "$last" ]; then
+		last=$now
+		echo "gitboot demo: $node /etc/motd changed:"
+		sed 's/^/    motd| /' /etc/motd
+	fi
+done
 echo "gitboot demo: $node powering off"
-# Let the UART drain before the power goes.
 sleep 2
 poweroff -f

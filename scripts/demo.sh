@@ -214,6 +214,10 @@ bare=$tmp/lab.git
 say "making the bare repository $bare and a work tree $work (examples/lab) that pushes to it"
 mkdir -p "$work"
 cp -r "$root/examples/lab/." "$work/"
+# The agents pull the runtime overlay every 5 s (60 s by default), so the
+# pushed change below reaches the consoles quickly.
+sed -i 's/^\(  address  = "10.99.0.1"\)$/\1\n  runtime_interval = "5s"/' "$work/cluster.hcl"
+grep -q 'runtime_interval = "5s"' "$work/cluster.hcl" || die "could not set runtime_interval in the demo repository"
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.org \
 	GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.org GIT_CONFIG_GLOBAL=/dev/null
 git init -q --bare -b main "$bare"
@@ -322,13 +326,13 @@ while [ ${#shown[@]} -lt ${#NODES[@]} ]; do
 			booted[$n]=$(since "$boot_start")
 		fi
 		# Show the node's lines once it printed them all (or stopped).
-		if [ -n "${booted[$n]:-}" ] && { grep -aq "gitboot demo: $n powering off" "$log" || [ -z "$alive" ]; }; then
+		if [ -n "${booted[$n]:-}" ] && { grep -aq "gitboot demo: $n running" "$log" || [ -z "$alive" ]; }; then
 			printf '\n%s reached its init %s s after power-on:\n' "$n" "${booted[$n]}"
 			# gitboot's /init, then the image's init. (The firmware's
 			# screen codes may precede the first line.)
 			tr -d '\r' <"$log" | grep -ao 'gitboot init: .*' | sed 's/^/  /'
-			tr -d '\r' <"$log" | sed -n "/gitboot demo: $n booted/,/gitboot demo: $n powering off/p" |
-				grep -av "powering off" | sed 's/^.*\(gitboot demo: \)/\1/; s/^/  /'
+			tr -d '\r' <"$log" | sed -n "/gitboot demo: $n booted/,/gitboot demo: $n running/p" |
+				sed 's/^.*\(gitboot demo: \)/\1/; s/^/  /'
 			want="gitboot demo: $n booted (hostname $n, cluster lab)"
 			got=$(tr -d '\r' <"$log" | grep -ao "gitboot demo: $n booted.*" | head -n 1)
 			if [ "$got" != "$want" ]; then
@@ -413,28 +417,31 @@ applied_at=$(date -d "$(printf '%s\n' "$applied" | head -n 1 | sed -n 's/^time=\
 awk -v a="$push_start" -v b="$push_done" -v c="$applied_at" 'BEGIN {
 	printf "    git push took %.2f s; gitboot applied the commit %.2f s after git push returned\n", b - a, c - b }'
 
-# What a node gets now: n1's runtime overlay as served, unpacked.
+# The running nodes: each agent pulls the new runtime overlay (every 5 s
+# here) and the image's init prints the changed /etc/motd on the console.
 printf '\n'
-say "served now: /etc/motd in n1's runtime overlay (curl $SERVER_URL/runtime/${MAC[n1]} | cpio):"
-mkdir -p "$tmp/runtime-n1"
-if ! ip netns exec "$srv" curl -sf -o "$tmp/runtime-n1.img.gz" "$SERVER_URL/runtime/${MAC[n1]}"; then
-	logs
-	die "fetching n1's runtime overlay failed"
-fi
-(cd "$tmp/runtime-n1" && gzip -dc ../runtime-n1.img.gz | cpio -idm --quiet --no-absolute-filenames)
-sed 's/^/    motd| /' "$tmp/runtime-n1/etc/motd"
-grep -qF "$added" "$tmp/runtime-n1/etc/motd" || die "the served motd lacks the pushed line"
-printf '    (a running node'"'"'s agent pulls this within a minute, no reboot needed: needs_reboot=0;\n'
-printf '     the demo nodes have powered themselves off, so this curl stands in for the agent)\n'
-
-# The nodes power themselves off; give them a few seconds, cleanup kills
-# whatever is left.
-for _ in $(seq 40); do
-	off=1
+say "the running nodes pick it up (gitboot-agent, every 5 s, no reboot: needs_reboot=0):"
+declare -A arrived=()
+while [ ${#arrived[@]} -lt ${#NODES[@]} ]; do
 	for n in "${NODES[@]}"; do
-		kill -0 "${qemu_pid[$n]}" 2>/dev/null && off=
+		[ -n "${arrived[$n]:-}" ] && continue
+		if tr -d '\r' <"$tmp/serial-$n.log" | grep -aqF "motd| $added"; then
+			arrived[$n]=$(since "$push_done")
+			printf '  %s console, %s s after git push returned:\n' "$n" "${arrived[$n]}"
+			tr -d '\r' <"$tmp/serial-$n.log" | sed -n "/gitboot demo: $n \/etc\/motd changed/,\$p" |
+				sed 's/^.*\(gitboot demo: \)/\1/; s/^/    /'
+		fi
 	done
-	[ -n "$off" ] && break
+	[ ${#arrived[@]} -eq ${#NODES[@]} ] && break
+	if awk -v s="$(since "$push_done")" 'BEGIN { exit !(s > 60) }'; then
+		logs
+		die "the pushed motd did not reach every node's console within 60 s"
+	fi
 	sleep 0.25
 done
+
+printf '\n'
+say "gitboot status --server $SERVER_URL (the agents keep LASTSEEN fresh)"
+ip netns exec "$srv" "$gitboot" status --server "$SERVER_URL" || die "gitboot status failed"
+
 say "done in $(since "$t0") s; removing the VMs, gitboot serve, namespaces and $tmp"
