@@ -191,7 +191,7 @@ func (l *loader) decodeImage(b rawBlock) {
 	l.images = append(l.images, img)
 }
 
-var overlaySchema = schema("source", "builtin")
+var overlaySchema = schema("source", "builtin", "post_apply")
 
 // Builtins are the overlays shipped inside gitboot.
 var Builtins = []string{"hostname", "hosts"}
@@ -223,6 +223,16 @@ func (l *loader) decodeOverlay(b rawBlock) {
 		}
 		o.Source = p
 		o.sourceRange = srcAt.Expr.Range()
+	}
+	if v, at, ok := a.str("post_apply"); ok {
+		switch {
+		case strings.TrimSpace(v) == "":
+			a.valueErr(at, "Empty post_apply", "post_apply of overlay %q is empty; give a command such as \"systemctl reload sshd\" or leave it out.", b.name)
+		case strings.ContainsAny(v, "\x00\n\r"):
+			a.valueErr(at, "Invalid post_apply", "post_apply of overlay %q must be one line: it contains a newline or NUL.", b.name)
+		default:
+			o.PostApply = v
+		}
 	}
 	l.overlays = append(l.overlays, o)
 }

@@ -96,7 +96,11 @@ type Overlay struct {
 	Name    string
 	Source  string
 	Builtin string
-	Range   hcl.Range `json:"-"`
+	// PostApply is a shell command the node agent runs (/bin/sh -c, as
+	// root) after it applied a change to this overlay's files; runtime
+	// overlays only. Empty: none.
+	PostApply string    `json:",omitempty"`
+	Range     hcl.Range `json:"-"`
 
 	sourceRange hcl.Range `json:"-"`
 }
