@@ -162,14 +162,27 @@ func (s *dataSet) data(node *hclspec.Node) *TemplateData {
 
 // overlayInput is the input key of one node's system or runtime overlay:
 // the overlays' content and the data their templates read for that node.
+//
+// A runtime overlay with a post_apply command carries overlays.json (see
+// postApplyFile), so its key includes every overlay's command: it uses
+// version 2 of the key, which keeps every key without post_apply as it
+// was.
 func (s *dataSet) overlayInput(h, dk *keyHasher, kind string, ovs []*overlay, node *hclspec.Node) string {
-	h.str("overlay-input/1")
+	withCmds := kind == "runtime" && hasPostApply(ovs)
+	if withCmds {
+		h.str("overlay-input/2")
+	} else {
+		h.str("overlay-input/1")
+	}
 	h.str(kind)
 	for _, ov := range ovs {
 		h.str(ov.name)
 		h.raw(ov.hash[:])
 		k := s.depKeyWith(dk, ov.deps, node)
 		h.raw(k[:])
+		if withCmds {
+			h.str(ov.postApply)
+		}
 	}
 	sum := h.sum()
 	return hex.EncodeToString(sum[:])
@@ -178,10 +191,11 @@ func (s *dataSet) overlayInput(h, dk *keyHasher, kind string, ovs []*overlay, no
 // job is one distinct overlay artifact to build, for one representative
 // node (every node with the same input key gets the same bytes).
 type job struct {
-	key  string
-	ovs  []*overlay
-	node *hclspec.Node
-	out  ref
+	key     string
+	ovs     []*overlay
+	node    *hclspec.Node
+	out     ref
+	runtime bool // a runtime overlay (it may carry overlays.json)
 }
 
 // nodeInputs computes every node's system and runtime overlay input keys
@@ -235,13 +249,14 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	var order []*job
 	err = nodeInputs(c, ds, nodes, agent, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		for _, x := range []struct {
-			key string
-			ovs []*overlay
-		}{{rec.SystemInput, sys}, {rec.RuntimeInput, rt}} {
+			key     string
+			ovs     []*overlay
+			runtime bool
+		}{{rec.SystemInput, sys, false}, {rec.RuntimeInput, rt, true}} {
 			if _, ok := jobs[x.key]; ok {
 				continue
 			}
-			j := &job{key: x.key, ovs: x.ovs, node: n}
+			j := &job{key: x.key, ovs: x.ovs, node: n, runtime: x.runtime}
 			if r, ok := b.overlays[x.key]; ok && b.store.has(r.Hex+extImage) {
 				j.out, j.node = r, nil
 				reused++
@@ -331,6 +346,11 @@ func assembleOverlay(j *job, ds *dataSet, cache *sync.Map) (*tree, error) {
 	}
 	for _, ov := range j.ovs {
 		if err := addOverlay(t, ov, renderFile); err != nil {
+			return nil, err
+		}
+	}
+	if j.runtime && hasPostApply(j.ovs) {
+		if err := addPostApply(t, j.ovs); err != nil {
 			return nil, err
 		}
 	}

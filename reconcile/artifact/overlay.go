@@ -51,6 +51,9 @@ type overlay struct {
 	files []ovFile
 	deps  deps     // union of its templates' deps
 	hash  [32]byte // of everything in files (names, modes, content, template text)
+	// postApply is the declared overlay's post_apply command ("": none);
+	// runtime overlay input keys include it (see overlayInput).
+	postApply string
 }
 
 // loadOverlay reads an overlay from the repository (or the binary) and
@@ -87,6 +90,9 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		}
 	}
 	ov := &overlay{name: name, decl: name, repo: !builtin}
+	if o, ok := c.Overlay(name); ok && name != initOverlay {
+		ov.postApply = o.PostApply
+	}
 	if name == initOverlay {
 		ov.name, ov.decl = "gitboot-init", ""
 	}
