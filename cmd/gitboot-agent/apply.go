@@ -40,6 +40,9 @@ type manifest struct {
 // applyStats counts what an apply did.
 type applyStats struct {
 	Written, Unchanged, Removed, Created int
+	// Changed are the files and symlinks written or removed (not
+	// directories), for post_apply commands.
+	Changed []string
 }
 
 // applier installs runtime overlays under a root directory.
@@ -145,6 +148,7 @@ func (a *applier) apply(ents []entry, etag string) (applyStats, error) {
 		next.Files = append(next.Files, e.name)
 		if changed {
 			st.Written++
+			st.Changed = append(st.Changed, e.name)
 			synced[path.Dir(e.name)] = true
 		} else {
 			st.Unchanged++
@@ -169,6 +173,7 @@ func (a *applier) apply(ents []entry, etag string) (applyStats, error) {
 				continue
 			}
 			st.Removed++
+			st.Changed = append(st.Changed, f)
 			synced[path.Dir(f)] = true
 		}
 	}
@@ -434,6 +439,10 @@ func (a *applier) remove(root *os.Root, p string, dir bool) error {
 
 func (a *applier) writeManifest(root *os.Root, m *manifest) error {
 	if err := root.MkdirAll(stateDir, 0o700); err != nil {
+		return fmt.Errorf("writing the manifest: %w", err)
+	}
+	// A runtime overlay's overlays.json may have made it (0755) first.
+	if err := root.Chmod(stateDir, 0o700); err != nil {
 		return fmt.Errorf("writing the manifest: %w", err)
 	}
 	data, err := json.MarshalIndent(m, "", " ")

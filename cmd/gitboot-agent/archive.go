@@ -70,7 +70,7 @@ func readOverlay(r io.Reader) ([]entry, error) {
 	}
 	// Whatever follows the trailer (padding) is not read: the archive is
 	// whole once the trailer was seen.
-	return ents, checkEntries(ents)
+	return checkEntries(ents)
 }
 
 // readCPIO parses cpio newc entries up to the trailer. Hard links (entries
@@ -158,13 +158,14 @@ func readCPIO(r io.Reader) ([]entry, error) {
 }
 
 // checkEntries refuses an overlay the agent must not apply (see
-// readOverlay) and sorts it by name.
-func checkEntries(ents []entry) error {
+// readOverlay) and returns the entries to apply (without the root itself
+// and the agent's state directory), sorted by name.
+func checkEntries(ents []entry) ([]entry, error) {
 	kept := ents[:0]
 	for _, e := range ents {
 		n, err := cleanName(e.name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == "" {
 			continue // "." : the root itself is never changed
@@ -172,16 +173,22 @@ func checkEntries(ents []entry) error {
 		switch e.mode & typeMask {
 		case typeReg, typeDir, typeSymlink:
 		default:
-			return &refusal{e.name, fmt.Sprintf("is a device node, FIFO or socket (mode %o)", e.mode)}
+			return nil, &refusal{e.name, fmt.Sprintf("is a device node, FIFO or socket (mode %o)", e.mode)}
 		}
 		if e.isLink() && (e.link == "" || strings.IndexByte(e.link, 0) >= 0) {
-			return &refusal{e.name, "is a symlink with an empty or malformed target"}
+			return nil, &refusal{e.name, "is a symlink with an empty or malformed target"}
 		}
 		if e.isDir() && len(e.data) > 0 {
-			return &refusal{e.name, "is a directory with content"}
+			return nil, &refusal{e.name, "is a directory with content"}
 		}
-		if n == stateDir || strings.HasPrefix(n, stateDir+"/") {
-			return &refusal{e.name, "is in the agent's own state directory /" + stateDir}
+		switch {
+		case n == stateDir && e.isDir():
+			continue // the agent makes it (0700) for its manifest
+		case n == overlaysName && e.mode&typeMask == typeReg:
+			// the server's list of post_apply commands: installed like
+			// any file, read by the agent after the apply
+		case n == stateDir || strings.HasPrefix(n, stateDir+"/"):
+			return nil, &refusal{e.name, "is in the agent's own state directory /" + stateDir}
 		}
 		e.name = n
 		kept = append(kept, e)
@@ -191,16 +198,16 @@ func checkEntries(ents []entry) error {
 	kind := make(map[string]uint32, len(ents))
 	for i, e := range ents {
 		if i > 0 && ents[i-1].name == e.name {
-			return &refusal{e.name, "appears twice"}
+			return nil, &refusal{e.name, "appears twice"}
 		}
 		kind[e.name] = e.mode & typeMask
 		for p := path.Dir(e.name); p != "."; p = path.Dir(p) {
 			if t, ok := kind[p]; ok && t != typeDir {
-				return &refusal{e.name, "lies below " + p + ", which the overlay makes a symlink or file"}
+				return nil, &refusal{e.name, "lies below " + p + ", which the overlay makes a symlink or file"}
 			}
 		}
 	}
-	return nil
+	return ents, nil
 }
 
 // cleanName turns an archive name into a clean relative path ("" for the

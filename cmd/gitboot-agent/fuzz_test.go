@@ -48,7 +48,8 @@ func FuzzApply(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := checkEntries(ents); err != nil {
+		ents, err = checkEntries(ents)
+		if err != nil {
 			return
 		}
 		top := t.TempDir()

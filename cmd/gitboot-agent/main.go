@@ -4,7 +4,7 @@
 // gitboot's /init starts it in the background (it is /sbin/gitboot-agent in
 // every system overlay):
 //
-//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once]
+//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once] [--no-post-apply]
 //
 // Flags not given are read from the kernel command line (gitboot.server=,
 // gitboot.mac=, gitboot.interval=, gitboot.secure=1), which the server's
@@ -13,7 +13,10 @@
 // gzip) is applied file by file and atomically, and files that the previous
 // overlay installed and the new one lacks are removed (the record is
 // /var/lib/gitboot-agent/manifest.json under --root). An overlay with an
-// unsafe entry is refused whole. SIGHUP fetches at once; a failed fetch is
+// unsafe entry is refused whole. After an apply that changed (wrote or
+// removed) files of an overlay with a post_apply command (listed in the
+// overlay's /var/lib/gitboot-agent/overlays.json), the agent runs it with
+// /bin/sh -c (5 minute timeout; a failure is logged only). SIGHUP fetches at once; a failed fetch is
 // retried with backoff. Logs go to stderr.
 package main
 
@@ -47,6 +50,8 @@ type config struct {
 	once     bool
 	debug    bool
 	assetKey string // file holding the node's asset key (secure mode)
+	// noPostApply: overlays' post_apply commands are logged, not run.
+	noPostApply bool
 }
 
 // Defaults and bounds.
@@ -113,8 +118,9 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs.BoolVar(&cfg.once, "once", false, "fetch and apply once, then exit: 0 applied or unchanged, 1 failed")
 	fs.BoolVar(&cfg.debug, "debug", false, "log every fetch, also unchanged ones")
 	fs.StringVar(&cfg.assetKey, "asset-key-file", dmiAssetTag, "in secure mode, send the node's asset key read from this file (the DMI chassis asset tag, as Warewulf does) when it has one")
+	fs.BoolVar(&cfg.noPostApply, "no-post-apply", false, "do not run overlays' post_apply commands after their files changed (log them only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once]")
+		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once] [--no-post-apply]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -192,6 +198,9 @@ type agent struct {
 	url    string
 	etag   string // of the overlay applied last
 	key    string // asset key sent in secure mode ("" none)
+	// pending are the overlays whose files changed in applies that failed
+	// part way: their post_apply runs after the next full apply.
+	pending map[string]bool
 }
 
 func newAgent(cfg *config, log *slog.Logger) *agent {
@@ -218,7 +227,15 @@ func (a *agent) reconcileOnce(ctx context.Context) error {
 	data = nil
 	if err == nil {
 		var st applyStats
+		prev := a.apply.overlaysOnDisk()
 		st, err = a.apply.apply(ents, etag)
+		next := overlaysIn(ents, a.log)
+		for _, o := range touchedOverlays(st.Changed, prev, next) {
+			if a.pending == nil {
+				a.pending = map[string]bool{}
+			}
+			a.pending[o] = true
+		}
 		if err == nil {
 			a.etag = etag
 			level := slog.LevelInfo
@@ -227,6 +244,10 @@ func (a *agent) reconcileOnce(ctx context.Context) error {
 			}
 			a.log.Log(ctx, level, "runtime overlay applied", "etag", etag, "written", st.Written, "unchanged", st.Unchanged,
 				"removed", st.Removed, "dirs_created", st.Created)
+			if len(a.pending) > 0 {
+				a.runPostApply(ctx, next, a.pending)
+				a.pending = nil
+			}
 		} else if !isRefusal(err) {
 			a.etag = "" // part way: fetch it whole again
 		}
