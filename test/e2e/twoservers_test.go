@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,7 +53,6 @@ network "row2" {
 		return string(out)
 	}
 	l.waitFor(t, 60*time.Second, "server b answering", func() bool { return getB("/healthz") != "" })
-	_ = procB
 
 	// Each serves only its network's nodes.
 	if !strings.Contains(l.get("/ipxe/"+n1MAC), "gitboot.node=n1") || strings.Contains(l.get("/ipxe/"+n2MAC), "gitboot.node=n2") {
@@ -105,6 +105,13 @@ network "row2" {
 		if !strings.Contains(string(out), "server=head") || !strings.Contains(string(out), "server=b") {
 			t.Errorf("commit %s lacks a server's record:\n%s", c[:12], out)
 		}
+	}
+	// Both servers stop (writing what they have); then the repository must
+	// be whole.
+	procB.Process.Signal(syscall.SIGTERM)
+	l.stop(t, syscall.SIGTERM)
+	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(procB.Process.Pid, 0) == nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
 	}
 	if out, err := exec.Command("git", "-C", l.bare, "fsck", "--strict").CombinedOutput(); err != nil {
 		t.Errorf("git fsck: %v\n%s", err, out)
