@@ -64,7 +64,7 @@ func Open(path string) (*Source, error) {
 	if !ok {
 		return nil, fmt.Errorf("opening git repository %s: storage is %T, not a directory", path, repo.Storer)
 	}
-	gitDir, commonDir, err := gitDirs(path)
+	gitDir, commonDir, err := GitDirs(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
 	}
@@ -73,10 +73,12 @@ func Open(path string) (*Source, error) {
 	return s, nil
 }
 
-// gitDirs returns the git directory of the repository at path and the
-// common directory its objects and refs live in (the same for anything but
-// a linked worktree).
-func gitDirs(path string) (gitDir, commonDir string, err error) {
+// GitDirs returns the absolute git directory of the repository at path
+// (path itself for a bare repository, its .git for a work tree, the
+// worktree's directory for a linked worktree) and the common directory its
+// objects and refs live in (the same for anything but a linked worktree).
+// reconcile/notes opens repositories the same way.
+func GitDirs(path string) (gitDir, commonDir string, err error) {
 	top, err := filepath.Abs(path)
 	if err != nil {
 		return "", "", err
@@ -114,8 +116,14 @@ func absUnder(base, p string) string {
 
 // packSet lists the repository's pack files. Pack names are content
 // hashes, so the list changes exactly when packs arrive or go away.
-func (s *Source) packSet() string {
-	es, _ := os.ReadDir(filepath.Join(s.commonDir, "objects", "pack"))
+func (s *Source) packSet() string { return PackSet(s.commonDir) }
+
+// PackSet lists the pack files of the repository whose common directory is
+// commonDir. Pack names are content hashes, so the list changes exactly
+// when packs arrive or go away: the moment go-git's cached pack index must
+// be reloaded.
+func PackSet(commonDir string) string {
+	es, _ := os.ReadDir(filepath.Join(commonDir, "objects", "pack"))
 	var names []string
 	for _, e := range es {
 		if strings.HasSuffix(e.Name(), ".pack") {

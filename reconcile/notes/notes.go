@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
@@ -61,7 +62,11 @@ const keepWritten = time.Minute
 // Open opens the notes of the git repository at path: a bare repository,
 // a work tree or a linked worktree, as reconcile/gitsrc.Open takes.
 func Open(path string) (*Notes, error) {
-	gitDir, commonDir, err := gitDirs(path)
+	gitDir, commonDir, err := gitsrc.GitDirs(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
+	}
+	top, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
 	}
@@ -74,7 +79,7 @@ func Open(path string) (*Notes, error) {
 		ref: refFile{
 			commonDir: commonDir,
 			name:      Ref,
-			reflog:    gitDir != filepath.Clean(path), // git logs notes updates where there is a work tree
+			reflog:    gitDir != top, // git logs notes updates where there is a work tree
 			staleLock: 10 * time.Second,
 			lockWait:  5 * time.Second,
 		},
@@ -84,53 +89,8 @@ func Open(path string) (*Notes, error) {
 	return n, nil
 }
 
-// gitDirs returns the git directory of the repository at path and the
-// common directory its objects and refs live in (the same for anything but
-// a linked worktree). gitDir is path itself for a bare repository.
-func gitDirs(path string) (gitDir, commonDir string, err error) {
-	top := filepath.Clean(path)
-	gitDir = top
-	dotGit := filepath.Join(top, ".git")
-	if st, err := os.Stat(dotGit); err == nil {
-		gitDir = dotGit
-		if !st.IsDir() { // a linked worktree: ".git" is a file "gitdir: DIR"
-			data, err := os.ReadFile(dotGit)
-			if err != nil {
-				return "", "", err
-			}
-			line, _, _ := strings.Cut(string(data), "\n")
-			dir, ok := strings.CutPrefix(strings.TrimSpace(line), "gitdir:")
-			if !ok {
-				return "", "", fmt.Errorf("%s: no gitdir line", dotGit)
-			}
-			gitDir = absUnder(top, strings.TrimSpace(dir))
-		}
-	}
-	commonDir = gitDir
-	if data, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		commonDir = absUnder(gitDir, strings.TrimSpace(string(data)))
-	}
-	return gitDir, commonDir, nil
-}
-
-func absUnder(base, p string) string {
-	if filepath.IsAbs(p) {
-		return filepath.Clean(p)
-	}
-	return filepath.Join(base, p)
-}
-
 // packSet lists the pack files; it changes when packs arrive or go.
-func (n *Notes) packSet() string {
-	es, _ := os.ReadDir(filepath.Join(n.ref.commonDir, "objects", "pack"))
-	var names []string
-	for _, e := range es {
-		if strings.HasSuffix(e.Name(), ".pack") {
-			names = append(names, e.Name())
-		}
-	}
-	return strings.Join(names, " ")
-}
+func (n *Notes) packSet() string { return gitsrc.PackSet(n.ref.commonDir) }
 
 // refresh reloads go-git's pack index if `git gc` or a fetch changed the
 // packs since it was built (loose objects and refs are read from disk).
