@@ -33,17 +33,29 @@ func manyCommits(b *testing.B, n int) string {
 	return bare
 }
 
+// tipOf is main's commit as git itself resolves it.
+func tipOf(b *testing.B, bare string) string {
+	b.Helper()
+	out, err := exec.Command("git", "-C", bare, "rev-parse", "main").Output()
+	if err != nil {
+		b.Fatalf("git rev-parse: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // BenchmarkResolve is what the reconcile loop pays per notification: the
 // pack-set check and a Resolve on an open Source.
 func BenchmarkResolve(b *testing.B) {
 	bare := manyCommits(b, 5000)
+	want := tipOf(b, bare)
 	src, err := Open(bare)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := src.Resolve("main"); err != nil {
-			b.Fatal(err)
+		c, err := src.Resolve("main")
+		if err != nil || c.Hash != want {
+			b.Fatalf("Resolve(main) = %v, %v; want %s", c, err, want)
 		}
 	}
 }
@@ -52,13 +64,15 @@ func BenchmarkResolve(b *testing.B) {
 // Resolve.
 func BenchmarkResolveReopen(b *testing.B) {
 	bare := manyCommits(b, 5000)
+	want := tipOf(b, bare)
 	for b.Loop() {
 		src, err := Open(bare)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := src.Resolve("main"); err != nil {
-			b.Fatal(err)
+		c, err := src.Resolve("main")
+		if err != nil || c.Hash != want {
+			b.Fatalf("Resolve(main) = %v, %v; want %s", c, err, want)
 		}
 	}
 }
@@ -71,7 +85,10 @@ func BenchmarkPackSetCheck(b *testing.B) {
 	}
 	for b.Loop() {
 		src.mu.Lock()
-		src.refreshLocked()
+		reloaded := src.refreshLocked()
 		src.mu.Unlock()
+		if reloaded {
+			b.Fatal("the pack set did not change, yet the index was reloaded")
+		}
 	}
 }
