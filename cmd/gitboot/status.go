@@ -48,19 +48,7 @@ func newStatusCmd() *cobra.Command {
 				if o.watch || o.unknown {
 					return errors.New("status --repo: --watch and --unknown need a server (--server URL)")
 				}
-				rep, err := repoStatus(contextOf(cmd), o.repo, o.ref)
-				if err != nil {
-					return err
-				}
-				missing := rep.Filter(args)
-				if err := o.print(out, rep); err != nil {
-					return err
-				}
-				if len(missing) > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "gitboot status: no notes for: %s\n", strings.Join(missing, ", "))
-					return exitError{1}
-				}
-				return nil
+				return o.once(cmd.Context(), out, cmd.ErrOrStderr(), args)
 			}
 			if !o.watch {
 				return o.once(cmd.Context(), out, cmd.ErrOrStderr(), args)
@@ -87,13 +75,22 @@ func contextOf(cmd *cobra.Command) context.Context {
 	return context.Background()
 }
 
-// once fetches the status and prints it; nodes asked for that are not
-// declared are an error (exit 1) after the rest is printed.
+// once fetches the status (from the server, or with --repo from the
+// notes) and prints it; nodes asked for that are not in it are an error
+// (exit 1) after the rest is printed.
 func (o *statusOpts) once(ctx context.Context, out, errOut io.Writer, args []string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	rep, err := fetchStatus(ctx, o.server)
+	var rep *status.Report
+	var err error
+	missingWhy := "not declared on " + o.server
+	if o.repo != "" {
+		rep, err = repoStatus(ctx, o.repo, o.ref)
+		missingWhy = "no notes in " + o.repo + " for"
+	} else {
+		rep, err = fetchStatus(ctx, o.server)
+	}
 	if err != nil {
 		return err
 	}
@@ -102,7 +99,7 @@ func (o *statusOpts) once(ctx context.Context, out, errOut io.Writer, args []str
 		return err
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(errOut, "gitboot status: not declared on %s: %s\n", o.server, strings.Join(missing, ", "))
+		fmt.Fprintf(errOut, "gitboot status: %s: %s\n", missingWhy, strings.Join(missing, ", "))
 		return exitError{1}
 	}
 	return nil
