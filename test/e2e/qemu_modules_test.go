@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"syscall"
 	"testing"
 )
 
@@ -96,15 +95,7 @@ func netModulesDir(t *testing.T, ver string) string {
 		skipOrFail(t, "cannot make the cache %s: %v", cache, err)
 	}
 	// One fetch at a time, even across test processes (the kernel's lock).
-	lock, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		skipOrFail(t, "cache lock: %v", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		skipOrFail(t, "cache lock: %v", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer lockCache(t, cache)()
 	if complete() {
 		return dir
 	}

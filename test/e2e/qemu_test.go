@@ -153,15 +153,7 @@ func testKernel(t *testing.T) string {
 		skipOrFail(t, "no kernel and cannot make the cache %s: %v", root, err)
 	}
 	// One fetch at a time, even across test processes.
-	lock, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		skipOrFail(t, "cache lock: %v", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		skipOrFail(t, "cache lock: %v", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer lockCache(t, cache)()
 	if k := cachedKernel(root); k != "" {
 		return k
 	}
@@ -322,4 +314,23 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// lockCache takes the test cache's lock, so one process at a time fetches
+// into it (the kernel, its modules), even across test processes; the
+// returned func releases it.
+func lockCache(t *testing.T, cache string) func() {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		skipOrFail(t, "cache lock: %v", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		skipOrFail(t, "cache lock: %v", err)
+	}
+	return func() {
+		syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		lock.Close()
+	}
 }
