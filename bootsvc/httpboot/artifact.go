@@ -128,9 +128,9 @@ func bootsArtifact(r route) bool {
 	return r == routeKernel || r == routeImage || r == routeSystem
 }
 
-// currentDigests returns a function giving a node's boot artifacts in snap,
+// CurrentDigests returns a function giving a node's boot artifacts in snap,
 // for status.Report.MarkReboots.
-func currentDigests(snap *bootsvc.Snapshot) func(string) (status.BootDigests, bool) {
+func CurrentDigests(snap *bootsvc.Snapshot) func(string) (status.BootDigests, bool) {
 	return func(name string) (status.BootDigests, bool) {
 		n, ok := snap.NodeByName(name)
 		if !ok {

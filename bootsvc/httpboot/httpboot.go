@@ -377,7 +377,7 @@ func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {
 		}
 	}
 	rep := h.store.Report(server, commit, interval, names)
-	rep.MarkReboots(currentDigests(snap))
+	rep.MarkReboots(CurrentDigests(snap))
 	w.Header()["Content-Type"] = hdrJSON
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

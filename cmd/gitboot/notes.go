@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/notes"
@@ -213,6 +214,7 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 		names[i] = snap.Nodes[i].Name
 	}
 	rows := w.store.Rows(names)
+	current := httpboot.CurrentDigests(snap)
 	table := make([]notes.Record, 0, len(rows))
 	written := make(map[string]string, len(rows))
 	for _, r := range rows {
@@ -224,11 +226,8 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 			ip = r.Addr.String()
 		}
 		rec := notes.Node(snap.Server.Name, r.Name, string(r.Stage), r.Sent, ip, r.LastSeen, r.Booted)
-		reboot := false
-		if n, ok := snap.NodeByName(r.Name); ok {
-			a := n.Artifacts
-			reboot = r.BootedDigests.NeedsReboot(status.BootDigests{Kernel: a.Kernel.Digest, Image: a.Image.Digest, System: a.System.Digest})
-		}
+		cur, ok := current(r.Name)
+		reboot := ok && r.BootedDigests.NeedsReboot(cur)
 		if reboot {
 			// It runs an older commit's boot artifacts (booted=): readers of
 			// the notes alone see who needs a reboot.
