@@ -136,7 +136,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		a, inA := desired.Overlays[name]
 		var extra []AttributeChange
 		if agentChanged && name == initOverlayName && inA && inB {
-			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(shortKey(running.Agent)), New: render(shortKey(desired.Agent))}}
+			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(Short(running.Agent)), New: render(Short(desired.Agent))}}
 		}
 		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), extra, false)
 	}
@@ -338,7 +338,7 @@ func networkAttrs(n NetworkState) map[string]any {
 }
 
 func imageAttrs(i ImageState) map[string]any {
-	content := shortKey(i.Input)
+	content := Short(i.Input)
 	if i.Unknown {
 		content = knownAfterApply
 	}
@@ -367,13 +367,6 @@ func nodeAttrs(n NodeState) map[string]any {
 		m["asset_key"] = sensitiveValue
 	}
 	return m
-}
-
-func shortKey(k string) string {
-	if len(k) > 12 {
-		return k[:12]
-	}
-	return k
 }
 
 // render shows a value as an HCL literal.

@@ -230,7 +230,7 @@ func (e *planEnv) normalise(text string, invs ...*Inventory) string {
 			continue
 		}
 		for _, name := range sortedKeys(inv.Images) {
-			k := shortKey(inv.Images[name].Input)
+			k := Short(inv.Images[name].Input)
 			if k == "" || seen[k] {
 				continue
 			}

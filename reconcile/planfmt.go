@@ -31,13 +31,13 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 	}
 	prior := "nothing applied yet"
 	if p.PriorCommit != "" {
-		prior = "running " + shortHash(p.PriorCommit)
+		prior = "running " + Short(p.PriorCommit)
 	}
 	subject := ""
 	if p.Subject != "" {
 		subject = fmt.Sprintf(" %q", p.Subject)
 	}
-	fmt.Fprintf(bw, "Plan for commit %s%s (%s)\n", shortHash(p.Commit), subject, prior)
+	fmt.Fprintf(bw, "Plan for commit %s%s (%s)\n", Short(p.Commit), subject, prior)
 	if !p.HasChanges() {
 		fmt.Fprintf(bw, "\n%s The running state matches the commit.\n", c(colGreen+colBold, "No changes."))
 		p.writeUnknown(bw)
@@ -129,11 +129,4 @@ func writeWrapped(w io.Writer, names []string) {
 		line += item
 	}
 	fmt.Fprintln(w, line)
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

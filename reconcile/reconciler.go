@@ -96,7 +96,7 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("commit %s is invalid: %s", short(e.Commit), e.Diags.Error())
+	return fmt.Sprintf("commit %s is invalid: %s", Short(e.Commit), e.Diags.Error())
 }
 
 // IsConfigError reports whether err means the commit itself is invalid.
@@ -156,7 +156,7 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
-		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", short(inv.Commit), err)
+		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
 	snap, err := inv.Snapshot(res)
 	if err != nil {
@@ -335,7 +335,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 		return ev, err
 	}
 	if p.Desired != nil && !sameDesired(p.Desired, desired) {
-		err := &StaleError{Reason: fmt.Sprintf("the desired state of commit %s changed since this plan was made (an image source changed?): plan again", short(commit.Hash))}
+		err := &StaleError{Reason: fmt.Sprintf("the desired state of commit %s changed since this plan was made (an image source changed?): plan again", Short(commit.Hash))}
 		ev.Result, ev.Err = ResultError, err
 		return ev, err
 	}
@@ -544,7 +544,9 @@ func orNone(s string) string {
 	return s
 }
 
-func short(h string) string {
+// Short shortens a commit hash or an input key to the 12 digits plans and
+// logs show.
+func Short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
 	}

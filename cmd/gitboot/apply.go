@@ -78,7 +78,7 @@ func newApplyCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(w, "\nApply complete: commit %s %s. %d added, %d changed, %d destroyed.\n",
-				short(ev.Commit), ev.Result, ev.Add, ev.Change, ev.Destroy)
+				reconcile.Short(ev.Commit), ev.Result, ev.Add, ev.Change, ev.Destroy)
 			if len(ev.NeedsReboot) > 0 {
 				fmt.Fprintf(w, "Reboot to pick the change up: %s\n", strings.Join(ev.NeedsReboot, ", "))
 			}

@@ -176,7 +176,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if snap != nil {
 		inv, _ := rec.Running()
 		m.SetApplied(inv.AppliedAt)
-		log.Info("serving the last applied state", "commit", short(inv.Commit), "applied_at", inv.AppliedAt)
+		log.Info("serving the last applied state", "commit", reconcile.Short(inv.Commit), "applied_at", inv.AppliedAt)
 	} else {
 		ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})
 		if err != nil {
@@ -219,7 +219,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	svcs = s
 	inv, _ := rec.Running()
-	log.Info("serving", "commit", short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
+	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
 		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -299,13 +299,6 @@ func triggerOnHUP(ctx context.Context, rec *reconcile.Reconciler) error {
 			rec.Trigger(true)
 		}
 	}
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 // raInterfaces returns the interfaces to send IPv6 router advertisements

@@ -95,7 +95,7 @@ func verifySavedPlan(cmd *cobra.Command, f planFlags, p *reconcile.Plan) error {
 	if err != nil {
 		return err
 	}
-	_, err = checkSigned(cmd, src, policy, p.Commit, "apply the plan of commit "+short(p.Commit))
+	_, err = checkSigned(cmd, src, policy, p.Commit, "apply the plan of commit "+reconcile.Short(p.Commit))
 	return err
 }
 
@@ -117,7 +117,7 @@ func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sig
 	cat.Stderr = &catErr
 	raw, err := cat.Output()
 	if err != nil {
-		return fmt.Errorf("pre-receive: git cat-file commit %s: %v: %s", short(id), err, strings.TrimSpace(catErr.String()))
+		return fmt.Errorf("pre-receive: git cat-file commit %s: %v: %s", reconcile.Short(id), err, strings.TrimSpace(catErr.String()))
 	}
 	signer, err := policy.VerifyRaw(raw)
 	if err != nil {
@@ -125,6 +125,6 @@ func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sig
 		fmt.Fprintf(stderr, "gitboot: sign it with a key in %s (git commit -S) and push again.\n", sign.keys)
 		return exitError{1}
 	}
-	fmt.Fprintf(stderr, "gitboot: commit %s is signed by %s.\n", short(id), signer)
+	fmt.Fprintf(stderr, "gitboot: commit %s is signed by %s.\n", reconcile.Short(id), signer)
 	return nil
 }
