@@ -98,6 +98,8 @@ type ImageState struct {
 	// Unknown: the source could not be examined where the state was
 	// computed (a plan in CI, without the image); known after apply.
 	Unknown bool `json:"unknown,omitempty"`
+	// err is why the source could not be examined (not recorded).
+	err error
 	// Digest, KernelName: the built image's content digest and kernel
 	// file (running state only).
 	Digest     string `json:"digest,omitempty"`
@@ -175,7 +177,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		}
 		is := ImageState{Source: filepath.Clean(img.Source), Kernel: img.Kernel, Pin: img.Digest, Input: ii.Input}
 		if !images || ii.Err != nil {
-			is.Input, is.Unknown = "", true
+			is.Input, is.Unknown, is.err = "", true, ii.Err
 		}
 		inv.Images[name] = is
 	}
@@ -196,22 +198,6 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		inv.Nodes[name] = ns
 	}
 	return inv, nil
-}
-
-// ImageErrors returns the errors of images that could not be examined
-// (for apply, where an image must be known).
-func imageErrors(c *hclspec.Cluster, srv *hclspec.Server) map[string]error {
-	in, err := artifact.ComputeInputs(c, srv, true)
-	if err != nil {
-		return nil
-	}
-	out := map[string]error{}
-	for name, ii := range in.Images {
-		if ii.Err != nil {
-			out[name] = ii.Err
-		}
-	}
-	return out
 }
 
 func nonNil(s []string) []string {

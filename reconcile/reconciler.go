@@ -375,8 +375,7 @@ func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.S
 		if is.Unknown {
 			// The image source lives on the server: a missing or unreadable
 			// one may come back (transient), unlike a bad commit.
-			errs := imageErrors(cluster, srv)
-			return nil, nil, nil, fmt.Errorf("image %s (source %s): %w", name, is.Source, errs[name])
+			return nil, nil, nil, fmt.Errorf("image %s (source %s): %w", name, is.Source, is.err)
 		}
 	}
 	return cluster, srv, desired, nil
