@@ -38,6 +38,8 @@ type notesWriter struct {
 	kick    chan struct{}
 	written map[string]string // node name -> what was last written (without seen)
 	applied string            // the commit whose node table was last written
+
+	unpushed bool // a push failed: push again at the next flush (Run's goroutine only)
 }
 
 func newNotesWriter(log *slog.Logger, repo, remote, server string, interval time.Duration, store *status.Store, snapshot func() *bootsvc.Snapshot) (*notesWriter, error) {
@@ -173,6 +175,9 @@ func (w *notesWriter) flush(ctx context.Context, nodes bool) {
 		}
 	}
 	if len(edits) == 0 {
+		if w.unpushed {
+			w.push(ctx)
+		}
 		return
 	}
 	w.mu.Lock()
@@ -192,13 +197,24 @@ func (w *notesWriter) flush(ctx context.Context, nodes bool) {
 		w.written, w.applied = written, applied
 		w.mu.Unlock()
 	}
-	if w.remote != "" {
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := w.notes.Push(pctx, w.remote); err != nil {
-			w.log.Warn("pushing git notes failed; retrying after the next write", "remote", w.remote, "err", err)
-		}
+	w.push(ctx)
+}
+
+// push sends the notes ref to the remote source, if any. A push already
+// under way is not cut short by the server stopping (it has a minute of
+// its own); one that fails is retried with the next flush, written or not.
+func (w *notesWriter) push(ctx context.Context) {
+	if w.remote == "" {
+		return
 	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := w.notes.Push(pctx, w.remote); err != nil {
+		w.unpushed = true
+		w.log.Warn("pushing git notes failed; retrying with the next flush", "remote", w.remote, "err", err)
+		return
+	}
+	w.unpushed = false
 }
 
 // nodeTable returns the node records of the applied commit when a node's
