@@ -195,7 +195,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		snap = rec.Snapshot()
 	}
 
-	store, err := status.Open(status.Config{Dir: f.state})
+	store, err := status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
 	if err != nil {
 		return err
 	}
