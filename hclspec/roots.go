@@ -166,7 +166,7 @@ func CheckRoots(c *Cluster, srv *Server, pc PathChecker) hcl.Diagnostics {
 				r = img.Range
 			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Image source outside the server's image roots",
-				Detail: fmt.Sprintf("image %q: source %s. The repository cannot widen this: the server's operator sets the image roots with gitboot serve --image-root.", img.Name, err),
+				Detail:  fmt.Sprintf("image %q: source %s. The repository cannot widen this: the server's operator sets the image roots with gitboot serve --image-root.", img.Name, err),
 				Subject: &r})
 		}
 	}
