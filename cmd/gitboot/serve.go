@@ -40,6 +40,7 @@ type serveFlags struct {
 	notesInterval            time.Duration
 	signing                  signingFlags
 	agent                    string
+	roots                    rootFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +77,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	f.signing.register(fl)
+	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -106,6 +108,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if policy != nil {
 		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
 	}
+	roots, err := f.roots.roots()
+	if err != nil {
+		return err
+	}
+	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(roots.Images, ","), "ipxe_dirs", strings.Join(roots.IPXE, ","))
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
@@ -147,7 +154,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
-		Verify: commitVerifier(src, policy),
+		Verify: commitVerifier(src, policy), Roots: roots,
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil
@@ -207,7 +214,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	s := &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec)}),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec),
+			CheckPath: checkPathHandler(roots)}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp")}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
