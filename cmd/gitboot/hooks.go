@@ -106,7 +106,7 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 		return err
 	}
 	f.roots = rootFlags{images: roots.Images, ipxe: roots.IPXE} // absolute in the hook
-	policy, err := f.signing.policy() // read now, so a bad keys file is reported here
+	policy, err := f.signing.policy()                           // read now, so a bad keys file is reported here
 	if err != nil {
 		return err
 	}
