@@ -105,8 +105,9 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	if err != nil {
 		return err
 	}
-	f.roots = rootFlags{images: roots.Images, ipxe: roots.IPXE} // absolute in the hook
-	policy, err := f.signing.policy()                           // read now, so a bad keys file is reported here
+	// The hook names the roots by absolute path.
+	f.roots = rootFlags{images: roots.Images, ipxe: roots.IPXE}
+	policy, err := f.signing.policy() // read now, so a bad keys file is reported here
 	if err != nil {
 		return err
 	}
