@@ -23,6 +23,8 @@
 //	GET /healthz                   "ok" once a snapshot is loaded
 //	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
 //	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
+//	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
+//	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -120,6 +122,9 @@ type Config struct {
 	// MaxApplyBody bytes) and returns the HTTP status and JSON answer. It
 	// may take as long as a build. Loopback clients only; nil: 404.
 	Apply func(ctx context.Context, plan []byte) (int, []byte)
+	// UI serves GET / and GET /events (the web status page); nil: both
+	// are 404 (serve --ui=false).
+	UI http.Handler
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -333,6 +338,12 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		w.Write([]byte("ok\n"))
 	case routeMetrics:
 		h.metrics.Handler().ServeHTTP(w, r)
+	case routeUI, routeEvents:
+		if h.cfg.UI == nil {
+			h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path (the status page is off)")
+			return
+		}
+		h.cfg.UI.ServeHTTP(w, r)
 	case routeStatus:
 		h.serveStatus(w, snap)
 	case routeInventory:
