@@ -70,12 +70,7 @@ func (u *UI) update() []byte {
 			if !want[v.Rows[i].Name] {
 				continue
 			}
-			row, err := fragment("row", &v.Rows[i])
-			if err != nil {
-				u.cfg.Logger.Error("webui: rendering", "err", err)
-				continue
-			}
-			msg.Rows = append(msg.Rows, row)
+			msg.Rows = append(msg.Rows, string(appendRow(nil, &v.Rows[i])))
 			msg.Selected = append(msg.Selected, v.Rows[i].Name)
 		}
 		if len(msg.Rows) > 0 || msg.Reload {

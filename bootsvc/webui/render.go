@@ -63,7 +63,7 @@ func (u *UI) servePage(w http.ResponseWriter, r *http.Request) {
 		err = pageTmpl.ExecuteTemplate(buf, "timeline", v)
 	} else {
 		v := u.build(snap, node)
-		v.StyleCSS, v.ScriptJS = styleCSS, scriptJS
+		v.StyleCSS, v.ScriptJS, v.RowsHTML = styleCSS, scriptJS, rowsHTML(v.Rows)
 		err = pageTmpl.Execute(buf, v)
 	}
 	if err != nil {

@@ -15,26 +15,26 @@ import (
 
 // view is everything one rendering of the page (or of its parts) shows.
 type view struct {
-	Server    string
-	Address   string
-	Applied   Commit
-	Rejected  *Commit
-	Diags     []Diag
-	NowMS     int64
-	Interval  int64 // seconds
-	Total     int
-	Counts    []countView
-	Rows      []rowView
-	Reboots   int
-	Hist      histView
-	Unknown   []unknownView
-	HCL       string // the proposed node blocks of every unknown MAC
-	HCLErr    string // why no blocks could be proposed
-	Node      *nodeView
-	Selected  string
-	StyleCSS  template.CSS
-	ScriptJS  template.JS
-	UIVersion string
+	Server   string
+	Address  string
+	Applied  Commit
+	Rejected *Commit
+	Diags    []Diag
+	NowMS    int64
+	Interval int64 // seconds
+	Total    int
+	Counts   []countView
+	Rows     []rowView
+	RowsHTML template.HTML // the table's rows (row.go)
+	Reboots  int
+	Hist     histView
+	Unknown  []unknownView
+	HCL      string // the proposed node blocks of every unknown MAC
+	HCLErr   string // why no blocks could be proposed
+	Node     *nodeView
+	Selected string
+	StyleCSS template.CSS
+	ScriptJS template.JS
 }
 
 type countView struct {
