@@ -2,6 +2,7 @@ package status
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -149,5 +150,29 @@ func TestWatchChanges(t *testing.T) {
 	}
 	if c := s.TakeChanges(); len(c.Nodes) != 0 || c.Unknown {
 		t.Fatalf("changes not forgotten: %+v", c)
+	}
+}
+
+func TestWriteTimeline(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC)
+	r := NodeRecord{Name: "n1", Boot: Timeline{At: [NumBootStages]time.Time{0: t0, 2: t0.Add(1500 * time.Millisecond), 3: t0.Add(4 * time.Second)}}}
+	var b strings.Builder
+	if err := WriteTimeline(&b, &r); err != nil {
+		t.Fatal(err)
+	}
+	const want = `n1, this boot: started 2026-11-30T01:00:00Z, in progress, total 4.0s
+  STAGE                        AT        GAP
+  DHCP                      +0.0s         --
+  TFTP                         --         --
+  IPXE                      +1.5s      +1.5s
+  KERNEL                    +4.0s      +2.5s
+  IMAGE                        --         --
+  SYSTEM_OVERLAY               --         --
+  RUNTIME_OVERLAY              --         --
+
+n1, previous boot: none recorded
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
