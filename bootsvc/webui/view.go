@@ -208,6 +208,14 @@ func histOf(recs []status.NodeRecord) histView {
 		i := sort.Search(len(histBounds), func(i int) bool { return d < histBounds[i] })
 		counts[i]++
 	}
+	// Buckets from the first to the last non-empty one.
+	first, last := 0, len(counts)-1
+	for counts[first] == 0 {
+		first++
+	}
+	for counts[last] == 0 {
+		last--
+	}
 	most := 0
 	for _, c := range counts {
 		most = max(most, c)
@@ -219,7 +227,9 @@ func histOf(recs []status.NodeRecord) histView {
 			label = lo + "–" + secs(histBounds[i])
 			lo = strconv.FormatFloat(histBounds[i].Seconds(), 'f', -1, 64)
 		}
-		h.Buckets = append(h.Buckets, bucketView{Label: label, N: c, Pct: 100 * float64(c) / float64(most)})
+		if i >= first && i <= last {
+			h.Buckets = append(h.Buckets, bucketView{Label: label, N: c, Pct: 100 * float64(c) / float64(most)})
+		}
 	}
 	return h
 }

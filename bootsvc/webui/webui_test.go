@@ -248,3 +248,26 @@ func TestRowEscapes(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestHistogram: buckets from the first to the last non-empty one, each
+// node counted once by its last complete boot.
+func TestHistogram(t *testing.T) {
+	t0 := time.Now()
+	boot := func(total time.Duration) status.Timeline {
+		return status.Timeline{At: [status.NumBootStages]time.Time{0: t0, 6: t0.Add(total)}}
+	}
+	recs := []status.NodeRecord{
+		{Name: "a", Boot: boot(12 * time.Second)},
+		{Name: "b", Boot: boot(13 * time.Second)},
+		{Name: "c", Boot: status.Timeline{At: [status.NumBootStages]time.Time{0: t0}}, PrevBoot: boot(31 * time.Second)},
+		{Name: "d", Boot: status.Timeline{At: [status.NumBootStages]time.Time{0: t0}}}, // never completed
+	}
+	h := histOf(recs)
+	var got []string
+	for _, b := range h.Buckets {
+		got = append(got, fmt.Sprintf("%s:%d", b.Label, b.N))
+	}
+	if want := "10–15.0 s:2 15–20.0 s:0 20–30.0 s:0 30–45.0 s:1"; strings.Join(got, " ") != want || h.N != 3 || h.Median != "13.0 s" {
+		t.Fatalf("histogram %v (n %d, median %s); want %s", got, h.N, h.Median, want)
+	}
+}
