@@ -55,19 +55,33 @@
     });
   });
 
-  // Ages tick every second from each row's last-seen time (server clock).
-  function tick() {
-    var now = Date.now() + skew, rows = tbody.rows;
-    for (var i = 0; i < rows.length; i++) {
-      var tr = rows[i], seen = +tr.dataset.seen;
-      if (!seen) continue;
-      var age = Math.max(0, Math.floor((now - seen) / 1000));
-      var cell = tr.cells[3], s = String(age);
-      if (cell.textContent !== s) cell.textContent = s;
-      var cls = age >= 2 * interval ? "lost" : age >= interval + 5 ? "late" : "";
-      if (tr.className !== cls) tr.className = cls;
-    }
+  // Ages tick every second from each row's last-seen time (server clock),
+  // for the rows on screen only: an IntersectionObserver keeps that set, so
+  // a 10,000-node table costs a screenful of updates a second.
+  var visible = new Set();
+  function age(tr, now) {
+    var seen = +tr.dataset.seen;
+    if (!seen) return;
+    var a = Math.max(0, Math.floor((now - seen) / 1000));
+    var cell = tr.cells[3], s = String(a);
+    if (cell.textContent !== s) cell.textContent = s;
+    var cls = a >= 2 * interval ? "lost" : a >= interval + 5 ? "late" : "";
+    if (tr.className !== cls) tr.className = cls;
   }
+  var io = window.IntersectionObserver ? new IntersectionObserver(function (entries) {
+    var now = Date.now() + skew;
+    entries.forEach(function (e) {
+      if (e.isIntersecting) { visible.add(e.target); age(e.target, now); } else visible.delete(e.target);
+    });
+  }) : null;
+  function watchRow(tr) { if (io) io.observe(tr); }
+  function unwatchRow(tr) { if (io) { io.unobserve(tr); visible.delete(tr); } }
+  function tick() {
+    var now = Date.now() + skew;
+    if (io) { visible.forEach(function (tr) { age(tr, now); }); return; }
+    for (var i = 0; i < tbody.rows.length; i++) age(tbody.rows[i], now);
+  }
+  for (var r = 0; r < tbody.rows.length; r++) watchRow(tbody.rows[r]);
   setInterval(tick, 1000);
 
   // The timeline panel: a click on a node's name shows it without a reload.
@@ -113,7 +127,9 @@
       var old = document.getElementById(tr.id);
       if (!old) continue;
       tr.hidden = !matches(tr, q);
+      unwatchRow(old);
       old.replaceWith(tr);
+      watchRow(tr);
     }
     if (rows.length && sortCol >= 0) sortRows();
     if (selected && (d.changed || []).indexOf(selected) >= 0) showTimeline(selected, false);
