@@ -11,7 +11,7 @@ import (
 )
 
 // storeWith10k is a store where each of 10,000 nodes booted once.
-func storeWith10k(b *testing.B) (*bootsvc.Snapshot, *status.Store) {
+func storeWith10k(b testing.TB) (*bootsvc.Snapshot, *status.Store) {
 	snap := testSnapshot(10000)
 	store := status.NewMemory()
 	t0 := time.Now().Add(-time.Hour)

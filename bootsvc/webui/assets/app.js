@@ -16,8 +16,11 @@
     if (!q) return true;
     return (tr.cells[0].textContent + " " + tr.cells[1].textContent).toLowerCase().indexOf(q) >= 0;
   }
+  var filtered = false; // some rows may be hidden
   function applyFilter() {
     var q = filter.value.trim().toLowerCase(), n = 0, rows = tbody.rows;
+    if (!q && !filtered) { shown.textContent = rows.length + " nodes"; return; }
+    filtered = !!q;
     for (var i = 0; i < rows.length; i++) {
       var ok = matches(rows[i], q);
       rows[i].hidden = !ok;
