@@ -2,7 +2,6 @@ package status
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -139,7 +138,9 @@ func (t Timeline) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote (the stages; the rest is
-// derived from them). An unknown stage is an error.
+// derived from them). A stage it does not know is skipped: a timeline is
+// informational, and a state file written by another version must not
+// keep the status store from loading.
 func (t *Timeline) UnmarshalJSON(b []byte) error {
 	var doc timelineJSON
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -147,11 +148,9 @@ func (t *Timeline) UnmarshalJSON(b []byte) error {
 	}
 	*t = Timeline{}
 	for _, s := range doc.Stages {
-		i := stageIndex(s.Stage)
-		if i < 0 {
-			return fmt.Errorf("timeline: unknown stage %q", s.Stage)
+		if i := stageIndex(s.Stage); i >= 0 {
+			t.At[i] = s.At
 		}
-		t.At[i] = s.At
 	}
 	return nil
 }
