@@ -25,6 +25,8 @@
 //	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
 //	GET /check-path?image=P        whether the server allows a repository to name P (or
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
+//	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
+//	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -128,6 +130,9 @@ type Config struct {
 	// here where the files are, and the directories allowed for that
 	// kind. It must return quickly. nil: the route is 404.
 	CheckPath func(kind, path string) (allowed bool, roots []string)
+	// UI serves GET / and GET /events (the web status page); nil: both
+	// are 404 (serve --ui=false).
+	UI http.Handler
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -341,6 +346,12 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		w.Write([]byte("ok\n"))
 	case routeMetrics:
 		h.metrics.Handler().ServeHTTP(w, r)
+	case routeUI, routeEvents:
+		if h.cfg.UI == nil {
+			h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path (the status page is off)")
+			return
+		}
+		h.cfg.UI.ServeHTTP(w, r)
 	case routeStatus:
 		h.serveStatus(w, snap)
 	case routeInventory:

@@ -26,6 +26,8 @@ const (
 	routeReconcile
 	routeApply
 	routeCheckPath
+	routeUI     // GET /: the status page (Config.UI)
+	routeEvents // GET /events: its Server-Sent Events (Config.UI)
 	numRoutes
 )
 
@@ -45,6 +47,8 @@ var routeNames = [numRoutes]string{
 	routeReconcile: "reconcile",
 	routeApply:     "apply",
 	routeCheckPath: "check-path",
+	routeUI:        "ui",
+	routeEvents:    "events",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -130,6 +134,10 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeApply}
 	case "/check-path":
 		return parsed{route: routeCheckPath}
+	case "/":
+		return parsed{route: routeUI}
+	case "/events":
+		return parsed{route: routeEvents}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}

@@ -83,6 +83,10 @@ type NodeRecord struct {
 	// NeedsReboot is set by Report.MarkReboots, where the applied
 	// snapshot is known (GET /status); the Store never sets it.
 	NeedsReboot bool `json:"needs_reboot"`
+	// Boot is when this boot reached each stage; PrevBoot the boot
+	// before it (see observe in timeline.go).
+	Boot     Timeline `json:"boot,omitzero"`
+	PrevBoot Timeline `json:"previous_boot,omitzero"`
 }
 
 // BootDigests are the content digests ("sha256:<hex>") of the artifacts a
@@ -144,6 +148,10 @@ type Store struct {
 	counts  map[Stage]int
 	gen     uint64 // bumped by every change
 	saved   uint64 // gen last written to disk
+	// change tracking for a live view (changes.go); nil until Watch
+	wake                      chan struct{}
+	dirty                     map[string]struct{}
+	dirtyUnknown, dirtyErrors bool
 
 	flushMu sync.Mutex // serialises writes of the state file
 	stop    chan struct{}
@@ -214,6 +222,7 @@ func (s *Store) Record(ev Event) {
 	default:
 		s.recordError(ev)
 	}
+	s.noteChange(&ev)
 }
 
 func (s *Store) recordNode(ev Event) {
@@ -240,6 +249,7 @@ func (s *Store) recordNode(ev Event) {
 	} else {
 		r.Stage, r.Sent, r.Addr, r.LastSeen = ev.Stage, ev.Sent, ev.Addr, ev.Time
 		r.Error = nil
+		r.observe(ev.Stage, ev.Time)
 		if ev.Digest != "" {
 			r.boot(&ev)
 		}

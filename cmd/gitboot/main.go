@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newStatusCmd(),
 		newHooksCmd(),
+		newDiscoverCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -22,6 +22,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
+	"github.com/gitboot/gitboot/bootsvc/webui"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/spf13/cobra"
@@ -41,6 +42,7 @@ type serveFlags struct {
 	signing                  signingFlags
 	agent                    string
 	roots                    rootFlags
+	ui                       bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +78,7 @@ func newServeCmd() *cobra.Command {
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
+	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
 	f.signing.register(fl)
 	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
@@ -138,6 +141,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	m := metrics.New()
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
+	var ui *webui.UI // the status page, once the store is open (nil: --ui=false)
 	if f.notes {
 		if f.notesInterval <= 0 {
 			return fmt.Errorf("--notes-interval %v: must be positive", f.notesInterval)
@@ -171,6 +175,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			if nw != nil {
 				nw.Evaluated(ev)
 			}
+			uiEvaluated(ui, ev)
 		},
 	})
 
@@ -211,10 +216,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			log.Error("saving node status", "err", err)
 		}
 	}()
-	s := &services{
+	var s *services
+	var uiHandler http.Handler
+	if f.ui {
+		inv, _ := rec.Running()
+		ui = newUI(log, store, func() *bootsvc.Snapshot { return s.http.Snapshot() }, inv)
+		uiHandler = ui
+	}
+	s = &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler,
 			CheckPath: checkPathHandler(roots)}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp")}),
 		newDHCP: func() (*dhcp.Server, error) {
@@ -235,6 +247,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		nw.store = store
 		nw.SetServer(snap.Server.Name)
 		g.Go(func() error { return nw.Run(gctx) })
+	}
+	if ui != nil {
+		g.Go(func() error { return ui.Run(gctx) })
 	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
