@@ -77,10 +77,10 @@ type Config struct {
 // Server is a read-only TFTP server. Create it with New, give it a snapshot
 // with Update, and run it with Serve. It is safe for concurrent use.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	rec  status.Recorder
-	cur  atomic.Pointer[tree]
+	cfg Config
+	log *slog.Logger
+	rec status.Recorder
+	cur atomic.Pointer[tree]
 	// bad logs refused requests and bad packets at a bounded rate.
 	bad     *ratelog.Logger
 	clients *clientSlots
