@@ -248,7 +248,7 @@ func TestConnectionLimit(t *testing.T) {
 	wg.Wait()
 	tr.CloseIdleConnections()
 	if fails > 0 {
-		t.Fatalf("%d of %d concurrent clients failed", fails, clients)
+		t.Fatalf("%d of %d concurrent clients failed (%+v)", fails, clients, e.h.ConnStats())
 	}
 	waitGoroutines(t, base, "after the clients left")
 }

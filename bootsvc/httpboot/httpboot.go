@@ -53,11 +53,14 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/ratelog"
 )
 
 // Defaults for Config fields left zero.
 const (
 	DefaultMaxConns          = 1024
+	DefaultMaxConnsPerClient = 64
+	DefaultShortIdleTimeout  = 2 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultWriteIdleTimeout  = 60 * time.Second
@@ -81,6 +84,19 @@ type Config struct {
 
 	// MaxConns bounds concurrent connections; more wait to be accepted.
 	MaxConns int
+	// MaxConnsPerClient bounds the connections one client address is
+	// served at once; more wait (as many again), and beyond that get 503
+	// at once. Zero: DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	// ConnReserve is how many of MaxConns are kept for client addresses
+	// that hold no connection, so a new client is served while others
+	// hold the rest; once fewer than ConnReserve are free, keep-alive
+	// connections idle for ShortIdleTimeout are closed. Zero: MaxConns/16
+	// (at least 1).
+	ConnReserve int
+	// ShortIdleTimeout is how long a keep-alive connection may sit idle
+	// near the cap (see ConnReserve). Zero: DefaultShortIdleTimeout.
+	ShortIdleTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection idle that long.
@@ -137,6 +153,10 @@ type Handler struct {
 	// routeMetrics are the request counters of each route.
 	routeMetrics [numRoutes]*metrics.HTTPRoute
 	log          *slog.Logger
+	// bad logs bad requests and refused connections at a bounded rate.
+	bad *ratelog.Logger
+	// ll is the listener of the running Serve (nil before), for ConnStats.
+	ll atomic.Pointer[limitListener]
 }
 
 // New creates a Handler.
@@ -155,6 +175,16 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxConnsPerClient <= 0 {
+		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	if cfg.ConnReserve <= 0 {
+		cfg.ConnReserve = max(cfg.MaxConns/16, 1)
+	}
+	cfg.ConnReserve = min(cfg.ConnReserve, cfg.MaxConns-1)
+	if cfg.ShortIdleTimeout <= 0 {
+		cfg.ShortIdleTimeout = DefaultShortIdleTimeout
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
@@ -177,7 +207,8 @@ func New(cfg Config) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger}
+	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger,
+		bad: ratelog.New(cfg.Logger, 0, 0)}
 	h.metrics.SetStatus(cfg.Status)
 	for r := range h.routeMetrics {
 		h.routeMetrics[r] = h.metrics.HTTPRoute(route(r).String())
@@ -206,7 +237,11 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	ll := newLimitListener(ln, h.cfg.MaxConns, h.cfg.WriteIdleTimeout, h.metrics)
+	ll := newLimitListener(ln, limitConfig{maxConns: h.cfg.MaxConns, perClient: h.cfg.MaxConnsPerClient,
+		reserve: h.cfg.ConnReserve, idleShort: h.cfg.ShortIdleTimeout, writeIdle: h.cfg.WriteIdleTimeout}, h.metrics, h.bad)
+	srv.ConnState = ll.connState
+	h.ll.Store(ll)
+	defer ll.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ll) }()
 	select {
@@ -223,6 +258,16 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// ConnStats reports what the connection limits of the running (or last)
+// Serve did; zero before Serve.
+func (h *Handler) ConnStats() ConnStats {
+	ll := h.ll.Load()
+	if ll == nil {
+		return ConnStats{}
+	}
+	return ll.stats()
 }
 
 // respWriter counts the status code and body bytes of a response. It keeps
@@ -349,7 +394,7 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 // fail answers code with why in the body, logs the request and records
 // BAD_REQUEST (attributed to the node whose address sent it, if any).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed, code int, why string) {
-	h.log.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
+	h.bad.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
 		"path", clip(r.URL.EscapedPath()), "remote", r.RemoteAddr)
 	ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
 	if n, ok := snap.NodeByIP(addr); ok {
@@ -402,7 +447,7 @@ func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, snap *boot
 	if node != nil {
 		ev.Node = node.Name
 	} else {
-		h.log.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
+		h.bad.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
 	}
 	h.rec.Record(ev)
 	w.Header()["Content-Type"] = hdrText
