@@ -31,6 +31,12 @@
 // byte of the overlay, logged with the reason and recorded as DENIED. The
 // iPXE script then loads no runtime overlay: the node's agent fetches it.
 //
+// Connections are shared fairly among client addresses (Config.MaxConns,
+// MaxConnsPerClient, ConnReserve, ShortIdleTimeout; see limitListener):
+// one address cannot hold the slots others need, and near the cap idle
+// keep-alive connections are closed after a short timeout. Bad requests
+// and refused connections are logged at a bounded rate (internal/ratelog).
+//
 // HEAD works wherever GET does. A MAC is accepted with ':' or '-' in any
 // case; a digest only in lower case. Malformed paths are 400, unknown ones
 // 404; both are logged and recorded as BAD_REQUEST, with the reason in the
