@@ -1,7 +1,10 @@
 package dhcp
 
 import (
+	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,5 +112,34 @@ func TestWireRelayBadGiaddr(t *testing.T) {
 	}
 	if r == nil || r.YourIPAddr.String() != "10.98.0.21" {
 		t.Fatalf("a proper relay address after the bad ones: %v", r)
+	}
+}
+
+// A flood of garbage and of requests from an unserved segment is logged at
+// a bounded rate; once the rate allows, the next line counts what was
+// dropped.
+func TestBadRequestLogIsRateLimited(t *testing.T) {
+	var logs netnstest.SyncBuffer
+	s, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	mustNoErr(t, err)
+	s.Update(testSnapshot(snapOpts{}))
+	uplink := &Iface{Index: 3, Name: "uplink0", Addrs: []netip.Addr{netip.MustParseAddr("192.168.77.1")}}
+	for i := range 1000 {
+		s.Handle([]byte{1, 2, 3, byte(i)}, Meta{LocalPort: ServerPort})
+		s.Handle(req(dhcpv4.MessageTypeDiscover, macC001).ToBytes(), Meta{LocalPort: ServerPort, Iface: uplink})
+	}
+	out := logs.String()
+	lines := strings.Count(out, "malformed request") + strings.Count(out, "not answered")
+	if lines == 0 || lines > 2*s.bad.Burst() {
+		t.Fatalf("%d log lines for 2,000 bad requests, want 1..%d", lines, 2*s.bad.Burst())
+	}
+	if st := s.Stats(); st.Malformed != 1000 || st.Unserved != 1000 {
+		t.Fatalf("stats %+v: want 1000 malformed, 1000 unserved", st)
+	}
+	time.Sleep(1100 * time.Millisecond) // one more line allowed
+	s.Handle([]byte{9}, Meta{LocalPort: ServerPort})
+	last := logs.String()[len(out):]
+	if !strings.Contains(last, "malformed request") || !strings.Contains(last, "suppressed=") {
+		t.Fatalf("line after the flood: %q, want it to count the dropped lines", last)
 	}
 }
