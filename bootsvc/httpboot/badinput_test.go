@@ -95,8 +95,10 @@ func TestBadInput(t *testing.T) {
 	if len(errs) == 0 || errs[len(errs)-1].Stage != status.StageBadRequest || errs[len(errs)-1].Addr.String() != "127.0.0.9" {
 		t.Fatalf("unattributed errors: %+v", errs)
 	}
-	if n := strings.Count(e.log.String(), "bad request"); n < len(badPaths) {
-		t.Errorf("%d bad-request log lines for %d bad requests", n, len(badPaths)+1)
+	// Logged at a bounded rate: every bad request is a line or counted as
+	// suppressed, and the lines stop at the burst.
+	if n := strings.Count(e.log.String(), "bad request"); n+int(e.h.bad.Suppressed()) < len(badPaths) || n > e.h.bad.Burst()+5 {
+		t.Errorf("%d bad-request log lines and %d suppressed for %d bad requests (burst %d)", n, e.h.bad.Suppressed(), len(badPaths)+1, e.h.bad.Burst())
 	}
 
 	for _, tc := range []struct{ name, req, want string }{
