@@ -119,8 +119,10 @@ func TestFloodingHostDoesNotStarveOthers(t *testing.T) {
 func TestClientSlots(t *testing.T) {
 	c := newClientSlots(2)
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	if !c.acquire(a) || !c.acquire(a) {
-		t.Fatal("first two slots refused")
+	for i := range 2 {
+		if !c.acquire(a) {
+			t.Fatalf("slot %d refused", i+1)
+		}
 	}
 	if c.acquire(a) {
 		t.Fatal("third slot for the same address granted")

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
 // A flood of lines is cut to the burst, the dropped ones are counted, and
@@ -62,7 +64,7 @@ func TestDisabledLevelCostsNothing(t *testing.T) {
 // Concurrent writers never write more than the burst plus what the rate
 // refills, and every line is either written or counted.
 func TestConcurrent(t *testing.T) {
-	var buf syncBuf
+	var buf netnstest.SyncBuffer
 	l := New(slog.New(slog.NewTextHandler(&buf, nil)), time.Hour, 10)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -79,21 +81,4 @@ func TestConcurrent(t *testing.T) {
 	if written != 10 || uint64(written)+l.Suppressed() != 4000 {
 		t.Fatalf("written %d, suppressed %d: want 10 and 3990", written, l.Suppressed())
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
