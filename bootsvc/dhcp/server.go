@@ -218,13 +218,24 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	// An unbound socket answers only requests that arrived on an
+	// interface with an address in a served network (Meta.Iface, see
+	// admit): one table of interfaces for all workers.
+	var ifaces *ifaceTable
+	if uc, ok := conn.(*net.UDPConn); ok && boundDevice(uc) == "" {
+		var err error
+		if ifaces, err = newIfaceTable(uc); err != nil {
+			return fmt.Errorf("DHCP port %d: %w (set interface in the server block)", port, err)
+		}
+		defer ifaces.Close()
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errc <- s.loop(ctx, conn, port)
+			errc <- s.loop(ctx, conn, port, ifaces)
 		}()
 	}
 	wg.Wait()
@@ -237,26 +248,21 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	return nil
 }
 
-func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error {
+// loop reads and answers requests; ifaces is set for a socket bound to no
+// interface.
+func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int, ifaces *ifaceTable) error {
 	buf := make([]byte, 4096)
 	// A socket bound to a device (Listen with Interface) sends broadcasts
-	// there. An unbound one learns each request's interface (IP_PKTINFO)
-	// and sends the reply out of the same one: a broadcast has no route.
-	// It also answers only requests that arrived on an interface with an
-	// address in a served network (Meta.Iface, see admit).
+	// there. An unbound one learns each request's interface (IP_PKTINFO),
+	// answers only as admit allows, and sends the reply out of the same
+	// interface: a broadcast has no route.
 	var pc *ipv4.PacketConn
-	var ifaces *ifaceTable
 	uc, _ := conn.(*net.UDPConn)
-	if uc != nil && boundDevice(uc) == "" {
+	if ifaces != nil {
 		pc = ipv4.NewPacketConn(uc)
 		if err := pc.SetControlMessage(ipv4.FlagInterface, true); err != nil {
 			return fmt.Errorf("DHCP port %d: learning the interface of each request (IP_PKTINFO): %w (set interface in the server block)", port, err)
 		}
-		var err error
-		if ifaces, err = newIfaceTable(uc); err != nil {
-			return fmt.Errorf("DHCP port %d: %w (set interface in the server block)", port, err)
-		}
-		defer ifaces.Close()
 	}
 	for {
 		var (
