@@ -1,7 +1,9 @@
 package dhcp
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -19,6 +21,28 @@ func BenchmarkHandle(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d := s.Handle(pkt, Meta{LocalPort: ServerPort})
+		if d.Reply == nil {
+			b.Fatal("no reply")
+		}
+		_ = d.Reply.ToBytes()
+	}
+}
+
+// BenchmarkHandleArrival is BenchmarkHandle on a socket listening on every
+// interface: the interface table lookup and the arrival check included.
+func BenchmarkHandleArrival(b *testing.B) {
+	s, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Update(testSnapshot(snapOpts{}))
+	pkt := req(dhcpv4.MessageTypeDiscover, macC001, withArch(iana.EFI_X86_64), withVendor(pxeUEFI)).ToBytes()
+	tab := &ifaceTable{}
+	lan := &Iface{Index: 2, Name: "lan0", Addrs: []netip.Addr{netip.MustParseAddr("192.168.5.9"), netip.MustParseAddr("10.99.0.1")}}
+	tab.cur.Store(&ifaceSnap{at: time.Now(), byIndex: map[int]*Iface{2: lan}})
+	b.ReportAllocs()
+	for b.Loop() {
+		d := s.Handle(pkt, Meta{LocalPort: ServerPort, Iface: tab.lookup(2, time.Now())})
 		if d.Reply == nil {
 			b.Fatal("no reply")
 		}
