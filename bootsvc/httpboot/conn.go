@@ -23,7 +23,7 @@ const sendChunk = 4 << 20
 
 // parkMax is how long an accepted connection may wait for a slot before it
 // is closed.
-const parkMax = 30 * time.Second
+const parkMax = time.Minute
 
 // ConnStats counts what the connection limits did since Serve started.
 type ConnStats struct {
