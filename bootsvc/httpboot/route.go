@@ -25,6 +25,7 @@ const (
 	routeInventory
 	routeReconcile
 	routeApply
+	routeCheckPath
 	numRoutes
 )
 
@@ -43,6 +44,7 @@ var routeNames = [numRoutes]string{
 	routeInventory: "inventory",
 	routeReconcile: "reconcile",
 	routeApply:     "apply",
+	routeCheckPath: "check-path",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -126,6 +128,8 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeReconcile}
 	case "/apply":
 		return parsed{route: routeApply}
+	case "/check-path":
+		return parsed{route: routeCheckPath}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}

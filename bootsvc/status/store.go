@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path"
 	"sort"
@@ -31,6 +32,9 @@ type Config struct {
 	MaxErrors int
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// Logger receives the warning of a background write of the state
+	// file that failed (a full disk). Nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // Failure is an error recorded for a node (NOT_FOUND, BAD_REQUEST, DENIED).
@@ -162,6 +166,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	s := &Store{
 		cfg:     cfg,

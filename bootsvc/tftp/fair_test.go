@@ -40,7 +40,7 @@ func TestFloodingHostDoesNotStarveOthers(t *testing.T) {
 	flood := newRawFrom(t, ts.port, flooder)
 	const rrqs = 200
 	for range rrqs {
-		flood.send(request(opRRQ, "big.bin", "octet"))
+		flood.send(request(opRRQ, bigFile, "octet"))
 	}
 	data, refused := 0, 0
 	var peers []*net.UDPAddr
@@ -85,8 +85,8 @@ func TestFloodingHostDoesNotStarveOthers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := newRawFrom(t, ts.port, net.IPv4(127, 0, 1, byte(10+i)))
-			got, _, _, err := c.fetch("big.bin", "blksize", "1468")
-			if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+			got, _, _, err := c.fetch(bigFile, "blksize", "1468")
+			if err != nil || !bytes.Equal(got, r.files[bigFile]) {
 				errs <- fmt.Errorf("host 127.0.1.%d: %d bytes, %v", 10+i, len(got), err)
 			}
 		}()

@@ -42,6 +42,7 @@ type serveFlags struct {
 	agent                    string
 	tftpPerClient            int
 	httpPerClient            int
+	roots                    rootFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,6 +81,7 @@ func newServeCmd() *cobra.Command {
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
 	f.signing.register(fl)
+	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -113,6 +115,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if policy != nil {
 		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
 	}
+	roots, err := f.roots.roots()
+	if err != nil {
+		return err
+	}
+	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(roots.Images, ","), "ipxe_dirs", strings.Join(roots.IPXE, ","))
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
@@ -154,7 +161,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
-		Verify: commitVerifier(src, policy),
+		Verify: commitVerifier(src, policy), Roots: roots,
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil
@@ -202,7 +209,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		snap = rec.Snapshot()
 	}
 
-	store, err := status.Open(status.Config{Dir: f.state})
+	store, err := status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
 	if err != nil {
 		return err
 	}
@@ -215,7 +222,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec),
-			MaxConnsPerClient: f.httpPerClient}),
+			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
