@@ -62,6 +62,13 @@ func TestOneAddressCannotHoldAllConns(t *testing.T) {
 	e := newEnv(t, Config{IdleTimeout: time.Minute}, nil)
 	addr := e.base[len("http://"):]
 	hog := net.IPv4(127, 0, 0, 2)
+	// Its first 64 are served and left idle.
+	for i := range DefaultMaxConnsPerClient {
+		if _, code := idleConn(t, addr, hog, 10*time.Second); code != 200 {
+			t.Fatalf("hog connection %d: %d", i, code)
+		}
+	}
+	// The other 1,036 come at once: 64 wait, the rest get 503.
 	codes := map[int]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -71,21 +78,21 @@ func TestOneAddressCannotHoldAllConns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range work {
-				_, code := idleConn(t, addr, hog, time.Second)
+				_, code := idleConn(t, addr, hog, 2*time.Second)
 				mu.Lock()
 				codes[code]++
 				mu.Unlock()
 			}
 		}()
 	}
-	for range 1100 {
+	for range 1100 - DefaultMaxConnsPerClient {
 		work <- struct{}{}
 	}
 	close(work)
 	wg.Wait()
-	// 0: parked, no answer yet.
-	if codes[200] != DefaultMaxConnsPerClient || codes[0] != DefaultMaxConnsPerClient || codes[503] != 1100-2*DefaultMaxConnsPerClient {
-		t.Fatalf("answers to the 1,100 connections of one host: %v; want 64 x 200, 64 unanswered, 972 x 503", codes)
+	// 0: no answer (parked, or a 503 not read in time on a loaded machine).
+	if codes[200] != 0 || codes[503] == 0 || codes[0]+codes[503] != 1100-DefaultMaxConnsPerClient {
+		t.Fatalf("answers to the hog's connections beyond its 64: %v; want no 200, 503s, the rest unanswered", codes)
 	}
 	st := e.h.ConnStats()
 	if st.Open != DefaultMaxConnsPerClient || st.Parked != DefaultMaxConnsPerClient || st.Refused != 972 {
