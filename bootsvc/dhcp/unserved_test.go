@@ -143,3 +143,23 @@ func TestBadRequestLogIsRateLimited(t *testing.T) {
 		t.Fatalf("line after the flood: %q, want it to count the dropped lines", last)
 	}
 }
+
+// A real client with an architecture gitboot has no boot file for gets its
+// address and no boot information: no file, no TFTP server, no next
+// server.
+func TestWireUnknownArch(t *testing.T) {
+	l := newLab(t, snapOpts{})
+	ns, ifname := l.client(macC002)
+	env := udhcpc(t, ns, ifname, "-V", "PXEClient:Arch:00066:UNDI:003016", "-x", "93:0042")
+	if env == nil || env["ip"] != "10.99.0.12" {
+		t.Fatalf("no lease for an unknown architecture: %v", env)
+	}
+	for _, k := range []string{"boot_file", "tftp"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("%s = %q sent for an unknown architecture", k, v)
+		}
+	}
+	if v := env["siaddr"]; v != "" && v != "0.0.0.0" {
+		t.Errorf("siaddr = %q for an unknown architecture", v)
+	}
+}
