@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,13 @@ type Meta struct {
 	LocalPort int            // port it arrived on: the DHCP port, or ProxyPort
 	Src       netip.AddrPort // where it came from
 	Now       time.Time      // the time of the decision (for leases)
+	// Iface is the interface the request arrived on, when the socket
+	// listens on every interface (server block without `interface`): a
+	// request not relayed is answered only when Iface has an address in a
+	// served network, and only on such a network. Nil means the socket is
+	// bound to the interface the operator chose (or the caller does not
+	// know): no arrival check.
+	Iface *Iface
 }
 
 // Pool hands out dynamic addresses to unknown MACs. taken reports addresses
@@ -55,13 +64,22 @@ type Decision struct {
 	MAC     string         // canonical MAC of the client ("" if not Ethernet)
 	Node    *bootsvc.Node  // the declared node, nil if the MAC is unknown
 	Unknown bool           // the client is not a declared node
+	// Unserved is set when the request came from where gitboot does not
+	// serve: an interface without an address in a served network, or a
+	// relay address that is not a host of one (see admit).
+	Unserved bool
 	// Boot is set when the client is boot firmware or iPXE (vendor class
 	// PXEClient or HTTPClient, user class iPXE): its DHCP starts a boot.
 	// Any other client of a declared node is the node's own OS.
 	Boot     bool
 	Addr     netip.Addr // the address given (yiaddr), or the client's
 	BootFile string     // boot file or URL sent
-	Reason   string     // why nothing is sent, or a note on what was
+	// NoBootFile is set when the client sent an architecture (option 93)
+	// gitboot has no boot file for: it gets an address but no boot
+	// information at all.
+	NoBootFile bool
+	Arch       uint16 // option 93, when NoBootFile
+	Reason     string // why nothing is sent, or a note on what was
 }
 
 // Decide answers one decoded request from snap. It is pure apart from pool
@@ -98,6 +116,14 @@ func Decide(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, pool Pool) Decis
 		d.Reason = "no message type (BOOTP is not served)"
 		return d
 	}
+	// Where it came from is checked before who sent it: a request from a
+	// segment gitboot does not serve is neither answered nor reported as
+	// an unknown MAC.
+	nets, why := admit(snap, req, m)
+	if why != "" {
+		d.Reason, d.Unserved = why, true
+		return d
+	}
 	node, known := snap.NodeByMAC(d.MAC)
 	if known {
 		d.Node = node
@@ -105,7 +131,7 @@ func Decide(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, pool Pool) Decis
 		d.Unknown = true
 	}
 
-	n, why := chooseNetwork(snap, req, node)
+	n, why := chooseNetwork(snap, req, node, nets)
 	if n == nil {
 		d.Reason = why
 		return d
@@ -123,15 +149,70 @@ func Decide(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, pool Pool) Decis
 	return decideDynamic(snap, req, m, n, pool, d)
 }
 
-// chooseNetwork picks the network a request belongs to: the relay's
-// (giaddr), else the node's own, else the one holding the client's address
-// or the server's.
-func chooseNetwork(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, node *bootsvc.Node) (*bootsvc.Network, string) {
+// admit decides whether a request came from where gitboot serves, and
+// returns the networks it may be answered on. A relayed request (giaddr
+// set) is admitted when giaddr is a host address of a served network (not
+// its network or broadcast address): that network. A request straight
+// from a client is admitted when the interface it arrived on (m.Iface)
+// has an address in a served network: those networks. Without m.Iface
+// (the socket is bound to the interface the operator chose) nets is nil:
+// any network.
+func admit(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta) (nets []*bootsvc.Network, why string) {
 	if gi := ip4(req.GatewayIPAddr); gi.IsValid() {
 		n, ok := snap.NetworkContaining(gi)
 		if !ok {
 			return nil, "relay address " + gi.String() + " is in no served network"
 		}
+		if !isHostAddr(n.Subnet, gi) {
+			return nil, "relay address " + gi.String() + " is the network or broadcast address of " + n.Name
+		}
+		return []*bootsvc.Network{n}, ""
+	}
+	if m.Iface == nil {
+		return nil, ""
+	}
+	for i := range snap.Networks {
+		n := &snap.Networks[i]
+		for _, a := range m.Iface.Addrs {
+			if n.Subnet.Contains(a) {
+				nets = append(nets, n)
+				break
+			}
+		}
+	}
+	if len(nets) == 0 {
+		name := m.Iface.Name
+		if name == "" {
+			name = "interface #" + strconv.Itoa(m.Iface.Index)
+		}
+		return nil, "arrived on " + name + ", which has no address in a served network"
+	}
+	return nets, ""
+}
+
+// isHostAddr reports whether a is neither the network nor the broadcast
+// address of p (a /31 or /32 has neither).
+func isHostAddr(p netip.Prefix, a netip.Addr) bool {
+	if !a.Is4() || p.Bits() >= 31 {
+		return true
+	}
+	b := p.Masked().Addr().As4()
+	netw := netip.AddrFrom4(b)
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v |= host
+	bcast := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	return a != netw && a != bcast
+}
+
+// chooseNetwork picks the network a request belongs to among nets (nil:
+// any; one network for a relayed request): the relay's, else the node's
+// own, else the one holding the client's address or the server's, else
+// the first network on the arrival interface.
+func chooseNetwork(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, node *bootsvc.Node, nets []*bootsvc.Network) (*bootsvc.Network, string) {
+	allowed := func(n *bootsvc.Network) bool { return nets == nil || slices.Contains(nets, n) }
+	if ip4(req.GatewayIPAddr).IsValid() {
+		n := nets[0]
 		if node != nil && !n.Subnet.Contains(node.IP) {
 			return nil, "relayed from " + n.Name + " but the node's address is not in it"
 		}
@@ -144,15 +225,21 @@ func chooseNetwork(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, node *bootsvc.Nod
 				return nil, "node " + node.Name + " has no served network"
 			}
 		}
+		if !allowed(n) {
+			return nil, "node " + node.Name + "'s network " + n.Name + " is not on the interface the request arrived on"
+		}
 		return n, ""
 	}
 	if ci := ip4(req.ClientIPAddr); ci.IsValid() {
-		if n, ok := snap.NetworkContaining(ci); ok {
+		if n, ok := snap.NetworkContaining(ci); ok && allowed(n) {
 			return n, ""
 		}
 	}
-	if n, ok := snap.NetworkContaining(snap.Server.Address); ok {
+	if n, ok := snap.NetworkContaining(snap.Server.Address); ok && allowed(n) {
 		return n, ""
+	}
+	if len(nets) > 0 {
+		return nets[0], ""
 	}
 	return nil, "no network holds the server address"
 }
@@ -261,8 +348,13 @@ func decideProxy(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, m Meta, n *bootsvc.
 		d.Reason = "message type " + req.MessageType().String() + " is not served in proxy mode on this port"
 		return d
 	}
-	r := newReply(snap, req, mt)
 	file, vendor := bootFile(snap, req, d.MAC)
+	if file == "" {
+		d.NoBootFile, d.Arch = true, uint16(req.ClientArch()[0])
+		d.Reason = "no boot file for client architecture " + strconv.Itoa(int(d.Arch)) + " (proxy mode sends boot information only)"
+		return d
+	}
+	r := newReply(snap, req, mt)
 	setBoot(snap, req, r, file, vendor)
 	if vendor == "" {
 		r.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
@@ -286,6 +378,11 @@ func withReply(d Decision, r *dhcpv4.DHCPv4, req *dhcpv4.DHCPv4) Decision {
 		d.BootFile = string(o)
 	}
 	d.Dest = dest(req, r)
+	if d.BootFile == "" && r.MessageType() != dhcpv4.MessageTypeNak {
+		if archs := req.ClientArch(); len(archs) > 0 {
+			d.NoBootFile, d.Arch = true, uint16(archs[0])
+		}
+	}
 	return d
 }
 
@@ -405,7 +502,7 @@ func bootFile(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, mac string) (file, ven
 		}
 		return f, vendor
 	}
-	return "", vendor
+	return "", vendor // an architecture without a boot file: see setBoot
 }
 
 // ip4 converts a net.IP to a valid IPv4 netip.Addr, or the zero Addr for

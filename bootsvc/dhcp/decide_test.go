@@ -21,11 +21,12 @@ const pxeBIOS = "PXEClient:Arch:00000:UNDI:002001"
 const pxeUEFI = "PXEClient:Arch:00007:UNDI:003016"
 
 type decideCase struct {
-	name string
-	snap snapOpts
-	req  *dhcpv4.DHCPv4
-	port int // 0: ServerPort
-	src  string
+	name  string
+	snap  snapOpts
+	req   *dhcpv4.DHCPv4
+	port  int // 0: ServerPort
+	src   string
+	iface *Iface // the arrival interface (nil: a socket bound to one)
 
 	wantType dhcpv4.MessageType // MessageTypeNone: no reply
 	wantAddr string             // yiaddr
@@ -40,6 +41,9 @@ func decideCases() []decideCase {
 	D, R := dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest
 	bc := "255.255.255.255:68"
 	proxy := snapOpts{mode: bootsvc.DHCPProxy}
+	a := netip.MustParseAddr
+	uplink := &Iface{Index: 3, Name: "uplink0", Addrs: []netip.Addr{a("192.168.77.1")}}
+	lanIf := &Iface{Index: 2, Name: "lan0", Addrs: []netip.Addr{a("192.168.5.9"), a("10.99.0.1")}}
 	return []decideCase{
 		{name: "bios_discover", req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
 			wantType: O, wantAddr: "10.99.0.11", wantFile: "undionly.kpxe", wantDest: bc},
@@ -62,6 +66,9 @@ func decideCases() []decideCase {
 			wantType: O, wantAddr: "10.99.0.12", wantFile: "undionly.kpxe", wantDest: bc},
 		{name: "unsupported_arch_gets_address_only", req: req(D, macC002, withArch(iana.EFI_IA32)),
 			wantType: O, wantAddr: "10.99.0.12", wantFile: "", wantDest: bc},
+		{name: "unsupported_arch_pxe_client_no_boot_promise", req: req(D, macC002, withArch(iana.Arch(0x42)), withVendor("PXEClient:Arch:00066:UNDI:003016")),
+			wantType: O, wantAddr: "10.99.0.12", wantFile: "", wantDest: bc},
+		{name: "proxy_unsupported_arch_ignored", snap: proxy, req: req(D, macC001, withArch(iana.EFI_IA32), withVendor("PXEClient:Arch:00006:UNDI:003016"))},
 		{name: "request_ack", req: req(R, macC001, withRequested("10.99.0.11"), withServerID("10.99.0.1"), withArch(iana.INTEL_X86PC)),
 			wantType: A, wantAddr: "10.99.0.11", wantFile: "undionly.kpxe", wantDest: bc},
 		{name: "request_wrong_address_nak", req: req(R, macC001, withRequested("10.99.0.99")),
@@ -77,6 +84,24 @@ func decideCases() []decideCase {
 			wantType: O, wantAddr: "10.98.0.21", wantFile: "snponly.efi", wantDest: "10.98.0.254:67"},
 		{name: "relay_node_on_other_network_ignored", req: req(D, macC001, withGiaddr("10.98.0.254"))},
 		{name: "relay_unserved_network_ignored", req: req(D, macR2N01, withGiaddr("192.168.7.1"))},
+		{name: "relay_giaddr_broadcast_ignored", req: req(D, macR2N01, withGiaddr("10.98.0.255"))},
+		{name: "relay_giaddr_network_address_ignored", req: req(D, macR2N01, withGiaddr("10.98.0.0"))},
+		{name: "relay_giaddr_broadcast_unknown_mac_ignored", snap: snapOpts{dynamic: true}, req: req(D, macOther, withGiaddr("10.99.0.255"))},
+		{name: "relay_through_uplink_answered", iface: uplink, req: req(D, macR2N01, withGiaddr("10.98.0.254"), withArch(iana.EFI_X86_64), withVendor(pxeUEFI)),
+			wantType: O, wantAddr: "10.98.0.21", wantFile: "snponly.efi", wantDest: "10.98.0.254:67"},
+		{name: "arrived_on_served_interface", iface: lanIf, req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
+			wantType: O, wantAddr: "10.99.0.11", wantFile: "undionly.kpxe", wantDest: bc},
+		{name: "arrived_on_unserved_interface_ignored", iface: uplink, req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS))},
+		{name: "request_on_unserved_interface_no_nak", iface: uplink, req: req(R, macC001, withRequested("192.168.77.50"))},
+		{name: "unknown_mac_on_unserved_interface_not_reported", iface: uplink, snap: snapOpts{dynamic: true}, req: req(D, macOther)},
+		{name: "unknown_mac_dynamic_on_served_interface", iface: lanIf, snap: snapOpts{dynamic: true}, req: req(D, macOther),
+			wantType: O, wantAddr: "10.99.0.201", wantFile: "undionly.kpxe", wantDest: bc},
+		// Only cluster has a dynamic range: an unknown MAC on rack2's
+		// segment must not get a cluster address.
+		{name: "unknown_mac_on_other_segment_not_offered_cluster_address", snap: snapOpts{dynamic: true},
+			iface: &Iface{Index: 4, Name: "rack2", Addrs: []netip.Addr{a("10.98.0.1")}}, req: req(D, macOther)},
+		{name: "arrived_on_interface_without_addresses_ignored", iface: &Iface{Index: 7}, req: req(D, macC001)},
+		{name: "node_of_relayed_network_directly_on_lan_ignored", iface: lanIf, req: req(D, macR2N01, withArch(iana.EFI_X86_64), withVendor(pxeUEFI))},
 		{name: "unknown_mac_ignored", req: req(D, macOther, withArch(iana.INTEL_X86PC))},
 		{name: "unknown_mac_dynamic_offer", snap: snapOpts{dynamic: true}, req: req(D, macOther, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
 			wantType: O, wantAddr: "10.99.0.201", wantFile: "undionly.kpxe", wantDest: bc},
@@ -117,7 +142,7 @@ func TestDecide(t *testing.T) {
 			// Round-trip the request through the wire format, as the server does.
 			wire, err := dhcpv4.FromBytes(tc.req.ToBytes())
 			mustNoErr(t, err)
-			d := Decide(testSnapshot(tc.snap), wire, Meta{LocalPort: port, Src: src, Now: t0}, pool)
+			d := Decide(testSnapshot(tc.snap), wire, Meta{LocalPort: port, Src: src, Now: t0, Iface: tc.iface}, pool)
 
 			if tc.wantType == dhcpv4.MessageTypeNone {
 				if d.Reply != nil {
@@ -161,6 +186,20 @@ func checkReply(t *testing.T, tc decideCase, d Decision, r *dhcpv4.DHCPv4) {
 	}
 	if d.BootFile != tc.wantFile || r.BootFileName != tc.wantFile {
 		t.Errorf("boot file %q (wire %q), want %q", d.BootFile, r.BootFileName, tc.wantFile)
+	}
+	if tc.wantFile == "" {
+		// No boot file: nothing that points a client at one either.
+		if !r.ServerIPAddr.IsUnspecified() || r.Options.Has(dhcpv4.OptionTFTPServerName) ||
+			r.Options.Has(dhcpv4.OptionVendorSpecificInformation) || r.Options.Has(dhcpv4.OptionClassIdentifier) {
+			t.Errorf("reply without a boot file still carries boot information:\n%s", r.Summary())
+		}
+		if !d.NoBootFile || d.Arch == 0 {
+			t.Errorf("NoBootFile %v, Arch %d: the decision does not say why no boot file", d.NoBootFile, d.Arch)
+		}
+		return
+	}
+	if d.NoBootFile {
+		t.Error("NoBootFile set with a boot file")
 	}
 	if r.ServerIPAddr.String() != "10.99.0.1" || r.TFTPServerName() != "10.99.0.1" {
 		t.Errorf("siaddr %s, option 66 %q, want 10.99.0.1", r.ServerIPAddr, r.TFTPServerName())

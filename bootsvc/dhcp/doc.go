@@ -47,7 +47,21 @@
 //
 // Debian's ipxe package ships no arm64 binary: put an arm64 snponly.efi at
 // arm64/snponly.efi under ipxe_dir for ARM64 nodes. Architectures not in
-// the table get an address but no boot file.
+// the table get an address but no boot information at all (no boot file,
+// next server or PXE options; in proxy mode no answer), and a debug line.
+//
+// Where requests are answered: a relayed request (giaddr set) only when
+// giaddr is a host address of a served network, never its network or
+// broadcast address. Without `interface` the socket listens on every
+// interface and learns each request's interface (IP_PKTINFO); a request
+// not relayed is answered only when that interface has an address in a
+// served network, and only with such a network, so an uplink or a
+// management link sees no offers and no NAKs, and its MACs are not
+// reported as unknown. With `interface` set the socket is bound to it and
+// the operator's choice is the check.
+//
+// Malformed packets, unknown MACs, refusals and requests from unserved
+// segments are logged at a bounded rate (internal/ratelog).
 //
 // In proxy mode only declared nodes that identify as PXEClient, HTTPClient
 // or iPXE are answered: an OFFER without an address (boot file, option 60

@@ -82,8 +82,13 @@ func buildLease(snap *bootsvc.Snapshot, req *dhcpv4.DHCPv4, n *bootsvc.Network, 
 // setBoot adds the boot information: siaddr and option 66 (the server),
 // the boot file, the vendor class echo (with the PXE "boot file in this
 // offer, skip discovery" control for PXE clients), and option 175 with
-// sub-option 176 = 1 ("no ProxyDHCP wait") for iPXE.
+// sub-option 176 = 1 ("no ProxyDHCP wait") for iPXE. Without a file (an
+// architecture gitboot has no boot file for) it adds nothing: no next
+// server and no PXE options that promise a boot file which is not there.
 func setBoot(snap *bootsvc.Snapshot, req, r *dhcpv4.DHCPv4, file, vendor string) {
+	if file == "" {
+		return
+	}
 	if snap.Server.Address.Is4() {
 		r.ServerIPAddr = net.IP(snap.Server.Address.AsSlice())
 		r.UpdateOption(dhcpv4.OptTFTPServerName(snap.Server.Address.String()))

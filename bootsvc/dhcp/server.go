@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/ratelog"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -34,7 +36,11 @@ type Config struct {
 	// and keeps the stage) and, at most once a minute per MAC, an event
 	// for unknown MACs. Nil discards them.
 	Recorder status.Recorder
-	// Logger is where the server logs; nil uses slog.Default().
+	// Logger is where the server logs; nil uses slog.Default(). Lines
+	// about unknown and bad requests (malformed packets, unknown MACs,
+	// requests from unserved segments, refusals) are rate-limited
+	// (internal/ratelog): a flood of them writes a burst, then about one
+	// a second, each counting the lines dropped before it.
 	Logger *slog.Logger
 	// Workers is the number of goroutines reading each socket; 0 means
 	// GOMAXPROCS.
@@ -55,6 +61,7 @@ type Stats struct {
 	Naks       uint64
 	Ignored    uint64 // decoded requests left unanswered
 	Unknown    uint64 // requests from MACs that are not declared nodes
+	Unserved   uint64 // requests from an unserved segment or relay address (Decision.Unserved)
 	Suppressed uint64 // unknown-MAC reports dropped because the table was full
 	SendErrors uint64
 }
@@ -68,8 +75,10 @@ type Server struct {
 	snap    atomic.Pointer[bootsvc.Snapshot]
 	leases  *Leases
 	unknown *unknownMACs
+	// bad logs unknown and bad requests at a bounded rate.
+	bad *ratelog.Logger
 
-	received, malformed, offers, acks, naks, ignored, unknownN, sendErrors atomic.Uint64
+	received, malformed, offers, acks, naks, ignored, unknownN, unserved, sendErrors atomic.Uint64
 }
 
 // New creates a server and loads the dynamic leases from cfg.StateDir.
@@ -94,9 +103,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UnknownMax <= 0 {
 		cfg.UnknownMax = 4096
 	}
+	log := cfg.Logger.With("svc", "dhcp")
 	return &Server{
-		cfg: cfg, log: cfg.Logger.With("svc", "dhcp"), rec: cfg.Recorder, leases: leases,
+		cfg: cfg, log: log, rec: cfg.Recorder, leases: leases,
 		unknown: newUnknownMACs(cfg.UnknownInterval, cfg.UnknownMax),
+		bad:     ratelog.New(log, 0, 0),
 	}, nil
 }
 
@@ -115,7 +126,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Received: s.received.Load(), Malformed: s.malformed.Load(), Offers: s.offers.Load(),
 		Acks: s.acks.Load(), Naks: s.naks.Load(), Ignored: s.ignored.Load(),
-		Unknown: s.unknownN.Load(), Suppressed: sup, SendErrors: s.sendErrors.Load(),
+		Unknown: s.unknownN.Load(), Unserved: s.unserved.Load(), Suppressed: sup, SendErrors: s.sendErrors.Load(),
 	}
 }
 
@@ -130,7 +141,7 @@ func (s *Server) Handle(pkt []byte, m Meta) Decision {
 	req, err := dhcpv4.FromBytes(pkt)
 	if err != nil {
 		s.malformed.Add(1)
-		s.log.Debug("malformed request", "from", m.Src, "len", len(pkt), "err", err)
+		s.bad.Debug("malformed request", "from", m.Src, "len", len(pkt), "err", err)
 		return Decision{Reason: "malformed: " + err.Error()}
 	}
 	d := Decide(s.snap.Load(), req, m, s.leases)
@@ -139,6 +150,9 @@ func (s *Server) Handle(pkt []byte, m Meta) Decision {
 }
 
 func (s *Server) account(d Decision, m Meta) {
+	if d.Unserved {
+		s.unserved.Add(1)
+	}
 	if d.Reply == nil {
 		s.ignored.Add(1)
 	} else {
@@ -163,7 +177,7 @@ func (s *Server) account(d Decision, m Meta) {
 		if !d.Boot {
 			s.rec.Record(status.Event{Node: d.Node.Name, MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now, Alive: true})
 		}
-		s.log.Info("refused", "node", d.Node.Name, "mac", d.MAC, "reason", d.Reason)
+		s.bad.Info("refused", "node", d.Node.Name, "mac", d.MAC, "reason", d.Reason)
 	case d.Node != nil && (d.Reply != nil || !d.Boot):
 		// Only a PXE or iPXE client's DHCP starts a boot (stage DHCP); the
 		// node's own OS renewing its lease, answered or not, shows it is
@@ -172,17 +186,24 @@ func (s *Server) account(d Decision, m Meta) {
 		if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 			return // the hot path: no log arguments built
 		}
+		if d.NoBootFile {
+			s.bad.Debug("no boot file for the client's architecture (option 93): address only",
+				"node", d.Node.Name, "mac", d.MAC, "arch", d.Arch)
+		}
 		s.log.Debug("answered", "node", d.Node.Name, "mac", d.MAC, "type", d.Reply.MessageType().String(),
 			"addr", d.Addr, "boot", d.BootFile)
 	case d.Unknown:
 		s.unknownN.Add(1)
 		if s.unknown.report(d.MAC, m.Now) {
 			s.rec.Record(status.Event{MAC: d.MAC, Stage: status.StageDHCP, Addr: d.Addr, Time: m.Now})
-			s.log.Info("request from unknown MAC", "mac", d.MAC, "from", m.Src, "addr", d.Addr,
+			s.bad.Info("request from unknown MAC", "mac", d.MAC, "from", m.Src, "addr", d.Addr,
 				"answered", d.Reply != nil, "note", d.Reason)
 		}
+		if d.NoBootFile {
+			s.bad.Debug("no boot file for the client's architecture (option 93): address only", "mac", d.MAC, "arch", d.Arch)
+		}
 	case d.Reply == nil && d.Reason != "" && s.log.Enabled(context.Background(), slog.LevelDebug):
-		s.log.Debug("not answered", "mac", d.MAC, "from", m.Src, "reason", d.Reason)
+		s.bad.Debug("not answered", "mac", d.MAC, "from", m.Src, "iface", ifaceName(m.Iface), "reason", d.Reason)
 	}
 }
 
@@ -197,13 +218,24 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	// An unbound socket answers only requests that arrived on an
+	// interface with an address in a served network (Meta.Iface, see
+	// admit): one table of interfaces for all workers.
+	var ifaces *ifaceTable
+	if uc, ok := conn.(*net.UDPConn); ok && boundDevice(uc) == "" {
+		var err error
+		if ifaces, err = newIfaceTable(uc); err != nil {
+			return fmt.Errorf("DHCP port %d: %w (set interface in the server block)", port, err)
+		}
+		defer ifaces.Close()
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errc <- s.loop(ctx, conn, port)
+			errc <- s.loop(ctx, conn, port, ifaces)
 		}()
 	}
 	wg.Wait()
@@ -216,17 +248,20 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	return nil
 }
 
-func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error {
+// loop reads and answers requests; ifaces is set for a socket bound to no
+// interface.
+func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int, ifaces *ifaceTable) error {
 	buf := make([]byte, 4096)
 	// A socket bound to a device (Listen with Interface) sends broadcasts
-	// there. An unbound one learns each request's interface (IP_PKTINFO)
-	// and sends the reply out of the same one: a broadcast has no route.
+	// there. An unbound one learns each request's interface (IP_PKTINFO),
+	// answers only as admit allows, and sends the reply out of the same
+	// interface: a broadcast has no route.
 	var pc *ipv4.PacketConn
 	uc, _ := conn.(*net.UDPConn)
-	if uc != nil && boundDevice(uc) == "" {
+	if ifaces != nil {
 		pc = ipv4.NewPacketConn(uc)
-		if pc.SetControlMessage(ipv4.FlagInterface, true) != nil {
-			pc = nil
+		if err := pc.SetControlMessage(ipv4.FlagInterface, true); err != nil {
+			return fmt.Errorf("DHCP port %d: learning the interface of each request (IP_PKTINFO): %w (set interface in the server block)", port, err)
 		}
 	}
 	for {
@@ -266,7 +301,14 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error 
 			return fmt.Errorf("reading DHCP port %d: %w", port, err)
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		d := s.handleSafe(buf[:n], Meta{LocalPort: port, Src: src})
+		m := Meta{LocalPort: port, Src: src}
+		if ifaces != nil {
+			m.Now = time.Now()
+			// No control message (ifindex 0) finds no interface: the
+			// request is not answered.
+			m.Iface = ifaces.lookup(ifindex, m.Now)
+		}
+		d := s.handleSafe(buf[:n], m)
 		if d.Reply == nil {
 			continue
 		}
@@ -284,6 +326,17 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int) error 
 			s.log.Warn("sending reply", "to", d.Dest, "mac", d.MAC, "err", err)
 		}
 	}
+}
+
+// ifaceName names an arrival interface for logs ("" when not known).
+func ifaceName(i *Iface) string {
+	if i == nil {
+		return ""
+	}
+	if i.Name == "" {
+		return "#" + strconv.Itoa(i.Index)
+	}
+	return i.Name
 }
 
 // boundDevice returns the interface a socket is bound to (SO_BINDTODEVICE),

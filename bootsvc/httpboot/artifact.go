@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
@@ -105,7 +104,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	if a.Digest != "" {
 		hdr["Etag"] = []string{strconv.Quote(a.Digest)}
 	}
-	http.ServeContent(w, r, "", time.Time{}, f)
+	serveContent(w, r, f, fi.Size())
 }
 
 // deny answers 403 to a runtime overlay request that secure_runtime
@@ -114,7 +113,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, ev status.Event, node *bootsvc.Node, why string) {
 	ev.Stage = status.StageDenied
 	h.rec.Record(ev)
-	h.log.Warn("http: runtime overlay refused (secure_runtime: only the node itself, as root, with its asset key if it has one)",
+	h.bad.Warn("http: runtime overlay refused (secure_runtime: only the node itself, as root, with its asset key if it has one)",
 		"why", why, "node", node.Name, "remote", r.RemoteAddr, "node_ip", node.IP)
 	w.Header()["Content-Type"] = hdrText
 	w.WriteHeader(http.StatusForbidden)
@@ -223,7 +222,7 @@ func assetKeyMatches(key, want string) bool {
 // records ev and logs why.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Event, why, body string) {
 	h.rec.Record(ev)
-	h.log.Warn("http: not found", "why", why, "node", ev.Node, "mac", ev.MAC, "path", clip(r.URL.Path),
+	h.bad.Warn("http: not found", "why", why, "node", ev.Node, "mac", ev.MAC, "path", clip(r.URL.Path),
 		"remote", r.RemoteAddr)
 	w.Header()["Content-Type"] = hdrText
 	w.WriteHeader(http.StatusNotFound)
@@ -254,10 +253,11 @@ func (h *Handler) serveBootFile(w http.ResponseWriter, r *http.Request, snap *bo
 		return
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
 		h.notFound(w, r, ev, "boot file is not a regular file", "")
 		return
 	}
 	w.Header()["Content-Type"] = hdrOctet
-	http.ServeContent(w, r, "", time.Time{}, f)
+	serveContent(w, r, f, fi.Size())
 }

@@ -35,6 +35,12 @@
 // byte of the overlay, logged with the reason and recorded as DENIED. The
 // iPXE script then loads no runtime overlay: the node's agent fetches it.
 //
+// Connections are shared fairly among client addresses (Config.MaxConns,
+// MaxConnsPerClient, ConnReserve, ShortIdleTimeout; see limitListener):
+// one address cannot hold the slots others need, and near the cap idle
+// keep-alive connections are closed after a short timeout. Bad requests
+// and refused connections are logged at a bounded rate (internal/ratelog).
+//
 // HEAD works wherever GET does. A MAC is accepted with ':' or '-' in any
 // case; a digest only in lower case. Malformed paths are 400, unknown ones
 // 404; both are logged and recorded as BAD_REQUEST, with the reason in the
@@ -57,11 +63,14 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/ratelog"
 )
 
 // Defaults for Config fields left zero.
 const (
 	DefaultMaxConns          = 1024
+	DefaultMaxConnsPerClient = 64
+	DefaultShortIdleTimeout  = 2 * time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultWriteIdleTimeout  = 60 * time.Second
@@ -85,6 +94,19 @@ type Config struct {
 
 	// MaxConns bounds concurrent connections; more wait to be accepted.
 	MaxConns int
+	// MaxConnsPerClient bounds the connections one client address is
+	// served at once; more wait (as many again), and beyond that get 503
+	// at once. Zero: DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	// ConnReserve is how many of MaxConns are kept for client addresses
+	// that hold no connection, so a new client is served while others
+	// hold the rest; once fewer than ConnReserve are free, keep-alive
+	// connections idle for ShortIdleTimeout are closed. Zero: MaxConns/16
+	// (at least 1).
+	ConnReserve int
+	// ShortIdleTimeout is how long a keep-alive connection may sit idle
+	// near the cap (see ConnReserve). Zero: DefaultShortIdleTimeout.
+	ShortIdleTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection idle that long.
@@ -150,6 +172,10 @@ type Handler struct {
 	// routeMetrics are the request counters of each route.
 	routeMetrics [numRoutes]*metrics.HTTPRoute
 	log          *slog.Logger
+	// bad logs bad requests and refused connections at a bounded rate.
+	bad *ratelog.Logger
+	// ll is the listener of the running Serve (nil before), for ConnStats.
+	ll atomic.Pointer[limitListener]
 }
 
 // New creates a Handler.
@@ -168,6 +194,16 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxConnsPerClient <= 0 {
+		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	if cfg.ConnReserve <= 0 {
+		cfg.ConnReserve = max(cfg.MaxConns/16, 1)
+	}
+	cfg.ConnReserve = min(cfg.ConnReserve, cfg.MaxConns-1)
+	if cfg.ShortIdleTimeout <= 0 {
+		cfg.ShortIdleTimeout = DefaultShortIdleTimeout
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
@@ -190,7 +226,8 @@ func New(cfg Config) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger}
+	h := &Handler{cfg: cfg, store: cfg.Status, rec: cfg.Recorder, metrics: cfg.Metrics, log: cfg.Logger,
+		bad: ratelog.New(cfg.Logger, 0, 0)}
 	h.metrics.SetStatus(cfg.Status)
 	for r := range h.routeMetrics {
 		h.routeMetrics[r] = h.metrics.HTTPRoute(route(r).String())
@@ -219,7 +256,11 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	ll := newLimitListener(ln, h.cfg.MaxConns, h.cfg.WriteIdleTimeout, h.metrics)
+	ll := newLimitListener(ln, limitConfig{maxConns: h.cfg.MaxConns, perClient: h.cfg.MaxConnsPerClient,
+		reserve: h.cfg.ConnReserve, idleShort: h.cfg.ShortIdleTimeout, writeIdle: h.cfg.WriteIdleTimeout}, h.metrics, h.bad)
+	srv.ConnState = ll.connState
+	h.ll.Store(ll)
+	defer ll.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ll) }()
 	select {
@@ -236,6 +277,16 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// ConnStats reports what the connection limits of the running (or last)
+// Serve did; zero before Serve.
+func (h *Handler) ConnStats() ConnStats {
+	ll := h.ll.Load()
+	if ll == nil {
+		return ConnStats{}
+	}
+	return ll.stats()
 }
 
 // respWriter counts the status code and body bytes of a response. It keeps
@@ -370,7 +421,7 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 // fail answers code with why in the body, logs the request and records
 // BAD_REQUEST (attributed to the node whose address sent it, if any).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed, code int, why string) {
-	h.log.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
+	h.bad.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
 		"path", clip(r.URL.EscapedPath()), "remote", r.RemoteAddr)
 	ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
 	if n, ok := snap.NodeByIP(addr); ok {
@@ -423,7 +474,7 @@ func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, snap *boot
 	if node != nil {
 		ev.Node = node.Name
 	} else {
-		h.log.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
+		h.bad.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
 	}
 	h.rec.Record(ev)
 	w.Header()["Content-Type"] = hdrText

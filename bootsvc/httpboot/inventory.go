@@ -36,7 +36,7 @@ func (h *Handler) serveInventory(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Type"] = hdrJSON
 	hdr["Cache-Control"] = hdrNoCache
 	hdr["Etag"] = []string{`"sha256:` + hex.EncodeToString(sum[:]) + `"`}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	serveContent(w, r, bytes.NewReader(b), int64(len(b)))
 }
 
 // CheckPathAnswer is the JSON answer of GET /check-path.

@@ -131,30 +131,11 @@ func TestBadInputLogIsRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Count(ts.log.String(), "bad packet ignored")
-	if lines == 0 || lines > 2*ts.warn.burst {
-		t.Fatalf("%d log lines for %d bad packets, want 1..%d", lines, n, 2*ts.warn.burst)
+	if lines == 0 || lines > 2*ts.bad.Burst() {
+		t.Fatalf("%d log lines for %d bad packets, want 1..%d", lines, n, 2*ts.bad.Burst())
 	}
-}
-
-func TestLimiter(t *testing.T) {
-	l := limiter{burst: 3, window: time.Minute}
-	now := time.Unix(1000, 0)
-	for i := range 3 {
-		if ok, _ := l.allow(now); !ok {
-			t.Fatalf("event %d refused within the burst", i)
-		}
-	}
-	for range 5 {
-		if ok, _ := l.allow(now.Add(time.Second)); ok {
-			t.Fatal("event beyond the burst allowed")
-		}
-	}
-	ok, dropped := l.allow(now.Add(time.Minute))
-	if !ok || dropped != 5 {
-		t.Fatalf("next window: ok %v dropped %d, want true 5", ok, dropped)
-	}
-	if _, dropped := l.allow(now.Add(time.Minute)); dropped != 0 {
-		t.Fatalf("dropped counted twice: %d", dropped)
+	if ts.bad.Suppressed() == 0 {
+		t.Fatal("no dropped line counted")
 	}
 }
 

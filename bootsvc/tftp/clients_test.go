@@ -281,10 +281,11 @@ func TestClientsConcurrent(t *testing.T) {
 	needTool(t, "tftp")
 	needTool(t, "atftp")
 	r := makeRoot(t)
-	ts := startServer(t, r.dir, Config{})
+	const n = 32
+	// Every client here has the address 127.0.0.1: let it run them all.
+	ts := startServer(t, r.dir, Config{MaxPerClient: n})
 	out := t.TempDir()
 	files := []string{bigFile, "ipxe.efi", "undionly.kpxe", exactFile}
-	const n = 32
 	// Snapshots keep being swapped in while the clients run.
 	swapping := make(chan struct{})
 	swapped := make(chan int)

@@ -1,35 +1,57 @@
 package tftp
 
 import (
+	"errors"
+	"net/netip"
 	"sync"
-	"time"
 )
 
-// limiter allows burst events per window and counts the ones it drops, so
-// bad input cannot flood the log.
-type limiter struct {
-	burst  int
-	window time.Duration
+// DefaultMaxPerClient is Config.MaxPerClient's default: firmware fetches
+// one file at a time, so 8 leaves room for retries and a tsize probe while
+// one host cannot take more than a sliver of MaxTransfers.
+const DefaultMaxPerClient = 8
 
-	mu      sync.Mutex
-	start   time.Time
-	used    int
-	dropped int
+// errClientBusy answers a client over its share of transfers.
+var errClientBusy = errors.New("too many transfers from this address, try again")
+
+// clientSlots counts the transfers running per client address.
+type clientSlots struct {
+	max int
+	mu  sync.Mutex
+	n   map[netip.Addr]int
 }
 
-// allow reports whether an event at now may be logged and, when it may,
-// how many were dropped since the last allowed one.
-func (l *limiter) allow(now time.Time) (ok bool, dropped int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= l.window {
-		l.start, l.used = now, 0
+func newClientSlots(max int) *clientSlots {
+	return &clientSlots{max: max, n: map[netip.Addr]int{}}
+}
+
+// acquire takes a slot for addr, or reports false when addr already holds
+// max transfers.
+func (c *clientSlots) acquire(addr netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[addr] >= c.max {
+		return false
 	}
-	if l.used >= l.burst {
-		l.dropped++
-		return false, 0
+	c.n[addr]++
+	return true
+}
+
+// release gives back a slot acquire took; the map forgets addresses
+// holding none, so it stays as small as the set of active clients.
+func (c *clientSlots) release(addr netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[addr] <= 1 {
+		delete(c.n, addr)
+		return
 	}
-	l.used++
-	dropped, l.dropped = l.dropped, 0
-	return true, dropped
+	c.n[addr]--
+}
+
+// running is the number of transfers addr holds.
+func (c *clientSlots) running(addr netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[addr]
 }

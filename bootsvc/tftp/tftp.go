@@ -28,6 +28,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/ratelog"
 )
 
 // Defaults for Config.
@@ -61,6 +62,11 @@ type Config struct {
 	// socket and a file); a request beyond it gets a "busy" TFTP error and
 	// the client retries. Zero: DefaultMaxTransfers.
 	MaxTransfers int
+	// MaxPerClient bounds the transfers one client address runs at once,
+	// so that one host (a flood of RRQs) cannot hold every transfer slot;
+	// a request beyond it gets a TFTP error at once, before any file is
+	// opened. Zero: DefaultMaxPerClient.
+	MaxPerClient int
 	// Metrics counts transfers by result ("ok", "aborted") and bytes sent,
 	// for GET /metrics; nil counts nothing. (bootsvc/metrics.Metrics implements it.)
 	Metrics interface {
@@ -71,11 +77,13 @@ type Config struct {
 // Server is a read-only TFTP server. Create it with New, give it a snapshot
 // with Update, and run it with Serve. It is safe for concurrent use.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	rec  status.Recorder
-	cur  atomic.Pointer[tree]
-	warn limiter
+	cfg Config
+	log *slog.Logger
+	rec status.Recorder
+	cur atomic.Pointer[tree]
+	// bad logs refused requests and bad packets at a bounded rate.
+	bad     *ratelog.Logger
+	clients *clientSlots
 
 	running atomic.Int64 // transfers in progress, for MaxTransfers
 
@@ -96,6 +104,9 @@ func New(cfg Config) *Server {
 	if cfg.MaxTransfers <= 0 {
 		cfg.MaxTransfers = DefaultMaxTransfers
 	}
+	if cfg.MaxPerClient <= 0 {
+		cfg.MaxPerClient = DefaultMaxPerClient
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, rec: cfg.Recorder}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -103,7 +114,8 @@ func New(cfg Config) *Server {
 	if s.rec == nil {
 		s.rec = status.Discard{}
 	}
-	s.warn = limiter{burst: 20, window: 10 * time.Second}
+	s.bad = ratelog.New(s.log, 0, 0)
+	s.clients = newClientSlots(cfg.MaxPerClient)
 	return s
 }
 
@@ -208,6 +220,13 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) error {
 	return func(name string, rf io.ReaderFrom) error {
 		client := clientAddr(rf)
+		// The client's own share first, so a flooding host is refused
+		// without touching the slots everyone shares.
+		if !s.clients.acquire(client) {
+			s.refuse(s.cur.Load(), client, name, errClientBusy)
+			return errClientBusy
+		}
+		defer s.clients.release(client)
 		if s.running.Add(1) > int64(s.cfg.MaxTransfers) {
 			s.running.Add(-1)
 			s.refuse(s.cur.Load(), client, name, errBusy)
@@ -281,7 +300,7 @@ func (s *Server) refuse(t *tree, client netip.Addr, name string, why error) {
 		stage = status.StageNotFound
 	case errBadName, errNameTooLong:
 		stage = status.StageBadRequest
-	case errBusy, errNoConfig:
+	case errBusy, errClientBusy, errNoConfig:
 		return // transient: the client retries, nothing to show
 	default:
 		stage = status.StageDenied
@@ -292,18 +311,10 @@ func (s *Server) refuse(t *tree, client netip.Addr, name string, why error) {
 	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: stage, Sent: truncate(name, 80), Addr: client})
 }
 
-// warnf logs at warning level unless too many warnings came lately, so a
-// flood of bad packets cannot flood the log.
-func (s *Server) warnf(msg string, args ...any) {
-	ok, dropped := s.warn.allow(time.Now())
-	if !ok {
-		return
-	}
-	if dropped > 0 {
-		args = append(args, "suppressed_before", dropped)
-	}
-	s.log.Warn(msg, args...)
-}
+// warnf logs at warning level at a bounded rate (internal/ratelog), so a
+// flood of bad packets cannot flood the log; the next line written counts
+// the ones dropped.
+func (s *Server) warnf(msg string, args ...any) { s.bad.Warn(msg, args...) }
 
 // hook receives the library's transfer outcomes; only failures without a
 // file (bad packets on the listening socket) are not logged elsewhere.

@@ -49,3 +49,19 @@ func TestServeNeedsRepo(t *testing.T) {
 		t.Errorf("serve on a non-repository: exit %d, %q", code, errb.String())
 	}
 }
+
+// The per-client limits must be at least 1: 0 would refuse every client.
+func TestServeRejectsZeroPerClientLimits(t *testing.T) {
+	for _, flag := range []string{"--tftp-max-per-client", "--http-max-per-client"} {
+		var out, errb bytes.Buffer
+		code := runWith([]string{"serve", "--repo", t.TempDir(), "--state", t.TempDir(), flag, "0"}, &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "must be at least 1") {
+			t.Errorf("serve %s 0: exit %d, %q", flag, code, errb.String())
+		}
+	}
+	var out bytes.Buffer
+	if runWith([]string{"serve", "--help"}, &out, &out); !strings.Contains(out.String(), "--tftp-max-per-client int") ||
+		!strings.Contains(out.String(), "--http-max-per-client int") {
+		t.Errorf("serve --help does not list the per-client limits:\n%s", out.String())
+	}
+}

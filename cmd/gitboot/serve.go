@@ -41,6 +41,8 @@ type serveFlags struct {
 	notesInterval            time.Duration
 	signing                  signingFlags
 	agent                    string
+	tftpPerClient            int
+	httpPerClient            int
 	roots                    rootFlags
 	ui                       bool
 }
@@ -79,6 +81,8 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
+	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
+	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
 	f.signing.register(fl)
 	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
@@ -99,6 +103,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	log, err := newLogger(cmd.ErrOrStderr(), f.logFormat)
 	if err != nil {
 		return err
+	}
+	if f.tftpPerClient < 1 || f.httpPerClient < 1 {
+		return fmt.Errorf("--tftp-max-per-client %d, --http-max-per-client %d: both must be at least 1", f.tftpPerClient, f.httpPerClient)
 	}
 	opts, err := loadOptions(".", f.vars)
 	if err != nil {
@@ -227,8 +234,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler,
-			CheckPath: checkPathHandler(roots)}),
-		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp")}),
+			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient}),
+		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
 		},

@@ -31,6 +31,7 @@ func run() error {
 	dir := flag.String("dir", tftp.DefaultIPXEDir, "directory to serve (the TFTP root)")
 	addr := flag.String("addr", "127.0.0.1:6969", "UDP address to listen on")
 	quiet := flag.Bool("quiet", true, "log only warnings")
+	perClient := flag.Int("max-per-client", 1024, "concurrent transfers per client address (the benchmark's clients all share one address)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -53,7 +54,7 @@ func run() error {
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv := tftp.New(tftp.Config{Log: log})
+	srv := tftp.New(tftp.Config{Log: log, MaxPerClient: *perClient})
 	srv.Update(bootsvc.NewSnapshot(bootsvc.Server{IPXEDir: *dir, TFTPPort: int(ap.Port())}, nil, nil, ""))
 	conn, err := tftp.Listen(ap)
 	if err != nil {
