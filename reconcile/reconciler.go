@@ -17,6 +17,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
@@ -151,6 +152,9 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	inv, data, err := ReadInventory(r.cfg.StateDir)
+	if statefile.SetAside(r.cfg.Logger, err, "starting from the branch tip as if nothing was applied") {
+		return nil, nil
+	}
 	if err != nil || inv == nil {
 		return nil, err
 	}

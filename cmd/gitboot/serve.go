@@ -22,6 +22,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/spf13/cobra"
@@ -196,6 +197,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 
 	store, err := status.Open(status.Config{Dir: f.state})
+	if statefile.SetAside(log, err, "node status starts empty") {
+		store, err = status.Open(status.Config{Dir: f.state})
+	}
 	if err != nil {
 		return err
 	}

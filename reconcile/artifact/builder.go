@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // SENT names of the artifacts, as status shows them. The kernel is sent
@@ -138,6 +139,9 @@ func New(cfg Config) (*Builder, error) {
 	}
 	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}}
 	st, err := b.readApplied()
+	if statefile.SetAside(cfg.Logger, err, "no build is kept as current or previous until the next apply") {
+		st, err = b.readApplied()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // Manifest records one build: each image's artifacts and each node's
@@ -93,7 +94,7 @@ func (b *Builder) readApplied() (applied, error) {
 		return a, fmt.Errorf("reading applied state: %w", err)
 	}
 	if err := json.Unmarshal(data, &a); err != nil {
-		return a, fmt.Errorf("reading applied state: %w", err)
+		return a, statefile.Corrupt(b.appliedPath(), err)
 	}
 	if a.Version > appliedVersion {
 		return a, fmt.Errorf("reading applied state: %s has version %d, written by a newer gitboot (this one reads up to %d)",
