@@ -56,6 +56,11 @@ type Config struct {
 	OnEvaluated func(Evaluation)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// ReloadTimeout bounds the evaluation and build of one commit; a
+	// commit that takes longer is rejected as too expensive (a
+	// *ConfigError with TooExpensive set) and the last good state stays
+	// served. 0: no bound.
+	ReloadTimeout time.Duration
 }
 
 // Source is where commits come from: a *gitsrc.Source. A source that
@@ -94,6 +99,9 @@ type ConfigError struct {
 	Commit string
 	Diags  hcl.Diagnostics
 	Files  map[string]*hcl.File
+	// TooExpensive: evaluating and building the commit took longer than
+	// Config.ReloadTimeout.
+	TooExpensive bool
 }
 
 func (e *ConfigError) Error() string {
@@ -258,8 +266,11 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		}
 	}()
 
-	cluster, srv, desired, err := r.desire(commit)
+	ctx, cancel := r.reloadContext(ctx)
+	defer cancel()
+	cluster, srv, desired, err := r.desireCtx(ctx, commit)
 	if err != nil {
+		err = r.overDeadline(ctx, commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			r.rejected = ce
@@ -333,8 +344,11 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			r.cfg.OnEvaluated(ev)
 		}
 	}()
-	cluster, srv, desired, err := r.desire(commit)
+	ctx, cancel := r.reloadContext(ctx)
+	defer cancel()
+	cluster, srv, desired, err := r.desireCtx(ctx, commit)
 	if err != nil {
+		err = r.overDeadline(ctx, commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		return ev, err
 	}
@@ -392,9 +406,11 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
 	if err != nil {
 		err = repoError(ev.Commit.Hash, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
+		err = r.overDeadline(ctx, ev.Commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			r.rejected = ce
+			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "err", err)
 		}
 		return err
 	}

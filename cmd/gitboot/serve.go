@@ -41,6 +41,7 @@ type serveFlags struct {
 	notesInterval            time.Duration
 	signing                  signingFlags
 	agent                    string
+	reloadTimeout            time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +77,7 @@ func newServeCmd() *cobra.Command {
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
+	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
 	f.signing.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
@@ -130,6 +132,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	m := metrics.New()
+	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
 	if f.notes {
@@ -148,7 +151,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
-		Verify: commitVerifier(src, policy),
+		Verify: commitVerifier(src, policy), ReloadTimeout: f.reloadTimeout,
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil
@@ -157,6 +160,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		},
 		OnEvaluated: func(ev reconcile.Evaluation) {
 			m.ObserveReconcile(ev.Result)
+			reloads.evaluated(ev)
 			if ev.Result == reconcile.ResultApplied {
 				m.ObserveBuild(ev.Build)
 				m.ObserveApply(ev.Duration)
@@ -203,6 +207,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	reloads.setStore(store)
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Error("saving node status", "err", err)
