@@ -112,8 +112,7 @@ func TestReloadTimeout(t *testing.T) {
 	l.stop(t, syscall.SIGTERM)
 	l.args = append(l.args, "--reload-timeout", "1500ms")
 	l.serve(t)
-
-	bigImageFile(t, l.image, 400<<20)
+	bigImageFile(t, l.image, 150<<20)
 	slow := l.commit(t, "a big image", func(w string) {
 		editFile(t, filepath.Join(w, "nodes.hcl"), `tags     = { slot = "1" }`, "tags     = { slot = \"1\" }\n  kernel_args = [\"console=ttyS0\", \"gitboot.slow\"]")
 	})
@@ -143,7 +142,7 @@ func TestReloadTimeout(t *testing.T) {
 func TestReloadSIGTERM(t *testing.T) {
 	l := startGitOpsLab(t)
 	l.serve(t)
-	bigImageFile(t, l.image, 400<<20)
+	bigImageFile(t, l.image, 150<<20)
 	l.commit(t, "a big image", func(w string) {
 		editFile(t, filepath.Join(w, "nodes.hcl"), `tags     = { slot = "1" }`, "tags     = { slot = \"1\" }\n  kernel_args = [\"console=ttyS0\", \"gitboot.slow\"]")
 	})
