@@ -162,6 +162,18 @@ func (m *Manifest) encode() ([]byte, error) {
 	return out, nil
 }
 
+// sizes records the size of every artifact m names, by file name.
+func (m *Manifest) sizes(into map[string]int64) {
+	for _, rec := range m.Images {
+		into[rec.Image.Hex+extImage] = rec.Image.Size
+		into[rec.Kernel.Hex+extKernel] = rec.Kernel.Size
+	}
+	for _, n := range m.Nodes {
+		into[n.System.Hex+extImage] = n.System.Size
+		into[n.Runtime.Hex+extImage] = n.Runtime.Size
+	}
+}
+
 func appendRef(b []byte, r ref) []byte {
 	b = append(b, `{"sha256":"`...)
 	b = append(b, r.Hex...)
@@ -230,6 +242,9 @@ func (b *Builder) Commit(r *Result) error {
 	data, _ := json.Marshal(a)
 	if err := atomicfile.WriteFile(b.appliedPath(), data, 0o600); err != nil {
 		return fmt.Errorf("recording applied state: %w", err)
+	}
+	if err := b.store.saveVerified(); err != nil {
+		b.cfg.Logger.Warn("recording verified artifacts", "err", err)
 	}
 	return nil
 }
@@ -350,6 +365,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			if d.dir == b.store.objs {
 				b.store.mu.Lock()
 				delete(b.store.have, name)
+				delete(b.store.verified, name)
 				b.store.mu.Unlock()
 			}
 		}
