@@ -280,7 +280,10 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	}
 	plan := Diff(r.running, desired, digestOf(r.runningData))
 	ev.Plan = plan
-	if !plan.HasChanges() {
+	// A served build missing an artifact (found damaged and removed) is
+	// built again although nothing changed.
+	rebuild := !plan.HasChanges() && opt.Recheck && r.incomplete()
+	if !plan.HasChanges() && !rebuild {
 		ev.Result = ResultUnchanged
 		r.dropPending()
 		if r.running != nil && (r.running.Commit != commit.Hash || r.dirty || (desired.Agent != "" && r.running.Agent != desired.Agent)) {
@@ -301,7 +304,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	}
 	// A change-managed site stays so until a reviewed apply: a push that
 	// turns auto_apply on (or off) is itself planned, not applied.
-	if !desired.Server.AutoApply || (r.running != nil && !r.running.Server.AutoApply) {
+	if !rebuild && (!desired.Server.AutoApply || (r.running != nil && !r.running.Server.AutoApply)) {
 		ev.Result = ResultPlanned
 		r.pending = plan
 		if err := savePending(r.cfg.StateDir, plan); err != nil {

@@ -176,7 +176,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// a failing build at restart never leaves the site without DHCP.
 	snap, err := rec.Restore()
 	if err != nil {
-		log.Error("the last applied state cannot be restored; starting from the branch tip", "err", err)
+		log.Error("the last applied state cannot be restored; building its commit again", "err", err)
+		if snap, err = rec.RebuildApplied(ctx); err != nil {
+			log.Error("the last applied commit cannot be built again; starting from the branch tip", "err", err)
+		}
 	}
 	if snap != nil {
 		inv, _ := rec.Running()
@@ -238,6 +241,12 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		g.Go(func() error { return nw.Run(gctx) })
 	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
+	g.Go(func() error {
+		// Artifacts never checked since written: a damaged one is removed
+		// and what is served is built again.
+		_ = builder.VerifyBackground(gctx, func() { rec.Trigger(true) })
+		return nil
+	})
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
 	if w, ok := src.(watcher); ok && f.watch {
 		g.Go(func() error {
