@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newStatusCmd(),
 		newHooksCmd(),
+		newFsckCmd(),
 		newVersionCmd(),
 	)
 	return root
