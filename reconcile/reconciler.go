@@ -105,6 +105,9 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
+	if e.TooExpensive && len(e.Diags) > 0 {
+		return fmt.Sprintf("commit %s is too expensive: %s", Short(e.Commit), e.Diags[0].Detail)
+	}
 	return fmt.Sprintf("commit %s is invalid: %s", Short(e.Commit), e.Diags.Error())
 }
 
