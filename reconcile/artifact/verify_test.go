@@ -5,31 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitboot/gitboot/internal/damagetest"
 	"github.com/gitboot/gitboot/internal/netnstest"
 )
-
-// flipByte changes one byte of a file in place (same size, same inode):
-// what a disk error or a careless `sed -i`-like tool does.
-func flipByte(t *testing.T, p string, at int64) {
-	t.Helper()
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func loggedBuilder(t *testing.T, state string) (*Builder, *netnstest.SyncBuffer) {
 	t.Helper()
@@ -57,7 +38,7 @@ func TestDamagedArtifactAtStart(t *testing.T) {
 			img := r.Nodes["n00000"].Image.Path
 			if how == "flipped" {
 				time.Sleep(10 * time.Millisecond) // a new mtime even on coarse clocks
-				flipByte(t, img, 100)
+				damagetest.FlipByte(t, img, 100)
 			} else if err := os.Truncate(img, 100); err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +46,7 @@ func TestDamagedArtifactAtStart(t *testing.T) {
 			if _, err := os.Stat(img); !os.IsNotExist(err) {
 				t.Fatalf("the damaged artifact is still there: %v\n%s", err, log.String())
 			}
-			if !hasLogLine(log.String(), "level=ERROR", "ARTIFACT DAMAGED", filepath.Base(img)) {
+			if !damagetest.HasLine(log.String(), "level=ERROR", "ARTIFACT DAMAGED", filepath.Base(img)) {
 				t.Errorf("no ERROR line names it:\n%s", log.String())
 			}
 			if _, err := b2.Load(r.Manifest); err == nil {
@@ -90,13 +71,13 @@ func TestBuildMeetsDamagedName(t *testing.T) {
 	r := mustBuild(t, b, tc.build())
 	time.Sleep(10 * time.Millisecond)
 	sys := r.Nodes["n00001"].System.Path
-	flipByte(t, sys, 20)
-	flipByte(t, r.Nodes["n00001"].Image.Path, 20)
+	damagetest.FlipByte(t, sys, 20)
+	damagetest.FlipByte(t, r.Nodes["n00001"].Image.Path, 20)
 	r2 := mustBuild(t, b, tc.build())
 	if r2.Nodes["n00001"].System.Path != sys || r2.Built == 0 || !r2.Images["img"].Rebuilt {
 		t.Errorf("built %d overlays, image rebuilt %v: want the damaged ones built again", r2.Built, r2.Images["img"].Rebuilt)
 	}
-	if !hasLogLine(log.String(), "level=ERROR", "ARTIFACT DAMAGED", filepath.Base(sys)) {
+	if !damagetest.HasLine(log.String(), "level=ERROR", "ARTIFACT DAMAGED", filepath.Base(sys)) {
 		t.Errorf("replacing a damaged artifact is not logged:\n%s", log.String())
 	}
 	checkStoreIntegrity(t, state)
@@ -118,7 +99,7 @@ func TestVerifyBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := r.Nodes["n00000"].Image.Path
-	flipByte(t, img, 50)
+	damagetest.FlipByte(t, img, 50)
 	b2, log := loggedBuilder(t, state)
 	if _, err := os.Stat(img); err != nil {
 		t.Fatalf("an unverified artifact was removed at start (its check belongs in the background): %v", err)
@@ -130,7 +111,7 @@ func TestVerifyBackground(t *testing.T) {
 	if _, err := os.Stat(img); !os.IsNotExist(err) {
 		t.Fatalf("the damaged artifact is still there after the background check: %v\n%s", err, log.String())
 	}
-	if calls != 1 || !hasLogLine(log.String(), "level=ERROR", filepath.Base(img)) {
+	if calls != 1 || !damagetest.HasLine(log.String(), "level=ERROR", filepath.Base(img)) {
 		t.Errorf("onDamage called %d times; log:\n%s", calls, log.String())
 	}
 	checkStoreIntegrity(t, state)
@@ -139,17 +120,4 @@ func TestVerifyBackground(t *testing.T) {
 	if len(b3.unverified) != 0 {
 		t.Errorf("after a background check, %d artifacts are still unverified", len(b3.unverified))
 	}
-}
-
-func hasLogLine(log string, subs ...string) bool {
-	for _, line := range strings.Split(log, "\n") {
-		ok := true
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }

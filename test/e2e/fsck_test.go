@@ -10,27 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitboot/gitboot/internal/damagetest"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 )
-
-// flip changes one byte of a file in place: same size, same inode, a new
-// modification time.
-func flip(t *testing.T, p string, at int64) {
-	t.Helper()
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // fsck runs gitboot fsck --json on the lab's state and returns its report
 // and exit code.
@@ -65,7 +47,7 @@ func TestDamagedArtifact(t *testing.T) {
 		t.Fatalf("fsck of a sound state: exit %d, %+v", code, rep)
 	}
 	img := filepath.Join(l.state, "artifacts", "sha256", imageDigest(script)+".img.gz")
-	flip(t, img, 64)
+	damagetest.FlipByte(t, img, 64)
 
 	rep, code := l.fsck(t)
 	if code != 1 || len(rep.Problems) != 1 || rep.Problems[0].Kind != "damaged" || !strings.Contains(rep.Problems[0].Path, imageDigest(script)) {
@@ -77,7 +59,7 @@ func TestDamagedArtifact(t *testing.T) {
 	}
 
 	l.serve(t)
-	if !hasLine(l.log.String(), "level=ERROR", "ARTIFACT DAMAGED", imageDigest(script)) {
+	if !damagetest.HasLine(l.log.String(), "level=ERROR", "ARTIFACT DAMAGED", imageDigest(script)) {
 		t.Errorf("no ERROR line names the damaged artifact\n%s", l.log.String())
 	}
 	if got := l.checkWhole(t); got != script {
@@ -92,7 +74,7 @@ func TestDamagedArtifact(t *testing.T) {
 	if err := os.Remove(filepath.Join(l.state, "artifacts", artifact.VerifiedFile)); err != nil {
 		t.Fatal(err)
 	}
-	flip(t, img, 80)
+	damagetest.FlipByte(t, img, 80)
 	l.serve(t)
 	l.waitFor(t, 30*time.Second, "the background check to find the damaged image", func() bool {
 		return strings.Contains(l.log.String(), "artifacts verified in the background")

@@ -3,9 +3,11 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/damagetest"
 )
 
 // TestDamagedStateFiles damages each state file `gitboot serve` reads at
@@ -57,14 +59,14 @@ func TestDamagedStateFiles(t *testing.T) {
 		}
 		var moved string
 		for _, a := range after {
-			if !contains(before, a) {
+			if !slices.Contains(before, a) {
 				moved = a
 			}
 		}
 		if data, _ := os.ReadFile(moved); string(data) != string(bad) {
 			t.Errorf("%s: the moved-aside file does not hold the damaged content", moved)
 		}
-		if !hasLine(l.log.String(), "level=ERROR", p) {
+		if !damagetest.HasLine(l.log.String(), "level=ERROR", p) {
 			t.Errorf("%s (%s): no ERROR line naming it\nlog:\n%s", f.name, f.how, l.log.String())
 		}
 		if l.get("/inventory") == "" {
@@ -72,27 +74,4 @@ func TestDamagedStateFiles(t *testing.T) {
 		}
 		l.stop(t, syscall.SIGTERM)
 	}
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// hasLine reports whether one line of log holds every one of subs.
-func hasLine(log string, subs ...string) bool {
-	for _, line := range strings.Split(log, "\n") {
-		all := true
-		for _, s := range subs {
-			all = all && strings.Contains(line, s)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
 }
