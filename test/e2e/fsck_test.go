@@ -80,8 +80,12 @@ func TestDamagedArtifact(t *testing.T) {
 		return strings.Contains(l.log.String(), "artifacts verified in the background")
 	})
 	l.waitFor(t, 30*time.Second, "the damaged image rebuilt", func() bool {
-		_, code := l.fsck(t)
-		return code == 0
+		return strings.Contains(l.log.String(), `msg="applied commit"`)
 	})
-	l.checkWhole(t)
+	if got := l.checkWhole(t); got != script {
+		t.Errorf("the script changed after the background rebuild:\n%s", got)
+	}
+	if rep, code := l.fsck(t); code != 0 {
+		t.Fatalf("fsck after the background rebuild: exit %d, %+v", code, rep)
+	}
 }
