@@ -56,8 +56,10 @@ func newServeCmd() *cobra.Command {
 			"is noticed at once (the refs are watched; POST /reconcile from loopback; SIGHUP) and every\n" +
 			"--poll as a backstop (which also re-examines image sources and fetches a remote), planned\n" +
 			"against the running inventory and applied (unless the server block sets auto_apply =\n" +
-			"false). An invalid commit is reported once and the last good state stays served.\n" +
-			"SIGTERM or SIGINT stops all services.",
+			"false). An invalid commit is reported once (log, git note, GET /status, /metrics) and the\n" +
+			"last good state stays served; so is a commit whose evaluation and build take longer than\n" +
+			"--reload-timeout. Damaged state files are moved aside (NAME.corrupt-<time>) and damaged\n" +
+			"artifacts rebuilt. SIGTERM or SIGINT stops all services, also in the middle of a build.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, f)
