@@ -28,6 +28,22 @@ type Diagnostic struct {
 	Detail  string `json:"detail,omitempty"`
 }
 
+// Summarize sets Reason from the first diagnostic: "FILE:LINE:COL: SUMMARY:
+// DETAIL" (the parts it has); without diagnostics Reason stays as it is.
+func (r *Rejection) Summarize() {
+	if len(r.Diagnostics) == 0 {
+		return
+	}
+	d := r.Diagnostics[0]
+	r.Reason = d.Summary
+	if d.File != "" {
+		r.Reason = fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Column, d.Summary)
+	}
+	if d.Detail != "" {
+		r.Reason += ": " + d.Detail
+	}
+}
+
 // SetRejected records the last rejected commit (nil: a newer commit was
 // applied since, nothing to show).
 func (s *Store) SetRejected(r *Rejection) { s.rejected.Store(r) }

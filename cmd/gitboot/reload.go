@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -72,15 +71,6 @@ func rejection(ev reconcile.Evaluation, ce *reconcile.ConfigError, now time.Time
 		r.Diagnostics = append(r.Diagnostics, sd)
 	}
 	r.Reason = ce.Error()
-	if len(r.Diagnostics) > 0 {
-		d := r.Diagnostics[0]
-		r.Reason = d.Summary
-		if d.File != "" {
-			r.Reason = fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Column, d.Summary)
-		}
-		if d.Detail != "" {
-			r.Reason += ": " + d.Detail
-		}
-	}
+	r.Summarize()
 	return r
 }

@@ -37,11 +37,12 @@ func (l *gitopsLab) metric(sample string) string {
 }
 
 // TestReloadRejectedVisible: a rejected commit is named, with its
-// diagnostic (file and line), by GET /status, gitboot status and gitboot
-// status --json, and counted by /metrics; the applied commit stays served;
+// diagnostic (file and line), by GET /status, gitboot status, gitboot
+// status --json and gitboot status --repo (from the notes), and counted by
+// /metrics; the applied commit stays served;
 // a good commit after it clears it.
 func TestReloadRejectedVisible(t *testing.T) {
-	l := startGitOpsLab(t)
+	l := startGitOpsLab(t, "--notes-interval", "300ms")
 	l.serve(t)
 	applied := l.report(t).Commit
 	if l.report(t).LastRejected != nil {
@@ -77,6 +78,11 @@ func TestReloadRejectedVisible(t *testing.T) {
 		t.Errorf("gitboot status --json does not name the rejected commit: %v\n%s", err, out)
 	}
 	l.checkWhole(t)
+	// gitboot status --repo reads the same from the git notes alone.
+	l.waitFor(t, 30*time.Second, "gitboot status --repo naming the rejected commit", func() bool {
+		out, err := exec.Command(l.bin, "status", "--repo", l.bare).CombinedOutput()
+		return err == nil && strings.Contains(string(out), "commit "+bad[:7]) && strings.Contains(string(out), "nodes.hcl:")
+	})
 
 	// A good commit is applied: nothing rejected to show any more.
 	l.commit(t, "fixed", func(w string) {
