@@ -111,8 +111,11 @@ func (b *Builder) writeManifest(m *Manifest) (string, string, error) {
 	sum := sha256.Sum256(data)
 	h := hex.EncodeToString(sum[:])
 	p := b.manifestPath(h)
-	if _, err := os.Stat(p); err == nil {
-		return h, p, nil
+	if old, err := os.ReadFile(p); err == nil {
+		if bytes.Equal(old, data) {
+			return h, p, nil
+		}
+		b.cfg.Logger.Error("MANIFEST DAMAGED: its content does not match its name; written again", "file", p)
 	}
 	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return "", "", fmt.Errorf("writing manifest: %w", err)

@@ -121,3 +121,27 @@ func TestVerifyBackground(t *testing.T) {
 		t.Errorf("after a background check, %d artifacts are still unverified", len(b3.unverified))
 	}
 }
+
+// TestDamagedManifestRewritten: a build whose manifest exists under its
+// name with other content (damaged) writes it again.
+func TestDamagedManifestRewritten(t *testing.T) {
+	state := t.TempDir()
+	b, log := loggedBuilder(t, state)
+	tc := overlayCluster(t, []string{"nodedep"}, nil, 2)
+	r := mustBuild(t, b, tc.build())
+	damagetest.FlipByte(t, r.ManifestPath, 10)
+	if _, err := b.Load(r.Manifest); err == nil {
+		t.Fatal("a damaged manifest loads")
+	}
+	r2 := mustBuild(t, b, tc.build())
+	if r2.Manifest != r.Manifest {
+		t.Fatalf("manifest %s, want %s", r2.Manifest, r.Manifest)
+	}
+	if _, err := b.Load(r.Manifest); err != nil {
+		t.Errorf("the manifest was not written again: %v", err)
+	}
+	if !damagetest.HasLine(log.String(), "level=ERROR", "MANIFEST DAMAGED") {
+		t.Errorf("not logged:\n%s", log.String())
+	}
+	checkStoreIntegrity(t, state)
+}
