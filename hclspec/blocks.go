@@ -77,8 +77,9 @@ func (l *loader) decodeServer(b rawBlock) {
 			s.DHCPMode = v
 		}
 	}
-	if v, _, ok := a.str("ipxe_dir"); ok {
+	if v, at, ok := a.str("ipxe_dir"); ok {
 		s.IPXEDir = v
+		s.ipxeDirRange = at.Expr.Range()
 	}
 	if v, at, ok := a.str("runtime_interval"); ok {
 		if d, ok := a.duration(at, "runtime_interval", v); ok {
@@ -177,6 +178,7 @@ func (l *loader) decodeImage(b rawBlock) {
 				a.valueErr(at, "Empty image source", "source must name a directory, a .tar[.gz] archive or an OCI layout on the server.")
 			}
 			img.Source = v
+			img.sourceRange = at.Expr.Range()
 		}
 	}
 	if v, _, ok := a.str("kernel"); ok {

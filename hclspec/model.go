@@ -61,7 +61,8 @@ type Server struct {
 	UEFIBootFile string    // x86-64 UEFI boot file: "snponly.efi" (default) or "ipxe.efi"
 	Range        hcl.Range `json:"-"` // the block's definition
 
-	networksSet bool
+	networksSet  bool
+	ipxeDirRange hcl.Range // the ipxe_dir expression; zero when the block leaves it to the default
 }
 
 // Network is a `network` block.
@@ -87,6 +88,8 @@ type Image struct {
 	Kernel string    // glob inside the image; empty: newest /boot/vmlinuz-*
 	Digest string    // "sha256:<hex>" pin; empty when not pinned
 	Range  hcl.Range `json:"-"`
+
+	sourceRange hcl.Range // the source expression
 }
 
 // Overlay is an `overlay` block: either Source (a directory in the

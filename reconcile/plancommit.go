@@ -1,12 +1,15 @@
 package reconcile
 
+import "github.com/gitboot/gitboot/hclspec"
+
 // PlanCommit plans a commit of src against a running inventory (nil when
 // nothing was applied; runningData its encoding, for the plan's
 // InventoryDigest), without building or changing anything. server names
 // the server block ("" picks the running inventory's, or the only one).
 // Image sources are examined where they can be read; the others are
-// known after apply. An invalid commit is a *ConfigError.
-func PlanCommit(src Source, ref string, vars map[string]string, server string, running *Inventory, runningData []byte) (*Plan, error) {
+// known after apply. roots, when not nil, checks the server paths the
+// commit names (see Load). An invalid commit is a *ConfigError.
+func PlanCommit(src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
@@ -14,7 +17,7 @@ func PlanCommit(src Source, ref string, vars map[string]string, server string, r
 	if server == "" && running != nil {
 		server = running.Server.Name
 	}
-	cluster, srv, err := Load(commit, vars, server)
+	cluster, srv, err := Load(commit, vars, server, roots)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,11 @@ type Config struct {
 	// *ConfigError with TooExpensive set) and the last good state stays
 	// served. 0: no bound.
 	ReloadTimeout time.Duration
+	// Roots decides which server paths (image sources, ipxe_dir) a commit
+	// may name; one outside is a rejected commit, and a restored state
+	// naming one is not served. The daemon passes the operator's
+	// --image-root and --ipxe-dir; nil checks nothing (tests).
+	Roots hclspec.PathChecker
 }
 
 // Source is where commits come from: a *gitsrc.Source. A source that
@@ -168,6 +173,9 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	}
 	if err != nil || inv == nil {
 		return nil, err
+	}
+	if err := checkInventoryRoots(inv, r.cfg.Roots); err != nil {
+		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
@@ -382,7 +390,7 @@ func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.S
 			}}}
 		}
 	}
-	cluster, srv, err := Load(commit, r.cfg.Vars, r.cfg.Server)
+	cluster, srv, err := Load(commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -492,9 +500,10 @@ func (r *Reconciler) record(inv *Inventory) error {
 	return nil
 }
 
-// Load loads and validates a commit and picks the server block to serve;
-// any problem is a *ConfigError.
-func Load(commit *gitsrc.Commit, vars map[string]string, server string) (*hclspec.Cluster, *hclspec.Server, error) {
+// Load loads and validates a commit, picks the server block to serve and,
+// when roots is not nil, checks the server paths it names against them
+// (before any image source is read); any problem is a *ConfigError.
+func Load(commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, error) {
 	parser := hclparse.NewParser()
 	cluster, diags := hclspec.Load(commit.FS, hclspec.Options{Vars: vars, Parser: parser})
 	if diags.HasErrors() {
@@ -506,7 +515,33 @@ func Load(commit *gitsrc.Commit, vars map[string]string, server string) (*hclspe
 			Severity: hcl.DiagError, Summary: "No server to serve", Detail: err.Error(),
 		}}}
 	}
+	if roots != nil {
+		if diags := hclspec.CheckRoots(cluster, srv, roots); diags.HasErrors() {
+			return nil, nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
+		}
+	}
 	return cluster, srv, nil
+}
+
+// checkInventoryRoots refuses a recorded state that names a server path
+// outside roots (applied before the roots were set, or narrowed since).
+func checkInventoryRoots(inv *Inventory, roots hclspec.PathChecker) error {
+	if roots == nil {
+		return nil
+	}
+	dir := inv.Server.IPXEDir
+	if dir == "" {
+		dir = hclspec.DefaultIPXEDir
+	}
+	if err := roots.CheckIPXEDir(dir); err != nil {
+		return fmt.Errorf("ipxe_dir %w", err)
+	}
+	for _, name := range sortedKeys(inv.Images) {
+		if err := roots.CheckImageSource(inv.Images[name].Source); err != nil {
+			return fmt.Errorf("image %s: source %w", name, err)
+		}
+	}
+	return nil
 }
 
 // repoError turns an artifact error caused by the repository's content

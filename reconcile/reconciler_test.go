@@ -331,7 +331,7 @@ func TestApplyPlanStale(t *testing.T) {
 	e.mustApply(e.repo.commit(baseFiles(), "first"))
 	c2 := e.repo.commit(with(baseFiles(), "overlays/generic/etc/motd", "two\n"), "two")
 	running, data := e.rec.Running()
-	p, err := PlanCommit(e.repo.source(), c2, e.vars, "", running, data)
+	p, err := PlanCommit(e.repo.source(), c2, e.vars, "", nil, running, data)
 	if err != nil || !p.HasChanges() {
 		t.Fatalf("PlanCommit: %v %+v", err, p)
 	}
@@ -351,7 +351,7 @@ func TestApplyPlanStale(t *testing.T) {
 	}
 	// The same plan made now applies.
 	running, data = e.rec.Running()
-	p, err = PlanCommit(e.repo.source(), c2, e.vars, "", running, data)
+	p, err = PlanCommit(e.repo.source(), c2, e.vars, "", nil, running, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestApplyPlanWithUnknownImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster, srv, err := Load(commit, e.vars, "")
+	cluster, srv, err := Load(commit, e.vars, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -283,7 +283,7 @@ logs() { # the tail of every log, for a failure
 # --- 4. gitboot serve ----------------------------------------------------
 say "starting gitboot serve in $srv (DHCP, TFTP, HTTP on $SERVER_IP)"
 ip netns exec "$srv" "$gitboot" serve --repo "$bare" --state "$tmp/state" \
-	--var "image_source=$image" >"$tmp/serve.log" 2>&1 &
+	--var "image_source=$image" --image-root "$(dirname "$image")" >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 ready=
 for _ in $(seq 300); do

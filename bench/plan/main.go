@@ -46,7 +46,7 @@ func main() {
 	gitc(repo, "commit", "-q", "-m", "generated")
 
 	args := func(cmd ...string) []string {
-		return append(cmd, "--repo", repo, "--state", state, "--var", "image_source="+image)
+		return append(cmd, "--repo", repo, "--state", state, "--var", "image_source="+image, "--image-root", dir)
 	}
 	fmt.Printf("gitboot plan/apply, %d nodes (%s)\n\n", *nodes, repo)
 	fmt.Printf("%-34s %10s %12s\n", "step", "seconds", "peak RSS MB")

@@ -243,7 +243,7 @@ func measure(dir string) (code int) {
 	}
 	defer logf.Close()
 	serve := exec.Command(*bin, "serve", "--repo", filepath.Join(dir, "cluster.git"), "--state", filepath.Join(dir, "state"),
-		"--var", "image_source="+filepath.Join(dir, "image"), "--poll", "0")
+		"--var", "image_source="+filepath.Join(dir, "image"), "--image-root", dir, "--poll", "0")
 	serve.Stdout, serve.Stderr = logf, logf
 	serve.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := serve.Start(); err != nil {

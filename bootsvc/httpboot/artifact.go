@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -236,7 +237,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Eve
 // ipxe_dir to a UEFI HTTP boot client. The name comes from a fixed table
 // (parsePath), never from the request, so nothing outside those files can
 // be reached; the configured binaries may be symlinks (Debian's ipxe.efi
-// is one) and are followed.
+// is one) and are followed, to a regular file only.
 func (h *Handler) serveBootFile(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
 	ev := status.Event{Stage: status.StageNotFound, Sent: p.file, Addr: addr}
 	if n, ok := snap.NodeByIP(addr); ok {
@@ -246,7 +247,8 @@ func (h *Handler) serveBootFile(w http.ResponseWriter, r *http.Request, snap *bo
 		h.notFound(w, r, ev, "no snapshot", "")
 		return
 	}
-	f, err := os.Open(filepath.Join(snap.Server.IPXEDir, filepath.FromSlash(p.file)))
+	// Non-blocking: a FIFO in ipxe_dir must not hold the request.
+	f, err := os.OpenFile(filepath.Join(snap.Server.IPXEDir, filepath.FromSlash(p.file)), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		h.notFound(w, r, ev, "opening boot file: "+err.Error(), "")
 		return

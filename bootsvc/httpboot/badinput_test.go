@@ -281,7 +281,7 @@ func FuzzParsePath(f *testing.F) {
 			return
 		}
 		p := parsePath(req.URL.Path, req.URL.RawPath)
-		if p.route != routeNone && p.route != routeStatus && p.route != routeMetrics && p.route != routeHealthz {
+		if p.route != routeNone && p.route != routeStatus && p.route != routeMetrics && p.route != routeHealthz && p.route != routeUI && p.route != routeEvents {
 			if len(p.mac) != 17 || strings.ToLower(p.mac) != p.mac || strings.Contains(req.URL.Path, "..") {
 				t.Fatalf("%q routed to %s with mac %q", target, p.route, p.mac)
 			}

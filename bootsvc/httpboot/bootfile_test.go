@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -23,6 +24,13 @@ func TestBootFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(ipxeDir, "snponly.efi"), []byte("SNP"), 0o644)
 	os.WriteFile(filepath.Join(ipxeDir, "secret.txt"), []byte("no"), 0o644)
 	os.Mkdir(filepath.Join(ipxeDir, "arm64"), 0o755)
+	// Boot names that lead to no regular file: a FIFO (which must not
+	// hold the request), a device.
+	if err := syscall.Mkfifo(filepath.Join(outside, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(filepath.Join(outside, "fifo"), filepath.Join(ipxeDir, "undionly.kpxe"))
+	os.Symlink("/dev/zero", filepath.Join(ipxeDir, "arm64", "snponly.efi"))
 	e := newEnv(t, Config{}, func(s *bootsvc.Server, _ []bootsvc.Node) { s.IPXEDir = ipxeDir })
 
 	if got := curl(t, e.base+"/boot/ipxe.efi"); !bytes.Equal(got, efi) {
@@ -33,7 +41,8 @@ func TestBootFiles(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		"/boot/secret.txt":          "404", // not a boot binary
-		"/boot/arm64/snponly.efi":   "404", // named but absent
+		"/boot/arm64/snponly.efi":   "404", // a device
+		"/boot/undionly.kpxe":       "404", // a FIFO
 		"/boot/../ipxe/secret.txt":  "404",
 		"/boot/%2e%2e/etc/passwd":   "404",
 		"/boot/":                    "404",

@@ -23,6 +23,10 @@
 //	GET /healthz                   "ok" once a snapshot is loaded
 //	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
 //	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
+//	GET /check-path?image=P        whether the server allows a repository to name P (or
+//	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
+//	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
+//	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -120,6 +124,15 @@ type Config struct {
 	// MaxApplyBody bytes) and returns the HTTP status and JSON answer. It
 	// may take as long as a build. Loopback clients only; nil: 404.
 	Apply func(ctx context.Context, plan []byte) (int, []byte)
+	// CheckPath answers GET /check-path for `gitboot plan --server`:
+	// whether a repository may name path as an image source (kind
+	// "image") or ipxe_dir (kind "ipxe_dir") on this server, resolved
+	// here where the files are, and the directories allowed for that
+	// kind. It must return quickly. nil: the route is 404.
+	CheckPath func(kind, path string) (allowed bool, roots []string)
+	// UI serves GET / and GET /events (the web status page); nil: both
+	// are 404 (serve --ui=false).
+	UI http.Handler
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -333,10 +346,18 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		w.Write([]byte("ok\n"))
 	case routeMetrics:
 		h.metrics.Handler().ServeHTTP(w, r)
+	case routeUI, routeEvents:
+		if h.cfg.UI == nil {
+			h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path (the status page is off)")
+			return
+		}
+		h.cfg.UI.ServeHTTP(w, r)
 	case routeStatus:
 		h.serveStatus(w, snap)
 	case routeInventory:
 		h.serveInventory(w, r)
+	case routeCheckPath:
+		h.serveCheckPath(w, r, snap, addr, p)
 	case routeIPXE:
 		h.serveScript(w, r, snap, addr, p)
 	case routeBoot:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
@@ -36,6 +37,51 @@ func (h *Handler) serveInventory(w http.ResponseWriter, r *http.Request) {
 	hdr["Cache-Control"] = hdrNoCache
 	hdr["Etag"] = []string{`"sha256:` + hex.EncodeToString(sum[:]) + `"`}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+}
+
+// CheckPathAnswer is the JSON answer of GET /check-path.
+type CheckPathAnswer struct {
+	Kind    string   `json:"kind"` // "image" or "ipxe_dir"
+	Path    string   `json:"path"`
+	Allowed bool     `json:"allowed"`
+	Roots   []string `json:"roots"` // the directories allowed for Kind
+}
+
+// maxCheckPath bounds the path GET /check-path checks.
+const maxCheckPath = 4096
+
+// serveCheckPath answers GET /check-path?image=P or ?ipxe_dir=P with a
+// CheckPathAnswer. It says only whether P is allowed, never where it
+// leads, so it maps nothing of the server's files beyond its roots.
+func (h *Handler) serveCheckPath(w *respWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
+	if h.cfg.CheckPath == nil {
+		h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path (this server checks no paths)")
+		return
+	}
+	q := r.URL.Query()
+	if len(q) != 1 {
+		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "want exactly one of image=PATH or ipxe_dir=PATH")
+		return
+	}
+	var a CheckPathAnswer
+	for _, kind := range []string{"image", "ipxe_dir"} {
+		if v, ok := q[kind]; ok && len(v) == 1 {
+			a.Kind, a.Path = kind, v[0]
+		}
+	}
+	switch {
+	case a.Kind == "":
+		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "want exactly one of image=PATH or ipxe_dir=PATH")
+		return
+	case a.Path == "" || len(a.Path) > maxCheckPath:
+		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "empty or too long path")
+		return
+	}
+	a.Allowed, a.Roots = h.cfg.CheckPath(a.Kind, a.Path)
+	b, _ := json.Marshal(&a)
+	w.Header()["Content-Type"] = hdrJSON
+	w.Header()["Cache-Control"] = hdrNoCache
+	w.Write(append(b, '\n'))
 }
 
 // serveReconcile answers POST /reconcile: from a loopback address it calls

@@ -197,3 +197,41 @@ func TestApplyRoute(t *testing.T) {
 		t.Fatalf("POST /apply without Apply: %d", w.Code)
 	}
 }
+
+// TestCheckPath: GET /check-path hands exactly one image= or ipxe_dir=
+// path to Config.CheckPath and answers its verdict as JSON; anything else
+// is 400, and without a CheckPath the route is 404.
+func TestCheckPath(t *testing.T) {
+	var asked []string
+	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger(),
+		CheckPath: func(kind, path string) (bool, []string) {
+			asked = append(asked, kind+":"+path)
+			return path == "/srv/images/a", []string{"/srv/" + kind}
+		}})
+	const remote = "10.99.0.77:40000" // any client: plan --server runs from CI
+	for target, want := range map[string]string{
+		"/check-path?image=%2Fsrv%2Fimages%2Fa": `{"kind":"image","path":"/srv/images/a","allowed":true,"roots":["/srv/image"]}` + "\n",
+		"/check-path?image=/etc":                `{"kind":"image","path":"/etc","allowed":false,"roots":["/srv/image"]}` + "\n",
+		"/check-path?ipxe_dir=/etc":             `{"kind":"ipxe_dir","path":"/etc","allowed":false,"roots":["/srv/ipxe_dir"]}` + "\n",
+	} {
+		if w := do(h, "GET", target, remote); w.Code != 200 || w.Body.String() != want || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("GET %s: %d %q, want 200 %q", target, w.Code, w.Body.String(), want)
+		}
+	}
+	for _, target := range []string{"/check-path", "/check-path?image=", "/check-path?image=/a&image=/b",
+		"/check-path?image=/a&ipxe_dir=/b", "/check-path?source=/etc", "/check-path?image=" + strings.Repeat("a", 5000)} {
+		if w := do(h, "GET", target, remote); w.Code != 400 {
+			t.Errorf("GET %.60s: %d, want 400", target, w.Code)
+		}
+	}
+	if len(asked) != 3 {
+		t.Errorf("CheckPath called %d times (%v), want 3", len(asked), asked)
+	}
+	if w := do(h, "POST", "/check-path?image=/etc", remote); w.Code != 405 {
+		t.Errorf("POST: %d, want 405", w.Code)
+	}
+	h = New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger()})
+	if w := do(h, "GET", "/check-path?image=/etc", remote); w.Code != 404 {
+		t.Errorf("without CheckPath: %d, want 404", w.Code)
+	}
+}

@@ -25,6 +25,9 @@ const (
 	routeInventory
 	routeReconcile
 	routeApply
+	routeCheckPath
+	routeUI     // GET /: the status page (Config.UI)
+	routeEvents // GET /events: its Server-Sent Events (Config.UI)
 	numRoutes
 )
 
@@ -43,6 +46,9 @@ var routeNames = [numRoutes]string{
 	routeInventory: "inventory",
 	routeReconcile: "reconcile",
 	routeApply:     "apply",
+	routeCheckPath: "check-path",
+	routeUI:        "ui",
+	routeEvents:    "events",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -126,6 +132,12 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeReconcile}
 	case "/apply":
 		return parsed{route: routeApply}
+	case "/check-path":
+		return parsed{route: routeCheckPath}
+	case "/":
+		return parsed{route: routeUI}
+	case "/events":
+		return parsed{route: routeEvents}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -141,7 +140,7 @@ func (s *Store) flushLoop() {
 			return
 		case <-t.C:
 			if err := s.Flush(); err != nil {
-				slog.Warn("status: persisting", "err", err)
+				s.cfg.Logger.Warn("status: persisting", "err", err)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path"
 	"sort"
@@ -32,6 +33,9 @@ type Config struct {
 	MaxErrors int
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// Logger receives the warning of a background write of the state
+	// file that failed (a full disk). Nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // Failure is an error recorded for a node (NOT_FOUND, BAD_REQUEST, DENIED).
@@ -80,6 +84,10 @@ type NodeRecord struct {
 	// NeedsReboot is set by Report.MarkReboots, where the applied
 	// snapshot is known (GET /status); the Store never sets it.
 	NeedsReboot bool `json:"needs_reboot"`
+	// Boot is when this boot reached each stage; PrevBoot the boot
+	// before it (see observe in timeline.go).
+	Boot     Timeline `json:"boot,omitzero"`
+	PrevBoot Timeline `json:"previous_boot,omitzero"`
 }
 
 // BootDigests are the content digests ("sha256:<hex>") of the artifacts a
@@ -142,6 +150,10 @@ type Store struct {
 	counts   map[Stage]int
 	gen      uint64 // bumped by every change
 	saved    uint64 // gen last written to disk
+	// change tracking for a live view (changes.go); nil until Watch
+	wake                      chan struct{}
+	dirty                     map[string]struct{}
+	dirtyUnknown, dirtyErrors bool
 
 	flushMu sync.Mutex // serialises writes of the state file
 	stop    chan struct{}
@@ -164,6 +176,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	s := &Store{
 		cfg:     cfg,
@@ -209,6 +224,7 @@ func (s *Store) Record(ev Event) {
 	default:
 		s.recordError(ev)
 	}
+	s.noteChange(&ev)
 }
 
 func (s *Store) recordNode(ev Event) {
@@ -235,6 +251,7 @@ func (s *Store) recordNode(ev Event) {
 	} else {
 		r.Stage, r.Sent, r.Addr, r.LastSeen = ev.Stage, ev.Sent, ev.Addr, ev.Time
 		r.Error = nil
+		r.observe(ev.Stage, ev.Time)
 		if ev.Digest != "" {
 			r.boot(&ev)
 		}

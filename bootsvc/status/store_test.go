@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -274,3 +275,47 @@ func TestBackgroundFlush(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestFlushWarningUsesConfiguredLogger: a background write of status.json
+// that fails (here: a directory stands where the file is renamed to, as a
+// full disk fails it) is reported through Config.Logger, in its format,
+// not through the default logger.
+func TestFlushWarningUsesConfiguredLogger(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
+	s, err := Open(Config{Dir: dir, FlushInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(w, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := os.MkdirAll(filepath.Join(dir, StateFile, "blocker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.Record(Event{Node: "c001", MAC: "52:54:00:00:00:01", Stage: StageIPXE, Addr: addr("10.99.0.11")})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		out := buf.String()
+		mu.Unlock()
+		if line, _, ok := strings.Cut(out, "\n"); ok {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("warning is not a JSON log line: %q", line)
+			}
+			if rec["msg"] != "status: persisting" || rec["level"] != "WARN" || rec["err"] == nil {
+				t.Fatalf("unexpected log line: %q", line)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no warning logged through Config.Logger for a failing flush")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -26,7 +26,7 @@ func TestBadInput(t *testing.T) {
 		{"one byte", []byte{0}, "silence"},
 		{"opcode only", op(opRRQ, ""), "silence"},
 		{"truncated RRQ", op(opRRQ, "a"), "silence"},
-		{"RRQ without NULs", op(opRRQ, "small.txt"), "silence"},
+		{"RRQ without NULs", op(opRRQ, smallFile), "silence"},
 		{"RRQ without mode", op(opRRQ, "small.txt\x00"), "any"},
 		{"opcode 0", op(0, "small.txt\x00octet\x00"), "silence"},
 		{"opcode 7", op(7, "small.txt\x00octet\x00"), "silence"},
@@ -38,12 +38,12 @@ func TestBadInput(t *testing.T) {
 		{"OACK to the listening port", op(opOACK, "blksize\x001468\x00"), "silence"},
 		{"WRQ", request(opWRQ, "new.bin", "octet"), "error"},
 		{"WRQ with options", request(opWRQ, "new.bin", "octet", "tsize", "100", "blksize", "1468"), "error"},
-		{"mail mode", request(opRRQ, "small.txt", "mail"), "any"},
-		{"garbage mode", request(opRRQ, "small.txt", "\xff\xfe"), "any"},
-		{"garbage options", request(opRRQ, "small.txt", "octet", "blksize", "lots", "tsize", "-5", "\xff", "\x01"), "any"},
-		{"odd option count", request(opRRQ, "small.txt", "octet", "blksize"), "any"},
-		{"huge blksize", request(opRRQ, "small.txt", "octet", "blksize", "99999999999999999999"), "any"},
-		{"negative blksize", request(opRRQ, "small.txt", "octet", "blksize", "-1468"), "any"},
+		{"mail mode", request(opRRQ, smallFile, "mail"), "any"},
+		{"garbage mode", request(opRRQ, smallFile, "\xff\xfe"), "any"},
+		{"garbage options", request(opRRQ, smallFile, "octet", "blksize", "lots", "tsize", "-5", "\xff", "\x01"), "any"},
+		{"odd option count", request(opRRQ, smallFile, "octet", "blksize"), "any"},
+		{"huge blksize", request(opRRQ, smallFile, "octet", "blksize", "99999999999999999999"), "any"},
+		{"negative blksize", request(opRRQ, smallFile, "octet", "blksize", "-1468"), "any"},
 		{"empty filename", request(opRRQ, "", "octet"), "error"},
 		{"long filename", request(opRRQ, strings.Repeat("x", 400), "octet"), "error"},
 		// Larger than the library's 516-byte request buffer: cut short,
@@ -61,13 +61,13 @@ func TestBadInput(t *testing.T) {
 			quiet.send(c.packet)
 		}
 	}
-	quiet.send(request(opRRQ, "small.txt", "octet"))
+	quiet.send(request(opRRQ, smallFile, "octet"))
 	for {
 		p, err := quiet.recv(10 * time.Second)
 		if err != nil {
 			t.Fatalf("no reply to the good request after the bad ones: %v", err)
 		}
-		if binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files["small.txt"]) {
+		if binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files[smallFile]) {
 			quiet.sendPeer(ack(1))
 			break
 		}
@@ -78,7 +78,7 @@ func TestBadInput(t *testing.T) {
 		if err == errSilence {
 			break
 		}
-		if err == nil && binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files["small.txt"]) {
+		if err == nil && binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files[smallFile]) {
 			quiet.sendPeer(ack(1)) // a resend: our ACK was late
 			continue
 		}
@@ -109,8 +109,8 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("no log line for bad packets:\n%s", ts.log.String())
 	}
 	// Still serving.
-	got, _, _, err := newRaw(t, ts.port).fetch("big.bin", "blksize", "1468")
-	if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+	got, _, _, err := newRaw(t, ts.port).fetch(bigFile, "blksize", "1468")
+	if err != nil || !bytes.Equal(got, r.files[bigFile]) {
 		t.Fatalf("after bad input: %d bytes, %v", len(got), err)
 	}
 	ts.stop()
@@ -127,7 +127,7 @@ func TestBadInputLogIsRateLimited(t *testing.T) {
 		cl.send([]byte{0, 42})
 	}
 	// The flood is over when a good request is answered after it.
-	if _, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil {
+	if _, _, _, err := newRaw(t, ts.port).fetch(smallFile); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Count(ts.log.String(), "bad packet ignored")
@@ -168,7 +168,7 @@ func TestNoDescriptorLeak(t *testing.T) {
 		cl := newRaw(t, ts.port)
 		switch i % 5 {
 		case 0:
-			if _, _, _, err := cl.fetch("big.bin", "blksize", "1468"); err != nil {
+			if _, _, _, err := cl.fetch(bigFile, "blksize", "1468"); err != nil {
 				t.Fatal(err)
 			}
 		case 1:
@@ -178,7 +178,7 @@ func TestNoDescriptorLeak(t *testing.T) {
 			cl.send(request(opWRQ, "x", "octet"))
 			cl.expectError()
 		case 3:
-			cl.send(request(opRRQ, "big.bin", "octet")) // then walk away
+			cl.send(request(opRRQ, bigFile, "octet")) // then walk away
 			if _, err := cl.recv(10 * time.Second); err != nil {
 				t.Fatal(err)
 			}

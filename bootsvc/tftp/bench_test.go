@@ -89,7 +89,7 @@ func BenchmarkTransferParallel(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	r := makeRoot(b)
 	tr := newTree(snapshot(r.dir), quietLogger())
-	for _, name := range []string{"ipxe.efi", "sub/dir/deep.bin"} {
+	for _, name := range []string{"ipxe.efi", exactFile} {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				f, _, err := tr.open(name)

@@ -101,9 +101,8 @@ func TestClientsFetchSystemIPXE(t *testing.T) {
 	}
 }
 
-// Files of our own, including block-size multiples, an empty file, a
-// subdirectory, a symlink that stays inside and a boot binary symlinked
-// out of the root.
+// The boot binaries of our own root: a large one, a block-size multiple in
+// a subdirectory, a short text, and ipxe.efi symlinked out of the root.
 func TestClientsFetchOwnRoot(t *testing.T) {
 	needTool(t, "tftp")
 	needTool(t, "atftp")
@@ -125,9 +124,9 @@ func TestClientsFetchOwnRoot(t *testing.T) {
 		sameFile(t, local+".atftp", want, "atftp "+name)
 	}
 	// An absolute path inside the root is served too.
-	abs := filepath.Join(r.dir, "small.txt")
+	abs := filepath.Join(r.dir, smallFile)
 	hpaGet(t, ts.port, abs, filepath.Join(out, "abs.txt"))
-	sameFile(t, filepath.Join(out, "abs.txt"), r.files["small.txt"], "tftp-hpa absolute path inside the root")
+	sameFile(t, filepath.Join(out, "abs.txt"), r.files[smallFile], "tftp-hpa absolute path inside the root")
 }
 
 // refusedByHPA checks tftp-hpa reports a TFTP error and writes nothing of
@@ -145,31 +144,42 @@ func refusedByHPA(t *testing.T, port uint16, file string) string {
 	return o
 }
 
+// TestClientsRefused: every name that is not a boot binary is refused with
+// a TFTP error, whatever the root holds under it (a secret, a symlink out
+// of the root or to a directory or device, a FIFO), and so is every path
+// trick; nothing of the file reaches the client.
 func TestClientsRefused(t *testing.T) {
 	needTool(t, "tftp")
 	needTool(t, "atftp")
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{})
+	const notBoot = "not a boot file"
 	cases := []struct{ file, reason string }{
+		{"shadow", notBoot},
+		{"small.txt", notBoot},
+		{"big.bin", notBoot},
 		{"../../etc/passwd", "leaves the TFTP root"},
 		{"/etc/passwd", "absolute path outside"},
+		{"/etc/shadow", "absolute path outside"},
 		{`..\..\etc\passwd`, "leaves the TFTP root"},
 		{"sub/../../outside/secret", "leaves the TFTP root"},
 		{r.outside + "/secret", "absolute path outside"},
 		{r.dir + "/../outside/secret", "leaves the TFTP root"},
-		{"%2e%2e/%2e%2e/etc/passwd", "file not found"},
-		{"escape-abs", "leaves the TFTP root"},
-		{"escape-rel", "leaves the TFTP root"},
-		{"sub/escape-up", "leaves the TFTP root"},
-		{"escape-dir/secret", "leaves the TFTP root"},
-		{"passwd-link", "leaves the TFTP root"},
-		{"etc-link/passwd", "leaves the TFTP root"},
-		{"proc-self-root/etc/passwd", "leaves the TFTP root"},
-		{"sub", "is a directory"},
-		{"dir-link", "is a directory"},
-		{"missing.bin", "file not found"},
-		{"dangling", "file not found"},
-		{"fifo", "not a regular file"},
+		{r.dir + "/shadow", notBoot},
+		{"%2e%2e/%2e%2e/etc/passwd", notBoot},
+		{"escape-abs", notBoot},
+		{"escape-rel", notBoot},
+		{"sub/escape-up", notBoot},
+		{"escape-dir/secret", notBoot},
+		{"passwd-link", notBoot},
+		{"etc-link/passwd", notBoot},
+		{"proc-self-root/etc/passwd", notBoot},
+		{"sub", notBoot},
+		{"dir-link", notBoot},
+		{"null-link", notBoot},
+		{"missing.bin", notBoot},
+		{"dangling", notBoot},
+		{"fifo", notBoot},
 	}
 	for _, c := range cases {
 		o := refusedByHPA(t, ts.port, c.file)
@@ -177,29 +187,69 @@ func TestClientsRefused(t *testing.T) {
 			t.Errorf("tftp get %q: %q, want the reason %q", c.file, o, c.reason)
 		}
 	}
-	// atftp too, on the classic one.
-	local := filepath.Join(t.TempDir(), "passwd")
-	o := atftpGet(t, ts.port, "../../etc/passwd", local)
-	if !strings.Contains(o, "leaves the TFTP root") {
-		t.Errorf("atftp get ../../etc/passwd: %q", o)
-	}
-	if b, _ := os.ReadFile(local); len(b) > 0 {
-		t.Errorf("atftp wrote %d bytes of ../../etc/passwd", len(b))
+	// atftp too, on the classic ones.
+	for file, reason := range map[string]string{"../../etc/passwd": "leaves the TFTP root", "shadow": notBoot} {
+		local := filepath.Join(t.TempDir(), "out")
+		o := atftpGet(t, ts.port, file, local)
+		if !strings.Contains(o, reason) {
+			t.Errorf("atftp get %s: %q, want %q", file, o, reason)
+		}
+		if b, _ := os.ReadFile(local); len(b) > 0 {
+			t.Errorf("atftp wrote %d bytes of %s", len(b), file)
+		}
 	}
 	// Refusals are recorded for the declared node.
-	if _, ok := ts.rec.find(status.StageDenied, "../../etc/passwd"); !ok {
-		t.Errorf("no DENIED event; events: %+v", ts.rec.all())
+	for _, file := range []string{"../../etc/passwd", "shadow"} {
+		if _, ok := ts.rec.find(status.StageDenied, file); !ok {
+			t.Errorf("no DENIED event for %s; events: %+v", file, ts.rec.all())
+		}
 	}
-	if _, ok := ts.rec.find(status.StageNotFound, "missing.bin"); !ok {
-		t.Errorf("no NOT_FOUND event; events: %+v", ts.rec.all())
-	}
-	if ev := ts.rec.all(); len(ev) != len(cases)+1 {
-		t.Errorf("%d events for %d refusals", len(ev), len(cases)+1)
+	if ev := ts.rec.all(); len(ev) != len(cases)+2 {
+		t.Errorf("%d events for %d refusals", len(ev), len(cases)+2)
 	}
 	for _, ev := range ts.rec.all() {
 		if ev.Stage == status.StageTFTP {
 			t.Errorf("a refused request was recorded as sent: %+v", ev)
 		}
+	}
+}
+
+// TestClientsBootFileSymlinks: a boot binary that is a symlink is followed
+// only to a regular file (as Debian's ipxe.efi into /boot), never to a
+// directory, a device or a FIFO; the files served are logged once, at the
+// first snapshot, with where each resolves.
+func TestClientsBootFileSymlinks(t *testing.T) {
+	needTool(t, "tftp")
+	r := makeRoot(t)
+	for name, target := range map[string]string{
+		"undionly.kpxe":     r.outside,   // a directory
+		"snponly.efi":       "/dev/null", // a device
+		"arm64/snponly.efi": "../fifo",   // a FIFO
+	} {
+		p := filepath.Join(r.dir, filepath.FromSlash(name))
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := startServer(t, r.dir, Config{})
+	for _, name := range []string{"undionly.kpxe", "snponly.efi", "arm64/snponly.efi"} {
+		if o := refusedByHPA(t, ts.port, name); !strings.Contains(o, "not a regular file") {
+			t.Errorf("tftp get %s (a symlink to no regular file): %q", name, o)
+		}
+	}
+	local := filepath.Join(t.TempDir(), "ipxe.efi")
+	if o := hpaGet(t, ts.port, "ipxe.efi", local); strings.Contains(o, "Error") {
+		t.Fatalf("tftp get ipxe.efi: %s", o)
+	}
+	sameFile(t, local, r.files["ipxe.efi"], "tftp-hpa ipxe.efi through its symlink")
+
+	want := "ipxe.efi=" + filepath.Join(r.outside, "ipxe-real.efi")
+	ts.Update(snapshot(r.dir)) // the same files: not logged again
+	if n := strings.Count(ts.log.String(), "tftp: serving only these boot files"); n != 1 || !strings.Contains(ts.log.String(), want) {
+		t.Errorf("want one log line of the boot files with %q, got %d:\n%s", want, n, ts.log.String())
 	}
 }
 
@@ -209,7 +259,7 @@ func TestClientsPutRefused(t *testing.T) {
 	ts := startServer(t, r.dir, Config{})
 	src := filepath.Join(t.TempDir(), "upload.bin")
 	mustWrite(t, src, []byte("should never arrive"))
-	for _, remote := range []string{"upload.bin", "small.txt"} {
+	for _, remote := range []string{"upload.bin", smallFile} {
 		o := run(t, filepath.Dir(src), "tftp", "-m", "binary", "127.0.0.1", strconv.Itoa(int(ts.port)), "-c", "put", src, remote)
 		if !strings.Contains(o, "Error code") || !strings.Contains(o, "read-only") {
 			t.Fatalf("tftp put %s: %q, want a read-only TFTP error", remote, o)
@@ -218,7 +268,7 @@ func TestClientsPutRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.dir, "upload.bin")); err == nil {
 		t.Fatal("upload.bin was created in the root")
 	}
-	if b, _ := os.ReadFile(filepath.Join(r.dir, "small.txt")); !bytes.Equal(b, r.files["small.txt"]) {
+	if b, _ := os.ReadFile(filepath.Join(r.dir, smallFile)); !bytes.Equal(b, r.files[smallFile]) {
 		t.Fatal("small.txt was changed by a put")
 	}
 	if !strings.Contains(ts.log.String(), "writes are refused") {
@@ -233,7 +283,7 @@ func TestClientsConcurrent(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{})
 	out := t.TempDir()
-	files := []string{"big.bin", "ipxe.efi", "undionly.kpxe", "exact1468.bin"}
+	files := []string{bigFile, "ipxe.efi", "undionly.kpxe", exactFile}
 	const n = 32
 	// Snapshots keep being swapped in while the clients run.
 	swapping := make(chan struct{})
@@ -259,7 +309,7 @@ func TestClientsConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			file := files[i%len(files)]
-			local := filepath.Join(out, fmt.Sprintf("%d-%s", i, file))
+			local := filepath.Join(out, fmt.Sprintf("%d-%s", i, strings.ReplaceAll(file, "/", "_")))
 			var o string
 			if i%2 == 0 {
 				o = hpaGet(t, ts.port, file, local)

@@ -137,13 +137,21 @@ func startServer(t testing.TB, root string, cfg Config) *testServer {
 	return ts
 }
 
-// testRoot is a temp TFTP root with files of its own, symlinks that stay
-// inside, symlinks that leave, and a secret outside it.
+// testRoot is a temp TFTP root: the boot binaries (the only files served)
+// holding the test's contents, files and symlinks that are not boot
+// binaries (never served, whatever they are), and a secret outside it.
 type testRoot struct {
-	dir     string // the root
-	outside string // a sibling directory holding secret and the real ipxe.efi
-	files   map[string][]byte
+	dir     string            // the root
+	outside string            // a sibling directory holding secret and the real ipxe.efi
+	files   map[string][]byte // what is served: boot name -> content
 }
+
+// The boot names the test root puts its contents at.
+const (
+	bigFile   = "snponly.efi"       // 300,001 random bytes
+	smallFile = "undionly.kpxe"     // a short text file
+	exactFile = "arm64/snponly.efi" // a multiple of 1468 bytes
+)
 
 const secret = "SECRET-outside-the-root\n"
 
@@ -151,26 +159,31 @@ func makeRoot(t testing.TB) *testRoot {
 	t.Helper()
 	base := t.TempDir()
 	r := &testRoot{dir: filepath.Join(base, "root"), outside: filepath.Join(base, "outside"), files: map[string][]byte{}}
-	for _, d := range []string{r.dir, r.outside, filepath.Join(r.dir, "sub", "dir")} {
+	for _, d := range []string{r.dir, r.outside, filepath.Join(r.dir, "sub", "dir"), filepath.Join(r.dir, "arm64")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write := func(name string, data []byte) {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(r.dir, filepath.FromSlash(name)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, filepath.Join(r.dir, filepath.FromSlash(name)), data)
+	}
+	serve := func(name string, data []byte) {
+		t.Helper()
+		write(name, data)
 		r.files[name] = data
 	}
+	serve(bigFile, randomBytes(t, 300_001))
+	serve(exactFile, randomBytes(t, 1468*5))
+	serve(smallFile, []byte("hello from the test root\n"))
+	// Not boot binaries: never served.
 	write("big.bin", randomBytes(t, 300_001))
-	write("exact.bin", randomBytes(t, 512*8))      // a multiple of the default block
-	write("exact1468.bin", randomBytes(t, 1468*5)) // a multiple of 1468
+	write("exact.bin", randomBytes(t, 512*8))
 	write("empty.bin", nil)
 	write("small.txt", []byte("hello from the test root\n"))
 	write("sub/dir/deep.bin", randomBytes(t, 4000))
-	write("undionly.kpxe", randomBytes(t, 70_000))
 	write("name with space.bin", randomBytes(t, 700))
+	write("shadow", []byte(secret))
 
 	mustWrite(t, filepath.Join(r.outside, "secret"), []byte(secret))
 	efi := randomBytes(t, 90_000)
@@ -191,14 +204,13 @@ func makeRoot(t testing.TB) *testRoot {
 		"etc-link":       "/etc",
 		"passwd-link":    "/etc/passwd",
 		"proc-self-root": "/proc/self/root",
+		"null-link":      "/dev/null",
 	}
 	for name, target := range links {
 		if err := os.Symlink(target, filepath.Join(r.dir, filepath.FromSlash(name))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.files["inside-link"] = r.files["big.bin"]
-	r.files["sub/inside-up"] = r.files["small.txt"]
 	if err := syscall.Mkfifo(filepath.Join(r.dir, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +219,9 @@ func makeRoot(t testing.TB) *testRoot {
 
 func mustWrite(t testing.TB, path string, data []byte) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -22,8 +23,10 @@ const DefaultIPXEDir = "/usr/lib/ipxe"
 const maxNameLen = 255
 
 // bootFiles are the boot binaries the DHCP server hands out, relative to the
-// root. They are resolved (symlinks followed, even out of the root) when a
-// snapshot is loaded: Debian's ipxe.efi is a symlink into /boot.
+// root, and (with the server's uefi_boot_file) the only files served. They
+// are resolved (symlinks followed, even out of the root, but only to a
+// regular file) when a snapshot is loaded: Debian's ipxe.efi is a symlink
+// into /boot.
 var bootFiles = []string{"undionly.kpxe", "ipxe.efi", "snponly.efi", "arm64/snponly.efi"}
 
 // Reasons a request is refused. Their text is what the client sees.
@@ -40,6 +43,7 @@ var (
 	errBusy        = errors.New("server busy, try again")
 	errUnreadable  = errors.New("access violation: cannot open file")
 	errNameTooLong = errors.New("file name too long")
+	errNotBootFile = errors.New("access violation: not a boot file (only the iPXE binaries are served)")
 )
 
 // tree is what one snapshot serves: the root directory and the boot
@@ -93,6 +97,17 @@ func newTree(snap *bootsvc.Snapshot, log *slog.Logger) *tree {
 		log.Info("tftp: boot files missing from the root", "root", t.dir, "missing", strings.Join(missing, ","))
 	}
 	return t
+}
+
+// resolved lists the boot binaries as "name=path" of the file each is
+// served from, in order ("" when none is available).
+func (t *tree) resolved() string {
+	parts := make([]string, 0, len(t.boot))
+	for rel, p := range t.boot {
+		parts = append(parts, rel+"="+p)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }
 
 // resolveBootFile follows every symlink of root/rel and checks the result is
@@ -156,27 +171,27 @@ func cleanName(root, name string) (string, error) {
 	return rel, nil
 }
 
-// open opens the requested file for one transfer: a boot binary the
-// configuration names (resolved at load, or now if it was missing then),
-// or a path inside the root that os.Root keeps from leaving it (symlinks
-// included). The file is opened non-blocking so a FIFO cannot hang the
-// transfer, and must be a regular file. It returns the cleaned name.
+// open opens the requested file for one transfer. Only the boot binaries
+// the configuration names are served (resolved at load, or now if one was
+// missing then): any other name, whatever the root holds, is refused. A
+// boot binary may be a symlink, followed only to a regular file. The file
+// is opened non-blocking so a FIFO swapped in cannot hang the transfer,
+// and must still be a regular file. It returns the cleaned name.
 func (t *tree) open(name string) (*os.File, string, error) {
 	rel, err := cleanName(t.dir, name)
 	if err != nil {
 		return nil, "", err
 	}
-	var f *os.File
+	if !t.named[rel] {
+		return nil, rel, errNotBootFile
+	}
 	p, ok := t.boot[rel]
-	if !ok && t.named[rel] {
-		p, err = resolveBootFile(t.dir, rel)
-		ok = err == nil
+	if !ok {
+		if p, err = resolveBootFile(t.dir, rel); err != nil {
+			return nil, rel, classify(err)
+		}
 	}
-	if ok {
-		f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	} else {
-		f, err = openInRoot(t.dir, rel)
-	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, rel, classify(err)
 	}
@@ -195,15 +210,6 @@ func (t *tree) open(name string) (*os.File, string, error) {
 	return f, rel, nil
 }
 
-func openInRoot(dir, rel string) (*os.File, error) {
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.OpenFile(filepath.FromSlash(rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
-}
-
 // classify maps an open error to the reason the client is told.
 func classify(err error) error {
 	switch {
@@ -211,9 +217,8 @@ func classify(err error) error {
 		return errNotFound
 	case errors.Is(err, syscall.ENAMETOOLONG):
 		return errNameTooLong
-	case strings.Contains(err.Error(), "escapes from parent"):
-		// os.Root's error for a symlink leaving the root is not exported.
-		return errEscape
+	case errors.Is(err, errNotRegular):
+		return errNotRegular
 	default:
 		return errUnreadable
 	}

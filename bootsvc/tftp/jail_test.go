@@ -60,16 +60,15 @@ func TestCleanName(t *testing.T) {
 
 // FuzzRequestPath feeds arbitrary request names to the jail over a real
 // root full of symlinks that leave it. Whatever is accepted must be a clean
-// relative path, and whatever is opened must be a regular file inside the
-// root or one of the boot binaries the configuration named, never the
-// secret outside.
+// relative path, and whatever is opened must be one of the boot binaries
+// the configuration named, never anything else the root holds.
 func FuzzRequestPath(f *testing.F) {
 	for _, c := range cleanNameCases {
 		f.Add(c.in)
 	}
 	for _, s := range []string{"escape-abs", "escape-rel", "sub/escape-up", "escape-dir/secret", "passwd-link",
 		"etc-link/passwd", "proc-self-root/etc/passwd", "inside-link", "sub/inside-up", "dir-link/dir/deep.bin",
-		"ipxe.efi", "/ipxe.efi", "fifo", "sub/loop", "root-link-abs/small.txt", "dangling", "..", "/..", "\\"} {
+		"ipxe.efi", "/ipxe.efi", "fifo", "shadow", "null-link", "sub/loop", "root-link-abs/small.txt", "dangling", "..", "/..", "\\"} {
 		f.Add(s)
 	}
 	r := makeRoot(f)
@@ -99,8 +98,8 @@ func FuzzRequestPath(f *testing.F) {
 		if lerr != nil {
 			t.Fatal(lerr)
 		}
-		if !bootPaths[real] && !strings.HasPrefix(real, tr.dir+"/") {
-			t.Fatalf("open(%q) opened %s, outside the root %s", name, real, tr.dir)
+		if !bootPaths[real] {
+			t.Fatalf("open(%q) opened %s, not a boot binary", name, real)
 		}
 		fi, err := file.Stat()
 		if err != nil || !fi.Mode().IsRegular() {

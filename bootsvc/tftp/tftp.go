@@ -4,8 +4,8 @@
 //
 // It is fed a *bootsvc.Snapshot through Update (swapped atomically; nothing
 // on the request path parses or locks), records a status.StageTFTP event
-// per completed transfer, and refuses writes and any request path leaving
-// its root. The daemon (cmd/gitboot serve) imports it; it never imports
+// per completed transfer, and refuses writes and every name that is not
+// one of those binaries (nothing else in the directory is served). The daemon (cmd/gitboot serve) imports it; it never imports
 // hclspec or reconcile. The protocol (RFC 1350, blksize and tsize options)
 // is github.com/pin/tftp/v3.
 package tftp
@@ -108,11 +108,14 @@ func New(cfg Config) *Server {
 }
 
 // Update makes snap the served snapshot: its Server.IPXEDir becomes the root
-// and the boot binaries it names are resolved now. Transfers already running
-// finish with the file they opened.
+// and the boot binaries it names are resolved now; the files they resolve
+// to are logged at the first Update and when they change. Transfers
+// already running finish with the file they opened.
 func (s *Server) Update(snap *bootsvc.Snapshot) {
 	t := newTree(snap, s.log)
-	s.cur.Store(t)
+	if prev := s.cur.Swap(t); prev == nil || prev.dir != t.dir || prev.resolved() != t.resolved() {
+		s.log.Info("tftp: serving only these boot files", "root", t.dir, "files", t.resolved())
+	}
 	s.log.Debug("tftp: snapshot loaded", "root", t.dir, "boot_files", len(t.boot))
 }
 

@@ -46,12 +46,12 @@ func TestOptionsBlksizeTsize(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cl := newRaw(t, ts.port)
-			data, oack, maxBlock, err := cl.fetch("big.bin", c.opts...)
+			data, oack, maxBlock, err := cl.fetch(bigFile, c.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(data, r.files["big.bin"]) {
-				t.Fatalf("got %d bytes, want the %d of big.bin", len(data), len(r.files["big.bin"]))
+			if !bytes.Equal(data, r.files[bigFile]) {
+				t.Fatalf("got %d bytes, want the %d of big.bin", len(data), len(r.files[bigFile]))
 			}
 			if oack["blksize"] != c.wantBlk || oack["tsize"] != c.wantTsize {
 				t.Fatalf("OACK %v, want blksize %q tsize %q", oack, c.wantBlk, c.wantTsize)
@@ -72,7 +72,7 @@ func TestNetascii(t *testing.T) {
 	ts := startServer(t, r.dir, Config{})
 	for _, mode := range []string{"netascii", "NETASCII"} {
 		cl := newRaw(t, ts.port)
-		cl.send(request(opRRQ, "small.txt", mode, "tsize", "0"))
+		cl.send(request(opRRQ, smallFile, mode, "tsize", "0"))
 		p, err := cl.recv(10 * time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +87,7 @@ func TestNetascii(t *testing.T) {
 		}
 		cl.sendPeer(ack(1))
 		got := string(p[4:])
-		converted := strings.ReplaceAll(string(r.files["small.txt"]), "\n", "\r\n")
+		converted := strings.ReplaceAll(string(r.files[smallFile]), "\n", "\r\n")
 		switch {
 		case mode == "netascii" && (got != converted || hasTsize):
 			t.Errorf("netascii: got %q (tsize %q), want %q and no tsize", got, tsize, converted)
@@ -129,11 +129,11 @@ func TestTsizeProbe(t *testing.T) {
 func TestMaxBlockSizeCaps(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{MaxBlockSize: 1024})
-	data, oack, maxBlock, err := newRaw(t, ts.port).fetch("big.bin", "blksize", "8192")
+	data, oack, maxBlock, err := newRaw(t, ts.port).fetch(bigFile, "blksize", "8192")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(data, r.files["big.bin"]) || oack["blksize"] != "1024" || maxBlock != 1024 {
+	if !bytes.Equal(data, r.files[bigFile]) || oack["blksize"] != "1024" || maxBlock != 1024 {
 		t.Fatalf("%d bytes, OACK %v, largest block %d; want blksize capped at 1024", len(data), oack, maxBlock)
 	}
 }
@@ -144,7 +144,7 @@ func TestSnapshotSwapWhileServing(t *testing.T) {
 	a, b := makeRoot(t), makeRoot(t) // same names, different random content
 	ts := startServer(t, a.dir, Config{Timeout: 5 * time.Second})
 	cl := newRaw(t, ts.port)
-	cl.send(request(opRRQ, "big.bin", "octet"))
+	cl.send(request(opRRQ, bigFile, "octet"))
 	first, err := cl.recv(10 * time.Second)
 	if err != nil || binary.BigEndian.Uint16(first) != opDATA {
 		t.Fatalf("first packet %v, %v", first, err)
@@ -169,11 +169,11 @@ func TestSnapshotSwapWhileServing(t *testing.T) {
 			break
 		}
 	}
-	if !bytes.Equal(data, a.files["big.bin"]) {
+	if !bytes.Equal(data, a.files[bigFile]) {
 		t.Fatal("the transfer running across the swap did not get the old root's file")
 	}
-	got, _, _, err := newRaw(t, ts.port).fetch("big.bin")
-	if err != nil || !bytes.Equal(got, b.files["big.bin"]) {
+	got, _, _, err := newRaw(t, ts.port).fetch(bigFile)
+	if err != nil || !bytes.Equal(got, b.files[bigFile]) {
 		t.Fatalf("after the swap: %d bytes, err %v; want the new root's file", len(got), err)
 	}
 	// Boot binaries are resolved per snapshot too.
@@ -183,11 +183,11 @@ func TestSnapshotSwapWhileServing(t *testing.T) {
 	}
 	// A snapshot without nodes: transfers still work, events have no node.
 	ts.Update(bootsvc.NewSnapshot(bootsvc.Server{IPXEDir: b.dir}, nil, nil, ""))
-	if _, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil {
+	if _, _, _, err := newRaw(t, ts.port).fetch(smallFile); err != nil {
 		t.Fatal(err)
 	}
 	ts.rec.wait(t, 4)
-	if ev, ok := ts.rec.find(status.StageTFTP, "small.txt"); !ok || ev.Node != "" || ev.MAC != "" {
+	if ev, ok := ts.rec.find(status.StageTFTP, smallFile); !ok || ev.Node != "" || ev.MAC != "" {
 		t.Fatalf("event for an unknown client: %+v (found %v)", ev, ok)
 	}
 }
@@ -198,13 +198,13 @@ func TestStalledClientDoesNotBlockOthers(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{Timeout: 10 * time.Second})
 	stalled := newRaw(t, ts.port)
-	stalled.send(request(opRRQ, "big.bin", "octet"))
+	stalled.send(request(opRRQ, bigFile, "octet"))
 	if p, err := stalled.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
 		t.Fatalf("stalled client's first packet: %v %v", p, err)
 	}
 	for range 5 {
-		got, _, _, err := newRaw(t, ts.port).fetch("big.bin", "blksize", "1468")
-		if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+		got, _, _, err := newRaw(t, ts.port).fetch(bigFile, "blksize", "1468")
+		if err != nil || !bytes.Equal(got, r.files[bigFile]) {
 			t.Fatalf("transfer next to a stalled one: %d bytes, %v", len(got), err)
 		}
 	}
@@ -229,12 +229,12 @@ func TestMaxTransfers(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{MaxTransfers: 1, Timeout: 10 * time.Second})
 	stalled := newRaw(t, ts.port)
-	stalled.send(request(opRRQ, "big.bin", "octet"))
+	stalled.send(request(opRRQ, bigFile, "octet"))
 	if p, err := stalled.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
 		t.Fatalf("first transfer: %v %v", p, err)
 	}
 	cl := newRaw(t, ts.port)
-	cl.send(request(opRRQ, "small.txt", "octet"))
+	cl.send(request(opRRQ, smallFile, "octet"))
 	if msg := cl.expectError(); !strings.Contains(msg, "busy") {
 		t.Fatalf("second transfer: %q, want busy", msg)
 	}
@@ -250,7 +250,7 @@ func TestMaxTransfers(t *testing.T) {
 			t.Fatal("the aborted transfer is still counted as running")
 		}
 	}
-	if got, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil || !bytes.Equal(got, r.files["small.txt"]) {
+	if got, _, _, err := newRaw(t, ts.port).fetch(smallFile); err != nil || !bytes.Equal(got, r.files[smallFile]) {
 		t.Fatalf("after the first transfer ended: %q %v", got, err)
 	}
 }
@@ -262,7 +262,7 @@ func TestShutdownMidTransfer(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{Timeout: 10 * time.Second})
 	cl := newRaw(t, ts.port)
-	cl.send(request(opRRQ, "big.bin", "octet"))
+	cl.send(request(opRRQ, bigFile, "octet"))
 	if p, err := cl.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
 		t.Fatalf("first packet: %v %v", p, err)
 	}
@@ -294,7 +294,7 @@ func TestVanishedClient(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{Timeout: 100 * time.Millisecond, Retries: 2})
 	cl := newRaw(t, ts.port)
-	cl.send(request(opRRQ, "big.bin", "octet", "blksize", "1468"))
+	cl.send(request(opRRQ, bigFile, "octet", "blksize", "1468"))
 	if _, err := cl.recv(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestVanishedClient(t *testing.T) {
 		t.Fatalf("an aborted transfer was recorded: %+v", ev)
 	}
 	// It keeps serving.
-	if got, _, _, err := newRaw(t, ts.port).fetch("small.txt"); err != nil || !bytes.Equal(got, r.files["small.txt"]) {
+	if got, _, _, err := newRaw(t, ts.port).fetch(smallFile); err != nil || !bytes.Equal(got, r.files[smallFile]) {
 		t.Fatalf("after a vanished client: %q %v", got, err)
 	}
 	ts.stop()
@@ -312,32 +312,29 @@ func TestVanishedClient(t *testing.T) {
 }
 
 // Refusals over the wire that the real clients cannot send: names with
-// spaces or control characters, huge names, no snapshot yet.
+// spaces or control characters, huge names, encodings.
 func TestRawRefusals(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{})
-	got, _, _, err := newRaw(t, ts.port).fetch("name with space.bin")
-	if err != nil || !bytes.Equal(got, r.files["name with space.bin"]) {
-		t.Fatalf("name with a space: %d bytes, %v", len(got), err)
-	}
 	cases := map[string]string{
+		"name with space.bin":      "not a boot file",
 		"small.txt\x01":            "bad file name",
 		"\x7f":                     "bad file name",
 		strings.Repeat("a", 300):   "too long",
-		strings.Repeat("a/", 127):  "not found",
+		strings.Repeat("a/", 127):  "not a boot file",
 		"/":                        "absolute path outside",
 		".":                        "is a directory",
 		r.dir:                      "is a directory",
-		"sub/dir/deep.bin/x":       "not found",
+		"sub/dir/deep.bin/x":       "not a boot file",
 		"sub/loop":                 "", // ELOOP: refused, whichever reason
-		"root-link-abs/small.txt":  "leaves the TFTP root",
+		"root-link-abs/small.txt":  "not a boot file",
 		"./sub/./dir/../../../etc": "leaves the TFTP root",
 		// Encodings are not decoded: each is a literal, missing name.
-		"\xc0\xae\xc0\xae/\xc0\xae\xc0\xae/etc/passwd": "not found",
-		"..%2f..%2fetc%2fpasswd":                       "not found",
-		"%252e%252e/etc/passwd":                        "not found",
-		".../...//etc/passwd":                          "not found",
-		"\u2025/etc/passwd":                            "not found",
+		"\xc0\xae\xc0\xae/\xc0\xae\xc0\xae/etc/passwd": "not a boot file",
+		"..%2f..%2fetc%2fpasswd":                       "not a boot file",
+		"%252e%252e/etc/passwd":                        "not a boot file",
+		".../...//etc/passwd":                          "not a boot file",
+		"\u2025/etc/passwd":                            "not a boot file",
 		// A NUL ends the name: what follows is the mode.
 		"..\x00etc/passwd": "leaves the TFTP root",
 	}
@@ -398,21 +395,14 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 	if got := tr.boot["undionly.kpxe"]; got != filepath.Join(r.dir, "undionly.kpxe") {
 		t.Fatalf("undionly.kpxe resolved to %q", got)
 	}
-	if _, ok := tr.boot["arm64/snponly.efi"]; ok {
-		t.Fatal("a missing arm64/snponly.efi was resolved")
-	}
-	// The arm64 binary, in its subdirectory, and a configured UEFI name.
-	if err := os.MkdirAll(filepath.Join(r.dir, "arm64"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mustWrite(t, filepath.Join(r.dir, "arm64", "snponly.efi"), []byte("arm"))
+	// A configured UEFI name, a symlink out of the root.
 	mustWrite(t, filepath.Join(r.outside, "custom.efi"), []byte("custom"))
 	if err := os.Symlink(filepath.Join(r.outside, "custom.efi"), filepath.Join(r.dir, "custom.efi")); err != nil {
 		t.Fatal(err)
 	}
 	snap := bootsvc.NewSnapshot(bootsvc.Server{IPXEDir: r.dir, UEFIBootFile: "custom.efi"}, nil, nil, "")
 	tr = newTree(snap, quietLogger())
-	for name, want := range map[string]string{"arm64/snponly.efi": "arm", "custom.efi": "custom"} {
+	for name, want := range map[string]string{exactFile: string(r.files[exactFile]), "custom.efi": "custom"} {
 		f, rel, err := tr.open(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -420,7 +410,7 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 		b, _ := io.ReadAll(f)
 		f.Close()
 		if rel != name || string(b) != want {
-			t.Fatalf("%s: %q as %q", name, b, rel)
+			t.Fatalf("%s: %d bytes as %q", name, len(b), rel)
 		}
 	}
 	// A boot binary installed (as a symlink out of the root) after the
@@ -429,6 +419,9 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr = newTree(snapshot(r.dir), quietLogger())
+	if _, ok := tr.boot["arm64/snponly.efi"]; ok {
+		t.Fatal("a missing arm64/snponly.efi was resolved")
+	}
 	if _, _, err := tr.open("arm64/snponly.efi"); !errors.Is(err, errNotFound) {
 		t.Fatalf("missing arm64/snponly.efi: %v", err)
 	}
@@ -445,7 +438,7 @@ func TestBootFilesResolvedAtLoad(t *testing.T) {
 		t.Fatalf("arm64/snponly.efi installed after load: %q", b)
 	}
 	// The same symlink is refused when the configuration does not name it.
-	if _, _, err := newTree(snapshot(r.dir), quietLogger()).open("custom.efi"); !errors.Is(err, errEscape) {
+	if _, _, err := newTree(snapshot(r.dir), quietLogger()).open("custom.efi"); !errors.Is(err, errNotBootFile) {
 		t.Fatalf("custom.efi not named by the configuration: %v", err)
 	}
 	// Default root.
@@ -472,8 +465,8 @@ func TestWildcardAnswersFromRequestAddress(t *testing.T) {
 	go func() { done <- srv.Serve(ctx, conn) }()
 	defer func() { cancel(); <-done }()
 	cl := newRaw(t, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
-	got, oack, maxBlock, err := cl.fetch("big.bin", "blksize", "1468")
-	if err != nil || !bytes.Equal(got, r.files["big.bin"]) {
+	got, oack, maxBlock, err := cl.fetch(bigFile, "blksize", "1468")
+	if err != nil || !bytes.Equal(got, r.files[bigFile]) {
 		t.Fatalf("%d bytes, %v", len(got), err)
 	}
 	if !cl.peer.IP.Equal(net.IPv4(127, 0, 0, 1)) {
@@ -502,7 +495,7 @@ func TestIPv6Loopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SetBlockSize(1428)
-	wt, err := c.Receive("big.bin", "octet")
+	wt, err := c.Receive(bigFile, "octet")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,8 +503,8 @@ func TestIPv6Loopback(t *testing.T) {
 	if _, err := wt.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(buf.Bytes(), r.files["big.bin"]) {
-		t.Fatalf("got %d bytes over IPv6, want the %d of big.bin", buf.Len(), len(r.files["big.bin"]))
+	if !bytes.Equal(buf.Bytes(), r.files[bigFile]) {
+		t.Fatalf("got %d bytes over IPv6, want the %d of big.bin", buf.Len(), len(r.files[bigFile]))
 	}
 }
 

@@ -158,11 +158,15 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 	if err != nil {
 		return nil, err
 	}
+	roots, err := f.roots.roots()
+	if err != nil {
+		return nil, err
+	}
 	block := f.block
 	if block == "" && p.Desired != nil {
 		block = p.Desired.Server.Name
 	}
-	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: block, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log})
+	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: block, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log, Roots: roots})
 	if _, err := rec.Restore(); err != nil {
 		return nil, err
 	}

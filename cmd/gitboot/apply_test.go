@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 func applyWithInput(e *cliEnv, stdin string, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	root := newRootCmd()
-	root.SetArgs(append(append([]string{"apply"}, args...), "--repo", e.repo, "--state", e.state, "--var", "image="+e.image))
+	root.SetArgs(append(append([]string{"apply"}, args...), "--repo", e.repo, "--state", e.state, "--var", "image="+e.image,
+		"--image-root", filepath.Dir(e.image)))
 	root.SetIn(strings.NewReader(stdin))
 	root.SetOut(&out)
 	root.SetErr(&errb)

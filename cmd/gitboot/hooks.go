@@ -49,6 +49,7 @@ type hooksInstallFlags struct {
 	vars              []string
 	force             bool
 	signing           signingFlags
+	roots             rootFlags
 }
 
 func newHooksInstallCmd() *cobra.Command {
@@ -62,7 +63,9 @@ func newHooksInstallCmd() *cobra.Command {
 			"                refuses the push when it is invalid, so `git push` prints the diagnostics;\n" +
 			"                deleting --ref is refused too. Other refs are not checked. With\n" +
 			"                --require-signed it first refuses a commit not signed by a key in\n" +
-			"                --trusted-keys (read at each push from its absolute path).\n" +
+			"                --trusted-keys (read at each push from its absolute path). Image sources\n" +
+			"                and ipxe_dir must lie in --image-root and --ipxe-dir: give the same as\n" +
+			"                to gitboot serve.\n" +
 			"  post-receive  asks the server at --server to reconcile now (POST /reconcile, 2s timeout);\n" +
 			"                if it cannot be reached the push still succeeds, and the server notices it\n" +
 			"                within its poll interval.\n\n" +
@@ -82,6 +85,7 @@ func newHooksInstallCmd() *cobra.Command {
 	fl.StringArrayVar(&f.vars, "var", nil, "input variable for validation: --var name=value (repeatable)")
 	fl.BoolVar(&f.force, "force", false, "replace existing hooks that gitboot did not install")
 	f.signing.register(fl)
+	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -97,6 +101,12 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	if _, err := loadOptions(".", f.vars); err != nil {
 		return err
 	}
+	roots, err := f.roots.roots()
+	if err != nil {
+		return err
+	}
+	// The hook names the roots by absolute path.
+	f.roots = rootFlags{images: roots.Images, ipxe: roots.IPXE}
 	policy, err := f.signing.policy() // read now, so a bad keys file is reported here
 	if err != nil {
 		return err
@@ -119,7 +129,7 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 		return err
 	}
 	hooks := []struct{ name, text string }{
-		{"pre-receive", preReceiveScript(exe, ref, f.vars, keys)},
+		{"pre-receive", preReceiveScript(exe, ref, f.vars, keys, f.roots)},
 		{"post-receive", postReceiveScript(exe, ref, f.server)},
 	}
 	// Check every hook before writing any, so a refusal leaves nothing half installed.
@@ -256,11 +266,19 @@ func shQuote(s string) string {
 // which does the work in Go: the pushed objects are only visible to the git
 // command (they sit in git's quarantine directory), so it exports the tree
 // with git and validates the copy. keys, when not "", is the absolute
-// path of the trusted keys file: the pushed commit must be signed.
-func preReceiveScript(exe, ref string, vars []string, keys string) string {
+// path of the trusted keys file: the pushed commit must be signed. roots
+// are the server directories image sources and ipxe_dir must lie in.
+func preReceiveScript(exe, ref string, vars []string, keys string, roots rootFlags) string {
 	var args strings.Builder
 	for _, v := range vars {
 		args.WriteString(" --var " + shQuote(v))
+	}
+	for _, a := range roots.args() {
+		if strings.HasPrefix(a, "--") {
+			args.WriteString(" " + a)
+		} else {
+			args.WriteString(" " + shQuote(a))
+		}
 	}
 	if keys != "" {
 		args.WriteString(" --require-signed --trusted-keys " + shQuote(keys))
@@ -311,27 +329,29 @@ func newHooksPreReceiveCmd() *cobra.Command {
 	var ref string
 	var vars []string
 	var sign signingFlags
+	var roots rootFlags
 	cmd := &cobra.Command{
-		Use:    "pre-receive --ref REF [--var name=value ...] [--require-signed --trusted-keys FILE]",
+		Use:    "pre-receive --ref REF [--var name=value ...] [--image-root DIR ...] [--ipxe-dir DIR ...] [--require-signed --trusted-keys FILE]",
 		Short:  "Validate pushed commits (run by the pre-receive hook; reads its standard input)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 			defer stop()
-			return runPreReceive(ctx, cmd, ref, vars, sign)
+			return runPreReceive(ctx, cmd, ref, vars, roots, sign)
 		},
 	}
 	cmd.Flags().StringVar(&ref, "ref", "refs/heads/main", "the tracked branch, in full")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "input variable: --var name=value (repeatable)")
 	sign.register(cmd.Flags())
+	roots.register(cmd.Flags())
 	return cmd
 }
 
 // runPreReceive reads the hook's "old new refname" lines and validates the
 // update of ref, if there is one (with sign.require, its signature first).
 // Other refs pass unchecked.
-func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []string, sign signingFlags) error {
+func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []string, roots rootFlags, sign signingFlags) error {
 	stderr := cmd.ErrOrStderr()
 	sc := bufio.NewScanner(cmd.InOrStdin())
 	var newID string
@@ -370,7 +390,7 @@ func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []s
 	if err != nil {
 		return fmt.Errorf("pre-receive: %w", err)
 	}
-	args := []string{"validate"}
+	args := append([]string{"validate"}, roots.args()...)
 	for _, v := range vars {
 		args = append(args, "--var", v)
 	}

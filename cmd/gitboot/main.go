@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(),
 		newHooksCmd(),
 		newFsckCmd(),
+		newDiscoverCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/notes"
-	"github.com/hashicorp/hcl/v2"
 )
 
 // notesWriter writes what the server does to refs/notes/gitboot of its
@@ -76,22 +74,8 @@ func (w *notesWriter) Evaluated(ev reconcile.Evaluation) {
 	}
 	server := w.serverName(ev)
 	recs := []notes.Record{notes.Apply(server, at, result, add, change, destroy)}
-	var ce *reconcile.ConfigError
-	if errors.As(ev.Err, &ce) {
-		for _, d := range ce.Diags {
-			if d.Severity != hcl.DiagError {
-				continue
-			}
-			file, line, col := "", 0, 0
-			if d.Subject != nil {
-				file, line, col = d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column
-			}
-			summary := d.Summary
-			if d.Detail != "" {
-				summary += ": " + firstLine(d.Detail)
-			}
-			recs = append(recs, notes.Diagnostic(server, file, line, col, summary))
-		}
+	for _, d := range errorDiags(ev.Err) {
+		recs = append(recs, notes.Diagnostic(server, d.file, d.line, d.col, d.summary))
 	}
 	w.mu.Lock()
 	w.pending[ev.Commit.Hash] = append(w.pending[ev.Commit.Hash], recs...)

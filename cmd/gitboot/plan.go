@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -22,6 +23,7 @@ type planFlags struct {
 	repo, ref, state, server, block string
 	vars                            []string
 	signing                         signingFlags
+	roots                           rootFlags
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -33,6 +35,7 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.block, "server-block", "", "server block to plan for (default: the running one, or the only one)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
 	f.signing.register(fl)
+	f.roots.register(fl)
 }
 
 func newPlanCmd() *cobra.Command {
@@ -113,7 +116,13 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := reconcile.PlanCommit(src, ref, opts.Vars, f.block, running, data)
+	var roots hclspec.PathChecker = remoteRoots{ctx: cmd.Context(), base: strings.TrimRight(f.server, "/")}
+	if f.server == "" {
+		if roots, err = f.roots.roots(); err != nil {
+			return nil, err
+		}
+	}
+	p, err := reconcile.PlanCommit(src, ref, opts.Vars, f.block, roots, running, data)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {

@@ -96,11 +96,12 @@ func (e *cliEnv) commit(files map[string]string, msg string) string {
 	return e.git("rev-parse", "HEAD")
 }
 
-// run runs gitboot with --repo, --state and --var image=... appended.
+// run runs gitboot with --repo, --state, --var image=... and --image-root
+// (the image's directory) appended.
 func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {
 	e.t.Helper()
 	var out, errb bytes.Buffer
-	args = append(args, "--repo", e.repo, "--state", e.state, "--var", "image="+e.image)
+	args = append(args, "--repo", e.repo, "--state", e.state, "--var", "image="+e.image, "--image-root", filepath.Dir(e.image))
 	code = runWith(args, &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -203,6 +204,6 @@ func TestPlanOutApplyStale(t *testing.T) {
 // commit).
 func runApplyFile(e *cliEnv, planFile string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := runWith([]string{"apply", planFile, "--repo", e.repo, "--state", e.state, "--var", "image=" + e.image}, &out, &errb)
+	code := runWith([]string{"apply", planFile, "--repo", e.repo, "--state", e.state, "--var", "image=" + e.image, "--image-root", filepath.Dir(e.image)}, &out, &errb)
 	return code, out.String(), errb.String()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/metrics"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
+	"github.com/gitboot/gitboot/bootsvc/webui"
 	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
@@ -42,6 +43,8 @@ type serveFlags struct {
 	signing                  signingFlags
 	agent                    string
 	reloadTimeout            time.Duration
+	roots                    rootFlags
+	ui                       bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,7 +83,9 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
+	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
 	f.signing.register(fl)
+	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -111,6 +116,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if policy != nil {
 		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
 	}
+	roots, err := f.roots.roots()
+	if err != nil {
+		return err
+	}
+	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(roots.Images, ","), "ipxe_dirs", strings.Join(roots.IPXE, ","))
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
@@ -137,6 +147,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
+	var ui *webui.UI // the status page, once the store is open (nil: --ui=false)
 	if f.notes {
 		if f.notesInterval <= 0 {
 			return fmt.Errorf("--notes-interval %v: must be positive", f.notesInterval)
@@ -153,7 +164,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
-		Verify: commitVerifier(src, policy), ReloadTimeout: f.reloadTimeout,
+		Verify: commitVerifier(src, policy), Roots: roots, ReloadTimeout: f.reloadTimeout,
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil
@@ -171,6 +182,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			if nw != nil {
 				nw.Evaluated(ev)
 			}
+			uiEvaluated(ui, ev)
 		},
 	})
 
@@ -205,9 +217,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		snap = rec.Snapshot()
 	}
 
-	store, err := status.Open(status.Config{Dir: f.state})
+	store, err := status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
 	if statefile.SetAside(log, err, "node status starts empty") {
-		store, err = status.Open(status.Config{Dir: f.state})
+		store, err = status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
 	}
 	if err != nil {
 		return err
@@ -218,10 +230,18 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			log.Error("saving node status", "err", err)
 		}
 	}()
-	s := &services{
+	var s *services
+	var uiHandler http.Handler
+	if f.ui {
+		inv, _ := rec.Running()
+		ui = newUI(log, store, func() *bootsvc.Snapshot { return s.http.Snapshot() }, inv)
+		uiHandler = ui
+	}
+	s = &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec)}),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler,
+			CheckPath: checkPathHandler(roots)}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp")}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
@@ -241,6 +261,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		nw.store = store
 		nw.SetServer(snap.Server.Name)
 		g.Go(func() error { return nw.Run(gctx) })
+	}
+	if ui != nil {
+		g.Go(func() error { return ui.Run(gctx) })
 	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
 	g.Go(func() error {

@@ -40,7 +40,9 @@ func newStatusCmd() *cobra.Command {
 			"Rows turn yellow when a node is late (last seen >= interval + 5 s) and red when lost\n" +
 			"(>= 2x interval), on a terminal only. A node that booted a kernel, image or system\n" +
 			"overlay other than the applied commit's has \"*\" after its stage (needs_reboot in --json),\n" +
-			"and a last line counts them: reboot them to pick up the applied commit.",
+			"and a last line counts them: reboot them to pick up the applied commit. When the\n" +
+			"arguments match one node, its boot timeline follows: each stage of this boot and the\n" +
+			"previous one, with the time since the boot started and the gap since the stage before.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			o.colour = isTerminal(out) && os.Getenv("NO_COLOR") == ""
@@ -97,6 +99,13 @@ func (o *statusOpts) once(ctx context.Context, out, errOut io.Writer, args []str
 	missing := rep.Filter(args)
 	if err := o.print(out, rep); err != nil {
 		return err
+	}
+	if len(args) > 0 && len(rep.Nodes) == 1 && !o.json && !o.unknown && o.repo == "" {
+		// One node asked for: its boot timeline too.
+		io.WriteString(out, "\n")
+		if err := status.WriteTimeline(out, &rep.Nodes[0]); err != nil {
+			return err
+		}
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(errOut, "gitboot status: %s: %s\n", missingWhy, strings.Join(missing, ", "))

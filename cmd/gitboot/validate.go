@@ -20,13 +20,16 @@ import (
 func newValidateCmd() *cobra.Command {
 	var asJSON bool
 	var vars []string
+	var roots rootFlags
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Check a cluster repository",
 		Long: "Check the *.hcl files of a cluster repository (default: the current directory).\n" +
-			"Exit status 0 when valid, 1 when not. Image sources are paths on the server and are\n" +
-			"not checked here; overlay directories are in the repository and are: every template\n" +
-			"is rendered for every node of every server block, as the server's build would.",
+			"Exit status 0 when valid, 1 when not. Image sources and ipxe_dir are paths on the server:\n" +
+			"they are checked against the server's allowed directories only when --image-root or\n" +
+			"--ipxe-dir is given (as the pre-receive hook does; the other flag then has its default).\n" +
+			"Overlay directories are in the repository and are checked: every template is rendered\n" +
+			"for every node of every server block, as the server's build would.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -42,7 +45,19 @@ func newValidateCmd() *cobra.Command {
 				return err
 			}
 			defer closeFS()
+			var pc hclspec.PathChecker
+			if cmd.Flags().Changed("image-root") || cmd.Flags().Changed("ipxe-dir") {
+				r, err := roots.roots()
+				if err != nil {
+					return err
+				}
+				pc = r
+			}
 			c, diags := hclspec.Load(fsys, opts)
+			if !diags.HasErrors() && pc != nil {
+				// Server paths first: nothing outside the roots is read.
+				diags = append(diags, hclspec.CheckRoots(c, nil, pc)...)
+			}
 			if !diags.HasErrors() {
 				// What the server's build would refuse: overlays that do
 				// not load, templates that fail for some node.
@@ -69,6 +84,7 @@ func newValidateCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (terraform validate -json shape)")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+	roots.register(cmd.Flags())
 	return cmd
 }
 

@@ -171,7 +171,7 @@ func TestAgentMissing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := l.ns.Output(ctx, l.bin, "serve", "--repo", l.bare, "--state", l.state, "--var", "image_source="+l.image,
-		"--poll", "0", "--agent", missing)
+		"--image-root", filepath.Dir(l.image), "--poll", "0", "--agent", missing)
 	if err == nil || !strings.Contains(string(out), missing) || !strings.Contains(string(out), "--agent") {
 		t.Errorf("serve with a missing agent: err = %v, want an exit naming %s and --agent:\n%s", err, missing, out)
 	}

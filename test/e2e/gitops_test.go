@@ -49,7 +49,7 @@ func startGitOpsLab(t *testing.T, serveArgs ...string) *gitopsLab {
 // and waits until it answers.
 func (l *gitopsLab) serve(t *testing.T) {
 	t.Helper()
-	args := append([]string{"serve", "--repo", l.bare, "--state", l.state, "--var", "image_source=" + l.image, "--poll", "0"}, l.args...)
+	args := append([]string{"serve", "--repo", l.bare, "--state", l.state, "--var", "image_source=" + l.image, "--image-root", filepath.Dir(l.image), "--poll", "0"}, l.args...)
 	l.proc, l.log = l.ns.Start(t, l.bin, args...)
 	l.waitFor(t, 60*time.Second, "gitboot serve answering", func() bool {
 		_, err := l.ns.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873/healthz")
@@ -318,7 +318,7 @@ func TestGitOpsKillDuringApply(t *testing.T) {
 func TestGitOpsHooks(t *testing.T) {
 	l := startGitOpsLab(t, "--watch=false")
 	l.serve(t)
-	out, err := exec.Command(l.bin, "hooks", "install", "--repo", l.bare, "--var", "image_source="+l.image).CombinedOutput()
+	out, err := exec.Command(l.bin, "hooks", "install", "--repo", l.bare, "--var", "image_source="+l.image, "--image-root", filepath.Dir(l.image)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hooks install: %v\n%s", err, out)
 	}

@@ -60,7 +60,7 @@ func startQEMULabRepo(t *testing.T, kernel, repo string) *qemuLab {
 	l.srv = netnstest.New(t, "gbsrv")
 	netnstest.Attach(t, l.lan, l.br, l.srv, serverIP+"/24")
 
-	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source="+image)
+	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source="+image, "--image-root", filepath.Dir(image))
 	l.log = log
 	deadline := time.Now().Add(60 * time.Second)
 	for {

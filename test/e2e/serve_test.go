@@ -53,7 +53,8 @@ func startLab(t *testing.T) *servedLab {
 // serve starts `gitboot serve` in srv and waits until it answers.
 func (l *servedLab) serve(t *testing.T) {
 	t.Helper()
-	l.proc, l.log = l.srv.Start(t, l.bin, "serve", "--repo", l.repo, "--state", l.state, "--var", "image_source="+l.image)
+	l.proc, l.log = l.srv.Start(t, l.bin, "serve", "--repo", l.repo, "--state", l.state, "--var", "image_source="+l.image,
+		"--image-root", filepath.Dir(l.image))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := l.srv.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873/healthz")

@@ -44,7 +44,7 @@ network "row2" {
 	nsB := netnstest.New(t, "gbops2")
 	stateB := filepath.Join(t.TempDir(), "stateB")
 	procB, logB := nsB.Start(t, l.bin, "serve", "--repo", "file://"+l.bare, "--server", "b", "--state", stateB,
-		"--var", "image_source="+l.image, "--poll", "500ms", "--notes-interval", "300ms")
+		"--var", "image_source="+l.image, "--image-root", filepath.Dir(l.image), "--poll", "500ms", "--notes-interval", "300ms")
 	getB := func(path string) string {
 		out, err := nsB.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873"+path)
 		if err != nil {
