@@ -18,6 +18,7 @@ import (
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/internal/macaddr"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 )
@@ -281,7 +282,8 @@ func DecodeInventory(data []byte) (*Inventory, error) {
 }
 
 // ReadInventory reads the running inventory from a state directory. It
-// returns (nil, nil, nil) when nothing was applied yet; the bytes are the
+// returns (nil, nil, nil) when nothing was applied yet, a
+// *statefile.CorruptError when the file is damaged; the bytes are the
 // file's content (what Digest is computed over).
 func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 	data, err := os.ReadFile(filepath.Join(stateDir, InventoryFile))
@@ -293,7 +295,7 @@ func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 	}
 	inv, err := DecodeInventory(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(stateDir, InventoryFile), err)
+		return nil, nil, statefile.Corrupt(filepath.Join(stateDir, InventoryFile), err)
 	}
 	return inv, data, nil
 }

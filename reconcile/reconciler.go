@@ -17,6 +17,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
@@ -55,6 +56,11 @@ type Config struct {
 	OnEvaluated func(Evaluation)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// ReloadTimeout bounds the evaluation and build of one commit; a
+	// commit that takes longer is rejected as too expensive (a
+	// *ConfigError with TooExpensive set) and the last good state stays
+	// served. 0: no bound.
+	ReloadTimeout time.Duration
 	// Roots decides which server paths (image sources, ipxe_dir) a commit
 	// may name; one outside is a rejected commit, and a restored state
 	// naming one is not served. The daemon passes the operator's
@@ -98,9 +104,15 @@ type ConfigError struct {
 	Commit string
 	Diags  hcl.Diagnostics
 	Files  map[string]*hcl.File
+	// TooExpensive: evaluating and building the commit took longer than
+	// Config.ReloadTimeout.
+	TooExpensive bool
 }
 
 func (e *ConfigError) Error() string {
+	if e.TooExpensive && len(e.Diags) > 0 {
+		return fmt.Sprintf("commit %s is too expensive: %s", Short(e.Commit), e.Diags[0].Detail)
+	}
 	return fmt.Sprintf("commit %s is invalid: %s", Short(e.Commit), e.Diags.Error())
 }
 
@@ -156,6 +168,9 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	inv, data, err := ReadInventory(r.cfg.StateDir)
+	if statefile.SetAside(r.cfg.Logger, err, "starting from the branch tip as if nothing was applied") {
+		return nil, nil
+	}
 	if err != nil || inv == nil {
 		return nil, err
 	}
@@ -262,8 +277,11 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		}
 	}()
 
-	cluster, srv, desired, err := r.desire(commit)
+	ctx, cancel := r.reloadContext(ctx)
+	defer cancel()
+	cluster, srv, desired, err := r.desireCtx(ctx, commit)
 	if err != nil {
+		err = r.overDeadline(ctx, commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			r.rejected = ce
@@ -273,7 +291,10 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	}
 	plan := Diff(r.running, desired, digestOf(r.runningData))
 	ev.Plan = plan
-	if !plan.HasChanges() {
+	// A served build missing an artifact (found damaged and removed) is
+	// built again although nothing changed.
+	rebuild := !plan.HasChanges() && opt.Recheck && r.incomplete()
+	if !plan.HasChanges() && !rebuild {
 		ev.Result = ResultUnchanged
 		r.dropPending()
 		if r.running != nil && (r.running.Commit != commit.Hash || r.dirty || (desired.Agent != "" && r.running.Agent != desired.Agent)) {
@@ -294,7 +315,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	}
 	// A change-managed site stays so until a reviewed apply: a push that
 	// turns auto_apply on (or off) is itself planned, not applied.
-	if !desired.Server.AutoApply || (r.running != nil && !r.running.Server.AutoApply) {
+	if !rebuild && (!desired.Server.AutoApply || (r.running != nil && !r.running.Server.AutoApply)) {
 		ev.Result = ResultPlanned
 		r.pending = plan
 		if err := savePending(r.cfg.StateDir, plan); err != nil {
@@ -337,8 +358,11 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			r.cfg.OnEvaluated(ev)
 		}
 	}()
-	cluster, srv, desired, err := r.desire(commit)
+	ctx, cancel := r.reloadContext(ctx)
+	defer cancel()
+	cluster, srv, desired, err := r.desireCtx(ctx, commit)
 	if err != nil {
+		err = r.overDeadline(ctx, commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		return ev, err
 	}
@@ -396,9 +420,11 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
 	if err != nil {
 		err = repoError(ev.Commit.Hash, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
+		err = r.overDeadline(ctx, ev.Commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			r.rejected = ce
+			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "err", err)
 		}
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // LeaseFile is the name of the lease file in the state directory.
@@ -59,7 +60,8 @@ type Leases struct {
 }
 
 // OpenLeases loads the lease file from stateDir (a missing file is an empty
-// pool). An empty stateDir keeps leases in memory only.
+// pool; a damaged one is a *statefile.CorruptError). An empty stateDir
+// keeps leases in memory only.
 func OpenLeases(stateDir string) (*Leases, error) {
 	l := &Leases{byAddr: map[netip.Addr]*Lease{}, byMAC: map[string]*Lease{}}
 	if stateDir == "" {
@@ -75,7 +77,7 @@ func OpenLeases(stateDir string) (*Leases, error) {
 	}
 	var f leaseFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("reading leases %s: %w", l.path, err)
+		return nil, statefile.Corrupt(l.path, err)
 	}
 	for i := range f.Leases {
 		le := f.Leases[i]

@@ -2,6 +2,8 @@ package dhcp
 
 import (
 	"crypto/rand"
+	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -140,11 +143,31 @@ func TestLeasesPersist(t *testing.T) {
 	}
 }
 
+// TestLeaseFileCorrupt: a damaged lease file is a *statefile.CorruptError
+// for OpenLeases; New moves it aside (NAME.corrupt-<time>, content kept)
+// and starts with no dynamic leases.
 func TestLeaseFileCorrupt(t *testing.T) {
 	dir := t.TempDir()
-	mustNoErr(t, os.WriteFile(filepath.Join(dir, LeaseFile), []byte("{not json"), 0o600))
-	if _, err := New(Config{StateDir: dir}); err == nil {
-		t.Fatal("corrupt lease file accepted")
+	p := filepath.Join(dir, LeaseFile)
+	mustNoErr(t, os.WriteFile(p, []byte("{not json"), 0o600))
+	var ce *statefile.CorruptError
+	if _, err := OpenLeases(dir); !errors.As(err, &ce) || ce.Path != p {
+		t.Fatalf("OpenLeases on a corrupt file: %v", err)
+	}
+	s, err := New(Config{StateDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New with a corrupt lease file: %v", err)
+	}
+	if n := len(s.leases.All()); n != 0 {
+		t.Errorf("%d leases from a corrupt file", n)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("the corrupt lease file is still in place: %v", err)
+	}
+	if m, _ := filepath.Glob(p + ".corrupt-*"); len(m) != 1 {
+		t.Errorf("moved-aside files: %v", m)
+	} else if data, _ := os.ReadFile(m[0]); string(data) != "{not json" {
+		t.Errorf("moved-aside content %q", data)
 	}
 }
 

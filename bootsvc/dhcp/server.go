@@ -18,6 +18,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/internal/ratelog"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -84,12 +85,15 @@ type Server struct {
 // New creates a server and loads the dynamic leases from cfg.StateDir.
 // It answers nothing until the first Update.
 func New(cfg Config) (*Server, error) {
-	leases, err := OpenLeases(cfg.StateDir)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	leases, err := OpenLeases(cfg.StateDir)
+	if statefile.SetAside(cfg.Logger, err, "starting with no dynamic leases (declared nodes' addresses are static)") {
+		leases, err = OpenLeases(cfg.StateDir)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Recorder == nil {
 		cfg.Recorder = status.Discard{}

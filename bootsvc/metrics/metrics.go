@@ -50,6 +50,8 @@ type Metrics struct {
 	build     prometheus.Histogram
 	apply     prometheus.Histogram
 	reconcile *prometheus.CounterVec
+	failures  *prometheus.CounterVec
+	rejectedT prometheus.Gauge
 	applied   prometheus.Gauge
 	stages    atomic.Pointer[stageCounterBox]
 	handler   http.Handler
@@ -92,11 +94,21 @@ func New() *Metrics {
 	for _, r := range []string{ReconcileApplied, ReconcileUnchanged, ReconcileRejected, ReconcilePlanned, ReconcileError} {
 		m.reconcile.WithLabelValues(r) // show zeros before the first pass
 	}
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitboot_reload_failures_total",
+		Help: "Reloads (evaluations of a new commit, or retries) that did not apply, by reason: invalid (a rejected commit), too_expensive (over --reload-timeout), error (transient: retried).",
+	}, []string{"reason"})
+	for _, r := range []string{ReloadInvalid, ReloadTooExpensive, ReloadError} {
+		m.failures.WithLabelValues(r)
+	}
+	m.rejectedT = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gitboot_last_rejected_timestamp_seconds", Help: "When a commit was last rejected (Unix time); 0 before the first rejection.",
+	})
 	m.applied = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "gitboot_applied_timestamp_seconds", Help: "When the served state was last applied (Unix time); 0 before the first apply.",
 	})
 	m.reg.MustRegister(m.requests, m.bytes, m.conns, m.dhcp, m.tftp, m.tftpBytes, m.build, m.apply,
-		m.reconcile, m.applied, stageCollector{m})
+		m.reconcile, m.failures, m.rejectedT, m.applied, stageCollector{m})
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }
@@ -131,6 +143,24 @@ func (m *Metrics) ObserveApply(d time.Duration) { m.apply.Observe(d.Seconds()) }
 // Reconcile* constants (the same strings as reconcile's Result* values;
 // another value becomes a label value of its own: keep to these).
 func (m *Metrics) ObserveReconcile(result string) { m.reconcile.WithLabelValues(result).Inc() }
+
+// Reasons of a failed reload, the values of gitboot_reload_failures_total's
+// reason label.
+const (
+	ReloadInvalid      = "invalid"       // the commit is rejected: only a new commit fixes it
+	ReloadTooExpensive = "too_expensive" // rejected: evaluating and building it took longer than --reload-timeout
+	ReloadError        = "error"         // transient (disk, image source, port); retried
+)
+
+// ReloadFailed counts one failed reload with its reason, one of the Reload*
+// constants; a rejection (invalid or too expensive) also sets
+// gitboot_last_rejected_timestamp_seconds to at.
+func (m *Metrics) ReloadFailed(reason string, at time.Time) {
+	m.failures.WithLabelValues(reason).Inc()
+	if reason != ReloadError {
+		m.rejectedT.Set(float64(at.UnixNano()) / 1e9)
+	}
+}
 
 // SetApplied records when the served state was applied
 // (gitboot_applied_timestamp_seconds).

@@ -47,6 +47,10 @@ func TestNames(t *testing.T) {
 	m.ObserveReconcile(ReconcileUnchanged)
 	m.ObserveReconcile(ReconcileUnchanged)
 	m.SetApplied(time.Unix(1795000000, 500_000_000))
+	m.ReloadFailed(ReloadInvalid, time.Unix(1795000100, 0))
+	m.ReloadFailed(ReloadTooExpensive, time.Unix(1795000200, 0))
+	m.ReloadFailed(ReloadError, time.Unix(1795000300, 0))
+	m.ReloadFailed(ReloadError, time.Unix(1795000400, 0))
 	body := scrape(t, m)
 	for _, want := range []string{
 		`gitboot_http_requests_total{code="200",route="ipxe"} 2`,
@@ -64,6 +68,10 @@ func TestNames(t *testing.T) {
 		`gitboot_reconcile_total{result="planned"} 0`,
 		`gitboot_reconcile_total{result="error"} 0`,
 		`gitboot_applied_timestamp_seconds 1.7950000005e+09`,
+		`gitboot_reload_failures_total{reason="invalid"} 1`,
+		`gitboot_reload_failures_total{reason="too_expensive"} 1`,
+		`gitboot_reload_failures_total{reason="error"} 2`,
+		`gitboot_last_rejected_timestamp_seconds 1.7950002e+09`,
 		`gitboot_nodes{stage="KERNEL"} 2`,
 		`gitboot_nodes{stage="DENIED"} 1`,
 		`gitboot_nodes{stage="DHCP"} 0`,

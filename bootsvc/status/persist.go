@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // StateFile is the name of the status file inside the state directory.
@@ -36,7 +37,8 @@ type diskRecord struct {
 	NeedsReboot bool `json:"needs_reboot,omitempty"`
 }
 
-// load reads the state file, if any, into the empty store.
+// load reads the state file, if any, into the empty store. A damaged file
+// is a *statefile.CorruptError.
 func (s *Store) load() error {
 	name := filepath.Join(s.cfg.Dir, StateFile)
 	b, err := os.ReadFile(name)
@@ -48,10 +50,10 @@ func (s *Store) load() error {
 	}
 	var doc stateDoc
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("reading %s: %w", name, err)
+		return statefile.Corrupt(name, err)
 	}
 	if doc.Version != stateVersion {
-		return fmt.Errorf("reading %s: unsupported version %d", name, doc.Version)
+		return statefile.Corrupt(name, fmt.Errorf("unsupported version %d", doc.Version))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -138,16 +139,17 @@ type unknownEntry struct {
 type Store struct {
 	cfg Config
 
-	mu      sync.Mutex
-	nodes   map[string]*NodeRecord
-	unknown map[string]*unknownEntry
-	head    *unknownEntry // most recently seen
-	tail    *unknownEntry // least recently seen
-	errs    []Failure     // ring of errors that belong to no node
-	errNext int
-	counts  map[Stage]int
-	gen     uint64 // bumped by every change
-	saved   uint64 // gen last written to disk
+	mu       sync.Mutex
+	nodes    map[string]*NodeRecord
+	unknown  map[string]*unknownEntry
+	head     *unknownEntry // most recently seen
+	tail     *unknownEntry // least recently seen
+	errs     []Failure     // ring of errors that belong to no node
+	rejected atomic.Pointer[Rejection]
+	errNext  int
+	counts   map[Stage]int
+	gen      uint64 // bumped by every change
+	saved    uint64 // gen last written to disk
 	// change tracking for a live view (changes.go); nil until Watch
 	wake                      chan struct{}
 	dirty                     map[string]struct{}
@@ -430,6 +432,7 @@ func (s *Store) Report(server, commit string, interval time.Duration, names []st
 		Nodes:           s.Rows(names),
 		Unknown:         s.Unknowns(),
 		Errors:          s.Errors(),
+		LastRejected:    s.Rejected(),
 	}
 }
 
@@ -444,6 +447,9 @@ type Report struct {
 	Nodes           []NodeRecord `json:"nodes"`
 	Unknown         []Unknown    `json:"unknown"`
 	Errors          []Failure    `json:"errors"` // errors that belong to no node
+	// LastRejected is the last commit refused since the last apply (nil:
+	// none); the applied Commit stays served.
+	LastRejected *Rejection `json:"last_rejected,omitempty"`
 }
 
 // MarkReboots sets NeedsReboot on every row: current returns a node's

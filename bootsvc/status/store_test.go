@@ -3,6 +3,7 @@ package status
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -199,8 +202,9 @@ func TestFlushWritesOnlyChanges(t *testing.T) {
 func TestCorruptStateIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, StateFile), []byte("{not json"), 0o600)
-	if _, err := Open(Config{Dir: dir}); err == nil || !strings.Contains(err.Error(), StateFile) {
-		t.Fatalf("Open on a corrupt file: %v", err)
+	var ce *statefile.CorruptError
+	if _, err := Open(Config{Dir: dir}); !errors.As(err, &ce) || !strings.Contains(err.Error(), StateFile) {
+		t.Fatalf("Open on a corrupt file: %v (want a *statefile.CorruptError, which serve moves aside)", err)
 	}
 }
 

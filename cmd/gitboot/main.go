@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newStatusCmd(),
 		newHooksCmd(),
+		newFsckCmd(),
 		newDiscoverCmd(),
 		newVersionCmd(),
 	)

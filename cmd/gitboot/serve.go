@@ -23,6 +23,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/bootsvc/webui"
+	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/spf13/cobra"
@@ -43,6 +44,7 @@ type serveFlags struct {
 	agent                    string
 	tftpPerClient            int
 	httpPerClient            int
+	reloadTimeout            time.Duration
 	roots                    rootFlags
 	ui                       bool
 }
@@ -59,8 +61,10 @@ func newServeCmd() *cobra.Command {
 			"is noticed at once (the refs are watched; POST /reconcile from loopback; SIGHUP) and every\n" +
 			"--poll as a backstop (which also re-examines image sources and fetches a remote), planned\n" +
 			"against the running inventory and applied (unless the server block sets auto_apply =\n" +
-			"false). An invalid commit is reported once and the last good state stays served.\n" +
-			"SIGTERM or SIGINT stops all services.",
+			"false). An invalid commit is reported once (log, git note, GET /status, /metrics) and the\n" +
+			"last good state stays served; so is a commit whose evaluation and build take longer than\n" +
+			"--reload-timeout. Damaged state files are moved aside (NAME.corrupt-<time>) and damaged\n" +
+			"artifacts rebuilt. SIGTERM or SIGINT stops all services, also in the middle of a build.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, f)
@@ -80,6 +84,7 @@ func newServeCmd() *cobra.Command {
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
+	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
 	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
@@ -146,6 +151,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	m := metrics.New()
+	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
 	var ui *webui.UI // the status page, once the store is open (nil: --ui=false)
@@ -165,7 +171,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
-		Verify: commitVerifier(src, policy), Roots: roots,
+		Verify: commitVerifier(src, policy), Roots: roots, ReloadTimeout: f.reloadTimeout,
 		Publish: func(s *bootsvc.Snapshot) error {
 			if svcs == nil {
 				return nil
@@ -174,6 +180,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		},
 		OnEvaluated: func(ev reconcile.Evaluation) {
 			m.ObserveReconcile(ev.Result)
+			reloads.evaluated(ev)
 			if ev.Result == reconcile.ResultApplied {
 				m.ObserveBuild(ev.Build)
 				m.ObserveApply(ev.Duration)
@@ -190,7 +197,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// a failing build at restart never leaves the site without DHCP.
 	snap, err := rec.Restore()
 	if err != nil {
-		log.Error("the last applied state cannot be restored; starting from the branch tip", "err", err)
+		log.Error("the last applied state cannot be restored; building its commit again", "err", err)
+		if snap, err = rec.RebuildApplied(ctx); err != nil {
+			log.Error("the last applied commit cannot be built again; starting from the branch tip", "err", err)
+		}
 	}
 	if snap != nil {
 		inv, _ := rec.Running()
@@ -215,9 +225,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 
 	store, err := status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
+	if statefile.SetAside(log, err, "node status starts empty") {
+		store, err = status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
+	}
 	if err != nil {
 		return err
 	}
+	reloads.setStore(store)
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Error("saving node status", "err", err)
@@ -259,6 +273,12 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		g.Go(func() error { return ui.Run(gctx) })
 	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
+	g.Go(func() error {
+		// Artifacts never checked since written: a damaged one is removed
+		// and what is served is built again.
+		_ = builder.VerifyBackground(gctx, func() { rec.Trigger(true) })
+		return nil
+	})
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
 	if w, ok := src.(watcher); ok && f.watch {
 		g.Go(func() error {

@@ -127,7 +127,10 @@ func (o *statusOpts) print(out io.Writer, rep *status.Report) error {
 	case o.unknown:
 		return status.WriteUnknown(out, rep)
 	}
-	return status.WriteTable(out, rep, o.colour)
+	if err := status.WriteTable(out, rep, o.colour); err != nil {
+		return err
+	}
+	return status.WriteRejected(out, rep)
 }
 
 // watchLoop redraws every second until ctx ends. A failed fetch is shown

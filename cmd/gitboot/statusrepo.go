@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ const maxNotesWalk = 500
 // repoStatus builds the node table from the repository's git notes alone
 // (no server asked): for each server that wrote notes, the newest commit it
 // applied on ref's first-parent line, and the newest record of each node
-// on that commit. Nodes of several servers are listed together.
+// on that commit. Nodes of several servers are listed together. A commit
+// rejected after the newest applied one is the report's LastRejected.
 func repoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
 	src, err := gitsrc.Open(repo)
 	if err != nil {
@@ -45,6 +47,9 @@ func repoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
 		recs, err := n.Read(commit)
 		if err != nil {
 			return nil, fmt.Errorf("reading the notes of %s: %w", commit, err)
+		}
+		if len(servers) == 0 && rep.LastRejected == nil {
+			rep.LastRejected = rejectedIn(commit, recs)
 		}
 		for _, r := range recs {
 			srv := r.Get("server")
@@ -74,4 +79,30 @@ func repoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
 	rep.Commit = applied[servers[0]]
 	rep.IntervalSeconds = 60
 	return rep, nil
+}
+
+// rejectedIn returns the rejection a commit's notes record, with its
+// diagnostics, or nil.
+func rejectedIn(commit string, recs []notes.Record) *status.Rejection {
+	var r *status.Rejection
+	for _, rec := range recs {
+		if rec.Type == notes.TypeApply && rec.Get("result") == notes.ResultRejected && r == nil {
+			r = &status.Rejection{Commit: commit, At: rec.Time("at")}
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	for _, rec := range recs {
+		if rec.Type != notes.TypeDiagnostic {
+			continue
+		}
+		d := status.Diagnostic{File: rec.Get("file"), Summary: rec.Get("summary")}
+		d.Line, _ = strconv.Atoi(rec.Get("line"))
+		d.Column, _ = strconv.Atoi(rec.Get("col"))
+		r.Diagnostics = append(r.Diagnostics, d)
+	}
+	r.Reason = "rejected"
+	r.Summarize()
+	return r
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // SENT names of the artifacts, as status shows them. The kernel is sent
@@ -67,9 +68,10 @@ type Builder struct {
 	cfg   Config
 	store *store
 
-	mu       sync.Mutex
-	images   map[string]imageRecord // by input key
-	overlays map[string]ref         // by input key
+	mu         sync.Mutex
+	images     map[string]imageRecord // by input key
+	overlays   map[string]ref         // by input key
+	unverified []string               // artifacts never verified, for VerifyBackground
 }
 
 // Result is one successful build: every served node's artifacts, and the
@@ -136,11 +138,16 @@ func New(cfg Config) (*Builder, error) {
 	if removed > 0 {
 		cfg.Logger.Info("removed leftover temporary files", "count", removed)
 	}
+	s.log = cfg.Logger
 	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}}
 	st, err := b.readApplied()
+	if statefile.SetAside(cfg.Logger, err, "no build is kept as current or previous until the next apply") {
+		st, err = b.readApplied()
+	}
 	if err != nil {
 		return nil, err
 	}
+	sizes := map[string]int64{} // artifact sizes the kept manifests record
 	for _, h := range []string{st.Previous, st.Current} {
 		if h == "" {
 			continue
@@ -152,7 +159,9 @@ func New(cfg Config) (*Builder, error) {
 			continue
 		}
 		b.remember(m)
+		m.sizes(sizes)
 	}
+	b.unverified = b.checkAtStart(sizes)
 	return b, nil
 }
 
@@ -244,7 +253,7 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	if err != nil {
 		return imageRecord{}, false, err
 	}
-	if rec, ok := b.images[src.input]; ok && b.store.has(rec.Image.Hex+extImage) && b.store.has(rec.Kernel.Hex+extKernel) {
+	if rec, ok := b.images[src.input]; ok && b.store.usable(rec.Image.Hex+extImage) && b.store.usable(rec.Kernel.Hex+extKernel) {
 		b.cfg.Logger.Info("image unchanged", "image", name, "digest", rec.Digest)
 		return rec, false, nil
 	}

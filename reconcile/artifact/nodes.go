@@ -257,7 +257,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 				continue
 			}
 			j := &job{key: x.key, ovs: x.ovs, node: n, runtime: x.runtime}
-			if r, ok := b.overlays[x.key]; ok && b.store.has(r.Hex+extImage) {
+			if r, ok := b.overlays[x.key]; ok && b.store.usable(r.Hex+extImage) {
 				j.out, j.node = r, nil
 				reused++
 			} else {

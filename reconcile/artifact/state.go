@@ -17,6 +17,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // Manifest records one build: each image's artifacts and each node's
@@ -93,7 +94,7 @@ func (b *Builder) readApplied() (applied, error) {
 		return a, fmt.Errorf("reading applied state: %w", err)
 	}
 	if err := json.Unmarshal(data, &a); err != nil {
-		return a, fmt.Errorf("reading applied state: %w", err)
+		return a, statefile.Corrupt(b.appliedPath(), err)
 	}
 	if a.Version > appliedVersion {
 		return a, fmt.Errorf("reading applied state: %s has version %d, written by a newer gitboot (this one reads up to %d)",
@@ -110,8 +111,11 @@ func (b *Builder) writeManifest(m *Manifest) (string, string, error) {
 	sum := sha256.Sum256(data)
 	h := hex.EncodeToString(sum[:])
 	p := b.manifestPath(h)
-	if _, err := os.Stat(p); err == nil {
-		return h, p, nil
+	if old, err := os.ReadFile(p); err == nil {
+		if bytes.Equal(old, data) {
+			return h, p, nil
+		}
+		b.cfg.Logger.Error("MANIFEST DAMAGED: its content does not match its name; written again", "file", p)
 	}
 	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return "", "", fmt.Errorf("writing manifest: %w", err)
@@ -159,6 +163,18 @@ func (m *Manifest) encode() ([]byte, error) {
 	}
 	out = append(out, "}}"...)
 	return out, nil
+}
+
+// sizes records the size of every artifact m names, by file name.
+func (m *Manifest) sizes(into map[string]int64) {
+	for _, rec := range m.Images {
+		into[rec.Image.Hex+extImage] = rec.Image.Size
+		into[rec.Kernel.Hex+extKernel] = rec.Kernel.Size
+	}
+	for _, n := range m.Nodes {
+		into[n.System.Hex+extImage] = n.System.Size
+		into[n.Runtime.Hex+extImage] = n.Runtime.Size
+	}
 }
 
 func appendRef(b []byte, r ref) []byte {
@@ -229,6 +245,9 @@ func (b *Builder) Commit(r *Result) error {
 	data, _ := json.Marshal(a)
 	if err := atomicfile.WriteFile(b.appliedPath(), data, 0o600); err != nil {
 		return fmt.Errorf("recording applied state: %w", err)
+	}
+	if err := b.store.saveVerified(); err != nil {
+		b.cfg.Logger.Warn("recording verified artifacts", "err", err)
 	}
 	return nil
 }
@@ -349,6 +368,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			if d.dir == b.store.objs {
 				b.store.mu.Lock()
 				delete(b.store.have, name)
+				delete(b.store.verified, name)
 				b.store.mu.Unlock()
 			}
 		}

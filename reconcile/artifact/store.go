@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,15 +32,18 @@ type store struct {
 	objs      string // dir/sha256
 	manifests string // dir/manifests
 
-	mu   sync.Mutex
-	have map[string]bool // file names present in objs
+	log *slog.Logger
+
+	mu       sync.Mutex
+	have     map[string]bool  // file names present in objs
+	verified map[string]stamp // file names whose content was found to match their name, and when (VerifiedFile)
 }
 
 // openStore creates the directories, removes temporaries a killed build
 // left behind, and lists what is there.
 func openStore(dir string) (*store, int, error) {
 	dir = filepath.Clean(dir)
-	s := &store{dir: dir, objs: filepath.Join(dir, "sha256"), manifests: filepath.Join(dir, "manifests"), have: map[string]bool{}}
+	s := &store{dir: dir, objs: filepath.Join(dir, "sha256"), manifests: filepath.Join(dir, "manifests"), have: map[string]bool{}, verified: map[string]stamp{}, log: slog.New(slog.DiscardHandler)}
 	removed := 0
 	for _, d := range []string{s.dir, s.objs, s.manifests} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -103,7 +107,8 @@ func (t *temp) abort() {
 }
 
 // commit syncs and closes t and renames it to its content's name. If that
-// name exists already, t is dropped: the content is the same.
+// name exists already and was not written to since it was verified, t is
+// dropped: the content is the same. One written to since is replaced by t.
 func (s *store) commit(t *temp, ext string) (ref, error) {
 	r := ref{Hex: hex.EncodeToString(t.h.Sum(nil)), Size: t.n}
 	if err := t.f.Sync(); err != nil {
@@ -116,8 +121,11 @@ func (s *store) commit(t *temp, ext string) (ref, error) {
 	}
 	name := r.Hex + ext
 	if s.has(name) {
-		os.Remove(t.f.Name())
-		return r, nil
+		if s.intact(name) {
+			os.Remove(t.f.Name())
+			return r, nil
+		}
+		s.log.Error("ARTIFACT DAMAGED: written to since it was verified; replaced by the content just built", "file", s.path(name))
 	}
 	if err := os.Rename(t.f.Name(), s.path(name)); err != nil {
 		os.Remove(t.f.Name())
@@ -128,6 +136,7 @@ func (s *store) commit(t *temp, ext string) (ref, error) {
 	}
 	s.mu.Lock()
 	s.have[name] = true
+	s.markVerifiedLocked(name)
 	s.mu.Unlock()
 	return r, nil
 }
@@ -154,8 +163,11 @@ func (b *batch) Put(data []byte) (ref, error) {
 	b.mu.Lock()
 	_, queued := b.pending[name]
 	b.mu.Unlock()
-	if queued || b.s.has(name) {
+	if queued || b.s.usable(name) {
 		return r, nil
+	}
+	if b.s.has(name) {
+		b.s.log.Error("ARTIFACT DAMAGED: written to since it was verified; replaced by the content just built", "file", b.s.path(name))
 	}
 	f, err := os.CreateTemp(b.s.objs, tmpPrefix+"*")
 	if err != nil {
@@ -206,6 +218,7 @@ func (b *batch) Finish() error {
 		delete(b.pending, name)
 		b.s.mu.Lock()
 		b.s.have[name] = true
+		b.s.markVerifiedLocked(name)
 		b.s.mu.Unlock()
 	}
 	return atomicfile.SyncDir(b.s.objs)

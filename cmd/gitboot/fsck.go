@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/gitboot/gitboot/internal/statefile"
+	"github.com/gitboot/gitboot/reconcile"
+	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/spf13/cobra"
+)
+
+func newFsckCmd() *cobra.Command {
+	var state string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "fsck [--state DIR] [--json]",
+		Short: "Check every artifact and manifest of a state directory against its digest",
+		Long: "Read every artifact and manifest in the state directory's store and check each against the\n" +
+			"sha256 its name says; check that every manifest reads, that each artifact it names is there\n" +
+			"with its size, and that the applied state and the running inventory name manifests that are\n" +
+			"there. Nothing is changed (gitboot serve removes and rebuilds a damaged artifact at start).\n" +
+			"Exit 0: nothing found; 1: damage found (each problem on a line: KIND PATH: DETAIL).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := artifact.Fsck(cmd.Context(), state)
+			if err != nil {
+				return err
+			}
+			inv, _, err := reconcile.ReadInventory(state)
+			var ce *statefile.CorruptError
+			switch {
+			case errors.As(err, &ce):
+				rep.Problems = append(rep.Problems, artifact.Problem{Path: reconcile.InventoryFile, Kind: artifact.ProblemUnreadable, Detail: ce.Err.Error()})
+			case err != nil:
+				return err
+			case inv != nil && !artifact.HasManifest(state, inv.Manifest):
+				rep.Problems = append(rep.Problems, artifact.Problem{Path: reconcile.InventoryFile, Kind: artifact.ProblemMissing,
+					Detail: "its manifest " + inv.Manifest + " is not in the store"})
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range rep.Problems {
+					fmt.Fprintf(out, "%-10s %s: %s\n", p.Kind, p.Path, p.Detail)
+				}
+				fmt.Fprintf(out, "gitboot fsck: %d artifacts (%d bytes) and %d manifests checked in %s: %d problem(s)\n",
+					rep.Artifacts, rep.Bytes, rep.Manifests, filepath.Clean(state), len(rep.Problems))
+			}
+			if len(rep.Problems) > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "/var/lib/gitboot", "state directory to check")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was checked and found as JSON")
+	return cmd
+}

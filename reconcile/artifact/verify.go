@@ -1,0 +1,287 @@
+package artifact
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/gitboot/gitboot/internal/atomicfile"
+)
+
+// VerifiedFile lists, in the artifacts directory, each artifact whose
+// content was last found to match its name, with the file's size,
+// modification time and inode at that moment. A file whose stamp still
+// matches needs no new sha256 at start; one whose stamp changed was
+// written to since (overwritten in place) and is checked at once.
+const VerifiedFile = "verified.json"
+
+// stamp identifies one version of a file without reading it.
+type stamp struct {
+	Size  int64  `json:"size"`
+	Mtime int64  `json:"mtime_ns"`
+	Ino   uint64 `json:"ino"`
+}
+
+type verifiedDoc struct {
+	Version int              `json:"version"`
+	Files   map[string]stamp `json:"files"`
+}
+
+func stampOf(info fs.FileInfo) stamp {
+	st := stamp{Size: info.Size(), Mtime: info.ModTime().UnixNano()}
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+		st.Ino = sys.Ino
+	}
+	return st
+}
+
+func statStamp(p string) (stamp, error) {
+	info, err := os.Stat(p)
+	if err != nil {
+		return stamp{}, err
+	}
+	return stampOf(info), nil
+}
+
+// parseName splits an artifact file name into its sha256 and extension;
+// ok is false for anything else.
+func parseName(name string) (hexSum, ext string, ok bool) {
+	for _, ext := range []string{extImage, extKernel} {
+		if h, found := strings.CutSuffix(name, ext); found && len(h) == 64 {
+			if _, err := hex.DecodeString(h); err == nil {
+				return h, ext, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// hashFile returns the sha256 of a file's content, in hex.
+func hashFile(ctx context.Context, p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, &ctxReader{ctx: ctx, r: f}); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (s *store) verifiedPath() string { return filepath.Join(s.dir, VerifiedFile) }
+
+// loadVerified reads the verified list; a missing or unreadable one is an
+// empty list (it is a cache of checks: nothing is lost but time).
+func (s *store) loadVerified() error {
+	s.verified = map[string]stamp{}
+	data, err := os.ReadFile(s.verifiedPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var doc verifiedDoc
+	if err == nil {
+		err = json.Unmarshal(data, &doc)
+	}
+	if err != nil {
+		os.Remove(s.verifiedPath())
+		return fmt.Errorf("%s unreadable, every artifact is checked again: %w", s.verifiedPath(), err)
+	}
+	for name, st := range doc.Files {
+		if s.have[name] {
+			s.verified[name] = st
+		}
+	}
+	return nil
+}
+
+// saveVerified writes the verified list.
+func (s *store) saveVerified() error {
+	s.mu.Lock()
+	doc := verifiedDoc{Version: 1, Files: make(map[string]stamp, len(s.verified))}
+	for name, st := range s.verified {
+		if s.have[name] {
+			doc.Files[name] = st
+		}
+	}
+	s.mu.Unlock()
+	data, err := json.Marshal(&doc)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(s.verifiedPath(), data, 0o600)
+}
+
+// markVerified records that name's file, as it is now, holds the content
+// its name says (it was just written from content hashed while writing,
+// or just checked). Called with s.mu held.
+func (s *store) markVerifiedLocked(name string) {
+	if st, err := statStamp(s.path(name)); err == nil {
+		s.verified[name] = st
+	}
+}
+
+// intact reports whether an existing artifact may be kept as it is: it was
+// never verified (the background check at start covers it) or it was and
+// has not been written to since. A file written to since its check (its
+// stamp changed) is not: a build replaces it with the content just built.
+func (s *store) intact(name string) bool {
+	s.mu.Lock()
+	st, ok := s.verified[name]
+	s.mu.Unlock()
+	if !ok {
+		return true
+	}
+	now, err := statStamp(s.path(name))
+	return err == nil && now == st
+}
+
+// usable reports whether an artifact exists and may be served as it is.
+func (s *store) usable(name string) bool { return s.has(name) && s.intact(name) }
+
+// drop removes a damaged artifact: from the disk and from what the store
+// knows, so that the next build builds it again.
+func (s *store) drop(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.have, name)
+	delete(s.verified, name)
+	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// checkAtStart checks every artifact before anything is served: its size
+// against what the kept manifests say (always), and its sha256 when it
+// was verified before and written to since. Damaged files are logged,
+// removed and so rebuilt by the next build. It returns the artifacts never
+// verified, for VerifyBackground.
+func (b *Builder) checkAtStart(sizes map[string]int64) []string {
+	s := b.store
+	if err := s.loadVerified(); err != nil {
+		b.cfg.Logger.Warn("artifact verification list", "err", err)
+	}
+	names := make([]string, 0, len(s.have))
+	for name := range s.have {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var unverified []string
+	for _, name := range names {
+		hexSum, _, ok := parseName(name)
+		if !ok {
+			continue
+		}
+		st, err := statStamp(s.path(name))
+		if err != nil {
+			continue
+		}
+		if want, known := sizes[name]; known && st.Size != want {
+			b.damaged(name, fmt.Sprintf("size %d, its manifest says %d", st.Size, want))
+			continue
+		}
+		rec, ok := s.verified[name]
+		switch {
+		case !ok:
+			unverified = append(unverified, name)
+		case rec != st:
+			got, err := hashFile(context.Background(), s.path(name))
+			if err != nil {
+				b.cfg.Logger.Warn("checking artifact", "file", s.path(name), "err", err)
+				continue
+			}
+			if got != hexSum {
+				b.damaged(name, "written to since it was verified, and its content has sha256 "+got)
+				continue
+			}
+			s.verified[name] = st
+		}
+	}
+	return unverified
+}
+
+// damaged logs and removes a damaged artifact.
+func (b *Builder) damaged(name, why string) {
+	b.cfg.Logger.Error("ARTIFACT DAMAGED: its content does not match its name; removed, the next build rebuilds it",
+		"file", b.store.path(name), "why", why)
+	if err := b.store.drop(name); err != nil {
+		b.cfg.Logger.Error("removing a damaged artifact", "file", b.store.path(name), "err", err)
+	}
+}
+
+// VerifyBackground checks the sha256 of every artifact New found never
+// verified (a state directory written by an older gitboot, or a build
+// killed before it recorded its checks), one at a time, until done or
+// ctx ends. A damaged one is logged and removed, and onDamage is called
+// once at the end (the server then rebuilds what it serves). What was
+// checked is recorded, so the next start does not check it again.
+func (b *Builder) VerifyBackground(ctx context.Context, onDamage func()) error {
+	b.mu.Lock()
+	names := b.unverified
+	b.unverified = nil
+	b.mu.Unlock()
+	if len(names) == 0 {
+		return nil
+	}
+	s := b.store
+	found, checked := 0, 0
+	for _, name := range names {
+		hexSum, _, _ := parseName(name)
+		before, err := statStamp(s.path(name))
+		if err != nil {
+			continue // removed by GC meanwhile
+		}
+		got, err := hashFile(ctx, s.path(name))
+		if ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			continue
+		}
+		checked++
+		s.mu.Lock()
+		after, err := statStamp(s.path(name))
+		same := err == nil && after == before
+		if same && got == hexSum {
+			s.verified[name] = after
+		}
+		s.mu.Unlock()
+		if same && got != hexSum {
+			b.damaged(name, "its content has sha256 "+got)
+			found++
+		}
+	}
+	if err := s.saveVerified(); err != nil {
+		b.cfg.Logger.Warn("recording verified artifacts", "err", err)
+	}
+	b.cfg.Logger.Info("artifacts verified in the background", "checked", checked, "damaged", found)
+	if found > 0 && onDamage != nil {
+		onDamage()
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,62 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gitboot/gitboot/bootsvc"
+)
+
+// RebuildApplied builds the last applied commit again, for when Restore
+// fails because the build it recorded is incomplete (an artifact was
+// found damaged at start and removed): the site keeps being served the
+// commit it was served, not the branch tip, which may be invalid. It
+// returns (nil, nil) when nothing was applied yet.
+func (r *Reconciler) RebuildApplied(ctx context.Context) (*bootsvc.Snapshot, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	inv, _, err := ReadInventory(r.cfg.StateDir)
+	if err != nil || inv == nil {
+		return nil, err
+	}
+	commit, err := r.cfg.Source.Resolve(inv.Commit)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding the applied commit %s: %w", Short(inv.Commit), err)
+	}
+	ctx, cancel := r.reloadContext(ctx)
+	defer cancel()
+	cluster, srv, desired, err := r.desireCtx(ctx, commit)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding the applied commit %s: %w", commit.Short(), err)
+	}
+	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding the applied commit %s: %w", commit.Short(), err)
+	}
+	running := desired.withBuild(res, inv.AppliedAt)
+	snap, err := running.Snapshot(res)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.cfg.Builder.Commit(res); err != nil {
+		r.cfg.Logger.Error("recording the rebuilt build failed", "err", err)
+	}
+	if err := r.record(running); err != nil {
+		r.cfg.Logger.Error("recording the rebuilt inventory failed", "err", err)
+	}
+	r.snap, r.evaluated = snap, commit.Hash
+	r.cfg.Logger.Info("rebuilt the last applied commit", "commit", commit.Short(), "manifest", res.Manifest)
+	return snap, nil
+}
+
+// incomplete reports whether the running build misses an artifact.
+func (r *Reconciler) incomplete() bool {
+	if r.running == nil || r.cfg.Builder == nil {
+		return false
+	}
+	if _, err := r.cfg.Builder.Load(r.running.Manifest); err != nil {
+		r.cfg.Logger.Warn("the served build is incomplete; building it again", "err", err)
+		return true
+	}
+	return false
+}
