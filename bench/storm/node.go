@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -56,8 +57,17 @@ func (r *recorder) ok(st int, d time.Duration, retries int, n int64) {
 	r.mu.Unlock()
 }
 
+// Node-specific parts of error messages, replaced so that errors group.
+var (
+	reMAC    = regexp.MustCompile(`([0-9a-f]{2}:){5}[0-9a-f]{2}`)
+	reAddr   = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+(:\d+)?`)
+	reDigest = regexp.MustCompile(`/[0-9a-f]{64}`)
+)
+
 func (r *recorder) fail(st int, err error) {
-	msg := err.Error()
+	msg := reDigest.ReplaceAllString(err.Error(), "/DIGEST")
+	msg = reMAC.ReplaceAllString(msg, "MAC")
+	msg = reAddr.ReplaceAllString(msg, "ADDR")
 	if len(msg) > 160 {
 		msg = msg[:160]
 	}

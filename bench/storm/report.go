@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log"
 	"fmt"
+	"log"
 	"math"
 	"os"
 	"os/exec"
@@ -19,21 +19,25 @@ import (
 
 // targetSummary is one storm's outcome.
 type targetSummary struct {
-	Target              string             `json:"target"`
-	Nodes               int                `json:"nodes"`
-	Failures            int                `json:"failures"`
-	SecondsToAllRuntime float64            `json:"seconds_to_all_runtime"`
-	P50ms               map[string]float64 `json:"p50_ms"`
-	P99ms               map[string]float64 `json:"p99_ms"`
-	MaxMs               map[string]float64 `json:"max_ms"`
-	Retries             map[string]int     `json:"retries"`
-	Reboots             int                `json:"reboots"`
-	AgentFetches        int                `json:"agent_fetches"`
-	AgentErrors         int                `json:"agent_errors"`
-	ServerPeakRSS       int64              `json:"server_peak_rss_bytes"`
-	ServerCPU           float64            `json:"server_cpu_seconds"`
-	BytesReceived       int64              `json:"bytes_received"`
-	Errors              map[string]int     `json:"errors,omitempty"`
+	Target              string  `json:"target"`
+	Nodes               int     `json:"nodes"`
+	Failures            int     `json:"failures"`
+	SecondsToAllRuntime float64 `json:"seconds_to_all_runtime"`
+	// BootP50s and BootP99s are per node: power-on (its arrival) until
+	// its runtime overlay was fetched.
+	BootP50s      float64            `json:"boot_p50_s"`
+	BootP99s      float64            `json:"boot_p99_s"`
+	P50ms         map[string]float64 `json:"p50_ms"`
+	P99ms         map[string]float64 `json:"p99_ms"`
+	MaxMs         map[string]float64 `json:"max_ms"`
+	Retries       map[string]int     `json:"retries"`
+	Reboots       int                `json:"reboots"`
+	AgentFetches  int                `json:"agent_fetches"`
+	AgentErrors   int                `json:"agent_errors"`
+	ServerPeakRSS int64              `json:"server_peak_rss_bytes"`
+	ServerCPU     float64            `json:"server_cpu_seconds"`
+	BytesReceived int64              `json:"bytes_received"`
+	Errors        map[string]int     `json:"errors,omitempty"`
 }
 
 // summary is the JSON line the storm ends with: the gitboot storm's figures
@@ -50,13 +54,16 @@ type summary struct {
 	StatusAtRuntime int            `json:"status_at_runtime"`
 	StatusMissing   []string       `json:"status_missing,omitempty"`
 	Reference       *targetSummary `json:"reference,omitempty"`
-	// Ratio is gitboot's seconds_to_all_runtime over the reference's.
-	Ratio    float64 `json:"ratio_seconds_to_all_runtime,omitempty"`
-	Peers    string  `json:"peers,omitempty"`
-	Date     string  `json:"date"`
-	Machine  string  `json:"machine"`
-	LoadAvg  string  `json:"loadavg_at_end"`
-	PeakNote string  `json:"server_peak_rss_is"`
+	// Ratio is gitboot's seconds_to_all_runtime over the reference's
+	// (with arrivals spread over -spread, both are near -spread when the
+	// servers keep up); RatioBootP99 compares the per-node boot times.
+	Ratio        float64 `json:"ratio_seconds_to_all_runtime,omitempty"`
+	RatioBootP99 float64 `json:"ratio_boot_p99,omitempty"`
+	Peers        string  `json:"peers,omitempty"`
+	Date         string  `json:"date"`
+	Machine      string  `json:"machine"`
+	LoadAvg      string  `json:"loadavg_at_end"`
+	PeakNote     string  `json:"server_peak_rss_is"`
 }
 
 // storms runs the storm against each target asked for.
@@ -132,6 +139,9 @@ func storms(ctx context.Context, e *env, mux *dhcpMux) (*summary, error) {
 	if ts.SecondsToAllRuntime > 0 {
 		sum.Ratio = round3(sum.SecondsToAllRuntime / ts.SecondsToAllRuntime)
 	}
+	if ts.BootP99s > 0 {
+		sum.RatioBootP99 = round3(sum.BootP99s / ts.BootP99s)
+	}
 	return sum, nil
 }
 
@@ -156,6 +166,9 @@ func oneStorm(ctx context.Context, e *env, mux *dhcpMux, t target, name string) 
 		ServerPeakRSS: peak, ServerCPU: round3(cpu), BytesReceived: rec.bytes}
 	if res.booted > 0 {
 		ts.SecondsToAllRuntime = round3(res.lastDone.Sub(res.start).Seconds())
+		slices.Sort(res.boot)
+		ts.BootP50s = round3(quantile(res.boot, 0.5).Seconds())
+		ts.BootP99s = round3(quantile(res.boot, 0.99).Seconds())
 	}
 	for st := range nStages {
 		l := rec.lat[st]
@@ -251,8 +264,8 @@ func printTables(s *summary) {
 		fmt.Println()
 	}
 	for _, r := range rows {
-		fmt.Printf("%s: failures %d, all at RUNTIME_OVERLAY after %.1f s, server peak RSS %.1f MB, CPU %.1f s, reboots %d, agent fetches %d (errors %d)\n",
-			r.Target, r.Failures, r.SecondsToAllRuntime, float64(r.ServerPeakRSS)/(1<<20), r.ServerCPU, r.Reboots, r.AgentFetches, r.AgentErrors)
+		fmt.Printf("%s: failures %d, all at RUNTIME_OVERLAY after %.1f s, boot p50 %.2f s p99 %.2f s, server peak RSS %.1f MB, CPU %.1f s, reboots %d, agent fetches %d (errors %d)\n",
+			r.Target, r.Failures, r.SecondsToAllRuntime, r.BootP50s, r.BootP99s, float64(r.ServerPeakRSS)/(1<<20), r.ServerCPU, r.Reboots, r.AgentFetches, r.AgentErrors)
 		for k, v := range r.Errors {
 			fmt.Printf("  %6d× %s\n", v, k)
 		}
@@ -261,6 +274,6 @@ func printTables(s *summary) {
 		fmt.Printf("gitboot status: %d of %d nodes at RUNTIME_OVERLAY %v\n", s.StatusAtRuntime, s.Nodes, s.StatusMissing)
 	}
 	if s.Ratio > 0 {
-		fmt.Printf("ratio gitboot/reference (seconds to all at RUNTIME_OVERLAY): %.2f\n", s.Ratio)
+		fmt.Printf("ratio gitboot/reference: seconds to all at RUNTIME_OVERLAY %.2f, boot p99 %.2f\n", s.Ratio, s.RatioBootP99)
 	}
 }

@@ -14,6 +14,7 @@ type result struct {
 	start, lastDone time.Time
 	failed          int
 	booted          int
+	boot            []time.Duration // each booted node's power-on -> runtime overlay
 }
 
 // newNode makes node i with its HTTP clients: the boot one keeps its
@@ -120,7 +121,7 @@ func (s *sim) run(ctx context.Context, nodes []*node, spread time.Duration, maxA
 			break
 		}
 		boots.Add(1)
-		go func(n *node) {
+		go func(n *node, at time.Time) {
 			defer boots.Done()
 			err := s.boot(ctx, n)
 			<-slots
@@ -130,6 +131,7 @@ func (s *sim) run(ctx context.Context, nodes []*node, spread time.Duration, maxA
 				res.failed++
 			} else {
 				res.booted++
+				res.boot = append(res.boot, now.Sub(at))
 				if now.After(res.lastDone) {
 					res.lastDone = now
 				}
@@ -144,7 +146,7 @@ func (s *sim) run(ctx context.Context, nodes []*node, spread time.Duration, maxA
 				queue[i] = f
 				qmu.Unlock()
 			}
-		}(n)
+		}(n, at)
 	}
 	boots.Wait()
 	stopAgents()
