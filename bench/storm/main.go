@@ -113,7 +113,10 @@ func outer() int {
 	pid := os.Getpid()
 	sNS, cNS := fmt.Sprintf("gbstorm-s%d", pid), fmt.Sprintf("gbstorm-c%d", pid)
 	sIf, cIf := fmt.Sprintf("gbss%d", pid), fmt.Sprintf("gbsc%d", pid)
+	// The system overlay is the same for every node (gitboot's /init and
+	// agent): per-node files go into the runtime overlays.
 	repo := benchenv.Repo{Nodes: *nodesN, Prefix: prefix, Interface: sIf,
+		System: "[]", Runtime: "[overlay.generic, overlay.hostname]",
 		ServerExtra: fmt.Sprintf("  secure_runtime = false\n  runtime_interval = %q\n", agentEvery.String())}
 	if err := errors.Join(repo.Write(filepath.Join(dir, "repo")),
 		benchenv.WriteImage(filepath.Join(dir, "image"), 1<<20, 1<<20)); err != nil {

@@ -28,8 +28,10 @@ type Repo struct {
 	// ServerExtra is HCL added inside the server block (e.g.
 	// `secure_runtime = false`).
 	ServerExtra string
-	// Hostname adds the builtin hostname overlay as a runtime overlay.
-	Hostname bool
+	// System and Runtime are the profile's overlay lists (HCL); default
+	// "[overlay.hostname]" (a per-node system overlay, as bench/plan has
+	// always measured) and "[overlay.generic]".
+	System, Runtime string
 }
 
 // MAC is node i's MAC address (locally administered, 02:00:00:...).
@@ -62,9 +64,12 @@ func (r Repo) Write(dir string) error {
 		fmt.Fprintf(&srv, "  interface = %q\n", r.Interface)
 	}
 	srv.WriteString(r.ServerExtra)
-	runtime := "[overlay.generic]"
-	if r.Hostname {
-		runtime = "[overlay.generic, overlay.hostname]"
+	system, runtime := r.System, r.Runtime
+	if system == "" {
+		system = "[overlay.hostname]"
+	}
+	if runtime == "" {
+		runtime = "[overlay.generic]"
 	}
 	files := map[string]string{
 		"cluster.hcl": `variable "image_source" {
@@ -100,7 +105,7 @@ profile "compute" {
   image            = image.compute
   network          = network.cluster
   kernel_args      = ["console=ttyS0"]
-  system_overlays  = [overlay.hostname]
+  system_overlays  = ` + system + `
   runtime_overlays = ` + runtime + `
 }
 `,
