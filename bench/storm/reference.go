@@ -67,6 +67,7 @@ func prepareReference(ctx context.Context, e *env) error {
 interface=%s
 bind-interfaces
 no-ping
+dhcp-lease-max=%d
 dhcp-authoritative
 dhcp-range=%s.0.0,static,255.255.0.0,1h
 dhcp-hostsfile=%s
@@ -78,7 +79,7 @@ enable-tftp
 tftp-root=%s
 user=root
 log-facility=%s
-`, e.srvIf, prefix, filepath.Join(ref, "hosts"), filepath.Join(ref, "leases"), srv, srv,
+`, e.srvIf, 2*len(e.macs)+100, prefix, filepath.Join(ref, "hosts"), filepath.Join(ref, "leases"), srv, srv,
 		filepath.Join(ref, "tftp"), filepath.Join(ref, "dnsmasq.log"))
 	nginx := fmt.Sprintf(`user root;
 worker_processes auto;

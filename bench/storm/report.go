@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc/status"
@@ -36,8 +37,11 @@ type targetSummary struct {
 	AgentErrors   int                `json:"agent_errors"`
 	ServerPeakRSS int64              `json:"server_peak_rss_bytes"`
 	ServerCPU     float64            `json:"server_cpu_seconds"`
-	BytesReceived int64              `json:"bytes_received"`
-	Errors        map[string]int     `json:"errors,omitempty"`
+	// ClientCPU is the load generator's own CPU time during the storm
+	// (it shares the machine with the server).
+	ClientCPU     float64        `json:"client_cpu_seconds"`
+	BytesReceived int64          `json:"bytes_received"`
+	Errors        map[string]int `json:"errors,omitempty"`
 }
 
 // summary is the JSON line the storm ends with: the gitboot storm's figures
@@ -154,16 +158,18 @@ func oneStorm(ctx context.Context, e *env, mux *dhcpMux, t target, name string) 
 		nodes[i] = newNode(i, e.macs[i], e.ips[i])
 	}
 	smp := sample(t)
+	cpu0 := selfCPU()
 	log.Printf("%s: %d nodes powering on over %v", name, len(nodes), *spread)
 	res := s.run(ctx, nodes, *spread, *maxActive, e.base, *agentEvery)
 	peak, cpu := smp.finish(t)
+	clientCPU := selfCPU() - cpu0
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: the storm did not end within -timeout %v (%d of %d booted)", name, *timeout, res.booted, len(nodes))
 	}
 	ts := &targetSummary{Target: name, Nodes: len(nodes), Failures: res.failed,
 		P50ms: map[string]float64{}, P99ms: map[string]float64{}, MaxMs: map[string]float64{}, Retries: map[string]int{},
 		Reboots: rec.reboots, AgentErrors: rec.agentErr, AgentFetches: len(rec.lat[stAgent]),
-		ServerPeakRSS: peak, ServerCPU: round3(cpu), BytesReceived: rec.bytes}
+		ServerPeakRSS: peak, ServerCPU: round3(cpu), ClientCPU: round3(clientCPU), BytesReceived: rec.bytes}
 	if res.booted > 0 {
 		ts.SecondsToAllRuntime = round3(res.lastDone.Sub(res.start).Seconds())
 		slices.Sort(res.boot)
@@ -237,6 +243,15 @@ func countRuntime(out []byte, names map[string]bool) (int, []string, error) {
 	return n, missing, nil
 }
 
+// selfCPU is this process's user+system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // machine describes this machine: CPUs, kernel, load.
 func machine() string {
 	out, _ := exec.Command("uname", "-sr").Output()
@@ -264,8 +279,8 @@ func printTables(s *summary) {
 		fmt.Println()
 	}
 	for _, r := range rows {
-		fmt.Printf("%s: failures %d, all at RUNTIME_OVERLAY after %.1f s, boot p50 %.2f s p99 %.2f s, server peak RSS %.1f MB, CPU %.1f s, reboots %d, agent fetches %d (errors %d)\n",
-			r.Target, r.Failures, r.SecondsToAllRuntime, r.BootP50s, r.BootP99s, float64(r.ServerPeakRSS)/(1<<20), r.ServerCPU, r.Reboots, r.AgentFetches, r.AgentErrors)
+		fmt.Printf("%s: failures %d, all at RUNTIME_OVERLAY after %.1f s, boot p50 %.2f s p99 %.2f s, server peak RSS %.1f MB, CPU %.1f s (load generator %.1f s), reboots %d, agent fetches %d (errors %d)\n",
+			r.Target, r.Failures, r.SecondsToAllRuntime, r.BootP50s, r.BootP99s, float64(r.ServerPeakRSS)/(1<<20), r.ServerCPU, r.ClientCPU, r.Reboots, r.AgentFetches, r.AgentErrors)
 		for k, v := range r.Errors {
 			fmt.Printf("  %6d× %s\n", v, k)
 		}
