@@ -119,7 +119,7 @@ func outer() int {
 		System: "[]", Runtime: "[overlay.generic, overlay.hostname]",
 		ServerExtra: fmt.Sprintf("  secure_runtime = false\n  runtime_interval = %q\n", agentEvery.String())}
 	if err := errors.Join(repo.Write(filepath.Join(dir, "repo")),
-		benchenv.WriteImage(filepath.Join(dir, "image"), 1<<20, 1<<20)); err != nil {
+		benchenv.WriteImage(filepath.Join(dir, "image"), 512<<10, 512<<10)); err != nil {
 		log.Print(err)
 		return 1
 	}

@@ -76,11 +76,12 @@ dhcp-userclass=set:ipxe,iPXE
 dhcp-boot=tag:!ipxe,undionly.kpxe,,%s
 dhcp-boot=tag:ipxe,http://%s:9873/ipxe/${net0/mac}
 enable-tftp
+tftp-max=%d
 tftp-root=%s
 user=root
 log-facility=%s
 `, e.srvIf, 2*len(e.macs)+100, prefix, filepath.Join(ref, "hosts"), filepath.Join(ref, "leases"), srv, srv,
-		filepath.Join(ref, "tftp"), filepath.Join(ref, "dnsmasq.log"))
+		len(e.macs)+100, filepath.Join(ref, "tftp"), filepath.Join(ref, "dnsmasq.log"))
 	nginx := fmt.Sprintf(`user root;
 worker_processes auto;
 worker_rlimit_nofile 65536;
