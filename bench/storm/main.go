@@ -181,12 +181,8 @@ func binaries(dir string) (string, error) {
 	if _, err := os.Stat(abs); err == nil {
 		return abs, nil
 	}
-	abs = filepath.Join(dir, "gitboot")
 	log.Printf("%s is missing: building into %s", *bin, dir)
-	if err := benchenv.Run("go", "build", "-o", abs, "./cmd/gitboot"); err != nil {
-		return "", err
-	}
-	return abs, benchenv.Run("go", "build", "-o", filepath.Join(dir, "gitboot-agent"), "./cmd/gitboot-agent")
+	return benchenv.Build(".", dir)
 }
 
 // network makes the two namespaces and the veth pair between them. The

@@ -265,3 +265,17 @@ func ReadProc(pid int) (u ProcUsage, ok bool) {
 	}
 	return u, true
 }
+
+// Build builds gitboot and gitboot-agent from the module at root into dir
+// and returns the gitboot binary's path.
+func Build(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "gitboot")
+	for _, b := range [][2]string{{bin, "./cmd/gitboot"}, {filepath.Join(dir, "gitboot-agent"), "./cmd/gitboot-agent"}} {
+		cmd := exec.Command("go", "build", "-o", b[0], b[1])
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", b[1], err, Tail(out, 2000))
+		}
+	}
+	return bin, nil
+}
