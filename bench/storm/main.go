@@ -93,8 +93,6 @@ func outer() int {
 		log.Printf("-nodes %d: use 1 to 60000 (one /16)", *nodesN)
 		return 2
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	dir, err := os.MkdirTemp("", "gitboot-bench-storm")
 	if err != nil {
 		log.Print(err)
@@ -146,29 +144,7 @@ func outer() int {
 	})
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		log.Print(err)
-		return 1
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for {
-		select {
-		case s := <-sigs:
-			cmd.Process.Signal(s)
-		case err := <-done:
-			var ee *exec.ExitError
-			if errors.As(err, &ee) && ee.ExitCode() > 0 {
-				return ee.ExitCode()
-			}
-			if err != nil {
-				log.Print(err)
-				return 1
-			}
-			return 0
-		}
-	}
+	return benchenv.RunChild(cmd)
 }
 
 // binaries returns the gitboot binary, building both into dir when -bin

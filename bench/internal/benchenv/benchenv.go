@@ -6,10 +6,12 @@
 package benchenv
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -278,4 +280,37 @@ func Build(root, dir string) (string, error) {
 		}
 	}
 	return bin, nil
+}
+
+// RunChild starts cmd (the half of a benchmark that runs inside a
+// namespace), forwards SIGINT, SIGTERM and SIGHUP to it and returns its
+// exit code once it ends (1 when it could not run). The child is sent
+// SIGTERM should this process die first.
+func RunChild(cmd *exec.Cmd) int {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			cmd.Process.Signal(s)
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && ee.ExitCode() > 0 {
+				return ee.ExitCode()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			return 0
+		}
+	}
 }
