@@ -9,6 +9,7 @@
 #
 #   sudo make bench            # 10,000 nodes; scale at 1k, 10k, 50k
 #   sudo make bench QUICK=1    # 1,000 nodes; scale at 200 and 1k
+#   sudo ONLY="storm-restart scale" bench/run.sh   # some of the runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results
@@ -22,6 +23,9 @@ go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale || ex
 commit=$(git rev-parse --short HEAD)
 machine="$(nproc) CPUs $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at start, shared with other work"
 status=0
+
+# wanted NAME: whether $ONLY (when set) names the run.
+wanted() { [[ -z "${ONLY:-}" || " $ONLY " == *" $1 "* ]]; }
 
 # run NAME COMMAND...: the table to NAME.txt, the last line to NAME.json.
 run() {
@@ -44,12 +48,19 @@ storm_line() {
   ' "$out/$1.json" >> bench/RESULTS.md || status=1
 }
 
-run storm bin/storm -nodes "$N" -spread 60s -bin bin/gitboot
-storm_line storm
-run storm-worst bin/storm -nodes "$WORST" -spread 5s -bin bin/gitboot
-storm_line storm-worst
-run storm-restart bin/storm -nodes "$RN" -spread 20s -target gitboot -restart -bin bin/gitboot
-storm_line storm-restart
+if wanted storm; then
+  run storm bin/storm -nodes "$N" -spread 60s -bin bin/gitboot
+  storm_line storm
+fi
+if wanted storm-worst; then
+  run storm-worst bin/storm -nodes "$WORST" -spread 5s -bin bin/gitboot
+  storm_line storm-worst
+fi
+if wanted storm-restart; then
+  run storm-restart bin/storm -nodes "$RN" -spread 20s -target gitboot -restart -bin bin/gitboot
+  storm_line storm-restart
+fi
+wanted scale || exit $status
 run scale bin/scale -sizes "$SIZES" -bin bin/gitboot
 jq -r --arg c "$commit" --arg m "$machine" '
   "- \(.date) scale, commit \($c), \($m): " + ([.steps[] | "\(.step) at \(.nodes): \(.seconds) s \(.peak_rss_bytes/1048576|floor) MB"] | join("; "))
