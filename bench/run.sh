@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 out=bench/results
 mkdir -p "$out"
 if [[ -n "${QUICK:-}" ]]; then
-  N=1000 RN=200 SIZES=200,1000 WORST=1000
+  N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-200,1000} WORST=${WORST:-1000}
 else
-  N=10000 RN=2000 SIZES=1000,10000,50000 WORST=10000
+  N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000}
 fi
 go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale || exit 1
 commit=$(git rev-parse --short HEAD)
