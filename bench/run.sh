@@ -8,16 +8,16 @@
 # machine, commit, peer versions, ratio).
 #
 #   sudo make bench            # 10,000 nodes; scale at 1k, 10k, 50k
-#   sudo make bench QUICK=1    # 1,000 nodes; scale at 200 and 1k
+#   sudo make bench QUICK=1    # 1,000 nodes over 15 s; scale at 100 and 500
 #   sudo ONLY="storm-restart scale" bench/run.sh   # some of the runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results
 mkdir -p "$out"
 if [[ -n "${QUICK:-}" ]]; then
-  N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-200,1000} WORST=${WORST:-1000}
+  N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-100,500} WORST=${WORST:-1000} SPREAD=${SPREAD:-15s}
 else
-  N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000}
+  N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s}
 fi
 go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale || exit 1
 commit=$(git rev-parse --short HEAD)
@@ -49,7 +49,7 @@ storm_line() {
 }
 
 if wanted storm; then
-  run storm bin/storm -nodes "$N" -spread 60s -bin bin/gitboot
+  run storm bin/storm -nodes "$N" -spread "$SPREAD" -bin bin/gitboot
   storm_line storm
 fi
 if wanted storm-worst; then
@@ -57,7 +57,7 @@ if wanted storm-worst; then
   storm_line storm-worst
 fi
 if wanted storm-restart; then
-  run storm-restart bin/storm -nodes "$RN" -spread 20s -target gitboot -restart -bin bin/gitboot
+  run storm-restart bin/storm -nodes "$RN" -spread "$SPREAD" -target gitboot -restart -bin bin/gitboot
   storm_line storm-restart
 fi
 wanted scale || exit $status
