@@ -12,7 +12,7 @@
 #   sudo ONLY="storm-restart scale" bench/run.sh   # some of the runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=bench/results
+out=${OUT:-bench/results}
 mkdir -p "$out"
 if [[ -n "${QUICK:-}" ]]; then
   N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-100,500} WORST=${WORST:-1000} SPREAD=${SPREAD:-15s}
