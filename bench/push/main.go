@@ -83,16 +83,12 @@ func outer() int {
 			return 1
 		}
 	}
-	dir, err := os.MkdirTemp("", "gitboot-bench-push")
+	dir, done, err := benchenv.TempDir("gitboot-bench-push", *keep)
 	if err != nil {
 		log.Print(err)
 		return 1
 	}
-	if *keep {
-		defer fmt.Fprintf(os.Stderr, "kept %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	gitboot, err := filepath.Abs(*bin)
 	if err == nil {
 		_, err = os.Stat(gitboot)

@@ -121,15 +121,11 @@ func main() {
 
 // measure runs every step on a fresh repository of n nodes.
 func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
-	dir, err := os.MkdirTemp("", "gitboot-bench-scale")
+	dir, done, err := benchenv.TempDir("gitboot-bench-scale", *keep)
 	if err != nil {
 		return nil, err
 	}
-	if *keep {
-		defer fmt.Fprintf(os.Stderr, "kept %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	repo, image, state := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state")
 	if err := benchenv.WriteImage(image, 64<<10, 64<<10); err != nil {
 		return nil, err

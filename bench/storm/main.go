@@ -93,16 +93,12 @@ func outer() int {
 		log.Printf("-nodes %d: use 1 to 60000 (one /16)", *nodesN)
 		return 2
 	}
-	dir, err := os.MkdirTemp("", "gitboot-bench-storm")
+	dir, done, err := benchenv.TempDir("gitboot-bench-storm", *keep)
 	if err != nil {
 		log.Print(err)
 		return 1
 	}
-	if *keep {
-		defer fmt.Fprintf(os.Stderr, "kept %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	gitboot, err := binaries(dir)
 	if err != nil {
 		log.Print(err)

@@ -314,3 +314,19 @@ func RunChild(cmd *exec.Cmd) int {
 		}
 	}
 }
+
+// TempDir makes a temporary directory named after prefix; done removes it
+// (with keep, it names it on stderr instead).
+func TempDir(prefix string, keep bool) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() {
+		if keep {
+			fmt.Fprintf(os.Stderr, "kept %s\n", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}, nil
+}
