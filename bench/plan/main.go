@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
 )
 
 func main() {
@@ -39,11 +41,9 @@ func main() {
 		defer os.RemoveAll(dir)
 	}
 	repo, image, state := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state")
-	must(writeRepo(repo, *nodes))
-	must(writeImage(image))
-	gitc(repo, "init", "-q", "-b", "main")
-	gitc(repo, "add", "-A")
-	gitc(repo, "commit", "-q", "-m", "generated")
+	must(benchenv.Repo{Nodes: *nodes, Prefix: "10.0"}.Write(repo))
+	must(benchenv.WriteImage(image, 1024, 0))
+	must(benchenv.Commit(repo, "generated"))
 
 	args := func(cmd ...string) []string {
 		return append(cmd, "--repo", repo, "--state", state, "--var", "image_source="+image, "--image-root", dir)
@@ -60,7 +60,7 @@ func main() {
 	nodesFile := filepath.Join(repo, "nodes.hcl")
 	data, _ := os.ReadFile(nodesFile)
 	must(os.WriteFile(nodesFile, []byte(strings.Replace(string(data), `kernel_args = ["quiet"]`, `kernel_args = ["quiet", "debug"]`, 1)), 0o644))
-	gitc(repo, "commit", "-q", "-am", "one node")
+	must(benchenv.Git(repo, "commit", "-q", "-am", "one node"))
 	median(*runs, "plan, one node changed", report, func() (time.Duration, int64) { return run(abs, args("plan")...) })
 	d, rss = run(abs, args("apply", "--auto-approve")...)
 	report("apply, one node changed", d, rss)
@@ -68,7 +68,7 @@ func main() {
 	f, _ := os.OpenFile(nodesFile, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("# a comment\n")
 	f.Close()
-	gitc(repo, "commit", "-q", "-am", "comment")
+	must(benchenv.Git(repo, "commit", "-q", "-am", "comment"))
 	median(*runs, "plan, comment only (No changes.)", report, func() (time.Duration, int64) { return run(abs, args("plan")...) })
 	median(*runs, "validate", report, func() (time.Duration, int64) {
 		return run(abs, "validate", "--var", "image_source="+image, repo)
@@ -110,89 +110,6 @@ func tail(s string) string {
 		return s[len(s)-2000:]
 	}
 	return s
-}
-
-func writeRepo(dir string, n int) error {
-	files := map[string]string{
-		"cluster.hcl": `variable "image_source" {
-  type = string
-}
-
-server "head" {
-  address = "10.0.0.1"
-}
-
-network "cluster" {
-  subnet  = "10.0.0.0/16"
-  gateway = "10.0.0.1"
-  domain  = "cluster.local"
-}
-
-image "compute" {
-  source = var.image_source
-}
-
-overlay "generic" {
-  source = "overlays/generic"
-}
-
-overlay "hosts" {
-  builtin = "hosts"
-}
-
-overlay "hostname" {
-  builtin = "hostname"
-}
-
-profile "compute" {
-  image            = image.compute
-  network          = network.cluster
-  kernel_args      = ["console=ttyS0"]
-  system_overlays  = [overlay.hostname]
-  runtime_overlays = [overlay.generic]
-}
-`,
-		"overlays/generic/etc/motd.tmpl": "Welcome to {{ .Node.Name }} ({{ .Node.IP }})\n",
-		"overlays/generic/etc/issue":     "gitboot bench\n",
-	}
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, "node \"n%05d\" {\n  mac         = \"02:00:00:%02x:%02x:%02x\"\n  ip          = \"10.0.%d.%d\"\n  kernel_args = [\"quiet\"]\n  profiles    = [profile.compute]\n}\n\n",
-			i, (i>>16)&0xff, (i>>8)&0xff, i&0xff, 1+(i+10)/250, 1+(i+10)%250)
-	}
-	files["nodes.hcl"] = b.String()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeImage(dir string) error {
-	for _, d := range []string{"boot", "sbin", "etc"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-6.1.0-1-amd64"), []byte("kernel"), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "sbin", "init"), []byte("#!/bin/sh\n"), 0o755)
-}
-
-func gitc(dir string, args ...string) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.org",
-		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log.Fatalf("git %v: %v\n%s", args, err, out)
-	}
 }
 
 func must(err error) {

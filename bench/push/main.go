@@ -41,6 +41,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
 )
 
 const (
@@ -81,22 +83,12 @@ func outer() int {
 			return 1
 		}
 	}
-	// Signals: the child handles them (Ctrl-C reaches the whole process
-	// group); this process only forwards a lone SIGTERM/SIGINT and
-	// cleans up after the child exits.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-
-	dir, err := os.MkdirTemp("", "gitboot-bench-push")
+	dir, done, err := benchenv.TempDir("gitboot-bench-push", *keep)
 	if err != nil {
 		log.Print(err)
 		return 1
 	}
-	if *keep {
-		defer fmt.Fprintf(os.Stderr, "kept %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	gitboot, err := filepath.Abs(*bin)
 	if err == nil {
 		_, err = os.Stat(gitboot)
@@ -122,7 +114,7 @@ func outer() int {
 		log.Print(err)
 		return 1
 	}
-	defer deleteNS(ns)
+	defer benchenv.DeleteNS(ns)
 	if err := run("", "ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
 		log.Print(err)
 		return 1
@@ -137,44 +129,7 @@ func outer() int {
 		"-pushes", fmt.Sprint(*pushes), "-timeout", timeout.String())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	// Should this process be killed, the child still stops serve.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		log.Print(err)
-		return 1
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for {
-		select {
-		case s := <-sigs:
-			cmd.Process.Signal(s)
-		case err := <-done:
-			if err != nil {
-				var ee *exec.ExitError
-				if errors.As(err, &ee) && ee.ExitCode() > 0 {
-					return ee.ExitCode()
-				}
-				log.Print(err)
-				return 1
-			}
-			return 0
-		}
-	}
-}
-
-// deleteNS kills anything left in the namespace and deletes it.
-func deleteNS(ns string) {
-	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
-	if err := run("", "ip", "netns", "del", ns); err != nil {
-		log.Printf("deleting the namespace: %v", err)
-	}
+	return benchenv.RunChild(cmd)
 }
 
 // prepare writes DIR/image (tiny), DIR/work (examples/lab, committed) and

@@ -1,0 +1,68 @@
+#!/bin/bash
+# bench/run.sh: what `make bench` runs (as root, from the repository root):
+# bench/storm (the same storm against gitboot serve and the reference
+# dnsmasq + nginx: spread over 60 s, then the worst case within 5 s, then a
+# gitboot-only storm with a restart of serve half-way) and bench/scale. Each
+# writes its JSON summary to bench/results/NAME.json and its table to
+# NAME.txt, and a line per run is appended to bench/RESULTS.md (date,
+# machine, commit, peer versions, ratio).
+#
+#   sudo make bench            # 10,000 nodes; scale at 1k, 10k, 50k
+#   sudo make bench QUICK=1    # 1,000 nodes over 15 s; scale at 100 and 500
+#   sudo ONLY="storm-restart scale" bench/run.sh   # some of the runs
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-bench/results}
+mkdir -p "$out"
+if [[ -n "${QUICK:-}" ]]; then
+  N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-100,500} WORST=${WORST:-1000} SPREAD=${SPREAD:-15s}
+else
+  N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s}
+fi
+go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale || exit 1
+commit=$(git rev-parse --short HEAD)
+machine="$(nproc) CPUs $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at start, shared with other work"
+status=0
+
+# wanted NAME: whether $ONLY (when set) names the run.
+wanted() { [[ -z "${ONLY:-}" || " $ONLY " == *" $1 "* ]]; }
+
+# run NAME COMMAND...: the table to NAME.txt, the last line to NAME.json.
+run() {
+  local name=$1; shift
+  echo "== $name: $*"
+  "$@" | tee "$out/$name.txt"
+  local rc=${PIPESTATUS[0]}
+  tail -n 1 "$out/$name.txt" > "$out/$name.json"
+  if ((rc != 0)); then echo "== $name exited $rc"; status=1; fi
+}
+
+# storm_line NAME: one RESULTS.md line of a storm's JSON.
+storm_line() {
+  jq -r --arg c "$commit" --arg m "$machine" --arg n "$1" '
+    def t: "\(.target) failures \(.failures), all at RUNTIME_OVERLAY after \(.seconds_to_all_runtime) s, boot p99 \(.boot_p99_s) s, peak RSS \(.server_peak_rss_bytes/1048576|floor) MB, CPU \(.server_cpu_seconds) s";
+    "- \(.date) \($n) \(.nodes) nodes over \(.spread), commit \($c), \($m): \(t)" +
+    (if .status_at_runtime >= 0 then ", status at RUNTIME_OVERLAY \(.status_at_runtime)" else "" end) +
+    (if .restart_at_s then ", serve restarted at \(.restart_at_s) s (unreachable \(.restart_unreachable_s) s)" else "" end) +
+    (if .reference then "; \(.reference|t); peers \(.peers); ratio gitboot/reference \(.ratio_seconds_to_all_runtime) (boot p99 \(.ratio_boot_p99))" else "" end)
+  ' "$out/$1.json" >> bench/RESULTS.md || status=1
+}
+
+if wanted storm; then
+  run storm bin/storm -nodes "$N" -spread "$SPREAD" -bin bin/gitboot
+  storm_line storm
+fi
+if wanted storm-worst; then
+  run storm-worst bin/storm -nodes "$WORST" -spread 5s -bin bin/gitboot
+  storm_line storm-worst
+fi
+if wanted storm-restart; then
+  run storm-restart bin/storm -nodes "$RN" -spread "$SPREAD" -target gitboot -restart -bin bin/gitboot
+  storm_line storm-restart
+fi
+wanted scale || exit $status
+run scale bin/scale -sizes "$SIZES" -bin bin/gitboot
+jq -r --arg c "$commit" --arg m "$machine" '
+  "- \(.date) scale, commit \($c), \($m): " + ([.steps[] | "\(.step) at \(.nodes): \(.seconds) s \(.peak_rss_bytes/1048576|floor) MB"] | join("; "))
+' "$out/scale.json" >> bench/RESULTS.md || status=1
+exit $status

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
+)
+
+// target is a server setup under test, running in the server namespace.
+type target interface {
+	start() error
+	stop()
+	pids() []int // the processes whose memory and CPU count
+}
+
+// proc is one server process started with `ip netns exec` (which execs
+// into it: the pid is the server's).
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(ns, logFile string, env []string, name string, args ...string) (*proc, error) {
+	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits up to 10 s, then kills.
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// gitbootTarget is `gitboot serve` on the generated repository.
+type gitbootTarget struct {
+	e   *env
+	mu  sync.Mutex
+	p   *proc
+	all []int // every pid it has had (a restart makes a new one)
+}
+
+func (g *gitbootTarget) start() error {
+	var env []string
+	if *profile != "" {
+		env = append(env, "GITBOOT_CPUPROFILE="+*profile)
+	}
+	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, "serve",
+		"--repo", filepath.Join(g.e.dir, "repo"), "--state", filepath.Join(g.e.dir, "state"),
+		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--poll", "0")
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.p = p
+	g.all = append(g.all, p.cmd.Process.Pid)
+	g.mu.Unlock()
+	// Ready when the applied inventory is served (the first build of N
+	// nodes' artifacts is done).
+	return waitHTTP(p, g.e.base+"/inventory", 10*time.Minute)
+}
+
+func (g *gitbootTarget) stop() {
+	g.mu.Lock()
+	p := g.p
+	g.mu.Unlock()
+	p.stop()
+}
+
+// restart stops serve (SIGTERM, as an operator or systemd does) and starts
+// it again on the same state; it returns how long it was unreachable.
+func (g *gitbootTarget) restart() (time.Duration, error) {
+	t := time.Now()
+	g.stop()
+	err := g.start()
+	return time.Since(t), err
+}
+
+func (g *gitbootTarget) pids() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.all...)
+}
+
+// waitHTTP polls url (from the client namespace's own address) until it
+// answers 200, p exits or limit passes.
+func waitHTTP(p *proc, url string, limit time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if p.exited() {
+			return fmt.Errorf("%s exited before %s answered (see its log)", p.cmd.Args[3], url)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within %v: %v", url, limit, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sampler follows the memory and CPU time of a target's processes (and
+// their children: nginx's workers) every 200 ms.
+type sampler struct {
+	mu      sync.Mutex
+	peak    int64           // the largest sum of VmHWM seen
+	cpu     map[int]float64 // pid -> last CPU seconds seen
+	base    map[int]float64 // pid -> CPU seconds when sampling began
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+func sample(t target) *sampler {
+	s := &sampler{cpu: map[int]float64{}, base: map[int]float64{}, stopped: make(chan struct{})}
+	// Only the storm counts: not the start (gitboot's first build).
+	for _, pid := range withChildren(t.pids()) {
+		os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) // resets VmHWM
+		if u, ok := benchenv.ReadProc(pid); ok {
+			s.base[pid] = u.CPU
+		}
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			s.once(t)
+			select {
+			case <-s.stopped:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) once(t target) {
+	var sum int64
+	for _, pid := range withChildren(t.pids()) {
+		u, ok := benchenv.ReadProc(pid)
+		if !ok {
+			continue
+		}
+		sum += u.PeakRSS
+		s.mu.Lock()
+		s.cpu[pid] = u.CPU
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	s.peak = max(s.peak, sum)
+	s.mu.Unlock()
+}
+
+// finish stops sampling and returns the peak RSS (bytes) and the CPU
+// seconds used since sampling began.
+func (s *sampler) finish(t target) (int64, float64) {
+	s.once(t)
+	close(s.stopped)
+	s.wg.Wait()
+	var cpu float64
+	for pid, c := range s.cpu {
+		cpu += c - s.base[pid]
+	}
+	return s.peak, cpu
+}
+
+// withChildren adds the children of pids (one level: nginx's workers).
+func withChildren(pids []int) []int {
+	out := append([]int(nil), pids...)
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// statusAtRuntime runs `gitboot status --json` against the server (from the
+// server's namespace) and counts the generated nodes at RUNTIME_OVERLAY.
+func statusAtRuntime(ctx context.Context, e *env) (int, []string, error) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", e.srvNS, e.bin, "status",
+		"--server", "http://127.0.0.1:9873", "--json").Output()
+	if err != nil {
+		return 0, nil, fmt.Errorf("gitboot status --json: %w", err)
+	}
+	return countRuntime(out, e.nodes)
+}
