@@ -15,12 +15,11 @@ func appendRow(b []byte, r *rowView) []byte {
 	esc := template.HTMLEscapeString
 	b = append(b, `<tr id="n-`...)
 	b = append(b, esc(r.Name)...)
-	b = append(b, `" class="`...)
 	switch r.Stale {
 	case 1:
-		b = append(b, "late"...)
+		b = append(b, `" class="late`...)
 	case 2:
-		b = append(b, "lost"...)
+		b = append(b, `" class="lost`...)
 	}
 	b = append(b, `" data-seen="`...)
 	b = strconv.AppendInt(b, r.SeenMS, 10)
@@ -73,10 +72,8 @@ func rowsHTML(rows []rowView) template.HTML {
 			} else {
 				b = append(b, "<tbody>"...)
 			}
-			b = append(b, '\n')
 		}
-		b = appendRow(b, &rows[i])
-		b = append(b, '\n')
+		b = appendRow(b, &rows[i]) // no newline: it would be a text node in the table
 	}
 	b = append(b, "</tbody>\n"...)
 	return template.HTML(b)
