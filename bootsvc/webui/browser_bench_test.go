@@ -108,14 +108,18 @@ func BenchmarkBrowserLoad10k(b *testing.B) {
 		if top < 0 {
 			b.Fatalf("the table's first row is not in the viewport (top %v) or nothing was painted", top)
 		}
+		nav, err := chromedp.Run(bctx, chromedp.Evaluate[string](navTiming))
+		if err != nil {
+			b.Fatal(err)
+		}
 		after := taskTime()
 		d := after - before
 		if d < 0 {
 			d = after
 		}
 		cpu += d
-		b.Logf("load event %v, script done %v later, event stream open %v later, top rows painted %v later; renderer CPU %.0f ms",
-			t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3), 1000*d)
+		b.Logf("load event %v, script done %v later, event stream open %v later, top rows painted %v later; renderer CPU %.0f ms; in the page (ms from navigation start): %s",
+			t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), time.Since(t3), 1000*d, nav)
 	}
 	b.StopTimer()
 	b.ReportMetric(1000*cpu/float64(b.N), "renderer-cpu-ms/load")
@@ -147,3 +151,11 @@ const paintedTop = `new Promise(function (r) { requestAnimationFrame(function ()
   var fcp = performance.getEntriesByType("paint").some(function (p) { return p.name === "first-contentful-paint"; });
   r(b && fcp && b.height > 0 && b.top >= 0 && b.bottom <= innerHeight ? b.top : -1);
 }); }); })`
+
+// navTiming is where the page's load went: the first and last byte of the
+// response, the document parsed, the load event done.
+const navTiming = `(function () {
+  var n = performance.getEntriesByType("navigation")[0];
+  return "first byte " + n.responseStart.toFixed(0) + ", last byte " + n.responseEnd.toFixed(0) +
+    ", parsed " + n.domInteractive.toFixed(0) + ", loaded " + n.loadEventEnd.toFixed(0) + " (" + (n.transferSize >> 10) + " KiB)";
+})()`
