@@ -16,7 +16,8 @@ import (
 // rows): the filter hides rows and the chunks left empty and sizes the
 // others' placeholders; sorting deals the rows out to the chunks keeping
 // their sizes; a node's update reaches its row (wherever sorting put it,
-// and through the filter) without a reload.
+// and through the filter) without a reload, and moves it when the table is
+// sorted by what changed.
 func TestPageScript(t *testing.T) {
 	path, err := exec.LookPath("chromium-headless-shell")
 	if err != nil {
@@ -104,6 +105,14 @@ func TestPageScript(t *testing.T) {
 	waitFor("n00007 denied", `document.querySelector("#n-n00007 .st").textContent === "DENIED"`)
 	if got, want := eval(state), "1 of 250 shown | hidden | hidden | 50:1:n00007-n00007:24px"; got != want {
 		t.Errorf("after n00007's update:\n got  %s\n want %s", got, want)
+	}
+	// Sorted by STAGE, a row whose stage changes moves: n00200 joins
+	// n00007 at the end, after it in the order they had.
+	eval(`(function () { document.querySelector('#nodes th[data-col="1"]').click(); return ""; })()`)
+	store.Record(status.Event{Node: "n00200", Stage: status.StageDenied})
+	waitFor("n00200 denied", `document.querySelector("#n-n00200 .st").textContent === "DENIED"`)
+	if got, want := eval(state), "2 of 250 shown | hidden | hidden | 50:2:n00200-n00007:48px"; got != want {
+		t.Errorf("sorted by stage, after n00200's update:\n got  %s\n want %s", got, want)
 	}
 	if got := eval(`document.querySelector("#n-n00007").cells[2].textContent + " " + document.querySelector("#n-n00007 .st").className + " " + window.gitbootNoReload`); got != "forbidden.img st s-err 1" {
 		t.Errorf("n00007's row: %s", got)

@@ -37,7 +37,7 @@ func appendRow(b []byte, r *rowView) []byte {
 	}
 	b = append(b, `</td><td>`...)
 	b = append(b, esc(r.Sent)...)
-	b = append(b, `</td><td class="age">`...)
+	b = append(b, `</td><td>`...)
 	b = append(b, esc(r.Seen)...)
 	b = append(b, "</td></tr>"...)
 	return b

@@ -187,14 +187,17 @@
       if (names[i] === selected) pending.timeline = true;
     }
   }
-  // patch makes row old like row tr, touching only what differs.
+  // patch makes row old like row tr, touching only what differs; it
+  // returns the set of cells changed, a bit each.
   function patch(old, tr) {
     if (old.className !== tr.className) old.className = tr.className;
     if (old.dataset.seen !== tr.dataset.seen) old.dataset.seen = tr.dataset.seen;
+    var changed = 0;
     for (var c = 0; c < tr.cells.length && c < old.cells.length; c++) {
       var html = tr.cells[c].innerHTML;
-      if (old.cells[c].innerHTML !== html) old.cells[c].innerHTML = html;
+      if (old.cells[c].innerHTML !== html) { old.cells[c].innerHTML = html; changed |= 1 << c; }
     }
+    return changed;
   }
   var tpl = document.createElement("template");
   function flush() {
@@ -203,11 +206,12 @@
     for (var k in p.parts) document.getElementById(PARTS[k]).innerHTML = p.parts[k];
     if (p.rows.size) {
       tpl.innerHTML = Array.from(p.rows.values()).join("");
-      var fresh = tpl.content.children, refilter = false;
+      var fresh = tpl.content.children, refilter = false, resort = false;
       for (var i = 0; i < fresh.length; i++) {
         var old = document.getElementById(fresh[i].id);
         if (!old || old.tagName !== "TR") continue;
-        patch(old, fresh[i]);
+        var cells = patch(old, fresh[i]);
+        if (sortCol >= 0 && cells & (1 << sortCol)) resort = true;
         var e = byId && byId.get(old.id);
         if (e) {
           e.key = keyOf(old);
@@ -215,7 +219,7 @@
         }
       }
       tpl.innerHTML = "";
-      if (sortCol >= 0) sortRows();
+      if (resort) sortRows(); // sizes the chunks too
       else if (refilter) sizeChunks();
     }
     if (p.timeline) showTimeline(selected, false);
