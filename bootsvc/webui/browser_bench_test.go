@@ -3,7 +3,6 @@ package webui
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,21 +25,10 @@ import (
 // an update of 1,000 rows over the event stream, until the rows show it
 // (ms-update).
 func BenchmarkBrowserLoad10k(b *testing.B) {
-	path, err := exec.LookPath("chromium-headless-shell")
-	if err != nil {
-		b.Skip("chromium-headless-shell is not installed")
-	}
+	bctx := headless(b)
 	snap, store := storeWith10k(b)
 	ui := New(Config{Status: store, Snapshot: func() *bootsvc.Snapshot { return snap }})
 	base := serveUI(b, ui, snap, store)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(bctx); err != nil {
-		b.Fatal(err)
-	}
 	// Durations in the renderer's thread time: what the page costs the
 	// CPU, whatever else this machine runs.
 	if _, err := chromedp.Run(bctx, func(ctx context.Context, t *chromedp.Target) (cdp.Empty, error) {

@@ -11,6 +11,24 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
+// headless starts chromium-headless-shell (skipping when it is not
+// installed) and returns its context, closed by tb's cleanup.
+func headless(tb testing.TB) context.Context {
+	tb.Helper()
+	path, err := exec.LookPath("chromium-headless-shell")
+	if err != nil {
+		tb.Skip("chromium-headless-shell is not installed (Debian package chromium-headless-shell)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancel := chromedp.NewContext(actx)
+	tb.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(bctx); err != nil {
+		tb.Fatalf("starting the browser: %v", err)
+	}
+	return bctx
+}
+
 // TestPageScript drives the page's script in a headless browser against a
 // loopback server, on 250 nodes (three <tbody> chunks of 100, 100 and 50
 // rows): the filter hides rows and the chunks left empty and sizes the
@@ -19,19 +37,11 @@ import (
 // and through the filter) without a reload, and moves it when the table is
 // sorted by what changed.
 func TestPageScript(t *testing.T) {
-	path, err := exec.LookPath("chromium-headless-shell")
-	if err != nil {
-		t.Skip("chromium-headless-shell is not installed (Debian package chromium-headless-shell)")
-	}
+	bctx := headless(t)
 	snap := testSnapshot(250)
 	store := status.NewMemory()
 	ui := New(Config{Status: store, Snapshot: func() *bootsvc.Snapshot { return snap }, MinInterval: 50 * time.Millisecond})
 	base := serveUI(t, ui, snap, store)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
 	bctx, cancelT := context.WithTimeout(bctx, 2*time.Minute)
 	defer cancelT()
 	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/")); err != nil {
