@@ -15,12 +15,11 @@ func appendRow(b []byte, r *rowView) []byte {
 	esc := template.HTMLEscapeString
 	b = append(b, `<tr id="n-`...)
 	b = append(b, esc(r.Name)...)
-	b = append(b, `" class="`...)
 	switch r.Stale {
 	case 1:
-		b = append(b, "late"...)
+		b = append(b, `" class="late`...)
 	case 2:
-		b = append(b, "lost"...)
+		b = append(b, `" class="lost`...)
 	}
 	b = append(b, `" data-seen="`...)
 	b = strconv.AppendInt(b, r.SeenMS, 10)
@@ -38,18 +37,44 @@ func appendRow(b []byte, r *rowView) []byte {
 	}
 	b = append(b, `</td><td>`...)
 	b = append(b, esc(r.Sent)...)
-	b = append(b, `</td><td class="age">`...)
+	b = append(b, `</td><td>`...)
 	b = append(b, esc(r.Seen)...)
 	b = append(b, "</td></tr>"...)
 	return b
 }
 
-// rowsHTML is the table body of every row.
+// The node table's body is split into chunks of chunkRows rows, each its
+// own <tbody>, which style.css marks content-visibility: auto: the browser
+// lays out and paints only the chunks on screen, and a chunk off screen
+// takes its placeholder height, chunkRows × rowPx (every row is rowPx
+// high: style.css and app.js hold the same figure).
+const (
+	chunkRows = 100
+	rowPx     = 24
+)
+
+// rowsHTML is the table's bodies: every row, in chunks of chunkRows; the
+// last, shorter chunk carries its own placeholder height.
 func rowsHTML(rows []rowView) template.HTML {
-	b := make([]byte, 0, 200*len(rows))
-	for i := range rows {
-		b = appendRow(b, &rows[i])
-		b = append(b, '\n')
+	b := make([]byte, 0, 200*len(rows)+40*(len(rows)/chunkRows+1))
+	if len(rows) == 0 {
+		return "<tbody></tbody>\n"
 	}
+	for i := range rows {
+		if i%chunkRows == 0 {
+			if i > 0 {
+				b = append(b, "</tbody>\n"...)
+			}
+			if n := len(rows) - i; n < chunkRows {
+				b = append(b, `<tbody style="contain-intrinsic-size:auto `...)
+				b = strconv.AppendInt(b, int64(n*rowPx), 10)
+				b = append(b, `px">`...)
+			} else {
+				b = append(b, "<tbody>"...)
+			}
+		}
+		b = appendRow(b, &rows[i]) // no newline: it would be a text node in the table
+	}
+	b = append(b, "</tbody>\n"...)
 	return template.HTML(b)
 }
