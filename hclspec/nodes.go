@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gitboot/gitboot/internal/macaddr"
@@ -143,7 +144,10 @@ func (l *loader) decodeNode(b rawBlock) {
 		return
 	}
 	seen := map[string]bool{}
-	for it := v.ElementIterator(); it.Next(); {
+	for i, it := 0, v.ElementIterator(); it.Next(); i++ {
+		if i%cancelCheckEvery == 0 && l.stopped() {
+			return
+		}
 		k, e := it.Element()
 		var key string
 		if isMap {
@@ -221,7 +225,7 @@ func (l *loader) checkProfileCycles() {
 				continue
 			}
 			if state[inc] == 1 {
-				cycle := append(path[indexOf(path, inc):], p.name, inc)
+				cycle := append(path[slices.Index(path, inc):], p.name, inc)
 				l.errorf(p.s.profileRanges.Ptr(), "Profile include cycle",
 					"Profiles include each other in a loop: %s.", joinArrow("profile.", cycle))
 				state[p.name] = 2
