@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -263,6 +264,7 @@ func (l *loader) mergeNodes() {
 	for _, p := range l.profiles {
 		byName[p.name] = p
 	}
+	var share sharedMaps
 	for i := range l.nodeDefs {
 		d := &l.nodeDefs[i]
 		var order []*profileDef
@@ -318,6 +320,30 @@ func (l *loader) mergeNodes() {
 				}
 			}
 		}
+		share.intern(n)
+	}
+}
+
+// sharedMaps lets consecutive nodes with equal Origins (or Tags) share one
+// map: the nodes of one for_each block usually have the same (their
+// attributes are the same expressions), and 100,000 copies of the same
+// map cost some 100 MB for as long as the cluster lives. A Cluster is
+// immutable, so sharing is safe.
+type sharedMaps struct {
+	origins map[string]hcl.Range
+	tags    map[string]string
+}
+
+func (s *sharedMaps) intern(n *Node) {
+	if s.origins != nil && maps.Equal(s.origins, n.Origins) {
+		n.Origins = s.origins
+	} else {
+		s.origins = n.Origins
+	}
+	if n.Tags != nil && s.tags != nil && maps.Equal(s.tags, n.Tags) {
+		n.Tags = s.tags
+	} else if n.Tags != nil {
+		s.tags = n.Tags
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,7 +78,7 @@ type historian interface {
 type Evaluation struct {
 	Commit *gitsrc.Commit
 	Result string // one of the Result* constants
-	Plan   *Plan  // nil when the commit could not be planned
+	Plan   *Plan  // nil when the commit could not be planned; after an apply, without attribute values (Plan.dropDetails)
 	Err    error  // *ConfigError when rejected; the transient error otherwise
 	// Superseded lists the commits pushed together with Commit, between
 	// the commit evaluated before and this one, that were never evaluated
@@ -242,6 +243,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	}
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
+		returnMemory()
 		newCommit := ev.Commit != nil && ev.Commit.Hash != r.evaluated
 		switch ev.Result {
 		case ResultApplied, ResultRejected, ResultPlanned:
@@ -322,6 +324,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	ev = Evaluation{Commit: commit}
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
+		returnMemory()
 		if ev.Result == ResultApplied {
 			r.evaluated = commit.Hash
 		}
@@ -347,6 +350,13 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	r.pending = nil
 	return ev, r.apply(ctx, &ev, cluster, srv, desired)
 }
+
+// returnMemory gives the memory an evaluation of a commit used back to the
+// system. Loading, planning and building a large commit allocates several
+// times what is then served (100,000 nodes: over a gigabyte at the peak),
+// and the Go runtime otherwise keeps the freed pages for minutes: a
+// server would sit at its peak between pushes. It costs one collection.
+func returnMemory() { debug.FreeOSMemory() }
 
 // desire loads and validates a commit and computes its desired state
 // (steps: load, pick the server, compute input keys and examine images).
@@ -383,8 +393,10 @@ func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.S
 
 // apply builds the desired state, publishes its snapshot, records the
 // running inventory and removes artifacts no longer referenced. On error
-// the served state is unchanged.
+// the served state is unchanged. ev.Plan keeps its summary, actions and
+// reboots, not the attribute values of its changes (see dropDetails).
 func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec.Cluster, srv *hclspec.Server, desired *Inventory) error {
+	ev.Plan.dropDetails() // read no more: the memory is the build's
 	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
 	if err != nil {
 		err = repoError(ev.Commit.Hash, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
