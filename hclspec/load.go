@@ -99,6 +99,9 @@ type loader struct {
 	profiles []*profileDef
 	nodes    []*Node
 	nodeDefs []nodeDef
+
+	profileByName map[string]*profileDef // for mergeNode
+	shared        sharedMaps             // Origins and Tags maps nodes share
 }
 
 // cancelCheckEvery is how many steps of a long loop run between checks of
@@ -186,6 +189,9 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 			sort.Strings(s.Networks)
 		}
 	}
+	// Nodes are merged with their profiles as they are decoded: profiles
+	// first, checked for cycles.
+	l.checkProfileCycles()
 	for i, b := range blocks {
 		if i%cancelCheckEvery == 0 && l.stopped() {
 			return nil, l.diags
@@ -203,8 +209,6 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 	}
 	// Carry on after errors in blocks so that one run reports them all;
 	// each later step skips what could not be resolved.
-	l.checkProfileCycles()
-	l.mergeNodes()
 	if l.stopped() {
 		return nil, l.diags
 	}

@@ -11,6 +11,61 @@ import (
 // node, writes exactly what encoding/json writes for the whole inventory,
 // so digests of inventories written before and after it agree.
 func TestEncodeIsMarshalIndent(t *testing.T) {
+	for name, inv := range encodeCases() {
+		want, err := json.MarshalIndent(inv, "", " ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, '\n')
+		got, err := inv.Encode()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: Encode differs from json.MarshalIndent:\ngot:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+}
+
+// TestSameEncoding checks sameEncoding, which compares node by node,
+// against comparing the two whole encodings.
+func TestSameEncoding(t *testing.T) {
+	cases := encodeCases()
+	variants := map[string]func(*Inventory){
+		"same":    func(*Inventory) {},
+		"subject": func(inv *Inventory) { inv.Subject += "!" },
+		"node tag": func(inv *Inventory) {
+			n := inv.Nodes["c001"]
+			n.Tags = map[string]string{"role": "other"}
+			inv.Nodes["c001"] = n
+		},
+		"node renamed":  func(inv *Inventory) { inv.Nodes["c003"] = inv.Nodes["c001"]; delete(inv.Nodes, "c001") },
+		"node removed":  func(inv *Inventory) { delete(inv.Nodes, "c002") },
+		"nil args":      func(inv *Inventory) { n := inv.Nodes["c001"]; n.KernelArgs = nil; inv.Nodes["c001"] = n },
+		"nil nodes":     func(inv *Inventory) { inv.Nodes = nil },
+		"empty nodes":   func(inv *Inventory) { inv.Nodes = map[string]NodeState{} },
+		"no artifacts":  func(inv *Inventory) { n := inv.Nodes["c002"]; n.Artifacts = nil; inv.Nodes["c002"] = n },
+		"overlay files": func(inv *Inventory) { inv.Overlays["o"] = map[string]string{} },
+	}
+	for name, change := range variants {
+		a, b := cases["full"], encodeCases()["full"]
+		change(b)
+		ea, _ := a.Encode()
+		eb, _ := b.Encode()
+		if got, want := sameEncoding(a, b), bytes.Equal(ea, eb); got != want {
+			t.Errorf("%s: sameEncoding %v, encodings equal %v", name, got, want)
+		}
+		if name != "same" && sameEncoding(a, b) {
+			t.Errorf("%s: the change is not seen", name)
+		}
+	}
+	empty, emptyNodes := &Inventory{}, &Inventory{Nodes: map[string]NodeState{}}
+	if sameEncoding(empty, emptyNodes) || !sameEncoding(empty, &Inventory{}) {
+		t.Error("nil and empty nodes: sameEncoding must tell them apart, as the encodings do")
+	}
+}
+
+func encodeCases() map[string]*Inventory {
 	full := func() *Inventory {
 		inv := &Inventory{Version: InventoryVersion, Commit: "c0ffee", Subject: "a <subject> & \"quotes\"",
 			Cluster: "abc", Manifest: "sha256:01", Agent: "a9",
@@ -30,25 +85,11 @@ func TestEncodeIsMarshalIndent(t *testing.T) {
 	}
 	oneNode := full()
 	oneNode.Nodes = map[string]NodeState{"only": {MAC: "52:54:00:00:00:01"}}
-	cases := map[string]*Inventory{
+	return map[string]*Inventory{
 		"empty":     {},
 		"no nodes":  {Version: InventoryVersion, Commit: "c", Nodes: map[string]NodeState{}},
 		"nil nodes": {Version: InventoryVersion, Commit: "c", Overlays: map[string]map[string]string{"nodes": {}}},
 		"one node":  oneNode,
 		"full":      full(),
-	}
-	for name, inv := range cases {
-		want, err := json.MarshalIndent(inv, "", " ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, '\n')
-		got, err := inv.Encode()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: Encode differs from json.MarshalIndent:\ngot:\n%s\nwant:\n%s", name, got, want)
-		}
 	}
 }

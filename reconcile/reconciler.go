@@ -307,7 +307,8 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 
 // ApplyPlan applies a saved plan: exactly the desired state it shows,
 // refused (a *StaleError) when the running state or the commit's desired
-// state changed since it was made.
+// state changed since it was made. It drops p's attribute values (see
+// Plan.dropDetails): print p before, not after.
 func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -322,6 +323,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 		return Evaluation{Result: ResultError, Err: err}, err
 	}
 	ev = Evaluation{Commit: commit}
+	p.dropDetails() // read no more: the memory is the build's
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
 		returnMemory()
@@ -536,9 +538,34 @@ func sameDesired(a, b *Inventory) bool {
 		}
 		a = &cp
 	}
-	ea, err1 := a.Encode()
-	eb, err2 := b.Encode()
-	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
+	return sameEncoding(a, b)
+}
+
+// sameEncoding reports whether a and b encode to the same bytes (Encode),
+// comparing node by node rather than encoding each whole inventory.
+func sameEncoding(a, b *Inventory) bool {
+	if len(a.Nodes) != len(b.Nodes) || (a.Nodes == nil) != (b.Nodes == nil) {
+		return false
+	}
+	ha, hb := *a, *b
+	ha.Nodes, hb.Nodes = nil, nil
+	ea, err1 := json.Marshal(&ha)
+	eb, err2 := json.Marshal(&hb)
+	if err1 != nil || err2 != nil || !bytes.Equal(ea, eb) {
+		return false
+	}
+	for name, na := range a.Nodes {
+		nb, ok := b.Nodes[name]
+		if !ok {
+			return false
+		}
+		ea, err1 := json.Marshal(na)
+		eb, err2 := json.Marshal(nb)
+		if err1 != nil || err2 != nil || !bytes.Equal(ea, eb) {
+			return false
+		}
+	}
+	return true
 }
 
 func digestOf(data []byte) string {

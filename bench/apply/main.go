@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func main() {
 	nodes := flag.Int("nodes", 100_000, "nodes in the generated repository")
 	commits := flag.Int("commits", 2, "commits to apply one after the other")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
-	memprofile := flag.String("memprofile", "", "write a heap profile to PREFIX-N.heap after commit N")
+	memprofile := flag.String("memprofile", "", "write heap profiles PREFIX-N.heap after commit N and PREFIX-N-peak.heap at the largest live heap during it")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "gitboot-bench-apply")
 	if err != nil {
@@ -100,9 +101,14 @@ func main() {
 			gitc(repo, "commit", "-q", "-am", fmt.Sprintf("commit %d", i))
 		}
 		resetPeak()
+		stopWatch := func() {}
+		if *memprofile != "" {
+			stopWatch = watchPeak(fmt.Sprintf("%s-%d-peak.heap", *memprofile, i))
+		}
 		start := time.Now()
 		ev, err := rec.ReconcileOnce(context.Background(), reconcile.Options{})
 		d := time.Since(start)
+		stopWatch()
 		if err != nil {
 			log.Fatalf("commit %d: %v", i, err)
 		}
@@ -128,6 +134,37 @@ func main() {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// watchPeak writes a heap profile to path each time the live heap after a
+// collection is the largest seen so far (checked every 10 ms): the profile
+// shows what was live at the apply's largest point. The returned func
+// stops it.
+func watchPeak(path string) func() {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var peak uint64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak {
+				peak = v
+				f, err := os.Create(path)
+				must(err)
+				must(pprof.WriteHeapProfile(f))
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
 
 // resetPeak resets the process's peak RSS (VmHWM) to its current RSS.
 func resetPeak() {
