@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"testing"
 )
 
@@ -91,5 +92,27 @@ func encodeCases() map[string]*Inventory {
 		"nil nodes": {Version: InventoryVersion, Commit: "c", Overlays: map[string]map[string]string{"nodes": {}}},
 		"one node":  oneNode,
 		"full":      full(),
+	}
+}
+
+func TestBoundMemory(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	for _, gogc := range []int{100, 400, 20, -1} {
+		debug.SetGCPercent(gogc)
+		done := boundMemory()
+		during := debug.SetGCPercent(gogc)
+		debug.SetGCPercent(during)
+		want := evalGCPercent
+		if gogc < evalGCPercent {
+			want = gogc
+		}
+		if during != want {
+			t.Errorf("GOGC %d: %d during an evaluation, want %d", gogc, during, want)
+		}
+		done()
+		if after := debug.SetGCPercent(gogc); after != gogc {
+			t.Errorf("GOGC %d: %d after an evaluation", gogc, after)
+		}
 	}
 }
