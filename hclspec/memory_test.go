@@ -11,19 +11,9 @@ import (
 // json.Encoder of the whole model. The hashes must stay the same, since
 // inventories and manifests on disk hold them.
 func hashWhole(c *Cluster) string {
-	v := struct {
-		Servers  []*Server
-		Networks []*Network
-		Images   []*Image
-		Overlays []*Overlay
-		Profiles [][]string
-		Nodes    []hashNode
-	}{Servers: c.Servers, Networks: c.Networks, Images: c.Images, Overlays: c.Overlays}
-	for _, p := range c.Profiles {
-		v.Profiles = append(v.Profiles, append([]string{p.Name}, p.Profiles...))
-	}
+	v := hashModel(c)
 	for _, n := range c.Nodes {
-		v.Nodes = append(v.Nodes, hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256})
+		v.Nodes = append(v.Nodes, hashNodeOf(n))
 	}
 	h := sha256.New()
 	if err := json.NewEncoder(h).Encode(v); err != nil {

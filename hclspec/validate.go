@@ -178,17 +178,8 @@ func broadcast(n *Network) netip.Addr {
 // whole held all of it in memory (some 30 MB at 100,000 nodes, which
 // encoding/json's pool then kept).
 func hashCluster(c *Cluster) string {
-	v := struct {
-		Servers  []*Server
-		Networks []*Network
-		Images   []*Image
-		Overlays []*Overlay
-		Profiles [][]string
-		Nodes    []hashNode
-	}{Servers: c.Servers, Networks: c.Networks, Images: c.Images, Overlays: c.Overlays, Nodes: []hashNode{}}
-	for _, p := range c.Profiles {
-		v.Profiles = append(v.Profiles, append([]string{p.Name}, p.Profiles...))
-	}
+	v := hashModel(c)
+	v.Nodes = []hashNode{}
 	if len(c.Nodes) == 0 {
 		v.Nodes = nil // "Nodes":null, as it always was
 	}
@@ -208,7 +199,7 @@ func hashCluster(c *Cluster) string {
 		if i > 0 {
 			h.Write([]byte{','})
 		}
-		data, err := json.Marshal(hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256})
+		data, err := json.Marshal(hashNodeOf(n))
 		if err != nil {
 			fmt.Fprintf(h, "unencodable: %v", err)
 		}
@@ -216,6 +207,29 @@ func hashCluster(c *Cluster) string {
 	}
 	h.Write([]byte("]}\n"))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// hashDoc is the document hashCluster hashes.
+type hashDoc struct {
+	Servers  []*Server
+	Networks []*Network
+	Images   []*Image
+	Overlays []*Overlay
+	Profiles [][]string
+	Nodes    []hashNode
+}
+
+// hashModel returns the document hashCluster hashes, without its nodes.
+func hashModel(c *Cluster) hashDoc {
+	v := hashDoc{Servers: c.Servers, Networks: c.Networks, Images: c.Images, Overlays: c.Overlays}
+	for _, p := range c.Profiles {
+		v.Profiles = append(v.Profiles, append([]string{p.Name}, p.Profiles...))
+	}
+	return v
+}
+
+func hashNodeOf(n *Node) hashNode {
+	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256}
 }
 
 // hashNode is a node as hashCluster hashes it.

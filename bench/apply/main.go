@@ -27,7 +27,6 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -37,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitboot/gitboot/bench/internal/benchrepo"
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
@@ -69,7 +69,7 @@ func main() {
 	}
 	repo, image, state, agent := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state"), filepath.Join(dir, "agent")
 	must(writeRepo(repo, *nodes))
-	must(writeImage(image))
+	must(benchrepo.WriteImage(image))
 	// A stand-in agent: its bytes go into the (shared) system overlay.
 	must(os.WriteFile(agent, []byte("#!/bin/sh\n"), 0o755))
 	gitc(repo, "init", "-q", "-b", "main")
@@ -239,37 +239,12 @@ node "rack" {
 		"overlays/generic/etc/motd.tmpl": "Welcome to {{ .Node.Name }} ({{ .Node.IP }})\n",
 		"overlays/generic/etc/issue":     "gitboot bench\n",
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeImage(dir string) error {
-	for _, d := range []string{"boot", "sbin"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-6.1.0-1-amd64"), []byte("kernel"), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "sbin", "init"), []byte("#!/bin/sh\n"), 0o755)
+	return benchrepo.WriteFiles(dir, files)
 }
 
 func gitc(dir string, args ...string) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.org",
-		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log.Fatalf("git %v: %v\n%s", args, err, out)
+	if err := benchrepo.Git(dir, args...); err != nil {
+		log.Fatal(err)
 	}
 }
 

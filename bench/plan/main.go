@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchrepo"
 )
 
 func main() {
@@ -40,7 +42,7 @@ func main() {
 	}
 	repo, image, state := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state")
 	must(writeRepo(repo, *nodes))
-	must(writeImage(image))
+	must(benchrepo.WriteImage(image))
 	gitc(repo, "init", "-q", "-b", "main")
 	gitc(repo, "add", "-A")
 	gitc(repo, "commit", "-q", "-m", "generated")
@@ -161,37 +163,12 @@ profile "compute" {
 			i, (i>>16)&0xff, (i>>8)&0xff, i&0xff, 1+(i+10)/250, 1+(i+10)%250)
 	}
 	files["nodes.hcl"] = b.String()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeImage(dir string) error {
-	for _, d := range []string{"boot", "sbin", "etc"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "boot", "vmlinuz-6.1.0-1-amd64"), []byte("kernel"), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "sbin", "init"), []byte("#!/bin/sh\n"), 0o755)
+	return benchrepo.WriteFiles(dir, files)
 }
 
 func gitc(dir string, args ...string) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=bench@example.org",
-		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=bench@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log.Fatalf("git %v: %v\n%s", args, err, out)
+	if err := benchrepo.Git(dir, args...); err != nil {
+		log.Fatal(err)
 	}
 }
 
