@@ -240,6 +240,7 @@ func newLocalGraph(attrs map[string]*hcl.Attribute) *localGraph {
 	g.attrs = make([]*hcl.Attribute, len(g.names))
 	g.refs = make([][]hcl.Traversal, len(g.names))
 	g.deps = make([][]int, len(g.names))
+	added := make([]int, len(g.names)) // i+1 once local i's deps hold it: one local may name thousands
 	for i, name := range g.names {
 		g.attrs[i] = attrs[name]
 		g.refs[i] = attrs[name].Expr.Variables()
@@ -250,9 +251,10 @@ func newLocalGraph(attrs map[string]*hcl.Attribute) *localGraph {
 			}
 			dep, has := attrName(tr)
 			j, exists := index[dep]
-			if !has || !exists || slices.Contains(deps, j) {
+			if !has || !exists || added[j] == i+1 {
 				continue // a wrong reference is reported by checkRefs
 			}
+			added[j] = i + 1
 			deps = append(deps, j)
 		}
 		g.deps[i] = deps
@@ -402,6 +404,12 @@ func (l *loader) checkTraversals(traversals []hcl.Traversal, eachAllowed bool) b
 		case "local":
 			name, has := attrName(tr)
 			if !has {
+				// As in terraform: locals are evaluated in the order of the
+				// local.NAME references, so "local" alone or local["x"]
+				// names no local.
+				l.errorf(&rng, "Invalid reference to a local value",
+					"A local value is referred to as local.NAME; \"local\" alone or with an index names none.")
+				ok = false
 				continue
 			}
 			if !l.localNames[name] {

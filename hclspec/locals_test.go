@@ -80,6 +80,33 @@ func TestLocalsDependencyOrder(t *testing.T) {
 	}
 }
 
+// TestLocalsFanIn has one local refer to thousands of others (and each
+// of them twice): its references are collected once each.
+func TestLocalsFanIn(t *testing.T) {
+	const n = 3000
+	var b strings.Builder
+	b.WriteString("locals {\n  all = length(concat([")
+	for i := range n {
+		fmt.Fprintf(&b, "local.f%d, local.f%d, ", i, i)
+	}
+	b.WriteString("]))\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  f%d = %d\n", i, i)
+	}
+	b.WriteString("}\n")
+	c := mustLoad(t, mapFS(map[string]string{"main.hcl": baseHCL + `
+node "c001" {
+  mac   = "52:54:00:00:00:01"
+  ip    = "10.99.0.11"
+  image = image.rocky9
+  tags  = { all = tostring(local.all) }
+}
+`, "locals.hcl": b.String()}), Options{})
+	if node, _ := c.Node("c001"); node.Tags["all"] != fmt.Sprint(2*n) {
+		t.Errorf("local.all = %q, want %d", node.Tags["all"], 2*n)
+	}
+}
+
 // TestLocalsFortyThousand loads 40,000 locals (the issue's case that took
 // 326 s when each local was evaluated against all the others);
 // BenchmarkLocals measures the time.
@@ -161,6 +188,13 @@ node "c001" {
 			"b.hcl": "locals {\n  b = local.c\n  c = 1 + \"x\"\n}\n",
 		},
 		want: []string{`b.hcl:3:11: Invalid operand: Unsuitable value for right operand: a number is required.`},
+	}, {
+		name:  "local without a name",
+		files: map[string]string{"a.hcl": "locals {\n  ok = 1\n  b  = local[\"ok\"]\n  c  = keys(local)\n}\n"},
+		want: []string{
+			`a.hcl:3:8: Invalid reference to a local value: A local value is referred to as local.NAME; "local" alone or with an index names none.`,
+			`a.hcl:4:13: Invalid reference to a local value: A local value is referred to as local.NAME; "local" alone or with an index names none.`,
+		},
 	}, {
 		name:  "duplicate local",
 		files: map[string]string{"a.hcl": "locals {\n  ok = 1\n}\n", "b.hcl": "locals {\n  ok = 2\n}\n"},
