@@ -72,9 +72,9 @@ func main() {
 	must(benchrepo.WriteImage(image))
 	// A stand-in agent: its bytes go into the (shared) system overlay.
 	must(os.WriteFile(agent, []byte("#!/bin/sh\n"), 0o755))
-	gitc(repo, "init", "-q", "-b", "main")
-	gitc(repo, "add", "-A")
-	gitc(repo, "commit", "-q", "-m", "generated")
+	must(benchrepo.Git(repo, "init", "-q", "-b", "main"))
+	must(benchrepo.Git(repo, "add", "-A"))
+	must(benchrepo.Git(repo, "commit", "-q", "-m", "generated"))
 
 	src, err := gitsrc.Open(repo)
 	must(err)
@@ -98,7 +98,7 @@ func main() {
 			must(err)
 			fmt.Fprintf(f, "commit %d\n", i)
 			f.Close()
-			gitc(repo, "commit", "-q", "-am", fmt.Sprintf("commit %d", i))
+			must(benchrepo.Git(repo, "commit", "-q", "-am", fmt.Sprintf("commit %d", i)))
 		}
 		resetPeak()
 		stopWatch := func() {}
@@ -193,33 +193,8 @@ func writeRepo(dir string, n int) error {
 	for i := range n {
 		fmt.Fprintf(&macs, "02:00:00:%02x:%02x:%02x\n", (i>>16)&0xff, (i>>8)&0xff, i&0xff)
 	}
-	files := map[string]string{
-		"cluster.hcl": `variable "image_source" {
-  type = string
-}
-
-server "head" {
-  address = "10.0.0.1"
-}
-
-network "cluster" {
-  subnet  = "10.0.0.0/8"
-  gateway = "10.0.0.1"
-  domain  = "cluster.local"
-}
-
-image "compute" {
-  source = var.image_source
-}
-
-overlay "generic" {
-  source = "overlays/generic"
-}
-
-overlay "hostname" {
-  builtin = "hostname"
-}
-
+	files := benchrepo.Base("10.0.0.0/8")
+	files["cluster.hcl"] += `
 profile "compute" {
   image            = image.compute
   network          = network.cluster
@@ -234,18 +209,9 @@ node "rack" {
   ip       = each.value.ip
   profiles = [profile.compute]
 }
-`,
-		"nodes.macs":                     macs.String(),
-		"overlays/generic/etc/motd.tmpl": "Welcome to {{ .Node.Name }} ({{ .Node.IP }})\n",
-		"overlays/generic/etc/issue":     "gitboot bench\n",
-	}
+`
+	files["nodes.macs"] = macs.String()
 	return benchrepo.WriteFiles(dir, files)
-}
-
-func gitc(dir string, args ...string) {
-	if err := benchrepo.Git(dir, args...); err != nil {
-		log.Fatal(err)
-	}
 }
 
 func must(err error) {

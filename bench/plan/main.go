@@ -43,9 +43,9 @@ func main() {
 	repo, image, state := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state")
 	must(writeRepo(repo, *nodes))
 	must(benchrepo.WriteImage(image))
-	gitc(repo, "init", "-q", "-b", "main")
-	gitc(repo, "add", "-A")
-	gitc(repo, "commit", "-q", "-m", "generated")
+	must(benchrepo.Git(repo, "init", "-q", "-b", "main"))
+	must(benchrepo.Git(repo, "add", "-A"))
+	must(benchrepo.Git(repo, "commit", "-q", "-m", "generated"))
 
 	args := func(cmd ...string) []string {
 		return append(cmd, "--repo", repo, "--state", state, "--var", "image_source="+image)
@@ -62,7 +62,7 @@ func main() {
 	nodesFile := filepath.Join(repo, "nodes.hcl")
 	data, _ := os.ReadFile(nodesFile)
 	must(os.WriteFile(nodesFile, []byte(strings.Replace(string(data), `kernel_args = ["quiet"]`, `kernel_args = ["quiet", "debug"]`, 1)), 0o644))
-	gitc(repo, "commit", "-q", "-am", "one node")
+	must(benchrepo.Git(repo, "commit", "-q", "-am", "one node"))
 	median(*runs, "plan, one node changed", report, func() (time.Duration, int64) { return run(abs, args("plan")...) })
 	d, rss = run(abs, args("apply", "--auto-approve")...)
 	report("apply, one node changed", d, rss)
@@ -70,7 +70,7 @@ func main() {
 	f, _ := os.OpenFile(nodesFile, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("# a comment\n")
 	f.Close()
-	gitc(repo, "commit", "-q", "-am", "comment")
+	must(benchrepo.Git(repo, "commit", "-q", "-am", "comment"))
 	median(*runs, "plan, comment only (No changes.)", report, func() (time.Duration, int64) { return run(abs, args("plan")...) })
 	median(*runs, "validate", report, func() (time.Duration, int64) {
 		return run(abs, "validate", "--var", "image_source="+image, repo)
@@ -115,35 +115,10 @@ func tail(s string) string {
 }
 
 func writeRepo(dir string, n int) error {
-	files := map[string]string{
-		"cluster.hcl": `variable "image_source" {
-  type = string
-}
-
-server "head" {
-  address = "10.0.0.1"
-}
-
-network "cluster" {
-  subnet  = "10.0.0.0/16"
-  gateway = "10.0.0.1"
-  domain  = "cluster.local"
-}
-
-image "compute" {
-  source = var.image_source
-}
-
-overlay "generic" {
-  source = "overlays/generic"
-}
-
+	files := benchrepo.Base("10.0.0.0/16")
+	files["cluster.hcl"] += `
 overlay "hosts" {
   builtin = "hosts"
-}
-
-overlay "hostname" {
-  builtin = "hostname"
 }
 
 profile "compute" {
@@ -153,10 +128,7 @@ profile "compute" {
   system_overlays  = [overlay.hostname]
   runtime_overlays = [overlay.generic]
 }
-`,
-		"overlays/generic/etc/motd.tmpl": "Welcome to {{ .Node.Name }} ({{ .Node.IP }})\n",
-		"overlays/generic/etc/issue":     "gitboot bench\n",
-	}
+`
 	var b strings.Builder
 	for i := range n {
 		fmt.Fprintf(&b, "node \"n%05d\" {\n  mac         = \"02:00:00:%02x:%02x:%02x\"\n  ip          = \"10.0.%d.%d\"\n  kernel_args = [\"quiet\"]\n  profiles    = [profile.compute]\n}\n\n",
@@ -164,12 +136,6 @@ profile "compute" {
 	}
 	files["nodes.hcl"] = b.String()
 	return benchrepo.WriteFiles(dir, files)
-}
-
-func gitc(dir string, args ...string) {
-	if err := benchrepo.Git(dir, args...); err != nil {
-		log.Fatal(err)
-	}
 }
 
 func must(err error) {
