@@ -2,6 +2,7 @@ package hclspec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -147,8 +148,13 @@ func parseVarValue(raw string, ty cty.Type) (cty.Value, error) {
 	return convert.Convert(val, ty)
 }
 
-// evalLocals evaluates every local in dependency order; a cycle is a
-// diagnostic naming the locals in it.
+// evalLocals evaluates every local once, in dependency order (a
+// topological sort of their local.NAME references), each in a child of the
+// one shared context holding only the locals it refers to: the cost grows
+// with the number of locals and references, not with their square. A cycle
+// is a diagnostic at the expression that closes it, naming the locals in
+// it. A local whose own references are wrong, or that depends on a local
+// that failed, is unknown (cty.DynamicVal) and reports nothing more.
 func (l *loader) evalLocals(blocks []rawBlock) {
 	attrs := map[string]*hcl.Attribute{}
 	for _, b := range blocks {
@@ -157,7 +163,8 @@ func (l *loader) evalLocals(blocks []rawBlock) {
 		}
 		as, diags := b.block.Body.JustAttributes()
 		l.diags = append(l.diags, diags...)
-		for name, a := range as {
+		for _, name := range sortedKeys(as) {
+			a := as[name]
 			if prev, dup := attrs[name]; dup {
 				l.errorf(a.NameRange.Ptr(), "Duplicate local value",
 					"local.%s is already defined at %s.", name, prev.NameRange.String())
@@ -166,77 +173,171 @@ func (l *loader) evalLocals(blocks []rawBlock) {
 			attrs[name] = a
 		}
 	}
-	l.ctx = l.baseContext()
-	locals := map[string]cty.Value{}
-	state := map[string]int{} // 0 new, 1 visiting, 2 done
-	var visit func(name string, stack []string) bool
-	visit = func(name string, stack []string) bool {
-		a := attrs[name]
-		switch state[name] {
-		case 2:
-			return true
-		case 1:
-			cycle := append(stack[indexOf(stack, name):], name)
-			l.errorf(a.Expr.Range().Ptr(), "Cycle in local values",
-				"These locals refer to each other: local.%s.", strings.Join(cycle, " -> local."))
-			return false
-		}
-		state[name] = 1
-		ok := true
-		for _, tr := range a.Expr.Variables() {
-			if tr.RootName() != "local" || len(tr) < 2 {
-				continue
-			}
-			dep, isAttr := tr[1].(hcl.TraverseAttr)
-			if !isAttr {
-				continue
-			}
-			if _, exists := attrs[dep.Name]; !exists {
-				continue // reported by checkRefs
-			}
-			if !visit(dep.Name, append(stack, name)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			if l.checkRefs(a.Expr, false) {
-				ctx := l.ctx.NewChild()
-				ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(locals)}
-				val, diags := a.Expr.Value(ctx)
-				l.diags = append(l.diags, diags...)
-				if !diags.HasErrors() {
-					locals[name] = val
-				} else {
-					ok = false
-				}
-			} else {
-				ok = false
-			}
-		}
-		state[name] = 2
-		if !ok {
-			locals[name] = cty.DynamicVal
-		}
-		return ok
-	}
-	l.localNames = map[string]bool{}
+	l.localNames = make(map[string]bool, len(attrs))
 	for name := range attrs {
 		l.localNames[name] = true
 	}
-	for _, name := range sortedKeys(attrs) {
-		visit(name, nil)
-	}
-	l.ctx.Variables["local"] = cty.ObjectVal(locals)
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
+	l.ctx = l.baseContext()
+	g := newLocalGraph(attrs)
+	order, cyclic := g.sort()
+	l.reportLocalCycles(g, cyclic)
+	values := make([]cty.Value, len(g.names))
+	failed := slices.Clone(cyclic)
+	for n, i := range order {
+		if n%cancelCheckEvery == 0 && l.stopped() {
+			return
+		}
+		a := g.attrs[i]
+		ok := l.checkTraversals(g.refs[i], false)
+		for _, d := range g.deps[i] {
+			ok = ok && !failed[d]
+		}
+		if ok {
+			deps := make(map[string]cty.Value, len(g.deps[i]))
+			for _, d := range g.deps[i] {
+				deps[g.names[d]] = values[d]
+			}
+			ctx := l.ctx.NewChild()
+			ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(deps)}
+			val, diags := a.Expr.Value(ctx)
+			l.diags = append(l.diags, diags...)
+			if diags.HasErrors() {
+				ok = false
+			} else {
+				values[i] = val
+			}
+		}
+		if !ok {
+			failed[i] = true
+			values[i] = cty.DynamicVal
 		}
 	}
-	return 0
+	all := make(map[string]cty.Value, len(g.names))
+	for i, name := range g.names {
+		if values[i] == cty.NilVal { // in or behind a cycle
+			values[i] = cty.DynamicVal
+		}
+		all[name] = values[i]
+	}
+	l.ctx.Variables["local"] = cty.ObjectVal(all)
+}
+
+// localGraph is the locals (by index, names sorted) and, for each, the
+// traversals in its expression and the distinct locals it refers to.
+type localGraph struct {
+	names []string
+	attrs []*hcl.Attribute
+	refs  [][]hcl.Traversal
+	deps  [][]int
+}
+
+func newLocalGraph(attrs map[string]*hcl.Attribute) *localGraph {
+	g := &localGraph{names: sortedKeys(attrs)}
+	index := make(map[string]int, len(g.names))
+	for i, name := range g.names {
+		index[name] = i
+	}
+	g.attrs = make([]*hcl.Attribute, len(g.names))
+	g.refs = make([][]hcl.Traversal, len(g.names))
+	g.deps = make([][]int, len(g.names))
+	added := make([]int, len(g.names)) // i+1 once local i's deps hold it: one local may name thousands
+	for i, name := range g.names {
+		g.attrs[i] = attrs[name]
+		g.refs[i] = attrs[name].Expr.Variables()
+		var deps []int
+		for _, tr := range g.refs[i] {
+			if tr.RootName() != "local" {
+				continue
+			}
+			dep, has := attrName(tr)
+			j, exists := index[dep]
+			if !has || !exists || added[j] == i+1 {
+				continue // a wrong reference is reported by checkRefs
+			}
+			added[j] = i + 1
+			deps = append(deps, j)
+		}
+		g.deps[i] = deps
+	}
+	return g
+}
+
+// sort returns the locals in an order where each comes after the locals it
+// refers to (Kahn's algorithm, iterative: a chain of 100,000 locals needs
+// no deep recursion), and marks those left out: each is in a cycle or
+// refers to one.
+func (g *localGraph) sort() (order []int, cyclic []bool) {
+	n := len(g.names)
+	waiting := make([]int, n)      // references not yet evaluated
+	dependents := make([][]int, n) // who refers to i
+	for i, deps := range g.deps {
+		waiting[i] = len(deps)
+		for _, d := range deps {
+			dependents[d] = append(dependents[d], i)
+		}
+	}
+	order = make([]int, 0, n)
+	for i := range n {
+		if waiting[i] == 0 {
+			order = append(order, i)
+		}
+	}
+	for next := 0; next < len(order); next++ {
+		for _, d := range dependents[order[next]] {
+			if waiting[d]--; waiting[d] == 0 {
+				order = append(order, d)
+			}
+		}
+	}
+	cyclic = make([]bool, n)
+	for i := range n {
+		cyclic[i] = waiting[i] > 0
+	}
+	return order, cyclic
+}
+
+// reportLocalCycles reports each cycle among the locals sort left out
+// once. Each of those refers to at least one other left out, so walking
+// from one (in name order) along such references must meet a local twice:
+// one already on the walk closes a cycle, reported at its expression
+// (local.a -> local.b -> local.a); one walked before leads to a cycle
+// already reported.
+func (l *loader) reportLocalCycles(g *localGraph, cyclic []bool) {
+	state := make([]int8, len(g.names)) // 0 new, 1 on the walk, 2 done
+	for start, left := range cyclic {
+		if !left || state[start] != 0 {
+			continue
+		}
+		walk := []int{start}
+		state[start] = 1
+		for {
+			next := -1
+			for _, d := range g.deps[walk[len(walk)-1]] {
+				if cyclic[d] && state[d] != 2 {
+					next = d
+					break
+				}
+			}
+			if next >= 0 && state[next] == 0 {
+				state[next] = 1
+				walk = append(walk, next)
+				continue
+			}
+			if next >= 0 { // on the walk: a cycle
+				names := []string{}
+				for _, i := range walk[slices.Index(walk, next):] {
+					names = append(names, g.names[i])
+				}
+				names = append(names, g.names[next])
+				l.errorf(g.attrs[next].Expr.Range().Ptr(), "Cycle in local values",
+					"These locals refer to each other: local.%s.", strings.Join(names, " -> local."))
+			}
+			for _, i := range walk {
+				state[i] = 2
+			}
+			break
+		}
+	}
 }
 
 // baseContext holds functions, var, and one object per block kind whose
@@ -275,7 +376,7 @@ func (l *loader) checkRefs(expr hcl.Expression, eachAllowed bool) bool {
 	if ok, done := l.refChecked[expr]; done {
 		return ok
 	}
-	ok := l.checkRefsOnce(expr, eachAllowed)
+	ok := l.checkTraversals(expr.Variables(), eachAllowed)
 	if l.refChecked == nil {
 		l.refChecked = map[hcl.Expression]bool{}
 	}
@@ -283,9 +384,10 @@ func (l *loader) checkRefs(expr hcl.Expression, eachAllowed bool) bool {
 	return ok
 }
 
-func (l *loader) checkRefsOnce(expr hcl.Expression, eachAllowed bool) bool {
+// checkTraversals is checkRefs for the traversals of one expression.
+func (l *loader) checkTraversals(traversals []hcl.Traversal, eachAllowed bool) bool {
 	ok := true
-	for _, tr := range expr.Variables() {
+	for _, tr := range traversals {
 		root := tr.RootName()
 		rng := tr.SourceRange()
 		switch root {
@@ -302,6 +404,12 @@ func (l *loader) checkRefsOnce(expr hcl.Expression, eachAllowed bool) bool {
 		case "local":
 			name, has := attrName(tr)
 			if !has {
+				// As in terraform: locals are evaluated in the order of the
+				// local.NAME references, so "local" alone or local["x"]
+				// names no local.
+				l.errorf(&rng, "Invalid reference to a local value",
+					"A local value is referred to as local.NAME; \"local\" alone or with an index names none.")
+				ok = false
 				continue
 			}
 			if !l.localNames[name] {

@@ -2,6 +2,7 @@ package hclspec
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -41,7 +42,17 @@ type Options struct {
 // and merges it, and validates the result. It returns the cluster only when
 // there are no errors; warnings may accompany it.
 func Load(fsys fs.FS, opts Options) (*Cluster, hcl.Diagnostics) {
-	l := &loader{fsys: fsys, opts: opts, parser: opts.Parser}
+	return LoadContext(context.Background(), fsys, opts)
+}
+
+// LoadContext is Load that stops early when ctx is done: the long loops
+// (files, locals, node blocks, for_each elements, validation) check ctx
+// every few hundred steps, and a stopped load returns no cluster and an
+// error diagnostic "Evaluation stopped" (ctx.Err() says why). One HCL
+// expression, such as a single for expression of many elements, is
+// evaluated whole before ctx is checked again.
+func LoadContext(ctx context.Context, fsys fs.FS, opts Options) (*Cluster, hcl.Diagnostics) {
+	l := &loader{fsys: fsys, opts: opts, parser: opts.Parser, context: ctx}
 	if l.parser == nil {
 		l.parser = hclparse.NewParser()
 	}
@@ -71,6 +82,9 @@ type loader struct {
 	opts   Options
 	parser *hclparse.Parser
 	diags  hcl.Diagnostics
+	// context stops a long load (LoadContext); stop is set once it has.
+	context context.Context
+	stop    bool
 
 	decl       declared
 	localNames map[string]bool
@@ -85,6 +99,27 @@ type loader struct {
 	profiles []*profileDef
 	nodes    []*Node
 	nodeDefs []nodeDef
+
+	profileByName map[string]*profileDef // for mergeNode
+	shared        sharedMaps             // Origins and Tags maps nodes share
+}
+
+// cancelCheckEvery is how many steps of a long loop run between checks of
+// the load's context.
+const cancelCheckEvery = 256
+
+// stopped reports whether the load's context is done; the first time, it
+// adds the error diagnostic that makes Load return no cluster.
+func (l *loader) stopped() bool {
+	err := l.context.Err()
+	if err == nil {
+		return false
+	}
+	if !l.stop {
+		l.stop = true
+		l.errorf(nil, "Evaluation stopped", "Loading the configuration was stopped before it finished: %s.", err)
+	}
+	return true
 }
 
 func (l *loader) errorf(subject *hcl.Range, summary, format string, args ...any) {
@@ -127,7 +162,7 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 	l.declare(blocks)
 	l.evalVariables(blocks)
 	l.evalLocals(blocks)
-	if l.diags.HasErrors() {
+	if l.stopped() || l.diags.HasErrors() {
 		return nil, l.diags
 	}
 	for _, b := range blocks {
@@ -154,9 +189,18 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 			sort.Strings(s.Networks)
 		}
 	}
-	for _, b := range blocks {
+	// Nodes are merged with their profiles as they are decoded: profiles
+	// first, checked for cycles.
+	l.checkProfileCycles()
+	for i, b := range blocks {
+		if i%cancelCheckEvery == 0 && l.stopped() {
+			return nil, l.diags
+		}
 		if b.typ == "node" {
 			l.decodeNode(b)
+			if l.stop {
+				return nil, l.diags
+			}
 			if len(l.nodes) > MaxNodes {
 				l.errorf(b.block.DefRange.Ptr(), "Too many nodes", "A repository may declare at most %d nodes.", MaxNodes)
 				return nil, l.diags
@@ -165,12 +209,13 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 	}
 	// Carry on after errors in blocks so that one run reports them all;
 	// each later step skips what could not be resolved.
-	l.checkProfileCycles()
-	l.mergeNodes()
+	if l.stopped() {
+		return nil, l.diags
+	}
 	c := NewCluster(l.fsys, l.servers, l.networks, l.images, l.overlays, l.profileList(), l.nodes)
 	c.filePrefix = l.opts.FilePrefix
 	l.validate(c)
-	if l.diags.HasErrors() {
+	if l.stopped() || l.diags.HasErrors() {
 		return nil, l.diags
 	}
 	c.Hash = hashCluster(c)
@@ -197,6 +242,9 @@ func (l *loader) parseFiles() []rawBlock {
 	}
 	var blocks []rawBlock
 	for _, name := range names {
+		if l.stopped() {
+			return nil
+		}
 		display := path.Join(l.opts.FilePrefix, name)
 		src, err := readLimited(l.fsys, name, MaxFileSize)
 		if err != nil {

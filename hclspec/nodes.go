@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gitboot/gitboot/internal/macaddr"
@@ -99,13 +101,17 @@ func (l *loader) profileList() []*Profile {
 	return out
 }
 
-// nodeDef is a node before merging.
+// nodeDef is a merged node and what validation needs to know of its
+// attributes.
 type nodeDef struct {
-	node *Node
-	s    settings
-	// broken names merged attributes whose value was invalid (and reported),
-	// so later checks do not report them again as missing.
-	broken map[string]bool
+	node   *Node
+	broken brokenAttrs
+}
+
+// brokenAttrs are merged attributes whose value was invalid (and
+// reported), so later checks do not report them again as missing.
+type brokenAttrs struct {
+	image, network, runtimeOverlays bool
 }
 
 // decodeNode decodes a node block, once per for_each element if it has one.
@@ -143,7 +149,10 @@ func (l *loader) decodeNode(b rawBlock) {
 		return
 	}
 	seen := map[string]bool{}
-	for it := v.ElementIterator(); it.Next(); {
+	for i, it := 0, v.ElementIterator(); it.Next(); i++ {
+		if i%cancelCheckEvery == 0 && l.stopped() {
+			return
+		}
 		k, e := it.Element()
 		var key string
 		if isMap {
@@ -175,7 +184,7 @@ func (l *loader) decodeNode(b rawBlock) {
 }
 
 func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range) {
-	n := &Node{Name: name, Range: nameRange, Origins: map[string]hcl.Range{}}
+	n := &Node{Name: name, Range: nameRange, Origins: make(map[string]hcl.Range, 8)}
 	if _, ok := a.get("mac"); !ok {
 		l.errorf(b.block.Body.MissingItemRange().Ptr(), "Missing required argument", "Node %q needs mac.", name)
 	} else if v, at, ok := a.str("mac"); ok {
@@ -194,7 +203,9 @@ func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range)
 			n.Origins["ip"] = at.Expr.Range()
 		}
 	}
-	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, s: decodeSettings(a)})
+	// Merge at once: the settings of 100,000 nodes waiting to be merged
+	// would cost some 70 MB.
+	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, broken: l.mergeNode(n, decodeSettings(a))})
 	l.nodes = append(l.nodes, n)
 }
 
@@ -221,7 +232,7 @@ func (l *loader) checkProfileCycles() {
 				continue
 			}
 			if state[inc] == 1 {
-				cycle := append(path[indexOf(path, inc):], p.name, inc)
+				cycle := append(path[slices.Index(path, inc):], p.name, inc)
 				l.errorf(p.s.profileRanges.Ptr(), "Profile include cycle",
 					"Profiles include each other in a loop: %s.", joinArrow("profile.", cycle))
 				state[p.name] = 2
@@ -251,69 +262,95 @@ func joinArrow(prefix string, names []string) string {
 	return out
 }
 
-// mergeNodes applies profiles (included profiles first, each once, in
-// order; later wins) and then the node's own attributes. Maps merge key by
-// key; lists replace.
-func (l *loader) mergeNodes() {
-	byName := map[string]*profileDef{}
-	for _, p := range l.profiles {
-		byName[p.name] = p
+// mergeNode applies n's profiles (included profiles first, each once, in
+// order; later wins) and then the node's own attributes s. Maps merge key
+// by key; lists replace. Profiles are decoded before nodes.
+func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
+	if l.profileByName == nil {
+		l.profileByName = make(map[string]*profileDef, len(l.profiles))
+		for _, p := range l.profiles {
+			l.profileByName[p.name] = p
+		}
 	}
-	for i := range l.nodeDefs {
-		d := &l.nodeDefs[i]
-		var order []*profileDef
-		applied := map[string]bool{}
-		var expand func(names []string)
-		expand = func(names []string) {
-			for _, name := range names {
-				p := byName[name]
-				if p == nil || applied[name] {
-					continue
-				}
-				applied[name] = true
-				expand(p.s.profiles)
-				order = append(order, p)
+	var order []*profileDef
+	var applied map[string]bool
+	var expand func(names []string)
+	expand = func(names []string) {
+		for _, name := range names {
+			p := l.profileByName[name]
+			if p == nil || applied[name] {
+				continue
+			}
+			if applied == nil {
+				applied = map[string]bool{}
+			}
+			applied[name] = true
+			expand(p.s.profiles)
+			order = append(order, p)
+		}
+	}
+	expand(s.profiles)
+	var m settings
+	for _, p := range order {
+		m.apply(p.s)
+	}
+	m.apply(s)
+	pb := s.profilesBroken
+	for _, p := range order {
+		pb = pb || p.s.profilesBroken
+	}
+	broken := brokenAttrs{image: m.image.broken || pb, network: m.network.broken || pb, runtimeOverlays: m.runtimeOvl.broken || pb}
+	n.Profiles = s.profiles
+	if s.profileRanges != (hcl.Range{}) {
+		n.Origins["profiles"] = s.profileRanges
+	}
+	setOrigin(n, "image", m.image, func(v string) { n.Image = v })
+	setOrigin(n, "network", m.network, func(v string) { n.Network = v })
+	setOrigin(n, "kernel_args", m.kernelArgs, func(v []string) { n.KernelArgs = v })
+	setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
+	setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
+	setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
+	if len(m.tags) > 0 {
+		n.Tags = make(map[string]string, len(m.tags))
+		for k, t := range m.tags {
+			n.Tags[k] = t.v
+			n.Origins["tags."+k] = t.rng
+		}
+	}
+	if n.Network == "" && n.IP.IsValid() {
+		// No network given: take the one network whose subnet holds the IP.
+		for _, net := range l.networks {
+			if net.Subnet.IsValid() && net.Subnet.Contains(n.IP) {
+				n.Network = net.Name
+				n.Origins["network"] = n.Origins["ip"]
+				break
 			}
 		}
-		expand(d.s.profiles)
-		var m settings
-		for _, p := range order {
-			m.apply(p.s)
-		}
-		m.apply(d.s)
-		pb := d.s.profilesBroken
-		for _, p := range order {
-			pb = pb || p.s.profilesBroken
-		}
-		d.broken = map[string]bool{"image": m.image.broken || pb, "network": m.network.broken || pb, "runtime_overlays": m.runtimeOvl.broken || pb}
-		n := d.node
-		n.Profiles = d.s.profiles
-		if d.s.profileRanges != (hcl.Range{}) {
-			n.Origins["profiles"] = d.s.profileRanges
-		}
-		setOrigin(n, "image", m.image, func(v string) { n.Image = v })
-		setOrigin(n, "network", m.network, func(v string) { n.Network = v })
-		setOrigin(n, "kernel_args", m.kernelArgs, func(v []string) { n.KernelArgs = v })
-		setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
-		setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
-		setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
-		if len(m.tags) > 0 {
-			n.Tags = make(map[string]string, len(m.tags))
-			for k, t := range m.tags {
-				n.Tags[k] = t.v
-				n.Origins["tags."+k] = t.rng
-			}
-		}
-		if n.Network == "" && n.IP.IsValid() {
-			// No network given: take the one network whose subnet holds the IP.
-			for _, net := range l.networks {
-				if net.Subnet.IsValid() && net.Subnet.Contains(n.IP) {
-					n.Network = net.Name
-					n.Origins["network"] = n.Origins["ip"]
-					break
-				}
-			}
-		}
+	}
+	l.shared.intern(n)
+	return broken
+}
+
+// sharedMaps lets consecutive nodes with equal Origins (or Tags) share one
+// map: the nodes of one for_each block usually have the same (their
+// attributes are the same expressions), and 100,000 copies of the same
+// map cost some 100 MB for as long as the cluster lives. A Cluster is
+// immutable, so sharing is safe.
+type sharedMaps struct {
+	origins map[string]hcl.Range
+	tags    map[string]string
+}
+
+func (s *sharedMaps) intern(n *Node) {
+	if s.origins != nil && maps.Equal(s.origins, n.Origins) {
+		n.Origins = s.origins
+	} else {
+		s.origins = n.Origins
+	}
+	if n.Tags != nil && s.tags != nil && maps.Equal(s.tags, n.Tags) {
+		n.Tags = s.tags
+	} else if n.Tags != nil {
+		s.tags = n.Tags
 	}
 }
 

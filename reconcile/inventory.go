@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -252,13 +253,54 @@ func (inv *Inventory) withBuild(res *artifact.Result, at time.Time) *Inventory {
 }
 
 // Encode returns the inventory as indented JSON (map keys sorted, so equal
-// states encode equally).
+// states encode equally): the bytes of json.MarshalIndent(inv, "", " ") and
+// a newline. The nodes are encoded one at a time into a buffer sized up
+// front: encoding them all at once held the text three times over at 100,000
+// nodes (encoding/json's buffer, which its pool then keeps, its growth, and
+// the indented copy), some 400 MB at the peak of an apply.
 func (inv *Inventory) Encode() ([]byte, error) {
-	data, err := json.MarshalIndent(inv, "", " ")
+	if len(inv.Nodes) == 0 {
+		data, err := json.MarshalIndent(inv, "", " ")
+		return append(data, '\n'), err
+	}
+	rest := *inv
+	rest.Nodes = map[string]NodeState{}
+	head, err := json.MarshalIndent(&rest, "", " ")
 	if err != nil {
 		return nil, err
 	}
-	return append(data, '\n'), nil
+	const empty = "\n \"nodes\": {}" // a top-level field: no other line starts with one space
+	at := bytes.Index(head, []byte(empty))
+	if at < 0 {
+		return nil, errors.New("encoding inventory: no nodes field")
+	}
+	at += len(empty) - 1 // at the "}"
+	var buf bytes.Buffer
+	for i, name := range sortedKeys(inv.Nodes) {
+		key, err := json.Marshal(name)
+		if err != nil {
+			return nil, err
+		}
+		val, err := json.MarshalIndent(inv.Nodes[name], "  ", " ")
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			// Every node encodes to about the same size.
+			buf.Grow(len(head) + (len(inv.Nodes)+1)*(len(key)+len(val)+16))
+			buf.Write(head[:at])
+		} else {
+			buf.WriteByte(',')
+		}
+		buf.WriteString("\n  ")
+		buf.Write(key)
+		buf.WriteString(": ")
+		buf.Write(val)
+	}
+	buf.WriteString("\n }")
+	buf.Write(head[at+1:])
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
 }
 
 // Digest identifies an encoded inventory: "sha256:<hex>" of its bytes. A

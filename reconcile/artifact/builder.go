@@ -309,7 +309,7 @@ func (b *Builder) fillNodes(res *Result, m *Manifest) {
 		res.Nodes[name] = bootsvc.Artifacts{
 			Kernel:  artifact(img.Kernel, extKernel, img.KernelName),
 			Image:   artifact(img.Image, extImage, NameImage),
-			System:  bootsvc.Artifact{Path: b.store.path(n.System.Hex + extImage), Digest: "sha256:" + n.System.Hex, Size: n.System.Size, Name: NameSystem},
+			System:  artifact(n.System, extImage, NameSystem),
 			Runtime: artifact(n.Runtime, extImage, NameRuntime),
 		}
 	}
