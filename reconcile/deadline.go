@@ -24,8 +24,9 @@ func (r *Reconciler) reloadContext(ctx context.Context) (context.Context, contex
 
 // desireCtx is desire, returning as soon as ctx is done: SIGTERM or the
 // reload deadline never waits for an evaluation to finish. Evaluation does
-// not look at ctx itself, so an abandoned one runs on in its goroutine
-// until it ends, and its result is dropped (it only reads the commit).
+// stops at its next check of ctx (hclspec.LoadContext: between files and
+// every few hundred locals, nodes or for_each elements); whatever it still
+// returns then is dropped (it only reads the commit).
 func (r *Reconciler) desireCtx(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
 	type result struct {
 		cluster *hclspec.Cluster
@@ -35,11 +36,15 @@ func (r *Reconciler) desireCtx(ctx context.Context, commit *gitsrc.Commit) (*hcl
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, s, d, err := r.desire(commit)
+		c, s, d, err := r.desire(ctx, commit)
 		done <- result{c, s, d, err}
 	}()
 	select {
 	case res := <-done:
+		if ctx.Err() != nil {
+			// Stopped part-way: its verdict is not the commit's.
+			return nil, nil, nil, fmt.Errorf("evaluating commit %s: %w", commit.Short(), ctx.Err())
+		}
 		return res.cluster, res.srv, res.desired, res.err
 	case <-ctx.Done():
 		return nil, nil, nil, fmt.Errorf("evaluating commit %s: %w", commit.Short(), ctx.Err())

@@ -412,7 +412,7 @@ func boundMemory() (done func()) {
 
 // desire loads and validates a commit and computes its desired state
 // (steps: load, pick the server, compute input keys and examine images).
-func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
 	if r.cfg.Verify != nil {
 		if err := r.cfg.Verify(commit); err != nil {
 			return nil, nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
@@ -420,7 +420,7 @@ func (r *Reconciler) desire(commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.S
 			}}}
 		}
 	}
-	cluster, srv, err := Load(commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots)
+	cluster, srv, err := LoadContext(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -536,8 +536,17 @@ func (r *Reconciler) record(inv *Inventory) error {
 // when roots is not nil, checks the server paths it names against them
 // (before any image source is read); any problem is a *ConfigError.
 func Load(commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, error) {
+	return LoadContext(context.Background(), commit, vars, server, roots)
+}
+
+// LoadContext is Load, stopping early once ctx is done (then the error is
+// ctx's, not a rejection of the commit).
+func LoadContext(ctx context.Context, commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, error) {
 	parser := hclparse.NewParser()
-	cluster, diags := hclspec.Load(commit.FS, hclspec.Options{Vars: vars, Parser: parser})
+	cluster, diags := hclspec.LoadContext(ctx, commit.FS, hclspec.Options{Vars: vars, Parser: parser})
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("evaluating commit %s: %w", commit.Short(), err)
+	}
 	if diags.HasErrors() {
 		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
 	}
