@@ -153,7 +153,7 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 	}
 	vars := []string{"--var", "image_source=" + image}
 	cli := func(args ...string) []string {
-		return append(append(args, "--repo", repo, "--state", state), vars...)
+		return append(append(args, "--repo", repo, "--state", state, "--image-root", filepath.Dir(image)), vars...)
 	}
 	do("validate", gitboot, append([]string{"validate", repo}, vars...)...)
 	do("apply, full build", gitboot, cli("apply", "--auto-approve")...)
