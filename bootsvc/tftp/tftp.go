@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -271,7 +270,7 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 			ot.SetSize(0)
 		}
 		start := time.Now()
-		n, err := rf.ReadFrom(&fileReader{ctx: ctx, f: f, acked: cur.ack})
+		n, err := rf.ReadFrom(&fileReader{ctx: ctx, r: t.files.reader(f.Name(), f), acked: cur.ack})
 		node, mac := lookup(t.snap, client)
 		if err != nil {
 			if n == 0 && strings.HasPrefix(err.Error(), "sending block 0: code=") {
@@ -351,11 +350,12 @@ func (h hook) OnFailure(st tftp.TransferStats, err error) {
 	h.s.warnf("tftp: bad packet ignored", "err", err)
 }
 
-// fileReader streams one open file, stopping at the next block once the
-// server shuts down. Seek lets the library answer tsize.
+// fileReader streams one open file (its bytes in memory, see contents),
+// stopping at the next block once the server shuts down. Seek lets the
+// library answer tsize.
 type fileReader struct {
 	ctx context.Context
-	f   *os.File
+	r   io.ReadSeeker
 	// acked is called at the second Read: the library reads the next
 	// block once the client acknowledged the previous one (or the option
 	// ack), so the client knows the transfer's port by then.
@@ -370,10 +370,10 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	if r.reads++; r.reads == 2 && r.acked != nil {
 		r.acked()
 	}
-	return r.f.Read(p)
+	return r.r.Read(p)
 }
 
-func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.f.Seek(off, whence) }
+func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.r.Seek(off, whence) }
 
 // clientAddr is the IP address of a transfer's client, unmapped.
 func clientAddr(transfer any) netip.Addr { return clientAddrPort(transfer).Addr() }
