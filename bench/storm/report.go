@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,9 +40,14 @@ type targetSummary struct {
 	ServerCPU     float64            `json:"server_cpu_seconds"`
 	// ClientCPU is the load generator's own CPU time during the storm
 	// (it shares the machine with the server).
-	ClientCPU     float64        `json:"client_cpu_seconds"`
-	BytesReceived int64          `json:"bytes_received"`
-	Errors        map[string]int `json:"errors,omitempty"`
+	ClientCPU     float64 `json:"client_cpu_seconds"`
+	BytesReceived int64   `json:"bytes_received"`
+	// ServerUDPDrops counts the UDP datagrams the server namespace's
+	// kernel dropped during the storm because a socket's receive buffer
+	// was full (RcvbufErrors in /proc/net/snmp): requests the server was
+	// too slow to read. -1: not read.
+	ServerUDPDrops int64          `json:"server_udp_rcvbuf_drops"`
+	Errors         map[string]int `json:"errors,omitempty"`
 }
 
 // summary is the JSON line the storm ends with: the gitboot storm's figures
@@ -159,17 +165,25 @@ func oneStorm(ctx context.Context, e *env, mux *dhcpMux, t target, name string) 
 	}
 	smp := sample(t)
 	cpu0 := selfCPU()
+	drops0, dropsErr := udpRcvbufErrors(e.srvNS)
 	log.Printf("%s: %d nodes powering on over %v", name, len(nodes), *spread)
 	res := s.run(ctx, nodes, *spread, *maxActive, e.base, *agentEvery)
 	peak, cpu := smp.finish(t)
 	clientCPU := selfCPU() - cpu0
+	drops1, err := udpRcvbufErrors(e.srvNS)
+	drops := drops1 - drops0
+	if err != nil || dropsErr != nil {
+		log.Printf("%s: reading the server namespace's UDP counters: %v %v", name, dropsErr, err)
+		drops = -1
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: the storm did not end within -timeout %v (%d of %d booted)", name, *timeout, res.booted, len(nodes))
 	}
 	ts := &targetSummary{Target: name, Nodes: len(nodes), Failures: res.failed,
 		P50ms: map[string]float64{}, P99ms: map[string]float64{}, MaxMs: map[string]float64{}, Retries: map[string]int{},
 		Reboots: rec.reboots, AgentErrors: rec.agentErr, AgentFetches: len(rec.lat[stAgent]),
-		ServerPeakRSS: peak, ServerCPU: round3(cpu), ClientCPU: round3(clientCPU), BytesReceived: rec.bytes}
+		ServerPeakRSS: peak, ServerCPU: round3(cpu), ClientCPU: round3(clientCPU), BytesReceived: rec.bytes,
+		ServerUDPDrops: drops}
 	if res.booted > 0 {
 		ts.SecondsToAllRuntime = round3(res.lastDone.Sub(res.start).Seconds())
 		slices.Sort(res.boot)
@@ -279,8 +293,8 @@ func printTables(s *summary) {
 		fmt.Println()
 	}
 	for _, r := range rows {
-		fmt.Printf("%s: failures %d, all at RUNTIME_OVERLAY after %.1f s, boot p50 %.2f s p99 %.2f s, server peak RSS %.1f MB, CPU %.1f s (load generator %.1f s), reboots %d, agent fetches %d (errors %d)\n",
-			r.Target, r.Failures, r.SecondsToAllRuntime, r.BootP50s, r.BootP99s, float64(r.ServerPeakRSS)/(1<<20), r.ServerCPU, r.ClientCPU, r.Reboots, r.AgentFetches, r.AgentErrors)
+		fmt.Printf("%s: failures %d, all at RUNTIME_OVERLAY after %.1f s, boot p50 %.2f s p99 %.2f s, server peak RSS %.1f MB, CPU %.1f s (load generator %.1f s), reboots %d, agent fetches %d (errors %d), UDP datagrams dropped at the server (receive buffer full) %d\n",
+			r.Target, r.Failures, r.SecondsToAllRuntime, r.BootP50s, r.BootP99s, float64(r.ServerPeakRSS)/(1<<20), r.ServerCPU, r.ClientCPU, r.Reboots, r.AgentFetches, r.AgentErrors, r.ServerUDPDrops)
 		for k, v := range r.Errors {
 			fmt.Printf("  %6d× %s\n", v, k)
 		}
@@ -291,4 +305,30 @@ func printTables(s *summary) {
 	if s.Ratio > 0 {
 		fmt.Printf("ratio gitboot/reference: seconds to all at RUNTIME_OVERLAY %.2f, boot p99 %.2f\n", s.Ratio, s.RatioBootP99)
 	}
+}
+
+// udpRcvbufErrors reads the UDP RcvbufErrors counter of network namespace
+// ns (the datagrams dropped because a socket's receive buffer was full).
+func udpRcvbufErrors(ns string) (int64, error) {
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		return 0, fmt.Errorf("reading /proc/net/snmp in %s: %w", ns, err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		for i, v := range f[1:] {
+			if i < len(names) && names[i] == "RcvbufErrors" {
+				return strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no Udp RcvbufErrors in /proc/net/snmp of %s", ns)
 }

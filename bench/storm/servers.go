@@ -86,7 +86,7 @@ func (g *gitbootTarget) start() error {
 	}
 	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, "serve",
 		"--repo", filepath.Join(g.e.dir, "repo"), "--state", filepath.Join(g.e.dir, "state"),
-		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--poll", "0")
+		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0")
 	if err != nil {
 		return err
 	}

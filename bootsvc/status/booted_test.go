@@ -166,7 +166,7 @@ func TestBootedPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, StateFile))
-	if bytes.Contains(b, []byte("needs_reboot")) || !bytes.Contains(b, []byte(`"booted": "A"`)) {
+	if bytes.Contains(b, []byte("needs_reboot")) || !bytes.Contains(b, []byte(`"booted":"A"`)) {
 		t.Fatalf("state file:\n%s", b)
 	}
 	s2, err := Open(Config{Dir: dir})

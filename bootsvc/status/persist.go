@@ -1,9 +1,11 @@
 package status
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,11 +116,7 @@ func (s *Store) Flush() error {
 	s.mu.Unlock()
 
 	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].Name < doc.Nodes[j].Name })
-	b, err := json.MarshalIndent(&doc, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding status: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(s.cfg.Dir, StateFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.cfg.Dir, StateFile), 0o600, doc.write); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -144,4 +142,44 @@ func (s *Store) flushLoop() {
 			}
 		}
 	}
+}
+
+// write encodes d as JSON, one node, unknown MAC or error a line, streamed
+// through a small buffer: the file of a 10,000-node cluster is never
+// whole in memory (json.MarshalIndent built it twice, compact and
+// indented, at every flush: ~70 MB of garbage and a second of CPU for
+// 10,000 nodes; BenchmarkFlush).
+func (d *stateDoc) write(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	fmt.Fprintf(bw, "{\"version\":%d,\"saved\":", d.Version)
+	if err := enc.Encode(d.Saved); err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	if err := writeList(bw, enc, "nodes", d.Nodes); err != nil {
+		return err
+	}
+	if err := writeList(bw, enc, "unknown", d.Unknown); err != nil {
+		return err
+	}
+	if err := writeList(bw, enc, "errors", d.Errors); err != nil {
+		return err
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// writeList writes ,"name":[ then items, one a line, then ].
+func writeList[T any](bw *bufio.Writer, enc *json.Encoder, name string, items []T) error {
+	fmt.Fprintf(bw, ",%q:[\n", name)
+	for i := range items {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(&items[i]); err != nil {
+			return fmt.Errorf("encoding status (%s): %w", name, err)
+		}
+	}
+	bw.WriteByte(']')
+	return nil
 }

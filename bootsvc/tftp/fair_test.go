@@ -26,7 +26,7 @@ func newRawFrom(t *testing.T, port uint16, from net.IP) *rawClient {
 	return &rawClient{t: t, conn: conn, server: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)}}
 }
 
-// TestFloodingHostDoesNotStarveOthers: one host sends 200 RRQs and never
+// TestFloodingHostDoesNotStarveOthers: one host sends 60 RRQs and never
 // ACKs, so each transfer it starts holds its slot for the whole timeout.
 // It gets its first MaxPerClient transfers and a TFTP error at once for
 // every other request; 12 hosts fetching at the same time, and a real
@@ -37,30 +37,32 @@ func TestFloodingHostDoesNotStarveOthers(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{MaxTransfers: 24, Timeout: 10 * time.Second})
 	flooder := net.IPv4(127, 0, 0, 2)
-	flood := newRawFrom(t, ts.port, flooder)
-	const rrqs = 200
-	for range rrqs {
-		flood.send(request(opRRQ, bigFile, "octet"))
+	// Each request from its own port: a request resent from the same port
+	// is a retransmission, never a second transfer.
+	const rrqs = 60
+	flood := make([]*rawClient, rrqs)
+	for i := range flood {
+		flood[i] = newRawFrom(t, ts.port, flooder)
+		flood[i].send(request(opRRQ, bigFile, "octet"))
 	}
 	data, refused := 0, 0
-	var peers []*net.UDPAddr
+	var stalled []*rawClient
 	defer func() {
 		// End the stalled transfers, so Serve stops without waiting out
 		// their retries.
-		for _, p := range peers {
-			flood.peer = p
-			flood.sendPeer(append([]byte{0, opERROR, 0, 0}, "bye\x00"...))
+		for _, c := range stalled {
+			c.sendPeer(append([]byte{0, opERROR, 0, 0}, "bye\x00"...))
 		}
 	}()
-	for data+refused < rrqs {
-		p, err := flood.recv(5 * time.Second)
+	for i, c := range flood {
+		p, err := c.recv(5 * time.Second)
 		if err != nil {
-			t.Fatalf("after %d DATA and %d errors: %v", data, refused, err)
+			t.Fatalf("request %d, after %d DATA and %d errors: %v", i, data, refused, err)
 		}
 		switch op := binary.BigEndian.Uint16(p); op {
 		case opDATA:
 			data++
-			peers = append(peers, flood.peer)
+			stalled = append(stalled, c)
 		case opERROR:
 			if msg := string(bytes.TrimRight(p[4:], "\x00")); !strings.Contains(msg, "too many transfers from this address") {
 				t.Fatalf("flooder got error %q", msg)

@@ -56,6 +56,8 @@ type tree struct {
 	// not: one missing at load (ipxe installed later) is resolved when
 	// asked for.
 	named map[string]bool
+	// files holds the boot files' bytes, read once per version.
+	files *contents
 }
 
 // newTree resolves the snapshot's root and boot binaries. Missing binaries
@@ -69,7 +71,7 @@ func newTree(snap *bootsvc.Snapshot, log *slog.Logger) *tree {
 		dir = abs
 	}
 	t := &tree{snap: snap, dir: filepath.Clean(dir), boot: make(map[string]string, len(bootFiles)+1),
-		named: make(map[string]bool, len(bootFiles)+1)}
+		named: make(map[string]bool, len(bootFiles)+1), files: &contents{m: map[string]*content{}}}
 	names := bootFiles
 	if snap != nil && snap.Server.UEFIBootFile != "" {
 		names = append(append([]string(nil), bootFiles...), snap.Server.UEFIBootFile)

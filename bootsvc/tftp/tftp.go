@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -82,15 +81,17 @@ type Server struct {
 	rec status.Recorder
 	cur atomic.Pointer[tree]
 	// bad logs refused requests and bad packets at a bounded rate.
-	bad     *ratelog.Logger
-	clients *clientSlots
+	bad      *ratelog.Logger
+	clients  *clientSlots
+	inflight *inflight
 
 	running atomic.Int64 // transfers in progress, for MaxTransfers
 
 	// Counters, for logs and tests.
-	transfers atomic.Int64
-	refused   atomic.Int64
-	badPkts   atomic.Int64
+	transfers   atomic.Int64
+	retransmits atomic.Int64 // retransmitted RRQs ignored
+	refused     atomic.Int64
+	badPkts     atomic.Int64
 }
 
 // New returns a Server that refuses every request until Update is called.
@@ -116,6 +117,7 @@ func New(cfg Config) *Server {
 	}
 	s.bad = ratelog.New(s.log, 0, 0)
 	s.clients = newClientSlots(cfg.MaxPerClient)
+	s.inflight = newInflight(cfg.MaxTransfers)
 	return s
 }
 
@@ -171,7 +173,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		<-errc
 		conn.Close()
 		s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
-			"transfers", s.transfers.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
+			"transfers", s.transfers.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
 		return nil
 	case err := <-errc:
 		srv.Shutdown()
@@ -219,7 +221,24 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 // from the open handle, record the transfer.
 func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) error {
 	return func(name string, rf io.ReaderFrom) error {
-		client := clientAddr(rf)
+		from := clientAddrPort(rf)
+		client := from.Addr()
+		key := transferKey{from: from, file: name}
+		var cur *running
+		for {
+			r, dup := s.inflight.begin(key)
+			if !dup {
+				cur = r
+				break
+			}
+			if !s.inflight.await(ctx, r) {
+				s.retransmits.Add(1)
+				s.log.Debug("tftp: retransmitted request ignored", "file", truncate(name, 80), "client", from)
+				return errRetransmit
+			}
+		}
+		sent := false
+		defer func() { s.inflight.end(key, cur, sent) }()
 		// The client's own share first, so a flooding host is refused
 		// without touching the slots everyone shares.
 		if !s.clients.acquire(client) {
@@ -251,7 +270,7 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 			ot.SetSize(0)
 		}
 		start := time.Now()
-		n, err := rf.ReadFrom(&fileReader{ctx: ctx, f: f})
+		n, err := rf.ReadFrom(&fileReader{ctx: ctx, r: t.files.reader(f.Name(), f), acked: cur.ack})
 		node, mac := lookup(t.snap, client)
 		if err != nil {
 			if n == 0 && strings.HasPrefix(err.Error(), "sending block 0: code=") {
@@ -267,6 +286,7 @@ func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) er
 			}
 			return err
 		}
+		sent = true
 		s.transfers.Add(1)
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.TFTPTransfer("ok", n)
@@ -330,32 +350,33 @@ func (h hook) OnFailure(st tftp.TransferStats, err error) {
 	h.s.warnf("tftp: bad packet ignored", "err", err)
 }
 
-// fileReader streams one open file, stopping at the next block once the
-// server shuts down. Seek lets the library answer tsize.
+// fileReader streams one open file (its bytes in memory, see contents),
+// stopping at the next block once the server shuts down. Seek lets the
+// library answer tsize.
 type fileReader struct {
 	ctx context.Context
-	f   *os.File
+	r   io.ReadSeeker
+	// acked is called at the second Read: the library reads the next
+	// block once the client acknowledged the previous one (or the option
+	// ack), so the client knows the transfer's port by then.
+	acked func()
+	reads int
 }
 
 func (r *fileReader) Read(p []byte) (int, error) {
 	if r.ctx.Err() != nil {
 		return 0, errShutdown
 	}
-	return r.f.Read(p)
+	if r.reads++; r.reads == 2 && r.acked != nil {
+		r.acked()
+	}
+	return r.r.Read(p)
 }
 
-func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.f.Seek(off, whence) }
+func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.r.Seek(off, whence) }
 
 // clientAddr is the IP address of a transfer's client, unmapped.
-func clientAddr(transfer any) netip.Addr {
-	ot, ok := transfer.(interface{ RemoteAddr() net.UDPAddr })
-	if !ok {
-		return netip.Addr{}
-	}
-	ua := ot.RemoteAddr()
-	a, _ := netip.AddrFromSlice(ua.IP)
-	return a.Unmap()
-}
+func clientAddr(transfer any) netip.Addr { return clientAddrPort(transfer).Addr() }
 
 // lookup names the declared node that has the client's address.
 func lookup(snap *bootsvc.Snapshot, client netip.Addr) (node, mac string) {
