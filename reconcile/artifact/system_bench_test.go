@@ -94,21 +94,7 @@ func BenchmarkSystemOverlays(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			mustBuild(b, bl, tc.build())
-			orig := tc.nodes[n/2].IP
-			defer func() { tc.nodes[n/2].IP = orig }()
-			ip := orig
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				ip = ip.Next()
-				tc.nodes[n/2].IP = ip
-				c := tc.build()
-				b.StartTimer()
-				if r := mustBuild(b, bl, c); r.Built != 1 {
-					b.Fatalf("built %d, want 1", r.Built)
-				}
-			}
+			benchOneNodeIP(b, bl, tc)
 		})
 	}
 }
