@@ -1,14 +1,11 @@
 package artifact
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -22,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/initrdtest"
 )
 
 // requireRoot skips a test that needs root, except under CI where it fails.
@@ -258,35 +256,14 @@ func checkArchive(t testing.TB, path string) []string {
 	return names
 }
 
-// gzipMembers returns the decompressed content of each gzip member of the
-// file at path, in order (decompressed with the standard library, not the
-// writer's package).
+// gzipMembers returns the decompressed gzip members of the file at path.
 func gzipMembers(t testing.TB, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	m, err := initrdtest.Members(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	zr, err := gzip.NewReader(br)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var out [][]byte
-	for {
-		zr.Multistream(false)
-		data, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatalf("%s: member %d: %v", path, len(out), err)
-		}
-		out = append(out, data)
-		if err := zr.Reset(br); err == io.EOF {
-			return out
-		} else if err != nil {
-			t.Fatalf("%s: after member %d: %v", path, len(out), err)
-		}
-	}
+	return m
 }
 
 // unpack extracts an artifact into a new directory as Linux's initramfs
