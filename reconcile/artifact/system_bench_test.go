@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/gitboot/gitboot/hclspec"
 )
 
 // benchAgentSize is the size of the gitboot-agent binary the system overlay
@@ -59,12 +57,7 @@ func BenchmarkSystemOverlays(b *testing.B) {
 	write(b, filepath.Join(src, "boot/vmlinuz-1"), "kernel", 0o644)
 	agent := writeBenchAgent(b, b.TempDir())
 	for _, n := range []int{100, 1000} {
-		tc := &testCluster{
-			fs:       benchRepo(""),
-			images:   []*hclspec.Image{{Name: "img", Source: src}},
-			overlays: []*hclspec.Overlay{{Name: "generic", Source: "overlays/generic"}, {Name: "hostname", Builtin: "hostname"}, {Name: "secrets", Source: "overlays/secrets"}},
-			nodes:    mkNodes(n, "img", []string{"generic", "hostname"}, []string{"secrets"}),
-		}
+		tc := benchCluster(src, n)
 		b.Run(fmt.Sprintf("nodes=%d/full", n), func(b *testing.B) {
 			c := tc.build()
 			var stored int64
