@@ -72,6 +72,7 @@ type Builder struct {
 	images     map[string]imageRecord // by input key
 	overlays   map[string]ref         // by input key
 	unverified []string               // artifacts never verified, for VerifyBackground
+	segment    *sharedSegment         // the last build's shared system overlay segment
 }
 
 // Result is one successful build: every served node's artifacts, and the

@@ -113,7 +113,7 @@ func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
 	g.SetLimit(maxProcs())
 	for _, j := range order {
 		g.Go(func() error {
-			if _, err := assembleOverlay(&j.job, j.ds, &cache); err != nil {
+			if _, err := assembleOverlay(j.ovs, j.runtime, j.node, j.ds, &cache); err != nil {
 				k.add(j.nodes, fmt.Errorf("node %s: %w", j.node.Name, err))
 			}
 			return nil

@@ -22,7 +22,11 @@
 // own init overlay (builtin/init): /init (network, hostname, hooks,
 // SELinux, the agent, then the image's init), etc/gitboot/node.conf
 // rendered per node for it, gitboot-agent.service for systemd images, and
-// the gitboot-agent binary.
+// the gitboot-agent binary. A system overlay is stored as two gzip
+// members, each a cpio archive: the init overlay's static files (the agent
+// among them), compressed once per build and the same bytes for every
+// node, then the node's own files; Linux unpacks them in order, a later
+// entry replacing an earlier one (see segment.go).
 //
 // Imported by reconcile (plan/apply) and cmd/gitboot; it imports hclspec
 // and bootsvc (for bootsvc.Artifacts), never the other way round.

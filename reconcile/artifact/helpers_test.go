@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/initrdtest"
 )
 
 // requireRoot skips a test that needs root, except under CI where it fails.
@@ -237,22 +238,51 @@ func compareTrees(t testing.TB, want, got string) {
 }
 
 // checkArchive runs the real tools over an artifact: gzip -t, then cpio -it
-// (GNU cpio). It returns the listed names.
+// (GNU cpio) over each gzip member (a system overlay has two, each a cpio
+// archive). It returns the listed names, all members' in order.
 func checkArchive(t testing.TB, path string) []string {
 	t.Helper()
 	run(t, "", "gzip", "-t", path)
-	out := shell(t, "", fmt.Sprintf("gzip -dc %q | cpio -it --quiet", path))
-	return strings.Split(strings.TrimSpace(out), "\n")
+	var names []string
+	for _, m := range gzipMembers(t, path) {
+		cmd := exec.Command("cpio", "-it", "--quiet")
+		cmd.Stdin = bytes.NewReader(m)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("cpio -it of %s: %v\n%s", path, err, out)
+		}
+		names = append(names, strings.Split(strings.TrimSpace(string(out)), "\n")...)
+	}
+	return names
 }
 
-// unpack extracts an artifact with GNU cpio -idm into a new directory.
+// gzipMembers returns the decompressed gzip members of the file at path.
+func gzipMembers(t testing.TB, path string) [][]byte {
+	t.Helper()
+	m, err := initrdtest.Members(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// unpack extracts an artifact into a new directory as Linux's initramfs
+// unpacker does: each gzip member is a cpio archive, extracted in order
+// with GNU cpio -idmu (-u: an entry replaces what an earlier archive put
+// at its path, as the kernel's does).
 func unpack(t testing.TB, path string) string {
 	t.Helper()
 	dir := t.TempDir()
 	// Unpacked directories may lack write permission (0555): restore it so
 	// TempDir's cleanup can remove them when not root.
 	t.Cleanup(func() { _ = exec.Command("chmod", "-R", "u+rwx", dir).Run() })
-	shell(t, dir, fmt.Sprintf("gzip -dc %q | cpio -idm --quiet --no-absolute-filenames", path))
+	for i, m := range gzipMembers(t, path) {
+		cmd := exec.Command("cpio", "-idmu", "--quiet", "--no-absolute-filenames")
+		cmd.Dir, cmd.Stdin = dir, bytes.NewReader(m)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cpio -idmu of %s, member %d: %v\n%s", path, i, err, out)
+		}
+	}
 	return dir
 }
 

@@ -1,7 +1,6 @@
 package artifact
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -13,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -271,6 +269,17 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return 0, 0, err
 	}
 
+	// The shared segment of the system overlays, compressed once.
+	var seg *sharedSegment
+	for _, j := range order {
+		if !j.runtime && isInitOverlay(j.ovs[0]) {
+			if seg, err = b.sharedSegment(j.ovs[0]); err != nil {
+				return 0, 0, err
+			}
+			break
+		}
+	}
+
 	bt := b.store.newBatch(extImage)
 	var cache sync.Map // renderKey -> []byte, node-independent templates only
 	g, gctx := errgroup.WithContext(ctx)
@@ -279,6 +288,16 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
+			}
+			if seg != nil && !j.runtime && isInitOverlay(j.ovs[0]) && j.ovs[0].hash == seg.key {
+				tail, ok, err := renderNodeSegment(j, ds, &cache, seg)
+				if err != nil {
+					return &RepoError{fmt.Errorf("node %s: %w", j.node.Name, err)}
+				}
+				if ok {
+					j.out, err = bt.PutAfter(seg, tail)
+					return err
+				}
 			}
 			data, err := renderOverlay(j, ds, &cache)
 			if err != nil {
@@ -305,35 +324,47 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	return len(order), reused, nil
 }
 
-// renderOverlay builds one overlay artifact (cpio newc + gzip) in memory.
+// renderOverlay builds one overlay artifact (cpio newc + gzip) in memory,
+// as one archive of all its overlays.
 func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
-	t, err := assembleOverlay(j, ds, cache)
+	t, err := assembleOverlay(j.ovs, j.runtime, j.node, ds, cache)
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	zw := gzipPool.Get().(*gzip.Writer)
-	defer gzipPool.Put(zw)
-	zw.Reset(&buf)
-	if err := writeCPIO(zw, t, nil); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return compressTree(t)
 }
 
-// assembleOverlay renders j's overlays for its node into a tree, in order.
-// cache holds the renderings of node-independent templates.
-func assembleOverlay(j *job, ds *dataSet, cache *sync.Map) (*tree, error) {
+// renderNodeSegment builds the node's segment of a system overlay (see
+// sharedSegment): nil when it has no entries. ok is false when the split
+// would not unpack to the tree one archive gives (see splitOK): then the
+// caller builds that one archive, which also reports the errors a single
+// tree finds.
+func renderNodeSegment(j *job, ds *dataSet, cache *sync.Map, seg *sharedSegment) (tail []byte, ok bool, err error) {
+	t, err := assembleOverlay(nodePart(j.ovs), false, j.node, ds, cache)
+	if err != nil {
+		return nil, false, err
+	}
+	if !splitOK(seg.tree, t) {
+		return nil, false, nil
+	}
+	if t.entries == 0 {
+		return nil, true, nil
+	}
+	tail, err = compressTree(t)
+	return tail, err == nil, err
+}
+
+// assembleOverlay renders ovs for node into a tree, in order. cache holds
+// the renderings of node-independent templates. A runtime overlay with
+// post_apply commands also gets overlays.json.
+func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataSet, cache *sync.Map) (*tree, error) {
 	t := newTree()
-	data := ds.data(j.node)
+	data := ds.data(node)
 	renderFile := func(f *ovFile) ([]byte, error) {
 		if f.deps&depNode != 0 {
 			return render(f.tmpl, data)
 		}
-		k := renderKey{f.tmpl, ds.depKey(f.deps, j.node)}
+		k := renderKey{f.tmpl, ds.depKey(f.deps, node)}
 		if v, ok := cache.Load(k); ok {
 			return v.([]byte), nil
 		}
@@ -344,17 +375,15 @@ func assembleOverlay(j *job, ds *dataSet, cache *sync.Map) (*tree, error) {
 		cache.Store(k, out)
 		return out, nil
 	}
-	for _, ov := range j.ovs {
+	for _, ov := range ovs {
 		if err := addOverlay(t, ov, renderFile); err != nil {
 			return nil, err
 		}
 	}
-	if j.runtime && hasPostApply(j.ovs) {
-		if err := addPostApply(t, j.ovs); err != nil {
+	if runtime && hasPostApply(ovs) {
+		if err := addPostApply(t, ovs); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
 }
-
-var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression); return w }}

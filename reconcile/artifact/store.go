@@ -158,7 +158,22 @@ func (s *store) newBatch(ext string) *batch {
 // Put stores data (already complete) and returns its ref.
 func (b *batch) Put(data []byte) (ref, error) {
 	sum := sha256.Sum256(data)
-	r := ref{Hex: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+	return b.put(ref{Hex: hex.EncodeToString(sum[:]), Size: int64(len(data))}, data)
+}
+
+// PutAfter stores the shared segment's bytes followed by tail (a system
+// overlay, see sharedSegment) and returns its ref. Only tail is hashed:
+// the digest continues from the segment's.
+func (b *batch) PutAfter(seg *sharedSegment, tail []byte) (ref, error) {
+	sum, err := seg.sum(tail)
+	if err != nil {
+		return ref{}, err
+	}
+	return b.put(ref{Hex: hex.EncodeToString(sum[:]), Size: int64(len(seg.data) + len(tail))}, seg.data, tail)
+}
+
+// put stores the concatenation of parts, whose digest and size r is.
+func (b *batch) put(r ref, parts ...[]byte) (ref, error) {
 	name := r.Hex + b.ext
 	b.mu.Lock()
 	_, queued := b.pending[name]
@@ -173,7 +188,11 @@ func (b *batch) Put(data []byte) (ref, error) {
 	if err != nil {
 		return ref{}, fmt.Errorf("creating artifact: %w", err)
 	}
-	_, err = f.Write(data)
+	for _, p := range parts {
+		if err == nil {
+			_, err = f.Write(p)
+		}
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,11 +140,9 @@ func TestAgent(t *testing.T) {
 	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", filepath.Join(dir, "sys.img.gz"), "http://127.0.0.1:9873/system/"+n1MAC); err != nil {
 		t.Fatalf("fetching the system overlay: %v %s", err, out)
 	}
-	cmd := exec.Command("sh", "-c", "gzip -dc sys.img.gz | cpio -idm --quiet --no-absolute-filenames")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("unpacking the system overlay: %v %s", err, out)
-	}
+	unpacked := t.TempDir()
+	cpioEach(t, filepath.Join(dir, "sys.img.gz"), unpacked, "-idmu", "--quiet", "--no-absolute-filenames")
+	dir = unpacked
 	got, err := os.ReadFile(filepath.Join(dir, "sbin", "gitboot-agent"))
 	if err != nil {
 		t.Fatalf("the system overlay has no /sbin/gitboot-agent: %v", err)

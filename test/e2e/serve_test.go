@@ -181,10 +181,7 @@ func TestServeLab(t *testing.T) {
 				t.Errorf("kernel: got %q, want the image's vmlinuz", data)
 			}
 		} else {
-			list, err := exec.Command("sh", "-c", "gzip -dc "+file+" | cpio -it --quiet").CombinedOutput()
-			if err != nil {
-				t.Fatalf("cpio -it %s: %v\n%s", s.route, err, list)
-			}
+			list := cpioEach(t, file, "", "-it", "--quiet")
 			names := map[string]bool{}
 			for _, n := range strings.Fields(string(list)) {
 				names[strings.TrimPrefix(n, "./")] = true

@@ -1,0 +1,140 @@
+package artifact
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// A system overlay is stored as two gzip members, each a complete cpio
+// newc archive: first the shared segment (the files of gitboot's init
+// overlay that are not templates, the gitboot-agent binary among them),
+// the same bytes for every node and compressed once per build, then the
+// node's own segment (the init overlay's templates, if any, and the node's
+// system_overlays). Linux's initramfs unpacker reads concatenated,
+// separately compressed archives (as with early microcode) and applies
+// their entries in order, so a file of the node's segment replaces one of
+// the shared segment: the tree is the one a single archive of all the
+// overlays would give, which splitNode checks (or falls back to that
+// single archive).
+
+// sharedSegment is the shared segment of the system overlays of one init
+// overlay (its hash covers the agent's bytes).
+type sharedSegment struct {
+	key  [32]byte // the init overlay's hash
+	data []byte   // one gzip member holding a cpio newc archive
+	tree *tree    // its entries, for splitNode
+	// state is the sha256 state after data: a system overlay's digest
+	// hashes only the node's segment on top of it.
+	state []byte
+}
+
+// isInitOverlay reports whether ov is gitboot's init overlay (the first of
+// every system overlay).
+func isInitOverlay(ov *overlay) bool { return ov != nil && !ov.repo && ov.decl == "" }
+
+// sharedSegment returns the shared segment of init, building it unless the
+// last build's is for the same content. Builds run one at a time (b.mu).
+func (b *Builder) sharedSegment(init *overlay) (*sharedSegment, error) {
+	if s := b.segment; s != nil && s.key == init.hash {
+		return s, nil
+	}
+	static := &overlay{name: init.name, decl: init.decl, hash: init.hash}
+	for _, f := range init.files {
+		if f.tmpl == nil {
+			static.files = append(static.files, f)
+		}
+	}
+	t := newTree()
+	if err := addOverlay(t, static, nil); err != nil {
+		return nil, err
+	}
+	data, err := compressTree(t)
+	if err != nil {
+		return nil, fmt.Errorf("building the shared part of the system overlays: %w", err)
+	}
+	h := sha256.New()
+	h.Write(data)
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b.segment = &sharedSegment{key: init.hash, data: data, tree: t, state: state}
+	return b.segment, nil
+}
+
+// sum returns the sha256 of the shared segment followed by tail.
+func (s *sharedSegment) sum(tail []byte) ([32]byte, error) {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(s.state); err != nil {
+		return [32]byte{}, err
+	}
+	h.Write(tail)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, nil
+}
+
+// nodePart returns the overlays of a system overlay job that go into the
+// node's segment: the init overlay's templates, then the other overlays.
+func nodePart(ovs []*overlay) []*overlay {
+	init := ovs[0]
+	var tmpls *overlay
+	for _, f := range init.files {
+		if f.tmpl != nil {
+			if tmpls == nil {
+				tmpls = &overlay{name: init.name, decl: init.decl, deps: init.deps, hash: init.hash}
+			}
+			tmpls.files = append(tmpls.files, f)
+		}
+	}
+	out := make([]*overlay, 0, len(ovs))
+	if tmpls != nil {
+		out = append(out, tmpls)
+	}
+	return append(out, ovs[1:]...)
+}
+
+// splitOK reports whether unpacking the shared segment and then node (as
+// the kernel does: an entry replaces what is at its path) gives the same
+// tree as one archive of both. It does as long as no path is a directory in
+// one and something else in the other: the kernel cannot replace a
+// directory that has entries, and a single archive refuses a path through
+// a file. Everything else (a file over a file, a directory's metadata over
+// a directory's) the later segment wins, as the later overlay does.
+func splitOK(shared, node *tree) bool {
+	ok := true
+	_ = node.walk(func(p string, ino *inode) error {
+		s, found := shared.lookup(p)
+		if found && (s.ino.mode&typeMask == typeDir) != (ino.mode&typeMask == typeDir) {
+			ok = false
+			return errStopWalk
+		}
+		return nil
+	})
+	return ok
+}
+
+var errStopWalk = errors.New("stop")
+
+// compressTree writes t as a cpio newc archive in one gzip member.
+func compressTree(t *tree) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzipPool.Get().(*gzip.Writer)
+	defer gzipPool.Put(zw)
+	zw.Reset(&buf)
+	if err := writeCPIO(zw, t, nil); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression); return w }}
