@@ -220,6 +220,10 @@ func (l *lab) boot(ctx context.Context, dir, mode, target string, i int, deadlin
 	if err != nil {
 		return bootResult{}, err
 	}
+	capt, err := startCapture(l.lan, l.tap)
+	if err != nil {
+		return bootResult{}, err
+	}
 	con := &console{}
 	var qerr strings.Builder
 	cmd := exec.Command("ip", append([]string{"netns", "exec", l.lan, "qemu-system-x86_64"}, args...)...)
@@ -227,37 +231,47 @@ func (l *lab) boot(ctx context.Context, dir, mode, target string, i int, deadlin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		capt.stop()
 		return bootResult{}, fmt.Errorf("qemu: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	defer func() {
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s-%d", target, mode, i+1))
+	finish := func() []packet {
 		cmd.Process.Kill()
 		<-exited
+		lines := capt.stop()
 		buf, _, _ := con.snapshot()
-		os.WriteFile(filepath.Join(dir, fmt.Sprintf("serial-%s-%s-%d.log", target, mode, i+1)), buf, 0o644)
-	}()
+		os.WriteFile(name+".serial", buf, 0o644)
+		os.WriteFile(name+".pcap.txt", []byte(strings.Join(lines, "\n")), 0o644)
+		return parsePackets(lines)
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		buf, ends, stamps := con.snapshot()
-		if res, ok := analyse(buf, ends, stamps, start, mode); ok {
+		if _, _, ok := marked(buf, ends, stamps); ok {
+			pkts := finish()
+			res := analyse(buf, ends, stamps, pkts, start, mode)
 			res.Target, res.Mode, res.Boot = target, mode, i+1
 			return res, nil
 		}
 		select {
 		case <-ctx.Done():
+			finish()
 			return bootResult{}, ctx.Err()
 		case <-exited:
-			buf, ends, stamps := con.snapshot()
-			if res, ok := analyse(buf, ends, stamps, start, mode); ok {
-				res.Target, res.Mode, res.Boot = target, mode, i+1
-				return res, nil
+			if buf, ends, stamps := con.snapshot(); len(buf) > 0 {
+				if _, _, ok := marked(buf, ends, stamps); ok {
+					continue
+				}
 			}
+			finish()
 			return bootResult{}, fmt.Errorf("QEMU exited after %s without the marker %s: %s\n--- console (tail) ---\n%s",
 				time.Since(start).Round(time.Second), marker, qerr.String(), benchenv.Tail(buf, 3000))
 		case <-tick.C:
 			if time.Since(start) > deadline {
+				finish()
 				return bootResult{}, fmt.Errorf("no %s line on the serial console within %s\n--- console (tail) ---\n%s", marker, deadline, benchenv.Tail(buf, 3000))
 			}
 		}

@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,6 +63,7 @@ func main() {
 	targets := flag.String("targets", "gitboot,reference", "servers: gitboot, reference")
 	bin := flag.String("bin", "", "gitboot binary (default: build it)")
 	deadline := flag.Duration("deadline", 180*time.Second, "longest a boot may take to reach the marker")
+	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	flag.Parse()
 	if err := benchenv.RequireRoot("boot"); err != nil {
@@ -70,7 +72,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep}
+	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel}
 	sum, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/boot:", err)
@@ -85,7 +87,7 @@ type config struct {
 	modes, targets []string
 	bin            string
 	deadline       time.Duration
-	keep           bool
+	keep, parallel bool
 }
 
 func split(s string) []string {
@@ -187,17 +189,29 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	var all []bootResult
 	for i := 0; i < cfg.boots; i++ {
 		for _, mode := range cfg.modes {
-			for _, tg := range cfg.targets {
+			res := make([]bootResult, len(cfg.targets))
+			errs := make([]error, len(cfg.targets))
+			var wg sync.WaitGroup
+			for j, tg := range cfg.targets {
 				l := g
 				if tg == "reference" {
 					l = r
 				}
-				res, err := l.boot(ctx, dir, mode, tg, i, cfg.deadline)
-				if err != nil {
-					return nil, fmt.Errorf("%s %s boot %d: %w", tg, mode, i+1, err)
+				run := func() { res[j], errs[j] = l.boot(ctx, dir, mode, tg, i, cfg.deadline) }
+				if !cfg.parallel {
+					run()
+					continue
 				}
-				all = append(all, res)
-				fmt.Printf("%-9s %-4s boot %d: %5.1f s to the image's init  %s\n", tg, mode, i+1, res.Seconds, res.phaseLine())
+				wg.Add(1)
+				go func() { defer wg.Done(); run() }()
+			}
+			wg.Wait()
+			for j, tg := range cfg.targets {
+				if errs[j] != nil {
+					return nil, fmt.Errorf("%s %s boot %d: %w", tg, mode, i+1, errs[j])
+				}
+				all = append(all, res[j])
+				fmt.Printf("%-9s %-4s boot %d: %5.1f s to the image's init: %s\n", tg, mode, i+1, res[j].Seconds, res[j].phaseLine())
 			}
 		}
 	}

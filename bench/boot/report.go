@@ -4,51 +4,55 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// phaseNames are the boot's phases in order, each ending at an event seen
-// on the serial console (its chunk's arrival time):
+// phaseNames are the boot's phases in order. Each ends at an event seen
+// in the packets on the VM's tap (tcpdump, kernel timestamps) or on the
+// serial console (each chunk's arrival time):
 //
 //	firmware       power-on until the first DHCP request: BIOS (SeaBIOS and
-//	               the NIC's iPXE ROM) until "Configuring (net0", UEFI
-//	               (OVMF) until ">>Start PXE over IPv4"
-//	fw_dhcp        UEFI: OVMF's DHCP, until "Station IP address" (OVMF
-//	               collects offers for a fixed time)
+//	               the NIC's iPXE ROM, whose first request is already
+//	               iPXE's), UEFI (OVMF) until its PXE client's request
+//	fw_dhcp        UEFI: OVMF's DHCP until it prints "Station IP address"
+//	               (OVMF collects offers for a fixed time)
 //	tftp           UEFI: snponly.efi by TFTP, until "NBP file downloaded"
-//	ipxe_start     UEFI: iPXE starting, until its "Configuring (net0"
-//	dhcp           iPXE's DHCP (and IPv6 router advertisement), until its "ok"
-//	script         the iPXE script's download, until its "... ok"
-//	download       kernel and initrds, until the last "... ok" before Linux
-//	kernel_to_init Linux until the image's /sbin/init prints the marker
-//	               (decompression, initrd unpacking, gitboot's /init)
-var phaseNames = []string{"firmware", "fw_dhcp", "tftp", "ipxe_start", "dhcp", "script", "download", "kernel_to_init"}
+//	ipxe_start     UEFI: iPXE starting, until its first DHCP request
+//	dhcp           iPXE's DHCP (and its IPv6 router solicitation) until it
+//	               opens its first HTTP connection
+//	http           the iPXE script, kernel and initrds: until the server's
+//	               last HTTP packet before the kernel started
+//	kernel_load    iPXE handing over and the kernel's decompression and set-up
+//	               until its clock starts (marker time - the uptime it prints)
+//	kernel_to_init the kernel's uptime when the image's /sbin/init prints
+//	               the marker (initrd unpacking, gitboot's /init)
+var phaseNames = []string{"firmware", "fw_dhcp", "tftp", "ipxe_start", "dhcp", "http", "kernel_load", "kernel_to_init"}
 
-// firmwarePhases are out of gitboot's reach: the firmware's own time and
-// its fixed DHCP offer collection, and iPXE's start.
+// firmwarePhases are out of gitboot's reach: the firmware's own time, its
+// DHCP offer collection, and iPXE's start.
 var firmwarePhases = map[string]bool{"firmware": true, "fw_dhcp": true, "ipxe_start": true}
 
 var (
 	escRE       = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
-	configRE    = regexp.MustCompile(`Configuring \(net0`)
-	configOkRE  = regexp.MustCompile(`Configuring \(net0[^\n]*?ok`)
-	pxeStartRE  = regexp.MustCompile(`Start PXE over IPv4`)
 	stationRE   = regexp.MustCompile(`Station IP address`)
 	nbpRE       = regexp.MustCompile(`NBP file downloaded`)
-	downloadRE  = regexp.MustCompile(`http://\S+\.\.\.[^\n]*?ok`)
-	linuxRE     = regexp.MustCompile(`Linux version|` + marker)
-	markerRE    = regexp.MustCompile(marker)
+	markerRE    = regexp.MustCompile(marker + ` ([0-9]+\.[0-9]+)`)
 	badScriptRE = regexp.MustCompile(`gitboot: (downloading \S+ failed|boot failed|unknown MAC)`)
 )
 
 // bootResult is one boot's times, in seconds from power-on.
 type bootResult struct {
-	Target, Mode string
-	Boot         int
-	Seconds      float64
-	Phases       map[string]float64
-	Failed       string `json:",omitempty"`
+	Target  string             `json:"target"`
+	Mode    string             `json:"mode"`
+	Boot    int                `json:"boot"`
+	Seconds float64            `json:"seconds"`
+	Phases  map[string]float64 `json:"phases"`
+	// DHCPAnswerMS is the mean time from a DHCP request to the server's
+	// reply, in milliseconds, as the tap saw them.
+	DHCPAnswerMS float64 `json:"dhcp_answer_ms"`
+	Note         string  `json:"note,omitempty"`
 }
 
 func (r bootResult) phaseLine() string {
@@ -58,74 +62,112 @@ func (r bootResult) phaseLine() string {
 			fmt.Fprintf(&b, " %s %.2f", p, v)
 		}
 	}
+	fmt.Fprintf(&b, " (DHCP answers %.1f ms)", r.DHCPAnswerMS)
 	return strings.TrimSpace(b.String())
 }
 
-// analyse finds the marker in the console output and, when it is there,
-// the phase times. Escape sequences are blanked in place so offsets keep.
-func analyse(raw []byte, ends []int, stamps []time.Time, start time.Time, mode string) (bootResult, bool) {
-	buf := escRE.ReplaceAllFunc(raw, func(b []byte) []byte { return []byte(strings.Repeat(" ", len(b))) })
-	m := markerRE.FindIndex(buf)
+// marked finds the marker line in the console output: when it arrived and
+// the kernel's uptime it states.
+func marked(raw []byte, ends []int, stamps []time.Time) (t time.Time, uptime float64, ok bool) {
+	m := markerRE.FindSubmatchIndex(raw)
 	if m == nil {
-		return bootResult{}, false
+		return t, 0, false
 	}
-	t := func(off int) float64 { return at(ends, stamps, off).Sub(start).Seconds() }
-	res := bootResult{Seconds: t(m[1] - 1), Phases: map[string]float64{}}
+	uptime, err := strconv.ParseFloat(string(raw[m[2]:m[3]]), 64)
+	if err != nil {
+		return t, 0, false
+	}
+	return at(ends, stamps, m[1]-1), uptime, true
+}
+
+// analyse splits a boot that reached the marker into phases.
+func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start time.Time, mode string) bootResult {
+	buf := escRE.ReplaceAllFunc(raw, func(b []byte) []byte { return []byte(strings.Repeat(" ", len(b))) })
+	mt, uptime, _ := marked(raw, ends, stamps)
+	kernelStart := mt.Add(-time.Duration(uptime * float64(time.Second)))
+	res := bootResult{Seconds: round(mt.Sub(start).Seconds()), Phases: map[string]float64{}}
 	type event struct {
 		phase string
-		off   int
+		t     time.Time
 	}
 	var evs []event
-	from := 0
-	find := func(phase string, re *regexp.Regexp, end bool) bool {
-		loc := re.FindIndex(buf[from:])
+	first := func(kind string, after, before time.Time) (time.Time, bool) {
+		for _, p := range pkts {
+			if p.kind == kind && p.t.After(after) && p.t.Before(before) {
+				return p.t, true
+			}
+		}
+		return time.Time{}, false
+	}
+	last := func(kind string, after, before time.Time) (time.Time, bool) {
+		var t time.Time
+		ok := false
+		for _, p := range pkts {
+			if p.kind == kind && p.t.After(after) && p.t.Before(before) {
+				t, ok = p.t, true
+			}
+		}
+		return t, ok
+	}
+	cur := start
+	add := func(phase string, t time.Time, ok bool) {
+		if ok && !t.Before(cur) && t.Before(mt) {
+			evs = append(evs, event{phase, t})
+			cur = t
+		}
+	}
+	serial := func(re *regexp.Regexp) (time.Time, bool) {
+		loc := re.FindIndex(buf)
 		if loc == nil {
-			return false
+			return time.Time{}, false
 		}
-		off := from + loc[0]
-		if end {
-			off = from + loc[1] - 1
-		}
-		evs = append(evs, event{phase, off})
-		from = from + loc[1]
-		return true
+		return at(ends, stamps, loc[1]-1), true
 	}
+	t, ok := first("dhcp-req", start, mt)
+	add("firmware", t, ok)
 	if mode == "uefi" {
-		find("firmware", pxeStartRE, false)
-		find("fw_dhcp", stationRE, true)
-		find("tftp", nbpRE, true)
-		find("ipxe_start", configRE, false)
-	} else {
-		find("firmware", configRE, false)
+		t, ok = serial(stationRE)
+		add("fw_dhcp", t, ok)
+		t, ok = serial(nbpRE)
+		add("tftp", t, ok)
+		t, ok = first("dhcp-req", cur, mt)
+		add("ipxe_start", t, ok)
 	}
-	// The last DHCP before the script: iPXE may configure more than once.
-	find("dhcp", configOkRE, true)
-	if find("script", downloadRE, true) {
-		lin := linuxRE.FindIndex(buf[from:])
-		limit := len(buf)
-		if lin != nil {
-			limit = from + lin[0]
-		}
-		last := -1
-		for _, loc := range downloadRE.FindAllIndex(buf[from:limit], -1) {
-			last = from + loc[1] - 1
-		}
-		if last >= 0 {
-			evs = append(evs, event{"download", last})
-		}
-	}
-	prev := 0.0
+	t, ok = first("http-syn", cur, mt)
+	add("dhcp", t, ok)
+	t, ok = last("http-srv", cur, kernelStart)
+	add("http", t, ok)
+	add("kernel_load", kernelStart, uptime > 0)
 	for _, e := range evs {
-		v := t(e.off)
-		res.Phases[e.phase] = round(v - prev)
-		prev = v
+		res.Phases[e.phase] = round(e.t.Sub(start).Seconds())
+		start = e.t
 	}
-	res.Phases["kernel_to_init"] = round(res.Seconds - prev)
-	res.Seconds = round(res.Seconds)
+	res.Phases["kernel_to_init"] = round(mt.Sub(start).Seconds())
+	// DHCP answer latency: each request to the next reply.
+	var sum time.Duration
+	n := 0
+	for i, p := range pkts {
+		if p.kind != "dhcp-req" {
+			continue
+		}
+		for _, q := range pkts[i+1:] {
+			if q.kind == "dhcp-reply" {
+				sum += q.t.Sub(p.t)
+				n++
+				break
+			}
+			if q.kind == "dhcp-req" {
+				break
+			}
+		}
+	}
+	if n > 0 {
+		res.DHCPAnswerMS = round(float64(sum.Microseconds()) / float64(n) / 1000)
+	}
 	if bad := badScriptRE.Find(buf); bad != nil {
-		res.Failed = string(bad) // a retry happened; still counted, but said
+		res.Note = string(bad) // a retry happened: still counted, but said
 	}
-	return res, true
+	return res
 }
 
 func round(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
