@@ -61,7 +61,7 @@ func main() {
 	boots := flag.Int("boots", 5, "boots per mode and target")
 	modes := flag.String("modes", "bios,uefi", "firmware modes: bios, uefi")
 	targets := flag.String("targets", "gitboot,reference", "servers: gitboot, reference")
-	bin := flag.String("bin", "", "gitboot binary (default: build it)")
+	bin := flag.String("bin", "", "gitboot binary, with gitboot-agent next to it (default: `make build`'s bin/gitboot, built now)")
 	deadline := flag.Duration("deadline", 180*time.Second, "longest a boot may take to reach the marker")
 	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
@@ -127,9 +127,15 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	if cfg.bin == "" {
-		if cfg.bin, err = benchenv.Build(root, dir); err != nil {
+		// What make build ships: static and stripped. The system overlay
+		// carries this build's gitboot-agent to every node.
+		if err := benchenv.Run("make", "-C", root, "--no-print-directory", "build"); err != nil {
 			return nil, err
 		}
+		cfg.bin = filepath.Join(root, "bin", "gitboot")
+	}
+	if cfg.bin, err = filepath.Abs(cfg.bin); err != nil {
+		return nil, err
 	}
 	kernel, err := findKernel()
 	if err != nil {
