@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
 )
 
 // capture is tcpdump on a VM's tap for one boot: DHCP and HTTP (port
@@ -16,24 +18,22 @@ import (
 // power-on time. It sees what the server sees, for gitboot and the
 // reference alike, without relying on either's log.
 type capture struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan struct{}
+	p   *benchenv.Proc
+	out bytes.Buffer
 }
 
 // startCapture starts tcpdump in namespace ns on iface and waits until it
 // listens.
 func startCapture(ns, iface string) (*capture, error) {
-	c := &capture{done: make(chan struct{})}
-	c.cmd = exec.Command("ip", "netns", "exec", ns, "tcpdump", "-l", "-n", "-tt", "-U", "-i", iface,
+	c := &capture{}
+	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-l", "-n", "-tt", "-U", "-i", iface,
 		"udp port 67 or udp port 68 or tcp port 9873")
-	c.cmd.Stdout = &syncWriter{w: &c.out}
-	stderr, err := c.cmd.StderrPipe()
+	cmd.Stdout = &syncWriter{w: &c.out}
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
+	if c.p, err = benchenv.StartProc(cmd, nil); err != nil {
 		return nil, fmt.Errorf("tcpdump (apt-get install tcpdump): %w", err)
 	}
 	ready := make(chan string, 1)
@@ -51,12 +51,11 @@ func startCapture(ns, iface string) (*capture, error) {
 		if !sent {
 			ready <- all.String()
 		}
-		c.cmd.Wait()
-		close(c.done)
 	}()
 	select {
 	case msg := <-ready:
 		if msg != "" {
+			c.stop()
 			return nil, fmt.Errorf("tcpdump did not start: %s", msg)
 		}
 	case <-time.After(30 * time.Second):
@@ -68,13 +67,7 @@ func startCapture(ns, iface string) (*capture, error) {
 
 // stop ends tcpdump and returns its lines.
 func (c *capture) stop() []string {
-	c.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
+	c.p.Stop(syscall.SIGINT, 5*time.Second)
 	return strings.Split(c.out.String(), "\n")
 }
 

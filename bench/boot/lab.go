@@ -66,9 +66,8 @@ func (l *lab) close() {
 // proc is a process started in a namespace; its output goes to a log
 // file, each line prefixed with the time it arrived.
 type proc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+	*benchenv.Proc
+	log string
 }
 
 // start runs name in the server namespace, its output to log.
@@ -78,14 +77,13 @@ func (l *lab) start(ctx context.Context, log, name string, args ...string) (*pro
 		return nil, err
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", l.srv, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	p, err := benchenv.StartProc(cmd, func() { pw.Close() })
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
-	p := &proc{cmd: cmd, log: log, done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -94,32 +92,10 @@ func (l *lab) start(ctx context.Context, log, name string, args ...string) (*pro
 		}
 		f.Close()
 	}()
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return &proc{Proc: p, log: log}, nil
 }
 
-func (p *proc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) stop() { p.Stop(syscall.SIGTERM, 5*time.Second) }
 
 // tail is the end of the process's log, for error messages.
 func (p *proc) tail() string {

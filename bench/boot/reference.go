@@ -191,7 +191,7 @@ http {
 		dns.stop()
 		return nil, err
 	}
-	if dns.exited() || web.exited() {
+	if dns.Exited() || web.Exited() {
 		dns.stop()
 		web.stop()
 		return nil, fmt.Errorf("the reference servers did not start:\n%s\n%s", dns.tail(), web.tail())
