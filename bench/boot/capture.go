@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bench/internal/benchenv"
+	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
 // capture is tcpdump on a VM's tap for one boot: DHCP and HTTP (port
@@ -19,7 +19,7 @@ import (
 // reference alike, without relying on either's log.
 type capture struct {
 	p   *benchenv.Proc
-	out bytes.Buffer
+	out netnstest.SyncBuffer
 }
 
 // startCapture starts tcpdump in namespace ns on iface and waits until it
@@ -28,7 +28,7 @@ func startCapture(ns, iface string) (*capture, error) {
 	c := &capture{}
 	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-l", "-n", "-tt", "-U", "-i", iface,
 		"udp port 67 or udp port 68 or tcp port 9873")
-	cmd.Stdout = &syncWriter{w: &c.out}
+	cmd.Stdout = &c.out
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

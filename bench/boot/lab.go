@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bench/internal/benchenv"
+	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
 // lab is one target's network: namespace lan (a bridge, the VM's tap) and
@@ -201,9 +202,9 @@ func (l *lab) boot(ctx context.Context, dir, mode, target string, i int, deadlin
 		return bootResult{}, err
 	}
 	con := &console{}
-	var qerr strings.Builder
+	var qerr netnstest.SyncBuffer
 	cmd := exec.Command("ip", append([]string{"netns", "exec", l.lan, "qemu-system-x86_64"}, args...)...)
-	cmd.Stdout, cmd.Stderr = con, &syncWriter{w: &qerr}
+	cmd.Stdout, cmd.Stderr = con, &qerr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -252,15 +253,4 @@ func (l *lab) boot(ctx context.Context, dir, mode, target string, i int, deadlin
 			}
 		}
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
