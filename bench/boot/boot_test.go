@@ -90,10 +90,10 @@ func TestAnalyseUEFI(t *testing.T) {
 		{s(2), "dhcp-req"}, {s(2.01), "dhcp-reply"}, // OVMF
 		{s(9), "dhcp-req"}, {s(9.03), "dhcp-reply"}, // iPXE
 		{s(10), "http-syn"}, {s(25), "http-srv"},
-		{s(35), "http-srv"}, // /init talking to the server: after the kernel started
+		{s(40.5), "http-srv"}, // /init talking to the server
 	}
 	r := analyse(buf, ends, stamps, pkts, t0, "uefi")
-	want := map[string]float64{"firmware": 2, "fw_dhcp": 4, "tftp": 0.5, "ipxe_start": 2.5, "dhcp": 1, "http": 15, "kernel_load": 5, "kernel_to_init": 11}
+	want := map[string]float64{"firmware": 2, "fw_dhcp": 4, "tftp": 0.5, "ipxe_start": 2.5, "dhcp": 1, "http": 15, "kernel": 15, "init": 1}
 	sum := 0.0
 	for p, v := range want {
 		if r.Phases[p] != v {

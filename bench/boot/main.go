@@ -62,7 +62,7 @@ func main() {
 	modes := flag.String("modes", "bios,uefi", "firmware modes: bios, uefi")
 	targets := flag.String("targets", "gitboot,reference", "servers: gitboot, reference")
 	bin := flag.String("bin", "", "gitboot binary, with gitboot-agent next to it (default: `make build`'s bin/gitboot, built now)")
-	deadline := flag.Duration("deadline", 180*time.Second, "longest a boot may take to reach the marker")
+	deadline := flag.Duration("deadline", 10*time.Minute, "longest a boot may take to reach the marker")
 	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	flag.Parse()

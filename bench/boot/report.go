@@ -23,12 +23,16 @@ import (
 //	dhcp           iPXE's DHCP (and its IPv6 router solicitation) until it
 //	               opens its first HTTP connection
 //	http           the iPXE script, kernel and initrds: until the server's
-//	               last HTTP packet before the kernel started
-//	kernel_load    iPXE handing over and the kernel's decompression and set-up
-//	               until its clock starts (marker time - the uptime it prints)
-//	kernel_to_init the kernel's uptime when the image's /sbin/init prints
-//	               the marker (initrd unpacking, gitboot's /init)
-var phaseNames = []string{"firmware", "fw_dhcp", "tftp", "ipxe_start", "dhcp", "http", "kernel_load", "kernel_to_init"}
+//	               last HTTP packet before gitboot's /init started
+//	kernel         iPXE handing over, the kernel's decompression, boot and
+//	               initrd unpacking, until gitboot's /init prints
+//	               "gitboot init: starting"
+//	init           gitboot's /init (modules, network, hostname, agent)
+//	               until the image's /sbin/init prints the marker
+//
+// (The kernel's own uptime is not used to split "kernel": under TCG on a
+// loaded machine it was seen to count from well before the kernel ran.)
+var phaseNames = []string{"firmware", "fw_dhcp", "tftp", "ipxe_start", "dhcp", "http", "kernel", "init"}
 
 // firmwarePhases are out of gitboot's reach: the firmware's own time, its
 // DHCP offer collection, and iPXE's start.
@@ -39,6 +43,7 @@ var (
 	stationRE   = regexp.MustCompile(`Station IP address`)
 	nbpRE       = regexp.MustCompile(`NBP file downloaded`)
 	markerRE    = regexp.MustCompile(marker + ` ([0-9]+\.[0-9]+)`)
+	initRE      = regexp.MustCompile(`gitboot init: starting`)
 	badScriptRE = regexp.MustCompile(`gitboot: (downloading \S+ failed|boot failed|unknown MAC)`)
 )
 
@@ -83,8 +88,7 @@ func marked(raw []byte, ends []int, stamps []time.Time) (t time.Time, uptime flo
 // analyse splits a boot that reached the marker into phases.
 func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start time.Time, mode string) bootResult {
 	buf := escRE.ReplaceAllFunc(raw, func(b []byte) []byte { return []byte(strings.Repeat(" ", len(b))) })
-	mt, uptime, _ := marked(raw, ends, stamps)
-	kernelStart := mt.Add(-time.Duration(uptime * float64(time.Second)))
+	mt, _, _ := marked(raw, ends, stamps)
 	res := bootResult{Seconds: round(mt.Sub(start).Seconds()), Phases: map[string]float64{}}
 	type event struct {
 		phase string
@@ -135,14 +139,17 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 	}
 	t, ok = first("http-syn", cur, mt)
 	add("dhcp", t, ok)
-	t, ok = last("http-srv", cur, kernelStart)
-	add("http", t, ok)
-	add("kernel_load", kernelStart, uptime > 0)
+	initStart, initOK := serial(initRE)
+	if initOK {
+		t, ok = last("http-srv", cur, initStart)
+		add("http", t, ok)
+	}
+	add("kernel", initStart, initOK)
 	for _, e := range evs {
 		res.Phases[e.phase] = round(e.t.Sub(start).Seconds())
 		start = e.t
 	}
-	res.Phases["kernel_to_init"] = round(mt.Sub(start).Seconds())
+	res.Phases["init"] = round(mt.Sub(start).Seconds())
 	// DHCP answer latency: each request to the next reply.
 	var sum time.Duration
 	n := 0
