@@ -104,6 +104,9 @@ func TestAnalyseUEFI(t *testing.T) {
 	if r.Seconds != 41 || sum != 41 {
 		t.Errorf("total %.2f s, phases add up to %.2f; want 41", r.Seconds, sum)
 	}
+	if r.HTTPPackets != 1 {
+		t.Errorf("%d HTTP packets before /init, want 1 (the one at 40.5 s is /init's)", r.HTTPPackets)
+	}
 	if r.DHCPAnswerMS != 20 {
 		t.Errorf("DHCP answer %.2f ms, want 20 (mean of 10 and 30)", r.DHCPAnswerMS)
 	}
