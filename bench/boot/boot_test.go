@@ -111,3 +111,27 @@ func TestAnalyseUEFI(t *testing.T) {
 		t.Errorf("DHCP answer %.2f ms, want 20 (mean of 10 and 30)", r.DHCPAnswerMS)
 	}
 }
+
+// A failed boot is counted and left out of the median and the ratio.
+func TestSummaryFailedBoot(t *testing.T) {
+	s := &summary{Targets: []string{"gitboot", "reference"}, Modes: []string{"bios"}, Medians: map[string]float64{},
+		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
+	s.add([]bootResult{
+		{Target: "gitboot", Mode: "bios", Seconds: 30, Phases: map[string]float64{"firmware": 4}},
+		{Target: "gitboot", Mode: "bios", Seconds: 40, Phases: map[string]float64{"firmware": 6}},
+		{Target: "reference", Mode: "bios", Seconds: 40, Phases: map[string]float64{"firmware": 5}},
+		{Target: "reference", Mode: "bios", Seconds: -1, Note: "failed: kernel panic"},
+	})
+	if s.Medians["gitboot/bios"] != 35 || s.Medians["reference/bios"] != 40 {
+		t.Errorf("medians %v, want gitboot 35 and reference 40", s.Medians)
+	}
+	if s.Ratio["bios"] != 0.875 {
+		t.Errorf("ratio %v, want 0.875", s.Ratio["bios"])
+	}
+	if s.Failures["reference/bios"] != 1 || s.Failures["gitboot/bios"] != 0 {
+		t.Errorf("failures %v, want reference/bios 1", s.Failures)
+	}
+	if s.Firmware["gitboot/bios"] != 5 {
+		t.Errorf("firmware median %v, want 5", s.Firmware["gitboot/bios"])
+	}
+}

@@ -217,12 +217,16 @@ type summary struct {
 	// Firmware is the median of the phases out of gitboot's reach
 	// (firmwarePhases), per TARGET/MODE.
 	Firmware map[string]float64 `json:"firmware_median_s"`
-	Runs     []bootResult       `json:"boots_s"`
+	// Failures counts, per TARGET/MODE, boots that did not reach init
+	// (in boots_s with seconds -1 and a note); medians leave them out.
+	Failures map[string]int `json:"failures"`
+	Runs     []bootResult   `json:"boots_s"`
 }
 
 func (s *summary) add(all []bootResult) {
 	s.Runs = all
 	s.Firmware = map[string]float64{}
+	s.Failures = map[string]int{}
 	for _, tg := range s.Targets {
 		for _, mode := range s.Modes {
 			key := tg + "/" + mode
@@ -230,6 +234,10 @@ func (s *summary) add(all []bootResult) {
 			phases := map[string][]float64{}
 			for _, r := range all {
 				if r.Target != tg || r.Mode != mode {
+					continue
+				}
+				if r.Seconds < 0 {
+					s.Failures[key]++
 					continue
 				}
 				secs = append(secs, r.Seconds)
@@ -269,6 +277,9 @@ func (s *summary) print() {
 		for _, mode := range s.Modes {
 			key := tg + "/" + mode
 			fmt.Printf("%-18s %7.2f %9.2f", key, s.Medians[key], s.Firmware[key])
+			if n := s.Failures[key]; n > 0 {
+				defer fmt.Printf("%s: %d boot(s) failed, left out of the medians\n", key, n)
+			}
 			for _, p := range phaseNames {
 				if v, ok := s.Phases[key][p]; ok {
 					fmt.Printf(" %8.2f", v)
