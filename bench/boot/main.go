@@ -9,8 +9,9 @@
 //
 // Each boot is timed from QEMU's start (power-on) to the marker line the
 // image's /sbin/init prints first on the serial console, and split into
-// phases by the lines firmware and iPXE print there (each console chunk is
-// timestamped as it arrives). The last stdout line is a JSON summary:
+// phases by the DHCP and HTTP packets tcpdump sees on the VM's tap and by
+// lines OVMF and gitboot's /init print on the console (each console chunk
+// is timestamped as it arrives); see README.md. The last stdout line is a JSON summary:
 // median per mode and target, the ratio gitboot/reference, and the
 // median of each phase.
 //
