@@ -43,9 +43,12 @@ bench: build
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# QEMU boot time, gitboot against the reference: not written yet.
-bench-boot:
-	@echo "bench-boot: not implemented yet (issue 13: 5 QEMU boots each BIOS and UEFI, gitboot vs dnsmasq + static HTTP)" >&2; exit 1
+# QEMU boot time (TCG), gitboot serve against dnsmasq + nginx: 5 boots each
+# of a BIOS and a UEFI node per server (QUICK=1: 1), median power-on to the
+# image's init and its phases; root. Writes bench/results/boot.json and a
+# line in bench/RESULTS.md.
+bench-boot: build
+	QUICK=$(QUICK) ONLY=boot bench/run.sh
 
 # Boots the two QEMU nodes of examples/lab through gitboot serve in throw-away
 # network namespaces, prints gitboot status, cleans up. Root, Debian 12.

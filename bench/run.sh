@@ -2,7 +2,9 @@
 # bench/run.sh: what `make bench` runs (as root, from the repository root):
 # bench/storm (the same storm against gitboot serve and the reference
 # dnsmasq + nginx: spread over 60 s, then the worst case within 5 s, then a
-# gitboot-only storm with a restart of serve half-way) and bench/scale. Each
+# gitboot-only storm with a restart of serve half-way), bench/scale and
+# bench/boot (QEMU boot time, BIOS and UEFI, gitboot against dnsmasq +
+# nginx: 5 boots each, QUICK=1 one; also `make bench-boot`). Each
 # writes its JSON summary to bench/results/NAME.json and its table to
 # NAME.txt, and a line per run is appended to bench/RESULTS.md (date,
 # machine, commit, peer versions, ratio).
@@ -15,11 +17,11 @@ cd "$(dirname "$0")/.."
 out=${OUT:-bench/results}
 mkdir -p "$out"
 if [[ -n "${QUICK:-}" ]]; then
-  N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-100,500} WORST=${WORST:-1000} SPREAD=${SPREAD:-15s}
+  N=${N:-1000} RN=${RN:-200} SIZES=${SIZES:-100,500} WORST=${WORST:-1000} SPREAD=${SPREAD:-15s} BOOTS=${BOOTS:-1}
 else
-  N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s}
+  N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s} BOOTS=${BOOTS:-5}
 fi
-go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale || exit 1
+go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale && go build -o bin/bootbench ./bench/boot || exit 1
 commit=$(git rev-parse --short HEAD)
 machine="$(nproc) CPUs $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at start, shared with other work"
 status=0
@@ -60,9 +62,19 @@ if wanted storm-restart; then
   run storm-restart bin/storm -nodes "$RN" -spread "$SPREAD" -target gitboot -restart -bin bin/gitboot
   storm_line storm-restart
 fi
-wanted scale || exit $status
-run scale bin/scale -sizes "$SIZES" -bin bin/gitboot
-jq -r --arg c "$commit" --arg m "$machine" '
-  "- \(.date) scale, commit \($c), \($m): " + ([.steps[] | "\(.step) at \(.nodes): \(.seconds) s \(.peak_rss_bytes/1048576|floor) MB"] | join("; "))
-' "$out/scale.json" >> bench/RESULTS.md || status=1
+if wanted scale; then
+  run scale bin/scale -sizes "$SIZES" -bin bin/gitboot
+  jq -r --arg c "$commit" --arg m "$machine" '
+    "- \(.date) scale, commit \($c), \($m): " + ([.steps[] | "\(.step) at \(.nodes): \(.seconds) s \(.peak_rss_bytes/1048576|floor) MB"] | join("; "))
+  ' "$out/scale.json" >> bench/RESULTS.md || status=1
+fi
+if wanted boot; then
+  run boot bin/bootbench -boots "$BOOTS" -bin bin/gitboot
+  jq -r --arg c "$commit" --arg m "$machine" '
+    def ph: to_entries | map("\(.key) \(.value)") | join(", ");
+    "- \(.date) boot (QEMU TCG, median of \(.boots) boots, power-on to the image'"'"'s init), commit \($c), \($m): " +
+    ([.modes[] as $mo | "\($mo) gitboot \(.median_s["gitboot/"+$mo]) s, reference \(.median_s["reference/"+$mo]) s, ratio \(.ratio[$mo]) (gitboot phases: \(.phase_median_s["gitboot/"+$mo]|ph); out of reach \(.firmware_median_s["gitboot/"+$mo]) s)"] | join("; ")) +
+    "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes"
+  ' "$out/boot.json" >> bench/RESULTS.md || status=1
+fi
 exit $status

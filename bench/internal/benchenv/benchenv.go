@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Repo describes a generated cluster repository.
@@ -330,3 +331,52 @@ func TempDir(prefix string, keep bool) (dir string, done func(), err error) {
 		os.RemoveAll(dir)
 	}, nil
 }
+
+// Proc is a process a benchmark started (a server, tcpdump, QEMU), with
+// a channel closed once it exited.
+type Proc struct {
+	Cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartProc starts cmd (its output already set up), killed should this
+// process die first; after, when not nil, runs once cmd exited.
+func StartProc(cmd *exec.Cmd, after func()) (*Proc, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	p := &Proc{Cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		if after != nil {
+			after()
+		}
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Stop sends sig, waits up to grace for the process to exit, then kills it.
+func (p *Proc) Stop(sig os.Signal, grace time.Duration) {
+	p.Cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.Cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done is closed once the process exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The reference is built from gitboot's real script format: the golden
+// file bootsvc/httpboot's tests keep up to date.
+func TestParseScriptGolden(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "bootsvc", "httpboot", "testdata", "extra-initrds.ipxe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernel, args, initrds, err := parseScript(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(kernel, "http://10.99.0.1:9873/kernel/52:54:00:00:00:02/") {
+		t.Errorf("kernel URL %q", kernel)
+	}
+	var names []string
+	for _, in := range initrds {
+		names = append(names, in.name)
+		if !strings.Contains(in.url, "/"+strings.TrimRight(in.name, "01")+"/") {
+			t.Errorf("initrd %s has URL %s", in.name, in.url)
+		}
+	}
+	if got, want := strings.Join(names, " "), "image extra0 extra1 system runtime"; got != want {
+		t.Errorf("initrds %q, want %q (gitboot's unpack order)", got, want)
+	}
+	got := strings.Join(args, " ")
+	if want := "gitboot.node=c002 gitboot.server=http://10.99.0.1:9873 gitboot.mac=52:54:00:00:00:02 gitboot.interval=60s gitboot.ip=10.99.0.12/24"; got != want {
+		t.Errorf("kernel args %q, want %q (without initrd= and the goto)", got, want)
+	}
+	if _, _, _, err := parseScript("#!ipxe\necho gitboot: unknown MAC\nreboot\n"); err == nil {
+		t.Error("a script without kernel and initrd lines parsed")
+	}
+}
+
+func TestParsePackets(t *testing.T) {
+	lines := []string{
+		"1764470000.100000 IP 0.0.0.0.68 > 255.255.255.255.67: BOOTP/DHCP, Request from 52:54:00:99:00:01, length 396",
+		"1764470000.101500 IP 10.99.0.1.67 > 10.99.0.11.68: BOOTP/DHCP, Reply, length 312",
+		"1764470000.300000 IP 10.99.0.11.4001 > 10.99.0.1.9873: Flags [S], seq 1, win 8192, length 0",
+		"1764470000.300100 IP 10.99.0.1.9873 > 10.99.0.11.4001: Flags [S.], seq 2, ack 2, win 65160, length 0",
+		"1764470000.300200 IP 10.99.0.11.4001 > 10.99.0.1.9873: Flags [.], ack 1, win 8192, length 0",
+		"tcpdump: listening on x",
+		"1764470000.400000 IP6 fe80::1 > ff02::1: ICMP6, router advertisement, length 56",
+	}
+	got := parsePackets(lines)
+	want := []string{"dhcp-req", "dhcp-reply", "http-syn", "http-srv"}
+	if len(got) != len(want) {
+		t.Fatalf("parsed %d packets %v, want %v", len(got), got, want)
+	}
+	for i, p := range got {
+		if p.kind != want[i] {
+			t.Errorf("packet %d: %s, want %s", i, p.kind, want[i])
+		}
+	}
+	if d := got[1].t.Sub(got[0].t); d < 1400*time.Microsecond || d > 1600*time.Microsecond {
+		t.Errorf("reply 1.5 ms after the request, parsed %s", d)
+	}
+}
+
+// A UEFI boot: the phases follow the events and add up to the total.
+func TestAnalyseUEFI(t *testing.T) {
+	t0 := time.Unix(1764470000, 0)
+	s := func(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+	chunks := []struct {
+		at   float64
+		text string
+	}{
+		{1, "\x1b[2J>>Start PXE over IPv4.\r\n"},
+		{6, "  Station IP address is 10.99.0.12\r\n"},
+		{6.5, "  NBP file downloaded successfully.\r\n"},
+		{40, "gitboot init: starting\n"},
+		{41, marker + " 11.00\n"},
+	}
+	c := &console{}
+	for _, ch := range chunks {
+		c.Write([]byte(ch.text))
+		c.stamps[len(c.stamps)-1] = s(ch.at)
+	}
+	buf, ends, stamps := c.snapshot()
+	pkts := []packet{
+		{s(2), "dhcp-req"}, {s(2.01), "dhcp-reply"}, // OVMF
+		{s(9), "dhcp-req"}, {s(9.03), "dhcp-reply"}, // iPXE
+		{s(10), "http-syn"}, {s(25), "http-srv"},
+		{s(40.5), "http-srv"}, // /init talking to the server
+	}
+	r := analyse(buf, ends, stamps, pkts, t0, "uefi")
+	want := map[string]float64{"firmware": 2, "fw_dhcp": 4, "tftp": 0.5, "ipxe_start": 2.5, "dhcp": 1, "http": 15, "kernel": 15, "init": 1}
+	sum := 0.0
+	for p, v := range want {
+		if r.Phases[p] != v {
+			t.Errorf("phase %s: %.2f s, want %.2f (all: %v)", p, r.Phases[p], v, r.Phases)
+		}
+		sum += r.Phases[p]
+	}
+	if r.Seconds != 41 || sum != 41 {
+		t.Errorf("total %.2f s, phases add up to %.2f; want 41", r.Seconds, sum)
+	}
+	if r.HTTPPackets != 1 {
+		t.Errorf("%d HTTP packets before /init, want 1 (the one at 40.5 s is /init's)", r.HTTPPackets)
+	}
+	if r.DHCPAnswerMS != 20 {
+		t.Errorf("DHCP answer %.2f ms, want 20 (mean of 10 and 30)", r.DHCPAnswerMS)
+	}
+}
+
+// A failed boot is counted and left out of the median and the ratio.
+func TestSummaryFailedBoot(t *testing.T) {
+	s := &summary{Targets: []string{"gitboot", "reference"}, Modes: []string{"bios"}, Medians: map[string]float64{},
+		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
+	s.add([]bootResult{
+		{Target: "gitboot", Mode: "bios", Seconds: 30, Phases: map[string]float64{"firmware": 4}},
+		{Target: "gitboot", Mode: "bios", Seconds: 40, Phases: map[string]float64{"firmware": 6}},
+		{Target: "reference", Mode: "bios", Seconds: 40, Phases: map[string]float64{"firmware": 5}},
+		{Target: "reference", Mode: "bios", Seconds: -1, Note: "failed: kernel panic"},
+	})
+	if s.Medians["gitboot/bios"] != 35 || s.Medians["reference/bios"] != 40 {
+		t.Errorf("medians %v, want gitboot 35 and reference 40", s.Medians)
+	}
+	if s.Ratio["bios"] != 0.875 {
+		t.Errorf("ratio %v, want 0.875", s.Ratio["bios"])
+	}
+	if s.Failures["reference/bios"] != 1 || s.Failures["gitboot/bios"] != 0 {
+		t.Errorf("failures %v, want reference/bios 1", s.Failures)
+	}
+	if s.Firmware["gitboot/bios"] != 5 {
+		t.Errorf("firmware median %v, want 5", s.Firmware["gitboot/bios"])
+	}
+}

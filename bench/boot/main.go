@@ -1,0 +1,378 @@
+// Command boot measures QEMU boot time (issue 13, `make bench-boot`): the
+// same kernel, image and QEMU settings (TCG) booted through gitboot alone
+// (`gitboot serve` in a network namespace) and through the reference
+// setup (dnsmasq for DHCP, TFTP and IPv6 router advertisements, with
+// --no-ping, and nginx serving the same kernel and one initrd made of the
+// same files, with a static iPXE script), for a BIOS and a UEFI node.
+//
+//	sudo go run ./bench/boot [-boots 5] [-modes bios,uefi] [-targets gitboot,reference]
+//
+// Each boot is timed from QEMU's start (power-on) to the marker line the
+// image's /sbin/init prints first on the serial console, and split into
+// phases by the DHCP and HTTP packets tcpdump sees on the VM's tap and by
+// lines OVMF and gitboot's /init print on the console (each console chunk
+// is timestamped as it arrives); see README.md. The last stdout line is a JSON summary:
+// median per mode and target, the ratio gitboot/reference, and the
+// median of each phase.
+//
+// Everything runs in namespaces made for the run: per target one holding
+// a bridge and the VM's tap, one holding the server at 10.99.0.1/24.
+// Both targets' namespaces exist at once, so boots alternate between the
+// targets round by round (load on a shared machine drifts over minutes).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
+)
+
+const (
+	serverIP = "10.99.0.1"
+	httpBase = "http://" + serverIP + ":9873"
+	marker   = "BOOTBENCH-INIT"
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS.fd"
+)
+
+// node is the lab node booted in one mode.
+type node struct {
+	name, mac, ip string
+}
+
+var nodes = map[string]node{
+	"bios": {"n1", "52:54:00:99:00:01", "10.99.0.11"},
+	"uefi": {"n2", "52:54:00:99:00:02", "10.99.0.12"},
+}
+
+func main() {
+	boots := flag.Int("boots", 5, "boots per mode and target")
+	modes := flag.String("modes", "bios,uefi", "firmware modes: bios, uefi")
+	targets := flag.String("targets", "gitboot,reference", "servers: gitboot, reference")
+	bin := flag.String("bin", "", "gitboot binary, with gitboot-agent next to it (default: `make build`'s bin/gitboot, built now)")
+	deadline := flag.Duration("deadline", 10*time.Minute, "longest a boot may take to reach the marker")
+	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
+	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
+	flag.Parse()
+	if err := benchenv.RequireRoot("boot"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/boot:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel}
+	sum, err := run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/boot:", err)
+		os.Exit(1)
+	}
+	out, _ := json.Marshal(sum)
+	fmt.Println(string(out))
+}
+
+type config struct {
+	boots          int
+	modes, targets []string
+	bin            string
+	deadline       time.Duration
+	keep, parallel bool
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, cfg config) (*summary, error) {
+	if cfg.boots < 1 {
+		return nil, fmt.Errorf("-boots %d: want at least 1", cfg.boots)
+	}
+	for _, m := range cfg.modes {
+		if _, ok := nodes[m]; !ok {
+			return nil, fmt.Errorf("-modes: unknown mode %q (bios, uefi)", m)
+		}
+	}
+	for _, tg := range cfg.targets {
+		if tg != "gitboot" && tg != "reference" {
+			return nil, fmt.Errorf("-targets: unknown target %q (gitboot, reference)", tg)
+		}
+	}
+	if err := checkTools(cfg); err != nil {
+		return nil, err
+	}
+	dir, done, err := benchenv.TempDir("gitboot-bench-boot-", cfg.keep)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.bin == "" {
+		// What make build ships: static and stripped. The system overlay
+		// carries this build's gitboot-agent to every node.
+		if err := benchenv.Run("make", "-C", root, "--no-print-directory", "build"); err != nil {
+			return nil, err
+		}
+		cfg.bin = filepath.Join(root, "bin", "gitboot")
+	}
+	if cfg.bin, err = filepath.Abs(cfg.bin); err != nil {
+		return nil, err
+	}
+	kernel, err := findKernel()
+	if err != nil {
+		return nil, err
+	}
+	image := filepath.Join(dir, "images", "image")
+	if err := makeImage(image, kernel); err != nil {
+		return nil, fmt.Errorf("making the test image: %w", err)
+	}
+	repo := filepath.Join(dir, "lab")
+	if err := benchenv.Run("cp", "-r", filepath.Join(root, "examples", "lab"), repo); err != nil {
+		return nil, err
+	}
+	if err := benchenv.Commit(repo, "lab cluster"); err != nil {
+		return nil, err
+	}
+
+	// gitboot serve always runs: the reference serves the files it built.
+	g, err := newLab(dir, "g")
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	serve, err := g.start(ctx, filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo,
+		"--state", filepath.Join(dir, "state"), "--var", "image_source="+image, "--image-root", filepath.Dir(image))
+	if err != nil {
+		return nil, err
+	}
+	defer serve.stop()
+	if err := g.waitHTTP(ctx, httpBase+"/healthz", 90*time.Second); err != nil {
+		return nil, fmt.Errorf("gitboot serve did not become ready: %w\n%s", err, serve.tail())
+	}
+	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Modes: cfg.modes, Targets: cfg.targets,
+		Kernel: filepath.Base(kernel), QEMU: version("qemu-system-x86_64", "--version"), Medians: map[string]float64{},
+		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
+	ref, err := prepareReference(ctx, g, dir, cfg.modes)
+	if err != nil {
+		return nil, err
+	}
+	sum.Sizes = ref.sizes
+	var r *lab
+	if contains(cfg.targets, "reference") {
+		sum.Peers = version("dnsmasq", "--version") + "; " + version("nginx", "-v")
+		if r, err = newLab(dir, "r"); err != nil {
+			return nil, err
+		}
+		defer r.close()
+		stopRef, err := r.startReference(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		defer stopRef()
+		if err := r.waitHTTP(ctx, httpBase+"/"+nodes[cfg.modes[0]].name+".ipxe", 30*time.Second); err != nil {
+			return nil, fmt.Errorf("the reference nginx did not answer: %w", err)
+		}
+	}
+	var all []bootResult
+	for i := 0; i < cfg.boots; i++ {
+		for _, mode := range cfg.modes {
+			res := make([]bootResult, len(cfg.targets))
+			errs := make([]error, len(cfg.targets))
+			var wg sync.WaitGroup
+			for j, tg := range cfg.targets {
+				l := g
+				if tg == "reference" {
+					l = r
+				}
+				run := func() { res[j], errs[j] = l.boot(ctx, dir, mode, tg, i, cfg.deadline) }
+				if !cfg.parallel {
+					run()
+					continue
+				}
+				wg.Add(1)
+				go func() { defer wg.Done(); run() }()
+			}
+			wg.Wait()
+			for j, tg := range cfg.targets {
+				if errs[j] != nil {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					// One boot failing (under TCG on a starved machine the
+					// guest kernel may panic in its timer check) is counted
+					// and said; the medians are of the boots that reached init.
+					fmt.Fprintf(os.Stderr, "bench/boot: %s %s boot %d failed: %v\n", tg, mode, i+1, errs[j])
+					all = append(all, bootResult{Target: tg, Mode: mode, Boot: i + 1, Seconds: -1, Note: "failed: " + firstLine(errs[j].Error())})
+					fmt.Printf("%-9s %-4s boot %d: FAILED: %s\n", tg, mode, i+1, firstLine(errs[j].Error()))
+					continue
+				}
+				all = append(all, res[j])
+				fmt.Printf("%-9s %-4s boot %d: %5.1f s to the image's init: %s\n", tg, mode, i+1, res[j].Seconds, res[j].phaseLine())
+			}
+		}
+	}
+	sum.add(all)
+	sum.print()
+	return sum, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTools names the first command or file the run needs and lacks.
+func checkTools(cfg config) error {
+	need := []string{"qemu-system-x86_64", "git", "curl", "busybox"}
+	if contains(cfg.targets, "reference") {
+		need = append(need, "dnsmasq", "nginx")
+	}
+	for _, c := range need {
+		if _, err := exec.LookPath(c); err != nil {
+			return fmt.Errorf("%s is needed (apt-get install qemu-system-x86 ipxe ipxe-qemu ovmf busybox-static dnsmasq nginx curl git): %w", c, err)
+		}
+	}
+	files := []string{"/usr/lib/ipxe/snponly.efi", "/usr/lib/ipxe/undionly.kpxe"}
+	if contains(cfg.modes, "uefi") {
+		files = append(files, ovmfCode, ovmfVars)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s is needed (packages ipxe, ovmf): %w", f, err)
+		}
+	}
+	return nil
+}
+
+// moduleRoot is the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", errors.New("run from inside the gitboot repository (no go.mod above the working directory)")
+		}
+		d = p
+	}
+}
+
+func version(cmd string, args ...string) string {
+	out, _ := exec.Command(cmd, args...).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+// findKernel is the test kernel test/e2e and scripts/demo.sh use:
+// $GITBOOT_TEST_KERNEL, else the newest vmlinuz-6.1.* in the cache.
+func findKernel() (string, error) {
+	if k := os.Getenv("GITBOOT_TEST_KERNEL"); k != "" {
+		return k, nil
+	}
+	cache := os.Getenv("GITBOOT_TEST_CACHE")
+	if cache == "" {
+		cache = "/var/cache/gitboot-test"
+	}
+	found, _ := filepath.Glob(filepath.Join(cache, "linux-6.1", "boot", "vmlinuz-6.1.*"))
+	sort.Strings(found)
+	if len(found) == 0 {
+		return "", fmt.Errorf("no kernel in %s/linux-6.1/boot: run `make demo` or the QEMU e2e tests once (they fetch it), or set $GITBOOT_TEST_KERNEL", cache)
+	}
+	return found[len(found)-1], nil
+}
+
+// initScript is the image's /sbin/init: the marker first, then power off.
+const initScript = `#!/bin/sh
+export PATH=/bin:/sbin
+[ -c /dev/console ] || mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+echo "` + marker + ` $(cut -d' ' -f1 /proc/uptime)"
+sleep 1
+poweroff -f
+`
+
+// makeImage writes the image tree: static busybox, initScript, the
+// kernel and its network modules (from the cache next to the kernel,
+// where test/e2e and scripts/demo.sh put them).
+func makeImage(dir, kernel string) error {
+	for _, d := range []string{"bin", "sbin", "boot", "etc", "lib", "proc", "sys", "dev", "run", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return err
+	}
+	if err := benchenv.Run("cp", "-L", bb, filepath.Join(dir, "bin", "busybox")); err != nil {
+		return err
+	}
+	list, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		return fmt.Errorf("busybox --list: %w", err)
+	}
+	for _, a := range strings.Fields(string(list)) {
+		if a == "busybox" || a == "init" || strings.Contains(a, "/") {
+			continue
+		}
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", a)); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sbin", "init"), []byte(initScript), 0o755); err != nil {
+		return err
+	}
+	if err := benchenv.Run("cp", kernel, filepath.Join(dir, "boot")); err != nil {
+		return err
+	}
+	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
+	mods := filepath.Join(filepath.Dir(filepath.Dir(kernel)), "lib", "modules", kver)
+	if _, err := os.Stat(filepath.Join(mods, "kernel", "drivers", "net", "virtio_net.ko")); err != nil {
+		return fmt.Errorf("the network modules of %s are not in %s (run `make demo` once to fetch them): %w", kver, mods, err)
+	}
+	dst := filepath.Join(dir, "lib", "modules", kver)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	if err := benchenv.Run("cp", "-r", mods+"/.", dst+"/"); err != nil {
+		return err
+	}
+	if err := benchenv.Run(bb, "depmod", "-b", dir, kver); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "etc", "os-release"), []byte("NAME=\"gitboot bench\"\nID=gitboot-bench\n"), 0o644)
+}
