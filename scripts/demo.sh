@@ -283,7 +283,7 @@ logs() { # the tail of every log, for a failure
 # --- 4. gitboot serve ----------------------------------------------------
 say "starting gitboot serve in $srv (DHCP, TFTP, HTTP on $SERVER_IP)"
 ip netns exec "$srv" "$gitboot" serve --repo "$bare" --state "$tmp/state" \
-	--var "image_source=$image" --image-root "$(dirname "$image")" >"$tmp/serve.log" 2>&1 &
+	--var "image_source=$image" --image-root "$(dirname "$image")" --notes-interval 2s >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 ready=
 for _ in $(seq 300); do
@@ -443,5 +443,22 @@ done
 printf '\n'
 say "gitboot status --server $SERVER_URL (the agents keep LASTSEEN fresh)"
 ip netns exec "$srv" "$gitboot" status --server "$SERVER_URL" || die "gitboot status failed"
+
+say "gitboot status n1 (this boot's timeline: when each stage was reached)"
+ip netns exec "$srv" "$gitboot" status --server "$SERVER_URL" n1 || die "gitboot status n1 failed"
+
+say "git notes on the pushed commit (written by gitboot serve; no server needed to read them)"
+notes=
+for _ in $(seq 50); do
+	notes=$(git -C "$bare" notes --ref=gitboot show main 2>/dev/null || true)
+	case $notes in *"node server="*) break ;; esac
+	sleep 0.2
+done
+[ -n "$notes" ] || die "no git notes on the pushed commit"
+git -C "$bare" log --notes=gitboot -1 --format='%h %s%n%N' main | sed 's/^/    /'
+
+say "the web status page: $SERVER_URL/ (live over /events; here fetched once with curl)"
+page=$(ip netns exec "$srv" curl -sf "$SERVER_URL/") || die "GET / failed"
+printf '    GET / : %d bytes, rows for %s\n' "${#page}" "$(printf '%s' "$page" | grep -o 'n[12]</a>' | sort -u | sed 's,</a>,,' | tr '\n' ' ')"
 
 say "done in $(since "$t0") s; removing the VMs, gitboot serve, namespaces and $tmp"
