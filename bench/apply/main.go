@@ -36,7 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gitboot/gitboot/bench/internal/benchrepo"
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
@@ -69,12 +69,10 @@ func main() {
 	}
 	repo, image, state, agent := filepath.Join(dir, "repo"), filepath.Join(dir, "image"), filepath.Join(dir, "state"), filepath.Join(dir, "agent")
 	must(writeRepo(repo, *nodes))
-	must(benchrepo.WriteImage(image))
+	must(benchenv.WriteImage(image, 1024, 0))
 	// A stand-in agent: its bytes go into the (shared) system overlay.
 	must(os.WriteFile(agent, []byte("#!/bin/sh\n"), 0o755))
-	must(benchrepo.Git(repo, "init", "-q", "-b", "main"))
-	must(benchrepo.Git(repo, "add", "-A"))
-	must(benchrepo.Git(repo, "commit", "-q", "-m", "generated"))
+	must(benchenv.Commit(repo, "generated"))
 
 	src, err := gitsrc.Open(repo)
 	must(err)
@@ -98,7 +96,7 @@ func main() {
 			must(err)
 			fmt.Fprintf(f, "commit %d\n", i)
 			f.Close()
-			must(benchrepo.Git(repo, "commit", "-q", "-am", fmt.Sprintf("commit %d", i)))
+			must(benchenv.Git(repo, "commit", "-q", "-am", fmt.Sprintf("commit %d", i)))
 		}
 		resetPeak()
 		stopWatch := func() {}
@@ -193,7 +191,7 @@ func writeRepo(dir string, n int) error {
 	for i := range n {
 		fmt.Fprintf(&macs, "02:00:00:%02x:%02x:%02x\n", (i>>16)&0xff, (i>>8)&0xff, i&0xff)
 	}
-	files := benchrepo.Base("10.0.0.0/8")
+	files := benchenv.Base("10.0.0.0/8")
 	files["cluster.hcl"] += `
 profile "compute" {
   image            = image.compute
@@ -211,7 +209,7 @@ node "rack" {
 }
 `
 	files["nodes.macs"] = macs.String()
-	return benchrepo.WriteFiles(dir, files)
+	return benchenv.WriteFiles(dir, files)
 }
 
 func must(err error) {
