@@ -10,7 +10,7 @@ import (
 
 // manyCommits makes a packed bare repository with n commits on main, each
 // changing one of 100 files.
-func manyCommits(b *testing.B, n int) string {
+func manyCommits(b testing.TB, n int) string {
 	b.Helper()
 	bare := filepath.Join(b.TempDir(), "many.git")
 	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
@@ -34,7 +34,7 @@ func manyCommits(b *testing.B, n int) string {
 }
 
 // tipOf is main's commit as git itself resolves it.
-func tipOf(b *testing.B, bare string) string {
+func tipOf(b testing.TB, bare string) string {
 	b.Helper()
 	out, err := exec.Command("git", "-C", bare, "rev-parse", "main").Output()
 	if err != nil {
@@ -90,5 +90,27 @@ func BenchmarkPackSetCheck(b *testing.B) {
 		if reloaded {
 			b.Fatal("the pack set did not change, yet the index was reloaded")
 		}
+	}
+}
+
+// TestManyCommitsFixture checks the benchmarks' fixture and what they
+// measure on a small repository: Resolve finds git's own tip in a packed
+// repository, and an unchanged pack set does not reload the index.
+func TestManyCommitsFixture(t *testing.T) {
+	bare := manyCommits(t, 120)
+	want := tipOf(t, bare)
+	src, err := Open(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := src.Resolve("main")
+	if err != nil || c.Hash != want {
+		t.Fatalf("Resolve(main) = %v, %v; want %s", c, err, want)
+	}
+	src.mu.Lock()
+	reloaded := src.refreshLocked()
+	src.mu.Unlock()
+	if reloaded {
+		t.Error("the pack set did not change, yet the index was reloaded")
 	}
 }
