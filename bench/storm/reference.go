@@ -147,7 +147,7 @@ func (r *refTarget) pids() []int {
 	var p []int
 	for _, x := range []*proc{r.dnsmasq, r.ngnx} {
 		if x != nil {
-			p = append(p, x.cmd.Process.Pid)
+			p = append(p, x.Cmd.Process.Pid)
 		}
 	}
 	return p

@@ -25,10 +25,7 @@ type target interface {
 
 // proc is one server process started with `ip netns exec` (which execs
 // into it: the pid is the server's).
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
+type proc struct{ *benchenv.Proc }
 
 func startProc(ns, logFile string, env []string, name string, args ...string) (*proc, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -38,14 +35,12 @@ func startProc(ns, logFile string, env []string, name string, args ...string) (*
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	bp, err := benchenv.StartProc(cmd, func() { logf.Close() })
+	if err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, err
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
-	return p, nil
+	return &proc{bp}, nil
 }
 
 // stop sends SIGTERM and waits up to 10 s, then kills.
@@ -53,23 +48,10 @@ func (p *proc) stop() {
 	if p == nil {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
+	p.Stop(syscall.SIGTERM, 10*time.Second)
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.Exited() }
 
 // gitbootTarget is `gitboot serve` on the generated repository.
 type gitbootTarget struct {
@@ -92,7 +74,7 @@ func (g *gitbootTarget) start() error {
 	}
 	g.mu.Lock()
 	g.p = p
-	g.all = append(g.all, p.cmd.Process.Pid)
+	g.all = append(g.all, p.Cmd.Process.Pid)
 	g.mu.Unlock()
 	// Ready when the applied inventory is served (the first build of N
 	// nodes' artifacts is done).
@@ -135,7 +117,7 @@ func waitHTTP(p *proc, url string, limit time.Duration) error {
 			}
 		}
 		if p.exited() {
-			return fmt.Errorf("%s exited before %s answered (see its log)", p.cmd.Args[3], url)
+			return fmt.Errorf("%s exited before %s answered (see its log)", p.Cmd.Args[3], url)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s did not answer within %v: %v", url, limit, err)
