@@ -55,10 +55,7 @@ overlay "sshd" {
 			if !diags.HasErrors() {
 				t.Fatal("no error")
 			}
-			var msg string
-			for _, d := range diags.Errs() {
-				msg += d.Error() + "\n"
-			}
+			msg := strings.Join(errorLines(diags), "\n")
 			if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "nodes.hcl:11") {
 				t.Fatalf("diagnostic %q, want %q at nodes.hcl:11", msg, tc.want)
 			}
