@@ -107,7 +107,8 @@ func (d *diskView) resolve(name string, isDir bool) (string, error) {
 			return path.Join(append([]string{next}, parts[i+1:]...)...), nil
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			next, err = d.follow(name, next, 0)
+			budget := maxLinks
+			next, err = d.follow(name, next, &budget)
 			if err != nil {
 				return "", err
 			}
@@ -118,13 +119,14 @@ func (d *diskView) resolve(name string, isDir bool) (string, error) {
 }
 
 // follow returns the directory the image's symlink at p points to,
-// resolved itself ("" is the root). name is the entry, for refusals.
-func (d *diskView) follow(name, p string, depth int) (string, error) {
+// resolved itself ("" is the root). name is the entry, for refusals;
+// budget the links it may still follow (all of them, as Linux counts).
+func (d *diskView) follow(name, p string, budget *int) (string, error) {
 	if d.owned[p] {
 		return "", &refusal{name, "would be written through the symlink /" + p + ", which an earlier overlay installed"}
 	}
-	if depth >= maxLinks {
-		return "", &refusal{name, "would be written through more than 40 symlinks starting at /" + p}
+	if *budget--; *budget < 0 {
+		return "", &refusal{name, "would be written through more than 40 symlinks (the last at /" + p + ")"}
 	}
 	target, err := d.root.Readlink(p)
 	if err != nil {
@@ -156,7 +158,7 @@ func (d *diskView) follow(name, p string, depth int) (string, error) {
 		case fi == nil:
 			return "", &refusal{name, "would be written through the symlink /" + p + " -> " + target + ", and /" + next + " does not exist on the node"}
 		case fi.Mode()&fs.ModeSymlink != 0:
-			if next, err = d.follow(name, next, depth+1); err != nil {
+			if next, err = d.follow(name, next, budget); err != nil {
 				return "", err
 			}
 		case !fi.IsDir():

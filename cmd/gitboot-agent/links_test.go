@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // mergedUsr makes root look like a merged-/usr image: /sbin, /bin, /lib
@@ -203,5 +205,35 @@ func TestApplyNotThroughOverlayLinks(t *testing.T) {
 	}
 	if d := diffSnapshots(before, snapshot(t, root)); d != "" {
 		t.Errorf("the root changed:\n%s", d)
+	}
+}
+
+// TestApplyLinkBudget: links whose targets hold many links are bounded by
+// the links followed in all, not by depth (no exponential walk).
+func TestApplyLinkBudget(t *testing.T) {
+	root := t.TempDir()
+	// l0 -> l1/l1, l1 -> l2/l2, ... l29 -> d: 2^30 walks if counted by depth.
+	os.Mkdir(filepath.Join(root, "d"), 0o755)
+	for i := range 30 {
+		target := "l" + strconv.Itoa(i+1) + "/l" + strconv.Itoa(i+1)
+		if i == 29 {
+			target = "d"
+		}
+		os.Symlink(target, filepath.Join(root, "l"+strconv.Itoa(i)))
+	}
+	os.Symlink(".", filepath.Join(root, "d/l30"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := applyArchive(t, root, overlayOf(t, file("l0/x", "x", 0o644)), "")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var r *refusal
+		if !errors.As(err, &r) {
+			t.Fatalf("err = %v, want a refusal (more than 40 links)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("resolving the links did not finish in 10 s")
 	}
 }
