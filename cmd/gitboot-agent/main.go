@@ -1,8 +1,8 @@
 // Command gitboot-agent runs on every node: it pulls the node's runtime
 // overlay from the gitboot server at an interval and applies it.
 //
-// gitboot's /init starts it in the background (it is /sbin/gitboot-agent in
-// every system overlay):
+// gitboot's /init starts it in the background (it is
+// /usr/lib/gitboot/gitboot-agent in every system overlay):
 //
 //	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once] [--no-post-apply]
 //
@@ -10,10 +10,15 @@
 // gitboot.mac=, gitboot.interval=, gitboot.secure=1), which the server's
 // iPXE script sets. Every interval (±10 %) it fetches
 // {server}/runtime/{mac} with If-None-Match; a changed overlay (cpio newc,
-// gzip) is applied file by file and atomically, and files that the previous
-// overlay installed and the new one lacks are removed (the record is
-// /var/lib/gitboot-agent/manifest.json under --root). An overlay with an
-// unsafe entry is refused whole. After an apply that changed (wrote or
+// gzip) is applied file by file and atomically, with each entry's mode and
+// owner, through the image's own symlinks (sbin/x lands at usr/sbin/x when
+// /sbin -> usr/sbin), and labelled for SELinux when the node enables it.
+// Files that the previous overlay installed and the new one lacks are
+// removed, or replaced by the node's own copy the agent kept when an
+// overlay first replaced it (the record is
+// /var/lib/gitboot-agent/manifest.json under --root, the copies are under
+// /var/lib/gitboot-agent/orig). An overlay with an unsafe entry is refused
+// whole. After an apply that changed (wrote or
 // removed) files of an overlay with a post_apply command (listed in the
 // overlay's /var/lib/gitboot-agent/overlays.json), the agent runs it with
 // /bin/sh -c (5 minute timeout; a failure is logged only). SIGHUP fetches at once; a failed fetch is
@@ -205,6 +210,9 @@ type agent struct {
 
 func newAgent(cfg *config, log *slog.Logger) *agent {
 	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.server + "/runtime/" + cfg.mac}
+	// Without secure_runtime the iPXE script also loads the runtime
+	// overlay as an initrd: the kernel unpacked it before the agent ran.
+	a.apply.bootInitrd = !cfg.secure
 	a.client = newClient(cfg.secure)
 	if cfg.secure {
 		a.key = readAssetKey(cfg.assetKey)
@@ -239,11 +247,11 @@ func (a *agent) reconcileOnce(ctx context.Context) error {
 		if err == nil {
 			a.etag = etag
 			level := slog.LevelInfo
-			if st.Written+st.Removed+st.Created == 0 {
+			if st.Written+st.Removed+st.Restored+st.Created == 0 {
 				level = slog.LevelDebug // a new ETag, the same files
 			}
 			a.log.Log(ctx, level, "runtime overlay applied", "etag", etag, "written", st.Written, "unchanged", st.Unchanged,
-				"removed", st.Removed, "dirs_created", st.Created)
+				"removed", st.Removed, "restored", st.Restored, "dirs_created", st.Created)
 			if len(a.pending) > 0 {
 				a.runPostApply(ctx, next, a.pending)
 				a.pending = nil
