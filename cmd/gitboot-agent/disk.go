@@ -44,6 +44,12 @@ func (d *diskView) lstat(p string) (fs.FileInfo, error) {
 // entries at one path, none below another that is not a directory, none
 // in the agent's state directory. Entries come back sorted by name.
 func (d *diskView) resolveAll(ents []entry) ([]entry, error) {
+	// Where the agent's own files really are, when the image links a
+	// directory above them (var -> persist/var): out of reach too.
+	state := stateDir
+	if r, err := d.resolve(stateDir, true); err == nil && r != "" {
+		state = r
+	}
 	moved := false
 	for i := range ents {
 		e := &ents[i]
@@ -51,16 +57,17 @@ func (d *diskView) resolveAll(ents []entry) ([]entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r == e.name {
-			continue
-		}
 		if r == "" {
 			return nil, &refusal{e.name, "is a directory in the overlay and a symlink to the root itself on the node"}
 		}
-		if r == stateDir || strings.HasPrefix(r, stateDir+"/") {
-			return nil, &refusal{e.name, "would be written through a symlink into the agent's own state directory /" + stateDir}
+		for _, sd := range []string{stateDir, state} {
+			if (r == sd || strings.HasPrefix(r, sd+"/")) && e.name != overlaysName {
+				return nil, &refusal{e.name, "would be written into the agent's own state directory /" + sd}
+			}
 		}
-		e.shipped, e.name, moved = e.name, r, true
+		if r != e.name {
+			e.shipped, e.name, moved = e.name, r, true
+		}
 	}
 	if !moved {
 		return ents, nil

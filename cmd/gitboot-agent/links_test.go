@@ -237,3 +237,29 @@ func TestApplyLinkBudget(t *testing.T) {
 		t.Fatal("resolving the links did not finish in 10 s")
 	}
 }
+
+// TestApplyStateBehindLink: when the image links a directory above the
+// agent's state (var/lib -> ../persist/lib), the overlay cannot reach the
+// state through the link's target either.
+func TestApplyStateBehindLink(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "persist/lib/gitboot-agent"), 0o700)
+	os.MkdirAll(filepath.Join(root, "var"), 0o755)
+	os.Symlink("../persist/lib", filepath.Join(root, "var/lib"))
+	before := snapshot(t, root)
+	_, err := applyArchive(t, root, overlayOf(t, file("persist/lib/gitboot-agent/manifest.json", `{"files":["etc/passwd"]}`, 0o644)), "")
+	var r *refusal
+	if !errors.As(err, &r) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	if d := diffSnapshots(before, snapshot(t, root)); d != "" {
+		t.Errorf("the root changed:\n%s", d)
+	}
+	// overlays.json, at its own name, is installed through the link.
+	if _, err := applyArchive(t, root, overlayOf(t, file(overlaysName, "[]", 0o644)), ""); err != nil {
+		t.Fatal(err)
+	}
+	if content(t, filepath.Join(root, "persist/lib/gitboot-agent/overlays.json")) != "[]" {
+		t.Error("overlays.json not installed through var/lib")
+	}
+}
