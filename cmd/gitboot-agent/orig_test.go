@@ -190,3 +190,39 @@ func TestApplyKeepsOriginalsAcrossFailure(t *testing.T) {
 		t.Errorf("etc/hosts %q, want the image's back", got)
 	}
 }
+
+// TestCopyNode: the copy kept when the state directory is on another
+// file system (no hard link) has the file's content, mode, owner and
+// mtime; a symlink stays a symlink.
+func TestCopyNode(t *testing.T) {
+	root := t.TempDir()
+	src := imageFile(t, root, "etc/f", "data", 0o4750, 1234, 1235)
+	os.Symlink("f", filepath.Join(root, "etc/l"))
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := &pass{applier: newApplier(root, quietLog()), root: r}
+	if err := p.copyNode("etc/f", "etc/f.copy"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.copyNode("etc/l", "etc/l.copy"); err != nil {
+		t.Fatal(err)
+	}
+	fi := lstat(t, filepath.Join(root, "etc/f.copy"))
+	if content(t, filepath.Join(root, "etc/f.copy")) != "data" || fi.Mode() != src.Mode() || !fi.ModTime().Equal(src.ModTime()) {
+		t.Errorf("copy %v %v, want %v %v", fi.Mode(), fi.ModTime(), src.Mode(), src.ModTime())
+	}
+	if os.Geteuid() == 0 {
+		if u, g := owner(t, filepath.Join(root, "etc/f.copy")); u != 1234 || g != 1235 {
+			t.Errorf("copy owner %d:%d", u, g)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(root, "etc/l.copy")); err != nil || l != "f" {
+		t.Errorf("symlink copy %q %v", l, err)
+	}
+	if err := p.copyNode("etc", "etc.copy"); err == nil {
+		t.Error("copied a directory")
+	}
+}
