@@ -320,40 +320,42 @@ func (p *pass) write(e *entry) (changed bool, err error) {
 		return false, err
 	}
 	same := fi != nil && p.same(p.root, fi, e)
+	var kept, unknown bool // recorded once the write succeeded
 	switch {
 	case fi == nil:
 	case p.disk.owned[e.name]:
-		if p.origs[e.name] {
-			p.next.Originals = append(p.next.Originals, e.name)
-		}
-		if p.unknown[e.name] {
-			p.next.Unknown = append(p.next.Unknown, e.name)
-		}
-	case same && p.bootInitrd && !p.old.found:
-		p.next.Unknown = append(p.next.Unknown, e.name)
+		kept, unknown = p.origs[e.name], p.unknown[e.name]
+	case p.bootInitrd && !p.old.found && sameContent(p.root, fi, e):
+		// Maybe the kernel's copy from the runtime initrd (its mode and
+		// mtime as the kernel left them): see orig.go.
+		unknown = true
 	default:
 		if err := p.saveOriginal(e.name); err != nil {
 			return false, err
 		}
+		kept = true
+	}
+	if !same {
+		tmp := path.Join(path.Dir(e.name), "."+path.Base(e.name)+".gitboot-agent."+strconv.FormatInt(time.Now().UnixNano(), 36))
+		err := p.writeTemp(p.root, tmp, e)
+		if err == nil {
+			err = p.labels.labelAs(p.root, tmp, e.name, typeOf(e))
+		}
+		if err == nil {
+			err = p.root.Rename(tmp, e.name)
+		}
+		if err != nil {
+			p.root.Remove(tmp)
+			return false, fmt.Errorf("writing /%s: %w", e.name, err)
+		}
+	}
+	if kept {
 		p.next.Originals = append(p.next.Originals, e.name)
 	}
-	if same {
-		return false, nil
+	if unknown {
+		p.next.Unknown = append(p.next.Unknown, e.name)
 	}
-	tmp := path.Join(path.Dir(e.name), "."+path.Base(e.name)+".gitboot-agent."+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if err := p.writeTemp(p.root, tmp, e); err != nil {
-		p.root.Remove(tmp)
-		return false, fmt.Errorf("writing /%s: %w", e.name, err)
-	}
-	if err := p.labels.labelAs(p.root, tmp, e.name, typeOf(e)); err != nil {
-		p.root.Remove(tmp)
-		return false, fmt.Errorf("writing /%s: %w", e.name, err)
-	}
-	if err := p.root.Rename(tmp, e.name); err != nil {
-		p.root.Remove(tmp)
-		return false, fmt.Errorf("writing /%s: %w", e.name, err)
-	}
-	return true, nil
+	return !same, nil
 }
 
 // typeOf is e's file type as fs.FileMode type bits.
@@ -401,7 +403,8 @@ func (a *applier) writeTemp(root *os.Root, tmp string, e *entry) error {
 	return root.Chtimes(tmp, mt, mt)
 }
 
-// same reports whether the node's file fi at e's name already is e.
+// same reports whether the node's file fi at e's name already is e:
+// content, mode, owner (when root) and mtime.
 func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 	if a.chown {
 		st, ok := fi.Sys().(*syscall.Stat_t)
@@ -409,6 +412,16 @@ func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 			return false
 		}
 	}
+	if !e.isLink() && (fi.ModTime().Unix() != e.mtime ||
+		fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != fileMode(e.mode)) {
+		return false
+	}
+	return sameContent(root, fi, e)
+}
+
+// sameContent reports whether the node's file fi at e's name has e's
+// type and content (a symlink: its target).
+func sameContent(root *os.Root, fi fs.FileInfo, e *entry) bool {
 	if e.isLink() {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return false
@@ -416,8 +429,7 @@ func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 		target, err := root.Readlink(e.name)
 		return err == nil && target == e.link
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != int64(len(e.data)) || fi.ModTime().Unix() != e.mtime ||
-		fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != fileMode(e.mode) {
+	if !fi.Mode().IsRegular() || fi.Size() != int64(len(e.data)) {
 		return false
 	}
 	data, err := root.ReadFile(e.name)
