@@ -4,7 +4,7 @@
 // gitboot's /init starts it in the background (it is
 // /usr/lib/gitboot/gitboot-agent in every system overlay):
 //
-//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once] [--no-post-apply]
+//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once [--from FILE]] [--no-post-apply]
 //
 // Flags not given are read from the kernel command line (gitboot.server=,
 // gitboot.mac=, gitboot.interval=, gitboot.secure=1), which the server's
@@ -53,6 +53,7 @@ type config struct {
 	secure   bool
 	root     string
 	once     bool
+	from     string // --once from this file instead of the server (fromfile.go)
 	debug    bool
 	assetKey string // file holding the node's asset key (secure mode)
 	// noPostApply: overlays' post_apply commands are logged, not run.
@@ -93,7 +94,11 @@ func run(args []string, stderr io.Writer, cmdline func() string) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	a := newAgent(cfg, log)
 	if cfg.once {
-		if err := a.once(context.Background()); err != nil {
+		once := a.once
+		if cfg.from != "" {
+			once = a.applyBootFile
+		}
+		if err := once(context.Background()); err != nil {
 			log.Error("runtime overlay not applied", "err", err)
 			return 1
 		}
@@ -121,11 +126,12 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs.BoolVar(&cfg.secure, "secure", false, "connect from a source port < 1024 (the server's secure_runtime; needs root) (default: gitboot.secure=1 on the kernel command line)")
 	fs.StringVar(&cfg.root, "root", "/", "directory the overlay is installed under")
 	fs.BoolVar(&cfg.once, "once", false, "fetch and apply once, then exit: 0 applied or unchanged, 1 failed")
+	fs.StringVar(&cfg.from, "from", "", "with --once: apply the runtime overlay in this file (iPXE put it into the initramfs) instead of fetching it, then remove the file")
 	fs.BoolVar(&cfg.debug, "debug", false, "log every fetch, also unchanged ones")
 	fs.StringVar(&cfg.assetKey, "asset-key-file", dmiAssetTag, "in secure mode, send the node's asset key read from this file (the DMI chassis asset tag, as Warewulf does) when it has one")
 	fs.BoolVar(&cfg.noPostApply, "no-post-apply", false, "do not run overlays' post_apply commands after their files changed (log them only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once] [--no-post-apply]")
+		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once [--from FILE]] [--no-post-apply]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -180,6 +186,9 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	if cfg.root == "" {
 		return nil, errors.New("--root: empty")
 	}
+	if cfg.from != "" && !cfg.once {
+		return nil, errors.New("--from FILE applies one file: give --once too")
+	}
 	return cfg, nil
 }
 
@@ -212,7 +221,8 @@ func newAgent(cfg *config, log *slog.Logger) *agent {
 	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.server + "/runtime/" + cfg.mac}
 	// Without secure_runtime the iPXE script also loads the runtime
 	// overlay as an initrd: the kernel unpacked it before the agent ran.
-	a.apply.bootInitrd = !cfg.secure
+	// (--from: iPXE put it into the initramfs as a file instead.)
+	a.apply.bootInitrd = !cfg.secure && cfg.from == ""
 	a.client = newClient(cfg.secure)
 	if cfg.secure {
 		a.key = readAssetKey(cfg.assetKey)

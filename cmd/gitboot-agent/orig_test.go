@@ -226,3 +226,30 @@ func TestCopyNode(t *testing.T) {
 		t.Error("copied a directory")
 	}
 }
+
+// TestOnceFromBootFile: --once --from FILE applies the runtime overlay
+// iPXE put into the initramfs as a file: without secure mode the image's
+// own files are kept exactly (the kernel did not unpack the overlay), no
+// server is asked, and FILE is removed. --from needs --once.
+func TestOnceFromBootFile(t *testing.T) {
+	root := t.TempDir()
+	imageFile(t, root, "etc/hosts", "overlay\n", 0o644, 0, 0) // the image's, equal to the overlay's
+	boot := filepath.Join(t.TempDir(), "runtime.img.gz")
+	os.WriteFile(boot, overlayOf(t, file("etc/hosts", "overlay\n", 0o644), file("etc/new", "n", 0o644)), 0o600)
+	args := []string{"--server", "http://127.0.0.1:1", "--mac", "52:54:00:99:00:01", "--root", root}
+	var stderr bytes.Buffer
+	if code := run(append(args, "--once", "--from", boot), &stderr, func() string { return "" }); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if exists(boot) {
+		t.Error("the applied file was not removed")
+	}
+	m := newApplier(root, quietLog()).readManifest()
+	if !slices.Equal(m.Originals, []string{"etc/hosts"}) || len(m.Unknown) != 0 || m.ETag != "" {
+		t.Errorf("manifest %+v: want etc/hosts kept as the image's, no ETag", m)
+	}
+	stderr.Reset()
+	if code := run(append(args, "--from", boot), &stderr, func() string { return "" }); code != 2 || !strings.Contains(stderr.String(), "--once") {
+		t.Errorf("--from without --once: exit %d: %s", code, stderr.String())
+	}
+}
