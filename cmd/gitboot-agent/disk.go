@@ -110,7 +110,8 @@ func (d *diskView) resolve(name string, isDir bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if fi == nil {
+		if fi == nil || (!fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0) {
+			// Missing (created by apply), or a file (check refuses it).
 			return path.Join(append([]string{next}, parts[i+1:]...)...), nil
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
