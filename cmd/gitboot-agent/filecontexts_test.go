@@ -69,6 +69,9 @@ func TestFileContextsMatchLibselinux(t *testing.T) {
 		t.Skip("matchpathcon missing (apt-get install selinux-utils)")
 	}
 	if data, err := os.ReadFile("/etc/selinux/config"); err != nil || !strings.Contains(string(data), "SELINUXTYPE=default") {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("/etc/selinux/config does not select the default policy (selinux-policy-default writes it)")
+		}
 		t.Skip("/etc/selinux/config does not select the default policy, which matchpathcon would read")
 	}
 	paths := []string{
