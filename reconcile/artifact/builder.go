@@ -50,7 +50,7 @@ type Config struct {
 	// Now is the clock for Grace; nil: time.Now.
 	Now func() time.Time
 	// Agent is the gitboot-agent binary every system overlay gets as
-	// /sbin/gitboot-agent (mode 0755); its bytes are part of each system
+	// /usr/lib/gitboot/gitboot-agent (mode 0755); its bytes are part of each system
 	// overlay's input key, so a new agent rebuilds them all. "" means
 	// DefaultAgent (gitboot-agent next to the running executable), except
 	// in a test binary, where "" means no agent. A build fails when the

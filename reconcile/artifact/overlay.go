@@ -23,7 +23,7 @@ var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
 
 // initOverlay starts every system overlay: gitboot's /init (the files in
 // builtin/init) and, added by the Builder from Config.Agent, the
-// gitboot-agent binary at /sbin/gitboot-agent (see withAgent).
+// gitboot-agent binary at /usr/lib/gitboot/gitboot-agent (see withAgent).
 const initOverlay = "\x00init"
 
 // MaxOverlayFile bounds one file of a repository overlay: overlays are
