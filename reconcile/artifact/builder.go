@@ -72,7 +72,8 @@ type Builder struct {
 	images     map[string]imageRecord // by input key
 	overlays   map[string]ref         // by input key
 	unverified []string               // artifacts never verified, for VerifyBackground
-	segment    *sharedSegment         // the last build's shared system overlay segment
+	segments   map[segmentKey]*sharedSegment // the last build's shared system overlay segments
+	layouts    map[string]*Layout            // image layouts read or made, by store hex
 }
 
 // Result is one successful build: every served node's artifacts, and the
@@ -140,7 +141,7 @@ func New(cfg Config) (*Builder, error) {
 		cfg.Logger.Info("removed leftover temporary files", "count", removed)
 	}
 	s.log = cfg.Logger
-	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}}
+	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}, layouts: map[string]*Layout{}}
 	st, err := b.readApplied()
 	if statefile.SetAside(cfg.Logger, err, "no build is kept as current or previous until the next apply") {
 		st, err = b.readApplied()
@@ -254,7 +255,8 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	if err != nil {
 		return imageRecord{}, false, err
 	}
-	if rec, ok := b.images[src.input]; ok && b.store.usable(rec.Image.Hex+extImage) && b.store.usable(rec.Kernel.Hex+extKernel) {
+	if rec, ok := b.images[src.input]; ok && b.store.usable(rec.Image.Hex+extImage) && b.store.usable(rec.Kernel.Hex+extKernel) &&
+		rec.Layout.Hex != "" && b.store.usable(rec.Layout.Hex+extLayout) {
 		b.cfg.Logger.Info("image unchanged", "image", name, "digest", rec.Digest)
 		return rec, false, nil
 	}

@@ -113,7 +113,7 @@ func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
 	g.SetLimit(maxProcs())
 	for _, j := range order {
 		g.Go(func() error {
-			if _, err := assembleOverlay(j.ovs, j.runtime, j.node, j.ds, &cache); err != nil {
+			if _, err := assembleOverlay(j.ovs, j.runtime, j.node, j.ds, &cache, nil); err != nil {
 				k.add(j.nodes, fmt.Errorf("node %s: %w", j.node.Name, err))
 			}
 			return nil
@@ -148,7 +148,10 @@ type locError struct {
 	overlay   string // the declared overlay; "" for gitboot's init overlay
 	file      string // path in the repository; "" when not a repository file
 	line, col int    // 0 when unknown
-	err       error
+	// subject, when not nil, is the place in the HCL (a file block, an
+	// owner attribute); it wins over file.
+	subject *hcl.Range
+	err     error
 }
 
 func (e *locError) Error() string { return e.err.Error() }
@@ -237,6 +240,8 @@ func (k *checker) add(nodes []string, err error) {
 			p.summary = "Overlay template error"
 		}
 		switch o, ok := k.c.Overlay(le.overlay); {
+		case le.subject != nil:
+			p.subject = le.subject
 		case le.file != "":
 			line, col := max(le.line, 1), le.col+1 // text/template counts columns from 0
 			p.subject = &hcl.Range{Filename: k.c.FileName(le.file),
