@@ -69,9 +69,9 @@ type Builder struct {
 	store *store
 
 	mu         sync.Mutex
-	images     map[string]imageRecord // by input key
-	overlays   map[string]ref         // by input key
-	unverified []string               // artifacts never verified, for VerifyBackground
+	images     map[string]imageRecord        // by input key
+	overlays   map[string]ref                // by input key
+	unverified []string                      // artifacts never verified, for VerifyBackground
 	segments   map[segmentKey]*sharedSegment // the last build's shared system overlay segments
 	layouts    map[string]*Layout            // image layouts read or made, by store hex
 }

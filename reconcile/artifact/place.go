@@ -86,8 +86,8 @@ func (img *imageView) owners(ov *overlay, f *ovFile, ino *inode) error {
 	ino.declared = true
 	for _, x := range []struct {
 		what, v, file string
-		at           hcl.Range
-		dst          *int
+		at            hcl.Range
+		dst           *int
 	}{{"owner", f.attr.owner, "/etc/passwd", f.attr.ownerAt, &ino.uid}, {"group", f.attr.group, "/etc/group", f.attr.groupAt, &ino.gid}} {
 		if x.v == "" {
 			continue

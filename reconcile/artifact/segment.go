@@ -27,8 +27,8 @@ import (
 // overlay (its hash covers the agent's bytes).
 type sharedSegment struct {
 	key  segmentKey
-	data []byte   // one gzip member holding a cpio newc archive
-	tree *tree    // its entries, for splitNode
+	data []byte // one gzip member holding a cpio newc archive
+	tree *tree  // its entries, for splitNode
 	// state is the sha256 state after data: a system overlay's digest
 	// hashes only the node's segment on top of it.
 	state []byte
