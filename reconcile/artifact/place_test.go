@@ -343,3 +343,66 @@ func TestLayoutEncode(t *testing.T) {
 		t.Errorf("decoded %+v, want %+v", back, l)
 	}
 }
+
+// TestSharedSegmentPerImage: the shared part of the system overlays is
+// placed on each image: an image that has /etc/systemd/system (0700 here)
+// gets no entry for it, one without gets the directories, and each node's
+// overlay is what one archive placed on its image gives.
+func TestSharedSegmentPerImage(t *testing.T) {
+	agent := writeTestAgent(t)
+	tc := siteCluster(t, nil, nil)
+	withUnits := makeMergedUsrImage(t)
+	if err := os.MkdirAll(filepath.Join(withUnits, "etc/systemd/system"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tc.images = append(tc.images, &hclspec.Image{Name: "units", Source: withUnits})
+	tc.nodes[1].Image = "units"
+	b, err := New(Config{StateDir: t.TempDir(), Agent: agent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tc.build()
+	r := mustBuild(t, b, c)
+	if len(b.segments) != 2 {
+		t.Fatalf("%d shared segments for two images, want 2", len(b.segments))
+	}
+	plain, _ := cpioHeaders(t, r.Nodes["n00000"].System.Path)
+	units, _ := cpioHeaders(t, r.Nodes["n00001"].System.Path)
+	for _, d := range []string{"etc/systemd", "etc/systemd/system", "usr/lib/gitboot"} {
+		if plain[d] == nil {
+			t.Errorf("image img lacks /%s, its system overlay has no entry for it", d)
+		}
+	}
+	for _, d := range []string{"etc/systemd", "etc/systemd/system", "etc", "usr", "usr/lib"} {
+		if units[d] != nil {
+			t.Errorf("image units has /%s, its system overlay has an entry for it (mode %o)", d, units[d].Mode)
+		}
+	}
+	for _, n := range []string{"n00000", "n00001"} {
+		if units := units["etc/systemd/system/gitboot-agent.service"]; units == nil {
+			t.Fatalf("no agent unit in %s's system overlay", n)
+		}
+		node, _ := c.Node(n)
+		view := &imageView{name: node.Image}
+		for h, l := range b.layouts {
+			if b.images[mustInput(t, c, node.Image)].Layout.Hex == h {
+				view.lay = l
+			}
+		}
+		if view.lay == nil {
+			t.Fatalf("no layout for image %s", node.Image)
+		}
+		want := singleArchiveOn(t, c, agent, n, view)
+		compareTrees(t, unpack(t, want), unpack(t, r.Nodes[n].System.Path))
+	}
+}
+
+func mustInput(t testing.TB, c *hclspec.Cluster, image string) string {
+	t.Helper()
+	img, _ := c.Image(image)
+	src, err := examineImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.input
+}

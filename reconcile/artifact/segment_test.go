@@ -65,6 +65,13 @@ func onlySegment(t testing.TB, b *Builder) *sharedSegment {
 // overlays gives it (the layout before shared segments), into a file.
 func singleArchive(t testing.TB, b *Builder, c *hclspec.Cluster, agentPath, node string) string {
 	t.Helper()
+	n, _ := c.Node(node)
+	return singleArchiveOn(t, c, agentPath, node, onlyView(t, b, n.Image))
+}
+
+// singleArchiveOn is singleArchive placed on img.
+func singleArchiveOn(t testing.TB, c *hclspec.Cluster, agentPath, node string, img *imageView) string {
+	t.Helper()
 	agent, err := readAgent(agentPath)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +87,7 @@ func singleArchive(t testing.TB, b *Builder, c *hclspec.Cluster, agentPath, node
 			return
 		}
 		var cache sync.Map
-		if data, err = renderOverlay(&job{ovs: sys, node: n, img: onlyView(t, b, n.Image)}, ds, &cache); err != nil {
+		if data, err = renderOverlay(&job{ovs: sys, node: n, img: img}, ds, &cache); err != nil {
 			t.Fatal(err)
 		}
 	})
