@@ -2,8 +2,6 @@ package artifact
 
 import (
 	"errors"
-	"path/filepath"
-	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/hashicorp/hcl/v2"
@@ -20,27 +18,15 @@ import (
 // after apply). It only reads the store: it is safe beside a running
 // server.
 func CheckImages(stateDir string, c *hclspec.Cluster, server string) hcl.Diagnostics {
-	dir := filepath.Join(stateDir, "artifacts")
-	b := &Builder{cfg: Config{Now: time.Now},
-		store:   &store{dir: dir, objs: filepath.Join(dir, "sha256"), manifests: filepath.Join(dir, "manifests")},
-		layouts: map[string]*Layout{}}
+	b := readOnlyBuilder(stateDir)
 	known := b.recordedLayouts()
 	views := map[string]*imageView{}
 	return check(c, server, func(image string) *imageView {
-		if v, ok := views[image]; ok {
-			return v
+		v, ok := views[image]
+		if !ok {
+			v = b.recordedView(c, image, known)
+			views[image] = v
 		}
-		var v *imageView
-		if img, ok := c.Image(image); ok {
-			if src, err := examineImage(img); err == nil {
-				if r, ok := known[src.input]; ok {
-					if lay, err := b.layout(r); err == nil {
-						v = &imageView{name: image, lay: lay}
-					}
-				}
-			}
-		}
-		views[image] = v
 		return v
 	})
 }
