@@ -152,8 +152,9 @@ func placeTree(t *tree, img *imageView, origin map[string]string) (*tree, error)
 // place returns where an overlay entry at p goes in the image: its
 // directories resolved through the image's links (a directory entry's own
 // name too; a file, link or device replaces what is at its name). It fails
-// when a directory on the way is a file of the image, or a non-directory
-// would replace one of the image's directories.
+// when a directory on the way is a file of the image or a link that does
+// not lead to one of its directories (a link to a file, a dangling link),
+// or when a non-directory would replace one of the image's directories.
 func (l *Layout) place(p string, dir bool) (string, error) {
 	d, base := p, ""
 	if !dir {
@@ -162,6 +163,21 @@ func (l *Layout) place(p string, dir bool) (string, error) {
 	rd, err := l.realpath(d)
 	if err != nil {
 		return "", err
+	}
+	if rd != d {
+		for q := d; q != ""; q = parentOf(q) {
+			target, ok := l.Links[q]
+			if !ok {
+				continue
+			}
+			rq, err := l.realpath(q)
+			if err != nil {
+				return "", err
+			}
+			if !l.isDir(rq) {
+				return "", fmt.Errorf("needs a directory at /%s, which the image has as a link to %s, not to a directory", q, target)
+			}
+		}
 	}
 	for q := rd; q != ""; q = parentOf(q) {
 		if l.Kinds[q] == kindOther {

@@ -477,3 +477,31 @@ func TestRender(t *testing.T) {
 		t.Error("an unknown node renders")
 	}
 }
+
+func TestLayoutPlace(t *testing.T) {
+	l := &Layout{Links: map[string]string{"sbin": "usr/sbin", "etc/foolink": "foo", "dangling": "/nowhere", "etc/rc": "/sbin"},
+		Kinds: map[string]byte{"usr": kindDir, "usr/sbin": kindDir, "etc": kindDir, "etc/foo": kindOther}}
+	for _, c := range []struct {
+		p    string
+		dir  bool
+		want string // "" : an error
+	}{
+		{"sbin/x", false, "usr/sbin/x"},
+		{"sbin", true, "usr/sbin"},
+		{"sbin", false, "sbin"}, // a file replaces the link, as the overlay says
+		{"etc/rc/x", false, "usr/sbin/x"},
+		{"etc/foo", false, "etc/foo"},
+		{"etc/foo", true, ""},
+		{"etc/foo/x", false, ""},
+		{"etc/foolink/x", false, ""},
+		{"dangling/x", false, ""},
+		{"dangling", false, "dangling"},
+		{"usr", false, ""},
+		{"new/dir/x", false, "new/dir/x"},
+	} {
+		got, err := l.place(c.p, c.dir)
+		if (c.want == "") != (err != nil) || got != c.want {
+			t.Errorf("place(%q, dir %v) = %q, %v; want %q", c.p, c.dir, got, err, c.want)
+		}
+	}
+}
