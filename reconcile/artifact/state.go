@@ -387,6 +387,11 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			delete(b.overlays, k)
 		}
 	}
+	for h := range b.layouts {
+		if !keepObj[h+extLayout] {
+			delete(b.layouts, h)
+		}
+	}
 	if removed > 0 {
 		b.cfg.Logger.Info("gc removed unreferenced artifacts", "files", removed, "bytes", bytesFreed)
 	}
