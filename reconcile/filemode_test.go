@@ -33,7 +33,7 @@ func TestPlanFileModeChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := b.String()
-	for _, want := range []string{"overlay.generic", "etc/motd", "node.c001", "runtime_overlay"} {
+	for _, want := range []string{"overlay.generic", "~ file etc/motd", "mode 0644\" -> ", "mode 0400\"", "node.c001", "runtime_overlay : generic: ~etc/motd"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan of a mode change does not show %q:\n%s", want, text)
 		}
