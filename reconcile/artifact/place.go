@@ -151,7 +151,8 @@ func placeTree(t *tree, img *imageView, origin map[string]string) (*tree, error)
 
 // place returns where an overlay entry at p goes in the image: its
 // directories resolved through the image's links (a directory entry's own
-// name too; a file, link or device replaces what is at its name). It fails
+// name too; a file, link or device replaces what is at its name, unless
+// that is a link to one of the image's directories). It fails
 // when a directory on the way is a file of the image or a link that does
 // not lead to one of its directories (a link to a file, a dangling link),
 // or when a non-directory would replace one of the image's directories.
@@ -197,6 +198,11 @@ func (l *Layout) place(p string, dir bool) (string, error) {
 	}
 	if l.Kinds[rp] == kindDir {
 		return "", fmt.Errorf("would replace the image's directory /%s with a file", rp)
+	}
+	if target, ok := l.Links[rp]; ok {
+		if rt, err := l.realpath(rp); err == nil && l.isDir(rt) {
+			return "", fmt.Errorf("would replace the image's link /%s -> %s, a directory, with a file", rp, target)
+		}
 	}
 	return rp, nil
 }

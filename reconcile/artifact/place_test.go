@@ -488,7 +488,8 @@ func TestLayoutPlace(t *testing.T) {
 	}{
 		{"sbin/x", false, "usr/sbin/x"},
 		{"sbin", true, "usr/sbin"},
-		{"sbin", false, "sbin"}, // a file replaces the link, as the overlay says
+		{"sbin", false, ""},                   // a file over a directory's link (merged /usr)
+		{"etc/foolink", false, "etc/foolink"}, // a file replaces a file's link, as the overlay says
 		{"etc/rc/x", false, "usr/sbin/x"},
 		{"etc/foo", false, "etc/foo"},
 		{"etc/foo", true, ""},
