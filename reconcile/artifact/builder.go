@@ -255,8 +255,7 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	if err != nil {
 		return imageRecord{}, false, err
 	}
-	if rec, ok := b.images[src.input]; ok && b.store.usable(rec.Image.Hex+extImage) && b.store.usable(rec.Kernel.Hex+extKernel) &&
-		rec.Layout.Hex != "" && b.store.usable(rec.Layout.Hex+extLayout) {
+	if rec, ok := b.reusable(name, src.input); ok {
 		b.cfg.Logger.Info("image unchanged", "image", name, "digest", rec.Digest)
 		return rec, false, nil
 	}
@@ -269,6 +268,30 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	b.cfg.Logger.Info("image built", "image", name, "digest", rec.Digest, "kernel", rec.KernelName,
 		"size", rec.Image.Size, "took", time.Since(t0).Round(time.Millisecond))
 	return rec, true, nil
+}
+
+// reusable returns the record of an image built before from the same
+// input, when its artifacts are still there. One recorded before image
+// layouts were (or whose layout is lost) gets its layout from the image
+// artifact.
+func (b *Builder) reusable(name, input string) (imageRecord, bool) {
+	rec, ok := b.images[input]
+	if !ok || !b.store.usable(rec.Image.Hex+extImage) || !b.store.usable(rec.Kernel.Hex+extKernel) {
+		return rec, false
+	}
+	if rec.Layout.Hex != "" && b.store.usable(rec.Layout.Hex+extLayout) {
+		return rec, true
+	}
+	lay, err := b.layoutFromArtifact(rec.Image)
+	if err == nil {
+		rec.Layout, err = b.storeLayout(lay)
+	}
+	if err != nil {
+		b.cfg.Logger.Warn("image layout not readable from its artifact; building the image again", "image", name, "err", err)
+		return rec, false
+	}
+	b.images[input] = rec
+	return rec, true
 }
 
 // buildServer picks the server a build is for: nil (every node, no server

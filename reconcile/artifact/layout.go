@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cavaliergopher/cpio"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -276,3 +277,50 @@ func (l *Layout) realpath(p string) (string, error) {
 
 // isDir reports whether p (no links in it) is a directory of the image.
 func (l *Layout) isDir(p string) bool { return p == "" || l.Kinds[p] == kindDir }
+
+// layoutFromArtifact reads the layout of an image from its stored
+// artifact (cpio newc + gzip): for an image recorded before layouts were,
+// which is cheaper than reading the image's source again.
+func (b *Builder) layoutFromArtifact(r ref) (*Layout, error) {
+	f, err := os.Open(b.store.path(r.Hex + extImage))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	l := &Layout{Links: map[string]string{}, Kinds: map[string]byte{}, Users: map[string]uint32{}, Groups: map[string]uint32{}}
+	cr := cpio.NewReader(zr)
+	for {
+		h, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		p, err := cleanName(h.Name)
+		if err != nil || p == "" {
+			continue
+		}
+		switch uint32(h.Mode) & typeMask {
+		case typeSymlink:
+			l.Links[p] = h.Linkname
+		case typeDir:
+			l.Kinds[p] = kindDir
+		default:
+			l.Kinds[p] = kindOther
+			into := map[string]map[string]uint32{"etc/passwd": l.Users, "etc/group": l.Groups}[p]
+			if into != nil && h.Size > 0 && h.Size <= maxIDFile {
+				data, err := io.ReadAll(io.LimitReader(cr, h.Size))
+				if err != nil {
+					return nil, err
+				}
+				parseIDFile(data, into)
+			}
+		}
+	}
+	return l, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -504,5 +505,37 @@ func TestLayoutPlace(t *testing.T) {
 		if (c.want == "") != (err != nil) || got != c.want {
 			t.Errorf("place(%q, dir %v) = %q, %v; want %q", c.p, c.dir, got, err, c.want)
 		}
+	}
+}
+
+// TestImageLayoutFromArtifact: an image recorded without a layout (by an
+// older gitboot) is not built again: its layout is read from the image
+// artifact, the same as reading the image gives.
+func TestImageLayoutFromArtifact(t *testing.T) {
+	tc := siteCluster(t, []string{"site"}, nil)
+	b := newBuilder(t, t.TempDir())
+	r := mustBuild(t, b, tc.build())
+	var rec imageRecord
+	for _, x := range b.images {
+		rec = x
+	}
+	fromSource := b.layouts[rec.Layout.Hex]
+	fromArtifact, err := b.layoutFromArtifact(rec.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromSource == nil || fmt.Sprint(fromArtifact) != fmt.Sprint(fromSource) {
+		t.Errorf("layout from the artifact %v, from the source %v", fromArtifact, fromSource)
+	}
+	// Forget it, as a manifest of an older gitboot would.
+	rec.Layout = ref{}
+	b.images[rec.Input] = rec
+	tc.fs.(fstest.MapFS)["overlays/site/sbin/bar"] = &fstest.MapFile{Data: []byte("bar"), Mode: 0o755}
+	r2 := mustBuild(t, b, tc.build())
+	if r2.Images["img"].Rebuilt || r2.Images["img"].Digest != r.Images["img"].Digest {
+		t.Error("the image was built again")
+	}
+	if hdrs, names := cpioHeaders(t, r2.Nodes["n00000"].System.Path); hdrs["usr/sbin/bar"] == nil {
+		t.Errorf("not placed on the image's layout: %v", names)
 	}
 }
