@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -191,28 +190,6 @@ func TestOverlayThroughImageLinks(t *testing.T) {
 	}
 }
 
-// TestImageLayoutReused: a build that reuses the image artifact (a new
-// Builder on the same state) still places overlays on its layout.
-func TestImageLayoutReused(t *testing.T) {
-	tc := siteCluster(t, []string{"site"}, nil)
-	state := t.TempDir()
-	b := newBuilder(t, state)
-	r := mustBuild(t, b, tc.build())
-	if err := b.Commit(r); err != nil {
-		t.Fatal(err)
-	}
-	tc.fs.(fstest.MapFS)["overlays/site/sbin/bar"] = &fstest.MapFile{Data: []byte("bar"), Mode: 0o755}
-	b2 := newBuilder(t, state)
-	r2 := mustBuild(t, b2, tc.build())
-	if r2.Images["img"].Rebuilt {
-		t.Error("the image was built again: its layout should have come from the store")
-	}
-	hdrs, names := cpioHeaders(t, r2.Nodes["n00000"].System.Path)
-	if hdrs["usr/sbin/bar"] == nil || hdrs["sbin"] != nil {
-		t.Errorf("the overlay is not placed through the image's links: %v", names)
-	}
-}
-
 // TestOverlayLayoutConflicts: what the kernel cannot put on the image is a
 // repository error naming the overlay, the path and the image.
 func TestOverlayLayoutConflicts(t *testing.T) {
@@ -279,72 +256,6 @@ func TestFileBlockMatchesNothing(t *testing.T) {
 	}
 }
 
-func TestLayoutRealpath(t *testing.T) {
-	l := &Layout{Links: map[string]string{
-		"sbin": "usr/sbin", "lib": "/usr/lib", "usr/local/sbin2": "../../sbin", "etc/up": "../..",
-		"a": "b", "b": "a", "abs": "/", "usr/lib64": "lib",
-	}, Kinds: map[string]byte{"usr": kindDir, "usr/sbin": kindDir, "usr/lib": kindDir, "etc": kindDir, "usr/local": kindDir}}
-	for in, want := range map[string]string{
-		"sbin/foo":            "usr/sbin/foo",
-		"lib/x/y":             "usr/lib/x/y",
-		"usr/local/sbin2/foo": "usr/sbin/foo",
-		"etc/up/sbin":         "usr/sbin", // .. stops at the root
-		"abs/sbin":            "usr/sbin",
-		"usr/lib64/z":         "usr/lib/z",
-		"etc/x":               "etc/x",
-		"":                    "",
-	} {
-		got, err := l.realpath(in)
-		if err != nil || got != want {
-			t.Errorf("realpath(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := l.realpath("a/x"); !errors.Is(err, errLinkLoop) {
-		t.Errorf("a loop: %v, want errLinkLoop", err)
-	}
-}
-
-func TestLayoutEncode(t *testing.T) {
-	tr := newTree()
-	for p, ino := range map[string]*inode{
-		"etc":        {mode: typeDir | 0o755},
-		"etc/passwd": {mode: typeReg | 0o644, data: bytesContent("root:x:0:0::/root:/bin/sh\n# comment\nbad line\nmunge:x:105:107::/:/bin/false\nmunge:x:9:9::/:/bin/false\n"), size: 99},
-		"etc/group":  {mode: typeReg | 0o644, data: bytesContent("munge:x:107:\n"), size: 13},
-		"sbin":       {mode: typeSymlink | 0o777, link: "usr/sbin"},
-		"dev/null":   {mode: typeChar | 0o666},
-	} {
-		if b, ok := ino.data.(bytesContent); ok {
-			ino.size = int64(len(b))
-		}
-		if err := tr.put(p, ino); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l, err := layoutOf(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Users["munge"] != 105 || l.Users["root"] != 0 || len(l.Users) != 2 || l.Groups["munge"] != 107 {
-		t.Errorf("users %v groups %v", l.Users, l.Groups)
-	}
-	data, err := l.encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := l.encode()
-	if err != nil || !bytes.Equal(data, again) {
-		t.Error("the same layout encodes to other bytes")
-	}
-	back, err := decodeLayout(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Links["sbin"] != "usr/sbin" || !back.isDir("etc") || !back.isDir("dev") || back.Kinds["dev/null"] != kindOther ||
-		back.Kinds["etc/passwd"] != kindOther || back.Users["munge"] != 105 || back.Groups["munge"] != 107 || len(back.Kinds) != len(l.Kinds) {
-		t.Errorf("decoded %+v, want %+v", back, l)
-	}
-}
-
 // TestSharedSegmentPerImage: the shared part of the system overlays is
 // placed on each image: an image that has /etc/systemd/system (0700 here)
 // gets no entry for it, one without gets the directories, and each node's
@@ -406,136 +317,4 @@ func mustInput(t testing.TB, c *hclspec.Cluster, image string) string {
 		t.Fatal(err)
 	}
 	return src.input
-}
-
-// TestRender: what `gitboot overlay render` shows of a node: every entry
-// of its overlays with its overlay, mode, owner and size, placed on the
-// image the server built, and one file's rendered bytes.
-func TestRender(t *testing.T) {
-	agent := writeTestAgent(t)
-	tc := siteCluster(t, []string{"site"}, []string{"site"})
-	state := t.TempDir()
-	b, err := New(Config{StateDir: state, Agent: agent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := tc.build()
-	if err := b.Commit(mustBuild(t, b, c)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Render(state, c, "", "n00001", agent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Placed || r.Image != "img" {
-		t.Errorf("placed %v image %q, want the built image's layout", r.Placed, r.Image)
-	}
-	got := map[string]RenderedFile{}
-	for _, f := range r.Files {
-		got[f.Kind+" "+f.Path] = f
-	}
-	for key, want := range map[string]RenderedFile{
-		"system usr/sbin/foo":                 {Overlay: "site", Type: "file", Mode: 0o755, Size: 3},
-		"runtime etc/munge/munge.key":         {Overlay: "site", Type: "file", Mode: 0o400, UID: 105, GID: 107, Size: 6},
-		"runtime root/.ssh":                   {Overlay: "site", Type: "dir", Mode: 0o700},
-		"system " + AgentPath:                 {Overlay: "gitboot-init", Type: "file", Mode: 0o755, Size: got["system "+AgentPath].Size},
-		"system etc/ssh/ssh_host_ed25519_key": {Overlay: "site", Type: "file", Mode: 0o600, GID: 108, Size: int64(len("key of n00001\n"))},
-	} {
-		g, ok := got[key]
-		want.Kind, want.Path = strings.Fields(key)[0], strings.Fields(key)[1]
-		if !ok || g != want {
-			t.Errorf("%s: %+v, want %+v", key, g, want)
-		}
-	}
-	for _, bad := range []string{"system sbin", "system sbin/foo", "runtime root", "system usr"} {
-		if _, ok := got[bad]; ok {
-			t.Errorf("lists %s, which the archive does not hold", bad)
-		}
-	}
-	if data, f, ok := r.Content("/etc/ssh"); ok {
-		t.Errorf("a directory has content: %v %q", f, data)
-	}
-	for _, p := range []string{"/etc/ssh/ssh_host_ed25519_key", "sbin/foo"} {
-		data, f, ok := r.Content(p)
-		if !ok || (p == "sbin/foo") != (string(data) == "foo") || f.Size != int64(len(data)) {
-			t.Errorf("Content(%s) = %q %+v %v", p, data, f, ok)
-		}
-	}
-
-	// Without the server's state: as the overlays have it.
-	r, err = Render("", c, "", "n00001", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, f := range r.Files {
-		found = found || f.Path == "sbin/foo"
-	}
-	if r.Placed || !found {
-		t.Errorf("unplaced render: placed %v, sbin/foo listed %v", r.Placed, found)
-	}
-	if _, err := Render(state, c, "", "nope", ""); err == nil {
-		t.Error("an unknown node renders")
-	}
-}
-
-func TestLayoutPlace(t *testing.T) {
-	l := &Layout{Links: map[string]string{"sbin": "usr/sbin", "etc/foolink": "foo", "dangling": "/nowhere", "etc/rc": "/sbin"},
-		Kinds: map[string]byte{"usr": kindDir, "usr/sbin": kindDir, "etc": kindDir, "etc/foo": kindOther}}
-	for _, c := range []struct {
-		p    string
-		dir  bool
-		want string // "" : an error
-	}{
-		{"sbin/x", false, "usr/sbin/x"},
-		{"sbin", true, "usr/sbin"},
-		{"sbin", false, ""},                   // a file over a directory's link (merged /usr)
-		{"etc/foolink", false, "etc/foolink"}, // a file replaces a file's link, as the overlay says
-		{"etc/rc/x", false, "usr/sbin/x"},
-		{"etc/foo", false, "etc/foo"},
-		{"etc/foo", true, ""},
-		{"etc/foo/x", false, ""},
-		{"etc/foolink/x", false, ""},
-		{"dangling/x", false, ""},
-		{"dangling", false, "dangling"},
-		{"usr", false, ""},
-		{"new/dir/x", false, "new/dir/x"},
-	} {
-		got, err := l.place(c.p, c.dir)
-		if (c.want == "") != (err != nil) || got != c.want {
-			t.Errorf("place(%q, dir %v) = %q, %v; want %q", c.p, c.dir, got, err, c.want)
-		}
-	}
-}
-
-// TestImageLayoutFromArtifact: an image recorded without a layout (by an
-// older gitboot) is not built again: its layout is read from the image
-// artifact, the same as reading the image gives.
-func TestImageLayoutFromArtifact(t *testing.T) {
-	tc := siteCluster(t, []string{"site"}, nil)
-	b := newBuilder(t, t.TempDir())
-	r := mustBuild(t, b, tc.build())
-	var rec imageRecord
-	for _, x := range b.images {
-		rec = x
-	}
-	fromSource := b.layouts[rec.Layout.Hex]
-	fromArtifact, err := b.layoutFromArtifact(rec.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fromSource == nil || fmt.Sprint(fromArtifact) != fmt.Sprint(fromSource) {
-		t.Errorf("layout from the artifact %v, from the source %v", fromArtifact, fromSource)
-	}
-	// Forget it, as a manifest of an older gitboot would.
-	rec.Layout = ref{}
-	b.images[rec.Input] = rec
-	tc.fs.(fstest.MapFS)["overlays/site/sbin/bar"] = &fstest.MapFile{Data: []byte("bar"), Mode: 0o755}
-	r2 := mustBuild(t, b, tc.build())
-	if r2.Images["img"].Rebuilt || r2.Images["img"].Digest != r.Images["img"].Digest {
-		t.Error("the image was built again")
-	}
-	if hdrs, names := cpioHeaders(t, r2.Nodes["n00000"].System.Path); hdrs["usr/sbin/bar"] == nil {
-		t.Errorf("not placed on the image's layout: %v", names)
-	}
 }
