@@ -86,3 +86,29 @@ func TestPlanLayoutConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Planned on the server's state, an owner name the image lacks is an
+// invalid commit with the diagnostic at the owner attribute.
+func TestPlanUnknownOwner(t *testing.T) {
+	e := newRecEnv(t)
+	e.mustApply(e.repo.commit(baseFiles(), "first"))
+	running, data := e.rec.Running()
+	files := edit(t, baseFiles(), "main.hcl", "overlay \"generic\" {\n  source = \"overlays/generic\"\n}",
+		"overlay \"generic\" {\n  source = \"overlays/generic\"\n  file \"etc/motd\" {\n    owner = \"munge\"\n  }\n}")
+	c := e.repo.commit(files, "owned by munge")
+	_, err := PlanCommitState(e.state, e.repo.source(), c, e.vars, "", nil, running, data)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Diags) != 1 {
+		t.Fatalf("plan: %v, want a *ConfigError with one diagnostic", err)
+	}
+	d := ce.Diags[0]
+	line := strings.Count(files["main.hcl"][:strings.Index(files["main.hcl"], `owner = "munge"`)], "\n") + 1
+	if d.Subject == nil || d.Subject.Filename != "main.hcl" || d.Subject.Start.Line != line {
+		t.Errorf("diagnostic at %v, want main.hcl:%d (the owner attribute)", d.Subject, line)
+	}
+	for _, want := range []string{`owner "munge"`, "/etc/passwd", "image rocky"} {
+		if !strings.Contains(d.Detail, want) {
+			t.Errorf("diagnostic %q does not say %q", d.Detail, want)
+		}
+	}
+}

@@ -1,7 +1,11 @@
 package reconcile
 
 import (
+	"io/fs"
+
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 )
 
@@ -44,8 +48,23 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 			name = srv.Name
 		}
 		if diags := artifact.CheckImages(stateDir, cluster, name); diags.HasErrors() {
-			return nil, &ConfigError{Commit: commit.Hash, Diags: diags}
+			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}
 	return Diff(running, desired, digestOf(runningData)), nil
+}
+
+// diagFiles parses the HCL files diags point at, so their snippets show
+// the source.
+func diagFiles(fsys fs.FS, diags hcl.Diagnostics) map[string]*hcl.File {
+	parser := hclparse.NewParser()
+	for _, d := range diags {
+		if d.Subject == nil || d.Subject.Filename == "" {
+			continue
+		}
+		if src, err := fs.ReadFile(fsys, d.Subject.Filename); err == nil {
+			parser.ParseHCL(src, d.Subject.Filename)
+		}
+	}
+	return parser.Files()
 }

@@ -57,3 +57,23 @@ func TestOverlayRender(t *testing.T) {
 		t.Errorf("a missing file: exit %d %s", code, errs)
 	}
 }
+
+// plan --state refuses an overlay path the applied image cannot take,
+// naming the overlay, the path and the image, with the overlay block's
+// source line.
+func TestPlanLayoutConflict(t *testing.T) {
+	e := newCLIEnv(t)
+	if code, out, errs := e.run("apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errs)
+	}
+	e.commit(map[string]string{"overlays/generic/sbin/init/x": "x\n"}, "a directory over the image's /sbin/init")
+	code, out, errs := e.run("plan")
+	if code != 1 || out != "" {
+		t.Errorf("plan: exit %d, want 1; stdout %q", code, out)
+	}
+	for _, want := range []string{"is invalid", "overlay generic", "/sbin/init", "image rocky", "main.hcl line 17", `overlay "generic" {`} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("plan's diagnostics lack %q:\n%s", want, errs)
+		}
+	}
+}
