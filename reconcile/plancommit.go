@@ -4,9 +4,9 @@ import (
 	"io/fs"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/gitboot/gitboot/reconcile/artifact"
 )
 
 // PlanCommit plans a commit of src against a running inventory (nil when
