@@ -102,8 +102,10 @@ type Overlay struct {
 	// PostApply is a shell command the node agent runs (/bin/sh -c, as
 	// root) after it applied a change to this overlay's files; runtime
 	// overlays only. Empty: none.
-	PostApply string    `json:",omitempty"`
-	Range     hcl.Range `json:"-"`
+	PostApply string `json:",omitempty"`
+	// Files are its `file "GLOB" {...}` blocks, in order (see FileAttr).
+	Files []*FileAttr `json:",omitempty"`
+	Range hcl.Range   `json:"-"`
 
 	sourceRange hcl.Range `json:"-"`
 }

@@ -313,7 +313,7 @@ func fileChanges(before, after map[string]string) []string {
 // them.
 const (
 	initOverlayName = "gitboot-init"
-	agentFile       = "sbin/gitboot-agent"
+	agentFile       = "usr/lib/gitboot/gitboot-agent"
 )
 
 // sameNode reports whether two node states are equal in everything a

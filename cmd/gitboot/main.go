@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newHooksCmd(),
 		newFsckCmd(),
 		newDiscoverCmd(),
+		newOverlayCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -25,7 +25,7 @@ const agentInterval = 5 * time.Second
 // template reaches both nodes' /etc/motd (printed on their consoles by the
 // image's init) within about one interval of gitboot applying it.
 //
-// It needs /sbin/gitboot-agent in the system overlay gitboot builds, and
+// It needs /usr/lib/gitboot/gitboot-agent in the system overlay gitboot builds, and
 // is skipped until it is there.
 func TestQEMUAgent(t *testing.T) {
 	netnstest.Require(t)
@@ -61,7 +61,7 @@ func TestQEMUAgent(t *testing.T) {
 
 	l := startQEMULabRepo(t, kernel, repo)
 	if !l.systemHasAgent(t) {
-		t.Skip("the system overlay gitboot builds has no /sbin/gitboot-agent yet (the agent's change is not merged): nothing to test")
+		t.Skip("the system overlay gitboot builds has no /usr/lib/gitboot/gitboot-agent yet (the agent's change is not merged): nothing to test")
 	}
 	// The agent's interval comes from the kernel command line (the server's
 	// runtime_interval as gitboot.interval=).
@@ -187,7 +187,7 @@ func TestQEMUSecureRuntime(t *testing.T) {
 
 	l := startQEMULabRepo(t, kernel, repo)
 	if !l.systemHasAgent(t) {
-		t.Skip("the system overlay gitboot builds has no /sbin/gitboot-agent yet (the agent's change is not merged): nothing to test")
+		t.Skip("the system overlay gitboot builds has no /usr/lib/gitboot/gitboot-agent yet (the agent's change is not merged): nothing to test")
 	}
 	script, err := l.srv.Output(context.Background(), "curl", "-sf", baseURL+"/ipxe/"+n1MAC)
 	if err != nil {

@@ -31,7 +31,7 @@ type qemuLab struct {
 	br             string
 	log            *netnstest.SyncBuffer
 	vms            []*qemuVM
-	hasAgent       *bool // the system overlay holds /sbin/gitboot-agent
+	hasAgent       *bool // the system overlay holds /usr/lib/gitboot/gitboot-agent
 }
 
 // qemuVM is one node's VM.
@@ -172,7 +172,7 @@ func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 		}
 	}
 	t.Logf("%s: gitboot's /init said:\n\t%s", vm.node, strings.Join(lines, "\n\t"))
-	agent := `gitboot init: agent: /sbin/gitboot-agent missing`
+	agent := `gitboot init: agent: /usr/lib/gitboot/gitboot-agent missing`
 	if l.systemHasAgent(t) {
 		agent = `gitboot init: agent: started, pid [0-9]+ \(every \S+ from http://10\.99\.0\.1:9873\)`
 	}
@@ -199,7 +199,7 @@ func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 }
 
 // systemHasAgent reports whether the system overlays gitboot built hold
-// /sbin/gitboot-agent (the agent is added to the built-in init overlay by
+// /usr/lib/gitboot/gitboot-agent (the agent is added to the built-in init overlay by
 // its own change). It reads the artifact store in gitboot's state
 // directory: fetching /system/{mac} would count as the node's own boot.
 func (l *qemuLab) systemHasAgent(t *testing.T) bool {
@@ -218,7 +218,7 @@ func (l *qemuLab) systemHasAgent(t *testing.T) bool {
 			continue // not an archive (a kernel)
 		}
 		for _, name := range strings.Fields(string(out)) {
-			if strings.TrimPrefix(name, "./") == "sbin/gitboot-agent" {
+			if strings.TrimPrefix(name, "./") == "usr/lib/gitboot/gitboot-agent" {
 				has = true
 			}
 		}
