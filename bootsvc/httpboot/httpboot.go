@@ -363,6 +363,9 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	case routeApply:
 		h.serveApply(w, r, snap, addr, p)
 		return
+	case routeInitFailed:
+		h.serveInitFailed(w, r, snap, addr, p)
+		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = hdrAllow
