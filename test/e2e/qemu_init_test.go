@@ -72,6 +72,7 @@ func TestQEMUInitFailed(t *testing.T) {
 			t.Errorf("no %q on the console%s", want, l.report())
 		}
 	}
+	t.Logf("n1: gitboot's /init said:\n\t%s", strings.Join(regexp.MustCompile(`(?m)^.*gitboot init: (exec|init-failed).*$`).FindAllString(console, -1), "\n\t"))
 	if strings.Contains(console, "starting a shell") {
 		t.Errorf("a shell was started without gitboot.debug%s", l.report())
 	}
@@ -104,9 +105,11 @@ func TestQEMUInitFailed(t *testing.T) {
 }
 
 // TestQEMUTmpfsRoot boots n1 (BIOS) with root = "tmpfs", root_size =
-// "40%": gitboot's /init moves the tree into a tmpfs and switch_roots, so
-// the image's init finds / on a tmpfs mount of about 40% of RAM, and
-// pivot_root in a new mount namespace works (it fails on the initramfs).
+// "40%" from its profile: gitboot's /init moves the tree into a tmpfs and
+// switch_roots, so the image's init finds / on a tmpfs mount of about 40%
+// of RAM, and pivot_root in a new mount namespace works. n2, booted beside
+// it, sets root = "initramfs" itself (a node wins over its profile) and
+// shows the difference: / is the kernel's rootfs and pivot_root fails.
 func TestQEMUTmpfsRoot(t *testing.T) {
 	requireQEMU(t)
 	kernel := testKernel(t)
@@ -114,15 +117,25 @@ func TestQEMUTmpfsRoot(t *testing.T) {
 	editLab(t, repo, "cluster.hcl", `kernel_args      = ["console=ttyS0", "quiet"]`,
 		"kernel_args      = [\"console=ttyS0\", \"quiet\", \"e2e.rootcheck\"]\n  root             = \"tmpfs\"\n  root_size        = \"40%\"",
 		"tmpfs root test")
+	editLab(t, repo, "nodes.hcl", `ip       = "10.99.0.12"`, "ip       = \"10.99.0.12\"\n  root     = \"initramfs\"", "n2 stays on the initramfs")
 	l := startQEMULabRepo(t, kernel, repo)
-	vm, took := l.boot(t, "n1", biosArgs(n1MAC)...)
+	vm, vm2 := l.start(t, "n1", biosArgs(n1MAC)...), l.start(t, "n2", biosArgs(n2MAC)...)
+	took := l.waitBooted(t, vm)
 	t.Logf("n1 (tmpfs root): power-on to the image's init %s", took.Round(100*time.Millisecond))
+	l.waitBooted(t, vm2)
+	rootRE := regexp.MustCompile(`GITBOOT-E2E-ROOT mount=(\S*) size=(\S*) pivot=(\S*)`)
+	if m := rootRE.FindStringSubmatch(vm2.console()); m == nil || m[1] != "rootfs:rootfs" || m[3] != "fail" {
+		t.Errorf("n2 (root = \"initramfs\"): %q; want / on rootfs and pivot_root failing%s", m, l.report())
+	}
+	if strings.Contains(vm2.console(), "gitboot init: root:") {
+		t.Errorf("n2 (root = \"initramfs\") moved its root%s", l.report())
+	}
 	console := vm.console()
 	if !regexp.MustCompile(`gitboot init: root: switch_root into the tmpfs\n`).MatchString(console) ||
 		!regexp.MustCompile(`gitboot init: root: / is a tmpfs of \S+ \(gitboot.root_size=40%\)`).MatchString(console) {
 		t.Errorf("gitboot's /init did not say it moved / into a tmpfs%s", l.report())
 	}
-	m := regexp.MustCompile(`GITBOOT-E2E-ROOT mount=(\S*) size=(\S*) pivot=(\S*)`).FindStringSubmatch(console)
+	m := rootRE.FindStringSubmatch(console)
 	if m == nil {
 		t.Fatalf("no GITBOOT-E2E-ROOT line%s", l.report())
 	}
@@ -135,4 +148,5 @@ func TestQEMUTmpfsRoot(t *testing.T) {
 	}
 	l.checkServed(t, "n1", "10.99.0.11")
 	l.waitPowerOff(t, vm)
+	l.waitPowerOff(t, vm2)
 }
