@@ -291,3 +291,46 @@ exec "$TARGET"`)
 		}
 	}
 }
+
+// TestInitSecureFetch: the secure first fetch is retried with a growing
+// delay until it works, and given up (with one failure line) only when
+// the budget is spent.
+func TestInitSecureFetch(t *testing.T) {
+	for _, sh := range initShells(t) {
+		dir := t.TempDir()
+		// The fake agent fails until its third call.
+		agent := filepath.Join(dir, "agent")
+		write(t, agent, "#!/bin/sh\necho \"$*\" >>"+dir+"/calls\n[ $(wc -l <"+dir+"/calls) -ge 3 ]\n", 0o755)
+		start := time.Now()
+		out, err := initLib(t, sh, dir, `AGENT=`+agent+`; SERVER=http://s:1; MAC=m; SECURE=1; secure_fetch; echo "rc=$?"`)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		for _, want := range []string{
+			"gitboot init: agent: first fetch of the runtime overlay failed (exit 1, try 1); retrying in 1 s",
+			"gitboot init: agent: first fetch of the runtime overlay failed (exit 1, try 2); retrying in 2 s",
+			"gitboot init: agent: runtime overlay fetched (secure mode)\nrc=0\n",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in:\n%s", sh[0], want, out)
+			}
+		}
+		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		if !strings.HasPrefix(string(calls), "--once --server http://s:1 --mac m --secure\n") {
+			t.Errorf("%s: the agent ran with %q", sh[0], calls)
+		}
+		if took := time.Since(start); took < 3*time.Second {
+			t.Errorf("%s: three tries in %s: no backoff", sh[0], took)
+		}
+
+		// An agent that never succeeds: given up once the budget is spent.
+		write(t, agent, "#!/bin/sh\nexit 7\n", 0o755)
+		out, err = initLib(t, sh, dir, `AGENT=`+agent+`; SERVER=http://s:1; MAC=m; SECURE=1; SECURE_BUDGET=2; secure_fetch; echo "rc=$?"`)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		if !regexp.MustCompile(`gitboot init: agent: first fetch of the runtime overlay failed 2 times over [0-9]+ s \(last exit 7\); booting without it\nrc=1\n$`).MatchString(out) {
+			t.Errorf("%s: the budget spent:\n%s", sh[0], out)
+		}
+	}
+}
