@@ -334,3 +334,34 @@ func TestInitSecureFetch(t *testing.T) {
 		}
 	}
 }
+
+// TestInitWaitCarrier: the carrier wait goes on while the link is down,
+// says so at intervals, stops as soon as the carrier comes, and gives up
+// after CARRIER_WAIT seconds.
+func TestInitWaitCarrier(t *testing.T) {
+	for _, sh := range initShells(t) {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "eth0", "carrier"), "0\n", 0o644)
+		start := time.Now()
+		out, err := initLib(t, sh, dir, `SYS_NET=`+dir+`; IFACE=eth0; CARRIER_WAIT=30; CARRIER_TELL=1
+(sleep 3; echo 1 >`+dir+`/eth0/carrier) &
+wait_carrier; echo "rc=$? carrier=$CARRIER"`)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		if !strings.Contains(out, "gitboot init: network: waiting for a carrier on eth0 (") || !strings.HasSuffix(out, "rc=0 carrier=1\n") {
+			t.Errorf("%s: a carrier after 3 s:\n%s", sh[0], out)
+		}
+		if took > 15*time.Second {
+			t.Errorf("%s: the carrier came after 3 s, the wait took %s", sh[0], took)
+		}
+
+		write(t, filepath.Join(dir, "eth0", "carrier"), "0\n", 0o644)
+		start = time.Now()
+		out, err = initLib(t, sh, dir, `SYS_NET=`+dir+`; IFACE=eth0; CARRIER_WAIT=2; wait_carrier; echo "rc=$? carrier=$CARRIER"`)
+		if err != nil || !strings.HasSuffix(out, "rc=1 carrier=0\n") || time.Since(start) < time.Second {
+			t.Errorf("%s: no carrier: %v after %s:\n%s", sh[0], err, time.Since(start), out)
+		}
+	}
+}
