@@ -101,6 +101,11 @@ type Node struct {
 	// overlay must carry the key (header X-Gitboot-Asset-Key); the key
 	// itself is never in a snapshot.
 	AssetKeySHA256 string
+	// Root is "tmpfs" when the node's /init moves its root into a tmpfs
+	// of RootSize ("50%", "8G"): the iPXE script passes gitboot.root=tmpfs
+	// gitboot.root_size=SIZE. Empty (or "initramfs"): the initramfs stays
+	// the root.
+	Root, RootSize string
 }
 
 // Snapshot is everything the boot services serve, immutable once built

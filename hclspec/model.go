@@ -135,6 +135,10 @@ type Node struct {
 	// none). The key itself is not kept: the runtime overlay is served to
 	// a request whose X-Gitboot-Asset-Key header hashes to this.
 	AssetKeySHA256 string
+	// Root is the node's root file system, RootInitramfs (default) or
+	// RootTmpfs; RootSize the tmpfs's size ("50%" of RAM by default, or
+	// "8G"), meaningful with RootTmpfs only.
+	Root, RootSize string
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.

@@ -26,6 +26,7 @@ type settings struct {
 	image, network                 setting[string]
 	assetKey                       setting[string] // the sha256 of asset_key, "sha256:<hex>"
 	kernelArgs, sysOvl, runtimeOvl setting[[]string]
+	root, rootSize                 setting[string] // root.go
 	tags                           map[string]setting[string]
 	profiles                       []string
 	profileRanges                  hcl.Range
@@ -39,7 +40,7 @@ type profileDef struct {
 	order int
 }
 
-var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key"}
+var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size"}
 
 var profileSchema = schema(profileAttrs...)
 
@@ -79,6 +80,7 @@ func decodeSettings(a *attrs) settings {
 			s.assetKey = setting[string]{v: sum, rng: at.Expr.Range(), set: true}
 		}
 	}
+	decodeRoot(a, &s)
 	if v, at, ok := a.strMap("tags"); ok {
 		s.tags = make(map[string]setting[string], len(v))
 		for k, val := range v {
@@ -310,6 +312,7 @@ func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
 	setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
 	setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
 	setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
+	mergeRoot(n, &m)
 	if len(m.tags) > 0 {
 		n.Tags = make(map[string]string, len(m.tags))
 		for k, t := range m.tags {
@@ -380,6 +383,7 @@ func (m *settings) apply(o settings) {
 	if o.runtimeOvl.set || o.runtimeOvl.broken {
 		m.runtimeOvl = o.runtimeOvl
 	}
+	m.applyRoot(o)
 	if len(o.tags) > 0 && m.tags == nil {
 		m.tags = map[string]setting[string]{}
 	}

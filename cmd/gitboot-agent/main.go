@@ -58,6 +58,8 @@ type config struct {
 	assetKey string // file holding the node's asset key (secure mode)
 	// noPostApply: overlays' post_apply commands are logged, not run.
 	noPostApply bool
+	// initFailed is --report-init-failed REASON (report.go).
+	initFailed string
 }
 
 // Defaults and bounds.
@@ -90,6 +92,9 @@ func run(args []string, stderr io.Writer, cmdline func() string) int {
 	level := slog.LevelInfo
 	if cfg.debug {
 		level = slog.LevelDebug
+	}
+	if cfg.initFailed != "" {
+		return reportInitFailed(context.Background(), cfg, cfg.initFailed, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	a := newAgent(cfg, log)
@@ -130,6 +135,7 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs.BoolVar(&cfg.debug, "debug", false, "log every fetch, also unchanged ones")
 	fs.StringVar(&cfg.assetKey, "asset-key-file", dmiAssetTag, "in secure mode, send the node's asset key read from this file (the DMI chassis asset tag, as Warewulf does) when it has one")
 	fs.BoolVar(&cfg.noPostApply, "no-post-apply", false, "do not run overlays' post_apply commands after their files changed (log them only)")
+	fs.StringVar(&cfg.initFailed, "report-init-failed", "", "report to the server that this node's init could not be executed, with this reason (stage INIT_FAILED), and exit: 0 recorded, 1 not (gitboot's /init runs it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once [--from FILE]] [--no-post-apply]")
 		fs.PrintDefaults()
