@@ -133,6 +133,12 @@ type Node struct {
 	// none). The key itself is not kept: the runtime overlay is served to
 	// a request whose X-Gitboot-Asset-Key header hashes to this.
 	AssetKeySHA256 string
+	// Interfaces are the node's interface blocks merged with its
+	// profiles' by name (interfaces.go), sorted by name; nil when none.
+	Interfaces []*Interface `json:",omitempty"`
+	// NetworkConfig is the network stack gitboot configures on the node
+	// ("networkd", "networkmanager", "ifupdown"); empty: detected at boot.
+	NetworkConfig string `json:",omitempty"`
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.
