@@ -17,7 +17,7 @@ import (
 // carries, after gitboot's init overlay, the overlay "gitboot-net":
 //
 //	usr/lib/gitboot/netconfig            the script /init runs (netconfig.sh)
-//	usr/lib/gitboot/net/gitboot.conf     STACK= BOOT_MAC= BOOT_NAME= INTERFACES=
+//	usr/lib/gitboot/net/gitboot.conf     STACK= BOOT_MAC= BOOT_NAME= BOOT_ADDR= BOOT_GATEWAY= INTERFACES=
 //	usr/lib/gitboot/net/link/*.link      systemd .link files pinning each name
 //	usr/lib/gitboot/net/networkd/*       .network and .netdev files
 //	usr/lib/gitboot/net/networkmanager/* keyfiles (installed 0600)
@@ -207,6 +207,9 @@ func netConf(n *hclspec.Node, ifs []*netIface) []byte {
 	for _, ni := range ifs {
 		if ni.boot {
 			b.WriteString("BOOT_MAC=" + ni.mac + "\nBOOT_NAME=" + ni.name + "\n")
+			if ni.addr.IsValid() {
+				b.WriteString("BOOT_ADDR=" + ni.addr.String() + "\nBOOT_GATEWAY=" + ni.gateway + "\n")
+			}
 		}
 	}
 	b.WriteString("INTERFACES=" + strconv.Itoa(len(ifs)) + "\n")

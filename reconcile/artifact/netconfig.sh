@@ -23,7 +23,8 @@
 # .link file keeps it). Problems print a line and never stop the boot.
 #
 # For tests: ROOT= is the root to work on (default /), SYSNET= the
-# directory of network devices (default /sys/class/net).
+# directory of network devices (default /sys/class/net); with ROOT set the
+# boot NIC's address is left alone unless FIX_ADDR=1.
 #
 # POSIX sh only: it runs under busybox sh and dash alike.
 
@@ -35,7 +36,7 @@ say() {
 	echo "gitboot init: netconfig: $*"
 }
 
-STACK='' BOOT_MAC='' BOOT_NAME='' INTERFACES=0
+STACK='' BOOT_MAC='' BOOT_NAME='' BOOT_ADDR='' BOOT_GATEWAY='' INTERFACES=0
 if [ ! -r "$NET/gitboot.conf" ]; then
 	say "no /usr/lib/gitboot/net/gitboot.conf: nothing to configure"
 	exit 0
@@ -45,6 +46,8 @@ while IFS='=' read -r key value; do
 	STACK) STACK=$value ;;
 	BOOT_MAC) BOOT_MAC=$value ;;
 	BOOT_NAME) BOOT_NAME=$value ;;
+	BOOT_ADDR) BOOT_ADDR=$value ;;
+	BOOT_GATEWAY) BOOT_GATEWAY=$value ;;
 	INTERFACES) INTERFACES=$value ;;
 	esac
 done <"$NET/gitboot.conf"
@@ -129,6 +132,30 @@ if [ -z "$BOOTIF" ] && [ -n "$BOOT_MAC" ]; then
 		fi
 	done
 	[ -n "$BOOTIF" ] || say "no interface has the boot mac $BOOT_MAC: its files are left out"
+fi
+
+# The boot NIC's address as the stacks set it: with its broadcast address.
+# The kernel never changes the broadcast of an existing address, and
+# systemd-networkd (252) retries such a change until the link fails: an
+# address /init added without one is added again with it (and the default
+# route, which went with it). Not in tests (ROOT set) unless FIX_ADDR=1.
+[ -n "$ROOT" ] || FIX_ADDR=1
+if [ "${FIX_ADDR:-}" = 1 ] && [ -n "$BOOTIF" ] && [ -n "$BOOT_ADDR" ] && command -v ip >/dev/null 2>&1; then
+	cur=$(ip -4 -o addr show dev "$BOOTIF" 2>/dev/null)
+	case $cur in
+	*" $BOOT_ADDR brd "*) ;;
+	*" $BOOT_ADDR "*)
+		if ip addr del "$BOOT_ADDR" dev "$BOOTIF" && ip addr add "$BOOT_ADDR" brd + dev "$BOOTIF"; then
+			say "$BOOTIF: $BOOT_ADDR again with its broadcast address"
+		else
+			ip addr replace "$BOOT_ADDR" dev "$BOOTIF" 2>/dev/null
+			say "$BOOTIF: could not add the broadcast address to $BOOT_ADDR"
+		fi
+		if [ -n "$BOOT_GATEWAY" ]; then
+			ip route replace default via "$BOOT_GATEWAY" dev "$BOOTIF" || say "could not restore the default route via $BOOT_GATEWAY"
+		fi
+		;;
+	esac
 fi
 
 # put SRC DEST MODE: installs SRC as DEST (in the image), @BOOTIF@

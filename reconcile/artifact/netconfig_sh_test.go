@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
 // netShells are the shells netconfig must run under: dash (Debian's
@@ -21,7 +24,7 @@ func netShells(t *testing.T) map[string][]string {
 	}
 	if p, err := exec.LookPath("busybox"); err == nil {
 		bin := t.TempDir()
-		for _, applet := range []string{"sh", "sed", "grep", "mkdir", "chmod", "mv", "rm", "ln", "tr", "cat", "printf", "echo", "["} {
+		for _, applet := range []string{"sh", "sed", "grep", "mkdir", "chmod", "mv", "rm", "ln", "tr", "cat", "printf", "echo", "[", "ip", "env"} {
 			if err := os.Symlink(p, filepath.Join(bin, applet)); err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +110,7 @@ func TestNetconfigScript(t *testing.T) {
 			"etc/systemd/network/10-gitboot-boot.link 0644", "etc/systemd/network/10-gitboot-data0.link 0644",
 		},
 		check: map[string]string{
-			"etc/network/interfaces.d/gitboot":              "auto eth0\niface eth0 inet manual\n\tup ip link set dev eth0 up\n\tup ip addr replace 10.99.0.11/24 dev eth0\n",
+			"etc/network/interfaces.d/gitboot":              "auto eth0\niface eth0 inet manual\n\tup ip link set dev eth0 up\n\tup ip addr replace 10.99.0.11/24 brd + dev eth0\n",
 			"etc/systemd/network/10-gitboot-boot.link":      "MACAddress=52:54:00:00:00:01\n\n[Link]\nName=eth0\n",
 			"etc/resolv.conf":                               "search cluster.example data.example\nnameserver 10.99.0.1\nnameserver 10.99.0.2\n",
 			"etc/network/interfaces":                        "auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n",
@@ -258,5 +261,49 @@ func writeOverlay(t *testing.T, root string, ov *overlay) {
 			continue
 		}
 		write(t, p, string(f.data), os.FileMode(f.mode&0o777))
+	}
+}
+
+// TestNetconfigBootAddress runs netconfig in a network namespace whose
+// boot NIC has the node's address without a broadcast address (as an
+// /init that ran `ip addr add A/P dev IF` leaves it): netconfig adds it
+// again with one, and the default route with it, since systemd-networkd
+// cannot take such an address over (the kernel never changes an
+// address's broadcast; networkd 252 retries until the link fails).
+func TestNetconfigBootAddress(t *testing.T) {
+	netnstest.Require(t)
+	ns := netnstest.New(t, "gbnc")
+	ns.MustIP(t, "link", "add", "eth0", "address", "52:54:00:00:00:01", "type", "veth", "peer", "name", "p0")
+	ns.MustIP(t, "link", "set", "eth0", "up")
+	ns.MustIP(t, "link", "set", "p0", "up")
+	for shName, sh := range netShells(t) {
+		t.Run(shName, func(t *testing.T) {
+			ns.MustIP(t, "addr", "flush", "dev", "eth0")
+			ns.MustIP(t, "addr", "add", "10.99.0.11/24", "dev", "eth0")
+			ns.MustIP(t, "route", "add", "default", "via", "10.99.0.1", "dev", "eth0")
+			root := t.TempDir()
+			debianIfupdown.write(t, root)
+			c := loadNetCluster(t, netCases[0].node)
+			n, _ := c.Node("n1")
+			writeOverlay(t, root, netOverlay(c, n))
+			cmd := ns.Command(context.Background(), "env", "-i", sh[1], "ROOT="+root, "FIX_ADDR=1", sh[0], filepath.Join(root, "usr/lib/gitboot/netconfig"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("netconfig: %v\n%s", err, out)
+			}
+			addr, _ := ns.Output(context.Background(), "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+			route, _ := ns.Output(context.Background(), "ip", "route", "show", "default")
+			if !strings.Contains(string(addr), "inet 10.99.0.11/24 brd 10.99.0.255 ") || !strings.Contains(string(route), "default via 10.99.0.1 dev eth0") {
+				t.Errorf("after netconfig: address %q, default route %q; want 10.99.0.11/24 brd 10.99.0.255 and the route via 10.99.0.1\n%s", addr, route, out)
+			}
+			if !strings.Contains(string(out), "eth0: 10.99.0.11/24 again with its broadcast address") {
+				t.Errorf("netconfig did not say it added the address again:\n%s", out)
+			}
+			// The second run finds the broadcast address and changes nothing.
+			out, _ = ns.Command(context.Background(), "env", "-i", sh[1], "ROOT="+root, "FIX_ADDR=1", sh[0], filepath.Join(root, "usr/lib/gitboot/netconfig")).CombinedOutput()
+			if strings.Contains(string(out), "again") {
+				t.Errorf("second run re-added the address:\n%s", out)
+			}
+		})
 	}
 }

@@ -97,6 +97,11 @@ func renderNetworkd(ifs []*netIface) []netFile {
 		} else if ni.bond == "" {
 			b.WriteString("LinkLocalAddressing=no\n")
 		}
+		if ni.bond == "" {
+			// IPv4 static only, as the other stacks: no router
+			// advertisements, no DHCPv6.
+			b.WriteString("IPv6AcceptRA=no\n")
+		}
 		if ni.boot {
 			// /init has set this very address: keep it while networkd
 			// takes the link over (and at networkd's restart).
@@ -227,7 +232,7 @@ func renderIfupdown(ifs []*netIface) []byte {
 			b.WriteString("\taddress " + ni.addr.String() + "\n")
 		case ni.addr.IsValid():
 			b.WriteString("\tup ip link set dev " + name + " up\n")
-			b.WriteString("\tup ip addr replace " + ni.addr.String() + " dev " + name + "\n")
+			b.WriteString("\tup ip addr replace " + ni.addr.String() + " brd + dev " + name + "\n")
 			if ni.gateway != "" {
 				b.WriteString("\tup ip route replace default via " + ni.gateway + " dev " + name + "\n")
 			}
