@@ -274,7 +274,9 @@ func (l *loader) resolveInterfaces(n *Node, defs []ifaceDef) {
 		if d.typ.set {
 			it.Type = d.typ.v
 		}
-		it.Boot = it.MAC != "" && it.MAC == n.MAC
+		// A bond or vlan with the node's mac is not the boot NIC (booting
+		// over a bond is not supported): it is reported as a duplicate.
+		it.Boot = it.MAC != "" && it.MAC == n.MAC && (it.Type == "ethernet" || it.Type == "infiniband")
 		what := "interface " + quote(d.name) + " of node " + quote(n.Name)
 		if !d.typ.broken {
 			l.checkInterfaceShape(n, d, it, what)

@@ -235,6 +235,10 @@ node "c002" {
 		files: node("  interface \"eth0\" {\n    mac = \"52:54:00:00:00:01\"\n    ip  = \"10.99.0.12\"\n  }\n"),
 		want:  []string{`n.hcl:7:11: Boot interface with another ip: interface "eth0" of node "c001" has the node's mac, so it is the boot NIC; its ip 10.99.0.12 differs from the node's ip 10.99.0.11 (leave it out or make it the same).`},
 	}, {
+		name:  "bond with the node's mac",
+		files: node("  interface \"bond0\" {\n    type    = \"bond\"\n    mac     = \"52:54:00:00:00:01\"\n    members = [\"eth1\"]\n  }\n"),
+		want:  []string{`n.hcl:7:15: Duplicate MAC address: interface "bond0" of node "c001" has mac 52:54:00:00:00:01, the mac of node "c001" (set at n.hcl:2,11-30).`},
+	}, {
 		name:  "duplicate interface block and bad name",
 		files: node("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n  }\n  interface \"eth1\" {\n    mac = \"52:54:00:00:02:02\"\n  }\n  interface \"a-very-long-interface\" {\n    mac = \"52:54:00:00:02:03\"\n  }\n"),
 		want: []string{
