@@ -180,3 +180,29 @@ func TestNetOverlayOnlyWhenDeclared(t *testing.T) {
 		t.Errorf("system input keys: plain %s, second NIC %s, its ip changed %s; want three different", base, a, b)
 	}
 }
+
+// TestTemplateInterfaces: overlay templates see .Node.Interfaces.
+func TestTemplateInterfaces(t *testing.T) {
+	c := loadNetCluster(t, netCases[2].node)
+	n, _ := c.Node("n1")
+	tmpl, deps, err := parseTemplate("ifs.tmpl", `{{range .Node.Interfaces}}{{.Name}} {{.Type}} {{.IP}} {{.Network}} {{.MTU}} {{.Boot}} {{range .Members}}{{.}},{{end}}{{.Parent}}{{.VLANID}}
+{{end}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deps&depNode == 0 {
+		t.Errorf("a template reading .Node.Interfaces does not depend on the node (deps %b)", deps)
+	}
+	out, err := render(tmpl, newDataSet(c, nil).data(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "bond0 bond 10.98.0.11 data 0 false eth1,eth2,0\n" +
+		"eno1 ethernet 10.99.0.11 cluster 9000 true 0\n" +
+		"eth1 ethernet   0 false 0\n" +
+		"ib0 infiniband 10.100.0.11 ib 2044 false 0\n" +
+		"vlan42 vlan   0 false eth342\n"
+	if string(out) != want {
+		t.Errorf("rendered:\n%s\nwant:\n%s", out, want)
+	}
+}
