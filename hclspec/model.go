@@ -139,6 +139,12 @@ type Node struct {
 	// RootTmpfs; RootSize the tmpfs's size ("50%" of RAM by default, or
 	// "8G"), meaningful with RootTmpfs only.
 	Root, RootSize string
+	// Interfaces are the node's interface blocks merged with its
+	// profiles' by name (interfaces.go), sorted by name; nil when none.
+	Interfaces []*Interface `json:",omitempty"`
+	// NetworkConfig is the network stack gitboot configures on the node
+	// ("networkd", "networkmanager", "ifupdown"); empty: detected at boot.
+	NetworkConfig string `json:",omitempty"`
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.

@@ -31,6 +31,8 @@ type settings struct {
 	profiles                       []string
 	profileRanges                  hcl.Range
 	profilesBroken                 bool // profiles present but invalid (already reported)
+	netConfig                      setting[string]
+	ifaces                         []ifaceDef // interface blocks (interfaces.go)
 }
 
 type profileDef struct {
@@ -42,9 +44,9 @@ type profileDef struct {
 
 var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size"}
 
-var profileSchema = schema(profileAttrs...)
+var profileSchema = withInterfaceBlocks(schema(append([]string{"network_config"}, profileAttrs...)...))
 
-var nodeSchema = schema(append([]string{"mac", "ip", "for_each"}, profileAttrs...)...)
+var nodeSchema = withInterfaceBlocks(schema(append([]string{"mac", "ip", "for_each", "network_config"}, profileAttrs...)...))
 
 // decodeSettings reads the shared attributes from a.
 func decodeSettings(a *attrs) settings {
@@ -87,6 +89,8 @@ func decodeSettings(a *attrs) settings {
 			s.tags[k] = setting[string]{v: val, rng: at.Expr.Range(), set: true}
 		}
 	}
+	s.netConfig = checkNetworkConfig(a)
+	s.ifaces = decodeInterfaces(a)
 	return s
 }
 
@@ -108,6 +112,7 @@ func (l *loader) profileList() []*Profile {
 type nodeDef struct {
 	node   *Node
 	broken brokenAttrs
+	ifaces []ifaceDef // its merged interface blocks, for checkInterfaceAddrs
 }
 
 // brokenAttrs are merged attributes whose value was invalid (and
@@ -207,7 +212,8 @@ func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range)
 	}
 	// Merge at once: the settings of 100,000 nodes waiting to be merged
 	// would cost some 70 MB.
-	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, broken: l.mergeNode(n, decodeSettings(a))})
+	broken, ifaces := l.mergeNode(n, decodeSettings(a))
+	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, broken: broken, ifaces: ifaces})
 	l.nodes = append(l.nodes, n)
 }
 
@@ -267,7 +273,7 @@ func joinArrow(prefix string, names []string) string {
 // mergeNode applies n's profiles (included profiles first, each once, in
 // order; later wins) and then the node's own attributes s. Maps merge key
 // by key; lists replace. Profiles are decoded before nodes.
-func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
+func (l *loader) mergeNode(n *Node, s settings) (brokenAttrs, []ifaceDef) {
 	if l.profileByName == nil {
 		l.profileByName = make(map[string]*profileDef, len(l.profiles))
 		for _, p := range l.profiles {
@@ -313,6 +319,7 @@ func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
 	setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
 	setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
 	mergeRoot(n, &m)
+	setOrigin(n, "network_config", m.netConfig, func(v string) { n.NetworkConfig = v })
 	if len(m.tags) > 0 {
 		n.Tags = make(map[string]string, len(m.tags))
 		for k, t := range m.tags {
@@ -330,8 +337,9 @@ func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
 			}
 		}
 	}
+	l.resolveInterfaces(n, m.ifaces)
 	l.shared.intern(n)
-	return broken
+	return broken, m.ifaces
 }
 
 // sharedMaps lets consecutive nodes with equal Origins (or Tags) share one
@@ -389,6 +397,12 @@ func (m *settings) apply(o settings) {
 	}
 	for k, v := range o.tags {
 		m.tags[k] = v
+	}
+	if o.netConfig.set || o.netConfig.broken {
+		m.netConfig = o.netConfig
+	}
+	if len(o.ifaces) > 0 {
+		m.ifaces = mergeInterfaces(m.ifaces, o.ifaces)
 	}
 }
 

@@ -70,6 +70,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 			tn.IP = n.IP.String()
 		}
 		tn.Domain = d.networks[n.Network].Domain
+		tn.Interfaces = templateInterfaces(n)
 		d.cluster.Nodes = append(d.cluster.Nodes, tn)
 		kh.str("node")
 		kh.str(tn.Name)
@@ -90,6 +91,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 			kh.str(k)
 			kh.str(tn.Tags[k])
 		}
+		hashInterfaces(&kh, tn.Interfaces)
 		h := kh.sum()
 		d.nodeHash[n.Name] = h
 		all.Write(h[:])
@@ -226,6 +228,7 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, agent *o
 		if err != nil {
 			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
+		sys = withNetOverlay(c, n, sys)
 		rt, err := load(n.RuntimeOverlays)
 		if err != nil {
 			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
