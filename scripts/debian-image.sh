@@ -7,7 +7,7 @@
 # from the Debian archive apt already uses (~4 min), then pruned of
 # documentation, Debian's own initrds (gitboot's initrds boot the node) and
 # the kernel modules a VM never loads (sound, GPU, media, Wi-Fi, staging,
-# Bluetooth; depmod runs again afterwards), so it is about 500 MB.
+# Bluetooth; the image's depmod runs again afterwards), so it is about 500 MB.
 #
 # Output: $GITBOOT_TEST_CACHE/debian12.tar (default /var/cache/gitboot-test),
 # written atomically (a temporary file renamed into place), and
@@ -39,8 +39,8 @@ log() { echo "debian-image: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (the image's owners and modes must be kept)"
-for c in mmdebstrap tar depmod flock; do
-  command -v "$c" >/dev/null || die "needs $c (apt-get install mmdebstrap tar kmod util-linux)"
+for c in mmdebstrap tar chroot flock; do
+  command -v "$c" >/dev/null || die "needs $c (apt-get install mmdebstrap tar coreutils util-linux)"
 done
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.debian12.lock"
@@ -103,7 +103,8 @@ for m in "$root"/usr/lib/modules/*/; do
   for p in $PRUNE_MODULES; do
     rm -rf "${m:?}$p"
   done
-  depmod -b "$root" "$kver"
+  # The image's own depmod (its kmod), for its own kernel.
+  chroot "$root" /usr/sbin/depmod "$kver"
   kvers+=("$kver")
 done
 ((${#kvers[@]})) || die "$RAW has no /usr/lib/modules/KVER"
