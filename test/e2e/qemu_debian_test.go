@@ -37,7 +37,7 @@ import (
 //     /etc/issue back (runtime_interval = "5s").
 func TestQEMUDebian(t *testing.T) {
 	netnstest.Require(t)
-	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "ping")
+	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "busybox")
 	if !haveFile("/usr/lib/ipxe/qemu/efi-virtio.rom", "/usr/share/qemu/efi-virtio.rom") {
 		skipOrFail(t, "QEMU's iPXE ROM efi-virtio.rom is missing: install ipxe-qemu")
 	}
@@ -105,7 +105,7 @@ func TestQEMUDebian(t *testing.T) {
 	if a := facts["d1"]["addrs"]; !strings.Contains(a, "="+d1DataIP+"/24") {
 		t.Errorf("d1: IPv4 addresses %s; want %s/24 on its second NIC (interface \"data0\")%s", a, d1DataIP, l.debianReport(d1))
 	}
-	if out, err := l.srv.Output(context.Background(), "ping", "-c", "3", "-W", "5", d1DataIP); err != nil {
+	if out, err := l.srv.Output(context.Background(), "busybox", "ping", "-c", "3", "-W", "5", d1DataIP); err != nil {
 		t.Errorf("the server cannot ping d1's second NIC at %s: %v\n%s%s", d1DataIP, err, out, l.debianReport(d1))
 	}
 
