@@ -39,8 +39,10 @@ const (
 )
 
 // cluster is the benchmark's repository: one node, the Debian image, the
-// kernel's console on ttyS0 (so systemd's status lines are seen), no
-// overlays beyond gitboot's own and the hostname.
+// kernel's console on ttyS0 (so systemd's status lines are seen), and
+// besides gitboot's own overlays and the hostname only overlay "console",
+// which masks the serial getty (while a getty holds the console systemd
+// prints no status there, "Reached target ... Multi-User System" included).
 const cluster = `server "head" {
   address  = "` + serverIP + `"
   networks = [network.cluster]
@@ -65,12 +67,17 @@ overlay "hostname" {
   builtin = "hostname"
 }
 
+overlay "console" {
+  source = "overlays/console"
+}
+
 node "d1" {
   mac              = "` + nodeMAC + `"
   ip               = "` + nodeIP + `"
   image            = image.debian12
   network          = network.cluster
   kernel_args      = ["console=ttyS0"]
+  system_overlays  = [overlay.console]
   runtime_overlays = [overlay.hostname]
 }
 `
@@ -140,6 +147,13 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	}
 	repo := filepath.Join(dir, "repo")
 	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cluster}); err != nil {
+		return nil, err
+	}
+	units := filepath.Join(repo, "overlays", "console", "etc", "systemd", "system")
+	if err := os.MkdirAll(units, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink("/dev/null", filepath.Join(units, "serial-getty@ttyS0.service")); err != nil {
 		return nil, err
 	}
 	if err := benchenv.Commit(repo, "debian bench"); err != nil {
