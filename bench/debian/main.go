@@ -39,10 +39,11 @@ const (
 )
 
 // cluster is the benchmark's repository: one node, the Debian image, the
-// kernel's console on ttyS0 (so systemd's status lines are seen), and
-// besides gitboot's own overlays and the hostname only overlay "console",
-// which masks the serial getty (while a getty holds the console systemd
-// prints no status there, "Reached target ... Multi-User System" included).
+// kernel's console on ttyS0, and besides gitboot's own overlays and the
+// hostname only overlay "marker": a unit wanted by multi-user.target and
+// ordered after it, printing its line on the console (markerUnit) (systemd's own
+// "Reached target ... Multi-User System" status line is held back while a
+// getty uses the serial console, so it is not always there).
 const cluster = `server "head" {
   address  = "` + serverIP + `"
   networks = [network.cluster]
@@ -67,8 +68,8 @@ overlay "hostname" {
   builtin = "hostname"
 }
 
-overlay "console" {
-  source = "overlays/console"
+overlay "marker" {
+  source = "overlays/marker"
 }
 
 node "d1" {
@@ -77,9 +78,23 @@ node "d1" {
   image            = image.debian12
   network          = network.cluster
   kernel_args      = ["console=ttyS0"]
-  system_overlays  = [overlay.console]
+  system_overlays  = [overlay.marker]
   runtime_overlays = [overlay.hostname]
 }
+`
+
+// markerUnit prints "GBMULTIUSER target=active" once multi-user.target
+// is reached.
+const markerUnit = `[Unit]
+Description=bench/debian: multi-user.target reached
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "GBMULTIUSER target=$(systemctl is-active multi-user.target)" >/dev/ttyS0'
+
+[Install]
+WantedBy=multi-user.target
 `
 
 func main() {
@@ -146,14 +161,14 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	repo := filepath.Join(dir, "repo")
-	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cluster}); err != nil {
+	units := "overlays/marker/etc/systemd/system/"
+	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cluster, units + "gbmultiuser.service": markerUnit}); err != nil {
 		return nil, err
 	}
-	units := filepath.Join(repo, "overlays", "console", "etc", "systemd", "system")
-	if err := os.MkdirAll(units, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(repo, units, "multi-user.target.wants"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.Symlink("/dev/null", filepath.Join(units, "serial-getty@ttyS0.service")); err != nil {
+	if err := os.Symlink("../gbmultiuser.service", filepath.Join(repo, units, "multi-user.target.wants", "gbmultiuser.service")); err != nil {
 		return nil, err
 	}
 	if err := benchenv.Commit(repo, "debian bench"); err != nil {

@@ -31,12 +31,13 @@ import (
 //	          /init prints "gitboot init: starting"
 //	init      gitboot's /init (modules, network, hostname, agent) until
 //	          systemd prints "Welcome to Debian"
-//	systemd   systemd until "Reached target ... Multi-User System"
+//	systemd   systemd until the marker unit ordered after multi-user.target
+//	          prints "GBMULTIUSER target=active"
 var phaseNames = []string{"firmware", "dhcp", "transfer", "kernel", "init", "systemd"}
 
 var (
 	escRE       = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
-	multiUserRE = regexp.MustCompile(`Reached target .*Multi-User System`)
+	multiUserRE = regexp.MustCompile(`GBMULTIUSER target=active`)
 	initRE      = regexp.MustCompile(`gitboot init: starting`)
 	welcomeRE   = regexp.MustCompile(`Welcome to .*Debian`)
 	// kernelSecondsRE is /init's own account of the time since the kernel

@@ -19,7 +19,8 @@ import (
 // nodes at once: d1 by BIOS with a second NIC, d2 by UEFI (OVMF, snponly.efi
 // by TFTP) with root = "tmpfs". One boot of the pair serves every check:
 //
-//   - systemd reaches multi-user.target on both consoles, and the facts
+//   - systemd reaches multi-user.target on both (a unit wanted by it and
+//     ordered after it prints so on the console), and the facts
 //     unit of the system overlay (started after gitboot-agent.service)
 //     prints what the node sees: /sbin still the image's link to usr/sbin,
 //     pid 1 systemd, gitboot-agent.service active, the runtime overlay's
@@ -150,13 +151,19 @@ func TestQEMUDebian(t *testing.T) {
 	}
 }
 
-// waitMultiUserErr is waitMultiUser for a goroutine: a failure is returned
-// as its message instead of failing the test.
+// waitMultiUserErr waits for the GBMULTIUSER line (multi-user.target
+// reached, multiUserUnit) and the GBFACT line on vm's console and returns
+// the facts and the time from power-on to the GBMULTIUSER line. It runs
+// in a goroutine: a failure is returned as its message instead of
+// failing the test.
 func (l *debianLab) waitMultiUserErr(vm *qemuVM) (map[string]string, time.Duration, string) {
 	var reached time.Duration
 	for {
 		con := vm.console()
-		if reached == 0 && multiUserRE.MatchString(con) {
+		if m := multiUserRE.FindStringSubmatch(con); reached == 0 && m != nil {
+			if m[1] != "active" {
+				return nil, 0, vm.node + ": multi-user.target is " + m[1] + " after its wanted units started" + l.debianReport(vm)
+			}
 			reached = time.Since(vm.start)
 		}
 		if m := factRE.FindStringSubmatch(con); m != nil && reached != 0 {
@@ -164,10 +171,10 @@ func (l *debianLab) waitMultiUserErr(vm *qemuVM) (map[string]string, time.Durati
 		}
 		if !vm.running() {
 			return nil, 0, vm.node + ": the VM stopped after " + time.Since(vm.start).Round(time.Second).String() +
-				" without multi-user.target and the GBFACT line" + l.debianReport(vm)
+				" without reaching multi-user.target (GBMULTIUSER) and the GBFACT line" + l.debianReport(vm)
 		}
 		if time.Since(vm.start) > debianDeadline {
-			return nil, 0, vm.node + ": no \"Reached target ... Multi-User System\" and GBFACT line on the console within " +
+			return nil, 0, vm.node + ": no GBMULTIUSER (multi-user.target reached) and GBFACT lines on the console within " +
 				debianDeadline.String() + l.debianReport(vm)
 		}
 		time.Sleep(500 * time.Millisecond)
