@@ -353,16 +353,30 @@ func fields(s string) map[string]string {
 	return m
 }
 
-// debianReport is report() with gitboot's /init lines and systemd's
-// failures of vm pulled out of the (long) console log.
+// debianReport is what a failure shows of vm: gitboot's /init lines,
+// systemd's failures and the test's GB* lines pulled out of the (long)
+// console log, then the end of each VM's console without systemd's
+// progress spinner, and the end of gitboot's log.
 func (l *debianLab) debianReport(vm *qemuVM) string {
-	con := vm.console()
 	var keep []string
-	for _, line := range strings.Split(con, "\n") {
+	for _, line := range strings.Split(vm.console(), "\n") {
 		if strings.Contains(line, "gitboot init:") || strings.Contains(line, "FAILED") ||
 			strings.Contains(line, "Kernel panic") || strings.Contains(line, "GBFACT") || strings.Contains(line, "GBWATCH") || strings.Contains(line, "GBMULTIUSER") {
 			keep = append(keep, line)
 		}
 	}
-	return fmt.Sprintf("\n--- %s: gitboot init, FAILED, GB* lines ---\n%s%s", vm.node, strings.Join(keep, "\n"), l.report())
+	s := fmt.Sprintf("\n--- %s: gitboot init, FAILED, GB* lines ---\n%s", vm.node, strings.Join(keep, "\n"))
+	for _, v := range l.vms {
+		var lines []string
+		for _, line := range strings.Split(v.console(), "\n") {
+			if !spinnerRE.MatchString(line) {
+				lines = append(lines, line)
+			}
+		}
+		s += fmt.Sprintf("\n--- %s serial log (tail) ---\n%s", v.node, tail(strings.Join(lines, "\n"), 40))
+	}
+	return s + fmt.Sprintf("\n--- gitboot serve log (tail) ---\n%s", tail(l.log.String(), 40))
 }
+
+// spinnerRE matches systemd's progress lines ("Job X/start running (5s / 1min 30s)").
+var spinnerRE = regexp.MustCompile(`Job \S+ running \(`)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -146,9 +145,6 @@ func TestQEMUDebian(t *testing.T) {
 		}
 	}
 	t.Logf("TestQEMUDebian: %s in all (image %s)", time.Since(began).Round(time.Second), image)
-	if os.Getenv("GITBOOT_E2E_KEEP_LOGS") != "" {
-		t.Logf("serial logs: %s", l.dir)
-	}
 }
 
 // waitMultiUserErr waits for the GBMULTIUSER line (multi-user.target
