@@ -42,9 +42,10 @@ func newRootCmd() *cobra.Command {
 		newHooksCmd(),
 		newFsckCmd(),
 		newDiscoverCmd(),
-		newImportCmd(),
 		newVersionCmd(),
 	)
+
+	root.AddCommand(newImportCmd()) // gitboot import warewulf
 	return root
 }
 
