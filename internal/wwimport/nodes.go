@@ -215,15 +215,15 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 			im.mig.add(secFields, at, "tag "+k, "a profile gitboot applies sets it, but Warewulf's merge leaves it out for this node; remove it by hand.")
 		}
 	}
-	root := ""
+	root, groot := "initramfs", "initramfs"
 	if r.root == "tmpfs" {
 		root = "tmpfs"
 	}
-	if root != g.root {
+	if g.root != "" {
+		groot = g.root
+	}
+	if root != groot {
 		b.root = root
-		if root == "" {
-			b.root = "initramfs"
-		}
 	}
 	b.assetKey = r.assetKey
 	for _, key := range sortedKeys(r.netdevs) {

@@ -101,7 +101,7 @@ func (im *importer) importOverlays() error {
 		if dir == "" || !isDir(dir) {
 			where := "no --overlays given"
 			if im.cfg.OverlaysDir != "" {
-				where = "not in " + im.cfg.OverlaysDir
+				where = "not in the --overlays directory"
 			}
 			im.mig.add(secOverlays, at, "overlay "+name, where+": copy its files into overlays/"+name+"/ and add an overlay block.")
 			continue

@@ -103,14 +103,9 @@ func findRuns(nodes []*nodeOut) (runs []*run, single []*nodeOut) {
 		ms := groups[k]
 		sort.Slice(ms, func(i, j int) bool { return ms[i].num < ms[j].num })
 		for i := 0; i < len(ms); {
-			width := 0
-			if len(ms[i].dig) > 1 && ms[i].dig[0] == '0' {
-				width = len(ms[i].dig)
-			}
-			format := strings.ReplaceAll(k.prefix, "%", "%%") + "%0" + strconv.Itoa(width) + "d" + strings.ReplaceAll(k.suffix, "%", "%%")
-			if width == 0 {
-				format = strings.ReplaceAll(k.prefix, "%", "%%") + "%d" + strings.ReplaceAll(k.suffix, "%", "%%")
-			}
+			// The first number's digits give the width: "%03d" for n001 and
+			// n151 alike; "%01d" still gives n10 after n9.
+			format := strings.ReplaceAll(k.prefix, "%", "%%") + "%0" + strconv.Itoa(len(ms[i].dig)) + "d" + strings.ReplaceAll(k.suffix, "%", "%%")
 			j := i + 1
 			for j < len(ms) && ms[j].num == ms[j-1].num+1 && fmt.Sprintf(format, ms[j].num) == ms[j].n.name && next(ms[j-1].n, ms[j].n) {
 				j++
