@@ -3,6 +3,7 @@ package wwimport
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"sort"
@@ -147,7 +148,10 @@ func (e *ReadError) Error() string {
 
 func (e *ReadError) Unwrap() error { return e.Err }
 
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+var (
+	yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+	typeRE     = regexp.MustCompile(`cannot unmarshal (\S+) (.*) into \S+$`)
+)
 
 // yamlError turns a yaml.v3 error into a ReadError with its line.
 func yamlError(file string, err error) error {
@@ -155,7 +159,7 @@ func yamlError(file string, err error) error {
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		err = errors.New(te.Errors[0])
 	}
-	msg := err.Error()
+	msg := typeRE.ReplaceAllString(err.Error(), "cannot read $1 $2 here: the field wants another type")
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return &ReadError{File: file, Line: line, Err: errors.New(strings.TrimPrefix(msg, m[0]))}
@@ -167,6 +171,10 @@ func yamlError(file string, err error) error {
 func readYAML(file string) (*yaml.Node, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, &ReadError{File: file, Err: err}
 	}
 	var doc yaml.Node
