@@ -49,8 +49,17 @@ func (m *migration) add(section, where, what, todo string) {
 	m.places[k] = append(m.places[k], where)
 }
 
-// count is how many distinct notes there are.
-func (m *migration) count() int { return len(m.places) }
+// count is how many distinct notes say something was not mapped (the
+// "replaced by gitboot" ones do not count).
+func (m *migration) count() int {
+	n := 0
+	for k := range m.places {
+		if k.section != secReplaced {
+			n++
+		}
+	}
+	return n
+}
 
 // maxPlaces is how many places one line lists before "and N more".
 const maxPlaces = 8
