@@ -57,10 +57,6 @@ func strMap(m map[string]string) cty.Value {
 	return cty.ObjectVal(vals)
 }
 
-// quote is s as an HCL string literal.
-func quote(s string) string {
-	return string(hclwrite.TokensForValue(cty.StringVal(s)).Bytes())
-}
 
 // output collects the files of the repository being written.
 type output struct {
