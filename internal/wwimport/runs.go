@@ -135,7 +135,9 @@ func hostnum(p netip.Prefix, ip netip.Addr) uint32 {
 	return be32(b) - be32(a)
 }
 
-func be32(b [4]byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b [4]byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // spanPrefix is a prefix holding first and last: a /24 when they share one.
 func spanPrefix(first, last netip.Addr) netip.Prefix {

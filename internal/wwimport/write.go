@@ -57,7 +57,6 @@ func strMap(m map[string]string) cty.Value {
 	return cty.ObjectVal(vals)
 }
 
-
 // output collects the files of the repository being written.
 type output struct {
 	dir   string
