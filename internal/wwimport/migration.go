@@ -11,7 +11,7 @@ const (
 	secFields    = "Fields not mapped"
 	secNodes     = "Nodes not imported"
 	secOverlays  = "Overlays"
-	secTemplates = "Templates kept as they were"
+	secTemplates = "Templates"
 	secReplaced  = "Replaced by gitboot"
 )
 
@@ -21,7 +21,7 @@ var sectionIntro = map[string]string{
 	secNodes:     "These nodes are not in the repository: gitboot needs a MAC and an IPv4 address to boot a node.",
 	secFields:    "Settings gitboot has no place for yet. Each says where it was and what to do.",
 	secOverlays:  "Overlays the nodes use that the importer did not bring over.",
-	secTemplates: "Warewulf templates (*.ww) the importer could not translate. They are in warewulf-templates/, which no overlay uses: rewrite each as a gitboot template (*.tmpl: .Node, .Network, .Cluster.Nodes, .Server) and move it into its overlay.",
+	secTemplates: "Warewulf templates (*.ww) the importer could not translate, or translated with a caveat. The untranslated ones are in warewulf-templates/, which no overlay uses: rewrite each as a gitboot template (*.tmpl: .Node, .Network, .Cluster.Nodes, .Server) and move it into its overlay.",
 	secReplaced:  "Warewulf features gitboot does itself; nothing to do.",
 }
 

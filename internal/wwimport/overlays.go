@@ -157,7 +157,10 @@ func (im *importer) copyOverlay(name, dir, at string) error {
 			return nil
 		}
 		if t, ok := strings.CutSuffix(rel, ".ww"); ok {
-			out, err := translateTemplate(rel, string(data))
+			out, netdevs, err := translateTemplate(rel, string(data))
+			if netdevs {
+				im.mig.add(secTemplates, at, name+"/"+rel, "translated; check it: it ranges over .Node.Interfaces, which holds the interface blocks only (the boot NIC when it has one), where Warewulf's .NetDevs held every device by name.")
+			}
 			if err != nil {
 				im.out.files[path.Join("warewulf-templates", name, rel)] = data
 				im.mig.add(secTemplates, at, name+"/"+rel, "it "+err.Error()+".")

@@ -86,7 +86,7 @@ func TestImportSite(t *testing.T) {
 
 	// Overlays: the static file, its mode, the translated template; the
 	// template using Include set aside.
-	for _, p := range []string{"overlays/generic/etc/motd", "overlays/generic/etc/issue.tmpl", "overlays/slurm/etc/slurm/nodes.conf.tmpl", "warewulf-templates/generic/etc/profile.d/site.sh.ww"} {
+	for _, p := range []string{"overlays/generic/etc/motd", "overlays/generic/etc/issue.tmpl", "overlays/slurm/etc/slurm/nodes.conf.tmpl", "overlays/generic/etc/interfaces.tmpl", "warewulf-templates/generic/etc/profile.d/site.sh.ww"} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
@@ -151,6 +151,7 @@ func checkMigration(t *testing.T, out string) {
 		"**generic/etc/profile.d/site.sh.ww**",
 		"calls Include",
 		"**overlay wwinit**",
+		"**generic/etc/interfaces.ww** (nodes.conf:22 (profile default)): translated; check it",
 		"**nfs** (warewulf.conf:",
 	} {
 		if !strings.Contains(string(md), want) {

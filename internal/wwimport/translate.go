@@ -72,9 +72,10 @@ var builtinFuncs = map[string]bool{
 
 // translator rewrites one template.
 type translator struct {
-	src   string
-	edits []edit
-	vars  map[string]kind
+	netdevs bool // the template reads .NetDevs: worth a look after translation
+	src     string
+	edits   []edit
+	vars    map[string]kind
 }
 
 type edit struct {
@@ -83,27 +84,27 @@ type edit struct {
 }
 
 // translateTemplate returns the gitboot form of a Warewulf template, or
-// why it cannot.
-func translateTemplate(name, src string) (string, error) {
+// why it cannot; netdevs says it ranges over the network devices.
+func translateTemplate(name, src string) (out string, netdevs bool, err error) {
 	t := parse.New(name)
 	t.Mode = parse.SkipFuncCheck | parse.ParseComments
 	trees := map[string]*parse.Tree{}
 	if _, err := t.Parse(src, "", "", trees); err != nil {
-		return "", fmt.Errorf("does not parse: %v", err)
+		return "", false, fmt.Errorf("does not parse: %v", err)
 	}
 	if len(trees) != 1 {
-		return "", fmt.Errorf("defines templates ({{define}}/{{block}}), which gitboot refuses")
+		return "", false, fmt.Errorf("defines templates ({{define}}/{{block}}), which gitboot refuses")
 	}
 	tr := &translator{src: src, vars: map[string]kind{"$": kTop}}
 	if err := tr.list(t.Root, kTop); err != nil {
-		return "", err
+		return "", false, err
 	}
 	sort.Slice(tr.edits, func(i, j int) bool { return tr.edits[i].pos > tr.edits[j].pos })
-	out := src
+	out = src
 	for _, e := range tr.edits {
 		out = out[:e.pos] + e.nw + out[e.pos+len(e.old):]
 	}
-	return out, nil
+	return out, tr.netdevs, nil
 }
 
 func (tr *translator) list(l *parse.ListNode, dot kind) error {
@@ -272,6 +273,9 @@ func (tr *translator) field(pos parse.Pos, orig, prefix string, idents []string,
 			continue
 		}
 		f, ok := m[id]
+		if f.k == kNetDevs {
+			tr.netdevs = true
+		}
 		if !ok {
 			return kOther, fmt.Errorf("reads .%s, which gitboot has no equivalent for", strings.Join(idents[:i+1], "."))
 		}

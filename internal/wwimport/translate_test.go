@@ -17,10 +17,13 @@ func TestTranslateTemplate(t *testing.T) {
 			"server={{.Server.Address}} mask={{ .Network.Netmask }} {{/* comment */}}{{ with .Node }}{{ .Name }}{{ end }}"},
 		{"eq and printf", `{{ if eq .Id "n1" }}{{ printf "%s-x" .Id | upper }}{{ end }}`, `{{ if eq .Node.Name "n1" }}{{ printf "%s-x" .Node.Name | upper }}{{ end }}`},
 	} {
-		got, err := translateTemplate(tc.name, tc.in)
+		got, netdevs, err := translateTemplate(tc.name, tc.in)
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
+		}
+		if netdevs != strings.Contains(tc.in, ".NetDevs") {
+			t.Errorf("%s: netdevs = %v", tc.name, netdevs)
 		}
 		if got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
@@ -40,7 +43,7 @@ func TestTranslateTemplateRefuses(t *testing.T) {
 		{"bad syntax", `{{ if }}`, "does not parse"},
 		{"sprig join order", `{{ join " " .Kernel.Args }}`, "calls join"},
 	} {
-		_, err := translateTemplate(tc.name, tc.in)
+		_, _, err := translateTemplate(tc.name, tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.why) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.why)
 		}
