@@ -417,6 +417,13 @@ func (im *importer) convertBMC(r *resolved) *bmcOut {
 			b.port = p
 		}
 	}
+	at := im.where(r.src, "ipmi")
+	switch {
+	case i.UserName == "" && i.Password == "":
+		im.mig.add(secFields, at, "ipmi without username and password", "gitboot power needs credentials: add a credentials block to the server's credentials file and name it in the bmc block.")
+	case i.UserName == "":
+		im.mig.add(secFields, at, "ipmi password without username", "fill in username in the credentials file beside the repository (gitboot power refuses an empty one).")
+	}
 	if i.UserName != "" || i.Password != "" {
 		origin := r.ipmiOrigin
 		if origin == "" {
