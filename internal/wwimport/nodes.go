@@ -234,16 +234,16 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 		}
 	}
 	if pd.MTU != "" {
-		// The boot NIC needs an interface block to carry its MTU.
-		if mtu, err := strconv.Atoi(pd.MTU); err == nil {
-			name := pd.Device
-			if name == "" {
-				name = r.primary
-			}
-			if ifaceNameRE.MatchString(name) {
-				b.ifaces = append([]ifaceOut{{name: name, typ: "ethernet", mac: mac, mtu: mtu}}, b.ifaces...)
-			}
+		// The boot NIC needs an interface block, named, to carry its MTU.
+		mtu, err := strconv.Atoi(pd.MTU)
+		if err == nil && ifaceNameRE.MatchString(pd.Device) && mtu >= 68 && mtu <= 65535 {
+			b.ifaces = append([]ifaceOut{{name: pd.Device, typ: "ethernet", mac: mac, mtu: mtu}}, b.ifaces...)
+		} else {
+			im.mig.add(secFields, pat, "mtu "+pd.MTU+" of network device "+r.primary, "the boot NIC's MTU needs an interface block with its Linux name (device) and an MTU from 68 to 65535; add interface \"NAME\" { type = \"ethernet\", mac = \""+mac+"\", mtu = ... }.")
 		}
+	}
+	if t := strings.ToLower(pd.Type); t != "" && t != "ethernet" {
+		im.mig.add(secFields, pat, "primary network device of type "+pd.Type, "gitboot boots nodes over ethernet (PXE); the node's mac and ip are this device's: check they are the boot NIC's.")
 	}
 	b.bmc = im.convertBMC(r)
 	return o
