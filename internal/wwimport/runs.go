@@ -195,7 +195,9 @@ func (im *importer) writeRun(body *hclwrite.Body, r *run) {
 		macs.WriteString(n.mac + "\n")
 	}
 	im.out.files[r.macFile] = []byte(macs.String())
-	body.AppendUnstructuredTokens(commentTokens(fmt.Sprintf("%s to %s: %d nodes alike but for their number, MAC and addresses.", first.name, last.name, len(r.nodes))))
+	m1, m2 := numberedRE.FindStringSubmatch(first.name), numberedRE.FindStringSubmatch(last.name)
+	body.AppendUnstructuredTokens(commentTokens(fmt.Sprintf("%s to %s (hostlist \"%s[%s-%s]%s\"): %d nodes alike but for their number, MAC and addresses.",
+		first.name, last.name, m1[1], m1[2], m2[2], m1[3], len(r.nodes))))
 	b := body.AppendNewBlock("node", []string{r.label}).Body()
 	b.SetAttributeRaw("for_each", expr(fmt.Sprintf(
 		`{ for i, mac in [for l in split("\n", file(%q)) : trimspace(l) if trimspace(l) != "" && !startswith(trimspace(l), "#")] : format(%q, %d + i) => { i = i, mac = mac } }`,

@@ -16,23 +16,23 @@ func TestImportSite(t *testing.T) {
 	})
 	c := load(t, out)
 
-	// 200 n nodes: n150 has a tag of its own, so two for_each runs and it.
-	if rep.ForEach != 2 || rep.Nodes != 1+3+2+200+1 {
-		t.Errorf("report: %d nodes in %d for_each blocks, want 207 in 2", rep.Nodes, rep.ForEach)
+	// The 200 n nodes are one for_each block.
+	if rep.ForEach != 1 || rep.Nodes != 1+3+2+200+1 {
+		t.Errorf("report: %d nodes in %d for_each blocks, want 207 in 1", rep.Nodes, rep.ForEach)
 	}
 	if len(c.Nodes) != 207 {
 		t.Fatalf("%d nodes loaded, want 207", len(c.Nodes))
 	}
 	nodes, _ := os.ReadFile(filepath.Join(out, "nodes.hcl"))
-	if strings.Count(string(nodes), "\nnode ") != 1+3+2+1+1+2 {
+	if strings.Count(string(nodes), "\nnode ") != 1+3+2+1+1 {
 		t.Errorf("nodes.hcl has %d node blocks:\n%s", strings.Count(string(nodes), "\nnode "), nodes)
 	}
-	macs, err := os.ReadFile(filepath.Join(out, "macs/n001-n149.macs"))
+	macs, err := os.ReadFile(filepath.Join(out, "macs/n001-n200.macs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(macs)), "\n")
-	if len(lines) != 150 || lines[1] != "02:00:00:00:00:01" || lines[149] != "02:00:00:00:00:95" {
+	if len(lines) != 201 || lines[1] != "02:00:00:00:00:01" || lines[200] != "02:00:00:00:00:c8" {
 		t.Errorf("MAC file: %d lines, %q ... %q", len(lines), lines[1], lines[len(lines)-1])
 	}
 
@@ -47,7 +47,7 @@ func TestImportSite(t *testing.T) {
 		{"n001", "rockylinux_9", []string{"quiet", "crashkernel=no", "console=ttyS0"}, []string{"hostname"}, []string{"hosts", "generic", "slurm"},
 			map[string]string{"site": "lab", "role": "compute"}, "initramfs", "10.2.2.1:623", "default"},
 		{"n150", "rockylinux_9", []string{"quiet", "crashkernel=no", "console=ttyS0"}, []string{"hostname"}, []string{"hosts", "generic", "slurm"},
-			map[string]string{"site": "lab", "role": "compute", "rack": "spare"}, "initramfs", "10.2.2.150:623", "default"},
+			map[string]string{"site": "lab", "role": "compute"}, "initramfs", "10.2.2.150:623", "default"},
 		{"n200", "rockylinux_9", []string{"quiet", "crashkernel=no", "console=ttyS0"}, []string{"hostname"}, []string{"hosts", "generic", "slurm"},
 			map[string]string{"site": "lab", "role": "compute"}, "initramfs", "10.2.2.200:623", "default"},
 		// gpu includes compute; "~quiet" and "~fstab" remove entries the

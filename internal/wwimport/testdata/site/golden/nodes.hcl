@@ -104,9 +104,9 @@ node "login1" {
   }
 }
 
-# n001 to n149: 149 nodes alike but for their number, MAC and addresses.
-node "n001_n149" {
-  for_each         = { for i, mac in [for l in split("\n", file("macs/n001-n149.macs")) : trimspace(l) if trimspace(l) != "" && !startswith(trimspace(l), "#")] : format("n%03d", 1 + i) => { i = i, mac = mac } }
+# n001 to n200 (hostlist "n[001-200]"): 200 nodes alike but for their number, MAC and addresses.
+node "n001_n200" {
+  for_each         = { for i, mac in [for l in split("\n", file("macs/n001-n200.macs")) : trimspace(l) if trimspace(l) != "" && !startswith(trimspace(l), "#")] : format("n%03d", 1 + i) => { i = i, mac = mac } }
   mac              = each.value.mac
   ip               = cidrhost("10.0.0.0/16", 513 + each.value.i)
   profiles         = [profile.default, profile.compute]
@@ -115,37 +115,6 @@ node "n001_n149" {
   bmc {
     driver      = "ipmi"
     address     = cidrhost("10.2.2.0/24", 1 + each.value.i)
-    credentials = "default"
-  }
-}
-
-node "n150" {
-  mac              = "02:00:00:00:00:96"
-  ip               = "10.0.2.150"
-  profiles         = [profile.default, profile.compute]
-  kernel_args      = ["quiet", "crashkernel=no", "console=ttyS0"]
-  runtime_overlays = [overlay.hosts, overlay.generic, overlay.slurm]
-  tags = {
-    rack = "spare"
-  }
-  bmc {
-    driver      = "ipmi"
-    address     = "10.2.2.150"
-    credentials = "default"
-  }
-}
-
-# n151 to n200: 50 nodes alike but for their number, MAC and addresses.
-node "n151_n200" {
-  for_each         = { for i, mac in [for l in split("\n", file("macs/n151-n200.macs")) : trimspace(l) if trimspace(l) != "" && !startswith(trimspace(l), "#")] : format("n%03d", 151 + i) => { i = i, mac = mac } }
-  mac              = each.value.mac
-  ip               = cidrhost("10.0.0.0/16", 663 + each.value.i)
-  profiles         = [profile.default, profile.compute]
-  kernel_args      = ["quiet", "crashkernel=no", "console=ttyS0"]
-  runtime_overlays = [overlay.hosts, overlay.generic, overlay.slurm]
-  bmc {
-    driver      = "ipmi"
-    address     = cidrhost("10.2.2.0/24", 151 + each.value.i)
     credentials = "default"
   }
 }
