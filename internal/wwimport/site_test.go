@@ -8,6 +8,10 @@ import (
 	"testing"
 )
 
+// TestImportSite imports testdata/site and checks the repository against
+// testdata/site/golden, that it validates, and what each node gets. Its
+// output uses interface blocks (branch netif), root (init), bmc (power)
+// and overlay file blocks (layout): it passes once those are on main.
 func TestImportSite(t *testing.T) {
 	out, rep := importCase(t, "site", func(overlays string) {
 		if err := os.Chmod(filepath.Join(overlays, "generic/rootfs/etc/generic.conf"), 0o600); err != nil {
