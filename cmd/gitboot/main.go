@@ -45,6 +45,8 @@ func newRootCmd() *cobra.Command {
 		newOverlayCmd(),
 		newVersionCmd(),
 	)
+
+	root.AddCommand(newImportCmd()) // gitboot import warewulf
 	return root
 }
 
