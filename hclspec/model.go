@@ -133,6 +133,8 @@ type Node struct {
 	// none). The key itself is not kept: the runtime overlay is served to
 	// a request whose X-Gitboot-Asset-Key header hashes to this.
 	AssetKeySHA256 string
+	// BMC is the node's baseboard management controller; nil: none.
+	BMC *BMC `json:",omitempty"`
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.

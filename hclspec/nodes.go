@@ -30,6 +30,7 @@ type settings struct {
 	profiles                       []string
 	profileRanges                  hcl.Range
 	profilesBroken                 bool // profiles present but invalid (already reported)
+	bmc                            bmcSettings
 }
 
 type profileDef struct {
@@ -41,9 +42,9 @@ type profileDef struct {
 
 var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key"}
 
-var profileSchema = schema(profileAttrs...)
+var profileSchema = withBMC(schema(profileAttrs...))
 
-var nodeSchema = schema(append([]string{"mac", "ip", "for_each"}, profileAttrs...)...)
+var nodeSchema = withBMC(schema(append([]string{"mac", "ip", "for_each"}, profileAttrs...)...))
 
 // decodeSettings reads the shared attributes from a.
 func decodeSettings(a *attrs) settings {
@@ -85,6 +86,7 @@ func decodeSettings(a *attrs) settings {
 			s.tags[k] = setting[string]{v: val, rng: at.Expr.Range(), set: true}
 		}
 	}
+	s.bmc = decodeBMC(a)
 	return s
 }
 
@@ -310,6 +312,7 @@ func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
 	setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
 	setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
 	setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
+	l.mergeBMC(n, m.bmc)
 	if len(m.tags) > 0 {
 		n.Tags = make(map[string]string, len(m.tags))
 		for k, t := range m.tags {
@@ -386,6 +389,7 @@ func (m *settings) apply(o settings) {
 	for k, v := range o.tags {
 		m.tags[k] = v
 	}
+	m.bmc.apply(o.bmc)
 }
 
 // MaxAssetKey bounds the length of asset_key (a DMI chassis asset tag is at

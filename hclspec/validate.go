@@ -229,7 +229,7 @@ func hashModel(c *Cluster) hashDoc {
 }
 
 func hashNodeOf(n *Node) hashNode {
-	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256}
+	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, n.BMC}
 }
 
 // hashNode is a node as hashCluster hashes it.
@@ -238,4 +238,5 @@ type hashNode struct {
 	KernelArgs, SystemO, RuntimeO, Pr []string
 	Tags                              map[string]string
 	AssetKey                          string `json:",omitempty"`
+	BMC                               *BMC   `json:",omitempty"`
 }
