@@ -450,6 +450,7 @@ func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {
 	}
 	rep := h.store.Report(server, commit, interval, names)
 	rep.MarkReboots(CurrentDigests(snap))
+	rep.MarkBMC(CurrentBMC(snap))
 	w.Header()["Content-Type"] = hdrJSON
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
