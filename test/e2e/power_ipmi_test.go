@@ -136,7 +136,7 @@ func tableRow(out, node string) (power, result string, ok bool) {
 // TestPowerIPMI: n1 of the lab has ipmi_sim as its BMC (lanplus on the
 // lab's network). `gitboot power status` reads off; `power on` boots it
 // through gitboot to RUNTIME_OVERLAY; `power cycle` boots it a second
-// time; `power off` stops its QEMU; a wrong password is a clear failure in
+// time, `power reset` a third; `power off` stops its QEMU; a wrong password is a clear failure in
 // the table and exit status 1.
 func TestPowerIPMI(t *testing.T) {
 	netnstest.Require(t)
@@ -212,6 +212,9 @@ func TestPowerIPMI(t *testing.T) {
 	run("cycle", "on")
 	b.waitBoots(t, l, 2)
 	t.Logf("a second boot after power cycle")
+	run("reset", "on")
+	b.waitBoots(t, l, 3)
+	t.Logf("a third boot after power reset")
 
 	run("off", "off")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
