@@ -27,6 +27,9 @@
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
 //	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
 //	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
+//	POST /init-failed/{mac}        the node's /init could not exec its init: the body
+//	                               (plain text, at most 1 KiB) is the reason, recorded
+//	                               as INIT_FAILED; from the node's own address only (403)
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -370,6 +373,8 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		return
 	case routePower:
 		h.servePower(w, r, snap, addr, p)
+	case routeInitFailed:
+		h.serveInitFailed(w, r, snap, addr, p)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -27,30 +27,32 @@ const (
 	routeApply
 	routePower // POST /power: BMC power control (Config.Power)
 	routeCheckPath
-	routeUI     // GET /: the status page (Config.UI)
-	routeEvents // GET /events: its Server-Sent Events (Config.UI)
+	routeUI         // GET /: the status page (Config.UI)
+	routeEvents     // GET /events: its Server-Sent Events (Config.UI)
+	routeInitFailed // POST /init-failed/{mac}: a node's /init could not exec its init
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{
-	routeNone:      "none",
-	routeIPXE:      "ipxe",
-	routeKernel:    "kernel",
-	routeImage:     "image",
-	routeSystem:    "system",
-	routeRuntime:   "runtime",
-	routeExtra:     "extra",
-	routeStatus:    "status",
-	routeMetrics:   "metrics",
-	routeHealthz:   "healthz",
-	routeBoot:      "boot",
-	routeInventory: "inventory",
-	routeReconcile: "reconcile",
-	routeApply:     "apply",
-	routePower:     "power",
-	routeCheckPath: "check-path",
-	routeUI:        "ui",
-	routeEvents:    "events",
+	routeNone:       "none",
+	routeIPXE:       "ipxe",
+	routeKernel:     "kernel",
+	routeImage:      "image",
+	routeSystem:     "system",
+	routeRuntime:    "runtime",
+	routeExtra:      "extra",
+	routeStatus:     "status",
+	routeMetrics:    "metrics",
+	routeHealthz:    "healthz",
+	routeBoot:       "boot",
+	routeInventory:  "inventory",
+	routeReconcile:  "reconcile",
+	routeApply:      "apply",
+	routePower:      "power",
+	routeCheckPath:  "check-path",
+	routeUI:         "ui",
+	routeEvents:     "events",
+	routeInitFailed: "init-failed",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -76,6 +78,7 @@ var macRoutes = [...]struct {
 	{"/system/", routeSystem},
 	{"/runtime/", routeRuntime},
 	{"/extra/", routeExtra},
+	{"/init-failed/", routeInitFailed},
 }
 
 // maxExtra bounds the index in /extra/{mac}/{n}.
@@ -171,7 +174,7 @@ func parsePath(path, rawPath string) parsed {
 			}
 		}
 		if more {
-			if m.r == routeIPXE {
+			if m.r == routeIPXE || m.r == routeInitFailed {
 				return badPath("unexpected path segment after the MAC")
 			}
 			if !isDigestHex(tail) {

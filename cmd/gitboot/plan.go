@@ -124,7 +124,11 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 			return nil, err
 		}
 	}
-	p, err := reconcile.PlanCommit(src, ref, opts.Vars, f.block, roots, running, data)
+	state := "" // a remote server's images are checked by its build
+	if f.server == "" {
+		state = f.state
+	}
+	p, err := reconcile.PlanCommitState(state, src, ref, opts.Vars, f.block, roots, running, data)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {

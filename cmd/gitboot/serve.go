@@ -84,7 +84,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.notes, "notes", true, "write what is applied and each node's status to refs/notes/gitboot of the repository (pushed back to a remote)")
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
-	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
+	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /usr/lib/gitboot/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
 	fl.StringVar(&f.bmcCreds, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks) for POST /power (gitboot power --server); read on each request")
 	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
