@@ -53,12 +53,12 @@ func startQEMULab(t *testing.T, kernel string) *qemuLab {
 // whose branch main holds the lab), with extra arguments for serve.
 func startQEMULabRepo(t *testing.T, kernel, repo string, serveArgs ...string) *qemuLab {
 	t.Helper()
-	return startQEMULabImage(t, kernel, repo, nil)
+	return startQEMULabImage(t, kernel, repo, nil, serveArgs...)
 }
 
 // startQEMULabImage is startQEMULabRepo with editImage run on the image
 // tree (bootableImage) before gitboot serves it; nil leaves it alone.
-func startQEMULabImage(t *testing.T, kernel, repo string, editImage func(dir string)) *qemuLab {
+func startQEMULabImage(t *testing.T, kernel, repo string, editImage func(dir string), serveArgs ...string) *qemuLab {
 	t.Helper()
 	l := &qemuLab{bin: gitbootBinary(t), repo: repo, dir: t.TempDir()}
 	image := bootableImage(t, kernel)
