@@ -373,6 +373,7 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		return
 	case routePower:
 		h.servePower(w, r, snap, addr, p)
+		return
 	case routeInitFailed:
 		h.serveInitFailed(w, r, snap, addr, p)
 		return
