@@ -101,6 +101,10 @@ type Node struct {
 	// overlay must carry the key (header X-Gitboot-Asset-Key); the key
 	// itself is never in a snapshot.
 	AssetKeySHA256 string
+	// BMC is where the node's BMC answers, for the status views:
+	// "ipmi 10.98.8.21:623" (driver, address, port; never credentials).
+	// Empty: no bmc block.
+	BMC string
 	// Root is "tmpfs" when the node's /init moves its root into a tmpfs
 	// of RootSize ("50%", "8G"): the iPXE script passes gitboot.root=tmpfs
 	// gitboot.root_size=SIZE. Empty (or "initramfs"): the initramfs stays

@@ -135,6 +135,8 @@ type Node struct {
 	// none). The key itself is not kept: the runtime overlay is served to
 	// a request whose X-Gitboot-Asset-Key header hashes to this.
 	AssetKeySHA256 string
+	// BMC is the node's baseboard management controller; nil: none.
+	BMC *BMC `json:",omitempty"`
 	// Root is the node's root file system, RootInitramfs (default) or
 	// RootTmpfs; RootSize the tmpfs's size ("50%" of RAM by default, or
 	// "8G"), meaningful with RootTmpfs only.

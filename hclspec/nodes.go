@@ -31,6 +31,7 @@ type settings struct {
 	profiles                       []string
 	profileRanges                  hcl.Range
 	profilesBroken                 bool // profiles present but invalid (already reported)
+	bmc                            bmcSettings
 	netConfig                      setting[string]
 	ifaces                         []ifaceDef // interface blocks (interfaces.go)
 }
@@ -44,9 +45,9 @@ type profileDef struct {
 
 var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size"}
 
-var profileSchema = withInterfaceBlocks(schema(append([]string{"network_config"}, profileAttrs...)...))
+var profileSchema = withBMC(withInterfaceBlocks(schema(append([]string{"network_config"}, profileAttrs...)...)))
 
-var nodeSchema = withInterfaceBlocks(schema(append([]string{"mac", "ip", "for_each", "network_config"}, profileAttrs...)...))
+var nodeSchema = withBMC(withInterfaceBlocks(schema(append([]string{"mac", "ip", "for_each", "network_config"}, profileAttrs...)...)))
 
 // decodeSettings reads the shared attributes from a.
 func decodeSettings(a *attrs) settings {
@@ -89,6 +90,7 @@ func decodeSettings(a *attrs) settings {
 			s.tags[k] = setting[string]{v: val, rng: at.Expr.Range(), set: true}
 		}
 	}
+	s.bmc = decodeBMC(a)
 	s.netConfig = checkNetworkConfig(a)
 	s.ifaces = decodeInterfaces(a)
 	return s
@@ -318,6 +320,7 @@ func (l *loader) mergeNode(n *Node, s settings) (brokenAttrs, []ifaceDef) {
 	setOrigin(n, "system_overlays", m.sysOvl, func(v []string) { n.SystemOverlays = v })
 	setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
 	setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
+	l.mergeBMC(n, m.bmc)
 	mergeRoot(n, &m)
 	setOrigin(n, "network_config", m.netConfig, func(v string) { n.NetworkConfig = v })
 	if len(m.tags) > 0 {
@@ -398,6 +401,7 @@ func (m *settings) apply(o settings) {
 	for k, v := range o.tags {
 		m.tags[k] = v
 	}
+	m.bmc.apply(o.bmc)
 	if o.netConfig.set || o.netConfig.broken {
 		m.netConfig = o.netConfig
 	}

@@ -230,7 +230,7 @@ func hashModel(c *Cluster) hashDoc {
 }
 
 func hashNodeOf(n *Node) hashNode {
-	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig}
+	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig, n.BMC}
 }
 
 // hashNode is a node as hashCluster hashes it.
@@ -242,4 +242,5 @@ type hashNode struct {
 	Root                              string       `json:",omitempty"` // hashRoot
 	Interfaces                        []*Interface `json:",omitempty"`
 	NetConfig                         string       `json:",omitempty"`
+	BMC                               *BMC         `json:",omitempty"`
 }

@@ -123,6 +123,9 @@ type NodeState struct {
 	// AssetKeySHA256 is "sha256:<hex>" of the node's asset_key (the key
 	// itself is never stored); empty: none.
 	AssetKeySHA256 string `json:"asset_key_sha256,omitempty"`
+	// BMC is the node's bmc block (a credentials name, never a password);
+	// nil: none. A change needs no reboot.
+	BMC *hclspec.BMC `json:"bmc,omitempty"`
 	// Root is "tmpfs" when the node's /init moves its root into a tmpfs
 	// of RootSize; both empty for the default initramfs root (so an
 	// inventory written before they existed reads the same).
@@ -194,7 +197,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 			MAC: n.MAC, Network: n.Network, Image: n.Image,
 			KernelArgs: nonNil(n.KernelArgs), Tags: n.Tags,
 			SystemOverlays: nonNil(n.SystemOverlays), RuntimeOverlays: nonNil(n.RuntimeOverlays),
-			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256,
+			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256, BMC: n.BMC,
 		}
 		if n.Root == hclspec.RootTmpfs {
 			ns.Root, ns.RootSize = n.Root, n.RootSize
@@ -423,7 +426,7 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	byIP := make(map[netip.Addr]string, len(inv.Nodes))
 	for name, n := range inv.Nodes {
 		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256,
-			Root: n.Root, RootSize: n.RootSize}
+			Root: n.Root, RootSize: n.RootSize, BMC: bmcLabel(n.BMC)}
 		mac, ok := macaddr.Canonical(n.MAC)
 		if !ok {
 			return nil, fmt.Errorf("inventory: node %s: malformed MAC %q", name, n.MAC)

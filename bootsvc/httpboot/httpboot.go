@@ -149,6 +149,11 @@ type Config struct {
 	// MaxApplyBody bytes) and returns the HTTP status and JSON answer. It
 	// may take as long as a build. Loopback clients only; nil: 404.
 	Apply func(ctx context.Context, plan []byte) (int, []byte)
+	// Power switches nodes through their BMCs for POST /power (the body,
+	// at most MaxPowerBody bytes, is the request; the answer JSON). It
+	// takes as long as the BMCs do. Loopback clients only (credentials
+	// stay on the server); nil: 404.
+	Power func(ctx context.Context, req []byte) (int, []byte)
 	// CheckPath answers GET /check-path for `gitboot plan --server`:
 	// whether a repository may name path as an image source (kind
 	// "image") or ipxe_dir (kind "ipxe_dir") on this server, resolved
@@ -366,6 +371,9 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	case routeApply:
 		h.serveApply(w, r, snap, addr, p)
 		return
+	case routePower:
+		h.servePower(w, r, snap, addr, p)
+		return
 	case routeInitFailed:
 		h.serveInitFailed(w, r, snap, addr, p)
 		return
@@ -456,6 +464,7 @@ func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {
 	}
 	rep := h.store.Report(server, commit, interval, names)
 	rep.MarkReboots(CurrentDigests(snap))
+	rep.MarkBMC(CurrentBMC(snap))
 	w.Header()["Content-Type"] = hdrJSON
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

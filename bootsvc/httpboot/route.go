@@ -25,6 +25,7 @@ const (
 	routeInventory
 	routeReconcile
 	routeApply
+	routePower // POST /power: BMC power control (Config.Power)
 	routeCheckPath
 	routeUI         // GET /: the status page (Config.UI)
 	routeEvents     // GET /events: its Server-Sent Events (Config.UI)
@@ -47,6 +48,7 @@ var routeNames = [numRoutes]string{
 	routeInventory:  "inventory",
 	routeReconcile:  "reconcile",
 	routeApply:      "apply",
+	routePower:      "power",
 	routeCheckPath:  "check-path",
 	routeUI:         "ui",
 	routeEvents:     "events",
@@ -135,6 +137,8 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeReconcile}
 	case "/apply":
 		return parsed{route: routeApply}
+	case "/power":
+		return parsed{route: routePower}
 	case "/check-path":
 		return parsed{route: routeCheckPath}
 	case "/":

@@ -88,6 +88,9 @@ type NodeRecord struct {
 	// NeedsReboot is set by Report.MarkReboots, where the applied
 	// snapshot is known (GET /status); the Store never sets it.
 	NeedsReboot bool `json:"needs_reboot"`
+	// BMC is where the node's BMC answers ("ipmi 10.98.8.21:623"; never
+	// credentials), set by Report.MarkBMC from the applied snapshot.
+	BMC string `json:"bmc,omitempty"`
 	// Boot is when this boot reached each stage; PrevBoot the boot
 	// before it (see observe in timeline.go).
 	Boot     Timeline `json:"boot,omitzero"`
@@ -467,6 +470,13 @@ func (r *Report) MarkReboots(current func(name string) (BootDigests, bool)) {
 		n := &r.Nodes[i]
 		cur, ok := current(n.Name)
 		n.NeedsReboot = ok && n.BootedDigests.NeedsReboot(cur)
+	}
+}
+
+// MarkBMC sets each row's BMC: bmc returns a node's ("" none).
+func (r *Report) MarkBMC(bmc func(name string) string) {
+	for i := range r.Nodes {
+		r.Nodes[i].BMC = bmc(r.Nodes[i].Name)
 	}
 }
 

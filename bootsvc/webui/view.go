@@ -87,6 +87,7 @@ type nodeView struct {
 	MAC      string
 	Addr     string
 	Booted   string
+	BMC      string // "ipmi 10.98.8.21:623"; empty: no bmc block
 	Boot     timelineView
 	PrevBoot timelineView
 	Found    bool
@@ -300,7 +301,7 @@ func nodeOf(store *status.Store, snap *bootsvc.Snapshot, name string) *nodeView 
 	if !declared {
 		return v
 	}
-	v.Found, v.MAC = true, n.MAC
+	v.Found, v.MAC, v.BMC = true, n.MAC, n.BMC
 	r, _ := store.Node(name)
 	if r.Addr.IsValid() {
 		v.Addr = r.Addr.String()

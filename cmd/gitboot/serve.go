@@ -47,6 +47,7 @@ type serveFlags struct {
 	reloadTimeout            time.Duration
 	roots                    rootFlags
 	ui                       bool
+	bmcCredentials           string
 }
 
 func newServeCmd() *cobra.Command {
@@ -88,6 +89,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
+	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server) and by rollouts")
 	f.signing.register(fl)
 	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
@@ -125,6 +127,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	roots, err := f.roots.roots()
 	if err != nil {
+		return err
+	}
+	if err := checkBMCCredentials(cmd.ErrOrStderr(), f.bmcCredentials); err != nil {
 		return err
 	}
 	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(roots.Images, ","), "ipxe_dirs", strings.Join(roots.IPXE, ","))
@@ -247,7 +252,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	s = &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler,
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
 			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {

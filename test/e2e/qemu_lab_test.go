@@ -50,15 +50,15 @@ func startQEMULab(t *testing.T, kernel string) *qemuLab {
 }
 
 // startQEMULabRepo is startQEMULab on the repository repo (a work tree
-// whose branch main holds the lab).
-func startQEMULabRepo(t *testing.T, kernel, repo string) *qemuLab {
+// whose branch main holds the lab), with extra arguments for serve.
+func startQEMULabRepo(t *testing.T, kernel, repo string, serveArgs ...string) *qemuLab {
 	t.Helper()
-	return startQEMULabImage(t, kernel, repo, nil)
+	return startQEMULabImage(t, kernel, repo, nil, serveArgs...)
 }
 
 // startQEMULabImage is startQEMULabRepo with editImage run on the image
 // tree (bootableImage) before gitboot serves it; nil leaves it alone.
-func startQEMULabImage(t *testing.T, kernel, repo string, editImage func(dir string)) *qemuLab {
+func startQEMULabImage(t *testing.T, kernel, repo string, editImage func(dir string), serveArgs ...string) *qemuLab {
 	t.Helper()
 	l := &qemuLab{bin: gitbootBinary(t), repo: repo, dir: t.TempDir()}
 	image := bootableImage(t, kernel)
@@ -70,7 +70,7 @@ func startQEMULabImage(t *testing.T, kernel, repo string, editImage func(dir str
 	l.srv = netnstest.New(t, "gbsrv")
 	netnstest.Attach(t, l.lan, l.br, l.srv, serverIP+"/24")
 
-	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source="+image, "--image-root", filepath.Dir(image))
+	proc, log := l.srv.Start(t, l.bin, append([]string{"serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source=" + image, "--image-root", filepath.Dir(image)}, serveArgs...)...)
 	l.log = log
 	deadline := time.Now().Add(60 * time.Second)
 	for {
