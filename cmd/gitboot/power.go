@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/hostlist"
 	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
@@ -41,7 +42,11 @@ func newPowerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return f.run(cmd, action, args[1:])
+			names, err := hostlist.ExpandArgs(args[1:])
+			if err != nil {
+				return err
+			}
+			return f.run(cmd, action, names)
 		},
 	}
 	fl := cmd.Flags()

@@ -74,6 +74,8 @@ func TestPowerCLI(t *testing.T) {
 		{[]string{"status"}, "name nodes, or give --all or --tag KEY=VALUE"},
 		{[]string{"status", "c001"}, "--bmc-credentials FILE is needed without --server"},
 		{[]string{"status", "c009", "--bmc-credentials", other}, "no such node: c009"},
+		{[]string{"status", "c[008-009]", "--bmc-credentials", other}, "no such node: c008"},
+		{[]string{"status", "c[9-1]", "--bmc-credentials", other}, "c[9-1]"},
 		{[]string{"status", "--tag", "rack", "--bmc-credentials", other}, `--tag "rack": expected KEY=VALUE`},
 		{[]string{"status", "--tag", "rack=r9", "--bmc-credentials", other}, "no node with a bmc block matches --tag rack=r9"},
 		{[]string{"status", "--all", "--parallel", "0", "--bmc-credentials", other}, "--parallel 0: must be 1 to"},
