@@ -1,0 +1,30 @@
+package notes
+
+import "time"
+
+// TypeRollout is the record type of what a rollout did (see Rollout).
+const TypeRollout = "rollout"
+
+// Events of a rollout record.
+const (
+	RolloutStarted = "started" // the rollout began: its batch size, nodes and batches
+	RolloutBatch   = "batch"   // a batch's nodes were power cycled
+	RolloutNode    = "node"    // one node's outcome: done, failed or skipped
+	RolloutResult  = "result"  // how the rollout ended: completed, halted, superseded or canceled
+)
+
+// Rollout is one record of rollout id on server, at time at: event is one
+// of the Rollout* events and fields follow it in the order given, so a
+// person reads
+//
+//	rollout server=head id=20261207T044501Z at=... event=node name=c001 result=done stage=RUNTIME_OVERLAY
+//
+// and a program takes the records of one rollout by id.
+func Rollout(server, id string, at time.Time, event string, fields ...Field) Record {
+	return Record{Type: TypeRollout, Fields: append([]Field{
+		{"server", server},
+		{"id", id},
+		{"at", formatTime(at)},
+		{"event", event},
+	}, fields...)}
+}
