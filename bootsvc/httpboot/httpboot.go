@@ -27,6 +27,8 @@
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
 //	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
 //	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
+//	GET /rollout                   Config.Rollout: the current or last rollout; nil: 404
+//	POST /rollout, DELETE /rollout Config.Rollout: start or cancel one; loopback clients only (else 403)
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -155,6 +157,9 @@ type Config struct {
 	// UI serves GET / and GET /events (the web status page); nil: both
 	// are 404 (serve --ui=false).
 	UI http.Handler
+	// Rollout serves /rollout (rollout.Manager): GET from anywhere,
+	// POST and DELETE from a loopback address only. nil: 404.
+	Rollout http.Handler
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -362,6 +367,9 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 		return
 	case routeApply:
 		h.serveApply(w, r, snap, addr, p)
+		return
+	case routeRollout:
+		h.serveRollout(w, r, snap, addr, p)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -28,6 +28,7 @@ const (
 	routeCheckPath
 	routeUI     // GET /: the status page (Config.UI)
 	routeEvents // GET /events: its Server-Sent Events (Config.UI)
+	routeRollout
 	numRoutes
 )
 
@@ -49,6 +50,7 @@ var routeNames = [numRoutes]string{
 	routeCheckPath: "check-path",
 	routeUI:        "ui",
 	routeEvents:    "events",
+	routeRollout:   "rollout",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -138,6 +140,8 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeUI}
 	case "/events":
 		return parsed{route: routeEvents}
+	case "/rollout":
+		return parsed{route: routeRollout}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}
