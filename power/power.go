@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -15,9 +16,9 @@ type Action string
 // The actions `gitboot power` takes.
 const (
 	On     Action = "on"     // power on (nothing when already on)
-	Off    Action = "off"    // hard power off
-	Cycle  Action = "cycle"  // off, then on (a node that is off is switched on)
-	Reset  Action = "reset"  // hard reset (warm reboot) of a running node
+	Off    Action = "off"    // hard power off (nothing when already off)
+	Cycle  Action = "cycle"  // off, then on; a node that is off is switched on
+	Reset  Action = "reset"  // hard reset of a running node; a node that is off is an error
 	Status Action = "status" // only read the power state
 )
 
@@ -50,11 +51,17 @@ type Cred struct {
 // String never shows the password.
 func (c Cred) String() string { return fmt.Sprintf("{%s ****}", c.Username) }
 
-// Target is one node's BMC with the credentials it names.
+// GoString never shows the password either (%#v).
+func (c Cred) GoString() string { return c.String() }
+
+// Target is one node's BMC with the credentials it names. A Target whose
+// Err is set is not contacted: Run reports Err as its result (a node whose
+// credentials are missing, for example).
 type Target struct {
 	Node string
 	BMC  hclspec.BMC
 	Cred Cred
+	Err  error
 }
 
 // Options bound a Run.
@@ -80,13 +87,116 @@ type Result struct {
 // ErrNotImplemented is returned by the parts that are not written yet.
 var ErrNotImplemented = errors.New("power: not implemented yet")
 
+// Failed counts the results with an error.
+func Failed(results []Result) int {
+	n := 0
+	for _, r := range results {
+		if r.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Run performs action on every target, at most opts.Parallel at once, each
 // within opts.Timeout, and returns one Result per target in targets' order.
 // It never fails as a whole: each target's error is in its Result.
 func Run(ctx context.Context, targets []Target, action Action, opts Options) []Result {
-	out := make([]Result, len(targets))
-	for i, t := range targets {
-		out[i] = Result{Node: t.Node, Power: StateUnknown, Err: ErrNotImplemented}
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	out := make([]Result, len(targets))
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		if t.Err != nil {
+			out[i] = Result{Node: t.Node, Power: StateUnknown, Err: t.Err}
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			out[i] = Result{Node: t.Node, Power: StateUnknown, Err: ctx.Err()}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+			defer cancel()
+			out[i] = runOne(tctx, t, action)
+		}()
+	}
+	wg.Wait()
 	return out
+}
+
+// runOne performs action on one BMC and reads its power state afterwards.
+func runOne(ctx context.Context, t Target, action Action) Result {
+	res := Result{Node: t.Node, Power: StateUnknown}
+	fail := func(err error) Result {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("%w (no answer within the timeout)", err)
+		}
+		res.Err = fmt.Errorf("%s %s: %w", t.BMC.Driver, t.BMC.HostPort(), err)
+		return res
+	}
+	c, err := dial(ctx, t)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	on, err := c.State(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("reading the power state: %w", err))
+	}
+	res.Power = state(on)
+	var step func(context.Context) error
+	switch action {
+	case Status:
+		return res
+	case On:
+		if on {
+			return res
+		}
+		step = c.On
+	case Off:
+		if !on {
+			return res
+		}
+		step = c.Off
+	case Cycle:
+		step = c.Cycle
+		if !on {
+			step = c.On
+		}
+	case Reset:
+		if !on {
+			return fail(errors.New("reset: the node is off (use on or cycle)"))
+		}
+		step = c.Reset
+	default:
+		return fail(fmt.Errorf("unknown action %q", action))
+	}
+	if err := step(ctx); err != nil {
+		return fail(fmt.Errorf("power %s: %w", action, err))
+	}
+	on, err = c.State(ctx)
+	if err != nil {
+		res.Power = StateUnknown
+		return fail(fmt.Errorf("power %s done, then reading the power state: %w", action, err))
+	}
+	res.Power = state(on)
+	return res
+}
+
+func state(on bool) string {
+	if on {
+		return StateOn
+	}
+	return StateOff
 }

@@ -1,0 +1,91 @@
+// Package ipmi switches a machine's power through its BMC over IPMI 2.0
+// LAN (lanplus: RAKP authentication, an encrypted session), with
+// github.com/bougou/go-ipmi. It is imported by package power only.
+package ipmi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	goipmi "github.com/bougou/go-ipmi"
+)
+
+// exchangeTimeout bounds one request and its answer (UDP); the caller's
+// context bounds the whole session.
+const exchangeTimeout = 3 * time.Second
+
+// Conn is an open lanplus session with one BMC.
+type Conn struct {
+	c *goipmi.Client
+}
+
+// Dial opens a lanplus session with the BMC at host:port.
+func Dial(ctx context.Context, host string, port int, username, password string) (*Conn, error) {
+	c, err := goipmi.NewClient(host, port, username, password)
+	if err != nil {
+		return nil, fmt.Errorf("ipmi client: %w", err)
+	}
+	c.WithInterface(goipmi.InterfaceLanplus).WithTimeout(exchangeTimeout).WithRetry(1, 100*time.Millisecond)
+	c.WithMaxPrivilegeLevel(goipmi.PrivilegeLevelAdministrator)
+	if err := c.Connect(ctx); err != nil {
+		return nil, fmt.Errorf("opening a lanplus session%s: %s", authHint(err), oneLine(err))
+	}
+	return &Conn{c: c}, nil
+}
+
+// authHint says what a refused session usually means.
+func authHint(err error) string {
+	s := strings.ToLower(err.Error())
+	if strings.Contains(s, "rakp") || strings.Contains(s, "unauthorized") || strings.Contains(s, "authentication") ||
+		strings.Contains(s, "invalid name") || strings.Contains(s, "password") || strings.Contains(s, "integrity") {
+		return " (wrong user name or password?)"
+	}
+	return ""
+}
+
+// oneLine puts go-ipmi's multi-line errors (one line per cipher suite
+// tried) on one line, for a table cell.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+// State reports whether the machine is powered on (Get Chassis Status).
+func (c *Conn) State(ctx context.Context) (bool, error) {
+	st, err := c.c.GetChassisStatus(ctx)
+	if err != nil {
+		return false, fmt.Errorf("get chassis status: %w", err)
+	}
+	return st.PowerIsOn, nil
+}
+
+func (c *Conn) control(ctx context.Context, what goipmi.ChassisControl) error {
+	if _, err := c.c.ChassisControl(ctx, what); err != nil {
+		return fmt.Errorf("chassis control %d: %w", what, err)
+	}
+	return nil
+}
+
+// On powers the machine up.
+func (c *Conn) On(ctx context.Context) error { return c.control(ctx, goipmi.ChassisControlPowerUp) }
+
+// Off powers the machine down at once (not a soft shutdown).
+func (c *Conn) Off(ctx context.Context) error { return c.control(ctx, goipmi.ChassisControlPowerDown) }
+
+// Cycle powers the machine down and up again.
+func (c *Conn) Cycle(ctx context.Context) error {
+	return c.control(ctx, goipmi.ChassisControlPowerCycle)
+}
+
+// Reset resets the machine (a hard reset, power stays on).
+func (c *Conn) Reset(ctx context.Context) error {
+	return c.control(ctx, goipmi.ChassisControlHardReset)
+}
+
+// Close ends the session.
+func (c *Conn) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), exchangeTimeout)
+	defer cancel()
+	return c.c.Close(ctx)
+}
