@@ -156,7 +156,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
-	var ui *webui.UI // the status page, once the store is open (nil: --ui=false)
+	var ui *webui.UI       // the status page, once the store is open (nil: --ui=false)
 	var rs *rolloutService // rollouts, once the store is open
 	if f.notes {
 		if f.notesInterval <= 0 {
