@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newHooksCmd(),
 		newFsckCmd(),
 		newDiscoverCmd(),
+		newRolloutCmd(),
 		newVersionCmd(),
 	)
 	return root
