@@ -35,6 +35,9 @@ http=fail
 if printf 'GET /healthz HTTP/1.0\r\n\r\n' | nc -w 5 "${hostport%:*}" "${hostport##*:}" | head -n 1 | grep -q ' 200 '; then
 	http=ok
 fi
+# The whole kernel command line, so a test sees the kernel arguments a
+# node booted with (a rollout's new ones).
+echo "GITBOOT-E2E-CMDLINE $cmdline"
 echo "GITBOOT-E2E-BOOTED node=$node hostname=$hostname cluster=$cluster uname=$(uname -n) net=${net:-none} http=$http"
 if [ -z "$stay" ]; then
 	# Let the UART drain before the power goes.
