@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 20s
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: all build test lint fuzz bench bench-go bench-boot clean demo
+.PHONY: all build test lint fuzz bench bench-go bench-boot bench-power clean demo
 
 all: build
 
@@ -49,6 +49,11 @@ bench-go:
 # line in bench/RESULTS.md.
 bench-boot: build
 	QUICK=$(QUICK) ONLY=boot bench/run.sh
+
+# `gitboot power status --all` against 200 ipmi_sim BMCs on loopback
+# (--parallel 32), beside ipmitool with xargs -P 32; needs openipmi, ipmitool.
+bench-power:
+	bench/power/run.sh
 
 # Boots the two QEMU nodes of examples/lab through gitboot serve in throw-away
 # network namespaces, prints gitboot status, cleans up. Root, Debian 12.

@@ -185,13 +185,38 @@ func runOne(ctx context.Context, t Target, action Action) Result {
 	if err := step(ctx); err != nil {
 		return fail(fmt.Errorf("power %s: %w", action, err))
 	}
-	on, err = c.State(ctx)
+	want := action != Off
+	on, err = settle(ctx, c, want)
 	if err != nil {
 		res.Power = StateUnknown
 		return fail(fmt.Errorf("power %s done, then reading the power state: %w", action, err))
 	}
 	res.Power = state(on)
+	if on != want {
+		return fail(fmt.Errorf("power %s accepted, but the node still reads %s after %s", action, state(on), settleTime))
+	}
 	return res
+}
+
+// settleTime is how long a BMC may take to report the power state an
+// action asked for (a chassis powering down takes a moment).
+const settleTime = 10 * time.Second
+
+// settle reads the power state until it is want, for at most settleTime
+// (or until ctx ends), and returns the last state read.
+func settle(ctx context.Context, c conn, want bool) (bool, error) {
+	deadline := time.Now().Add(settleTime)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		on, err := c.State(ctx)
+		if err != nil || on == want || time.Now().Add(delay).After(deadline) {
+			return on, err
+		}
+		select {
+		case <-ctx.Done():
+			return on, nil
+		case <-time.After(delay):
+		}
+	}
 }
 
 func state(on bool) string {

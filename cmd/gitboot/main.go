@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newFsckCmd(),
 		newDiscoverCmd(),
 		newRolloutCmd(),
+		newPowerCmd(),
 		newVersionCmd(),
 	)
 	return root

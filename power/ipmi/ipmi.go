@@ -1,15 +1,18 @@
 // Package ipmi switches a machine's power through its BMC over IPMI 2.0
 // LAN (lanplus: RAKP authentication, an encrypted session), with
-// github.com/bougou/go-ipmi. It is imported by package power only.
+// github.com/bougou/go-ipmi (pkg/client). It is imported by package power only.
 package ipmi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	goipmi "github.com/bougou/go-ipmi"
+	goipmi "github.com/bougou/go-ipmi/pkg/client"
+	"github.com/bougou/go-ipmi/pkg/command/chassis"
+	"github.com/bougou/go-ipmi/pkg/types"
 )
 
 // exchangeTimeout bounds one request and its answer (UDP); the caller's
@@ -27,22 +30,29 @@ func Dial(ctx context.Context, host string, port int, username, password string)
 	if err != nil {
 		return nil, fmt.Errorf("ipmi client: %w", err)
 	}
-	c.WithInterface(goipmi.InterfaceLanplus).WithTimeout(exchangeTimeout).WithRetry(1, 100*time.Millisecond)
-	c.WithMaxPrivilegeLevel(goipmi.PrivilegeLevelAdministrator)
+	c.WithInterface(goipmi.InterfaceLanplus).WithTimeout(exchangeTimeout).WithRetry(1)
+	c.WithMaxPrivilegeLevel(types.PrivilegeLevelAdministrator)
+	// Try suites 17 (HMAC-SHA256, AES) and 3 (HMAC-SHA1, AES), as ipmitool
+	// does, instead of asking for the list first: some BMCs (ipmi_sim
+	// among them) never answer Get Channel Cipher Suites, which would cost
+	// two timeouts per session.
+	c.WithCipherSuiteID(types.CipherSuiteID17, types.CipherSuiteID3)
 	if err := c.Connect(ctx); err != nil {
-		return nil, fmt.Errorf("opening a lanplus session%s: %s", authHint(err), oneLine(err))
+		if refused(err) {
+			return nil, errors.New("the BMC refused the user name or password (RAKP authentication failed)")
+		}
+		return nil, fmt.Errorf("opening a lanplus session: %s", oneLine(err))
 	}
 	return &Conn{c: c}, nil
 }
 
-// authHint says what a refused session usually means.
-func authHint(err error) string {
+// refused reports whether a failed session setup failed on the
+// credentials: the BMC's RAKP2 answer did not match the password, or it
+// did not know the user name.
+func refused(err error) bool {
 	s := strings.ToLower(err.Error())
-	if strings.Contains(s, "rakp") || strings.Contains(s, "unauthorized") || strings.Contains(s, "authentication") ||
-		strings.Contains(s, "invalid name") || strings.Contains(s, "password") || strings.Contains(s, "integrity") {
-		return " (wrong user name or password?)"
-	}
-	return ""
+	return strings.Contains(s, "rakp2 authentication code mismatch") || strings.Contains(s, "unauthorized name") ||
+		strings.Contains(s, "invalid name") || strings.Contains(s, "unauthorized role")
 }
 
 // oneLine puts go-ipmi's multi-line errors (one line per cipher suite
@@ -60,7 +70,7 @@ func (c *Conn) State(ctx context.Context) (bool, error) {
 	return st.PowerIsOn, nil
 }
 
-func (c *Conn) control(ctx context.Context, what goipmi.ChassisControl) error {
+func (c *Conn) control(ctx context.Context, what chassis.ChassisControl) error {
 	if _, err := c.c.ChassisControl(ctx, what); err != nil {
 		return fmt.Errorf("chassis control %d: %w", what, err)
 	}
@@ -68,19 +78,19 @@ func (c *Conn) control(ctx context.Context, what goipmi.ChassisControl) error {
 }
 
 // On powers the machine up.
-func (c *Conn) On(ctx context.Context) error { return c.control(ctx, goipmi.ChassisControlPowerUp) }
+func (c *Conn) On(ctx context.Context) error { return c.control(ctx, chassis.ChassisControlPowerUp) }
 
 // Off powers the machine down at once (not a soft shutdown).
-func (c *Conn) Off(ctx context.Context) error { return c.control(ctx, goipmi.ChassisControlPowerDown) }
+func (c *Conn) Off(ctx context.Context) error { return c.control(ctx, chassis.ChassisControlPowerDown) }
 
 // Cycle powers the machine down and up again.
 func (c *Conn) Cycle(ctx context.Context) error {
-	return c.control(ctx, goipmi.ChassisControlPowerCycle)
+	return c.control(ctx, chassis.ChassisControlPowerCycle)
 }
 
 // Reset resets the machine (a hard reset, power stays on).
 func (c *Conn) Reset(ctx context.Context) error {
-	return c.control(ctx, goipmi.ChassisControlHardReset)
+	return c.control(ctx, chassis.ChassisControlHardReset)
 }
 
 // Close ends the session.
