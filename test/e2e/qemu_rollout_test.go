@@ -58,7 +58,7 @@ func TestQEMURollout(t *testing.T) {
 	writeCredentials(t, creds, map[string]string{"n1": bmcPassword, "n2": bmcPassword})
 	// No watch, no poll: a commit is applied when the test asks (POST
 	// /reconcile), so the plan can be looked at first.
-	l := startRolloutLab(t, kernel, repo, "--bmc-credentials", creds, "--watch=false", "--poll", "0")
+	l, image := startRolloutLab(t, kernel, repo, "--bmc-credentials", creds, "--watch=false", "--poll", "0")
 	bmcs := []*simBMC{
 		startSimBMC(t, l, "n1", n1MAC, "10.99.0.201", 9101),
 		startSimBMC(t, l, "n2", n2MAC, "10.99.0.202", 9102),
@@ -79,7 +79,7 @@ func TestQEMURollout(t *testing.T) {
 	edit("cluster.hcl", `"quiet", "e2e.stay"]`, `"quiet", "e2e.stay", "e2e.rollout=B"]`)
 	git(t, repo, "commit", "-q", "-am", "kernel_args: e2e.rollout=B")
 	b := git(t, repo, "rev-parse", "HEAD")
-	plan := l.gitboot(t, 0, "plan", "--repo", repo, "--server", adminURL, "--json")
+	plan := l.gitboot(t, 0, "plan", "--repo", repo, "--server", adminURL, "--json", "--var", "image_source="+image, "--image-root", filepath.Dir(image))
 	var pj struct {
 		NeedsReboot []string `json:"needs_reboot"`
 	}
@@ -162,8 +162,9 @@ func TestQEMURollout(t *testing.T) {
 	}
 }
 
-// startRolloutLab is startQEMULabRepo with more `gitboot serve` flags.
-func startRolloutLab(t *testing.T, kernel, repo string, flags ...string) *qemuLab {
+// startRolloutLab is startQEMULabRepo with more `gitboot serve` flags; it
+// also returns the image's path.
+func startRolloutLab(t *testing.T, kernel, repo string, flags ...string) (*qemuLab, string) {
 	t.Helper()
 	l := &qemuLab{bin: gitbootBinary(t), repo: repo, dir: t.TempDir()}
 	image := bootableImage(t, kernel)
@@ -178,7 +179,7 @@ func startRolloutLab(t *testing.T, kernel, repo string, flags ...string) *qemuLa
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		out, err := l.srv.Output(context.Background(), "curl", "-sf", adminURL+"/healthz")
 		if err == nil {
-			return l
+			return l, image
 		}
 		if time.Now().After(deadline) || syscall.Kill(proc.Process.Pid, 0) != nil {
 			t.Fatalf("gitboot serve did not become ready: %v %s%s", err, out, l.report())
