@@ -17,7 +17,7 @@ import (
 const (
 	DefaultWait    = status.StageRuntimeOverlay
 	DefaultTimeout = 15 * time.Minute
-	DefaultPoll    = 500 * time.Millisecond
+	DefaultPoll    = 250 * time.Millisecond
 )
 
 // ErrSuperseded is the cause a Manager cancels a rollout with when a newer
@@ -49,7 +49,7 @@ type Config struct {
 	MaxFailures int
 	Wait        status.Stage  // the stage a node must reach; default RUNTIME_OVERLAY
 	Timeout     time.Duration // per batch; default 15 min
-	Poll        time.Duration // how often the boot status is read; default 500 ms
+	Poll        time.Duration // how often the boot status is read; default 250 ms
 
 	Power Power
 	// Watch returns the boot services' records of the named nodes

@@ -44,6 +44,13 @@ type rolloutService struct {
 	ui       *webui.UI    // nil: --ui=false
 	marks    *rebootMarks
 	mgr      *rollout.Manager
+	// loadFn evaluates a commit (default: load, from the source); powerFn
+	// makes the Power of a rollout (default: rollout.BMCs); record takes
+	// a rollout's notes records (default: the notes writer). Tests set
+	// them.
+	loadFn  func(ctx context.Context, commit string) (*hclspec.Cluster, *hclspec.Server, error)
+	powerFn func(targets []power.Target) rollout.Power
+	record  func(commit string, r notes.Record)
 
 	mu      sync.Mutex
 	loaded  string // the commit of cluster and srv
@@ -55,6 +62,19 @@ type rolloutService struct {
 func newRolloutService(s *rolloutService, stateDir string) *rolloutService {
 	s.marks = openRebootMarks(filepath.Join(stateDir, rebootMarksFile), s.log)
 	s.kick = make(chan string, 1)
+	if s.loadFn == nil {
+		s.loadFn = s.load
+	}
+	if s.powerFn == nil {
+		s.powerFn = func(targets []power.Target) rollout.Power { return rollout.BMCs(targets, power.Options{}) }
+	}
+	if s.record == nil {
+		s.record = func(commit string, r notes.Record) {
+			if s.notes != nil {
+				s.notes.Add(commit, r)
+			}
+		}
+	}
 	s.mgr = rollout.NewManager(rollout.ManagerConfig{Prepare: s.prepare, Update: s.show, Logger: s.log.With("svc", "rollout")})
 	return s
 }
@@ -95,8 +115,12 @@ func (s *rolloutService) Run(ctx context.Context) error {
 			if s.mgr.Supersede(commit) {
 				s.log.Info("rollout superseded by a newer commit", "commit", reconcile.Short(commit))
 			}
-			_, srv, err := s.load(ctx, commit)
-			if err != nil || !srv.Rollout.Auto {
+			_, srv, err := s.loadFn(ctx, commit)
+			if err != nil {
+				s.log.Error("reading the rollout settings of the applied commit", "commit", reconcile.Short(commit), "err", err)
+				continue
+			}
+			if !srv.Rollout.Auto {
 				continue
 			}
 			p, err := s.mgr.Start(ctx, rollout.Request{Auto: true})
@@ -138,7 +162,7 @@ func (s *rolloutService) prepare(ctx context.Context, req rollout.Request) (roll
 	if snap == nil || snap.Commit == "" || s.store == nil {
 		return cfg, errors.New("nothing is applied yet")
 	}
-	cluster, srv, err := s.load(ctx, snap.Commit)
+	cluster, srv, err := s.loadFn(ctx, snap.Commit)
 	if err != nil {
 		return cfg, err
 	}
@@ -172,11 +196,7 @@ func (s *rolloutService) prepare(ctx context.Context, req rollout.Request) (roll
 	cfg.ID = "r" + now.Format("20060102T150405Z")
 	cfg.Server, cfg.Commit, cfg.Nodes = snap.Server.Name, snap.Commit, names
 	cfg.Watch = s.store.Rows
-	cfg.Record = func(r notes.Record) {
-		if s.notes != nil {
-			s.notes.Add(snap.Commit, r)
-		}
-	}
+	cfg.Record = func(r notes.Record) { s.record(snap.Commit, r) }
 	if len(names) == 0 || req.DryRun {
 		cfg.Power = noPower{}
 		if len(names) == 0 || s.creds == "" {
@@ -194,7 +214,7 @@ func (s *rolloutService) prepare(ctx context.Context, req rollout.Request) (roll
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Power = rollout.BMCs(targets, power.Options{})
+	cfg.Power = s.powerFn(targets)
 	return cfg, nil
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +128,14 @@ func TestQEMURollout(t *testing.T) {
 		if n.Stage != status.StageRuntimeOverlay || n.Booted != b {
 			t.Errorf("%s after the rollout: stage %s booted %s, want RUNTIME_OVERLAY on %s", bm.node, n.Stage, n.Booted, b)
 		}
+		for _, np := range p.Nodes {
+			if np.Name == bm.node {
+				// How long after the boot services saw the stage the rollout
+				// counted the node done: its waiting granularity.
+				t.Logf("%s: RUNTIME_OVERLAY seen %s after its power cycle, counted done %s later",
+					bm.node, n.Boot.At[len(n.Boot.At)-1].Sub(np.Cycled).Round(time.Millisecond), np.Done.Sub(n.Boot.At[len(n.Boot.At)-1]).Round(time.Millisecond))
+			}
+		}
 	}
 	noteText := l.notes(t, b)
 	for _, want := range []string{"event=started", "event=node name=n1 result=done", "event=node name=n2 result=done", "event=result result=completed"} {
@@ -193,7 +202,8 @@ func (l *qemuLab) gitboot(t *testing.T, wantCode int, args ...string) string {
 	t.Helper()
 	out, err := l.srv.Output(context.Background(), l.bin, args...)
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("gitboot %v: %v", args, err)
