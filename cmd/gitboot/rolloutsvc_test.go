@@ -103,7 +103,7 @@ func newSvcSite(t *testing.T) *svcSite {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.rs = newRolloutService(&rolloutService{log: log, creds: creds, store: s.store,
 		snapshot: func() *bootsvc.Snapshot { s.mu.Lock(); defer s.mu.Unlock(); return s.snap },
-		loadFn: func(context.Context, string) (*hclspec.Cluster, *hclspec.Server, error) { return cluster, srv, nil },
+		loadFn:   func(context.Context, string) (*hclspec.Cluster, *hclspec.Server, error) { return cluster, srv, nil },
 		powerFn: func(targets []power.Target) rollout.Power {
 			for _, tg := range targets {
 				if tg.Cred.Username != "admin" || tg.BMC.Address == "" {
@@ -112,7 +112,11 @@ func newSvcSite(t *testing.T) *svcSite {
 			}
 			return s
 		},
-		record: func(commit string, r notes.Record) { s.mu.Lock(); s.recs[commit] = append(s.recs[commit], r); s.mu.Unlock() },
+		record: func(commit string, r notes.Record) {
+			s.mu.Lock()
+			s.recs[commit] = append(s.recs[commit], r)
+			s.mu.Unlock()
+		},
 	}, t.TempDir())
 	return s
 }
