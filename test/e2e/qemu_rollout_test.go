@@ -143,6 +143,11 @@ func TestQEMURollout(t *testing.T) {
 			t.Errorf("the notes of B lack %q:\n%s", want, noteText)
 		}
 	}
+	// The status page shows the rollout.
+	if page, err := l.srv.Output(context.Background(), "curl", "-sf", adminURL+"/"); err != nil ||
+		!strings.Contains(string(page), `id="rollout"`) || !strings.Contains(string(page), "done: n1, n2") || !strings.Contains(string(page), "completed") {
+		t.Errorf("the status page does not show the completed rollout (%v):\n%s", err, grepLines(string(page), "rollout"))
+	}
 	if again := l.gitboot(t, 0, "rollout", "--server", adminURL); !strings.Contains(again, "No node needs a reboot") {
 		t.Errorf("a second rollout of B:\n%s", again)
 	}
