@@ -115,6 +115,7 @@ type run struct {
 	mu   sync.Mutex
 	p    *Progress
 	idx  map[string]int // node name -> index in p.Nodes
+	seq  int            // notes records written
 }
 
 // Run performs the rollout: batch after batch, it reads the power state of
@@ -390,7 +391,11 @@ func (r *run) finish(name, state, reason string) {
 
 func (r *run) record(event string, fields ...notes.Field) {
 	if r.cfg.Record != nil {
-		r.cfg.Record(notes.Rollout(r.cfg.Server, r.cfg.ID, r.cfg.Now(), event, fields...))
+		r.mu.Lock()
+		r.seq++
+		seq := r.seq
+		r.mu.Unlock()
+		r.cfg.Record(notes.Rollout(r.cfg.Server, r.cfg.ID, seq, r.cfg.Now(), event, fields...))
 	}
 }
 

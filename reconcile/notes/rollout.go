@@ -1,6 +1,9 @@
 package notes
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // TypeRollout is the record type of what a rollout did (see Rollout).
 const TypeRollout = "rollout"
@@ -13,17 +16,20 @@ const (
 	RolloutResult  = "result"  // how the rollout ended: completed, halted, superseded or canceled
 )
 
-// Rollout is one record of rollout id on server, at time at: event is one
-// of the Rollout* events and fields follow it in the order given, so a
-// person reads
+// Rollout is record number seq (from 1) of rollout id on server, at time
+// at: event is one of the Rollout* events and fields follow it in the
+// order given, so a person reads
 //
-//	rollout server=head id=20261207T044501Z at=... event=node name=c001 result=done stage=RUNTIME_OVERLAY
+//	rollout server=head id=r20261207T044501Z seq=000003 at=... event=node name=c001 result=done stage=RUNTIME_OVERLAY
 //
-// and a program takes the records of one rollout by id.
-func Rollout(server, id string, at time.Time, event string, fields ...Field) Record {
+// and a program takes the records of one rollout by id. seq, zero-padded,
+// keeps a rollout's records in the order they happened in a note, whose
+// lines are sorted (see Canonical).
+func Rollout(server, id string, seq int, at time.Time, event string, fields ...Field) Record {
 	return Record{Type: TypeRollout, Fields: append([]Field{
 		{"server", server},
 		{"id", id},
+		{"seq", fmt.Sprintf("%06d", seq)},
 		{"at", formatTime(at)},
 		{"event", event},
 	}, fields...)}
