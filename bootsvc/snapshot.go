@@ -101,6 +101,10 @@ type Node struct {
 	// overlay must carry the key (header X-Gitboot-Asset-Key); the key
 	// itself is never in a snapshot.
 	AssetKeySHA256 string
+	// BMC is where the node's BMC answers, for the status views:
+	// "ipmi 10.98.8.21:623" (driver, address, port; never credentials).
+	// Empty: no bmc block.
+	BMC string
 }
 
 // Snapshot is everything the boot services serve, immutable once built

@@ -123,6 +123,9 @@ type NodeState struct {
 	// AssetKeySHA256 is "sha256:<hex>" of the node's asset_key (the key
 	// itself is never stored); empty: none.
 	AssetKeySHA256 string `json:"asset_key_sha256,omitempty"`
+	// BMC is the node's bmc block (a credentials name, never a password);
+	// nil: none. A change needs no reboot.
+	BMC *hclspec.BMC `json:"bmc,omitempty"`
 	// Artifact digests (running state only).
 	Artifacts *NodeArtifacts `json:"artifacts,omitempty"`
 }
@@ -189,7 +192,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 			MAC: n.MAC, Network: n.Network, Image: n.Image,
 			KernelArgs: nonNil(n.KernelArgs), Tags: n.Tags,
 			SystemOverlays: nonNil(n.SystemOverlays), RuntimeOverlays: nonNil(n.RuntimeOverlays),
-			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256,
+			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256, BMC: n.BMC,
 		}
 		if len(ns.Tags) == 0 {
 			ns.Tags = nil
@@ -414,7 +417,7 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	byMAC := make(map[string]string, len(inv.Nodes))
 	byIP := make(map[netip.Addr]string, len(inv.Nodes))
 	for name, n := range inv.Nodes {
-		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256}
+		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256, BMC: bmcLabel(n.BMC)}
 		mac, ok := macaddr.Canonical(n.MAC)
 		if !ok {
 			return nil, fmt.Errorf("inventory: node %s: malformed MAC %q", name, n.MAC)

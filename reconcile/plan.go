@@ -323,7 +323,7 @@ func sameNode(a, b *NodeState) bool {
 		a.SystemInput == b.SystemInput && a.RuntimeInput == b.RuntimeInput &&
 		slices.Equal(a.KernelArgs, b.KernelArgs) && maps.Equal(a.Tags, b.Tags) &&
 		slices.Equal(a.SystemOverlays, b.SystemOverlays) && slices.Equal(a.RuntimeOverlays, b.RuntimeOverlays) &&
-		a.AssetKeySHA256 == b.AssetKeySHA256
+		a.AssetKeySHA256 == b.AssetKeySHA256 && sameBMC(a.BMC, b.BMC)
 }
 
 func attrsIf(present bool, m map[string]any) map[string]any {
@@ -378,6 +378,7 @@ func nodeAttrs(n NodeState) map[string]any {
 	if n.AssetKeySHA256 != "" {
 		m["asset_key"] = sensitiveValue
 	}
+	addBMCAttrs(m, n.BMC)
 	return m
 }
 
