@@ -56,7 +56,7 @@ func TestQEMURollout(t *testing.T) {
 	git(t, repo, "commit", "-q", "-am", "rollout test: BMCs, nodes stay up")
 
 	creds := filepath.Join(t.TempDir(), "bmc.hcl")
-	writeCredentials(t, creds, map[string]string{"n1": bmcPassword, "n2": bmcPassword})
+	writeCredentials(t, creds, map[string]string{"n1": simBMCPassword, "n2": simBMCPassword})
 	// No watch, no poll: a commit is applied when the test asks (POST
 	// /reconcile), so the plan can be looked at first.
 	l, image := startRolloutLab(t, kernel, repo, "--bmc-credentials", creds, "--watch=false", "--poll", "0")
@@ -154,7 +154,7 @@ func TestQEMURollout(t *testing.T) {
 
 	// C: new kernel arguments again, but n1's BMC password is wrong: the
 	// rollout halts at n1 and never touches n2.
-	writeCredentials(t, creds, map[string]string{"n1": "wrong-password", "n2": bmcPassword})
+	writeCredentials(t, creds, map[string]string{"n1": "wrong-password", "n2": simBMCPassword})
 	edit("cluster.hcl", `"e2e.rollout=B"]`, `"e2e.rollout=C"]`)
 	git(t, repo, "commit", "-q", "-am", "kernel_args: e2e.rollout=C")
 	c := git(t, repo, "rev-parse", "HEAD")

@@ -23,10 +23,10 @@ type simBMC struct {
 	log                *netnstest.SyncBuffer
 }
 
-// bmcUser and bmcPassword are the BMCs' administrator account.
+// simBMCUser and simBMCPassword are the BMCs' administrator account.
 const (
-	bmcUser     = "admin"
-	bmcPassword = "secret"
+	simBMCUser     = "admin"
+	simBMCPassword = "secret"
 )
 
 // startSimBMC starts node's BMC at addr (added to the bridge) with its VM
@@ -68,7 +68,7 @@ set_working_mc 0x20
   startcmd "%s"
   startnow false
   user 2 true "%s" "%s" admin 10 none md2 md5 straight
-`, node, addr, vmPort, vmSh, bmcUser, bmcPassword)
+`, node, addr, vmPort, vmSh, simBMCUser, simBMCPassword)
 	emu := "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
 	for name, data := range map[string]string{"lan.conf": conf, "cmds.emu": emu} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
@@ -103,7 +103,7 @@ func (b *simBMC) qemuPID() int {
 // way an operator would.
 func (b *simBMC) ipmitool(t *testing.T, l *qemuLab, args ...string) string {
 	t.Helper()
-	base := []string{"-I", "lanplus", "-C", "3", "-H", b.addr, "-p", "623", "-U", bmcUser, "-P", bmcPassword}
+	base := []string{"-I", "lanplus", "-C", "3", "-H", b.addr, "-p", "623", "-U", simBMCUser, "-P", simBMCPassword}
 	out, err := l.srv.Output(context.Background(), "ipmitool", append(base, args...)...)
 	if err != nil {
 		t.Fatalf("ipmitool %v against %s's BMC: %v\n%s\nipmi_sim:\n%s", args, b.node, err, out, b.log.String())
@@ -133,7 +133,7 @@ func writeCredentials(t *testing.T, path string, passwords map[string]string) {
 	t.Helper()
 	var b strings.Builder
 	for node, pw := range passwords {
-		fmt.Fprintf(&b, "credentials %q {\n  username = %q\n  password = %q\n}\n", "bmc-"+node, bmcUser, pw)
+		fmt.Fprintf(&b, "credentials %q {\n  username = %q\n  password = %q\n}\n", "bmc-"+node, simBMCUser, pw)
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
