@@ -27,6 +27,27 @@ func newProgressView(w io.Writer, tty, quiet bool) *progressView {
 
 const barWidth = 24
 
+// maxBatchLines bounds the batch bars a terminal frame shows: the batch
+// running and those just before and after it; the others are summed up.
+const maxBatchLines = 6
+
+// shownBatches is the range [first, last) of batches a frame draws.
+func shownBatches(p *rollout.Progress) (first, last int) {
+	n := len(p.Batches)
+	if n <= maxBatchLines {
+		return 0, n
+	}
+	cur := 0 // the running batch, else the first pending one, else the last
+	for i, b := range p.Batches {
+		cur = i
+		if b.State == rollout.BatchRunning || b.State == rollout.BatchPending {
+			break
+		}
+	}
+	first = max(0, min(cur-2, n-maxBatchLines))
+	return first, first + maxBatchLines
+}
+
 func (v *progressView) draw(p *rollout.Progress) {
 	switch {
 	case v.quiet:
@@ -46,7 +67,12 @@ func (v *progressView) frame(p *rollout.Progress) {
 	}
 	lines := []string{fmt.Sprintf("Rollout %s of commit %s: %d node(s) in %d batch(es) of %s, waiting for %s (%s per batch)",
 		p.ID, shortHash(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Wait, p.Timeout)}
-	for i, bp := range p.Batches {
+	first, last := shownBatches(p)
+	if first > 0 {
+		lines = append(lines, fmt.Sprintf("batches 1-%d ended", first))
+	}
+	for i := first; i < last; i++ {
+		bp := p.Batches[i]
 		done, failed, skipped, total := 0, 0, 0, len(bp.Nodes)
 		var rebooting []string
 		for _, n := range p.Nodes {
@@ -83,7 +109,13 @@ func (v *progressView) frame(p *rollout.Progress) {
 		}
 		lines = append(lines, line)
 	}
+	if last < len(p.Batches) {
+		lines = append(lines, fmt.Sprintf("batches %d-%d pending", last+1, len(p.Batches)))
+	}
 	lines = append(lines, fmt.Sprintf("%s: %d done, %d failed, %d off, %d in all", p.State, p.Done, p.Failed, p.Skipped, len(p.Nodes)))
+	for len(lines) < v.lines {
+		lines = append(lines, "") // clear what the longer frame before left
+	}
 	for _, l := range lines {
 		b.WriteString("\x1b[2K")
 		b.WriteString(l)
