@@ -10,6 +10,7 @@
 // commit is applied.
 //
 // It is imported by cmd/gitboot (`gitboot rollout`, `gitboot serve`). It
-// imports bootsvc/status for stage names and node records and
-// reconcile/notes for the records it writes; bootsvc never imports it.
+// imports bootsvc/status for stage names and node records,
+// reconcile/notes for the records it writes and power for the BMCs (BMCs);
+// bootsvc never imports it (the status page gets a plain webui.Rollout).
 package rollout

@@ -30,7 +30,8 @@ const adminURL = "http://127.0.0.1:9873"
 // init) and at RUNTIME_OVERLAY on the new commit, and the commit's notes
 // record the rollout. Then n1's BMC password in the credentials file is
 // wrong: the next rollout halts at n1 with a report naming it, and n2 is
-// left alone.
+// left alone. Last, a commit turns rollout { auto = true } on: the server
+// rolls it out by itself, and n2, powered off, stays off.
 func TestQEMURollout(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "cpio", "gzip", "ipmi_sim", "ipmitool")
@@ -173,6 +174,45 @@ func TestQEMURollout(t *testing.T) {
 	}
 	if noteText := l.notes(t, c); !strings.Contains(noteText, "event=node name=n1 result=failed") || !strings.Contains(noteText, "result=halted") {
 		t.Errorf("the notes of C lack the halted rollout:\n%s", noteText)
+	}
+
+	// D turns rollout { auto = true } on and changes the kernel arguments
+	// again, with n1's password right and n2 powered off: the server rolls
+	// D out by itself, reboots n1 and leaves n2 off.
+	writeCredentials(t, creds, map[string]string{"n1": simBMCPassword, "n2": simBMCPassword})
+	bmcs[1].ipmitool(t, l, "power", "off")
+	for start := time.Now(); bmcs[1].qemuPID() != 0; time.Sleep(200 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("n2's VM still runs 30 s after power off")
+		}
+	}
+	edit("cluster.hcl", `address  = "10.99.0.1"`, "address  = \"10.99.0.1\"\n  rollout {\n    auto  = true\n    batch = \"100%\"\n  }")
+	edit("cluster.hcl", `"e2e.rollout=C"]`, `"e2e.rollout=D"]`)
+	git(t, repo, "commit", "-q", "-am", "rollout { auto = true }; kernel_args: e2e.rollout=D")
+	d := git(t, repo, "rev-parse", "HEAD")
+	l.reconcile(t, d)
+	var auto rollout.Progress
+	for start := time.Now(); auto.Commit != d || !auto.Finished(); time.Sleep(500 * time.Millisecond) {
+		if time.Since(start) > 4*time.Minute {
+			t.Fatalf("no finished automatic rollout of D within 4 min: %+v%s", auto, l.report())
+		}
+		out, _ := l.srv.Output(context.Background(), "curl", "-sf", adminURL+"/rollout")
+		auto = rollout.Progress{}
+		json.Unmarshal(out, &auto)
+	}
+	states := map[string]string{}
+	for _, n := range auto.Nodes {
+		states[n.Name] = n.State
+	}
+	if auto.State != rollout.StateCompleted || states["n1"] != rollout.NodeDone || states["n2"] != rollout.NodeSkipped || len(auto.Batches) != 1 {
+		t.Fatalf("automatic rollout of D: %s (%s), nodes %v, %d batch(es)%s", auto.State, auto.Reason, states, len(auto.Batches), l.report())
+	}
+	bmcs[0].waitConsoleCount(t, l, "e2e.rollout=D", 1, time.Minute)
+	if out := bmcs[1].ipmitool(t, l, "power", "status"); !strings.Contains(out, "off") || bmcs[1].qemuPID() != 0 {
+		t.Errorf("n2 was powered on by the rollout: %s", out)
+	}
+	if noteText := l.notes(t, d); !strings.Contains(noteText, "event=node name=n2 result=skipped") {
+		t.Errorf("the notes of D lack n2 skipped:\n%s", noteText)
 	}
 }
 
