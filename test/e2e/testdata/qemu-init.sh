@@ -29,15 +29,15 @@ done
 hostname=$(cat /etc/hostname 2>/dev/null)
 cluster=$(cat /etc/gitboot/cluster 2>/dev/null)
 net=$(ip -o -4 addr show | awk '$2 != "lo" { printf "%s%s=%s", sep, $2, $4; sep = "," }')
+# The whole kernel command line, so a test sees the kernel arguments a
+# node booted with (a rollout's new ones).
+echo "GITBOOT-E2E-CMDLINE $cmdline"
 # busybox-static's wget crashes without libc's NSS files: ask with nc.
 hostport=${server#http://}
 http=fail
 if printf 'GET /healthz HTTP/1.0\r\n\r\n' | nc -w 5 "${hostport%:*}" "${hostport##*:}" | head -n 1 | grep -q ' 200 '; then
 	http=ok
 fi
-# The whole kernel command line, so a test sees the kernel arguments a
-# node booted with (a rollout's new ones).
-echo "GITBOOT-E2E-CMDLINE $cmdline"
 echo "GITBOOT-E2E-BOOTED node=$node hostname=$hostname cluster=$cluster uname=$(uname -n) net=${net:-none} http=$http"
 if [ -z "$stay" ]; then
 	# Let the UART drain before the power goes.
