@@ -23,12 +23,12 @@
 //	GET /healthz                   "ok" once a snapshot is loaded
 //	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
 //	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
+//	GET /rollout                   Config.Rollout: the current or last rollout; nil: 404
+//	POST /rollout, DELETE /rollout Config.Rollout: start or cancel one; loopback clients only (else 403)
 //	GET /check-path?image=P        whether the server allows a repository to name P (or
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
 //	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
 //	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
-//	GET /rollout                   Config.Rollout: the current or last rollout; nil: 404
-//	POST /rollout, DELETE /rollout Config.Rollout: start or cancel one; loopback clients only (else 403)
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -362,14 +362,14 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	addr := remoteAddr(r)
 	snap := h.snap.Load()
 	switch p.route { // the routes that take POST
+	case routeRollout:
+		h.serveRollout(w, r, snap, addr, p)
+		return
 	case routeReconcile:
 		h.serveReconcile(w, r, snap, addr, p)
 		return
 	case routeApply:
 		h.serveApply(w, r, snap, addr, p)
-		return
-	case routeRollout:
-		h.serveRollout(w, r, snap, addr, p)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -25,10 +25,10 @@ const (
 	routeInventory
 	routeReconcile
 	routeApply
+	routeRollout // /rollout: Config.Rollout
 	routeCheckPath
 	routeUI     // GET /: the status page (Config.UI)
 	routeEvents // GET /events: its Server-Sent Events (Config.UI)
-	routeRollout
 	numRoutes
 )
 
