@@ -39,10 +39,10 @@ func newRootCmd() *cobra.Command {
 		newApplyCmd(),
 		newServeCmd(),
 		newStatusCmd(),
+		newRolloutCmd(),
 		newHooksCmd(),
 		newFsckCmd(),
 		newDiscoverCmd(),
-		newRolloutCmd(),
 		newPowerCmd(),
 		newVersionCmd(),
 	)
