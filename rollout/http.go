@@ -45,6 +45,8 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, ErrBusy):
 			fail(http.StatusConflict, err)
+		case errors.Is(err, ErrClosed):
+			fail(http.StatusServiceUnavailable, err)
 		case err != nil:
 			fail(http.StatusBadRequest, err)
 		case p.State == StateRunning:

@@ -26,6 +26,9 @@ type Request struct {
 // ErrBusy is returned by Start while another rollout runs.
 var ErrBusy = errors.New("a rollout is already running")
 
+// ErrClosed is returned by Start once the server is stopping.
+var ErrClosed = errors.New("the server is stopping: no rollout starts")
+
 // ManagerConfig configures a Manager.
 type ManagerConfig struct {
 	// Prepare turns a request into a rollout: the applied commit, the
@@ -43,10 +46,11 @@ type ManagerConfig struct {
 type Manager struct {
 	cfg ManagerConfig
 
-	mu   sync.Mutex
-	cur  *active   // the running rollout, nil when none
-	last *Progress // the progress of the current or last rollout
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	cur    *active   // the running rollout, nil when none
+	last   *Progress // the progress of the current or last rollout
+	closed bool      // Close was called: no more rollouts
+	wg     sync.WaitGroup
 }
 
 type active struct {
@@ -89,6 +93,9 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Progress, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
 	if m.cur != nil {
 		return nil, fmt.Errorf("%w (%s, commit %s)", ErrBusy, m.cur.id, short(m.cur.commit))
 	}
@@ -162,8 +169,12 @@ func (m *Manager) Cancel(why error) bool {
 	return true
 }
 
-// Close cancels a running rollout and waits for it (the server stops).
+// Close cancels a running rollout and waits for it (the server stops);
+// Start refuses to start another.
 func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 	m.Cancel(errors.New("the server is stopping"))
 	m.wg.Wait()
 }

@@ -63,6 +63,13 @@ func TestManagerOneAtATimeAndSupersede(t *testing.T) {
 	if _, err := m.Start(context.Background(), Request{}); err != nil {
 		t.Fatalf("Start after the supersede: %v", err)
 	}
+	m.Close()
+	if cur := m.Current(); cur.State != StateCanceled || cur.Reason != "the server is stopping" {
+		t.Fatalf("after Close: %s (%s)", cur.State, cur.Reason)
+	}
+	if _, err := m.Start(context.Background(), Request{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
 }
 
 func TestManagerHTTP(t *testing.T) {

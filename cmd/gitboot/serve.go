@@ -304,6 +304,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 	})
 	err = g.Wait()
+	if nw != nil {
+		// What a rollout canceled by the stop recorded after the notes
+		// writer's last flush.
+		nw.flush(context.Background(), false)
+	}
 	s.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
