@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 20s
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: all build test lint fuzz bench bench-go bench-boot bench-power clean demo
+.PHONY: all build test lint fuzz bench bench-go bench-boot bench-debian bench-power clean demo
 
 all: build
 
@@ -54,6 +54,12 @@ bench-boot: build
 # (--parallel 32), beside ipmitool with xargs -P 32; needs openipmi, ipmitool.
 bench-power:
 	bench/power/run.sh
+# The real Debian 12 image (scripts/debian-image.sh) through gitboot: the
+# time and peak memory of packing it, and 5 BIOS boots (QUICK=1: 1) from
+# power-on to systemd's multi-user.target, with phases; root. Writes
+# bench/results/debian.json and a line in bench/RESULTS.md.
+bench-debian: build
+	QUICK=$(QUICK) ONLY=debian bench/run.sh
 
 # Boots the two QEMU nodes of examples/lab through gitboot serve in throw-away
 # network namespaces, prints gitboot status, cleans up. Root, Debian 12.

@@ -4,7 +4,9 @@
 # dnsmasq + nginx: spread over 60 s, then the worst case within 5 s, then a
 # gitboot-only storm with a restart of serve half-way), bench/scale and
 # bench/boot (QEMU boot time, BIOS and UEFI, gitboot against dnsmasq +
-# nginx: 5 boots each, QUICK=1 one; also `make bench-boot`). Each
+# nginx: 5 boots each, QUICK=1 one; also `make bench-boot`), and, only
+# with ONLY=debian (`make bench-debian`), bench/debian (the real Debian 12
+# image: packing it, and boots to multi-user.target). Each
 # writes its JSON summary to bench/results/NAME.json and its table to
 # NAME.txt, and a line per run is appended to bench/RESULTS.md (date,
 # machine, commit, peer versions, ratio).
@@ -21,13 +23,16 @@ if [[ -n "${QUICK:-}" ]]; then
 else
   N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s} BOOTS=${BOOTS:-5}
 fi
-go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale && go build -o bin/bootbench ./bench/boot || exit 1
+go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale && go build -o bin/bootbench ./bench/boot &&
+  go build -o bin/debianbench ./bench/debian || exit 1
 commit=$(git rev-parse --short HEAD)
 machine="$(nproc) CPUs $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg) at start, shared with other work"
 status=0
 
 # wanted NAME: whether $ONLY (when set) names the run.
 wanted() { [[ -z "${ONLY:-}" || " $ONLY " == *" $1 "* ]]; }
+# named NAME: whether $ONLY names the run (runs only make bench-NAME starts).
+named() { [[ " ${ONLY:-} " == *" $1 "* ]]; }
 
 # run NAME COMMAND...: the table to NAME.txt, the last line to NAME.json.
 run() {
@@ -76,5 +81,14 @@ if wanted boot; then
     ([.modes[] as $mo | "\($mo) gitboot \(.median_s["gitboot/"+$mo]) s, reference \(.median_s["reference/"+$mo]) s, ratio \(.ratio[$mo]) (gitboot phases: \(.phase_median_s["gitboot/"+$mo]|ph); out of reach \(.firmware_median_s["gitboot/"+$mo]) s)"] | join("; ")) +
     "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes"
   ' "$out/boot.json" >> bench/RESULTS.md || status=1
+fi
+# The Debian image (~8 min for 5 boots): only with ONLY=debian (make bench-debian).
+if named debian; then
+  run debian bin/debianbench -boots "$BOOTS" -bin bin/gitboot
+  jq -r --arg c "$commit" --arg m "$machine" '
+    def ph: to_entries | map("\(.key) \(.value)") | join(", ");
+    "- \(.date) debian (Debian 12 image, QEMU TCG BIOS -m 2560, median of \(.boots) boots, power-on to multi-user.target), commit \($c), \($m): " +
+    "\(.median_s) s (phases: \(.phase_median_s|ph)), \(.failures) failed; packing with gitboot apply \(.pack.seconds) s, peak RSS \(.pack.peak_rss_bytes/1048576|floor) MB, CPU \(.pack.cpu_seconds) s, image tar \(.image_tar_bytes/1048576|floor) MB, artifacts \(.pack.artifact_bytes|ph) bytes"
+  ' "$out/debian.json" >> bench/RESULTS.md || status=1
 fi
 exit $status

@@ -105,6 +105,11 @@ type Node struct {
 	// "ipmi 10.98.8.21:623" (driver, address, port; never credentials).
 	// Empty: no bmc block.
 	BMC string
+	// Root is "tmpfs" when the node's /init moves its root into a tmpfs
+	// of RootSize ("50%", "8G"): the iPXE script passes gitboot.root=tmpfs
+	// gitboot.root_size=SIZE. Empty (or "initramfs"): the initramfs stays
+	// the root.
+	Root, RootSize string
 }
 
 // Snapshot is everything the boot services serve, immutable once built

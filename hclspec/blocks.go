@@ -194,7 +194,7 @@ func (l *loader) decodeImage(b rawBlock) {
 	l.images = append(l.images, img)
 }
 
-var overlaySchema = schema("source", "builtin", "post_apply")
+var overlaySchema = withBlocks(schema("source", "builtin", "post_apply"), overlayFileBlock)
 
 // Builtins are the overlays shipped inside gitboot.
 var Builtins = []string{"hostname", "hosts"}
@@ -237,6 +237,7 @@ func (l *loader) decodeOverlay(b rawBlock) {
 			o.PostApply = v
 		}
 	}
+	l.decodeOverlayFiles(o, a.content.Blocks)
 	l.overlays = append(l.overlays, o)
 }
 

@@ -144,12 +144,6 @@ func (b *bmcSettings) apply(o bmcSettings) {
 	}
 }
 
-func mergeSetting[T any](dst *setting[T], src setting[T]) {
-	if src.set || src.broken {
-		*dst = src
-	}
-}
-
 // mergeBMC sets n.BMC from the merged settings m, reporting a BMC that
 // lacks its driver or address (at the last bmc block that applies).
 func (l *loader) mergeBMC(n *Node, m bmcSettings) {

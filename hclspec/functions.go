@@ -49,6 +49,7 @@ func functions(fsys fs.FS) map[string]function.Function {
 		"toset": makeToFunc(cty.Set(cty.DynamicPseudoType)), "tomap": makeToFunc(cty.Map(cty.DynamicPseudoType)),
 		"file": fileFunc(fsys), "fileexists": fileExistsFunc(fsys),
 		"cidrhost": cidrHostFunc, "cidrsubnet": cidrSubnetFunc, "cidrnetmask": cidrNetmaskFunc,
+		"hostlist": hostlistFunc,
 	}
 }
 

@@ -102,6 +102,9 @@ type loader struct {
 
 	profileByName map[string]*profileDef // for mergeNode
 	shared        sharedMaps             // Origins and Tags maps nodes share
+
+	ifaceBlocks map[*hcl.Block]*interfaceBlock // interfaces.go
+	reported    map[reportKey]bool
 }
 
 // cancelCheckEvery is how many steps of a long loop run between checks of

@@ -103,8 +103,10 @@ type Overlay struct {
 	// PostApply is a shell command the node agent runs (/bin/sh -c, as
 	// root) after it applied a change to this overlay's files; runtime
 	// overlays only. Empty: none.
-	PostApply string    `json:",omitempty"`
-	Range     hcl.Range `json:"-"`
+	PostApply string `json:",omitempty"`
+	// Files are its `file "GLOB" {...}` blocks, in order (see FileAttr).
+	Files []*FileAttr `json:",omitempty"`
+	Range hcl.Range   `json:"-"`
 
 	sourceRange hcl.Range `json:"-"`
 }
@@ -136,6 +138,16 @@ type Node struct {
 	AssetKeySHA256 string
 	// BMC is the node's baseboard management controller; nil: none.
 	BMC *BMC `json:",omitempty"`
+	// Root is the node's root file system, RootInitramfs (default) or
+	// RootTmpfs; RootSize the tmpfs's size ("50%" of RAM by default, or
+	// "8G"), meaningful with RootTmpfs only.
+	Root, RootSize string
+	// Interfaces are the node's interface blocks merged with its
+	// profiles' by name (interfaces.go), sorted by name; nil when none.
+	Interfaces []*Interface `json:",omitempty"`
+	// NetworkConfig is the network stack gitboot configures on the node
+	// ("networkd", "networkmanager", "ifupdown"); empty: detected at boot.
+	NetworkConfig string `json:",omitempty"`
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.

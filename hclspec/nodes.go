@@ -26,11 +26,14 @@ type settings struct {
 	image, network                 setting[string]
 	assetKey                       setting[string] // the sha256 of asset_key, "sha256:<hex>"
 	kernelArgs, sysOvl, runtimeOvl setting[[]string]
+	root, rootSize                 setting[string] // root.go
 	tags                           map[string]setting[string]
 	profiles                       []string
 	profileRanges                  hcl.Range
 	profilesBroken                 bool // profiles present but invalid (already reported)
 	bmc                            bmcSettings
+	netConfig                      setting[string]
+	ifaces                         []ifaceDef // interface blocks (interfaces.go)
 }
 
 type profileDef struct {
@@ -40,11 +43,11 @@ type profileDef struct {
 	order int
 }
 
-var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key"}
+var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size"}
 
-var profileSchema = withBMC(schema(profileAttrs...))
+var profileSchema = withBMC(withInterfaceBlocks(schema(append([]string{"network_config"}, profileAttrs...)...)))
 
-var nodeSchema = withBMC(schema(append([]string{"mac", "ip", "for_each"}, profileAttrs...)...))
+var nodeSchema = withBMC(withInterfaceBlocks(schema(append([]string{"mac", "ip", "for_each", "network_config"}, profileAttrs...)...)))
 
 // decodeSettings reads the shared attributes from a.
 func decodeSettings(a *attrs) settings {
@@ -80,6 +83,7 @@ func decodeSettings(a *attrs) settings {
 			s.assetKey = setting[string]{v: sum, rng: at.Expr.Range(), set: true}
 		}
 	}
+	decodeRoot(a, &s)
 	if v, at, ok := a.strMap("tags"); ok {
 		s.tags = make(map[string]setting[string], len(v))
 		for k, val := range v {
@@ -87,6 +91,8 @@ func decodeSettings(a *attrs) settings {
 		}
 	}
 	s.bmc = decodeBMC(a)
+	s.netConfig = checkNetworkConfig(a)
+	s.ifaces = decodeInterfaces(a)
 	return s
 }
 
@@ -108,6 +114,7 @@ func (l *loader) profileList() []*Profile {
 type nodeDef struct {
 	node   *Node
 	broken brokenAttrs
+	ifaces []ifaceDef // its merged interface blocks, for checkInterfaceAddrs
 }
 
 // brokenAttrs are merged attributes whose value was invalid (and
@@ -207,7 +214,8 @@ func (l *loader) addNode(b rawBlock, a *attrs, name string, nameRange hcl.Range)
 	}
 	// Merge at once: the settings of 100,000 nodes waiting to be merged
 	// would cost some 70 MB.
-	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, broken: l.mergeNode(n, decodeSettings(a))})
+	broken, ifaces := l.mergeNode(n, decodeSettings(a))
+	l.nodeDefs = append(l.nodeDefs, nodeDef{node: n, broken: broken, ifaces: ifaces})
 	l.nodes = append(l.nodes, n)
 }
 
@@ -267,7 +275,7 @@ func joinArrow(prefix string, names []string) string {
 // mergeNode applies n's profiles (included profiles first, each once, in
 // order; later wins) and then the node's own attributes s. Maps merge key
 // by key; lists replace. Profiles are decoded before nodes.
-func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
+func (l *loader) mergeNode(n *Node, s settings) (brokenAttrs, []ifaceDef) {
 	if l.profileByName == nil {
 		l.profileByName = make(map[string]*profileDef, len(l.profiles))
 		for _, p := range l.profiles {
@@ -313,6 +321,8 @@ func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
 	setOrigin(n, "runtime_overlays", m.runtimeOvl, func(v []string) { n.RuntimeOverlays = v })
 	setOrigin(n, "asset_key", m.assetKey, func(v string) { n.AssetKeySHA256 = v })
 	l.mergeBMC(n, m.bmc)
+	mergeRoot(n, &m)
+	setOrigin(n, "network_config", m.netConfig, func(v string) { n.NetworkConfig = v })
 	if len(m.tags) > 0 {
 		n.Tags = make(map[string]string, len(m.tags))
 		for k, t := range m.tags {
@@ -330,8 +340,9 @@ func (l *loader) mergeNode(n *Node, s settings) brokenAttrs {
 			}
 		}
 	}
+	l.resolveInterfaces(n, m.ifaces)
 	l.shared.intern(n)
-	return broken
+	return broken, m.ifaces
 }
 
 // sharedMaps lets consecutive nodes with equal Origins (or Tags) share one
@@ -383,6 +394,7 @@ func (m *settings) apply(o settings) {
 	if o.runtimeOvl.set || o.runtimeOvl.broken {
 		m.runtimeOvl = o.runtimeOvl
 	}
+	m.applyRoot(o)
 	if len(o.tags) > 0 && m.tags == nil {
 		m.tags = map[string]setting[string]{}
 	}
@@ -390,6 +402,12 @@ func (m *settings) apply(o settings) {
 		m.tags[k] = v
 	}
 	m.bmc.apply(o.bmc)
+	if o.netConfig.set || o.netConfig.broken {
+		m.netConfig = o.netConfig
+	}
+	if len(o.ifaces) > 0 {
+		m.ifaces = mergeInterfaces(m.ifaces, o.ifaces)
+	}
 }
 
 // MaxAssetKey bounds the length of asset_key (a DMI chassis asset tag is at

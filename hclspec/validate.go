@@ -123,6 +123,7 @@ func (l *loader) checkNodes(c *Cluster) {
 		}
 		l.checkNodeRefs(c, n, d.broken)
 	}
+	l.checkInterfaceAddrs(c, byMAC, byIP)
 }
 
 func (l *loader) checkNodeRefs(c *Cluster, n *Node, broken brokenAttrs) {
@@ -229,7 +230,7 @@ func hashModel(c *Cluster) hashDoc {
 }
 
 func hashNodeOf(n *Node) hashNode {
-	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, n.BMC}
+	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig, n.BMC}
 }
 
 // hashNode is a node as hashCluster hashes it.
@@ -237,6 +238,9 @@ type hashNode struct {
 	Name, MAC, IP, Image, Network     string
 	KernelArgs, SystemO, RuntimeO, Pr []string
 	Tags                              map[string]string
-	AssetKey                          string `json:",omitempty"`
-	BMC                               *BMC   `json:",omitempty"`
+	AssetKey                          string       `json:",omitempty"`
+	Root                              string       `json:",omitempty"` // hashRoot
+	Interfaces                        []*Interface `json:",omitempty"`
+	NetConfig                         string       `json:",omitempty"`
+	BMC                               *BMC         `json:",omitempty"`
 }

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/gitboot/gitboot/hclspec"
 )
 
 // Request is the JSON body of the server's POST /power (admin listener,
@@ -95,11 +93,12 @@ const (
 	MaxTimeout  = 10 * time.Minute
 )
 
-// Handle answers one POST /power body on the server: it selects the nodes
-// of c (the applied cluster) with creds (the server's credentials file;
-// nil with credsErr set when the server has none) and runs the action. It
-// returns the HTTP status and the JSON Response.
-func Handle(ctx context.Context, c *hclspec.Cluster, creds map[string]Cred, credsErr error, body []byte) (int, []byte) {
+// Handle answers one POST /power body on the server: it selects from
+// nodes (the applied state's; nil when nothing is applied yet) with the
+// credentials file at credsPath (read on each request, so a changed file
+// needs no restart; "" when the server was started without one) and runs
+// the action. It returns the HTTP status and the JSON Response.
+func Handle(ctx context.Context, nodes []Node, credsPath string, body []byte) (int, []byte) {
 	answer := func(code int, r Response) (int, []byte) {
 		if r.Results == nil {
 			r.Results = []JSONResult{}
@@ -119,13 +118,17 @@ func Handle(ctx context.Context, c *hclspec.Cluster, creds map[string]Cred, cred
 	if req.Parallel < 0 || req.Parallel > MaxParallel || req.Timeout < 0 || time.Duration(req.Timeout) > MaxTimeout {
 		return answer(http.StatusBadRequest, Response{Error: fmt.Sprintf("parallel must be 0 to %d and timeout at most %s", MaxParallel, MaxTimeout)})
 	}
-	if c == nil {
+	if nodes == nil {
 		return answer(http.StatusServiceUnavailable, Response{Error: "the server has applied no commit yet"})
 	}
-	if credsErr != nil {
-		return answer(http.StatusServiceUnavailable, Response{Error: credsErr.Error()})
+	if credsPath == "" {
+		return answer(http.StatusServiceUnavailable, Response{Error: "the server has no BMC credentials: start gitboot serve with --bmc-credentials FILE"})
 	}
-	targets, err := Select(c, creds, Selection{Names: req.Nodes, All: req.All, Tags: req.Tags})
+	creds, diags := LoadCredentials(credsPath)
+	if diags.HasErrors() {
+		return answer(http.StatusServiceUnavailable, Response{Error: "the server's BMC credentials file: " + diags.Error()})
+	}
+	targets, err := SelectNodes(nodes, creds, Selection{Names: req.Nodes, All: req.All, Tags: req.Tags})
 	if err != nil {
 		return answer(http.StatusBadRequest, Response{Error: err.Error()})
 	}

@@ -26,16 +26,43 @@ type Selection struct {
 // tags): commands refuse that rather than guess.
 func (s Selection) Empty() bool { return len(s.Names) == 0 && !s.All && len(s.Tags) == 0 }
 
-// Select returns the targets of the selected nodes, in name order. A named
-// node that does not exist or has no bmc block is an error; so is a
+// Node is what selection needs of a node: its name, bmc block (nil:
+// none) and tags. The CLI takes them from a loaded cluster (NodesOf), the
+// server from its applied inventory.
+type Node struct {
+	Name string
+	BMC  *hclspec.BMC
+	Tags map[string]string
+}
+
+// NodesOf lists the nodes of c, in name order.
+func NodesOf(c *hclspec.Cluster) []Node {
+	out := make([]Node, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = Node{Name: n.Name, BMC: n.BMC, Tags: n.Tags}
+	}
+	return out
+}
+
+// Select returns the targets of the selected nodes of c (see SelectNodes).
+func Select(c *hclspec.Cluster, creds map[string]Cred, sel Selection) ([]Target, error) {
+	return SelectNodes(NodesOf(c), creds, sel)
+}
+
+// SelectNodes returns the targets of the selected nodes, in name order. A
+// named node that does not exist or has no bmc block is an error; so is a
 // selection that matches no node with a BMC. A selected node whose
 // credentials are not in creds is a Target with Err set, so that it shows
 // as failed beside the others.
-func Select(c *hclspec.Cluster, creds map[string]Cred, sel Selection) ([]Target, error) {
+func SelectNodes(all []Node, creds map[string]Cred, sel Selection) ([]Target, error) {
 	if sel.Empty() {
 		return nil, errors.New("no nodes selected: name nodes, or give --all or --tag KEY=VALUE")
 	}
-	var nodes []*hclspec.Node
+	byName := make(map[string]*Node, len(all))
+	for i := range all {
+		byName[all[i].Name] = &all[i]
+	}
+	var nodes []*Node
 	if len(sel.Names) > 0 {
 		seen := map[string]bool{}
 		var unknown, noBMC []string
@@ -44,7 +71,7 @@ func Select(c *hclspec.Cluster, creds map[string]Cred, sel Selection) ([]Target,
 				continue
 			}
 			seen[name] = true
-			n, ok := c.Node(name)
+			n, ok := byName[name]
 			switch {
 			case !ok:
 				unknown = append(unknown, name)
@@ -60,17 +87,17 @@ func Select(c *hclspec.Cluster, creds map[string]Cred, sel Selection) ([]Target,
 		if len(noBMC) > 0 {
 			return nil, fmt.Errorf("no bmc block: %s (add bmc { driver, address, credentials } to the node or a profile)", strings.Join(noBMC, ", "))
 		}
-		slices.SortFunc(nodes, func(a, b *hclspec.Node) int { return strings.Compare(a.Name, b.Name) })
 	} else {
-		for _, n := range c.Nodes {
-			if n.BMC != nil {
-				nodes = append(nodes, n)
+		for i := range all {
+			if all[i].BMC != nil {
+				nodes = append(nodes, &all[i])
 			}
 		}
 	}
+	slices.SortFunc(nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
 	var out []Target
 	for _, n := range nodes {
-		if !hasTags(n, sel.Tags) {
+		if !hasTags(n.Tags, sel.Tags) {
 			continue
 		}
 		t := Target{Node: n.Name, BMC: *n.BMC}
@@ -90,9 +117,9 @@ func Select(c *hclspec.Cluster, creds map[string]Cred, sel Selection) ([]Target,
 	return out, nil
 }
 
-func hasTags(n *hclspec.Node, tags map[string]string) bool {
+func hasTags(have, tags map[string]string) bool {
 	for k, v := range tags {
-		if got, ok := n.Tags[k]; !ok || got != v {
+		if got, ok := have[k]; !ok || got != v {
 			return false
 		}
 	}

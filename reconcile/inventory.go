@@ -126,6 +126,11 @@ type NodeState struct {
 	// BMC is the node's bmc block (a credentials name, never a password);
 	// nil: none. A change needs no reboot.
 	BMC *hclspec.BMC `json:"bmc,omitempty"`
+	// Root is "tmpfs" when the node's /init moves its root into a tmpfs
+	// of RootSize; both empty for the default initramfs root (so an
+	// inventory written before they existed reads the same).
+	Root     string `json:"root,omitempty"`
+	RootSize string `json:"root_size,omitempty"`
 	// Artifact digests (running state only).
 	Artifacts *NodeArtifacts `json:"artifacts,omitempty"`
 }
@@ -193,6 +198,9 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 			KernelArgs: nonNil(n.KernelArgs), Tags: n.Tags,
 			SystemOverlays: nonNil(n.SystemOverlays), RuntimeOverlays: nonNil(n.RuntimeOverlays),
 			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256, BMC: n.BMC,
+		}
+		if n.Root == hclspec.RootTmpfs {
+			ns.Root, ns.RootSize = n.Root, n.RootSize
 		}
 		if len(ns.Tags) == 0 {
 			ns.Tags = nil
@@ -417,7 +425,8 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	byMAC := make(map[string]string, len(inv.Nodes))
 	byIP := make(map[netip.Addr]string, len(inv.Nodes))
 	for name, n := range inv.Nodes {
-		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256, BMC: bmcLabel(n.BMC)}
+		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256,
+			Root: n.Root, RootSize: n.RootSize, BMC: bmcLabel(n.BMC)}
 		mac, ok := macaddr.Canonical(n.MAC)
 		if !ok {
 			return nil, fmt.Errorf("inventory: node %s: malformed MAC %q", name, n.MAC)

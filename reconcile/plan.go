@@ -176,7 +176,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 				extra = append(extra, AttributeChange{Name: "runtime_overlay", New: overlayChanges(running, desired, b.RuntimeOverlays, a.RuntimeOverlays, false)})
 			}
 			reboot = a.SystemInput != b.SystemInput || agentChanged || a.Image != b.Image || imageChanged[a.Image] ||
-				!slices.Equal(a.KernelArgs, b.KernelArgs)
+				!slices.Equal(a.KernelArgs, b.KernelArgs) || a.Root != b.Root || a.RootSize != b.RootSize
 		}
 		p.add("node", name, name, before, after, extra, reboot)
 		// A node whose image's content or source changed needs a reboot
@@ -313,7 +313,7 @@ func fileChanges(before, after map[string]string) []string {
 // them.
 const (
 	initOverlayName = "gitboot-init"
-	agentFile       = "sbin/gitboot-agent"
+	agentFile       = "usr/lib/gitboot/gitboot-agent"
 )
 
 // sameNode reports whether two node states are equal in everything a
@@ -323,7 +323,8 @@ func sameNode(a, b *NodeState) bool {
 		a.SystemInput == b.SystemInput && a.RuntimeInput == b.RuntimeInput &&
 		slices.Equal(a.KernelArgs, b.KernelArgs) && maps.Equal(a.Tags, b.Tags) &&
 		slices.Equal(a.SystemOverlays, b.SystemOverlays) && slices.Equal(a.RuntimeOverlays, b.RuntimeOverlays) &&
-		a.AssetKeySHA256 == b.AssetKeySHA256 && sameBMC(a.BMC, b.BMC)
+		a.AssetKeySHA256 == b.AssetKeySHA256 && a.Root == b.Root && a.RootSize == b.RootSize &&
+		sameBMC(a.BMC, b.BMC)
 }
 
 func attrsIf(present bool, m map[string]any) map[string]any {
@@ -379,6 +380,9 @@ func nodeAttrs(n NodeState) map[string]any {
 		m["asset_key"] = sensitiveValue
 	}
 	addBMCAttrs(m, n.BMC)
+	if n.Root != "" { // a tmpfs root; the default initramfs root is not shown
+		m["root"], m["root_size"] = n.Root, n.RootSize
+	}
 	return m
 }
 

@@ -33,7 +33,7 @@ func TestDiffAgentChange(t *testing.T) {
 	}
 	var b strings.Builder
 	p.WriteText(&b, false)
-	if !strings.Contains(b.String(), "file sbin/gitboot-agent") || !strings.Contains(b.String(), "0 to add, 3 to change") {
+	if !strings.Contains(b.String(), "file usr/lib/gitboot/gitboot-agent") || !strings.Contains(b.String(), "0 to add, 3 to change") {
 		t.Errorf("plan text:\n%s", b.String())
 	}
 	for _, unknown := range [][2]string{{old, ""}, {"", now}, {old, old}} {

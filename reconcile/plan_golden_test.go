@@ -137,6 +137,9 @@ func planCases() []planCase {
 			after := edit(t, before, "main.hcl", "ip       = \"10.99.0.12\"\n", "ip       = \"10.99.0.12\"\n  image    = image.alma\n")
 			return e.running(before), e.next(after, "c002 runs alma")
 		}},
+		{name: "tmpfs_root", reboot: []string{"c002"}, states: same(func(f map[string]string) map[string]string {
+			return edit(t, f, "main.hcl", "ip       = \"10.99.0.12\"\n", "ip       = \"10.99.0.12\"\n  root     = \"tmpfs\"\n  root_size = \"8G\"\n")
+		}, "c002 on a tmpfs root")},
 		{name: "asset_key_added", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", "ip       = \"10.99.0.12\"\n", "ip       = \"10.99.0.12\"\n  asset_key = \"SECRET-TAG-1\"\n")
 		}, "c002 asset key")},

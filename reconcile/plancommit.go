@@ -1,6 +1,13 @@
 package reconcile
 
-import "github.com/gitboot/gitboot/hclspec"
+import (
+	"io/fs"
+
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
 
 // PlanCommit plans a commit of src against a running inventory (nil when
 // nothing was applied; runningData its encoding, for the plan's
@@ -10,6 +17,16 @@ import "github.com/gitboot/gitboot/hclspec"
 // known after apply. roots, when not nil, checks the server paths the
 // commit names (see Load). An invalid commit is a *ConfigError.
 func PlanCommit(src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
+	return PlanCommitState("", src, ref, vars, server, roots, running, runningData)
+}
+
+// PlanCommitState is PlanCommit made on the server's state directory
+// stateDir ("": none): it also checks the commit's overlays against the
+// images built there (artifact.CheckImages), so an overlay path an image
+// cannot take (a directory over one of its files or links) or an owner its
+// /etc/passwd lacks is a *ConfigError naming the overlay, the path and the
+// image, as the build would reject it.
+func PlanCommitState(stateDir string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
@@ -23,7 +40,31 @@ func PlanCommit(src Source, ref string, vars map[string]string, server string, r
 	}
 	desired, err := Desire(commit, cluster, srv, true)
 	if err != nil {
-		return nil, repoError(commit.Hash, err)
+		return nil, repoError(commit.Hash, cluster, err)
+	}
+	if stateDir != "" {
+		name := ""
+		if srv != nil {
+			name = srv.Name
+		}
+		if diags := artifact.CheckImages(stateDir, cluster, name); diags.HasErrors() {
+			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
+		}
 	}
 	return Diff(running, desired, digestOf(runningData)), nil
+}
+
+// diagFiles parses the HCL files diags point at, so their snippets show
+// the source.
+func diagFiles(fsys fs.FS, diags hcl.Diagnostics) map[string]*hcl.File {
+	parser := hclparse.NewParser()
+	for _, d := range diags {
+		if d.Subject == nil || d.Subject.Filename == "" {
+			continue
+		}
+		if src, err := fs.ReadFile(fsys, d.Subject.Filename); err == nil {
+			parser.ParseHCL(src, d.Subject.Filename)
+		}
+	}
+	return parser.Files()
 }

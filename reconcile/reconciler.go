@@ -426,7 +426,7 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 	}
 	desired, err := Desire(commit, cluster, srv, true)
 	if err != nil {
-		return nil, nil, nil, repoError(commit.Hash, err)
+		return nil, nil, nil, repoError(commit.Hash, cluster, err)
 	}
 	if r.cfg.Builder != nil {
 		if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {
@@ -451,7 +451,7 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 	ev.Plan.dropDetails() // read no more: the memory is the build's
 	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
 	if err != nil {
-		err = repoError(ev.Commit.Hash, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
+		err = repoError(ev.Commit.Hash, cluster, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
 		err = r.overDeadline(ctx, ev.Commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
@@ -587,11 +587,12 @@ func checkInventoryRoots(inv *Inventory, roots hclspec.PathChecker) error {
 
 // repoError turns an artifact error caused by the repository's content
 // into a *ConfigError; others pass through.
-func repoError(commit string, err error) error {
+func repoError(commit string, c *hclspec.Cluster, err error) error {
 	var re *artifact.RepoError
 	if errors.As(err, &re) {
 		return &ConfigError{Commit: commit, Diags: hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Cannot build the commit's artifacts", Detail: err.Error(),
+			Subject: artifact.ErrorSubject(c, err),
 		}}}
 	}
 	return err

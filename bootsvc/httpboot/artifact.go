@@ -141,6 +141,17 @@ func CurrentDigests(snap *bootsvc.Snapshot) func(string) (status.BootDigests, bo
 	}
 }
 
+// CurrentBMC returns a function giving a node's BMC in snap ("" none), for
+// status.Report.MarkBMC.
+func CurrentBMC(snap *bootsvc.Snapshot) func(string) string {
+	return func(name string) string {
+		if n, ok := snap.NodeByName(name); ok {
+			return n.BMC
+		}
+		return ""
+	}
+}
+
 // digestGone answers a digest URL whose artifact is served no more (or
 // never was): 404, recorded as NOT_FOUND on the node (node is nil when the
 // current snapshot does not know the MAC; cur is its current artifact).

@@ -29,6 +29,9 @@
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
 //	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
 //	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
+//	POST /init-failed/{mac}        the node's /init could not exec its init: the body
+//	                               (plain text, at most 1 KiB) is the reason, recorded
+//	                               as INIT_FAILED; from the node's own address only (403)
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -148,6 +151,11 @@ type Config struct {
 	// MaxApplyBody bytes) and returns the HTTP status and JSON answer. It
 	// may take as long as a build. Loopback clients only; nil: 404.
 	Apply func(ctx context.Context, plan []byte) (int, []byte)
+	// Power switches nodes through their BMCs for POST /power (the body,
+	// at most MaxPowerBody bytes, is the request; the answer JSON). It
+	// takes as long as the BMCs do. Loopback clients only (credentials
+	// stay on the server); nil: 404.
+	Power func(ctx context.Context, req []byte) (int, []byte)
 	// CheckPath answers GET /check-path for `gitboot plan --server`:
 	// whether a repository may name path as an image source (kind
 	// "image") or ipxe_dir (kind "ipxe_dir") on this server, resolved
@@ -371,6 +379,12 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	case routeApply:
 		h.serveApply(w, r, snap, addr, p)
 		return
+	case routePower:
+		h.servePower(w, r, snap, addr, p)
+		return
+	case routeInitFailed:
+		h.serveInitFailed(w, r, snap, addr, p)
+		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = hdrAllow
@@ -458,6 +472,7 @@ func (h *Handler) serveStatus(w http.ResponseWriter, snap *bootsvc.Snapshot) {
 	}
 	rep := h.store.Report(server, commit, interval, names)
 	rep.MarkReboots(CurrentDigests(snap))
+	rep.MarkBMC(CurrentBMC(snap))
 	w.Header()["Content-Type"] = hdrJSON
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -25,32 +25,36 @@ const (
 	routeInventory
 	routeReconcile
 	routeApply
+	routePower   // POST /power: BMC power control (Config.Power)
 	routeRollout // /rollout: Config.Rollout
 	routeCheckPath
-	routeUI     // GET /: the status page (Config.UI)
-	routeEvents // GET /events: its Server-Sent Events (Config.UI)
+	routeUI         // GET /: the status page (Config.UI)
+	routeEvents     // GET /events: its Server-Sent Events (Config.UI)
+	routeInitFailed // POST /init-failed/{mac}: a node's /init could not exec its init
 	numRoutes
 )
 
 var routeNames = [numRoutes]string{
-	routeNone:      "none",
-	routeIPXE:      "ipxe",
-	routeKernel:    "kernel",
-	routeImage:     "image",
-	routeSystem:    "system",
-	routeRuntime:   "runtime",
-	routeExtra:     "extra",
-	routeStatus:    "status",
-	routeMetrics:   "metrics",
-	routeHealthz:   "healthz",
-	routeBoot:      "boot",
-	routeInventory: "inventory",
-	routeReconcile: "reconcile",
-	routeApply:     "apply",
-	routeCheckPath: "check-path",
-	routeUI:        "ui",
-	routeEvents:    "events",
-	routeRollout:   "rollout",
+	routeNone:       "none",
+	routeIPXE:       "ipxe",
+	routeKernel:     "kernel",
+	routeImage:      "image",
+	routeSystem:     "system",
+	routeRuntime:    "runtime",
+	routeExtra:      "extra",
+	routeStatus:     "status",
+	routeMetrics:    "metrics",
+	routeHealthz:    "healthz",
+	routeBoot:       "boot",
+	routeInventory:  "inventory",
+	routeReconcile:  "reconcile",
+	routeApply:      "apply",
+	routePower:      "power",
+	routeCheckPath:  "check-path",
+	routeUI:         "ui",
+	routeEvents:     "events",
+	routeInitFailed: "init-failed",
+	routeRollout:    "rollout",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -76,6 +80,7 @@ var macRoutes = [...]struct {
 	{"/system/", routeSystem},
 	{"/runtime/", routeRuntime},
 	{"/extra/", routeExtra},
+	{"/init-failed/", routeInitFailed},
 }
 
 // maxExtra bounds the index in /extra/{mac}/{n}.
@@ -134,6 +139,8 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeReconcile}
 	case "/apply":
 		return parsed{route: routeApply}
+	case "/power":
+		return parsed{route: routePower}
 	case "/check-path":
 		return parsed{route: routeCheckPath}
 	case "/":
@@ -171,7 +178,7 @@ func parsePath(path, rawPath string) parsed {
 			}
 		}
 		if more {
-			if m.r == routeIPXE {
+			if m.r == routeIPXE || m.r == routeInitFailed {
 				return badPath("unexpected path segment after the MAC")
 			}
 			if !isDigestHex(tail) {

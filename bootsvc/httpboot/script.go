@@ -36,6 +36,8 @@ const UnknownRebootDelay = 60
 //	gitboot.secure=1             only with secure_runtime: the runtime overlay
 //	                             is not an initrd; the agent fetches it at init
 //	                             from a port < 1024 (iPXE cannot bind one)
+//	gitboot.root=tmpfs           only with root = "tmpfs": /init moves the root
+//	gitboot.root_size=SIZE       into a tmpfs of SIZE ("50%", "8G") first
 //
 // A failed step prints which one failed, sleeps RetryDelay seconds and
 // retries that step. An unknown MAC's script prints the MAC and the server
@@ -93,6 +95,13 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	dst = appendInterval(dst, snap.Server.RuntimeInterval)
 	if secure {
 		dst = append(dst, " gitboot.secure=1"...)
+	}
+	if node.Root == "tmpfs" {
+		dst = append(dst, " gitboot.root=tmpfs"...)
+		if node.RootSize != "" {
+			dst = append(dst, " gitboot.root_size="...)
+			dst = appendClean(dst, node.RootSize)
+		}
 	}
 	dst = appendNetArgs(dst, snap, node)
 	dst = append(dst, " || goto kernel_failed\n"...)

@@ -40,6 +40,8 @@ func goldenSnapshot() *bootsvc.Snapshot {
 			Artifacts: withExtra},
 		{Name: "evil", MAC: "52:54:00:00:00:03", IP: netip.MustParseAddr("10.99.0.13"), Network: "cluster",
 			KernelArgs: []string{"a\nshell", "", "b\r"}, Artifacts: arts},
+		{Name: "c004", MAC: "52:54:00:00:00:04", IP: netip.MustParseAddr("10.99.0.14"), Network: "cluster",
+			KernelArgs: []string{"console=ttyS0"}, Root: "tmpfs", RootSize: "8G", Artifacts: arts},
 	}
 	nets := []bootsvc.Network{{Name: "cluster", Subnet: netip.MustParsePrefix("10.99.0.0/24")}}
 	return bootsvc.NewSnapshot(srv, nets, nodes, "0123abcd")
@@ -62,6 +64,7 @@ func TestScriptGolden(t *testing.T) {
 		{"control-chars-in-args", "52:54:00:00:00:03", "evil"},
 		{"unknown-mac", "52:54:00:aa:bb:cc", ""},
 		{"secure-runtime", "52:54:00:00:00:01", "c001"},
+		{"tmpfs-root", "52:54:00:00:00:04", "c004"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := snap

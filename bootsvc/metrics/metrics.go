@@ -224,7 +224,7 @@ var nodesDesc = prometheus.NewDesc("gitboot_nodes", "Nodes by the stage status s
 var allStages = []status.Stage{
 	status.StageDHCP, status.StageTFTP, status.StageIPXE, status.StageKernel, status.StageImage,
 	status.StageSystemOverlay, status.StageRuntimeOverlay,
-	status.StageNotFound, status.StageBadRequest, status.StageDenied,
+	status.StageNotFound, status.StageBadRequest, status.StageDenied, status.StageInitFailed,
 }
 
 func (c stageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- nodesDesc }

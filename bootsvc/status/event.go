@@ -30,6 +30,9 @@ const (
 	StageNotFound   Stage = "NOT_FOUND"
 	StageBadRequest Stage = "BAD_REQUEST"
 	StageDenied     Stage = "DENIED"
+	// StageInitFailed: the node's /init found no init to exec, or the
+	// exec failed; it reported why (Event.Reason) and reboots.
+	StageInitFailed Stage = "INIT_FAILED"
 )
 
 // Event is one thing a boot service did for (or refused to) a client.
@@ -59,6 +62,9 @@ type Event struct {
 	// and pending error alone; for a node with no stage yet it records
 	// Stage as usual.
 	Alive bool
+	// Reason is what went wrong, as the node reported it (INIT_FAILED);
+	// empty for everything else.
+	Reason string
 }
 
 // Recorder receives events from the boot services. Implementations must be

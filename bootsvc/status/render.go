@@ -89,6 +89,7 @@ func WriteTable(w io.Writer, rep *Report, colour bool) error {
 		bw.WriteString(line)
 		bw.WriteByte('\n')
 	}
+	writeReasons(bw, rep)
 	if n := rep.Reboots(); n > 0 {
 		nodes, them := "nodes run", "them"
 		if n == 1 {
@@ -98,6 +99,23 @@ func WriteTable(w io.Writer, rep *Report, colour bool) error {
 			RebootMark, n, nodes, them, ShortCommit(rep.Commit))
 	}
 	return bw.Flush()
+}
+
+// writeReasons prints, below the table, why each node whose pending error
+// carries the node's own reason (INIT_FAILED) failed: one line each.
+func writeReasons(bw *bufio.Writer, rep *Report) {
+	first := true
+	for i := range rep.Nodes {
+		e := rep.Nodes[i].Error
+		if e == nil || e.Reason == "" {
+			continue
+		}
+		if first {
+			bw.WriteByte('\n')
+			first = false
+		}
+		fmt.Fprintf(bw, "%s: %s: %s\n", rep.Nodes[i].Name, e.Stage, e.Reason)
+	}
 }
 
 // ShortCommit abbreviates a commit hash as git does (7 digits); an empty

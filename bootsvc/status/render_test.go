@@ -19,6 +19,8 @@ func sampleReport() *Report {
 			{Name: "c004"},
 			{Name: "c005", Stage: StageKernel, Sent: "vmlinuz", LastSeen: t0.Add(-2 * time.Second),
 				Error: &Failure{Stage: StageNotFound, Sent: "image.img.gz", Time: t0}},
+			{Name: "c006", Stage: StageSystemOverlay, Sent: "system.img.gz", LastSeen: t0.Add(-4 * time.Second),
+				Error: &Failure{Stage: StageInitFailed, Sent: "init", Reason: "no init to exec: tried /sbin/init /etc/init /bin/init", Time: t0}},
 		},
 		Unknown: []Unknown{{MAC: "52:54:00:aa:bb:cc", Addr: addr("10.99.0.201"), Stage: StageIPXE, FirstSeen: t0.Add(-time.Minute), LastSeen: t0.Add(-3 * time.Second), Count: 4}},
 	}

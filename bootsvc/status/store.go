@@ -38,13 +38,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Failure is an error recorded for a node (NOT_FOUND, BAD_REQUEST, DENIED).
+// Failure is an error recorded for a node (NOT_FOUND, BAD_REQUEST, DENIED,
+// INIT_FAILED).
 type Failure struct {
-	Stage Stage      `json:"stage"`
-	Sent  string     `json:"sent,omitempty"` // what was asked for
-	MAC   string     `json:"mac,omitempty"`  // for errors that belong to no node
-	Addr  netip.Addr `json:"addr,omitzero"`
-	Time  time.Time  `json:"time"`
+	Stage Stage  `json:"stage"`
+	Sent  string `json:"sent,omitempty"` // what was asked for
+	// Reason is the node's own account of an INIT_FAILED (what its /init
+	// tried); empty for the other errors.
+	Reason string     `json:"reason,omitempty"`
+	MAC    string     `json:"mac,omitempty"` // for errors that belong to no node
+	Addr   netip.Addr `json:"addr,omitzero"`
+	Time   time.Time  `json:"time"`
 }
 
 // NodeRecord is what the Store knows about one declared node.
@@ -84,6 +88,9 @@ type NodeRecord struct {
 	// NeedsReboot is set by Report.MarkReboots, where the applied
 	// snapshot is known (GET /status); the Store never sets it.
 	NeedsReboot bool `json:"needs_reboot"`
+	// BMC is where the node's BMC answers ("ipmi 10.98.8.21:623"; never
+	// credentials), set by Report.MarkBMC from the applied snapshot.
+	BMC string `json:"bmc,omitempty"`
 	// Boot is when this boot reached each stage; PrevBoot the boot
 	// before it (see observe in timeline.go).
 	Boot     Timeline `json:"boot,omitzero"`
@@ -124,7 +131,7 @@ type Unknown struct {
 
 // IsError reports whether s is an error record rather than a boot stage.
 func (s Stage) IsError() bool {
-	return s == StageNotFound || s == StageBadRequest || s == StageDenied
+	return s == StageNotFound || s == StageBadRequest || s == StageDenied || s == StageInitFailed
 }
 
 // unknownEntry is an Unknown in the store's recency list (most recent at
@@ -247,7 +254,10 @@ func (s *Store) recordNode(ev Event) {
 		if r.Error == nil {
 			r.Error = &Failure{}
 		}
-		*r.Error = Failure{Stage: ev.Stage, Sent: ev.Sent, Addr: ev.Addr, Time: ev.Time}
+		*r.Error = Failure{Stage: ev.Stage, Sent: ev.Sent, Reason: ev.Reason, Addr: ev.Addr, Time: ev.Time}
+		if ev.Stage == StageInitFailed {
+			r.initFailed(&ev)
+		}
 	} else {
 		r.Stage, r.Sent, r.Addr, r.LastSeen = ev.Stage, ev.Sent, ev.Addr, ev.Time
 		r.Error = nil
@@ -460,6 +470,13 @@ func (r *Report) MarkReboots(current func(name string) (BootDigests, bool)) {
 		n := &r.Nodes[i]
 		cur, ok := current(n.Name)
 		n.NeedsReboot = ok && n.BootedDigests.NeedsReboot(cur)
+	}
+}
+
+// MarkBMC sets each row's BMC: bmc returns a node's ("" none).
+func (r *Report) MarkBMC(bmc func(name string) string) {
+	for i := range r.Nodes {
+		r.Nodes[i].BMC = bmc(r.Nodes[i].Name)
 	}
 }
 

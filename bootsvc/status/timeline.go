@@ -41,10 +41,15 @@ func stageIndex(s Stage) int {
 // (NodeRecord.Boot and NodeRecord.PrevBoot).
 type Timeline struct {
 	At [NumBootStages]time.Time
+	// InitFailed is when the node's /init reported that it could not exec
+	// the image's init (INIT_FAILED), InitReason what it said; zero when
+	// it did not.
+	InitFailed time.Time
+	InitReason string
 }
 
 // IsZero reports whether the timeline has no stage.
-func (t Timeline) IsZero() bool { return t.last() < 0 }
+func (t Timeline) IsZero() bool { return t.last() < 0 && t.InitFailed.IsZero() }
 
 // last is the index of the latest stage reached, or -1.
 func (t *Timeline) last() int {
@@ -119,6 +124,13 @@ type timelineJSON struct {
 	TotalSeconds float64    `json:"total_seconds"`
 	Complete     bool       `json:"complete"`
 	Stages       []stepJSON `json:"stages"`
+	// InitFailed is set when /init reported INIT_FAILED in this boot.
+	InitFailed *initFailedJSON `json:"init_failed,omitempty"`
+}
+
+type initFailedJSON struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 type stepJSON struct {
@@ -133,6 +145,9 @@ func (t Timeline) MarshalJSON() ([]byte, error) {
 	doc := timelineJSON{Start: t.Start(), TotalSeconds: t.Total().Seconds(), Complete: t.Complete(), Stages: []stepJSON{}}
 	for _, s := range t.Steps() {
 		doc.Stages = append(doc.Stages, stepJSON{Stage: s.Stage, At: s.At, GapSeconds: s.Gap.Seconds()})
+	}
+	if !t.InitFailed.IsZero() {
+		doc.InitFailed = &initFailedJSON{At: t.InitFailed, Reason: t.InitReason}
 	}
 	return json.Marshal(&doc)
 }
@@ -151,6 +166,9 @@ func (t *Timeline) UnmarshalJSON(b []byte) error {
 		if i := stageIndex(s.Stage); i >= 0 {
 			t.At[i] = s.At
 		}
+	}
+	if f := doc.InitFailed; f != nil {
+		t.InitFailed, t.InitReason = f.At, f.Reason
 	}
 	return nil
 }

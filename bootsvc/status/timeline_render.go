@@ -26,10 +26,16 @@ func WriteTimeline(w io.Writer, r *NodeRecord) error {
 			continue
 		}
 		state := "complete"
-		if !b.tl.Complete() {
+		switch {
+		case !b.tl.InitFailed.IsZero():
+			state = "init failed"
+		case !b.tl.Complete():
 			state = "in progress"
 		}
 		start := b.tl.Start()
+		if start.IsZero() {
+			start = b.tl.InitFailed
+		}
 		fmt.Fprintf(bw, "%s, %s: started %s, %s, total %s\n", r.Name, b.title, start.UTC().Format(time.RFC3339), state, seconds(b.tl.Total()))
 		fmt.Fprintf(bw, "  %-20s %10s %10s\n", "STAGE", "AT", "GAP")
 		var prev time.Time
@@ -43,6 +49,13 @@ func WriteTimeline(w io.Writer, r *NodeRecord) error {
 				prev = at
 			}
 			fmt.Fprintf(bw, "  %-20s %10s %10s\n", BootStages[k], atS, gapS)
+		}
+		if f := b.tl.InitFailed; !f.IsZero() {
+			gapS := "--"
+			if !prev.IsZero() {
+				gapS = "+" + seconds(f.Sub(prev))
+			}
+			fmt.Fprintf(bw, "  %-20s %10s %10s  %s\n", StageInitFailed, "+"+seconds(f.Sub(start)), gapS, b.tl.InitReason)
 		}
 	}
 	return bw.Flush()

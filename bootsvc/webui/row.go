@@ -35,7 +35,13 @@ func appendRow(b []byte, r *rowView) []byte {
 	if r.Reboot {
 		b = append(b, `<span class="reboot" title="needs a reboot to pick up the applied commit">*</span>`...)
 	}
-	b = append(b, `</td><td>`...)
+	if r.Reason != "" {
+		b = append(b, `</td><td title="`...)
+		b = append(b, esc(r.Reason)...)
+		b = append(b, `">`...)
+	} else {
+		b = append(b, `</td><td>`...)
+	}
 	b = append(b, esc(r.Sent)...)
 	b = append(b, `</td><td>`...)
 	b = append(b, esc(r.Seen)...)

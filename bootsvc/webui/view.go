@@ -54,6 +54,7 @@ type rowView struct {
 	SeenMS int64  // unix ms, 0 never
 	Stale  int    // 0 fresh, 1 late, 2 lost
 	Reboot bool
+	Reason string // the node's own account of its error (INIT_FAILED)
 }
 
 type histView struct {
@@ -87,16 +88,18 @@ type nodeView struct {
 	MAC      string
 	Addr     string
 	Booted   string
+	BMC      string // "ipmi 10.98.8.21:623"; empty: no bmc block
 	Boot     timelineView
 	PrevBoot timelineView
 	Found    bool
 }
 
 type timelineView struct {
-	Steps    []stepView
-	Total    string
-	Complete bool
-	Start    string
+	Steps      []stepView
+	InitFailed string // the reason /init reported INIT_FAILED in this boot ("" none)
+	Total      string
+	Complete   bool
+	Start      string
 }
 
 type stepView struct {
@@ -111,7 +114,7 @@ func stageClass(s status.Stage) string {
 	switch s {
 	case "":
 		return "s-none"
-	case status.StageNotFound, status.StageBadRequest, status.StageDenied:
+	case status.StageNotFound, status.StageBadRequest, status.StageDenied, status.StageInitFailed:
 		return "s-err"
 	}
 	for i, b := range status.BootStages {
@@ -146,6 +149,9 @@ func rowOf(r *status.NodeRecord, now time.Time, interval time.Duration) rowView 
 	}
 	if r.Error != nil {
 		v.Stage, v.Class, v.Sent = string(r.Error.Stage), "s-err", dash(r.Error.Sent)
+		if r.Error.Reason != "" {
+			v.Reason, v.Sent = r.Error.Reason, clip(r.Error.Reason, maxSentCell)
+		}
 	}
 	if age, ok := r.Age(now); ok {
 		v.Seen = strconv.FormatInt(int64(age/time.Second), 10)
@@ -153,6 +159,19 @@ func rowOf(r *status.NodeRecord, now time.Time, interval time.Duration) rowView 
 		v.Stale = status.Staleness(age, interval)
 	}
 	return v
+}
+
+// maxSentCell is the most characters of a reason the SENT cell shows (a
+// row is one line high); the whole reason is the cell's title.
+const maxSentCell = 60
+
+// clip shortens s to n characters, marking a cut with an ellipsis.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func dash(s string) string {
@@ -178,7 +197,7 @@ func countsOf(rows []rowView) []countView {
 	for i, s := range status.BootStages {
 		add(string(s), "s"+strconv.Itoa(i))
 	}
-	for _, s := range []status.Stage{status.StageNotFound, status.StageBadRequest, status.StageDenied} {
+	for _, s := range []status.Stage{status.StageNotFound, status.StageBadRequest, status.StageDenied, status.StageInitFailed} {
 		add(string(s), "s-err")
 	}
 	add("--", "s-none")
@@ -259,6 +278,20 @@ func timelineOf(tl status.Timeline) timelineView {
 		}
 		v.Steps = append(v.Steps, sv)
 	}
+	if f := tl.InitFailed; !f.IsZero() {
+		v.InitFailed = tl.InitReason
+		if v.InitFailed == "" {
+			v.InitFailed = "(no reason given)"
+		}
+		sv := stepView{Stage: string(status.StageInitFailed), At: "+" + secs(f.Sub(start)), Gap: "--", Pct: 100}
+		if n := len(tl.Steps()); n > 0 {
+			sv.Gap = "+" + secs(f.Sub(tl.Steps()[n-1].At))
+		}
+		if t := f.Sub(start); t > 0 && total < t {
+			v.Total = secs(t)
+		}
+		v.Steps = append(v.Steps, sv)
+	}
 	return v
 }
 
@@ -269,7 +302,7 @@ func nodeOf(store *status.Store, snap *bootsvc.Snapshot, name string) *nodeView 
 	if !declared {
 		return v
 	}
-	v.Found, v.MAC = true, n.MAC
+	v.Found, v.MAC, v.BMC = true, n.MAC, n.BMC
 	r, _ := store.Node(name)
 	if r.Addr.IsValid() {
 		v.Addr = r.Addr.String()

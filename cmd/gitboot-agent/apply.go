@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,33 +14,11 @@ import (
 	"time"
 )
 
-// stateDir is the agent's own directory under the root; manifestName the
-// record of what it installed there.
-const (
-	stateDir     = "var/lib/gitboot-agent"
-	manifestName = stateDir + "/manifest.json"
-)
-
-// manifest records what the last applied runtime overlay installed, so the
-// next one removes what it no longer has and nothing else.
-type manifest struct {
-	Version int `json:"version"`
-	// ETag is the server's ETag of the overlay last applied in full ("":
-	// the last apply failed part way, so the next fetch gets it again).
-	ETag string `json:"etag,omitempty"`
-	// Files are the regular files and symlinks the overlay installed,
-	// plus those the agent failed to remove (retried next time).
-	Files []string `json:"files"`
-	// Dirs are the directories the agent created (never one that was
-	// there before it).
-	Dirs []string `json:"dirs,omitempty"`
-}
-
 // applyStats counts what an apply did.
 type applyStats struct {
-	Written, Unchanged, Removed, Created int
-	// Changed are the files and symlinks written or removed (not
-	// directories), for post_apply commands.
+	Written, Unchanged, Removed, Restored, Created int
+	// Changed are the files and symlinks written, removed or restored
+	// (not directories), by the overlay's names, for post_apply commands.
 	Changed []string
 }
 
@@ -50,305 +27,346 @@ type applier struct {
 	dir   string // the root, e.g. "/"
 	log   *slog.Logger
 	chown bool // owners are set only when running as root
+	// bootInitrd: the runtime overlay was also a boot initrd (not
+	// secure_runtime), so at the first apply the node's copy of an
+	// overlay file may be the overlay's own (see manifest.Unknown).
+	bootInitrd bool
+	labels     *labeler // SELinux labels; nil when SELinux is off
 }
 
 func newApplier(dir string, log *slog.Logger) *applier {
-	return &applier{dir: dir, log: log, chown: os.Geteuid() == 0}
+	return &applier{dir: dir, log: log, chown: os.Geteuid() == 0, labels: newLabeler(dir, log)}
 }
 
-// readManifest returns the manifest under the root; an empty one when
-// there is none or it is unreadable (then nothing is removed: the agent
-// removes only what it knows it installed).
-func (a *applier) readManifest() *manifest {
-	m := &manifest{Version: 1}
-	data, err := os.ReadFile(path.Join(a.dir, manifestName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return m
-	}
-	if err == nil {
-		err = json.Unmarshal(data, m)
-	}
-	if err != nil {
-		a.log.Warn("manifest unreadable; nothing the previous overlay installed will be removed", "file", path.Join(a.dir, manifestName), "err", err)
-		return &manifest{Version: 1}
-	}
-	return m
+// pass is one apply: what it found, what it did, what it records.
+type pass struct {
+	*applier
+	root      *os.Root
+	disk      *diskView
+	old, next *manifest
+	st        applyStats
+	origs     map[string]bool // old.Originals
+	unknown   map[string]bool // old.Unknown
+	tracked   map[string]bool // directories the agent created
+	synced    map[string]bool // directories to fsync
 }
 
-// apply makes the root hold ents (a checked overlay, sorted by name):
-// first it checks every entry against what is on disk and refuses the
-// overlay (a *refusal, nothing written) when one would write through an
-// existing symlink or replace a directory by a file or the reverse; then
-// it writes each changed file atomically (a temporary file in the same
-// directory, fsync, rename) with the archive's mode, owner and mtime,
-// creates missing directories with their modes, and removes what the
-// previous overlay installed that ents no longer has. etag is recorded
-// once all of it succeeded.
+// apply makes the root hold ents (a checked overlay, sorted by name).
+// First it moves each entry through the image's symlinks (sbin/x lands
+// at usr/sbin/x when /sbin -> usr/sbin) and checks every entry against
+// what is on disk: it refuses the overlay (a *refusal, nothing written)
+// when one would write through a symlink an overlay installed or one
+// leaving the root, or replace a directory by a file or the reverse.
+// Then it writes each changed file atomically (a temporary file in the
+// same directory, owner, mode, fsync, rename) with the archive's mode,
+// owner and mtime, keeping the node's own copy the first time it replaces
+// one; creates missing directories and gives declared ones their mode and
+// owner; and removes what the previous overlay installed that ents no
+// longer has, putting the node's own copy back where it kept one. etag is
+// recorded once all of it succeeded.
 func (a *applier) apply(ents []entry, etag string) (applyStats, error) {
-	var st applyStats
 	root, err := os.OpenRoot(a.dir)
 	if err != nil {
-		return st, fmt.Errorf("opening the root: %w", err)
+		return applyStats{}, fmt.Errorf("opening the root: %w", err)
 	}
 	defer root.Close()
-	old := a.readManifest()
-	disk := &diskView{root: root, seen: map[string]fs.FileInfo{}}
-	if err := disk.check(ents); err != nil {
-		return st, err
+	a.labels.reload()
+	p := &pass{applier: a, root: root, old: a.readManifest(), next: &manifest{Version: 1},
+		tracked: map[string]bool{}, synced: map[string]bool{}}
+	p.disk = &diskView{root: root, seen: map[string]fs.FileInfo{}, owned: set(p.old.Files)}
+	p.origs, p.unknown = set(p.old.Originals), set(p.old.Unknown)
+	for _, d := range p.old.Dirs {
+		p.tracked[d] = true
 	}
-
-	next := &manifest{Version: 1}
-	tracked := map[string]bool{} // directories the agent created
-	for _, d := range old.Dirs {
-		tracked[d] = true
+	if ents, err = p.disk.resolveAll(ents); err != nil {
+		return p.st, err
 	}
-	wantDir := map[string]bool{}
-	wantFile := map[string]bool{}
-	synced := map[string]bool{}
-	var applyErr error
+	if err := p.disk.check(ents); err != nil {
+		return p.st, err
+	}
+	applyErr := p.install(ents)
+	wantDir, declared, wantFile := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i := range ents {
 		e := &ents[i]
 		if e.isDir() {
-			wantDir[e.name] = true
+			wantDir[e.name], declared[e.name] = true, true
 		} else {
 			wantFile[e.name] = true
 		}
-		for p := path.Dir(e.name); p != "."; p = path.Dir(p) {
-			wantDir[p] = true
-		}
-	}
-	for i := range ents {
-		e := &ents[i]
-		created, err := disk.mkdirParents(e.name)
-		for _, d := range created {
-			tracked[d] = true
-			st.Created++
-		}
-		if err != nil {
-			applyErr = err
-			break
-		}
-		if e.isDir() {
-			made, err := a.dir1(root, disk, e)
-			if made {
-				tracked[e.name] = true
-				st.Created++
-			}
-			if err != nil {
-				applyErr = err
-				break
-			}
-			continue
-		}
-		changed, err := a.write(root, disk, e)
-		if err != nil {
-			applyErr = err
-			break
-		}
-		next.Files = append(next.Files, e.name)
-		if changed {
-			st.Written++
-			st.Changed = append(st.Changed, e.name)
-			synced[path.Dir(e.name)] = true
-		} else {
-			st.Unchanged++
+		for d := path.Dir(e.name); d != "."; d = path.Dir(d) {
+			wantDir[d] = true
 		}
 	}
 	if applyErr != nil {
-		// Keep tracking what the previous overlay installed, so a later
-		// apply still removes it.
-		for _, f := range old.Files {
-			if !slices.Contains(next.Files, f) {
-				next.Files = append(next.Files, f)
-			}
-		}
+		p.next.merge(p.old) // still tracked: a later apply removes it
 	} else {
-		for _, f := range old.Files {
-			if wantFile[f] {
-				continue
-			}
-			if err := a.remove(root, f, false); err != nil {
-				a.log.Warn("removing a file the previous overlay installed failed; retried next time", "file", f, "err", err)
-				next.Files = append(next.Files, f)
-				continue
-			}
-			st.Removed++
-			st.Changed = append(st.Changed, f)
-			synced[path.Dir(f)] = true
-		}
+		p.removeOld(wantFile)
 	}
+	p.restoreDirAttrs(declared, applyErr == nil)
 	// Directories the agent created and the overlay no longer has, deepest
 	// first; one that is not empty stays (and stays tracked).
-	dirs := make([]string, 0, len(tracked))
-	for d := range tracked {
+	dirs := make([]string, 0, len(p.tracked))
+	for d := range p.tracked {
 		dirs = append(dirs, d)
 	}
 	slices.SortFunc(dirs, func(x, y string) int { return len(y) - len(x) })
 	for _, d := range dirs {
 		if applyErr == nil && !wantDir[d] {
 			if err := a.remove(root, d, true); err == nil {
-				st.Removed++
+				p.st.Removed++
 				continue
 			}
 		}
-		next.Dirs = append(next.Dirs, d)
+		p.next.Dirs = append(p.next.Dirs, d)
 	}
-	slices.Sort(next.Files)
-	slices.Sort(next.Dirs)
-	for d := range synced {
+	for _, l := range [][]string{p.next.Files, p.next.Dirs, p.next.Originals, p.next.Unknown} {
+		slices.Sort(l)
+	}
+	for d := range p.synced {
 		if f, err := root.Open(d); err == nil {
 			f.Sync()
 			f.Close()
 		}
 	}
 	if applyErr == nil {
-		next.ETag = etag
+		p.next.ETag = etag
 	}
-	if err := a.writeManifest(root, next); err != nil && applyErr == nil {
+	if err := a.writeManifest(root, p.next); err != nil && applyErr == nil {
 		applyErr = err
 	}
-	return st, applyErr
+	return p.st, applyErr
 }
 
-// diskView is what apply found on disk, looked up once per path with
-// Lstat (never following a symlink).
-type diskView struct {
-	root *os.Root
-	seen map[string]fs.FileInfo // nil: does not exist
+func set(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, s := range l {
+		m[s] = true
+	}
+	return m
 }
 
-func (d *diskView) lstat(p string) (fs.FileInfo, error) {
-	if fi, ok := d.seen[p]; ok {
-		return fi, nil
-	}
-	fi, err := d.root.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		fi, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	d.seen[p] = fi
-	return fi, nil
-}
-
-// check refuses an overlay that would write through an existing symlink
-// (any directory on an entry's path that is a symlink on disk) or swap a
-// directory for a file or symlink (or the reverse).
-func (d *diskView) check(ents []entry) error {
+// install creates, writes and updates ents in order, and stops at the
+// first failure.
+func (p *pass) install(ents []entry) error {
 	for i := range ents {
 		e := &ents[i]
-		for _, p := range parents(e.name) {
-			fi, err := d.lstat(p)
-			if err != nil {
-				return err
-			}
-			switch {
-			case fi == nil:
-			case fi.Mode()&fs.ModeSymlink != 0:
-				return &refusal{e.name, "would be written through the symlink /" + p + " on the node"}
-			case !fi.IsDir():
-				return &refusal{e.name, "needs /" + p + " to be a directory, and it is a file on the node"}
+		created, err := p.disk.mkdirParents(e.name)
+		for _, d := range created {
+			p.tracked[d] = true
+			p.st.Created++
+			if err == nil {
+				err = p.labels.label(p.root, d, fs.ModeDir)
 			}
 		}
-		fi, err := d.lstat(e.name)
-		if err != nil || fi == nil {
-			if err != nil {
+		if err != nil {
+			return err
+		}
+		if e.isDir() {
+			if err := p.dir(e); err != nil {
 				return err
 			}
 			continue
 		}
-		switch {
-		case e.isDir() && fi.Mode()&fs.ModeSymlink != 0:
-			return &refusal{e.name, "is a directory in the overlay and a symlink on the node (writing below it would follow the symlink)"}
-		case e.isDir() && !fi.IsDir():
-			return &refusal{e.name, "is a directory in the overlay and a file on the node"}
-		case !e.isDir() && fi.IsDir():
-			return &refusal{e.name, "is a file or symlink in the overlay and a directory on the node"}
+		changed, err := p.write(e)
+		if err != nil {
+			return err
+		}
+		p.next.Files = append(p.next.Files, e.name)
+		if e.shipped != "" {
+			p.next.setVia(e.name, e.shipped)
+		}
+		if changed {
+			p.st.Written++
+			p.st.Changed = append(p.st.Changed, e.shippedName())
+			p.synced[path.Dir(e.name)] = true
+		} else {
+			p.st.Unchanged++
 		}
 	}
 	return nil
 }
 
-// parents returns the directories above p, outermost first.
-func parents(p string) []string {
-	var out []string
-	for d := path.Dir(p); d != "."; d = path.Dir(d) {
-		out = append(out, d)
-	}
-	slices.Reverse(out)
-	return out
-}
-
-// mkdirParents creates the missing directories above p (0755, the
-// archive did not name them) and returns those it created.
-func (d *diskView) mkdirParents(p string) ([]string, error) {
-	var created []string
-	for _, dir := range parents(p) {
-		fi, err := d.lstat(dir)
-		if err != nil {
-			return created, err
-		}
-		if fi != nil {
+// removeOld removes what the previous overlay installed and ents no
+// longer has, or puts the node's own copy back where one was kept. What
+// fails stays tracked and is retried next time.
+func (p *pass) removeOld(wantFile map[string]bool) {
+	for _, f := range p.old.Files {
+		if wantFile[f] {
 			continue
 		}
-		if err := d.root.Mkdir(dir, 0o755); err != nil {
-			return created, fmt.Errorf("creating /%s: %w", dir, err)
+		var err error
+		if p.origs[f] {
+			err = p.restore(f)
+		} else {
+			err = p.remove(p.root, f, false)
 		}
-		created = append(created, dir)
-		d.seen[dir] = dirInfo{}
+		if err != nil {
+			p.log.Warn("removing a file the previous overlay installed failed; retried next time", "file", f, "err", err)
+			p.next.Files = append(p.next.Files, f)
+			if p.origs[f] {
+				p.next.Originals = append(p.next.Originals, f)
+			}
+			if p.unknown[f] {
+				p.next.Unknown = append(p.next.Unknown, f)
+			}
+			if v, ok := p.old.Via[f]; ok {
+				p.next.setVia(f, v)
+			}
+			continue
+		}
+		if p.origs[f] {
+			p.st.Restored++
+		} else {
+			p.st.Removed++
+			if p.unknown[f] {
+				p.log.Info("removed a file no overlay ships any more; whether the image has its own copy is unknown (the runtime overlay was also a boot initrd: use secure_runtime to keep the image's copies)", "file", f)
+			}
+		}
+		shipped := f
+		if v, ok := p.old.Via[f]; ok {
+			shipped = v
+		}
+		p.st.Changed = append(p.st.Changed, shipped)
+		p.synced[path.Dir(f)] = true
 	}
-	return created, nil
 }
 
-// dirInfo stands for a directory the agent just created.
-type dirInfo struct{ fs.FileInfo }
-
-func (dirInfo) IsDir() bool       { return true }
-func (dirInfo) Mode() fs.FileMode { return fs.ModeDir | 0o755 }
-
-// dir1 creates directory e when it is missing, with its mode and owner;
-// an existing directory is left as it is. made reports a creation.
-func (a *applier) dir1(root *os.Root, d *diskView, e *entry) (made bool, err error) {
-	fi, err := d.lstat(e.name)
-	if err != nil || fi != nil {
-		return false, err
+// dir creates directory e when it is missing, or gives an existing one
+// e's mode and owner (keeping what it had before in the manifest, unless
+// the agent created it).
+func (p *pass) dir(e *entry) error {
+	fi, err := p.disk.lstat(e.name)
+	if err != nil {
+		return err
 	}
-	if err := root.Mkdir(e.name, 0o700); err != nil {
-		return false, fmt.Errorf("creating /%s: %w", e.name, err)
+	if fi == nil {
+		if err := p.root.Mkdir(e.name, 0o700); err != nil {
+			return fmt.Errorf("creating /%s: %w", e.name, err)
+		}
+		p.disk.seen[e.name] = dirInfo{}
+		p.tracked[e.name] = true
+		p.st.Created++
+		if err := p.labels.label(p.root, e.name, fs.ModeDir); err != nil {
+			return fmt.Errorf("creating /%s: %w", e.name, err)
+		}
+		return p.setAttrs(e.name, attrs{e.mode & permMask, e.uid, e.gid})
 	}
-	d.seen[e.name] = dirInfo{}
-	if a.chown {
-		if err := root.Lchown(e.name, e.uid, e.gid); err != nil {
-			return true, fmt.Errorf("creating /%s: %w", e.name, err)
+	if _, ok := fi.(dirInfo); ok {
+		if fi, err = p.root.Lstat(e.name); err != nil {
+			return err
 		}
 	}
-	if err := root.Chmod(e.name, fileMode(e.mode)); err != nil {
-		return true, fmt.Errorf("creating /%s: %w", e.name, err)
+	cur := attrsOf(fi)
+	want := attrs{e.mode & permMask, e.uid, e.gid}
+	if !p.chown {
+		want.UID, want.GID = cur.UID, cur.GID
 	}
-	return true, nil
+	if cur == want {
+		return nil
+	}
+	if _, ok := p.next.DirAttrs[e.name]; !ok && !p.tracked[e.name] {
+		if before, ok := p.old.DirAttrs[e.name]; ok {
+			cur = before
+		}
+		if p.next.DirAttrs == nil {
+			p.next.DirAttrs = map[string]attrs{}
+		}
+		p.next.DirAttrs[e.name] = cur
+	}
+	p.st.Written++
+	return p.setAttrs(e.name, want)
+}
+
+// setAttrs gives directory name its owner (when root), then its mode
+// (chown clears setgid).
+func (p *pass) setAttrs(name string, at attrs) error {
+	if p.chown {
+		if err := p.root.Lchown(name, at.UID, at.GID); err != nil {
+			return fmt.Errorf("setting the owner of /%s: %w", name, err)
+		}
+	}
+	if err := p.root.Chmod(name, fileMode(at.Mode)); err != nil {
+		return fmt.Errorf("setting the mode of /%s: %w", name, err)
+	}
+	return nil
+}
+
+// attrsOf reads a directory's mode bits and owner.
+func attrsOf(fi fs.FileInfo) attrs {
+	m := uint32(fi.Mode().Perm())
+	if fi.Mode()&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if fi.Mode()&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if fi.Mode()&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	at := attrs{Mode: m}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		at.UID, at.GID = int(st.Uid), int(st.Gid)
+	}
+	return at
 }
 
 // write installs a regular file or symlink atomically unless the node has
 // it already, with the same content and metadata. changed reports a write.
-func (a *applier) write(root *os.Root, d *diskView, e *entry) (changed bool, err error) {
-	fi, err := d.lstat(e.name)
+// The first time an overlay takes over a path the node already has, the
+// node's copy is kept (saveOriginal).
+func (p *pass) write(e *entry) (changed bool, err error) {
+	fi, err := p.disk.lstat(e.name)
 	if err != nil {
 		return false, err
 	}
-	if fi != nil && a.same(root, fi, e) {
-		return false, nil
+	same := fi != nil && p.same(p.root, fi, e)
+	var kept, unknown bool // recorded once the write succeeded
+	switch {
+	case fi == nil:
+	case p.disk.owned[e.name]:
+		kept, unknown = p.origs[e.name], p.unknown[e.name]
+	case p.bootInitrd && !p.old.found && sameContent(p.root, fi, e):
+		// Maybe the kernel's copy from the runtime initrd (its mode and
+		// mtime as the kernel left them): see orig.go.
+		unknown = true
+	default:
+		if err := p.saveOriginal(e.name); err != nil {
+			return false, err
+		}
+		kept = true
 	}
-	tmp := path.Join(path.Dir(e.name), "."+path.Base(e.name)+".gitboot-agent."+strconv.FormatInt(time.Now().UnixNano(), 36))
-	if err := a.writeTemp(root, tmp, e); err != nil {
-		root.Remove(tmp)
-		return false, fmt.Errorf("writing /%s: %w", e.name, err)
+	if !same {
+		tmp := path.Join(path.Dir(e.name), "."+path.Base(e.name)+".gitboot-agent."+strconv.FormatInt(time.Now().UnixNano(), 36))
+		err := p.writeTemp(p.root, tmp, e)
+		if err == nil {
+			err = p.labels.labelAs(p.root, tmp, e.name, typeOf(e))
+		}
+		if err == nil {
+			err = p.root.Rename(tmp, e.name)
+		}
+		if err != nil {
+			p.root.Remove(tmp)
+			return false, fmt.Errorf("writing /%s: %w", e.name, err)
+		}
 	}
-	if err := root.Rename(tmp, e.name); err != nil {
-		root.Remove(tmp)
-		return false, fmt.Errorf("writing /%s: %w", e.name, err)
+	if kept {
+		p.next.Originals = append(p.next.Originals, e.name)
 	}
-	return true, nil
+	if unknown {
+		p.next.Unknown = append(p.next.Unknown, e.name)
+	}
+	return !same, nil
+}
+
+// typeOf is e's file type as fs.FileMode type bits.
+func typeOf(e *entry) fs.FileMode {
+	switch {
+	case e.isDir():
+		return fs.ModeDir
+	case e.isLink():
+		return fs.ModeSymlink
+	}
+	return 0
 }
 
 func (a *applier) writeTemp(root *os.Root, tmp string, e *entry) error {
@@ -385,7 +403,8 @@ func (a *applier) writeTemp(root *os.Root, tmp string, e *entry) error {
 	return root.Chtimes(tmp, mt, mt)
 }
 
-// same reports whether the node's file fi at e's name already is e.
+// same reports whether the node's file fi at e's name already is e:
+// content, mode, owner (when root) and mtime.
 func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 	if a.chown {
 		st, ok := fi.Sys().(*syscall.Stat_t)
@@ -393,6 +412,16 @@ func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 			return false
 		}
 	}
+	if !e.isLink() && (fi.ModTime().Unix() != e.mtime ||
+		fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != fileMode(e.mode)) {
+		return false
+	}
+	return sameContent(root, fi, e)
+}
+
+// sameContent reports whether the node's file fi at e's name has e's
+// type and content (a symlink: its target).
+func sameContent(root *os.Root, fi fs.FileInfo, e *entry) bool {
 	if e.isLink() {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return false
@@ -400,8 +429,7 @@ func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 		target, err := root.Readlink(e.name)
 		return err == nil && target == e.link
 	}
-	if !fi.Mode().IsRegular() || fi.Size() != int64(len(e.data)) || fi.ModTime().Unix() != e.mtime ||
-		fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != fileMode(e.mode) {
+	if !fi.Mode().IsRegular() || fi.Size() != int64(len(e.data)) {
 		return false
 	}
 	data, err := root.ReadFile(e.name)
@@ -435,43 +463,6 @@ func (a *applier) remove(root *os.Root, p string, dir bool) error {
 		return fmt.Errorf("/%s changed type since the agent installed it", p)
 	}
 	return root.Remove(p)
-}
-
-func (a *applier) writeManifest(root *os.Root, m *manifest) error {
-	if err := root.MkdirAll(stateDir, 0o700); err != nil {
-		return fmt.Errorf("writing the manifest: %w", err)
-	}
-	// A runtime overlay's overlays.json may have made it (0755) first.
-	if err := root.Chmod(stateDir, 0o700); err != nil {
-		return fmt.Errorf("writing the manifest: %w", err)
-	}
-	data, err := json.MarshalIndent(m, "", " ")
-	if err != nil {
-		return err
-	}
-	data = append(data, '\n')
-	if cur, err := root.ReadFile(manifestName); err == nil && bytes.Equal(cur, data) {
-		return nil // unchanged: not rewritten
-	}
-	tmp := manifestName + ".tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing the manifest: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, manifestName)
-	}
-	if err != nil {
-		return fmt.Errorf("writing the manifest: %w", err)
-	}
-	return nil
 }
 
 // fileMode converts a cpio mode's permission bits.

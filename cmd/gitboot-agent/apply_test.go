@@ -191,6 +191,8 @@ func TestApplyHostile(t *testing.T) {
 		{"through its own symlink", nil, []tf{good, symlink("l", "/tmp"), file("l/escape", "x", 0o644)}},
 		{"through its own relative symlink", nil, []tf{good, symlink("l", "../.."), file("l/escape", "x", 0o644)}},
 		{"below its own file", nil, []tf{good, file("f", "x", 0o644), file("f/g", "x", 0o644)}},
+		// An absolute link is read against the root: the host's outside
+		// directory is not there (links_test.go has the image's links).
 		{"through an existing symlink", func(root, outside string) { os.Symlink(outside, filepath.Join(root, "lnk")) },
 			[]tf{good, file("lnk/escape", "x", 0o644)}},
 		{"through an existing symlink, deeper", func(root, outside string) {
@@ -201,6 +203,8 @@ func TestApplyHostile(t *testing.T) {
 			[]tf{good, dir("lnk", 0o755)}},
 		{"file over a directory", func(root, outside string) { os.Mkdir(filepath.Join(root, "d"), 0o755) },
 			[]tf{good, file("d", "x", 0o644)}},
+		{"below a file on the node", func(root, outside string) { os.WriteFile(filepath.Join(root, "f"), nil, 0o644) },
+			[]tf{good, file("f/g/h", "x", 0o644)}},
 		{"char device", nil, []tf{good, special("dev/null", 0o020000)}},
 		{"block device", nil, []tf{good, special("dev/sda", 0o060000)}},
 		{"fifo", nil, []tf{good, special("run/fifo", 0o010000)}},

@@ -38,10 +38,21 @@ type entry struct {
 	mtime    int64
 	data     []byte // a regular file's content
 	link     string // a symlink's target
+	// shipped is the archive's name when the node's symlinks moved the
+	// entry elsewhere (resolve), "" when name is the archive's.
+	shipped string
 }
 
 func (e *entry) isDir() bool  { return e.mode&typeMask == typeDir }
 func (e *entry) isLink() bool { return e.mode&typeMask == typeSymlink }
+
+// shippedName is the entry's name in the archive.
+func (e *entry) shippedName() string {
+	if e.shipped != "" {
+		return e.shipped
+	}
+	return e.name
+}
 
 // refusal is an overlay the agent will not apply: what is wrong with
 // which entry. Nothing of such an overlay is written.

@@ -10,8 +10,10 @@ import (
 )
 
 // FuzzApply feeds arbitrary cpio bytes to the reader and, when it accepts
-// them, applies them under a root that holds a symlink to a directory
-// outside it: it never panics, and nothing outside the root ever changes.
+// them, applies them under a root that holds symlinks to a directory
+// outside it (never followed) and a merged-/usr link /sbin -> usr/sbin
+// (written through): it never panics, and nothing outside the root ever
+// changes.
 // Seeds: the overlays of the tests and the real runtime overlays the server
 // built for examples/lab (testdata/*.img.gz).
 func FuzzApply(f *testing.F) {
@@ -21,6 +23,7 @@ func FuzzApply(f *testing.F) {
 		{symlink("out", "../outside"), file("out/x", "x", 0o644)},
 		{file("out/x", "x", 0o644)},
 		{dir("out", 0o755)},
+		{dir("sbin", 0o755), file("sbin/x", "x", 0o755), symlink("sbin/y", "../../outside")},
 		{special("dev/null", 0o020000)},
 		{file("/abs", "x", 0o644)},
 	}
@@ -59,6 +62,8 @@ func FuzzApply(f *testing.F) {
 		os.WriteFile(filepath.Join(outside, "keep"), []byte("keep"), 0o644)
 		os.Symlink("../outside", filepath.Join(root, "out"))
 		os.Symlink(outside, filepath.Join(root, "abs"))
+		os.MkdirAll(filepath.Join(root, "usr/sbin"), 0o755) // merged /usr: written through
+		os.Symlink("usr/sbin", filepath.Join(root, "sbin"))
 		before := snapshot(t, outside)
 		a := newApplier(root, quietLog())
 		a.apply(ents, "")

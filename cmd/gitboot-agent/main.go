@@ -1,19 +1,24 @@
 // Command gitboot-agent runs on every node: it pulls the node's runtime
 // overlay from the gitboot server at an interval and applies it.
 //
-// gitboot's /init starts it in the background (it is /sbin/gitboot-agent in
-// every system overlay):
+// gitboot's /init starts it in the background (it is
+// /usr/lib/gitboot/gitboot-agent in every system overlay):
 //
-//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once] [--no-post-apply]
+//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once [--from FILE]] [--no-post-apply]
 //
 // Flags not given are read from the kernel command line (gitboot.server=,
 // gitboot.mac=, gitboot.interval=, gitboot.secure=1), which the server's
 // iPXE script sets. Every interval (±10 %) it fetches
 // {server}/runtime/{mac} with If-None-Match; a changed overlay (cpio newc,
-// gzip) is applied file by file and atomically, and files that the previous
-// overlay installed and the new one lacks are removed (the record is
-// /var/lib/gitboot-agent/manifest.json under --root). An overlay with an
-// unsafe entry is refused whole. After an apply that changed (wrote or
+// gzip) is applied file by file and atomically, with each entry's mode and
+// owner, through the image's own symlinks (sbin/x lands at usr/sbin/x when
+// /sbin -> usr/sbin), and labelled for SELinux when the node enables it.
+// Files that the previous overlay installed and the new one lacks are
+// removed, or replaced by the node's own copy the agent kept when an
+// overlay first replaced it (the record is
+// /var/lib/gitboot-agent/manifest.json under --root, the copies are under
+// /var/lib/gitboot-agent/orig). An overlay with an unsafe entry is refused
+// whole. After an apply that changed (wrote or
 // removed) files of an overlay with a post_apply command (listed in the
 // overlay's /var/lib/gitboot-agent/overlays.json), the agent runs it with
 // /bin/sh -c (5 minute timeout; a failure is logged only). SIGHUP fetches at once; a failed fetch is
@@ -48,10 +53,13 @@ type config struct {
 	secure   bool
 	root     string
 	once     bool
+	from     string // --once from this file instead of the server (fromfile.go)
 	debug    bool
 	assetKey string // file holding the node's asset key (secure mode)
 	// noPostApply: overlays' post_apply commands are logged, not run.
 	noPostApply bool
+	// initFailed is --report-init-failed REASON (report.go).
+	initFailed string
 }
 
 // Defaults and bounds.
@@ -85,10 +93,17 @@ func run(args []string, stderr io.Writer, cmdline func() string) int {
 	if cfg.debug {
 		level = slog.LevelDebug
 	}
+	if cfg.initFailed != "" {
+		return reportInitFailed(context.Background(), cfg, cfg.initFailed, stderr)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	a := newAgent(cfg, log)
 	if cfg.once {
-		if err := a.once(context.Background()); err != nil {
+		once := a.once
+		if cfg.from != "" {
+			once = a.applyBootFile
+		}
+		if err := once(context.Background()); err != nil {
 			log.Error("runtime overlay not applied", "err", err)
 			return 1
 		}
@@ -116,11 +131,13 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs.BoolVar(&cfg.secure, "secure", false, "connect from a source port < 1024 (the server's secure_runtime; needs root) (default: gitboot.secure=1 on the kernel command line)")
 	fs.StringVar(&cfg.root, "root", "/", "directory the overlay is installed under")
 	fs.BoolVar(&cfg.once, "once", false, "fetch and apply once, then exit: 0 applied or unchanged, 1 failed")
+	fs.StringVar(&cfg.from, "from", "", "with --once: apply the runtime overlay in this file (iPXE put it into the initramfs) instead of fetching it, then remove the file")
 	fs.BoolVar(&cfg.debug, "debug", false, "log every fetch, also unchanged ones")
 	fs.StringVar(&cfg.assetKey, "asset-key-file", dmiAssetTag, "in secure mode, send the node's asset key read from this file (the DMI chassis asset tag, as Warewulf does) when it has one")
 	fs.BoolVar(&cfg.noPostApply, "no-post-apply", false, "do not run overlays' post_apply commands after their files changed (log them only)")
+	fs.StringVar(&cfg.initFailed, "report-init-failed", "", "report to the server that this node's init could not be executed, with this reason (stage INIT_FAILED), and exit: 0 recorded, 1 not (gitboot's /init runs it)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once] [--no-post-apply]")
+		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once [--from FILE]] [--no-post-apply]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -175,6 +192,9 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	if cfg.root == "" {
 		return nil, errors.New("--root: empty")
 	}
+	if cfg.from != "" && !cfg.once {
+		return nil, errors.New("--from FILE applies one file: give --once too")
+	}
 	return cfg, nil
 }
 
@@ -205,6 +225,10 @@ type agent struct {
 
 func newAgent(cfg *config, log *slog.Logger) *agent {
 	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.server + "/runtime/" + cfg.mac}
+	// Without secure_runtime the iPXE script also loads the runtime
+	// overlay as an initrd: the kernel unpacked it before the agent ran.
+	// (--from: iPXE put it into the initramfs as a file instead.)
+	a.apply.bootInitrd = !cfg.secure && cfg.from == ""
 	a.client = newClient(cfg.secure)
 	if cfg.secure {
 		a.key = readAssetKey(cfg.assetKey)
@@ -239,11 +263,11 @@ func (a *agent) reconcileOnce(ctx context.Context) error {
 		if err == nil {
 			a.etag = etag
 			level := slog.LevelInfo
-			if st.Written+st.Removed+st.Created == 0 {
+			if st.Written+st.Removed+st.Restored+st.Created == 0 {
 				level = slog.LevelDebug // a new ETag, the same files
 			}
 			a.log.Log(ctx, level, "runtime overlay applied", "etag", etag, "written", st.Written, "unchanged", st.Unchanged,
-				"removed", st.Removed, "dirs_created", st.Created)
+				"removed", st.Removed, "restored", st.Restored, "dirs_created", st.Created)
 			if len(a.pending) > 0 {
 				a.runPostApply(ctx, next, a.pending)
 				a.pending = nil

@@ -61,7 +61,7 @@ func (a *applier) overlaysOnDisk() []overlayInfo {
 // overlaysIn returns the overlays.json of ents (nil when it has none).
 func overlaysIn(ents []entry, log *slog.Logger) []overlayInfo {
 	for i := range ents {
-		if ents[i].name == overlaysName && !ents[i].isDir() && !ents[i].isLink() {
+		if ents[i].shippedName() == overlaysName && !ents[i].isDir() && !ents[i].isLink() {
 			ovs, err := parseOverlays(ents[i].data)
 			if err != nil {
 				log.Warn("the overlay's overlays.json is unreadable; no post_apply command runs", "err", err)

@@ -44,8 +44,11 @@ func newRootCmd() *cobra.Command {
 		newFsckCmd(),
 		newDiscoverCmd(),
 		newPowerCmd(),
+		newOverlayCmd(),
 		newVersionCmd(),
 	)
+
+	root.AddCommand(newImportCmd()) // gitboot import warewulf
 	return root
 }
 

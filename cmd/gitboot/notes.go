@@ -233,8 +233,15 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 			// the notes alone see who needs a reboot.
 			rec.Fields = append(rec.Fields, notes.Field{Key: "reboot", Value: "true"})
 		}
+		failed := ""
+		if r.Error != nil && r.Error.Stage == status.StageInitFailed {
+			// The node's /init could not exec its init: a failed boot a
+			// reader of the notes must see, with the node's reason.
+			failed = r.Error.Reason
+			rec.Fields = append(rec.Fields, notes.Field{Key: "error", Value: string(status.StageInitFailed)}, notes.Field{Key: "reason", Value: failed})
+		}
 		table = append(table, rec)
-		written[r.Name] = string(r.Stage) + "\x00" + r.Sent + "\x00" + ip + "\x00" + r.Booted + "\x00" + strconv.FormatBool(reboot)
+		written[r.Name] = string(r.Stage) + "\x00" + r.Sent + "\x00" + ip + "\x00" + r.Booted + "\x00" + strconv.FormatBool(reboot) + "\x00" + failed
 	}
 	w.mu.Lock()
 	same := w.applied == snap.Commit && len(written) == len(w.written)

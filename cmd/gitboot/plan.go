@@ -21,6 +21,7 @@ import (
 // planFlags are the flags plan and apply share.
 type planFlags struct {
 	repo, ref, state, server, block string
+	bmcCreds                        string
 	vars                            []string
 	signing                         signingFlags
 	roots                           rootFlags
@@ -34,6 +35,7 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.server, "server", "", "URL of a running gitboot serve: its running inventory (GET /inventory) is compared")
 	fl.StringVar(&f.block, "server-block", "", "server block to plan for (default: the running one, or the only one)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+	fl.StringVar(&f.bmcCreds, "bmc-credentials", "", "BMC credentials file: check that it defines every credentials name the nodes' bmc blocks use")
 	f.signing.register(fl)
 	f.roots.register(fl)
 }
@@ -122,7 +124,11 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 			return nil, err
 		}
 	}
-	p, err := reconcile.PlanCommit(src, ref, opts.Vars, f.block, roots, running, data)
+	state := "" // a remote server's images are checked by its build
+	if f.server == "" {
+		state = f.state
+	}
+	p, err := reconcile.PlanCommitState(state, src, ref, opts.Vars, f.block, roots, running, data)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {
@@ -130,6 +136,9 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 			writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
 			return nil, exitError{1}
 		}
+		return nil, err
+	}
+	if err := checkPlanCredentials(cmd.ErrOrStderr(), f, p.Desired); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -84,12 +84,12 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.notes, "notes", true, "write what is applied and each node's status to refs/notes/gitboot of the repository (pushed back to a remote)")
 	fl.DurationVar(&f.notesInterval, "notes-interval", 30*time.Second, "write node status notes at most this often")
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
-	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /sbin/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
+	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /usr/lib/gitboot/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
 	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
-	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): lets POST /rollout and rollout { auto = true } power cycle nodes")
+	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	f.signing.register(fl)
 	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
@@ -127,6 +127,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	roots, err := f.roots.roots()
 	if err != nil {
+		return err
+	}
+	if err := checkBMCCredentials(cmd.ErrOrStderr(), f.bmcCredentials); err != nil {
 		return err
 	}
 	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(roots.Images, ","), "ipxe_dirs", strings.Join(roots.IPXE, ","))
@@ -256,7 +259,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	s = &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler,
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
 			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {

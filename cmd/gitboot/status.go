@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/hostlist"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +37,8 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status [NODE...]",
 		Short: "Show each node's boot stage and who needs a reboot",
 		Long: "Show each node's boot stage, the file last sent and how long ago it was last seen,\n" +
-			"as served by a running gitboot at GET /status. NODE may be a name or a glob (\"c0*\").\n" +
+			"as served by a running gitboot at GET /status. NODE may be a name, a glob (\"c0*\") or a host\n" +
+			"range (\"c[001-004,9]\").\n" +
 			"Rows turn yellow when a node is late (last seen >= interval + 5 s) and red when lost\n" +
 			"(>= 2x interval), on a terminal only. A node that booted a kernel, image or system\n" +
 			"overlay other than the applied commit's has \"*\" after its stage (needs_reboot in --json),\n" +
@@ -44,6 +46,10 @@ func newStatusCmd() *cobra.Command {
 			"arguments match one node, its boot timeline follows: each stage of this boot and the\n" +
 			"previous one, with the time since the boot started and the gap since the stage before.",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := hostlist.ExpandArgs(args)
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			o.colour = isTerminal(out) && os.Getenv("NO_COLOR") == ""
 			if o.repo != "" {

@@ -21,6 +21,7 @@ func newValidateCmd() *cobra.Command {
 	var asJSON bool
 	var vars []string
 	var roots rootFlags
+	var bmcCreds string
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Check a cluster repository",
@@ -59,11 +60,19 @@ func newValidateCmd() *cobra.Command {
 				diags = append(diags, hclspec.CheckRoots(c, nil, pc)...)
 			}
 			if !diags.HasErrors() {
+				diags = append(diags, bmcCredentialDiags(c, bmcCreds)...)
+			}
+			if !diags.HasErrors() {
 				// What the server's build would refuse: overlays that do
 				// not load, templates that fail for some node.
 				diags = append(diags, artifact.Check(c, "")...)
 			}
 			files := withSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags)
+			if cf := credFiles(bmcCreds); cf != nil && files != nil {
+				for k, v := range cf {
+					files[k] = v
+				}
+			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -84,6 +93,7 @@ func newValidateCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (terraform validate -json shape)")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set an input variable: --var name=value (repeatable)")
+	cmd.Flags().StringVar(&bmcCreds, "bmc-credentials", "", "BMC credentials file: check that it defines every credentials name the nodes' bmc blocks use")
 	roots.register(cmd.Flags())
 	return cmd
 }

@@ -122,6 +122,9 @@ func TestValidateBuildRules(t *testing.T) {
 			"overlays/generic/etc/motd.tmpl", 1, "Overlay error", "both write etc/motd"},
 		{"a named pipe", map[string]string{"overlays/generic/run/pipe": "FIFO"},
 			"overlays/generic/run/pipe", 1, "Overlay error", "unsupported file type"},
+		{"a file block that matches nothing", map[string]string{"main.hcl": strings.Replace(buildRepoHCL, `source = "overlays/generic"`,
+			"source = \"overlays/generic\"\n  file \"etc/*/motd\" { mode = \"0400\" }", 1)},
+			"main.hcl", 16, "Overlay error", `file "etc/*/motd" matches no file or directory of the overlay`},
 		{"one of two servers", map[string]string{
 			"servers.hcl":                 "server \"backup\" {\n  address = \"10.99.0.2\"\n}\n",
 			"overlays/generic/etc/s.tmpl": "{{if ne .Server.Name \"head\"}}\n{{.Server.Port}}{{end}}\n"},

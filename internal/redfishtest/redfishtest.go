@@ -93,7 +93,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.json(w, http.StatusOK, map[string]any{
 			"@odata.id": SystemsURI, "@odata.type": "#ComputerSystemCollection.ComputerSystemCollection",
 			"@odata.context": "/redfish/v1/$metadata#ComputerSystemCollection.ComputerSystemCollection",
-			"Name": "Computer System Collection", "Members@odata.count": 1,
+			"Name":           "Computer System Collection", "Members@odata.count": 1,
 			"Members": []any{map[string]string{"@odata.id": SystemURI}},
 		})
 	case path == SystemURI && r.Method == http.MethodGet:

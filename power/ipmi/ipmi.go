@@ -38,6 +38,12 @@ func Dial(ctx context.Context, host string, port int, username, password string)
 	// two timeouts per session.
 	c.WithCipherSuiteID(types.CipherSuiteID17, types.CipherSuiteID3)
 	if err := c.Connect(ctx); err != nil {
+		// Close the UDP socket (a long-running server must not leak one
+		// per failed session); the close-session request it also sends
+		// may go unanswered.
+		cctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_ = c.Close(cctx)
+		cancel()
 		if refused(err) {
 			return nil, errors.New("the BMC refused the user name or password (RAKP authentication failed)")
 		}

@@ -13,8 +13,9 @@ import (
 
 // AgentPath is where every node's system overlay has gitboot-agent, the
 // binary that keeps its runtime overlay current (gitboot's /init starts
-// it).
-const AgentPath = "sbin/gitboot-agent"
+// it). It is under /usr/lib/gitboot, never under a directory that
+// distributions make a link (merged /usr: /sbin -> usr/sbin).
+const AgentPath = "usr/lib/gitboot/gitboot-agent"
 
 // AgentName is the agent binary's file name next to gitboot.
 const AgentName = "gitboot-agent"

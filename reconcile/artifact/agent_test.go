@@ -9,7 +9,7 @@ import (
 )
 
 // TestAgentInSystemOverlay: with Config.Agent every system overlay has the
-// agent at /sbin/gitboot-agent, mode 0755, the same bytes; a new agent
+// agent at /usr/lib/gitboot/gitboot-agent, mode 0755, the same bytes; a new agent
 // rebuilds every system overlay and no runtime overlay; a missing agent
 // fails the build naming the path and --agent; "" in a test builds
 // without one.

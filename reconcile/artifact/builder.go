@@ -50,7 +50,7 @@ type Config struct {
 	// Now is the clock for Grace; nil: time.Now.
 	Now func() time.Time
 	// Agent is the gitboot-agent binary every system overlay gets as
-	// /sbin/gitboot-agent (mode 0755); its bytes are part of each system
+	// /usr/lib/gitboot/gitboot-agent (mode 0755); its bytes are part of each system
 	// overlay's input key, so a new agent rebuilds them all. "" means
 	// DefaultAgent (gitboot-agent next to the running executable), except
 	// in a test binary, where "" means no agent. A build fails when the
@@ -69,10 +69,11 @@ type Builder struct {
 	store *store
 
 	mu         sync.Mutex
-	images     map[string]imageRecord // by input key
-	overlays   map[string]ref         // by input key
-	unverified []string               // artifacts never verified, for VerifyBackground
-	segment    *sharedSegment         // the last build's shared system overlay segment
+	images     map[string]imageRecord        // by input key
+	overlays   map[string]ref                // by input key
+	unverified []string                      // artifacts never verified, for VerifyBackground
+	segments   map[segmentKey]*sharedSegment // the last build's shared system overlay segments
+	layouts    map[string]*Layout            // image layouts read or made, by store hex
 }
 
 // Result is one successful build: every served node's artifacts, and the
@@ -140,7 +141,7 @@ func New(cfg Config) (*Builder, error) {
 		cfg.Logger.Info("removed leftover temporary files", "count", removed)
 	}
 	s.log = cfg.Logger
-	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}}
+	b := &Builder{cfg: cfg, store: s, images: map[string]imageRecord{}, overlays: map[string]ref{}, layouts: map[string]*Layout{}}
 	st, err := b.readApplied()
 	if statefile.SetAside(cfg.Logger, err, "no build is kept as current or previous until the next apply") {
 		st, err = b.readApplied()
@@ -254,7 +255,7 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	if err != nil {
 		return imageRecord{}, false, err
 	}
-	if rec, ok := b.images[src.input]; ok && b.store.usable(rec.Image.Hex+extImage) && b.store.usable(rec.Kernel.Hex+extKernel) {
+	if rec, ok := b.reusable(name, src.input); ok {
 		b.cfg.Logger.Info("image unchanged", "image", name, "digest", rec.Digest)
 		return rec, false, nil
 	}
@@ -267,6 +268,30 @@ func (b *Builder) image(ctx context.Context, c *hclspec.Cluster, name string) (i
 	b.cfg.Logger.Info("image built", "image", name, "digest", rec.Digest, "kernel", rec.KernelName,
 		"size", rec.Image.Size, "took", time.Since(t0).Round(time.Millisecond))
 	return rec, true, nil
+}
+
+// reusable returns the record of an image built before from the same
+// input, when its artifacts are still there. One recorded before image
+// layouts were (or whose layout is lost) gets its layout from the image
+// artifact.
+func (b *Builder) reusable(name, input string) (imageRecord, bool) {
+	rec, ok := b.images[input]
+	if !ok || !b.store.usable(rec.Image.Hex+extImage) || !b.store.usable(rec.Kernel.Hex+extKernel) {
+		return rec, false
+	}
+	if rec.Layout.Hex != "" && b.store.usable(rec.Layout.Hex+extLayout) {
+		return rec, true
+	}
+	lay, err := b.layoutFromArtifact(rec.Image)
+	if err == nil {
+		rec.Layout, err = b.storeLayout(lay)
+	}
+	if err != nil {
+		b.cfg.Logger.Warn("image layout not readable from its artifact; building the image again", "image", name, "err", err)
+		return rec, false
+	}
+	b.images[input] = rec
+	return rec, true
 }
 
 // buildServer picks the server a build is for: nil (every node, no server

@@ -34,6 +34,12 @@ import (
 // overlay's or node's block, naming the first node it fails for. c must
 // be a cluster hclspec.Load returned.
 func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
+	return check(c, server, nil)
+}
+
+// check is Check; views, when not nil, gives each image's layout (nil for
+// an image whose layout is unknown), and overlays are placed on it.
+func check(c *hclspec.Cluster, server string, views func(image string) *imageView) hcl.Diagnostics {
 	k := &checker{c: c, probs: map[probKey]*problem{}}
 	servers := c.Servers
 	switch {
@@ -97,11 +103,16 @@ func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
 				ovs  []*overlay
 			}{{"system", sys}, {"runtime", rt}} {
 				key := ds.overlayInput(&kh, &dk, x.kind, x.ovs, n)
+				var img *imageView
+				if views != nil {
+					img = views(n.Image)
+					key += "\x00" + n.Image
+				}
 				if j, ok := jobs[key]; ok {
 					j.nodes = append(j.nodes, n.Name)
 					continue
 				}
-				j := &checkJob{job: job{key: key, ovs: x.ovs, node: n}, ds: ds, nodes: []string{n.Name}}
+				j := &checkJob{job: job{key: key, ovs: x.ovs, node: n, runtime: x.kind == "runtime", img: img}, ds: ds, nodes: []string{n.Name}}
 				jobs[key] = j
 				order = append(order, j)
 			}
@@ -113,7 +124,7 @@ func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
 	g.SetLimit(maxProcs())
 	for _, j := range order {
 		g.Go(func() error {
-			if _, err := assembleOverlay(j.ovs, j.runtime, j.node, j.ds, &cache); err != nil {
+			if _, err := assembleOverlay(j.ovs, j.runtime, j.node, j.ds, &cache, j.img); err != nil {
 				k.add(j.nodes, fmt.Errorf("node %s: %w", j.node.Name, err))
 			}
 			return nil
@@ -148,7 +159,10 @@ type locError struct {
 	overlay   string // the declared overlay; "" for gitboot's init overlay
 	file      string // path in the repository; "" when not a repository file
 	line, col int    // 0 when unknown
-	err       error
+	// subject, when not nil, is the place in the HCL (a file block, an
+	// owner attribute); it wins over file.
+	subject *hcl.Range
+	err     error
 }
 
 func (e *locError) Error() string { return e.err.Error() }
@@ -237,6 +251,8 @@ func (k *checker) add(nodes []string, err error) {
 			p.summary = "Overlay template error"
 		}
 		switch o, ok := k.c.Overlay(le.overlay); {
+		case le.subject != nil:
+			p.subject = le.subject
 		case le.file != "":
 			line, col := max(le.line, 1), le.col+1 // text/template counts columns from 0
 			p.subject = &hcl.Range{Filename: k.c.FileName(le.file),

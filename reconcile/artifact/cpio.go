@@ -27,6 +27,9 @@ func writeCPIO(w io.Writer, t *tree, progress func(int64)) error {
 	var ents []ent
 	links := map[*inode]int{}
 	if err := t.walk(func(p string, ino *inode) error {
+		if ino.skip {
+			return nil
+		}
 		ents = append(ents, ent{p, ino})
 		if ino.mode&typeMask == typeReg {
 			links[ino]++

@@ -27,6 +27,11 @@ type imageRecord struct {
 	KernelName    string `json:"kernel_name"`
 	KernelVersion string `json:"kernel_version,omitempty"`
 	Modules       bool   `json:"modules"` // lib/modules/<version> is in the image
+	// Layout is the image's Layout (links, directories, users), which
+	// overlays are placed on; recorded with the image so a build that
+	// reuses the image has it. Images built before it was recorded have
+	// none and are built again.
+	Layout ref `json:"layout"`
 }
 
 // imageSource is an image source examined (not yet read).
@@ -124,6 +129,13 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 	}
 	rec.KernelName, rec.KernelVersion = k.name, k.version
 	rec.Modules = hasModules(t, k.version)
+	lay, err := layoutOf(t)
+	if err != nil {
+		return rec, fmt.Errorf("reading the image's layout: %w", err)
+	}
+	if rec.Layout, err = b.storeLayout(lay); err != nil {
+		return rec, err
+	}
 	if !rec.Modules {
 		b.cfg.Logger.Warn("image has no modules for its kernel", "image", img.Name, "kernel", k.path, "version", k.version)
 	}

@@ -90,7 +90,10 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 }
 
 // overlayFileDigests hashes each file of an overlay: its mode, symlink
-// target and content (a template's text, not its output).
+// target and content (a template's text, not its output). A file that
+// file blocks match has its declared attributes after the digest
+// ("3f2a... mode 0400 owner munge"), so a plan shows what changed; the
+// others' values are the digest alone, as they always were.
 func overlayFileDigests(ov *overlay) map[string]string {
 	out := make(map[string]string, len(ov.files))
 	var hdr [4]byte
@@ -105,7 +108,19 @@ func overlayFileDigests(ov *overlay) map[string]string {
 		if f.tmpl != nil {
 			name += ".tmpl"
 		}
-		out[name] = hex.EncodeToString(h.Sum(nil))[:16]
+		v := hex.EncodeToString(h.Sum(nil))[:16]
+		if a := f.attr; a != nil {
+			if a.modeSet {
+				v += fmt.Sprintf(" mode %04o", a.mode)
+			}
+			if a.owner != "" {
+				v += " owner " + a.owner
+			}
+			if a.group != "" {
+				v += " group " + a.group
+			}
+		}
+		out[name] = v
 	}
 	return out
 }

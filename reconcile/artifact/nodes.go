@@ -70,6 +70,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 			tn.IP = n.IP.String()
 		}
 		tn.Domain = d.networks[n.Network].Domain
+		tn.Interfaces = templateInterfaces(n)
 		d.cluster.Nodes = append(d.cluster.Nodes, tn)
 		kh.str("node")
 		kh.str(tn.Name)
@@ -90,6 +91,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 			kh.str(k)
 			kh.str(tn.Tags[k])
 		}
+		hashInterfaces(&kh, tn.Interfaces)
 		h := kh.sum()
 		d.nodeHash[n.Name] = h
 		all.Write(h[:])
@@ -193,7 +195,8 @@ type job struct {
 	ovs     []*overlay
 	node    *hclspec.Node
 	out     ref
-	runtime bool // a runtime overlay (it may carry overlays.json)
+	runtime bool       // a runtime overlay (it may carry overlays.json)
+	img     *imageView // the node's image, as its overlays see it
 }
 
 // nodeInputs computes every node's system and runtime overlay input keys
@@ -225,6 +228,7 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, agent *o
 		if err != nil {
 			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
+		sys = withNetOverlay(c, n, sys)
 		rt, err := load(n.RuntimeOverlays)
 		if err != nil {
 			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
@@ -245,7 +249,22 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	ds := newDataSet(c, srv)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
+	views := map[string]*imageView{}
+	for name, rec := range m.Images {
+		lay, err := b.layout(rec.Layout)
+		if err != nil {
+			return 0, 0, fmt.Errorf("image %s: %w", name, err)
+		}
+		views[name] = &imageView{name: name, lay: lay}
+	}
 	err = nodeInputs(c, ds, nodes, agent, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
+		// What an overlay artifact holds depends on the image's layout
+		// too (paths through its links, its users): the same overlays on
+		// another image are another artifact.
+		img := views[n.Image]
+		lk := "layout:" + m.Images[n.Image].Layout.Hex
+		sk, rk := hashParts(rec.SystemInput, lk), hashParts(rec.RuntimeInput, lk)
+		rec.SystemInput, rec.RuntimeInput = hex.EncodeToString(sk[:]), hex.EncodeToString(rk[:])
 		for _, x := range []struct {
 			key     string
 			ovs     []*overlay
@@ -254,7 +273,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 			if _, ok := jobs[x.key]; ok {
 				continue
 			}
-			j := &job{key: x.key, ovs: x.ovs, node: n, runtime: x.runtime}
+			j := &job{key: x.key, ovs: x.ovs, node: n, runtime: x.runtime, img: img}
 			if r, ok := b.overlays[x.key]; ok && b.store.usable(r.Hex+extImage) {
 				j.out, j.node = r, nil
 				reused++
@@ -269,16 +288,17 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return 0, 0, err
 	}
 
-	// The shared segment of the system overlays, compressed once.
-	var seg *sharedSegment
+	// The shared segment of the system overlays, compressed once per
+	// image layout.
+	segs := map[*imageView]*sharedSegment{}
 	for _, j := range order {
-		if !j.runtime && isInitOverlay(j.ovs[0]) {
-			if seg, err = b.sharedSegment(j.ovs[0]); err != nil {
+		if _, ok := segs[j.img]; !ok && !j.runtime && isInitOverlay(j.ovs[0]) {
+			if segs[j.img], err = b.sharedSegment(j.ovs[0], j.img); err != nil {
 				return 0, 0, err
 			}
-			break
 		}
 	}
+	b.pruneSegments(segs)
 
 	bt := b.store.newBatch(extImage)
 	var cache sync.Map // renderKey -> []byte, node-independent templates only
@@ -289,7 +309,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			if seg != nil && !j.runtime && isInitOverlay(j.ovs[0]) && j.ovs[0].hash == seg.key {
+			if seg := segs[j.img]; seg != nil && !j.runtime && isInitOverlay(j.ovs[0]) && j.ovs[0].hash == seg.key.init {
 				tail, ok, err := renderNodeSegment(j, ds, &cache, seg)
 				if err != nil {
 					return &RepoError{fmt.Errorf("node %s: %w", j.node.Name, err)}
@@ -327,7 +347,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 // renderOverlay builds one overlay artifact (cpio newc + gzip) in memory,
 // as one archive of all its overlays.
 func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
-	t, err := assembleOverlay(j.ovs, j.runtime, j.node, ds, cache)
+	t, err := assembleOverlay(j.ovs, j.runtime, j.node, ds, cache, j.img)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +360,7 @@ func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
 // caller builds that one archive, which also reports the errors a single
 // tree finds.
 func renderNodeSegment(j *job, ds *dataSet, cache *sync.Map, seg *sharedSegment) (tail []byte, ok bool, err error) {
-	t, err := assembleOverlay(nodePart(j.ovs), false, j.node, ds, cache)
+	t, err := assembleOverlay(nodePart(j.ovs), false, j.node, ds, cache, j.img)
 	if err != nil {
 		return nil, false, err
 	}
@@ -356,9 +376,15 @@ func renderNodeSegment(j *job, ds *dataSet, cache *sync.Map, seg *sharedSegment)
 
 // assembleOverlay renders ovs for node into a tree, in order. cache holds
 // the renderings of node-independent templates. A runtime overlay with
-// post_apply commands also gets overlays.json.
-func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataSet, cache *sync.Map) (*tree, error) {
+// post_apply commands also gets overlays.json. With the layout of the
+// node's image (img, see imageView) owner names are resolved and the tree
+// is placed on the image (see placeTree).
+func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataSet, cache *sync.Map, img *imageView) (*tree, error) {
 	t := newTree()
+	var origin map[string]string
+	if img != nil && img.lay != nil {
+		origin = map[string]string{}
+	}
 	data := ds.data(node)
 	renderFile := func(f *ovFile) ([]byte, error) {
 		if f.deps&depNode != 0 {
@@ -376,14 +402,21 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 		return out, nil
 	}
 	for _, ov := range ovs {
-		if err := addOverlay(t, ov, renderFile); err != nil {
+		if err := addOverlay(t, ov, renderFile, img, origin); err != nil {
 			return nil, err
 		}
 	}
 	if runtime && hasPostApply(ovs) {
-		if err := addPostApply(t, ovs); err != nil {
+		var lay *Layout
+		if img != nil {
+			lay = img.lay
+		}
+		if err := addPostApply(t, ovs, lay); err != nil {
 			return nil, err
 		}
+	}
+	if origin != nil {
+		return placeTree(t, img, origin)
 	}
 	return t, nil
 }

@@ -23,7 +23,7 @@ var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
 
 // initOverlay starts every system overlay: gitboot's /init (the files in
 // builtin/init) and, added by the Builder from Config.Agent, the
-// gitboot-agent binary at /sbin/gitboot-agent (see withAgent).
+// gitboot-agent binary at /usr/lib/gitboot/gitboot-agent (see withAgent).
 const initOverlay = "\x00init"
 
 // MaxOverlayFile bounds one file of a repository overlay: overlays are
@@ -41,6 +41,9 @@ type ovFile struct {
 	link string
 	tmpl *template.Template
 	deps deps
+	// attr is what the overlay's file blocks declare for it (its mode is
+	// applied to mode already); nil when none matches.
+	attr *fileAttr
 }
 
 // overlay is an overlay read once per build.
@@ -194,6 +197,11 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		}
 		return nil, fmt.Errorf("overlay %s: %w", ov.name, err)
 	}
+	if o, ok := c.Overlay(name); ok && name != initOverlay && len(o.Files) > 0 {
+		if err := ov.applyFileBlocks(o.Files, h); err != nil {
+			return nil, fmt.Errorf("overlay %s: %w", ov.name, err)
+		}
+	}
 	h.Sum(ov.hash[:0])
 	return ov, nil
 }
@@ -207,11 +215,21 @@ type renderKey struct {
 }
 
 // addOverlay adds ov's files to t, rendering templates with renderFile.
-// Later overlays overwrite earlier files.
-func addOverlay(t *tree, ov *overlay, renderFile func(*ovFile) ([]byte, error)) error {
+// Later overlays overwrite earlier files. Owner and group names are
+// resolved in img (nil: not at all, see imageView); origin, when not nil,
+// records which overlay each path came from.
+func addOverlay(t *tree, ov *overlay, renderFile func(*ovFile) ([]byte, error), img *imageView, origin map[string]string) error {
 	for i := range ov.files {
 		f := &ov.files[i]
 		ino := &inode{mode: f.mode, link: f.link}
+		if f.attr != nil {
+			if err := img.owners(ov, f, ino); err != nil {
+				return fmt.Errorf("overlay %s: %w", ov.name, err)
+			}
+		}
+		if origin != nil {
+			origin[f.name] = ov.name
+		}
 		if f.mode&typeMask == typeReg {
 			b := f.data
 			if f.tmpl != nil {

@@ -115,8 +115,8 @@ func TestOverlayEmptyAndShared(t *testing.T) {
 	// gitboot's own init overlay: /init, the agent's systemd unit (and the
 	// agent, once it is built in). The node's network comes on the kernel
 	// command line, so nothing in it is per node.
-	builtin := map[string]bool{"init": true, "etc/systemd/system/gitboot-agent.service": true, "sbin/gitboot-agent": true,
-		"etc": true, "etc/systemd": true, "etc/systemd/system": true, "sbin": true}
+	builtin := map[string]bool{"init": true, "etc/systemd/system/gitboot-agent.service": true, "usr/lib/gitboot/gitboot-agent": true,
+		"etc": true, "etc/systemd": true, "etc/systemd/system": true, "usr": true, "usr/lib": true, "usr/lib/gitboot": true}
 	names := checkArchive(t, a.System.Path)
 	for _, n := range names {
 		if !builtin[n] {

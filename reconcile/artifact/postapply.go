@@ -30,8 +30,10 @@ func hasPostApply(ovs []*overlay) bool {
 	return false
 }
 
-// addPostApply adds PostApplyFile to t, already holding ovs.
-func addPostApply(t *tree, ovs []*overlay) error {
+// addPostApply adds PostApplyFile to t, already holding ovs. Its paths are
+// those of the archive: with the layout of the node's image (lay, nil:
+// none), written through the image's links as placeTree writes them.
+func addPostApply(t *tree, ovs []*overlay, lay *Layout) error {
 	owner := map[string]int{}
 	for i, ov := range ovs {
 		for _, f := range ov.files {
@@ -48,7 +50,13 @@ func addPostApply(t *tree, ovs []*overlay) error {
 			if j, ok := owner[f.name]; ok && j == i {
 				// A later overlay's directory may have replaced the file.
 				if n, ok := t.lookup(f.name); ok && n.ino.mode&typeMask != typeDir {
-					out[i].Files = append(out[i].Files, f.name)
+					p := f.name
+					if lay != nil {
+						if rp, err := lay.place(p, false); err == nil {
+							p = rp // else placeTree reports it
+						}
+					}
+					out[i].Files = append(out[i].Files, p)
 				}
 				delete(owner, f.name) // listed once
 			}

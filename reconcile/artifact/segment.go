@@ -26,9 +26,9 @@ import (
 // sharedSegment is the shared segment of the system overlays of one init
 // overlay (its hash covers the agent's bytes).
 type sharedSegment struct {
-	key  [32]byte // the init overlay's hash
-	data []byte   // one gzip member holding a cpio newc archive
-	tree *tree    // its entries, for splitNode
+	key  segmentKey
+	data []byte // one gzip member holding a cpio newc archive
+	tree *tree  // its entries, for splitNode
 	// state is the sha256 state after data: a system overlay's digest
 	// hashes only the node's segment on top of it.
 	state []byte
@@ -38,10 +38,23 @@ type sharedSegment struct {
 // every system overlay).
 func isInitOverlay(ov *overlay) bool { return ov != nil && !ov.repo && ov.decl == "" }
 
-// sharedSegment returns the shared segment of init, building it unless the
-// last build's is for the same content. Builds run one at a time (b.mu).
-func (b *Builder) sharedSegment(init *overlay) (*sharedSegment, error) {
-	if s := b.segment; s != nil && s.key == init.hash {
+// segmentKey identifies a shared segment: the init overlay's hash and the
+// layout of the image it is placed on (see placeTree: the same files are
+// other entries on another image).
+type segmentKey struct {
+	init   [32]byte
+	layout *Layout // nil: none (placed nowhere)
+}
+
+// sharedSegment returns the shared segment of init on img's image,
+// building it unless an earlier build made it. Builds run one at a time
+// (b.mu).
+func (b *Builder) sharedSegment(init *overlay, img *imageView) (*sharedSegment, error) {
+	key := segmentKey{init: init.hash}
+	if img != nil {
+		key.layout = img.lay
+	}
+	if s, ok := b.segments[key]; ok {
 		return s, nil
 	}
 	static := &overlay{name: init.name, decl: init.decl, hash: init.hash}
@@ -51,8 +64,18 @@ func (b *Builder) sharedSegment(init *overlay) (*sharedSegment, error) {
 		}
 	}
 	t := newTree()
-	if err := addOverlay(t, static, nil); err != nil {
+	var origin map[string]string
+	if key.layout != nil {
+		origin = map[string]string{}
+	}
+	if err := addOverlay(t, static, nil, img, origin); err != nil {
 		return nil, err
+	}
+	if origin != nil {
+		var err error
+		if t, err = placeTree(t, img, origin); err != nil {
+			return nil, err
+		}
 	}
 	data, err := compressTree(t)
 	if err != nil {
@@ -64,8 +87,25 @@ func (b *Builder) sharedSegment(init *overlay) (*sharedSegment, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.segment = &sharedSegment{key: init.hash, data: data, tree: t, state: state}
-	return b.segment, nil
+	s := &sharedSegment{key: key, data: data, tree: t, state: state}
+	if b.segments == nil {
+		b.segments = map[segmentKey]*sharedSegment{}
+	}
+	b.segments[key] = s
+	return s, nil
+}
+
+// pruneSegments keeps only the shared segments a build uses.
+func (b *Builder) pruneSegments(used map[*imageView]*sharedSegment) {
+	keep := make(map[*sharedSegment]bool, len(used))
+	for _, s := range used {
+		keep[s] = true
+	}
+	for k, s := range b.segments {
+		if !keep[s] {
+			delete(b.segments, k)
+		}
+	}
 }
 
 // sum returns the sha256 of the shared segment followed by tail.

@@ -37,9 +37,40 @@ func segmentCluster(t testing.TB, system []string, n int) *testCluster {
 	return tc
 }
 
+// onlyView returns the image view of b's only image layout.
+func onlyView(t testing.TB, b *Builder, image string) *imageView {
+	t.Helper()
+	if len(b.layouts) != 1 {
+		t.Fatalf("%d image layouts, want 1", len(b.layouts))
+	}
+	for _, l := range b.layouts {
+		return &imageView{name: image, lay: l}
+	}
+	return nil
+}
+
+// onlySegment returns b's only shared segment.
+func onlySegment(t testing.TB, b *Builder) *sharedSegment {
+	t.Helper()
+	if len(b.segments) != 1 {
+		t.Fatalf("%d shared segments for one image, want 1", len(b.segments))
+	}
+	for _, s := range b.segments {
+		return s
+	}
+	return nil
+}
+
 // singleArchive builds node's system overlay the way one archive of all its
 // overlays gives it (the layout before shared segments), into a file.
-func singleArchive(t testing.TB, c *hclspec.Cluster, agentPath, node string) string {
+func singleArchive(t testing.TB, b *Builder, c *hclspec.Cluster, agentPath, node string) string {
+	t.Helper()
+	n, _ := c.Node(node)
+	return singleArchiveOn(t, c, agentPath, node, onlyView(t, b, n.Image))
+}
+
+// singleArchiveOn is singleArchive placed on img.
+func singleArchiveOn(t testing.TB, c *hclspec.Cluster, agentPath, node string, img *imageView) string {
 	t.Helper()
 	agent, err := readAgent(agentPath)
 	if err != nil {
@@ -56,7 +87,7 @@ func singleArchive(t testing.TB, c *hclspec.Cluster, agentPath, node string) str
 			return
 		}
 		var cache sync.Map
-		if data, err = renderOverlay(&job{ovs: sys, node: n}, ds, &cache); err != nil {
+		if data, err = renderOverlay(&job{ovs: sys, node: n, img: img}, ds, &cache); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -132,14 +163,14 @@ func TestSystemOverlaySegments(t *testing.T) {
 			t.Errorf("%s: the node's member holds the agent again", name)
 		}
 		// The first member's compressed bytes are the same for every node.
-		shl := len(b.segment.data)
+		shl := len(onlySegment(t, b).data)
 		if prefix == nil {
 			prefix = data[:shl]
 		} else if !bytes.Equal(data[:shl], prefix) {
 			t.Errorf("%s: the shared segment's bytes differ from n00000's", name)
 		}
 
-		want := unpack(t, singleArchive(t, c, agent, name))
+		want := unpack(t, singleArchive(t, b, c, agent, name))
 		got := unpack(t, a.Path)
 		compareTrees(t, want, got)
 		if s := readFile(t, filepath.Join(got, "init")); s != "#!/bin/sh\necho replaced\n" {
@@ -197,8 +228,9 @@ func TestSystemOverlayNoNodeFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(data, b.segment.data) || fileSHA(t, a.Path) != a.Digest {
-		t.Errorf("a system overlay without node files is %d bytes (%s), want the %d-byte shared segment", len(data), a.Digest, len(b.segment.data))
+	seg := onlySegment(t, b)
+	if !bytes.Equal(data, seg.data) || fileSHA(t, a.Path) != a.Digest {
+		t.Errorf("a system overlay without node files is %d bytes (%s), want the %d-byte shared segment", len(data), a.Digest, len(seg.data))
 	}
 	if names := checkArchive(t, a.Path); !slices.Contains(names, AgentPath) || !slices.Contains(names, "init") {
 		t.Errorf("lists %v", names)
@@ -223,7 +255,7 @@ func TestSystemOverlayConflicts(t *testing.T) {
 		t.Errorf("a file over the builtin etc/systemd: %d gzip members, want 1", n)
 	}
 	got := unpack(t, a.Path)
-	compareTrees(t, unpack(t, singleArchive(t, c, agent, "n00001")), got)
+	compareTrees(t, unpack(t, singleArchive(t, b, c, agent, "n00001")), got)
 	if fi, err := os.Lstat(filepath.Join(got, "etc/systemd")); err != nil || !fi.Mode().IsRegular() {
 		t.Errorf("etc/systemd: %v %v, want the repository's file", fi, err)
 	}
@@ -240,7 +272,7 @@ func TestSystemOverlayConflicts(t *testing.T) {
 		t.Errorf("a directory over the builtin /init: %d gzip members, want 1", n)
 	}
 	got = unpack(t, a.Path)
-	compareTrees(t, unpack(t, singleArchive(t, c, agent, "n00000")), got)
+	compareTrees(t, unpack(t, singleArchive(t, b, c, agent, "n00000")), got)
 	if s := readFile(t, filepath.Join(got, "init/x")); s != "x" {
 		t.Errorf("init/x: %q", s)
 	}

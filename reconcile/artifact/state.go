@@ -170,6 +170,9 @@ func (m *Manifest) sizes(into map[string]int64) {
 	for _, rec := range m.Images {
 		into[rec.Image.Hex+extImage] = rec.Image.Size
 		into[rec.Kernel.Hex+extKernel] = rec.Kernel.Size
+		if rec.Layout.Hex != "" {
+			into[rec.Layout.Hex+extLayout] = rec.Layout.Size
+		}
 	}
 	for _, n := range m.Nodes {
 		into[n.System.Hex+extImage] = n.System.Size
@@ -338,6 +341,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 		for _, rec := range m.Images {
 			keepObj[rec.Image.Hex+extImage] = true
 			keepObj[rec.Kernel.Hex+extKernel] = true
+			keepObj[rec.Layout.Hex+extLayout] = true
 		}
 		for _, n := range m.Nodes {
 			keepObj[n.System.Hex+extImage] = true
@@ -381,6 +385,11 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	for k, r := range b.overlays {
 		if !keepObj[r.Hex+extImage] {
 			delete(b.overlays, k)
+		}
+	}
+	for h := range b.layouts {
+		if !keepObj[h+extLayout] {
+			delete(b.layouts, h)
 		}
 	}
 	if removed > 0 {

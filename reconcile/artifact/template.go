@@ -29,6 +29,9 @@ type TemplateNode struct {
 	Domain     string // its network's domain
 	Tags       map[string]string
 	KernelArgs []string
+	// Interfaces are the node's interface blocks (none: nil), sorted by
+	// name.
+	Interfaces []TemplateInterface
 }
 
 // TemplateNetwork is the node's network.

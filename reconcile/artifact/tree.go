@@ -44,6 +44,10 @@ type inode struct {
 	rdevMinor   uint32
 	data        content
 	implicitDir bool // a directory created only because a child needed it
+	// declared: an overlay's file block set its owner or mode; skip: an
+	// overlay directory the image has, left out of the archive (see
+	// placeTree).
+	declared, skip bool
 }
 
 // content opens a regular file's bytes.

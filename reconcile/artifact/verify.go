@@ -56,7 +56,7 @@ func statStamp(p string) (stamp, error) {
 // parseName splits an artifact file name into its sha256 and extension;
 // ok is false for anything else.
 func parseName(name string) (hexSum, ext string, ok bool) {
-	for _, ext := range []string{extImage, extKernel} {
+	for _, ext := range []string{extImage, extKernel, extLayout} {
 		if h, found := strings.CutSuffix(name, ext); found && len(h) == 64 {
 			if _, err := hex.DecodeString(h); err == nil {
 				return h, ext, true

@@ -58,7 +58,7 @@ func mtimes(t *testing.T, root string) map[string]string {
 // next --once (updated, deleted); an unchanged overlay gets a 304 and
 // touches no file; gitboot status shows n1 at RUNTIME_OVERLAY with LASTSEEN
 // refreshed by each fetch. The system overlay the server built carries the
-// same agent binary at /sbin/gitboot-agent, mode 0755.
+// same agent binary at /usr/lib/gitboot/gitboot-agent, mode 0755.
 func TestAgent(t *testing.T) {
 	l := startGitOpsLab(t)
 	l.serve(t)
@@ -143,16 +143,16 @@ func TestAgent(t *testing.T) {
 	unpacked := t.TempDir()
 	cpioEach(t, filepath.Join(dir, "sys.img.gz"), unpacked, "-idmu", "--quiet", "--no-absolute-filenames")
 	dir = unpacked
-	got, err := os.ReadFile(filepath.Join(dir, "sbin", "gitboot-agent"))
+	got, err := os.ReadFile(filepath.Join(dir, "usr", "lib", "gitboot", "gitboot-agent"))
 	if err != nil {
-		t.Fatalf("the system overlay has no /sbin/gitboot-agent: %v", err)
+		t.Fatalf("the system overlay has no /usr/lib/gitboot/gitboot-agent: %v", err)
 	}
 	want, _ := os.ReadFile(agentBinary(t))
 	if !bytes.Equal(got, want) {
-		t.Errorf("/sbin/gitboot-agent in the system overlay differs from the agent binary (%d vs %d bytes)", len(got), len(want))
+		t.Errorf("/usr/lib/gitboot/gitboot-agent in the system overlay differs from the agent binary (%d vs %d bytes)", len(got), len(want))
 	}
-	if fi, _ := os.Lstat(filepath.Join(dir, "sbin", "gitboot-agent")); fi.Mode() != 0o755 {
-		t.Errorf("/sbin/gitboot-agent mode %v, want 0755", fi.Mode())
+	if fi, _ := os.Lstat(filepath.Join(dir, "usr", "lib", "gitboot", "gitboot-agent")); fi.Mode() != 0o755 {
+		t.Errorf("/usr/lib/gitboot/gitboot-agent mode %v, want 0755", fi.Mode())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "init")); err != nil {
 		t.Errorf("the system overlay has no /init: %v", err)

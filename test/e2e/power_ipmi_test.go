@@ -136,7 +136,7 @@ func tableRow(out, node string) (power, result string, ok bool) {
 // TestPowerIPMI: n1 of the lab has ipmi_sim as its BMC (lanplus on the
 // lab's network). `gitboot power status` reads off; `power on` boots it
 // through gitboot to RUNTIME_OVERLAY; `power cycle` boots it a second
-// time; `power off` stops its QEMU; a wrong password is a clear failure in
+// time, `power reset` a third; `power off` stops its QEMU; a wrong password is a clear failure in
 // the table and exit status 1.
 func TestPowerIPMI(t *testing.T) {
 	netnstest.Require(t)
@@ -152,7 +152,7 @@ func TestPowerIPMI(t *testing.T) {
 	if !strings.Contains(string(data), n1) {
 		t.Fatalf("nodes.hcl has no %q", n1)
 	}
-	withBMC := strings.Replace(string(data), n1, n1+`  kernel_args = ["console=ttyS0", "quiet", "e2e.stay"]
+	withBMC := strings.Replace(string(data), n1, n1+`  kernel_args = ["console=ttyS0", "quiet", "e2e.stay", "no_timer_check"]
   bmc {
     driver      = "ipmi"
     address     = "`+bmcIP+`"
@@ -171,7 +171,7 @@ func TestPowerIPMI(t *testing.T) {
 		}
 	}
 
-	l := startQEMULabRepo(t, kernel, repo)
+	l := startQEMULabRepo(t, kernel, repo, "--bmc-credentials", creds)
 	b := startIPMIBMC(t, l, "n1", n1MAC)
 	local := []string{"--repo", repo, "--bmc-credentials", creds, "--timeout", "60s"}
 	run := func(action string, wantPower string) {
@@ -212,6 +212,9 @@ func TestPowerIPMI(t *testing.T) {
 	run("cycle", "on")
 	b.waitBoots(t, l, 2)
 	t.Logf("a second boot after power cycle")
+	run("reset", "on")
+	b.waitBoots(t, l, 3)
+	t.Logf("a third boot after power reset")
 
 	run("off", "off")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
@@ -224,8 +227,22 @@ func TestPowerIPMI(t *testing.T) {
 	}
 	run("status", "off")
 
+	// The server does the same with its own credentials (POST /power),
+	// for a client on its host only.
+	out, err := powerCmd(l, "status", "--all", "--server", "http://127.0.0.1:9873", "--json")
+	if err != nil || !strings.Contains(out, `"node": "n1"`) || !strings.Contains(out, `"power": "off"`) || !strings.Contains(out, `"ok": true`) {
+		t.Errorf("gitboot power status --all --server: %v\n%s", err, out)
+	}
+	if out, err := l.lan.Output(context.Background(), "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+		"-d", `{"action":"status","all":true}`, "http://"+serverIP+":9873/power"); err != nil || string(out) != "403" {
+		t.Errorf("POST /power from the lab's network: %v %s, want 403", err, out)
+	}
+	if n := l.nodeStatus(t, "n1"); n.BMC != "ipmi "+bmcIP+":623" {
+		t.Errorf("gitboot status --json: n1's bmc %q, want ipmi %s:623", n.BMC, bmcIP)
+	}
+
 	// A wrong password: the row says so, the exit status is 1.
-	out, err := powerCmd(l, "status", "n1", "--repo", repo, "--bmc-credentials", bad, "--timeout", "20s")
+	out, err = powerCmd(l, "status", "n1", "--repo", repo, "--bmc-credentials", bad, "--timeout", "20s")
 	p, res, _ := tableRow(out, "n1")
 	if err == nil || p != "unknown" || !strings.Contains(res, "FAILED: ipmi "+bmcIP+":623: the BMC refused the user name or password") {
 		t.Errorf("gitboot power status with a wrong password: %v\n%s\nwant exit status 1 and n1 unknown FAILED: ... refused the user name or password", err, out)

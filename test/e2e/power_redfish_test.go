@@ -116,7 +116,7 @@ func TestPowerRedfish(t *testing.T) {
 		t.Fatal(err)
 	}
 	n1 := "  tags     = { slot = \"1\" }\n"
-	withBMC := strings.Replace(string(data), n1, n1+`  kernel_args = ["console=ttyS0", "quiet", "e2e.stay"]
+	withBMC := strings.Replace(string(data), n1, n1+`  kernel_args = ["console=ttyS0", "quiet", "e2e.stay", "no_timer_check"]
   bmc {
     driver      = "redfish"
     address     = "`+bmcIP+`"

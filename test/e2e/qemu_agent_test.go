@@ -25,7 +25,7 @@ const agentInterval = 5 * time.Second
 // template reaches both nodes' /etc/motd (printed on their consoles by the
 // image's init) within about one interval of gitboot applying it.
 //
-// It needs /sbin/gitboot-agent in the system overlay gitboot builds, and
+// It needs /usr/lib/gitboot/gitboot-agent in the system overlay gitboot builds, and
 // is skipped until it is there.
 func TestQEMUAgent(t *testing.T) {
 	netnstest.Require(t)
@@ -61,7 +61,7 @@ func TestQEMUAgent(t *testing.T) {
 
 	l := startQEMULabRepo(t, kernel, repo)
 	if !l.systemHasAgent(t) {
-		t.Skip("the system overlay gitboot builds has no /sbin/gitboot-agent yet (the agent's change is not merged): nothing to test")
+		t.Skip("the system overlay gitboot builds has no /usr/lib/gitboot/gitboot-agent yet (the layout change is not merged): nothing to test")
 	}
 	// The agent's interval comes from the kernel command line (the server's
 	// runtime_interval as gitboot.interval=).
@@ -162,9 +162,10 @@ func waitConsole(t *testing.T, l *qemuLab, vm *qemuVM, re *regexp.Regexp, limit 
 }
 
 // TestQEMUSecureRuntime boots n1 (BIOS) with secure_runtime = true: the
-// iPXE script loads no runtime overlay, so /etc/hostname (runtime overlay
-// "hostname") can only be there when gitboot's /init ran the agent once
-// (from a port < 1024, from n1's own address) before the image's init.
+// iPXE script loads no runtime overlay, so gitboot's /init must run the
+// agent once (from a port < 1024, from n1's own address) before the
+// image's init, and say so. (/etc/hostname proves nothing here: /init
+// writes the node's name there itself.)
 // Skipped until the agent and the secure server side are merged.
 func TestQEMUSecureRuntime(t *testing.T) {
 	netnstest.Require(t)
@@ -187,7 +188,7 @@ func TestQEMUSecureRuntime(t *testing.T) {
 
 	l := startQEMULabRepo(t, kernel, repo)
 	if !l.systemHasAgent(t) {
-		t.Skip("the system overlay gitboot builds has no /sbin/gitboot-agent yet (the agent's change is not merged): nothing to test")
+		t.Skip("the system overlay gitboot builds has no /usr/lib/gitboot/gitboot-agent yet (the layout change is not merged): nothing to test")
 	}
 	script, err := l.srv.Output(context.Background(), "curl", "-sf", baseURL+"/ipxe/"+n1MAC)
 	if err != nil {
@@ -196,7 +197,7 @@ func TestQEMUSecureRuntime(t *testing.T) {
 	if !strings.Contains(string(script), "gitboot.secure=1") || strings.Contains(string(script), "/runtime/") {
 		t.Skipf("the iPXE script does not boot in secure mode yet (gitboot.secure=1, no runtime initrd; that server-side change is not merged):\n%s", script)
 	}
-	vm, took := l.boot(t, "n1", biosArgs(n1MAC)...) // hostname=n1: the runtime overlay is there
+	vm, took := l.boot(t, "n1", biosArgs(n1MAC)...)
 	if !strings.Contains(vm.console(), "gitboot init: agent: runtime overlay fetched (secure mode)") {
 		t.Errorf("no \"agent: runtime overlay fetched (secure mode)\" line from gitboot's /init%s", l.report())
 	}

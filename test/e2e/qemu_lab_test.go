@@ -31,7 +31,7 @@ type qemuLab struct {
 	br             string
 	log            *netnstest.SyncBuffer
 	vms            []*qemuVM
-	hasAgent       *bool // the system overlay holds /sbin/gitboot-agent
+	hasAgent       *bool // the system overlay holds /usr/lib/gitboot/gitboot-agent
 }
 
 // qemuVM is one node's VM.
@@ -50,17 +50,27 @@ func startQEMULab(t *testing.T, kernel string) *qemuLab {
 }
 
 // startQEMULabRepo is startQEMULab on the repository repo (a work tree
-// whose branch main holds the lab).
-func startQEMULabRepo(t *testing.T, kernel, repo string) *qemuLab {
+// whose branch main holds the lab), with extra arguments for serve.
+func startQEMULabRepo(t *testing.T, kernel, repo string, serveArgs ...string) *qemuLab {
+	t.Helper()
+	return startQEMULabImage(t, kernel, repo, nil, serveArgs...)
+}
+
+// startQEMULabImage is startQEMULabRepo with editImage run on the image
+// tree (bootableImage) before gitboot serves it; nil leaves it alone.
+func startQEMULabImage(t *testing.T, kernel, repo string, editImage func(dir string), serveArgs ...string) *qemuLab {
 	t.Helper()
 	l := &qemuLab{bin: gitbootBinary(t), repo: repo, dir: t.TempDir()}
 	image := bootableImage(t, kernel)
+	if editImage != nil {
+		editImage(image)
+	}
 	l.lan = netnstest.New(t, "gblan")
 	l.br = l.lan.Bridge(t)
 	l.srv = netnstest.New(t, "gbsrv")
 	netnstest.Attach(t, l.lan, l.br, l.srv, serverIP+"/24")
 
-	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source="+image, "--image-root", filepath.Dir(image))
+	proc, log := l.srv.Start(t, l.bin, append([]string{"serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"), "--var", "image_source=" + image, "--image-root", filepath.Dir(image)}, serveArgs...)...)
 	l.log = log
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -172,7 +182,7 @@ func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 		}
 	}
 	t.Logf("%s: gitboot's /init said:\n\t%s", vm.node, strings.Join(lines, "\n\t"))
-	agent := `gitboot init: agent: /sbin/gitboot-agent missing`
+	agent := `gitboot init: agent: /usr/lib/gitboot/gitboot-agent missing`
 	if l.systemHasAgent(t) {
 		agent = `gitboot init: agent: started, pid [0-9]+ \(every \S+ from http://10\.99\.0\.1:9873\)`
 	}
@@ -189,6 +199,9 @@ func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 			next++
 			continue
 		}
+		if strings.HasPrefix(line, "gitboot init: root: ") && next == 1 {
+			continue // root = "tmpfs": the move into a tmpfs, before the network
+		}
 		if !strings.HasPrefix(line, "gitboot init: agent: ") || next != 3 {
 			t.Errorf("%s: unexpected line from gitboot's /init: %q", vm.node, line)
 		}
@@ -199,8 +212,8 @@ func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 }
 
 // systemHasAgent reports whether the system overlays gitboot built hold
-// /sbin/gitboot-agent (the agent is added to the built-in init overlay by
-// its own change). It reads the artifact store in gitboot's state
+// /usr/lib/gitboot/gitboot-agent, where /init looks for it (the agent is
+// added to the built-in init overlay by its own change). It reads the artifact store in gitboot's state
 // directory: fetching /system/{mac} would count as the node's own boot.
 func (l *qemuLab) systemHasAgent(t *testing.T) bool {
 	t.Helper()
@@ -218,7 +231,7 @@ func (l *qemuLab) systemHasAgent(t *testing.T) bool {
 			continue // not an archive (a kernel)
 		}
 		for _, name := range strings.Fields(string(out)) {
-			if strings.TrimPrefix(name, "./") == "sbin/gitboot-agent" {
+			if strings.TrimPrefix(name, "./") == "usr/lib/gitboot/gitboot-agent" {
 				has = true
 			}
 		}

@@ -9,6 +9,8 @@
 # Then it powers off, unless the kernel command line says e2e.stay: then it
 # runs the image's own DHCP client once (a booted node's DHCP must not
 # reset its boot stage) and prints /etc/motd whenever the agent changes it.
+# With e2e.rootcheck it first prints what / is (root = "tmpfs") and whether
+# pivot_root works in a new mount namespace (as container runtimes do).
 export PATH=/bin:/sbin
 # gitboot's /init mounted these; mount what is missing.
 [ -e /proc/self ] || mount -t proc proc /proc
@@ -18,12 +20,14 @@ exec </dev/console >/dev/console 2>&1
 node=
 server=
 stay=
+rootcheck=
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
 	gitboot.node=*) node="${arg#gitboot.node=}" ;;
 	gitboot.server=*) server="${arg#gitboot.server=}" ;;
 	e2e.stay) stay=1 ;;
+	e2e.rootcheck) rootcheck=1 ;;
 	esac
 done
 hostname=$(cat /etc/hostname 2>/dev/null)
@@ -37,6 +41,17 @@ hostport=${server#http://}
 http=fail
 if printf 'GET /healthz HTTP/1.0\r\n\r\n' | nc -w 5 "${hostport%:*}" "${hostport##*:}" | head -n 1 | grep -q ' 200 '; then
 	http=ok
+fi
+if [ -n "$rootcheck" ]; then
+	# The last mount on /: device and type (the initramfs reads rootfs).
+	mnt=$(awk '$2 == "/" { m = $1 ":" $3 } END { print m }' /proc/mounts)
+	size=$(df -k / | awk 'NR == 2 { print $2 }')
+	pivot=fail
+	if unshare -m --propagation private sh -c 'mkdir -p /tmp/pr && mount -t tmpfs pr /tmp/pr &&
+		mkdir /tmp/pr/old && cp -a /bin /tmp/pr/ && cd /tmp/pr && pivot_root . old && exec /bin/busybox true' >/dev/null 2>&1; then
+		pivot=ok
+	fi
+	echo "GITBOOT-E2E-ROOT mount=$mnt size=$size pivot=$pivot"
 fi
 echo "GITBOOT-E2E-BOOTED node=$node hostname=$hostname cluster=$cluster uname=$(uname -n) net=${net:-none} http=$http"
 if [ -z "$stay" ]; then

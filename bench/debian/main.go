@@ -1,0 +1,255 @@
+// Command debian measures the real Debian 12 image through gitboot
+// (issue 17, `make bench-debian`). Packing: `gitboot apply` into an empty
+// state directory builds the node's artifacts from the cached image tar
+// (made by scripts/debian-image.sh); measured are gitboot's wall time,
+// peak RSS and CPU, and the artifact sizes. Booting: power-on to systemd's
+// multi-user.target of a BIOS QEMU node (TCG, -m 2560) served by
+// `gitboot serve` on that state, median of -boots, split into phases (see
+// phases.go).
+//
+//	sudo go run ./bench/debian [-boots 5] [-bin bin/gitboot] [-keep]
+//
+// The last stdout line is a JSON summary. Everything runs in namespaces
+// made for the run: one holding a bridge and the VM's tap, one holding
+// the server at 10.99.0.1/24.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
+)
+
+const (
+	serverIP = "10.99.0.1"
+	nodeMAC  = "52:54:00:99:00:31"
+	nodeIP   = "10.99.0.31"
+	memory   = "2560"
+)
+
+// cluster is the benchmark's repository: one node, the Debian image, the
+// kernel's console on ttyS0, and besides gitboot's own overlays and the
+// hostname only overlay "marker": a unit wanted by multi-user.target and
+// ordered after it, printing its line on the console (markerUnit) (systemd's own
+// "Reached target ... Multi-User System" status line is held back while a
+// getty uses the serial console, so it is not always there).
+const cluster = `server "head" {
+  address  = "` + serverIP + `"
+  networks = [network.cluster]
+}
+
+network "cluster" {
+  subnet     = "10.99.0.0/24"
+  gateway    = "10.99.0.1"
+  dns        = ["10.99.0.1"]
+  lease_time = "1h"
+}
+
+variable "image_source" {
+  type = string
+}
+
+image "debian12" {
+  source = var.image_source
+}
+
+overlay "hostname" {
+  builtin = "hostname"
+}
+
+overlay "marker" {
+  source = "overlays/marker"
+}
+
+node "d1" {
+  mac              = "` + nodeMAC + `"
+  ip               = "` + nodeIP + `"
+  image            = image.debian12
+  network          = network.cluster
+  kernel_args      = ["console=ttyS0"]
+  system_overlays  = [overlay.marker]
+  runtime_overlays = [overlay.hostname]
+}
+`
+
+// markerUnit prints "GBMULTIUSER target=active" once multi-user.target
+// is reached.
+const markerUnit = `[Unit]
+Description=bench/debian: multi-user.target reached
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "GBMULTIUSER target=$(systemctl is-active multi-user.target)" >/dev/ttyS0'
+
+[Install]
+WantedBy=multi-user.target
+`
+
+func main() {
+	boots := flag.Int("boots", 5, "boots of the BIOS node")
+	bin := flag.String("bin", "", "gitboot binary, with gitboot-agent next to it (default: `make build`'s bin/gitboot, built now)")
+	image := flag.String("image", "", "the Debian image tar (default: scripts/debian-image.sh's, made now when missing)")
+	deadline := flag.Duration("deadline", 8*time.Minute, "longest a boot may take to reach multi-user.target")
+	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
+	flag.Parse()
+	if err := benchenv.RequireRoot("debian"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/debian:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := run(ctx, config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/debian:", err)
+		os.Exit(1)
+	}
+	out, _ := json.Marshal(sum)
+	fmt.Println(string(out))
+}
+
+type config struct {
+	boots      int
+	bin, image string
+	deadline   time.Duration
+	keep       bool
+}
+
+func run(ctx context.Context, cfg config) (*summary, error) {
+	if cfg.boots < 1 {
+		return nil, fmt.Errorf("-boots %d: want at least 1", cfg.boots)
+	}
+	for _, c := range []string{"qemu-system-x86_64", "git", "curl", "tcpdump"} {
+		if _, err := exec.LookPath(c); err != nil {
+			return nil, fmt.Errorf("%s is needed (apt-get install qemu-system-x86 ipxe-qemu git curl tcpdump): %w", c, err)
+		}
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.image == "" {
+		out, err := exec.Command(filepath.Join(root, "scripts", "debian-image.sh")).Output()
+		if err != nil {
+			return nil, fmt.Errorf("scripts/debian-image.sh: %w", err)
+		}
+		cfg.image = strings.TrimSpace(string(out))
+	}
+	dir, done, err := benchenv.TempDir("gitboot-bench-debian-", cfg.keep)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if cfg.bin == "" {
+		if err := benchenv.Run("make", "-C", root, "--no-print-directory", "build"); err != nil {
+			return nil, err
+		}
+		cfg.bin = filepath.Join(root, "bin", "gitboot")
+	}
+	if cfg.bin, err = filepath.Abs(cfg.bin); err != nil {
+		return nil, err
+	}
+	repo := filepath.Join(dir, "repo")
+	units := "overlays/marker/etc/systemd/system/"
+	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cluster, units + "gbmultiuser.service": markerUnit}); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(repo, units, "multi-user.target.wants"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink("../gbmultiuser.service", filepath.Join(repo, units, "multi-user.target.wants", "gbmultiuser.service")); err != nil {
+		return nil, err
+	}
+	if err := benchenv.Commit(repo, "debian bench"); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(cfg.image)
+	if err != nil {
+		return nil, err
+	}
+	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Image: cfg.image, ImageBytes: fi.Size(),
+		QEMU: version("qemu-system-x86_64", "--version")}
+
+	state := filepath.Join(dir, "state")
+	if sum.Pack, err = pack(cfg.bin, repo, state, cfg.image); err != nil {
+		return nil, err
+	}
+	fmt.Printf("packing: %.1f s, peak RSS %d MB, CPU %.1f s; artifacts %v\n", sum.Pack.Seconds, sum.Pack.PeakRSS>>20, sum.Pack.CPU, sum.Pack.Artifacts)
+
+	l, err := newLab()
+	if err != nil {
+		return nil, err
+	}
+	defer l.close()
+	serve, err := l.serve(filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo, "--state", state,
+		"--var", "image_source="+cfg.image, "--image-root", filepath.Dir(cfg.image))
+	if err != nil {
+		return nil, err
+	}
+	defer serve.Stop(syscall.SIGTERM, 5*time.Second)
+	if err := l.waitHTTP(ctx, "http://"+serverIP+":9873/healthz", 5*time.Minute); err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+		return nil, fmt.Errorf("gitboot serve did not become ready: %w\n%s", err, benchenv.Tail(b, 3000))
+	}
+	for i := 0; i < cfg.boots; i++ {
+		res, err := l.boot(ctx, dir, i, cfg.deadline)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			fmt.Fprintf(os.Stderr, "bench/debian: boot %d failed: %v\n", i+1, err)
+			fmt.Printf("boot %d: FAILED: %s\n", i+1, firstLine(err.Error()))
+			sum.Runs = append(sum.Runs, bootResult{Boot: i + 1, Seconds: -1, Note: "failed: " + firstLine(err.Error())})
+			continue
+		}
+		res.Boot = i + 1
+		sum.Runs = append(sum.Runs, res)
+		fmt.Printf("boot %d: %5.1f s to multi-user.target: %s\n", i+1, res.Seconds, res.phaseLine())
+	}
+	sum.finish()
+	sum.print()
+	if sum.Median == 0 {
+		return sum, errors.New("no boot reached multi-user.target")
+	}
+	return sum, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// moduleRoot is the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", errors.New("run from inside the gitboot repository (no go.mod above the working directory)")
+		}
+		d = p
+	}
+}
+
+func version(cmd string, args ...string) string {
+	out, _ := exec.Command(cmd, args...).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}

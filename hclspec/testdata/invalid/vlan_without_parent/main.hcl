@@ -1,0 +1,44 @@
+server "head" {
+  address = "10.99.0.1"
+}
+
+network "data" {
+  subnet = "10.98.0.0/24"
+}
+
+network "cluster" {
+  subnet        = "10.99.0.0/24"
+  gateway       = "10.99.0.1"
+  dynamic_range = ["10.99.0.200", "10.99.0.250"]
+}
+
+image "rocky9" {
+  source = "/var/lib/gitboot/images/rocky9"
+}
+
+overlay "generic" {
+  source = "overlays/generic"
+}
+
+profile "compute" {
+  image            = image.rocky9
+  network          = network.cluster
+  runtime_overlays = [overlay.generic]
+}
+
+node "c001" {
+  mac      = "52:54:00:00:00:01"
+  ip       = "10.99.0.11"
+  profiles = [profile.compute]
+  interface "vlan42" {
+    type    = "vlan"
+    vlan_id = 42
+    ip      = "10.98.0.11"
+  }
+}
+
+node "c002" {
+  mac      = "52:54:00:00:00:02"
+  ip       = "10.99.0.12"
+  profiles = [profile.compute]
+}

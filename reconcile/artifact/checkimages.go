@@ -1,0 +1,75 @@
+package artifact
+
+import (
+	"errors"
+
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// CheckImages reports what Check reports and, for every node whose image
+// an earlier build on this server recorded (the image's layout is in the
+// store under stateDir, kept with the current and previous applied
+// states, and the image's source is unchanged), what that image cannot
+// take: an overlay path that would replace one of its files or links with
+// a directory (or a directory with a file), and an owner or group name its
+// /etc/passwd or /etc/group lacks. Each names the overlay, the path and
+// the image. Images not built here yet are checked by the build (known
+// after apply). It only reads the store: it is safe beside a running
+// server.
+func CheckImages(stateDir string, c *hclspec.Cluster, server string) hcl.Diagnostics {
+	b := readOnlyBuilder(stateDir)
+	known := b.recordedLayouts()
+	views := map[string]*imageView{}
+	return check(c, server, func(image string) *imageView {
+		v, ok := views[image]
+		if !ok {
+			v = b.recordedView(c, image, known)
+			views[image] = v
+		}
+		return v
+	})
+}
+
+// recordedLayouts returns the layouts the current and previous applied
+// manifests record, by image input key; none when the store has none.
+func (b *Builder) recordedLayouts() map[string]ref {
+	out := map[string]ref{}
+	a, err := b.readApplied()
+	if err != nil {
+		return out
+	}
+	for _, h := range []string{a.Previous, a.Current} {
+		if h == "" {
+			continue
+		}
+		m, err := b.readManifest(h)
+		if err != nil {
+			continue
+		}
+		for _, rec := range m.Images {
+			if rec.Layout.Hex != "" {
+				out[rec.Input] = rec.Layout
+			}
+		}
+	}
+	return out
+}
+
+// ErrorSubject returns where in c's HCL a build error is (a file block,
+// an owner attribute, else the block of the overlay it is in), nil when
+// it is not known there.
+func ErrorSubject(c *hclspec.Cluster, err error) *hcl.Range {
+	var le *locError
+	if !errors.As(err, &le) {
+		return nil
+	}
+	if le.subject != nil {
+		r := *le.subject
+		return &r
+	}
+	if o, ok := c.Overlay(le.overlay); ok {
+		return o.Range.Ptr()
+	}
+	return nil
+}
