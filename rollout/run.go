@@ -308,10 +308,6 @@ func (r *run) await(ctx context.Context, nodes []string, cycled, deadline time.T
 	}
 }
 
-// initFailed is the stage the node's /init reports when it cannot start
-// the image's init.
-const initFailed = "INIT_FAILED"
-
 // observe takes a node's record into its progress and, with judge,
 // reports whether the node is finished: back at the wait stage in a boot
 // that started after cycled, from the commit rolled out (done), or its init
@@ -330,7 +326,7 @@ func (r *run) observe(rec status.NodeRecord, cycled time.Time, judge bool) bool 
 	if !judge {
 		return false
 	}
-	if rec.Error != nil && string(rec.Error.Stage) == initFailed && rec.Error.Time.After(cycled) {
+	if rec.Error != nil && rec.Error.Stage == status.StageInitFailed && rec.Error.Time.After(cycled) {
 		r.finish(rec.Name, NodeFailed, "its init failed (INIT_FAILED)")
 		return true
 	}

@@ -254,3 +254,25 @@ func TestRunWrongCommitIsNotDone(t *testing.T) {
 		t.Fatalf("a node back on another commit counted: %s %+v", p.State, p.Nodes[0])
 	}
 }
+
+func TestRunInitFailedFailsAtOnce(t *testing.T) {
+	s := newSite("c1", "c2")
+	s.nodes["c1"].never = true
+	cfg, _ := config(s, "1", 0, "c1", "c2")
+	cfg.Timeout = time.Minute
+	watch := cfg.Watch
+	cfg.Watch = func(names []string) []status.NodeRecord {
+		recs := watch(names)
+		for i := range recs {
+			if recs[i].Name == "c1" && !s.nodes["c1"].bootedAt.IsZero() {
+				recs[i].Error = &status.Failure{Stage: status.StageInitFailed, Time: time.Now()}
+			}
+		}
+		return recs
+	}
+	start := time.Now()
+	p := Run(context.Background(), cfg)
+	if p.State != StateHalted || p.Nodes[0].State != NodeFailed || !strings.Contains(p.Nodes[0].Reason, "INIT_FAILED") || time.Since(start) > 10*time.Second {
+		t.Fatalf("state %s, c1 %+v after %s", p.State, p.Nodes[0], time.Since(start))
+	}
+}
