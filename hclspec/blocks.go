@@ -24,8 +24,8 @@ const (
 
 var dhcpModes = []string{"authoritative", "proxy", "off"}
 
-var serverSchema = schema("address", "networks", "interface", "http_port", "tftp_port", "dhcp_port",
-	"dhcp_mode", "ipxe_dir", "runtime_interval", "router_advert", "secure_runtime", "uefi_boot_file", "auto_apply")
+var serverSchema = withRollout(schema("address", "networks", "interface", "http_port", "tftp_port", "dhcp_port",
+	"dhcp_mode", "ipxe_dir", "runtime_interval", "router_advert", "secure_runtime", "uefi_boot_file", "auto_apply"))
 
 func (l *loader) body(b rawBlock, s *hcl.BodySchema, eachOK bool) *attrs {
 	content, diags := b.block.Body.Content(s)
@@ -102,6 +102,7 @@ func (l *loader) decodeServer(b rawBlock) {
 			s.UEFIBootFile = v
 		}
 	}
+	decodeRollout(a, s)
 	l.servers = append(l.servers, s)
 }
 

@@ -59,6 +59,7 @@ type Server struct {
 	// `gitboot apply`.
 	AutoApply    bool
 	UEFIBootFile string    // x86-64 UEFI boot file: "snponly.efi" (default) or "ipxe.efi"
+	Rollout      Rollout   // the rollout block (see rollout.go)
 	Range        hcl.Range `json:"-"` // the block's definition
 
 	networksSet  bool

@@ -23,6 +23,8 @@
 //	GET /healthz                   "ok" once a snapshot is loaded
 //	GET /inventory                 Config.Inventory's JSON (ETag: its sha256); 503 until there is one
 //	POST /reconcile                calls Config.Reconcile; loopback clients only (else 403), 202
+//	GET /rollout                   Config.Rollout: the current or last rollout; nil: 404
+//	POST /rollout, DELETE /rollout Config.Rollout: start or cancel one; loopback clients only (else 403)
 //	GET /check-path?image=P        whether the server allows a repository to name P (or
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
 //	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
@@ -163,6 +165,9 @@ type Config struct {
 	// UI serves GET / and GET /events (the web status page); nil: both
 	// are 404 (serve --ui=false).
 	UI http.Handler
+	// Rollout serves /rollout (rollout.Manager): GET from anywhere,
+	// POST and DELETE from a loopback address only. nil: 404.
+	Rollout http.Handler
 }
 
 // Handler is the HTTP boot service. Create it with New.
@@ -365,6 +370,9 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	addr := remoteAddr(r)
 	snap := h.snap.Load()
 	switch p.route { // the routes that take POST
+	case routeRollout:
+		h.serveRollout(w, r, snap, addr, p)
+		return
 	case routeReconcile:
 		h.serveReconcile(w, r, snap, addr, p)
 		return

@@ -25,7 +25,8 @@ const (
 	routeInventory
 	routeReconcile
 	routeApply
-	routePower // POST /power: BMC power control (Config.Power)
+	routePower   // POST /power: BMC power control (Config.Power)
+	routeRollout // /rollout: Config.Rollout
 	routeCheckPath
 	routeUI         // GET /: the status page (Config.UI)
 	routeEvents     // GET /events: its Server-Sent Events (Config.UI)
@@ -53,6 +54,7 @@ var routeNames = [numRoutes]string{
 	routeUI:         "ui",
 	routeEvents:     "events",
 	routeInitFailed: "init-failed",
+	routeRollout:    "rollout",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -145,6 +147,8 @@ func parsePath(path, rawPath string) parsed {
 		return parsed{route: routeUI}
 	case "/events":
 		return parsed{route: routeEvents}
+	case "/rollout":
+		return parsed{route: routeRollout}
 	}
 	if f, ok := bootFiles[path]; ok {
 		return parsed{route: routeBoot, file: f}

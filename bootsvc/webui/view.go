@@ -20,6 +20,7 @@ type view struct {
 	Applied  Commit
 	Rejected *Commit
 	Diags    []Diag
+	Rollout  *rolloutView
 	NowMS    int64
 	Interval int64 // seconds
 	Total    int
@@ -395,6 +396,7 @@ func (u *UI) build(snap *bootsvc.Snapshot, selected string) *view {
 		Total: len(rep.Nodes), Reboots: rep.Reboots(), Selected: selected}
 	u.mu.Lock()
 	v.Applied, v.Rejected, v.Diags = u.applied, u.rejected, u.diags
+	v.Rollout = rolloutOf(u.rollout)
 	u.mu.Unlock()
 	if v.Applied.Hash == "" && snap != nil {
 		v.Applied.Hash = snap.Commit

@@ -86,6 +86,7 @@ type UI struct {
 	applied  Commit
 	rejected *Commit
 	diags    []Diag
+	rollout  *Rollout // the current or last rollout (nil: none)
 	subs     map[*subscriber]struct{}
 	header   bool // the header changed since the last update
 	sent     int64

@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newApplyCmd(),
 		newServeCmd(),
 		newStatusCmd(),
+		newRolloutCmd(),
 		newHooksCmd(),
 		newFsckCmd(),
 		newDiscoverCmd(),

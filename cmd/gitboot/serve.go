@@ -89,7 +89,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
-	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server) and by rollouts")
+	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	f.signing.register(fl)
 	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
@@ -159,7 +159,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
-	var ui *webui.UI // the status page, once the store is open (nil: --ui=false)
+	var ui *webui.UI       // the status page, once the store is open (nil: --ui=false)
+	var rs *rolloutService // rollouts, once the store is open
 	if f.notes {
 		if f.notesInterval <= 0 {
 			return fmt.Errorf("--notes-interval %v: must be positive", f.notesInterval)
@@ -195,6 +196,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 				nw.Evaluated(ev)
 			}
 			uiEvaluated(ui, ev)
+			if rs != nil {
+				rs.Evaluated(ev)
+			}
 		},
 	})
 
@@ -243,17 +247,20 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 	}()
 	var s *services
+	rs = newRolloutService(&rolloutService{log: log, src: src, vars: opts.Vars, server: f.server, roots: roots,
+		creds: f.bmcCredentials, store: store, notes: nw, snapshot: func() *bootsvc.Snapshot { return s.http.Snapshot() }}, f.state)
 	var uiHandler http.Handler
 	if f.ui {
 		inv, _ := rec.Running()
 		ui = newUI(log, store, func() *bootsvc.Snapshot { return s.http.Snapshot() }, inv)
 		uiHandler = ui
+		rs.ui = ui
 	}
 	s = &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
-			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient}),
+			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
@@ -278,6 +285,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		g.Go(func() error { return ui.Run(gctx) })
 	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
+	g.Go(func() error { return rs.Run(gctx) })
 	g.Go(func() error {
 		// Artifacts never checked since written: a damaged one is removed
 		// and what is served is built again.
@@ -299,6 +307,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		}
 	})
 	err = g.Wait()
+	if nw != nil {
+		// What a rollout canceled by the stop recorded after the notes
+		// writer's last flush.
+		nw.flush(context.Background(), false)
+	}
 	s.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -33,6 +33,9 @@ done
 hostname=$(cat /etc/hostname 2>/dev/null)
 cluster=$(cat /etc/gitboot/cluster 2>/dev/null)
 net=$(ip -o -4 addr show | awk '$2 != "lo" { printf "%s%s=%s", sep, $2, $4; sep = "," }')
+# The whole kernel command line, so a test sees the kernel arguments a
+# node booted with (a rollout's new ones).
+echo "GITBOOT-E2E-CMDLINE $cmdline"
 # busybox-static's wget crashes without libc's NSS files: ask with nc.
 hostport=${server#http://}
 http=fail

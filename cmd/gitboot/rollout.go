@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gitboot/gitboot/rollout"
+	"github.com/spf13/cobra"
+)
+
+type rolloutOpts struct {
+	server      string
+	batch       string
+	maxFailures int
+	wait        string
+	timeout     time.Duration
+	dryRun      bool
+	only        []string
+	tags        []string
+	creds       string
+	json        bool
+	watch       bool
+	cancel      bool
+	poll        time.Duration
+}
+
+func newRolloutCmd() *cobra.Command {
+	var o rolloutOpts
+	cmd := &cobra.Command{
+		Use:   "rollout [--batch 10%|N] [--max-failures N] [--wait STAGE] [--timeout 15m] [--dry-run] [--only NODE...] [--tag k=v] [NODE...]",
+		Short: "Reboot, a batch at a time, the nodes that need a reboot to pick up the applied commit",
+		Long: "Ask the running gitboot server (--server, from the server's own host) to reboot the nodes\n" +
+			"that need a reboot to pick up the applied commit (status shows them with \"*\"; so are nodes\n" +
+			"an applied plan said need one, such as for new kernel arguments), a batch at a time: each\n" +
+			"batch's nodes are power cycled through their BMCs (the server's --bmc-credentials), and a\n" +
+			"node is done when it is back at --wait having booted the applied commit. Nodes that are\n" +
+			"off stay off. A batch in which more nodes fail (BMC refused, not back within --timeout)\n" +
+			"than --max-failures allows halts the rollout: the later batches are left alone, and the\n" +
+			"report names each failed node with its last stage and when it was last seen. A newer\n" +
+			"commit applied meanwhile supersedes the rollout. Every rollout is recorded in the notes of\n" +
+			"the commit it rolled out. Stopping this command (Ctrl-C) leaves the rollout running on the\n" +
+			"server: --watch shows it again, --cancel stops it. Exit status 0 when it completed, 1\n" +
+			"otherwise.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.only = append(o.only, args...)
+			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return o.run(ctx, cmd, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.server, "server", defaultServerURL, "base URL of the gitboot server (it runs the rollout)")
+	f.StringVar(&o.batch, "batch", "", "nodes per batch: N, or a percentage such as 10% (default: the server block's rollout batch, else 10%)")
+	f.IntVar(&o.maxFailures, "max-failures", -1, "failed nodes tolerated before the rollout halts (default: the server block's max_failures, else 0)")
+	f.StringVar(&o.wait, "wait", "", "the stage a rebooted node must reach (default RUNTIME_OVERLAY)")
+	f.DurationVar(&o.timeout, "timeout", 0, "how long a batch may take (default 15m)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the batches, reboot nothing")
+	f.StringSliceVar(&o.only, "only", nil, "only these nodes (names or globs; repeatable)")
+	f.StringArrayVar(&o.tags, "tag", nil, "only nodes with this tag: --tag k=v (repeatable; all must match)")
+	f.StringVar(&o.creds, "bmc-credentials", "", "not used here: the server holds the BMC credentials (gitboot serve --bmc-credentials FILE)")
+	f.BoolVar(&o.json, "json", false, "print the rollout's final progress as JSON")
+	f.BoolVar(&o.watch, "watch", false, "start nothing: watch the server's current rollout until it ends")
+	f.BoolVar(&o.cancel, "cancel", false, "stop the server's running rollout")
+	f.DurationVar(&o.poll, "poll", 500*time.Millisecond, "how often the progress is read")
+	_ = f.MarkHidden("poll")
+	return cmd
+}
+
+func (o *rolloutOpts) request() (rollout.Request, error) {
+	req := rollout.Request{Batch: o.batch, Wait: o.wait, DryRun: o.dryRun, Only: o.only}
+	if o.batch != "" {
+		if _, err := rollout.ParseBatch(o.batch); err != nil {
+			return req, fmt.Errorf("--batch: %w", err)
+		}
+	}
+	if o.maxFailures >= 0 {
+		req.MaxFailures = &o.maxFailures
+	} else if o.maxFailures != -1 {
+		return req, fmt.Errorf("--max-failures %d: must be 0 or more", o.maxFailures)
+	}
+	if o.timeout < 0 {
+		return req, fmt.Errorf("--timeout %v: must be positive", o.timeout)
+	}
+	if o.timeout > 0 {
+		req.Timeout = o.timeout.String()
+	}
+	for _, kv := range o.tags {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return req, fmt.Errorf("--tag %q: want key=value", kv)
+		}
+		if req.Tags == nil {
+			req.Tags = map[string]string{}
+		}
+		req.Tags[k] = v
+	}
+	return req, nil
+}
+
+func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut io.Writer) error {
+	if o.creds != "" {
+		return errors.New("--bmc-credentials: the rollout runs on the server, which reads the credentials: " +
+			"start gitboot serve with --bmc-credentials FILE (credentials never travel to the CLI)")
+	}
+	base := strings.TrimRight(o.server, "/")
+	var p *rollout.Progress
+	var err error
+	switch {
+	case o.cancel:
+		p, err = rolloutCall(ctx, http.MethodDelete, base, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Rollout %s canceled.\n", p.ID)
+		return nil
+	case o.watch:
+		if p, err = rolloutCall(ctx, http.MethodGet, base, nil); err != nil {
+			return err
+		}
+		if p.ID == "" {
+			return fmt.Errorf("%s has run no rollout", o.server)
+		}
+	default:
+		req, err := o.request()
+		if err != nil {
+			return err
+		}
+		body, _ := json.Marshal(req)
+		if p, err = rolloutCall(ctx, http.MethodPost, base, body); err != nil {
+			return err
+		}
+	}
+	if p.State == rollout.StatePlanned {
+		if o.json {
+			return printJSON(out, p)
+		}
+		writePlan(out, p)
+		return nil
+	}
+	if p.State == rollout.StateCompleted && len(p.Nodes) == 0 {
+		if o.json {
+			return printJSON(out, p)
+		}
+		fmt.Fprintf(out, "No node needs a reboot to pick up commit %s.\n", shortHash(p.Commit))
+		return nil
+	}
+	view := newProgressView(out, isTerminal(out) && !o.json, o.json)
+	view.draw(p)
+	t := time.NewTicker(o.poll)
+	defer t.Stop()
+	failures := 0
+	for !p.Finished() {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(errOut, "\ngitboot rollout: stopped watching; rollout %s goes on on the server (gitboot rollout --watch, --cancel)\n", p.ID)
+			return exitError{1}
+		case <-t.C:
+		}
+		next, err := rolloutCall(ctx, http.MethodGet, base, nil)
+		if err != nil {
+			if failures++; failures > 20 {
+				return err
+			}
+			continue
+		}
+		failures = 0
+		if next.ID != p.ID {
+			// Another rollout replaced it (a newer commit): show how ours ended.
+			fmt.Fprintf(errOut, "gitboot rollout: rollout %s was replaced by %s (commit %s)\n", p.ID, next.ID, shortHash(next.Commit))
+			p.State = rollout.StateSuperseded
+			break
+		}
+		p = next
+		view.draw(p)
+	}
+	if o.json {
+		return printJSON(out, p)
+	}
+	writeReport(out, p)
+	if p.State != rollout.StateCompleted {
+		return exitError{1}
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// rolloutCall sends one request to the server's /rollout and decodes the
+// progress it answers (or its error).
+func rolloutCall(ctx context.Context, method, base string, body []byte) (*rollout.Progress, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+"/rollout", rd)
+	if err != nil {
+		return nil, fmt.Errorf("rollout on %s: %w", base, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("rollout on %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("rollout on %s: %w", base, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("rollout on %s: %s", base, e.Error)
+		}
+		return nil, fmt.Errorf("rollout on %s: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
+	}
+	var p rollout.Progress
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("rollout on %s: decoding: %w", base, err)
+	}
+	return &p, nil
+}

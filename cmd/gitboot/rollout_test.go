@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitboot/gitboot/rollout"
+)
+
+func TestRebootMarks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), rebootMarksFile)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	at := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
+	rm := openRebootMarks(path, log)
+	rm.mark([]string{"n1", "n2"}, at)
+	if !rm.needs("n1", at.Add(-time.Minute)) {
+		t.Error("n1 booted before the mark: it needs the reboot")
+	}
+	if rm.needs("n3", time.Time{}) {
+		t.Error("n3 was never marked")
+	}
+	// Persisted: a restarted server still knows.
+	rm = openRebootMarks(path, log)
+	if !rm.needs("n2", time.Time{}) {
+		t.Error("n2's mark lost across a reopen (a boot of unknown start still needs it)")
+	}
+	if rm.needs("n1", at.Add(time.Minute)) {
+		t.Error("n1 booted after the mark: no reboot needed")
+	}
+	if rm.needs("n1", at.Add(-time.Minute)) {
+		t.Error("n1's mark was not dropped once it booted past it")
+	}
+	// A later commit needing it again marks it again.
+	rm.mark([]string{"n1"}, at.Add(2*time.Minute))
+	if !rm.needs("n1", at.Add(time.Minute)) {
+		t.Error("n1 booted before the second mark: it needs the reboot")
+	}
+}
+
+// fakeRolloutServer answers POST /rollout with the first of steps and each
+// GET with the next one (the last one again at the end).
+func fakeRolloutServer(t *testing.T, steps ...*rollout.Progress) (*httptest.Server, *[]rollout.Request) {
+	var mu sync.Mutex
+	var reqs []rollout.Request
+	i := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/rollout" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method == http.MethodPost {
+			var req rollout.Request
+			json.NewDecoder(r.Body).Decode(&req)
+			reqs = append(reqs, req)
+		}
+		p := steps[min(i, len(steps)-1)]
+		i++
+		json.NewEncoder(w).Encode(p)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &reqs
+}
+
+func progressOf(state string, nodes ...rollout.NodeProgress) *rollout.Progress {
+	p := &rollout.Progress{ID: "r1", Commit: "3f2a9c1b0d4e5f6a7b8c", State: state, Batch: "1", Wait: "RUNTIME_OVERLAY", Timeout: "15m0s"}
+	for i, n := range nodes {
+		n.Batch = i
+		p.Nodes = append(p.Nodes, n)
+		p.Batches = append(p.Batches, rollout.BatchProgress{Nodes: []string{n.Name}, State: rollout.BatchPending})
+		switch n.State {
+		case rollout.NodeDone:
+			p.Done++
+			p.Batches[i].State = rollout.BatchDone
+		case rollout.NodeFailed:
+			p.Failed++
+			p.Batches[i].State = rollout.BatchFailed
+		case rollout.NodeRebooting:
+			p.Batches[i].State = rollout.BatchRunning
+		}
+	}
+	return p
+}
+
+func TestRolloutCommandHalted(t *testing.T) {
+	seen := time.Date(2026, 12, 7, 4, 1, 2, 0, time.UTC)
+	srv, reqs := fakeRolloutServer(t,
+		progressOf(rollout.StateRunning, rollout.NodeProgress{Name: "n1", State: rollout.NodePending}, rollout.NodeProgress{Name: "n2", State: rollout.NodePending}),
+		progressOf(rollout.StateRunning, rollout.NodeProgress{Name: "n1", State: rollout.NodeRebooting, Stage: "KERNEL"}, rollout.NodeProgress{Name: "n2", State: rollout.NodePending}),
+		func() *rollout.Progress {
+			p := progressOf(rollout.StateHalted,
+				rollout.NodeProgress{Name: "n1", State: rollout.NodeFailed, Stage: "IPXE", LastSeen: seen, Reason: "timed out after 15m0s: last stage IPXE"},
+				rollout.NodeProgress{Name: "n2", State: rollout.NodePending})
+			p.Reason = "batch 1 of 2: 1 node(s) failed, 0 allowed"
+			return p
+		}())
+	var out, errOut bytes.Buffer
+	code := runWith([]string{"rollout", "--server", srv.URL, "--batch", "1", "--max-failures", "0", "--tag", "role=compute", "--poll", "1ms", "c*"}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (halted)\n%s%s", code, out.String(), errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"batch 1/2 running: n1", "n1 rebooting at KERNEL",
+		"n1 failed at IPXE: timed out after 15m0s: last stage IPXE",
+		"Rollout r1 of commit 3f2a9c1b0d4e halted",
+		"Reason: batch 1 of 2: 1 node(s) failed, 0 allowed",
+		"NODE  STATE   LAST STAGE  LAST SEEN             WHY",
+		"n1    failed  IPXE        2026-12-07 04:01:02Z  timed out",
+		"Not rebooted (left alone): n2",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if len(*reqs) != 1 {
+		t.Fatalf("%d POSTs", len(*reqs))
+	}
+	r := (*reqs)[0]
+	if r.Batch != "1" || r.MaxFailures == nil || *r.MaxFailures != 0 || r.Tags["role"] != "compute" || len(r.Only) != 1 || r.Only[0] != "c*" || r.DryRun {
+		t.Fatalf("request %+v", r)
+	}
+}
+
+func TestRolloutCommandDryRunAndErrors(t *testing.T) {
+	plan := progressOf(rollout.StatePlanned, rollout.NodeProgress{Name: "n1", State: rollout.NodePending}, rollout.NodeProgress{Name: "n2", State: rollout.NodePending})
+	srv, reqs := fakeRolloutServer(t, plan)
+	var out, errOut bytes.Buffer
+	if code := runWith([]string{"rollout", "--server", srv.URL, "--dry-run"}, &out, &errOut); code != 0 {
+		t.Fatalf("dry run: exit %d\n%s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "(dry run): 2 node(s) in 2 batch(es)") || !strings.Contains(out.String(), "batch 2: n2") {
+		t.Fatalf("dry run output:\n%s", out.String())
+	}
+	if r := (*reqs)[0]; !r.DryRun || r.MaxFailures != nil {
+		t.Fatalf("dry run request %+v (no --max-failures: the server's default)", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batch", "0"}, "--batch"},
+		{[]string{"--batch", "150%"}, "at most 100%"},
+		{[]string{"--tag", "role"}, "want key=value"},
+		{[]string{"--max-failures", "-2"}, "must be 0 or more"},
+		{[]string{"--bmc-credentials", "/etc/bmc.hcl"}, "start gitboot serve with --bmc-credentials"},
+	} {
+		out.Reset()
+		errOut.Reset()
+		code := runWith(append([]string{"rollout", "--server", srv.URL}, tc.args...), &out, &errOut)
+		if code != 1 || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
+	if len(*reqs) != 1 {
+		t.Errorf("bad flags reached the server: %d requests", len(*reqs))
+	}
+}
+
+func TestProgressViewManyBatches(t *testing.T) {
+	var nodes []rollout.NodeProgress
+	for i := range 40 {
+		st := rollout.NodePending
+		switch {
+		case i < 20:
+			st = rollout.NodeDone
+		case i == 20:
+			st = rollout.NodeRebooting
+		}
+		nodes = append(nodes, rollout.NodeProgress{Name: fmt.Sprintf("c%03d", i+1), State: st})
+	}
+	var buf bytes.Buffer
+	v := newProgressView(&buf, true, false)
+	v.draw(progressOf(rollout.StateRunning, nodes...))
+	frame := buf.String()
+	for _, want := range []string{"batches 1-18 ended", "batch 19/40", "batch 21/40", "rebooting: c021", "batch 24/40", "batches 25-40 pending", "running: 20 done"} {
+		if !strings.Contains(frame, want) {
+			t.Errorf("frame lacks %q:\n%s", want, frame)
+		}
+	}
+	if n := strings.Count(frame, "\n"); n != 10 {
+		t.Errorf("%d lines, want 10 (header, ended, 6 bars, pending, counts):\n%s", n, frame)
+	}
+	// A shorter frame clears the lines the longer one left.
+	buf.Reset()
+	v.draw(progressOf(rollout.StateCompleted, rollout.NodeProgress{Name: "c001", State: rollout.NodeDone}))
+	if n := strings.Count(buf.String(), "\n"); n != 10 || !strings.HasPrefix(buf.String(), "\x1b[10A") {
+		t.Errorf("redraw: %d lines %q", n, buf.String())
+	}
+}
