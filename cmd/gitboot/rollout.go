@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitboot/gitboot/internal/hostlist"
 	"github.com/gitboot/gitboot/rollout"
 	"github.com/spf13/cobra"
 )
@@ -52,7 +53,11 @@ func newRolloutCmd() *cobra.Command {
 			"server: --watch shows it again, --cancel stops it. Exit status 0 when it completed, 1\n" +
 			"otherwise.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.only = append(o.only, args...)
+			only, err := hostlist.ExpandArgs(append(o.only, args...))
+			if err != nil {
+				return err
+			}
+			o.only = only
 			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return o.run(ctx, cmd, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -65,7 +70,7 @@ func newRolloutCmd() *cobra.Command {
 	f.StringVar(&o.wait, "wait", "", "the stage a rebooted node must reach (default RUNTIME_OVERLAY)")
 	f.DurationVar(&o.timeout, "timeout", 0, "how long a batch may take (default 15m)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the batches, reboot nothing")
-	f.StringSliceVar(&o.only, "only", nil, "only these nodes (names or globs; repeatable)")
+	f.StringArrayVar(&o.only, "only", nil, "only these nodes (names, globs or host ranges such as n[01-04]; repeatable)")
 	f.StringArrayVar(&o.tags, "tag", nil, "only nodes with this tag: --tag k=v (repeatable; all must match)")
 	f.StringVar(&o.creds, "bmc-credentials", "", "not used here: the server holds the BMC credentials (gitboot serve --bmc-credentials FILE)")
 	f.BoolVar(&o.json, "json", false, "print the rollout's final progress as JSON")

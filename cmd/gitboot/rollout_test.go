@@ -199,3 +199,24 @@ func TestProgressViewManyBatches(t *testing.T) {
 		t.Errorf("redraw: %d lines %q", n, buf.String())
 	}
 }
+
+// TestRolloutCommandHostRanges: node names and --only take host ranges,
+// expanded before the request (a comma inside brackets is no separator).
+func TestRolloutCommandHostRanges(t *testing.T) {
+	srv, reqs := fakeRolloutServer(t, progressOf(rollout.StateCompleted))
+	var out, errOut bytes.Buffer
+	if code := runWith([]string{"rollout", "--server", srv.URL, "--poll", "1ms", "--only", "n[1-2,4]", "c0[1-2]"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if len(*reqs) != 1 {
+		t.Fatalf("%d POSTs", len(*reqs))
+	}
+	if got, want := strings.Join((*reqs)[0].Only, " "), "n1 n2 n4 c01 c02"; got != want {
+		t.Errorf("only = %q, want %q", got, want)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runWith([]string{"rollout", "--server", srv.URL, "n[3-1]"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "n[3-1]") {
+		t.Errorf("a backwards range: exit %d\n%s", code, errOut.String())
+	}
+}
