@@ -457,6 +457,10 @@ done
 [ -n "$notes" ] || die "no git notes on the pushed commit"
 git -C "$bare" log --notes=gitboot -1 --format='%h %s%n%N' main | sed 's/^/    /'
 
+say "gitboot overlay render n1 (every file n1 gets from its overlays: overlay, mode, owner, size)"
+"$gitboot" overlay render n1 --repo "$bare" --state "$tmp/state" --var "image_source=$image" --image-root "$(dirname "$image")" 2>&1 | sed 's/^/    /' ||
+	die "gitboot overlay render failed"
+
 say "the web status page: $SERVER_URL/ (live over /events; here fetched once with curl)"
 page=$(ip netns exec "$srv" curl -sf "$SERVER_URL/") || die "GET / failed"
 printf '    GET / : %d bytes, rows for %s\n' "${#page}" "$(printf '%s' "$page" | grep -o 'n[12]</a>' | sort -u | sed 's,</a>,,' | tr '\n' ' ')"
