@@ -23,8 +23,9 @@ const runtimeInitrdMode = 0o100600
 // field is 8 hex digits).
 const maxCPIOFile = 1<<32 - 1
 
-// wrappedInitrd is the body of /runtime-initrd/{mac}: an uncompressed cpio
-// newc archive that holds the runtime overlay artifact as one regular file,
+// wrappedInitrd is the cpio inside /runtime-initrd/{mac} (which sends it
+// as a gzip member of stored blocks, see storedGzip): a newc archive that
+// holds the runtime overlay artifact as one regular file,
 // RuntimeInitrdFile, and nothing else (no directory entry: the kernel
 // unpacks it over the image and touches none of the image's files). The
 // artifact's bytes are read from the open file as they are sent, never
@@ -125,15 +126,18 @@ func appendHex8(dst []byte, v uint32) []byte {
 func pad4(n int64) int64 { return (4 - n%4) % 4 }
 
 // serveRuntimeInitrd sends the runtime overlay artifact f (size bytes)
-// wrapped as RuntimeInitrdFile in a cpio archive (see wrappedInitrd). The
-// ETag is the artifact's digest marked as the wrapped form, so it never
-// matches the plain artifact's.
+// wrapped as RuntimeInitrdFile in a cpio archive (see wrappedInitrd), in a
+// gzip member of stored blocks (see storedGzip: the kernel takes it at any
+// offset, after any initrd, under BIOS and UEFI alike). The ETag is the
+// artifact's digest marked as the wrapped form, so it never matches the
+// plain artifact's.
 func serveRuntimeInitrd(w http.ResponseWriter, r *http.Request, f *os.File, size int64, digest string) {
 	wr := newWrappedInitrd(f, size)
+	gz := newStoredGzip(wr, wr.size())
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrOctet
 	if digest != "" {
 		hdr["Etag"] = []string{strconv.Quote(digest + "+initrd")}
 	}
-	serveContent(w, r, io.NewSectionReader(wr, 0, wr.size()), wr.size())
+	serveContent(w, r, io.NewSectionReader(gz, 0, gz.size()), gz.size())
 }

@@ -2,6 +2,7 @@ package httpboot
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net/http"
@@ -17,12 +18,28 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
-// unwrapInitrd unpacks body, a /runtime-initrd/ answer, with GNU cpio (a
-// reader independent of the writer) and returns the content of its one
-// file, after checking that the archive holds exactly that file, named
-// RuntimeInitrdFile, a regular file 0600 owned by 0:0, and is padded as
-// newc wants.
+// unwrapInitrd unpacks body, a /runtime-initrd/ answer (one gzip member,
+// a cpio inside), with GNU gzip and cpio (readers independent of the
+// writer) and returns the content of its one file (see unwrapCPIO).
 func unwrapInitrd(t testing.TB, body []byte) []byte {
+	t.Helper()
+	needTools(t, "gzip")
+	cmd := exec.Command("gzip", "-dc")
+	cmd.Stdin = bytes.NewReader(body)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	cpio, err := cmd.Output()
+	if err != nil || errb.Len() > 0 {
+		t.Fatalf("gzip -dc of the %d bytes served: %v: %s", len(body), err, errb.String())
+	}
+	return unwrapCPIO(t, cpio)
+}
+
+// unwrapCPIO unpacks a cpio with GNU cpio and returns the content of its
+// one file, after checking that the archive holds exactly that file, named
+// RuntimeInitrdFile, a regular file 0600 owned by 0:0, ends in the trailer
+// and is padded as newc wants.
+func unwrapCPIO(t testing.TB, body []byte) []byte {
 	t.Helper()
 	needTools(t, "cpio")
 	dir := t.TempDir()
@@ -32,6 +49,9 @@ func unwrapInitrd(t testing.TB, body []byte) []byte {
 	}
 	if len(body)%4 != 0 {
 		t.Errorf("archive of %d bytes: not padded to 4", len(body))
+	}
+	if !bytes.HasSuffix(bytes.TrimRight(body, "\x00"), []byte("TRAILER!!!")) {
+		t.Error("archive does not end in the TRAILER!!! entry")
 	}
 	out, err := exec.Command("cpio", "-itv", "--quiet", "--numeric-uid-gid", "-F", arc).Output()
 	if err != nil {
@@ -68,7 +88,8 @@ func unwrapInitrd(t testing.TB, body []byte) []byte {
 }
 
 // TestRuntimeInitrdRoute: /runtime-initrd/{mac}[/{hex}] is the runtime
-// overlay artifact, byte for byte, as the one file of a cpio archive, with
+// overlay artifact, byte for byte, as the one file of a cpio archive in a
+// gzip member, with
 // an exact Content-Length, recorded as RUNTIME_OVERLAY like /runtime/;
 // Range, HEAD and If-None-Match work on the wrapped bytes.
 func TestRuntimeInitrdRoute(t *testing.T) {
@@ -96,9 +117,6 @@ func TestRuntimeInitrdRoute(t *testing.T) {
 	}
 	if got := unwrapInitrd(t, body); !bytes.Equal(got, orig) {
 		t.Fatalf("the wrapped file (%d bytes) is not the runtime artifact (%d bytes)", len(got), len(orig))
-	}
-	if !bytes.HasSuffix(bytes.TrimRight(body, "\x00"), []byte("TRAILER!!!")) {
-		t.Error("archive does not end in the TRAILER!!! entry")
 	}
 	r, _ := e.store.Node("c001")
 	if r.Stage != status.StageRuntimeOverlay || r.Sent != rt.Name || r.Addr.String() != "127.0.0.1" || r.Error != nil {
@@ -175,9 +193,9 @@ func TestRuntimeInitrdSecure(t *testing.T) {
 	}
 }
 
-// TestWrappedInitrdLayout: every padding case (file sizes 0 to 8 and a
-// larger one) unpacks with cpio to the exact bytes, and ReadAt at every
-// offset agrees with the whole.
+// TestWrappedInitrdLayout: the cpio layer: every padding case (file sizes
+// 0 to 8 and a larger one) unpacks with cpio to the exact bytes, and
+// ReadAt at every offset agrees with the whole.
 func TestWrappedInitrdLayout(t *testing.T) {
 	for _, size := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 70001} {
 		data := make([]byte, size)
@@ -189,7 +207,7 @@ func TestWrappedInitrdLayout(t *testing.T) {
 		if err != nil || int64(len(whole)) != w.size() {
 			t.Fatalf("size %d: read %d of %d bytes: %v", size, len(whole), w.size(), err)
 		}
-		if got := unwrapInitrd(t, whole); !bytes.Equal(got, data) {
+		if got := unwrapCPIO(t, whole); !bytes.Equal(got, data) {
 			t.Fatalf("size %d: unpacked %d bytes, not the file", size, len(got))
 		}
 		if size > 100 {
@@ -253,5 +271,55 @@ func TestRuntimeInitrdGrace(t *testing.T) {
 	clk.Advance(time.Minute)
 	if code, _ := get(t, oldURL); code != 404 {
 		t.Fatalf("old URL after the grace: %d, want 404", code)
+	}
+}
+
+// TestStoredGzip: the gzip layer: around every block boundary the member
+// decompresses (GNU gzip and Go's reader, both checking the CRC and the
+// length) to the exact bytes, nothing follows it, and ReadAt anywhere
+// agrees with the whole.
+func TestStoredGzip(t *testing.T) {
+	needTools(t, "gzip")
+	for _, size := range []int{0, 1, 4, 65534, 65535, 65536, 131070, 131071, 200003} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*13 + i>>9)
+		}
+		g := newStoredGzip(bytes.NewReader(data), int64(size))
+		whole, err := io.ReadAll(io.NewSectionReader(g, 0, g.size()))
+		if err != nil || int64(len(whole)) != g.size() {
+			t.Fatalf("size %d: read %d of %d bytes: %v", size, len(whole), g.size(), err)
+		}
+		cmd := exec.Command("gzip", "-dc")
+		cmd.Stdin = bytes.NewReader(whole)
+		out, err := cmd.Output()
+		if err != nil || !bytes.Equal(out, data) {
+			t.Fatalf("size %d: gzip -dc: %v, %d bytes", size, err, len(out))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(whole))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr.Multistream(false)
+		if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("size %d: Go's gzip: %v, %d bytes", size, err, len(got))
+		}
+		for _, off := range []int{0, 9, 10, 14, 15, 65549, 65550, 65555, len(whole) - 9, len(whole) - 8, len(whole) - 1, len(whole)} {
+			if off < 0 || off > len(whole) {
+				continue
+			}
+			g := newStoredGzip(bytes.NewReader(data), int64(size)) // a fresh one: the CRC on demand
+			p := make([]byte, 20)
+			n, err := g.ReadAt(p, int64(off))
+			want := whole[off:min(off+20, len(whole))]
+			if !bytes.Equal(p[:n], want) || (n < 20) != (err == io.EOF) {
+				t.Fatalf("size %d: ReadAt(20, %d) = %d, %v; want %d bytes", size, off, n, err, len(want))
+			}
+		}
+	}
+	// A source that shrank: the trailer cannot be computed.
+	g := newStoredGzip(bytes.NewReader(make([]byte, 10)), 100)
+	if _, err := g.ReadAt(make([]byte, 8), g.size()-8); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("the trailer of a shrunk source: %v, want io.ErrUnexpectedEOF", err)
 	}
 }
