@@ -288,7 +288,7 @@ func stageOfURL(u string) int {
 		return stImage
 	case strings.HasPrefix(rest, "/system/"):
 		return stSystem
-	case strings.HasPrefix(rest, "/runtime/"):
+	case strings.HasPrefix(rest, "/runtime/"), strings.HasPrefix(rest, "/runtime-initrd/"):
 		return stRuntime
 	}
 	return -1

@@ -22,7 +22,10 @@ type refTarget struct {
 	dnsmasq, ngnx *proc
 }
 
-var digestURL = regexp.MustCompile(`/runtime/([0-9a-f:]{17})/([0-9a-f]{64})`)
+// digestURL finds the runtime overlay in a script: /runtime-initrd/ (the
+// wrapped form gitboot sends iPXE; nginx sends the plain artifact there,
+// about 200 bytes less) or /runtime/.
+var digestURL = regexp.MustCompile(`/runtime(?:-initrd)?/([0-9a-f:]{17})/([0-9a-f]{64})`)
 
 // prepareReference writes dnsmasq's and nginx's configuration under
 // DIR/ref: the reservations, a TFTP root with undionly.kpxe, and a web
@@ -98,7 +101,7 @@ http {
   server {
     listen %[2]s:9873 backlog=4096;
     root %[3]s;
-    location ~ "^/(kernel|image|system|runtime)/[0-9a-f:]+/(?<d>[0-9a-f]{64})$" {
+    location ~ "^/(kernel|image|system|runtime|runtime-initrd)/[0-9a-f:]+/(?<d>[0-9a-f]{64})$" {
       root %[4]s;
       try_files /$d.img.gz /$d.vmlinuz =404;
     }

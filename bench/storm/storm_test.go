@@ -70,12 +70,13 @@ func TestStormSmoke(t *testing.T) {
 func TestScriptURLs(t *testing.T) {
 	script := []byte("#!ipxe\n:kernel\nkernel --name kernel http://10.64.0.1:9873/kernel/02:00:00:00:00:01/ab initrd=image quiet || goto kernel_failed\n" +
 		"initrd --name image http://10.64.0.1:9873/image/02:00:00:00:00:01/cd || goto x\n" +
-		"initrd --name system http://10.64.0.1:9873/system/02:00:00:00:00:01/ef\nboot\n")
+		"initrd --name system http://10.64.0.1:9873/system/02:00:00:00:00:01/ef\n" +
+		"initrd --name runtime http://10.64.0.1:9873/runtime-initrd/02:00:00:00:00:01/01\nboot\n")
 	urls, err := scriptURLs(script)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []int{stKernel, stImage, stSystem}
+	want := []int{stKernel, stImage, stSystem, stRuntime}
 	if len(urls) != len(want) {
 		t.Fatalf("urls = %v", urls)
 	}

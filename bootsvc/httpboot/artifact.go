@@ -30,7 +30,7 @@ func artifactFor(n *bootsvc.Node, p parsed) (bootsvc.Artifact, status.Stage, boo
 		return bootsvc.Artifact{}, status.StageImage, false
 	case routeSystem:
 		return a.System, status.StageSystemOverlay, true
-	case routeRuntime:
+	case routeRuntime, routeRtInitrd:
 		return a.Runtime, status.StageRuntimeOverlay, true
 	}
 	return bootsvc.Artifact{}, "", false
@@ -72,7 +72,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		h.notFound(w, r, ev, "artifact not built", "")
 		return
 	}
-	if p.route == routeRuntime {
+	if p.route == routeRuntime || p.route == routeRtInitrd {
 		if why := runtimeAllowed(r, snap, src, node); why != "" {
 			h.deny(w, r, ev, node, why)
 			return
@@ -91,6 +91,11 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		h.notFound(w, r, ev, "artifact is not a regular file", "")
 		return
 	}
+	if p.route == routeRtInitrd && fi.Size() > maxCPIOFile {
+		ev.Stage = status.StageNotFound
+		h.notFound(w, r, ev, "runtime overlay too large to wrap in a cpio archive (4 GiB at most); fetch /runtime/{mac}", "")
+		return
+	}
 	if bootsArtifact(p.route) && r.Method != http.MethodHead {
 		ev.Digest, ev.Commit, ev.Retired = a.Digest, src.Commit, src != snap
 	}
@@ -98,6 +103,10 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	if h.log.Enabled(r.Context(), -4) {
 		h.log.Debug("http: sending", "node", node.Name, "file", name, "remote", r.RemoteAddr,
 			"range", r.Header.Get("Range"))
+	}
+	if p.route == routeRtInitrd {
+		serveRuntimeInitrd(w, r, f, fi.Size(), a.Digest)
+		return
 	}
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrOctet

@@ -64,6 +64,10 @@ var badPaths = []struct {
 	{"digest-on-ipxe", "/ipxe/52:54:00:00:00:01/" + strings.Repeat("a", 64), "400"},
 	{"extra-digest-bad", "/extra/52:54:00:00:00:01/1/" + strings.Repeat("z", 64), "400"},
 	{"extra-digest-extra", "/extra/52:54:00:00:00:01/1/" + strings.Repeat("a", 64) + "/2", "400"},
+	{"runtime-initrd-digest-bad", "/runtime-initrd/52:54:00:00:00:01/" + strings.Repeat("a", 63), "400"},
+	{"runtime-initrd-digest-extra", "/runtime-initrd/52:54:00:00:00:01/" + strings.Repeat("a", 64) + "/x", "400"},
+	{"runtime-initrd-traversal", "/runtime-initrd/52:54:00:00:00:01/../../etc/passwd", "400"},
+	{"runtime-initrd-no-slash", "/runtime-initrd52:54:00:00:00:01", "404"},
 }
 
 func TestBadInput(t *testing.T) {

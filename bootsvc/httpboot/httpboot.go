@@ -18,6 +18,15 @@
 //	GET /extra/{mac}/{n}/{hex}     current snapshot or one replaced less than
 //	GET /system/{mac}/{hex}        Config.Grace ago, else 404. The iPXE script
 //	GET /runtime/{mac}/{hex}       names these.
+//	GET /runtime-initrd/{mac}      node.Artifacts.Runtime wrapped: a cpio (newc) of one
+//	GET /runtime-initrd/{mac}/{hex} file, /.gitboot-runtime.img.gz (0600, root), the
+//	                               artifact's bytes, and no directory, sent as a gzip
+//	                               member of stored (uncompressed) blocks; the script's
+//	                               runtime initrd without secure_runtime, so the kernel
+//	                               touches no file of the image and /init has the agent
+//	                               apply it (--once --from). Stage, grace period and
+//	                               secure_runtime as /runtime/; Range and HEAD work on
+//	                               the wrapped bytes; its ETag is the digest + "+initrd"
 //	GET /status                    status.Report as JSON, with needs_reboot per node
 //	GET /metrics                   Prometheus text format
 //	GET /healthz                   "ok" once a snapshot is loaded

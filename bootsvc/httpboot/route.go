@@ -31,6 +31,7 @@ const (
 	routeUI         // GET /: the status page (Config.UI)
 	routeEvents     // GET /events: its Server-Sent Events (Config.UI)
 	routeInitFailed // POST /init-failed/{mac}: a node's /init could not exec its init
+	routeRtInitrd   // GET /runtime-initrd/{mac}: the runtime overlay as a file in a cpio (runtimeinitrd.go)
 	numRoutes
 )
 
@@ -55,6 +56,7 @@ var routeNames = [numRoutes]string{
 	routeEvents:     "events",
 	routeInitFailed: "init-failed",
 	routeRollout:    "rollout",
+	routeRtInitrd:   "runtime-initrd",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -79,6 +81,7 @@ var macRoutes = [...]struct {
 	{"/image/", routeImage},
 	{"/system/", routeSystem},
 	{"/runtime/", routeRuntime},
+	{"/runtime-initrd/", routeRtInitrd},
 	{"/extra/", routeExtra},
 	{"/init-failed/", routeInitFailed},
 }
@@ -87,8 +90,8 @@ var macRoutes = [...]struct {
 const maxExtra = 99
 
 // maxPath bounds the decoded path of any route; the longest is
-// /extra/{mac}/{n}/{hex}, 92 bytes.
-const maxPath = 96
+// /runtime-initrd/{mac}/{hex}, 98 bytes.
+const maxPath = 100
 
 // digestLen is the length of a sha256 digest in hex.
 const digestLen = 64

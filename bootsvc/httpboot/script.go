@@ -24,7 +24,9 @@ const UnknownRebootDelay = 60
 // A known node's script loads the kernel, then the image, the extra
 // initrds, the system and (unless secure_runtime) the runtime overlay,
 // each by a digest URL (/kernel/{mac}/{hex}: the artifact's sha256, so a
-// node never mixes files of two snapshots), each initrd with `initrd
+// node never mixes files of two snapshots; the runtime overlay as
+// /runtime-initrd/{mac}/{hex}, wrapped as one file for /init to hand to
+// the agent, see RuntimeInitrdFile), each initrd with `initrd
 // --name` and a matching `initrd=` kernel argument (UEFI needs both), and boots
 // with the node's kernel arguments and gitboot's own, which gitboot's
 // /init and gitboot-agent read:
@@ -114,7 +116,10 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	}
 	dst = appendInitrd(dst, &snap.Server, "system", "/system/", mac, -1, &arts.System)
 	if !secure {
-		dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime/", mac, -1, &arts.Runtime)
+		// Wrapped (/runtime-initrd/): the kernel unpacks one file, which
+		// /init hands to the agent, so that the agent lays the overlay
+		// over the image and keeps the image's own copies.
+		dst = appendInitrd(dst, &snap.Server, "runtime", "/runtime-initrd/", mac, -1, &arts.Runtime)
 	}
 	dst = append(dst, "boot || goto boot_failed\n"...)
 

@@ -115,7 +115,7 @@ func TestScriptSteps(t *testing.T) {
 		"kernel --name kernel " + base + "/kernel/52:54:00:00:00:02/" + hx(arts.Kernel) + " initrd=image initrd=extra0 initrd=extra1 initrd=system initrd=runtime gitboot.node=c002 gitboot.server=" + base + " gitboot.mac=52:54:00:00:00:02 gitboot.interval=60s gitboot.ip=10.99.0.12/24 || goto kernel_failed\n",
 		"initrd --name image " + base + "/image/52:54:00:00:00:02/" + hx(arts.Image) + " || goto image_failed\n",
 		"initrd --name extra1 " + base + "/extra/52:54:00:00:00:02/1/" + hx(arts.Extra[1]) + " || goto extra1_failed\n",
-		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
+		"initrd --name runtime " + base + "/runtime-initrd/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
 		":system_failed\necho gitboot: downloading system failed, retrying in 10 s\nsleep 10\ngoto system\n",
 		"boot || goto boot_failed\n",
 	} {
@@ -134,7 +134,7 @@ func TestScriptSteps(t *testing.T) {
 		last = i
 	}
 	// Every URL the script names parses back to its route, MAC and digest.
-	for _, u := range regexp.MustCompile(`http://\S+/(?:kernel|image|extra|system|runtime)/\S+`).FindAllString(s, -1) {
+	for _, u := range regexp.MustCompile(`http://\S+/(?:kernel|image|extra|system|runtime|runtime-initrd)/\S+`).FindAllString(s, -1) {
 		p := parsePath(strings.TrimPrefix(u, base), "")
 		if p.route == routeNone || p.mac != "52:54:00:00:00:02" || len(p.digest) != 64 {
 			t.Errorf("%s parses to %+v", u, p)
@@ -149,7 +149,7 @@ func TestScriptSteps(t *testing.T) {
 	for _, want := range []string{
 		"initrd --name image " + base + "/image/52:54:00:00:00:02 || goto image_failed\n",
 		"initrd --name system " + base + "/system/52:54:00:00:00:02 || goto system_failed\n",
-		"initrd --name runtime " + base + "/runtime/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
+		"initrd --name runtime " + base + "/runtime-initrd/52:54:00:00:00:02/" + hx(arts.Runtime) + " || goto runtime_failed\n",
 	} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("script without digests lacks %q", want)

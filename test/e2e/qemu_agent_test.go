@@ -25,6 +25,12 @@ const agentInterval = 5 * time.Second
 // template reaches both nodes' /etc/motd (printed on their consoles by the
 // image's init) within about one interval of gitboot applying it.
 //
+// The image has its own /etc/motd, which the runtime overlay shadows: the
+// overlay reaches the nodes wrapped (/runtime-initrd/), /init has the agent
+// lay it over the image (one "runtime overlay applied from the initrd"
+// line) so the agent keeps the image's copy, and a commit that drops
+// motd.tmpl from the overlay gives both nodes the image's /etc/motd back.
+//
 // It needs /usr/lib/gitboot/gitboot-agent in the system overlay gitboot builds, and
 // is skipped until it is there.
 func TestQEMUAgent(t *testing.T) {
@@ -59,7 +65,12 @@ func TestQEMUAgent(t *testing.T) {
 	edit("cluster.hcl", `kernel_args      = ["console=ttyS0", "quiet"]`, `kernel_args      = ["console=ttyS0", "quiet", "e2e.stay"]`)
 	git(t, repo, "commit", "-q", "-am", "agent test: runtime_interval 5s, nodes stay up")
 
-	l := startQEMULabRepo(t, kernel, repo)
+	const imageMotd = "The image's own motd, shadowed by the runtime overlay"
+	l := startQEMULabImage(t, kernel, repo, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "etc", "motd"), []byte(imageMotd+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if !l.systemHasAgent(t) {
 		t.Skip("the system overlay gitboot builds has no /usr/lib/gitboot/gitboot-agent yet (the layout change is not merged): nothing to test")
 	}
@@ -76,6 +87,19 @@ func TestQEMUAgent(t *testing.T) {
 	for _, vm := range vms {
 		took := l.waitBooted(t, vm) // also: "gitboot init: agent: started" before the image's init
 		t.Logf("%s: power-on to the image's init with the agent running: %s", vm.node, took.Round(100*time.Millisecond))
+		// The runtime overlay came as one file the agent applied at init
+		// (BIOS and UEFI alike), and the image's init saw the overlay's
+		// motd, not the image's.
+		con := vm.console()
+		if !regexp.MustCompile(`gitboot init: runtime overlay applied from the initrd \([1-9][0-9]* files\)`).MatchString(con) {
+			t.Errorf("%s: no \"runtime overlay applied from the initrd (N files)\" line from gitboot's /init%s", vm.node, l.report())
+		}
+		if !strings.Contains(con, "GITBOOT-E2E-MOTD| Welcome to "+vm.node) {
+			waitConsole(t, l, vm, regexp.MustCompile(`GITBOOT-E2E-MOTD\| Welcome to `+vm.node), 60*time.Second)
+		}
+		if strings.Contains(vm.console(), imageMotd) {
+			t.Errorf("%s: the image's own motd showed while the runtime overlay shadows it%s", vm.node, l.report())
+		}
 	}
 
 	// The image's udhcpc ran once (a DISCOVER/REQUEST without PXEClient):
@@ -137,6 +161,26 @@ func TestQEMUAgent(t *testing.T) {
 			t.Errorf("%s: the pushed motd took %s after the apply; the agent fetches every %s", vm.node, since.Round(100*time.Millisecond), agentInterval)
 		}
 	}
+
+	// The overlay stops shipping /etc/motd: the image's copy comes back
+	// (the agent kept it when it applied the overlay at init), it is not
+	// deleted.
+	if err := os.Remove(filepath.Join(repo, "overlays", "generic", "etc", "motd.tmpl")); err != nil {
+		t.Fatal(err)
+	}
+	git(t, repo, "commit", "-q", "-am", "motd: the image's own again")
+	short = git(t, repo, "rev-parse", "--short=12", "HEAD")
+	applied = time.Now()
+	for !strings.Contains(l.log.String(), `msg="applied commit" commit=`+short) {
+		if time.Since(applied) > 60*time.Second {
+			t.Fatalf("gitboot did not apply commit %s within 60 s%s", short, l.report())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, vm := range vms {
+		took := waitConsole(t, l, vm, regexp.MustCompile(`GITBOOT-E2E-MOTD\| `+regexp.QuoteMeta(imageMotd)), 60*time.Second)
+		t.Logf("%s: the image's own motd back on the console %s after the wait started", vm.node, took.Round(100*time.Millisecond))
+	}
 	for _, vm := range vms {
 		if n := l.nodeStatus(t, vm.node); n.Stage != status.StageRuntimeOverlay {
 			t.Errorf("%s: stage %s at the end; want %s", vm.node, n.Stage, status.StageRuntimeOverlay)
@@ -194,7 +238,7 @@ func TestQEMUSecureRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET /ipxe/%s: %v\n%s", n1MAC, err, script)
 	}
-	if !strings.Contains(string(script), "gitboot.secure=1") || strings.Contains(string(script), "/runtime/") {
+	if !strings.Contains(string(script), "gitboot.secure=1") || strings.Contains(string(script), "/runtime/") || strings.Contains(string(script), "/runtime-initrd/") {
 		t.Skipf("the iPXE script does not boot in secure mode yet (gitboot.secure=1, no runtime initrd; that server-side change is not merged):\n%s", script)
 	}
 	vm, took := l.boot(t, "n1", biosArgs(n1MAC)...)

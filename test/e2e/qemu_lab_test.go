@@ -169,7 +169,8 @@ func (l *qemuLab) waitBooted(t *testing.T, vm *qemuVM) time.Duration {
 }
 
 // checkInitLines asserts the lines gitboot's /init printed on the console,
-// in order, before the image's init ran: no failure line, the network up
+// in order, before the image's init ran: no failure line, the runtime
+// overlay applied from the initrd (outside secure mode), the network up
 // with the node's address, the hostname, the agent, the exec.
 func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 	t.Helper()
@@ -201,6 +202,9 @@ func (l *qemuLab) checkInitLines(t *testing.T, vm *qemuVM) {
 		}
 		if strings.HasPrefix(line, "gitboot init: root: ") && next == 1 {
 			continue // root = "tmpfs": the move into a tmpfs, before the network
+		}
+		if next == 1 && regexp.MustCompile(`^gitboot init: runtime overlay applied from the initrd \([0-9]+ files\)$`).MatchString(line) {
+			continue // not secure_runtime: the agent applied /runtime-initrd/'s file, before the network
 		}
 		if !strings.HasPrefix(line, "gitboot init: agent: ") || next != 3 {
 			t.Errorf("%s: unexpected line from gitboot's /init: %q", vm.node, line)

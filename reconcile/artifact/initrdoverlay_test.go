@@ -1,0 +1,115 @@
+package artifact
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// buildAgent builds cmd/gitboot-agent into dir and returns its path.
+func buildAgent(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "gitboot-agent")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/gitboot-agent")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/gitboot-agent: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestInitRuntimeOverlayFromInitrd: /init's step 3a hands the runtime
+// overlay the kernel unpacked as one file (/runtime-initrd/) to the real
+// agent (--once --from, with the node's server and MAC), which lays it
+// over the image and keeps the image's own copy of the file it replaces;
+// one line says how many files, and the file is gone. A broken overlay or
+// a missing agent: one failure line, and the file is removed all the same.
+// No file: nothing happens.
+func TestInitRuntimeOverlayFromInitrd(t *testing.T) {
+	for _, tool := range []string{"cpio", "gzip", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	shells := initShells(t)
+	bin := t.TempDir()
+	real := buildAgent(t, bin)
+	for _, sh := range shells {
+		dir := t.TempDir()
+		root := filepath.Join(dir, "root")
+		write(t, filepath.Join(root, "etc/hosts"), "image hosts\n", 0o644)
+		// The overlay: etc/hosts shadows the image's, etc/motd is new.
+		tree := filepath.Join(dir, "overlay")
+		write(t, filepath.Join(tree, "etc/hosts"), "overlay hosts\n", 0o644)
+		write(t, filepath.Join(tree, "etc/motd"), "hello\n", 0o644)
+		rt := filepath.Join(dir, ".gitboot-runtime.img.gz")
+		shell(t, tree, "find etc | cpio --quiet -o -H newc -R 0:0 | gzip -n > "+rt)
+		// The agent /init runs, on root instead of /.
+		agent := filepath.Join(dir, "agent")
+		write(t, agent, "#!/bin/sh\necho \"$*\" >>"+dir+"/calls\nexec "+real+" \"$@\" --root "+root+"\n", 0o755)
+		lib := `AGENT=` + agent + `; RT_INITRD=` + rt + `; SERVER=http://10.99.0.1:9873; MAC=52:54:00:00:00:01
+initrd_overlay; echo "rc=$?"; [ -e "$RT_INITRD" ] && echo "still there"; true`
+
+		out, err := initLib(t, sh, dir, lib)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		if out != "gitboot init: runtime overlay applied from the initrd (2 files)\nrc=0\n" {
+			t.Errorf("%s: applied:\n%s", sh[0], out)
+		}
+		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		if string(calls) != "--once --from "+rt+" --server http://10.99.0.1:9873 --mac 52:54:00:00:00:01\n" {
+			t.Errorf("%s: the agent ran with %q", sh[0], calls)
+		}
+		if got := readFile(t, filepath.Join(root, "etc/hosts")); got != "overlay hosts\n" {
+			t.Errorf("%s: etc/hosts is %q after the apply", sh[0], got)
+		}
+		if got := readFile(t, filepath.Join(root, "etc/motd")); got != "hello\n" {
+			t.Errorf("%s: etc/motd is %q after the apply", sh[0], got)
+		}
+		// The image's copy is kept (exactly), not recorded as unknown.
+		var m struct{ Files, Originals, Unknown []string }
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(root, "var/lib/gitboot-agent/manifest.json"))), &m); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(m.Originals, "etc/hosts") || len(m.Unknown) != 0 || len(m.Files) != 2 {
+			t.Errorf("%s: manifest %+v: want etc/hosts among the originals, nothing unknown", sh[0], m)
+		}
+
+		// No file (secure mode, or already applied): nothing at all.
+		os.Remove(filepath.Join(dir, "calls"))
+		out, err = initLib(t, sh, dir, lib)
+		if err != nil || out != "rc=0\n" {
+			t.Errorf("%s: without the file: %v\n%s", sh[0], err, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "calls")); err == nil {
+			t.Errorf("%s: the agent ran without the file", sh[0])
+		}
+
+		// A broken overlay: one failure line with the agent's reason; removed.
+		write(t, rt, "not gzip", 0o600)
+		out, err = initLib(t, sh, dir, lib)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		if !regexp.MustCompile(`^gitboot init: runtime overlay: not applied from the initrd \(exit 1: [^\n]+\); removed it, the agent will fetch it from the server\nrc=1\n$`).MatchString(out) {
+			t.Errorf("%s: a broken overlay:\n%s", sh[0], out)
+		}
+
+		// No agent: said so, and removed.
+		write(t, rt, "x", 0o600)
+		out, err = initLib(t, sh, dir, strings.Replace(lib, "AGENT="+agent, "AGENT="+dir+"/none", 1))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		if out != "gitboot init: runtime overlay: not applied from the initrd: "+dir+"/none is missing or not executable; removed "+rt+"\nrc=1\n" {
+			t.Errorf("%s: no agent:\n%s", sh[0], out)
+		}
+	}
+}
