@@ -42,18 +42,15 @@ const (
 // debianCluster is the test repository's HCL. The image source is a
 // variable: the cached tar on the server.
 //
-// secure_runtime = true: the runtime overlay is no boot initrd, /init's
-// first agent fetch puts it over the image, so the agent sees the image's
-// own /etc/issue and keeps it. In the default mode the kernel unpacks the
-// runtime initrd over the image's files before any agent runs; dropping
-// /etc/issue from the overlay then deletes it on the node (seen on this
-// test's consoles: "GBWATCH issue=missing"; the agent logs that it cannot
-// know the image's copy).
+// The default, non-secure mode: the runtime overlay reaches the node as
+// one file in an initrd (/runtime-initrd/), which /init applies with the
+// agent over the image's own files, so the agent keeps the image's
+// /etc/issue and gives it back when the overlay drops it. (Secure mode is
+// proven on busybox nodes by TestQEMUSecureRuntime.)
 const debianCluster = `server "head" {
   address          = "10.99.0.1"
   networks         = [network.cluster]
   runtime_interval = "5s"
-  secure_runtime   = true
 }
 
 network "cluster" {

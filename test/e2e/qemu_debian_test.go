@@ -34,8 +34,8 @@ import (
 //   - `gitboot status --json` shows both at RUNTIME_OVERLAY;
 //   - a pushed commit that drops the runtime overlay's /etc/issue (which
 //     shadows the image's) gives both running nodes the image's own
-//     /etc/issue back (runtime_interval = "5s"; secure_runtime, see
-//     debianCluster).
+//     /etc/issue back (runtime_interval = "5s"; the default, non-secure
+//     mode: the runtime overlay comes as a file in the initrd).
 func TestQEMUDebian(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "busybox")
