@@ -16,13 +16,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -104,19 +102,8 @@ func main() {
 	deadline := flag.Duration("deadline", 8*time.Minute, "longest a boot may take to reach multi-user.target")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	flag.Parse()
-	if err := benchenv.RequireRoot("debian"); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/debian:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	sum, err := run(ctx, config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/debian:", err)
-		os.Exit(1)
-	}
-	out, _ := json.Marshal(sum)
-	fmt.Println(string(out))
+	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep}
+	benchenv.Main("debian", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
 type config struct {
@@ -135,7 +122,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 			return nil, fmt.Errorf("%s is needed (apt-get install qemu-system-x86 ipxe-qemu git curl tcpdump): %w", c, err)
 		}
 	}
-	root, err := moduleRoot()
+	root, err := benchenv.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +166,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Image: cfg.image, ImageBytes: fi.Size(),
-		QEMU: version("qemu-system-x86_64", "--version")}
+		QEMU: benchenv.Version("qemu-system-x86_64", "--version")}
 
 	state := filepath.Join(dir, "state")
 	if sum.Pack, err = pack(cfg.bin, repo, state, cfg.image); err != nil {
@@ -191,26 +178,26 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer l.close()
-	serve, err := l.serve(filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo, "--state", state,
+	defer l.Close()
+	serve, err := l.Start(filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo, "--state", state,
 		"--var", "image_source="+cfg.image, "--image-root", filepath.Dir(cfg.image))
 	if err != nil {
 		return nil, err
 	}
 	defer serve.Stop(syscall.SIGTERM, 5*time.Second)
-	if err := l.waitHTTP(ctx, "http://"+serverIP+":9873/healthz", 5*time.Minute); err != nil {
+	if err := l.WaitHTTP(ctx, "http://"+serverIP+":9873/healthz", 5*time.Minute, time.Second); err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
 		return nil, fmt.Errorf("gitboot serve did not become ready: %w\n%s", err, benchenv.Tail(b, 3000))
 	}
 	for i := 0; i < cfg.boots; i++ {
-		res, err := l.boot(ctx, dir, i, cfg.deadline)
+		res, err := boot(ctx, l, dir, i, cfg.deadline)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			fmt.Fprintf(os.Stderr, "bench/debian: boot %d failed: %v\n", i+1, err)
-			fmt.Printf("boot %d: FAILED: %s\n", i+1, firstLine(err.Error()))
-			sum.Runs = append(sum.Runs, bootResult{Boot: i + 1, Seconds: -1, Note: "failed: " + firstLine(err.Error())})
+			fmt.Printf("boot %d: FAILED: %s\n", i+1, benchenv.FirstLine(err.Error()))
+			sum.Runs = append(sum.Runs, bootResult{Boot: i + 1, Seconds: -1, Note: "failed: " + benchenv.FirstLine(err.Error())})
 			continue
 		}
 		res.Boot = i + 1
@@ -223,33 +210,4 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return sum, errors.New("no boot reached multi-user.target")
 	}
 	return sum, nil
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
-// moduleRoot is the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			return "", errors.New("run from inside the gitboot repository (no go.mod above the working directory)")
-		}
-		d = p
-	}
-}
-
-func version(cmd string, args ...string) string {
-	out, _ := exec.Command(cmd, args...).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
 }

@@ -35,13 +35,13 @@ func pack(bin, repo, state, image string) (packResult, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err := cmd.Run()
-	res.Seconds = round(time.Since(start).Seconds())
+	res.Seconds = benchenv.Round(time.Since(start).Seconds())
 	if err != nil {
 		return res, fmt.Errorf("gitboot apply: %v\n%s", err, benchenv.Tail(out.Bytes(), 3000))
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.PeakRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		res.CPU = round(float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9)
+		res.CPU = benchenv.Round(float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9)
 	}
 	res.Artifacts = map[string]int64{}
 	files, _ := filepath.Glob(filepath.Join(state, "artifacts", "sha256", "*"))

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os/exec"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gitboot/gitboot/bench/internal/benchenv"
-	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
 // phaseNames are the boot's phases in order, each ending at an event seen
@@ -66,16 +61,6 @@ func (r bootResult) phaseLine() string {
 	return strings.Join(parts, ", ")
 }
 
-// at is when the byte at offset off arrived.
-func at(ends []int, stamps []time.Time, off int) time.Time {
-	for i, e := range ends {
-		if off < e {
-			return stamps[i]
-		}
-	}
-	return stamps[len(stamps)-1]
-}
-
 // analyse splits a boot that reached multi-user.target into phases.
 func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start time.Time) bootResult {
 	buf := escRE.ReplaceAllFunc(raw, func(b []byte) []byte { return []byte(strings.Repeat(" ", len(b))) })
@@ -84,24 +69,24 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 		if loc == nil {
 			return time.Time{}, false
 		}
-		return at(ends, stamps, loc[1]-1), true
+		return benchenv.At(ends, stamps, loc[1]-1), true
 	}
 	end, _ := serial(multiUserRE)
-	res := bootResult{Seconds: round(end.Sub(start).Seconds()), Phases: map[string]float64{}}
+	res := bootResult{Seconds: benchenv.Round(end.Sub(start).Seconds()), Phases: map[string]float64{}}
 	if m := kernelSecondsRE.FindSubmatch(buf); m != nil {
 		res.UptimeAtInit, _ = strconv.ParseFloat(string(m[1]), 64)
 	}
 	cur := start
 	add := func(phase string, t time.Time, ok bool) {
 		if ok && !t.Before(cur) && !t.After(end) {
-			res.Phases[phase] = round(t.Sub(cur).Seconds())
+			res.Phases[phase] = benchenv.Round(t.Sub(cur).Seconds())
 			cur = t
 		}
 	}
 	first := func(kind string) (time.Time, bool) {
 		for _, p := range pkts {
-			if p.kind == kind && p.t.After(cur) {
-				return p.t, true
+			if p.Kind == kind && p.T.After(cur) {
+				return p.T, true
 			}
 		}
 		return time.Time{}, false
@@ -114,8 +99,8 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 	if initOK {
 		var last time.Time
 		for _, p := range pkts {
-			if p.kind == "http-srv" && p.t.After(cur) && p.t.Before(initAt) {
-				last = p.t
+			if p.Kind == "http-srv" && p.T.After(cur) && p.T.Before(initAt) {
+				last = p.T
 			}
 		}
 		add("transfer", last, !last.IsZero())
@@ -127,108 +112,9 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 	return res
 }
 
-func round(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return round((s[len(s)/2-1] + s[len(s)/2]) / 2)
-}
-
-// capture is tcpdump on the VM's tap: DHCP, and of the HTTP packets only
-// those with SYN, FIN or PSH (not every segment of ~500 MB).
-type capture struct {
-	p   *benchenv.Proc
-	out netnstest.SyncBuffer
-}
-
-func startCapture(ns, iface string) (*capture, error) {
-	c := &capture{}
-	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-l", "-n", "-tt", "-U", "-i", iface,
-		"udp port 67 or udp port 68 or (tcp port 9873 and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-push) != 0))")
-	cmd.Stdout = &c.out
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if c.p, err = benchenv.StartProc(cmd, nil); err != nil {
-		return nil, fmt.Errorf("tcpdump (apt-get install tcpdump): %w", err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var all strings.Builder
-		sent := false
-		for sc.Scan() {
-			all.WriteString(sc.Text() + "\n")
-			if !sent && strings.Contains(sc.Text(), "listening on") {
-				ready <- ""
-				sent = true
-			}
-		}
-		if !sent {
-			ready <- all.String()
-		}
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			c.stop()
-			return nil, fmt.Errorf("tcpdump did not start: %s", msg)
-		}
-	case <-time.After(30 * time.Second):
-		c.stop()
-		return nil, fmt.Errorf("tcpdump did not start within 30 s")
-	}
-	return c, nil
-}
-
-func (c *capture) stop() []string {
-	c.p.Stop(syscall.SIGINT, 5*time.Second)
-	return strings.Split(c.out.String(), "\n")
-}
-
-// packet is one captured packet's time and kind: dhcp-req, http-syn (the
-// client opens a connection), http-srv (the server sends data or closes).
-type packet struct {
-	t    time.Time
-	kind string
-}
-
-func parsePackets(lines []string) []packet {
-	var ps []packet
-	for _, l := range lines {
-		f := strings.Fields(l)
-		if len(f) < 5 || f[1] != "IP" {
-			continue
-		}
-		sec, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		t := time.Unix(0, int64(sec*1e9))
-		src, dst := f[2], strings.TrimSuffix(f[4], ":")
-		var kind string
-		switch {
-		case strings.HasSuffix(dst, ".67") && strings.Contains(l, "Request"):
-			kind = "dhcp-req"
-		case strings.HasSuffix(dst, ".9873") && strings.Contains(l, "Flags [S]"):
-			kind = "http-syn"
-		case strings.HasSuffix(src, ".9873"):
-			kind = "http-srv"
-		default:
-			continue
-		}
-		ps = append(ps, packet{t, kind})
-	}
-	return ps
-}
+// packet is one captured packet: dhcp-req, http-syn (the client opens a
+// connection), http-srv (the server sends data or closes).
+type packet = benchenv.Packet
 
 // summary is the JSON line.
 type summary struct {
@@ -257,10 +143,10 @@ func (s *summary) finish() {
 			phases[p] = append(phases[p], v)
 		}
 	}
-	s.Median = median(secs)
+	s.Median = benchenv.Median(secs)
 	s.Phases = map[string]float64{}
 	for p, v := range phases {
-		s.Phases[p] = median(v)
+		s.Phases[p] = benchenv.Median(v)
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package benchenv is what the Go benchmarks under bench/ share: a
 // generated cluster repository of N nodes, a small test image, git and ip
-// commands, network namespaces, and a process's CPU time and memory.
-// Imported by bench/plan, bench/storm and bench/scale only; not part of
+// commands, network namespaces, and a process's CPU time and memory; and
+// for the QEMU benchmarks (bench/boot, bench/debian) a lab of namespaces
+// a VM boots in, its timestamped serial console and a tcpdump capture on
+// its tap. Imported by the benchmarks under bench/ only; not part of
 // gitboot.
 package benchenv
 
