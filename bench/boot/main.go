@@ -23,18 +23,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gitboot/gitboot/bench/internal/benchenv"
@@ -67,20 +63,8 @@ func main() {
 	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	flag.Parse()
-	if err := benchenv.RequireRoot("boot"); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/boot:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel}
-	sum, err := run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/boot:", err)
-		os.Exit(1)
-	}
-	out, _ := json.Marshal(sum)
-	fmt.Println(string(out))
+	benchenv.Main("boot", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
 type config struct {
@@ -123,7 +107,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	defer done()
-	root, err := moduleRoot()
+	root, err := benchenv.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -155,22 +139,22 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	}
 
 	// gitboot serve always runs: the reference serves the files it built.
-	g, err := newLab(dir, "g")
+	g, err := newLab("g")
 	if err != nil {
 		return nil, err
 	}
-	defer g.close()
-	serve, err := g.start(ctx, filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo,
+	defer g.Close()
+	serve, err := g.start(filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo,
 		"--state", filepath.Join(dir, "state"), "--var", "image_source="+image, "--image-root", filepath.Dir(image))
 	if err != nil {
 		return nil, err
 	}
 	defer serve.stop()
-	if err := g.waitHTTP(ctx, httpBase+"/healthz", 90*time.Second); err != nil {
+	if err := g.WaitHTTP(ctx, httpBase+"/healthz", 90*time.Second, 200*time.Millisecond); err != nil {
 		return nil, fmt.Errorf("gitboot serve did not become ready: %w\n%s", err, serve.tail())
 	}
 	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Modes: cfg.modes, Targets: cfg.targets,
-		Kernel: filepath.Base(kernel), QEMU: version("qemu-system-x86_64", "--version"), Medians: map[string]float64{},
+		Kernel: filepath.Base(kernel), QEMU: benchenv.Version("qemu-system-x86_64", "--version"), Medians: map[string]float64{},
 		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
 	ref, err := prepareReference(ctx, g, dir, cfg.modes)
 	if err != nil {
@@ -179,17 +163,17 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	sum.Sizes = ref.sizes
 	var r *lab
 	if contains(cfg.targets, "reference") {
-		sum.Peers = version("dnsmasq", "--version") + "; " + version("nginx", "-v")
-		if r, err = newLab(dir, "r"); err != nil {
+		sum.Peers = benchenv.Version("dnsmasq", "--version") + "; " + benchenv.Version("nginx", "-v")
+		if r, err = newLab("r"); err != nil {
 			return nil, err
 		}
-		defer r.close()
+		defer r.Close()
 		stopRef, err := r.startReference(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
 		defer stopRef()
-		if err := r.waitHTTP(ctx, httpBase+"/"+nodes[cfg.modes[0]].name+".ipxe", 30*time.Second); err != nil {
+		if err := r.WaitHTTP(ctx, httpBase+"/"+nodes[cfg.modes[0]].name+".ipxe", 30*time.Second, 200*time.Millisecond); err != nil {
 			return nil, fmt.Errorf("the reference nginx did not answer: %w", err)
 		}
 	}
@@ -222,8 +206,8 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 					// guest kernel may panic in its timer check) is counted
 					// and said; the medians are of the boots that reached init.
 					fmt.Fprintf(os.Stderr, "bench/boot: %s %s boot %d failed: %v\n", tg, mode, i+1, errs[j])
-					all = append(all, bootResult{Target: tg, Mode: mode, Boot: i + 1, Seconds: -1, Note: "failed: " + firstLine(errs[j].Error())})
-					fmt.Printf("%-9s %-4s boot %d: FAILED: %s\n", tg, mode, i+1, firstLine(errs[j].Error()))
+					all = append(all, bootResult{Target: tg, Mode: mode, Boot: i + 1, Seconds: -1, Note: "failed: " + benchenv.FirstLine(errs[j].Error())})
+					fmt.Printf("%-9s %-4s boot %d: FAILED: %s\n", tg, mode, i+1, benchenv.FirstLine(errs[j].Error()))
 					continue
 				}
 				all = append(all, res[j])
@@ -234,11 +218,6 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	sum.add(all)
 	sum.print()
 	return sum, nil
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func contains(l []string, s string) bool {
@@ -271,30 +250,6 @@ func checkTools(cfg config) error {
 		}
 	}
 	return nil
-}
-
-// moduleRoot is the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			return "", errors.New("run from inside the gitboot repository (no go.mod above the working directory)")
-		}
-		d = p
-	}
-}
-
-func version(cmd string, args ...string) string {
-	out, _ := exec.Command(cmd, args...).CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
 }
 
 // findKernel is the test kernel test/e2e and scripts/demo.sh use:

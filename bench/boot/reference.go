@@ -38,7 +38,7 @@ func prepareReference(ctx context.Context, g *lab, dir string, modes []string) (
 	}
 	for _, mode := range modes {
 		n := nodes[mode]
-		script, err := g.curl(ctx, httpBase+"/ipxe/"+n.mac)
+		script, err := g.Curl(ctx, httpBase+"/ipxe/"+n.mac)
 		if err != nil {
 			return nil, fmt.Errorf("fetching %s's script from gitboot: %w", n.name, err)
 		}
@@ -47,7 +47,7 @@ func prepareReference(ctx context.Context, g *lab, dir string, modes []string) (
 			return nil, fmt.Errorf("%s's script from gitboot: %w\n%s", n.name, err, script)
 		}
 		kernel := filepath.Join(www, n.name+".vmlinuz")
-		if _, err := g.curl(ctx, "-o", kernel, kernelURL); err != nil {
+		if _, err := g.Curl(ctx, "-o", kernel, kernelURL); err != nil {
 			return nil, err
 		}
 		ref.size("kernel", kernel)
@@ -57,7 +57,7 @@ func prepareReference(ctx context.Context, g *lab, dir string, modes []string) (
 		}
 		for _, in := range initrds {
 			part := filepath.Join(ref.dir, n.name+"."+in.name)
-			if _, err := g.curl(ctx, "-o", part, in.url); err != nil {
+			if _, err := g.Curl(ctx, "-o", part, in.url); err != nil {
 				out.Close()
 				return nil, err
 			}
@@ -147,7 +147,7 @@ dhcp-boot=tag:!ipxe,tag:efi,snponly.efi,,%s
 dhcp-boot=tag:!ipxe,tag:!efi,undionly.kpxe,,%s
 enable-tftp
 tftp-root=%s
-`, l.veth+"s", serverIP, serverIP, filepath.Join(ref.dir, "leases"), serverIP, serverIP, filepath.Join(ref.dir, "tftp"))
+`, l.Veth+"s", serverIP, serverIP, filepath.Join(ref.dir, "leases"), serverIP, serverIP, filepath.Join(ref.dir, "tftp"))
 	for _, mode := range ref.modes {
 		n := nodes[mode]
 		fmt.Fprintf(&conf, "dhcp-host=%s,%s,set:%s\ndhcp-boot=tag:ipxe,tag:%s,%s/%s.ipxe\n", n.mac, n.ip, n.name, n.name, httpBase, n.name)
@@ -182,11 +182,11 @@ http {
 	if err := os.WriteFile(nconf, []byte(ngx), 0o644); err != nil {
 		return nil, err
 	}
-	dns, err := l.start(ctx, filepath.Join(ref.dir, "dnsmasq.log"), "dnsmasq", "--keep-in-foreground", "--log-facility=-", "--user=root", "-C", dconf)
+	dns, err := l.start(filepath.Join(ref.dir, "dnsmasq.log"), "dnsmasq", "--keep-in-foreground", "--log-facility=-", "--user=root", "-C", dconf)
 	if err != nil {
 		return nil, err
 	}
-	web, err := l.start(ctx, filepath.Join(ref.dir, "nginx.log"), "nginx", "-c", nconf, "-p", filepath.Join(ref.dir, "nginx"))
+	web, err := l.start(filepath.Join(ref.dir, "nginx.log"), "nginx", "-c", nconf, "-p", filepath.Join(ref.dir, "nginx"))
 	if err != nil {
 		dns.stop()
 		return nil, err

@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
 )
 
 // phaseNames are the boot's phases in order. Each ends at an event seen
@@ -86,14 +87,14 @@ func marked(raw []byte, ends []int, stamps []time.Time) (t time.Time, uptime flo
 	if err != nil {
 		return t, 0, false
 	}
-	return at(ends, stamps, m[1]-1), uptime, true
+	return benchenv.At(ends, stamps, m[1]-1), uptime, true
 }
 
 // analyse splits a boot that reached the marker into phases.
 func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start time.Time, mode string) bootResult {
 	buf := escRE.ReplaceAllFunc(raw, func(b []byte) []byte { return []byte(strings.Repeat(" ", len(b))) })
 	mt, _, _ := marked(raw, ends, stamps)
-	res := bootResult{Seconds: round(mt.Sub(start).Seconds()), Phases: map[string]float64{}}
+	res := bootResult{Seconds: benchenv.Round(mt.Sub(start).Seconds()), Phases: map[string]float64{}}
 	type event struct {
 		phase string
 		t     time.Time
@@ -101,8 +102,8 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 	var evs []event
 	first := func(kind string, after, before time.Time) (time.Time, bool) {
 		for _, p := range pkts {
-			if p.kind == kind && p.t.After(after) && p.t.Before(before) {
-				return p.t, true
+			if p.Kind == kind && p.T.After(after) && p.T.Before(before) {
+				return p.T, true
 			}
 		}
 		return time.Time{}, false
@@ -111,8 +112,8 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 		var t time.Time
 		ok := false
 		for _, p := range pkts {
-			if p.kind == kind && p.t.After(after) && p.t.Before(before) {
-				t, ok = p.t, true
+			if p.Kind == kind && p.T.After(after) && p.T.Before(before) {
+				t, ok = p.T, true
 			}
 		}
 		return t, ok
@@ -129,7 +130,7 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 		if loc == nil {
 			return time.Time{}, false
 		}
-		return at(ends, stamps, loc[1]-1), true
+		return benchenv.At(ends, stamps, loc[1]-1), true
 	}
 	t, ok := first("dhcp-req", start, mt)
 	add("firmware", t, ok)
@@ -146,7 +147,7 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 	initStart, initOK := serial(initRE)
 	if initOK {
 		for _, p := range pkts {
-			if p.kind == "http-srv" && p.t.Before(initStart) {
+			if p.Kind == "http-srv" && p.T.Before(initStart) {
 				res.HTTPPackets++
 			}
 		}
@@ -155,49 +156,35 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 	}
 	add("kernel", initStart, initOK)
 	for _, e := range evs {
-		res.Phases[e.phase] = round(e.t.Sub(start).Seconds())
+		res.Phases[e.phase] = benchenv.Round(e.t.Sub(start).Seconds())
 		start = e.t
 	}
-	res.Phases["init"] = round(mt.Sub(start).Seconds())
+	res.Phases["init"] = benchenv.Round(mt.Sub(start).Seconds())
 	// DHCP answer latency: each request to the next reply.
 	var sum time.Duration
 	n := 0
 	for i, p := range pkts {
-		if p.kind != "dhcp-req" {
+		if p.Kind != "dhcp-req" {
 			continue
 		}
 		for _, q := range pkts[i+1:] {
-			if q.kind == "dhcp-reply" {
-				sum += q.t.Sub(p.t)
+			if q.Kind == "dhcp-reply" {
+				sum += q.T.Sub(p.T)
 				n++
 				break
 			}
-			if q.kind == "dhcp-req" {
+			if q.Kind == "dhcp-req" {
 				break
 			}
 		}
 	}
 	if n > 0 {
-		res.DHCPAnswerMS = round(float64(sum.Microseconds()) / float64(n) / 1000)
+		res.DHCPAnswerMS = benchenv.Round(float64(sum.Microseconds()) / float64(n) / 1000)
 	}
 	if bad := badScriptRE.Find(buf); bad != nil {
 		res.Note = string(bad) // a retry happened: still counted, but said
 	}
 	return res
-}
-
-func round(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return round((s[len(s)/2-1] + s[len(s)/2]) / 2)
 }
 
 // summary is the JSON line: medians keyed "TARGET/MODE", ratios keyed by
@@ -250,11 +237,11 @@ func (s *summary) add(all []bootResult) {
 				}
 				fw = append(fw, f)
 			}
-			s.Medians[key] = median(secs)
-			s.Firmware[key] = median(fw)
+			s.Medians[key] = benchenv.Median(secs)
+			s.Firmware[key] = benchenv.Median(fw)
 			s.Phases[key] = map[string]float64{}
 			for p, v := range phases {
-				s.Phases[key][p] = median(v)
+				s.Phases[key][p] = benchenv.Median(v)
 			}
 		}
 	}
