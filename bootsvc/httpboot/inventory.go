@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/netip"
 	"time"
@@ -120,28 +119,5 @@ const MaxApplyBody = 256 << 20
 // body (a saved plan) to Config.Apply and returns its answer; from
 // elsewhere 403. Without an Apply func the route does not exist (404).
 func (h *Handler) serveApply(w *respWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed) {
-	switch {
-	case h.cfg.Apply == nil:
-		h.fail(w, r, snap, addr, p, http.StatusNotFound, "no such path (this server takes no apply requests)")
-		return
-	case r.Method != http.MethodPost:
-		w.Header()["Allow"] = hdrAllowPost
-		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only POST")
-		return
-	case !addr.IsLoopback():
-		http.NewResponseController(w).SetReadDeadline(time.Now())
-		w.Header()["Connection"] = hdrClose
-		h.fail(w, r, snap, addr, p, http.StatusForbidden, "only from the server itself (a loopback address)")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxApplyBody))
-	if err != nil {
-		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "reading the plan: "+err.Error())
-		return
-	}
-	code, answer := h.cfg.Apply(r.Context(), body)
-	h.log.Info("http: apply requested", "remote", r.RemoteAddr, "status", code)
-	w.Header()["Content-Type"] = hdrJSON
-	w.WriteHeader(code)
-	w.Write(answer)
+	h.serveLocalPost(w, r, snap, addr, p, localPost{name: "apply", body: "the plan", max: MaxApplyBody, handle: h.cfg.Apply})
 }

@@ -3,7 +3,6 @@ package httpboot
 import (
 	"net/http"
 	"net/netip"
-	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 )
@@ -23,9 +22,7 @@ func (h *Handler) serveRollout(w *respWriter, r *http.Request, snap *bootsvc.Sna
 		w.Header()["Allow"] = []string{"GET, HEAD, POST, DELETE"}
 		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only GET, POST and DELETE")
 	case !addr.IsLoopback():
-		http.NewResponseController(w).SetReadDeadline(time.Now())
-		w.Header()["Connection"] = hdrClose
-		h.fail(w, r, snap, addr, p, http.StatusForbidden, "only from the server itself (a loopback address)")
+		h.forbidRemote(w, r, snap, addr, p)
 	default:
 		h.log.Info("http: rollout request", "method", r.Method, "remote", r.RemoteAddr)
 		h.cfg.Rollout.ServeHTTP(w, r)
