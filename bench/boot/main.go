@@ -111,15 +111,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.bin == "" {
-		// What make build ships: static and stripped. The system overlay
-		// carries this build's gitboot-agent to every node.
-		if err := benchenv.Run("make", "-C", root, "--no-print-directory", "build"); err != nil {
-			return nil, err
-		}
-		cfg.bin = filepath.Join(root, "bin", "gitboot")
-	}
-	if cfg.bin, err = filepath.Abs(cfg.bin); err != nil {
+	if cfg.bin, err = benchenv.MakeBuild(root, cfg.bin); err != nil {
 		return nil, err
 	}
 	kernel, err := findKernel()

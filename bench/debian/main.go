@@ -138,13 +138,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	defer done()
-	if cfg.bin == "" {
-		if err := benchenv.Run("make", "-C", root, "--no-print-directory", "build"); err != nil {
-			return nil, err
-		}
-		cfg.bin = filepath.Join(root, "bin", "gitboot")
-	}
-	if cfg.bin, err = filepath.Abs(cfg.bin); err != nil {
+	if cfg.bin, err = benchenv.MakeBuild(root, cfg.bin); err != nil {
 		return nil, err
 	}
 	repo := filepath.Join(dir, "repo")

@@ -81,3 +81,17 @@ func Median(v []float64) float64 {
 	}
 	return Round((s[len(s)/2-1] + s[len(s)/2]) / 2)
 }
+
+// MakeBuild is the absolute path of the gitboot binary a benchmark runs:
+// bin, or when empty `make build`'s bin/gitboot under the module at root,
+// built now (what make build ships: static and stripped; the system
+// overlay carries its gitboot-agent to every node).
+func MakeBuild(root, bin string) (string, error) {
+	if bin == "" {
+		if err := Run("make", "-C", root, "--no-print-directory", "build"); err != nil {
+			return "", err
+		}
+		bin = filepath.Join(root, "bin", "gitboot")
+	}
+	return filepath.Abs(bin)
+}
