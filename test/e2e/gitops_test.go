@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cavaliergopher/cpio"
 	"github.com/gitboot/gitboot/internal/netnstest"
 )
 
@@ -148,7 +151,9 @@ func (l *gitopsLab) runtimeFile(t *testing.T, name string) string {
 	return string(data)
 }
 
-var digestURL = regexp.MustCompile(`/(kernel|image|system|runtime)/[0-9a-f:]+/([0-9a-f]{64})`)
+// digestURL matches the script's digest URLs; in non-secure mode the
+// runtime overlay's is /runtime-initrd/ (the artifact as a file in a cpio).
+var digestURL = regexp.MustCompile(`/(kernel|image|system|runtime(?:-initrd)?)/[0-9a-f:]+/([0-9a-f]{64})`)
 
 // checkWhole fetches every digest URL of n1's script and checks that each
 // is served with exactly the bytes its digest names: what a booting node
@@ -164,6 +169,11 @@ func (l *gitopsLab) checkWhole(t *testing.T) string {
 		out, err := l.ns.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873"+u[0])
 		if err != nil {
 			t.Fatalf("%s is not served: %v\nscript:\n%s\nlog:\n%s", u[0], err, script, l.log.String())
+		}
+		if u[1] == "runtime-initrd" {
+			// The artifact named by the digest, wrapped: one gzip member
+			// holding a cpio whose one file is the artifact's bytes.
+			out = unwrapRuntimeInitrd(t, u[0], out)
 		}
 		sum := sha256.Sum256(out)
 		if hex.EncodeToString(sum[:]) != u[2] {
@@ -338,4 +348,38 @@ func TestGitOpsHooks(t *testing.T) {
 	l.waitFor(t, 30*time.Second, "the pushed commit served through the post-receive hook", func() bool {
 		return strings.Contains(l.get("/ipxe/"+n1MAC), "gitboot.hook")
 	})
+}
+
+// unwrapRuntimeInitrd returns the one file of a /runtime-initrd/ answer (a
+// gzip member holding a cpio newc archive), checking it is the only entry
+// and is named .gitboot-runtime.img.gz.
+func unwrapRuntimeInitrd(t *testing.T, url string, data []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: not gzip: %v", url, err)
+	}
+	r := cpio.NewReader(zr)
+	var file []byte
+	n := 0
+	for {
+		hdr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: cpio: %v", url, err)
+		}
+		n++
+		if hdr.Name != ".gitboot-runtime.img.gz" {
+			t.Fatalf("%s: cpio entry %q, want .gitboot-runtime.img.gz", url, hdr.Name)
+		}
+		if file, err = io.ReadAll(r); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%s: %d cpio entries, want 1", url, n)
+	}
+	return file
 }

@@ -19,7 +19,7 @@ func (l *gitopsLab) bootN1(t *testing.T) string {
 	script := l.get("/ipxe/" + n1MAC)
 	seen := map[string]bool{}
 	for _, m := range digestURL.FindAllStringSubmatch(script, -1) {
-		if m[1] == "runtime" {
+		if strings.HasPrefix(m[1], "runtime") {
 			continue
 		}
 		if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:9873"+m[0]); err != nil {
