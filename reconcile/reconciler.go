@@ -1,28 +1,21 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
 // Results of evaluating a commit, as recorded (and, later, written to git
@@ -387,29 +380,6 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	return ev, r.apply(ctx, &ev, cluster, srv, desired)
 }
 
-// evalGCPercent is the garbage collector's target (GOGC) while a commit
-// is evaluated: the heap may grow to 1.5 times what is live instead of
-// twice. Loading, planning and building 100,000 nodes holds some 400 MB
-// live at its largest (the old state, still served, and the new one), so
-// this bounds the peak by some 200 MB for a little more collection work.
-const evalGCPercent = 50
-
-// boundMemory tightens the collector's target for the evaluation of a
-// commit (unless GOGC is tighter already); the returned func restores it
-// and gives the memory the evaluation used back to the system: the Go
-// runtime otherwise keeps the freed pages for minutes, and a server would
-// sit at its peak between pushes. It costs one collection.
-func boundMemory() (done func()) {
-	prev := debug.SetGCPercent(evalGCPercent)
-	if prev < evalGCPercent { // tighter, or off (GOGC=off, with a memory limit)
-		debug.SetGCPercent(prev)
-	}
-	return func() {
-		debug.SetGCPercent(prev)
-		debug.FreeOSMemory()
-	}
-}
-
 // desire loads and validates a commit and computes its desired state
 // (steps: load, pick the server, compute input keys and examine images).
 func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
@@ -494,28 +464,6 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 	return nil
 }
 
-// PendingPlanFile is the saved plan of the last commit planned but not
-// applied (auto_apply = false), in the state directory: `gitboot apply
-// STATE/pending-plan.json --server URL` applies exactly it.
-const PendingPlanFile = "pending-plan.json"
-
-// dropPending forgets the pending plan: the running state is what was
-// planned, or the plan no longer applies.
-func (r *Reconciler) dropPending() {
-	r.pending = nil
-	if err := os.Remove(filepath.Join(r.cfg.StateDir, PendingPlanFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.cfg.Logger.Warn("removing the pending plan failed", "err", err)
-	}
-}
-
-func savePending(stateDir string, p *Plan) error {
-	data, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(stateDir, PendingPlanFile), append(data, '\n'), 0o600)
-}
-
 // record makes inv the running inventory, in memory and on disk.
 func (r *Reconciler) record(inv *Inventory) error {
 	data, err := inv.Encode()
@@ -530,152 +478,4 @@ func (r *Reconciler) record(inv *Inventory) error {
 	}
 	r.dirty = false
 	return nil
-}
-
-// Load loads and validates a commit, picks the server block to serve and,
-// when roots is not nil, checks the server paths it names against them
-// (before any image source is read); any problem is a *ConfigError.
-func Load(commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, error) {
-	return LoadContext(context.Background(), commit, vars, server, roots)
-}
-
-// LoadContext is Load, stopping early once ctx is done (then the error is
-// ctx's, not a rejection of the commit).
-func LoadContext(ctx context.Context, commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, error) {
-	parser := hclparse.NewParser()
-	cluster, diags := hclspec.LoadContext(ctx, commit.FS, hclspec.Options{Vars: vars, Parser: parser})
-	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("evaluating commit %s: %w", commit.Short(), err)
-	}
-	if diags.HasErrors() {
-		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
-	}
-	srv, err := cluster.PickServer(server)
-	if err != nil {
-		return nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "No server to serve", Detail: err.Error(),
-		}}}
-	}
-	if roots != nil {
-		if diags := hclspec.CheckRoots(cluster, srv, roots); diags.HasErrors() {
-			return nil, nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: parser.Files()}
-		}
-	}
-	return cluster, srv, nil
-}
-
-// checkInventoryRoots refuses a recorded state that names a server path
-// outside roots (applied before the roots were set, or narrowed since).
-func checkInventoryRoots(inv *Inventory, roots hclspec.PathChecker) error {
-	if roots == nil {
-		return nil
-	}
-	dir := inv.Server.IPXEDir
-	if dir == "" {
-		dir = hclspec.DefaultIPXEDir
-	}
-	if err := roots.CheckIPXEDir(dir); err != nil {
-		return fmt.Errorf("ipxe_dir %w", err)
-	}
-	for _, name := range sortedKeys(inv.Images) {
-		if err := roots.CheckImageSource(inv.Images[name].Source); err != nil {
-			return fmt.Errorf("image %s: source %w", name, err)
-		}
-	}
-	return nil
-}
-
-// repoError turns an artifact error caused by the repository's content
-// into a *ConfigError; others pass through.
-func repoError(commit string, c *hclspec.Cluster, err error) error {
-	var re *artifact.RepoError
-	if errors.As(err, &re) {
-		return &ConfigError{Commit: commit, Diags: hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Cannot build the commit's artifacts", Detail: err.Error(),
-			Subject: artifact.ErrorSubject(c, err),
-		}}}
-	}
-	return err
-}
-
-func resultOf(err error) string {
-	if IsConfigError(err) {
-		return ResultRejected
-	}
-	return ResultError
-}
-
-// sameDesired reports whether a saved plan's desired state (a) is the
-// desired state computed now (b). An image the plan could not examine
-// (known after apply, e.g. planned in CI) matches whatever content it has
-// now, as long as the rest of its block is the same.
-func sameDesired(a, b *Inventory) bool {
-	if a.Agent == "" {
-		// Planned away from the server: the agent is the server's.
-		cp := *a
-		cp.Agent = b.Agent
-		a = &cp
-	}
-	if len(a.Images) > 0 {
-		cp := *a
-		cp.Images = make(map[string]ImageState, len(a.Images))
-		for name, is := range a.Images {
-			if now, ok := b.Images[name]; ok && is.Unknown && is.Source == now.Source && is.Kernel == now.Kernel && is.Pin == now.Pin {
-				is = now
-			}
-			cp.Images[name] = is
-		}
-		a = &cp
-	}
-	return sameEncoding(a, b)
-}
-
-// sameEncoding reports whether a and b encode to the same bytes (Encode),
-// comparing node by node rather than encoding each whole inventory.
-func sameEncoding(a, b *Inventory) bool {
-	if len(a.Nodes) != len(b.Nodes) || (a.Nodes == nil) != (b.Nodes == nil) {
-		return false
-	}
-	ha, hb := *a, *b
-	ha.Nodes, hb.Nodes = nil, nil
-	ea, err1 := json.Marshal(&ha)
-	eb, err2 := json.Marshal(&hb)
-	if err1 != nil || err2 != nil || !bytes.Equal(ea, eb) {
-		return false
-	}
-	for name, na := range a.Nodes {
-		nb, ok := b.Nodes[name]
-		if !ok {
-			return false
-		}
-		ea, err1 := json.Marshal(na)
-		eb, err2 := json.Marshal(nb)
-		if err1 != nil || err2 != nil || !bytes.Equal(ea, eb) {
-			return false
-		}
-	}
-	return true
-}
-
-func digestOf(data []byte) string {
-	if len(data) == 0 {
-		return ""
-	}
-	return Digest(data)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "nothing applied"
-	}
-	return s
-}
-
-// Short shortens a commit hash or an input key to the 12 digits plans and
-// logs show.
-func Short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
