@@ -60,7 +60,7 @@ set_working_mc 0x20
     guid a123456789abcdefa123456789abcdef
   endlan
   serial 15 127.0.0.1 %d codec VM
-  startcmd "true"
+  startcmd "sleep 120"
   startnow false
   user 2 true "admin" "secret" admin 10 none md2 md5 straight
 `, i, port, vmPort)
