@@ -79,7 +79,7 @@ func sourceTree(t *testing.T) string {
 	must(os.MkdirAll(filepath.Join(d, "usr/bin"), 0o755))
 	must(os.MkdirAll(filepath.Join(d, "etc/ssh"), 0o700))
 	must(os.WriteFile(filepath.Join(d, "usr/bin/tool"), bytes.Repeat([]byte("tool "), 50000), 0o755))
-	must(os.Chmod(filepath.Join(d, "usr/bin/tool"), 0o4755))
+	must(os.Chmod(filepath.Join(d, "usr/bin/tool"), os.ModeSetuid|0o755))
 	must(os.Link(filepath.Join(d, "usr/bin/tool"), filepath.Join(d, "usr/bin/tool2")))
 	must(os.WriteFile(filepath.Join(d, "etc/ssh/key"), []byte("secret\n"), 0o600))
 	must(os.WriteFile(filepath.Join(d, "etc/empty"), nil, 0o644))
