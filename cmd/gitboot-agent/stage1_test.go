@@ -253,7 +253,6 @@ func TestStageOneKernelReplaceRules(t *testing.T) {
 	}
 }
 
-
 // unpacked is snapshot without what an unpack cannot keep: inode numbers,
 // and times other than a regular file's mtime in whole seconds.
 func unpacked(t *testing.T, dir string) map[string]fileState {
