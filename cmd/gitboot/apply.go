@@ -16,6 +16,7 @@ import (
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"github.com/gitboot/gitboot/serve"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -68,7 +69,7 @@ func newApplyCmd() *cobra.Command {
 					}
 				}
 			}
-			var ev *applyResult
+			var ev *serve.ApplyResult
 			if f.server != "" {
 				ev, err = applyRemote(cmd.Context(), f.server, p)
 			} else {
@@ -90,36 +91,6 @@ func newApplyCmd() *cobra.Command {
 	return cmd
 }
 
-// applyResult is what an apply reports (also the JSON answer of POST
-// /apply).
-type applyResult struct {
-	Commit      string   `json:"commit"`
-	Result      string   `json:"result"`
-	Add         int      `json:"add"`
-	Change      int      `json:"change"`
-	Destroy     int      `json:"destroy"`
-	NeedsReboot []string `json:"needs_reboot"`
-	Error       string   `json:"error,omitempty"`
-	Stale       bool     `json:"stale,omitempty"`
-}
-
-func resultOf(ev reconcile.Evaluation, err error) *applyResult {
-	r := &applyResult{Result: ev.Result, NeedsReboot: []string{}}
-	if ev.Commit != nil {
-		r.Commit = ev.Commit.Hash
-	}
-	if ev.Plan != nil {
-		r.Add, r.Change, r.Destroy = ev.Plan.Summary.Add, ev.Plan.Summary.Change, ev.Plan.Summary.Destroy
-		r.NeedsReboot = ev.Plan.NeedsReboot
-	}
-	if err != nil {
-		r.Error = err.Error()
-		var se *reconcile.StaleError
-		r.Stale = errors.As(err, &se)
-	}
-	return r
-}
-
 // confirm asks for "yes" on a terminal.
 func confirm(cmd *cobra.Command) (bool, error) {
 	in, ok := cmd.InOrStdin().(*os.File)
@@ -136,7 +107,7 @@ func confirm(cmd *cobra.Command) (bool, error) {
 
 // applyLocal applies p to the state directory itself (no server runs on
 // it: the lock says so).
-func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResult, error) {
+func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.ApplyResult, error) {
 	opts, err := loadOptions(".", f.vars)
 	if err != nil {
 		return nil, err
@@ -144,7 +115,7 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 	if err := os.MkdirAll(f.state, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
-	unlock, err := lockState(f.state)
+	unlock, err := serve.LockState(f.state)
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +150,11 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 		}
 		return nil, err
 	}
-	return resultOf(ev, nil), nil
+	return serve.ResultOf(ev, nil), nil
 }
 
 // applyRemote asks a running server to apply p (POST /apply).
-func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*applyResult, error) {
+func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*serve.ApplyResult, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
@@ -205,7 +176,7 @@ func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*applyR
 	if err != nil {
 		return nil, fmt.Errorf("asking %s to apply: %w", base, err)
 	}
-	var r applyResult
+	var r serve.ApplyResult
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("asking %s to apply: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
 	}

@@ -207,17 +207,5 @@ func readPlan(path string) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the plan: %w", err)
 	}
-	return decodePlan(data, path)
-}
-
-// decodePlan parses a saved plan; name (its file) prefixes the errors.
-func decodePlan(data []byte, name string) (*reconcile.Plan, error) {
-	var p reconcile.Plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%s is not a saved plan: %w", name, err)
-	}
-	if !strings.HasPrefix(p.FormatVersion, "1.") || p.Desired == nil || p.Commit == "" {
-		return nil, fmt.Errorf("%s is not a saved plan of this gitboot (format_version %q; make it with gitboot plan --out)", name, p.FormatVersion)
-	}
-	return &p, nil
+	return reconcile.DecodePlan(data, path)
 }

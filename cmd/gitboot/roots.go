@@ -70,16 +70,6 @@ func (f *rootFlags) args() []string {
 	return out
 }
 
-// checkPathHandler answers GET /check-path from the server's roots.
-func checkPathHandler(roots hclspec.Roots) func(kind, path string) (bool, []string) {
-	return func(kind, path string) (bool, []string) {
-		if kind == "ipxe_dir" {
-			return roots.CheckIPXEDir(path) == nil, roots.IPXE
-		}
-		return roots.CheckImageSource(path) == nil, roots.Images
-	}
-}
-
 // remoteRoots checks paths with a running server (GET /check-path), where
 // the files are: plan --server.
 type remoteRoots struct {

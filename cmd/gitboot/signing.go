@@ -51,22 +51,6 @@ func (f signingFlags) absKeys() (string, error) {
 	return abs, nil
 }
 
-// commitVerifier returns reconcile.Config.Verify for policy p (nil: every
-// commit is accepted). src must be a *gitsrc.Source.
-func commitVerifier(src reconcile.Source, p *gitsrc.Policy) func(*gitsrc.Commit) error {
-	if p == nil {
-		return nil
-	}
-	return func(c *gitsrc.Commit) error {
-		gs, ok := src.(*gitsrc.Source)
-		if !ok {
-			return fmt.Errorf("cannot check the signature of commit %s: source %T is not a git repository", c.Short(), src)
-		}
-		_, err := gs.Verify(c, p)
-		return err
-	}
-}
-
 // checkSigned resolves ref in src and verifies the commit's signature; it
 // returns the commit's hash, so the caller uses the very commit checked.
 // A refused commit is reported ("refusing to ACTION: why") and is exit

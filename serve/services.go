@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -342,4 +342,42 @@ func (s *services) Wait() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// raInterfaces returns the interfaces to send IPv6 router advertisements
+// on: the server's DHCP interface when it names one, else every interface
+// with an IPv4 address inside a served network.
+func raInterfaces(snap *bootsvc.Snapshot) []string {
+	if snap.Server.Interface != "" {
+		return []string{snap.Server.Interface}
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ifi := range ifaces {
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 || ifi.Flags&net.FlagMulticast == 0 {
+			continue
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			if _, served := snap.NetworkContaining(ip.Unmap()); served {
+				out = append(out, ifi.Name)
+				break
+			}
+		}
+	}
+	return out
 }
