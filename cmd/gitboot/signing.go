@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -96,12 +93,9 @@ func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sig
 	if policy == nil {
 		return nil
 	}
-	cat := exec.CommandContext(ctx, "git", "cat-file", "commit", id)
-	var catErr bytes.Buffer
-	cat.Stderr = &catErr
-	raw, err := cat.Output()
+	raw, err := gitsrc.CatCommit(ctx, id)
 	if err != nil {
-		return fmt.Errorf("pre-receive: git cat-file commit %s: %v: %s", reconcile.Short(id), err, strings.TrimSpace(catErr.String()))
+		return fmt.Errorf("pre-receive: %w", err)
 	}
 	signer, err := policy.VerifyRaw(raw)
 	if err != nil {

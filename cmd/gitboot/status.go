@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/internal/hostlist"
+	"github.com/gitboot/gitboot/reconcile/notes"
 	"github.com/spf13/cobra"
 )
 
@@ -94,7 +95,7 @@ func (o *statusOpts) once(ctx context.Context, out, errOut io.Writer, args []str
 	var err error
 	missingWhy := "not declared on " + o.server
 	if o.repo != "" {
-		rep, err = repoStatus(ctx, o.repo, o.ref)
+		rep, err = notes.RepoStatus(ctx, o.repo, o.ref)
 		missingWhy = "no notes in " + o.repo + " for"
 	} else {
 		rep, err = fetchStatus(ctx, o.server)
