@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/diagfmt"
 	"github.com/gitboot/gitboot/internal/macaddr"
 	"github.com/gitboot/gitboot/internal/nodeblock"
 	"github.com/spf13/cobra"
@@ -179,7 +180,7 @@ func declaredInTree(dir string, vars []string, errOut io.Writer) (*declared, err
 	defer closeFS()
 	c, diags := hclspec.Load(fsys, opts)
 	if diags.HasErrors() {
-		writeDiagnostics(errOut, withSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags), diags)
+		writeDiagnostics(errOut, diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags), diags)
 		return nil, fmt.Errorf("the configuration in %s is invalid: fix it before adding nodes", dir)
 	}
 	d := &declared{taken: map[netip.Addr]bool{}, names: map[string]bool{}, macs: map[string]string{}, profiles: []string{}}

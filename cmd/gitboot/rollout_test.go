@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -132,38 +131,6 @@ func TestRolloutCommandDryRunAndErrors(t *testing.T) {
 	}
 	if len(*reqs) != 1 {
 		t.Errorf("bad flags reached the server: %d requests", len(*reqs))
-	}
-}
-
-func TestProgressViewManyBatches(t *testing.T) {
-	var nodes []rollout.NodeProgress
-	for i := range 40 {
-		st := rollout.NodePending
-		switch {
-		case i < 20:
-			st = rollout.NodeDone
-		case i == 20:
-			st = rollout.NodeRebooting
-		}
-		nodes = append(nodes, rollout.NodeProgress{Name: fmt.Sprintf("c%03d", i+1), State: st})
-	}
-	var buf bytes.Buffer
-	v := newProgressView(&buf, true, false)
-	v.draw(progressOf(rollout.StateRunning, nodes...))
-	frame := buf.String()
-	for _, want := range []string{"batches 1-18 ended", "batch 19/40", "batch 21/40", "rebooting: c021", "batch 24/40", "batches 25-40 pending", "running: 20 done"} {
-		if !strings.Contains(frame, want) {
-			t.Errorf("frame lacks %q:\n%s", want, frame)
-		}
-	}
-	if n := strings.Count(frame, "\n"); n != 10 {
-		t.Errorf("%d lines, want 10 (header, ended, 6 bars, pending, counts):\n%s", n, frame)
-	}
-	// A shorter frame clears the lines the longer one left.
-	buf.Reset()
-	v.draw(progressOf(rollout.StateCompleted, rollout.NodeProgress{Name: "c001", State: rollout.NodeDone}))
-	if n := strings.Count(buf.String(), "\n"); n != 10 || !strings.HasPrefix(buf.String(), "\x1b[10A") {
-		t.Errorf("redraw: %d lines %q", n, buf.String())
 	}
 }
 
