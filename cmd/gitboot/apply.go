@@ -2,21 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/gitboot/gitboot/reconcile"
-	"github.com/gitboot/gitboot/reconcile/artifact"
-	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/gitboot/gitboot/serve"
+	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -71,7 +65,7 @@ func newApplyCmd() *cobra.Command {
 			}
 			var ev *serve.ApplyResult
 			if f.server != "" {
-				ev, err = applyRemote(cmd.Context(), f.server, p)
+				ev, err = client.Apply(cmd.Context(), f.server, p)
 			} else {
 				ev, err = applyLocal(cmd, f, p)
 			}
@@ -112,36 +106,13 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.Appl
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(f.state, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state directory: %w", err)
-	}
-	unlock, err := serve.LockState(f.state)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	src, err := gitsrc.Open(f.repo)
-	if err != nil {
-		return nil, err
-	}
-	log, _ := newLogger(cmd.ErrOrStderr(), "text")
-	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log})
-	if err != nil {
-		return nil, err
-	}
 	roots, err := f.roots.roots()
 	if err != nil {
 		return nil, err
 	}
-	block := f.block
-	if block == "" && p.Desired != nil {
-		block = p.Desired.Server.Name
-	}
-	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: block, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log, Roots: roots})
-	if _, err := rec.Restore(); err != nil {
-		return nil, err
-	}
-	ev, err := rec.ApplyPlan(cmd.Context(), p)
+	log, _ := newLogger(cmd.ErrOrStderr(), "text")
+	ev, err := serve.ApplyLocal(cmd.Context(), serve.LocalConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.block,
+		Vars: opts.Vars, Roots: roots, Logger: log}, p)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {
@@ -151,37 +122,4 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.Appl
 		return nil, err
 	}
 	return serve.ResultOf(ev, nil), nil
-}
-
-// applyRemote asks a running server to apply p (POST /apply).
-func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*serve.ApplyResult, error) {
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	base := strings.TrimRight(server, "/")
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/apply", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("--server %q: %w", server, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %w", base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %w", base, err)
-	}
-	var r serve.ApplyResult
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
-	}
-	if r.Error != "" {
-		return nil, fmt.Errorf("%s refused the plan: %s", base, r.Error)
-	}
-	return &r, nil
 }
