@@ -259,3 +259,15 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 	}
 	return table, written, snap.Commit
 }
+
+// Add queues records for the note of commit (a rollout's records); they
+// are written with the next flush, at once.
+func (w *notesWriter) Add(commit string, recs ...notes.Record) {
+	w.mu.Lock()
+	w.pending[commit] = append(w.pending[commit], recs...)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}

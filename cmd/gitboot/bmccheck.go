@@ -12,23 +12,9 @@ import (
 )
 
 // bmcCredentialDiags checks the credentials names of c's bmc blocks
-// against the credentials file at path. Without a file it returns a
-// warning that they were not checked (when any node names credentials).
+// against the credentials file at path (power.CheckCredentialsFile).
 func bmcCredentialDiags(c *hclspec.Cluster, path string) hcl.Diagnostics {
-	if path == "" {
-		for _, n := range c.Nodes {
-			if n.BMC != nil && n.BMC.Credentials != "" {
-				return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "BMC credentials not checked",
-					Detail: "Nodes name BMC credentials; give --bmc-credentials FILE (the server's credentials file) to check that it defines them."}}
-			}
-		}
-		return nil
-	}
-	creds, diags := power.LoadCredentials(path)
-	if diags.HasErrors() {
-		return diags
-	}
-	return append(diags, power.CheckCredentials(c, creds)...)
+	return power.CheckCredentialsFile(c, path)
 }
 
 // checkPlanCredentials is plan's (and apply's) credentials check of ref:

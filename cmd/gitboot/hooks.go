@@ -13,7 +13,6 @@ import (
 	"syscall"
 
 	"github.com/gitboot/gitboot/reconcile/githook"
-	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/spf13/cobra"
 )
 
@@ -202,36 +201,24 @@ func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []s
 	if err := preReceiveSigned(ctx, stderr, ref, newID, sign); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "gitboot-pre-receive-")
-	if err != nil {
-		return fmt.Errorf("pre-receive: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := gitsrc.ExportTree(ctx, newID, tmp); err != nil {
-		return fmt.Errorf("pre-receive: exporting %s: %w", short, err)
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("pre-receive: %w", err)
 	}
-	args := append([]string{"validate"}, roots.args()...)
+	args := append([]string{exe, "validate"}, roots.args()...)
 	for _, v := range vars {
 		args = append(args, "--var", v)
 	}
-	v := exec.CommandContext(ctx, exe, append(args, ".")...)
-	v.Dir = tmp       // "." keeps file names relative to the repository root
-	v.Stderr = stderr // the diagnostics; stdout only says "Success!" about a temporary directory
-	err = v.Run()
-	var ee *exec.ExitError
+	valid, err := githook.ValidatePush(ctx, newID, args, stderr)
 	switch {
-	case err == nil:
-		fmt.Fprintf(stderr, "gitboot: commit %s is valid; accepting the push to %s.\n", short, ref)
-		return nil
-	case errors.As(err, &ee) && ee.ExitCode() == 1:
+	case err != nil:
+		return err
+	case !valid:
 		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: commit %s is not valid. Fix the errors above and push again.\n", ref, short)
 		return exitError{1}
 	}
-	return fmt.Errorf("pre-receive: running gitboot validate: %w", err)
+	fmt.Fprintf(stderr, "gitboot: commit %s is valid; accepting the push to %s.\n", short, ref)
+	return nil
 }
 
 func newHooksPokeCmd() *cobra.Command {

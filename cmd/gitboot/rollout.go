@@ -118,32 +118,13 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 			"start gitboot serve with --bmc-credentials FILE (credentials never travel to the CLI)")
 	}
 	base := strings.TrimRight(o.server, "/")
-	var p *rollout.Progress
-	var err error
-	switch {
-	case o.cancel:
-		p, err = rollout.Call(ctx, statusClient, http.MethodDelete, base, nil)
-		if err != nil {
-			return err
-		}
+	p, err := o.call(ctx, base)
+	if err != nil || p == nil {
+		return err
+	}
+	if o.cancel {
 		fmt.Fprintf(out, "Rollout %s canceled.\n", p.ID)
 		return nil
-	case o.watch:
-		if p, err = rollout.Call(ctx, statusClient, http.MethodGet, base, nil); err != nil {
-			return err
-		}
-		if p.ID == "" {
-			return fmt.Errorf("%s has run no rollout", o.server)
-		}
-	default:
-		req, err := o.request()
-		if err != nil {
-			return err
-		}
-		body, _ := json.Marshal(req)
-		if p, err = rollout.Call(ctx, statusClient, http.MethodPost, base, body); err != nil {
-			return err
-		}
 	}
 	if p.State == rollout.StatePlanned {
 		if o.json {
@@ -159,6 +140,44 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 		fmt.Fprintf(out, "No node needs a reboot to pick up commit %s.\n", reconcile.Short(p.Commit))
 		return nil
 	}
+	p, err = o.follow(ctx, base, p, out, errOut)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(out, p)
+	}
+	rollout.WriteReport(out, p)
+	if p.State != rollout.StateCompleted {
+		return exitError{1}
+	}
+	return nil
+}
+
+// call sends the request of the flags: --cancel, --watch (the rollout
+// running), else a new rollout.
+func (o *rolloutOpts) call(ctx context.Context, base string) (*rollout.Progress, error) {
+	switch {
+	case o.cancel:
+		return rollout.Call(ctx, statusClient, http.MethodDelete, base, nil)
+	case o.watch:
+		p, err := rollout.Call(ctx, statusClient, http.MethodGet, base, nil)
+		if err == nil && p.ID == "" {
+			return nil, fmt.Errorf("%s has run no rollout", o.server)
+		}
+		return p, err
+	}
+	req, err := o.request()
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(req)
+	return rollout.Call(ctx, statusClient, http.MethodPost, base, body)
+}
+
+// follow draws p's progress every --poll until it is finished (or
+// replaced by another rollout) and returns how it ended.
+func (o *rolloutOpts) follow(ctx context.Context, base string, p *rollout.Progress, out, errOut io.Writer) (*rollout.Progress, error) {
 	view := rollout.NewView(out, isTerminal(out) && !o.json, o.json)
 	view.Draw(p)
 	t := time.NewTicker(o.poll)
@@ -168,13 +187,13 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(errOut, "\ngitboot rollout: stopped watching; rollout %s goes on on the server (gitboot rollout --watch, --cancel)\n", p.ID)
-			return exitError{1}
+			return nil, exitError{1}
 		case <-t.C:
 		}
 		next, err := rollout.Call(ctx, statusClient, http.MethodGet, base, nil)
 		if err != nil {
 			if failures++; failures > 20 {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -188,14 +207,7 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 		p = next
 		view.Draw(p)
 	}
-	if o.json {
-		return printJSON(out, p)
-	}
-	rollout.WriteReport(out, p)
-	if p.State != rollout.StateCompleted {
-		return exitError{1}
-	}
-	return nil
+	return p, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -3,11 +3,16 @@ package githook
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
 )
 
 // PokeTimeout bounds the post-receive hook's request: a push never waits
@@ -88,4 +93,34 @@ func Poke(ctx context.Context, server string) error {
 		return PokeStatusError{resp.Status}
 	}
 	return nil
+}
+
+// ValidatePush exports the tree of the pushed commit id (quarantined:
+// read with git from the hook's directory and environment) into a
+// temporary directory and runs validate there (a command and its
+// arguments; "." is appended: the file names stay relative to the
+// repository root), its diagnostics on stderr. It reports whether the
+// commit is valid (validate exited 0; 1 is invalid; anything else an
+// error).
+func ValidatePush(ctx context.Context, id string, validate []string, stderr io.Writer) (bool, error) {
+	tmp, err := os.MkdirTemp("", "gitboot-pre-receive-")
+	if err != nil {
+		return false, fmt.Errorf("pre-receive: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := gitsrc.ExportTree(ctx, id, tmp); err != nil {
+		return false, fmt.Errorf("pre-receive: exporting %s: %w", id[:min(len(id), 12)], err)
+	}
+	v := exec.CommandContext(ctx, validate[0], append(validate[1:], ".")...)
+	v.Dir = tmp
+	v.Stderr = stderr // the diagnostics; stdout only says "Success!" about a temporary directory
+	err = v.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ee) && ee.ExitCode() == 1:
+		return false, nil
+	}
+	return false, fmt.Errorf("pre-receive: running gitboot validate: %w", err)
 }
