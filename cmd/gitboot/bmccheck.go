@@ -8,14 +8,7 @@ import (
 	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
-	"github.com/hashicorp/hcl/v2"
 )
-
-// bmcCredentialDiags checks the credentials names of c's bmc blocks
-// against the credentials file at path (power.CheckCredentialsFile).
-func bmcCredentialDiags(c *hclspec.Cluster, path string) hcl.Diagnostics {
-	return power.CheckCredentialsFile(c, path)
-}
 
 // checkPlanCredentials is plan's (and apply's) credentials check of ref:
 // with --bmc-credentials the commit is loaded and each unknown name is an
@@ -49,7 +42,7 @@ func checkPlanCredentials(stderr io.Writer, f planFlags, desired *reconcile.Inve
 	if diags.HasErrors() {
 		return fmt.Errorf("loading %s again to check BMC credentials: %s", f.ref, diags.Error())
 	}
-	diags = bmcCredentialDiags(c, f.bmcCreds)
+	diags = power.CheckCredentialsFile(c, f.bmcCreds)
 	if len(diags) == 0 {
 		return nil
 	}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/diagfmt"
-	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/gitboot/gitboot/power"
+	"github.com/gitboot/gitboot/reconcile"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 )
@@ -52,19 +54,9 @@ func newValidateCmd() *cobra.Command {
 				}
 				pc = r
 			}
-			c, diags := hclspec.Load(fsys, opts)
-			if !diags.HasErrors() && pc != nil {
-				// Server paths first: nothing outside the roots is read.
-				diags = append(diags, hclspec.CheckRoots(c, nil, pc)...)
-			}
-			if !diags.HasErrors() {
-				diags = append(diags, bmcCredentialDiags(c, bmcCreds)...)
-			}
-			if !diags.HasErrors() {
-				// What the server's build would refuse: overlays that do
-				// not load, templates that fail for some node.
-				diags = append(diags, artifact.Check(c, "")...)
-			}
+			diags := reconcile.CheckTree(fsys, opts, pc, func(c *hclspec.Cluster) hcl.Diagnostics {
+				return power.CheckCredentialsFile(c, bmcCreds)
+			})
 			files := diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags)
 			if cf := credFiles(bmcCreds); cf != nil && files != nil {
 				for k, v := range cf {
