@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -102,14 +101,7 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 			return err
 		}
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding the gitboot executable: %w", err)
-	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		return fmt.Errorf("finding the gitboot executable: %w", err)
-	}
-	dir, bare, err := githook.Dir(f.repo)
+	exe, err := githook.Executable()
 	if err != nil {
 		return err
 	}
@@ -121,10 +113,8 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	if keys != "" {
 		args = append(args, "--require-signed", "--trusted-keys", keys)
 	}
-	if err := githook.Install(dir, []githook.Hook{
-		{Name: "pre-receive", Text: githook.PreReceiveScript(exe, ref, args)},
-		{Name: "post-receive", Text: githook.PostReceiveScript(exe, ref, f.server)},
-	}, f.force); err != nil {
+	dir, bare, err := githook.InstallBoth(f.repo, exe, ref, f.server, args, f.force)
+	if err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()

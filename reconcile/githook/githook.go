@@ -173,3 +173,31 @@ fi
 exec "$gitboot" hooks pre-receive --ref ` + ShQuote(ref) + words.String() + `
 `
 }
+
+// InstallBoth installs the pre-receive hook (PreReceiveScript with args)
+// and the post-receive hook (PostReceiveScript) into repo's hooks
+// directory (see Dir and Install) for exe, the gitboot executable, and
+// returns that directory and whether repo is bare.
+func InstallBoth(repo, exe, ref, server string, args []string, force bool) (dir string, bare bool, err error) {
+	if dir, bare, err = Dir(repo); err != nil {
+		return "", false, err
+	}
+	err = Install(dir, []Hook{
+		{Name: "pre-receive", Text: PreReceiveScript(exe, ref, args)},
+		{Name: "post-receive", Text: PostReceiveScript(exe, ref, server)},
+	}, force)
+	return dir, bare, err
+}
+
+// Executable is this executable's path, symbolic links resolved: what a
+// hook calls.
+func Executable() (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding the gitboot executable: %w", err)
+	}
+	return exe, nil
+}
