@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -129,17 +128,7 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	return nil
 }
 
-// fullBranchRef turns "main" into "refs/heads/main" and checks the name.
-func fullBranchRef(ref string) (string, error) {
-	if !strings.HasPrefix(ref, "refs/") {
-		ref = "refs/heads/" + ref
-	}
-	if err := exec.Command("git", "check-ref-format", ref).Run(); err != nil {
-		return "", fmt.Errorf("--ref %q: not a valid branch name", ref)
-	}
-	return ref, nil
-}
-
+// checkServerURL checks hooks install's --server.
 func checkServerURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
