@@ -249,4 +249,3 @@ func twoStageRepo(t *testing.T) string {
 	git(t, repo, "commit", "-q", "-m", "two-stage test cluster")
 	return repo
 }
-
