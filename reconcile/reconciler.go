@@ -138,6 +138,8 @@ type Reconciler struct {
 	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
 	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
 	rejected    *ConfigError
+	idleState   *idleState   // idle.go
+	loads       atomic.Int64 // commits loaded (desire), for tests
 }
 
 // New makes a Reconciler.
@@ -250,10 +252,12 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		// Only a new commit fixes it; do not report it again.
 		return Evaluation{Commit: commit, Result: ResultRejected, Err: r.rejected}, r.rejected
 	}
-	if commit.Hash == r.evaluated && !opt.Recheck {
+	if commit.Hash == r.evaluated && (!opt.Recheck || r.idle(commit)) {
 		return Evaluation{Commit: commit, Result: ResultUnchanged}, nil
 	}
 	ev = Evaluation{Commit: commit}
+	before := r.knownSources()
+	var desired *Inventory
 	if h, ok := r.cfg.Source.(historian); ok && r.evaluated != "" {
 		ev.Superseded, _, _ = h.Between(r.evaluated, commit.Hash, 100)
 	}
@@ -268,6 +272,11 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		case ResultUnchanged:
 			r.evaluated = ev.Commit.Hash
 		}
+		if desired != nil && (ev.Result == ResultApplied || ev.Result == ResultUnchanged || ev.Result == ResultPlanned) {
+			r.settle(commit.Hash, desired, before)
+		} else {
+			r.idleState = nil
+		}
 		if r.cfg.OnEvaluated != nil && (newCommit || ev.Result == ResultApplied || ev.Result == ResultError) {
 			r.cfg.OnEvaluated(ev)
 		}
@@ -277,6 +286,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	defer cancel()
 	cluster, srv, desired, err := r.desireCtx(ctx, commit)
 	if err != nil {
+		desired = nil
 		err = r.overDeadline(ctx, commit, err)
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
@@ -346,7 +356,8 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 		return Evaluation{Result: ResultError, Err: err}, err
 	}
 	ev = Evaluation{Commit: commit}
-	p.dropDetails() // read no more: the memory is the build's
+	r.idleState = nil // the next pass evaluates the tip again
+	p.dropDetails()   // read no more: the memory is the build's
 	done := boundMemory()
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
@@ -383,6 +394,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 // desire loads and validates a commit and computes its desired state
 // (steps: load, pick the server, compute input keys and examine images).
 func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+	r.loads.Add(1)
 	if r.cfg.Verify != nil {
 		if err := r.cfg.Verify(commit); err != nil {
 			return nil, nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
