@@ -138,8 +138,9 @@ type Reconciler struct {
 	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
 	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
 	rejected    *ConfigError
-	idleState   *idleState   // idle.go
-	loads       atomic.Int64 // commits loaded (desire), for tests
+	idleState   *idleState         // idle.go
+	evalCache   *hclspec.EvalCache // evalcache.go; nil until the first load
+	loads       atomic.Int64       // commits loaded (desire), for tests
 }
 
 // New makes a Reconciler.
@@ -402,10 +403,11 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 			}}}
 		}
 	}
-	cluster, srv, err := LoadContext(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots)
+	cluster, srv, err := loadCached(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots, r.cache())
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	r.saveCache()
 	desired, err := Desire(commit, cluster, srv, true)
 	if err != nil {
 		return nil, nil, nil, repoError(commit.Hash, cluster, err)
