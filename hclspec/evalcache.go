@@ -1,9 +1,7 @@
 package hclspec
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"encoding/gob"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,7 +39,8 @@ type EvalCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
-	changed bool // entries differ from the file
+	unsaved int  // node blocks evaluated since the file was read or written
+	read    bool // the file holds a cache (read or written)
 	last    CacheStats
 }
 
@@ -58,9 +57,13 @@ type cacheEntry struct {
 	Deps            map[string]string // repository path -> fileDigest, read by the block's expressions
 }
 
+// saveAfter is how many node blocks evaluated since the cache file was
+// written make Save write it again.
+const saveAfter = 64
+
 // cacheFormat names the encoding and the key scheme; a change of either
 // must change it.
-const cacheFormat = "gitboot-evalcache/1"
+const cacheFormat = "gitboot-evalcache/2"
 
 // NewEvalCache returns an empty cache kept in memory only.
 func NewEvalCache() *EvalCache { return &EvalCache{entries: map[string]*cacheEntry{}} }
@@ -75,40 +78,26 @@ func OpenEvalCache(path string) *EvalCache {
 	if err != nil {
 		return c
 	}
-	var file struct {
-		Format  string
-		Entries map[string]*cacheEntry
-	}
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&file); err != nil || file.Format != cacheFormat {
-		return c
-	}
-	c.entries = file.Entries
-	if c.entries == nil {
-		c.entries = map[string]*cacheEntry{}
+	if entries, err := decodeEntries(data); err == nil {
+		c.entries, c.read = entries, true
 	}
 	return c
 }
 
-// Save writes the cache to its file (atomically) when it changed since it
-// was read or last saved; a cache in memory only is not written.
+// Save writes the cache to its file (atomically) when the file holds none
+// or once the loads since it was read or last saved evaluated at least
+// saveAfter node blocks (fewer cost less to evaluate again than to write
+// the file); a cache in memory only is not written.
 func (c *EvalCache) Save() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.path == "" || !c.changed {
+	if c.path == "" || (c.read && c.unsaved < saveAfter) {
 		return nil
 	}
-	var buf bytes.Buffer
-	file := struct {
-		Format  string
-		Entries map[string]*cacheEntry
-	}{cacheFormat, c.entries}
-	if err := gob.NewEncoder(&buf).Encode(&file); err != nil {
-		return fmt.Errorf("encoding the evaluation cache: %w", err)
-	}
-	if err := atomicfile.WriteFile(c.path, buf.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(c.path, encodeEntries(c.entries), 0o600); err != nil {
 		return fmt.Errorf("writing the evaluation cache: %w", err)
 	}
-	c.changed = false
+	c.unsaved, c.read = 0, true
 	return nil
 }
 
@@ -126,7 +115,6 @@ type cacheSession struct {
 	c     *EvalCache
 	live  map[string]*cacheEntry
 	stats CacheStats
-	added bool
 }
 
 func (c *EvalCache) begin() *cacheSession {
@@ -140,9 +128,7 @@ func (s *cacheSession) end(keep bool) {
 	if !keep {
 		return
 	}
-	if s.added || len(s.live) != len(s.c.entries) {
-		s.c.changed = true
-	}
+	s.c.unsaved += s.stats.Misses
 	s.c.entries = s.live
 	s.c.last = s.stats
 }

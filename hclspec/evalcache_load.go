@@ -281,7 +281,6 @@ func (l *loader) nodeChunk(s *cacheSession, rec *recordFS, global string, ch chu
 	}
 	s.live[key] = &cacheEntry{File: ch.file, Line: ch.start.Line, Byte: ch.start.Byte, End: ch.start.Byte + len(ch.src),
 		Nodes: slices.Clone(l.nodes[firstNode:]), Deps: deps}
-	s.added = true
 	return true
 }
 

@@ -1,12 +1,15 @@
 package hclspec
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // cacheRepo is a repository whose node blocks depend on a profile, a
@@ -211,5 +214,36 @@ func writeFileT(t *testing.T, p, data string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The cache file encodes every field of Node (but Interfaces: nodes with
+// interface blocks are not cached); a new field must be added to
+// evalcache_codec.go, and this list.
+func TestEvalCacheCodecCoversNode(t *testing.T) {
+	var names []string
+	for _, f := range reflect.VisibleFields(reflect.TypeOf(Node{})) {
+		names = append(names, f.Name)
+	}
+	want := "Name MAC IP Profiles Image Network KernelArgs SystemOverlays RuntimeOverlays Tags AssetKeySHA256 BMC Root RootSize Interfaces NetworkConfig Origins Range"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("Node's fields are\n%s\nthe cache encodes\n%s", got, want)
+	}
+	n := &Node{Name: "a", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.0.0.1"), Profiles: []string{"p"},
+		Image: "i", Network: "n", KernelArgs: []string{}, SystemOverlays: nil, RuntimeOverlays: []string{"o"},
+		Tags: map[string]string{"k": "v"}, AssetKeySHA256: "sha256:00", BMC: &BMC{Driver: "ipmi", Address: "10.1.0.1", Port: 623, Credentials: "c", Insecure: true},
+		Root: "tmpfs", RootSize: "50%", NetworkConfig: "networkd",
+		Origins: map[string]hcl.Range{"mac": {Filename: "n.hcl", Start: hcl.Pos{Line: 2, Column: 3, Byte: 20}, End: hcl.Pos{Line: 2, Column: 9, Byte: 26}}},
+		Range:   hcl.Range{Filename: "n.hcl", Start: hcl.Pos{Line: 1, Column: 6, Byte: 5}, End: hcl.Pos{Line: 1, Column: 9, Byte: 8}}}
+	in := map[string]*cacheEntry{"k": {File: "n.hcl", Line: 1, Byte: 0, End: 40, Nodes: []*Node{n}, Deps: map[string]string{"f": "absent"}}}
+	out, err := decodeEntries(encodeEntries(in))
+	if err != nil || !reflect.DeepEqual(out, in) {
+		t.Errorf("decoded %+v %v", out["k"], err)
+	}
+	data := encodeEntries(in)
+	for i := range data {
+		if _, err := decodeEntries(data[:i]); err == nil {
+			t.Fatalf("a cache file cut at %d of %d bytes decoded", i, len(data))
+		}
 	}
 }
