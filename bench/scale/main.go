@@ -61,6 +61,7 @@ type step struct {
 	Nodes   int     `json:"nodes"`
 	Step    string  `json:"step"`
 	Seconds float64 `json:"seconds"`
+	CPU     float64 `json:"cpu_seconds,omitempty"` // user + system (getrusage): what a loaded machine does not inflate
 	PeakRSS int64   `json:"peak_rss_bytes"`
 }
 
@@ -156,13 +157,13 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 		if failed != nil {
 			return
 		}
-		d, rss, err := run(cmd, args...)
+		d, cpu, rss, err := run(cmd, args...)
 		if err != nil {
 			failed = fmt.Errorf("%s: %w", name, err)
 			return
 		}
-		steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(d.Seconds()), PeakRSS: rss})
-		fmt.Printf("%7d nodes  %-36s %9.3f s %9.1f MB\n", n, name, d.Seconds(), float64(rss)/(1<<20))
+		steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(d.Seconds()), CPU: round3(cpu.Seconds()), PeakRSS: rss})
+		fmt.Printf("%7d nodes  %-36s %9.3f s %9.1f MB %9.3f s CPU\n", n, name, d.Seconds(), float64(rss)/(1<<20), cpu.Seconds())
 	}
 	vars := []string{"--var", "image_source=" + image}
 	cli := func(args ...string) []string {
@@ -198,7 +199,7 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 			failed = err
 		} else {
 			name := fmt.Sprintf("%d idle polls (CPU s)", idlePolls)
-			steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(cpu.Seconds()), PeakRSS: rss})
+			steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(cpu.Seconds()), CPU: round3(cpu.Seconds()), PeakRSS: rss})
 			fmt.Printf("%7d nodes  %-36s %9.3f s %9.1f MB\n", n, name, cpu.Seconds(), float64(rss)/(1<<20))
 		}
 	}
@@ -218,20 +219,21 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 	return steps, failed
 }
 
-// run runs a command and returns its wall time and peak RSS.
-func run(name string, args ...string) (time.Duration, int64, error) {
+// run runs a command and returns its wall time, CPU time (user + system)
+// and peak RSS.
+func run(name string, args ...string) (time.Duration, time.Duration, int64, error) {
 	cmd := exec.Command(name, args...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, benchenv.Tail(out, 2000))
+		return 0, 0, 0, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, benchenv.Tail(out, 2000))
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss * 1024
 	}
-	return d, rss, nil
+	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss, nil
 }
 
 // writeNotes writes one notes commit on HEAD of repo with n node records,
