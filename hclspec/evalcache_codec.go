@@ -142,7 +142,7 @@ func decodeEntries(data []byte) (map[string]*cacheEntry, error) {
 	entries := make(map[string]*cacheEntry, count)
 	for i := uint64(0); i < count && d.err == nil; i++ {
 		key := d.str()
-		e := &cacheEntry{File: d.str(), Line: d.int(), Byte: d.int(), End: d.int(), Deps: d.strMap()}
+		e := &cacheEntry{File: d.istr(), Line: d.int(), Byte: d.int(), End: d.int(), Deps: d.strMap()}
 		nodes := d.uvarint()
 		if nodes > uint64(len(d.b)) {
 			return nil, errCacheFormat
@@ -163,8 +163,8 @@ func decodeEntries(data []byte) (map[string]*cacheEntry, error) {
 }
 
 func (d *decoder) node() *Node {
-	n := &Node{Name: d.str(), MAC: d.str(), Image: d.str(), Network: d.str(), AssetKeySHA256: d.str(),
-		Root: d.str(), RootSize: d.str(), NetworkConfig: d.str()}
+	n := &Node{Name: d.str(), MAC: d.str(), Image: d.istr(), Network: d.istr(), AssetKeySHA256: d.str(),
+		Root: d.istr(), RootSize: d.istr(), NetworkConfig: d.istr()}
 	if ip := d.str(); ip != "" {
 		if err := n.IP.UnmarshalBinary([]byte(ip)); err != nil {
 			d.fail()
@@ -175,7 +175,7 @@ func (d *decoder) node() *Node {
 	n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays = d.list(), d.list(), d.list(), d.list()
 	n.Tags = d.strMap()
 	if d.byte() == 1 {
-		n.BMC = &BMC{Driver: d.str(), Address: d.str(), Port: d.int(), Credentials: d.str(), Insecure: d.byte() == 1}
+		n.BMC = &BMC{Driver: d.istr(), Address: d.str(), Port: d.int(), Credentials: d.istr(), Insecure: d.byte() == 1}
 	}
 	n.Range = d.rng()
 	count := d.uvarint()
@@ -185,7 +185,7 @@ func (d *decoder) node() *Node {
 	}
 	n.Origins = make(map[string]hcl.Range, count)
 	for i := uint64(0); i < count && d.err == nil; i++ {
-		k := d.str()
+		k := d.istr()
 		n.Origins[k] = d.rng()
 	}
 	return n
@@ -228,23 +228,29 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) str() string {
-	l := d.uvarint()
-	if l > uint64(len(d.b)) {
-		d.fail()
-		return ""
-	}
-	raw := d.b[:l]
-	d.b = d.b[l:]
-	if l > 64 {
-		return string(raw)
-	}
+// str reads a string; istr one that repeats from node to node (file and
+// profile names, attribute names), kept once.
+func (d *decoder) str() string { return string(d.raw()) }
+
+func (d *decoder) istr() string {
+	raw := d.raw()
 	if s, ok := d.intern[string(raw)]; ok {
 		return s
 	}
 	s := string(raw)
 	d.intern[s] = s
 	return s
+}
+
+func (d *decoder) raw() []byte {
+	l := d.uvarint()
+	if l > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	raw := d.b[:l]
+	d.b = d.b[l:]
+	return raw
 }
 
 func (d *decoder) list() []string {
@@ -258,7 +264,7 @@ func (d *decoder) list() []string {
 	}
 	out := make([]string, l-1)
 	for i := range out {
-		out[i] = d.str()
+		out[i] = d.istr()
 	}
 	return out
 }
@@ -274,14 +280,14 @@ func (d *decoder) strMap() map[string]string {
 	}
 	m := make(map[string]string, l-1)
 	for i := uint64(0); i < l-1 && d.err == nil; i++ {
-		k := d.str()
-		m[k] = d.str()
+		k := d.istr()
+		m[k] = d.istr()
 	}
 	return m
 }
 
 func (d *decoder) rng() hcl.Range {
-	r := hcl.Range{Filename: d.str()}
+	r := hcl.Range{Filename: d.istr()}
 	r.Start = hcl.Pos{Line: d.int(), Column: d.int(), Byte: d.int()}
 	r.End = hcl.Pos{Line: d.int(), Column: d.int(), Byte: d.int()}
 	return r
