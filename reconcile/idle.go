@@ -8,8 +8,10 @@ import (
 )
 
 // incompleteCheckEvery is how often an idle pass still checks that the
-// served build is complete (an artifact found damaged and removed is built
-// again); the other idle passes read nothing but the ref and stat data.
+// served build is complete (an artifact removed behind the server's back,
+// by gitboot fsck, is built again); the other idle passes read nothing but
+// the ref and stat data. An artifact the server itself found damaged and
+// removed (Builder.Dropped) makes the next pass check at once.
 const incompleteCheckEvery = 10 * time.Minute
 
 // idleState is what the last evaluation that ended saw: the commit and a
@@ -21,6 +23,7 @@ type idleState struct {
 	commit  string
 	images  map[string]string // image source -> fingerprint
 	checked time.Time         // when the served build was last checked complete
+	dropped uint64            // Builder.Dropped then
 }
 
 // idle reports whether a pass for commit can end at once (see idleState).
@@ -35,20 +38,31 @@ func (r *Reconciler) idle(commit *gitsrc.Commit) bool {
 			return false
 		}
 	}
-	if now := r.cfg.Now(); now.Sub(s.checked) >= incompleteCheckEvery {
+	dropped := r.dropped()
+	if now := r.cfg.Now(); now.Sub(s.checked) >= incompleteCheckEvery || dropped != s.dropped {
 		if r.incomplete() {
 			return false
 		}
-		s.checked = now
+		s.checked, s.dropped = now, dropped
 	}
 	return true
 }
 
+// dropped is the Builder's count of damaged artifacts removed (0 without
+// a Builder).
+func (r *Reconciler) dropped() uint64 {
+	if r.cfg.Builder == nil {
+		return 0
+	}
+	return r.cfg.Builder.Dropped()
+}
+
 // knownSources returns the image sources the last evaluation (or the
-// running state) used, with their fingerprints taken now: taken before an
-// evaluation, so a source written while it runs is seen as changed by the
-// next recheck rather than missed.
-func (r *Reconciler) knownSources() map[string]string {
+// running state) used, with their fingerprints taken now, and the count of
+// damaged artifacts removed: taken before an evaluation, so a source
+// written (or an artifact removed) while it runs is seen by the next
+// recheck rather than missed.
+func (r *Reconciler) knownSources() preState {
 	var sources []string
 	switch {
 	case r.idleState != nil:
@@ -60,23 +74,29 @@ func (r *Reconciler) knownSources() map[string]string {
 			sources = append(sources, is.Source)
 		}
 	}
-	out := make(map[string]string, len(sources))
+	out := preState{images: make(map[string]string, len(sources)), dropped: r.dropped()}
 	for _, src := range sources {
 		if fp, err := artifact.SourceFingerprint(src); err == nil {
-			out[src] = fp
+			out.images[src] = fp
 		}
 	}
 	return out
+}
+
+// preState is what a pass saw before its evaluation (knownSources).
+type preState struct {
+	images  map[string]string // image source -> fingerprint
+	dropped uint64            // Builder.Dropped
 }
 
 // settle records the idle state after a pass over commit whose desired
 // state is desired ended (applied, unchanged or planned); before holds
 // the fingerprints taken before the evaluation (knownSources). A source
 // new to this evaluation is fingerprinted now.
-func (r *Reconciler) settle(commit string, desired *Inventory, before map[string]string) {
-	s := &idleState{commit: commit, images: make(map[string]string, len(desired.Images)), checked: r.cfg.Now()}
+func (r *Reconciler) settle(commit string, desired *Inventory, before preState) {
+	s := &idleState{commit: commit, images: make(map[string]string, len(desired.Images)), checked: r.cfg.Now(), dropped: before.dropped}
 	for _, is := range desired.Images {
-		fp, ok := before[is.Source]
+		fp, ok := before.images[is.Source]
 		if !ok {
 			var err error
 			if fp, err = artifact.SourceFingerprint(is.Source); err != nil {

@@ -71,3 +71,31 @@ func TestIdleRecheckDoesNothing(t *testing.T) {
 		})
 	}
 }
+
+// Idle passes check the served build only every incompleteCheckEvery: an
+// artifact removed behind the server's back is built again then.
+func TestIdleChecksTheBuildNowAndThen(t *testing.T) {
+	e := newRecEnv(t)
+	now := time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC)
+	e.rec.cfg.Now = func() time.Time { return now }
+	e.mustApply(e.repo.commit(baseFiles(), "first"))
+	arts := e.artifacts()
+	if len(arts) == 0 {
+		t.Fatal("no artifacts")
+	}
+	for _, a := range arts {
+		if err := os.Remove(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ev, err := e.once(Options{Recheck: true}); err != nil || ev.Result != ResultUnchanged || len(e.published) != 1 {
+		t.Fatalf("idle pass: %q %v, %d published", ev.Result, err, len(e.published))
+	}
+	now = now.Add(incompleteCheckEvery)
+	if ev, err := e.once(Options{Recheck: true}); err != nil || ev.Result != ResultApplied || len(e.published) != 2 {
+		t.Fatalf("pass after %v: %q %v, %d published; want the build made again", incompleteCheckEvery, ev.Result, err, len(e.published))
+	}
+	if len(e.artifacts()) == 0 {
+		t.Error("the artifacts were not built again")
+	}
+}
