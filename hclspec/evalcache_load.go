@@ -237,8 +237,16 @@ func (l *loader) nodeChunk(s *cacheSession, rec *recordFS, global string, ch chu
 	key := hex.EncodeToString(h.Sum(nil))
 	if e, ok := s.c.entries[key]; ok && depsHold(rec, e.Deps) {
 		dLine, dByte := ch.start.Line-e.Line, ch.start.Byte-e.Byte
+		if dLine != 0 || dByte != 0 {
+			// Kept where it is now: the next load need not move it again.
+			mv := &cacheEntry{File: e.File, Line: ch.start.Line, Byte: ch.start.Byte, End: ch.start.Byte + len(ch.src),
+				Nodes: make([]*Node, len(e.Nodes)), Deps: e.Deps}
+			for i, n := range e.Nodes {
+				mv.Nodes[i] = moved(n, e.File, e.Byte, e.End, dLine, dByte)
+			}
+			e = mv
+		}
 		for _, n := range e.Nodes {
-			n = moved(n, e.File, e.Byte, e.End, dLine, dByte)
 			l.nodes = append(l.nodes, n)
 			l.nodeDefs = append(l.nodeDefs, nodeDef{node: n})
 		}
