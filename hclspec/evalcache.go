@@ -85,8 +85,8 @@ func OpenEvalCache(path string) *EvalCache {
 }
 
 // Save writes the cache to its file (atomically) when the file holds none
-// or once the loads since it was read or last saved evaluated at least
-// saveAfter node blocks (fewer cost less to evaluate again than to write
+// or once the loads since it was read or last saved evaluated or moved at
+// least saveAfter node blocks (fewer cost less to do again than to write
 // the file); a cache in memory only is not written.
 func (c *EvalCache) Save() error {
 	c.mu.Lock()
@@ -115,6 +115,7 @@ type cacheSession struct {
 	c     *EvalCache
 	live  map[string]*cacheEntry
 	stats CacheStats
+	moves int // hits kept at a new place (worth writing, as misses are)
 }
 
 func (c *EvalCache) begin() *cacheSession {
@@ -128,7 +129,7 @@ func (s *cacheSession) end(keep bool) {
 	if !keep {
 		return
 	}
-	s.c.unsaved += s.stats.Misses
+	s.c.unsaved += s.stats.Misses + s.moves
 	s.c.entries = s.live
 	s.c.last = s.stats
 }

@@ -245,6 +245,7 @@ func (l *loader) nodeChunk(s *cacheSession, rec *recordFS, global string, ch chu
 				mv.Nodes[i] = moved(n, e.File, e.Byte, e.End, dLine, dByte)
 			}
 			e = mv
+			s.moves++
 		}
 		for _, n := range e.Nodes {
 			l.nodes = append(l.nodes, n)
