@@ -40,16 +40,12 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 	if stateDir != "" {
 		cache = hclspec.OpenEvalCache(filepath.Join(stateDir, EvalCacheFile))
 	}
-	cluster, srv, err := loadCached(context.Background(), commit, vars, server, roots, cache)
+	cluster, srv, desired, err := desireCommit(context.Background(), commit, vars, server, roots, cache)
 	if err != nil {
 		return nil, err
 	}
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
-	}
-	desired, err := Desire(commit, cluster, srv, true)
-	if err != nil {
-		return nil, repoError(commit.Hash, cluster, err)
 	}
 	if stateDir != "" {
 		name := ""
