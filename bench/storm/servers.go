@@ -66,6 +66,9 @@ func (g *gitbootTarget) start() error {
 	if *profile != "" {
 		env = append(env, "GITBOOT_CPUPROFILE="+*profile)
 	}
+	if *pprofAddr != "" {
+		env = append(env, "GITBOOT_PPROF="+*pprofAddr)
+	}
 	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, "serve",
 		"--repo", filepath.Join(g.e.dir, "repo"), "--state", filepath.Join(g.e.dir, "state"),
 		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0")
