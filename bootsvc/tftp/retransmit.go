@@ -3,7 +3,6 @@ package tftp
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -104,16 +103,4 @@ func (f *inflight) await(ctx context.Context, r *running) (serve bool) {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// clientAddrPort is the address and port a transfer's client sent from,
-// unmapped.
-func clientAddrPort(transfer any) netip.AddrPort {
-	ot, ok := transfer.(interface{ RemoteAddr() net.UDPAddr })
-	if !ok {
-		return netip.AddrPort{}
-	}
-	ua := ot.RemoteAddr()
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
