@@ -255,7 +255,7 @@ func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int
 		if !s.inflight.await(ctx, r) {
 			s.retransmits.Add(1)
 			s.log.Debug("tftp: retransmitted request ignored", "file", truncate(name, 80), "client", from)
-			return errRetransmit
+			return nil
 		}
 	}
 	sent := false
