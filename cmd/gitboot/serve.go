@@ -191,6 +191,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 				m.ObserveBuild(ev.Build)
 				m.ObserveApply(ev.Duration)
 				m.SetApplied(time.Now())
+				defer releaseMemory()
 			}
 			if nw != nil {
 				nw.Evaluated(ev)
@@ -233,6 +234,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		snap = rec.Snapshot()
 	}
 
+	releaseMemory()
 	store, err := status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
 	if statefile.SetAside(log, err, "node status starts empty") {
 		store, err = status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
