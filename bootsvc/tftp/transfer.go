@@ -49,14 +49,17 @@ func (e *clientError) Error() string {
 
 var errTimeout = errors.New("no acknowledgement from the client: timed out")
 
-// bufPool holds the packet buffers of transfers whose blocks fit 2 KiB
-// (512 and the Ethernet-sized 1,4xx blksizes firmware asks for): a storm
-// of thousands of transfers reuses them instead of allocating each.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 2048+ackBuffer); return &b }}
+// pooledBlock is the largest block whose packet buffer is pooled: 512 and
+// the Ethernet-sized 1,4xx blksizes firmware asks for.
+const pooledBlock = 1468
 
-// ackBuffer is the room for what the client sends back (an ACK, or an
-// ERROR with its message).
-const ackBuffer = 516
+// bufPool holds the packet buffers of transfers of at most pooledBlock: a
+// storm of thousands of transfers reuses them instead of allocating each.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, pooledBlock+4+ackBuffer); return &b }}
+
+// ackBuffer is the room for what the client sends back: an ACK, or an
+// ERROR whose message is cut at 124 bytes.
+const ackBuffer = 128
 
 // transfer sends one file over conn (connected to the client) in lock
 // step: each block is sent and sent again every timeout until its ACK
@@ -76,7 +79,7 @@ type transfer struct {
 func (t *transfer) run(ctx context.Context) (int64, error) {
 	need := t.neg.blockSize + 4 + ackBuffer
 	var buf []byte
-	if need <= 2048+ackBuffer {
+	if need <= pooledBlock+4+ackBuffer {
 		bp := bufPool.Get().(*[]byte)
 		defer bufPool.Put(bp)
 		buf = *bp
