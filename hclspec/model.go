@@ -89,6 +89,10 @@ type Image struct {
 	Kernel string    // glob inside the image; empty: newest /boot/vmlinuz-*
 	Digest string    // "sha256:<hex>" pin; empty when not pinned
 	Range  hcl.Range `json:"-"`
+	// Platform, Exclude, Compression: see image.go.
+	Platform    string   // "os/arch[/variant]" of a registry image; empty: the server's
+	Exclude     []string // globs left out of the image initrd; nil: DefaultImageExclude
+	Compression string   // "zstd", "gzip", "none"; empty: zstd if the kernel has RD_ZSTD
 
 	sourceRange hcl.Range // the source expression
 }

@@ -24,6 +24,22 @@ type tarMember struct {
 	mode             int64
 }
 
+// OCI media types and a descriptor, as the test layouts write them.
+const (
+	mediaOCIIndex    = "application/vnd.oci.image.index.v1+json"
+	mediaOCIManifest = "application/vnd.oci.image.manifest.v1+json"
+)
+
+type ociDescriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+	Platform  *struct {
+		Architecture string `json:"architecture"`
+		OS           string `json:"os"`
+	} `json:"platform,omitempty"`
+}
+
 func makeTar(t testing.TB, gz bool, members ...tarMember) []byte {
 	t.Helper()
 	var buf bytes.Buffer

@@ -332,6 +332,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	}
 	keepObj := map[string]bool{}
 	keepMan := map[string]bool{}
+	keepPulled := map[string]bool{} // registry digests whose pulled image stays cached
 	for _, h := range b.keptManifests(a) {
 		m, err := b.readManifest(h)
 		if err != nil {
@@ -342,6 +343,9 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			keepObj[rec.Image.Hex+extImage] = true
 			keepObj[rec.Kernel.Hex+extKernel] = true
 			keepObj[rec.Layout.Hex+extLayout] = true
+			if rec.Kind == "registry" {
+				keepPulled[rec.Digest] = true
+			}
 		}
 		for _, n := range m.Nodes {
 			keepObj[n.System.Hex+extImage] = true
@@ -392,6 +396,11 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			delete(b.layouts, h)
 		}
 	}
+	pulled, err := b.gcPullCache(keepPulled)
+	if err != nil {
+		return removed, bytesFreed, fmt.Errorf("gc: %w", err)
+	}
+	removed += pulled
 	if removed > 0 {
 		b.cfg.Logger.Info("gc removed unreferenced artifacts", "files", removed, "bytes", bytesFreed)
 	}
