@@ -150,8 +150,13 @@ func resolveRegistry(img *hclspec.Image) (string, error) {
 				return desc.Digest.String(), nil
 			}
 		}
-		if _, isDigest := ref.(name.Digest); isDigest && errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-			return "", &RepoError{&locError{subject: img.Range.Ptr(), err: fmt.Errorf("registry has no image %s (a wrong pinned digest?)", ref)}}
+		if d, isDigest := ref.(name.Digest); isDigest {
+			if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+				return "", wrongDigest(img, ref)
+			}
+			// The reference names its digest: known without the
+			// registry (a build pulls it, or fails).
+			return d.DigestStr(), nil
 		}
 		return "", fmt.Errorf("resolving %s: %w", ref, err)
 	}
@@ -185,6 +190,10 @@ func (b *Builder) pullImage(ctx context.Context, img *hclspec.Image, digest stri
 	}
 	t0 := time.Now()
 	rim, err := remote.Image(dref, opts...)
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return nil, wrongDigest(img, dref)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", dref, err)
 	}
@@ -204,3 +213,10 @@ func (b *Builder) pullImage(ctx context.Context, img *hclspec.Image, digest stri
 // pullCacheDir is where pulled images are kept: an OCI layout under the
 // artifacts, one blob per digest whichever images share it.
 func (b *Builder) pullCacheDir() string { return filepath.Join(b.cfg.StateDir, "artifacts", "oci") }
+
+// wrongDigest is a registry's answer that it has no image of a digest
+// reference: a *RepoError at the image block.
+func wrongDigest(img *hclspec.Image, ref name.Reference) error {
+	return &RepoError{&locError{subject: img.Range.Ptr(),
+		err: fmt.Errorf("digest mismatch: the registry has no image %s (image %s pins a digest it does not have)", ref, img.Name)}}
+}

@@ -121,6 +121,11 @@ func flattenImage(img v1.Image, sp *spool, progress func(int64)) (*tree, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Extract ends its tar stream before it reports a layer's error
+	// (a digest that does not match): read on to the end to see it.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, err
+	}
 	t := newTree()
 	if err := applyEntries(t, entries); err != nil {
 		return nil, err
