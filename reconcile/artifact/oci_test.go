@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/initrdtest"
+	"github.com/klauspost/compress/zstd"
 )
 
 // tarMember is one member of a test archive.
@@ -112,7 +114,9 @@ func makeOCI(t testing.TB, dir string, layers ...[]byte) string {
 	var ls []ociDescriptor
 	for _, l := range layers {
 		mt := "application/vnd.oci.image.layer.v1.tar+gzip"
-		if l[0] != 0x1f {
+		if bytes.HasPrefix(l, initrdtest.MagicZstd) {
+			mt = "application/vnd.oci.image.layer.v1.tar+zstd"
+		} else if l[0] != 0x1f {
 			mt = "application/vnd.oci.image.layer.v1.tar"
 		}
 		ls = append(ls, writeBlob(t, dir, mt, l))
@@ -272,5 +276,33 @@ func TestBadArchives(t *testing.T) {
 		if strings.HasPrefix(e.Name(), tmpPrefix) {
 			t.Errorf("failed builds left temp %s", e.Name())
 		}
+	}
+}
+
+// TestOCILayoutZstdLayer: a zstd-compressed layer (as `buildah push
+// --compression-format zstd` writes) is read like a gzip one, its digest
+// checked.
+func TestOCILayoutZstdLayer(t *testing.T) {
+	base := makeTar(t, true, tarMember{name: "boot/vmlinuz-1", body: "kernel"}, tarMember{name: "etc/old", body: "old"})
+	var upper bytes.Buffer
+	zw, err := zstd.NewWriter(&upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(makeTar(t, false, tarMember{name: "etc/.wh.old"}, tarMember{name: "etc/new", body: "from a zstd layer"}))
+	zw.Close()
+	dir := t.TempDir()
+	digest := makeOCI(t, dir, base, upper.Bytes())
+	tc := &testCluster{images: []*hclspec.Image{{Name: "oci", Source: dir}}, nodes: mkNodes(1, "oci", nil, nil)}
+	r := mustBuild(t, newBuilder(t, t.TempDir()), tc.build())
+	if r.Images["oci"].Digest != digest {
+		t.Errorf("digest %s, want %s", r.Images["oci"].Digest, digest)
+	}
+	got := unpack(t, r.Nodes["n00000"].Image.Path)
+	if b, err := os.ReadFile(filepath.Join(got, "etc/new")); err != nil || string(b) != "from a zstd layer" {
+		t.Errorf("etc/new: %q %v", b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(got, "etc/old")); err == nil {
+		t.Error("the zstd layer's whiteout did not remove etc/old")
 	}
 }
