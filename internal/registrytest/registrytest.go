@@ -139,3 +139,6 @@ func TarOf(t testing.TB, files map[string]string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// Close stops the registry (a registry that cannot be reached).
+func (r *Registry) Close() { r.srv.Close() }
