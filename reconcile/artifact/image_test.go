@@ -92,7 +92,9 @@ func TestImageFromTarAndTarGz(t *testing.T) {
 	tarPath, tgzPath := filepath.Join(dir, "root.tar"), filepath.Join(dir, "root.tar.gz")
 	run(t, src, "tar", "--numeric-owner", "-cf", tarPath, ".")
 	run(t, src, "tar", "--numeric-owner", "-czf", tgzPath, ".")
-	for _, p := range []string{tarPath, tgzPath} {
+	tzstPath := filepath.Join(dir, "root.tar.zst")
+	run(t, src, "tar", "--numeric-owner", "--zstd", "-cf", tzstPath, ".")
+	for _, p := range []string{tarPath, tgzPath, tzstPath} {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			tc := &testCluster{images: []*hclspec.Image{{Name: "img", Source: p, Exclude: []string{}}}, nodes: mkNodes(1, "img", nil, nil)}
 			r := mustBuild(t, newBuilder(t, t.TempDir()), tc.build())
