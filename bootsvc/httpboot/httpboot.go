@@ -310,12 +310,24 @@ func (h *Handler) ConnStats() ConnStats {
 	return ll.stats()
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: the boot listener, which serves
+// only what nodes fetch or post (bootRoute); the operator routes are on
+// the admin listener (Admin, ServeAdmin) and 404 here.
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	h.serveHTTP(rw, r, parsed{})
+}
+
+// serveHTTP serves r on the listener whose flags (admin, trusted) on
+// carries.
+func (h *Handler) serveHTTP(rw http.ResponseWriter, r *http.Request, on parsed) {
 	w := respPool.Get().(*respWriter)
 	w.ResponseWriter, w.code, w.n = rw, 0, 0
-	p := parsePath(r.URL.Path, r.URL.RawPath)
-	h.serve(w, r, p)
+	p := onListener(parsePath(r.URL.Path, r.URL.RawPath), on)
+	if p.other {
+		h.serveOther(w, r, p)
+	} else {
+		h.serve(w, r, p)
+	}
 	code := w.code
 	if code == 0 {
 		code = http.StatusOK
@@ -413,11 +425,13 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed, code int, why string) {
 	h.bad.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
 		"path", clip(r.URL.EscapedPath()), "remote", r.RemoteAddr)
-	ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
-	if n, ok := snap.NodeByIP(addr); ok {
-		ev.Node = n.Name
+	if !p.admin { // the admin listener's requests are no node's
+		ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
+		if n, ok := snap.NodeByIP(addr); ok {
+			ev.Node = n.Name
+		}
+		h.rec.Record(ev)
 	}
-	h.rec.Record(ev)
 	w.Header()["Content-Type"] = hdrText
 	w.Header()["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(code)

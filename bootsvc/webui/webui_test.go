@@ -46,7 +46,7 @@ func serveUI(t testing.TB, ui *UI, snap *bootsvc.Snapshot, store *status.Store) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
-	go func() { h.Serve(ctx, ln); done <- struct{}{} }()
+	go func() { h.ServeAdmin(ctx, ln, ""); done <- struct{}{} }()
 	go func() { ui.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return "http://" + ln.Addr().String()
@@ -128,7 +128,7 @@ func TestUIOff(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { h.Serve(ctx, ln); close(done) }()
+	go func() { h.ServeAdmin(ctx, ln, ""); close(done) }()
 	defer func() { cancel(); <-done }()
 	for _, p := range []string{"/", "/events"} {
 		resp, err := http.Get("http://" + ln.Addr().String() + p)
