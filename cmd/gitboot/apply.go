@@ -195,6 +195,9 @@ func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*applyR
 	if err != nil {
 		return nil, fmt.Errorf("--server %q: %w", server, err)
 	}
+	if err := authorize(req); err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

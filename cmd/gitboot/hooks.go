@@ -447,6 +447,9 @@ func poke(ctx context.Context, server string) error {
 	if err != nil {
 		return err
 	}
+	if err := authorize(req); err != nil {
+		return err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

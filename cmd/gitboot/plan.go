@@ -157,6 +157,9 @@ func runningInventory(ctx context.Context, f planFlags) (*reconcile.Inventory, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("--server %q: %w", f.server, err)
 	}
+	if err := authorize(req); err != nil {
+		return nil, nil, err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the running inventory: %w", err)

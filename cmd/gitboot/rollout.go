@@ -222,6 +222,9 @@ func rolloutCall(ctx context.Context, method, base string, body []byte) (*rollou
 	if err != nil {
 		return nil, fmt.Errorf("rollout on %s: %w", base, err)
 	}
+	if err := authorize(req); err != nil {
+		return nil, err
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -98,6 +98,9 @@ func (r remoteRoots) check(kind, flag, p string) error {
 	if err != nil {
 		return err
 	}
+	if err := authorize(req); err != nil {
+		return err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s cannot be checked by the server: %w", p, err)

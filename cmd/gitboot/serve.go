@@ -34,6 +34,7 @@ import (
 type serveFlags struct {
 	repo, ref, state, server string
 	listenHTTP, listenTFTP   string
+	listenAdmin              string
 	logFormat                string
 	vars                     []string
 	poll                     time.Duration
@@ -78,6 +79,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.server, "server", "", "server block to act as (needed when the repository declares several)")
 	fl.StringVar(&f.listenHTTP, "listen-http", "", "HTTP listen address (default :http_port of the server block)")
 	fl.StringVar(&f.listenTFTP, "listen-tftp", "", "TFTP listen address (default :tftp_port of the server block)")
+	fl.StringVar(&f.listenAdmin, "listen-admin", defaultListenAdmin, "admin listener: the status page, /events, /status, /inventory, /metrics, /check-path, /rollout, POST /reconcile, /apply, /power (the clients' --server); a non-loopback address needs --admin-token-file; empty: none")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
 	fl.DurationVar(&f.poll, "poll", 30*time.Second, "re-check the branch, image sources and a remote this often (0: never)")
@@ -86,7 +88,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /usr/lib/gitboot/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
-	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
+	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the admin listener")
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
 	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
@@ -141,6 +143,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer unlock()
+	adminCfg, err := checkAdmin(f.listenAdmin)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	src, err := openSource(ctx, f.repo, f.state)
@@ -267,13 +273,20 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		},
 		slots: map[string]*slot{},
 	}
+	admin, err := adminCfg.listen()
+	if err != nil {
+		return err
+	}
+	if admin != nil {
+		defer admin.ln.Close()
+	}
 	if err := s.Start(snap); err != nil {
 		return err
 	}
 	svcs = s
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
+		"http", strings.Join(s.Addrs("http"), ","), "admin", admin.Addr(), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 
 	g, gctx := errgroup.WithContext(ctx)
 	if nw != nil {
@@ -285,6 +298,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		g.Go(func() error { return ui.Run(gctx) })
 	}
 	g.Go(func() error { return rec.Run(gctx, f.poll) })
+	g.Go(func() error { return admin.Serve(gctx, s.http) })
 	g.Go(func() error { return rs.Run(gctx) })
 	g.Go(func() error {
 		// Artifacts never checked since written: a damaged one is removed

@@ -18,8 +18,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// defaultServerURL is where `gitboot status` looks without --server.
-const defaultServerURL = "http://127.0.0.1:9873"
+// defaultServerURL is where the clients (status, plan, discover,
+// rollout, hooks) look without --server: serve's admin listener.
+const defaultServerURL = "http://" + defaultListenAdmin
+
+// defaultListenAdmin is serve's --listen-admin.
+const defaultListenAdmin = "127.0.0.1:9875"
 
 type statusOpts struct {
 	server  string
@@ -185,6 +189,9 @@ func fetchStatus(ctx context.Context, base string) (*status.Report, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("status from %s: %w", base, err)
+	}
+	if err := authorize(req); err != nil {
+		return nil, err
 	}
 	resp, err := statusClient.Do(req)
 	if err != nil {
