@@ -99,7 +99,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	if bootsArtifact(p.route) && r.Method != http.MethodHead {
 		ev.Digest, ev.Commit, ev.Retired = a.Digest, src.Commit, src != snap
 	}
-	h.rec.Record(ev)
+	h.record(r, snap, node, ev)
 	if h.log.Enabled(r.Context(), -4) {
 		h.log.Debug("http: sending", "node", node.Name, "file", name, "remote", r.RemoteAddr,
 			"range", r.Header.Get("Range"))
@@ -121,7 +121,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 // byte of the overlay is sent, not even its size or ETag.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, ev status.Event, node *bootsvc.Node, why string) {
 	ev.Stage = status.StageDenied
-	h.rec.Record(ev)
+	h.record(r, h.snap.Load(), node, ev)
 	h.bad.Warn("http: runtime overlay refused (secure_runtime: only the node itself, as root, with its asset key if it has one)",
 		"why", why, "node", node.Name, "remote", r.RemoteAddr, "node_ip", node.IP)
 	w.Header()["Content-Type"] = hdrText
@@ -241,7 +241,7 @@ func assetKeyMatches(key, want string) bool {
 // notFound answers 404 with body (or "Not Found" when body is empty),
 // records ev and logs why.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Event, why, body string) {
-	h.rec.Record(ev)
+	h.record(r, h.snap.Load(), nil, ev)
 	h.bad.Warn("http: not found", "why", why, "node", ev.Node, "mac", ev.MAC, "path", clip(r.URL.Path),
 		"remote", r.RemoteAddr)
 	w.Header()["Content-Type"] = hdrText

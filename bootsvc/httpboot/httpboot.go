@@ -164,6 +164,12 @@ type Config struct {
 	// takes as long as the BMCs do. Loopback clients only (credentials
 	// stay on the server); nil: 404.
 	Power func(ctx context.Context, req []byte) (int, []byte)
+	// DHCPAddr returns the address a node's (MAC's) last DHCP exchange
+	// with this server showed (bootsvc/dhcp.Seen.Addr), for nodes without
+	// a declared ip and in proxy mode: a boot route request counts toward
+	// a node's status only from its own address (ownaddr.go). nil: only
+	// declared addresses count.
+	DHCPAddr func(mac string) (netip.Addr, bool)
 	// CheckPath answers GET /check-path for `gitboot plan --server`:
 	// whether a repository may name path as an image source (kind
 	// "image") or ipxe_dir (kind "ipxe_dir") on this server, resolved
@@ -481,7 +487,7 @@ func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, snap *boot
 	} else {
 		h.bad.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
 	}
-	h.rec.Record(ev)
+	h.record(r, snap, node, ev)
 	w.Header()["Content-Type"] = hdrText
 	w.Write(buf)
 	*bp = buf
