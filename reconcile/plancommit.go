@@ -42,6 +42,11 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 	if err != nil {
 		return nil, repoError(commit.Hash, cluster, err)
 	}
+	secret, err := AssetKeySecret(stateDir, false) // away from the server: none, keys stay unkeyed
+	if err != nil {
+		return nil, err
+	}
+	desired.keyAssetKeys(secret)
 	if stateDir != "" {
 		name := ""
 		if srv != nil {

@@ -170,6 +170,10 @@ type Config struct {
 	// a node's status only from its own address (ownaddr.go). nil: only
 	// declared addresses count.
 	DHCPAddr func(mac string) (netip.Addr, bool)
+	// AssetKeySecret is the server's secret that keys the nodes' asset key
+	// digests (bootsvc.Node.AssetKeyDigest "hmac-sha256:..."; see
+	// reconcile.AssetKeySecret). nil: only plain digests can match.
+	AssetKeySecret []byte
 	// CheckPath answers GET /check-path for `gitboot plan --server`:
 	// whether a repository may name path as an image source (kind
 	// "image") or ipxe_dir (kind "ipxe_dir") on this server, resolved
