@@ -144,3 +144,37 @@ func (inv *Inventory) rekeyLegacy(secret []byte) bool {
 	}
 	return changed
 }
+
+// loadAssetSecret reads (or at first start creates) the state
+// directory's asset key secret.
+func (r *Reconciler) loadAssetSecret() {
+	var err error
+	if r.assetSecret, err = AssetKeySecret(r.cfg.StateDir, true); err != nil {
+		// Nodes with an asset key then get no runtime overlay in secure
+		// mode (their digests stay unkeyed, which matches no key).
+		r.cfg.Logger.Error("no asset key secret: nodes with an asset_key cannot be checked", "err", err)
+	}
+}
+
+// AssetKeySecret is the secret the nodes' asset key digests are keyed
+// with (nil when it could not be read or created), for the HTTP service's
+// check of a node's key.
+func (r *Reconciler) AssetKeySecret() []byte { return r.assetSecret }
+
+// rekeyLegacy keys the plain asset key hashes of an inventory written
+// before keyed digests (read at Restore) and writes it back, so that GET
+// /inventory never serves a plain hash; it returns the inventory's
+// encoding as served from now on.
+func (r *Reconciler) rekeyLegacy(inv *Inventory, data []byte) []byte {
+	if !inv.rekeyLegacy(r.assetSecret) {
+		return data
+	}
+	enc, err := inv.Encode()
+	if err != nil {
+		return data
+	}
+	if err := writeInventory(r.cfg.StateDir, enc); err != nil {
+		r.cfg.Logger.Error("rewriting the inventory with keyed asset keys", "err", err)
+	}
+	return enc
+}

@@ -154,19 +154,9 @@ func New(cfg Config) *Reconciler {
 		cfg.Now = time.Now
 	}
 	r := &Reconciler{cfg: cfg, trigger: make(chan struct{}, 1)}
-	var err error
-	if r.assetSecret, err = AssetKeySecret(cfg.StateDir, true); err != nil {
-		// Nodes with an asset key then get no runtime overlay in secure
-		// mode (their digests stay unkeyed, which matches no key).
-		cfg.Logger.Error("no asset key secret: nodes with an asset_key cannot be checked", "err", err)
-	}
+	r.loadAssetSecret()
 	return r
 }
-
-// AssetKeySecret is the secret the nodes' asset key digests are keyed
-// with (nil when it could not be read or created), for the HTTP service's
-// check of a node's key.
-func (r *Reconciler) AssetKeySecret() []byte { return r.assetSecret }
 
 // Restore loads the last applied inventory from the state directory and
 // its build, and returns the snapshot to serve before anything else is
@@ -189,16 +179,7 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
-	if inv.rekeyLegacy(r.assetSecret) {
-		// Written before asset keys were keyed: key them now, so that
-		// GET /inventory never serves a plain hash.
-		if enc, err := inv.Encode(); err == nil {
-			if err := writeInventory(r.cfg.StateDir, enc); err != nil {
-				r.cfg.Logger.Error("rewriting the inventory with keyed asset keys", "err", err)
-			}
-			data = enc
-		}
-	}
+	data = r.rekeyLegacy(inv, data)
 	snap, err := inv.Snapshot(res)
 	if err != nil {
 		return nil, err
