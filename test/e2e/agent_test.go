@@ -28,7 +28,7 @@ func (l *gitopsLab) runAgent(t *testing.T, root string) string {
 // n1Status returns n1's record from gitboot status --json.
 func (l *gitopsLab) n1Status(t *testing.T) status.NodeRecord {
 	t.Helper()
-	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", "http://127.0.0.1:9873", "--json")
+	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", adminURL, "--json")
 	if err != nil {
 		t.Fatalf("gitboot status --json: %v\n%s", err, out)
 	}
@@ -129,7 +129,7 @@ func TestAgent(t *testing.T) {
 	if st.Stage != status.StageRuntimeOverlay || !st.LastSeen.After(seen) {
 		t.Errorf("after a 304: stage %s last seen %v (before %v): want RUNTIME_OVERLAY, refreshed", st.Stage, st.LastSeen, seen)
 	}
-	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", "http://127.0.0.1:9873", "n1")
+	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", adminURL, "n1")
 	if err != nil || !strings.Contains(string(out), "RUNTIME_OVERLAY") {
 		t.Errorf("gitboot status n1: %v\n%s", err, out)
 	}

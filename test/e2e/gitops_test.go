@@ -87,9 +87,14 @@ func (l *gitopsLab) waitFor(t *testing.T, limit time.Duration, what string, cond
 	return time.Since(start)
 }
 
-// get fetches a URL path from the server; "" on error.
+// get fetches a URL path from the server (an operator route from the
+// admin listener, adminURL); "" on error.
 func (l *gitopsLab) get(path string) string {
-	out, err := l.ns.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873"+path)
+	base := "http://127.0.0.1:9873"
+	if operatorRoute(path) {
+		base = adminURL
+	}
+	out, err := l.ns.Output(context.Background(), "curl", "-sf", base+path)
 	if err != nil {
 		return ""
 	}
@@ -265,7 +270,7 @@ func TestGitOpsPushes(t *testing.T) {
 	l.push(t, true, "main")
 	l.waitFor(t, 30*time.Second, "the bad commit rejected", func() bool { return strings.Contains(l.log.String(), "commit rejected") })
 	l.proc.Process.Signal(syscall.SIGHUP) // one more pass: must not report it again
-	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-X", "POST", "http://127.0.0.1:9873/reconcile"); err != nil {
+	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-X", "POST", adminURL+"/reconcile"); err != nil {
 		t.Errorf("POST /reconcile from loopback: %v %s", err, out)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -382,4 +387,15 @@ func unwrapRuntimeInitrd(t *testing.T, url string, data []byte) []byte {
 		t.Fatalf("%s: %d cpio entries, want 1", url, n)
 	}
 	return file
+}
+
+// operatorRoute reports whether path is served by the admin listener
+// rather than the boot port.
+func operatorRoute(path string) bool {
+	p, _, _ := strings.Cut(path, "?")
+	switch p {
+	case "/", "/events", "/status", "/inventory", "/metrics", "/check-path", "/rollout", "/reconcile", "/apply", "/power":
+		return true
+	}
+	return false
 }
