@@ -60,7 +60,7 @@ func newServeCmd() *cobra.Command {
 			"work tree; or a remote URL cloned into --state): validate it, build its artifacts under\n" +
 			"--state, and serve DHCP, TFTP and HTTP from one snapshot. At start the last applied state\n" +
 			"(the inventory in --state) is served first, then the branch tip is resolved. A new commit\n" +
-			"is noticed at once (the refs are watched; POST /reconcile from loopback; SIGHUP) and every\n" +
+			"is noticed at once (the refs are watched; POST /reconcile on the admin listener; SIGHUP) and every\n" +
 			"--poll as a backstop (which also re-examines image sources and fetches a remote), planned\n" +
 			"against the running inventory and applied (unless the server block sets auto_apply =\n" +
 			"false). An invalid commit is reported once (log, git note, GET /status, /metrics) and the\n" +
