@@ -42,10 +42,17 @@
 //	                               (plain text, at most 1 KiB) is the reason, recorded
 //	                               as INIT_FAILED; from the node's own address only (403)
 //
+// The operator routes (/status, /metrics, /inventory, /reconcile, /apply,
+// /power, /rollout, /check-path, / and /events) are served only by the
+// admin listener (ServeAdmin, admin.go: loopback, or a bearer token); the
+// boot listener (Serve) answers them 404. A boot route request counts
+// toward a node's status only from the node's own address (ownaddr.go);
+// from another it is served and logged as NOT_OWN_ADDRESS.
+//
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
 // the node has an asset key, carries it in the X-Gitboot-Asset-Key header
-// (compared by sha256, in constant time); anything else is 403 with no
+// (compared by its keyed digest, in constant time); anything else is 403 with no
 // byte of the overlay, logged with the reason and recorded as DENIED. The
 // iPXE script then loads no runtime overlay: the node's agent fetches it.
 //
