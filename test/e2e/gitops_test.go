@@ -160,18 +160,20 @@ func (l *gitopsLab) runtimeFile(t *testing.T, name string) string {
 // runtime overlay's is /runtime-initrd/ (the artifact as a file in a cpio).
 var digestURL = regexp.MustCompile(`/(kernel|image|system|runtime(?:-initrd)?)/[0-9a-f:]+/([0-9a-f]{64})`)
 
-// checkWhole fetches every digest URL of n1's script and checks that each
-// is served with exactly the bytes its digest names: what a booting node
-// gets is one commit's artifacts, never a mix or a half-built file.
+// checkWhole fetches every digest URL of n1's script, from n1's address,
+// and checks that each is served with exactly the bytes its digest names:
+// what a booting node gets is one commit's artifacts, never a mix or a
+// half-built file.
 func (l *gitopsLab) checkWhole(t *testing.T) string {
 	t.Helper()
+	base := l.asN1(t)
 	script := l.get("/ipxe/" + n1MAC)
 	m := digestURL.FindAllStringSubmatch(script, -1)
 	if len(m) < 3 {
 		t.Fatalf("the script names %d digest URLs, want the kernel, image and system overlay at least:\n%s", len(m), script)
 	}
 	for _, u := range m {
-		out, err := l.ns.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873"+u[0])
+		out, err := l.ns.Output(context.Background(), "curl", "-sf", base+u[0])
 		if err != nil {
 			t.Fatalf("%s is not served: %v\nscript:\n%s\nlog:\n%s", u[0], err, script, l.log.String())
 		}
