@@ -60,3 +60,15 @@ func authorize(req *http.Request) error {
 	}
 	return nil
 }
+
+// adminHint explains an answer of the admin listener's routes that
+// suggests the wrong port or a missing token ("" for other codes).
+func adminHint(code int) string {
+	switch code {
+	case http.StatusNotFound:
+		return " (the boot port serves no operator route: --server is serve's admin listener, --listen-admin, default " + defaultServerURL + ")"
+	case http.StatusUnauthorized:
+		return " (the admin listener wants its token: --admin-token-file FILE or $" + adminTokenEnv + ")"
+	}
+	return ""
+}

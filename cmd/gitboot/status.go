@@ -199,7 +199,7 @@ func fetchStatus(ctx context.Context, base string) (*status.Report, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status from %s: %s", base, resp.Status)
+		return nil, fmt.Errorf("status from %s: %s%s", base, resp.Status, adminHint(resp.StatusCode))
 	}
 	var rep status.Report
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&rep); err != nil {
