@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/gitboot/gitboot/serve/client"
 	"net"
 	"os"
 	"path/filepath"
@@ -61,8 +62,8 @@ func TestStatusWithAdminToken(t *testing.T) {
 	if code, _, errOut := statusExec("--server", url, "--admin-token-file", file); code != 0 {
 		t.Fatalf("--admin-token-file: exit %d: %s", code, errOut)
 	}
-	t.Setenv(adminTokenEnv, file)
+	t.Setenv(client.TokenEnv, file)
 	if code, _, errOut := statusExec("--server", url); code != 0 {
-		t.Fatalf("$%s: exit %d: %s", adminTokenEnv, code, errOut)
+		t.Fatalf("$%s: exit %d: %s", client.TokenEnv, code, errOut)
 	}
 }
