@@ -54,7 +54,7 @@ import (
 
 // config is the agent's settings, from flags and the kernel command line.
 type config struct {
-	server   string // base URL, e.g. http://10.99.0.1:9873
+	server string // base URL, e.g. http://10.99.0.1:9873
 	// agentURL is the HTTPS base the agent talks to, e.g.
 	// https://10.99.0.1:9874 (agentBase).
 	agentURL string

@@ -28,8 +28,8 @@ const defaultHTTPSPort = "9874"
 
 // trust is what the agent checks the server and its overlays with.
 type trust struct {
-	roots *x509.CertPool     // the pinned CA; nil for --once --from
-	key   ed25519.PublicKey  // the overlay key
+	roots *x509.CertPool    // the pinned CA; nil for --once --from
+	key   ed25519.PublicKey // the overlay key
 }
 
 // loadTrust reads the pinned CA (unless needCA is false: --once --from
