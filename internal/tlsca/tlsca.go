@@ -73,7 +73,8 @@ type Options struct {
 	// Dir subdirectory.
 	StateDir string
 	// Hosts are the addresses (IP SAN) and names (DNS SAN) the server
-	// certificate must carry: the server block's address at least.
+	// certificate must carry: the server block's address at least. None:
+	// no server certificate yet (ServerConfigFor issues one later).
 	Hosts []string
 	// CertFile and KeyFile, both or neither, are an operator's own
 	// certificate (PEM, the chain after the leaf) and its key (PEM):
@@ -95,14 +96,45 @@ type Bundle struct {
 	// OverlayPub is OverlayKey's public half as PEM (every system overlay
 	// carries it).
 	OverlayPub []byte
-	// Issued is true when this call wrote a new server certificate.
+	// Issued is true when the last Load or ServerConfigFor wrote a new
+	// server certificate.
 	Issued bool
+
+	dir      string // the Dir under the state directory
+	ca       *x509.Certificate
+	caKey    crypto.Signer // nil with an operator's certificate
+	now      func() time.Time
+	external bool
 }
 
 // ServerConfig returns the TLS configuration of the agents' HTTPS
 // listener: TLS 1.2 at least, the bundle's certificate.
 func (b *Bundle) ServerConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{b.Cert}}
+}
+
+// ServerConfigFor is ServerConfig with a certificate for hosts: the one
+// in the state directory when it fits, else one issued now by the CA. An
+// operator's certificate (Options.CertFile) that does not name every host
+// is an error.
+func (b *Bundle) ServerConfigFor(hosts []string) (*tls.Config, error) {
+	if b.external {
+		leaf, err := x509.ParseCertificate(b.Cert.Certificate[0])
+		if err != nil {
+			return nil, fmt.Errorf("tls: --tls-cert: %w", err)
+		}
+		for _, h := range hosts {
+			if err := leaf.VerifyHostname(h); err != nil {
+				return nil, fmt.Errorf("tls: --tls-cert does not name the server's address %s: %w", h, err)
+			}
+		}
+		return b.ServerConfig(), nil
+	}
+	b.Issued = false
+	if err := loadOrIssueServer(b, b.dir, b.ca, b.caKey, hosts, b.now()); err != nil {
+		return nil, err
+	}
+	return b.ServerConfig(), nil
 }
 
 // Load returns the bundle, creating what is missing: the CA (unless
@@ -121,7 +153,7 @@ func Load(o Options) (*Bundle, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	b := &Bundle{}
+	b := &Bundle{dir: dir, now: o.Now}
 	var err error
 	if b.OverlayKey, err = loadOrCreateOverlayKey(filepath.Join(dir, OverlayKeyFile)); err != nil {
 		return nil, err
@@ -131,18 +163,25 @@ func Load(o Options) (*Bundle, error) {
 		return nil, errors.New("tls: give --tls-cert and --tls-key together")
 	}
 	if o.CertFile != "" {
+		b.external = true
 		if err := loadExternal(b, o.CertFile, o.KeyFile); err != nil {
 			return nil, err
 		}
+		if len(o.Hosts) > 0 {
+			if _, err := b.ServerConfigFor(o.Hosts); err != nil {
+				return nil, err
+			}
+		}
 		return b, nil
 	}
-	ca, caKey, err := loadOrCreateCA(dir, o.Now())
-	if err != nil {
+	if b.ca, b.caKey, err = loadOrCreateCA(dir, o.Now()); err != nil {
 		return nil, err
 	}
-	b.CAPEM = pemCert(ca.Raw)
-	if err := loadOrIssueServer(b, dir, ca, caKey, o.Hosts, o.Now()); err != nil {
-		return nil, err
+	b.CAPEM = pemCert(b.ca.Raw)
+	if len(o.Hosts) > 0 {
+		if err := loadOrIssueServer(b, dir, b.ca, b.caKey, o.Hosts, o.Now()); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }

@@ -148,3 +148,36 @@ func TestExternalCert(t *testing.T) {
 		t.Error("--tls-cert without --tls-key accepted")
 	}
 }
+
+// TestServerConfigFor: Load without hosts makes the CA and the key only;
+// the certificate comes when the address is known, and again for a new
+// one.
+func TestServerConfigFor(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Load(Options{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.CAPEM) == 0 || b.OverlayKey == nil || len(b.Cert.Certificate) != 0 {
+		t.Fatalf("Load without hosts: CA %d bytes, key %v, %d certificates", len(b.CAPEM), b.OverlayKey != nil, len(b.Cert.Certificate))
+	}
+	tc, err := b.ServerConfigFor([]string{"10.99.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(tc.Certificates[0].Certificate[0])
+	if err := leaf.VerifyHostname("10.99.0.1"); err != nil || !b.Issued {
+		t.Errorf("certificate for 10.99.0.1: %v (issued %v)", err, b.Issued)
+	}
+	if _, err := b.ServerConfigFor([]string{"10.99.0.1"}); err != nil || b.Issued {
+		t.Errorf("the same address again: %v, issued %v", err, b.Issued)
+	}
+	// An operator's certificate that does not name the address.
+	ext, err := Load(Options{StateDir: t.TempDir(), CertFile: filepath.Join(dir, Dir, ServerCertFile), KeyFile: filepath.Join(dir, Dir, ServerKeyFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ext.ServerConfigFor([]string{"10.99.0.2"}); err == nil {
+		t.Error("--tls-cert without the server's address accepted")
+	}
+}
