@@ -48,6 +48,7 @@ type serveFlags struct {
 	roots                    rootFlags
 	ui                       bool
 	bmcCredentials           string
+	tls                      tlsFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -92,6 +93,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	f.signing.register(fl)
 	f.roots.register(fl)
+	f.tls.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -151,7 +153,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if fd, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
 		progress = fd
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log, Progress: progress, Agent: f.agent})
+	trust, err := f.tls.load(f.state)
+	if err != nil {
+		return err
+	}
+	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log, Progress: progress, Agent: f.agent, Trust: artifactTrust(trust)})
 	if err != nil {
 		return err
 	}
@@ -260,8 +266,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
-			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr}),
-		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
+			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr, OverlayKey: trust.OverlayKey}),
+		agentTLS: trust,
+		tftp:     tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
 		},
@@ -273,7 +280,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	svcs = s
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
+		"http", strings.Join(s.Addrs("http"), ","), "https", strings.Join(s.Addrs("https"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 
 	g, gctx := errgroup.WithContext(ctx)
 	if nw != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/dhcp"
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
+	"github.com/gitboot/gitboot/internal/tlsca"
 )
 
 // services runs the boot services on sockets chosen by the served
@@ -28,10 +29,13 @@ type services struct {
 	listenTFTP string
 	errc       chan error // a service that stopped on its own
 
-	http    *httpboot.Handler
-	tftp    *tftp.Server
-	newDHCP func() (*dhcp.Server, error)
-	dhcp    *dhcp.Server
+	http *httpboot.Handler
+	// agentTLS is the certificate material of the agents' HTTPS
+	// listener ("https", agenttls.go); nil: it does not run.
+	agentTLS *tlsca.Bundle
+	tftp     *tftp.Server
+	newDHCP  func() (*dhcp.Server, error)
+	dhcp     *dhcp.Server
 
 	mu    sync.Mutex
 	slots map[string]*slot
@@ -47,7 +51,7 @@ type slot struct {
 	addrs   []string
 }
 
-var slotNames = []string{"http", "tftp", "dhcp", "ra"}
+var slotNames = []string{"http", "https", "tftp", "dhcp", "ra"}
 
 // keyOf returns what a service's sockets depend on; "" means the service
 // does not run.
@@ -60,6 +64,8 @@ func (s *services) keyOf(name string, snap *bootsvc.Snapshot) string {
 			return s.listenHTTP
 		}
 		return ":" + strconv.Itoa(srv.HTTPPort)
+	case "https":
+		return s.httpsKey(srv)
 	case "tftp":
 		if s.listenTFTP != "" {
 			return s.listenTFTP
@@ -236,6 +242,12 @@ func (s *services) start(name string, snap *bootsvc.Snapshot) (*slot, error) {
 		sl.closers = append(sl.closers, ln)
 		sl.addrs = append(sl.addrs, ln.Addr().String())
 		serve = append(serve, func(ctx context.Context) error { return s.http.Serve(ctx, ln) })
+	case "https":
+		f, err := s.startHTTPS(sl, srv)
+		if err != nil {
+			return fail(err)
+		}
+		serve = append(serve, f)
 	case "tftp":
 		ap := netip.AddrPortFrom(netip.Addr{}, uint16(srv.TFTPPort))
 		if s.listenTFTP != "" {
