@@ -267,13 +267,13 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
 			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr, OverlayKey: trust.OverlayKey}),
-		agentTLS: trust,
-		tftp:     tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
+		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
 		},
 		slots: map[string]*slot{},
 	}
+	s.agentTLS = trust
 	if err := s.Start(snap); err != nil {
 		return err
 	}

@@ -29,13 +29,14 @@ type services struct {
 	listenTFTP string
 	errc       chan error // a service that stopped on its own
 
-	http *httpboot.Handler
+	http    *httpboot.Handler
+	tftp    *tftp.Server
+	newDHCP func() (*dhcp.Server, error)
+	dhcp    *dhcp.Server
+
 	// agentTLS is the certificate material of the agents' HTTPS
 	// listener ("https", agenttls.go); nil: it does not run.
 	agentTLS *tlsca.Bundle
-	tftp     *tftp.Server
-	newDHCP  func() (*dhcp.Server, error)
-	dhcp     *dhcp.Server
 
 	mu    sync.Mutex
 	slots map[string]*slot
