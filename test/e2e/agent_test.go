@@ -14,11 +14,13 @@ import (
 )
 
 // runAgent runs the real gitboot-agent once inside the lab's namespace,
-// installing n1's runtime overlay under root, and returns its log.
+// installing n1's runtime overlay under root, and returns its log. It
+// talks HTTPS to the server's address (agentTrust), trusting what n1's
+// system overlay carries.
 func (l *gitopsLab) runAgent(t *testing.T, root string) string {
 	t.Helper()
-	out, err := l.ns.Output(context.Background(), agentBinary(t), "--root", root, "--server", "http://127.0.0.1:9873",
-		"--mac", n1MAC, "--once", "--debug")
+	args := append([]string{"--root", root, "--server", "http://127.0.0.1:9873", "--mac", n1MAC, "--once", "--debug"}, l.agentTrust(t)...)
+	out, err := l.ns.Output(context.Background(), agentBinary(t), args...)
 	if err != nil {
 		t.Fatalf("gitboot-agent --once: %v\n%s\nserver log:\n%s", err, out, l.log.String())
 	}
