@@ -198,7 +198,7 @@ func TestCopyNode(t *testing.T) {
 	root := t.TempDir()
 	src := imageFile(t, root, "etc/f", "data", 0o4750, 1234, 1235)
 	os.Symlink("f", filepath.Join(root, "etc/l"))
-	r, err := os.OpenRoot(root)
+	r, err := openSafeRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
