@@ -38,6 +38,10 @@ func newApplier(dir string, log *slog.Logger) *applier {
 	return &applier{dir: dir, log: log, chown: os.Geteuid() == 0, labels: newLabeler(dir, log)}
 }
 
+// afterCheck, when set (a test), runs between the checks of an apply and
+// its writes: where a user could plant a link.
+var afterCheck func(root string)
+
 // pass is one apply: what it found, what it did, what it records.
 type pass struct {
 	*applier
@@ -83,6 +87,9 @@ func (a *applier) apply(ents []entry, etag string) (applyStats, error) {
 	}
 	if err := p.disk.check(ents); err != nil {
 		return p.st, err
+	}
+	if afterCheck != nil {
+		afterCheck(a.dir)
 	}
 	applyErr := p.install(ents)
 	wantDir, declared, wantFile := map[string]bool{}, map[string]bool{}, map[string]bool{}
