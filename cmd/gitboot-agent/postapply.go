@@ -22,8 +22,8 @@ const overlaysName = stateDir + "/overlays.json"
 
 // Bounds of one post_apply command.
 const (
-	postApplyLines   = 10   // lines of output logged
-	postApplyOutput  = 4096 // bytes of output kept
+	postApplyLines  = 10   // lines of output logged
+	postApplyOutput = 4096 // bytes of output kept
 )
 
 // postApplyTimeout bounds one post_apply command (a variable for tests).
