@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -9,23 +9,13 @@ import (
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/internal/tlsca"
 	"github.com/gitboot/gitboot/reconcile/artifact"
-	"github.com/spf13/pflag"
 )
 
-// tlsFlags are serve's flags for the agents' HTTPS listener.
-type tlsFlags struct {
-	cert, key string
-}
-
-func (f *tlsFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.cert, "tls-cert", "", "certificate (PEM, chain after the leaf) for the agents' HTTPS listener (https_port); it must name the server block's address. Agents pin the file's last certificate. Default: one issued by gitboot's own CA in --state/tls")
-	fl.StringVar(&f.key, "tls-key", "", "the key of --tls-cert (PEM)")
-}
-
-// load returns the server's CA, overlay key and (with the flags) its own
-// certificate, creating what is missing in the state directory.
-func (f tlsFlags) load(stateDir string) (*tlsca.Bundle, error) {
-	return tlsca.Load(tlsca.Options{StateDir: stateDir, CertFile: f.cert, KeyFile: f.key})
+// loadTrust returns the server's CA, overlay key and (with
+// --tls-cert/--tls-key) its own certificate, creating what is missing in
+// the state directory.
+func loadTrust(cfg Config) (*tlsca.Bundle, error) {
+	return tlsca.Load(tlsca.Options{StateDir: cfg.State, CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey})
 }
 
 // artifactTrust is what every system overlay carries from b.
@@ -42,9 +32,9 @@ func (s *services) httpsKey(srv *bootsvc.Server) string {
 	return ":" + strconv.Itoa(srv.HTTPSPort) + "|" + srv.Address.String()
 }
 
-// startHTTPS binds the agents' HTTPS listener for srv with a certificate
+// bindHTTPS binds the agents' HTTPS listener for srv with a certificate
 // for its address.
-func (s *services) startHTTPS(sl *slot, srv *bootsvc.Server) (func(context.Context) error, error) {
+func (s *services) bindHTTPS(sl *slot, srv *bootsvc.Server) ([]func(context.Context) error, error) {
 	tc, err := s.agentTLS.ServerConfigFor([]string{srv.Address.String()})
 	if err != nil {
 		return nil, err
@@ -59,5 +49,5 @@ func (s *services) startHTTPS(sl *slot, srv *bootsvc.Server) (func(context.Conte
 	}
 	sl.closers = append(sl.closers, ln)
 	sl.addrs = append(sl.addrs, ln.Addr().String())
-	return func(ctx context.Context) error { return s.http.ServeAgentTLS(ctx, ln, tc) }, nil
+	return []func(context.Context) error{func(ctx context.Context) error { return s.http.ServeAgentTLS(ctx, ln, tc) }}, nil
 }
