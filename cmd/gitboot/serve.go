@@ -295,7 +295,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
 	if w, ok := src.(watcher); ok && f.watch {
 		g.Go(func() error {
-			return w.Watch(gctx, f.ref, 100*time.Millisecond, func() { rec.Trigger(false) })
+			// A failed watch (the inotify limit) is logged and polled
+			// instead: it never stops DHCP, TFTP or HTTP.
+			w.WatchOrPoll(gctx, f.ref, 100*time.Millisecond, 0, log, func() { rec.Trigger(false) })
+			return nil
 		})
 	}
 	g.Go(func() error {
@@ -350,7 +353,7 @@ func applyHandler(rec *reconcile.Reconciler) func(context.Context, []byte) (int,
 // watcher is a source that notices new commits at once (a local
 // repository).
 type watcher interface {
-	Watch(ctx context.Context, ref string, debounce time.Duration, notify func()) error
+	WatchOrPoll(ctx context.Context, ref string, debounce, poll time.Duration, log *slog.Logger, notify func())
 }
 
 // triggerOnHUP asks for a reconcile on every SIGHUP (also re-examining
