@@ -171,6 +171,12 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err := checkInventoryRoots(inv, r.cfg.Roots); err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
+	if err := r.verifyApplied(inv.Commit); err != nil {
+		// Not served, but a plan made against the recorded state (which
+		// replaces it with a trusted commit) is not stale.
+		r.runningData = data
+		return nil, err
+	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
@@ -281,7 +287,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			r.rejected = ce
-			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", commit.Short(), "subject", commit.Subject, "err", err)
+			r.logRejected(commit, err)
 		}
 		return ev, err
 	}
@@ -426,7 +432,7 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 		ev.Result, ev.Err = resultOf(err), err
 		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 			r.rejected = ce
-			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "err", err)
+			r.logRejected(ev.Commit, err)
 		}
 		return err
 	}

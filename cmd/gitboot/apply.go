@@ -34,6 +34,10 @@ func newApplyCmd() *cobra.Command {
 			"and the next gitboot serve on that directory serves it.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// --require-signed is recorded in --state before anything else.
+			if _, err := f.policy("gitboot apply", true); err != nil {
+				return err
+			}
 			var p *reconcile.Plan
 			var err error
 			w := cmd.OutOrStdout()
@@ -166,8 +170,16 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 	if block == "" && p.Desired != nil {
 		block = p.Desired.Server.Name
 	}
-	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: block, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log, Roots: roots})
-	if _, err := rec.Restore(); err != nil {
+	policy, err := f.policy("gitboot apply", true)
+	if err != nil {
+		return nil, err
+	}
+	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: block, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log, Roots: roots,
+		Verify: commitVerifier(src, policy)})
+	var untrusted *reconcile.UntrustedStateError
+	if _, err := rec.Restore(); errors.As(err, &untrusted) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: %v; applying the plan replaces it.\n", err)
+	} else if err != nil {
 		return nil, err
 	}
 	ev, err := rec.ApplyPlan(cmd.Context(), p)

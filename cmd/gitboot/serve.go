@@ -118,13 +118,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	policy, err := f.signing.policy()
-	if err != nil {
-		return err
-	}
-	if policy != nil {
-		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
-	}
 	roots, err := f.roots.roots()
 	if err != nil {
 		return err
@@ -141,6 +134,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer unlock()
+	// The policy recorded in the state binds, flags or not (reconcile/policy.go).
+	policy, err := f.signing.enforced(f.state, "gitboot serve", true)
+	if err != nil {
+		return err
+	}
+	if policy != nil {
+		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	src, err := openSource(ctx, f.repo, f.state)
@@ -205,7 +206,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// The last applied state first: a bad tip, a missing image source or
 	// a failing build at restart never leaves the site without DHCP.
 	snap, err := rec.Restore()
-	if err != nil {
+	var untrusted *reconcile.UntrustedStateError
+	if errors.As(err, &untrusted) {
+		log.Error("the last applied state is not served; starting from the branch tip", "err", err)
+	} else if err != nil {
 		log.Error("the last applied state cannot be restored; building its commit again", "err", err)
 		if snap, err = rec.RebuildApplied(ctx); err != nil {
 			log.Error("the last applied commit cannot be built again; starting from the branch tip", "err", err)
