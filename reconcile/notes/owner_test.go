@@ -1,0 +1,173 @@
+package notes
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSharedRepositoryKeepsWorking: root writes notes, for a while, into a
+// bare repository an unprivileged user owns and pushes to; that user then
+// pushes 60 new files and runs git gc, and both succeed. Everything the
+// notes writer made belongs to the user, with git's shared modes when
+// core.sharedRepository says so.
+func TestSharedRepositoryKeepsWorking(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root (useradd, writing as root into another user's repository)")
+		}
+		t.Skip("needs root: it adds a user and writes as root into that user's repository")
+	}
+	for _, shared := range []string{"", "group"} {
+		t.Run("shared="+shared, func(t *testing.T) { testSharedRepository(t, shared) })
+	}
+}
+
+func testSharedRepository(t *testing.T, shared string) {
+	for _, tool := range []string{"useradd", "userdel", "runuser", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (package passwd/util-linux/git): %v", tool, err)
+		}
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name := "gbt" + hex.EncodeToString(suffix)
+	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+
+	// t.TempDir's parent is 0700 root: the user could not reach it.
+	top, err := os.MkdirTemp("", "gitboot-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(top, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	asUser := func(dir string, args ...string) (string, error) {
+		cmd := exec.Command("runuser", append([]string{"-u", name, "--", "git"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}, gitEnv...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	mustUser := func(dir string, args ...string) string {
+		t.Helper()
+		out, err := asUser(dir, args...)
+		if err != nil {
+			t.Fatalf("git %s as %s: %v\n%s", strings.Join(args, " "), name, err, out)
+		}
+		return out
+	}
+	bare, work := filepath.Join(home, "cluster.git"), filepath.Join(home, "work")
+	initArgs := []string{"init", "-q", "--bare", "-b", "main"}
+	if shared != "" {
+		initArgs = append(initArgs, "--shared="+shared)
+	}
+	mustUser(home, append(initArgs, bare)...)
+	mustUser(home, "init", "-q", "-b", "main", work)
+	writeAs := func(path, data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeAs(filepath.Join(work, "main.hcl"), "# cluster\n")
+	mustUser(work, "add", "-A")
+	mustUser(work, "commit", "-q", "-m", "first")
+	mustUser(work, "push", "-q", bare, "main")
+	head := strings.TrimSpace(mustUser(work, "rev-parse", "HEAD"))
+
+	// serve's notes writer, as root: a note per status change, many times.
+	n, err := Open(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 150 {
+		rec := Node("head", fmt.Sprintf("c%03d", i), "RUNTIME_OVERLAY", "runtime.img", "10.0.0.1", at.Add(time.Duration(i)*time.Second), head[:7])
+		if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(rec)}, "gitboot: status"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rootOwned []string
+	err = filepath.WalkDir(bare, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if int(sys.Uid) != uid || int(sys.Gid) != gid {
+			rootOwned = append(rootOwned, fmt.Sprintf("%s (%d:%d)", p, sys.Uid, sys.Gid))
+		}
+		if shared == "group" && d.IsDir() && strings.Contains(p, "objects") && (st.Mode()&fs.ModeSetgid == 0 || st.Mode()&0o070 != 0o070) {
+			t.Errorf("%s: mode %v, want g+rwxs as git gives it under core.sharedRepository=group", p, st.Mode())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rootOwned) > 0 {
+		t.Errorf("%d paths in the repository are not owned by %s (%d:%d), e.g. %s", len(rootOwned), name, uid, gid, strings.Join(rootOwned[:min(5, len(rootOwned))], ", "))
+	}
+
+	// The owner pushes 60 new files (loose objects: fewer than
+	// transfer.unpackLimit) and runs git gc.
+	for i := range 60 {
+		writeAs(filepath.Join(work, fmt.Sprintf("node-%02d.hcl", i)), fmt.Sprintf("# node %d %s\n", i, name))
+	}
+	mustUser(work, "add", "-A")
+	mustUser(work, "commit", "-q", "-m", "sixty nodes")
+	if out, err := asUser(work, "push", bare, "main"); err != nil {
+		t.Fatalf("the owner's push after root wrote notes: %v\n%s", err, out)
+	}
+	if out, err := asUser(bare, "gc", "--prune=now"); err != nil || strings.Contains(out, "Permission denied") || strings.Contains(out, "warning") {
+		t.Fatalf("the owner's git gc after root wrote notes: %v\n%s", err, out)
+	}
+	if out, err := asUser(bare, "fsck", "--no-progress"); err != nil {
+		t.Fatalf("git fsck: %v\n%s", err, out)
+	}
+	// The notes survive and root can keep writing after the gc.
+	if recs, err := n.Read(head); err != nil || len(recs) != 150 {
+		t.Fatalf("notes after gc: %d records, %v", len(recs), err)
+	}
+	if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(Apply("head", at, ResultApplied, 1, 0, 0))}, "gitboot: applied"); err != nil {
+		t.Fatal(err)
+	}
+}
