@@ -41,6 +41,7 @@ type serveFlags struct {
 	notes                    bool
 	notesInterval            time.Duration
 	signing                  signingFlags
+	git                      gitRemoteFlags
 	agent                    string
 	tftpPerClient            int
 	httpPerClient            int
@@ -91,6 +92,7 @@ func newServeCmd() *cobra.Command {
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
 	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	f.signing.register(fl)
+	f.git.register(fl)
 	f.roots.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
@@ -144,7 +146,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	src, err := openSource(ctx, f.repo, f.state)
+	if err := f.git.opts.Check(); err != nil {
+		return err
+	}
+	src, err := openSource(ctx, f.repo, f.state, f.git.opts)
 	if err != nil {
 		return err
 	}
@@ -175,6 +180,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		if err != nil {
 			return err
 		}
+		nw.notes.Remote = f.git.opts
 	}
 	rec := reconcile.New(reconcile.Config{
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,

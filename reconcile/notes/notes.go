@@ -39,6 +39,9 @@ type Notes struct {
 	// Name and Email are the author and committer of notes commits;
 	// Open sets them to "gitboot" and "gitboot@localhost".
 	Name, Email string
+	// Remote is how Push reaches a remote (credentials, timeout); the
+	// zero value: git's defaults and gitsrc.DefaultRemoteTimeout.
+	Remote gitsrc.RemoteOptions
 
 	ref   refFile
 	mu    sync.Mutex // serializes this Notes' use of store
