@@ -117,10 +117,25 @@ func (o *owner) mode(m fs.FileMode) fs.FileMode {
 	return m
 }
 
-// fix gives path (absolute) the repository's owner and shared mode.
+// fix gives path (absolute) the repository's shared mode, then its owner
+// (in this order: once given away, the mode could only be changed with
+// CAP_FOWNER).
 func (o *owner) fix(path string) error {
 	if o == nil {
 		return nil
+	}
+	if o.shared != 0 {
+		st, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			if want := o.mode(st.Mode()); want != st.Mode() {
+				if err := os.Chmod(path, want.Perm()|want&(fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if o.chown && o.uid >= 0 {
 		uid := o.uid
@@ -130,16 +145,6 @@ func (o *owner) fix(path string) error {
 		if err := os.Lchown(path, uid, o.gid); err != nil && os.Geteuid() == 0 {
 			return err
 		}
-	}
-	if o.shared == 0 {
-		return nil
-	}
-	st, err := os.Lstat(path)
-	if err != nil || st.Mode()&fs.ModeSymlink != 0 {
-		return err
-	}
-	if want := o.mode(st.Mode()); want != st.Mode() {
-		return os.Chmod(path, want.Perm()|want&(fs.ModeSetgid|fs.ModeSetuid|fs.ModeSticky))
 	}
 	return nil
 }
@@ -228,6 +233,14 @@ func (f ownedFS) Rename(from, to string) error {
 	if err := f.Filesystem.Rename(from, to); err != nil {
 		return err
 	}
+	if rel, err := filepath.Rel(f.own.root, f.abs(to)); err == nil && strings.HasPrefix(rel, "objects"+string(filepath.Separator)) {
+		// Objects and packs are read-only, as git makes them (go-git's
+		// own chmod comes after the owner changed: too late without
+		// CAP_FOWNER).
+		if err := os.Chmod(f.abs(to), 0o444); err != nil {
+			return err
+		}
+	}
 	return f.own.fix(f.abs(to))
 }
 
@@ -237,7 +250,11 @@ func (f ownedFS) Chmod(p string, mode fs.FileMode) error {
 	if !ok {
 		return nil
 	}
-	return c.Chmod(p, f.own.mode(mode).Perm())
+	want := f.own.mode(mode).Perm()
+	if st, err := os.Lstat(f.abs(p)); err == nil && st.Mode().Perm() == want {
+		return nil // Rename made it so already
+	}
+	return c.Chmod(p, want)
 }
 
 // Capabilities are the wrapped filesystem's.

@@ -135,6 +135,9 @@ func testSharedRepository(t *testing.T, shared string) {
 		if int(sys.Uid) != uid || int(sys.Gid) != gid {
 			rootOwned = append(rootOwned, fmt.Sprintf("%s (%d:%d)", p, sys.Uid, sys.Gid))
 		}
+		if !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(p))) == "objects" && len(d.Name()) == 38 && st.Mode().Perm() != 0o444 {
+			t.Errorf("loose object %s: mode %v, want 0444 as git makes it", p, st.Mode())
+		}
 		if shared == "group" && d.IsDir() && strings.Contains(p, "objects") && (st.Mode()&fs.ModeSetgid == 0 || st.Mode()&0o070 != 0o070) {
 			t.Errorf("%s: mode %v, want g+rwxs as git gives it under core.sharedRepository=group", p, st.Mode())
 		}
