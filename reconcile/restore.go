@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -79,5 +80,27 @@ func (r *Reconciler) logRejected(commit *gitsrc.Commit, err error) {
 	default:
 		r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", commit.Short(), "subject", commit.Subject,
 			"served", Short(r.running.Commit), "err", err)
+	}
+}
+
+// WaitApplied runs a pass every interval until one applies a commit (or
+// finds its desired state served already), for a server that has nothing
+// it may serve: the applied state and the branch tip both failed the
+// signature policy. Trigger starts a pass at once (a push noticed). It
+// returns the applying evaluation, or ctx's error.
+func (r *Reconciler) WaitApplied(ctx context.Context, interval time.Duration) (Evaluation, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Evaluation{}, ctx.Err()
+		case <-t.C:
+		case <-r.trigger:
+		}
+		ev, err := r.ReconcileOnce(ctx, Options{})
+		if err == nil && r.Snapshot() != nil && (ev.Result == ResultApplied || ev.Result == ResultUnchanged) {
+			return ev, nil
+		}
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gitboot/gitboot/internal/netnstest"
 	"github.com/gitboot/gitboot/internal/signtest"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -131,9 +134,7 @@ func TestPolicyBoundToState(t *testing.T) {
 }
 
 // TestPolicyRestoreVerified: a commit applied before the policy was given
-// is verified again at restore and not served, and serve (no flags) says
-// so, never calling a served commit rejected; it serves nothing rather
-// than the unsigned commit.
+// is verified again by Restore and RebuildApplied and not served.
 func TestPolicyRestoreVerified(t *testing.T) {
 	e := newCLIEnv(t)
 	dir := t.TempDir()
@@ -169,19 +170,57 @@ func TestPolicyRestoreVerified(t *testing.T) {
 		t.Errorf("RebuildApplied of an unsigned applied commit: %v, %v", snap, err)
 	}
 
-	// serve without flags: the state is not served, the tip (the same
-	// unsigned commit) is rejected, nothing is served.
-	code, _, stderr := e.cli("serve", "--notes=false", "--listen-http", "127.0.0.1:0", "--listen-tftp", "127.0.0.1:0")
-	if code != 1 {
-		t.Fatalf("serve of an unsigned state and tip: exit %d, want 1\n%s", code, stderr)
+}
+
+// TestPolicyServeWaitsForTrusted: serve (no flags) on a state whose
+// applied commit and branch tip fail the recorded policy serves nothing,
+// says why, stays up, and applies the first signed commit pushed; it never
+// calls a served commit rejected. The server runs in a network namespace.
+func TestPolicyServeWaitsForTrusted(t *testing.T) {
+	netnstest.Require(t)
+	e := newCLIEnv(t)
+	dir := t.TempDir()
+	bob := signtest.SSHKey(t, dir, "bob@example.org", "")
+	keys := filepath.Join(dir, "trusted")
+	writeTestFile(t, keys, bob.Public+"\n")
+	if code, out, stderr := e.cli("apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply without a policy: exit %d\n%s%s", code, out, stderr)
 	}
-	for _, want := range []string{"the last applied state is not served", "fails the signature policy", "commit rejected; nothing is served yet", "Untrusted commit"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("serve's output lacks %q:\n%s", want, stderr)
+	if code, out, stderr := e.cli("policy", "set", "--require-signed=true", "--trusted-keys", keys, "--state", e.state, "--repo", e.repo); code != 0 {
+		t.Fatalf("policy set --require-signed=true: exit %d\n%s%s", code, out, stderr)
+	}
+	bin := buildGitboot(t)
+	if out, err := exec.Command("go", "build", "-o", filepath.Dir(bin), "../gitboot-agent").CombinedOutput(); err != nil {
+		t.Fatalf("building gitboot-agent: %v\n%s", err, out)
+	}
+	ns := netnstest.New(t, "pol")
+	proc, logs := ns.Start(t, bin, "serve", "--repo", e.repo, "--state", e.state, "--var", "image="+e.image, "--image-root", filepath.Dir(e.image),
+		"--listen-http", "127.0.0.1:0", "--listen-tftp", "127.0.0.1:0", "--notes=false", "--poll", "1s")
+	waitLog := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for !strings.Contains(logs.String(), what) {
+			if time.Now().After(deadline) || proc.ProcessState != nil {
+				t.Fatalf("serve did not log %q:\n%s", what, logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if strings.Contains(stderr, "serving the last applied state") || strings.Contains(stderr, "last good state stays served") {
-		t.Errorf("serve served, or claimed to serve, the unsigned commit:\n%s", stderr)
+	waitLog("waiting for a trusted commit")
+	for _, want := range []string{"the last applied state is not served", "fails the signature policy", "commit rejected; nothing is served yet"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("serve's log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	time.Sleep(time.Second)
+	if strings.Contains(logs.String(), "msg=serving") {
+		t.Fatalf("serve serves an untrusted commit:\n%s", logs.String())
+	}
+	signed := e.signedCommit(&bob, map[string]string{"overlays/generic/etc/motd": "signed\n"}, "signed")
+	waitLog("a trusted commit is applied")
+	waitLog("msg=serving commit=" + signed[:12])
+	if strings.Contains(logs.String(), "last good state stays served") || strings.Contains(logs.String(), "serving the last applied state") {
+		t.Errorf("serve claimed to serve the untrusted commit:\n%s", logs.String())
 	}
 }
 

@@ -229,12 +229,21 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})
 		if err != nil {
 			var ce *reconcile.ConfigError
-			if errors.As(err, &ce) {
+			if errors.As(err, &ce) && untrusted != nil {
+				// Neither the applied commit nor the tip passes the signature
+				// policy: stay up serving nothing until a trusted commit comes.
+				if ev, err = waitTrusted(ctx, log, rec, src, f.ref, ce); ctx.Err() != nil {
+					log.Info("stopped")
+					return nil
+				}
+			} else if errors.As(err, &ce) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid; nothing is served.\n\n", ce.Commit, f.repo)
 				writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
 				return exitError{1}
 			}
-			return err
+			if err != nil {
+				return err
+			}
 		}
 		if ev.Result == reconcile.ResultPlanned {
 			return fmt.Errorf("commit %s is planned, not applied (auto_apply = false) and nothing was applied yet: "+
