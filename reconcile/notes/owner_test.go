@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// TestSharedRepositoryKeepsWorking: root writes notes, for a while, into a
+// TestSharedRepositoryKeepsWorking: root (or, for a group-shared one, a
+// member of its group) writes notes, for a while, into a
 // bare repository an unprivileged user owns and pushes to; that user then
 // pushes 60 new files and runs git gc, and both succeed. Everything the
 // notes writer made belongs to the user, with git's shared modes when
@@ -28,34 +29,49 @@ func TestSharedRepositoryKeepsWorking(t *testing.T) {
 		}
 		t.Skip("needs root: it adds a user and writes as root into that user's repository")
 	}
-	for _, shared := range []string{"", "group"} {
-		t.Run("shared="+shared, func(t *testing.T) { testSharedRepository(t, shared) })
+	for _, tc := range []struct {
+		shared string
+		member bool // the writer is not root but a member of the owner's group
+	}{{"", false}, {"group", false}, {"group", true}} {
+		t.Run(fmt.Sprintf("shared=%s,member=%t", tc.shared, tc.member), func(t *testing.T) { testSharedRepository(t, tc.shared, tc.member) })
 	}
 }
 
-func testSharedRepository(t *testing.T, shared string) {
+// TestHelperNotesWriter is the notes writer run as another user by
+// testSharedRepository (it re-executes the test binary); it does nothing
+// in a normal run.
+func TestHelperNotesWriter(t *testing.T) {
+	repo, head := os.Getenv("GITBOOT_TEST_NOTES_REPO"), os.Getenv("GITBOOT_TEST_NOTES_COMMIT")
+	if repo == "" {
+		t.Skip("helper of TestSharedRepositoryKeepsWorking")
+	}
+	writeNotes(t, repo, head)
+}
+
+// writeNotes is serve's notes writer at work: a note per status change,
+// 150 times.
+func writeNotes(t *testing.T, repo, head string) {
+	t.Helper()
+	n, err := Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 150 {
+		rec := Node("head", fmt.Sprintf("c%03d", i), "RUNTIME_OVERLAY", "runtime.img", "10.0.0.1", at.Add(time.Duration(i)*time.Second), head[:7])
+		if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(rec)}, "gitboot: status"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testSharedRepository(t *testing.T, shared string, member bool) {
 	for _, tool := range []string{"useradd", "userdel", "runuser", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed (package passwd/util-linux/git): %v", tool, err)
 		}
 	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	name := "gbt" + hex.EncodeToString(suffix)
-	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v\n%s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	name, uid, gid := addUser(t)
 
 	// t.TempDir's parent is 0700 root: the user could not reach it.
 	top, err := os.MkdirTemp("", "gitboot-shared-")
@@ -110,18 +126,32 @@ func testSharedRepository(t *testing.T, shared string) {
 	mustUser(work, "push", "-q", bare, "main")
 	head := strings.TrimSpace(mustUser(work, "rev-parse", "HEAD"))
 
-	// serve's notes writer, as root: a note per status change, many times.
+	if !member {
+		writeNotes(t, bare, head)
+	} else {
+		// A writer that is not root: in the owner's group, running the
+		// notes writer of this test binary (copied where it can reach it).
+		writer, _, _ := addUser(t, "-G", name)
+		bin := filepath.Join(top, "notes.test")
+		data, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("runuser", "-u", writer, "--", "env", "GITBOOT_TEST_NOTES_REPO="+bare, "GITBOOT_TEST_NOTES_COMMIT="+head,
+			bin, "-test.run=^TestHelperNotesWriter$", "-test.count=1")
+		cmd.Dir = top
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+			t.Fatalf("the notes writer as %s: %v\n%s", writer, err, out)
+		}
+	}
 	n, err := Open(bare)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 150 {
-		rec := Node("head", fmt.Sprintf("c%03d", i), "RUNTIME_OVERLAY", "runtime.img", "10.0.0.1", at.Add(time.Duration(i)*time.Second), head[:7])
-		if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(rec)}, "gitboot: status"); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var rootOwned []string
 	err = filepath.WalkDir(bare, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -132,7 +162,7 @@ func testSharedRepository(t *testing.T, shared string) {
 			return err
 		}
 		sys := st.Sys().(*syscall.Stat_t)
-		if int(sys.Uid) != uid || int(sys.Gid) != gid {
+		if (int(sys.Uid) != uid && !member) || int(sys.Gid) != gid {
 			rootOwned = append(rootOwned, fmt.Sprintf("%s (%d:%d)", p, sys.Uid, sys.Gid))
 		}
 		if !d.IsDir() && filepath.Base(filepath.Dir(filepath.Dir(p))) == "objects" && len(d.Name()) == 38 && st.Mode().Perm() != 0o444 {
@@ -147,7 +177,7 @@ func testSharedRepository(t *testing.T, shared string) {
 		t.Fatal(err)
 	}
 	if len(rootOwned) > 0 {
-		t.Errorf("%d paths in the repository are not owned by %s (%d:%d), e.g. %s", len(rootOwned), name, uid, gid, strings.Join(rootOwned[:min(5, len(rootOwned))], ", "))
+		t.Errorf("%d paths in the repository are not owned by %s (%d:%d; the group only for a writer in it), e.g. %s", len(rootOwned), name, uid, gid, strings.Join(rootOwned[:min(5, len(rootOwned))], ", "))
 	}
 
 	// The owner pushes 60 new files (loose objects: fewer than
@@ -173,4 +203,29 @@ func testSharedRepository(t *testing.T, shared string) {
 	if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(Apply("head", at, ResultApplied, 1, 0, 0))}, "gitboot: applied"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addUser adds a user with a unique name (removed at cleanup); extra
+// useradd arguments (e.g. -G GROUP) come first.
+func addUser(t *testing.T, extra ...string) (name string, uid, gid int) {
+	t.Helper()
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name = "gbt" + hex.EncodeToString(suffix)
+	args := append(append([]string{}, extra...), "--no-create-home", "--shell", "/bin/sh", name)
+	if out, err := exec.Command("useradd", args...).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return name, uid, gid
 }
