@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -146,23 +144,4 @@ func newPolicySetCmd() *cobra.Command {
 func isDir(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
-}
-
-// waitTrusted keeps serve up, serving nothing, while neither the applied
-// commit nor the branch tip passes the signature policy (tip was refused
-// with ce): it watches the ref and polls until a trusted commit applies.
-func waitTrusted(ctx context.Context, log *slog.Logger, rec *reconcile.Reconciler, src reconcile.Source, ref string, ce *reconcile.ConfigError) (reconcile.Evaluation, error) {
-	log.Error("nothing is served: the applied commit and the branch tip fail the signature policy; waiting for a trusted commit on the branch",
-		"tip", reconcile.Short(ce.Commit), "ref", ref)
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	if w, ok := src.(watcher); ok {
-		go w.WatchOrPoll(wctx, ref, 100*time.Millisecond, 0, log, func() { rec.Trigger(false) })
-	}
-	ev, err := rec.WaitApplied(ctx, 2*time.Second)
-	if err != nil {
-		return ev, err
-	}
-	log.Info("a trusted commit is applied; starting the boot services", "commit", ev.Commit.Short())
-	return ev, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/gitboot/gitboot/reconcile/notes"
+	"github.com/gitboot/gitboot/serve"
 )
 
 // signedCommit commits files to e.repo signed with key.
@@ -160,7 +161,7 @@ func TestPolicyRestoreVerified(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	rec := reconcile.New(reconcile.Config{Source: src, StateDir: e.state, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Vars: map[string]string{"image": e.image}, Verify: commitVerifier(src, policy)})
+		Vars: map[string]string{"image": e.image}, Verify: serve.CommitVerifier(src, policy)})
 	snap, err := rec.Restore()
 	var ue *reconcile.UntrustedStateError
 	if snap != nil || !asUntrusted(err, &ue) || ue.Commit != unsigned {

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -258,4 +258,16 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 		return nil, nil, ""
 	}
 	return table, written, snap.Commit
+}
+
+// Add queues records for the note of commit (a rollout's records); they
+// are written with the next flush, at once.
+func (w *notesWriter) Add(commit string, recs ...notes.Record) {
+	w.mu.Lock()
+	w.pending[commit] = append(w.pending[commit], recs...)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
