@@ -305,6 +305,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 				ev.Result, ev.Err = ResultError, err
 				return ev, err
 			}
+			r.recommit(commit.Hash)
 		}
 		r.cfg.Logger.Info("commit changes nothing served", "commit", commit.Short(), "subject", commit.Subject)
 		return ev, nil
