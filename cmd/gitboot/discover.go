@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,7 +14,8 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/internal/macaddr"
+	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/macfile"
 	"github.com/gitboot/gitboot/internal/nodeblock"
 	"github.com/spf13/cobra"
 )
@@ -266,35 +266,16 @@ func unknownOnServer(ctx context.Context, server string) ([]seenMAC, error) {
 	return out, nil
 }
 
-// readMACFile reads a vendor MAC file: the first field (space, tab or
-// comma separated) of each line that is not blank or a '#' comment. A
-// repeated MAC is an error, and so is a malformed one (with its line).
+// readMACFile reads a vendor MAC file (see internal/macfile: CSV or
+// whitespace columns, header and empty rows skipped).
 func readMACFile(name string) ([]seenMAC, error) {
-	b, err := os.ReadFile(name)
+	es, err := macfile.Read(name)
 	if err != nil {
 		return nil, fmt.Errorf("--macs: %w", err)
 	}
-	var out []seenMAC
-	seen := map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		field := strings.FieldsFunc(text, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })[0]
-		mac, ok := macaddr.Canonical(field)
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: %q is not a MAC address", name, line, field)
-		}
-		if prev, dup := seen[mac]; dup {
-			return nil, fmt.Errorf("%s:%d: %s is listed already on line %d", name, line, mac, prev)
-		}
-		seen[mac] = line
-		out = append(out, seenMAC{mac: mac, comment: fmt.Sprintf("%s line %d", filepath.Base(name), line)})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("--macs: %w", err)
+	out := make([]seenMAC, 0, len(es))
+	for _, e := range es {
+		out = append(out, seenMAC{mac: e.MAC, comment: fmt.Sprintf("%s line %d", filepath.Base(name), e.Line)})
 	}
 	return out, nil
 }
@@ -321,5 +302,5 @@ func appendBlocks(name string, text []byte) error {
 	if fi, err := os.Stat(name); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	return os.WriteFile(name, b.Bytes(), mode)
+	return atomicfile.WriteFile(name, b.Bytes(), mode)
 }
