@@ -156,6 +156,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	m := metrics.New()
+	m.SetBuildInfo(version, commit)
 	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
 	var nw *notesWriter
