@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -159,6 +160,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	m.SetBuildInfo(version, commit)
 	reloads := &reloadWatch{m: m}
 	var svcs *services // set once the services run; Publish before that only records
+	var up atomic.Bool // svcs is set: a POST /apply may be published
 	var nw *notesWriter
 	var ui *webui.UI       // the status page, once the store is open (nil: --ui=false)
 	var rs *rolloutService // rollouts, once the store is open
@@ -180,8 +182,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
 		Verify: commitVerifier(src, policy), Roots: roots, ReloadTimeout: f.reloadTimeout,
 		Publish: func(s *bootsvc.Snapshot) error {
-			if svcs == nil {
-				return nil
+			if !up.Load() {
+				return nil // the first snapshot: the services start with it
 			}
 			return svcs.Publish(s)
 		},
@@ -260,7 +262,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	s = &services{
 		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec, up.Load), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
 			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
@@ -272,6 +274,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	svcs = s
+	up.Store(true)
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
 		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
@@ -322,12 +325,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 }
 
 // applyHandler answers POST /apply: it applies the saved plan in the body
-// (refused when stale) and answers with the result as JSON.
-func applyHandler(rec *reconcile.Reconciler) func(context.Context, []byte) (int, []byte) {
+// (refused when stale) and answers with the result as JSON. Until ready
+// (the boot services run) it refuses with 503: a plan applied then would be
+// recorded but never published.
+func applyHandler(rec *reconcile.Reconciler, ready func() bool) func(context.Context, []byte) (int, []byte) {
 	return func(ctx context.Context, body []byte) (int, []byte) {
 		answer := func(code int, r *applyResult) (int, []byte) {
 			data, _ := json.Marshal(r)
 			return code, append(data, '\n')
+		}
+		if !ready() {
+			return answer(http.StatusServiceUnavailable, &applyResult{Error: "the server is starting: its boot services are not up yet; try again"})
 		}
 		p, err := decodePlan(body, "the request body")
 		if err != nil {
