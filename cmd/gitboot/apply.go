@@ -70,7 +70,7 @@ func newApplyCmd() *cobra.Command {
 			}
 			var ev *applyResult
 			if f.server != "" {
-				ev, err = applyRemote(cmd.Context(), f.server, p)
+				ev, err = applyRemote(cmd.Context(), f.server, p, f.force)
 			} else {
 				ev, err = applyLocal(cmd, f, p)
 			}
@@ -87,6 +87,7 @@ func newApplyCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
+	cmd.Flags().BoolVar(&f.force, "force", false, "apply a saved plan even when its commit is not on the tracked branch (--ref, or the server's)")
 	return cmd
 }
 
@@ -170,6 +171,11 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 	if _, err := rec.Restore(); err != nil {
 		return nil, err
 	}
+	if !f.force {
+		if err := rec.CheckOnBranch(p.Commit); err != nil {
+			return nil, err
+		}
+	}
 	ev, err := rec.ApplyPlan(cmd.Context(), p)
 	if err != nil {
 		var ce *reconcile.ConfigError
@@ -182,8 +188,9 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 	return resultOf(ev, nil), nil
 }
 
-// applyRemote asks a running server to apply p (POST /apply).
-func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*applyResult, error) {
+// applyRemote asks a running server to apply p (POST /apply; with force,
+// also off the server's tracked branch).
+func applyRemote(ctx context.Context, server string, p *reconcile.Plan, force bool) (*applyResult, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
@@ -191,7 +198,11 @@ func applyRemote(ctx context.Context, server string, p *reconcile.Plan) (*applyR
 	base := strings.TrimRight(server, "/")
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/apply", bytes.NewReader(body))
+	url := base + "/apply"
+	if force {
+		url += "?force=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("--server %q: %w", server, err)
 	}

@@ -25,6 +25,7 @@ type planFlags struct {
 	vars                            []string
 	signing                         signingFlags
 	roots                           rootFlags
+	force                           bool // apply only: a plan of a commit off --ref
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {

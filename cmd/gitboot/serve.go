@@ -341,6 +341,11 @@ func applyHandler(rec *reconcile.Reconciler, ready func() bool) func(context.Con
 		if err != nil {
 			return answer(http.StatusBadRequest, &applyResult{Error: err.Error()})
 		}
+		if !httpboot.Forced(ctx) {
+			if err := rec.CheckOnBranch(p.Commit); err != nil {
+				return answer(http.StatusConflict, &applyResult{Commit: p.Commit, Error: err.Error()})
+			}
+		}
 		ev, err := rec.ApplyPlan(ctx, p)
 		r := resultOf(ev, err)
 		var se *reconcile.StaleError
