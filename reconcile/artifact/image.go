@@ -51,7 +51,7 @@ func examineImage(img *hclspec.Image) (*imageSource, error) {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "image-input/1\x00%s\x00%s\x00%s\x00", filepath.Clean(img.Source), img.Kernel, img.Digest)
+	fmt.Fprintf(h, "image-input/2\x00%s\x00%s\x00%s\x00", filepath.Clean(img.Source), img.Kernel, img.Digest)
 	src := &imageSource{}
 	switch {
 	case st.IsDir() && isOCILayout(img.Source):
@@ -73,9 +73,11 @@ func examineImage(img *hclspec.Image) (*imageSource, error) {
 	case st.Mode().IsRegular():
 		src.kind = "tar"
 		sys, _ := st.Sys().(*syscall.Stat_t)
-		var b [8 * 6]byte
+		var b [8 * 3]byte
 		if sys != nil {
-			for i, v := range []uint64{sys.Dev, sys.Ino, uint64(sys.Size), uint64(sys.Mtim.Nano()), uint64(sys.Ctim.Nano()), uint64(sys.Mode)} {
+			// Not the device, inode number or ctime: a copy, a move of
+			// the state or a remount keeps the archive's identity.
+			for i, v := range []uint64{uint64(sys.Size), uint64(sys.Mtim.Nano()), uint64(sys.Mode)} {
 				binary.LittleEndian.PutUint64(b[i*8:], v)
 			}
 		}
