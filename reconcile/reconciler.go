@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -467,6 +468,10 @@ func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec
 
 // record makes inv the running inventory, in memory and on disk.
 func (r *Reconciler) record(inv *Inventory) error {
+	inv.Vars = nil
+	if len(r.cfg.Vars) > 0 {
+		inv.Vars = maps.Clone(r.cfg.Vars)
+	}
 	data, err := inv.Encode()
 	if err != nil {
 		return err

@@ -119,6 +119,9 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The variables the server applied with, unless given here (CI has
+	// not the server's --var values).
+	opts.Vars = reconcile.WithRunningVars(opts.Vars, running)
 	var roots hclspec.PathChecker = remoteRoots{ctx: cmd.Context(), base: strings.TrimRight(f.server, "/")}
 	if f.server == "" {
 		if roots, err = f.roots.roots(); err != nil {
