@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"io/fs"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -34,13 +35,9 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 	if server == "" && running != nil {
 		server = running.Server.Name
 	}
-	cluster, srv, err := Load(commit, vars, server, roots)
+	cluster, srv, desired, err := desireCommit(context.Background(), commit, vars, server, roots)
 	if err != nil {
 		return nil, err
-	}
-	desired, err := Desire(commit, cluster, srv, true)
-	if err != nil {
-		return nil, repoError(commit.Hash, cluster, err)
 	}
 	if stateDir != "" {
 		name := ""

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -274,18 +273,18 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		}
 	}()
 
-	ctx, cancel := r.reloadContext(ctx)
-	defer cancel()
-	cluster, srv, desired, err := r.desireCtx(ctx, commit)
-	if err != nil {
-		err = r.overDeadline(ctx, commit, err)
-		ev.Result, ev.Err = resultOf(err), err
-		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
-			r.rejected = ce
-			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", commit.Short(), "subject", commit.Subject, "err", err)
-		}
-		return ev, err
-	}
+	_, err = r.run(ctx, pass{ev: &ev, rejectInvalid: true, decide: func(d *desired) (bool, error) {
+		return r.decideTip(&ev, d.inv, opt)
+	}})
+	return ev, err
+}
+
+// decideTip plans the tracked tip against the running inventory: true
+// when it is to be built and applied. A desired state served already
+// is recorded under the new commit (nothing rebuilt); with auto_apply =
+// false the plan waits for gitboot apply.
+func (r *Reconciler) decideTip(ev *Evaluation, desired *Inventory, opt Options) (bool, error) {
+	commit := ev.Commit
 	plan := Diff(r.running, desired, digestOf(r.runningData))
 	ev.Plan = plan
 	// A served build missing an artifact (found damaged and removed) is
@@ -304,12 +303,12 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 			}
 			if err := r.record(&inv); err != nil {
 				ev.Result, ev.Err = ResultError, err
-				return ev, err
+				return false, err
 			}
 			r.recommit(commit.Hash)
 		}
 		r.cfg.Logger.Info("commit changes nothing served", "commit", commit.Short(), "subject", commit.Subject)
-		return ev, nil
+		return false, nil
 	}
 	// A change-managed site stays so until a reviewed apply: a push that
 	// turns auto_apply on (or off) is itself planned, not applied.
@@ -322,12 +321,9 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		r.cfg.Logger.Info("commit planned; auto_apply is false: run gitboot apply to apply it", "commit", commit.Short(),
 			"plan", filepath.Join(r.cfg.StateDir, PendingPlanFile),
 			"add", plan.Summary.Add, "change", plan.Summary.Change, "destroy", plan.Summary.Destroy)
-		return ev, nil
+		return false, nil
 	}
-	if err := r.apply(ctx, &ev, cluster, srv, desired); err != nil {
-		return ev, err
-	}
-	return ev, nil
+	return true, nil
 }
 
 // ApplyPlan applies a saved plan: exactly the desired state it shows,
@@ -360,128 +356,19 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			r.cfg.OnEvaluated(ev)
 		}
 	}()
-	ctx, cancel := r.reloadContext(ctx)
-	defer cancel()
-	cluster, srv, desired, err := r.desireCtx(ctx, commit)
-	if err != nil {
-		err = r.overDeadline(ctx, commit, err)
-		ev.Result, ev.Err = resultOf(err), err
-		return ev, err
-	}
-	if p.Desired != nil && !sameDesired(p.Desired, desired) {
-		err := &StaleError{Reason: fmt.Sprintf("the desired state of commit %s changed since this plan was made (an image source changed?): plan again", Short(commit.Hash))}
-		ev.Result, ev.Err = ResultError, err
-		return ev, err
-	}
-	ev.Plan = Diff(r.running, desired, digestOf(r.runningData))
-	if !ev.Plan.HasChanges() {
-		ev.Result = ResultUnchanged
-		return ev, nil
-	}
-	r.pending = nil
-	return ev, r.apply(ctx, &ev, cluster, srv, desired)
-}
-
-// desire loads and validates a commit and computes its desired state
-// (steps: load, pick the server, compute input keys and examine images).
-func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
-	if r.cfg.Verify != nil {
-		if err := r.cfg.Verify(commit); err != nil {
-			return nil, nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
-				Severity: hcl.DiagError, Summary: "Untrusted commit", Detail: err.Error(),
-			}}}
-		}
-	}
-	cluster, srv, err := LoadContext(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	desired, err := Desire(commit, cluster, srv, true)
-	if err != nil {
-		return nil, nil, nil, repoError(commit.Hash, cluster, err)
-	}
-	if r.cfg.Builder != nil {
-		if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	for name, is := range desired.Images {
-		if is.Unknown {
-			// The image source lives on the server: a missing or unreadable
-			// one may come back (transient), unlike a bad commit.
-			return nil, nil, nil, fmt.Errorf("image %s (source %s): %w", name, is.Source, is.err)
-		}
-	}
-	return cluster, srv, desired, nil
-}
-
-// apply builds the desired state, publishes its snapshot, records the
-// running inventory and removes artifacts no longer referenced. On error
-// the served state is unchanged. ev.Plan keeps its summary, actions and
-// reboots, not the attribute values of its changes (see dropDetails).
-func (r *Reconciler) apply(ctx context.Context, ev *Evaluation, cluster *hclspec.Cluster, srv *hclspec.Server, desired *Inventory) error {
-	ev.Plan.dropDetails() // read no more: the memory is the build's
-	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
-	if err != nil {
-		err = repoError(ev.Commit.Hash, cluster, fmt.Errorf("building commit %s: %w", ev.Commit.Short(), err))
-		err = r.overDeadline(ctx, ev.Commit, err)
-		ev.Result, ev.Err = resultOf(err), err
-		if ce := (*ConfigError)(nil); errors.As(err, &ce) {
-			r.rejected = ce
-			r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "err", err)
-		}
-		return err
-	}
-	ev.Build = res.Duration
-	inv := desired.withBuild(res, r.cfg.Now())
-	snap, err := inv.Snapshot(res)
-	if err != nil {
-		ev.Result, ev.Err = ResultError, err
-		return err
-	}
-	if r.cfg.Publish != nil {
-		if err := r.cfg.Publish(snap); err != nil {
-			err = fmt.Errorf("publishing commit %s: %w", ev.Commit.Short(), err)
+	_, err = r.run(ctx, pass{ev: &ev, decide: func(d *desired) (bool, error) {
+		if p.Desired != nil && !sameDesired(p.Desired, d.inv) {
+			err := &StaleError{Reason: fmt.Sprintf("the desired state of commit %s changed since this plan was made (an image source changed?): plan again", Short(commit.Hash))}
 			ev.Result, ev.Err = ResultError, err
-			return err
+			return false, err
 		}
-	}
-	r.snap = snap
-	if err := r.cfg.Builder.Commit(res); err != nil {
-		r.cfg.Logger.Error("recording the applied build failed", "err", err)
-	}
-	if err := r.record(inv); err != nil {
-		// Served, not recorded: a restart would serve the previous state.
-		// The next pass writes it again.
-		r.cfg.Logger.Error("commit applied but not recorded; retrying on the next pass", "err", err)
-	}
-	if _, _, err := r.cfg.Builder.GC(); err != nil {
-		r.cfg.Logger.Warn("artifact garbage collection failed", "err", err)
-	}
-	ev.Result = ResultApplied
-	r.dropPending()
-	r.cfg.Logger.Info("applied commit", "commit", ev.Commit.Short(), "subject", ev.Commit.Subject, "nodes", len(snap.Nodes),
-		"add", ev.Plan.Summary.Add, "change", ev.Plan.Summary.Change, "destroy", ev.Plan.Summary.Destroy,
-		"needs_reboot", len(ev.Plan.NeedsReboot), "build", res.Duration.Round(time.Millisecond))
-	return nil
-}
-
-// record makes inv the running inventory, in memory and on disk.
-func (r *Reconciler) record(inv *Inventory) error {
-	inv.Vars = nil
-	if len(r.cfg.Vars) > 0 {
-		inv.Vars = maps.Clone(r.cfg.Vars)
-	}
-	data, err := inv.Encode()
-	if err != nil {
-		return err
-	}
-	r.running, r.runningData = inv, data
-	r.published.Store(&data)
-	if err := writeInventory(r.cfg.StateDir, data); err != nil {
-		r.dirty = true
-		return err
-	}
-	r.dirty = false
-	return nil
+		ev.Plan = Diff(r.running, d.inv, digestOf(r.runningData))
+		if !ev.Plan.HasChanges() {
+			ev.Result = ResultUnchanged
+			return false, nil
+		}
+		r.pending = nil
+		return true, nil
+	}})
+	return ev, err
 }

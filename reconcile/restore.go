@@ -23,30 +23,7 @@ func (r *Reconciler) RebuildApplied(ctx context.Context) (*bootsvc.Snapshot, err
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding the applied commit %s: %w", Short(inv.Commit), err)
 	}
-	ctx, cancel := r.reloadContext(ctx)
-	defer cancel()
-	cluster, srv, desired, err := r.desireCtx(ctx, commit)
-	if err != nil {
-		return nil, fmt.Errorf("rebuilding the applied commit %s: %w", commit.Short(), err)
-	}
-	res, err := r.cfg.Builder.Build(ctx, cluster, srv.Name)
-	if err != nil {
-		return nil, fmt.Errorf("rebuilding the applied commit %s: %w", commit.Short(), err)
-	}
-	running := desired.withBuild(res, inv.AppliedAt)
-	snap, err := running.Snapshot(res)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.cfg.Builder.Commit(res); err != nil {
-		r.cfg.Logger.Error("recording the rebuilt build failed", "err", err)
-	}
-	if err := r.record(running); err != nil {
-		r.cfg.Logger.Error("recording the rebuilt inventory failed", "err", err)
-	}
-	r.snap, r.evaluated = snap, commit.Hash
-	r.cfg.Logger.Info("rebuilt the last applied commit", "commit", commit.Short(), "manifest", res.Manifest)
-	return snap, nil
+	return r.run(ctx, pass{ev: &Evaluation{Commit: commit}, rebuild: inv})
 }
 
 // incomplete reports whether the running build misses an artifact.

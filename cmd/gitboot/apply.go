@@ -2,20 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/gitboot/gitboot/reconcile"
-	"github.com/gitboot/gitboot/reconcile/artifact"
-	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"github.com/gitboot/gitboot/serve"
+	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -68,9 +63,9 @@ func newApplyCmd() *cobra.Command {
 					}
 				}
 			}
-			var ev *applyResult
+			var ev *serve.ApplyResult
 			if f.server != "" {
-				ev, err = applyRemote(cmd.Context(), f.server, p, f.force)
+				ev, err = client.Apply(cmd.Context(), f.server, p, f.force)
 			} else {
 				ev, err = applyLocal(cmd, f, p)
 			}
@@ -91,36 +86,6 @@ func newApplyCmd() *cobra.Command {
 	return cmd
 }
 
-// applyResult is what an apply reports (also the JSON answer of POST
-// /apply).
-type applyResult struct {
-	Commit      string   `json:"commit"`
-	Result      string   `json:"result"`
-	Add         int      `json:"add"`
-	Change      int      `json:"change"`
-	Destroy     int      `json:"destroy"`
-	NeedsReboot []string `json:"needs_reboot"`
-	Error       string   `json:"error,omitempty"`
-	Stale       bool     `json:"stale,omitempty"`
-}
-
-func resultOf(ev reconcile.Evaluation, err error) *applyResult {
-	r := &applyResult{Result: ev.Result, NeedsReboot: []string{}}
-	if ev.Commit != nil {
-		r.Commit = ev.Commit.Hash
-	}
-	if ev.Plan != nil {
-		r.Add, r.Change, r.Destroy = ev.Plan.Summary.Add, ev.Plan.Summary.Change, ev.Plan.Summary.Destroy
-		r.NeedsReboot = ev.Plan.NeedsReboot
-	}
-	if err != nil {
-		r.Error = err.Error()
-		var se *reconcile.StaleError
-		r.Stale = errors.As(err, &se)
-	}
-	return r
-}
-
 // confirm asks for "yes" on a terminal.
 func confirm(cmd *cobra.Command) (bool, error) {
 	in, ok := cmd.InOrStdin().(*os.File)
@@ -137,25 +102,8 @@ func confirm(cmd *cobra.Command) (bool, error) {
 
 // applyLocal applies p to the state directory itself (no server runs on
 // it: the lock says so).
-func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResult, error) {
+func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.ApplyResult, error) {
 	opts, err := loadOptions(".", f.vars)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(f.state, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state directory: %w", err)
-	}
-	unlock, err := lockState(f.state)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	src, err := gitsrc.Open(f.repo)
-	if err != nil {
-		return nil, err
-	}
-	log, _ := newLogger(cmd.ErrOrStderr(), "text")
-	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -163,20 +111,9 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 	if err != nil {
 		return nil, err
 	}
-	block := f.block
-	if block == "" && p.Desired != nil {
-		block = p.Desired.Server.Name
-	}
-	rec := reconcile.New(reconcile.Config{Source: src, Ref: f.ref, Server: block, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log, Roots: roots})
-	if _, err := rec.Restore(); err != nil {
-		return nil, err
-	}
-	if !f.force {
-		if err := rec.CheckOnBranch(p.Commit); err != nil {
-			return nil, err
-		}
-	}
-	ev, err := rec.ApplyPlan(cmd.Context(), p)
+	log, _ := newLogger(cmd.ErrOrStderr(), "text")
+	ev, err := serve.ApplyLocal(cmd.Context(), serve.LocalConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.block,
+		Vars: opts.Vars, Roots: roots, Logger: log, Force: f.force}, p)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {
@@ -185,43 +122,5 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*applyResul
 		}
 		return nil, err
 	}
-	return resultOf(ev, nil), nil
-}
-
-// applyRemote asks a running server to apply p (POST /apply; with force,
-// also off the server's tracked branch).
-func applyRemote(ctx context.Context, server string, p *reconcile.Plan, force bool) (*applyResult, error) {
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	base := strings.TrimRight(server, "/")
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	url := base + "/apply"
-	if force {
-		url += "?force=1"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("--server %q: %w", server, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %w", base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %w", base, err)
-	}
-	var r applyResult
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
-	}
-	if r.Error != "" {
-		return nil, fmt.Errorf("%s refused the plan: %s", base, r.Error)
-	}
-	return &r, nil
+	return serve.ResultOf(ev, nil), nil
 }

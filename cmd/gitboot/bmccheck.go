@@ -8,28 +8,7 @@ import (
 	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
-	"github.com/hashicorp/hcl/v2"
 )
-
-// bmcCredentialDiags checks the credentials names of c's bmc blocks
-// against the credentials file at path. Without a file it returns a
-// warning that they were not checked (when any node names credentials).
-func bmcCredentialDiags(c *hclspec.Cluster, path string) hcl.Diagnostics {
-	if path == "" {
-		for _, n := range c.Nodes {
-			if n.BMC != nil && n.BMC.Credentials != "" {
-				return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "BMC credentials not checked",
-					Detail: "Nodes name BMC credentials; give --bmc-credentials FILE (the server's credentials file) to check that it defines them."}}
-			}
-		}
-		return nil
-	}
-	creds, diags := power.LoadCredentials(path)
-	if diags.HasErrors() {
-		return diags
-	}
-	return append(diags, power.CheckCredentials(c, creds)...)
-}
 
 // checkPlanCredentials is plan's (and apply's) credentials check of ref:
 // with --bmc-credentials the commit is loaded and each unknown name is an
@@ -63,7 +42,7 @@ func checkPlanCredentials(stderr io.Writer, f planFlags, desired *reconcile.Inve
 	if diags.HasErrors() {
 		return fmt.Errorf("loading %s again to check BMC credentials: %s", f.ref, diags.Error())
 	}
-	diags = bmcCredentialDiags(c, f.bmcCreds)
+	diags = power.CheckCredentialsFile(c, f.bmcCreds)
 	if len(diags) == 0 {
 		return nil
 	}

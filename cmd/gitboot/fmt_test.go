@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/hclfmt"
 )
 
 const (
@@ -254,7 +256,7 @@ func TestFmtExamples(t *testing.T) {
 		if code != 0 {
 			t.Errorf("fmt -check %s = exit %d (run gitboot fmt -recursive examples):\n%s%s", dir, code, stdout, stderr)
 		}
-		files, err := hclFiles(dir, true)
+		files, err := hclfmt.Files(dir, true)
 		if err != nil || len(files) == 0 {
 			t.Errorf("%s: no *.hcl files (%v)", dir, err)
 		}

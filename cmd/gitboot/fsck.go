@@ -2,13 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 
-	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile"
-	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/spf13/cobra"
 )
 
@@ -25,20 +22,9 @@ func newFsckCmd() *cobra.Command {
 			"Exit 0: nothing found; 1: damage found (each problem on a line: KIND PATH: DETAIL).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := artifact.Fsck(cmd.Context(), state)
+			rep, err := reconcile.Fsck(cmd.Context(), state)
 			if err != nil {
 				return err
-			}
-			inv, _, err := reconcile.ReadInventory(state)
-			var ce *statefile.CorruptError
-			switch {
-			case errors.As(err, &ce):
-				rep.Problems = append(rep.Problems, artifact.Problem{Path: reconcile.InventoryFile, Kind: artifact.ProblemUnreadable, Detail: ce.Err.Error()})
-			case err != nil:
-				return err
-			case inv != nil && !artifact.HasManifest(state, inv.Manifest):
-				rep.Problems = append(rep.Problems, artifact.Problem{Path: reconcile.InventoryFile, Kind: artifact.ProblemMissing,
-					Detail: "its manifest " + inv.Manifest + " is not in the store"})
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gitboot/gitboot/reconcile/githook"
 )
 
 // hookGit runs git in dir with a fixed identity and no user or system
@@ -246,7 +246,7 @@ func TestHooksInstall(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0755", file, fi.Mode().Perm())
 		}
 		data, _ := os.ReadFile(file)
-		if !bytes.HasPrefix(data, []byte("#!/bin/sh\n"+hookMarker+"\n")) {
+		if !bytes.HasPrefix(data, []byte("#!/bin/sh\n"+githook.Marker+"\n")) {
 			t.Errorf("%s does not start with #!/bin/sh and the marker:\n%s", file, data)
 		}
 		if out, err := exec.Command("sh", "-n", file).CombinedOutput(); err != nil {
@@ -329,92 +329,12 @@ func TestHooksInstall(t *testing.T) {
 	})
 }
 
-func TestShQuote(t *testing.T) {
-	for _, s := range []string{"", "plain", "it's", `a "b" $c \d`, "'", "x'y'z", "new\nline", "`cmd`"} {
-		out, err := exec.Command("sh", "-c", "printf %s "+shQuote(s)).Output()
-		if err != nil || string(out) != s {
-			t.Errorf("sh read %s as %q (%v), want %q", shQuote(s), out, err, s)
-		}
-	}
-}
-
-// TestExportTree checks that the exported tree is the committed bytes:
-// modes and symbolic links kept, .gitattributes not applied.
-func TestExportTree(t *testing.T) {
-	work := t.TempDir()
-	mustGit(t, work, "init", "-q")
-	writeFile(t, filepath.Join(work, ".gitattributes"), "*.hcl export-ignore\n*.txt text eol=crlf\n")
-	writeFile(t, filepath.Join(work, "main.hcl"), "# kept\n")
-	if err := os.MkdirAll(filepath.Join(work, "a", "b"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(work, "a", "b", "note.txt"), "line\n")
-	writeFile(t, filepath.Join(work, "run.sh"), "#!/bin/sh\n")
-	if err := os.Chmod(filepath.Join(work, "run.sh"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("a/b/note.txt", filepath.Join(work, "link")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/etc/passwd", filepath.Join(work, "outside")); err != nil {
-		t.Fatal(err)
-	}
-	mustGit(t, work, "add", "-A")
-	mustGit(t, work, "commit", "-q", "-m", "tree")
-	head := mustGit(t, work, "rev-parse", "HEAD")
-
-	t.Chdir(work)
-	for _, kv := range os.Environ() { // run git as a hook would, from the repository
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "GIT_") {
-			t.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
-	dir := t.TempDir()
-	if err := exportTree(context.Background(), head, dir); err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]string{"main.hcl": "# kept\n", "a/b/note.txt": "line\n", "run.sh": "#!/bin/sh\n"} {
-		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != want {
-			t.Errorf("%s: %q (%v), want %q", name, got, err, want)
-		}
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "run.sh")); err != nil || fi.Mode().Perm() != 0o755 {
-		t.Errorf("run.sh: %v %v, want mode 0755", fi.Mode(), err)
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "main.hcl")); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("main.hcl: %v %v, want mode 0644", fi.Mode(), err)
-	}
-	for name, want := range map[string]string{"link": "a/b/note.txt", "outside": "/etc/passwd"} {
-		if got, err := os.Readlink(filepath.Join(dir, name)); err != nil || got != want {
-			t.Errorf("%s -> %q (%v), want a link to %q", name, got, err, want)
-		}
-	}
-
-	if err := exportTree(context.Background(), strings.Repeat("1", 40), t.TempDir()); err == nil {
-		t.Error("exporting a missing commit succeeded")
-	}
-}
-
-func TestPoke(t *testing.T) {
-	status := http.StatusAccepted
+// TestHooksPokeCmd: gitboot hooks poke says when the server refused.
+func TestHooksPokeCmd(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/reconcile" {
-			http.NotFound(w, r)
-			return
-		}
-		w.WriteHeader(status)
+		w.WriteHeader(http.StatusForbidden)
 	}))
 	defer srv.Close()
-	ctx := context.Background()
-	if err := poke(ctx, srv.URL+"/"); err != nil {
-		t.Errorf("202: %v", err)
-	}
-	status = http.StatusForbidden
-	var se pokeStatusError
-	if err := poke(ctx, srv.URL); !errors.As(err, &se) {
-		t.Errorf("403: %v, want a pokeStatusError", err)
-	}
 	var stdout, stderr bytes.Buffer
 	if code := runWith([]string{"hooks", "poke", "--server", srv.URL}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "403 Forbidden") {
 		t.Errorf("poke answered 403: exit %d, %q", code, stderr.String())

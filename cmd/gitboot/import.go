@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/diagfmt"
 	"github.com/gitboot/gitboot/internal/wwimport"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/spf13/cobra"
@@ -74,7 +75,7 @@ func runImportWarewulf(out, errOut io.Writer, cfg wwimport.Config) error {
 	if !diags.HasErrors() {
 		diags = append(diags, artifact.Check(c, "")...)
 	}
-	writeDiagnostics(errOut, withSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags), diags)
+	writeDiagnostics(errOut, diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags), diags)
 	if diags.HasErrors() {
 		fmt.Fprintf(errOut, "gitboot import warewulf: the repository in %s does not validate; fix the errors above (MIGRATION.md may say why).\n", cfg.Out)
 		return exitError{1}

@@ -1,6 +1,6 @@
 // Command gitboot provisions bare-metal clusters from a git repository.
-// This package only wires the CLI; the work is done in hclspec, reconcile and
-// bootsvc.
+// This package only wires the CLI; the work is done in hclspec, reconcile,
+// serve (the running server) and bootsvc.
 package main
 
 import (

@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 )
 
@@ -122,7 +121,7 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	// The variables the server applied with, unless given here (CI has
 	// not the server's --var values).
 	opts.Vars = reconcile.WithRunningVars(opts.Vars, running)
-	var roots hclspec.PathChecker = remoteRoots{ctx: cmd.Context(), base: strings.TrimRight(f.server, "/")}
+	var roots hclspec.PathChecker = client.Roots{Ctx: cmd.Context(), Base: strings.TrimRight(f.server, "/")}
 	if f.server == "" {
 		if roots, err = f.roots.roots(); err != nil {
 			return nil, err
@@ -154,34 +153,7 @@ func runningInventory(ctx context.Context, f planFlags) (*reconcile.Inventory, [
 	if f.server == "" {
 		return reconcile.ReadInventory(f.state)
 	}
-	base := strings.TrimRight(f.server, "/")
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/inventory", nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--server %q: %w", f.server, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the running inventory: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the running inventory from %s: %w", base, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusServiceUnavailable:
-		return nil, nil, nil // nothing applied yet
-	default:
-		return nil, nil, fmt.Errorf("reading the running inventory from %s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
-	}
-	inv, err := reconcile.DecodeInventory(body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s/inventory: %w", base, err)
-	}
-	return inv, body, nil
+	return client.Inventory(ctx, f.server)
 }
 
 // writePlanJSON prints the plan as JSON, without the desired state a
@@ -211,17 +183,5 @@ func readPlan(path string) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the plan: %w", err)
 	}
-	return decodePlan(data, path)
-}
-
-// decodePlan parses a saved plan; name (its file) prefixes the errors.
-func decodePlan(data []byte, name string) (*reconcile.Plan, error) {
-	var p reconcile.Plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%s is not a saved plan: %w", name, err)
-	}
-	if !strings.HasPrefix(p.FormatVersion, "1.") || p.Desired == nil || p.Commit == "" {
-		return nil, fmt.Errorf("%s is not a saved plan of this gitboot (format_version %q; make it with gitboot plan --out)", name, p.FormatVersion)
-	}
-	return &p, nil
+	return reconcile.DecodePlan(data, path)
 }

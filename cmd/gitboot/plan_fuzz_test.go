@@ -69,7 +69,7 @@ func seedPlans(tb testing.TB) [][]byte {
 // (apply --server marshals it again) and read back.
 func FuzzDecodePlan(f *testing.F) {
 	for _, s := range seedPlans(f) {
-		if _, err := decodePlan(s, "seed"); err != nil {
+		if _, err := reconcile.DecodePlan(s, "seed"); err != nil {
 			f.Fatalf("a real saved plan is refused: %v", err)
 		}
 		f.Add(s)
@@ -79,7 +79,7 @@ func FuzzDecodePlan(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := decodePlan(data, "plan.json")
+		p, err := reconcile.DecodePlan(data, "plan.json")
 		if err != nil {
 			if !strings.Contains(err.Error(), "plan.json") {
 				t.Fatalf("error does not name the file: %v", err)
@@ -93,7 +93,7 @@ func FuzzDecodePlan(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a plan read cannot be sent on: %v", err)
 		}
-		if _, err := decodePlan(again, "plan.json"); err != nil {
+		if _, err := reconcile.DecodePlan(again, "plan.json"); err != nil {
 			t.Fatalf("a plan read and written again is refused: %v", err)
 		}
 	})

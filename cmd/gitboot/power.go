@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 )
 
@@ -157,23 +155,7 @@ func loadCluster(cmd *cobra.Command, repo, ref string, vars []string) (*hclspec.
 
 // credFiles gives writeDiagnostics the credentials file's source for its
 // snippets, except the lines holding passwords.
-func credFiles(path string) map[string]*hcl.File {
-	src, err := os.ReadFile(path)
-	if err != nil || len(src) > power.MaxCredentialsFile {
-		return nil
-	}
-	lines := strings.Split(string(src), "\n")
-	for i, l := range lines {
-		if strings.Contains(l, "password") {
-			lines[i] = strings.Repeat(" ", len(l))
-		}
-	}
-	f, _ := hclparse.NewParser().ParseHCL([]byte(strings.Join(lines, "\n")), path)
-	if f == nil {
-		return nil
-	}
-	return map[string]*hcl.File{path: f}
-}
+func credFiles(path string) map[string]*hcl.File { return power.CredentialSources(path) }
 
 // parseTags parses --tag KEY=VALUE flags.
 func parseTags(flags []string) (map[string]string, error) {

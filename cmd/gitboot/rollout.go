@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/internal/hostlist"
+	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/rollout"
 	"github.com/spf13/cobra"
 )
@@ -118,49 +118,68 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 			"start gitboot serve with --bmc-credentials FILE (credentials never travel to the CLI)")
 	}
 	base := strings.TrimRight(o.server, "/")
-	var p *rollout.Progress
-	var err error
-	switch {
-	case o.cancel:
-		p, err = rolloutCall(ctx, http.MethodDelete, base, nil)
-		if err != nil {
-			return err
-		}
+	p, err := o.call(ctx, base)
+	if err != nil || p == nil {
+		return err
+	}
+	if o.cancel {
 		fmt.Fprintf(out, "Rollout %s canceled.\n", p.ID)
 		return nil
-	case o.watch:
-		if p, err = rolloutCall(ctx, http.MethodGet, base, nil); err != nil {
-			return err
-		}
-		if p.ID == "" {
-			return fmt.Errorf("%s has run no rollout", o.server)
-		}
-	default:
-		req, err := o.request()
-		if err != nil {
-			return err
-		}
-		body, _ := json.Marshal(req)
-		if p, err = rolloutCall(ctx, http.MethodPost, base, body); err != nil {
-			return err
-		}
 	}
 	if p.State == rollout.StatePlanned {
 		if o.json {
 			return printJSON(out, p)
 		}
-		writePlan(out, p)
+		rollout.WritePlan(out, p)
 		return nil
 	}
 	if p.State == rollout.StateCompleted && len(p.Nodes) == 0 {
 		if o.json {
 			return printJSON(out, p)
 		}
-		fmt.Fprintf(out, "No node needs a reboot to pick up commit %s.\n", shortHash(p.Commit))
+		fmt.Fprintf(out, "No node needs a reboot to pick up commit %s.\n", reconcile.Short(p.Commit))
 		return nil
 	}
-	view := newProgressView(out, isTerminal(out) && !o.json, o.json)
-	view.draw(p)
+	p, err = o.follow(ctx, base, p, out, errOut)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(out, p)
+	}
+	rollout.WriteReport(out, p)
+	if p.State != rollout.StateCompleted {
+		return exitError{1}
+	}
+	return nil
+}
+
+// call sends the request of the flags: --cancel, --watch (the rollout
+// running), else a new rollout.
+func (o *rolloutOpts) call(ctx context.Context, base string) (*rollout.Progress, error) {
+	switch {
+	case o.cancel:
+		return rollout.Call(ctx, statusClient, http.MethodDelete, base, nil)
+	case o.watch:
+		p, err := rollout.Call(ctx, statusClient, http.MethodGet, base, nil)
+		if err == nil && p.ID == "" {
+			return nil, fmt.Errorf("%s has run no rollout", o.server)
+		}
+		return p, err
+	}
+	req, err := o.request()
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(req)
+	return rollout.Call(ctx, statusClient, http.MethodPost, base, body)
+}
+
+// follow draws p's progress every --poll until it is finished (or
+// replaced by another rollout) and returns how it ended.
+func (o *rolloutOpts) follow(ctx context.Context, base string, p *rollout.Progress, out, errOut io.Writer) (*rollout.Progress, error) {
+	view := rollout.NewView(out, isTerminal(out) && !o.json, o.json)
+	view.Draw(p)
 	t := time.NewTicker(o.poll)
 	defer t.Stop()
 	failures := 0
@@ -168,84 +187,31 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(errOut, "\ngitboot rollout: stopped watching; rollout %s goes on on the server (gitboot rollout --watch, --cancel)\n", p.ID)
-			return exitError{1}
+			return nil, exitError{1}
 		case <-t.C:
 		}
-		next, err := rolloutCall(ctx, http.MethodGet, base, nil)
+		next, err := rollout.Call(ctx, statusClient, http.MethodGet, base, nil)
 		if err != nil {
 			if failures++; failures > 20 {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		failures = 0
 		if next.ID != p.ID {
 			// Another rollout replaced it (a newer commit): show how ours ended.
-			fmt.Fprintf(errOut, "gitboot rollout: rollout %s was replaced by %s (commit %s)\n", p.ID, next.ID, shortHash(next.Commit))
+			fmt.Fprintf(errOut, "gitboot rollout: rollout %s was replaced by %s (commit %s)\n", p.ID, next.ID, reconcile.Short(next.Commit))
 			p.State = rollout.StateSuperseded
 			break
 		}
 		p = next
-		view.draw(p)
+		view.Draw(p)
 	}
-	if o.json {
-		return printJSON(out, p)
-	}
-	writeReport(out, p)
-	if p.State != rollout.StateCompleted {
-		return exitError{1}
-	}
-	return nil
+	return p, nil
 }
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
-// rolloutCall sends one request to the server's /rollout and decodes the
-// progress it answers (or its error).
-func rolloutCall(ctx context.Context, method, base string, body []byte) (*rollout.Progress, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+"/rollout", rd)
-	if err != nil {
-		return nil, fmt.Errorf("rollout on %s: %w", base, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("rollout on %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("rollout on %s: %w", base, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("rollout on %s: %s", base, e.Error)
-		}
-		return nil, fmt.Errorf("rollout on %s: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
-	}
-	var p rollout.Progress
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("rollout on %s: decoding: %w", base, err)
-	}
-	return &p, nil
 }

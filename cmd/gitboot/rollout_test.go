@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,36 +12,6 @@ import (
 
 	"github.com/gitboot/gitboot/rollout"
 )
-
-func TestRebootMarks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), rebootMarksFile)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	at := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
-	rm := openRebootMarks(path, log)
-	rm.mark([]string{"n1", "n2"}, at)
-	if !rm.needs("n1", at.Add(-time.Minute)) {
-		t.Error("n1 booted before the mark: it needs the reboot")
-	}
-	if rm.needs("n3", time.Time{}) {
-		t.Error("n3 was never marked")
-	}
-	// Persisted: a restarted server still knows.
-	rm = openRebootMarks(path, log)
-	if !rm.needs("n2", time.Time{}) {
-		t.Error("n2's mark lost across a reopen (a boot of unknown start still needs it)")
-	}
-	if rm.needs("n1", at.Add(time.Minute)) {
-		t.Error("n1 booted after the mark: no reboot needed")
-	}
-	if rm.needs("n1", at.Add(-time.Minute)) {
-		t.Error("n1's mark was not dropped once it booted past it")
-	}
-	// A later commit needing it again marks it again.
-	rm.mark([]string{"n1"}, at.Add(2*time.Minute))
-	if !rm.needs("n1", at.Add(time.Minute)) {
-		t.Error("n1 booted before the second mark: it needs the reboot")
-	}
-}
 
 // fakeRolloutServer answers POST /rollout with the first of steps and each
 // GET with the next one (the last one again at the end).
@@ -165,38 +131,6 @@ func TestRolloutCommandDryRunAndErrors(t *testing.T) {
 	}
 	if len(*reqs) != 1 {
 		t.Errorf("bad flags reached the server: %d requests", len(*reqs))
-	}
-}
-
-func TestProgressViewManyBatches(t *testing.T) {
-	var nodes []rollout.NodeProgress
-	for i := range 40 {
-		st := rollout.NodePending
-		switch {
-		case i < 20:
-			st = rollout.NodeDone
-		case i == 20:
-			st = rollout.NodeRebooting
-		}
-		nodes = append(nodes, rollout.NodeProgress{Name: fmt.Sprintf("c%03d", i+1), State: st})
-	}
-	var buf bytes.Buffer
-	v := newProgressView(&buf, true, false)
-	v.draw(progressOf(rollout.StateRunning, nodes...))
-	frame := buf.String()
-	for _, want := range []string{"batches 1-18 ended", "batch 19/40", "batch 21/40", "rebooting: c021", "batch 24/40", "batches 25-40 pending", "running: 20 done"} {
-		if !strings.Contains(frame, want) {
-			t.Errorf("frame lacks %q:\n%s", want, frame)
-		}
-	}
-	if n := strings.Count(frame, "\n"); n != 10 {
-		t.Errorf("%d lines, want 10 (header, ended, 6 bars, pending, counts):\n%s", n, frame)
-	}
-	// A shorter frame clears the lines the longer one left.
-	buf.Reset()
-	v.draw(progressOf(rollout.StateCompleted, rollout.NodeProgress{Name: "c001", State: rollout.NodeDone}))
-	if n := strings.Count(buf.String(), "\n"); n != 10 || !strings.HasPrefix(buf.String(), "\x1b[10A") {
-		t.Errorf("redraw: %d lines %q", n, buf.String())
 	}
 }
 

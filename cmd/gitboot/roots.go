@@ -1,18 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"path/filepath"
-	"strings"
-	"time"
 
-	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/spf13/pflag"
 )
@@ -68,57 +59,4 @@ func (f *rootFlags) args() []string {
 		out = append(out, "--ipxe-dir", d)
 	}
 	return out
-}
-
-// checkPathHandler answers GET /check-path from the server's roots.
-func checkPathHandler(roots hclspec.Roots) func(kind, path string) (bool, []string) {
-	return func(kind, path string) (bool, []string) {
-		if kind == "ipxe_dir" {
-			return roots.CheckIPXEDir(path) == nil, roots.IPXE
-		}
-		return roots.CheckImageSource(path) == nil, roots.Images
-	}
-}
-
-// remoteRoots checks paths with a running server (GET /check-path), where
-// the files are: plan --server.
-type remoteRoots struct {
-	ctx  context.Context
-	base string
-}
-
-func (r remoteRoots) CheckImageSource(p string) error { return r.check("image", "--image-root", p) }
-func (r remoteRoots) CheckIPXEDir(p string) error     { return r.check("ipxe_dir", "--ipxe-dir", p) }
-
-func (r remoteRoots) check(kind, flag, p string) error {
-	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-	defer cancel()
-	u := r.base + "/check-path?" + url.Values{kind: {p}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s cannot be checked by the server: %w", p, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s cannot be checked by the server: %w", p, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s cannot be checked by the server: GET /check-path: %s: %s", p, resp.Status, strings.TrimSpace(string(body)))
-	}
-	var a httpboot.CheckPathAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		return fmt.Errorf("%s cannot be checked by the server: GET /check-path: %w", p, err)
-	}
-	if a.Path != p || a.Kind != kind {
-		return errors.New("GET /check-path answered for another path")
-	}
-	if !a.Allowed {
-		return &hclspec.OutsideError{Path: p, Resolved: p, Roots: a.Roots, Flag: flag}
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/serve"
 )
 
 // serverPaths is a server's file system for the roots tests: an image root
@@ -170,7 +171,7 @@ func TestPlanServerRefusesServerPaths(t *testing.T) {
 	}
 	p := newServerPaths(t)
 	roots := hclspec.Roots{Images: []string{p.images}, IPXE: []string{p.ipxe}}
-	h := httpboot.New(httpboot.Config{Status: status.NewMemory(), CheckPath: checkPathHandler(roots)})
+	h := httpboot.New(httpboot.Config{Status: status.NewMemory(), CheckPath: serve.CheckPathHandler(roots)})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

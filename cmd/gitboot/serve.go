@@ -1,34 +1,20 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/gitboot/gitboot/bootsvc"
-	"github.com/gitboot/gitboot/bootsvc/dhcp"
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
-	"github.com/gitboot/gitboot/bootsvc/metrics"
-	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
-	"github.com/gitboot/gitboot/bootsvc/webui"
-	"github.com/gitboot/gitboot/internal/statefile"
-	"github.com/gitboot/gitboot/reconcile"
-	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/gitboot/gitboot/power"
+	"github.com/gitboot/gitboot/serve"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 )
 
@@ -123,9 +109,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	if policy != nil {
-		log.Info("only commits signed by a trusted key are applied", "trusted_keys", policy)
-	}
 	roots, err := f.roots.roots()
 	if err != nil {
 		return err
@@ -133,290 +116,41 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err := checkBMCCredentials(cmd.ErrOrStderr(), f.bmcCredentials); err != nil {
 		return err
 	}
-	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(roots.Images, ","), "ipxe_dirs", strings.Join(roots.IPXE, ","))
-	if err := os.MkdirAll(f.state, 0o700); err != nil {
-		return fmt.Errorf("creating state directory: %w", err)
-	}
-	unlock, err := lockState(f.state)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	src, err := openSource(ctx, f.repo, f.state)
-	if err != nil {
-		return err
-	}
 	var progress io.Writer
 	if fd, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
 		progress = fd
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: f.state, Logger: log, Progress: progress, Agent: f.agent})
-	if err != nil {
-		return err
-	}
-	m := metrics.New()
-	m.SetBuildInfo(version, commit)
-	reloads := &reloadWatch{m: m}
-	var svcs *services // set once the services run; Publish before that only records
-	var up atomic.Bool // svcs is set: a POST /apply may be published
-	var nw *notesWriter
-	var ui *webui.UI       // the status page, once the store is open (nil: --ui=false)
-	var rs *rolloutService // rollouts, once the store is open
-	if f.notes {
-		if f.notesInterval <= 0 {
-			return fmt.Errorf("--notes-interval %v: must be positive", f.notesInterval)
-		}
-		nw, err = newNotesWriter(log, repoPath(src), remoteOf(src), f.server, f.notesInterval, nil, func() *bootsvc.Snapshot {
-			if svcs == nil {
-				return nil
-			}
-			return svcs.http.Snapshot()
-		})
-		if err != nil {
-			return err
-		}
-	}
-	rec := reconcile.New(reconcile.Config{
-		Source: src, Ref: f.ref, Server: f.server, Vars: opts.Vars, Builder: builder, StateDir: f.state, Logger: log,
-		Verify: commitVerifier(src, policy), Roots: roots, ReloadTimeout: f.reloadTimeout,
-		Publish: func(s *bootsvc.Snapshot) error {
-			if !up.Load() {
-				return nil // the first snapshot: the services start with it
-			}
-			return svcs.Publish(s)
-		},
-		OnEvaluated: func(ev reconcile.Evaluation) {
-			m.ObserveReconcile(ev.Result)
-			reloads.evaluated(ev)
-			if ev.Result == reconcile.ResultApplied {
-				m.ObserveBuild(ev.Build)
-				m.ObserveApply(ev.Duration)
-				m.SetApplied(time.Now())
-			}
-			if nw != nil {
-				nw.Evaluated(ev)
-			}
-			uiEvaluated(ui, ev)
-			if rs != nil {
-				rs.Evaluated(ev)
-			}
-		},
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err = serve.Run(ctx, serve.Config{
+		Repo: f.repo, Ref: f.ref, State: f.state, Server: f.server,
+		ListenHTTP: f.listenHTTP, ListenTFTP: f.listenTFTP, Vars: opts.Vars,
+		Poll: f.poll, Watch: f.watch, Notes: f.notes, NotesInterval: f.notesInterval,
+		Policy: policy, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
+		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
+		Logger: log, Progress: progress, Version: version, Commit: commit,
 	})
-
-	// The last applied state first: a bad tip, a missing image source or
-	// a failing build at restart never leaves the site without DHCP.
-	snap, err := rec.Restore()
-	if err != nil {
-		log.Error("the last applied state cannot be restored; building its commit again", "err", err)
-		if snap, err = rec.RebuildApplied(ctx); err != nil {
-			log.Error("the last applied commit cannot be built again; starting from the branch tip", "err", err)
-		}
+	var bad *serve.InvalidTipError
+	if errors.As(err, &bad) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid; nothing is served.\n\n", bad.Commit, bad.Repo)
+		writeDiagnostics(cmd.ErrOrStderr(), bad.Files, bad.Diags)
+		return exitError{1}
 	}
-	if snap != nil {
-		inv, _ := rec.Running()
-		m.SetApplied(inv.AppliedAt)
-		log.Info("serving the last applied state", "commit", reconcile.Short(inv.Commit), "applied_at", inv.AppliedAt)
-	} else {
-		ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})
-		if err != nil {
-			var ce *reconcile.ConfigError
-			if errors.As(err, &ce) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid; nothing is served.\n\n", ce.Commit, f.repo)
-				writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
-				return exitError{1}
-			}
-			return err
-		}
-		if ev.Result == reconcile.ResultPlanned {
-			return fmt.Errorf("commit %s is planned, not applied (auto_apply = false) and nothing was applied yet: "+
-				"apply it first with gitboot apply --repo %s --ref %s --state %s", ev.Commit.Short(), f.repo, f.ref, f.state)
-		}
-		snap = rec.Snapshot()
-	}
-
-	store, err := status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
-	if statefile.SetAside(log, err, "node status starts empty") {
-		store, err = status.Open(status.Config{Dir: f.state, Logger: log.With("svc", "status")})
-	}
-	if err != nil {
-		return err
-	}
-	reloads.setStore(store)
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("saving node status", "err", err)
-		}
-	}()
-	var s *services
-	rs = newRolloutService(&rolloutService{log: log, src: src, vars: opts.Vars, server: f.server, roots: roots,
-		creds: f.bmcCredentials, store: store, notes: nw, snapshot: func() *bootsvc.Snapshot { return s.http.Snapshot() }}, f.state)
-	var uiHandler http.Handler
-	if f.ui {
-		inv, _ := rec.Running()
-		ui = newUI(log, store, func() *bootsvc.Snapshot { return s.http.Snapshot() }, inv)
-		uiHandler = ui
-		rs.ui = ui
-	}
-	s = &services{
-		log: log, parent: ctx, listenHTTP: f.listenHTTP, listenTFTP: f.listenTFTP, errc: make(chan error, 8),
-		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec, up.Load), UI: uiHandler, Power: powerHandler(rec, f.bmcCredentials),
-			CheckPath: checkPathHandler(roots), MaxConnsPerClient: f.httpPerClient, Rollout: rs.mgr}),
-		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: m, Log: log.With("svc", "tftp"), MaxPerClient: f.tftpPerClient}),
-		newDHCP: func() (*dhcp.Server, error) {
-			return dhcp.New(dhcp.Config{StateDir: f.state, Recorder: store, Metrics: m, Logger: log})
-		},
-		slots: map[string]*slot{},
-	}
-	if err := s.Start(snap); err != nil {
-		return err
-	}
-	svcs = s
-	up.Store(true)
-	inv, _ := rec.Running()
-	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", strings.Join(s.Addrs("http"), ","), "tftp", strings.Join(s.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
-
-	g, gctx := errgroup.WithContext(ctx)
-	if nw != nil {
-		nw.store = store
-		nw.SetServer(snap.Server.Name)
-		g.Go(func() error { return nw.Run(gctx) })
-	}
-	if ui != nil {
-		g.Go(func() error { return ui.Run(gctx) })
-	}
-	g.Go(func() error { return rec.Run(gctx, f.poll) })
-	g.Go(func() error { return rs.Run(gctx) })
-	g.Go(func() error {
-		// Artifacts never checked since written: a damaged one is removed
-		// and what is served is built again.
-		_ = builder.VerifyBackground(gctx, func() { rec.Trigger(true) })
-		return nil
-	})
-	g.Go(func() error { return triggerOnHUP(gctx, rec) })
-	if w, ok := src.(watcher); ok && f.watch {
-		g.Go(func() error {
-			return w.Watch(gctx, f.ref, 100*time.Millisecond, func() { rec.Trigger(false) })
-		})
-	}
-	g.Go(func() error {
-		select {
-		case <-gctx.Done():
-			return nil
-		case err := <-s.errc:
-			return err
-		}
-	})
-	err = g.Wait()
-	if nw != nil {
-		// What a rollout canceled by the stop recorded after the notes
-		// writer's last flush.
-		nw.flush(context.Background(), false)
-	}
-	s.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	log.Info("stopped")
 	return err
 }
 
-// applyHandler answers POST /apply: it applies the saved plan in the body
-// (refused when stale) and answers with the result as JSON. Until ready
-// (the boot services run) it refuses with 503: a plan applied then would be
-// recorded but never published.
-func applyHandler(rec *reconcile.Reconciler, ready func() bool) func(context.Context, []byte) (int, []byte) {
-	return func(ctx context.Context, body []byte) (int, []byte) {
-		answer := func(code int, r *applyResult) (int, []byte) {
-			data, _ := json.Marshal(r)
-			return code, append(data, '\n')
-		}
-		if !ready() {
-			return answer(http.StatusServiceUnavailable, &applyResult{Error: "the server is starting: its boot services are not up yet; try again"})
-		}
-		p, err := decodePlan(body, "the request body")
-		if err != nil {
-			return answer(http.StatusBadRequest, &applyResult{Error: err.Error()})
-		}
-		if !httpboot.Forced(ctx) {
-			if err := rec.CheckOnBranch(p.Commit); err != nil {
-				return answer(http.StatusConflict, &applyResult{Commit: p.Commit, Error: err.Error()})
-			}
-		}
-		ev, err := rec.ApplyPlan(ctx, p)
-		r := resultOf(ev, err)
-		var se *reconcile.StaleError
-		switch {
-		case err == nil:
-			return answer(http.StatusOK, r)
-		case errors.As(err, &se):
-			return answer(http.StatusConflict, r)
-		case reconcile.IsConfigError(err):
-			return answer(http.StatusUnprocessableEntity, r)
-		}
-		return answer(http.StatusInternalServerError, r)
-	}
-}
-
-// watcher is a source that notices new commits at once (a local
-// repository).
-type watcher interface {
-	Watch(ctx context.Context, ref string, debounce time.Duration, notify func()) error
-}
-
-// triggerOnHUP asks for a reconcile on every SIGHUP (also re-examining
-// image sources).
-func triggerOnHUP(ctx context.Context, rec *reconcile.Reconciler) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			rec.Trigger(true)
-		}
-	}
-}
-
-// raInterfaces returns the interfaces to send IPv6 router advertisements
-// on: the server's DHCP interface when it names one, else every interface
-// with an IPv4 address inside a served network.
-func raInterfaces(snap *bootsvc.Snapshot) []string {
-	if snap.Server.Interface != "" {
-		return []string{snap.Server.Interface}
-	}
-	ifaces, err := net.Interfaces()
-	if err != nil {
+// checkBMCCredentials reads serve's --bmc-credentials at start, so that a
+// broken file is said at once (it is read again on every POST /power).
+func checkBMCCredentials(stderr io.Writer, path string) error {
+	if path == "" {
 		return nil
 	}
-	var out []string
-	for _, ifi := range ifaces {
-		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 || ifi.Flags&net.FlagMulticast == 0 {
-			continue
-		}
-		addrs, err := ifi.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(ipn.IP)
-			if !ok {
-				continue
-			}
-			if _, served := snap.NetworkContaining(ip.Unmap()); served {
-				out = append(out, ifi.Name)
-				break
-			}
-		}
+	_, diags := power.LoadCredentials(path)
+	if len(diags) > 0 {
+		writeDiagnostics(stderr, credFiles(path), diags)
 	}
-	return out
+	if diags.HasErrors() {
+		return fmt.Errorf("--bmc-credentials %s: the file has errors", path)
+	}
+	return nil
 }

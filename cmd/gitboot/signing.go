@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -49,22 +46,6 @@ func (f signingFlags) absKeys() (string, error) {
 		return "", fmt.Errorf("--trusted-keys: %w", err)
 	}
 	return abs, nil
-}
-
-// commitVerifier returns reconcile.Config.Verify for policy p (nil: every
-// commit is accepted). src must be a *gitsrc.Source.
-func commitVerifier(src reconcile.Source, p *gitsrc.Policy) func(*gitsrc.Commit) error {
-	if p == nil {
-		return nil
-	}
-	return func(c *gitsrc.Commit) error {
-		gs, ok := src.(*gitsrc.Source)
-		if !ok {
-			return fmt.Errorf("cannot check the signature of commit %s: source %T is not a git repository", c.Short(), src)
-		}
-		_, err := gs.Verify(c, p)
-		return err
-	}
 }
 
 // checkSigned resolves ref in src and verifies the commit's signature; it
@@ -112,12 +93,9 @@ func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sig
 	if policy == nil {
 		return nil
 	}
-	cat := exec.CommandContext(ctx, "git", "cat-file", "commit", id)
-	var catErr bytes.Buffer
-	cat.Stderr = &catErr
-	raw, err := cat.Output()
+	raw, err := gitsrc.CatCommit(ctx, id)
 	if err != nil {
-		return fmt.Errorf("pre-receive: git cat-file commit %s: %v: %s", reconcile.Short(id), err, strings.TrimSpace(catErr.String()))
+		return fmt.Errorf("pre-receive: %w", err)
 	}
 	signer, err := policy.VerifyRaw(raw)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/gitboot/gitboot/internal/signtest"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"github.com/gitboot/gitboot/serve"
 )
 
 // labRepo makes a work repository holding examples/lab, committed
@@ -249,7 +250,7 @@ func TestServeVerify(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	rec := reconcile.New(reconcile.Config{Source: src, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Vars: map[string]string{"image_source": filepath.Join(dir, "no-image")}, Verify: commitVerifier(src, policy)})
+		Vars: map[string]string{"image_source": filepath.Join(dir, "no-image")}, Verify: serve.CommitVerifier(src, policy)})
 	ctx := context.Background()
 	for range 2 {
 		ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/internal/hostlist"
+	"github.com/gitboot/gitboot/reconcile/notes"
+	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 )
 
@@ -94,7 +95,7 @@ func (o *statusOpts) once(ctx context.Context, out, errOut io.Writer, args []str
 	var err error
 	missingWhy := "not declared on " + o.server
 	if o.repo != "" {
-		rep, err = repoStatus(ctx, o.repo, o.ref)
+		rep, err = notes.RepoStatus(ctx, o.repo, o.ref)
 		missingWhy = "no notes in " + o.repo + " for"
 	} else {
 		rep, err = fetchStatus(ctx, o.server)
@@ -177,28 +178,11 @@ func (o *statusOpts) watchLoop(ctx context.Context, out, errOut io.Writer, args 
 	}
 }
 
-var statusClient = &http.Client{Timeout: 10 * time.Second}
+var statusClient = client.HTTP
 
 // fetchStatus reads GET /status from the server at base.
 func fetchStatus(ctx context.Context, base string) (*status.Report, error) {
-	url := strings.TrimRight(base, "/") + "/status"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("status from %s: %w", base, err)
-	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("status from %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status from %s: %s", base, resp.Status)
-	}
-	var rep status.Report
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&rep); err != nil {
-		return nil, fmt.Errorf("status from %s: decoding: %w", base, err)
-	}
-	return &rep, nil
+	return client.Status(ctx, base)
 }
 
 // isTerminal reports whether w is a terminal (colour only then).

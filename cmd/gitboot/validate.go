@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/gitboot/gitboot/internal/diagfmt"
+	"github.com/gitboot/gitboot/power"
+	"github.com/gitboot/gitboot/reconcile"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
@@ -54,20 +54,10 @@ func newValidateCmd() *cobra.Command {
 				}
 				pc = r
 			}
-			c, diags := hclspec.Load(fsys, opts)
-			if !diags.HasErrors() && pc != nil {
-				// Server paths first: nothing outside the roots is read.
-				diags = append(diags, hclspec.CheckRoots(c, nil, pc)...)
-			}
-			if !diags.HasErrors() {
-				diags = append(diags, bmcCredentialDiags(c, bmcCreds)...)
-			}
-			if !diags.HasErrors() {
-				// What the server's build would refuse: overlays that do
-				// not load, templates that fail for some node.
-				diags = append(diags, artifact.Check(c, "")...)
-			}
-			files := withSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags)
+			diags := reconcile.CheckTree(fsys, opts, pc, func(c *hclspec.Cluster) hcl.Diagnostics {
+				return power.CheckCredentialsFile(c, bmcCreds)
+			})
+			files := diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags)
 			if cf := credFiles(bmcCreds); cf != nil && files != nil {
 				for k, v := range cf {
 					files[k] = v
@@ -76,7 +66,7 @@ func newValidateCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(toJSONDiagnostics(files, diags)); err != nil {
+				if err := enc.Encode(diagfmt.JSON(files, diags)); err != nil {
 					return err
 				}
 			} else {
@@ -122,59 +112,4 @@ func openRepoDir(dir string) (fs.FS, func(), error) {
 		return nil, nil, fmt.Errorf("opening repository: %w", err)
 	}
 	return root.FS(), func() { root.Close() }, nil
-}
-
-// withSources returns files plus the overlay files diags point at (those
-// artifact.Check reports: templates and other files that are not HCL), so
-// the printed diagnostic shows the offending line. It sets the byte
-// offsets of those diagnostics' ranges, which the snippet needs.
-func withSources(fsys fs.FS, prefix string, files map[string]*hcl.File, diags hcl.Diagnostics) map[string]*hcl.File {
-	out := make(map[string]*hcl.File, len(files))
-	maps.Copy(out, files)
-	for _, d := range diags {
-		r := d.Subject
-		if r == nil || out[r.Filename] != nil {
-			continue
-		}
-		name := r.Filename
-		if prefix != "" {
-			var ok bool
-			if name, ok = strings.CutPrefix(name, prefix+"/"); !ok {
-				continue
-			}
-		}
-		st, err := fs.Stat(fsys, name)
-		if err != nil || !st.Mode().IsRegular() || st.Size() > 1<<20 {
-			continue
-		}
-		src, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			continue
-		}
-		out[r.Filename] = &hcl.File{Bytes: src}
-		r.Start.Byte = byteOffset(src, r.Start)
-		r.End.Byte = min(byteOffset(src, r.End), len(src))
-		if r.End.Byte < r.Start.Byte {
-			r.End.Byte = r.Start.Byte
-		}
-	}
-	return out
-}
-
-// byteOffset finds a line and column (both from 1) in src, clamped to the
-// line's end.
-func byteOffset(src []byte, p hcl.Pos) int {
-	off := 0
-	for line := 1; line < p.Line; line++ {
-		i := bytes.IndexByte(src[off:], '\n')
-		if i < 0 {
-			return len(src)
-		}
-		off += i + 1
-	}
-	end := len(src)
-	if i := bytes.IndexByte(src[off:], '\n'); i >= 0 {
-		end = off + i
-	}
-	return min(off+max(p.Column-1, 0), end)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/diagfmt"
 )
 
 // buildRepoHCL is a repository hclspec accepts; the tests below add
@@ -80,12 +82,12 @@ func buildRepo(t *testing.T, files map[string]string) string {
 
 // validateJSON runs `gitboot validate --json DIR` from DIR's parent, so
 // file names in diagnostics start with "repo/".
-func validateJSON(t *testing.T, repo string) (int, jsonValidate, string) {
+func validateJSON(t *testing.T, repo string) (int, diagfmt.Validate, string) {
 	t.Helper()
 	t.Chdir(filepath.Dir(repo))
 	var stdout, stderr bytes.Buffer
 	code := runWith([]string{"validate", "--json", filepath.Base(repo)}, &stdout, &stderr)
-	var res jsonValidate
+	var res diagfmt.Validate
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s%s", err, stdout.String(), stderr.String())
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/diagfmt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -27,7 +29,7 @@ func TestValidateInvalid(t *testing.T) {
 			t.Chdir(abs)
 			var stdout, stderr bytes.Buffer
 			code := runWith([]string{"validate", "--json", "."}, &stdout, &stderr)
-			var res jsonValidate
+			var res diagfmt.Validate
 			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s%s", err, stdout.String(), stderr.String())
 			}

@@ -1,29 +1,11 @@
-package main
+package serve
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile"
 )
-
-// checkBMCCredentials reads serve's --bmc-credentials at start, so that a
-// broken file is said at once (it is read again on every POST /power).
-func checkBMCCredentials(stderr io.Writer, path string) error {
-	if path == "" {
-		return nil
-	}
-	_, diags := power.LoadCredentials(path)
-	if len(diags) > 0 {
-		writeDiagnostics(stderr, credFiles(path), diags)
-	}
-	if diags.HasErrors() {
-		return fmt.Errorf("--bmc-credentials %s: the file has errors", path)
-	}
-	return nil
-}
 
 // powerHandler answers POST /power from the applied inventory's nodes and
 // the credentials file at path ("" none).

@@ -1,4 +1,4 @@
-package main
+package gitsrc
 
 import (
 	"bufio"
@@ -13,12 +13,12 @@ import (
 	"strings"
 )
 
-// exportTree writes the tree of commit into dir, byte for byte as committed
+// ExportTree writes the tree of commit into dir, byte for byte as committed
 // (no .gitattributes filters, unlike git archive or checkout): regular files
 // with their mode, symbolic links as links. Submodules are left out. It runs
 // git in the current directory and environment, which inside a hook point at
 // the repository and at the quarantined objects of the push.
-func exportTree(ctx context.Context, commit, dir string) error {
+func ExportTree(ctx context.Context, commit, dir string) error {
 	ls := exec.CommandContext(ctx, "git", "ls-tree", "-r", "-z", "--full-tree", commit)
 	var lsErr bytes.Buffer
 	ls.Stderr = &lsErr
@@ -138,4 +138,19 @@ func writeBlob(root *os.Root, r *bufio.Reader, mode, name string) error {
 		return fmt.Errorf("reading object: %w", err)
 	}
 	return nil
+}
+
+// CatCommit returns the raw object of commit id (`git cat-file commit`),
+// as a signature check reads it. It runs git in the current directory and
+// environment: inside a hook, the pushed objects are quarantined and
+// visible to git only.
+func CatCommit(ctx context.Context, id string) ([]byte, error) {
+	cat := exec.CommandContext(ctx, "git", "cat-file", "commit", id)
+	var catErr bytes.Buffer
+	cat.Stderr = &catErr
+	raw, err := cat.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git cat-file commit %s: %v: %s", id[:min(len(id), 12)], err, strings.TrimSpace(catErr.String()))
+	}
+	return raw, nil
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -320,4 +320,16 @@ func nodeRecord(server string, r status.NodeRecord, current func(string) (status
 		rec.Fields = append(rec.Fields, notes.Field{Key: "error", Value: string(status.StageInitFailed)}, notes.Field{Key: "reason", Value: r.Error.Reason})
 	}
 	return rec
+}
+
+// Add queues records for the note of commit (a rollout's records); they
+// are written with the next flush, at once.
+func (w *notesWriter) Add(commit string, recs ...notes.Record) {
+	w.mu.Lock()
+	w.pending[commit] = append(w.pending[commit], recs...)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -220,77 +220,111 @@ func (s *services) start(name string, snap *bootsvc.Snapshot) (*slot, error) {
 	}
 	sl := &slot{key: key, done: make(chan struct{})}
 	var serve []func(ctx context.Context) error
-	fail := func(err error) (*slot, error) {
+	var err error
+	switch name {
+	case "http":
+		serve, err = s.bindHTTP(sl, key)
+	case "tftp":
+		serve, err = s.bindTFTP(sl, &snap.Server)
+	case "dhcp":
+		serve, err = s.bindDHCP(sl, snap)
+	case "ra":
+		serve = s.bindRA(sl, key)
+	}
+	if err != nil {
 		for _, c := range sl.closers {
 			c.Close()
 		}
 		return nil, err
 	}
+	s.serve(name, sl, serve)
+	return sl, nil
+}
+
+// bindHTTP listens on key (an address) for HTTP.
+func (s *services) bindHTTP(sl *slot, key string) ([]func(ctx context.Context) error, error) {
+	ln, err := net.Listen("tcp", key)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP on %s: %w (change http_port in the server block or use --listen-http)", key, err)
+	}
+	sl.closers = append(sl.closers, ln)
+	sl.addrs = append(sl.addrs, ln.Addr().String())
+	return []func(ctx context.Context) error{func(ctx context.Context) error { return s.http.Serve(ctx, ln) }}, nil
+}
+
+// bindTFTP listens on --listen-tftp, else on the server's tftp_port.
+func (s *services) bindTFTP(sl *slot, srv *bootsvc.Server) ([]func(ctx context.Context) error, error) {
+	ap := netip.AddrPortFrom(netip.Addr{}, uint16(srv.TFTPPort))
+	if s.listenTFTP != "" {
+		var err error
+		if ap, err = netip.ParseAddrPort(s.listenTFTP); err != nil {
+			return nil, fmt.Errorf("--listen-tftp %q: %w", s.listenTFTP, err)
+		}
+	}
+	c, err := tftp.Listen(ap)
+	if err != nil {
+		return nil, err
+	}
+	sl.closers = append(sl.closers, c)
+	sl.addrs = append(sl.addrs, c.LocalAddr().String())
+	return []func(ctx context.Context) error{func(ctx context.Context) error { return s.tftp.Serve(ctx, c) }}, nil
+}
+
+// bindDHCP listens on the server's DHCP port (and, in proxy mode, the
+// proxy port), making the DHCP server the first time.
+func (s *services) bindDHCP(sl *slot, snap *bootsvc.Snapshot) ([]func(ctx context.Context) error, error) {
 	srv := &snap.Server
-	switch name {
-	case "http":
-		ln, err := net.Listen("tcp", key)
+	if s.dhcp == nil {
+		d, err := s.newDHCP()
 		if err != nil {
-			return fail(fmt.Errorf("HTTP on %s: %w (change http_port in the server block or use --listen-http)", key, err))
+			return nil, err
 		}
-		sl.closers = append(sl.closers, ln)
-		sl.addrs = append(sl.addrs, ln.Addr().String())
-		serve = append(serve, func(ctx context.Context) error { return s.http.Serve(ctx, ln) })
-	case "tftp":
-		ap := netip.AddrPortFrom(netip.Addr{}, uint16(srv.TFTPPort))
-		if s.listenTFTP != "" {
-			var err error
-			if ap, err = netip.ParseAddrPort(s.listenTFTP); err != nil {
-				return fail(fmt.Errorf("--listen-tftp %q: %w", s.listenTFTP, err))
-			}
-		}
-		c, err := tftp.Listen(ap)
+		s.dhcp = d
+		d.Update(snap)
+	}
+	ports := []int{srv.DHCPPort}
+	if srv.DHCPMode == bootsvc.DHCPProxy {
+		ports = append(ports, dhcp.ProxyPort)
+	}
+	var serve []func(ctx context.Context) error
+	for _, p := range ports {
+		c, err := dhcp.Listen(s.parent, dhcp.ListenConfig{Interface: srv.Interface, Port: p, Shared: srv.DHCPMode == bootsvc.DHCPProxy})
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		sl.closers = append(sl.closers, c)
 		sl.addrs = append(sl.addrs, c.LocalAddr().String())
-		serve = append(serve, func(ctx context.Context) error { return s.tftp.Serve(ctx, c) })
-	case "dhcp":
-		if s.dhcp == nil {
-			d, err := s.newDHCP()
-			if err != nil {
-				return fail(err)
-			}
-			s.dhcp = d
-			d.Update(snap)
-		}
-		ports := []int{srv.DHCPPort}
-		if srv.DHCPMode == bootsvc.DHCPProxy {
-			ports = append(ports, dhcp.ProxyPort)
-		}
-		for _, p := range ports {
-			c, err := dhcp.Listen(s.parent, dhcp.ListenConfig{Interface: srv.Interface, Port: p, Shared: srv.DHCPMode == bootsvc.DHCPProxy})
-			if err != nil {
-				return fail(err)
-			}
-			sl.closers = append(sl.closers, c)
-			sl.addrs = append(sl.addrs, c.LocalAddr().String())
-			d := s.dhcp
-			serve = append(serve, func(ctx context.Context) error { return d.Serve(ctx, c) })
-		}
-	case "ra":
-		for _, ifname := range strings.Split(key, ",") {
-			if ifname == "" {
-				continue
-			}
-			c, err := dhcp.ListenRA(ifname)
-			if err != nil {
-				s.log.Warn("no IPv6 router advertisements: iPXE will wait ~16 s for IPv6 on every boot", "interface", ifname, "err", err)
-				continue
-			}
-			sl.closers = append(sl.closers, c)
-			sl.addrs = append(sl.addrs, ifname)
-			serve = append(serve, func(ctx context.Context) error {
-				return dhcp.ServeRA(ctx, dhcp.RAConfig{Interface: ifname, Logger: s.log}, c)
-			})
-		}
+		d := s.dhcp
+		serve = append(serve, func(ctx context.Context) error { return d.Serve(ctx, c) })
 	}
+	return serve, nil
+}
+
+// bindRA opens router advertisements on each interface of key (comma
+// separated); one that cannot be opened is logged and skipped.
+func (s *services) bindRA(sl *slot, key string) []func(ctx context.Context) error {
+	var serve []func(ctx context.Context) error
+	for _, ifname := range strings.Split(key, ",") {
+		if ifname == "" {
+			continue
+		}
+		c, err := dhcp.ListenRA(ifname)
+		if err != nil {
+			s.log.Warn("no IPv6 router advertisements: iPXE will wait ~16 s for IPv6 on every boot", "interface", ifname, "err", err)
+			continue
+		}
+		sl.closers = append(sl.closers, c)
+		sl.addrs = append(sl.addrs, ifname)
+		serve = append(serve, func(ctx context.Context) error {
+			return dhcp.ServeRA(ctx, dhcp.RAConfig{Interface: ifname, Logger: s.log}, c)
+		})
+	}
+	return serve
+}
+
+// serve runs a slot's serve functions until the slot is stopped; one that
+// fails on its own is reported on errc.
+func (s *services) serve(name string, sl *slot, serve []func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(s.parent)
 	sl.cancel = cancel
 	var wg sync.WaitGroup
@@ -309,7 +343,6 @@ func (s *services) start(name string, snap *bootsvc.Snapshot) (*slot, error) {
 		}()
 	}
 	go func() { wg.Wait(); close(sl.done) }()
-	return sl, nil
 }
 
 // stop stops a service's goroutines and closes its sockets.
@@ -342,4 +375,42 @@ func (s *services) Wait() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+}
+
+// raInterfaces returns the interfaces to send IPv6 router advertisements
+// on: the server's DHCP interface when it names one, else every interface
+// with an IPv4 address inside a served network.
+func raInterfaces(snap *bootsvc.Snapshot) []string {
+	if snap.Server.Interface != "" {
+		return []string{snap.Server.Interface}
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ifi := range ifaces {
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 || ifi.Flags&net.FlagMulticast == 0 {
+			continue
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			if _, served := snap.NetworkContaining(ip.Unmap()); served {
+				out = append(out, ifi.Name)
+				break
+			}
+		}
+	}
+	return out
 }

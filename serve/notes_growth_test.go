@@ -1,11 +1,13 @@
-package main
+package serve
 
 import (
 	"context"
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +16,61 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
+	"github.com/gitboot/gitboot/reconcile/notes"
 )
+
+// gitRepo is a scratch repository for notes tests.
+type gitRepo struct {
+	t    *testing.T
+	repo string
+}
+
+func newGitRepo(t *testing.T) *gitRepo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	e := &gitRepo{t: t, repo: t.TempDir()}
+	e.git("init", "-q", "-b", "main")
+	e.commit(map[string]string{"main.hcl": "# a lab\n"}, "first")
+	return e
+}
+
+func (e *gitRepo) git(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"}, args...)...)
+	cmd.Dir = e.repo
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit writes files into the work tree (others stay) and commits.
+func (e *gitRepo) commit(files map[string]string, msg string) string {
+	e.t.Helper()
+	for p, data := range files {
+		p = filepath.Join(e.repo, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	e.git("add", "-A")
+	e.git("commit", "-q", "-m", msg)
+	return e.git("rev-parse", "HEAD")
+}
 
 // The notes writer writes a node's record when it changes in a way a
 // reader cares about, on the applied commit, never the table again; after
 // a commit that changes nothing served (the served snapshot renamed to it)
 // status --repo still shows every node, on that commit.
 func TestNotesWriterGrowsWithChanges(t *testing.T) {
-	e := newCLIEnv(t)
+	e := newGitRepo(t)
 	c1 := e.git("rev-parse", "HEAD")
 	store := status.NewMemory()
 	nodes := []bootsvc.Node{
@@ -67,7 +116,7 @@ func TestNotesWriterGrowsWithChanges(t *testing.T) {
 	if strings.Contains(note2, "node ") || !strings.Contains(note2, "result=applied") {
 		t.Errorf("a commit that changes nothing got node records:\n%s", note2)
 	}
-	rep, err := repoStatus(ctx, e.repo, "main")
+	rep, err := notes.RepoStatus(ctx, e.repo, "main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package rollout
 
 import (
 	"fmt"
@@ -6,23 +6,23 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/gitboot/gitboot/rollout"
 )
 
-// progressView draws a rollout's progress: on a terminal, a bar per batch
+// View draws a rollout's progress: on a terminal, a bar per batch
 // redrawn in place; otherwise one plain line per change (a batch starting
 // or ending, a node's stage, a node done, failed or skipped).
-type progressView struct {
+type View struct {
 	w     io.Writer
 	tty   bool
 	quiet bool // --json: nothing until the end
 	lines int  // lines of the last frame (tty)
-	last  *rollout.Progress
+	last  *Progress
 }
 
-func newProgressView(w io.Writer, tty, quiet bool) *progressView {
-	return &progressView{w: w, tty: tty, quiet: quiet}
+// NewView draws on w: in place on a terminal (tty), else line by line;
+// quiet (JSON output) draws nothing.
+func NewView(w io.Writer, tty, quiet bool) *View {
+	return &View{w: w, tty: tty, quiet: quiet}
 }
 
 const barWidth = 24
@@ -32,7 +32,7 @@ const barWidth = 24
 const maxBatchLines = 6
 
 // shownBatches is the range [first, last) of batches a frame draws.
-func shownBatches(p *rollout.Progress) (first, last int) {
+func shownBatches(p *Progress) (first, last int) {
 	n := len(p.Batches)
 	if n <= maxBatchLines {
 		return 0, n
@@ -40,7 +40,7 @@ func shownBatches(p *rollout.Progress) (first, last int) {
 	cur := 0 // the running batch, else the first pending one, else the last
 	for i, b := range p.Batches {
 		cur = i
-		if b.State == rollout.BatchRunning || b.State == rollout.BatchPending {
+		if b.State == BatchRunning || b.State == BatchPending {
 			break
 		}
 	}
@@ -48,7 +48,8 @@ func shownBatches(p *rollout.Progress) (first, last int) {
 	return first, first + maxBatchLines
 }
 
-func (v *progressView) draw(p *rollout.Progress) {
+// Draw shows p (the view keeps a copy, to draw what changed next).
+func (v *View) Draw(p *Progress) {
 	switch {
 	case v.quiet:
 	case v.tty:
@@ -60,13 +61,13 @@ func (v *progressView) draw(p *rollout.Progress) {
 }
 
 // frame redraws the terminal view: a header, a bar per batch, the counts.
-func (v *progressView) frame(p *rollout.Progress) {
+func (v *View) frame(p *Progress) {
 	var b strings.Builder
 	if v.lines > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", v.lines)
 	}
 	lines := []string{fmt.Sprintf("Rollout %s of commit %s: %d node(s) in %d batch(es) of %s, waiting for %s (%s per batch)",
-		p.ID, shortHash(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Wait, p.Timeout)}
+		p.ID, shortCommit(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Wait, p.Timeout)}
 	first, last := shownBatches(p)
 	if first > 0 {
 		lines = append(lines, fmt.Sprintf("batches 1-%d ended", first))
@@ -80,13 +81,13 @@ func (v *progressView) frame(p *rollout.Progress) {
 				continue
 			}
 			switch n.State {
-			case rollout.NodeDone:
+			case NodeDone:
 				done++
-			case rollout.NodeFailed:
+			case NodeFailed:
 				failed++
-			case rollout.NodeSkipped:
+			case NodeSkipped:
 				skipped++
-			case rollout.NodeRebooting:
+			case NodeRebooting:
 				rebooting = append(rebooting, n.Name+" ("+dashOr(n.Stage)+")")
 			}
 		}
@@ -104,7 +105,7 @@ func (v *progressView) frame(p *rollout.Progress) {
 		}
 		if len(rebooting) > 0 {
 			line += "  rebooting: " + strings.Join(rebooting, ", ")
-		} else if bp.State != rollout.BatchRunning {
+		} else if bp.State != BatchRunning {
 			line += "  " + bp.State
 		}
 		lines = append(lines, line)
@@ -126,14 +127,14 @@ func (v *progressView) frame(p *rollout.Progress) {
 }
 
 // plain prints a line for each change since the last progress.
-func (v *progressView) plain(p *rollout.Progress) {
+func (v *View) plain(p *Progress) {
 	now := time.Now().Format(time.TimeOnly)
 	if v.last == nil {
 		fmt.Fprintf(v.w, "%s rollout %s of commit %s: %d node(s) in %d batch(es) of %s, waiting for %s\n",
-			now, p.ID, shortHash(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Wait)
+			now, p.ID, shortCommit(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Wait)
 	}
 	for i, bp := range p.Batches {
-		old := rollout.BatchPending
+		old := BatchPending
 		if v.last != nil && i < len(v.last.Batches) {
 			old = v.last.Batches[i].State
 		}
@@ -142,12 +143,12 @@ func (v *progressView) plain(p *rollout.Progress) {
 		}
 	}
 	for i, n := range p.Nodes {
-		var o rollout.NodeProgress
+		var o NodeProgress
 		if v.last != nil && i < len(v.last.Nodes) {
 			o = v.last.Nodes[i]
 		}
 		switch {
-		case n.State != o.State && n.State != rollout.NodePending:
+		case n.State != o.State && n.State != NodePending:
 			line := fmt.Sprintf("%s %s %s", now, n.Name, n.State)
 			if n.Stage != "" {
 				line += " at " + n.Stage
@@ -156,7 +157,7 @@ func (v *progressView) plain(p *rollout.Progress) {
 				line += ": " + n.Reason
 			}
 			fmt.Fprintln(v.w, line)
-		case n.State == rollout.NodeRebooting && n.Stage != o.Stage && n.Stage != "":
+		case n.State == NodeRebooting && n.Stage != o.Stage && n.Stage != "":
 			fmt.Fprintf(v.w, "%s %s at %s\n", now, n.Name, n.Stage)
 		}
 	}
@@ -169,38 +170,38 @@ func dashOr(s string) string {
 	return s
 }
 
-// writePlan prints a dry run: the batches.
-func writePlan(w io.Writer, p *rollout.Progress) {
+// WritePlan prints a dry run: the batches.
+func WritePlan(w io.Writer, p *Progress) {
 	if len(p.Nodes) == 0 {
-		fmt.Fprintf(w, "No node needs a reboot to pick up commit %s.\n", shortHash(p.Commit))
+		fmt.Fprintf(w, "No node needs a reboot to pick up commit %s.\n", shortCommit(p.Commit))
 		return
 	}
 	fmt.Fprintf(w, "Rollout of commit %s (dry run): %d node(s) in %d batch(es) of %s, each waiting up to %s for %s; halts after more than %d failure(s).\n",
-		shortHash(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Timeout, p.Wait, p.MaxFailures)
+		shortCommit(p.Commit), len(p.Nodes), len(p.Batches), p.Batch, p.Timeout, p.Wait, p.MaxFailures)
 	for i, b := range p.Batches {
 		fmt.Fprintf(w, "  batch %d: %s\n", i+1, strings.Join(b.Nodes, ", "))
 	}
 }
 
-// writeReport prints how a rollout ended and, unless it completed
+// WriteReport prints how a rollout ended and, unless it completed
 // cleanly, each node that failed or was not reached.
-func writeReport(w io.Writer, p *rollout.Progress) {
+func WriteReport(w io.Writer, p *Progress) {
 	took := ""
 	if !p.Ended.IsZero() && !p.Started.IsZero() {
 		took = " in " + p.Ended.Sub(p.Started).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "Rollout %s of commit %s %s%s: %d done, %d failed, %d off (left off).\n",
-		p.ID, shortHash(p.Commit), p.State, took, p.Done, p.Failed, p.Skipped)
+		p.ID, shortCommit(p.Commit), p.State, took, p.Done, p.Failed, p.Skipped)
 	if p.Reason != "" {
 		fmt.Fprintf(w, "Reason: %s\n", p.Reason)
 	}
-	var rows []rollout.NodeProgress
+	var rows []NodeProgress
 	var untouched []string
 	for _, n := range p.Nodes {
 		switch n.State {
-		case rollout.NodeFailed, rollout.NodeStopped, rollout.NodeRebooting:
+		case NodeFailed, NodeStopped, NodeRebooting:
 			rows = append(rows, n)
-		case rollout.NodePending:
+		case NodePending:
 			untouched = append(untouched, n.Name)
 		}
 	}
@@ -219,4 +220,12 @@ func writeReport(w io.Writer, p *rollout.Progress) {
 	if len(untouched) > 0 {
 		fmt.Fprintf(w, "Not rebooted (left alone): %s\n", strings.Join(untouched, ", "))
 	}
+}
+
+// shortCommit is the 12 digits of a commit hash a view shows.
+func shortCommit(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }

@@ -1,4 +1,4 @@
-package main
+package notes
 
 import (
 	"context"
@@ -11,16 +11,15 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
-	"github.com/gitboot/gitboot/reconcile/notes"
 )
 
-// repoStatus builds the node table from the repository's git notes alone
+// RepoStatus builds the node table from the repository's git notes alone
 // (no server asked): for each server that wrote notes, the newest commit it
 // applied on ref's first-parent line, and the newest record of each of its
-// nodes, read back until the stop rule of notes.Latest is met. Nodes of
+// nodes, read back until the stop rule of Latest is met. Nodes of
 // several servers are listed together. A commit rejected after the newest
 // applied one is the report's LastRejected.
-func repoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
+func RepoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
 	src, err := gitsrc.Open(repo)
 	if err != nil {
 		return nil, err
@@ -29,11 +28,11 @@ func repoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := notes.Open(repo)
+	n, err := Open(repo)
 	if err != nil {
 		return nil, err
 	}
-	hist, err := n.Latest(notes.FirstParents(src, tip.Hash))
+	hist, err := n.Latest(FirstParents(src, tip.Hash))
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +73,10 @@ func repoStatus(_ context.Context, repo, ref string) (*status.Report, error) {
 
 // rejectedIn returns the rejection a commit's notes record, with its
 // diagnostics, or nil.
-func rejectedIn(commit string, recs []notes.Record) *status.Rejection {
+func rejectedIn(commit string, recs []Record) *status.Rejection {
 	var r *status.Rejection
 	for _, rec := range recs {
-		if rec.Type == notes.TypeApply && rec.Get("result") == notes.ResultRejected && r == nil {
+		if rec.Type == TypeApply && rec.Get("result") == ResultRejected && r == nil {
 			r = &status.Rejection{Commit: commit, At: rec.Time("at")}
 		}
 	}
@@ -85,7 +84,7 @@ func rejectedIn(commit string, recs []notes.Record) *status.Rejection {
 		return nil
 	}
 	for _, rec := range recs {
-		if rec.Type != notes.TypeDiagnostic {
+		if rec.Type != TypeDiagnostic {
 			continue
 		}
 		d := status.Diagnostic{File: rec.Get("file"), Summary: rec.Get("summary")}

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -20,9 +20,9 @@ func openSource(ctx context.Context, repo, state string) (reconcile.Source, erro
 	return gitsrc.Open(repo)
 }
 
-// lockState takes the state directory for this process: one server (or
+// LockState takes the state directory for this process: one server (or
 // one `gitboot apply --state`) at a time.
-func lockState(dir string) (func(), error) {
+func LockState(dir string) (func(), error) {
 	p := filepath.Join(dir, "lock")
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

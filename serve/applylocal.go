@@ -1,0 +1,63 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/reconcile"
+	"github.com/gitboot/gitboot/reconcile/artifact"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
+)
+
+// LocalConfig is a state directory no server runs on, and the repository
+// its plans are applied from (gitboot apply --state).
+type LocalConfig struct {
+	Repo, Ref, State string
+	Server           string // server block ("": the plan's)
+	Vars             map[string]string
+	Roots            hclspec.Roots
+	Logger           *slog.Logger
+	Force            bool // apply a commit that is not on Ref too
+}
+
+// ApplyLocal applies a saved plan to cfg.State itself, holding its lock
+// (no server runs on it), as a server would: the next gitboot serve on
+// that directory serves it. An invalid commit is a
+// *reconcile.ConfigError; a stale plan a *reconcile.StaleError.
+func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconcile.Evaluation, error) {
+	var none reconcile.Evaluation
+	if err := os.MkdirAll(cfg.State, 0o700); err != nil {
+		return none, fmt.Errorf("creating state directory: %w", err)
+	}
+	unlock, err := LockState(cfg.State)
+	if err != nil {
+		return none, err
+	}
+	defer unlock()
+	src, err := gitsrc.Open(cfg.Repo)
+	if err != nil {
+		return none, err
+	}
+	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger})
+	if err != nil {
+		return none, err
+	}
+	block := cfg.Server
+	if block == "" && p.Desired != nil {
+		block = p.Desired.Server.Name
+	}
+	rec := reconcile.New(reconcile.Config{Source: src, Ref: cfg.Ref, Server: block, Vars: cfg.Vars, Builder: builder,
+		StateDir: cfg.State, Logger: cfg.Logger, Roots: cfg.Roots})
+	if _, err := rec.Restore(); err != nil {
+		return none, err
+	}
+	if !cfg.Force {
+		if err := rec.CheckOnBranch(p.Commit); err != nil {
+			return none, err
+		}
+	}
+	return rec.ApplyPlan(ctx, p)
+}
