@@ -4,6 +4,9 @@
 //
 //	go test -run '^$' -bench NotesHistory -benchtime 1x ./bench/notes
 //
+// (also part of `make bench`: bench/run.sh appends a line to
+// bench/RESULTS.md)
+//
 // It reports MB-packed (the notes ref alone, as `git pack-objects` packs
 // it), notes-commits, note-lines and s/status (what status --repo reads:
 // the walk back from the tip and the newest record per node).
