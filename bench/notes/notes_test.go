@@ -53,7 +53,7 @@ func repo(tb testing.TB) (string, []string) {
 }
 
 // site is the simulated server: the node table it would write from, and
-// the writer's tracker, as cmd/gitboot's notes writer uses them.
+// the writer's tracker, as the server's notes writer (package serve) uses them.
 type site struct {
 	tb      testing.TB
 	n       *notes.Notes
