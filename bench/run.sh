@@ -2,7 +2,8 @@
 # bench/run.sh: what `make bench` runs (as root, from the repository root):
 # bench/storm (the same storm against gitboot serve and the reference
 # dnsmasq + nginx: spread over 60 s, then the worst case within 5 s, then a
-# gitboot-only storm with a restart of serve half-way), bench/scale and
+# gitboot-only storm with a restart of serve half-way), bench/scale,
+# bench/notes (notes growth and status --repo at 10,000 nodes) and
 # bench/boot (QEMU boot time, BIOS and UEFI, gitboot against dnsmasq +
 # nginx: 5 boots each, QUICK=1 one; also `make bench-boot`), and, only
 # with ONLY=debian (`make bench-debian`), bench/debian (the real Debian 12
@@ -82,6 +83,17 @@ if wanted boot; then
     ([.modes[] as $mo | "\($mo) gitboot \(.median_s["gitboot/"+$mo]) s, reference \(.median_s["reference/"+$mo]) s, ratio \(.ratio[$mo]) (gitboot phases: \(.phase_median_s["gitboot/"+$mo]|ph); out of reach \(.firmware_median_s["gitboot/"+$mo]) s)"] | join("; ")) +
     "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes"
   ' "$out/boot.json" >> bench/RESULTS.md || status=1
+fi
+if wanted notes; then
+  # bench/notes: notes growth and status --repo's read at 10,000 nodes,
+  # 200 applied commits, 500 reboots (a go test benchmark).
+  echo "== notes"
+  go test -run '^$' -bench NotesHistory -benchtime 1x ./bench/notes | tee "$out/notes.txt"
+  if ((PIPESTATUS[0] != 0)); then echo "== notes failed"; status=1; fi
+  awk -v c="$commit" -v m="$machine" -v d="$(date -u +%FT%TZ)" '/^BenchmarkNotesHistory/ {
+      for (i = 3; i < NF; i++) v[$(i+1)] = $i
+      printf "- %s notes (bench/notes: 10,000 nodes, 200 applied commits, 500 reboots), commit %s, %s: notes ref %s MB packed (goal < 5), %d notes commits, %d note lines; status --repo read %s s (goal < 1), %d commits read\n",
+        d, c, m, v["MB-packed"], v["notes-commits"], v["note-lines"], v["s/status"], v["commits-read"] }' "$out/notes.txt" >> bench/RESULTS.md || status=1
 fi
 # The Debian image (~8 min for 5 boots): only with ONLY=debian (make bench-debian).
 if named debian; then

@@ -48,7 +48,11 @@ type Inventory struct {
 	Cluster string `json:"cluster"`
 	// Manifest names the artifact build this state serves ("sha256:…");
 	// empty in a desired state.
-	Manifest string                  `json:"manifest,omitempty"`
+	Manifest string `json:"manifest,omitempty"`
+	// Vars are the --var values the running state was applied with
+	// (plan --server uses them unless given); none in a desired state.
+	// GET /inventory serves them: pass no secrets as --var.
+	Vars     map[string]string       `json:"vars,omitempty"`
 	Server   ServerState             `json:"server"`
 	Networks map[string]NetworkState `json:"networks"`
 	Images   map[string]ImageState   `json:"images"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -186,6 +187,10 @@ func (r *Reconciler) reject(commit *gitsrc.Commit, err error) {
 
 // record makes inv the running inventory, in memory and on disk.
 func (r *Reconciler) record(inv *Inventory) error {
+	inv.Vars = nil
+	if len(r.cfg.Vars) > 0 {
+		inv.Vars = maps.Clone(r.cfg.Vars)
+	}
 	data, err := inv.Encode()
 	if err != nil {
 		return err

@@ -146,6 +146,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 	}
 	// A new gitboot-agent (a server upgrade) changes every system overlay.
 	agentChanged := running.Agent != "" && desired.Agent != "" && running.Agent != desired.Agent
+	serverChanged := serverBootChanged(running.Server, desired.Server)
 	for _, name := range unionKeys(running.Overlays, desired.Overlays) {
 		b, inB := running.Overlays[name]
 		a, inA := desired.Overlays[name]
@@ -158,7 +159,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
 		b, inB := running.Nodes[name]
 		a, inA := desired.Nodes[name]
-		if inA && inB && sameNode(&a, &b) && !imageChanged[a.Image] && !agentChanged {
+		if inA && inB && sameNode(&a, &b) && !imageChanged[a.Image] && !agentChanged && !serverChanged {
 			continue // the common case: no attribute maps for 10,000 unchanged nodes
 		}
 		before, after := attrsIf(inB, nodeAttrs(b)), attrsIf(inA, nodeAttrs(a))
@@ -178,7 +179,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			if a.RuntimeInput != b.RuntimeInput {
 				extra = append(extra, AttributeChange{Name: "runtime_overlay", New: overlayChanges(running, desired, b.RuntimeOverlays, a.RuntimeOverlays, false)})
 			}
-			reboot = a.SystemInput != b.SystemInput || agentChanged || a.Image != b.Image || imageChanged[a.Image] ||
+			reboot = serverChanged || a.SystemInput != b.SystemInput || agentChanged || a.Image != b.Image || imageChanged[a.Image] ||
 				!slices.Equal(a.KernelArgs, b.KernelArgs) || a.Root != b.Root || a.RootSize != b.RootSize
 		}
 		p.add("node", name, name, before, after, extra, reboot)

@@ -159,7 +159,7 @@ func planCases() []planCase {
 		{name: "network_add", states: same(func(f map[string]string) map[string]string {
 			return with(f, "main.hcl", f["main.hcl"]+"\nnetwork \"storage\" {\n  subnet = \"10.98.0.0/24\"\n}\n")
 		}, "storage network")},
-		{name: "server_http_port", states: same(func(f map[string]string) map[string]string {
+		{name: "server_http_port", reboot: []string{"c001", "c002"}, states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `address = "10.99.0.1"`, "address   = \"10.99.0.1\"\n  http_port = 8080")
 		}, "move HTTP")},
 		{name: "server_renamed", states: same(func(f map[string]string) map[string]string {

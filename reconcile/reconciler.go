@@ -329,6 +329,7 @@ func (r *Reconciler) decideTip(ev *Evaluation, desired *Inventory, opt Options) 
 				ev.Result, ev.Err = ResultError, err
 				return false, err
 			}
+			r.recommit(commit.Hash)
 		}
 		r.cfg.Logger.Info("commit changes nothing served", "commit", commit.Short(), "subject", commit.Subject)
 		return false, nil

@@ -173,8 +173,9 @@ func TestReconcileOverlayOnlyCommit(t *testing.T) {
 	}
 }
 
-// A comment-only commit changes nothing served: no build, no publish; the
-// new commit is recorded as the running one.
+// A comment-only commit changes nothing served: no build, the same
+// snapshot published under the new commit's name; the new commit is
+// recorded as the running one.
 func TestReconcileCommentOnlyCommit(t *testing.T) {
 	e := newRecEnv(t)
 	e.mustApply(e.repo.commit(baseFiles(), "first"))
@@ -188,8 +189,16 @@ func TestReconcileCommentOnlyCommit(t *testing.T) {
 	if ev.Plan == nil || ev.Plan.HasChanges() {
 		t.Errorf("comment-only commit planned changes: %+v", ev.Plan)
 	}
-	if len(e.published) != 1 {
-		t.Errorf("comment-only commit published %d snapshots", len(e.published)-1)
+	// The served snapshot, unchanged but for its name, now names c2, as
+	// the inventory does: GET /status, the notes and GET /inventory agree.
+	if len(e.published) != 2 {
+		t.Fatalf("comment-only commit published %d snapshots, want the served one renamed", len(e.published)-1)
+	}
+	if prev, cur := e.published[0], e.published[1]; cur.Commit != c2 || len(cur.Nodes) != len(prev.Nodes) || &cur.Nodes[0] != &prev.Nodes[0] {
+		t.Errorf("published after the comment: commit %s (want %s), the same nodes: %v", cur.Commit, c2, &cur.Nodes[0] == &prev.Nodes[0])
+	}
+	if e.rec.Snapshot().Commit != c2 {
+		t.Errorf("served snapshot names %s, want %s", e.rec.Snapshot().Commit, c2)
 	}
 	if got := e.artifacts(); !slices.Equal(got, files) {
 		t.Errorf("comment-only commit changed the artifact store:\nbefore %v\nafter  %v", files, got)

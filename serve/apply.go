@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -44,16 +45,27 @@ func ResultOf(ev reconcile.Evaluation, err error) *ApplyResult {
 }
 
 // applyHandler answers POST /apply: it applies the saved plan in the body
-// (refused when stale) and answers with the result as JSON.
-func applyHandler(rec *reconcile.Reconciler) func(context.Context, []byte) (int, []byte) {
+// (refused when stale, or when its commit is not on the tracked branch
+// unless forced) and answers with the result as JSON. Until ready (the
+// boot services run) it refuses with 503: a plan applied then would be
+// recorded but never published.
+func applyHandler(rec *reconcile.Reconciler, ready func() bool) func(context.Context, []byte) (int, []byte) {
 	return func(ctx context.Context, body []byte) (int, []byte) {
 		answer := func(code int, r *ApplyResult) (int, []byte) {
 			data, _ := json.Marshal(r)
 			return code, append(data, '\n')
 		}
+		if !ready() {
+			return answer(http.StatusServiceUnavailable, &ApplyResult{Error: "the server is starting: its boot services are not up yet; try again"})
+		}
 		p, err := reconcile.DecodePlan(body, "the request body")
 		if err != nil {
 			return answer(http.StatusBadRequest, &ApplyResult{Error: err.Error()})
+		}
+		if !httpboot.Forced(ctx) {
+			if err := rec.CheckOnBranch(p.Commit); err != nil {
+				return answer(http.StatusConflict, &ApplyResult{Commit: p.Commit, Error: err.Error()})
+			}
 		}
 		ev, err := rec.ApplyPlan(ctx, p)
 		r := ResultOf(ev, err)

@@ -25,6 +25,7 @@ type LocalConfig struct {
 	// nil: every commit is accepted). The applied state restored first is
 	// verified against it too: an untrusted one is replaced by the plan.
 	Policy *gitsrc.Policy
+	Force  bool // apply a commit that is not on Ref too
 }
 
 // ApplyLocal applies a saved plan to cfg.State itself, holding its lock
@@ -67,6 +68,11 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 		cfg.Logger.Warn("the applied state fails the signature policy; applying the plan replaces it", "err", err)
 	} else if err != nil {
 		return none, err
+	}
+	if !cfg.Force {
+		if err := rec.CheckOnBranch(p.Commit); err != nil {
+			return none, err
+		}
 	}
 	return rec.ApplyPlan(ctx, p)
 }

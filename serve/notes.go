@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,15 +11,18 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/reconcile"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/gitboot/gitboot/reconcile/notes"
 )
 
 // notesWriter writes what the server does to refs/notes/gitboot of its
 // repository: an apply record (and, for a rejected commit, its
-// diagnostics) for every commit evaluated, written at once; and the node
-// table of the applied commit, batched: at most one notes commit per
-// interval, only when a node's stage, file sent, address or booted commit
-// changed (heartbeats alone write nothing). A remote source gets its
+// diagnostics) for every commit evaluated, written at once; and, batched
+// (at most one notes commit per interval), the record of each node whose
+// record changed in a way a reader cares about (notes.Tracker: a new boot,
+// a final or failed stage, the booted commit), on the applied commit, with
+// a table record counting the nodes with records (the stop rule of
+// notes.Latest). Heartbeats alone write nothing. A remote source gets its
 // notes pushed back after each write.
 type notesWriter struct {
 	log      *slog.Logger
@@ -34,8 +36,8 @@ type notesWriter struct {
 	mu      sync.Mutex
 	pending map[string][]notes.Record // commit -> records to append
 	kick    chan struct{}
-	written map[string]string // node name -> what was last written (without seen)
-	applied string            // the commit whose node table was last written
+	repo    string
+	tracker *notes.Tracker // Run's goroutine only; nil until seeded from the notes
 
 	unpushed bool // a push failed: push again at the next flush (Run's goroutine only)
 }
@@ -47,7 +49,7 @@ func newNotesWriter(log *slog.Logger, repo, remote, server string, interval time
 	}
 	return &notesWriter{log: log.With("svc", "notes"), notes: n, server: server, remote: remote, interval: interval,
 		store: store, snapshot: snapshot, pending: map[string][]notes.Record{}, kick: make(chan struct{}, 1),
-		written: map[string]string{}}, nil
+		repo: repo}, nil
 }
 
 // Evaluated queues the records of one evaluation (the reconciler's
@@ -133,28 +135,33 @@ func (w *notesWriter) Run(ctx context.Context) error {
 	}
 }
 
-// flush writes the queued apply records and, with nodes, the applied
-// commit's node table if it changed: one notes commit.
+// flush writes the queued apply records (with a table record beside each
+// applied one) and, with nodes, the node records that changed since they
+// were last written, on the applied commit: one notes commit.
 func (w *notesWriter) flush(ctx context.Context, nodes bool) {
 	w.mu.Lock()
 	pending := w.pending
 	w.pending = map[string][]notes.Record{}
 	w.mu.Unlock()
+	tracker := w.seed(pending)
+	now := time.Now()
 	edits := make(map[string]func([]notes.Record) []notes.Record, len(pending)+1)
 	for commit, recs := range pending {
+		if tracker != nil && applies(recs) {
+			recs = append(recs, tracker.Table(now, nil))
+		}
 		edits[commit] = notes.AppendUnique(recs...)
 	}
-	var table []notes.Record
-	var written map[string]string
-	var applied string
-	if nodes {
-		table, written, applied = w.nodeTable()
-		if table != nil {
-			replace := notes.ReplaceNodes(table[0].Get("server"), table)
-			if add, ok := edits[applied]; ok {
-				edits[applied] = func(old []notes.Record) []notes.Record { return replace(add(old)) }
+	var changed []notes.Record
+	if nodes && tracker != nil {
+		var applied string
+		changed, applied = w.changedNodes(tracker, now)
+		if len(changed) > 0 {
+			add := notes.AppendUnique(append(changed, tracker.Table(now, changed))...)
+			if prev, ok := edits[applied]; ok {
+				edits[applied] = func(old []notes.Record) []notes.Record { return add(prev(old)) }
 			} else {
-				edits[applied] = replace
+				edits[applied] = add
 			}
 		}
 	}
@@ -176,12 +183,68 @@ func (w *notesWriter) flush(ctx context.Context, nodes bool) {
 		w.mu.Unlock()
 		return
 	}
-	if table != nil {
-		w.mu.Lock()
-		w.written, w.applied = written, applied
-		w.mu.Unlock()
+	if tracker != nil {
+		tracker.Written(changed)
 	}
 	w.push(ctx)
+}
+
+// applies reports whether recs hold an applied apply record.
+func applies(recs []notes.Record) bool {
+	for _, r := range recs {
+		if r.Type == notes.TypeApply && r.Get("result") == notes.ResultApplied {
+			return true
+		}
+	}
+	return false
+}
+
+// seed returns the tracker, made on first use from the newest node records
+// already in the notes (read back from the applied commit), so a restart
+// writes no record again; nil while that cannot be read (tried again next
+// flush; apply records are written without a table record meanwhile).
+func (w *notesWriter) seed(pending map[string][]notes.Record) *notes.Tracker {
+	snap := w.snapshot()
+	if w.tracker != nil && (snap == nil || snap.Server.Name == w.tracker.Server()) {
+		return w.tracker
+	}
+	from := ""
+	if snap != nil {
+		from = snap.Commit
+	}
+	for c, recs := range pending {
+		if from == "" && applies(recs) {
+			from = c
+		}
+	}
+	if from == "" {
+		return nil
+	}
+	w.mu.Lock()
+	server := w.server
+	w.mu.Unlock()
+	if snap != nil {
+		server = snap.Server.Name
+	}
+	if server == "" {
+		server = "gitboot"
+	}
+	src, err := gitsrc.Open(w.repo)
+	if err != nil {
+		w.log.Warn("reading the node records in git notes failed; retrying with the next batch", "err", err)
+		return nil
+	}
+	hist, err := w.notes.Latest(notes.FirstParents(src, from))
+	if err != nil {
+		w.log.Warn("reading the node records in git notes failed; retrying with the next batch", "err", err)
+		return nil
+	}
+	t := notes.NewTracker(server)
+	for _, s := range hist.Servers {
+		t.Seed(s.Nodes)
+	}
+	w.tracker = t
+	return t
 }
 
 // push sends the notes ref to the remote source, if any. A push already
@@ -201,13 +264,14 @@ func (w *notesWriter) push(ctx context.Context) {
 	w.unpushed = false
 }
 
-// nodeTable returns the node records of the applied commit when a node's
-// stage, file sent, address or booted commit changed since the last write
-// (or the applied commit did); nil when nothing changed.
-func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
+// changedNodes returns the node records of the applied commit that changed
+// in a way a reader cares about since they were last written (see
+// notes.Tracker), and a reboot record when the set of nodes that need a
+// reboot changed, and the applied commit; none when nothing changed.
+func (w *notesWriter) changedNodes(tracker *notes.Tracker, now time.Time) ([]notes.Record, string) {
 	snap := w.snapshot()
 	if snap == nil || snap.Commit == "" {
-		return nil, nil, ""
+		return nil, ""
 	}
 	names := make([]string, len(snap.Nodes))
 	for i := range snap.Nodes {
@@ -216,48 +280,46 @@ func (w *notesWriter) nodeTable() ([]notes.Record, map[string]string, string) {
 	rows := w.store.Rows(names)
 	current := httpboot.CurrentDigests(snap)
 	table := make([]notes.Record, 0, len(rows))
-	written := make(map[string]string, len(rows))
+	var reboot []string
 	for _, r := range rows {
 		if r.Stage == "" || r.LastSeen.IsZero() {
 			continue // never seen: nothing to say
 		}
-		ip := ""
-		if r.Addr.IsValid() {
-			ip = r.Addr.String()
-		}
-		rec := notes.Node(snap.Server.Name, r.Name, string(r.Stage), r.Sent, ip, r.LastSeen, r.Booted)
-		cur, ok := current(r.Name)
-		reboot := ok && r.BootedDigests.NeedsReboot(cur)
-		if reboot {
-			// It runs an older commit's boot artifacts (booted=): readers of
-			// the notes alone see who needs a reboot.
-			rec.Fields = append(rec.Fields, notes.Field{Key: "reboot", Value: "true"})
-		}
-		failed := ""
-		if r.Error != nil && r.Error.Stage == status.StageInitFailed {
-			// The node's /init could not exec its init: a failed boot a
-			// reader of the notes must see, with the node's reason.
-			failed = r.Error.Reason
-			rec.Fields = append(rec.Fields, notes.Field{Key: "error", Value: string(status.StageInitFailed)}, notes.Field{Key: "reason", Value: failed})
+		rec := nodeRecord(snap.Server.Name, r, current)
+		if rec.Get("reboot") == "true" {
+			reboot = append(reboot, r.Name)
 		}
 		table = append(table, rec)
-		written[r.Name] = string(r.Stage) + "\x00" + r.Sent + "\x00" + ip + "\x00" + r.Booted + "\x00" + strconv.FormatBool(reboot) + "\x00" + failed
 	}
-	w.mu.Lock()
-	same := w.applied == snap.Commit && len(written) == len(w.written)
-	if same {
-		for k, v := range written {
-			if w.written[k] != v {
-				same = false
-				break
-			}
-		}
+	changed := tracker.Changed(table)
+	if rec, ok := tracker.Reboot(now, reboot); ok {
+		changed = append(changed, rec)
 	}
-	w.mu.Unlock()
-	if same || len(table) == 0 {
-		return nil, nil, ""
+	return changed, snap.Commit
+}
+
+// nodeRecord is the node record of one status row.
+func nodeRecord(server string, r status.NodeRecord, current func(string) (status.BootDigests, bool)) notes.Record {
+	ip := ""
+	if r.Addr.IsValid() {
+		ip = r.Addr.String()
 	}
-	return table, written, snap.Commit
+	rec := notes.Node(server, r.Name, string(r.Stage), r.Sent, ip, r.LastSeen, r.Booted)
+	if start := r.Boot.Start(); !start.IsZero() {
+		// Which boot this is: a new boot is a new record.
+		rec.Fields = append(rec.Fields, notes.Field{Key: "boot", Value: start.UTC().Format(time.RFC3339)})
+	}
+	if cur, ok := current(r.Name); ok && r.BootedDigests.NeedsReboot(cur) {
+		// It runs an older commit's boot artifacts (booted=): readers of
+		// the notes alone see who needed a reboot when this was written.
+		rec.Fields = append(rec.Fields, notes.Field{Key: "reboot", Value: "true"})
+	}
+	if r.Error != nil && r.Error.Stage == status.StageInitFailed {
+		// The node's /init could not exec its init: a failed boot a
+		// reader of the notes must see, with the node's reason.
+		rec.Fields = append(rec.Fields, notes.Field{Key: "error", Value: string(status.StageInitFailed)}, notes.Field{Key: "reason", Value: r.Error.Reason})
+	}
+	return rec
 }
 
 // Add queues records for the note of commit (a rollout's records); they

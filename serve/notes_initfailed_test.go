@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/reconcile/notes"
 )
 
 // TestNotesInitFailed: a node whose /init reported INIT_FAILED gets a node
@@ -17,17 +18,18 @@ func TestNotesInitFailed(t *testing.T) {
 	store := status.NewMemory()
 	snap := bootsvc.NewSnapshot(bootsvc.Server{Name: "head"}, nil,
 		[]bootsvc.Node{{Name: "c001", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.99.0.11")}}, "abc123")
-	w := &notesWriter{store: store, snapshot: func() *bootsvc.Snapshot { return snap }, written: map[string]string{}}
+	w := &notesWriter{store: store, snapshot: func() *bootsvc.Snapshot { return snap }}
+	tracker := notes.NewTracker("head")
 	ip := netip.MustParseAddr("10.99.0.11")
 	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	store.Record(status.Event{Node: "c001", Stage: status.StageSystemOverlay, Sent: "system.img", Addr: ip, Time: t0})
-	table, written, _ := w.nodeTable()
+	table, _ := w.changedNodes(tracker, t0)
 	if len(table) != 1 || strings.Contains(table[0].String(), "error=") {
 		t.Fatalf("before: %v", table)
 	}
-	w.written, w.applied = written, snap.Commit
+	tracker.Written(table)
 	store.Record(status.Event{Node: "c001", Stage: status.StageInitFailed, Sent: "init", Reason: "no init to exec; tried: /sbin/init (missing)", Addr: ip, Time: t0.Add(time.Second)})
-	table, _, _ = w.nodeTable()
+	table, _ = w.changedNodes(tracker, t0)
 	if len(table) != 1 {
 		t.Fatal("the INIT_FAILED report wrote no node record")
 	}

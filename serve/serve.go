@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,6 +68,8 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Progress io.Writer // build progress (a terminal), or nil
+
+	Version, Commit string // of the gitboot binary (gitboot_build_info)
 }
 
 // InvalidTipError is Run's error when nothing was applied yet and the
@@ -169,6 +172,7 @@ type server struct {
 	reloads *reloadWatch
 	rec     *reconcile.Reconciler
 	svcs    *services       // set once the services run; Publish before that only records
+	up      atomic.Bool     // svcs is set: a snapshot may be published (POST /apply is accepted)
 	admin   *adminListener  // nil: no admin listener
 	nw      *notesWriter    // nil: --notes=false
 	ui      *webui.UI       // the status page, once the store is open (nil: --ui=false)
@@ -181,6 +185,7 @@ type server struct {
 // page and rollouts (those two once they exist).
 func newServer(ctx context.Context, cfg Config) (*server, error) {
 	s := &server{cfg: cfg, log: cfg.Logger, m: metrics.New()}
+	s.m.SetBuildInfo(cfg.Version, cfg.Commit)
 	s.reloads = &reloadWatch{m: s.m}
 	var err error
 	if s.src, err = openSource(ctx, cfg.Repo, cfg.State, cfg.Remote); err != nil {
@@ -207,8 +212,8 @@ func newServer(ctx context.Context, cfg Config) (*server, error) {
 		Source: s.src, Ref: cfg.Ref, Server: cfg.Server, Vars: cfg.Vars, Builder: s.builder, StateDir: cfg.State, Logger: s.log,
 		Verify: CommitVerifier(s.src, cfg.Policy), Roots: cfg.Roots, ReloadTimeout: cfg.ReloadTimeout,
 		Publish: func(snap *bootsvc.Snapshot) error {
-			if s.svcs == nil {
-				return nil
+			if !s.up.Load() {
+				return nil // the first snapshot: the services start with it
 			}
 			return s.svcs.Publish(snap)
 		},
@@ -219,7 +224,7 @@ func newServer(ctx context.Context, cfg Config) (*server, error) {
 
 // served is the snapshot the services serve (nil before they start).
 func (s *server) served() *bootsvc.Snapshot {
-	if s.svcs == nil {
+	if !s.up.Load() {
 		return nil
 	}
 	return s.svcs.http.Snapshot()
@@ -304,7 +309,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 	svcs = &services{
 		log: log, parent: ctx, listenHTTP: cfg.ListenHTTP, listenTFTP: cfg.ListenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: s.m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
+			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec, s.up.Load), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
 			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr,
 			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret(),
 			OverlayKey: s.trust.OverlayKey}),
@@ -324,6 +329,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 		return err
 	}
 	s.svcs, s.admin = svcs, admin
+	s.up.Store(true)
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
 		"http", strings.Join(svcs.Addrs("http"), ","), "https", strings.Join(svcs.Addrs("https"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)

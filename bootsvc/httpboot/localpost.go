@@ -46,7 +46,11 @@ func (h *Handler) serveLocalPost(w *respWriter, r *http.Request, snap *bootsvc.S
 		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "reading "+lp.body+": "+err.Error())
 		return
 	}
-	code, answer := lp.handle(r.Context(), body)
+	ctx := r.Context()
+	if r.URL.Query().Get("force") == "1" {
+		ctx = context.WithValue(ctx, forceKey{}, true)
+	}
+	code, answer := lp.handle(ctx, body)
 	h.log.Info("http: "+lp.name+" requested", "remote", r.RemoteAddr, "status", code)
 	w.Header()["Content-Type"] = hdrJSON
 	w.WriteHeader(code)
@@ -60,4 +64,14 @@ func (h *Handler) forbidRemote(w *respWriter, r *http.Request, snap *bootsvc.Sna
 	http.NewResponseController(w).SetReadDeadline(time.Now())
 	w.Header()["Connection"] = hdrClose
 	h.fail(w, r, snap, addr, p, http.StatusForbidden, "only from the server itself (a loopback address)")
+}
+
+type forceKey struct{}
+
+// Forced reports whether the local POST being handled asked for ?force=1
+// (gitboot apply --force: apply a plan of a commit off the tracked
+// branch).
+func Forced(ctx context.Context) bool {
+	v, _ := ctx.Value(forceKey{}).(bool)
+	return v
 }

@@ -54,6 +54,7 @@ type Metrics struct {
 	rejectedT prometheus.Gauge
 	applied   prometheus.Gauge
 	stages    atomic.Pointer[stageCounterBox]
+	buildInfo *prometheus.GaugeVec
 	handler   http.Handler
 }
 
@@ -109,6 +110,7 @@ func New() *Metrics {
 	})
 	m.reg.MustRegister(m.requests, m.bytes, m.conns, m.dhcp, m.tftp, m.tftpBytes, m.build, m.apply,
 		m.reconcile, m.failures, m.rejectedT, m.applied, stageCollector{m})
+	m.registerRuntime()
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }

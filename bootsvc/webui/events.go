@@ -50,9 +50,26 @@ type lastSnap struct {
 	names string
 }
 
+// watched reports whether an event stream is open.
+func (u *UI) watched() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.subs) > 0
+}
+
+// idle notes a new node set while no stream is open (a page rendered later
+// shows it: no stream needs to reload for it). The status and header
+// changes stay pending: the first stream to open gets them in one update.
+func (u *UI) idle() {
+	if snap := u.cfg.Snapshot(); snap != u.last.snap {
+		u.last = lastSnap{snap: snap, names: nodeNames(snap)}
+	}
+}
+
 // update builds the message for what changed since the last one; nil when
 // nothing visible changed.
 func (u *UI) update() []byte {
+	u.builds.Add(1)
 	ch := u.cfg.Status.TakeChanges()
 	u.mu.Lock()
 	header := u.header
@@ -180,6 +197,7 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 	u.subs[s] = struct{}{}
 	u.perClient[s.addr]++
 	u.mu.Unlock()
+	u.wake() // changes made while nobody watched
 	defer func() {
 		u.mu.Lock()
 		if _, ok := u.subs[s]; ok {

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -93,7 +94,8 @@ type UI struct {
 	perClient map[netip.Addr]int
 	header    bool // the header changed since the last update
 	sent      int64
-	last      lastSnap // Run's goroutine only
+	builds    atomic.Int64 // views built for updates (tests)
+	last      lastSnap     // Run's goroutine only
 
 	kick chan struct{} // a header change: wake Run
 }
@@ -164,7 +166,8 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Run sends coalesced updates to the event streams until ctx ends: it waits
 // for a change, sends one update, then waits at least MinInterval before
-// the next.
+// the next. While no stream is open, a change builds no view: it
+// waits for the first stream.
 func (u *UI) Run(ctx context.Context) error {
 	wake := u.cfg.Status.Watch()
 	t := time.NewTimer(0)
@@ -176,6 +179,12 @@ func (u *UI) Run(ctx context.Context) error {
 			return nil
 		case <-wake:
 		case <-u.kick:
+		}
+		if !u.watched() {
+			// Nobody watches: build nothing; the changes wait for the
+			// first stream (serveEvents wakes Run).
+			u.idle()
+			continue
 		}
 		u.broadcast(u.update())
 		t.Reset(u.cfg.MinInterval)

@@ -271,3 +271,38 @@ func TestHistogram(t *testing.T) {
 		t.Fatalf("histogram %v (n %d, median %s); want %s", got, h.N, h.Median, want)
 	}
 }
+
+// With no event stream open, status changes build no view (the page was
+// rebuilt every MinInterval for nobody); the first stream to open gets
+// the changes made meanwhile.
+func TestNoStreamNoBuild(t *testing.T) {
+	snap := testSnapshot(100)
+	store := status.NewMemory()
+	ui := New(Config{Status: store, Snapshot: func() *bootsvc.Snapshot { return snap }, MinInterval: 10 * time.Millisecond})
+	base := serveUI(t, ui, snap, store)
+	store.Watch() // changes are tracked from here (Run asks too, maybe later)
+	for i := range 20 {
+		store.Record(status.Event{Node: snap.Nodes[i].Name, Stage: status.StageDHCP, Time: time.Now()})
+		time.Sleep(15 * time.Millisecond)
+	}
+	ui.Applied(Commit{Hash: "0123456789abcdef", Subject: "more"})
+	time.Sleep(50 * time.Millisecond)
+	if n := ui.builds.Load(); n != 0 {
+		t.Errorf("%d views built with no stream open", n)
+	}
+	resp, err := http.Get(base + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ch := make(chan update, 100)
+	go readUpdates(resp.Body, ch)
+	select {
+	case u := <-ch:
+		if len(u.Rows) != 20 || !strings.Contains(u.Header, "0123456") {
+			t.Errorf("first update: %d rows, header %q", len(u.Rows), u.Header)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first stream got no update of the changes made before it opened")
+	}
+}

@@ -69,7 +69,7 @@ func newApplyCmd() *cobra.Command {
 			}
 			var ev *serve.ApplyResult
 			if f.server != "" {
-				ev, err = client.Apply(cmd.Context(), f.server, p)
+				ev, err = client.Apply(cmd.Context(), f.server, p, f.force)
 			} else {
 				ev, err = applyLocal(cmd, f, p)
 			}
@@ -86,6 +86,7 @@ func newApplyCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking")
+	cmd.Flags().BoolVar(&f.force, "force", false, "apply a saved plan even when its commit is not on the tracked branch (--ref, or the server's)")
 	return cmd
 }
 
@@ -120,7 +121,7 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.Appl
 	}
 	log, _ := newLogger(cmd.ErrOrStderr(), "text")
 	ev, err := serve.ApplyLocal(cmd.Context(), serve.LocalConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.block,
-		Vars: opts.Vars, Roots: roots, Logger: log, Policy: policy}, p)
+		Vars: opts.Vars, Roots: roots, Logger: log, Policy: policy, Force: f.force}, p)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {

@@ -112,7 +112,7 @@ func TestDiscoverMACFileWrite(t *testing.T) {
 
 	// Bad input is refused with the file and line.
 	os.WriteFile(macs, []byte("52:54:00:aa:00:06\nnot-a-mac\n"), 0o644)
-	if code, _, stderr := gitbootExec("discover", "--macs", macs, "--write", out); code != 1 || !strings.Contains(stderr, "rack1.macs:2: \"not-a-mac\" is not a MAC address") {
+	if code, _, stderr := gitbootExec("discover", "--macs", macs, "--write", out); code != 1 || !strings.Contains(stderr, "rack1.macs:2: \"not-a-mac\" (column 1) is not a MAC address") {
 		t.Errorf("a bad MAC file: exit %d: %s", code, stderr)
 	}
 	os.WriteFile(macs, []byte("52:54:00:aa:00:06\n"), 0o644)

@@ -24,6 +24,7 @@ type planFlags struct {
 	vars                            []string
 	signing                         signingFlags
 	roots                           rootFlags
+	force                           bool // apply only: a plan of a commit off --ref
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -127,6 +128,9 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The variables the server applied with, unless given here (CI has
+	// not the server's --var values).
+	opts.Vars = reconcile.WithRunningVars(opts.Vars, running)
 	var roots hclspec.PathChecker = client.Roots{Ctx: cmd.Context(), Base: strings.TrimRight(f.server, "/")}
 	if err := f.roots.registry.apply(); err != nil { // plan resolves registry tags here
 		return nil, err

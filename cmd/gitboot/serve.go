@@ -146,7 +146,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
 		ListenAdmin: f.listenAdmin, AdminToken: adminTok,
 		TLSCert: f.tls.cert, TLSKey: f.tls.key,
-		Logger: log, Progress: progress,
+		Logger: log, Progress: progress, Version: version, Commit: commit,
 	})
 	var bad *serve.InvalidTipError
 	if errors.As(err, &bad) {

@@ -5,7 +5,6 @@
 package discover
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -18,7 +17,8 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/internal/macaddr"
+	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/macfile"
 	"github.com/gitboot/gitboot/internal/nodeblock"
 	"github.com/gitboot/gitboot/reconcile"
 )
@@ -147,35 +147,16 @@ func FromUnknown(us []status.Unknown) []Seen {
 	return out
 }
 
-// ReadMACFile reads a vendor MAC file: the first field (space, tab or
-// comma separated) of each line that is not blank or a '#' comment. A
-// repeated MAC is an error, and so is a malformed one (with its line).
+// ReadMACFile reads a vendor MAC file (see internal/macfile: CSV or
+// whitespace columns, header rows and rows of separators only skipped).
 func ReadMACFile(name string) ([]Seen, error) {
-	b, err := os.ReadFile(name)
+	es, err := macfile.Read(name)
 	if err != nil {
 		return nil, fmt.Errorf("--macs: %w", err)
 	}
-	var out []Seen
-	seen := map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		field := strings.FieldsFunc(text, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })[0]
-		mac, ok := macaddr.Canonical(field)
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: %q is not a MAC address", name, line, field)
-		}
-		if prev, dup := seen[mac]; dup {
-			return nil, fmt.Errorf("%s:%d: %s is listed already on line %d", name, line, mac, prev)
-		}
-		seen[mac] = line
-		out = append(out, Seen{MAC: mac, Comment: fmt.Sprintf("%s line %d", filepath.Base(name), line)})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("--macs: %w", err)
+	out := make([]Seen, 0, len(es))
+	for _, e := range es {
+		out = append(out, Seen{MAC: e.MAC, Comment: fmt.Sprintf("%s line %d", filepath.Base(name), e.Line)})
 	}
 	return out, nil
 }
@@ -202,7 +183,7 @@ func AppendBlocks(name string, text []byte) error {
 	if fi, err := os.Stat(name); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	return os.WriteFile(name, b.Bytes(), mode)
+	return atomicfile.WriteFile(name, b.Bytes(), mode)
 }
 
 // Node returns the node that declares mac, if one does.

@@ -113,9 +113,11 @@ func examineImage(img *hclspec.Image) (*imageSource, error) {
 	case st.Mode().IsRegular():
 		src.kind = "tar"
 		sys, _ := st.Sys().(*syscall.Stat_t)
-		var b [8 * 6]byte
+		var b [8 * 3]byte
 		if sys != nil {
-			for i, v := range []uint64{sys.Dev, sys.Ino, uint64(sys.Size), uint64(sys.Mtim.Nano()), uint64(sys.Ctim.Nano()), uint64(sys.Mode)} {
+			// Not the device, inode number or ctime: a copy, a move of
+			// the state or a remount keeps the archive's identity.
+			for i, v := range []uint64{uint64(sys.Size), uint64(sys.Mtim.Nano()), uint64(sys.Mode)} {
 				binary.LittleEndian.PutUint64(b[i*8:], v)
 			}
 		}

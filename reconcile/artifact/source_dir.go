@@ -13,8 +13,9 @@ import (
 
 // scanDir reads a directory tree on the server's disk into a tree. It never
 // follows symlinks below root. It also returns a stat key: a hash of every
-// entry's metadata (name, type, mode, owner, size, times, inode), which
-// changes whenever a file in the tree changes, without reading any file.
+// entry's metadata (name, type, mode, owner, size, modification time; see
+// statKey), which changes whenever a file in the tree changes, without
+// reading any file.
 func scanDir(root string) (*tree, string, error) {
 	// The source itself may be a symlink to the tree (images/current ->
 	// images/v2); links below it are never followed.
@@ -24,7 +25,7 @@ func scanDir(root string) (*tree, string, error) {
 	}
 	t := newTree()
 	h := sha256.New()
-	hard := map[[2]uint64]*inode{}
+	hard := map[[2]uint64]hardLink{} // device and inode -> the first name seen
 	var total int64
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -48,21 +49,23 @@ func scanDir(root string) (*tree, string, error) {
 		if len(rel) > maxPathLen {
 			return fmt.Errorf("%s: name longer than %d bytes", rel, maxPathLen)
 		}
-		statKey(h, rel, &st)
 		ino := &inode{
 			mode:  st.Mode,
 			uid:   int(st.Uid),
 			gid:   int(st.Gid),
 			mtime: st.Mtim.Sec,
 		}
+		statKey(h, rel, &st, "")
 		switch st.Mode & typeMask {
 		case typeReg:
 			if st.Nlink > 1 {
 				key := [2]uint64{st.Dev, st.Ino}
 				if first, ok := hard[key]; ok {
-					return t.put(rel, first)
+					// A hard link: its identity is the first name's.
+					statKey(h, rel, &st, first.name)
+					return t.put(rel, first.ino)
 				}
-				hard[key] = ino
+				hard[key] = hardLink{ino, rel}
 			}
 			ino.size = st.Size
 			ino.data = diskContent(p)
@@ -87,16 +90,28 @@ func scanDir(root string) (*tree, string, error) {
 	return t, fmt.Sprintf("%x", h.Sum(nil)), nil
 }
 
-func statKey(h hash.Hash, rel string, st *syscall.Stat_t) {
-	var b [8 * 11]byte
+// hardLink is the first name of a file with several links.
+type hardLink struct {
+	ino  *inode
+	name string
+}
+
+// statKey adds one entry's identity to h: its name, type and mode, owner,
+// size, modification time and device numbers, and for a second link of a
+// file the first one's name. Not the device, inode number or ctime: a copy
+// of the tree (cp -a, rsync -a), a move of the state or a remount keeps
+// its identity, and only a change of what is shipped changes it.
+func statKey(h hash.Hash, rel string, st *syscall.Stat_t, linkOf string) {
+	var b [8 * 7]byte
 	for i, v := range []uint64{uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), uint64(st.Size),
-		uint64(st.Mtim.Sec), uint64(st.Mtim.Nsec), uint64(st.Ctim.Sec), uint64(st.Ctim.Nsec),
-		st.Ino, st.Dev, st.Rdev} {
+		uint64(st.Mtim.Sec), uint64(st.Mtim.Nsec), st.Rdev} {
 		binary.LittleEndian.PutUint64(b[i*8:], v)
 	}
 	h.Write([]byte(rel))
 	h.Write([]byte{0})
 	h.Write(b[:])
+	h.Write([]byte(linkOf))
+	h.Write([]byte{0})
 }
 
 // devMajor and devMinor split a Linux dev_t.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -59,10 +60,10 @@ type TemplateServer struct {
 }
 
 // Limits for rendering one template file.
-const (
-	maxRenderOutput = 64 << 20
-	renderTimeout   = 20 * time.Second
-)
+const maxRenderOutput = 64 << 20
+
+// renderTimeout bounds rendering one template file (a variable for tests).
+var renderTimeout = 20 * time.Second
 
 // deps says which parts of TemplateData a template reads; a node's overlay
 // is rebuilt only when one of those parts changes for it.
@@ -78,14 +79,23 @@ const (
 
 // rangeCheckFunc is appended to every {{range}} pipeline: ranging over an
 // integer (text/template allows it since Go 1.24) could loop for hours, and
-// a variable holding a number escapes any check of the parse tree.
+// a variable holding a number escapes any check of the parse tree. It is
+// also where a render past its timeout stops: text/template cannot be
+// cancelled, and a loop that writes nothing never reaches the writer's
+// check, but every loop starts a range (nested ranges over the cluster's
+// nodes, N^k iterations, start the inner range N^(k-1) times), so the
+// check runs at least once per pass of an innermost loop.
 const rangeCheckFunc = "gitbootRangeCheck"
 
-// templateFuncs are the functions validation allows too, plus the range
-// check.
-var templateFuncs = func() template.FuncMap {
-	m := hclspec.TemplateFuncs()
-	m[rangeCheckFunc] = func(v any) (any, error) {
+// errRenderStopped ends a template whose render timed out.
+var errRenderStopped = errors.New("stopped: over its time limit")
+
+// rangeCheck is the range check of one render: it fails once stop is set.
+func rangeCheck(stop *atomic.Bool) func(v any) (any, error) {
+	return func(v any) (any, error) {
+		if stop != nil && stop.Load() {
+			return nil, errRenderStopped
+		}
 		switch reflect.ValueOf(v).Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
@@ -93,6 +103,13 @@ var templateFuncs = func() template.FuncMap {
 		}
 		return v, nil
 	}
+}
+
+// templateFuncs are the functions validation allows too, plus the range
+// check (render binds one that can stop it).
+var templateFuncs = func() template.FuncMap {
+	m := hclspec.TemplateFuncs()
+	m[rangeCheckFunc] = rangeCheck(nil)
 	return m
 }()
 
@@ -228,14 +245,12 @@ var errOutputTooLarge = errors.New("output larger than 64 MiB")
 
 type limitedBuffer struct {
 	b    []byte
-	stop chan struct{}
+	stop *atomic.Bool
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
-	select {
-	case <-l.stop:
-		return 0, errors.New("stopped")
-	default:
+	if l.stop.Load() {
+		return 0, errRenderStopped
 	}
 	if len(l.b)+len(p) > maxRenderOutput {
 		return 0, errOutputTooLarge
@@ -245,11 +260,18 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 // render executes t. A template still running after renderTimeout is
-// reported as an error; its goroutine stops at its next write.
+// reported as an error, and stopped: at its next write or the next start
+// of a range (see rangeCheckFunc), whichever comes first.
 func render(t *template.Template, data *TemplateData) ([]byte, error) {
-	out := &limitedBuffer{stop: make(chan struct{})}
+	stop := new(atomic.Bool)
+	rt, err := t.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("template: %s: %w", t.Name(), err)
+	}
+	rt.Funcs(template.FuncMap{rangeCheckFunc: rangeCheck(stop)})
+	out := &limitedBuffer{stop: stop}
 	done := make(chan error, 1)
-	go func() { done <- t.Execute(out, data) }()
+	go func() { done <- rt.Execute(out, data) }()
 	timer := time.NewTimer(renderTimeout)
 	defer timer.Stop()
 	select {
@@ -262,7 +284,7 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 		}
 		return out.b, nil
 	case <-timer.C:
-		close(out.stop)
+		stop.Store(true)
 		return nil, fmt.Errorf("template: %s: still running after %s (a loop?)", t.Name(), renderTimeout)
 	}
 }

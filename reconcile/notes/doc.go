@@ -14,6 +14,7 @@
 // (compare-and-swap). The tree layout (flat or fanned out as "ab/cdef...")
 // follows git's own notes code, so git and gitboot agree on it.
 //
-// Imported by the reconcile loop (apply and diagnostic records), the status
-// writer (node records) and cmd/gitboot (reading status from a repository).
+// Imported by the reconcile loop (apply and diagnostic records) and the
+// server's notes writer (package serve: node, table and reboot records);
+// RepoStatus reads the status back from a repository (status --repo).
 package notes

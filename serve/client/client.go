@@ -125,8 +125,9 @@ func (r Roots) check(kind, flag, p string) error {
 	return nil
 }
 
-// Apply asks a running server to apply p (POST /apply).
-func Apply(ctx context.Context, server string, p *reconcile.Plan) (*serve.ApplyResult, error) {
+// Apply asks a running server to apply p (POST /apply; with force, also
+// a commit that is not on the server's tracked branch).
+func Apply(ctx context.Context, server string, p *reconcile.Plan, force bool) (*serve.ApplyResult, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
@@ -134,7 +135,11 @@ func Apply(ctx context.Context, server string, p *reconcile.Plan) (*serve.ApplyR
 	base := strings.TrimRight(server, "/")
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/apply", bytes.NewReader(body))
+	url := base + "/apply"
+	if force {
+		url += "?force=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("--server %q: %w", server, err)
 	}

@@ -44,13 +44,15 @@ func TestGitOpsNotes(t *testing.T) {
 	}
 
 	// A system overlay change: n1 booted the old one, so the notes say it
-	// needs a reboot, and status --repo shows it.
+	// needs a reboot (one reboot record listing the nodes, not a node
+	// record each), and status --repo shows it.
 	sysChange := l.commit(t, "system overlay", func(w string) {
 		editFile(t, filepath.Join(w, "overlays", "init", "etc", "gitboot", "cluster"), "", "# changed\n")
 	})
 	l.push(t, true, "main")
 	l.waitFor(t, 30*time.Second, "n1 marked as needing a reboot in the notes", func() bool {
-		return strings.Contains(notesOf(sysChange), "name=n1") && strings.Contains(notesOf(sysChange), "reboot=true")
+		n := notesOf(sysChange)
+		return strings.Contains(n, "reboot server=head") && strings.Contains(n, "nodes=n1")
 	})
 	out, err = exec.Command(l.bin, "status", "--repo", l.bare, "--json").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `"needs_reboot": true`) {
