@@ -35,7 +35,7 @@ func (b *lockedBuffer) String() string {
 // TestServeWatchFailureFallsBackToPolling runs a real gitboot serve whose
 // ref watch cannot start: it runs in a user and network namespace of its
 // own whose inotify limit (user.max_inotify_instances) is 0, as a host at
-// the limit is. serve logs the failure, keeps HTTP (and DHCP, TFTP)
+// the limit is. serve logs the failure, keeps HTTP, the admin listener (and DHCP, TFTP)
 // running and still notices a new commit (--poll 0: the fallback's own
 // polling, nothing else).
 func TestServeWatchFailureFallsBackToPolling(t *testing.T) {
@@ -58,7 +58,7 @@ func TestServeWatchFailureFallsBackToPolling(t *testing.T) {
 	script := `ip link set lo up && echo 0 > /proc/sys/user/max_inotify_instances && exec "$@"`
 	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "--", "sh", "-c", script, "sh",
 		bin, "serve", "--repo", e.repo, "--state", e.state, "--var", "image="+e.image, "--image-root", filepath.Dir(e.image),
-		"--listen-http", "127.0.0.1:18080", "--listen-tftp", "127.0.0.1:18069", "--notes=false", "--poll", "0")
+		"--listen-http", "127.0.0.1:18080", "--listen-admin", "127.0.0.1:18075", "--listen-tftp", "127.0.0.1:18069", "--notes=false", "--poll", "0")
 	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -93,7 +93,7 @@ func TestServeWatchFailureFallsBackToPolling(t *testing.T) {
 	}
 	servedCommit := func() string {
 		out, err := exec.Command("nsenter", "--target", strconv.Itoa(cmd.Process.Pid), "--net", "--",
-			"curl", "-sf", "--max-time", "5", "http://127.0.0.1:18080/inventory").Output()
+			"curl", "-sf", "--max-time", "5", "http://127.0.0.1:18075/inventory").Output()
 		if err != nil {
 			return ""
 		}
