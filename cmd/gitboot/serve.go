@@ -38,6 +38,7 @@ type serveFlags struct {
 	roots                    rootFlags
 	ui                       bool
 	bmcCredentials           string
+	tls                      tlsFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -84,6 +85,7 @@ func newServeCmd() *cobra.Command {
 	f.signing.register(fl)
 	f.git.register(fl)
 	f.roots.register(fl)
+	f.tls.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -143,6 +145,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Remote:  f.git.opts, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
 		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
 		ListenAdmin: f.listenAdmin, AdminToken: adminTok,
+		TLSCert: f.tls.cert, TLSKey: f.tls.key,
 		Logger: log, Progress: progress,
 	})
 	var bad *serve.InvalidTipError
