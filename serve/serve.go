@@ -104,9 +104,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer unlock()
-	if err := checkAdmin(cfg.ListenAdmin, cfg.AdminToken); err != nil {
-		return err
-	}
 	// The policy recorded in the state binds, flags or not
 	// (reconcile/policy.go); the flags' is recorded when none is.
 	if cfg.Signing.Require || cfg.Signing.KeysFile != "" || cfg.Policy == nil {
@@ -124,6 +121,9 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("only commits signed by a trusted key are applied", "trusted_keys", cfg.Policy)
 	}
 	if err := cfg.Remote.Check(); err != nil {
+		return err
+	}
+	if err := checkAdmin(cfg.ListenAdmin, cfg.AdminToken); err != nil {
 		return err
 	}
 	s, err := newServer(ctx, cfg)
