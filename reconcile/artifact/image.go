@@ -34,6 +34,12 @@ type imageRecord struct {
 	// Compression is the image artifact's, which its overlays follow:
 	// zstd, gzip or none ("" in records made before: gzip).
 	Compression string `json:"compression,omitempty"`
+	// TreeSize is the bytes of the image's regular files (what two_stage_above
+	// compares); Stage1 its stage-one initramfs when nodes boot it in two
+	// stages (nil: one stage), built for Stage1Input (see stageOne).
+	TreeSize    int64  `json:"tree_size,omitempty"`
+	Stage1      *ref   `json:"stage1,omitempty"`
+	Stage1Input string `json:"stage1_input,omitempty"`
 }
 
 // imageSource is an image source examined (not yet read).
@@ -58,6 +64,11 @@ func examineImage(img *hclspec.Image) (*imageSource, error) {
 		fmt.Fprintf(h, "image-input/2\x00%s\x00", filepath.Clean(img.Source))
 	}
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%q\x00", img.Kernel, img.Digest, img.Platform, img.Compression, img.ExcludeGlobs())
+	if img.Boot != "" || img.TwoStageAbove != 0 || img.StageOneModules != nil {
+		// How nodes boot it is part of the desired state (only when set,
+		// so images that never set it keep their input keys).
+		fmt.Fprintf(h, "boot\x00%s\x00%d\x00%q\x00", img.Boot, img.TwoStageAbove, img.StageOneModules)
+	}
 	if hclspec.IsRegistrySource(img.Source) {
 		d, err := resolveRegistry(img)
 		if err != nil {
@@ -185,6 +196,7 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 		return rec, err
 	}
 	pr.finish()
+	rec.TreeSize = total
 	if src.kind == "dir" {
 		contentDigest = "sha256:" + hex.EncodeToString(cpioHash.Sum(nil))
 		if err := checkPin(img, contentDigest, img.Source); err != nil {

@@ -37,7 +37,7 @@ func TestDamagedArtifactAtStart(t *testing.T) {
 			}
 			img := r.Nodes["n00000"].Image.Path
 			if how == "flipped" {
-				time.Sleep(10 * time.Millisecond) // a new mtime even on coarse clocks
+				time.Sleep(10 * time.Millisecond)               // a new mtime even on coarse clocks
 				damagetest.FlipByte(t, img, fileSize(t, img)/2) // zstd images of the test tree are small
 			} else if err := os.Truncate(img, fileSize(t, img)/2); err != nil {
 				t.Fatal(err)
