@@ -114,9 +114,10 @@ func main() {
 	compression := flag.String("compression", "", "the image block's compression (zstd, gzip, none); default: gitboot's choice")
 	bootMode := flag.String("boot", "", `the image's boot attribute: "one-stage" or "two-stage" (default: the image's default, "auto")`)
 	padMB := flag.Int("pad-mb", 0, "grow the image by a file of this many MiB of random bytes (/var/gbpad/pad.bin; incompressible)")
+	padLike := flag.Bool("pad-like-image", false, "fill -pad-mb with the image tar's own bytes repeated (compressible as the image), not random bytes")
 	flag.StringVar(&memory, "mem", memory, "the VM's RAM in MiB")
 	flag.Parse()
-	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, boot: *bootMode, padMB: *padMB, compression: *compression}
+	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, boot: *bootMode, padMB: *padMB, padLike: *padLike, compression: *compression}
 	benchenv.Main("debian", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -127,6 +128,7 @@ type config struct {
 	keep        bool
 	boot        string
 	padMB       int
+	padLike     bool
 	compression string // the image block's; empty: gitboot's default
 }
 
@@ -171,7 +173,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	}
 	defer done()
 	if cfg.padMB > 0 {
-		if cfg.image, err = padImage(cfg.image, dir, cfg.padMB); err != nil {
+		if cfg.image, err = padImage(cfg.image, dir, cfg.padMB, cfg.padLike); err != nil {
 			return nil, err
 		}
 	}
