@@ -123,10 +123,10 @@ type summary struct {
 	Image      string     `json:"image"`
 	ImageBytes int64      `json:"image_tar_bytes"`
 	QEMU       string     `json:"qemu"`
+	Pack       packResult `json:"pack"`
 	BootMode   string     `json:"boot_mode,omitempty"`
 	MemoryMiB  string     `json:"memory_mib"`
-	Pack       packResult `json:"pack"`
-	// Compression is the image block's compression (empty: gitboot's default).
+	// Compression is the image block's compression ("": gitboot's default).
 	Compression string             `json:"compression,omitempty"`
 	Median      float64            `json:"median_s"`
 	Phases      map[string]float64 `json:"phase_median_s"`

@@ -31,15 +31,15 @@ type imageRecord struct {
 	// reuses the image has it. Images built before it was recorded have
 	// none and are built again.
 	Layout ref `json:"layout"`
-	// Compression is the image artifact's, which its overlays follow:
-	// zstd, gzip or none ("" in records made before: gzip).
-	Compression string `json:"compression,omitempty"`
 	// TreeSize is the bytes of the image's regular files (what two_stage_above
 	// compares); Stage1 its stage-one initramfs when nodes boot it in two
 	// stages (nil: one stage), built for Stage1Input (see stageOne).
 	TreeSize    int64  `json:"tree_size,omitempty"`
 	Stage1      *ref   `json:"stage1,omitempty"`
 	Stage1Input string `json:"stage1_input,omitempty"`
+	// Compression is the image artifact's, which its overlays follow:
+	// zstd, gzip or none ("" in records made before: gzip).
+	Compression string `json:"compression,omitempty"`
 }
 
 // imageSource is an image source examined (not yet read).

@@ -346,11 +346,11 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			keepObj[rec.Image.Hex+extImage] = true
 			keepObj[rec.Kernel.Hex+extKernel] = true
 			keepObj[rec.Layout.Hex+extLayout] = true
-			if rec.Kind == "registry" {
-				keepPulled[rec.Digest] = true
-			}
 			if rec.Stage1 != nil {
 				keepObj[rec.Stage1.Hex+extImage] = true
+			}
+			if rec.Kind == "registry" {
+				keepPulled[rec.Digest] = true
 			}
 		}
 		for _, n := range m.Nodes {
