@@ -140,7 +140,7 @@ type config struct {
 func (c config) clusterHCL() string {
 	b, rs := "", ""
 	if c.boot != "" {
-		b = fmt.Sprintf("boot   = %q", c.boot)
+		b = fmt.Sprintf("boot        = %q", c.boot)
 		rs = `root_size        = "95%"`
 	}
 	return strings.NewReplacer("%BOOT%", b, "%ROOTSIZE%", rs).Replace(cluster)
