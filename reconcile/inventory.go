@@ -69,6 +69,7 @@ type ServerState struct {
 	Networks        []string `json:"networks"`
 	Interface       string   `json:"interface"`
 	HTTPPort        int      `json:"http_port"`
+	HTTPSPort       int      `json:"https_port,omitempty"`
 	TFTPPort        int      `json:"tftp_port"`
 	DHCPPort        int      `json:"dhcp_port"`
 	DHCPMode        string   `json:"dhcp_mode"`
@@ -127,9 +128,18 @@ type NodeState struct {
 	RuntimeOverlays []string          `json:"runtime_overlays"`
 	SystemInput     string            `json:"system_input"`
 	RuntimeInput    string            `json:"runtime_input"`
-	// AssetKeySHA256 is "sha256:<hex>" of the node's asset_key (the key
-	// itself is never stored); empty: none.
-	AssetKeySHA256 string `json:"asset_key_sha256,omitempty"`
+	// AssetKey is the node's asset_key keyed with the server's secret,
+	// "hmac-sha256:<hex>" (assetkeyhmac.go), or AssetKeyUnkeyed in a
+	// desired state computed without the secret; empty: none. Never the
+	// key or a plain hash of it.
+	AssetKey string `json:"asset_key,omitempty"`
+	// LegacyAssetKeySHA256 is the plain "sha256:<hex>" inventories
+	// written before keyed digests held; read so that an upgraded server
+	// still checks the key, rewritten keyed at start (Restore).
+	LegacyAssetKeySHA256 string `json:"asset_key_sha256,omitempty"`
+	// assetKeySum is the plain sha256 of the key, in memory only, for
+	// keying (keyAssetKeys).
+	assetKeySum string
 	// BMC is the node's bmc block (a credentials name, never a password);
 	// nil: none. A change needs no reboot.
 	BMC *hclspec.BMC `json:"bmc,omitempty"`
@@ -213,7 +223,10 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 			MAC: n.MAC, Network: n.Network, Image: n.Image,
 			KernelArgs: nonNil(n.KernelArgs), Tags: n.Tags,
 			SystemOverlays: nonNil(n.SystemOverlays), RuntimeOverlays: nonNil(n.RuntimeOverlays),
-			SystemInput: ni.System, RuntimeInput: ni.Runtime, AssetKeySHA256: n.AssetKeySHA256, BMC: n.BMC,
+			SystemInput: ni.System, RuntimeInput: ni.Runtime, assetKeySum: n.AssetKeySHA256, BMC: n.BMC,
+		}
+		if n.AssetKeySHA256 != "" {
+			ns.AssetKey = AssetKeyUnkeyed // keyed by the caller that has the server's secret
 		}
 		if n.Root == hclspec.RootTmpfs {
 			ns.Root, ns.RootSize = n.Root, n.RootSize
@@ -258,7 +271,7 @@ func serverState(c *hclspec.Cluster, srv *hclspec.Server) ServerState {
 	slices.Sort(nets)
 	s := ServerState{
 		Name: srv.Name, Networks: nets, Interface: srv.Interface,
-		HTTPPort: srv.HTTPPort, TFTPPort: srv.TFTPPort, DHCPPort: srv.DHCPPort, DHCPMode: srv.DHCPMode,
+		HTTPPort: srv.HTTPPort, HTTPSPort: srv.HTTPSPort, TFTPPort: srv.TFTPPort, DHCPPort: srv.DHCPPort, DHCPMode: srv.DHCPMode,
 		IPXEDir: srv.IPXEDir, UEFIBootFile: srv.UEFIBootFile, RuntimeInterval: srv.RuntimeInterval.String(),
 		RouterAdvert: srv.RouterAdvert, SecureRuntime: srv.SecureRuntime, AutoApply: srv.AutoApply,
 	}
@@ -398,7 +411,7 @@ func writeInventory(stateDir string, data []byte) error {
 func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) {
 	s := inv.Server
 	srv := bootsvc.Server{
-		Name: s.Name, Interface: s.Interface, HTTPPort: s.HTTPPort, TFTPPort: s.TFTPPort, DHCPPort: s.DHCPPort,
+		Name: s.Name, Interface: s.Interface, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, TFTPPort: s.TFTPPort, DHCPPort: s.DHCPPort,
 		DHCPMode: s.DHCPMode, IPXEDir: s.IPXEDir, UEFIBootFile: s.UEFIBootFile,
 		RouterAdvert: s.RouterAdvert, SecureRuntime: s.SecureRuntime,
 	}
@@ -453,7 +466,7 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	byMAC := make(map[string]string, len(inv.Nodes))
 	byIP := make(map[netip.Addr]string, len(inv.Nodes))
 	for name, n := range inv.Nodes {
-		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeySHA256: n.AssetKeySHA256,
+		bn := bootsvc.Node{Name: name, Network: n.Network, KernelArgs: n.KernelArgs, Tags: n.Tags, AssetKeyDigest: n.AssetKey,
 			Root: n.Root, RootSize: n.RootSize, BMC: bmcLabel(n.BMC)}
 		mac, ok := macaddr.Canonical(n.MAC)
 		if !ok {
@@ -472,8 +485,14 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 			}
 			byIP[bn.IP] = name
 		}
-		if n.AssetKeySHA256 != "" && !isSHA256(n.AssetKeySHA256) {
-			return nil, fmt.Errorf("inventory: node %s: asset_key_sha256 is not sha256:<64 hex digits>", name)
+		switch {
+		case n.AssetKey == "" && n.LegacyAssetKeySHA256 != "":
+			if !isSHA256(n.LegacyAssetKeySHA256) {
+				return nil, fmt.Errorf("inventory: node %s: asset_key_sha256 is not sha256:<64 hex digits>", name)
+			}
+			bn.AssetKeyDigest = n.LegacyAssetKeySHA256
+		case n.AssetKey != "" && n.AssetKey != AssetKeyUnkeyed && !isAssetKeyDigest(n.AssetKey):
+			return nil, fmt.Errorf("inventory: node %s: asset_key is not hmac-sha256:<64 hex digits>", name)
 		}
 		if res != nil {
 			a, ok := res.Nodes[name]

@@ -92,7 +92,9 @@ func (g *gitbootTarget) start() error {
 	// re-examined): wait for that pass, so the storm measures serving,
 	// not a start-up evaluation the reference never does. A restart in
 	// the middle of a storm is measured as it comes.
-	waitEvaluations(g.e.base+"/metrics", 2, 5*time.Minute)
+	// A serve whose idle passes are skipped (tip and image sources
+	// unchanged) may never count the second: wait a bounded while.
+	waitEvaluations(g.e.base+"/metrics", 2, 20*time.Second)
 	return nil
 }
 
@@ -255,7 +257,7 @@ func withChildren(pids []int) []int {
 // server's namespace) and counts the generated nodes at RUNTIME_OVERLAY.
 func statusAtRuntime(ctx context.Context, e *env) (int, []string, error) {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", e.srvNS, e.bin, "status",
-		"--server", "http://127.0.0.1:9873", "--json").Output()
+		"--server", "http://127.0.0.1:9875", "--json").Output() // the admin listener
 	if err != nil {
 		return 0, nil, fmt.Errorf("gitboot status --json: %w", err)
 	}
