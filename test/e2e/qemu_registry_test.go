@@ -71,7 +71,7 @@ func TestQEMURegistryImage(t *testing.T) {
 			t.Fatalf("gitboot serve did not become ready%s", l.report())
 		}
 	}
-	inv, err := l.srv.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873/inventory")
+	inv, err := l.srv.Output(context.Background(), "curl", "-sf", adminURL+"/inventory")
 	if err != nil || !strings.Contains(string(inv), digest) {
 		t.Errorf("the inventory does not record the pulled digest %s (%v):\n%s", digest, err, tail(string(inv), 2000))
 	}
