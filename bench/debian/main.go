@@ -114,9 +114,11 @@ func main() {
 	compression := flag.String("compression", "", "the image block's compression (zstd, gzip, none); default: gitboot's choice")
 	bootMode := flag.String("boot", "", `the image's boot attribute: "one-stage" or "two-stage" (default: the image's default, "auto")`)
 	padMB := flag.Int("pad-mb", 0, "grow the image by a file of this many MiB of random bytes (/var/gbpad/pad.bin; incompressible)")
+	fromRegistry := flag.Bool("registry", false, "push the image to a local registry (go-containerregistry's, on loopback) and pack from oci://, timing the pull")
+	padLike := flag.Bool("pad-like-image", false, "fill -pad-mb with the image tar's own bytes repeated (compressible as the image), not random bytes")
 	flag.StringVar(&memory, "mem", memory, "the VM's RAM in MiB")
 	flag.Parse()
-	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, compression: *compression, boot: *bootMode, padMB: *padMB}
+	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, boot: *bootMode, padMB: *padMB, padLike: *padLike, registry: *fromRegistry, compression: *compression}
 	benchenv.Main("debian", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -125,9 +127,11 @@ type config struct {
 	bin, image  string
 	deadline    time.Duration
 	keep        bool
-	compression string
 	boot        string
 	padMB       int
+	padLike     bool
+	registry    bool   // pack from a local registry
+	compression string // the image block's; empty: gitboot's default
 }
 
 // clusterHCL is the cluster with the image's boot mode; a tmpfs root
@@ -171,7 +175,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	}
 	defer done()
 	if cfg.padMB > 0 {
-		if cfg.image, err = padImage(cfg.image, dir, cfg.padMB); err != nil {
+		if cfg.image, err = padImage(cfg.image, dir, cfg.padMB, cfg.padLike); err != nil {
 			return nil, err
 		}
 	}
@@ -201,6 +205,18 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		QEMU: benchenv.Version("qemu-system-x86_64", "--version")}
 
 	state := filepath.Join(dir, "state")
+	if cfg.registry {
+		if cfg.boots > 0 {
+			return nil, fmt.Errorf("-registry is for packing only (-boots 0)")
+		}
+		src, push, stop, err := serveRegistry(cfg.image)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		fmt.Printf("pushed %s to the local registry in %.1f s\n", cfg.image, push.Seconds())
+		cfg.image, sum.Image = src, src
+	}
 	var vars []string
 	if cfg.compression != "" {
 		vars = append(vars, "--var", "compression="+cfg.compression)

@@ -29,8 +29,11 @@ type packResult struct {
 // compression), the system and runtime overlays and the kernel.
 func pack(bin, repo, state, image string, vars ...string) (packResult, error) {
 	var res packResult
-	cmd := exec.Command(bin, append([]string{"apply", "--repo", repo, "--state", state, "--auto-approve",
-		"--var", "image_source=" + image, "--image-root", filepath.Dir(image)}, vars...)...)
+	args := []string{"apply", "--repo", repo, "--state", state, "--auto-approve", "--var", "image_source=" + image}
+	if !strings.HasPrefix(image, "oci://") {
+		args = append(args, "--image-root", filepath.Dir(image))
+	}
+	cmd := exec.Command(bin, append(args, vars...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

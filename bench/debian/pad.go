@@ -11,9 +11,11 @@ import (
 
 // padImage copies the image tar into dir with /var/gbpad/pad.bin of mb
 // MiB of random bytes appended (incompressible: what compression cannot
-// shrink), and returns the copy's path. The copy lives in its own
+// shrink), or with like, the image tar's own bytes repeated (compressible
+// as the image is: what packing benchmarks compare), and returns the
+// copy's path. The copy lives in its own
 // directory, so serve's --image-root exposes nothing else.
-func padImage(image, dir string, mb int) (string, error) {
+func padImage(image, dir string, mb int, like bool) (string, error) {
 	out := filepath.Join(dir, "padded", "image.tar")
 	tree := filepath.Join(dir, "padtree")
 	pad := filepath.Join(tree, "var", "gbpad", "pad.bin")
@@ -27,7 +29,11 @@ func padImage(image, dir string, mb int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.CopyN(f, rand.Reader, int64(mb)<<20); err != nil {
+	var src io.Reader = rand.Reader
+	if like {
+		src = &repeatFile{path: image}
+	}
+	if _, err := io.CopyN(f, src, int64(mb)<<20); err != nil {
 		f.Close()
 		return "", fmt.Errorf("writing the padding: %w", err)
 	}
@@ -39,4 +45,31 @@ func padImage(image, dir string, mb int) (string, error) {
 		return "", fmt.Errorf("padding the image: %v: %s", err, b)
 	}
 	return out, nil
+}
+
+// repeatFile reads a file's bytes over and over.
+type repeatFile struct {
+	path string
+	f    *os.File
+}
+
+func (r *repeatFile) Read(p []byte) (int, error) {
+	for {
+		if r.f == nil {
+			f, err := os.Open(r.path)
+			if err != nil {
+				return 0, err
+			}
+			r.f = f
+		}
+		n, err := r.f.Read(p)
+		if n > 0 {
+			return n, nil
+		}
+		if err != io.EOF {
+			return 0, err
+		}
+		r.f.Close()
+		r.f = nil
+	}
 }

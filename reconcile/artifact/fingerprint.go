@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/gitboot/gitboot/hclspec"
 )
 
 // SourceFingerprint identifies the current state of an image source from
@@ -18,7 +20,18 @@ import (
 // change it. Equal fingerprints mean the source was not written (as far
 // as modification times tell); the reconciler uses them to skip
 // evaluating an unchanged commit again (an idle poll).
+//
+// A registry source (oci://) is fingerprinted by the digest its reference
+// names now (one HEAD request): a moved tag changes it, so an idle poll
+// notices it.
 func SourceFingerprint(source string) (string, error) {
+	if hclspec.IsRegistrySource(source) {
+		d, err := resolveRegistry(&hclspec.Image{Source: source})
+		if err != nil {
+			return "", err
+		}
+		return "registry:" + d, nil
+	}
 	st, err := os.Stat(source)
 	if err != nil {
 		return "", fmt.Errorf("image source: %w", err)

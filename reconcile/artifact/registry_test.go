@@ -139,3 +139,32 @@ func TestRegistryImage(t *testing.T) {
 		t.Errorf("gc after the image left: %v, %d blobs remain", err, blobs())
 	}
 }
+
+// TestRegistrySourceFingerprint: a registry source's fingerprint (what an
+// idle poll compares) stays while its tag does, changes when the tag moves,
+// and cannot be taken with the registry down (so the poll evaluates).
+func TestRegistrySourceFingerprint(t *testing.T) {
+	reg := registrytest.Start(t, "", "")
+	useRegistryConfig(t, RegistryConfig{})
+	reg.Push(t, "hpc/rocky:9.4", rockyFiles)
+	src := "oci://" + reg.Host + "/hpc/rocky:9.4"
+	fp1, err := SourceFingerprint(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := SourceFingerprint(src); err != nil || again != fp1 {
+		t.Errorf("unmoved tag: fingerprint %q (%v), was %q", again, err, fp1)
+	}
+	moved := map[string]string{"etc/motd": "moved\n"}
+	for k, v := range rockyFiles {
+		moved[k] = v
+	}
+	reg.Push(t, "hpc/rocky:9.4", moved)
+	if fp2, err := SourceFingerprint(src); err != nil || fp2 == fp1 {
+		t.Errorf("moved tag: fingerprint %q (%v), was %q", fp2, err, fp1)
+	}
+	reg.Close()
+	if fp, err := SourceFingerprint(src); err == nil {
+		t.Errorf("registry down: fingerprint %q without error", fp)
+	}
+}
