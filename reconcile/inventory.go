@@ -106,6 +106,13 @@ type ImageState struct {
 	// file (running state only).
 	Digest     string `json:"digest,omitempty"`
 	KernelName string `json:"kernel_name,omitempty"`
+	// Resolved is the digest a registry source's reference (a tag)
+	// resolved to when the state was computed: a moved tag is a change.
+	// Platform, Exclude, Compression: the image block's, as set.
+	Resolved    string   `json:"resolved,omitempty"`
+	Platform    string   `json:"platform,omitempty"`
+	Exclude     []string `json:"exclude,omitempty"`
+	Compression string   `json:"compression,omitempty"`
 }
 
 // NodeState is one served node.
@@ -196,9 +203,16 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		if !ok {
 			continue
 		}
-		is := ImageState{Source: filepath.Clean(img.Source), Kernel: img.Kernel, Pin: img.Digest, Input: ii.Input}
+		is := ImageState{Source: imageSource(img.Source), Kernel: img.Kernel, Pin: img.Digest, Input: ii.Input,
+			Resolved: ii.Digest, Platform: img.Platform, Exclude: img.Exclude, Compression: img.Compression}
+		var re *artifact.RepoError
+		if errors.As(ii.Err, &re) {
+			// A pinned digest the source does not have: only a new
+			// commit fixes it (rejected, never retried as transient).
+			return nil, fmt.Errorf("image %s: %w", name, ii.Err)
+		}
 		if !images || ii.Err != nil {
-			is.Input, is.Unknown, is.err = "", true, ii.Err
+			is.Input, is.Resolved, is.Unknown, is.err = "", "", true, ii.Err
 		}
 		inv.Images[name] = is
 	}
@@ -228,6 +242,15 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		inv.Nodes[name] = ns
 	}
 	return inv, nil
+}
+
+// imageSource is an image source as the inventory records it: a path
+// cleaned, a registry reference as written.
+func imageSource(src string) string {
+	if hclspec.IsRegistrySource(src) {
+		return src
+	}
+	return filepath.Clean(src)
 }
 
 func nonNil(s []string) []string {
