@@ -44,12 +44,9 @@
 //	                               (plain text, at most 1 KiB) is the reason, recorded
 //	                               as INIT_FAILED; from the node's own address only (403)
 //
-// The operator routes (/status, /metrics, /inventory, /reconcile, /apply,
-// /power, /rollout, /check-path, / and /events) are served only by the
-// admin listener (ServeAdmin, admin.go: loopback, or a bearer token); the
-// boot listener (Serve) answers them 404. A boot route request counts
-// toward a node's status only from the node's own address (ownaddr.go);
-// from another it is served and logged as NOT_OWN_ADDRESS.
+// Operator routes are only on the admin listener (admin.go), 404 on the
+// boot listener; a boot request moves a node's status only from the
+// node's own address (ownaddr.go), else it is logged NOT_OWN_ADDRESS.
 //
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
@@ -174,14 +171,11 @@ type Config struct {
 	// takes as long as the BMCs do. Loopback clients only (credentials
 	// stay on the server); nil: 404.
 	Power func(ctx context.Context, req []byte) (int, []byte)
-	// DHCPAddr returns the address a node's (MAC's) last DHCP exchange
-	// with this server showed (bootsvc/dhcp.Seen.Addr), for nodes without
-	// a declared ip and in proxy mode: a boot route request counts toward
-	// a node's status only from its own address (ownaddr.go). nil: only
-	// declared addresses count.
+	// DHCPAddr is the address a MAC's last DHCP exchange showed
+	// (dhcp.Seen.Addr): a node's own address without a declared ip or in
+	// proxy mode (ownaddr.go). nil: only declared addresses count.
 	DHCPAddr func(mac string) (netip.Addr, bool)
-	// AssetKeySecret is the server's secret that keys the nodes' asset key
-	// digests (bootsvc.Node.AssetKeyDigest "hmac-sha256:..."; see
+	// AssetKeySecret keys the nodes' asset key digests ("hmac-sha256:...",
 	// reconcile.AssetKeySecret). nil: only plain digests can match.
 	AssetKeySecret []byte
 	// CheckPath answers GET /check-path for `gitboot plan --server`:
@@ -333,9 +327,8 @@ func (h *Handler) ConnStats() ConnStats {
 	return ll.stats()
 }
 
-// ServeHTTP implements http.Handler: the boot listener, which serves
-// only what nodes fetch or post (bootRoute); the operator routes are on
-// the admin listener (Admin, ServeAdmin) and 404 here.
+// ServeHTTP implements http.Handler: the boot listener (what nodes fetch
+// or post; the operator routes are on Admin, ServeAdmin, and 404 here).
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.serveHTTP(rw, r, parsed{})
 }

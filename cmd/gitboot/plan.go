@@ -31,7 +31,7 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.repo, "repo", ".", "git repository (a path): the committed tree of --ref is planned, never the work tree")
 	fl.StringVar(&f.ref, "ref", "main", "branch, tag or commit to plan")
-	fl.StringVar(&f.state, "state", "/var/lib/gitboot", "state directory of the server whose running inventory is compared (when --server is not given)")
+	fl.StringVar(&f.state, "state", "/var/lib/gitboot", "state directory of the server whose running inventory is compared (when --server is not given; plan without either asks the admin listener)")
 	fl.StringVar(&f.server, "server", "", "URL of a running gitboot serve: its running inventory (GET /inventory) is compared")
 	fl.StringVar(&f.block, "server-block", "", "server block to plan for (default: the running one, or the only one)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
@@ -66,6 +66,7 @@ func newPlanCmd() *cobra.Command {
 			"Exit status: 0 success; with --detailed-exitcode 0 no changes, 1 error, 2 changes.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.server = planServer(cmd, f)
 			p, err := makePlan(cmd, f)
 			if err != nil {
 				return err
@@ -96,10 +97,22 @@ func newPlanCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	fl := cmd.Flags()
+	fl.Lookup("server").Usage = "URL of a running gitboot serve's admin listener: its running inventory (GET /inventory) is compared (default " +
+		defaultServerURL + " unless --state is given)"
 	fl.StringVar(&out, "out", "", "save the plan to FILE (for gitboot apply FILE)")
 	fl.BoolVar(&asJSON, "json", false, "print the plan as JSON (format_version "+reconcile.PlanFormatVersion+", see README)")
 	fl.BoolVar(&detailed, "detailed-exitcode", false, "exit 0 when there are no changes, 1 on error, 2 when there are changes")
 	return cmd
+}
+
+// planServer is the server plan asks: --server, else serve's admin
+// listener at its default address unless --state names a state directory
+// to read instead.
+func planServer(cmd *cobra.Command, f planFlags) string {
+	if f.server != "" || cmd.Flags().Changed("state") {
+		return f.server
+	}
+	return defaultServerURL
 }
 
 // makePlan plans f.ref of f.repo against the running inventory (of

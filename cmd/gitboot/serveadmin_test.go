@@ -56,7 +56,7 @@ func TestStatusWithAdminToken(t *testing.T) {
 	go func() { done <- h.ServeAdmin(ctx, ln, token) }()
 	defer func() { cancel(); <-done }()
 	url := "http://" + ln.Addr().String()
-	if code, _, errOut := statusExec("--server", url); code != 1 || !strings.Contains(errOut, "401") {
+	if code, _, errOut := statusExec("--server", url); code != 1 || !strings.Contains(errOut, "401") || !strings.Contains(errOut, "--admin-token-file FILE or $"+client.TokenEnv) {
 		t.Fatalf("without the token: exit %d: %s", code, errOut)
 	}
 	if code, _, errOut := statusExec("--server", url, "--admin-token-file", file); code != 0 {
