@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gitboot/gitboot/hclspec"
 )
 
 // PlanFormatVersion is the version of the JSON plan format (plan --json,
@@ -132,8 +134,9 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		a, inA := desired.Images[name]
 		if inA && a.Unknown {
 			p.Unknown = append(p.Unknown, name)
-			if inB && a.Source == b.Source {
-				// Not knowable here: compare the rest.
+			if inB && a.Source == b.Source && !hclspec.IsRegistrySource(a.Source) {
+				// Not knowable here: compare the rest. (A registry tag
+				// may have moved: its digest is known after apply.)
 				a.Input, a.Unknown = b.Input, false
 			}
 		}
@@ -168,7 +171,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			case agentChanged:
 				extra = append(extra, AttributeChange{Name: "system_overlay", New: initOverlayName + ": ~" + agentFile})
 			}
-			if a.AssetKeySHA256 != b.AssetKeySHA256 && a.AssetKeySHA256 != "" && b.AssetKeySHA256 != "" {
+			if ak, bk := a.assetKey(), b.assetKey(); !sameAssetKey(ak, bk) && ak != "" && bk != "" {
 				// Both set: the attribute maps show the same placeholder.
 				extra = append(extra, AttributeChange{Name: "asset_key", Old: sensitiveValue, New: newSensitiveValue})
 			}
@@ -323,7 +326,7 @@ func sameNode(a, b *NodeState) bool {
 		a.SystemInput == b.SystemInput && a.RuntimeInput == b.RuntimeInput &&
 		slices.Equal(a.KernelArgs, b.KernelArgs) && maps.Equal(a.Tags, b.Tags) &&
 		slices.Equal(a.SystemOverlays, b.SystemOverlays) && slices.Equal(a.RuntimeOverlays, b.RuntimeOverlays) &&
-		a.AssetKeySHA256 == b.AssetKeySHA256 && a.Root == b.Root && a.RootSize == b.RootSize &&
+		sameAssetKey(a.assetKey(), b.assetKey()) && a.Root == b.Root && a.RootSize == b.RootSize &&
 		sameBMC(a.BMC, b.BMC)
 }
 
@@ -355,7 +358,20 @@ func imageAttrs(i ImageState) map[string]any {
 	if i.Unknown {
 		content = knownAfterApply
 	}
-	return map[string]any{"source": i.Source, "kernel": i.Kernel, "digest": i.Pin, "content": content}
+	m := map[string]any{"source": i.Source, "kernel": i.Kernel, "digest": i.Pin, "content": content,
+		"platform": i.Platform, "compression": i.Compression}
+	if i.Exclude != nil {
+		m["exclude"] = nonNil(i.Exclude)
+	}
+	if hclspec.IsRegistrySource(i.Source) {
+		// The digest the reference names now: a moved tag shows as
+		// digest sha256:aa.. -> sha256:bb.. (content follows from it).
+		m["digest"], m["content"] = i.Resolved, ""
+		if i.Unknown {
+			m["digest"] = knownAfterApply
+		}
+	}
+	return m
 }
 
 func overlayAttrs(files map[string]string) map[string]any {
@@ -376,7 +392,7 @@ func nodeAttrs(n NodeState) map[string]any {
 		"tags": tags, "system_overlays": nonNil(n.SystemOverlays), "runtime_overlays": nonNil(n.RuntimeOverlays),
 		"system_input": n.SystemInput, "runtime_input": n.RuntimeInput,
 	}
-	if n.AssetKeySHA256 != "" {
+	if n.assetKey() != "" {
 		m["asset_key"] = sensitiveValue
 	}
 	addBMCAttrs(m, n.BMC)

@@ -12,6 +12,7 @@ import (
 // plan and apply (--state), validate and the hooks take them.
 type rootFlags struct {
 	images, ipxe []string
+	registry     registryFlags
 }
 
 func (f *rootFlags) register(fl *pflag.FlagSet) {
@@ -19,6 +20,7 @@ func (f *rootFlags) register(fl *pflag.FlagSet) {
 		"a directory image sources may lie in, after symlinks and .. are resolved (repeatable; the server's, never the repository's)")
 	fl.StringArrayVar(&f.ipxe, "ipxe-dir", []string{hclspec.DefaultIPXEDir},
 		"a directory ipxe_dir may name, where the iPXE binaries are (repeatable)")
+	f.registry.register(fl)
 }
 
 // roots returns the allowed directories, made absolute.
@@ -39,6 +41,9 @@ func (f *rootFlags) roots() (hclspec.Roots, error) {
 	}
 	var r hclspec.Roots
 	var err error
+	if err := f.registry.apply(); err != nil {
+		return r, err
+	}
 	if r.Images, err = abs("image-root", f.images); err != nil {
 		return r, err
 	}

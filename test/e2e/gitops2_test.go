@@ -127,7 +127,7 @@ func imageDigest(script string) string {
 func TestGitOpsAutoApplyFalse(t *testing.T) {
 	l := startGitOpsLab(t)
 	l.serve(t)
-	const url = "http://127.0.0.1:9873"
+	const url = adminURL
 	script0 := l.get("/ipxe/" + n1MAC)
 	pending := filepath.Join(l.state, "pending-plan.json")
 	vars := []string{"--var", "image_source=" + l.image}
@@ -321,7 +321,7 @@ func TestGitOpsRebind(t *testing.T) {
 	off := l.commit(t, "dhcp off", func(w string) { setServer(t, w, `dhcp_mode = "off"`) })
 	l.push(t, true, "main")
 	l.waitFor(t, 30*time.Second, "the dhcp_mode = off commit applied", func() bool {
-		return strings.Contains(l.getAt(9877, "/inventory"), off)
+		return strings.Contains(l.get("/inventory"), off)
 	})
 	c, err := l.ns.ListenPacket("udp4", ":67")
 	if err != nil {
