@@ -6,7 +6,8 @@
 # bench/boot (QEMU boot time, BIOS and UEFI, gitboot against dnsmasq +
 # nginx: 5 boots each, QUICK=1 one; also `make bench-boot`), and, only
 # with ONLY=debian (`make bench-debian`), bench/debian (the real Debian 12
-# image: packing it, and boots to multi-user.target). Each
+# image: packing it, and boots to multi-user.target), and only with
+# ONLY=twostage (`make bench-twostage`) two-stage against one-stage. Each
 # writes its JSON summary to bench/results/NAME.json and its table to
 # NAME.txt, and a line per run is appended to bench/RESULTS.md (date,
 # machine, commit, peer versions, ratio).
@@ -90,5 +91,17 @@ if named debian; then
     "- \(.date) debian (Debian 12 image, QEMU TCG BIOS -m 2560, median of \(.boots) boots, power-on to multi-user.target), commit \($c), \($m): " +
     "\(.median_s) s (phases: \(.phase_median_s|ph)), \(.failures) failed; packing with gitboot apply \(.pack.seconds) s, peak RSS \(.pack.peak_rss_bytes/1048576|floor) MB, CPU \(.pack.cpu_seconds) s, image tar \(.image_tar_bytes/1048576|floor) MB, artifacts \(.pack.artifact_bytes|ph) bytes"
   ' "$out/debian.json" >> bench/RESULTS.md || status=1
+fi
+# Two-stage against one-stage (issue 20): the Debian image grown by 300 MiB
+# of random bytes (~730 MB), the same VM (-m 2560, where both fit), each
+# mode in its own run; only with ONLY=twostage (make bench-twostage).
+if named twostage; then
+  for mode in one-stage two-stage; do
+    run "twostage-$mode" bin/debianbench -boots "$BOOTS" -bin bin/gitboot -boot "$mode" -pad-mb 300 -mem 2560 -deadline 15m
+  done
+  jq -rs --arg c "$commit" --arg m "$machine" '
+    "- \(.[0].date) twostage (Debian 12 image + 300 MiB random, \(.[0].image_tar_bytes/1048576|floor) MB tar, QEMU TCG BIOS -m 2560, median of \(.[0].boots) boots, power-on to multi-user.target), commit \($c), \($m): " +
+    "one-stage \(.[0].median_s) s (\(.[0].failures) failed), two-stage \(.[1].median_s) s (\(.[1].failures) failed), ratio two/one \(if .[0].median_s > 0 then (.[1].median_s / .[0].median_s * 1000 | round / 1000) else "n/a" end)"
+  ' "$out/twostage-one-stage.json" "$out/twostage-two-stage.json" >> bench/RESULTS.md || status=1
 fi
 exit $status

@@ -82,6 +82,10 @@ type Artifacts struct {
 	Image   Artifact
 	System  Artifact
 	Runtime Artifact
+	// Stage1 is the image's stage-one initramfs when the node boots in
+	// two stages (Path "" when it boots in one): the iPXE script then
+	// loads the kernel and Stage1 only, and stage one fetches the rest.
+	Stage1 Artifact
 	// Extra holds additional initrds loaded after the image (for example
 	// kernel modules when the kernel comes from another image).
 	Extra []Artifact

@@ -166,7 +166,7 @@ func (l *loader) decodeNetwork(b rawBlock) {
 
 var domainRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 
-var imageSchema = schema("source", "kernel", "digest")
+var imageSchema = schema("source", "kernel", "digest", "boot", "two_stage_above", "stage_one_modules")
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
@@ -191,6 +191,7 @@ func (l *loader) decodeImage(b rawBlock) {
 		}
 		img.Digest = v
 	}
+	decodeImageBoot(a, img)
 	l.images = append(l.images, img)
 }
 

@@ -36,6 +36,10 @@ type Options struct {
 	// Parser, when set, is used to parse the files, so the caller can show
 	// source snippets for diagnostics via Parser.Files().
 	Parser *hclparse.Parser
+	// Cache, when set, keeps resolved node blocks between loads: a node
+	// block whose text, place and inputs are those of a cached one is not
+	// parsed or resolved again (see EvalCache).
+	Cache *EvalCache
 }
 
 // Load reads every *.hcl file at the root of fsys (sorted by name), evaluates
@@ -104,6 +108,7 @@ type loader struct {
 	shared        sharedMaps             // Origins and Tags maps nodes share
 
 	ifaceBlocks map[*hcl.Block]*interfaceBlock // interfaces.go
+	cachedFiles []string                       // files loadCached gave the parser (evalcache_load.go)
 	reported    map[reportKey]bool
 }
 
@@ -158,6 +163,12 @@ var topSchema = &hcl.BodySchema{
 }
 
 func (l *loader) load() (*Cluster, hcl.Diagnostics) {
+	if l.opts.Cache != nil {
+		if c, diags, ok := l.loadCached(); ok {
+			return c, diags
+		}
+		l.reset() // evaluate the whole commit, as without a cache
+	}
 	blocks := l.parseFiles()
 	if l.diags.HasErrors() {
 		return nil, l.diags
@@ -168,33 +179,7 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 	if l.stopped() || l.diags.HasErrors() {
 		return nil, l.diags
 	}
-	for _, b := range blocks {
-		switch b.typ {
-		case "server":
-			l.decodeServer(b)
-		case "network":
-			l.decodeNetwork(b)
-		case "image":
-			l.decodeImage(b)
-		case "overlay":
-			l.decodeOverlay(b)
-		case "profile":
-			l.decodeProfile(b)
-		}
-	}
-	for _, s := range l.servers {
-		if !s.networksSet {
-			for _, b := range blocks {
-				if b.typ == "network" {
-					s.Networks = append(s.Networks, b.name)
-				}
-			}
-			sort.Strings(s.Networks)
-		}
-	}
-	// Nodes are merged with their profiles as they are decoded: profiles
-	// first, checked for cycles.
-	l.checkProfileCycles()
+	l.decodeGlobals(blocks)
 	for i, b := range blocks {
 		if i%cancelCheckEvery == 0 && l.stopped() {
 			return nil, l.diags
@@ -225,22 +210,44 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 	return c, l.diags
 }
 
-// parseFiles parses each *.hcl file at the root of the FS.
-func (l *loader) parseFiles() []rawBlock {
-	entries, err := fs.ReadDir(l.fsys, ".")
-	if err != nil {
-		l.errorf(nil, "Cannot read the repository", "%s", err)
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") {
-			names = append(names, e.Name())
+// decodeGlobals decodes every block but nodes (and variables and locals,
+// evaluated before), gives a server without networks every network, and
+// checks profiles for include cycles: what node blocks are decoded
+// against.
+func (l *loader) decodeGlobals(blocks []rawBlock) {
+	for _, b := range blocks {
+		switch b.typ {
+		case "server":
+			l.decodeServer(b)
+		case "network":
+			l.decodeNetwork(b)
+		case "image":
+			l.decodeImage(b)
+		case "overlay":
+			l.decodeOverlay(b)
+		case "profile":
+			l.decodeProfile(b)
 		}
 	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		l.errorf(nil, "No configuration files", "The directory %s holds no *.hcl files.", displayDir(l.opts.FilePrefix))
+	for _, s := range l.servers {
+		if !s.networksSet {
+			for _, b := range blocks {
+				if b.typ == "network" {
+					s.Networks = append(s.Networks, b.name)
+				}
+			}
+			sort.Strings(s.Networks)
+		}
+	}
+	// Nodes are merged with their profiles as they are decoded: profiles
+	// first, checked for cycles.
+	l.checkProfileCycles()
+}
+
+// parseFiles parses each *.hcl file at the root of the FS.
+func (l *loader) parseFiles() []rawBlock {
+	names := l.fileNames()
+	if names == nil {
 		return nil
 	}
 	var blocks []rawBlock
@@ -284,6 +291,28 @@ func (l *loader) parseFiles() []rawBlock {
 		}
 	}
 	return blocks
+}
+
+// fileNames lists the *.hcl files at the root of the FS, sorted; nil
+// (reported) when there are none or the FS cannot be read.
+func (l *loader) fileNames() []string {
+	entries, err := fs.ReadDir(l.fsys, ".")
+	if err != nil {
+		l.errorf(nil, "Cannot read the repository", "%s", err)
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		l.errorf(nil, "No configuration files", "The directory %s holds no *.hcl files.", displayDir(l.opts.FilePrefix))
+		return nil
+	}
+	return names
 }
 
 func displayDir(prefix string) string {

@@ -86,9 +86,16 @@ type Network struct {
 type Image struct {
 	Name   string
 	Source string
-	Kernel string    // glob inside the image; empty: newest /boot/vmlinuz-*
-	Digest string    // "sha256:<hex>" pin; empty when not pinned
-	Range  hcl.Range `json:"-"`
+	Kernel string // glob inside the image; empty: newest /boot/vmlinuz-*
+	Digest string // "sha256:<hex>" pin; empty when not pinned
+	// Boot is BootAuto (default), BootOneStage or BootTwoStage;
+	// TwoStageAbove the unpacked size above which BootAuto means two
+	// stages; StageOneModules the kernel modules the stage-one initramfs
+	// carries (with their dependencies), nil for every network driver.
+	Boot            string    `json:",omitempty"`
+	TwoStageAbove   int64     `json:",omitempty"`
+	StageOneModules []string  `json:",omitempty"`
+	Range           hcl.Range `json:"-"`
 
 	sourceRange hcl.Range // the source expression
 }

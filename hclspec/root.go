@@ -93,10 +93,11 @@ func mergeRoot(n *Node, m *settings) {
 
 // hashRoot is what the desired-state hash holds of the root: nothing for
 // the default initramfs root (so a repository that never sets it hashes as
-// before), the kind and size for a tmpfs root (root_size reaches a node
-// only then).
+// before), the kind and size for a tmpfs root, and a root_size other than
+// the default (it reaches a node whose image boots in two stages, whose
+// root is always a tmpfs).
 func hashRoot(n *Node) string {
-	if n.Root != RootTmpfs {
+	if n.Root != RootTmpfs && n.RootSize == DefaultRootSize {
 		return ""
 	}
 	return n.Root + " " + n.RootSize

@@ -128,7 +128,9 @@ type NodeState struct {
 	BMC *hclspec.BMC `json:"bmc,omitempty"`
 	// Root is "tmpfs" when the node's /init moves its root into a tmpfs
 	// of RootSize; both empty for the default initramfs root (so an
-	// inventory written before they existed reads the same).
+	// inventory written before they existed reads the same). RootSize
+	// alone is a root_size set for a node without root = "tmpfs": the
+	// size of its tmpfs root if its image boots in two stages.
 	Root     string `json:"root,omitempty"`
 	RootSize string `json:"root_size,omitempty"`
 	// Artifact digests (running state only).
@@ -201,6 +203,9 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		}
 		if n.Root == hclspec.RootTmpfs {
 			ns.Root, ns.RootSize = n.Root, n.RootSize
+		} else if n.RootSize != hclspec.DefaultRootSize {
+			// For a two-stage image, whose root is always a tmpfs.
+			ns.RootSize = n.RootSize
 		}
 		if len(ns.Tags) == 0 {
 			ns.Tags = nil

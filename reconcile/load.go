@@ -24,8 +24,15 @@ func Load(commit *gitsrc.Commit, vars map[string]string, server string, roots hc
 // LoadContext is Load, stopping early once ctx is done (then the error is
 // ctx's, not a rejection of the commit).
 func LoadContext(ctx context.Context, commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, error) {
+	return loadCached(ctx, commit, vars, server, roots, nil)
+}
+
+// loadCached is LoadContext with an evaluation cache (nil: none): node
+// blocks unchanged since they were cached are not evaluated again (see
+// hclspec.EvalCache).
+func loadCached(ctx context.Context, commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker, cache *hclspec.EvalCache) (*hclspec.Cluster, *hclspec.Server, error) {
 	parser := hclparse.NewParser()
-	cluster, diags := hclspec.LoadContext(ctx, commit.FS, hclspec.Options{Vars: vars, Parser: parser})
+	cluster, diags := hclspec.LoadContext(ctx, commit.FS, hclspec.Options{Vars: vars, Parser: parser, Cache: cache})
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("evaluating commit %s: %w", commit.Short(), err)
 	}

@@ -204,6 +204,7 @@ func (r *Reconciler) record(inv *Inventory) error {
 // (steps: verify, load, pick the server, compute input keys and examine
 // images).
 func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+	r.loads.Add(1)
 	if r.cfg.Verify != nil {
 		if err := r.cfg.Verify(commit); err != nil {
 			return nil, nil, nil, &ConfigError{Commit: commit.Hash, Diags: hcl.Diagnostics{{
@@ -211,10 +212,11 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 			}}}
 		}
 	}
-	cluster, srv, desired, err := desireCommit(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots)
+	cluster, srv, desired, err := desireCommit(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots, r.cache())
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	r.saveCache()
 	if r.cfg.Builder != nil {
 		if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {
 			return nil, nil, nil, err
@@ -231,9 +233,10 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 }
 
 // desireCommit loads and validates a commit and computes its desired
-// state, image sources examined (what desire and PlanCommit share).
-func desireCommit(ctx context.Context, commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
-	cluster, srv, err := LoadContext(ctx, commit, vars, server, roots)
+// state, image sources examined (what desire and PlanCommit share); cache,
+// when not nil, is the evaluation cache (hclspec.EvalCache).
+func desireCommit(ctx context.Context, commit *gitsrc.Commit, vars map[string]string, server string, roots hclspec.PathChecker, cache *hclspec.EvalCache) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+	cluster, srv, err := loadCached(ctx, commit, vars, server, roots, cache)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"io/fs"
+	"path/filepath"
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/reconcile/artifact"
@@ -35,9 +36,16 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 	if server == "" && running != nil {
 		server = running.Server.Name
 	}
-	cluster, srv, desired, err := desireCommit(context.Background(), commit, vars, server, roots)
+	var cache *hclspec.EvalCache
+	if stateDir != "" {
+		cache = hclspec.OpenEvalCache(filepath.Join(stateDir, EvalCacheFile))
+	}
+	cluster, srv, desired, err := desireCommit(context.Background(), commit, vars, server, roots, cache)
 	if err != nil {
 		return nil, err
+	}
+	if cache != nil {
+		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}
 	if stateDir != "" {
 		name := ""

@@ -138,6 +138,9 @@ type Reconciler struct {
 	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
 	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
 	rejected    *ConfigError
+	idleState   *idleState         // idle.go
+	loads       atomic.Int64       // commits loaded (desire), for tests
+	evalCache   *hclspec.EvalCache // evalcache.go; nil until the first load
 }
 
 // New makes a Reconciler.
@@ -250,10 +253,12 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		// Only a new commit fixes it; do not report it again.
 		return Evaluation{Commit: commit, Result: ResultRejected, Err: r.rejected}, r.rejected
 	}
-	if commit.Hash == r.evaluated && !opt.Recheck {
+	if commit.Hash == r.evaluated && (!opt.Recheck || r.idle(commit)) {
 		return Evaluation{Commit: commit, Result: ResultUnchanged}, nil
 	}
 	ev = Evaluation{Commit: commit}
+	before := r.knownSources()
+	var desiredInv *Inventory
 	if h, ok := r.cfg.Source.(historian); ok && r.evaluated != "" {
 		ev.Superseded, _, _ = h.Between(r.evaluated, commit.Hash, 100)
 	}
@@ -268,12 +273,18 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 		case ResultUnchanged:
 			r.evaluated = ev.Commit.Hash
 		}
+		if desiredInv != nil && (ev.Result == ResultApplied || ev.Result == ResultUnchanged || ev.Result == ResultPlanned) {
+			r.settle(commit.Hash, desiredInv, before)
+		} else {
+			r.idleState = nil
+		}
 		if r.cfg.OnEvaluated != nil && (newCommit || ev.Result == ResultApplied || ev.Result == ResultError) {
 			r.cfg.OnEvaluated(ev)
 		}
 	}()
 
 	_, err = r.run(ctx, pass{ev: &ev, rejectInvalid: true, decide: func(d *desired) (bool, error) {
+		desiredInv = d.inv
 		return r.decideTip(&ev, d.inv, opt)
 	}})
 	return ev, err
@@ -343,7 +354,8 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 		return Evaluation{Result: ResultError, Err: err}, err
 	}
 	ev = Evaluation{Commit: commit}
-	p.dropDetails() // read no more: the memory is the build's
+	r.idleState = nil // the next pass evaluates the tip again
+	p.dropDetails()   // read no more: the memory is the build's
 	done := boundMemory()
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)

@@ -33,8 +33,10 @@ const (
 	serverIP = "10.99.0.1"
 	nodeMAC  = "52:54:00:99:00:31"
 	nodeIP   = "10.99.0.31"
-	memory   = "2560"
 )
+
+// memory is the VM's RAM in MiB (-mem).
+var memory = "2560"
 
 // cluster is the benchmark's repository: one node, the Debian image, the
 // kernel's console on ttyS0, and besides gitboot's own overlays and the
@@ -60,6 +62,7 @@ variable "image_source" {
 
 image "debian12" {
   source = var.image_source
+  %BOOT%
 }
 
 overlay "hostname" {
@@ -78,6 +81,7 @@ node "d1" {
   kernel_args      = ["console=ttyS0"]
   system_overlays  = [overlay.marker]
   runtime_overlays = [overlay.hostname]
+  %ROOTSIZE%
 }
 `
 
@@ -101,8 +105,11 @@ func main() {
 	image := flag.String("image", "", "the Debian image tar (default: scripts/debian-image.sh's, made now when missing)")
 	deadline := flag.Duration("deadline", 8*time.Minute, "longest a boot may take to reach multi-user.target")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
+	bootMode := flag.String("boot", "", `the image's boot attribute: "one-stage" or "two-stage" (default: the image's default, "auto")`)
+	padMB := flag.Int("pad-mb", 0, "grow the image by a file of this many MiB of random bytes (/var/gbpad/pad.bin; incompressible)")
+	flag.StringVar(&memory, "mem", memory, "the VM's RAM in MiB")
 	flag.Parse()
-	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep}
+	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, boot: *bootMode, padMB: *padMB}
 	benchenv.Main("debian", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -111,11 +118,28 @@ type config struct {
 	bin, image string
 	deadline   time.Duration
 	keep       bool
+	boot       string
+	padMB      int
+}
+
+// clusterHCL is the cluster with the image's boot mode; a tmpfs root
+// for two-stage nodes may take 95% of RAM (the default 50% cannot hold
+// a padded image).
+func (c config) clusterHCL() string {
+	b, rs := "", ""
+	if c.boot != "" {
+		b = fmt.Sprintf("boot   = %q", c.boot)
+		rs = `root_size        = "95%"`
+	}
+	return strings.NewReplacer("%BOOT%", b, "%ROOTSIZE%", rs).Replace(cluster)
 }
 
 func run(ctx context.Context, cfg config) (*summary, error) {
 	if cfg.boots < 1 {
 		return nil, fmt.Errorf("-boots %d: want at least 1", cfg.boots)
+	}
+	if cfg.boot != "" && cfg.boot != "one-stage" && cfg.boot != "two-stage" {
+		return nil, fmt.Errorf(`-boot %q: want "one-stage" or "two-stage"`, cfg.boot)
 	}
 	for _, c := range []string{"qemu-system-x86_64", "git", "curl", "tcpdump"} {
 		if _, err := exec.LookPath(c); err != nil {
@@ -138,12 +162,17 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	defer done()
+	if cfg.padMB > 0 {
+		if cfg.image, err = padImage(cfg.image, dir, cfg.padMB); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.bin, err = benchenv.MakeBuild(root, cfg.bin); err != nil {
 		return nil, err
 	}
 	repo := filepath.Join(dir, "repo")
 	units := "overlays/marker/etc/systemd/system/"
-	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cluster, units + "gbmultiuser.service": markerUnit}); err != nil {
+	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cfg.clusterHCL(), units + "gbmultiuser.service": markerUnit}); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(repo, units, "multi-user.target.wants"), 0o755); err != nil {
@@ -160,6 +189,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Image: cfg.image, ImageBytes: fi.Size(),
+		BootMode: cfg.boot, MemoryMiB: memory,
 		QEMU: benchenv.Version("qemu-system-x86_64", "--version")}
 
 	state := filepath.Join(dir, "state")

@@ -123,6 +123,8 @@ type summary struct {
 	Image      string             `json:"image"`
 	ImageBytes int64              `json:"image_tar_bytes"`
 	QEMU       string             `json:"qemu"`
+	BootMode   string             `json:"boot_mode,omitempty"`
+	MemoryMiB  string             `json:"memory_mib"`
 	Pack       packResult         `json:"pack"`
 	Median     float64            `json:"median_s"`
 	Phases     map[string]float64 `json:"phase_median_s"`

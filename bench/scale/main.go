@@ -7,6 +7,9 @@
 //   - plan, one node changed: a commit changing one node's kernel_args
 //   - apply, one node changed: its one-node rebuild and the swap
 //   - plan, comment only: a commit that changes nothing a node gets
+//   - idle polls: serve's reconciler restored from the state, one start
+//     pass, then 10 recheck passes with nothing changed: their CPU time
+//     (getrusage), not wall time
 //   - notes write: one notes commit holding every node's status record
 //     (what serve's status batches write), through reconcile/notes
 //
@@ -47,6 +50,10 @@ var (
 	perNodeSystem = flag.Int("per-node-system", 0, "also measure, at this many nodes, the full build with a per-node system overlay (slow: 0 skips it)")
 	notesChild    = flag.String("notes-child", "", "internal: write one notes commit of -notes-nodes records for HEAD of this repository")
 	notesNodes    = flag.Int("notes-nodes", 0, "internal: node records for -notes-child")
+	idleRepo      = flag.String("idle-child", "", "internal: measure idle polls of serve's reconciler on this repository")
+	idleState     = flag.String("idle-state", "", "internal: state directory for -idle-child")
+	idleImage     = flag.String("idle-image", "", "internal: image source for -idle-child")
+	idleAgent     = flag.String("idle-agent", "", "internal: gitboot-agent for -idle-child")
 )
 
 // step is one measured command.
@@ -54,6 +61,7 @@ type step struct {
 	Nodes   int     `json:"nodes"`
 	Step    string  `json:"step"`
 	Seconds float64 `json:"seconds"`
+	CPU     float64 `json:"cpu_seconds,omitempty"` // user + system (getrusage): what a loaded machine does not inflate
 	PeakRSS int64   `json:"peak_rss_bytes"`
 }
 
@@ -63,6 +71,12 @@ func main() {
 	flag.Parse()
 	if *notesChild != "" {
 		if err := writeNotes(*notesChild, *notesNodes); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *idleRepo != "" {
+		if err := idleChild(*idleRepo, *idleState, *idleImage, *idleAgent); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -143,13 +157,13 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 		if failed != nil {
 			return
 		}
-		d, rss, err := run(cmd, args...)
+		d, cpu, rss, err := run(cmd, args...)
 		if err != nil {
 			failed = fmt.Errorf("%s: %w", name, err)
 			return
 		}
-		steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(d.Seconds()), PeakRSS: rss})
-		fmt.Printf("%7d nodes  %-36s %9.3f s %9.1f MB\n", n, name, d.Seconds(), float64(rss)/(1<<20))
+		steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(d.Seconds()), CPU: round3(cpu.Seconds()), PeakRSS: rss})
+		fmt.Printf("%7d nodes  %-36s %9.3f s %9.1f MB %9.3f s CPU\n", n, name, d.Seconds(), float64(rss)/(1<<20), cpu.Seconds())
 	}
 	vars := []string{"--var", "image_source=" + image}
 	cli := func(args ...string) []string {
@@ -178,6 +192,17 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 		return nil, err
 	}
 	do("plan, comment only", gitboot, cli("plan")...)
+	if failed == nil {
+		// serve's reconciler, idle: CPU seconds of the polls, not wall time.
+		cpu, rss, err := runIdle(self, gitboot, repo, state, image)
+		if err != nil {
+			failed = err
+		} else {
+			name := fmt.Sprintf("%d idle polls (CPU s)", idlePolls)
+			steps = append(steps, step{Nodes: n, Step: name, Seconds: round3(cpu.Seconds()), CPU: round3(cpu.Seconds()), PeakRSS: rss})
+			fmt.Printf("%7d nodes  %-36s %9.3f s %9.1f MB\n", n, name, cpu.Seconds(), float64(rss)/(1<<20))
+		}
+	}
 	do("notes write (every node's status)", self, "-notes-child", repo, "-notes-nodes", strconv.Itoa(n))
 	if perNode && failed == nil {
 		// The same repository with the hostname overlay as a system
@@ -194,20 +219,21 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 	return steps, failed
 }
 
-// run runs a command and returns its wall time and peak RSS.
-func run(name string, args ...string) (time.Duration, int64, error) {
+// run runs a command and returns its wall time, CPU time (user + system)
+// and peak RSS.
+func run(name string, args ...string) (time.Duration, time.Duration, int64, error) {
 	cmd := exec.Command(name, args...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, benchenv.Tail(out, 2000))
+		return 0, 0, 0, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, benchenv.Tail(out, 2000))
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss * 1024
 	}
-	return d, rss, nil
+	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss, nil
 }
 
 // writeNotes writes one notes commit on HEAD of repo with n node records,

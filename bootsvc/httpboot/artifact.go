@@ -32,6 +32,9 @@ func artifactFor(n *bootsvc.Node, p parsed) (bootsvc.Artifact, status.Stage, boo
 		return a.System, status.StageSystemOverlay, true
 	case routeRuntime, routeRtInitrd:
 		return a.Runtime, status.StageRuntimeOverlay, true
+	case routeStage1:
+		// Loaded with the kernel: its stage is the kernel's.
+		return a.Stage1, status.StageKernel, true
 	}
 	return bootsvc.Artifact{}, "", false
 }

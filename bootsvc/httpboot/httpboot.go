@@ -38,6 +38,8 @@
 //	GET /check-path?ipxe_dir=P     ipxe_dir=P), by Config.CheckPath: JSON, for plan --server
 //	GET /                          Config.UI: the status page (bootsvc/webui); nil: 404
 //	GET /events                    Config.UI: the page's Server-Sent Events; nil: 404
+//	GET /stage1/{mac}              node.Artifacts.Stage1: a two-stage image's stage-one
+//	GET /stage1/{mac}/{hex}        initramfs (see AppendScript); stage KERNEL
 //	POST /init-failed/{mac}        the node's /init could not exec its init: the body
 //	                               (plain text, at most 1 KiB) is the reason, recorded
 //	                               as INIT_FAILED; from the node's own address only (403)

@@ -32,6 +32,7 @@ const (
 	routeEvents     // GET /events: its Server-Sent Events (Config.UI)
 	routeInitFailed // POST /init-failed/{mac}: a node's /init could not exec its init
 	routeRtInitrd   // GET /runtime-initrd/{mac}: the runtime overlay as a file in a cpio (runtimeinitrd.go)
+	routeStage1     // GET /stage1/{mac}: a two-stage image's stage-one initramfs (stage1.go)
 	numRoutes
 )
 
@@ -57,6 +58,7 @@ var routeNames = [numRoutes]string{
 	routeInitFailed: "init-failed",
 	routeRollout:    "rollout",
 	routeRtInitrd:   "runtime-initrd",
+	routeStage1:     "stage1",
 }
 
 // bootFiles are the only names /boot/ serves: the iPXE binaries DHCP hands
@@ -83,6 +85,7 @@ var macRoutes = [...]struct {
 	{"/runtime/", routeRuntime},
 	{"/runtime-initrd/", routeRtInitrd},
 	{"/extra/", routeExtra},
+	{"/stage1/", routeStage1},
 	{"/init-failed/", routeInitFailed},
 }
 

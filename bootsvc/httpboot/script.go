@@ -50,6 +50,9 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	if !ok {
 		return appendUnknown(dst, snap, mac), nil
 	}
+	if node.Artifacts.Stage1.Path != "" {
+		return appendTwoStage(dst, snap, node), node
+	}
 	mac = node.MAC
 	dst = append(dst, "# gitboot: node "...)
 	dst = appendClean(dst, node.Name)

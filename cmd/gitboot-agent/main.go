@@ -70,6 +70,9 @@ const (
 )
 
 func main() {
+	if isStageOne() {
+		os.Exit(stageOneMain()) // a two-stage image's stage-one init (stage1.go)
+	}
 	os.Exit(run(os.Args[1:], os.Stderr, readCmdline))
 }
 

@@ -173,6 +173,9 @@ func maxProcs() int { return max(1, runtime.GOMAXPROCS(0)) }
 func (b *Builder) remember(m *Manifest) {
 	for _, rec := range m.Images {
 		b.images[rec.Input] = rec
+		if rec.Stage1 != nil {
+			b.overlays[rec.Stage1Input] = *rec.Stage1
+		}
 	}
 	for _, n := range m.Nodes {
 		b.overlays[n.SystemInput] = n.System
@@ -217,6 +220,10 @@ func (b *Builder) Build(ctx context.Context, c *hclspec.Cluster, server string) 
 			return nil, err
 		}
 		rec, rebuilt, err := b.image(ctx, c, name)
+		if err == nil {
+			img, _ := c.Image(name)
+			rec, err = b.stageOne(ctx, img, rec)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", name, err)
 		}
@@ -337,6 +344,11 @@ func (b *Builder) fillNodes(res *Result, m *Manifest) {
 			Image:   artifact(img.Image, extImage, NameImage),
 			System:  artifact(n.System, extImage, NameSystem),
 			Runtime: artifact(n.Runtime, extImage, NameRuntime),
+		}
+		if img.Stage1 != nil {
+			a := res.Nodes[name]
+			a.Stage1 = artifact(*img.Stage1, extImage, NameStage1)
+			res.Nodes[name] = a
 		}
 	}
 }

@@ -32,6 +32,12 @@ type imageRecord struct {
 	// reuses the image has it. Images built before it was recorded have
 	// none and are built again.
 	Layout ref `json:"layout"`
+	// TreeSize is the bytes of the image's regular files (what two_stage_above
+	// compares); Stage1 its stage-one initramfs when nodes boot it in two
+	// stages (nil: one stage), built for Stage1Input (see stageOne).
+	TreeSize    int64  `json:"tree_size,omitempty"`
+	Stage1      *ref   `json:"stage1,omitempty"`
+	Stage1Input string `json:"stage1_input,omitempty"`
 }
 
 // imageSource is an image source examined (not yet read).
@@ -52,6 +58,11 @@ func examineImage(img *hclspec.Image) (*imageSource, error) {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "image-input/1\x00%s\x00%s\x00%s\x00", filepath.Clean(img.Source), img.Kernel, img.Digest)
+	if img.Boot != "" || img.TwoStageAbove != 0 || img.StageOneModules != nil {
+		// How nodes boot it is part of the desired state (only when set,
+		// so images that never set it keep their input keys).
+		fmt.Fprintf(h, "boot\x00%s\x00%d\x00%q\x00", img.Boot, img.TwoStageAbove, img.StageOneModules)
+	}
 	src := &imageSource{}
 	switch {
 	case st.IsDir() && isOCILayout(img.Source):
@@ -159,6 +170,7 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 		return rec, err
 	}
 	pr.finish()
+	rec.TreeSize = total
 	if src.kind == "dir" {
 		contentDigest = "sha256:" + hex.EncodeToString(cpioHash.Sum(nil))
 		if img.Digest != "" && img.Digest != contentDigest {

@@ -25,7 +25,11 @@ func (b *Builder) Load(manifest string) (*Result, error) {
 	res := &Result{Nodes: make(map[string]bootsvc.Artifacts, len(m.Nodes)), Images: map[string]ImageInfo{},
 		Manifest: manifest, ManifestPath: b.manifestPath(h)}
 	for name, rec := range m.Images {
-		for _, f := range []string{rec.Image.Hex + extImage, rec.Kernel.Hex + extKernel} {
+		files := []string{rec.Image.Hex + extImage, rec.Kernel.Hex + extKernel}
+		if rec.Stage1 != nil {
+			files = append(files, rec.Stage1.Hex+extImage)
+		}
+		for _, f := range files {
 			if !b.store.has(f) {
 				return nil, fmt.Errorf("manifest %s: image %s: artifact %s is missing", manifest, name, f)
 			}

@@ -173,6 +173,9 @@ func (m *Manifest) sizes(into map[string]int64) {
 		if rec.Layout.Hex != "" {
 			into[rec.Layout.Hex+extLayout] = rec.Layout.Size
 		}
+		if rec.Stage1 != nil {
+			into[rec.Stage1.Hex+extImage] = rec.Stage1.Size
+		}
 	}
 	for _, n := range m.Nodes {
 		into[n.System.Hex+extImage] = n.System.Size
@@ -342,6 +345,9 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			keepObj[rec.Image.Hex+extImage] = true
 			keepObj[rec.Kernel.Hex+extKernel] = true
 			keepObj[rec.Layout.Hex+extLayout] = true
+			if rec.Stage1 != nil {
+				keepObj[rec.Stage1.Hex+extImage] = true
+			}
 		}
 		for _, n := range m.Nodes {
 			keepObj[n.System.Hex+extImage] = true

@@ -37,6 +37,7 @@ type store struct {
 	mu       sync.Mutex
 	have     map[string]bool  // file names present in objs
 	verified map[string]stamp // file names whose content was found to match their name, and when (VerifiedFile)
+	dropped  uint64           // damaged artifacts removed (drop), for Builder.Dropped
 }
 
 // openStore creates the directories, removes temporaries a killed build

@@ -170,10 +170,20 @@ func (s *store) drop(name string) error {
 	defer s.mu.Unlock()
 	delete(s.have, name)
 	delete(s.verified, name)
+	s.dropped++
 	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// Dropped counts the damaged artifacts this Builder removed: a change
+// means what is served may need building again (the reconciler's idle
+// passes check the served build when it changes).
+func (b *Builder) Dropped() uint64 {
+	b.store.mu.Lock()
+	defer b.store.mu.Unlock()
+	return b.store.dropped
 }
 
 // checkAtStart checks every artifact before anything is served: its size

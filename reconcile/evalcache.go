@@ -1,0 +1,34 @@
+package reconcile
+
+import (
+	"path/filepath"
+
+	"github.com/gitboot/gitboot/hclspec"
+)
+
+// EvalCacheFile is the evaluation cache in the state directory
+// (hclspec.EvalCache): the resolved node blocks of the last commit
+// evaluated, so the next commit evaluates only the node blocks it changed.
+// Serve, plan and apply share it; deleting it costs one whole evaluation.
+const EvalCacheFile = "eval-cache"
+
+// cache returns the reconciler's evaluation cache, read from the state
+// directory on first use (in memory only without one). It is called from
+// desire, which runs with r.mu held.
+func (r *Reconciler) cache() *hclspec.EvalCache {
+	if r.evalCache == nil {
+		if r.cfg.StateDir == "" {
+			r.evalCache = hclspec.NewEvalCache()
+		} else {
+			r.evalCache = hclspec.OpenEvalCache(filepath.Join(r.cfg.StateDir, EvalCacheFile))
+		}
+	}
+	return r.evalCache
+}
+
+// saveCache writes the evaluation cache back when the load changed it.
+func (r *Reconciler) saveCache() {
+	if err := r.evalCache.Save(); err != nil {
+		r.cfg.Logger.Warn("keeping the evaluation cache failed; the next commit is evaluated whole", "err", err)
+	}
+}
