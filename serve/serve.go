@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	releaseMemory()
 	store, err := status.Open(status.Config{Dir: cfg.State, Logger: log.With("svc", "status")})
 	if statefile.SetAside(log, err, "node status starts empty") {
 		store, err = status.Open(status.Config{Dir: cfg.State, Logger: log.With("svc", "status")})
@@ -187,6 +188,7 @@ func (s *server) evaluated(ev reconcile.Evaluation) {
 		s.m.ObserveBuild(ev.Build)
 		s.m.ObserveApply(ev.Duration)
 		s.m.SetApplied(time.Now())
+		defer releaseMemory()
 	}
 	if s.nw != nil {
 		s.nw.Evaluated(ev)

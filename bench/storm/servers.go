@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -66,6 +68,9 @@ func (g *gitbootTarget) start() error {
 	if *profile != "" {
 		env = append(env, "GITBOOT_CPUPROFILE="+*profile)
 	}
+	if *pprofAddr != "" {
+		env = append(env, "GITBOOT_PPROF="+*pprofAddr)
+	}
 	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, "serve",
 		"--repo", filepath.Join(g.e.dir, "repo"), "--state", filepath.Join(g.e.dir, "state"),
 		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0")
@@ -75,10 +80,48 @@ func (g *gitbootTarget) start() error {
 	g.mu.Lock()
 	g.p = p
 	g.all = append(g.all, p.Cmd.Process.Pid)
+	first := len(g.all) == 1
 	g.mu.Unlock()
 	// Ready when the applied inventory is served (the first build of N
 	// nodes' artifacts is done).
-	return waitHTTP(p, g.e.base+"/inventory", 10*time.Minute)
+	if err := waitHTTP(p, g.e.base+"/inventory", 10*time.Minute); err != nil || !first {
+		return err
+	}
+	// At its first start serve builds the tip, starts the services and
+	// then evaluates the tip once more in the background (image sources
+	// re-examined): wait for that pass, so the storm measures serving,
+	// not a start-up evaluation the reference never does. A restart in
+	// the middle of a storm is measured as it comes.
+	waitEvaluations(g.e.base+"/metrics", 2, 5*time.Minute)
+	return nil
+}
+
+// waitEvaluations waits until serve's gitboot_reconcile_total counts n
+// passes (any result), or limit passed (then the storm starts anyway).
+func waitEvaluations(url string, n float64, limit time.Duration) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		resp, err := c.Get(url)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		total := 0.0
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "gitboot_reconcile_total{") {
+				continue
+			}
+			if f := strings.Fields(line); len(f) == 2 {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				total += v
+			}
+		}
+		if total >= n {
+			return
+		}
+	}
+	log.Printf("serve's start-up evaluation not seen in /metrics within %v: the storm starts anyway", limit)
 }
 
 func (g *gitbootTarget) stop() {

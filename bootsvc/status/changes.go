@@ -16,8 +16,8 @@ type Changes struct {
 // value (buffered, one pending at most) after changes. Call it once, from
 // the single live view; TakeChanges then reads the changes.
 func (s *Store) Watch() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if s.wake == nil {
 		s.wake = make(chan struct{}, 1)
 		s.dirty = make(map[string]struct{})
@@ -27,8 +27,8 @@ func (s *Store) Watch() <-chan struct{} {
 
 // TakeChanges returns the changes since the previous call and forgets them.
 func (s *Store) TakeChanges() Changes {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	c := Changes{Unknown: s.dirtyUnknown, Errors: s.dirtyErrors}
 	c.Nodes = make([]string, 0, len(s.dirty))
 	for n := range s.dirty {

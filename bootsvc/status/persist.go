@@ -57,8 +57,8 @@ func (s *Store) load() error {
 	if doc.Version != stateVersion {
 		return statefile.Corrupt(name, fmt.Errorf("unsupported version %d", doc.Version))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	for i := range doc.Nodes {
 		r := doc.Nodes[i].NodeRecord
 		if r.Name == "" {
@@ -97,10 +97,10 @@ func (s *Store) Flush() error {
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	s.mu.Lock()
+	s.lock()
 	gen := s.gen
 	if gen == s.saved {
-		s.mu.Unlock()
+		s.unlock()
 		return nil
 	}
 	doc := stateDoc{Version: stateVersion, Saved: s.cfg.Now()}
@@ -113,17 +113,17 @@ func (s *Store) Flush() error {
 	}
 	doc.Errors = append(doc.Errors, s.errs[s.errNext:]...)
 	doc.Errors = append(doc.Errors, s.errs[:s.errNext]...)
-	s.mu.Unlock()
+	s.unlock()
 
 	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].Name < doc.Nodes[j].Name })
 	if err := atomicfile.Write(filepath.Join(s.cfg.Dir, StateFile), 0o600, doc.write); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lock()
 	if gen > s.saved {
 		s.saved = gen
 	}
-	s.mu.Unlock()
+	s.unlock()
 	return nil
 }
 

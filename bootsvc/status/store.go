@@ -161,6 +161,11 @@ type Store struct {
 	dirty                     map[string]struct{}
 	dirtyUnknown, dirtyErrors bool
 
+	// queue holds events recorded while mu was taken (queue.go); spare
+	// is the emptied slice it takes next.
+	queue eventQueue
+	spare []Event
+
 	flushMu sync.Mutex // serialises writes of the state file
 	stop    chan struct{}
 	done    chan struct{}
@@ -219,18 +224,19 @@ func (s *Store) Record(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = s.cfg.Now()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	switch {
-	case ev.Node != "":
-		s.recordNode(ev)
-	case ev.MAC != "" && !ev.Stage.IsError():
-		s.recordUnknown(ev)
-	default:
-		s.recordError(ev)
+	if s.mu.TryLock() {
+		s.applyQueued()
+		s.apply(ev)
+		s.unlock()
+		return
 	}
-	s.noteChange(&ev)
+	// Taken (a reader copying the table, another recorder): queue it for
+	// the holder, and apply it ourselves if the holder let go meanwhile
+	// (it may have looked at the queue before ev was in it).
+	s.queue.push(ev)
+	if s.mu.TryLock() {
+		s.unlock()
+	}
 }
 
 func (s *Store) recordNode(ev Event) {
@@ -359,8 +365,8 @@ func (s *Store) recordError(ev Event) {
 
 // Node returns a copy of the record of the named node.
 func (s *Store) Node(name string) (NodeRecord, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	r, ok := s.nodes[name]
 	if !ok {
 		return NodeRecord{}, false
@@ -380,8 +386,8 @@ func (r *NodeRecord) clone() NodeRecord {
 // StageCounts returns how many recorded nodes show each stage (a pending
 // error counts as its error stage).
 func (s *Store) StageCounts() map[Stage]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	out := make(map[Stage]int, len(s.counts))
 	for k, v := range s.counts {
 		if v > 0 {
@@ -393,8 +399,8 @@ func (s *Store) StageCounts() map[Stage]int {
 
 // Unknowns returns the unknown MACs, most recently seen first.
 func (s *Store) Unknowns() []Unknown {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	out := make([]Unknown, 0, len(s.unknown))
 	for e := s.head; e != nil; e = e.next {
 		out = append(out, e.Unknown)
@@ -405,8 +411,8 @@ func (s *Store) Unknowns() []Unknown {
 // Errors returns the most recent errors that belong to no declared node,
 // oldest first.
 func (s *Store) Errors() []Failure {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	out := make([]Failure, 0, len(s.errs))
 	out = append(out, s.errs[s.errNext:]...)
 	out = append(out, s.errs[:s.errNext]...)
@@ -417,7 +423,7 @@ func (s *Store) Errors() []Failure {
 // seen has a row with only its name.
 func (s *Store) Rows(names []string) []NodeRecord {
 	rows := make([]NodeRecord, 0, len(names))
-	s.mu.Lock()
+	s.lock()
 	for _, n := range names {
 		if r, ok := s.nodes[n]; ok {
 			rows = append(rows, r.clone())
@@ -425,7 +431,7 @@ func (s *Store) Rows(names []string) []NodeRecord {
 			rows = append(rows, NodeRecord{Name: n})
 		}
 	}
-	s.mu.Unlock()
+	s.unlock()
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
 }
@@ -447,13 +453,13 @@ func (s *Store) Report(server, commit string, interval time.Duration, names []st
 
 // Close stops the background writer and writes the state file a last time.
 func (s *Store) Close() error {
-	s.mu.Lock()
+	s.lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.unlock()
 		return nil
 	}
 	s.closed = true
-	s.mu.Unlock()
+	s.unlock()
 	if s.cfg.Dir == "" {
 		return nil
 	}

@@ -1,7 +1,7 @@
 package tftp
 
 import (
-	"bytes"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -45,38 +45,60 @@ func idOf(fi os.FileInfo) (fileID, bool) {
 		ctime: time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))}, true
 }
 
-// reader returns what a transfer of the open file f (at path) reads: its
-// bytes in memory, read now unless the same version was read before, or f
-// itself when it is too large or cannot be told apart from its next
-// version.
-func (c *contents) reader(path string, f *os.File) io.ReadSeeker {
+// bytes returns the bytes of the open file f (at path), read now unless
+// the same version was read before; ok is false when f is too large or
+// cannot be told apart from its next version (the transfer reads f).
+func (c *contents) bytes(path string, f *os.File) (data []byte, ok bool) {
 	fi, err := f.Stat()
 	if err != nil || fi.Size() > maxCached {
-		return f
+		return nil, false
 	}
 	id, ok := idOf(fi)
 	if !ok {
-		return f
+		return nil, false
 	}
 	c.mu.Lock()
 	e := c.m[path]
 	c.mu.Unlock()
 	if e != nil && e.id == id {
-		return bytes.NewReader(e.data)
+		return e.data, true
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxCached+1))
+	data, err = io.ReadAll(io.LimitReader(f, maxCached+1))
 	if err != nil {
 		// The transfer reads the file itself, and meets the error.
-		f.Seek(0, io.SeekStart)
-		return f
+		return nil, false
 	}
 	if int64(len(data)) != id.size {
 		// Changed while read: this transfer sends what it read (as it
 		// would reading block by block), the next reads it again.
-		return bytes.NewReader(data)
+		return data, true
 	}
 	c.mu.Lock()
 	c.m[path] = &content{id: id, data: data}
 	c.mu.Unlock()
-	return bytes.NewReader(data)
+	return data, true
+}
+
+// errNetasciiTooLarge refuses a netascii transfer of a file too large to
+// convert in memory (boot binaries are sent in octet mode).
+var errNetasciiTooLarge = errors.New("netascii mode is not served for files over 8 MiB: ask in octet mode")
+
+// source is what a transfer of the open file f sends: its bytes from
+// memory when they fit, converted for netascii mode, or f itself.
+func (t *tree) source(f *os.File, netascii bool) (source, error) {
+	data, ok := t.files.bytes(f.Name(), f)
+	if !ok && netascii {
+		return source{}, errNetasciiTooLarge
+	}
+	if !ok {
+		fi, err := f.Stat()
+		if err != nil {
+			return source{}, errUnreadable
+		}
+		return source{f: f, size: fi.Size()}, nil
+	}
+	if netascii {
+		data = toNetascii(data)
+	}
+	return source{data: data, size: int64(len(data))}, nil
 }

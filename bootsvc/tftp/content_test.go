@@ -45,7 +45,11 @@ func TestBootFileChangedOnDiskIsServedAnew(t *testing.T) {
 		t.Fatal(err)
 	}
 	fetch(bigger, "replaced by a rename")
-	if n := len(ts.cur.Load().files.m); n != 1 {
+	files := ts.cur.Load().files
+	files.mu.Lock()
+	n := len(files.m)
+	files.mu.Unlock()
+	if n != 1 {
 		t.Fatalf("%d files in memory, want 1", n)
 	}
 }

@@ -276,15 +276,7 @@ func waitLog(t *testing.T, ts *testServer, want string) {
 	}
 }
 
-// TFTP packets, built by hand for the raw client.
-const (
-	opRRQ   = 1
-	opWRQ   = 2
-	opDATA  = 3
-	opACK   = 4
-	opERROR = 5
-	opOACK  = 6
-)
+// TFTP packets, built by hand for the raw client (opcodes from wire.go).
 
 func request(op uint16, name, mode string, opts ...string) []byte {
 	b := binary.BigEndian.AppendUint16(nil, op)

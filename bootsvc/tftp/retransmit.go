@@ -2,18 +2,10 @@ package tftp
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 )
-
-// errRetransmit ends what the library started for a retransmitted read
-// request. The client that resent it has learnt the running transfer's
-// port by then, and ignores (RFC 1350, section 4) the error that comes
-// from another.
-var errRetransmit = errors.New("retransmitted request: the transfer already running answers it")
 
 // transferKey names a read request: the client's address and port, and
 // the file. A client resends its RRQ from the same port when the first
@@ -84,10 +76,10 @@ func (f *inflight) size() int {
 }
 
 // await holds a retransmission of r's request until the client has
-// acknowledged a block of r (or r sent the whole file): it then knows r's
-// port and ignores the error the retransmission gets from another. Held
-// any shorter, that error could reach the client before r's first packet
-// and end its try. It reports true when r ended without sending the file
+// acknowledged a block of r (or r sent the whole file): the retransmission
+// is then dropped without an answer (as dnsmasq and tftp-hpa do; an error
+// from another port is ignored by the client anyway, and in a storm
+// thousands of them only queue behind the transfers' blocks). It reports true when r ended without sending the file
 // (the client ended it, as a PXE ROM ends its tsize probe before asking
 // again from the same port): the request is then served as a new one.
 func (f *inflight) await(ctx context.Context, r *running) (serve bool) {
@@ -104,16 +96,4 @@ func (f *inflight) await(ctx context.Context, r *running) (serve bool) {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// clientAddrPort is the address and port a transfer's client sent from,
-// unmapped.
-func clientAddrPort(transfer any) netip.AddrPort {
-	ot, ok := transfer.(interface{ RemoteAddr() net.UDPAddr })
-	if !ok {
-		return netip.AddrPort{}
-	}
-	ua := ot.RemoteAddr()
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

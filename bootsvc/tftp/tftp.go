@@ -6,24 +6,24 @@
 // on the request path parses or locks), records a status.StageTFTP event
 // per completed transfer, and refuses writes and every name that is not
 // one of those binaries (nothing else in the directory is served). The daemon (cmd/gitboot serve) imports it; it never imports
-// hclspec or reconcile. The protocol (RFC 1350, blksize and tsize options)
-// is github.com/pin/tftp/v3.
+// hclspec or reconcile. The protocol is its own (wire.go, listen.go,
+// transfer.go): RFC 1350 with the blksize, tsize and timeout options (RFC
+// 2347-2349); one goroutine and one connected socket per transfer, packet
+// buffers pooled, boot files sent from memory, no lookup per request
+// beyond a cached interface MTU.
 package tftp
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/pin/tftp/v3"
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
@@ -144,44 +144,66 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := tftp.NewServer(s.readHandler(ctx), s.writeHandler)
-	srv.SetTimeout(s.cfg.Timeout)
-	srv.SetRetries(s.cfg.Retries)
-	// The timeout already spaces resends; the library's default adds a
-	// random sleep of up to a second on top.
-	srv.SetBackoff(func(int) time.Duration { return 0 })
-	if s.cfg.MaxBlockSize > 0 {
-		srv.SetBlockSize(s.cfg.MaxBlockSize)
-	}
-	srv.SetHook(hook{s})
-	// The library asks for packet info too, but only once its goroutine
-	// runs: a request queued before then would lack the interface MTU and
-	// be held to 512-byte blocks.
-	if err := enablePktInfo(conn); err != nil {
-		s.log.Debug("tftp: no packet info on the socket", "err", err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(conn) }()
-	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
-	select {
-	case <-ctx.Done():
-		// Closing first stops new requests before the library waits for
-		// the running transfers; Shutdown closes it too, unless it runs
-		// before the library's Serve has taken the socket.
+	l, err := newListener(conn)
+	if err != nil {
 		conn.Close()
-		srv.Shutdown()
-		<-errc
-		conn.Close()
-		s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
-			"transfers", s.transfers.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
-		return nil
-	case err := <-errc:
-		srv.Shutdown()
-		if err == nil {
-			return nil
-		}
 		return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
 	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
+	var wg sync.WaitGroup
+	buf := make([]byte, requestBuffer)
+	for {
+		in, err := l.read(buf)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue
+				}
+				cancel()
+				wg.Wait()
+				l.close()
+				return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
+			}
+			break
+		}
+		s.take(ctx, &wg, l, in, buf[:in.n])
+	}
+	wg.Wait()
+	l.close()
+	s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
+		"transfers", s.transfers.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
+	return nil
+}
+
+// take handles one datagram on the listening socket: a read request
+// starts a transfer, a write request is refused, anything else is a bad
+// packet (logged at a bounded rate, never answered).
+func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, in inbound, p []byte) {
+	req, err := parseRequest(p)
+	if err != nil {
+		s.badPkts.Add(1)
+		s.warnf("tftp: bad packet ignored", "client", in.from, "bytes", len(p), "err", err)
+		return
+	}
+	if req.op == opWRQ {
+		s.refuse(s.cur.Load(), in.from.Addr(), req.file, errReadOnly)
+		l.refuse(in, errReadOnly)
+		return
+	}
+	maxBlock := in.maxBlock(l.v6)
+	if s.cfg.MaxBlockSize > 0 {
+		maxBlock = min(maxBlock, max(s.cfg.MaxBlockSize, defaultBlockSize))
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.serveRead(ctx, req, in, maxBlock); err != nil {
+			l.refuse(in, err)
+		}
+	}()
 }
 
 // Listen binds the UDP socket Serve takes. An invalid address means all
@@ -217,91 +239,110 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 	}
 }
 
-// readHandler serves one read request: resolve and open the file, stream it
-// from the open handle, record the transfer.
-func (s *Server) readHandler(ctx context.Context) func(string, io.ReaderFrom) error {
-	return func(name string, rf io.ReaderFrom) error {
-		from := clientAddrPort(rf)
-		client := from.Addr()
-		key := transferKey{from: from, file: name}
-		var cur *running
-		for {
-			r, dup := s.inflight.begin(key)
-			if !dup {
-				cur = r
-				break
-			}
-			if !s.inflight.await(ctx, r) {
-				s.retransmits.Add(1)
-				s.log.Debug("tftp: retransmitted request ignored", "file", truncate(name, 80), "client", from)
-				return errRetransmit
-			}
+// serveRead serves one read request: resolve and open the file, send it
+// from its own socket, record the transfer. An error it returns is a
+// refusal the caller sends from the refusal socket.
+func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int) error {
+	from, client, name := in.from, in.from.Addr(), req.file
+	key := transferKey{from: from, file: name}
+	var cur *running
+	for {
+		r, dup := s.inflight.begin(key)
+		if !dup {
+			cur = r
+			break
 		}
-		sent := false
-		defer func() { s.inflight.end(key, cur, sent) }()
-		// The client's own share first, so a flooding host is refused
-		// without touching the slots everyone shares.
-		if !s.clients.acquire(client) {
-			s.refuse(s.cur.Load(), client, name, errClientBusy)
-			return errClientBusy
+		if !s.inflight.await(ctx, r) {
+			s.retransmits.Add(1)
+			s.log.Debug("tftp: retransmitted request ignored", "file", truncate(name, 80), "client", from)
+			return nil
 		}
-		defer s.clients.release(client)
-		if s.running.Add(1) > int64(s.cfg.MaxTransfers) {
-			s.running.Add(-1)
-			s.refuse(s.cur.Load(), client, name, errBusy)
-			return errBusy
-		}
-		defer s.running.Add(-1)
-		t := s.cur.Load()
-		if t == nil {
-			s.refuse(nil, client, name, errNoConfig)
-			return errNoConfig
-		}
-		f, rel, err := t.open(name)
-		if err != nil {
-			s.refuse(t, client, name, err)
-			return err
-		}
-		defer f.Close()
-		// Whatever tsize the client sent, ask the library to measure: it
-		// seeks the file in octet mode and leaves tsize out in netascii
-		// mode, whose size on the wire is not the file's.
-		if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-			ot.SetSize(0)
-		}
-		start := time.Now()
-		n, err := rf.ReadFrom(&fileReader{ctx: ctx, r: t.files.reader(f.Name(), f), acked: cur.ack})
-		node, mac := lookup(t.snap, client)
-		if err != nil {
-			if n == 0 && strings.HasPrefix(err.Error(), "sending block 0: code=") {
-				// The client ended it after the option ack: PXE ROMs ask
-				// for tsize this way, then ask again for the file.
-				s.log.Debug("tftp: option probe ended by the client", "file", rel, "client", client, "node", node, "err", err)
-				return err
-			}
-			// The library has already sent the client an error.
-			s.warnf("tftp: transfer aborted", "file", rel, "client", client, "node", node, "sent_bytes", n, "err", err)
-			if s.cfg.Metrics != nil {
-				s.cfg.Metrics.TFTPTransfer("aborted", n)
-			}
-			return err
-		}
-		sent = true
-		s.transfers.Add(1)
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.TFTPTransfer("ok", n)
-		}
-		s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
-		s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
-			"duration", time.Since(start).Round(time.Millisecond))
+	}
+	sent := false
+	defer func() { s.inflight.end(key, cur, sent) }()
+	// The client's own share first, so a flooding host is refused
+	// without touching the slots everyone shares.
+	if !s.clients.acquire(client) {
+		s.refuse(s.cur.Load(), client, name, errClientBusy)
+		return errClientBusy
+	}
+	defer s.clients.release(client)
+	if s.running.Add(1) > int64(s.cfg.MaxTransfers) {
+		s.running.Add(-1)
+		s.refuse(s.cur.Load(), client, name, errBusy)
+		return errBusy
+	}
+	defer s.running.Add(-1)
+	t := s.cur.Load()
+	if t == nil {
+		s.refuse(nil, client, name, errNoConfig)
+		return errNoConfig
+	}
+	f, rel, err := t.open(name)
+	if err != nil {
+		s.refuse(t, client, name, err)
+		return err
+	}
+	defer f.Close()
+	src, err := t.source(f, req.netascii())
+	if err != nil {
+		s.refuse(t, client, name, err)
+		return err
+	}
+	conn, err := dialClient(in)
+	if err != nil {
+		s.warnf("tftp: no socket for a transfer", "file", rel, "client", client, "err", err)
 		return nil
 	}
+	defer conn.Close()
+	neg := req.negotiate(src.size, maxBlock)
+	timeout := s.cfg.Timeout
+	if neg.timeout > 0 {
+		timeout = time.Duration(neg.timeout) * time.Second
+	}
+	start := time.Now()
+	tr := &transfer{conn: conn, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: cur.ack}
+	n, err := tr.run(ctx)
+	node, mac := lookup(t.snap, client)
+	if err != nil {
+		var ce *clientError
+		if n == 0 && errors.As(err, &ce) && ce.block == 0 {
+			// The client ended it after the option ack: PXE ROMs ask
+			// for tsize this way, then ask again for the file.
+			s.log.Debug("tftp: option probe ended by the client", "file", rel, "client", client, "node", node, "err", err)
+			return nil
+		}
+		s.warnf("tftp: transfer aborted", "file", rel, "client", client, "node", node, "sent_bytes", n, "err", err)
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.TFTPTransfer("aborted", n)
+		}
+		return nil
+	}
+	sent = true
+	s.transfers.Add(1)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.TFTPTransfer("ok", n)
+	}
+	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
+	s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
+		"duration", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
-// writeHandler refuses every write request with a TFTP error.
-func (s *Server) writeHandler(name string, wt io.WriterTo) error {
-	s.refuse(s.cur.Load(), clientAddr(wt), name, errReadOnly)
-	return errReadOnly
+// dialClient opens a transfer's socket: from the address the request came
+// to (any address when unknown), a port of its own, connected to the
+// client (the kernel drops other senders' packets, and a closed client
+// port ends the transfer at once).
+func dialClient(in inbound) (*net.UDPConn, error) {
+	network := "udp4"
+	if in.from.Addr().Is6() {
+		network = "udp6"
+	}
+	var laddr *net.UDPAddr
+	if in.local.IsValid() {
+		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(in.local, 0))
+	}
+	return net.DialUDP(network, laddr, net.UDPAddrFromAddrPort(in.from))
 }
 
 // refuse logs a refused request (rate-limited) and records it for a
@@ -335,48 +376,6 @@ func (s *Server) refuse(t *tree, client netip.Addr, name string, why error) {
 // flood of bad packets cannot flood the log; the next line written counts
 // the ones dropped.
 func (s *Server) warnf(msg string, args ...any) { s.bad.Warn(msg, args...) }
-
-// hook receives the library's transfer outcomes; only failures without a
-// file (bad packets on the listening socket) are not logged elsewhere.
-type hook struct{ s *Server }
-
-func (hook) OnSuccess(tftp.TransferStats) {}
-
-func (h hook) OnFailure(st tftp.TransferStats, err error) {
-	if st.Filename != "" || st.RemoteAddr != nil {
-		return
-	}
-	h.s.badPkts.Add(1)
-	h.s.warnf("tftp: bad packet ignored", "err", err)
-}
-
-// fileReader streams one open file (its bytes in memory, see contents),
-// stopping at the next block once the server shuts down. Seek lets the
-// library answer tsize.
-type fileReader struct {
-	ctx context.Context
-	r   io.ReadSeeker
-	// acked is called at the second Read: the library reads the next
-	// block once the client acknowledged the previous one (or the option
-	// ack), so the client knows the transfer's port by then.
-	acked func()
-	reads int
-}
-
-func (r *fileReader) Read(p []byte) (int, error) {
-	if r.ctx.Err() != nil {
-		return 0, errShutdown
-	}
-	if r.reads++; r.reads == 2 && r.acked != nil {
-		r.acked()
-	}
-	return r.r.Read(p)
-}
-
-func (r *fileReader) Seek(off int64, whence int) (int64, error) { return r.r.Seek(off, whence) }
-
-// clientAddr is the IP address of a transfer's client, unmapped.
-func clientAddr(transfer any) netip.Addr { return clientAddrPort(transfer).Addr() }
 
 // lookup names the declared node that has the client's address.
 func lookup(snap *bootsvc.Snapshot, client netip.Addr) (node, mac string) {
