@@ -166,7 +166,7 @@ func (l *loader) decodeNetwork(b rawBlock) {
 
 var domainRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 
-var imageSchema = schema("source", "kernel", "digest", "boot", "two_stage_above", "stage_one_modules")
+var imageSchema = schema("source", "kernel", "digest", "platform", "exclude", "compression", "boot", "two_stage_above", "stage_one_modules")
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
@@ -176,7 +176,7 @@ func (l *loader) decodeImage(b rawBlock) {
 	if l.required(b, a, "source") {
 		if v, at, ok := a.str("source"); ok {
 			if v == "" {
-				a.valueErr(at, "Empty image source", "source must name a directory, a .tar[.gz] archive or an OCI layout on the server.")
+				a.valueErr(at, "Empty image source", "source must name a directory, a .tar[.gz] archive or an OCI layout on the server, or oci://REGISTRY/REPOSITORY[:TAG][@sha256:...].")
 			}
 			img.Source = v
 			img.sourceRange = at.Expr.Range()
@@ -192,6 +192,7 @@ func (l *loader) decodeImage(b rawBlock) {
 		img.Digest = v
 	}
 	decodeImageBoot(a, img)
+	decodeImagePacking(a, img)
 	l.images = append(l.images, img)
 }
 

@@ -88,6 +88,10 @@ type Image struct {
 	Source string
 	Kernel string // glob inside the image; empty: newest /boot/vmlinuz-*
 	Digest string // "sha256:<hex>" pin; empty when not pinned
+	// Platform, Exclude, Compression: see image.go.
+	Platform    string   // "os/arch[/variant]" of a registry image; empty: the server's
+	Exclude     []string // globs left out of the image initrd; nil: DefaultImageExclude
+	Compression string   // "zstd", "gzip", "none"; empty: zstd if the kernel has RD_ZSTD
 	// Boot is BootAuto (default), BootOneStage or BootTwoStage;
 	// TwoStageAbove the unpacked size above which BootAuto means two
 	// stages; StageOneModules the kernel modules the stage-one initramfs

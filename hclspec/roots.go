@@ -57,8 +57,15 @@ func (e *OutsideError) Error() string {
 	return fmt.Sprintf("%s%s is not inside a directory the server allows (%s %s)", e.Path, resolved, e.Flag, strings.Join(e.Roots, ", "+e.Flag+" "))
 }
 
-// CheckImageSource reports an image source outside r.Images.
-func (r Roots) CheckImageSource(p string) error { return within(p, r.Images, "--image-root") }
+// CheckImageSource reports an image source outside r.Images. A registry
+// source (oci://) names no server path: the server's registry
+// configuration (--registry-config) decides what it can pull.
+func (r Roots) CheckImageSource(p string) error {
+	if IsRegistrySource(p) {
+		return nil
+	}
+	return within(p, r.Images, "--image-root")
+}
 
 // CheckIPXEDir reports an ipxe_dir outside r.IPXE.
 func (r Roots) CheckIPXEDir(p string) error { return within(p, r.IPXE, "--ipxe-dir") }

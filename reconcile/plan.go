@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gitboot/gitboot/hclspec"
 )
 
 // PlanFormatVersion is the version of the JSON plan format (plan --json,
@@ -132,8 +134,9 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		a, inA := desired.Images[name]
 		if inA && a.Unknown {
 			p.Unknown = append(p.Unknown, name)
-			if inB && a.Source == b.Source {
-				// Not knowable here: compare the rest.
+			if inB && a.Source == b.Source && !hclspec.IsRegistrySource(a.Source) {
+				// Not knowable here: compare the rest. (A registry tag
+				// may have moved: its digest is known after apply.)
 				a.Input, a.Unknown = b.Input, false
 			}
 		}
@@ -355,7 +358,20 @@ func imageAttrs(i ImageState) map[string]any {
 	if i.Unknown {
 		content = knownAfterApply
 	}
-	return map[string]any{"source": i.Source, "kernel": i.Kernel, "digest": i.Pin, "content": content}
+	m := map[string]any{"source": i.Source, "kernel": i.Kernel, "digest": i.Pin, "content": content,
+		"platform": i.Platform, "compression": i.Compression}
+	if i.Exclude != nil {
+		m["exclude"] = nonNil(i.Exclude)
+	}
+	if hclspec.IsRegistrySource(i.Source) {
+		// The digest the reference names now: a moved tag shows as
+		// digest sha256:aa.. -> sha256:bb.. (content follows from it).
+		m["digest"], m["content"] = i.Resolved, ""
+		if i.Unknown {
+			m["digest"] = knownAfterApply
+		}
+	}
+	return m
 }
 
 func overlayAttrs(files map[string]string) map[string]any {

@@ -60,8 +60,14 @@ variable "image_source" {
   type = string
 }
 
+variable "compression" {
+  type    = string
+  default = null # gitboot's default: zstd, the kernel has CONFIG_RD_ZSTD
+}
+
 image "debian12" {
-  source = var.image_source
+  source      = var.image_source
+  compression = var.compression
   %BOOT%
 }
 
@@ -105,21 +111,23 @@ func main() {
 	image := flag.String("image", "", "the Debian image tar (default: scripts/debian-image.sh's, made now when missing)")
 	deadline := flag.Duration("deadline", 8*time.Minute, "longest a boot may take to reach multi-user.target")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
+	compression := flag.String("compression", "", "the image block's compression (zstd, gzip, none); default: gitboot's choice")
 	bootMode := flag.String("boot", "", `the image's boot attribute: "one-stage" or "two-stage" (default: the image's default, "auto")`)
 	padMB := flag.Int("pad-mb", 0, "grow the image by a file of this many MiB of random bytes (/var/gbpad/pad.bin; incompressible)")
 	flag.StringVar(&memory, "mem", memory, "the VM's RAM in MiB")
 	flag.Parse()
-	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, boot: *bootMode, padMB: *padMB}
+	cfg := config{boots: *boots, bin: *bin, image: *image, deadline: *deadline, keep: *keep, compression: *compression, boot: *bootMode, padMB: *padMB}
 	benchenv.Main("debian", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
 type config struct {
-	boots      int
-	bin, image string
-	deadline   time.Duration
-	keep       bool
-	boot       string
-	padMB      int
+	boots       int // 0: packing only
+	bin, image  string
+	deadline    time.Duration
+	keep        bool
+	compression string
+	boot        string
+	padMB       int
 }
 
 // clusterHCL is the cluster with the image's boot mode; a tmpfs root
@@ -128,15 +136,15 @@ type config struct {
 func (c config) clusterHCL() string {
 	b, rs := "", ""
 	if c.boot != "" {
-		b = fmt.Sprintf("boot   = %q", c.boot)
+		b = fmt.Sprintf("boot        = %q", c.boot)
 		rs = `root_size        = "95%"`
 	}
 	return strings.NewReplacer("%BOOT%", b, "%ROOTSIZE%", rs).Replace(cluster)
 }
 
 func run(ctx context.Context, cfg config) (*summary, error) {
-	if cfg.boots < 1 {
-		return nil, fmt.Errorf("-boots %d: want at least 1", cfg.boots)
+	if cfg.boots < 0 {
+		return nil, fmt.Errorf("-boots %d: want 0 (packing only) or more", cfg.boots)
 	}
 	if cfg.boot != "" && cfg.boot != "one-stage" && cfg.boot != "two-stage" {
 		return nil, fmt.Errorf(`-boot %q: want "one-stage" or "two-stage"`, cfg.boot)
@@ -193,18 +201,26 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		QEMU: benchenv.Version("qemu-system-x86_64", "--version")}
 
 	state := filepath.Join(dir, "state")
-	if sum.Pack, err = pack(cfg.bin, repo, state, cfg.image); err != nil {
+	var vars []string
+	if cfg.compression != "" {
+		vars = append(vars, "--var", "compression="+cfg.compression)
+	}
+	sum.Compression = cfg.compression
+	if sum.Pack, err = pack(cfg.bin, repo, state, cfg.image, vars...); err != nil {
 		return nil, err
 	}
-	fmt.Printf("packing: %.1f s, peak RSS %d MB, CPU %.1f s; artifacts %v\n", sum.Pack.Seconds, sum.Pack.PeakRSS>>20, sum.Pack.CPU, sum.Pack.Artifacts)
+	fmt.Printf("packing (compression %q): %.1f s, peak RSS %d MB, CPU %.1f s; artifacts %v\n", cfg.compression, sum.Pack.Seconds, sum.Pack.PeakRSS>>20, sum.Pack.CPU, sum.Pack.Artifacts)
+	if cfg.boots == 0 {
+		return sum, nil
+	}
 
 	l, err := newLab()
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
-	serve, err := l.Start(filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo, "--state", state,
-		"--var", "image_source="+cfg.image, "--image-root", filepath.Dir(cfg.image))
+	serve, err := l.Start(filepath.Join(dir, "serve.log"), cfg.bin, append([]string{"serve", "--repo", repo, "--state", state,
+		"--var", "image_source=" + cfg.image, "--image-root", filepath.Dir(cfg.image)}, vars...)...)
 	if err != nil {
 		return nil, err
 	}

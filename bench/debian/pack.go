@@ -27,10 +27,10 @@ type packResult struct {
 // pack runs `gitboot apply --auto-approve` on repo into the empty state
 // directory: reading the image tar, building the image initrd (cpio +
 // compression), the system and runtime overlays and the kernel.
-func pack(bin, repo, state, image string) (packResult, error) {
+func pack(bin, repo, state, image string, vars ...string) (packResult, error) {
 	var res packResult
-	cmd := exec.Command(bin, "apply", "--repo", repo, "--state", state, "--auto-approve",
-		"--var", "image_source="+image, "--image-root", filepath.Dir(image))
+	cmd := exec.Command(bin, append([]string{"apply", "--repo", repo, "--state", state, "--auto-approve",
+		"--var", "image_source=" + image, "--image-root", filepath.Dir(image)}, vars...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

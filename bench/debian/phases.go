@@ -118,18 +118,20 @@ type packet = benchenv.Packet
 
 // summary is the JSON line.
 type summary struct {
-	Date       string             `json:"date"`
-	Boots      int                `json:"boots"`
-	Image      string             `json:"image"`
-	ImageBytes int64              `json:"image_tar_bytes"`
-	QEMU       string             `json:"qemu"`
-	BootMode   string             `json:"boot_mode,omitempty"`
-	MemoryMiB  string             `json:"memory_mib"`
-	Pack       packResult         `json:"pack"`
-	Median     float64            `json:"median_s"`
-	Phases     map[string]float64 `json:"phase_median_s"`
-	Failures   int                `json:"failures"`
-	Runs       []bootResult       `json:"boots_s"`
+	Date       string     `json:"date"`
+	Boots      int        `json:"boots"`
+	Image      string     `json:"image"`
+	ImageBytes int64      `json:"image_tar_bytes"`
+	QEMU       string     `json:"qemu"`
+	Pack       packResult `json:"pack"`
+	BootMode   string     `json:"boot_mode,omitempty"`
+	MemoryMiB  string     `json:"memory_mib"`
+	// Compression is the image block's compression ("": gitboot's default).
+	Compression string             `json:"compression,omitempty"`
+	Median      float64            `json:"median_s"`
+	Phases      map[string]float64 `json:"phase_median_s"`
+	Failures    int                `json:"failures"`
+	Runs        []bootResult       `json:"boots_s"`
 }
 
 func (s *summary) finish() {

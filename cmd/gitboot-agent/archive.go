@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -10,7 +11,35 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
+
+// decompressOverlay returns a reader of an overlay's cpio bytes: the
+// server compresses a runtime overlay as the node's image (gzip, zstd or
+// none, see the image block's compression).
+func decompressOverlay(r io.Reader) (io.Reader, func(), error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, err
+	}
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, func() {}, nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, zr.Close, nil
+	}
+	return br, func() {}, nil
+}
 
 // Limits on one runtime overlay, so a hostile or broken archive cannot
 // exhaust a node's memory: the whole overlay is read and checked before
@@ -63,7 +92,7 @@ type refusal struct {
 
 func (r *refusal) Error() string { return fmt.Sprintf("refusing the overlay: %q %s", r.name, r.why) }
 
-// readOverlay reads a gzip-compressed cpio newc archive (what the server
+// readOverlay reads a compressed (gzip, zstd) or plain cpio newc archive (what the server
 // sends as /runtime/{mac}) and checks every entry: a name that is
 // absolute, holds "..", or lies below another entry that is not a
 // directory (a write through the archive's own symlink), a device node,
@@ -71,10 +100,11 @@ func (r *refusal) Error() string { return fmt.Sprintf("refusing the overlay: %q 
 // directory refuses the whole overlay (a *refusal). Entries are returned
 // sorted by name, so a directory comes before its contents.
 func readOverlay(r io.Reader) ([]entry, error) {
-	zr, err := gzip.NewReader(r)
+	zr, done, err := decompressOverlay(r)
 	if err != nil {
 		return nil, fmt.Errorf("reading the overlay: %w", err)
 	}
+	defer done()
 	ents, err := readCPIO(io.LimitReader(zr, maxArchive+1))
 	if err != nil {
 		return nil, err

@@ -117,6 +117,9 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 		return nil, err
 	}
 	var roots hclspec.PathChecker = client.Roots{Ctx: cmd.Context(), Base: strings.TrimRight(f.server, "/")}
+	if err := f.roots.registry.apply(); err != nil { // plan resolves registry tags here
+		return nil, err
+	}
 	if f.server == "" {
 		if roots, err = f.roots.roots(); err != nil {
 			return nil, err

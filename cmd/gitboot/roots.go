@@ -9,6 +9,7 @@ import (
 // plan and apply (--state), validate and the hooks take them.
 type rootFlags struct {
 	images, ipxe []string
+	registry     registryFlags
 }
 
 func (f *rootFlags) register(fl *pflag.FlagSet) {
@@ -16,10 +17,16 @@ func (f *rootFlags) register(fl *pflag.FlagSet) {
 		"a directory image sources may lie in, after symlinks and .. are resolved (repeatable; the server's, never the repository's)")
 	fl.StringArrayVar(&f.ipxe, "ipxe-dir", []string{hclspec.DefaultIPXEDir},
 		"a directory ipxe_dir may name, where the iPXE binaries are (repeatable)")
+	f.registry.register(fl)
 }
 
 // roots returns the allowed directories, made absolute.
-func (f *rootFlags) roots() (hclspec.Roots, error) { return hclspec.AbsRoots(f.images, f.ipxe) }
+func (f *rootFlags) roots() (hclspec.Roots, error) {
+	if err := f.registry.apply(); err != nil {
+		return hclspec.Roots{}, err
+	}
+	return hclspec.AbsRoots(f.images, f.ipxe)
+}
 
 // args returns the flags that give a child command (validate, run by the
 // pre-receive hook) the same roots.

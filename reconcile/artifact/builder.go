@@ -95,11 +95,13 @@ type Result struct {
 // ImageInfo describes a built image.
 type ImageInfo struct {
 	// Digest is the image content's digest: the manifest digest of an OCI
-	// layout, the sha256 of a .tar/.tar.gz file, or the sha256 of the
+	// layout, the digest a registry reference resolved to, the sha256 of a .tar/.tar.gz file, or the sha256 of the
 	// uncompressed cpio archive built from a directory. An image's
 	// `digest` pin is compared with it.
-	Digest        string
-	Kind          string // "dir", "tar" or "oci"
+	Digest string
+	Kind   string // "dir", "tar", "oci" or "registry"
+	// Compression of the image and its overlays: zstd, gzip or none.
+	Compression   string
 	KernelName    string
 	KernelVersion string
 	Modules       bool // the image has lib/modules/<KernelVersion>
@@ -229,7 +231,8 @@ func (b *Builder) Build(ctx context.Context, c *hclspec.Cluster, server string) 
 		}
 		m.Images[name] = rec
 		res.Images[name] = ImageInfo{Digest: rec.Digest, Kind: rec.Kind, KernelName: rec.KernelName,
-			KernelVersion: rec.KernelVersion, Modules: rec.Modules, Rebuilt: rebuilt}
+			KernelVersion: rec.KernelVersion, Modules: rec.Modules, Rebuilt: rebuilt,
+			Compression: compressionOf(rec.Compression)}
 	}
 
 	// Overlays.

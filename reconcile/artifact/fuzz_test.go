@@ -3,11 +3,12 @@ package artifact
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // checkTree writes a tree read from hostile input as cpio: it must not
@@ -49,7 +50,7 @@ func FuzzReadTar(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, apply := range []func(*tree, []tarEntry) error{applyEntries, applyLayer} {
+		for _, apply := range []func(*tree, []tarEntry) error{applyEntries} {
 			tr := newTree()
 			if err := apply(tr, entries); err != nil {
 				continue
@@ -83,15 +84,11 @@ func FuzzOCI(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer sp.Close()
-		tr, digest, err := readOCI(dir, &spool{f: sp}, nil)
+		tr, digest, err := readOCI(dir, "", &spool{f: sp}, nil)
 		if err != nil {
 			return
 		}
-		var d ociDescriptor
-		if json.Unmarshal([]byte(`{"digest":"`+digest+`"}`), &d) != nil {
-			t.Fatalf("bad digest %q", digest)
-		}
-		if _, err := ociBlobPath(dir, digest); err != nil {
+		if h, err := v1.NewHash(digest); err != nil || h.Algorithm != "sha256" {
 			t.Fatalf("accepted layout with digest %q: %v", digest, err)
 		}
 		checkTree(t, tr)

@@ -13,7 +13,6 @@ import (
 	"syscall"
 
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/klauspost/pgzip"
 )
 
 // imageRecord is what one image build produced; kept in the manifest and
@@ -21,7 +20,7 @@ import (
 type imageRecord struct {
 	Input         string `json:"input"`  // hash of the source's identity and build settings
 	Digest        string `json:"digest"` // content digest (see Result.Images)
-	Kind          string `json:"kind"`   // dir, tar, oci
+	Kind          string `json:"kind"`   // dir, tar, oci, registry
 	Image         ref    `json:"image"`
 	Kernel        ref    `json:"kernel"`
 	KernelName    string `json:"kernel_name"`
@@ -38,41 +37,71 @@ type imageRecord struct {
 	TreeSize    int64  `json:"tree_size,omitempty"`
 	Stage1      *ref   `json:"stage1,omitempty"`
 	Stage1Input string `json:"stage1_input,omitempty"`
+	// Compression is the image artifact's, which its overlays follow:
+	// zstd, gzip or none ("" in records made before: gzip).
+	Compression string `json:"compression,omitempty"`
 }
 
 // imageSource is an image source examined (not yet read).
 type imageSource struct {
-	kind  string // "dir", "tar", "oci"
+	kind  string // "dir", "tar", "oci", "registry"
 	input string // input key
 	tree  *tree  // dir sources: already scanned
-	oci   string // oci: manifest digest
+	oci   string // oci: manifest digest; registry: the digest the reference resolved to
 }
 
 // examineImage identifies the source and computes its input key cheaply:
 // a metadata scan for a directory, the file's identity for an archive, the
-// manifest digest for an OCI layout.
+// manifest digest for an OCI layout, the digest a registry resolves the
+// reference to. A pinned digest an OCI layout or a registry does not
+// have is a *RepoError.
 func examineImage(img *hclspec.Image) (*imageSource, error) {
-	st, err := os.Stat(img.Source)
-	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
-	}
 	h := sha256.New()
-	fmt.Fprintf(h, "image-input/1\x00%s\x00%s\x00%s\x00", filepath.Clean(img.Source), img.Kernel, img.Digest)
+	src := &imageSource{}
+	if hclspec.IsRegistrySource(img.Source) {
+		fmt.Fprintf(h, "image-input/2\x00%s\x00", img.Source)
+	} else {
+		fmt.Fprintf(h, "image-input/2\x00%s\x00", filepath.Clean(img.Source))
+	}
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%q\x00", img.Kernel, img.Digest, img.Platform, img.Compression, img.ExcludeGlobs())
 	if img.Boot != "" || img.TwoStageAbove != 0 || img.StageOneModules != nil {
 		// How nodes boot it is part of the desired state (only when set,
 		// so images that never set it keep their input keys).
 		fmt.Fprintf(h, "boot\x00%s\x00%d\x00%q\x00", img.Boot, img.TwoStageAbove, img.StageOneModules)
 	}
-	src := &imageSource{}
+	if hclspec.IsRegistrySource(img.Source) {
+		d, err := resolveRegistry(img)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPin(img, d, img.Source); err != nil {
+			return nil, err
+		}
+		src.kind, src.oci = "registry", d
+		fmt.Fprintf(h, "registry\x00%s", d)
+		src.input = hex.EncodeToString(h.Sum(nil))
+		return src, nil
+	}
+	st, err := os.Stat(img.Source)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
 	switch {
 	case st.IsDir() && isOCILayout(img.Source):
 		src.kind = "oci"
-		d, _, err := ociResolve(img.Source)
+		plat, err := platformOf(img.Platform)
+		if err != nil {
+			return nil, &RepoError{err}
+		}
+		_, d, err := layoutImage(img.Source, plat)
 		if err != nil {
 			return nil, fmt.Errorf("OCI layout %s: %w", img.Source, err)
 		}
-		src.oci = d.Digest
-		fmt.Fprintf(h, "oci\x00%s", d.Digest)
+		src.oci = d.String()
+		if err := checkPin(img, src.oci, "the OCI layout"); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(h, "oci\x00%s", src.oci)
 	case st.IsDir():
 		src.kind = "dir"
 		t, key, err := scanDir(img.Source)
@@ -114,23 +143,17 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 		defer func() { sp.Close(); os.Remove(sp.Name()) }()
 		s := &spool{f: sp}
 		switch src.kind {
-		case "oci":
-			if img.Digest != "" && img.Digest != src.oci {
-				return rec, fmt.Errorf("digest mismatch: pinned %s, the OCI layout has %s", img.Digest, src.oci)
+		case "oci", "registry":
+			if t, contentDigest, err = b.readOCIImage(ctx, img, src, s); err != nil {
+				return rec, err
 			}
-			pr := newProgress(b.cfg.Progress, "image "+img.Name+": reading layers", ociLayerBytes(img.Source))
-			t, contentDigest, err = readOCI(img.Source, s, pr.add)
-			if err != nil {
-				return rec, fmt.Errorf("OCI layout %s: %w", img.Source, err)
-			}
-			pr.finish()
 		case "tar":
 			t, contentDigest, err = b.readTarFile(img, s)
 			if err != nil {
 				return rec, err
 			}
-			if img.Digest != "" && img.Digest != contentDigest {
-				return rec, fmt.Errorf("digest mismatch: pinned %s, %s has %s", img.Digest, img.Source, contentDigest)
+			if err := checkPin(img, contentDigest, img.Source); err != nil {
+				return rec, err
 			}
 		}
 	}
@@ -139,6 +162,9 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 		return rec, err
 	}
 	rec.KernelName, rec.KernelVersion = k.name, k.version
+	// The kernel's config is read before exclude drops /boot.
+	rec.Compression = pickCompression(img, t, k.version)
+	excludeGlobs(t, img.ExcludeGlobs())
 	rec.Modules = hasModules(t, k.version)
 	lay, err := layoutOf(t)
 	if err != nil {
@@ -165,7 +191,7 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 	}
 	pr := newProgress(b.cfg.Progress, "image "+img.Name, total)
 	cpioHash := sha256.New()
-	if err := writeImage(ctx, tmp, cpioHash, t, pr.add); err != nil {
+	if err := writeImage(ctx, tmp, cpioHash, t, rec.Compression, pr.add); err != nil {
 		tmp.abort()
 		return rec, err
 	}
@@ -173,9 +199,9 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 	rec.TreeSize = total
 	if src.kind == "dir" {
 		contentDigest = "sha256:" + hex.EncodeToString(cpioHash.Sum(nil))
-		if img.Digest != "" && img.Digest != contentDigest {
+		if err := checkPin(img, contentDigest, img.Source); err != nil {
 			tmp.abort()
-			return rec, fmt.Errorf("digest mismatch: pinned %s, %s has %s", img.Digest, img.Source, contentDigest)
+			return rec, err
 		}
 	}
 	rec.Digest = contentDigest
@@ -198,15 +224,12 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 	return rec, nil
 }
 
-// writeImage writes t as cpio + parallel gzip to w; sum also sees the
-// uncompressed cpio stream.
-func writeImage(ctx context.Context, w io.Writer, sum io.Writer, t *tree, progress func(int64)) error {
+// writeImage writes t as cpio compressed with comp (on every core) to w;
+// sum also sees the uncompressed cpio stream.
+func writeImage(ctx context.Context, w io.Writer, sum io.Writer, t *tree, comp string, progress func(int64)) error {
 	bw := bufio.NewWriterSize(&ctxWriter{ctx: ctx, w: w}, 1<<20)
-	zw, err := pgzip.NewWriterLevel(bw, pgzip.DefaultCompression)
+	zw, err := newCompressor(bw, comp, true)
 	if err != nil {
-		return err
-	}
-	if err := zw.SetConcurrency(1<<20, 2*maxProcs()); err != nil {
 		return err
 	}
 	cw := bufio.NewWriterSize(io.MultiWriter(zw, sum), 256<<10)
@@ -254,19 +277,6 @@ func (b *Builder) readTarFile(img *hclspec.Image, sp *spool) (*tree, string, err
 		return nil, "", fmt.Errorf("archive %s: %w", img.Source, err)
 	}
 	return t, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ociLayerBytes sums the layer sizes for progress; 0 when unknown.
-func ociLayerBytes(dir string) int64 {
-	_, m, err := ociResolve(dir)
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n
 }
 
 // ctxWriter fails writes once ctx is done, so a cancelled build stops.

@@ -36,7 +36,10 @@ type NodeInputs struct {
 type ImageInput struct {
 	Input string
 	Kind  string
-	Err   error
+	// Digest is the digest a registry source's reference resolved to
+	// (a moved tag shows in a plan); empty for the other kinds.
+	Digest string
+	Err    error
 }
 
 // ComputeInputs computes the input keys of every node that server srv
@@ -84,7 +87,11 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 			in.Images[name] = ImageInput{Err: err}
 			continue
 		}
-		in.Images[name] = ImageInput{Input: src.input, Kind: src.kind}
+		ii := ImageInput{Input: src.input, Kind: src.kind}
+		if src.kind == "registry" {
+			ii.Digest = src.oci
+		}
+		in.Images[name] = ii
 	}
 	return in, nil
 }

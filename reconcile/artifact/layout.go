@@ -279,7 +279,7 @@ func (l *Layout) realpath(p string) (string, error) {
 func (l *Layout) isDir(p string) bool { return p == "" || l.Kinds[p] == kindDir }
 
 // layoutFromArtifact reads the layout of an image from its stored
-// artifact (cpio newc + gzip): for an image recorded before layouts were,
+// artifact (cpio newc, compressed): for an image recorded before layouts were,
 // which is cheaper than reading the image's source again.
 func (b *Builder) layoutFromArtifact(r ref) (*Layout, error) {
 	f, err := os.Open(b.store.path(r.Hex + extImage))
@@ -287,10 +287,11 @@ func (b *Builder) layoutFromArtifact(r ref) (*Layout, error) {
 		return nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	zr, done, err := openArtifact(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	l := &Layout{Links: map[string]string{}, Kinds: map[string]byte{}, Users: map[string]uint32{}, Groups: map[string]uint32{}}
 	cr := cpio.NewReader(zr)
 	for {

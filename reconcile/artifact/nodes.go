@@ -255,7 +255,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		if err != nil {
 			return 0, 0, fmt.Errorf("image %s: %w", name, err)
 		}
-		views[name] = &imageView{name: name, lay: lay}
+		views[name] = &imageView{name: name, lay: lay, comp: compressionOf(rec.Compression)}
 	}
 	err = nodeInputs(c, ds, nodes, agent, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		// What an overlay artifact holds depends on the image's layout
@@ -263,6 +263,9 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		// another image are another artifact.
 		img := views[n.Image]
 		lk := "layout:" + m.Images[n.Image].Layout.Hex
+		if c := compressionOf(m.Images[n.Image].Compression); c != hclspec.CompressionGzip {
+			lk += "\x00compression:" + c // gzip keeps the keys it always had
+		}
 		sk, rk := hashParts(rec.SystemInput, lk), hashParts(rec.RuntimeInput, lk)
 		rec.SystemInput, rec.RuntimeInput = hex.EncodeToString(sk[:]), hex.EncodeToString(rk[:])
 		for _, x := range []struct {
@@ -351,7 +354,7 @@ func renderOverlay(j *job, ds *dataSet, cache *sync.Map) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return compressTree(t)
+	return compressTree(t, j.img.compression())
 }
 
 // renderNodeSegment builds the node's segment of a system overlay (see
@@ -370,7 +373,7 @@ func renderNodeSegment(j *job, ds *dataSet, cache *sync.Map, seg *sharedSegment)
 	if t.entries == 0 {
 		return nil, true, nil
 	}
-	tail, err = compressTree(t)
+	tail, err = compressTree(t, j.img.compression())
 	return tail, err == nil, err
 }
 

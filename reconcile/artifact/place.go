@@ -77,6 +77,16 @@ func (ov *overlay) applyFileBlocks(blocks []*hclspec.FileAttr, h hash.Hash) erro
 type imageView struct {
 	name string
 	lay  *Layout
+	comp string // the image's compression, which its overlays follow
+}
+
+// compression is the compression of overlays placed on img (gzip without
+// an image).
+func (img *imageView) compression() string {
+	if img == nil {
+		return hclspec.CompressionGzip
+	}
+	return compressionOf(img.comp)
 }
 
 // owners sets ino's uid and gid from f's declared owner and group, and

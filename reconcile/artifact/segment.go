@@ -1,14 +1,11 @@
 package artifact
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding"
 	"errors"
 	"fmt"
-	"sync"
-
-	"github.com/klauspost/compress/gzip"
+	"io"
 )
 
 // A system overlay is stored as two gzip members, each a complete cpio
@@ -44,6 +41,7 @@ func isInitOverlay(ov *overlay) bool { return ov != nil && !ov.repo && ov.decl =
 type segmentKey struct {
 	init   [32]byte
 	layout *Layout // nil: none (placed nowhere)
+	comp   string  // the image's compression
 }
 
 // sharedSegment returns the shared segment of init on img's image,
@@ -52,7 +50,7 @@ type segmentKey struct {
 func (b *Builder) sharedSegment(init *overlay, img *imageView) (*sharedSegment, error) {
 	key := segmentKey{init: init.hash}
 	if img != nil {
-		key.layout = img.lay
+		key.layout, key.comp = img.lay, img.comp
 	}
 	if s, ok := b.segments[key]; ok {
 		return s, nil
@@ -77,7 +75,7 @@ func (b *Builder) sharedSegment(init *overlay, img *imageView) (*sharedSegment, 
 			return nil, err
 		}
 	}
-	data, err := compressTree(t)
+	data, err := compressTree(t, key.comp)
 	if err != nil {
 		return nil, fmt.Errorf("building the shared part of the system overlays: %w", err)
 	}
@@ -162,19 +160,8 @@ func splitOK(shared, node *tree) bool {
 
 var errStopWalk = errors.New("stop")
 
-// compressTree writes t as a cpio newc archive in one gzip member.
-func compressTree(t *tree) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := gzipPool.Get().(*gzip.Writer)
-	defer gzipPool.Put(zw)
-	zw.Reset(&buf)
-	if err := writeCPIO(zw, t, nil); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+// compressTree writes t as a cpio newc archive in one member compressed
+// with c (see compress.go).
+func compressTree(t *tree, c string) ([]byte, error) {
+	return compressBytes(c, func(w io.Writer) error { return writeCPIO(w, t, nil) })
 }
-
-var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression); return w }}

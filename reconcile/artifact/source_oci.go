@@ -1,9 +1,8 @@
 package artifact
 
 import (
+	"bufio"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -12,36 +11,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// OCI media types this reader understands (Docker's v2 equivalents too).
-const (
-	mediaOCIIndex      = "application/vnd.oci.image.index.v1+json"
-	mediaOCIManifest   = "application/vnd.oci.image.manifest.v1+json"
-	mediaDockerList    = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaDockerManifst = "application/vnd.docker.distribution.manifest.v2+json"
-	maxJSONBlob        = 4 << 20
-)
-
-type ociDescriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
-	Platform  *struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-	} `json:"platform,omitempty"`
-}
-
-type ociIndex struct {
-	MediaType string          `json:"mediaType"`
-	Manifests []ociDescriptor `json:"manifests"`
-}
-
-type ociManifest struct {
-	MediaType string          `json:"mediaType"`
-	Layers    []ociDescriptor `json:"layers"`
-}
+// OCI images (an image layout on the server's disk, or an image pulled
+// from a registry, see registry.go) are read with go-containerregistry
+// and flattened with mutate.Extract, which applies whiteouts and opaque
+// directories; every layer's bytes are checked against its digest.
 
 // isOCILayout reports whether dir is an OCI image layout.
 func isOCILayout(dir string) bool {
@@ -49,156 +29,182 @@ func isOCILayout(dir string) bool {
 	return err == nil
 }
 
-// ociBlobPath checks a digest and returns its blob's path. Only sha256 is
-// accepted, and only in canonical form, so a digest never names a path
-// outside blobs/.
-func ociBlobPath(dir, digest string) (string, error) {
-	hexPart, ok := strings.CutPrefix(digest, "sha256:")
-	if !ok || len(hexPart) != 64 {
-		return "", fmt.Errorf("unsupported digest %q", digest)
+// platformOf returns the platform an image is read for: the image
+// block's, or linux on this machine's architecture.
+func platformOf(p string) (v1.Platform, error) {
+	if p == "" {
+		return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
 	}
-	if _, err := hex.DecodeString(hexPart); err != nil || strings.ToLower(hexPart) != hexPart {
-		return "", fmt.Errorf("malformed digest %q", digest)
+	pl, err := v1.ParsePlatform(p)
+	if err != nil {
+		return v1.Platform{}, err
 	}
-	return filepath.Join(dir, "blobs", "sha256", hexPart), nil
+	return *pl, nil
 }
 
-// readBlobJSON reads a small JSON blob, checking its size and digest.
-func readBlobJSON(dir string, d ociDescriptor, v any) error {
-	p, err := ociBlobPath(dir, d.Digest)
+// layoutImage resolves an OCI layout's index.json, following nested
+// indexes, to one image: the only one listed, or the one for plat.
+func layoutImage(dir string, plat v1.Platform) (v1.Image, v1.Hash, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
-		return err
+		return nil, v1.Hash{}, err
 	}
-	if d.Size < 0 || d.Size > maxJSONBlob {
-		return fmt.Errorf("blob %s: size %d out of range", d.Digest, d.Size)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return fmt.Errorf("reading blob: %w", err)
-	}
-	if int64(len(b)) != d.Size {
-		return fmt.Errorf("blob %s: %d bytes, descriptor says %d", d.Digest, len(b), d.Size)
-	}
-	if got := fmt.Sprintf("sha256:%x", sha256.Sum256(b)); got != d.Digest {
-		return fmt.Errorf("blob %s: content has digest %s", d.Digest, got)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	return nil
+	return pickImage(idx, plat, 0)
 }
 
-// ociResolve reads index.json and follows nested indexes to one image
-// manifest, preferring linux on this machine's architecture when an index
-// lists several. It returns the manifest's descriptor and the manifest.
-func ociResolve(dir string) (ociDescriptor, *ociManifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+func pickImage(idx v1.ImageIndex, plat v1.Platform, depth int) (v1.Image, v1.Hash, error) {
+	if depth > 4 {
+		return nil, v1.Hash{}, errors.New("indexes nested too deep")
+	}
+	im, err := idx.IndexManifest()
 	if err != nil {
-		return ociDescriptor{}, nil, fmt.Errorf("reading index.json: %w", err)
+		return nil, v1.Hash{}, fmt.Errorf("reading index: %w", err)
 	}
-	if len(b) > maxJSONBlob {
-		return ociDescriptor{}, nil, errors.New("index.json too large")
-	}
-	var idx ociIndex
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return ociDescriptor{}, nil, fmt.Errorf("index.json: %w", err)
-	}
-	for depth := 0; depth < 4; depth++ {
-		d, err := pickManifest(idx.Manifests)
-		if err != nil {
-			return ociDescriptor{}, nil, err
-		}
-		switch d.MediaType {
-		case mediaOCIIndex, mediaDockerList:
-			idx = ociIndex{}
-			if err := readBlobJSON(dir, d, &idx); err != nil {
-				return ociDescriptor{}, nil, err
-			}
-		case mediaOCIManifest, mediaDockerManifst, "":
-			var m ociManifest
-			if err := readBlobJSON(dir, d, &m); err != nil {
-				return ociDescriptor{}, nil, err
-			}
-			return d, &m, nil
-		default:
-			return ociDescriptor{}, nil, fmt.Errorf("unsupported manifest media type %q", d.MediaType)
-		}
-	}
-	return ociDescriptor{}, nil, errors.New("indexes nested too deep")
-}
-
-func pickManifest(ds []ociDescriptor) (ociDescriptor, error) {
-	switch len(ds) {
+	var d *v1.Descriptor
+	switch len(im.Manifests) {
 	case 0:
-		return ociDescriptor{}, errors.New("index lists no manifests")
+		return nil, v1.Hash{}, errors.New("index lists no manifests")
 	case 1:
-		return ds[0], nil
-	}
-	for _, d := range ds {
-		if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == runtime.GOARCH {
-			return d, nil
+		d = &im.Manifests[0]
+	default:
+		for i := range im.Manifests {
+			if p := im.Manifests[i].Platform; p != nil && p.Satisfies(plat) {
+				d = &im.Manifests[i]
+				break
+			}
+		}
+		if d == nil {
+			return nil, v1.Hash{}, fmt.Errorf("index lists %d manifests and none is %s", len(im.Manifests), plat.String())
 		}
 	}
-	return ociDescriptor{}, fmt.Errorf("index lists %d manifests and none is linux/%s", len(ds), runtime.GOARCH)
+	switch d.MediaType {
+	case types.OCIImageIndex, types.DockerManifestList:
+		child, err := idx.ImageIndex(d.Digest)
+		if err != nil {
+			return nil, v1.Hash{}, err
+		}
+		return pickImage(child, plat, depth+1)
+	case types.OCIManifestSchema1, types.DockerManifestSchema2, "":
+		img, err := idx.Image(d.Digest)
+		return img, d.Digest, err
+	}
+	return nil, v1.Hash{}, fmt.Errorf("unsupported manifest media type %q", d.MediaType)
 }
 
-// readOCI applies the layers of the layout's manifest in order into a new
-// tree. It returns the tree and the manifest digest (the image's digest).
-func readOCI(dir string, sp *spool, progress func(int64)) (*tree, string, error) {
-	d, m, err := ociResolve(dir)
+// imageLayerBytes sums an image's (compressed) layer sizes for progress.
+func imageLayerBytes(img v1.Image) int64 {
+	m, err := img.Manifest()
 	if err != nil {
-		return nil, "", err
+		return 0
+	}
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// flattenImage applies img's layers in order into a new tree (through
+// mutate.Extract), checking each layer's digest; file data goes to sp.
+func flattenImage(img v1.Image, sp *spool, progress func(int64)) (*tree, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading layers: %w", err)
+	}
+	checked := make([]v1.Layer, len(layers))
+	for i, l := range layers {
+		checked[i] = checkedLayer{Layer: l, progress: progress}
+	}
+	rc := mutate.Extract(layersOf{Image: img, layers: checked})
+	defer rc.Close()
+	entries, err := readTar(rc, sp)
+	if err != nil {
+		return nil, err
+	}
+	// Extract ends its tar stream before it reports a layer's error
+	// (a digest that does not match): read on to the end to see it.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, err
 	}
 	t := newTree()
-	for i, l := range m.Layers {
-		if strings.Contains(l.MediaType, "zstd") {
-			return nil, "", fmt.Errorf("layer %d: zstd layers are not supported", i)
-		}
-		entries, err := readLayer(dir, l, sp, progress)
-		if err != nil {
-			return nil, "", fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
-		}
-		if err := applyLayer(t, entries); err != nil {
-			return nil, "", fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
-		}
+	if err := applyEntries(t, entries); err != nil {
+		return nil, err
 	}
-	return t, d.Digest, nil
+	return t, nil
 }
 
-func readLayer(dir string, l ociDescriptor, sp *spool, progress func(int64)) ([]tarEntry, error) {
-	p, err := ociBlobPath(dir, l.Digest)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("reading blob: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(f, h), progress: progress}
-	entries, err := readTar(cr, sp)
-	if err != nil {
-		return nil, err
-	}
-	// The tar reader may stop before the end (padding); hash the rest.
-	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return nil, fmt.Errorf("reading blob: %w", err)
-	}
-	if err := checkDigest(h, cr.n, l); err != nil {
-		return nil, err
-	}
-	return entries, nil
+// layersOf is an image whose layers are the given ones.
+type layersOf struct {
+	v1.Image
+	layers []v1.Layer
 }
 
-func checkDigest(h hash.Hash, n int64, d ociDescriptor) error {
-	if d.Size > 0 && n != d.Size {
-		return fmt.Errorf("blob has %d bytes, descriptor says %d", n, d.Size)
+func (l layersOf) Layers() ([]v1.Layer, error) { return l.layers, nil }
+
+// checkedLayer reads a layer's compressed bytes, checks their size and
+// digest at the end (an error instead of io.EOF when they differ), and
+// decompresses them (gzip, zstd or none, by their magic).
+type checkedLayer struct {
+	v1.Layer
+	progress func(int64)
+}
+
+func (l checkedLayer) Uncompressed() (io.ReadCloser, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return nil, err
 	}
-	if got := fmt.Sprintf("sha256:%x", h.Sum(nil)); got != d.Digest {
-		return fmt.Errorf("blob content has digest %s", got)
+	size, err := l.Size()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	vr := &verifyingReader{r: rc, h: sha256.New(), want: d, size: size, progress: l.progress}
+	r, done, err := decompress(bufio.NewReaderSize(vr, 1<<20))
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("layer %s: %w", d, err)
+	}
+	return &readCloser{Reader: r, close: func() error { done(); return rc.Close() }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r *readCloser) Close() error { return r.close() }
+
+// verifyingReader hashes what it reads and, at the end, reports a size or
+// digest other than the descriptor's as an error.
+type verifyingReader struct {
+	r        io.Reader
+	h        hash.Hash
+	n        int64
+	want     v1.Hash
+	size     int64
+	progress func(int64)
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.progress != nil && n > 0 {
+		v.progress(int64(n))
+	}
+	if err == io.EOF {
+		if v.size >= 0 && v.n != v.size {
+			return n, fmt.Errorf("layer %s: blob has %d bytes, descriptor says %d", v.want, v.n, v.size)
+		}
+		if got := fmt.Sprintf("%x", v.h.Sum(nil)); v.want.Algorithm != "sha256" || got != v.want.Hex {
+			return n, fmt.Errorf("layer %s: blob content has digest sha256:%s", v.want, got)
+		}
+	}
+	return n, err
 }
 
 // countingReader counts bytes read and reports them to progress.
@@ -215,4 +221,31 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.progress(int64(n))
 	}
 	return n, err
+}
+
+// shortDigest is a digest cut for messages.
+func shortDigest(d string) string {
+	if h, ok := strings.CutPrefix(d, "sha256:"); ok && len(h) > 12 {
+		return "sha256:" + h[:12]
+	}
+	return d
+}
+
+// readOCI reads the image of an OCI layout for platform plat ("" for this
+// machine's) into a new tree. It returns the tree and the image's manifest
+// digest.
+func readOCI(dir, plat string, sp *spool, progress func(int64)) (*tree, string, error) {
+	p, err := platformOf(plat)
+	if err != nil {
+		return nil, "", err
+	}
+	img, h, err := layoutImage(dir, p)
+	if err != nil {
+		return nil, "", err
+	}
+	t, err := flattenImage(img, sp, progress)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, h.String(), nil
 }

@@ -3,14 +3,10 @@ package artifact
 import (
 	"archive/tar"
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strings"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // tarEntry is one archive member, its data already copied to the spool.
@@ -27,25 +23,9 @@ type spool struct {
 	off int64
 }
 
-// decompress returns a reader of r's contents, gunzipping when r starts
-// with the gzip magic.
-func decompress(r *bufio.Reader) (io.Reader, func(), error) {
-	magic, err := r.Peek(4)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, err
-	}
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
-		}
-		return zr, func() { zr.Close() }, nil
-	case len(magic) >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
-		return nil, nil, errors.New("zstd-compressed archives are not supported")
-	}
-	return r, func() {}, nil
-}
+// decompress returns a reader of r's contents, decompressing when r
+// starts with the gzip or zstd magic.
+func decompress(r *bufio.Reader) (io.Reader, func(), error) { return openArtifact(r) }
 
 // readTar reads a tar stream (gzip-compressed or not) into entries, copying
 // file data into sp.
@@ -147,12 +127,35 @@ func isPAXSparse(hdr *tar.Header) bool {
 	return false
 }
 
-// applyEntries adds entries to t in archive order.
+// applyEntries adds entries to t in archive order, hard links last (a
+// flattened image lists an upper layer's link before the lower layer's
+// file it names).
 func applyEntries(t *tree, entries []tarEntry) error {
+	var links []tarEntry
 	for _, e := range entries {
+		if e.hard != "" {
+			if _, ok := t.lookup(e.hard); !ok {
+				links = append(links, e)
+				continue
+			}
+		}
+		if err := applyEntry(t, e); err != nil {
+			return err
+		}
+	}
+	for _, e := range links {
+		if err := applyEntry(t, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyEntry(t *tree, e tarEntry) error {
+	{
 		if e.name == "" && e.hard == "" {
 			if e.ino.mode&typeMask == typeDir {
-				continue // "./": the root's own metadata is not shipped
+				return nil // "./": the root's own metadata is not shipped
 			}
 			return fmt.Errorf("%w: non-directory entry for the root", errUnsafePath)
 		}
@@ -164,41 +167,11 @@ func applyEntries(t *tree, entries []tarEntry) error {
 			if err := t.put(e.name, n.ino); err != nil {
 				return fmt.Errorf("%s: %w", e.name, err)
 			}
-			continue
+			return nil
 		}
 		if err := t.put(e.name, e.ino); err != nil {
 			return fmt.Errorf("%s: %w", e.name, err)
 		}
 	}
 	return nil
-}
-
-// applyLayer applies one OCI layer: first its whiteouts (".wh.NAME" removes
-// NAME, ".wh..wh..opq" hides everything the lower layers put in that
-// directory), then its other entries. Whiteouts only act on lower layers.
-func applyLayer(t *tree, entries []tarEntry) error {
-	rest := entries[:0:0]
-	for _, e := range entries {
-		base := path.Base(e.name)
-		if !strings.HasPrefix(base, ".wh.") {
-			rest = append(rest, e)
-			continue
-		}
-		dir := parentOf(e.name)
-		if base == ".wh..wh..opq" {
-			if n, ok := t.lookup(dir); ok && n.children != nil {
-				clear(n.children)
-			}
-			continue
-		}
-		target := strings.TrimPrefix(base, ".wh.")
-		if target == "" || target == "." || target == ".." {
-			return fmt.Errorf("%s: bad whiteout", e.name)
-		}
-		if dir != "" {
-			target = dir + "/" + target
-		}
-		t.remove(target)
-	}
-	return applyEntries(t, rest)
 }

@@ -82,7 +82,7 @@ func (b *Builder) stageOne(ctx context.Context, img *hclspec.Image, rec imageRec
 	if err != nil {
 		return rec, err
 	}
-	if err := writeImage(ctx, tmp, io.Discard, t, nil); err != nil {
+	if err := writeImage(ctx, tmp, io.Discard, t, rec.Compression, nil); err != nil {
 		tmp.abort()
 		return rec, fmt.Errorf("stage one: %w", err)
 	}

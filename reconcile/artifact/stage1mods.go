@@ -1,9 +1,7 @@
 package artifact
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/cavaliergopher/cpio"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Stage-one modules: the kernel modules a two-stage image's stage-one
@@ -59,54 +56,26 @@ type modIndex struct {
 }
 
 // openInitrd opens a stored initrd artifact for reading its cpio stream,
-// whatever its compression (gzip, zstd or none).
+// whatever its compression (gzip, zstd or none; see openArtifact).
 func openInitrd(p string) (io.ReadCloser, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
-	magic, _ := br.Peek(4)
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{zr, f}, nil
-	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{zr.IOReadCloser(), closers{zr.IOReadCloser(), f}}, nil
-	default:
-		return struct {
-			io.Reader
-			io.Closer
-		}{br, f}, nil
+	r, done, err := openArtifact(f)
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, closeFunc(func() error { done(); return f.Close() })}, nil
 }
 
-type closers []io.Closer
+type closeFunc func() error
 
-func (c closers) Close() error {
-	var first error
-	for _, x := range c {
-		if err := x.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
+func (c closeFunc) Close() error { return c() }
 
 // eachEntry calls fn for every entry of the initrd artifact at p; fn may
 // read the entry's content from r.

@@ -335,6 +335,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	}
 	keepObj := map[string]bool{}
 	keepMan := map[string]bool{}
+	keepPulled := map[string]bool{} // registry digests whose pulled image stays cached
 	for _, h := range b.keptManifests(a) {
 		m, err := b.readManifest(h)
 		if err != nil {
@@ -347,6 +348,9 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			keepObj[rec.Layout.Hex+extLayout] = true
 			if rec.Stage1 != nil {
 				keepObj[rec.Stage1.Hex+extImage] = true
+			}
+			if rec.Kind == "registry" {
+				keepPulled[rec.Digest] = true
 			}
 		}
 		for _, n := range m.Nodes {
@@ -398,6 +402,11 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			delete(b.layouts, h)
 		}
 	}
+	pulled, err := b.gcPullCache(keepPulled)
+	if err != nil {
+		return removed, bytesFreed, fmt.Errorf("gc: %w", err)
+	}
+	removed += pulled
 	if removed > 0 {
 		b.cfg.Logger.Info("gc removed unreferenced artifacts", "files", removed, "bytes", bytesFreed)
 	}

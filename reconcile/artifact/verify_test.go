@@ -37,9 +37,9 @@ func TestDamagedArtifactAtStart(t *testing.T) {
 			}
 			img := r.Nodes["n00000"].Image.Path
 			if how == "flipped" {
-				time.Sleep(10 * time.Millisecond) // a new mtime even on coarse clocks
-				damagetest.FlipByte(t, img, 100)
-			} else if err := os.Truncate(img, 100); err != nil {
+				time.Sleep(10 * time.Millisecond)               // a new mtime even on coarse clocks
+				damagetest.FlipByte(t, img, fileSize(t, img)/2) // zstd images of the test tree are small
+			} else if err := os.Truncate(img, fileSize(t, img)/2); err != nil {
 				t.Fatal(err)
 			}
 			b2, log := loggedBuilder(t, state)
@@ -144,4 +144,13 @@ func TestDamagedManifestRewritten(t *testing.T) {
 		t.Errorf("not logged:\n%s", log.String())
 	}
 	checkStoreIntegrity(t, state)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

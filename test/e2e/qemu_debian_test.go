@@ -51,6 +51,7 @@ func TestQEMUDebian(t *testing.T) {
 	image := debianImage(t)
 	repo := debianRepo(t)
 	l := startDebianLab(t, repo, image)
+	l.checkServedZstd(t, d1MAC)
 
 	d1 := l.startDebian(t, "d1", d1IP, d1DataMAC, debianBIOS(d1MAC)...)
 	d2 := l.startDebian(t, "d2", d2IP, "", debianUEFI(t, d2MAC)...)
