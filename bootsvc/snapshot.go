@@ -100,11 +100,14 @@ type Node struct {
 	KernelArgs []string
 	Tags       map[string]string
 	Artifacts  Artifacts
-	// AssetKeySHA256 is "sha256:<hex>" of the node's asset key (empty:
-	// none). With Server.SecureRuntime, a request for the node's runtime
-	// overlay must carry the key (header X-Gitboot-Asset-Key); the key
-	// itself is never in a snapshot.
-	AssetKeySHA256 string
+	// AssetKeyDigest is the node's asset key as the inventory holds it
+	// (empty: none): "hmac-sha256:<hex>", the HMAC-SHA256 of
+	// "sha256:<hex of the key's sha256>" with the server's secret (the
+	// HTTP service's Config.AssetKeySecret), or, from an inventory written
+	// before, the plain "sha256:<hex>". With Server.SecureRuntime, a
+	// request for the node's runtime overlay must carry the key (header
+	// X-Gitboot-Asset-Key); the key itself is never in a snapshot.
+	AssetKeyDigest string
 	// BMC is where the node's BMC answers, for the status views:
 	// "ipmi 10.98.8.21:623" (driver, address, port; never credentials).
 	// Empty: no bmc block.

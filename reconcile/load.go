@@ -116,7 +116,29 @@ func sameDesired(a, b *Inventory) bool {
 		}
 		a = &cp
 	}
+	if unkeyed(a) {
+		// Planned away from the server: asset keys were known as set only.
+		cp := *a
+		cp.Nodes = make(map[string]NodeState, len(a.Nodes))
+		for name, n := range a.Nodes {
+			if now, ok := b.Nodes[name]; ok && n.AssetKey == AssetKeyUnkeyed && now.AssetKey != "" {
+				n.AssetKey = now.AssetKey
+			}
+			cp.Nodes[name] = n
+		}
+		a = &cp
+	}
 	return sameEncoding(a, b)
+}
+
+// unkeyed reports whether any node of inv has an unkeyed asset key.
+func unkeyed(inv *Inventory) bool {
+	for _, n := range inv.Nodes {
+		if n.AssetKey == AssetKeyUnkeyed {
+			return true
+		}
+	}
+	return false
 }
 
 // sameEncoding reports whether a and b encode to the same bytes (Encode),

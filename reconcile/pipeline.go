@@ -216,6 +216,7 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	desired.keyAssetKeys(r.assetSecret)
 	r.saveCache()
 	if r.cfg.Builder != nil {
 		if desired.Agent, err = r.cfg.Builder.AgentDigest(); err != nil {

@@ -171,7 +171,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			case agentChanged:
 				extra = append(extra, AttributeChange{Name: "system_overlay", New: initOverlayName + ": ~" + agentFile})
 			}
-			if a.AssetKeySHA256 != b.AssetKeySHA256 && a.AssetKeySHA256 != "" && b.AssetKeySHA256 != "" {
+			if ak, bk := a.assetKey(), b.assetKey(); !sameAssetKey(ak, bk) && ak != "" && bk != "" {
 				// Both set: the attribute maps show the same placeholder.
 				extra = append(extra, AttributeChange{Name: "asset_key", Old: sensitiveValue, New: newSensitiveValue})
 			}
@@ -326,7 +326,7 @@ func sameNode(a, b *NodeState) bool {
 		a.SystemInput == b.SystemInput && a.RuntimeInput == b.RuntimeInput &&
 		slices.Equal(a.KernelArgs, b.KernelArgs) && maps.Equal(a.Tags, b.Tags) &&
 		slices.Equal(a.SystemOverlays, b.SystemOverlays) && slices.Equal(a.RuntimeOverlays, b.RuntimeOverlays) &&
-		a.AssetKeySHA256 == b.AssetKeySHA256 && a.Root == b.Root && a.RootSize == b.RootSize &&
+		sameAssetKey(a.assetKey(), b.assetKey()) && a.Root == b.Root && a.RootSize == b.RootSize &&
 		sameBMC(a.BMC, b.BMC)
 }
 
@@ -392,7 +392,7 @@ func nodeAttrs(n NodeState) map[string]any {
 		"tags": tags, "system_overlays": nonNil(n.SystemOverlays), "runtime_overlays": nonNil(n.RuntimeOverlays),
 		"system_input": n.SystemInput, "runtime_input": n.RuntimeInput,
 	}
-	if n.AssetKeySHA256 != "" {
+	if n.assetKey() != "" {
 		m["asset_key"] = sensitiveValue
 	}
 	addBMCAttrs(m, n.BMC)

@@ -59,8 +59,12 @@ func (e *planEnv) desire(files, vars map[string]string, images bool, hash, subje
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	inv.keyAssetKeys(testAssetSecret) // as the server does
 	return inv
 }
+
+// testAssetSecret keys the asset keys of planEnv's states.
+var testAssetSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // running is the desired state of files as the prior commit.
 func (e *planEnv) running(files map[string]string) *Inventory {

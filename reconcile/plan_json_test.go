@@ -196,7 +196,8 @@ func TestPlanJSONFieldsDocumented(t *testing.T) {
 	// And the attribute maps Diff makes have exactly the schema's names.
 	for def, attrs := range map[string]map[string]any{
 		"server": serverAttrs(ServerState{}), "network": networkAttrs(NetworkState{}),
-		"image": imageAttrs(ImageState{Exclude: []string{}}), // exclude only when set "node": nodeAttrs(NodeState{AssetKeySHA256: "sha256:x", Root: "tmpfs", RootSize: "50%"}), // asset_key, root only when set
+		"image": imageAttrs(ImageState{Exclude: []string{}}),                                     // exclude only when set
+		"node":  nodeAttrs(NodeState{AssetKey: "hmac-sha256:x", Root: "tmpfs", RootSize: "50%"}), // asset_key, root only when set
 	} {
 		for name := range attrs {
 			if _, ok := s.Defs[def].Properties[name]; !ok {

@@ -44,6 +44,11 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 	if err != nil {
 		return nil, err
 	}
+	secret, err := AssetKeySecret(stateDir, false) // away from the server: none, keys stay unkeyed
+	if err != nil {
+		return nil, err
+	}
+	desired.keyAssetKeys(secret)
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}

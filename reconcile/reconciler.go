@@ -128,6 +128,8 @@ type Reconciler struct {
 	cfg     Config
 	trigger chan struct{}
 	recheck atomic.Bool // the next pass also re-examines image sources
+	// assetSecret keys the nodes' asset key digests (assetkeyhmac.go).
+	assetSecret []byte
 
 	mu          sync.Mutex
 	running     *Inventory
@@ -154,7 +156,9 @@ func New(cfg Config) *Reconciler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Reconciler{cfg: cfg, trigger: make(chan struct{}, 1)}
+	r := &Reconciler{cfg: cfg, trigger: make(chan struct{}, 1)}
+	r.loadAssetSecret()
+	return r
 }
 
 // Restore loads the last applied inventory from the state directory and
@@ -178,6 +182,7 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
+	data = r.rekeyLegacy(inv, data)
 	snap, err := inv.Snapshot(res)
 	if err != nil {
 		return nil, err

@@ -49,6 +49,12 @@ type Config struct {
 	Roots                  hclspec.Roots
 	UI                     bool   // serve the web status page
 	BMCCredentials         string // credentials file ("": none)
+	// ListenAdmin is the admin listener's address: the page, /events,
+	// /status, /inventory, /metrics, /check-path, /rollout, POST
+	// /reconcile, /apply, /power ("": none; DefaultListenAdmin is the
+	// flag's default). A non-loopback address needs AdminToken.
+	ListenAdmin string
+	AdminToken  string // bearer token the admin listener requires ("": none)
 
 	Logger   *slog.Logger
 	Progress io.Writer // build progress (a terminal), or nil
@@ -89,6 +95,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer unlock()
+	if err := checkAdmin(cfg.ListenAdmin, cfg.AdminToken); err != nil {
+		return err
+	}
 	s, err := newServer(ctx, cfg)
 	if err != nil {
 		return err
@@ -112,8 +121,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	if err := s.start(ctx, store, snap); err != nil {
+		s.admin.Close()
 		return err
 	}
+	defer s.admin.Close()
 	err = s.wait(ctx, store, snap)
 	log.Info("stopped")
 	return err
@@ -129,6 +140,7 @@ type server struct {
 	reloads *reloadWatch
 	rec     *reconcile.Reconciler
 	svcs    *services       // set once the services run; Publish before that only records
+	admin   *adminListener  // nil: no admin listener
 	nw      *notesWriter    // nil: --notes=false
 	ui      *webui.UI       // the status page, once the store is open (nil: --ui=false)
 	rs      *rolloutService // rollouts, once the store is open
@@ -247,24 +259,31 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 		uiHandler = s.ui
 		s.rs.ui = s.ui
 	}
+	seen := dhcp.NewSeen() // what DHCP showed each node's address to be, for HTTP's own-address check
 	svcs = &services{
 		log: log, parent: ctx, listenHTTP: cfg.ListenHTTP, listenTFTP: cfg.ListenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: s.m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
-			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr}),
+			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr,
+			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret()}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: s.m, Log: log.With("svc", "tftp"), MaxPerClient: cfg.TFTPPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
-			return dhcp.New(dhcp.Config{StateDir: cfg.State, Recorder: store, Metrics: s.m, Logger: log})
+			return dhcp.New(dhcp.Config{StateDir: cfg.State, Recorder: store, Metrics: s.m, Logger: log, Seen: seen})
 		},
 		slots: map[string]*slot{},
 	}
-	if err := svcs.Start(snap); err != nil {
+	admin, err := listenAdmin(cfg.ListenAdmin, cfg.AdminToken)
+	if err != nil {
 		return err
 	}
-	s.svcs = svcs
+	if err := svcs.Start(snap); err != nil {
+		admin.Close()
+		return err
+	}
+	s.svcs, s.admin = svcs, admin
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", strings.Join(svcs.Addrs("http"), ","), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
+		"http", strings.Join(svcs.Addrs("http"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 	return nil
 }
 
@@ -284,6 +303,7 @@ func (s *server) wait(ctx context.Context, store *status.Store, snap *bootsvc.Sn
 	}
 	g.Go(func() error { return rec.Run(gctx, s.cfg.Poll) })
 	g.Go(func() error { return s.rs.Run(gctx) })
+	g.Go(func() error { return s.admin.Serve(gctx, s.svcs.http) })
 	g.Go(func() error {
 		// Artifacts never checked since written: a damaged one is removed
 		// and what is served is built again.

@@ -255,7 +255,7 @@ func withChildren(pids []int) []int {
 // server's namespace) and counts the generated nodes at RUNTIME_OVERLAY.
 func statusAtRuntime(ctx context.Context, e *env) (int, []string, error) {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", e.srvNS, e.bin, "status",
-		"--server", "http://127.0.0.1:9873", "--json").Output()
+		"--server", "http://127.0.0.1:9875", "--json").Output() // the admin listener
 	if err != nil {
 		return 0, nil, fmt.Errorf("gitboot status --json: %w", err)
 	}

@@ -51,6 +51,10 @@ type Config struct {
 	// for that (default 4096).
 	UnknownInterval time.Duration
 	UnknownMax      int
+	// Seen, if not nil, learns the address of every declared node's
+	// answered exchange (or its OS's renewal), for the HTTP boot
+	// service's own-address check.
+	Seen *Seen
 }
 
 // Stats counts what the server did since it started.
@@ -148,7 +152,9 @@ func (s *Server) Handle(pkt []byte, m Meta) Decision {
 		s.bad.Debug("malformed request", "from", m.Src, "len", len(pkt), "err", err)
 		return Decision{Reason: "malformed: " + err.Error()}
 	}
-	d := Decide(s.snap.Load(), req, m, s.leases)
+	snap := s.snap.Load()
+	d := Decide(snap, req, m, s.leases)
+	s.cfg.Seen.learn(snap, d, req)
 	s.account(d, m)
 	return d
 }

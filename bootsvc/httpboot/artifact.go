@@ -1,6 +1,7 @@
 package httpboot
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -76,7 +78,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 		return
 	}
 	if p.route == routeRuntime || p.route == routeRtInitrd {
-		if why := runtimeAllowed(r, snap, src, node); why != "" {
+		if why := runtimeAllowed(r, snap, src, node, h.cfg.AssetKeySecret); why != "" {
 			h.deny(w, r, ev, node, why)
 			return
 		}
@@ -102,7 +104,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 	if bootsArtifact(p.route) && r.Method != http.MethodHead {
 		ev.Digest, ev.Commit, ev.Retired = a.Digest, src.Commit, src != snap
 	}
-	h.rec.Record(ev)
+	h.record(r, snap, node, ev)
 	if h.log.Enabled(r.Context(), -4) {
 		h.log.Debug("http: sending", "node", node.Name, "file", name, "remote", r.RemoteAddr,
 			"range", r.Header.Get("Range"))
@@ -124,7 +126,7 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 // byte of the overlay is sent, not even its size or ETag.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, ev status.Event, node *bootsvc.Node, why string) {
 	ev.Stage = status.StageDenied
-	h.rec.Record(ev)
+	h.record(r, h.snap.Load(), node, ev)
 	h.bad.Warn("http: runtime overlay refused (secure_runtime: only the node itself, as root, with its asset key if it has one)",
 		"why", why, "node", node.Name, "remote", r.RemoteAddr, "node_ip", node.IP)
 	w.Header()["Content-Type"] = hdrText
@@ -192,16 +194,16 @@ const AssetKeyHeader = "X-Gitboot-Asset-Key"
 // port and carry the node's asset key if it has one, as the node is
 // declared in src and, if it still is, in cur. It returns why a request is
 // refused ("" when allowed), for the log; never the key.
-func runtimeAllowed(r *http.Request, cur, src *bootsvc.Snapshot, node *bootsvc.Node) string {
+func runtimeAllowed(r *http.Request, cur, src *bootsvc.Snapshot, node *bootsvc.Node, secret []byte) string {
 	if !src.Server.SecureRuntime && (cur == nil || !cur.Server.SecureRuntime) {
 		return ""
 	}
-	if why := runtimeRefusal(r, node); why != "" {
+	if why := runtimeRefusal(r, node, secret); why != "" {
 		return why
 	}
 	if src != cur {
 		if n, ok := cur.NodeByMAC(node.MAC); ok {
-			return runtimeRefusal(r, n)
+			return runtimeRefusal(r, n, secret)
 		}
 	}
 	return ""
@@ -211,40 +213,52 @@ func runtimeAllowed(r *http.Request, cur, src *bootsvc.Snapshot, node *bootsvc.N
 // secure_runtime: not from node's own address, not from a privileged
 // source port (so only root on the node can ask), or without node's asset
 // key. "" when it may.
-func runtimeRefusal(r *http.Request, node *bootsvc.Node) string {
+func runtimeRefusal(r *http.Request, node *bootsvc.Node, secret []byte) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	switch {
 	case err != nil || !node.IP.IsValid() || ap.Addr().Unmap() != node.IP.Unmap():
 		return "not from the node's own address"
 	case ap.Port() >= 1024:
 		return "source port not privileged (< 1024)"
-	case node.AssetKeySHA256 == "":
+	case node.AssetKeyDigest == "":
 		return ""
 	}
 	keys := r.Header[AssetKeyHeader]
 	if len(keys) == 0 {
 		return "no asset key (header " + AssetKeyHeader + ")"
 	}
-	if len(keys) != 1 || !assetKeyMatches(keys[0], node.AssetKeySHA256) {
+	if len(keys) != 1 || !assetKeyMatches(keys[0], node.AssetKeyDigest, secret) {
 		return "wrong asset key"
 	}
 	return ""
 }
 
-// assetKeyMatches reports whether key hashes to want ("sha256:<hex>"),
-// comparing in constant time.
-func assetKeyMatches(key, want string) bool {
+// assetKeyMatches reports whether key has the digest want, comparing in
+// constant time: "hmac-sha256:<hex>", the HMAC-SHA256 with secret of
+// "sha256:<hex of the key's sha256>" (bootsvc.Node.AssetKeyDigest), or a
+// plain "sha256:<hex>" of an inventory written before those. A keyed
+// digest without a secret matches nothing.
+func assetKeyMatches(key, want string, secret []byte) bool {
 	sum := sha256.Sum256([]byte(key))
 	var got [len("sha256:") + 2*sha256.Size]byte
 	copy(got[:], "sha256:")
 	hex.Encode(got[len("sha256:"):], sum[:])
-	return subtle.ConstantTimeCompare(got[:], []byte(want)) == 1
+	if !strings.HasPrefix(want, "hmac-sha256:") {
+		return subtle.ConstantTimeCompare(got[:], []byte(want)) == 1
+	}
+	if len(secret) == 0 {
+		return false
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write(got[:])
+	mac := "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+	return subtle.ConstantTimeCompare([]byte(mac), []byte(want)) == 1
 }
 
 // notFound answers 404 with body (or "Not Found" when body is empty),
 // records ev and logs why.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, ev status.Event, why, body string) {
-	h.rec.Record(ev)
+	h.record(r, h.snap.Load(), nil, ev)
 	h.bad.Warn("http: not found", "why", why, "node", ev.Node, "mac", ev.MAC, "path", clip(r.URL.Path),
 		"remote", r.RemoteAddr)
 	w.Header()["Content-Type"] = hdrText

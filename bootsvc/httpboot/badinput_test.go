@@ -108,7 +108,8 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range []struct{ name, req, want string }{
 		{"post", "POST /ipxe/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", "405"},
 		{"get-with-body", "GET /ipxe/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab", "400"},
-		{"delete", "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n", "405"},
+		{"delete", "DELETE /ipxe/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\n\r\n", "405"},
+		{"operator-route", "DELETE /status HTTP/1.1\r\nHost: x\r\n\r\n", "404"},
 		{"huge-url", "GET /" + strings.Repeat("x", 64<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n", "431"},
 		{"garbage", "\x00\x01\x02 nonsense\r\n\r\n", "400"},
 	} {

@@ -257,7 +257,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	if s := string(curl(t, "-f", e.base+"/healthz")); s != "ok\n" {
 		t.Fatalf("healthz: %q", s)
 	}
-	body := string(curl(t, "-f", e.base+"/metrics"))
+	body := string(curl(t, "-f", e.admin+"/metrics"))
 	node, _ := e.h.Snapshot().NodeByName("c001")
 	for _, want := range []string{
 		`gitboot_http_requests_total{code="200",route="ipxe"} 1`,

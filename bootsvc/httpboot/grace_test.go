@@ -176,7 +176,8 @@ func artifactByName(n *bootsvc.Node, name string) bootsvc.Artifact {
 }
 
 // TestDigestUnknown: a well-formed digest that no snapshot has is 404 and
-// NOT_FOUND, for a known and an unknown MAC, and for an extra initrd.
+// NOT_FOUND (asked from the node's own address), for a known and an
+// unknown MAC, and for an extra initrd.
 func TestDigestUnknown(t *testing.T) {
 	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger()})
 	zero := strings.Repeat("0", 64)
@@ -188,6 +189,9 @@ func TestDigestUnknown(t *testing.T) {
 	} {
 		req := httptest.NewRequest("GET", tc.target, nil)
 		req.RemoteAddr = "10.99.0.50:1234"
+		if n, ok := h.Snapshot().NodeByName(tc.node); ok {
+			req.RemoteAddr = n.IP.String() + ":1234"
+		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != 404 || w.Body.String() != tc.body {

@@ -77,6 +77,7 @@ type testEnv struct {
 	h     *Handler
 	store *status.Store
 	base  string // http://127.0.0.1:PORT
+	admin string // the admin listener: http://127.0.0.1:PORT
 	port  int
 	log   *netnstest.SyncBuffer
 	dir   string
@@ -152,7 +153,29 @@ func newEnv(t testing.TB, cfg Config, edit func(*bootsvc.Server, []bootsvc.Node)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := New(cfg)
 	start(t, h, ln)
-	return &testEnv{h: h, store: cfg.Status, base: srv.HTTPBase(), port: port, log: logs, dir: dir}
+	return &testEnv{h: h, store: cfg.Status, base: srv.HTTPBase(), admin: startAdmin(t, h, ""), port: port, log: logs, dir: dir}
+}
+
+// startAdmin serves h's admin listener with token on a loopback port
+// until the test ends and returns its base URL.
+func startAdmin(t testing.TB, h *Handler, token string) string {
+	t.Helper()
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.ServeAdmin(ctx, ln, token) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ServeAdmin: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("ServeAdmin did not return after cancel")
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // curl runs curl with args and returns stdout; it fails the test on a
@@ -178,7 +201,7 @@ func curlCode(t testing.TB, args ...string) string {
 // report fetches GET /status.
 func (e *testEnv) report(t testing.TB) *status.Report {
 	t.Helper()
-	resp, err := http.Get(e.base + "/status")
+	resp, err := http.Get(e.admin + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,10 +44,17 @@
 //	                               (plain text, at most 1 KiB) is the reason, recorded
 //	                               as INIT_FAILED; from the node's own address only (403)
 //
+// The operator routes (/status, /metrics, /inventory, /reconcile, /apply,
+// /power, /rollout, /check-path, / and /events) are served only by the
+// admin listener (ServeAdmin, admin.go: loopback, or a bearer token); the
+// boot listener (Serve) answers them 404. A boot route request counts
+// toward a node's status only from the node's own address (ownaddr.go);
+// from another it is served and logged as NOT_OWN_ADDRESS.
+//
 // With secure_runtime, a runtime overlay (either form) goes only to a
 // request from its node's own address and a source port < 1024 that, when
 // the node has an asset key, carries it in the X-Gitboot-Asset-Key header
-// (compared by sha256, in constant time); anything else is 403 with no
+// (compared by its keyed digest, in constant time); anything else is 403 with no
 // byte of the overlay, logged with the reason and recorded as DENIED. The
 // iPXE script then loads no runtime overlay: the node's agent fetches it.
 //
@@ -166,6 +173,16 @@ type Config struct {
 	// takes as long as the BMCs do. Loopback clients only (credentials
 	// stay on the server); nil: 404.
 	Power func(ctx context.Context, req []byte) (int, []byte)
+	// DHCPAddr returns the address a node's (MAC's) last DHCP exchange
+	// with this server showed (bootsvc/dhcp.Seen.Addr), for nodes without
+	// a declared ip and in proxy mode: a boot route request counts toward
+	// a node's status only from its own address (ownaddr.go). nil: only
+	// declared addresses count.
+	DHCPAddr func(mac string) (netip.Addr, bool)
+	// AssetKeySecret is the server's secret that keys the nodes' asset key
+	// digests (bootsvc.Node.AssetKeyDigest "hmac-sha256:..."; see
+	// reconcile.AssetKeySecret). nil: only plain digests can match.
+	AssetKeySecret []byte
 	// CheckPath answers GET /check-path for `gitboot plan --server`:
 	// whether a repository may name path as an image source (kind
 	// "image") or ipxe_dir (kind "ipxe_dir") on this server, resolved
@@ -312,12 +329,24 @@ func (h *Handler) ConnStats() ConnStats {
 	return ll.stats()
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: the boot listener, which serves
+// only what nodes fetch or post (bootRoute); the operator routes are on
+// the admin listener (Admin, ServeAdmin) and 404 here.
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	h.serveHTTP(rw, r, parsed{})
+}
+
+// serveHTTP serves r on the listener whose flags (admin, trusted) on
+// carries.
+func (h *Handler) serveHTTP(rw http.ResponseWriter, r *http.Request, on parsed) {
 	w := respPool.Get().(*respWriter)
 	w.ResponseWriter, w.code, w.n = rw, 0, 0
-	p := parsePath(r.URL.Path, r.URL.RawPath)
-	h.serve(w, r, p)
+	p := onListener(parsePath(r.URL.Path, r.URL.RawPath), on)
+	if p.other {
+		h.serveOther(w, r, p)
+	} else {
+		h.serve(w, r, p)
+	}
 	code := w.code
 	if code == 0 {
 		code = http.StatusOK
@@ -415,11 +444,13 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, snap *bootsvc.Snapshot, addr netip.Addr, p parsed, code int, why string) {
 	h.bad.Warn("http: bad request", "code", code, "why", why, "method", clip(r.Method),
 		"path", clip(r.URL.EscapedPath()), "remote", r.RemoteAddr)
-	ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
-	if n, ok := snap.NodeByIP(addr); ok {
-		ev.Node = n.Name
+	if !p.admin { // the admin listener's requests are no node's
+		ev := status.Event{MAC: p.mac, Stage: status.StageBadRequest, Sent: clip(r.URL.EscapedPath()), Addr: addr}
+		if n, ok := snap.NodeByIP(addr); ok {
+			ev.Node = n.Name
+		}
+		h.rec.Record(ev)
 	}
-	h.rec.Record(ev)
 	w.Header()["Content-Type"] = hdrText
 	w.Header()["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(code)
@@ -469,7 +500,7 @@ func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, snap *boot
 	} else {
 		h.bad.Info("http: unknown MAC asked for its iPXE script", "mac", p.mac, "remote", r.RemoteAddr)
 	}
-	h.rec.Record(ev)
+	h.record(r, snap, node, ev)
 	w.Header()["Content-Type"] = hdrText
 	w.Write(buf)
 	*bp = buf

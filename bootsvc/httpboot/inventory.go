@@ -101,7 +101,7 @@ func (h *Handler) serveReconcile(w *respWriter, r *http.Request, snap *bootsvc.S
 		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only POST")
 	case hasBody:
 		h.fail(w, r, snap, addr, p, http.StatusBadRequest, "POST /reconcile takes no body")
-	case !addr.IsLoopback():
+	case !p.local(addr):
 		h.fail(w, r, snap, addr, p, http.StatusForbidden, "only from the server itself (a loopback address)")
 	default:
 		h.cfg.Reconcile()

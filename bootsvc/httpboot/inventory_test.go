@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -13,8 +14,18 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
-// do serves one in-process request from remote and returns the recorder.
+// do serves one in-process request from remote on h's admin listener
+// (no token) and returns the recorder.
 func do(h *Handler, method, target, remote string, hdr ...string) *httptest.ResponseRecorder {
+	return doOn(h.Admin(""), method, target, remote, hdr...)
+}
+
+// doBoot is do on the boot listener.
+func doBoot(h *Handler, method, target, remote string, hdr ...string) *httptest.ResponseRecorder {
+	return doOn(h, method, target, remote, hdr...)
+}
+
+func doOn(h http.Handler, method, target, remote string, hdr ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, nil)
 	req.RemoteAddr = remote
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -111,9 +122,14 @@ func TestReconcileRoute(t *testing.T) {
 			}
 		})
 	}
-	// A refused node is logged and recorded like any bad request.
-	if r, _ := store.Node("c001"); r.Error == nil || r.Error.Stage != status.StageBadRequest {
-		t.Fatalf("403 from c001 not recorded: %+v", r.Error)
+	// A refusal on the admin listener is logged, never recorded on the
+	// node whose address sent it: admin requests are no node's.
+	if r, _ := store.Node("c001"); r.Error != nil {
+		t.Fatalf("403 on the admin listener recorded on c001: %+v", r.Error)
+	}
+	// The boot listener has no such route.
+	if w := doBoot(h, "POST", "/reconcile", "127.0.0.1:5000"); w.Code != 404 || calls.Load() != 2+2 {
+		t.Fatalf("POST /reconcile on the boot listener: %d %q (calls %d)", w.Code, w.Body.String(), calls.Load())
 	}
 
 	// A body is refused without reading it.
@@ -121,7 +137,7 @@ func TestReconcileRoute(t *testing.T) {
 	req.RemoteAddr = "127.0.0.1:5000"
 	w := httptest.NewRecorder()
 	before := calls.Load()
-	h.ServeHTTP(w, req)
+	h.Admin("").ServeHTTP(w, req)
 	if w.Code != 400 || calls.Load() != before {
 		t.Fatalf("POST with a body: %d", w.Code)
 	}
@@ -141,7 +157,7 @@ func TestReconcileOverLoopback(t *testing.T) {
 		default:
 		}
 	}}, nil)
-	if c := curlCode(t, "-X", "POST", e.base+"/reconcile"); c != "202" {
+	if c := curlCode(t, "-X", "POST", e.admin+"/reconcile"); c != "202" {
 		t.Fatalf("curl -X POST /reconcile: %s", c)
 	}
 	select {
@@ -149,10 +165,10 @@ func TestReconcileOverLoopback(t *testing.T) {
 	default:
 		t.Fatal("Reconcile not called")
 	}
-	if c := curlCode(t, e.base+"/reconcile"); c != "405" {
+	if c := curlCode(t, e.admin+"/reconcile"); c != "405" {
 		t.Fatalf("GET /reconcile: %s", c)
 	}
-	if body := string(curl(t, e.base+"/metrics")); !strings.Contains(body, `gitboot_http_requests_total{code="202",route="reconcile"} 1`) {
+	if body := string(curl(t, e.admin+"/metrics")); !strings.Contains(body, `gitboot_http_requests_total{code="202",route="reconcile"} 1`) {
 		t.Error("metrics lack the reconcile request")
 	}
 }
@@ -179,7 +195,7 @@ func TestApplyRoute(t *testing.T) {
 			req := httptest.NewRequest(tc.method, "/apply", strings.NewReader(`{"plan":1}`))
 			req.RemoteAddr = tc.remote
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
+			h.Admin("").ServeHTTP(w, req)
 			if w.Code != tc.code {
 				t.Fatalf("%s /apply from %s: %d %q, want %d", tc.method, tc.remote, w.Code, w.Body.String(), tc.code)
 			}

@@ -37,7 +37,7 @@ func (h *Handler) serveLocalPost(w *respWriter, r *http.Request, snap *bootsvc.S
 		w.Header()["Allow"] = hdrAllowPost
 		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only POST")
 		return
-	case !addr.IsLoopback():
+	case !p.local(addr):
 		h.forbidRemote(w, r, snap, addr, p)
 		return
 	}

@@ -18,7 +18,7 @@ func TestPowerRoute(t *testing.T) {
 		got = string(body)
 		return http.StatusOK, []byte(`{"results":[]}` + "\n")
 	}}, nil)
-	resp, err := http.Post(e.base+"/power", "application/json", strings.NewReader(`{"action":"status","all":true}`))
+	resp, err := http.Post(e.admin+"/power", "application/json", strings.NewReader(`{"action":"status","all":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,11 +27,11 @@ func TestPowerRoute(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != `{"results":[]}`+"\n" || got != `{"action":"status","all":true}` {
 		t.Errorf("POST /power: %d %q (handler saw %q)", resp.StatusCode, body, got)
 	}
-	if c := curlCode(t, e.base+"/power"); c != "405" {
+	if c := curlCode(t, e.admin+"/power"); c != "405" {
 		t.Errorf("GET /power: %s, want 405", c)
 	}
 	off := newEnv(t, Config{}, nil)
-	if c := curlCode(t, "-X", "POST", "-d", "{}", off.base+"/power"); c != "404" {
+	if c := curlCode(t, "-X", "POST", "-d", "{}", off.admin+"/power"); c != "404" {
 		t.Errorf("POST /power without a Power func: %s, want 404", c)
 	}
 }

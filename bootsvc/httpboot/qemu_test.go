@@ -49,7 +49,9 @@ func TestRealIPXE(t *testing.T) {
 	}
 	// What the guest sees: the server at 10.0.2.100:80.
 	srv := bootsvc.Server{Name: "head", Address: netip.MustParseAddr("10.0.2.100"), HTTPPort: 80, RuntimeInterval: time.Minute}
-	node := bootsvc.Node{Name: "vm1", MAC: mac, IP: netip.MustParseAddr("10.0.2.15"), KernelArgs: []string{"console=ttyS0"}, Artifacts: art}
+	// The guest's requests reach the server through guestfwd's nc, from
+	// 127.0.0.1: that is the address they count from (ownaddr.go).
+	node := bootsvc.Node{Name: "vm1", MAC: mac, IP: netip.MustParseAddr("127.0.0.1"), KernelArgs: []string{"console=ttyS0"}, Artifacts: art}
 	store := status.NewMemory()
 	rec := &orderRecorder{Store: store, seen: make(chan status.Stage, 64)}
 	h := New(Config{Snapshot: bootsvc.NewSnapshot(srv, nil, []bootsvc.Node{node}, "qemu"), Status: store, Recorder: rec, Logger: discardLogger()})

@@ -21,7 +21,7 @@ func (h *Handler) serveRollout(w *respWriter, r *http.Request, snap *bootsvc.Sna
 	case r.Method != http.MethodPost && r.Method != http.MethodDelete:
 		w.Header()["Allow"] = []string{"GET, HEAD, POST, DELETE"}
 		h.fail(w, r, snap, addr, p, http.StatusMethodNotAllowed, "only GET, POST and DELETE")
-	case !addr.IsLoopback():
+	case !p.local(addr):
 		h.forbidRemote(w, r, snap, addr, p)
 	default:
 		h.log.Info("http: rollout request", "method", r.Method, "remote", r.RemoteAddr)

@@ -33,7 +33,7 @@ func TestRolloutRoute(t *testing.T) {
 			req := httptest.NewRequest(tc.method, "/rollout", strings.NewReader(`{}`))
 			req.RemoteAddr = tc.remote
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
+			h.Admin("").ServeHTTP(w, req)
 			if w.Code != tc.code {
 				t.Fatalf("%s /rollout from %s: %d %q, want %d", tc.method, tc.remote, w.Code, w.Body.String(), tc.code)
 			}

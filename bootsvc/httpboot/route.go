@@ -113,6 +113,13 @@ type parsed struct {
 	// wrong (a constant string).
 	bad bool
 	why string
+	// admin is set on the admin listener (admin.go); trusted when its
+	// request carried the admin token, which stands in for a loopback
+	// client address on the routes that change state.
+	admin, trusted bool
+	// other is set (route routeNone) when the path is a route of the
+	// other listener: 404 whatever the method.
+	other bool
 }
 
 func badPath(why string) parsed { return parsed{bad: true, why: why} }

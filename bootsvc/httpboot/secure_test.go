@@ -3,6 +3,7 @@ package httpboot
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -37,6 +38,17 @@ func keySum(k string) string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
+// testSecret is the server secret keying asset key digests in these tests.
+var testSecret = []byte("test-secret-test-secret-test-sec")
+
+// keyedSum is a key's digest as the inventory holds it: the HMAC-SHA256
+// with the server's secret of its "sha256:<hex>".
+func keyedSum(k string) string {
+	m := hmac.New(sha256.New, testSecret)
+	m.Write([]byte(keySum(k)))
+	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+}
+
 // secureEnv is a handler (no socket) serving two nodes with
 // secure_runtime: c001 at 10.99.0.11 with an asset key, c002 at
 // 10.99.0.12 without.
@@ -66,7 +78,7 @@ func newSecureEnv(t *testing.T, secure bool) *secureEnv {
 		RuntimeInterval: time.Minute, SecureRuntime: secure}
 	nodes := []bootsvc.Node{
 		{Name: "c001", MAC: c001MAC, IP: netip.MustParseAddr("10.99.0.11"), Network: "cluster", Artifacts: arts,
-			AssetKeySHA256: keySum(c001Key)},
+			AssetKeyDigest: keyedSum(c001Key)},
 		{Name: "c002", MAC: c002MAC, IP: netip.MustParseAddr("10.99.0.12"), Network: "cluster", Artifacts: arts},
 	}
 	nets := []bootsvc.Network{{Name: "cluster", Subnet: netip.MustParsePrefix("10.99.0.0/24")}}
@@ -81,7 +93,7 @@ func newSecureEnv(t *testing.T, secure bool) *secureEnv {
 func (e *secureEnv) reset() {
 	e.log = &netnstest.SyncBuffer{}
 	e.store, _ = status.Open(status.Config{Now: func() time.Time { return e.now }})
-	e.h = New(Config{Snapshot: e.snap, Status: e.store, Now: func() time.Time { return e.now },
+	e.h = New(Config{Snapshot: e.snap, Status: e.store, Now: func() time.Time { return e.now }, AssetKeySecret: testSecret,
 		Logger: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 }
 
@@ -104,9 +116,10 @@ func runtimeDigestPath(n *bootsvc.Node) string {
 
 // TestSecureRuntimeDecisions: with secure_runtime, a runtime overlay goes
 // only to its node's own address, from a port < 1024, with the node's
-// asset key when it has one. Everything else is 403, DENIED on the node,
-// logged with the reason (never the key), and no byte of the overlay, not
-// even its size or ETag.
+// asset key when it has one. Everything else is 403, DENIED on the node
+// (when asked from the node's own address; from another, nothing is
+// recorded), logged with the reason (never the key), and no byte of the
+// overlay, not even its size or ETag.
 func TestSecureRuntimeDecisions(t *testing.T) {
 	env := newSecureEnv(t, true)
 	c001, _ := env.snap.NodeByName("c001")
@@ -178,7 +191,17 @@ func TestSecureRuntimeDecisions(t *testing.T) {
 					t.Errorf("403 has %s: %q", h, v)
 				}
 			}
-			if r.Error == nil || r.Error.Stage != status.StageDenied || r.Error.Sent != "runtime.img.gz" {
+			switch {
+			case tc.why == "own address":
+				// Not from the node: nothing of it is recorded on the
+				// node (a neighbour cannot set its status), only logged.
+				if r.Error != nil || r.Stage != "" {
+					t.Fatalf("a request from another address recorded on %s: %+v", name, r)
+				}
+				if !strings.Contains(env.log.String(), NotOwnAddress) {
+					t.Errorf("not logged %s:\n%s", NotOwnAddress, env.log.String())
+				}
+			case r.Error == nil || r.Error.Stage != status.StageDenied || r.Error.Sent != "runtime.img.gz":
 				t.Fatalf("not recorded DENIED: %+v", r)
 			}
 			if !r.LastSeen.IsZero() {
@@ -214,7 +237,7 @@ func TestSecureRuntimeRotatedKey(t *testing.T) {
 	old, _ := env.snap.NodeByName("c001")
 	oldDigest := runtimeDigestPath(old)
 	nodes := append([]bootsvc.Node(nil), env.snap.Nodes...)
-	nodes[0].AssetKeySHA256 = keySum("NEW-TAG")
+	nodes[0].AssetKeyDigest = keyedSum("NEW-TAG")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "runtime2.img.gz")
 	os.WriteFile(p, []byte(secretOverlay+"-v2"), 0o644)
@@ -240,7 +263,7 @@ func TestSecureRuntimeRotatedKey(t *testing.T) {
 	// The node keeps its IP in the new snapshot but an old digest asked
 	// from an address the new snapshot gives another node is refused.
 	nodes2 := append([]bootsvc.Node(nil), nodes...)
-	nodes2[0].IP, nodes2[0].AssetKeySHA256 = netip.MustParseAddr("10.99.0.21"), keySum(c001Key)
+	nodes2[0].IP, nodes2[0].AssetKeyDigest = netip.MustParseAddr("10.99.0.21"), keyedSum(c001Key)
 	env.h.Update(newSnap(env.snap, nodes2))
 	if w := env.get("GET", oldDigest, "10.99.0.11:700", AssetKeyHeader, c001Key); w.Code != 403 {
 		t.Errorf("old digest from the node's old address: %d, want 403", w.Code)
@@ -309,9 +332,9 @@ func TestSecureRuntimeWire(t *testing.T) {
 		}
 		t.Skip("binding a port < 1024 needs root")
 	}
-	e := newEnv(t, Config{}, func(s *bootsvc.Server, nodes []bootsvc.Node) {
+	e := newEnv(t, Config{AssetKeySecret: testSecret}, func(s *bootsvc.Server, nodes []bootsvc.Node) {
 		s.SecureRuntime = true
-		nodes[0].AssetKeySHA256 = keySum(c001Key)
+		nodes[0].AssetKeyDigest = keyedSum(c001Key)
 	})
 	n1, _ := e.h.Snapshot().NodeByName("c001")
 	want, err := os.ReadFile(n1.Artifacts.Runtime.Path)
@@ -373,5 +396,29 @@ func TestSecureRuntimeWire(t *testing.T) {
 	}
 	if r, _ := e.store.Node("c001"); r.Error != nil || r.Stage != status.StageRuntimeOverlay {
 		t.Fatalf("c001 after a good fetch: %+v", r)
+	}
+}
+
+// TestAssetKeyMatches: a keyed digest matches its key with the server's
+// secret only (not with another secret, not without one, not the plain
+// hash as key); a plain sha256 (an inventory written before keyed
+// digests) still matches its key.
+func TestAssetKeyMatches(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, want string
+		secret          []byte
+		ok              bool
+	}{
+		{"keyed", c001Key, keyedSum(c001Key), testSecret, true},
+		{"keyed, wrong key", "ASSET-TAG-c002", keyedSum(c001Key), testSecret, false},
+		{"keyed, other secret", c001Key, keyedSum(c001Key), []byte("another-secret-another-secret-00"), false},
+		{"keyed, no secret", c001Key, keyedSum(c001Key), nil, false},
+		{"keyed, the plain hash as key", keySum(c001Key), keyedSum(c001Key), testSecret, false},
+		{"plain", c001Key, keySum(c001Key), nil, true},
+		{"plain, wrong key", "x", keySum(c001Key), testSecret, false},
+	} {
+		if got := assetKeyMatches(tc.key, tc.want, tc.secret); got != tc.ok {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.ok)
+		}
 	}
 }

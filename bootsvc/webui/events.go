@@ -3,6 +3,8 @@ package webui
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,11 +14,21 @@ import (
 // MaxStreams bounds the open event streams; more get 503.
 const MaxStreams = 64
 
+// MaxStreamsPerClient bounds the open event streams of one client
+// address, so that one client cannot hold all MaxStreams: more get 429
+// with Retry-After (StreamRetryAfter seconds).
+const MaxStreamsPerClient = 4
+
+// StreamRetryAfter is the Retry-After (seconds) of a 429 for a client
+// over MaxStreamsPerClient.
+const StreamRetryAfter = 10
+
 // subscriber is one open event stream. Run sends it updates; a stream too
 // slow to take them is closed (the browser reconnects and reloads).
 type subscriber struct {
 	ch   chan []byte
 	gone chan struct{}
+	addr netip.Addr // the client's address, for MaxStreamsPerClient
 }
 
 // update is one message on /events (event "update"): each part is present
@@ -149,20 +161,33 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	s := &subscriber{ch: make(chan []byte, 8), gone: make(chan struct{})}
+	s := &subscriber{ch: make(chan []byte, 8), gone: make(chan struct{}), addr: clientAddr(r)}
 	u.mu.Lock()
+	if u.perClient[s.addr] >= MaxStreamsPerClient {
+		u.mu.Unlock()
+		u.cfg.Logger.Debug("webui: too many event streams from one client", "remote", r.RemoteAddr)
+		h.Set("Retry-After", strconv.Itoa(StreamRetryAfter))
+		h.Del("Content-Type")
+		http.Error(w, "too many event streams from your address (at most "+strconv.Itoa(MaxStreamsPerClient)+")", http.StatusTooManyRequests)
+		return
+	}
 	if len(u.subs) >= MaxStreams {
 		u.mu.Unlock()
+		h.Del("Content-Type")
 		http.Error(w, "too many event streams", http.StatusServiceUnavailable)
 		return
 	}
 	u.subs[s] = struct{}{}
+	u.perClient[s.addr]++
 	u.mu.Unlock()
 	defer func() {
 		u.mu.Lock()
 		if _, ok := u.subs[s]; ok {
 			delete(u.subs, s)
 			close(s.gone)
+		}
+		if u.perClient[s.addr]--; u.perClient[s.addr] <= 0 {
+			delete(u.perClient, s.addr)
 		}
 		u.mu.Unlock()
 	}()
@@ -194,4 +219,14 @@ func (u *UI) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// clientAddr is the request's client address (zero if unparsable: all
+// such requests share one count).
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }

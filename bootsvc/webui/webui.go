@@ -18,6 +18,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -88,9 +89,11 @@ type UI struct {
 	diags    []Diag
 	rollout  *Rollout // the current or last rollout (nil: none)
 	subs     map[*subscriber]struct{}
-	header   bool // the header changed since the last update
-	sent     int64
-	last     lastSnap // Run's goroutine only
+	// perClient counts the streams in subs by client address.
+	perClient map[netip.Addr]int
+	header    bool // the header changed since the last update
+	sent      int64
+	last      lastSnap // Run's goroutine only
 
 	kick chan struct{} // a header change: wake Run
 }
@@ -115,7 +118,7 @@ func New(cfg Config) *UI {
 	if cfg.Snapshot == nil {
 		cfg.Snapshot = func() *bootsvc.Snapshot { return nil }
 	}
-	return &UI{cfg: cfg, subs: map[*subscriber]struct{}{}, kick: make(chan struct{}, 1)}
+	return &UI{cfg: cfg, subs: map[*subscriber]struct{}{}, perClient: map[netip.Addr]int{}, kick: make(chan struct{}, 1)}
 }
 
 // Applied records the commit being served (the reconciler applied it, or

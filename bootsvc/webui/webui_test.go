@@ -27,7 +27,7 @@ func testSnapshot(n int) *bootsvc.Snapshot {
 	for i := range nodes {
 		nodes[i] = bootsvc.Node{Name: fmt.Sprintf("n%05d", i+1), MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff),
 			IP: netip.AddrFrom4([4]byte{10, 99, byte((i + 10) >> 8), byte(i + 10)}), Network: "cluster",
-			AssetKeySHA256: "sha256:5ec7e75ec7e75ec7e7"}
+			AssetKeyDigest: "sha256:5ec7e75ec7e75ec7e7"}
 	}
 	nets := []bootsvc.Network{{Name: "cluster", Subnet: netip.MustParsePrefix("10.99.0.0/16"), Gateway: netip.MustParseAddr("10.99.0.1"),
 		DynamicStart: netip.MustParseAddr("10.99.200.0"), DynamicEnd: netip.MustParseAddr("10.99.200.255")}}
@@ -46,7 +46,7 @@ func serveUI(t testing.TB, ui *UI, snap *bootsvc.Snapshot, store *status.Store) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
-	go func() { h.Serve(ctx, ln); done <- struct{}{} }()
+	go func() { h.ServeAdmin(ctx, ln, ""); done <- struct{}{} }()
 	go func() { ui.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return "http://" + ln.Addr().String()
@@ -128,7 +128,7 @@ func TestUIOff(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { h.Serve(ctx, ln); close(done) }()
+	go func() { h.ServeAdmin(ctx, ln, ""); close(done) }()
 	defer func() { cancel(); <-done }()
 	for _, p := range []string{"/", "/events"} {
 		resp, err := http.Get("http://" + ln.Addr().String() + p)

@@ -148,7 +148,7 @@ func TestDiscoverFromServer(t *testing.T) {
 	h := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Inventory: func() []byte { return invJSON }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.Serve(ctx, ln) }()
+	go func() { done <- h.ServeAdmin(ctx, ln, "") }()
 	defer func() { cancel(); <-done }()
 
 	code, stdout, stderr := gitbootExec("discover", "--server", "http://"+ln.Addr().String(), "--profile", "gpu")

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/gitboot/gitboot/reconcile/githook"
+	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 )
 
@@ -189,7 +190,7 @@ func newHooksPokeCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := githook.Poke(cmd.Context(), server)
+			err := githook.PokeWith(cmd.Context(), client.Long, server)
 			var se githook.PokeStatusError
 			switch {
 			case errors.As(err, &se):

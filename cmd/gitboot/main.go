@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 	)
 
 	root.AddCommand(newImportCmd()) // gitboot import warewulf
+	addAdminTokenFlag(root)
 	return root
 }
 

@@ -83,7 +83,11 @@ func (f *powerFlags) run(cmd *cobra.Command, action power.Action, names []string
 		if f.creds != "" {
 			return fmt.Errorf("--bmc-credentials is read by the server with --server; give it to `gitboot serve`")
 		}
-		results, err = power.RunRemote(ctx, f.server, "", power.Request{Action: action, Nodes: names, All: f.all, Tags: tags,
+		tok, err := adminToken()
+		if err != nil {
+			return err
+		}
+		results, err = power.RunRemote(ctx, f.server, tok, power.Request{Action: action, Nodes: names, All: f.all, Tags: tags,
 			Parallel: f.parallel, Timeout: power.Duration(f.timeout)})
 		if err != nil {
 			return err

@@ -176,7 +176,7 @@ func TestPlanServerRefusesServerPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
+	srv := &http.Server{Handler: h.Admin("")}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	url := "http://" + l.Addr().String()

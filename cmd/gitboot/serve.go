@@ -21,6 +21,7 @@ import (
 type serveFlags struct {
 	repo, ref, state, server string
 	listenHTTP, listenTFTP   string
+	listenAdmin              string
 	logFormat                string
 	vars                     []string
 	poll                     time.Duration
@@ -46,7 +47,7 @@ func newServeCmd() *cobra.Command {
 			"work tree; or a remote URL cloned into --state): validate it, build its artifacts under\n" +
 			"--state, and serve DHCP, TFTP and HTTP from one snapshot. At start the last applied state\n" +
 			"(the inventory in --state) is served first, then the branch tip is resolved. A new commit\n" +
-			"is noticed at once (the refs are watched; POST /reconcile from loopback; SIGHUP) and every\n" +
+			"is noticed at once (the refs are watched; POST /reconcile on the admin listener; SIGHUP) and every\n" +
 			"--poll as a backstop (which also re-examines image sources and fetches a remote), planned\n" +
 			"against the running inventory and applied (unless the server block sets auto_apply =\n" +
 			"false). An invalid commit is reported once (log, git note, GET /status, /metrics) and the\n" +
@@ -65,6 +66,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.server, "server", "", "server block to act as (needed when the repository declares several)")
 	fl.StringVar(&f.listenHTTP, "listen-http", "", "HTTP listen address (default :http_port of the server block)")
 	fl.StringVar(&f.listenTFTP, "listen-tftp", "", "TFTP listen address (default :tftp_port of the server block)")
+	fl.StringVar(&f.listenAdmin, "listen-admin", defaultListenAdmin, "admin listener: the status page, /events, /status, /inventory, /metrics, /check-path, /rollout, POST /reconcile, /apply, /power (the clients' --server); a non-loopback address needs --admin-token-file; empty: none")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringArrayVar(&f.vars, "var", nil, "set an input variable: --var name=value (repeatable)")
 	fl.DurationVar(&f.poll, "poll", 30*time.Second, "re-check the branch, image sources and a remote this often (0: never)")
@@ -73,7 +75,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&f.watch, "watch", true, "notice pushes to a local repository at once (inotify on its refs); off: --poll, POST /reconcile and SIGHUP only")
 	fl.StringVar(&f.agent, "agent", "", "the gitboot-agent binary put into every system overlay as /usr/lib/gitboot/gitboot-agent (default: gitboot-agent next to this executable, symlinks resolved)")
 	fl.DurationVar(&f.reloadTimeout, "reload-timeout", 5*time.Minute, "reject a commit whose evaluation and build take longer than this as too expensive (the last good state stays served; 0: no limit)")
-	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the HTTP port")
+	fl.BoolVar(&f.ui, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the admin listener")
 	fl.IntVar(&f.tftpPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
 	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
@@ -116,6 +118,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err := checkBMCCredentials(cmd.ErrOrStderr(), f.bmcCredentials); err != nil {
 		return err
 	}
+	adminTok, err := adminToken()
+	if err != nil {
+		return err
+	}
 	var progress io.Writer
 	if fd, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
 		progress = fd
@@ -128,6 +134,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Poll: f.poll, Watch: f.watch, Notes: f.notes, NotesInterval: f.notesInterval,
 		Policy: policy, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
 		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
+		ListenAdmin: f.listenAdmin, AdminToken: adminTok,
 		Logger: log, Progress: progress,
 	})
 	var bad *serve.InvalidTipError

@@ -15,12 +15,17 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/internal/hostlist"
 	"github.com/gitboot/gitboot/reconcile/notes"
+	"github.com/gitboot/gitboot/serve"
 	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 )
 
-// defaultServerURL is where `gitboot status` looks without --server.
-const defaultServerURL = "http://127.0.0.1:9873"
+// defaultServerURL is where the clients (status, plan, discover,
+// rollout, hooks) look without --server: serve's admin listener.
+const defaultServerURL = client.DefaultURL
+
+// defaultListenAdmin is serve's --listen-admin.
+const defaultListenAdmin = serve.DefaultListenAdmin
 
 type statusOpts struct {
 	server  string

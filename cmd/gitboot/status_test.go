@@ -46,7 +46,7 @@ func statusServer(t *testing.T) string {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.Serve(ctx, ln) }()
+	go func() { done <- h.ServeAdmin(ctx, ln, "") }()
 	t.Cleanup(func() { cancel(); <-done })
 	return srv.HTTPBase()
 }

@@ -77,13 +77,18 @@ func (e PokeStatusError) Error() string { return "POST /reconcile: " + e.Status 
 // Poke sends POST {server}/reconcile and expects a 2xx answer (within
 // PokeTimeout).
 func Poke(ctx context.Context, server string) error {
+	return PokeWith(ctx, http.DefaultClient, server)
+}
+
+// PokeWith is Poke sent with c (one that adds the admin token).
+func PokeWith(ctx context.Context, c *http.Client, server string) error {
 	ctx, cancel := context.WithTimeout(ctx, PokeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(server, "/")+"/reconcile", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func Inventory(ctx context.Context, server string) (*reconcile.Inventory, []byte
 	if err != nil {
 		return nil, nil, fmt.Errorf("--server %q: %w", server, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := Long.Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the running inventory: %w", err)
 	}
@@ -47,7 +47,7 @@ func Inventory(ctx context.Context, server string) (*reconcile.Inventory, []byte
 	case http.StatusServiceUnavailable:
 		return nil, nil, nil // nothing applied yet
 	default:
-		return nil, nil, fmt.Errorf("reading the running inventory from %s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+		return nil, nil, fmt.Errorf("reading the running inventory from %s: %s%s: %s", base, resp.Status, Hint(resp.StatusCode), strings.TrimSpace(string(body)))
 	}
 	inv, err := reconcile.DecodeInventory(body)
 	if err != nil {
@@ -55,9 +55,6 @@ func Inventory(ctx context.Context, server string) (*reconcile.Inventory, []byte
 	}
 	return inv, body, nil
 }
-
-// HTTP is the client of the short requests (status, rollout): 10 s each.
-var HTTP = &http.Client{Timeout: 10 * time.Second}
 
 // Status reads GET /status from the server at base.
 func Status(ctx context.Context, base string) (*status.Report, error) {
@@ -72,7 +69,7 @@ func Status(ctx context.Context, base string) (*status.Report, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status from %s: %s", base, resp.Status)
+		return nil, fmt.Errorf("status from %s: %s%s", base, resp.Status, Hint(resp.StatusCode))
 	}
 	var rep status.Report
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&rep); err != nil {
@@ -103,7 +100,7 @@ func (r Roots) check(kind, flag, p string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := Long.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s cannot be checked by the server: %w", p, err)
 	}
@@ -113,7 +110,7 @@ func (r Roots) check(kind, flag, p string) error {
 		return fmt.Errorf("%s cannot be checked by the server: %w", p, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s cannot be checked by the server: GET /check-path: %s: %s", p, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s cannot be checked by the server: GET /check-path: %s%s: %s", p, resp.Status, Hint(resp.StatusCode), strings.TrimSpace(string(body)))
 	}
 	var a httpboot.CheckPathAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
@@ -142,7 +139,7 @@ func Apply(ctx context.Context, server string, p *reconcile.Plan) (*serve.ApplyR
 		return nil, fmt.Errorf("--server %q: %w", server, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := Long.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("asking %s to apply: %w", base, err)
 	}
@@ -153,7 +150,7 @@ func Apply(ctx context.Context, server string, p *reconcile.Plan) (*serve.ApplyR
 	}
 	var r serve.ApplyResult
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("asking %s to apply: %s: %s", base, resp.Status, strings.TrimSpace(string(data)))
+		return nil, fmt.Errorf("asking %s to apply: %s%s: %s", base, resp.Status, Hint(resp.StatusCode), strings.TrimSpace(string(data)))
 	}
 	if r.Error != "" {
 		return nil, fmt.Errorf("%s refused the plan: %s", base, r.Error)

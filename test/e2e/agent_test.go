@@ -13,11 +13,16 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
+// n1IP is node n1's address in examples/lab (n2IP: qemu_uefi_test.go).
+const n1IP = "10.99.0.11"
+
 // runAgent runs the real gitboot-agent once inside the lab's namespace,
-// installing n1's runtime overlay under root, and returns its log.
+// installing n1's runtime overlay under root, and returns its log. It
+// talks to the server from n1's own address (on the namespace's
+// loopback), as only a node's own requests count toward its status.
 func (l *gitopsLab) runAgent(t *testing.T, root string) string {
 	t.Helper()
-	out, err := l.ns.Output(context.Background(), agentBinary(t), "--root", root, "--server", "http://127.0.0.1:9873",
+	out, err := l.ns.Output(context.Background(), agentBinary(t), "--root", root, "--server", l.asN1(t),
 		"--mac", n1MAC, "--once", "--debug")
 	if err != nil {
 		t.Fatalf("gitboot-agent --once: %v\n%s\nserver log:\n%s", err, out, l.log.String())
@@ -25,10 +30,21 @@ func (l *gitopsLab) runAgent(t *testing.T, root string) string {
 	return string(out)
 }
 
+// asN1 gives the lab's namespace n1's address (on its loopback) and
+// returns the boot port's URL at that address: a request to it comes
+// from n1's own address, the only one that counts toward n1's status.
+func (l *gitopsLab) asN1(t *testing.T) string {
+	t.Helper()
+	if out, err := l.ns.Output(context.Background(), "ip", "addr", "replace", n1IP+"/32", "dev", "lo"); err != nil {
+		t.Fatalf("adding n1's address: %v %s", err, out)
+	}
+	return "http://" + n1IP + ":9873"
+}
+
 // n1Status returns n1's record from gitboot status --json.
 func (l *gitopsLab) n1Status(t *testing.T) status.NodeRecord {
 	t.Helper()
-	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", "http://127.0.0.1:9873", "--json")
+	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", adminURL, "--json")
 	if err != nil {
 		t.Fatalf("gitboot status --json: %v\n%s", err, out)
 	}
@@ -129,7 +145,7 @@ func TestAgent(t *testing.T) {
 	if st.Stage != status.StageRuntimeOverlay || !st.LastSeen.After(seen) {
 		t.Errorf("after a 304: stage %s last seen %v (before %v): want RUNTIME_OVERLAY, refreshed", st.Stage, st.LastSeen, seen)
 	}
-	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", "http://127.0.0.1:9873", "n1")
+	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", adminURL, "n1")
 	if err != nil || !strings.Contains(string(out), "RUNTIME_OVERLAY") {
 		t.Errorf("gitboot status n1: %v\n%s", err, out)
 	}

@@ -127,7 +127,7 @@ func imageDigest(script string) string {
 func TestGitOpsAutoApplyFalse(t *testing.T) {
 	l := startGitOpsLab(t)
 	l.serve(t)
-	const url = "http://127.0.0.1:9873"
+	const url = adminURL
 	script0 := l.get("/ipxe/" + n1MAC)
 	pending := filepath.Join(l.state, "pending-plan.json")
 	vars := []string{"--var", "image_source=" + l.image}
@@ -246,8 +246,8 @@ func TestGitOpsRebind(t *testing.T) {
 	}
 	l.waitFor(t, 10*time.Second, "the old port 9873 closed", func() bool { return l.closed(9873) })
 
-	// Something else holds 9875.
-	occupier, err := l.ns.Listen("tcp", ":9875")
+	// Something else holds 9876.
+	occupier, err := l.ns.Listen("tcp", ":9876")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,9 +268,9 @@ func TestGitOpsRebind(t *testing.T) {
 	fmt.Fprintf(dl, "GET %s HTTP/1.1\r\nHost: 10.99.0.1\r\n\r\n", imageURL)
 
 	errors0 := count(l.log.String(), "reconcile failed")
-	l.commit(t, "http on 9875", func(w string) { editFile(t, filepath.Join(w, "cluster.hcl"), "http_port = 9874", "http_port = 9875") })
+	l.commit(t, "http on 9876", func(w string) { editFile(t, filepath.Join(w, "cluster.hcl"), "http_port = 9874", "http_port = 9876") })
 	l.push(t, true, "main")
-	// While 9875 is taken, 9874 serves the old snapshot, every time asked.
+	// While 9876 is taken, 9874 serves the old snapshot, every time asked.
 	deadline := time.Now().Add(4 * time.Second)
 	var down []string
 	for time.Now().Before(deadline) {
@@ -289,12 +289,12 @@ func TestGitOpsRebind(t *testing.T) {
 			failures = append(failures, line)
 		}
 	}
-	if len(failures) == errors0 || !strings.Contains(failures[len(failures)-1], ":9875") {
+	if len(failures) == errors0 || !strings.Contains(failures[len(failures)-1], ":9876") {
 		t.Errorf("the failed rebind is not logged with the port:\n%s", l.log.String())
 	} else {
 		t.Logf("logged: %s", failures[len(failures)-1])
 	}
-	if strings.Contains(l.getAt(9874, "/ipxe/"+n1MAC), ":9875") {
+	if strings.Contains(l.getAt(9874, "/ipxe/"+n1MAC), ":9876") {
 		t.Errorf("a script naming the port nobody serves was published")
 	}
 	// The download in flight gets its whole artifact.
@@ -311,8 +311,8 @@ func TestGitOpsRebind(t *testing.T) {
 	dl.Close()
 
 	occupier.Close()
-	took := l.waitFor(t, 30*time.Second, "the retry applying the move to 9875", func() bool {
-		return strings.Contains(l.getAt(9875, "/ipxe/"+n1MAC), "10.99.0.1:9875/")
+	took := l.waitFor(t, 30*time.Second, "the retry applying the move to 9876", func() bool {
+		return strings.Contains(l.getAt(9876, "/ipxe/"+n1MAC), "10.99.0.1:9876/")
 	})
 	t.Logf("port freed -> served on it after %v", took.Round(time.Millisecond))
 	l.waitFor(t, 10*time.Second, "the old port 9874 closed", func() bool { return l.closed(9874) })
@@ -321,7 +321,7 @@ func TestGitOpsRebind(t *testing.T) {
 	off := l.commit(t, "dhcp off", func(w string) { setServer(t, w, `dhcp_mode = "off"`) })
 	l.push(t, true, "main")
 	l.waitFor(t, 30*time.Second, "the dhcp_mode = off commit applied", func() bool {
-		return strings.Contains(l.getAt(9875, "/inventory"), off)
+		return strings.Contains(l.get("/inventory"), off)
 	})
 	c, err := l.ns.ListenPacket("udp4", ":67")
 	if err != nil {

@@ -87,9 +87,14 @@ func (l *gitopsLab) waitFor(t *testing.T, limit time.Duration, what string, cond
 	return time.Since(start)
 }
 
-// get fetches a URL path from the server; "" on error.
+// get fetches a URL path from the server (an operator route from the
+// admin listener, adminURL); "" on error.
 func (l *gitopsLab) get(path string) string {
-	out, err := l.ns.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873"+path)
+	base := "http://127.0.0.1:9873"
+	if operatorRoute(path) {
+		base = adminURL
+	}
+	out, err := l.ns.Output(context.Background(), "curl", "-sf", base+path)
 	if err != nil {
 		return ""
 	}
@@ -155,18 +160,20 @@ func (l *gitopsLab) runtimeFile(t *testing.T, name string) string {
 // runtime overlay's is /runtime-initrd/ (the artifact as a file in a cpio).
 var digestURL = regexp.MustCompile(`/(kernel|image|system|runtime(?:-initrd)?)/[0-9a-f:]+/([0-9a-f]{64})`)
 
-// checkWhole fetches every digest URL of n1's script and checks that each
-// is served with exactly the bytes its digest names: what a booting node
-// gets is one commit's artifacts, never a mix or a half-built file.
+// checkWhole fetches every digest URL of n1's script, from n1's address,
+// and checks that each is served with exactly the bytes its digest names:
+// what a booting node gets is one commit's artifacts, never a mix or a
+// half-built file.
 func (l *gitopsLab) checkWhole(t *testing.T) string {
 	t.Helper()
+	base := l.asN1(t)
 	script := l.get("/ipxe/" + n1MAC)
 	m := digestURL.FindAllStringSubmatch(script, -1)
 	if len(m) < 3 {
 		t.Fatalf("the script names %d digest URLs, want the kernel, image and system overlay at least:\n%s", len(m), script)
 	}
 	for _, u := range m {
-		out, err := l.ns.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873"+u[0])
+		out, err := l.ns.Output(context.Background(), "curl", "-sf", base+u[0])
 		if err != nil {
 			t.Fatalf("%s is not served: %v\nscript:\n%s\nlog:\n%s", u[0], err, script, l.log.String())
 		}
@@ -265,7 +272,7 @@ func TestGitOpsPushes(t *testing.T) {
 	l.push(t, true, "main")
 	l.waitFor(t, 30*time.Second, "the bad commit rejected", func() bool { return strings.Contains(l.log.String(), "commit rejected") })
 	l.proc.Process.Signal(syscall.SIGHUP) // one more pass: must not report it again
-	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-X", "POST", "http://127.0.0.1:9873/reconcile"); err != nil {
+	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-X", "POST", adminURL+"/reconcile"); err != nil {
 		t.Errorf("POST /reconcile from loopback: %v %s", err, out)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -382,4 +389,15 @@ func unwrapRuntimeInitrd(t *testing.T, url string, data []byte) []byte {
 		t.Fatalf("%s: %d cpio entries, want 1", url, n)
 	}
 	return file
+}
+
+// operatorRoute reports whether path is served by the admin listener
+// rather than the boot port.
+func operatorRoute(path string) bool {
+	p, _, _ := strings.Cut(path, "?")
+	switch p {
+	case "/", "/events", "/status", "/inventory", "/metrics", "/check-path", "/rollout", "/reconcile", "/apply", "/power":
+		return true
+	}
+	return false
 }

@@ -81,7 +81,7 @@ func TestQEMUInitFailed(t *testing.T) {
 	if n.Error == nil || n.Error.Stage != status.StageInitFailed || n.Error.Reason != "no init to exec; tried: "+tried || n.Error.Addr.String() != "10.99.0.11" {
 		t.Fatalf("status of n1: %+v, error %+v; want INIT_FAILED with the reason from 10.99.0.11%s", n, n.Error, l.report())
 	}
-	table, err := l.srv.Output(context.Background(), l.bin, "status", "--server", baseURL, "n1")
+	table, err := l.srv.Output(context.Background(), l.bin, "status", "--server", adminURL, "n1")
 	if err != nil || !regexp.MustCompile(`(?m)^n1 +INIT_FAILED `).Match(table) || !strings.Contains(string(table), "n1: INIT_FAILED: no init to exec; tried: ") {
 		t.Errorf("gitboot status n1: %v\n%s", err, table)
 	}

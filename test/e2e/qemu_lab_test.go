@@ -274,7 +274,7 @@ func uefiArgs(t *testing.T, mac string) []string {
 // nodeStatus returns node's record from `gitboot status --json`.
 func (l *qemuLab) nodeStatus(t *testing.T, node string) status.NodeRecord {
 	t.Helper()
-	st, err := l.srv.Output(context.Background(), l.bin, "status", "--server", baseURL, "--json")
+	st, err := l.srv.Output(context.Background(), l.bin, "status", "--server", adminURL, "--json")
 	if err != nil {
 		t.Fatalf("gitboot status --json: %v\n%s%s", err, st, l.report())
 	}
@@ -291,7 +291,7 @@ func (l *qemuLab) checkServed(t *testing.T, node, ip string) string {
 		t.Errorf("status of %s: stage %s sent %q from %s; want %s sent runtime.img.gz from %s%s",
 			node, n.Stage, n.Sent, n.Addr, status.StageRuntimeOverlay, ip, l.report())
 	}
-	metrics, err := l.srv.Output(context.Background(), "curl", "-sf", baseURL+"/metrics")
+	metrics, err := l.srv.Output(context.Background(), "curl", "-sf", adminURL+"/metrics")
 	if err != nil {
 		t.Fatalf("curl /metrics: %v\n%s", err, metrics)
 	}

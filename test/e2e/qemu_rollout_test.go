@@ -19,7 +19,9 @@ import (
 
 // adminURL is the server's HTTP port as its own host reaches it: POST
 // /rollout, like POST /apply, is taken from loopback only.
-const adminURL = "http://127.0.0.1:9873"
+// adminURL is serve's admin listener (--listen-admin's default) inside
+// the server's namespace: the operator routes are there, not on 9873.
+const adminURL = "http://127.0.0.1:9875"
 
 // TestQEMURollout: two BIOS nodes whose BMCs are OpenIPMI ipmi_sim
 // instances (power on starts the node's QEMU VM, power off stops it) are

@@ -12,17 +12,23 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/status"
 )
 
-// bootN1 does what iPXE does for n1: fetch its script, then the kernel,
-// image and system overlay by the digest URLs the script names.
+// bootN1 does what iPXE does for n1, from n1's address: fetch its
+// script, then the kernel, image and system overlay by the digest URLs
+// the script names.
 func (l *gitopsLab) bootN1(t *testing.T) string {
 	t.Helper()
-	script := l.get("/ipxe/" + n1MAC)
+	base := l.asN1(t)
+	out, err := l.ns.Output(context.Background(), "curl", "-sf", base+"/ipxe/"+n1MAC)
+	if err != nil {
+		t.Fatalf("fetching n1's script: %v %s", err, out)
+	}
+	script := string(out)
 	seen := map[string]bool{}
 	for _, m := range digestURL.FindAllStringSubmatch(script, -1) {
 		if strings.HasPrefix(m[1], "runtime") {
 			continue
 		}
-		if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:9873"+m[0]); err != nil {
+		if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", base+m[0]); err != nil {
 			t.Fatalf("fetching %s: %v %s\nlog:\n%s", m[0], err, out, l.log.String())
 		}
 		seen[m[1]] = true
@@ -36,7 +42,7 @@ func (l *gitopsLab) bootN1(t *testing.T) string {
 // status runs `gitboot status --server` in the namespace with args.
 func (l *gitopsLab) status(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := l.ns.Output(context.Background(), l.bin, append([]string{"status", "--server", "http://127.0.0.1:9873"}, args...)...)
+	out, err := l.ns.Output(context.Background(), l.bin, append([]string{"status", "--server", adminURL}, args...)...)
 	if err != nil {
 		t.Fatalf("gitboot status %v: %v\n%s", args, err, out)
 	}

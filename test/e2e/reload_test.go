@@ -68,12 +68,12 @@ func TestReloadRejectedVisible(t *testing.T) {
 	if v := l.metric(`gitboot_last_rejected_timestamp_seconds`); v == "" || v == "0" {
 		t.Errorf("gitboot_last_rejected_timestamp_seconds = %q", v)
 	}
-	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", "http://127.0.0.1:9873")
+	out, err := l.ns.Output(context.Background(), l.bin, "status", "--server", adminURL)
 	if err != nil || !strings.Contains(string(out), "commit "+bad[:7]) || !strings.Contains(string(out), "rejected") ||
 		!strings.Contains(string(out), "nodes.hcl:") {
 		t.Errorf("gitboot status does not name the rejected commit: %v\n%s", err, out)
 	}
-	out, err = l.ns.Output(context.Background(), l.bin, "status", "--server", "http://127.0.0.1:9873", "--json")
+	out, err = l.ns.Output(context.Background(), l.bin, "status", "--server", adminURL, "--json")
 	if err != nil || !strings.Contains(string(out), `"last_rejected"`) || !strings.Contains(string(out), bad) {
 		t.Errorf("gitboot status --json does not name the rejected commit: %v\n%s", err, out)
 	}

@@ -68,10 +68,11 @@ func (l *servedLab) serve(t *testing.T) {
 	}
 }
 
-// nodeStatus reads GET /status from the client side and returns node n1.
+// nodeStatus reads GET /status from the admin listener (in the server's
+// namespace) and returns node n1.
 func (l *servedLab) nodeStatus(t *testing.T, name string) status.NodeRecord {
 	t.Helper()
-	out, err := l.cli.Output(context.Background(), l.bin, "status", "--server", baseURL, "--json")
+	out, err := l.srv.Output(context.Background(), l.bin, "status", "--server", adminURL, "--json")
 	if err != nil {
 		t.Fatalf("gitboot status --json: %v\n%s", err, out)
 	}
@@ -208,15 +209,23 @@ func TestServeLab(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), "reboot") {
 		t.Errorf("script for an unknown MAC: %v\n%s", err, out)
 	}
-	out, err = l.cli.Output(ctx, l.bin, "status", "--server", baseURL, "--unknown")
+	out, err = l.srv.Output(ctx, l.bin, "status", "--unknown") // the admin listener, the default --server
 	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), `node "`) || !strings.Contains(string(out), `"52:54:00:aa:bb:cc"`) {
 		t.Errorf("gitboot status --unknown: %v\n%s", err, out)
 	}
 
 	// Metrics count what was served, including the build at start.
-	out, err = l.cli.Output(ctx, "curl", "-sf", baseURL+"/metrics")
+	out, err = l.srv.Output(ctx, "curl", "-sf", adminURL+"/metrics")
 	if err != nil {
 		t.Fatalf("curl /metrics: %v\n%s", err, out)
+	}
+	// The boot port has no operator route; the admin listener is on the
+	// server's loopback only.
+	if out, _ := l.cli.Output(ctx, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", baseURL+"/metrics"); string(out) != "404" {
+		t.Errorf("GET /metrics on the boot port from the node: %s, want 404", out)
+	}
+	if out, err := l.cli.Output(ctx, "curl", "-s", "--max-time", "5", "http://"+serverIP+":9875/status"); err == nil {
+		t.Errorf("the admin listener answers the boot network: %s", out)
 	}
 	for _, want := range []string{"gitboot_build_duration_seconds_count 1", "gitboot_apply_duration_seconds_count 1",
 		`gitboot_http_requests_total{code="200",route="runtime"} 1`, `gitboot_dhcp_replies_total{type="offer"} 1`,

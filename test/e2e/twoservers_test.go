@@ -64,10 +64,16 @@ network "row2" {
 	if s := getB("/ipxe/" + n2MAC); !strings.Contains(s, "gitboot.node=n2") {
 		t.Errorf("b does not serve n2:\n%s\nlog:\n%s", s, logB.String())
 	}
-	// Both nodes fetch their boot files from their server.
+	// Both nodes fetch their boot files from their server, from their own
+	// addresses (only those count toward a node's status).
 	l.checkWhole(t)
+	if out, err := nsB.Output(context.Background(), "ip", "addr", "replace", n2IP+"/32", "dev", "lo"); err != nil {
+		t.Fatalf("adding n2's address: %v %s", err, out)
+	}
 	for _, kind := range []string{"kernel", "image", "system"} {
-		getB("/" + kind + "/" + n2MAC)
+		if out, err := nsB.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", "http://"+n2IP+":9873/"+kind+"/"+n2MAC); err != nil {
+			t.Fatalf("n2 fetching its %s: %v %s", kind, err, out)
+		}
 	}
 
 	head := git(t, l.bare, "rev-parse", "main")

@@ -90,7 +90,7 @@ func TestWebUI(t *testing.T) {
 	netnstest.RequireCommands(t, "udhcpc")
 
 	// Without JavaScript (a plain GET), the table is complete.
-	page, err := l.srv.Output(ctx, "curl", "-sf", "http://127.0.0.1:9873/")
+	page, err := l.srv.Output(ctx, "curl", "-sf", adminURL+"/")
 	if err != nil {
 		t.Fatalf("GET /: %v %s", err, page)
 	}
@@ -104,7 +104,7 @@ func TestWebUI(t *testing.T) {
 	bctx, cancel := context.WithTimeout(bctx, 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	if err := chromedp.Do(bctx, chromedp.Navigate("http://127.0.0.1:9873/"), chromedp.WaitVisible(chromedp.CSS("#nodes"))); err != nil {
+	if err := chromedp.Do(bctx, chromedp.Navigate(adminURL+"/"), chromedp.WaitVisible(chromedp.CSS("#nodes"))); err != nil {
 		t.Fatalf("loading the page: %v", err)
 	}
 	t.Logf("page loaded in %v", time.Since(start))
