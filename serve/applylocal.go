@@ -40,7 +40,14 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 	if err != nil {
 		return none, err
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger})
+	// The system overlays carry the state directory's CA and overlay key,
+	// as serve's do (a server started with --tls-cert rebuilds them with
+	// its own at its first pass).
+	trust, err := loadTrust(Config{State: cfg.State})
+	if err != nil {
+		return none, err
+	}
+	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger, Trust: artifactTrust(trust)})
 	if err != nil {
 		return none, err
 	}

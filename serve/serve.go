@@ -22,6 +22,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/webui"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/statefile"
+	"github.com/gitboot/gitboot/internal/tlsca"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -53,8 +54,9 @@ type Config struct {
 	// /status, /inventory, /metrics, /check-path, /rollout, POST
 	// /reconcile, /apply, /power ("": none; DefaultListenAdmin is the
 	// flag's default). A non-loopback address needs AdminToken.
-	ListenAdmin string
-	AdminToken  string // bearer token the admin listener requires ("": none)
+	ListenAdmin     string
+	AdminToken      string // bearer token the admin listener requires ("": none)
+	TLSCert, TLSKey string // the agents' HTTPS certificate and key ("": issued by the CA in State/tls)
 
 	Logger   *slog.Logger
 	Progress io.Writer // build progress (a terminal), or nil
@@ -144,6 +146,7 @@ type server struct {
 	nw      *notesWriter    // nil: --notes=false
 	ui      *webui.UI       // the status page, once the store is open (nil: --ui=false)
 	rs      *rolloutService // rollouts, once the store is open
+	trust   *tlsca.Bundle   // the agents' HTTPS certificate material and the overlay key
 }
 
 // newServer opens the source and the build state and wires the
@@ -156,7 +159,10 @@ func newServer(ctx context.Context, cfg Config) (*server, error) {
 	if s.src, err = openSource(ctx, cfg.Repo, cfg.State); err != nil {
 		return nil, err
 	}
-	s.builder, err = artifact.New(artifact.Config{StateDir: cfg.State, Logger: s.log, Progress: cfg.Progress, Agent: cfg.Agent})
+	if s.trust, err = loadTrust(cfg); err != nil {
+		return nil, err
+	}
+	s.builder, err = artifact.New(artifact.Config{StateDir: cfg.State, Logger: s.log, Progress: cfg.Progress, Agent: cfg.Agent, Trust: artifactTrust(s.trust)})
 	if err != nil {
 		return nil, err
 	}
@@ -265,12 +271,14 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: s.m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
 			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr,
-			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret()}),
+			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret(),
+			OverlayKey: s.trust.OverlayKey}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: s.m, Log: log.With("svc", "tftp"), MaxPerClient: cfg.TFTPPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: cfg.State, Recorder: store, Metrics: s.m, Logger: log, Seen: seen})
 		},
-		slots: map[string]*slot{},
+		slots:    map[string]*slot{},
+		agentTLS: s.trust,
 	}
 	admin, err := listenAdmin(cfg.ListenAdmin, cfg.AdminToken)
 	if err != nil {
@@ -283,7 +291,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 	s.svcs, s.admin = svcs, admin
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", strings.Join(svcs.Addrs("http"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
+		"http", strings.Join(svcs.Addrs("http"), ","), "https", strings.Join(svcs.Addrs("https"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 	return nil
 }
 

@@ -36,6 +36,7 @@ type serveFlags struct {
 	roots                    rootFlags
 	ui                       bool
 	bmcCredentials           string
+	tls                      tlsFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -81,6 +82,7 @@ func newServeCmd() *cobra.Command {
 	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	f.signing.register(fl)
 	f.roots.register(fl)
+	f.tls.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -135,6 +137,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Policy: policy, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
 		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
 		ListenAdmin: f.listenAdmin, AdminToken: adminTok,
+		TLSCert: f.tls.cert, TLSKey: f.tls.key,
 		Logger: log, Progress: progress,
 	})
 	var bad *serve.InvalidTipError
