@@ -24,6 +24,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(GO) run ./tools/golimits -known .ci/golimits-known .
 
 # Short runs of every fuzz target (FUZZTIME each).
 fuzz:

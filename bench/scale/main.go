@@ -177,18 +177,12 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 		return nil, err
 	}
 	changed := strings.Replace(string(data), `kernel_args = ["quiet"]`, `kernel_args = ["quiet", "debug"]`, 1)
-	if err := os.WriteFile(nodesFile, []byte(changed), 0o644); err != nil {
-		return nil, err
-	}
-	if err := benchenv.Git(repo, "commit", "-q", "-am", "one node"); err != nil {
+	if err := commitFile(repo, nodesFile, changed, "one node"); err != nil {
 		return nil, err
 	}
 	do("plan, one node changed", gitboot, cli("plan")...)
 	do("apply, one node changed", gitboot, cli("apply", "--auto-approve")...)
-	if err := os.WriteFile(nodesFile, []byte(changed+"# a comment\n"), 0o644); err != nil {
-		return nil, err
-	}
-	if err := benchenv.Git(repo, "commit", "-q", "-am", "comment"); err != nil {
+	if err := commitFile(repo, nodesFile, changed+"# a comment\n", "comment"); err != nil {
 		return nil, err
 	}
 	do("plan, comment only", gitboot, cli("plan")...)
@@ -217,6 +211,14 @@ func measure(gitboot, self string, n int, perNode bool) ([]step, error) {
 		do("apply, per-node system overlays", gitboot, cli("apply", "--auto-approve")...)
 	}
 	return steps, failed
+}
+
+// commitFile writes text to file and commits it in repo.
+func commitFile(repo, file, text, msg string) error {
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		return err
+	}
+	return benchenv.Git(repo, "commit", "-q", "-am", msg)
 }
 
 // run runs a command and returns its wall time, CPU time (user + system)

@@ -123,12 +123,7 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.Appl
 	ev, err := serve.ApplyLocal(cmd.Context(), serve.LocalConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.block,
 		Vars: opts.Vars, Roots: roots, Logger: log, Policy: policy, Force: f.force}, p)
 	if err != nil {
-		var ce *reconcile.ConfigError
-		if errors.As(err, &ce) {
-			writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
-			return nil, exitError{1}
-		}
-		return nil, err
+		return nil, configErr(cmd.ErrOrStderr(), err, f.repo, "")
 	}
 	return serve.ResultOf(ev, nil), nil
 }

@@ -61,44 +61,24 @@ func (o *discoverOpts) run(ctx context.Context, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var macs []string
-	var todo []discover.Seen
-	for _, s := range seen {
-		if name, ok := d.Node(s.MAC); ok {
-			fmt.Fprintf(errOut, "gitboot discover: %s is node %s already: skipped\n", s.MAC, name)
-			continue
+	p, err := d.Propose(discover.Request{Seen: seen, Profile: o.profile, Network: o.network, NameFormat: o.nameFormat,
+		Skipped: func(mac, node string) {
+			fmt.Fprintf(errOut, "gitboot discover: %s is node %s already: skipped\n", mac, node)
+		}})
+	if err != nil || p == nil {
+		if p == nil && err == nil {
+			fmt.Fprintln(errOut, "gitboot discover: no unknown MACs: nothing to propose")
 		}
-		macs = append(macs, s.MAC)
-		todo = append(todo, s)
-	}
-	if len(todo) == 0 {
-		fmt.Fprintln(errOut, "gitboot discover: no unknown MACs: nothing to propose")
-		return nil
-	}
-	profile, err := d.PickProfile(o.profile)
-	if err != nil {
 		return err
 	}
-	network, err := nodeblock.Pick(d.Networks(), o.network, todo[0].Addr)
-	if err != nil {
-		return fmt.Errorf("--network: %w", err)
-	}
-	blocks, err := nodeblock.Propose(macs, d.Options(network, o.nameFormat, profile))
-	if err != nil {
-		return err
-	}
-	for i := range blocks {
-		blocks[i].Comment = todo[i].Comment
-	}
-	text := nodeblock.Write(blocks, profile)
 	if o.write == "" {
-		_, err := out.Write(text)
+		_, err := out.Write(p.Text)
 		return err
 	}
-	if err := discover.AppendBlocks(o.write, text); err != nil {
+	if err := discover.AppendBlocks(o.write, p.Text); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Appended %d node block(s) to %s (network %s, profile %s): review, commit and push.\n", len(blocks), o.write, network.Name, profile)
+	fmt.Fprintf(out, "Appended %d node block(s) to %s (network %s, profile %s): review, commit and push.\n", p.Blocks, o.write, p.Network, p.Profile)
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/gitboot/gitboot/reconcile/githook"
@@ -161,44 +160,26 @@ func newHooksPreReceiveCmd() *cobra.Command {
 	return cmd
 }
 
-// runPreReceive reads the hook's "old new refname" lines and validates the
-// update of ref, if there is one (with sign.require, its signature first).
-// Other refs pass unchecked.
+// runPreReceive checks the push of ref (githook.PreReceive): exit status
+// 1 when it is refused.
 func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []string, roots rootFlags, sign signingFlags) error {
-	stderr := cmd.ErrOrStderr()
-	newID, err := githook.ReadUpdate(cmd.InOrStdin(), ref)
-	if err != nil {
-		return err
-	}
-	if newID == "" {
-		return nil
-	}
-	if strings.Trim(newID, "0") == "" {
-		fmt.Fprintf(stderr, "gitboot: refusing to delete %s: gitboot serves this branch. Push a new commit to it instead.\n", ref)
-		return exitError{1}
-	}
-	short := newID[:min(len(newID), 12)]
-	if err := preReceiveSigned(ctx, stderr, ref, newID, sign); err != nil {
-		return err
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("pre-receive: %w", err)
 	}
-	args := append([]string{exe, "validate"}, roots.args()...)
+	validate := append([]string{exe, "validate"}, roots.args()...)
 	for _, v := range vars {
-		args = append(args, "--var", v)
+		validate = append(validate, "--var", v)
 	}
-	valid, err := githook.ValidatePush(ctx, newID, args, stderr)
-	switch {
-	case err != nil:
-		return err
-	case !valid:
-		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: commit %s is not valid. Fix the errors above and push again.\n", ref, short)
+	check := githook.PreReceive{Ref: ref, Validate: validate, KeysFile: sign.keys, Stderr: cmd.ErrOrStderr()}
+	if sign.require || sign.keys != "" {
+		check.Policy = sign.policy
+	}
+	ok, err := check.Check(ctx, cmd.InOrStdin())
+	if err == nil && !ok {
 		return exitError{1}
 	}
-	fmt.Fprintf(stderr, "gitboot: commit %s is valid; accepting the push to %s.\n", short, ref)
-	return nil
+	return err
 }
 
 func newHooksPokeCmd() *cobra.Command {

@@ -105,13 +105,7 @@ func renderNode(cmd *cobra.Command, f planFlags, node, agent string) (*artifact.
 	}
 	c, srv, err := reconcile.Load(commit, opts.Vars, f.block, roots)
 	if err != nil {
-		var ce *reconcile.ConfigError
-		if errors.As(err, &ce) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid.\n\n", ce.Commit, f.repo)
-			writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
-			return nil, exitError{1}
-		}
-		return nil, err
+		return nil, configErr(cmd.ErrOrStderr(), err, f.repo, ".")
 	}
 	if agent == "" {
 		if p, err := artifact.DefaultAgent(); err == nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -159,13 +158,7 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	}
 	p, err := reconcile.PlanCommitState(state, src, ref, opts.Vars, f.block, roots, running, data)
 	if err != nil {
-		var ce *reconcile.ConfigError
-		if errors.As(err, &ce) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid: it would be rejected.\n\n", ce.Commit, f.repo)
-			writeDiagnostics(cmd.ErrOrStderr(), ce.Files, ce.Diags)
-			return nil, exitError{1}
-		}
-		return nil, err
+		return nil, configErr(cmd.ErrOrStderr(), err, f.repo, ": it would be rejected.")
 	}
 	if err := checkPlanCredentials(cmd.ErrOrStderr(), f, p.Desired); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -64,7 +63,7 @@ func newPowerCmd() *cobra.Command {
 // run selects the nodes, runs the action (here or on --server) and prints
 // the results.
 func (f *powerFlags) run(cmd *cobra.Command, action power.Action, names []string) error {
-	tags, err := parseTags(f.tags)
+	tags, err := power.ParseTags(f.tags)
 	if err != nil {
 		return err
 	}
@@ -160,19 +159,3 @@ func loadCluster(cmd *cobra.Command, repo, ref string, vars []string) (*hclspec.
 // credFiles gives writeDiagnostics the credentials file's source for its
 // snippets, except the lines holding passwords.
 func credFiles(path string) map[string]*hcl.File { return power.CredentialSources(path) }
-
-// parseTags parses --tag KEY=VALUE flags.
-func parseTags(flags []string) (map[string]string, error) {
-	if len(flags) == 0 {
-		return nil, nil
-	}
-	tags := make(map[string]string, len(flags))
-	for _, kv := range flags {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--tag %q: expected KEY=VALUE", kv)
-		}
-		tags[k] = v
-	}
-	return tags, nil
-}

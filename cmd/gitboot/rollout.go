@@ -20,19 +20,13 @@ import (
 )
 
 type rolloutOpts struct {
-	server      string
-	batch       string
-	maxFailures int
-	wait        string
-	timeout     time.Duration
-	dryRun      bool
-	only        []string
-	tags        []string
-	creds       string
-	json        bool
-	watch       bool
-	cancel      bool
-	poll        time.Duration
+	rollout.Options
+	server string
+	creds  string
+	json   bool
+	watch  bool
+	cancel bool
+	poll   time.Duration
 }
 
 func newRolloutCmd() *cobra.Command {
@@ -53,11 +47,11 @@ func newRolloutCmd() *cobra.Command {
 			"server: --watch shows it again, --cancel stops it. Exit status 0 when it completed, 1\n" +
 			"otherwise.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			only, err := hostlist.ExpandArgs(append(o.only, args...))
+			only, err := hostlist.ExpandArgs(append(o.Only, args...))
 			if err != nil {
 				return err
 			}
-			o.only = only
+			o.Only = only
 			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return o.run(ctx, cmd, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -65,13 +59,13 @@ func newRolloutCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.server, "server", defaultServerURL, "base URL of the gitboot server (it runs the rollout)")
-	f.StringVar(&o.batch, "batch", "", "nodes per batch: N, or a percentage such as 10% (default: the server block's rollout batch, else 10%)")
-	f.IntVar(&o.maxFailures, "max-failures", -1, "failed nodes tolerated before the rollout halts (default: the server block's max_failures, else 0)")
-	f.StringVar(&o.wait, "wait", "", "the stage a rebooted node must reach (default RUNTIME_OVERLAY)")
-	f.DurationVar(&o.timeout, "timeout", 0, "how long a batch may take (default 15m)")
-	f.BoolVar(&o.dryRun, "dry-run", false, "print the batches, reboot nothing")
-	f.StringArrayVar(&o.only, "only", nil, "only these nodes (names, globs or host ranges such as n[01-04]; repeatable)")
-	f.StringArrayVar(&o.tags, "tag", nil, "only nodes with this tag: --tag k=v (repeatable; all must match)")
+	f.StringVar(&o.Batch, "batch", "", "nodes per batch: N, or a percentage such as 10% (default: the server block's rollout batch, else 10%)")
+	f.IntVar(&o.MaxFailures, "max-failures", -1, "failed nodes tolerated before the rollout halts (default: the server block's max_failures, else 0)")
+	f.StringVar(&o.Wait, "wait", "", "the stage a rebooted node must reach (default RUNTIME_OVERLAY)")
+	f.DurationVar(&o.Timeout, "timeout", 0, "how long a batch may take (default 15m)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the batches, reboot nothing")
+	f.StringArrayVar(&o.Only, "only", nil, "only these nodes (names, globs or host ranges such as n[01-04]; repeatable)")
+	f.StringArrayVar(&o.Tags, "tag", nil, "only nodes with this tag: --tag k=v (repeatable; all must match)")
 	f.StringVar(&o.creds, "bmc-credentials", "", "not used here: the server holds the BMC credentials (gitboot serve --bmc-credentials FILE)")
 	f.BoolVar(&o.json, "json", false, "print the rollout's final progress as JSON")
 	f.BoolVar(&o.watch, "watch", false, "start nothing: watch the server's current rollout until it ends")
@@ -79,37 +73,6 @@ func newRolloutCmd() *cobra.Command {
 	f.DurationVar(&o.poll, "poll", 500*time.Millisecond, "how often the progress is read")
 	_ = f.MarkHidden("poll")
 	return cmd
-}
-
-func (o *rolloutOpts) request() (rollout.Request, error) {
-	req := rollout.Request{Batch: o.batch, Wait: o.wait, DryRun: o.dryRun, Only: o.only}
-	if o.batch != "" {
-		if _, err := rollout.ParseBatch(o.batch); err != nil {
-			return req, fmt.Errorf("--batch: %w", err)
-		}
-	}
-	if o.maxFailures >= 0 {
-		req.MaxFailures = &o.maxFailures
-	} else if o.maxFailures != -1 {
-		return req, fmt.Errorf("--max-failures %d: must be 0 or more", o.maxFailures)
-	}
-	if o.timeout < 0 {
-		return req, fmt.Errorf("--timeout %v: must be positive", o.timeout)
-	}
-	if o.timeout > 0 {
-		req.Timeout = o.timeout.String()
-	}
-	for _, kv := range o.tags {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return req, fmt.Errorf("--tag %q: want key=value", kv)
-		}
-		if req.Tags == nil {
-			req.Tags = map[string]string{}
-		}
-		req.Tags[k] = v
-	}
-	return req, nil
 }
 
 func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut io.Writer) error {
@@ -167,7 +130,7 @@ func (o *rolloutOpts) call(ctx context.Context, base string) (*rollout.Progress,
 		}
 		return p, err
 	}
-	req, err := o.request()
+	req, err := o.Request()
 	if err != nil {
 		return nil, err
 	}
@@ -175,39 +138,20 @@ func (o *rolloutOpts) call(ctx context.Context, base string) (*rollout.Progress,
 	return rollout.Call(ctx, statusClient, http.MethodPost, base, body)
 }
 
-// follow draws p's progress every --poll until it is finished (or
-// replaced by another rollout) and returns how it ended.
+// follow draws p's progress until it is finished (or replaced by
+// another rollout) and returns how it ended.
 func (o *rolloutOpts) follow(ctx context.Context, base string, p *rollout.Progress, out, errOut io.Writer) (*rollout.Progress, error) {
 	view := rollout.NewView(out, isTerminal(out) && !o.json, o.json)
-	view.Draw(p)
-	t := time.NewTicker(o.poll)
-	defer t.Stop()
-	failures := 0
-	for !p.Finished() {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(errOut, "\ngitboot rollout: stopped watching; rollout %s goes on on the server (gitboot rollout --watch, --cancel)\n", p.ID)
-			return nil, exitError{1}
-		case <-t.C:
-		}
-		next, err := rollout.Call(ctx, statusClient, http.MethodGet, base, nil)
-		if err != nil {
-			if failures++; failures > 20 {
-				return nil, err
-			}
-			continue
-		}
-		failures = 0
-		if next.ID != p.ID {
-			// Another rollout replaced it (a newer commit): show how ours ended.
-			fmt.Fprintf(errOut, "gitboot rollout: rollout %s was replaced by %s (commit %s)\n", p.ID, next.ID, reconcile.Short(next.Commit))
-			p.State = rollout.StateSuperseded
-			break
-		}
-		p = next
-		view.Draw(p)
+	f := rollout.Follower{Client: statusClient, Base: base, Poll: o.poll, Draw: view.Draw,
+		Replaced: func(old, next *rollout.Progress) {
+			fmt.Fprintf(errOut, "gitboot rollout: rollout %s was replaced by %s (commit %s)\n", old.ID, next.ID, reconcile.Short(next.Commit))
+		}}
+	end, err := f.Follow(ctx, p)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(errOut, "\ngitboot rollout: stopped watching; rollout %s goes on on the server (gitboot rollout --watch, --cancel)\n", p.ID)
+		return nil, exitError{1}
 	}
-	return p, nil
+	return end, err
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -118,7 +118,7 @@ func TestRolloutCommandDryRunAndErrors(t *testing.T) {
 	}{
 		{[]string{"--batch", "0"}, "--batch"},
 		{[]string{"--batch", "150%"}, "at most 100%"},
-		{[]string{"--tag", "role"}, "want key=value"},
+		{[]string{"--tag", "role"}, "expected KEY=VALUE"},
 		{[]string{"--max-failures", "-2"}, "must be 0 or more"},
 		{[]string{"--bmc-credentials", "/etc/bmc.hcl"}, "start gitboot serve with --bmc-credentials"},
 	} {

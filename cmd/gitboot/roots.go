@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
-
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/spf13/pflag"
 )
@@ -25,32 +22,10 @@ func (f *rootFlags) register(fl *pflag.FlagSet) {
 
 // roots returns the allowed directories, made absolute.
 func (f *rootFlags) roots() (hclspec.Roots, error) {
-	abs := func(flag string, dirs []string) ([]string, error) {
-		out := make([]string, 0, len(dirs))
-		for _, d := range dirs {
-			if d == "" {
-				return nil, fmt.Errorf("--%s: empty directory", flag)
-			}
-			a, err := filepath.Abs(d)
-			if err != nil {
-				return nil, fmt.Errorf("--%s %s: %w", flag, d, err)
-			}
-			out = append(out, a)
-		}
-		return out, nil
-	}
-	var r hclspec.Roots
-	var err error
 	if err := f.registry.apply(); err != nil {
-		return r, err
+		return hclspec.Roots{}, err
 	}
-	if r.Images, err = abs("image-root", f.images); err != nil {
-		return r, err
-	}
-	if r.IPXE, err = abs("ipxe-dir", f.ipxe); err != nil {
-		return r, err
-	}
-	return r, nil
+	return hclspec.AbsRoots(f.images, f.ipxe)
 }
 
 // args returns the flags that give a child command (validate, run by the

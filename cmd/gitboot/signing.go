@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"github.com/gitboot/gitboot/reconcile"
@@ -79,31 +77,4 @@ func verifySavedPlan(cmd *cobra.Command, f planFlags, p *reconcile.Plan) error {
 	}
 	_, err = checkSigned(cmd, src, policy, p.Commit, "apply the plan of commit "+reconcile.Short(p.Commit))
 	return err
-}
-
-// preReceiveSigned refuses (exit status 1) a push of commit id to ref that
-// is not signed by a trusted key, when sign.require. The keys file is read
-// at every push, so editing it needs no reinstall. The commit is read with
-// `git cat-file` (the pushed objects are quarantined, visible to git only).
-func preReceiveSigned(ctx context.Context, stderr io.Writer, ref, id string, sign signingFlags) error {
-	policy, err := sign.policy()
-	if err != nil {
-		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: the trusted keys cannot be read: %v\n", ref, err)
-		return exitError{1}
-	}
-	if policy == nil {
-		return nil
-	}
-	raw, err := gitsrc.CatCommit(ctx, id)
-	if err != nil {
-		return fmt.Errorf("pre-receive: %w", err)
-	}
-	signer, err := policy.VerifyRaw(raw)
-	if err != nil {
-		fmt.Fprintf(stderr, "gitboot: refusing the push to %s: %v.\n", ref, err)
-		fmt.Fprintf(stderr, "gitboot: sign it with a key in %s (git commit -S) and push again.\n", sign.keys)
-		return exitError{1}
-	}
-	fmt.Fprintf(stderr, "gitboot: commit %s is signed by %s.\n", reconcile.Short(id), signer)
-	return nil
 }

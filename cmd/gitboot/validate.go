@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/diagfmt"
 	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
 )
 
@@ -90,18 +87,7 @@ func newValidateCmd() *cobra.Command {
 
 // loadOptions builds hclspec options for a repository directory.
 func loadOptions(dir string, vars []string) (hclspec.Options, error) {
-	opts := hclspec.Options{Vars: map[string]string{}, Parser: hclparse.NewParser()}
-	if clean := filepath.Clean(dir); clean != "." {
-		opts.FilePrefix = filepath.ToSlash(clean)
-	}
-	for _, kv := range vars {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || name == "" {
-			return opts, fmt.Errorf("--var %q: expected name=value", kv)
-		}
-		opts.Vars[name] = value
-	}
-	return opts, nil
+	return hclspec.OptionsFor(dir, vars)
 }
 
 // openRepoDir opens dir so that nothing read through it (file(), overlay
