@@ -31,6 +31,7 @@ type Server struct {
 	Address         netip.Addr // the address nodes reach: next-server, URLs
 	Interface       string     // where DHCP listens; empty: all
 	HTTPPort        int
+	HTTPSPort       int // the agents' HTTPS listener; 0: none (agents fetch over HTTP)
 	TFTPPort        int
 	DHCPPort        int
 	DHCPMode        string // DHCPAuthoritative, DHCPProxy or DHCPOff

@@ -13,6 +13,7 @@ import (
 // Server defaults (DESIGN.md's server block).
 const (
 	DefaultHTTPPort        = 9873
+	DefaultHTTPSPort       = 9874
 	DefaultTFTPPort        = 69
 	DefaultDHCPPort        = 67
 	DefaultDHCPMode        = "authoritative"
@@ -25,7 +26,7 @@ const (
 var dhcpModes = []string{"authoritative", "proxy", "off"}
 
 var serverSchema = withRollout(schema("address", "networks", "interface", "http_port", "tftp_port", "dhcp_port",
-	"dhcp_mode", "ipxe_dir", "runtime_interval", "router_advert", "secure_runtime", "uefi_boot_file", "auto_apply"))
+	"dhcp_mode", "ipxe_dir", "runtime_interval", "router_advert", "secure_runtime", "uefi_boot_file", "auto_apply", "https_port"))
 
 func (l *loader) body(b rawBlock, s *hcl.BodySchema, eachOK bool) *attrs {
 	content, diags := b.block.Body.Content(s)
@@ -45,7 +46,7 @@ func (l *loader) required(b rawBlock, a *attrs, name string) bool {
 func (l *loader) decodeServer(b rawBlock) {
 	a := l.body(b, serverSchema, false)
 	s := &Server{
-		Name: b.name, HTTPPort: DefaultHTTPPort, TFTPPort: DefaultTFTPPort, DHCPPort: DefaultDHCPPort,
+		Name: b.name, HTTPPort: DefaultHTTPPort, HTTPSPort: DefaultHTTPSPort, TFTPPort: DefaultTFTPPort, DHCPPort: DefaultDHCPPort,
 		DHCPMode: DefaultDHCPMode, IPXEDir: DefaultIPXEDir, RuntimeInterval: DefaultRuntimeInterval,
 		RouterAdvert: true, AutoApply: true, UEFIBootFile: DefaultUEFIBootFile, Range: b.block.DefRange,
 	}
@@ -63,6 +64,13 @@ func (l *loader) decodeServer(b rawBlock) {
 	}
 	if v, _, ok := a.port("http_port"); ok {
 		s.HTTPPort = v
+	}
+	if v, at, ok := a.port("https_port"); ok {
+		if v == s.HTTPPort {
+			a.valueErr(at, "Port in use", "https_port must differ from http_port (%d): the agent's HTTPS listener and the boot HTTP listener share the address.", s.HTTPPort)
+		} else {
+			s.HTTPSPort = v
+		}
 	}
 	if v, _, ok := a.port("tftp_port"); ok {
 		s.TFTPPort = v

@@ -47,6 +47,7 @@ type Server struct {
 	Networks        []string // network names; all networks when the block omits it
 	Interface       string
 	HTTPPort        int
+	HTTPSPort       int // the agents' HTTPS listener (https_port)
 	TFTPPort        int
 	DHCPPort        int
 	DHCPMode        string // authoritative | proxy | off

@@ -69,6 +69,7 @@ type ServerState struct {
 	Networks        []string `json:"networks"`
 	Interface       string   `json:"interface"`
 	HTTPPort        int      `json:"http_port"`
+	HTTPSPort       int      `json:"https_port,omitempty"`
 	TFTPPort        int      `json:"tftp_port"`
 	DHCPPort        int      `json:"dhcp_port"`
 	DHCPMode        string   `json:"dhcp_mode"`
@@ -270,7 +271,7 @@ func serverState(c *hclspec.Cluster, srv *hclspec.Server) ServerState {
 	slices.Sort(nets)
 	s := ServerState{
 		Name: srv.Name, Networks: nets, Interface: srv.Interface,
-		HTTPPort: srv.HTTPPort, TFTPPort: srv.TFTPPort, DHCPPort: srv.DHCPPort, DHCPMode: srv.DHCPMode,
+		HTTPPort: srv.HTTPPort, HTTPSPort: srv.HTTPSPort, TFTPPort: srv.TFTPPort, DHCPPort: srv.DHCPPort, DHCPMode: srv.DHCPMode,
 		IPXEDir: srv.IPXEDir, UEFIBootFile: srv.UEFIBootFile, RuntimeInterval: srv.RuntimeInterval.String(),
 		RouterAdvert: srv.RouterAdvert, SecureRuntime: srv.SecureRuntime, AutoApply: srv.AutoApply,
 	}
@@ -410,7 +411,7 @@ func writeInventory(stateDir string, data []byte) error {
 func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) {
 	s := inv.Server
 	srv := bootsvc.Server{
-		Name: s.Name, Interface: s.Interface, HTTPPort: s.HTTPPort, TFTPPort: s.TFTPPort, DHCPPort: s.DHCPPort,
+		Name: s.Name, Interface: s.Interface, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, TFTPPort: s.TFTPPort, DHCPPort: s.DHCPPort,
 		DHCPMode: s.DHCPMode, IPXEDir: s.IPXEDir, UEFIBootFile: s.UEFIBootFile,
 		RouterAdvert: s.RouterAdvert, SecureRuntime: s.SecureRuntime,
 	}

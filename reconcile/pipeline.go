@@ -180,7 +180,7 @@ func (r *Reconciler) recordStep(p pass, inv *Inventory, res *artifact.Result) {
 func (r *Reconciler) reject(commit *gitsrc.Commit, err error) {
 	if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 		r.rejected = ce
-		r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", commit.Short(), "subject", commit.Subject, "err", err)
+		r.logRejected(commit, err)
 	}
 }
 

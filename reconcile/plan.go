@@ -340,7 +340,7 @@ func attrsIf(present bool, m map[string]any) map[string]any {
 func serverAttrs(s ServerState) map[string]any {
 	return map[string]any{
 		"name": s.Name, "address": s.Address, "networks": s.Networks, "interface": s.Interface,
-		"http_port": s.HTTPPort, "tftp_port": s.TFTPPort, "dhcp_port": s.DHCPPort, "dhcp_mode": s.DHCPMode,
+		"http_port": s.HTTPPort, "https_port": s.HTTPSPort, "tftp_port": s.TFTPPort, "dhcp_port": s.DHCPPort, "dhcp_mode": s.DHCPMode,
 		"ipxe_dir": s.IPXEDir, "uefi_boot_file": s.UEFIBootFile, "runtime_interval": s.RuntimeInterval,
 		"router_advert": s.RouterAdvert, "secure_runtime": s.SecureRuntime, "auto_apply": s.AutoApply,
 	}

@@ -178,6 +178,12 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err := checkInventoryRoots(inv, r.cfg.Roots); err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
+	if err := r.verifyApplied(inv.Commit); err != nil {
+		// Not served, but a plan made against the recorded state (which
+		// replaces it with a trusted commit) is not stale.
+		r.runningData = data
+		return nil, err
+	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
@@ -241,15 +247,17 @@ type Options struct {
 // commit; any other error leaves the served state as it was and is worth
 // retrying.
 func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluation, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	start := r.cfg.Now()
-	// Fetch: a remote source's new commits (a local one: nothing).
+	// Fetch: a remote source's new commits (a local one: nothing). Outside
+	// the lock: a slow or stalled remote (bounded by its timeout) never
+	// holds up POST /apply, /inventory or another pass's apply.
 	if f, ok := r.cfg.Source.(fetcher); ok {
 		if err := f.Fetch(ctx); err != nil {
 			r.cfg.Logger.Warn("fetch failed; using the commits already fetched", "err", err)
 		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	commit, err := r.cfg.Source.Resolve(r.cfg.Ref)
 	if err != nil {
 		return Evaluation{Result: ResultError, Err: err}, err

@@ -3,8 +3,10 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
 )
 
 // RebuildApplied builds the last applied commit again, for when Restore
@@ -17,6 +19,9 @@ func (r *Reconciler) RebuildApplied(ctx context.Context) (*bootsvc.Snapshot, err
 	defer r.mu.Unlock()
 	inv, _, err := ReadInventory(r.cfg.StateDir)
 	if err != nil || inv == nil {
+		return nil, err
+	}
+	if err := r.verifyApplied(inv.Commit); err != nil {
 		return nil, err
 	}
 	commit, err := r.cfg.Source.Resolve(inv.Commit)
@@ -36,4 +41,43 @@ func (r *Reconciler) incomplete() bool {
 		return true
 	}
 	return false
+}
+
+// logRejected logs a rejected commit and what is served instead. The
+// commit served is never called rejected: when the rejected commit is the
+// one served (a signature policy stricter than when it was applied), the
+// log says that it stays served only until a valid commit replaces it.
+func (r *Reconciler) logRejected(commit *gitsrc.Commit, err error) {
+	switch {
+	case r.running == nil || r.snap == nil:
+		r.cfg.Logger.Error("commit rejected; nothing is served yet", "commit", commit.Short(), "subject", commit.Subject, "err", err)
+	case r.running.Commit == commit.Hash:
+		r.cfg.Logger.Error("the served commit no longer passes its checks; it stays served until a valid commit is applied",
+			"commit", commit.Short(), "subject", commit.Subject, "err", err)
+	default:
+		r.cfg.Logger.Error("commit rejected; the last good state stays served", "commit", commit.Short(), "subject", commit.Subject,
+			"served", Short(r.running.Commit), "err", err)
+	}
+}
+
+// WaitApplied runs a pass every interval until one applies a commit (or
+// finds its desired state served already), for a server that has nothing
+// it may serve: the applied state and the branch tip both failed the
+// signature policy. Trigger starts a pass at once (a push noticed). It
+// returns the applying evaluation, or ctx's error.
+func (r *Reconciler) WaitApplied(ctx context.Context, interval time.Duration) (Evaluation, error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Evaluation{}, ctx.Err()
+		case <-t.C:
+		case <-r.trigger:
+		}
+		ev, err := r.ReconcileOnce(ctx, Options{})
+		if err == nil && r.Snapshot() != nil && (ev.Result == ResultApplied || ev.Result == ResultUnchanged) {
+			return ev, nil
+		}
+	}
 }

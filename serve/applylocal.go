@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,6 +21,10 @@ type LocalConfig struct {
 	Vars             map[string]string
 	Roots            hclspec.Roots
 	Logger           *slog.Logger
+	// Policy is the signature policy enforced (the one bound to State;
+	// nil: every commit is accepted). The applied state restored first is
+	// verified against it too: an untrusted one is replaced by the plan.
+	Policy *gitsrc.Policy
 }
 
 // ApplyLocal applies a saved plan to cfg.State itself, holding its lock
@@ -40,7 +45,14 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 	if err != nil {
 		return none, err
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger})
+	// The system overlays carry the state directory's CA and overlay key,
+	// as serve's do (a server started with --tls-cert rebuilds them with
+	// its own at its first pass).
+	trust, err := loadTrust(Config{State: cfg.State})
+	if err != nil {
+		return none, err
+	}
+	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger, Trust: artifactTrust(trust)})
 	if err != nil {
 		return none, err
 	}
@@ -49,8 +61,11 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 		block = p.Desired.Server.Name
 	}
 	rec := reconcile.New(reconcile.Config{Source: src, Ref: cfg.Ref, Server: block, Vars: cfg.Vars, Builder: builder,
-		StateDir: cfg.State, Logger: cfg.Logger, Roots: cfg.Roots})
-	if _, err := rec.Restore(); err != nil {
+		StateDir: cfg.State, Logger: cfg.Logger, Roots: cfg.Roots, Verify: CommitVerifier(src, cfg.Policy)})
+	var untrusted *reconcile.UntrustedStateError
+	if _, err := rec.Restore(); errors.As(err, &untrusted) {
+		cfg.Logger.Warn("the applied state fails the signature policy; applying the plan replaces it", "err", err)
+	} else if err != nil {
 		return none, err
 	}
 	return rec.ApplyPlan(ctx, p)

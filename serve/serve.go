@@ -22,6 +22,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/webui"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/statefile"
+	"github.com/gitboot/gitboot/internal/tlsca"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -41,20 +42,28 @@ type Config struct {
 	Watch                  bool          // watch a local repository's refs
 	Notes                  bool          // write refs/notes/gitboot
 	NotesInterval          time.Duration // node status notes at most this often
-	Policy                 *gitsrc.Policy
-	Agent                  string // gitboot-agent binary for the system overlays
-	TFTPPerClient          int
-	HTTPPerClient          int
-	ReloadTimeout          time.Duration
-	Roots                  hclspec.Roots
-	UI                     bool   // serve the web status page
-	BMCCredentials         string // credentials file ("": none)
+	// Policy is the signature policy to enforce; Signing the flags that
+	// set it. Run enforces the policy recorded in State (recording
+	// Signing's when it asks for one), else Policy.
+	Policy  *gitsrc.Policy
+	Signing reconcile.PolicyFlags
+	// Remote is the credentials and timeout for a remote Repo (fetches
+	// and notes pushes).
+	Remote         gitsrc.RemoteOptions
+	Agent          string // gitboot-agent binary for the system overlays
+	TFTPPerClient  int
+	HTTPPerClient  int
+	ReloadTimeout  time.Duration
+	Roots          hclspec.Roots
+	UI             bool   // serve the web status page
+	BMCCredentials string // credentials file ("": none)
 	// ListenAdmin is the admin listener's address: the page, /events,
 	// /status, /inventory, /metrics, /check-path, /rollout, POST
 	// /reconcile, /apply, /power ("": none; DefaultListenAdmin is the
 	// flag's default). A non-loopback address needs AdminToken.
-	ListenAdmin string
-	AdminToken  string // bearer token the admin listener requires ("": none)
+	ListenAdmin     string
+	AdminToken      string // bearer token the admin listener requires ("": none)
+	TLSCert, TLSKey string // the agents' HTTPS certificate and key ("": issued by the CA in State/tls)
 
 	Logger   *slog.Logger
 	Progress io.Writer // build progress (a terminal), or nil
@@ -83,9 +92,6 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.TFTPPerClient < 1 || cfg.HTTPPerClient < 1 {
 		return fmt.Errorf("--tftp-max-per-client %d, --http-max-per-client %d: both must be at least 1", cfg.TFTPPerClient, cfg.HTTPPerClient)
 	}
-	if cfg.Policy != nil {
-		log.Info("only commits signed by a trusted key are applied", "trusted_keys", cfg.Policy)
-	}
 	log.Info("image sources and ipxe_dir must lie in", "image_roots", strings.Join(cfg.Roots.Images, ","), "ipxe_dirs", strings.Join(cfg.Roots.IPXE, ","))
 	if err := os.MkdirAll(cfg.State, 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
@@ -98,11 +104,34 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := checkAdmin(cfg.ListenAdmin, cfg.AdminToken); err != nil {
 		return err
 	}
+	// The policy recorded in the state binds, flags or not
+	// (reconcile/policy.go); the flags' is recorded when none is.
+	if cfg.Signing.Require || cfg.Signing.KeysFile != "" || cfg.Policy == nil {
+		if cfg.Policy, _, err = reconcile.EnforcedPolicy(cfg.State, cfg.Signing, true); err != nil {
+			return err
+		}
+	} else if recorded, err := reconcile.ReadPolicy(cfg.State); err != nil {
+		return err
+	} else if recorded != nil {
+		if cfg.Policy, err = recorded.Keys(cfg.State); err != nil {
+			return err
+		}
+	}
+	if cfg.Policy != nil {
+		log.Info("only commits signed by a trusted key are applied", "trusted_keys", cfg.Policy)
+	}
+	if err := cfg.Remote.Check(); err != nil {
+		return err
+	}
 	s, err := newServer(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	snap, err := s.firstSnapshot(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		log.Info("stopped") // while waiting for a trusted commit
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -144,6 +173,7 @@ type server struct {
 	nw      *notesWriter    // nil: --notes=false
 	ui      *webui.UI       // the status page, once the store is open (nil: --ui=false)
 	rs      *rolloutService // rollouts, once the store is open
+	trust   *tlsca.Bundle   // the agents' HTTPS certificate material and the overlay key
 }
 
 // newServer opens the source and the build state and wires the
@@ -153,10 +183,13 @@ func newServer(ctx context.Context, cfg Config) (*server, error) {
 	s := &server{cfg: cfg, log: cfg.Logger, m: metrics.New()}
 	s.reloads = &reloadWatch{m: s.m}
 	var err error
-	if s.src, err = openSource(ctx, cfg.Repo, cfg.State); err != nil {
+	if s.src, err = openSource(ctx, cfg.Repo, cfg.State, cfg.Remote); err != nil {
 		return nil, err
 	}
-	s.builder, err = artifact.New(artifact.Config{StateDir: cfg.State, Logger: s.log, Progress: cfg.Progress, Agent: cfg.Agent})
+	if s.trust, err = loadTrust(cfg); err != nil {
+		return nil, err
+	}
+	s.builder, err = artifact.New(artifact.Config{StateDir: cfg.State, Logger: s.log, Progress: cfg.Progress, Agent: cfg.Agent, Trust: artifactTrust(s.trust)})
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +201,7 @@ func newServer(ctx context.Context, cfg Config) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.nw.notes.Remote = cfg.Remote
 	}
 	s.rec = reconcile.New(reconcile.Config{
 		Source: s.src, Ref: cfg.Ref, Server: cfg.Server, Vars: cfg.Vars, Builder: s.builder, StateDir: cfg.State, Logger: s.log,
@@ -217,7 +251,10 @@ func (s *server) evaluated(ev reconcile.Evaluation) {
 func (s *server) firstSnapshot(ctx context.Context) (*bootsvc.Snapshot, error) {
 	rec, log := s.rec, s.log
 	snap, err := rec.Restore()
-	if err != nil {
+	var untrusted *reconcile.UntrustedStateError
+	if errors.As(err, &untrusted) {
+		log.Error("the last applied state is not served; starting from the branch tip", "err", err)
+	} else if err != nil {
 		log.Error("the last applied state cannot be restored; building its commit again", "err", err)
 		if snap, err = rec.RebuildApplied(ctx); err != nil {
 			log.Error("the last applied commit cannot be built again; starting from the branch tip", "err", err)
@@ -230,11 +267,15 @@ func (s *server) firstSnapshot(ctx context.Context) (*bootsvc.Snapshot, error) {
 		return snap, nil
 	}
 	ev, err := rec.ReconcileOnce(ctx, reconcile.Options{})
+	var ce *reconcile.ConfigError
+	if errors.As(err, &ce) && untrusted != nil {
+		// Neither the applied commit nor the tip passes the signature
+		// policy: stay up serving nothing until a trusted commit comes.
+		ev, err = s.waitTrusted(ctx, ce)
+	} else if errors.As(err, &ce) {
+		return nil, &InvalidTipError{Repo: s.cfg.Repo, ConfigError: ce}
+	}
 	if err != nil {
-		var ce *reconcile.ConfigError
-		if errors.As(err, &ce) {
-			return nil, &InvalidTipError{Repo: s.cfg.Repo, ConfigError: ce}
-		}
 		return nil, err
 	}
 	if ev.Result == reconcile.ResultPlanned {
@@ -265,12 +306,14 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: s.m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
 			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr,
-			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret()}),
+			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret(),
+			OverlayKey: s.trust.OverlayKey}),
 		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: s.m, Log: log.With("svc", "tftp"), MaxPerClient: cfg.TFTPPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
 			return dhcp.New(dhcp.Config{StateDir: cfg.State, Recorder: store, Metrics: s.m, Logger: log, Seen: seen})
 		},
-		slots: map[string]*slot{},
+		slots:    map[string]*slot{},
+		agentTLS: s.trust,
 	}
 	admin, err := listenAdmin(cfg.ListenAdmin, cfg.AdminToken)
 	if err != nil {
@@ -283,7 +326,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 	s.svcs, s.admin = svcs, admin
 	inv, _ := rec.Running()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
-		"http", strings.Join(svcs.Addrs("http"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
+		"http", strings.Join(svcs.Addrs("http"), ","), "https", strings.Join(svcs.Addrs("https"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 	return nil
 }
 
@@ -313,7 +356,10 @@ func (s *server) wait(ctx context.Context, store *status.Store, snap *bootsvc.Sn
 	g.Go(func() error { return triggerOnHUP(gctx, rec) })
 	if w, ok := s.src.(watcher); ok && s.cfg.Watch {
 		g.Go(func() error {
-			return w.Watch(gctx, s.cfg.Ref, 100*time.Millisecond, func() { rec.Trigger(false) })
+			// A failed watch (the inotify limit) is logged and polled
+			// instead: it never stops DHCP, TFTP or HTTP.
+			w.WatchOrPoll(gctx, s.cfg.Ref, 100*time.Millisecond, 0, s.log, func() { rec.Trigger(false) })
+			return nil
 		})
 	}
 	g.Go(func() error {
@@ -340,7 +386,7 @@ func (s *server) wait(ctx context.Context, store *status.Store, snap *bootsvc.Sn
 // watcher is a source that notices new commits at once (a local
 // repository).
 type watcher interface {
-	Watch(ctx context.Context, ref string, debounce time.Duration, notify func()) error
+	WatchOrPoll(ctx context.Context, ref string, debounce, poll time.Duration, log *slog.Logger, notify func())
 }
 
 // triggerOnHUP asks for a reconcile on every SIGHUP (also re-examining

@@ -16,6 +16,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/dhcp"
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
+	"github.com/gitboot/gitboot/internal/tlsca"
 )
 
 // services runs the boot services on sockets chosen by the served
@@ -33,6 +34,10 @@ type services struct {
 	newDHCP func() (*dhcp.Server, error)
 	dhcp    *dhcp.Server
 
+	// agentTLS is the certificate material of the agents' HTTPS
+	// listener ("https", agenttls.go); nil: it does not run.
+	agentTLS *tlsca.Bundle
+
 	mu    sync.Mutex
 	slots map[string]*slot
 	wg    sync.WaitGroup
@@ -47,7 +52,7 @@ type slot struct {
 	addrs   []string
 }
 
-var slotNames = []string{"http", "tftp", "dhcp", "ra"}
+var slotNames = []string{"http", "https", "tftp", "dhcp", "ra"}
 
 // keyOf returns what a service's sockets depend on; "" means the service
 // does not run.
@@ -60,6 +65,8 @@ func (s *services) keyOf(name string, snap *bootsvc.Snapshot) string {
 			return s.listenHTTP
 		}
 		return ":" + strconv.Itoa(srv.HTTPPort)
+	case "https":
+		return s.httpsKey(srv)
 	case "tftp":
 		if s.listenTFTP != "" {
 			return s.listenTFTP
@@ -224,6 +231,8 @@ func (s *services) start(name string, snap *bootsvc.Snapshot) (*slot, error) {
 	switch name {
 	case "http":
 		serve, err = s.bindHTTP(sl, key)
+	case "https":
+		serve, err = s.bindHTTPS(sl, &snap.Server)
 	case "tftp":
 		serve, err = s.bindTFTP(sl, &snap.Server)
 	case "dhcp":

@@ -13,9 +13,9 @@ import (
 
 // openSource opens the repository a command reads: a local path, or (for
 // serve) a remote URL cloned into the state directory.
-func openSource(ctx context.Context, repo, state string) (reconcile.Source, error) {
+func openSource(ctx context.Context, repo, state string, opts gitsrc.RemoteOptions) (reconcile.Source, error) {
 	if gitsrc.IsRemoteURL(repo) {
-		return gitsrc.OpenRemote(ctx, repo, filepath.Join(state, "source"), gitsrc.RemoteOptions{})
+		return gitsrc.OpenRemote(ctx, repo, filepath.Join(state, "source"), opts)
 	}
 	return gitsrc.Open(repo)
 }

@@ -92,7 +92,9 @@ func (g *gitbootTarget) start() error {
 	// re-examined): wait for that pass, so the storm measures serving,
 	// not a start-up evaluation the reference never does. A restart in
 	// the middle of a storm is measured as it comes.
-	waitEvaluations(g.e.base+"/metrics", 2, 5*time.Minute)
+	// A serve whose idle passes are skipped (tip and image sources
+	// unchanged) may never count the second: wait a bounded while.
+	waitEvaluations(g.e.base+"/metrics", 2, 20*time.Second)
 	return nil
 }
 

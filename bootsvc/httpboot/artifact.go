@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/bootsvc/status"
+	"github.com/gitboot/gitboot/internal/overlaysig"
 )
 
 // artifactFor picks the artifact a route serves and the stage it records.
@@ -110,13 +111,18 @@ func (h *Handler) serveArtifact(w http.ResponseWriter, r *http.Request, snap *bo
 			"range", r.Header.Get("Range"))
 	}
 	if p.route == routeRtInitrd {
-		serveRuntimeInitrd(w, r, f, fi.Size(), a.Digest)
+		serveRuntimeInitrd(w, r, f, fi.Size(), a.Digest, h.signature(node, a))
 		return
 	}
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrOctet
 	if a.Digest != "" {
 		hdr["Etag"] = []string{strconv.Quote(a.Digest)}
+	}
+	if p.route == routeRuntime {
+		if sig := h.signature(node, a); sig != "" {
+			hdr[overlaysig.Header] = []string{sig}
+		}
 	}
 	serveContent(w, r, f, fi.Size())
 }

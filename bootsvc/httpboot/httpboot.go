@@ -69,6 +69,7 @@ package httpboot
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -189,6 +190,9 @@ type Config struct {
 	// Rollout serves /rollout (rollout.Manager): GET from anywhere,
 	// POST and DELETE from a loopback address only. nil: 404.
 	Rollout http.Handler
+	// OverlayKey signs every runtime overlay sent (see sign.go); nil:
+	// none is signed, and agents refuse them.
+	OverlayKey ed25519.PrivateKey
 }
 
 // Handler is the HTTP boot service. Create it with New.

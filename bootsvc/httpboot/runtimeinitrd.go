@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+
+	"github.com/gitboot/gitboot/internal/overlaysig"
 )
 
 // RuntimeInitrdFile is the one file in /runtime-initrd/{mac}: the runtime
@@ -26,7 +28,8 @@ const maxCPIOFile = 1<<32 - 1
 // wrappedInitrd is the cpio inside /runtime-initrd/{mac} (which sends it
 // as a gzip member of stored blocks, see storedGzip): a newc archive that
 // holds the runtime overlay artifact as one regular file,
-// RuntimeInitrdFile, and nothing else (no directory entry: the kernel
+// RuntimeInitrdFile, preceded by its signature as RuntimeInitrdFile+".sig"
+// (overlaysig.FileSuffix; when the server signs), and nothing else (no directory entry: the kernel
 // unpacks it over the image and touches none of the image's files). The
 // artifact's bytes are read from the open file as they are sent, never
 // copied into memory. It is an io.ReaderAt over head, file, tail.
@@ -37,10 +40,17 @@ type wrappedInitrd struct {
 	tail []byte // the file's padding, the TRAILER!!! entry, padded
 }
 
-// newWrappedInitrd wraps the n bytes of f.
-func newWrappedInitrd(f io.ReaderAt, n int64) *wrappedInitrd {
+// newWrappedInitrd wraps the n bytes of f, after a file holding sig
+// unless it is "".
+func newWrappedInitrd(f io.ReaderAt, n int64, sig string) *wrappedInitrd {
 	w := &wrappedInitrd{file: f, n: n}
-	w.head = appendNewcHeader(make([]byte, 0, 136), RuntimeInitrdFile, runtimeInitrdMode, 1, uint32(n))
+	w.head = make([]byte, 0, 136)
+	if sig != "" {
+		w.head = appendNewcHeader(w.head, RuntimeInitrdFile+overlaysig.FileSuffix, runtimeInitrdMode, 1, uint32(len(sig)))
+		w.head = append(w.head, sig...)
+		w.head = append(w.head, make([]byte, pad4(int64(len(sig))))...)
+	}
+	w.head = appendNewcHeader(w.head, RuntimeInitrdFile, runtimeInitrdMode, 1, uint32(n))
 	w.tail = make([]byte, 0, 128)
 	w.tail = append(w.tail, make([]byte, pad4(n))...)
 	w.tail = appendNewcHeader(w.tail, "TRAILER!!!", 0, 1, 0)
@@ -131,8 +141,8 @@ func pad4(n int64) int64 { return (4 - n%4) % 4 }
 // offset, after any initrd, under BIOS and UEFI alike). The ETag is the
 // artifact's digest marked as the wrapped form, so it never matches the
 // plain artifact's.
-func serveRuntimeInitrd(w http.ResponseWriter, r *http.Request, f *os.File, size int64, digest string) {
-	wr := newWrappedInitrd(f, size)
+func serveRuntimeInitrd(w http.ResponseWriter, r *http.Request, f *os.File, size int64, digest, sig string) {
+	wr := newWrappedInitrd(f, size, sig)
 	gz := newStoredGzip(wr, wr.size())
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrOctet

@@ -202,7 +202,7 @@ func TestWrappedInitrdLayout(t *testing.T) {
 		for i := range data {
 			data[i] = byte(i*7 + size)
 		}
-		w := newWrappedInitrd(bytes.NewReader(data), int64(size))
+		w := newWrappedInitrd(bytes.NewReader(data), int64(size), "")
 		whole, err := io.ReadAll(io.NewSectionReader(w, 0, w.size()))
 		if err != nil || int64(len(whole)) != w.size() {
 			t.Fatalf("size %d: read %d of %d bytes: %v", size, len(whole), w.size(), err)
@@ -230,7 +230,7 @@ func TestWrappedInitrdLayout(t *testing.T) {
 // file rewritten in place) ends the body with an error, never with bytes
 // that do not belong to it.
 func TestWrappedInitrdShrunk(t *testing.T) {
-	w := newWrappedInitrd(bytes.NewReader(make([]byte, 10)), 100)
+	w := newWrappedInitrd(bytes.NewReader(make([]byte, 10)), 100, "")
 	_, err := io.ReadAll(io.NewSectionReader(w, 0, w.size()))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("reading past the shrunk file: %v, want io.ErrUnexpectedEOF", err)

@@ -33,6 +33,10 @@ const UnknownRebootDelay = 60
 //
 //	gitboot.node=NAME            the node's name
 //	gitboot.server=URL           the HTTP base, e.g. http://10.99.0.1:9873
+//	gitboot.agent=URL            the agents' HTTPS base, e.g. https://10.99.0.1:9874
+//	                             (only when the server has an https_port): the
+//	                             agent fetches and reports only there, pinning
+//	                             the CA its system overlay carries
 //	gitboot.mac=MAC              the boot interface (lower-case colon form)
 //	gitboot.interval=60s         the server's runtime_interval (Go duration)
 //	gitboot.secure=1             only with secure_runtime: the runtime overlay
@@ -94,6 +98,10 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	dst = appendClean(dst, node.Name)
 	dst = append(dst, " gitboot.server="...)
 	dst = appendBase(dst, &snap.Server)
+	if snap.Server.HTTPSPort > 0 {
+		dst = append(dst, " gitboot.agent=https://"...)
+		dst = netip.AddrPortFrom(snap.Server.Address, uint16(snap.Server.HTTPSPort)).AppendTo(dst)
+	}
 	dst = append(dst, " gitboot.mac="...)
 	dst = append(dst, mac...)
 	dst = append(dst, " gitboot.interval="...)

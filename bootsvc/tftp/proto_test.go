@@ -91,3 +91,34 @@ func TestParseRequest(t *testing.T) {
 		t.Fatalf("error packet of %d bytes", len(e))
 	}
 }
+
+// A client that does not acknowledge is sent the block again after the
+// timeout, then after twice and four times it (never more), not once per
+// timeout: resends back off as dnsmasq's do.
+func TestResendBacksOff(t *testing.T) {
+	const T = 150 * time.Millisecond
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{Timeout: T, Retries: 4})
+	cl := newRaw(t, ts.port)
+	cl.send(request(opRRQ, bigFile, "octet"))
+	var at []time.Time
+	for len(at) < 5 {
+		p, err := cl.recv(5 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d copies of block 1: %v", len(at), err)
+		}
+		if binary.BigEndian.Uint16(p) != opDATA || binary.BigEndian.Uint16(p[2:]) != 1 {
+			t.Fatalf("want block 1 again, got %q", p[:min(len(p), 16)])
+		}
+		at = append(at, time.Now())
+	}
+	want := []time.Duration{T, 2 * T, 4 * T, 4 * T}
+	for i, w := range want {
+		gap := at[i+1].Sub(at[i])
+		// Late is the scheduler; early is a resend that did not back off.
+		if gap < w*8/10 || gap > w+3*T {
+			t.Errorf("copy %d of block 1 came %v after the one before, want about %v (gaps %v)", i+2, gap, w, want)
+		}
+	}
+	waitLog(t, ts, "tftp: transfer aborted")
+}

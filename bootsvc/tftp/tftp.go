@@ -90,6 +90,7 @@ type Server struct {
 	// Counters, for logs and tests.
 	transfers   atomic.Int64
 	retransmits atomic.Int64 // retransmitted RRQs ignored
+	resent      atomic.Int64 // packets of finished transfers sent again after a timeout
 	refused     atomic.Int64
 	badPkts     atomic.Int64
 }
@@ -174,7 +175,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	wg.Wait()
 	l.close()
 	s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
-		"transfers", s.transfers.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
+		"transfers", s.transfers.Load(), "resent_packets", s.resent.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
 	return nil
 }
 
@@ -324,8 +325,9 @@ func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int
 		s.cfg.Metrics.TFTPTransfer("ok", n)
 	}
 	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
+	s.resent.Add(int64(tr.resent))
 	s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
-		"duration", time.Since(start).Round(time.Millisecond))
+		"duration", time.Since(start).Round(time.Millisecond), "resent", tr.resent)
 	return nil
 }
 

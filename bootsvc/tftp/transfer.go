@@ -72,6 +72,7 @@ type transfer struct {
 	timeout time.Duration
 	retries int
 	acked   func()
+	resent  int // packets sent again after a silent timeout
 }
 
 // run sends the OACK (when options were answered) and the blocks, and
@@ -116,14 +117,23 @@ func (t *transfer) run(ctx context.Context) (int64, error) {
 	}
 }
 
+// maxBackoff bounds the wait between resends of one packet: the timeout
+// doubles after each silent wait, up to this many times the timeout.
+const maxBackoff = 4
+
 // exchange sends p and waits for the ACK of block, sending p again after
-// every silent timeout.
+// every silent wait. The wait doubles after each (timeout, 2x, 4x, 4x…),
+// as dnsmasq backs off: a client too busy to answer within the timeout
+// (thousands of transfers on a loaded machine) is not sent every block
+// again each second, which doubled its work and the storm's.
 func (t *transfer) exchange(p []byte, block uint16, rcv []byte) error {
+	wait := t.timeout
 	for try := 0; ; try++ {
 		if _, err := t.conn.Write(p); err != nil {
 			return fmt.Errorf("sending block %d: %w", block, err)
 		}
-		t.conn.SetReadDeadline(time.Now().Add(t.timeout))
+		t.conn.SetReadDeadline(time.Now().Add(wait))
+		wait = min(2*wait, maxBackoff*t.timeout)
 		err := t.await(block, rcv)
 		if err == nil {
 			t.acked()
@@ -137,6 +147,7 @@ func (t *transfer) exchange(p []byte, block uint16, rcv []byte) error {
 			t.conn.Write(appendError(p[:0], codeUndefined, errTimeout.Error()))
 			return fmt.Errorf("block %d: %w", block, errTimeout)
 		}
+		t.resent++
 	}
 }
 

@@ -38,10 +38,14 @@ func newApplier(dir string, log *slog.Logger) *applier {
 	return &applier{dir: dir, log: log, chown: os.Geteuid() == 0, labels: newLabeler(dir, log)}
 }
 
+// afterCheck, when set (a test), runs between the checks of an apply and
+// its writes: where a user could plant a link.
+var afterCheck func(root string)
+
 // pass is one apply: what it found, what it did, what it records.
 type pass struct {
 	*applier
-	root      *os.Root
+	root      *safeRoot
 	disk      *diskView
 	old, next *manifest
 	st        applyStats
@@ -65,7 +69,7 @@ type pass struct {
 // longer has, putting the node's own copy back where it kept one. etag is
 // recorded once all of it succeeded.
 func (a *applier) apply(ents []entry, etag string) (applyStats, error) {
-	root, err := os.OpenRoot(a.dir)
+	root, err := openSafeRoot(a.dir)
 	if err != nil {
 		return applyStats{}, fmt.Errorf("opening the root: %w", err)
 	}
@@ -83,6 +87,9 @@ func (a *applier) apply(ents []entry, etag string) (applyStats, error) {
 	}
 	if err := p.disk.check(ents); err != nil {
 		return p.st, err
+	}
+	if afterCheck != nil {
+		afterCheck(a.dir)
 	}
 	applyErr := p.install(ents)
 	wantDir, declared, wantFile := map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -369,7 +376,7 @@ func typeOf(e *entry) fs.FileMode {
 	return 0
 }
 
-func (a *applier) writeTemp(root *os.Root, tmp string, e *entry) error {
+func (a *applier) writeTemp(root *safeRoot, tmp string, e *entry) error {
 	if e.isLink() {
 		if err := root.Symlink(e.link, tmp); err != nil {
 			return err
@@ -405,7 +412,7 @@ func (a *applier) writeTemp(root *os.Root, tmp string, e *entry) error {
 
 // same reports whether the node's file fi at e's name already is e:
 // content, mode, owner (when root) and mtime.
-func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
+func (a *applier) same(root *safeRoot, fi fs.FileInfo, e *entry) bool {
 	if a.chown {
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if !ok || int(st.Uid) != e.uid || int(st.Gid) != e.gid {
@@ -421,7 +428,7 @@ func (a *applier) same(root *os.Root, fi fs.FileInfo, e *entry) bool {
 
 // sameContent reports whether the node's file fi at e's name has e's
 // type and content (a symlink: its target).
-func sameContent(root *os.Root, fi fs.FileInfo, e *entry) bool {
+func sameContent(root *safeRoot, fi fs.FileInfo, e *entry) bool {
 	if e.isLink() {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return false
@@ -439,7 +446,7 @@ func sameContent(root *os.Root, fi fs.FileInfo, e *entry) bool {
 // remove deletes a file, symlink (dir false) or empty directory (dir true)
 // the agent installed, unless a directory above it became a symlink or it
 // is no longer of that kind: it never deletes what it did not install.
-func (a *applier) remove(root *os.Root, p string, dir bool) error {
+func (a *applier) remove(root *safeRoot, p string, dir bool) error {
 	for _, d := range parents(p) {
 		fi, err := root.Lstat(d)
 		if errors.Is(err, fs.ErrNotExist) {

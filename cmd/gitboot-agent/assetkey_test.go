@@ -37,7 +37,7 @@ func TestFetchSendsAssetKey(t *testing.T) {
 	}))
 	defer srv.Close()
 	for _, key := range []string{"rack7-0042", ""} {
-		if _, _, err := fetch(context.Background(), srv.Client(), srv.URL+"/runtime/x", "\"e\"", key); err == nil {
+		if _, _, _, err := fetch(context.Background(), srv.Client(), srv.URL+"/runtime/x", "\"e\"", key); err == nil {
 			t.Fatal("a 304 must be errNotModified")
 		}
 	}

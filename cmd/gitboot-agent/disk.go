@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -16,7 +15,7 @@ const maxLinks = 40
 // diskView is what apply found on disk, looked up once per path with
 // Lstat (never following a symlink).
 type diskView struct {
-	root *os.Root
+	root *safeRoot
 	seen map[string]fs.FileInfo // nil: does not exist
 	// owned are the paths the previous overlays installed (the manifest's
 	// files): a symlink among them is never written through.

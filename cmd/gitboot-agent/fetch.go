@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/overlaysig"
 )
 
 // fetchTimeout bounds one fetch of the runtime overlay.
@@ -40,12 +44,14 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("server answered %d%s: %s", e.code, hint, e.body)
 }
 
-// newClient returns the HTTP client the agent fetches with: one request
-// per interval, so no idle connections are kept. In secure mode every
-// connection comes from a privileged source port.
-func newClient(secure bool) *http.Client {
+// newClient returns the HTTPS client the agent fetches with: it trusts
+// only roots (the server's CA, pinned: no system roots) and talks only
+// https. One request per interval, so no idle connections are kept. In
+// secure mode every connection comes from a privileged source port.
+func newClient(secure bool, roots *x509.CertPool) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil, // the server is on the node's own network
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives:     true,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
@@ -56,7 +62,23 @@ func newClient(secure bool) *http.Client {
 	if secure {
 		tr.DialContext = dialPrivileged
 	}
-	return &http.Client{Transport: tr, Timeout: fetchTimeout}
+	return &http.Client{Transport: httpsOnly{tr}, Timeout: fetchTimeout, CheckRedirect: noRedirect}
+}
+
+// httpsOnly refuses any request that is not https, so neither a redirect
+// nor a mistake sends the agent's requests in the clear.
+type httpsOnly struct{ rt http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		return nil, fmt.Errorf("refusing %s: the agent talks HTTPS only", r.URL.Redacted())
+	}
+	return h.rt.RoundTrip(r)
+}
+
+// noRedirect: the server never redirects the agent; one that does is not it.
+func noRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("refusing a redirect to %s", req.URL.Redacted())
 }
 
 // Privileged source ports are tried from this range (as bindresvport
@@ -106,11 +128,11 @@ func dialPrivileged(ctx context.Context, network, addr string) (net.Conn, error)
 
 // fetch gets the runtime overlay at url. With etag set it asks
 // If-None-Match: an unchanged overlay is errNotModified. It returns the
-// compressed bytes and the new ETag.
-func fetch(ctx context.Context, c *http.Client, url, etag, assetKey string) ([]byte, string, error) {
+// compressed bytes, the new ETag and the signature header.
+func fetch(ctx context.Context, c *http.Client, url, etag, assetKey string) (data []byte, newETag, sig string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	req.Header.Set("User-Agent", "gitboot-agent")
 	if etag != "" {
@@ -121,28 +143,28 @@ func fetch(ctx context.Context, c *http.Client, url, etag, assetKey string) ([]b
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotModified:
-		return nil, etag, errNotModified
+		return nil, etag, "", errNotModified
 	default:
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, "", &statusError{resp.StatusCode, strings.TrimSpace(string(b))}
+		return nil, "", "", &statusError{resp.StatusCode, strings.TrimSpace(string(b))}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCompressed+1))
+	data, err = io.ReadAll(io.LimitReader(resp.Body, maxCompressed+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("reading the answer: %w", err)
+		return nil, "", "", fmt.Errorf("reading the answer: %w", err)
 	}
 	if len(data) > maxCompressed {
-		return nil, "", fmt.Errorf("the overlay is over %d MiB", maxCompressed>>20)
+		return nil, "", "", fmt.Errorf("the overlay is over %d MiB", maxCompressed>>20)
 	}
 	if resp.ContentLength >= 0 && int64(len(data)) != resp.ContentLength {
-		return nil, "", fmt.Errorf("reading the answer: got %d of %d bytes", len(data), resp.ContentLength)
+		return nil, "", "", fmt.Errorf("reading the answer: got %d of %d bytes", len(data), resp.ContentLength)
 	}
-	return data, resp.Header.Get("ETag"), nil
+	return data, resp.Header.Get("ETag"), resp.Header.Get(overlaysig.Header), nil
 }
 
 // assetKeyHeader carries the node's asset key to a server in secure mode

@@ -71,13 +71,13 @@ func policyType(dir string) string {
 }
 
 // label gives name (relative to the root) the context for its own path.
-func (l *labeler) label(root *os.Root, name string, typ fs.FileMode) error {
+func (l *labeler) label(root *safeRoot, name string, typ fs.FileMode) error {
 	return l.labelAs(root, name, name, typ)
 }
 
 // labelAs gives the file at p (relative to the root, e.g. a temporary
 // file) the context the policy gives name, a file of type typ.
-func (l *labeler) labelAs(root *os.Root, p, name string, typ fs.FileMode) error {
+func (l *labeler) labelAs(root *safeRoot, p, name string, typ fs.FileMode) error {
 	if l == nil || l.fc == nil {
 		return nil
 	}

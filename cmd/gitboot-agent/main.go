@@ -4,12 +4,19 @@
 // gitboot's /init starts it in the background (it is
 // /usr/lib/gitboot/gitboot-agent in every system overlay):
 //
-//	gitboot-agent --server URL --mac MAC [--interval 60s] [--secure] [--root /] [--once [--from FILE]] [--no-post-apply]
+//	gitboot-agent --server URL --mac MAC [--agent-url https://HOST:PORT] [--interval 60s] [--secure] [--root /] [--once [--from FILE]] [--no-post-apply]
 //
 // Flags not given are read from the kernel command line (gitboot.server=,
-// gitboot.mac=, gitboot.interval=, gitboot.secure=1), which the server's
-// iPXE script sets. Every interval (±10 %) it fetches
-// {server}/runtime/{mac} with If-None-Match; a changed overlay (cpio newc,
+// gitboot.agent=, gitboot.mac=, gitboot.interval=, gitboot.secure=1), which
+// the server's iPXE script sets. The agent talks HTTPS only, to the
+// server's https_port (--agent-url; else --server's host at port 9874),
+// trusting only the CA its system overlay carries (/usr/lib/gitboot/ca.pem,
+// no system roots), and applies only runtime overlays signed with the
+// server's overlay key (/usr/lib/gitboot/overlay.pub; the signature is the
+// X-Gitboot-Signature header, or FILE.sig for --from FILE): an unsigned or
+// wrongly signed overlay is refused with a log line and the last good state
+// stays. Every interval (±10 %) it fetches
+// {agent-url}/runtime/{mac} with If-None-Match; a changed overlay (cpio newc,
 // gzip) is applied file by file and atomically, with each entry's mode and
 // owner, through the image's own symlinks (sbin/x lands at usr/sbin/x when
 // /sbin -> usr/sbin), and labelled for SELinux when the node enables it.
@@ -47,7 +54,12 @@ import (
 
 // config is the agent's settings, from flags and the kernel command line.
 type config struct {
-	server   string // base URL, e.g. http://10.99.0.1:9873
+	server string // base URL, e.g. http://10.99.0.1:9873
+	// agentURL is the HTTPS base the agent talks to, e.g.
+	// https://10.99.0.1:9874 (agentBase).
+	agentURL string
+	caFile   string // the pinned CA (PEM)
+	keyFile  string // the overlay public key (PEM)
 	mac      string // canonical, lower case with colons
 	interval time.Duration
 	secure   bool
@@ -100,7 +112,11 @@ func run(args []string, stderr io.Writer, cmdline func() string) int {
 		return reportInitFailed(context.Background(), cfg, cfg.initFailed, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	a := newAgent(cfg, log)
+	a, err := newAgent(cfg, log)
+	if err != nil {
+		log.Error("gitboot-agent cannot run", "err", err)
+		return 1
+	}
 	if cfg.once {
 		once := a.once
 		if cfg.from != "" {
@@ -116,7 +132,7 @@ func run(args []string, stderr io.Writer, cmdline func() string) int {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	log.Info("gitboot-agent started", "server", cfg.server, "mac", cfg.mac, "interval", cfg.interval,
+	log.Info("gitboot-agent started", "server", cfg.agentURL, "mac", cfg.mac, "interval", cfg.interval,
 		"secure", cfg.secure, "root", cfg.root)
 	a.loop(ctx, hup)
 	return 0
@@ -129,6 +145,9 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs := flag.NewFlagSet("gitboot-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.server, "server", "", "gitboot server base URL, e.g. http://10.99.0.1:9873 (default: gitboot.server= on the kernel command line)")
+	fs.StringVar(&cfg.agentURL, "agent-url", "", "the server's HTTPS base URL, e.g. https://10.99.0.1:9874 (default: gitboot.agent= on the kernel command line, else --server's host at port 9874)")
+	fs.StringVar(&cfg.caFile, "ca", "", "the CA certificate to pin (default: ROOT/"+caFile+")")
+	fs.StringVar(&cfg.keyFile, "overlay-key", "", "the public key runtime overlays must be signed with (default: ROOT/"+overlayKeyFile+")")
 	fs.StringVar(&cfg.mac, "mac", "", "this node's boot MAC address (default: gitboot.mac= on the kernel command line)")
 	fs.DurationVar(&cfg.interval, "interval", 0, "how often to fetch the runtime overlay, ±10 % (default: gitboot.interval= on the kernel command line, else 60s)")
 	fs.BoolVar(&cfg.secure, "secure", false, "connect from a source port < 1024 (the server's secure_runtime; needs root) (default: gitboot.secure=1 on the kernel command line)")
@@ -140,7 +159,7 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	fs.BoolVar(&cfg.noPostApply, "no-post-apply", false, "do not run overlays' post_apply commands after their files changed (log them only)")
 	fs.StringVar(&cfg.initFailed, "report-init-failed", "", "report to the server that this node's init could not be executed, with this reason (stage INIT_FAILED), and exit: 0 recorded, 1 not (gitboot's /init runs it)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once [--from FILE]] [--no-post-apply]")
+		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--agent-url https://HOST:PORT] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once [--from FILE]] [--no-post-apply]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -151,10 +170,13 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["server"] || !set["mac"] || !set["interval"] || !set["secure"] {
+	if !set["server"] || !set["mac"] || !set["interval"] || !set["secure"] || !set["agent-url"] {
 		kv := parseCmdline(cmdline())
 		if !set["server"] {
 			cfg.server = kv["gitboot.server"]
+		}
+		if !set["agent-url"] {
+			cfg.agentURL = kv["gitboot.agent"]
 		}
 		if !set["mac"] {
 			cfg.mac = kv["gitboot.mac"]
@@ -184,6 +206,9 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 		return nil, fmt.Errorf("--server %q: not a server URL; want http://HOST[:PORT], e.g. http://10.99.0.1:9873", cfg.server)
 	}
 	cfg.server = strings.TrimSuffix(cfg.server, "/")
+	if cfg.agentURL, err = agentBase(cfg.agentURL, cfg.server); err != nil {
+		return nil, err
+	}
 	if cfg.mac == "" {
 		return nil, errors.New("no MAC: give --mac MAC (or boot with gitboot.mac= on the kernel command line)")
 	}
@@ -198,6 +223,8 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 	if cfg.from != "" && !cfg.once {
 		return nil, errors.New("--from FILE applies one file: give --once too")
 	}
+	cfg.caFile = trustPath(cfg.caFile, cfg.root, caFile)
+	cfg.keyFile = trustPath(cfg.keyFile, cfg.root, overlayKeyFile)
 	return cfg, nil
 }
 
@@ -219,6 +246,7 @@ type agent struct {
 	client *http.Client
 	apply  *applier
 	url    string
+	trust  *trust
 	etag   string // of the overlay applied last
 	key    string // asset key sent in secure mode ("" none)
 	// pending are the overlays whose files changed in applies that failed
@@ -226,29 +254,41 @@ type agent struct {
 	pending map[string]bool
 }
 
-func newAgent(cfg *config, log *slog.Logger) *agent {
-	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.server + "/runtime/" + cfg.mac}
+// newAgent makes the agent; it fails without the CA to pin (unless
+// --from) or the overlay key.
+func newAgent(cfg *config, log *slog.Logger) (*agent, error) {
+	tr, err := loadTrust(cfg, cfg.from == "")
+	if err != nil {
+		return nil, err
+	}
+	a := &agent{cfg: cfg, log: log, apply: newApplier(cfg.root, log), url: cfg.agentURL + "/runtime/" + cfg.mac, trust: tr}
 	// Without secure_runtime the iPXE script also loads the runtime
 	// overlay as an initrd: the kernel unpacked it before the agent ran.
 	// (--from: iPXE put it into the initramfs as a file instead.)
 	a.apply.bootInitrd = !cfg.secure && cfg.from == ""
-	a.client = newClient(cfg.secure)
+	if tr.roots != nil {
+		a.client = newClient(cfg.secure, tr.roots)
+	}
 	if cfg.secure {
 		a.key = readAssetKey(cfg.assetKey)
 	}
 	a.etag = a.apply.readManifest().ETag
-	return a
+	return a, nil
 }
 
 // reconcileOnce fetches the overlay and applies it when it changed.
 func (a *agent) reconcileOnce(ctx context.Context) error {
-	data, etag, err := fetch(ctx, a.client, a.url, a.etag, a.key)
+	data, etag, sig, err := fetch(ctx, a.client, a.url, a.etag, a.key)
 	if errors.Is(err, errNotModified) {
 		a.log.Debug("runtime overlay unchanged", "etag", a.etag)
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("fetching %s: %w", a.url, err)
+	}
+	if err := a.checkSignature(data, sig); err != nil {
+		a.log.Error("runtime overlay refused: bad signature; nothing of it was applied, the last good state stays", "etag", etag, "url", a.url, "err", err)
+		return err
 	}
 	ents, err := readOverlay(bytes.NewReader(data))
 	data = nil

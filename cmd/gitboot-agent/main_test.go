@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitboot/gitboot/internal/overlaysig"
 )
 
 // overlayServer serves /runtime/{mac} the way gitboot does: the digest as
@@ -23,11 +25,14 @@ type overlayServer struct {
 	etag     string
 	requests []*http.Request
 	srv      *httptest.Server
+	// sign, when set, replaces the signature header the server sends
+	// (signFor by default).
+	sign func(data []byte) string
 }
 
 func newOverlayServer(t *testing.T, archive []byte, etag string) *overlayServer {
 	s := &overlayServer{archive: archive, etag: etag}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.requests = append(s.requests, r)
@@ -36,6 +41,11 @@ func newOverlayServer(t *testing.T, archive []byte, etag string) *overlayServer 
 			return
 		}
 		w.Header().Set("ETag", s.etag)
+		if s.sign != nil {
+			w.Header().Set(overlaysig.Header, s.sign(s.archive))
+		} else {
+			w.Header().Set(overlaysig.Header, signFor("52:54:00:99:00:01", s.archive))
+		}
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(s.archive))
 	}))
 	t.Cleanup(s.srv.Close)
@@ -56,12 +66,17 @@ func (s *overlayServer) last() *http.Request {
 
 func testAgent(t *testing.T, server, root string, secure bool) *agent {
 	t.Helper()
-	cfg, err := parseConfig([]string{"--server", server, "--mac", "52-54-00-99-00-01", "--root", root}, os.Stderr, func() string { return "" })
+	args := append([]string{"--server", server, "--mac", "52-54-00-99-00-01", "--root", root}, trustFlags(t)...)
+	cfg, err := parseConfig(args, os.Stderr, func() string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.secure = secure
-	return newAgent(cfg, quietLog())
+	a, err := newAgent(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // TestFetchApply: the first fetch installs; unchanged, the agent sends
@@ -209,7 +224,7 @@ func TestRunExitCodes(t *testing.T) {
 	s := newOverlayServer(t, overlayOf(t, file("f", "x", 0o644)), `"e"`)
 	root := t.TempDir()
 	stderr.Reset()
-	if code := run([]string{"--server", s.srv.URL, "--mac", "52:54:00:99:00:01", "--root", root, "--once"}, &stderr, func() string { return "" }); code != 0 {
+	if code := run(append([]string{"--server", s.srv.URL, "--mac", "52:54:00:99:00:01", "--root", root, "--once"}, trustFlags(t)...), &stderr, func() string { return "" }); code != 0 {
 		t.Errorf("--once: exit %d\n%s", code, stderr.String())
 	}
 	if content(t, filepath.Join(root, "f")) != "x" {

@@ -115,7 +115,7 @@ func (m *manifest) setVia(file, shipped string) {
 	m.Via[file] = shipped
 }
 
-func (a *applier) writeManifest(root *os.Root, m *manifest) error {
+func (a *applier) writeManifest(root *safeRoot, m *manifest) error {
 	if err := root.MkdirAll(stateDir, 0o700); err != nil {
 		return fmt.Errorf("writing the manifest: %w", err)
 	}

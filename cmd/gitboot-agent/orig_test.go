@@ -198,7 +198,7 @@ func TestCopyNode(t *testing.T) {
 	root := t.TempDir()
 	src := imageFile(t, root, "etc/f", "data", 0o4750, 1234, 1235)
 	os.Symlink("f", filepath.Join(root, "etc/l"))
-	r, err := os.OpenRoot(root)
+	r, err := openSafeRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,14 +235,16 @@ func TestOnceFromBootFile(t *testing.T) {
 	root := t.TempDir()
 	imageFile(t, root, "etc/hosts", "overlay\n", 0o644, 0, 0) // the image's, equal to the overlay's
 	boot := filepath.Join(t.TempDir(), "runtime.img.gz")
-	os.WriteFile(boot, overlayOf(t, file("etc/hosts", "overlay\n", 0o644), file("etc/new", "n", 0o644)), 0o600)
-	args := []string{"--server", "http://127.0.0.1:1", "--mac", "52:54:00:99:00:01", "--root", root}
+	data := overlayOf(t, file("etc/hosts", "overlay\n", 0o644), file("etc/new", "n", 0o644))
+	os.WriteFile(boot, data, 0o600)
+	os.WriteFile(boot+".sig", []byte(signFor("52:54:00:99:00:01", data)), 0o644)
+	args := append([]string{"--server", "http://127.0.0.1:1", "--mac", "52:54:00:99:00:01", "--root", root}, trustFlags(t)...)
 	var stderr bytes.Buffer
 	if code := run(append(args, "--once", "--from", boot), &stderr, func() string { return "" }); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	if exists(boot) {
-		t.Error("the applied file was not removed")
+	if exists(boot) || exists(boot+".sig") {
+		t.Error("the applied file or its signature was not removed")
 	}
 	m := newApplier(root, quietLog()).readManifest()
 	if !slices.Equal(m.Originals, []string{"etc/hosts"}) || len(m.Unknown) != 0 || m.ETag != "" {

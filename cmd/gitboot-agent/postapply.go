@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -21,10 +22,12 @@ const overlaysName = stateDir + "/overlays.json"
 
 // Bounds of one post_apply command.
 const (
-	postApplyTimeout = 5 * time.Minute
-	postApplyLines   = 10   // lines of output logged
-	postApplyOutput  = 4096 // bytes of output kept
+	postApplyLines  = 10   // lines of output logged
+	postApplyOutput = 4096 // bytes of output kept
 )
+
+// postApplyTimeout bounds one post_apply command (a variable for tests).
+var postApplyTimeout = 5 * time.Minute
 
 // overlayInfo is one runtime overlay in overlays.json, in overlay order.
 type overlayInfo struct {
@@ -120,6 +123,11 @@ func (a *agent) postApply(ctx context.Context, o overlayInfo) {
 	}
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// The command and everything it starts form a process group of their
+	// own; a timeout kills the whole group, not only /bin/sh (a
+	// subshell's `sleep 1000 &` goes too).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second // a background child keeping the output open
 	start := time.Now()
 	err := cmd.Run()

@@ -32,9 +32,14 @@ func reportInitFailed(ctx context.Context, cfg *config, reason string, stderr io
 	if len(reason) > maxReason {
 		reason = reason[:maxReason]
 	}
-	url := cfg.server + "/init-failed/" + cfg.mac
-	client := &http.Client{Timeout: reportTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	var err error
+	url := cfg.agentURL + "/init-failed/" + cfg.mac
+	tr, err := loadTrust(cfg, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "gitboot-agent: reporting INIT_FAILED: %v\n", err)
+		return 1
+	}
+	client := newClient(false, tr.roots)
+	client.Timeout = reportTimeout
 	for i := range reportAttempts {
 		if i > 0 {
 			select {

@@ -22,7 +22,7 @@ func TestReportInitFailed(t *testing.T) {
 	var mu sync.Mutex
 	var paths, bodies []string
 	answers := []int{http.StatusServiceUnavailable, http.StatusOK}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
@@ -38,7 +38,7 @@ func TestReportInitFailed(t *testing.T) {
 
 	var stderr bytes.Buffer
 	why := "no init to exec: tried /sbin/init /etc/init /bin/init"
-	code := run([]string{"--server", srv.URL, "--mac", "52:54:00:AA:00:01", "--report-init-failed", why}, &stderr, func() string { return "" })
+	code := run(append([]string{"--server", srv.URL, "--mac", "52:54:00:AA:00:01", "--report-init-failed", why}, trustFlags(t)...), &stderr, func() string { return "" })
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -49,7 +49,7 @@ func TestReportInitFailed(t *testing.T) {
 	// The server refuses every time: 1, after reportAttempts tries.
 	paths, bodies = nil, nil
 	stderr.Reset()
-	code = run([]string{"--server", srv.URL, "--mac", "52:54:00:aa:00:01", "--report-init-failed", strings.Repeat("x", 3000)}, &stderr, func() string { return "" })
+	code = run(append([]string{"--server", srv.URL, "--mac", "52:54:00:aa:00:01", "--report-init-failed", strings.Repeat("x", 3000)}, trustFlags(t)...), &stderr, func() string { return "" })
 	if code != 1 || len(paths) != reportAttempts || !strings.Contains(stderr.String(), "404") {
 		t.Fatalf("exit %d after %d requests: %s", code, len(paths), stderr.String())
 	}

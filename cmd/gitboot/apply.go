@@ -29,6 +29,10 @@ func newApplyCmd() *cobra.Command {
 			"and the next gitboot serve on that directory serves it.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// --require-signed is recorded in --state before anything else.
+			if _, err := f.policy("gitboot apply", true); err != nil {
+				return err
+			}
 			var p *reconcile.Plan
 			var err error
 			w := cmd.OutOrStdout()
@@ -110,9 +114,13 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.Appl
 	if err != nil {
 		return nil, err
 	}
+	policy, err := f.policy("gitboot apply", true)
+	if err != nil {
+		return nil, err
+	}
 	log, _ := newLogger(cmd.ErrOrStderr(), "text")
 	ev, err := serve.ApplyLocal(cmd.Context(), serve.LocalConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.block,
-		Vars: opts.Vars, Roots: roots, Logger: log}, p)
+		Vars: opts.Vars, Roots: roots, Logger: log, Policy: policy}, p)
 	if err != nil {
 		var ce *reconcile.ConfigError
 		if errors.As(err, &ce) {

@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newDiscoverCmd(),
 		newPowerCmd(),
 		newOverlayCmd(),
+		newPolicyCmd(),
 		newVersionCmd(),
 	)
 

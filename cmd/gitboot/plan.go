@@ -39,6 +39,16 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	f.roots.register(fl)
 }
 
+// policy is the signature policy plan and apply enforce: the one bound
+// to --state (recorded there when record is set), or with --server the
+// flags' (the server enforces its own on POST /apply).
+func (f planFlags) policy(command string, record bool) (*gitsrc.Policy, error) {
+	if f.server != "" {
+		return f.signing.policy()
+	}
+	return f.signing.enforced(f.state, command, record)
+}
+
 func newPlanCmd() *cobra.Command {
 	var f planFlags
 	var out string
@@ -111,7 +121,7 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	policy, err := f.signing.policy()
+	policy, err := f.policy("gitboot plan", false)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/power"
+	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/serve"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -29,6 +30,7 @@ type serveFlags struct {
 	notes                    bool
 	notesInterval            time.Duration
 	signing                  signingFlags
+	git                      gitRemoteFlags
 	agent                    string
 	tftpPerClient            int
 	httpPerClient            int
@@ -36,6 +38,7 @@ type serveFlags struct {
 	roots                    rootFlags
 	ui                       bool
 	bmcCredentials           string
+	tls                      tlsFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,7 +83,9 @@ func newServeCmd() *cobra.Command {
 	fl.IntVar(&f.httpPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
 	fl.StringVar(&f.bmcCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	f.signing.register(fl)
+	f.git.register(fl)
 	f.roots.register(fl)
+	f.tls.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -107,8 +112,12 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	policy, err := f.signing.policy()
-	if err != nil {
+	// The flags' policy is checked here; the one recorded in the state
+	// binds, flags or not (serve.Run, once it holds the state's lock).
+	if _, err := f.signing.policy(); err != nil {
+		return err
+	}
+	if err := f.git.opts.Check(); err != nil {
 		return err
 	}
 	roots, err := f.roots.roots()
@@ -132,9 +141,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Repo: f.repo, Ref: f.ref, State: f.state, Server: f.server,
 		ListenHTTP: f.listenHTTP, ListenTFTP: f.listenTFTP, Vars: opts.Vars,
 		Poll: f.poll, Watch: f.watch, Notes: f.notes, NotesInterval: f.notesInterval,
-		Policy: policy, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
+		Signing: reconcile.PolicyFlags{Require: f.signing.require, KeysFile: f.signing.keys, Command: "gitboot serve"},
+		Remote:  f.git.opts, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
 		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
 		ListenAdmin: f.listenAdmin, AdminToken: adminTok,
+		TLSCert: f.tls.cert, TLSKey: f.tls.key,
 		Logger: log, Progress: progress,
 	})
 	var bad *serve.InvalidTipError

@@ -64,11 +64,12 @@ func checkSigned(cmd *cobra.Command, src *gitsrc.Source, p *gitsrc.Policy, ref, 
 	return commit.Hash, nil
 }
 
-// verifySavedPlan checks, with --require-signed, the signature of the
+// verifySavedPlan checks, with --require-signed or the policy bound to
+// --state, the signature of the
 // commit a saved plan was made from, in --repo: a plan is applied by
 // commit hash, so the signature checked is the one applied.
 func verifySavedPlan(cmd *cobra.Command, f planFlags, p *reconcile.Plan) error {
-	policy, err := f.signing.policy()
+	policy, err := f.policy("gitboot apply", true)
 	if policy == nil || err != nil {
 		return err
 	}

@@ -199,7 +199,13 @@ func TestPlanRequireSigned(t *testing.T) {
 		t.Errorf("apply of an unsigned commit: exit %d, %q", code, stderr)
 	}
 	saved := filepath.Join(dir, "plan.json")
-	if code, _, stderr := run("plan", "--repo", work, "--state", state, "--out", saved); code != 0 {
+	// The refused apply recorded the policy in state: plan --out there
+	// refuses without the flags too; made on a state without a policy, the
+	// plan is refused at apply.
+	if code, _, stderr := run("plan", "--repo", work, "--state", state, "--out", saved); code != 1 || !strings.Contains(stderr, "is not signed") {
+		t.Fatalf("plan --out without --require-signed on a state with the policy: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run("plan", "--repo", work, "--state", t.TempDir(), "--out", saved); code != 0 {
 		t.Fatalf("plan --out without --require-signed: exit %d: %s", code, stderr)
 	}
 	code, _, stderr = run("apply", saved, "--repo", work, "--state", state, "--require-signed", "--trusted-keys", keys)

@@ -78,18 +78,21 @@ func readAgent(path string) (*ovFile, error) {
 	return &ovFile{name: AgentPath, src: path, mode: typeReg | 0o755, data: data}, nil
 }
 
-// withAgent returns the init overlay with the agent added as its last
-// file: a copy whose hash also covers the agent's bytes, so a new agent
-// changes every system overlay's input key (and rebuilds them).
-func withAgent(ov *overlay, agent *ovFile) *overlay {
+// withAgent returns the init overlay with gitboot's own files (the agent,
+// the CA it pins, the overlay key: Builder.ownFiles) added last: a copy
+// whose hash also covers their bytes, so a new agent, CA or key changes
+// every system overlay's input key (and rebuilds them).
+func withAgent(ov *overlay, own []ovFile) *overlay {
 	out := *ov
-	out.files = append(ov.files[:len(ov.files):len(ov.files)], *agent)
-	sum := sha256.Sum256(agent.data)
+	out.files = append(ov.files[:len(ov.files):len(ov.files)], own...)
 	var h keyHasher
 	h.raw(ov.hash[:])
-	h.str("agent")
-	h.str(agent.name)
-	h.raw(sum[:])
+	for _, f := range own {
+		sum := sha256.Sum256(f.data)
+		h.str("agent")
+		h.str(f.name)
+		h.raw(sum[:])
+	}
 	out.hash = h.sum()
 	return &out
 }
@@ -105,14 +108,45 @@ func (b *Builder) agent() (*ovFile, error) {
 }
 
 // AgentDigest returns the sha256 (hex) of the agent binary this builder
-// puts into every system overlay, "" when it has none (a test). The
+// puts into every system overlay, "" when it has none (a test); with
+// Config.Trust, a sha256 over the agent's digest and the trust files, so
+// that a new CA or overlay key is a change of desired state too. The
 // reconciler records it in the running inventory, so a new agent (a
-// server upgrade) is planned and applied like a commit.
+// server upgrade) or a new CA is planned and applied like a commit, and
+// marks every node as needing a reboot.
 func (b *Builder) AgentDigest() (string, error) {
 	a, err := b.agent()
 	if err != nil || a == nil {
 		return "", err
 	}
 	sum := sha256.Sum256(a.data)
-	return hex.EncodeToString(sum[:]), nil
+	if b.cfg.Trust == nil {
+		return hex.EncodeToString(sum[:]), nil
+	}
+	h := sha256.New()
+	h.Write([]byte("agent+trust\x00"))
+	h.Write(sum[:])
+	for _, f := range b.cfg.Trust.files() {
+		fs := sha256.Sum256(f.data)
+		h.Write([]byte(f.name + "\x00"))
+		h.Write(fs[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ownFiles are gitboot's own files of every system overlay: the agent
+// (unless the builder has none, a test) and the trust files.
+func (b *Builder) ownFiles() ([]ovFile, error) {
+	a, err := b.agent()
+	if err != nil {
+		return nil, err
+	}
+	var own []ovFile
+	if a != nil {
+		own = append(own, *a)
+	}
+	if b.cfg.Trust != nil {
+		own = append(own, b.cfg.Trust.files()...)
+	}
+	return own, nil
 }

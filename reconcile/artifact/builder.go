@@ -56,6 +56,10 @@ type Config struct {
 	// in a test binary, where "" means no agent. A build fails when the
 	// file is missing, naming it and `gitboot serve --agent`.
 	Agent string
+	// Trust is what every system overlay carries for the agent to trust
+	// the server (see Trust); nil: nothing (a test, or a server without
+	// TLS, whose agents then refuse to run).
+	Trust *Trust
 }
 
 // DefaultGrace is Config.Grace when it is zero; it equals

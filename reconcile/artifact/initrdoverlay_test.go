@@ -1,6 +1,9 @@
 package artifact
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/overlaysig"
 )
 
 // buildAgent builds cmd/gitboot-agent into dir and returns its path.
@@ -50,6 +55,19 @@ func TestInitRuntimeOverlayFromInitrd(t *testing.T) {
 		write(t, filepath.Join(tree, "etc/motd"), "hello\n", 0o644)
 		rt := filepath.Join(dir, ".gitboot-runtime.img.gz")
 		shell(t, tree, "find etc | cpio --quiet -o -H newc -R 0:0 | gzip -n > "+rt)
+		// Signed for this node by the server's overlay key, whose public
+		// half the system overlay put into the image.
+		pub, key, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(root, "usr/lib/gitboot/overlay.pub"), string(overlaysig.MarshalPublicKey(pub)), 0o644)
+		sign := func(mac string) {
+			sum := sha256.Sum256([]byte(readFile(t, rt)))
+			write(t, rt+overlaysig.FileSuffix, overlaysig.Sign(key, mac, hex.EncodeToString(sum[:])), 0o600)
+		}
+		sign("52:54:00:00:00:01")
+		pristine := readFile(t, rt)
 		// The agent /init runs, on root instead of /.
 		agent := filepath.Join(dir, "agent")
 		write(t, agent, "#!/bin/sh\necho \"$*\" >>"+dir+"/calls\nexec "+real+" \"$@\" --root "+root+"\n", 0o755)
@@ -73,6 +91,9 @@ initrd_overlay; echo "rc=$?"; [ -e "$RT_INITRD" ] && echo "still there"; true`
 		if got := readFile(t, filepath.Join(root, "etc/motd")); got != "hello\n" {
 			t.Errorf("%s: etc/motd is %q after the apply", sh[0], got)
 		}
+		if _, err := os.Stat(rt + overlaysig.FileSuffix); err == nil {
+			t.Errorf("%s: the signature file is left after the apply", sh[0])
+		}
 		// The image's copy is kept (exactly), not recorded as unknown.
 		var m struct{ Files, Originals, Unknown []string }
 		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(root, "var/lib/gitboot-agent/manifest.json"))), &m); err != nil {
@@ -92,6 +113,27 @@ initrd_overlay; echo "rc=$?"; [ -e "$RT_INITRD" ] && echo "still there"; true`
 			t.Errorf("%s: the agent ran without the file", sh[0])
 		}
 
+		// Another node's signature (a replay): refused, nothing applied,
+		// both files removed.
+		os.Remove(filepath.Join(root, "etc/motd"))
+		write(t, rt, pristine, 0o600)
+		sign("52:54:00:00:00:02")
+		out, err = initLib(t, sh, dir, lib)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		if !regexp.MustCompile(`^gitboot init: runtime overlay: not applied from the initrd \(exit 1: [^\n]*signature does not match[^\n]*\); removed it, the agent will fetch it from the server\nrc=1\n$`).MatchString(out) {
+			t.Errorf("%s: another node's signature:\n%s", sh[0], out)
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc/motd")); err == nil {
+			t.Errorf("%s: an overlay signed for another node was applied", sh[0])
+		}
+		for _, f := range []string{rt, rt + overlaysig.FileSuffix} {
+			if _, err := os.Stat(f); err == nil {
+				t.Errorf("%s: %s is left after a refused overlay", sh[0], f)
+			}
+		}
+
 		// A broken overlay: one failure line with the agent's reason; removed.
 		write(t, rt, "not gzip", 0o600)
 		out, err = initLib(t, sh, dir, lib)
@@ -102,14 +144,18 @@ initrd_overlay; echo "rc=$?"; [ -e "$RT_INITRD" ] && echo "still there"; true`
 			t.Errorf("%s: a broken overlay:\n%s", sh[0], out)
 		}
 
-		// No agent: said so, and removed.
+		// No agent: said so, and removed (the signature too).
 		write(t, rt, "x", 0o600)
+		write(t, rt+overlaysig.FileSuffix, "x", 0o600)
 		out, err = initLib(t, sh, dir, strings.Replace(lib, "AGENT="+agent, "AGENT="+dir+"/none", 1))
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", sh[0], err, out)
 		}
 		if out != "gitboot init: runtime overlay: not applied from the initrd: "+dir+"/none is missing or not executable; removed "+rt+"\nrc=1\n" {
 			t.Errorf("%s: no agent:\n%s", sh[0], out)
+		}
+		if _, err := os.Stat(rt + overlaysig.FileSuffix); err == nil {
+			t.Errorf("%s: the signature file is left without an agent", sh[0])
 		}
 	}
 }

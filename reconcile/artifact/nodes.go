@@ -200,9 +200,10 @@ type job struct {
 }
 
 // nodeInputs computes every node's system and runtime overlay input keys
-// (loading each overlay once) and calls fn per node, in order. agent, when
-// not nil, is added to gitboot's init overlay (see withAgent).
-func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, agent *ovFile, fn func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay)) error {
+// (loading each overlay once) and calls fn per node, in order. own
+// (gitboot's own files: the agent, the trust files), when not empty, is
+// added to gitboot's init overlay (see withAgent).
+func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, own []ovFile, fn func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay)) error {
 	loaded := map[string]*overlay{}
 	load := func(names []string) ([]*overlay, error) {
 		out := make([]*overlay, 0, len(names))
@@ -213,8 +214,8 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, agent *o
 				if ov, err = loadOverlay(c, n); err != nil {
 					return nil, err
 				}
-				if n == initOverlay && agent != nil {
-					ov = withAgent(ov, agent)
+				if n == initOverlay && len(own) > 0 {
+					ov = withAgent(ov, own)
 				}
 				loaded[n] = ov
 			}
@@ -242,7 +243,7 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, agent *o
 // buildOverlays computes every node's system and runtime overlay input
 // keys, builds those not in the store, and records them in m.
 func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hclspec.Server, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
-	agent, err := b.agent()
+	own, err := b.ownFiles()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -257,7 +258,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		}
 		views[name] = &imageView{name: name, lay: lay, comp: compressionOf(rec.Compression)}
 	}
-	err = nodeInputs(c, ds, nodes, agent, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
+	err = nodeInputs(c, ds, nodes, own, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		// What an overlay artifact holds depends on the image's layout
 		// too (paths through its links, its users): the same overlays on
 		// another image are another artifact.

@@ -82,11 +82,13 @@ func Render(stateDir string, c *hclspec.Cluster, server, node, agent string) (*N
 	if !containsNode(servedNodes(c, srv), n) {
 		return nil, fmt.Errorf("node %s is not served by server %s", node, srv.Name)
 	}
-	var ag *ovFile
+	var ag []ovFile
 	if agent != "" {
-		if ag, err = readAgent(agent); err != nil {
+		a, err := readAgent(agent)
+		if err != nil {
 			return nil, err
 		}
+		ag = []ovFile{*a}
 	}
 	out := &NodeRender{Node: n.Name, Image: n.Image, content: map[string][]byte{}}
 	var img *imageView

@@ -82,7 +82,7 @@ func singleArchiveOn(t testing.TB, c *hclspec.Cluster, agentPath, node string, i
 	}
 	ds := newDataSet(c, srv)
 	var data []byte
-	err = nodeInputs(c, ds, c.Nodes, agent, func(n *hclspec.Node, _ nodeRecord, sys, _ []*overlay) {
+	err = nodeInputs(c, ds, c.Nodes, []ovFile{*agent}, func(n *hclspec.Node, _ nodeRecord, sys, _ []*overlay) {
 		if n.Name != node {
 			return
 		}

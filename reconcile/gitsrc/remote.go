@@ -2,7 +2,6 @@ package gitsrc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,14 +11,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 )
-
-// RemoteOptions says how to reach a remote repository.
-type RemoteOptions struct {
-	Auth     transport.AuthMethod // nil: none for https, the SSH agent for ssh
-	CABundle []byte               // extra PEM certificates trusted for https
-}
 
 // The mirror's remote and the refs it mirrors. Fetch writes into the staging
 // namespace first and then copies to refs/heads and refs/tags under the
@@ -162,24 +154,13 @@ func (s *Source) Fetch(ctx context.Context) error {
 	}
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
-	// A repository of its own: fetching writes the pack index of the store
-	// it runs on, which readers of s.repo must not see half-made. Readers
+	// git fetch, killed after the timeout, into the staging refs; readers
 	// pick the new pack up by its name (see refreshLocked).
-	repo, err := git.PlainOpen(s.Path)
-	if err != nil {
-		return fmt.Errorf("fetching %s: %w", s.remote, err)
+	args := []string{"fetch", "--quiet", "--no-tags", "--prune", "--force", "--no-write-fetch-head", s.remote}
+	for _, rs := range stageRefSpecs {
+		args = append(args, rs.String())
 	}
-	err = repo.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: remoteName,
-		RemoteURL:  s.remote,
-		RefSpecs:   stageRefSpecs,
-		Tags:       git.NoTags,
-		Force:      true,
-		Prune:      true,
-		Auth:       s.rconf.Auth,
-		CABundle:   s.rconf.CABundle,
-	})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if err := s.rconf.RunGit(ctx, s.Path, args...); err != nil {
 		return fmt.Errorf("fetching %s: %w", s.remote, err)
 	}
 	s.mu.Lock()

@@ -128,6 +128,12 @@ func LoadPolicy(path string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading trusted keys: %w", err)
 	}
+	return ParsePolicy(path, data)
+}
+
+// ParsePolicy is LoadPolicy of keys already read; path names them in
+// errors and String (the file they came from, or a copy's place).
+func ParsePolicy(path string, data []byte) (*Policy, error) {
 	p := &Policy{path: path}
 	lines := strings.Split(string(data), "\n")
 	for i := 0; i < len(lines); i++ {

@@ -12,6 +12,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
+// newFSWatcher makes the inotify watcher; tests replace it to fail as the
+// inotify limit does (fsnotify.NewWatcher: "too many open files").
+var newFSWatcher = fsnotify.NewWatcher
+
 // DefaultDebounce is how long Watch waits for more events before it
 // notifies.
 const DefaultDebounce = 100 * time.Millisecond
@@ -79,7 +83,7 @@ func (s *Source) newRefWatcher(ref string, debounce time.Duration) (*refWatcher,
 	}
 	slices.SortFunc(rw.dirs, func(a, b string) int { return len(a) - len(b) })
 	var err error
-	if rw.w, err = fsnotify.NewWatcher(); err != nil {
+	if rw.w, err = newFSWatcher(); err != nil {
 		return nil, fmt.Errorf("watching %s: %w", s.Path, err)
 	}
 	if err := rw.w.Add(s.commonDir); err != nil {

@@ -39,6 +39,9 @@ type Notes struct {
 	// Name and Email are the author and committer of notes commits;
 	// Open sets them to "gitboot" and "gitboot@localhost".
 	Name, Email string
+	// Remote is how Push reaches a remote (credentials, timeout); the
+	// zero value: git's defaults and gitsrc.DefaultRemoteTimeout.
+	Remote gitsrc.RemoteOptions
 
 	ref   refFile
 	mu    sync.Mutex // serializes this Notes' use of store
@@ -73,6 +76,10 @@ func Open(path string) (*Notes, error) {
 	if _, err := os.Stat(filepath.Join(commonDir, "objects")); err != nil {
 		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
 	}
+	own, err := repoOwner(commonDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
+	}
 	n := &Notes{
 		Name:  "gitboot",
 		Email: "gitboot@localhost",
@@ -82,8 +89,9 @@ func Open(path string) (*Notes, error) {
 			reflog:    gitDir != top, // git logs notes updates where there is a work tree
 			staleLock: 10 * time.Second,
 			lockWait:  5 * time.Second,
+			own:       own,
 		},
-		store: filesystem.NewStorage(osfs.New(commonDir), cache.NewObjectLRUDefault()),
+		store: filesystem.NewStorage(ownedFS{Filesystem: osfs.New(commonDir), own: own}, cache.NewObjectLRUDefault()),
 	}
 	n.packs = n.packSet()
 	return n, nil

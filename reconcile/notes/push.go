@@ -9,9 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
-	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -29,25 +28,21 @@ import (
 func (n *Notes) Push(ctx context.Context, remoteURL string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	remote := gogit.NewRemote(n.store, &config.RemoteConfig{Name: "gitboot-notes", URLs: []string{remoteURL}})
 	for attempt := 1; ; attempt++ {
 		n.refresh()
 		local, err := n.ref.read()
 		if err != nil || local.IsZero() {
 			return err
 		}
-		err = remote.PushContext(ctx, &gogit.PushOptions{
-			RemoteName: "gitboot-notes",
-			RefSpecs:   []config.RefSpec{Ref + ":" + Ref},
-		})
-		if err == nil || errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+		err = n.Remote.RunGit(ctx, n.ref.commonDir, "push", "--quiet", "--no-verify", remoteURL, Ref+":"+Ref)
+		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("pushing notes to %s: %w", remoteURL, err)
 		}
 		// Whatever the error said, merge if the remote has notes we lack.
-		merged, merr := n.mergeRemote(ctx, remote)
+		merged, merr := n.mergeRemote(ctx, remoteURL)
 		if merr != nil {
 			return fmt.Errorf("pushing notes to %s: %w (then merging theirs: %w)", remoteURL, err, merr)
 		}
@@ -63,24 +58,17 @@ func (n *Notes) Push(ctx context.Context, remoteURL string) error {
 // mergeRemote fetches the remote's notes into a temporary ref and merges
 // them into the local notes. It reports false if the remote has no notes
 // the local ones lack.
-func (n *Notes) mergeRemote(ctx context.Context, remote *gogit.Remote) (bool, error) {
+func (n *Notes) mergeRemote(ctx context.Context, remoteURL string) (bool, error) {
 	tmp := plumbing.ReferenceName(fmt.Sprintf("refs/gitboot/tmp/notes-%d-%x", os.Getpid(), rand.Uint64()))
 	defer os.Remove(filepath.Join(n.ref.commonDir, tmp.String()))
-	err := remote.FetchContext(ctx, &gogit.FetchOptions{
-		RemoteName: "gitboot-notes",
-		RefSpecs:   []config.RefSpec{config.RefSpec("+" + Ref + ":" + tmp.String())},
-		Tags:       gogit.NoTags,
-	})
-	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
-		err = nil
-	}
+	err := n.Remote.RunGit(ctx, n.ref.commonDir, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remoteURL, "+"+Ref+":"+tmp.String())
 	if err != nil {
-		var noRef gogit.NoMatchingRefSpecError
-		if errors.As(err, &noRef) {
+		if strings.Contains(err.Error(), "couldn't find remote ref") {
 			return false, nil // the remote has no notes: not what stopped the push
 		}
 		return false, fmt.Errorf("fetching their notes: %w", err)
 	}
+	n.refresh()
 	ref, err := n.store.Reference(tmp)
 	if err != nil {
 		return false, fmt.Errorf("fetching their notes: %w", err)

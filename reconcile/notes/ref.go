@@ -20,6 +20,7 @@ var errRaced = errors.New("ref changed meanwhile")
 // refFile is one ref of a files-backend repository, updated the way git
 // updates it.
 type refFile struct {
+	own       *owner // what is created gets the repository's owner (nil: as is)
 	commonDir string // where refs/, packed-refs and logs/ live
 	name      string // "refs/notes/gitboot"
 	reflog    bool   // write logs/<name> even if it does not exist yet
@@ -125,7 +126,7 @@ func (r *refFile) update(next func(cur plumbing.Hash) (plumbing.Hash, error), id
 // locks for milliseconds), and is removed.
 func (r *refFile) lock() (*os.File, error) {
 	name := r.path() + ".lock"
-	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+	if err := r.own.mkdirAll(filepath.Dir(name)); err != nil {
 		return nil, fmt.Errorf("locking %s: %w", r.name, err)
 	}
 	deadline := time.Now().Add(r.lockWait)
@@ -133,6 +134,12 @@ func (r *refFile) lock() (*os.File, error) {
 	for {
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if err == nil {
+			// The lock becomes the ref: it gets the repository's owner.
+			if err := r.own.fix(name); err != nil {
+				f.Close()
+				os.Remove(name)
+				return nil, fmt.Errorf("locking %s: %w", name, err)
+			}
 			// Blocking: a process checking whether this is stale may hold
 			// the flock for a moment.
 			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
@@ -186,7 +193,7 @@ func (r *refFile) appendReflog(old, new plumbing.Hash, ident, msg string) error 
 	flags := os.O_WRONLY | os.O_APPEND
 	if r.reflog {
 		flags |= os.O_CREATE
-		if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		if err := r.own.mkdirAll(filepath.Dir(name)); err != nil {
 			return fmt.Errorf("writing the log of %s: %w", r.name, err)
 		}
 	}
@@ -195,6 +202,10 @@ func (r *refFile) appendReflog(old, new plumbing.Hash, ident, msg string) error 
 		return nil
 	}
 	if err != nil {
+		return fmt.Errorf("writing the log of %s: %w", r.name, err)
+	}
+	if err := r.own.fix(name); err != nil {
+		f.Close()
 		return fmt.Errorf("writing the log of %s: %w", r.name, err)
 	}
 	msg, _, _ = strings.Cut(msg, "\n")

@@ -18,12 +18,14 @@ const n1IP = "10.99.0.11"
 
 // runAgent runs the real gitboot-agent once inside the lab's namespace,
 // installing n1's runtime overlay under root, and returns its log. It
-// talks to the server from n1's own address (on the namespace's
-// loopback), as only a node's own requests count toward its status.
+// talks HTTPS to the server's address (agentTrust), trusting what n1's
+// system overlay carries, from n1's own address (asN1), as only a node's
+// own requests count toward its status.
 func (l *gitopsLab) runAgent(t *testing.T, root string) string {
 	t.Helper()
-	out, err := l.ns.Output(context.Background(), agentBinary(t), "--root", root, "--server", l.asN1(t),
-		"--mac", n1MAC, "--once", "--debug")
+	trust := l.agentTrust(t)
+	args := append([]string{"--root", root, "--server", l.asN1(t), "--mac", n1MAC, "--once", "--debug"}, trust...)
+	out, err := l.ns.Output(context.Background(), agentBinary(t), args...)
 	if err != nil {
 		t.Fatalf("gitboot-agent --once: %v\n%s\nserver log:\n%s", err, out, l.log.String())
 	}
@@ -37,6 +39,12 @@ func (l *gitopsLab) asN1(t *testing.T) string {
 	t.Helper()
 	if out, err := l.ns.Output(context.Background(), "ip", "addr", "replace", n1IP+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("adding n1's address: %v %s", err, out)
+	}
+	// Connections to the server's address (agentTrust puts it on lo too)
+	// leave from n1's address, as they would from n1.
+	if out, err := l.ns.Output(context.Background(), "ip", "route", "replace", "local", "10.99.0.1", "dev", "lo",
+		"table", "local", "proto", "kernel", "scope", "host", "src", n1IP); err != nil {
+		t.Fatalf("routing the server's address from n1's: %v %s", err, out)
 	}
 	return "http://" + n1IP + ":9873"
 }

@@ -205,7 +205,7 @@ func TestGitOpsAutoApplyFalse(t *testing.T) {
 
 	// A planned commit that moves the HTTP port, applied through that
 	// very port: the apply answers, and the new port serves.
-	l.commit(t, "http on 9874", func(w string) { setServer(t, w, "http_port = 9874") })
+	l.commit(t, "http on 9876", func(w string) { setServer(t, w, "http_port = 9876") })
 	l.push(t, true, "main")
 	l.waitFor(t, 30*time.Second, "the port move planned", func() bool {
 		return count(l.log.String(), "commit planned; auto_apply is false") == 3
@@ -216,8 +216,8 @@ func TestGitOpsAutoApplyFalse(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Apply complete") {
 		t.Errorf("apply --server of a commit moving the HTTP port: exit %d\n%s\nlog:\n%s", code, out, l.log.String())
 	}
-	if got := l.getAt(9874, "/ipxe/"+n1MAC); !strings.Contains(got, "10.99.0.1:9874/") {
-		t.Errorf("after the apply port 9874 does not serve the new script:\n%s", got)
+	if got := l.getAt(9876, "/ipxe/"+n1MAC); !strings.Contains(got, "10.99.0.1:9876/") {
+		t.Errorf("after the apply port 9876 does not serve the new script:\n%s", got)
 	}
 }
 
@@ -237,17 +237,17 @@ func TestGitOpsRebind(t *testing.T) {
 	}
 	l.serve(t)
 
-	l.commit(t, "http on 9874", func(w string) { setServer(t, w, "http_port = 9874") })
+	l.commit(t, "http on 9876", func(w string) { setServer(t, w, "http_port = 9876") })
 	l.push(t, true, "main")
-	l.waitFor(t, 60*time.Second, "the new port answering", func() bool { return l.getAt(9874, "/healthz") != "" })
-	script := l.getAt(9874, "/ipxe/"+n1MAC)
-	if !strings.Contains(script, "10.99.0.1:9874/") || strings.Contains(script, ":9873") {
-		t.Errorf("the script's URLs do not name port 9874:\n%s", script)
+	l.waitFor(t, 60*time.Second, "the new port answering", func() bool { return l.getAt(9876, "/healthz") != "" })
+	script := l.getAt(9876, "/ipxe/"+n1MAC)
+	if !strings.Contains(script, "10.99.0.1:9876/") || strings.Contains(script, ":9873") {
+		t.Errorf("the script's URLs do not name port 9876:\n%s", script)
 	}
 	l.waitFor(t, 10*time.Second, "the old port 9873 closed", func() bool { return l.closed(9873) })
 
-	// Something else holds 9876.
-	occupier, err := l.ns.Listen("tcp", ":9876")
+	// Something else holds 9877.
+	occupier, err := l.ns.Listen("tcp", ":9877")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestGitOpsRebind(t *testing.T) {
 			imageURL = u[0]
 		}
 	}
-	dl, err := l.ns.Dial("tcp", "127.0.0.1:9874")
+	dl, err := l.ns.Dial("tcp", "127.0.0.1:9876")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,19 +268,19 @@ func TestGitOpsRebind(t *testing.T) {
 	fmt.Fprintf(dl, "GET %s HTTP/1.1\r\nHost: 10.99.0.1\r\n\r\n", imageURL)
 
 	errors0 := count(l.log.String(), "reconcile failed")
-	l.commit(t, "http on 9876", func(w string) { editFile(t, filepath.Join(w, "cluster.hcl"), "http_port = 9874", "http_port = 9876") })
+	l.commit(t, "http on 9877", func(w string) { editFile(t, filepath.Join(w, "cluster.hcl"), "http_port = 9876", "http_port = 9877") })
 	l.push(t, true, "main")
-	// While 9876 is taken, 9874 serves the old snapshot, every time asked.
+	// While 9877 is taken, 9876 serves the old snapshot, every time asked.
 	deadline := time.Now().Add(4 * time.Second)
 	var down []string
 	for time.Now().Before(deadline) {
-		if got := l.getAt(9874, "/ipxe/"+n1MAC); got != script {
+		if got := l.getAt(9876, "/ipxe/"+n1MAC); got != script {
 			down = append(down, time.Now().Format("15:04:05.000"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if len(down) > 0 {
-		t.Errorf("while the new port was taken, the current port 9874 did not serve the old script %d times (at %s)\nlog:\n%s",
+		t.Errorf("while the new port was taken, the current port 9876 did not serve the old script %d times (at %s)\nlog:\n%s",
 			len(down), strings.Join(down, " "), l.log.String())
 	}
 	var failures []string
@@ -289,33 +289,33 @@ func TestGitOpsRebind(t *testing.T) {
 			failures = append(failures, line)
 		}
 	}
-	if len(failures) == errors0 || !strings.Contains(failures[len(failures)-1], ":9876") {
+	if len(failures) == errors0 || !strings.Contains(failures[len(failures)-1], ":9877") {
 		t.Errorf("the failed rebind is not logged with the port:\n%s", l.log.String())
 	} else {
 		t.Logf("logged: %s", failures[len(failures)-1])
 	}
-	if strings.Contains(l.getAt(9874, "/ipxe/"+n1MAC), ":9876") {
+	if strings.Contains(l.getAt(9876, "/ipxe/"+n1MAC), ":9877") {
 		t.Errorf("a script naming the port nobody serves was published")
 	}
 	// The download in flight gets its whole artifact.
 	dl.SetReadDeadline(time.Now().Add(30 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(dl), nil)
 	if err != nil {
-		t.Errorf("the download in flight on 9874 broke: %v", err)
+		t.Errorf("the download in flight on 9876 broke: %v", err)
 	} else {
 		n, err := io.Copy(io.Discard, resp.Body)
 		if err != nil || n != resp.ContentLength {
-			t.Errorf("the download in flight on 9874 got %d of %d bytes: %v", n, resp.ContentLength, err)
+			t.Errorf("the download in flight on 9876 got %d of %d bytes: %v", n, resp.ContentLength, err)
 		}
 	}
 	dl.Close()
 
 	occupier.Close()
-	took := l.waitFor(t, 30*time.Second, "the retry applying the move to 9876", func() bool {
-		return strings.Contains(l.getAt(9876, "/ipxe/"+n1MAC), "10.99.0.1:9876/")
+	took := l.waitFor(t, 30*time.Second, "the retry applying the move to 9877", func() bool {
+		return strings.Contains(l.getAt(9877, "/ipxe/"+n1MAC), "10.99.0.1:9877/")
 	})
 	t.Logf("port freed -> served on it after %v", took.Round(time.Millisecond))
-	l.waitFor(t, 10*time.Second, "the old port 9874 closed", func() bool { return l.closed(9874) })
+	l.waitFor(t, 10*time.Second, "the old port 9876 closed", func() bool { return l.closed(9876) })
 
 	// A commit that turns DHCP off: the service stops, the server serves on.
 	off := l.commit(t, "dhcp off", func(w string) { setServer(t, w, `dhcp_mode = "off"`) })

@@ -357,9 +357,10 @@ func TestGitOpsHooks(t *testing.T) {
 	})
 }
 
-// unwrapRuntimeInitrd returns the one file of a /runtime-initrd/ answer (a
-// gzip member holding a cpio newc archive), checking it is the only entry
-// and is named .gitboot-runtime.img.gz.
+// unwrapRuntimeInitrd returns the overlay file of a /runtime-initrd/
+// answer (a gzip member holding a cpio newc archive), checking the archive
+// holds exactly .gitboot-runtime.img.gz.sig (the overlay's signature)
+// then .gitboot-runtime.img.gz.
 func unwrapRuntimeInitrd(t *testing.T, url string, data []byte) []byte {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(data))
@@ -378,15 +379,19 @@ func unwrapRuntimeInitrd(t *testing.T, url string, data []byte) []byte {
 			t.Fatalf("%s: cpio: %v", url, err)
 		}
 		n++
-		if hdr.Name != ".gitboot-runtime.img.gz" {
-			t.Fatalf("%s: cpio entry %q, want .gitboot-runtime.img.gz", url, hdr.Name)
+		want := ".gitboot-runtime.img.gz.sig"
+		if n == 2 {
+			want = ".gitboot-runtime.img.gz"
+		}
+		if hdr.Name != want {
+			t.Fatalf("%s: cpio entry %d is %q, want %s", url, n, hdr.Name, want)
 		}
 		if file, err = io.ReadAll(r); err != nil {
 			t.Fatalf("%s: %v", url, err)
 		}
 	}
-	if n != 1 {
-		t.Fatalf("%s: %d cpio entries, want 1", url, n)
+	if n != 2 {
+		t.Fatalf("%s: %d cpio entries, want the signature and the overlay", url, n)
 	}
 	return file
 }
