@@ -24,6 +24,9 @@ export LC_ALL=C # also makes $EPOCHREALTIME use a decimal point
 
 readonly SERVER_IP=10.99.0.1
 readonly SERVER_URL="http://$SERVER_IP:9873"
+# The management listener (status, plan, the web page): loopback of the
+# server's namespace, apart from what nodes fetch on $SERVER_URL.
+readonly ADMIN_URL="http://127.0.0.1:9875"
 readonly DEADLINE=180 # seconds from power-on for both nodes to reach init
 readonly NODES=(n1 n2)
 declare -A MAC=([n1]=52:54:00:99:00:01 [n2]=52:54:00:99:00:02)
@@ -358,8 +361,8 @@ done
 
 # --- 6. status and times --------------------------------------------------
 printf '\n'
-say "gitboot status --server $SERVER_URL"
-if ! ip netns exec "$srv" "$gitboot" status --server "$SERVER_URL"; then
+say "gitboot status --server $ADMIN_URL"
+if ! ip netns exec "$srv" "$gitboot" status --server "$ADMIN_URL"; then
 	logs
 	die "gitboot status failed"
 fi
@@ -383,8 +386,8 @@ git -C "$work" --no-pager diff --no-color HEAD~1 HEAD | sed 's/^/    /'
 # The review: the committed tip against what the server runs
 # (GET /inventory). It runs in the server's namespace to reach the server.
 printf '\n'
-say "gitboot plan --repo $work --server $SERVER_URL"
-if ! out=$(ip netns exec "$srv" "$gitboot" plan --repo "$work" --server "$SERVER_URL" \
+say "gitboot plan --repo $work --server $ADMIN_URL"
+if ! out=$(ip netns exec "$srv" "$gitboot" plan --repo "$work" --server "$ADMIN_URL" \
 	--var "image_source=$image" 2>&1); then
 	printf '%s\n' "$out" >&2
 	logs
@@ -441,11 +444,11 @@ while [ ${#arrived[@]} -lt ${#NODES[@]} ]; do
 done
 
 printf '\n'
-say "gitboot status --server $SERVER_URL (the agents keep LASTSEEN fresh)"
-ip netns exec "$srv" "$gitboot" status --server "$SERVER_URL" || die "gitboot status failed"
+say "gitboot status --server $ADMIN_URL (the agents keep LASTSEEN fresh)"
+ip netns exec "$srv" "$gitboot" status --server "$ADMIN_URL" || die "gitboot status failed"
 
 say "gitboot status n1 (this boot's timeline: when each stage was reached)"
-ip netns exec "$srv" "$gitboot" status --server "$SERVER_URL" n1 || die "gitboot status n1 failed"
+ip netns exec "$srv" "$gitboot" status --server "$ADMIN_URL" n1 || die "gitboot status n1 failed"
 
 say "git notes on the pushed commit (written by gitboot serve; no server needed to read them)"
 notes=
@@ -461,8 +464,8 @@ say "gitboot overlay render n1 (every file n1 gets from its overlays: overlay, m
 "$gitboot" overlay render n1 --repo "$bare" --state "$tmp/state" --var "image_source=$image" --image-root "$(dirname "$image")" 2>&1 | sed 's/^/    /' ||
 	die "gitboot overlay render failed"
 
-say "the web status page: $SERVER_URL/ (live over /events; here fetched once with curl)"
-page=$(ip netns exec "$srv" curl -sf "$SERVER_URL/") || die "GET / failed"
+say "the web status page: $ADMIN_URL/ (live over /events; here fetched once with curl)"
+page=$(ip netns exec "$srv" curl -sf "$ADMIN_URL/") || die "GET / failed"
 printf '    GET / : %d bytes, rows for %s\n' "${#page}" "$(printf '%s' "$page" | grep -o 'n[12]</a>' | sort -u | sed 's,</a>,,' | tr '\n' ' ')"
 
 say "done in $(since "$t0") s; removing the VMs, gitboot serve, namespaces and $tmp"

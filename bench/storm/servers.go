@@ -73,7 +73,10 @@ func (g *gitbootTarget) start() error {
 	}
 	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, "serve",
 		"--repo", filepath.Join(g.e.dir, "repo"), "--state", filepath.Join(g.e.dir, "state"),
-		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0")
+		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0",
+		// The management listener (for /metrics) on the server's address,
+		// where the bench reaches it, so with a token.
+		"--listen-admin", g.adminAddr(), "--admin-token-file", g.tokenFile())
 	if err != nil {
 		return err
 	}
@@ -84,7 +87,7 @@ func (g *gitbootTarget) start() error {
 	g.mu.Unlock()
 	// Ready when the applied inventory is served (the first build of N
 	// nodes' artifacts is done).
-	if err := waitHTTP(p, g.e.base+"/inventory", 10*time.Minute); err != nil || !first {
+	if err := waitHTTP(p, g.e.base+"/healthz", 10*time.Minute); err != nil || !first {
 		return err
 	}
 	// At its first start serve builds the tip, starts the services and
@@ -94,16 +97,42 @@ func (g *gitbootTarget) start() error {
 	// the middle of a storm is measured as it comes.
 	// A serve whose idle passes are skipped (tip and image sources
 	// unchanged) may never count the second: wait a bounded while.
-	waitEvaluations(g.e.base+"/metrics", 2, 20*time.Second)
+	waitEvaluations("http://"+g.adminAddr()+"/metrics", adminToken, 2, 20*time.Second)
 	return nil
 }
 
+// adminToken is the bearer token of serve's management listener.
+const adminToken = "bench-storm-admin-token-0123456789"
+
+// adminAddr is serve's management listener: the boot address, port 9875.
+func (e *env) adminAddr() string {
+	return strings.TrimSuffix(strings.TrimPrefix(e.base, "http://"), ":9873") + ":9875"
+}
+
+func (g *gitbootTarget) adminAddr() string { return g.e.adminAddr() }
+
+// tokenFile writes adminToken where serve (and gitboot status) read it.
+func (e *env) tokenFile() string {
+	f := filepath.Join(e.dir, "admin-token")
+	if err := os.WriteFile(f, []byte(adminToken+"\n"), 0o600); err != nil {
+		log.Printf("writing %s: %v", f, err)
+	}
+	return f
+}
+
+func (g *gitbootTarget) tokenFile() string { return g.e.tokenFile() }
+
 // waitEvaluations waits until serve's gitboot_reconcile_total counts n
 // passes (any result), or limit passed (then the storm starts anyway).
-func waitEvaluations(url string, n float64, limit time.Duration) {
+func waitEvaluations(url, token string, n float64, limit time.Duration) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		resp, err := c.Get(url)
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
 		if err != nil {
 			continue
 		}
@@ -257,7 +286,7 @@ func withChildren(pids []int) []int {
 // server's namespace) and counts the generated nodes at RUNTIME_OVERLAY.
 func statusAtRuntime(ctx context.Context, e *env) (int, []string, error) {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", e.srvNS, e.bin, "status",
-		"--server", "http://127.0.0.1:9875", "--json").Output() // the admin listener
+		"--server", "http://"+e.adminAddr(), "--admin-token-file", e.tokenFile(), "--json").Output() // the admin listener
 	if err != nil {
 		return 0, nil, fmt.Errorf("gitboot status --json: %w", err)
 	}
