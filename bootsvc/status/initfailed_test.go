@@ -81,3 +81,25 @@ func TestInitFailed(t *testing.T) {
 		t.Fatalf("timeline:\n%s", b.String())
 	}
 }
+
+// TestInitFailedOutlivesTheAgentsPull: the agent /init started before it
+// looked for an init pulls the runtime overlay after the report; that
+// pull must not hide INIT_FAILED. The next boot (its DHCP) clears it.
+func TestInitFailedOutlivesTheAgentsPull(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), Now: (&clock{t: t0}).now, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ip := addr("10.99.0.11")
+	s.Record(Event{Node: "c001", Stage: StageSystemOverlay, Sent: "system.img", Addr: ip, Time: t0})
+	s.Record(Event{Node: "c001", Stage: StageInitFailed, Sent: "init", Reason: "no init", Addr: ip, Time: t0.Add(time.Second)})
+	s.Record(Event{Node: "c001", Stage: StageRuntimeOverlay, Sent: "runtime.img.gz", Addr: ip, Time: t0.Add(2 * time.Second)})
+	if r, _ := s.Node("c001"); r.Error == nil || r.Error.Stage != StageInitFailed {
+		t.Fatalf("the agent's pull hid INIT_FAILED: %+v %+v", r, r.Error)
+	}
+	s.Record(Event{Node: "c001", Stage: StageDHCP, Addr: ip, Time: t0.Add(time.Minute)})
+	if r, _ := s.Node("c001"); r.Error != nil {
+		t.Fatalf("the next boot kept the error: %+v", r.Error)
+	}
+}

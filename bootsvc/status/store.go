@@ -265,7 +265,12 @@ func (s *Store) recordNode(ev Event) {
 		}
 	} else {
 		r.Stage, r.Sent, r.Addr, r.LastSeen = ev.Stage, ev.Sent, ev.Addr, ev.Time
-		r.Error = nil
+		// An INIT_FAILED stands until the node boots again: its agent,
+		// started before the init was looked for, still pulls the runtime
+		// overlay in the minute before the reboot.
+		if r.Error == nil || r.Error.Stage != StageInitFailed || ev.Stage != StageRuntimeOverlay {
+			r.Error = nil
+		}
 		r.observe(ev.Stage, ev.Time)
 		if ev.Digest != "" {
 			r.boot(&ev)

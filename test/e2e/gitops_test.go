@@ -144,7 +144,8 @@ func (l *gitopsLab) runtimeFile(t *testing.T, name string) string {
 	t.Helper()
 	dir := t.TempDir()
 	arch := filepath.Join(dir, "rt.img.gz")
-	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", arch, "http://127.0.0.1:9873/runtime/"+n1MAC); err != nil {
+	// From n1's own address, as n1's agent would (only that counts).
+	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", arch, l.asN1(t)+"/runtime/"+n1MAC); err != nil {
 		t.Fatalf("fetching the runtime overlay: %v %s", err, out)
 	}
 	cmd := exec.Command("sh", "-c", "gzip -dc rt.img.gz | cpio -idm --quiet --no-absolute-filenames")

@@ -295,7 +295,10 @@ func (l *qemuLab) checkServed(t *testing.T, node, ip string) string {
 	if err != nil {
 		t.Fatalf("curl /metrics: %v\n%s", err, metrics)
 	}
-	for _, route := range []string{"ipxe", "kernel", "image", "system", "runtime"} {
+	// The runtime overlay reaches a booting node in its initrd
+	// (/runtime-initrd/, from iPXE) or, secure or later, from the agent
+	// over HTTPS (/runtime/): either counts.
+	for _, route := range []string{"ipxe", "kernel", "image", "system", "runtime(?:-initrd)?"} {
 		re := regexp.MustCompile(`(?m)^gitboot_http_requests_total\{code="200",route="` + route + `"\} ([0-9]+)$`)
 		if c := re.FindStringSubmatch(string(metrics)); c == nil || c[1] == "0" {
 			t.Errorf("/metrics shows no successful %s request:\n%s", route, grepLines(string(metrics), "gitboot_http_requests_total"))

@@ -70,7 +70,7 @@ network "row2" {
 	if out, err := nsB.Output(context.Background(), "ip", "addr", "replace", n2IP+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("adding n2's address: %v %s", err, out)
 	}
-	for _, kind := range []string{"kernel", "image", "system"} {
+	for _, kind := range []string{"kernel", "image", "system", "runtime"} {
 		if out, err := nsB.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", "http://"+n2IP+":9873/"+kind+"/"+n2MAC); err != nil {
 			t.Fatalf("n2 fetching its %s: %v %s", kind, err, out)
 		}
