@@ -67,11 +67,12 @@ network "row2" {
 	// Both nodes fetch their boot files from their server, from their own
 	// addresses (only those count toward a node's status).
 	l.checkWhole(t)
-	if out, err := nsB.Output(context.Background(), "ip", "addr", "replace", n2IP+"/32", "dev", "lo"); err != nil {
+	const n2RowIP = "10.98.0.12" // n2's address on row2 (the edit above)
+	if out, err := nsB.Output(context.Background(), "ip", "addr", "replace", n2RowIP+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("adding n2's address: %v %s", err, out)
 	}
 	for _, kind := range []string{"kernel", "image", "system", "runtime"} {
-		if out, err := nsB.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", "http://"+n2IP+":9873/"+kind+"/"+n2MAC); err != nil {
+		if out, err := nsB.Output(context.Background(), "curl", "-sf", "-o", "/dev/null", "http://"+n2RowIP+":9873/"+kind+"/"+n2MAC); err != nil {
 			t.Fatalf("n2 fetching its %s: %v %s", kind, err, out)
 		}
 	}
@@ -81,8 +82,15 @@ network "row2" {
 		out, _ := exec.Command("git", "-C", l.bare, "notes", "--ref=gitboot", "show", head).CombinedOutput()
 		return string(out)
 	}
+	var lastNotes string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the commit's notes:\n%s", lastNotes)
+		}
+	})
 	l.waitFor(t, 60*time.Second, "both servers' apply and node records on the commit", func() bool {
 		n := notesOf()
+		lastNotes = n
 		return strings.Contains(n, "apply server=head") && strings.Contains(n, "apply server=b") &&
 			strings.Contains(n, "node server=head name=n1") && strings.Contains(n, "node server=b name=n2")
 	})
