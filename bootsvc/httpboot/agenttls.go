@@ -76,22 +76,7 @@ func (h *Handler) ServeAgentTLS(ctx context.Context, ln net.Listener, tc *tls.Co
 		ll.connState(c, st)
 	}
 	defer ll.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ll, "", "") }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return h.serveUntil(ctx, srv, func() error { return srv.ServeTLS(ll, "", "") })
 }
 
 // signature is the overlay signature of node's runtime overlay a

@@ -298,22 +298,7 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 	srv.ConnState = ll.connState
 	h.ll.Store(ll)
 	defer ll.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ll) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return h.serveUntil(ctx, srv, func() error { return srv.Serve(ll) })
 }
 
 // ConnStats reports what the connection limits of the running (or last)
@@ -433,4 +418,26 @@ func (h *Handler) serve(w *respWriter, r *http.Request, p parsed) {
 	default:
 		h.serveArtifact(w, r, snap, addr, p)
 	}
+}
+
+// serveUntil runs serve (srv's Serve on its listener) until it fails or
+// ctx ends; then it shuts srv down gracefully within ShutdownTimeout
+// (closing it after that) and returns serve's error, if not the closing.
+func (h *Handler) serveUntil(ctx context.Context, srv *http.Server, serve func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
