@@ -198,29 +198,7 @@ func debianRepo(t *testing.T) string {
 		"overlays/site/etc/gbtest/runtime.txt":                  "from-the-runtime-overlay\n",
 		"overlays/site/etc/issue":                               issueOverlay + "\n",
 	}
-	for name, data := range files {
-		p := filepath.Join(repo, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Enabled the way systemctl enable does it: links in .wants.
-	wants := filepath.Join(repo, "overlays/facts/etc/systemd/system/multi-user.target.wants")
-	if err := os.MkdirAll(wants, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"gbfacts.service", "gbwatch.service", "gbmultiuser.service"} {
-		if err := os.Symlink("../"+u, filepath.Join(wants, u)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git(t, repo, "init", "-q", "-b", "main")
-	git(t, repo, "add", "-A")
-	git(t, repo, "commit", "-q", "-m", "debian test cluster")
-	return repo
+	return writeUnitRepo(t, repo, files, []string{"gbfacts.service", "gbwatch.service", "gbmultiuser.service"}, "debian test cluster")
 }
 
 // debianImage returns the cached Debian 12 image tar, made (or found
@@ -386,3 +364,32 @@ func (l *debianLab) debianReport(vm *qemuVM) string {
 
 // spinnerRE matches systemd's progress lines ("Job X/start running (5s / 1min 30s)").
 var spinnerRE = regexp.MustCompile(`Job \S+ running \(`)
+
+// writeUnitRepo writes files into a new git repository at repo, enables
+// each of units under overlays/facts the way systemctl enable does (links
+// in multi-user.target.wants) and commits it all on main with msg.
+func writeUnitRepo(t *testing.T, repo string, files map[string]string, units []string, msg string) string {
+	t.Helper()
+	for name, data := range files {
+		p := filepath.Join(repo, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wants := filepath.Join(repo, "overlays/facts/etc/systemd/system/multi-user.target.wants")
+	if err := os.MkdirAll(wants, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units {
+		if err := os.Symlink("../"+u, filepath.Join(wants, u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git(t, repo, "init", "-q", "-b", "main")
+	git(t, repo, "add", "-A")
+	git(t, repo, "commit", "-q", "-m", msg)
+	return repo
+}

@@ -226,26 +226,5 @@ func twoStageRepo(t *testing.T) string {
 		"overlays/facts/usr/local/sbin/gbfacts":                 twoStageFacts,
 		"overlays/site/etc/gbtest/runtime.txt":                  "from-the-runtime-overlay\n",
 	}
-	for name, data := range files {
-		p := filepath.Join(repo, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wants := filepath.Join(repo, "overlays/facts/etc/systemd/system/multi-user.target.wants")
-	if err := os.MkdirAll(wants, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"gbfacts.service", "gbmultiuser.service"} {
-		if err := os.Symlink("../"+u, filepath.Join(wants, u)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git(t, repo, "init", "-q", "-b", "main")
-	git(t, repo, "add", "-A")
-	git(t, repo, "commit", "-q", "-m", "two-stage test cluster")
-	return repo
+	return writeUnitRepo(t, repo, files, []string{"gbfacts.service", "gbmultiuser.service"}, "two-stage test cluster")
 }
