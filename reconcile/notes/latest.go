@@ -226,11 +226,11 @@ func (h *History) note(commit string, recs []Record, server func(string) *Server
 	}
 }
 
-// newer reports whether node record a is newer than b (by seen; of two
-// equally new, the one whose line sorts last, as LatestNodes decides).
+// newer reports whether node record a is newer than b (by seen, then as
+// LatestNodes decides between records seen in the same second).
 func newer(a, b Record) bool {
 	ta, tb := a.Time("seen"), b.Time("seen")
-	return ta.After(tb) || ta.Equal(tb) && a.String() > b.String()
+	return ta.After(tb) || ta.Equal(tb) && sameSecondNewer(a, b)
 }
 
 func (h *History) anyApplied() bool {

@@ -62,7 +62,10 @@ func TestLatestStopRule(t *testing.T) {
 		nodeAt("n1", "RUNTIME_OVERLAY", t0.Add(61*time.Minute), c[1]),
 		nodeAt("n2", "KERNEL", t0.Add(61*time.Minute), c[1]),
 		nodeAt("n2", "RUNTIME_OVERLAY", t0.Add(62*time.Minute), c[1]),
-		nodeAt("n3", "RUNTIME_OVERLAY", t0.Add(61*time.Minute), c[1]),
+		nodeAt("n3", "SYSTEM_OVERLAY", t0.Add(61*time.Minute), c[1]),
+		// n3's last two records were seen in the same second.
+		nodeAt("n3", "RUNTIME_OVERLAY", t0.Add(62*time.Minute), c[1]),
+		nodeAt("n3", "SYSTEM_OVERLAY", t0.Add(62*time.Minute), c[1]),
 		Table("head", t0.Add(62*time.Minute), 3))
 	// c[2]: applied, nothing booted.
 	appendNote(t, n, c[2], applied(2), Table("head", t0.Add(2*time.Hour), 3))

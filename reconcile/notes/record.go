@@ -269,8 +269,8 @@ func parseLine(line []byte) (Record, error) {
 // LatestNodes returns the newest node record per (server, name) by seen,
 // sorted by server then name. Records of other types are ignored. A record
 // whose seen is missing or unreadable is older than any with a time; of two
-// equally new records, the one whose line sorts last wins, so the answer
-// does not depend on the order of the lines.
+// records seen in the same second, sameSecondNewer decides, so the answer
+// does not depend on the order of the lines (a union of notes sorts them).
 func LatestNodes(recs []Record) []Record {
 	type id struct{ server, name string }
 	type best struct {
@@ -285,7 +285,7 @@ func LatestNodes(recs []Record) []Record {
 		k := id{r.Get("server"), r.Get("name")}
 		seen := r.Time("seen")
 		b, ok := latest[k]
-		if !ok || seen.After(b.seen) || seen.Equal(b.seen) && r.String() > b.rec.String() {
+		if !ok || seen.After(b.seen) || seen.Equal(b.seen) && sameSecondNewer(r, b.rec) {
 			latest[k] = best{r, seen}
 		}
 	}
@@ -360,4 +360,25 @@ func ReplaceNodes(server string, nodes []Record) func(old []Record) []Record {
 		}
 		return Canonical(append(kept, nodes...))
 	}
+}
+
+// stageProgress orders the stages of one boot: a node moves forward through
+// them, and a final or failed stage ends the boot.
+var stageProgress = map[string]int{
+	"DHCP": 1, "TFTP": 2, "IPXE": 3, "KERNEL": 4, "IMAGE": 5, "SYSTEM_OVERLAY": 6,
+	"RUNTIME_OVERLAY": 7, "NOT_FOUND": 8, "BAD_REQUEST": 8, "DENIED": 8, "INIT_FAILED": 9,
+}
+
+// sameSecondNewer reports whether node record a is newer than b when both
+// were seen in the same second (seen= has one-second resolution, and a
+// node goes through several stages in one second): the later boot wins,
+// then the stage further along that boot, then the line that sorts last.
+func sameSecondNewer(a, b Record) bool {
+	if ba, bb := a.Time("boot"), b.Time("boot"); !ba.Equal(bb) {
+		return ba.After(bb)
+	}
+	if pa, pb := stageProgress[a.Get("stage")], stageProgress[b.Get("stage")]; pa != pb {
+		return pa > pb
+	}
+	return a.String() > b.String()
 }

@@ -148,14 +148,26 @@ func TestLatestNodes(t *testing.T) {
 		Apply("head", t1, ResultApplied, 1, 0, 0),
 		Node("head", "c001", "KERNEL", "vmlinuz", "10.0.0.1", t0, "abc"),
 		Node("head", "c002", "DHCP", "", "", time.Time{}, ""),
-		// Equal times: the line that sorts last wins, whatever the order.
+		// Seen in the same second: the stage further along the boot wins
+		// (the order "R" < "S" of the lines would pick SYSTEM_OVERLAY),
+		// then a later boot, then the line that sorts last, whatever the
+		// order of the lines.
 		Node("head", "c003", "IMAGE", "a", "", t0, ""),
 		Node("head", "c003", "TFTP", "b", "", t0, ""),
+		Node("head", "c004", "RUNTIME_OVERLAY", "runtime.img.gz", "", t1, "abc"),
+		Node("head", "c004", "SYSTEM_OVERLAY", "system.img.gz", "", t1, "abc"),
+		withBoot(Node("head", "c005", "IPXE", "", "", t1, ""), t1),
+		withBoot(Node("head", "c005", "RUNTIME_OVERLAY", "", "", t1, ""), t0),
+		Node("head", "c006", "KERNEL", "a", "", t0, ""),
+		Node("head", "c006", "KERNEL", "b", "", t0, ""),
 	}
 	want := []string{
 		"node server=head name=c001 stage=RUNTIME_OVERLAY sent=runtime.img.gz ip=10.0.0.1 seen=2026-11-25T15:01:03Z booted=abc",
 		"node server=head name=c002 stage=KERNEL sent=vmlinuz ip=10.0.0.2 seen=2026-11-25T15:01:03Z booted=abc",
-		"node server=head name=c003 stage=TFTP sent=b ip= seen=2026-11-25T15:00:00Z booted=",
+		"node server=head name=c003 stage=IMAGE sent=a ip= seen=2026-11-25T15:00:00Z booted=",
+		"node server=head name=c004 stage=RUNTIME_OVERLAY sent=runtime.img.gz ip= seen=2026-11-25T15:01:03Z booted=abc",
+		"node server=head name=c005 stage=IPXE sent= ip= seen=2026-11-25T15:01:03Z booted= boot=2026-11-25T15:01:03Z",
+		"node server=head name=c006 stage=KERNEL sent=b ip= seen=2026-11-25T15:00:00Z booted=",
 		"node server=row2 name=c001 stage=DHCP sent= ip= seen=2026-11-25T15:00:00Z booted=",
 	}
 	reversed := slices.Clone(recs)
@@ -213,4 +225,9 @@ node server=row2 name=r1 stage=DHCP sent= ip= seen=2026-11-25T15:00:00Z booted=
 	if got := lines(ReplaceNodes("head", nil)(replaced)); strings.Contains(got, "server=head name=") {
 		t.Errorf("ReplaceNodes(nil) kept head's nodes:\n%s", got)
 	}
+}
+
+func withBoot(r Record, boot time.Time) Record {
+	r.Fields = append(r.Fields, Field{"boot", formatTime(boot)})
+	return r
 }
