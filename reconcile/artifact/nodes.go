@@ -26,6 +26,7 @@ type dataSet struct {
 	nodeHash    map[string][32]byte
 	networks    map[string]TemplateNetwork
 	netHash     map[string][32]byte
+	more        moreData // the parts added later (templatedata.go)
 }
 
 func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
@@ -71,6 +72,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		}
 		tn.Domain = d.networks[n.Network].Domain
 		tn.Interfaces = templateInterfaces(n)
+		d.more.addNode(&tn, n)
 		d.cluster.Nodes = append(d.cluster.Nodes, tn)
 		kh.str("node")
 		kh.str(tn.Name)
@@ -100,6 +102,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		d.nodes[d.cluster.Nodes[i].Name] = &d.cluster.Nodes[i]
 	}
 	all.Sum(d.clusterHash[:0])
+	d.more.finish()
 	return d
 }
 
@@ -138,6 +141,9 @@ func (s *dataSet) depKey(d deps, node *hclspec.Node) [32]byte {
 
 func (s *dataSet) depKeyWith(h *keyHasher, d deps, node *hclspec.Node) [32]byte {
 	h.buf = append(h.buf, byte(d))
+	if d&^depsOfFirstBuild != 0 {
+		s.more.depKey(h, d, node, s)
+	}
 	if d&depNode != 0 {
 		v := s.nodeHash[node.Name]
 		h.raw(v[:])
@@ -157,7 +163,8 @@ func (s *dataSet) depKeyWith(h *keyHasher, d deps, node *hclspec.Node) [32]byte 
 }
 
 func (s *dataSet) data(node *hclspec.Node) *TemplateData {
-	return &TemplateData{Node: *s.nodes[node.Name], Network: s.networks[node.Network], Cluster: s.cluster, Server: s.server}
+	return &TemplateData{Node: *s.nodes[node.Name], Network: s.networks[node.Network], Networks: s.nodeNetworks(node),
+		Cluster: s.cluster, Server: s.server}
 }
 
 // overlayInput is the input key of one node's system or runtime overlay:
@@ -391,7 +398,7 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 	}
 	data := ds.data(node)
 	renderFile := func(f *ovFile) ([]byte, error) {
-		if f.deps&depNode != 0 {
+		if f.deps&depNodeAny != 0 {
 			return render(f.tmpl, data)
 		}
 		k := renderKey{f.tmpl, ds.depKey(f.deps, node)}
