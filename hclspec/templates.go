@@ -88,11 +88,11 @@ func TemplateFuncs() template.FuncMap {
 		var err error
 		switch len(params) {
 		case 1:
-			err = checkCount("seq", 1, params[0], 1)
+			err = checkCount("seq", 0, params[0], 1)
 		case 2:
-			err = checkCount("seq", params[0], params[1], 1)
+			err = checkCount("seq", params[0], params[1]+1, 1)
 		case 3:
-			err = checkCount("seq", params[0], params[2], params[1])
+			err = checkCount("seq", params[0], params[2]+1, params[1])
 		}
 		if err != nil {
 			return "", err
@@ -215,22 +215,21 @@ func checkStringSize(fn string, count, unit int) error {
 	return nil
 }
 
-// checkCount refuses a range from start to stop by step of more than
-// MaxTemplateList elements.
+// checkCount refuses a range from start to stop (excluded) by step of
+// more than MaxTemplateList elements.
 func checkCount(fn string, start, stop, step int) error {
 	if step == 0 {
 		return nil // sprig gives an empty list
 	}
-	span := int64(stop) - int64(start)
+	span, st := int64(stop)-int64(start), int64(step)
 	if span < 0 {
 		span = -span
 	}
-	st := int64(step)
 	if st < 0 {
 		st = -st
 	}
-	if span/st+1 > MaxTemplateList {
-		return fmt.Errorf("%s: %d elements is more than the %d a template function may produce", fn, span/st+1, MaxTemplateList)
+	if n := (span + st - 1) / st; n > MaxTemplateList {
+		return fmt.Errorf("%s: %d elements is more than the %d a template function may produce", fn, n, MaxTemplateList)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 // hclspec.TemplateFuncs). The same check stops a render past its time.
 
 // maxRenderAlloc bounds what one render's function calls produce in all.
-const maxRenderAlloc = 256 << 20
+const maxRenderAlloc = 64 << 20
 
 // accountFunc follows every function call of a rewritten template.
 const accountFunc = "gitbootAccount"
