@@ -134,15 +134,15 @@ func (k *keyHasher) sum() [32]byte {
 }
 
 // depKey hashes the parts of node's data selected by d.
-func (s *dataSet) depKey(d deps, node *hclspec.Node) [32]byte {
+func (s *dataSet) depKey(d deps, res resSel, node *hclspec.Node) [32]byte {
 	var h keyHasher
-	return s.depKeyWith(&h, d, node)
+	return s.depKeyWith(&h, d, res, node)
 }
 
-func (s *dataSet) depKeyWith(h *keyHasher, d deps, node *hclspec.Node) [32]byte {
+func (s *dataSet) depKeyWith(h *keyHasher, d deps, res resSel, node *hclspec.Node) [32]byte {
 	h.buf = append(h.buf, byte(d))
 	if d&^depsOfFirstBuild != 0 {
-		s.more.depKey(h, d, node, s)
+		s.more.depKey(h, d, res, node, s)
 	}
 	if d&depNode != 0 {
 		v := s.nodeHash[node.Name]
@@ -185,7 +185,7 @@ func (s *dataSet) overlayInput(h, dk *keyHasher, kind string, ovs []*overlay, no
 	for _, ov := range ovs {
 		h.str(ov.name)
 		h.raw(ov.hash[:])
-		k := s.depKeyWith(dk, ov.deps, node)
+		k := s.depKeyWith(dk, ov.deps, ov.res, node)
 		h.raw(k[:])
 		if withCmds {
 			h.str(ov.postApply)
@@ -401,7 +401,7 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 		if f.deps&depNodeAny != 0 {
 			return render(f.tmpl, data)
 		}
-		k := renderKey{f.tmpl, ds.depKey(f.deps, node)}
+		k := renderKey{f.tmpl, ds.depKey(f.deps, f.res, node)}
 		if v, ok := cache.Load(k); ok {
 			return v.([]byte), nil
 		}

@@ -41,6 +41,7 @@ type ovFile struct {
 	link string
 	tmpl *template.Template
 	deps deps
+	res  resSel // the resource keys it reads
 	// attr is what the overlay's file blocks declare for it (its mode is
 	// applied to mode already); nil when none matches.
 	attr *fileAttr
@@ -53,6 +54,7 @@ type overlay struct {
 	repo  bool   // its files are in the repository (not builtin)
 	files []ovFile
 	deps  deps     // union of its templates' deps
+	res   resSel   // union of its templates' resource keys
 	hash  [32]byte // of everything in files (names, modes, content, template text)
 	// postApply is the declared overlay's post_apply command ("": none);
 	// runtime overlay input keys include it (see overlayInput).
@@ -156,12 +158,13 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 			f.data = data
 			if strings.HasSuffix(rel, ".tmpl") {
 				f.name = strings.TrimSuffix(rel, ".tmpl")
-				t, dp, err := parseTemplate(p, string(data))
+				t, dp, rs, err := parseTemplateSel(p, string(data))
 				if err != nil {
 					return err
 				}
-				f.tmpl, f.deps = t, dp
+				f.tmpl, f.deps, f.res = t, dp, rs
 				ov.deps |= dp
+				ov.res = ov.res.union(rs)
 			}
 		default:
 			return fmt.Errorf("%s: unsupported file type %v", p, info.Mode().Type())

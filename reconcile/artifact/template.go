@@ -90,18 +90,25 @@ var templateFuncs = func() template.FuncMap {
 // recursion), as is ranging over a number. The tree is rewritten so that a
 // render can be stopped and bounded (see rewrite).
 func parseTemplate(name, text string) (*template.Template, deps, error) {
+	t, d, _, err := parseTemplateSel(name, text)
+	return t, d, err
+}
+
+// parseTemplateSel is parseTemplate that also says which keys of the
+// nodes' resources the template reads (see resSel).
+func parseTemplateSel(name, text string) (*template.Template, deps, resSel, error) {
 	t, reads, err := hclspec.ParseTemplate(name, text, templateFuncs)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	rw := rewriter{tree: t.Tree}
 	if t.Tree != nil && t.Tree.Root != nil {
 		rw.list(t.Tree.Root)
 	}
 	if rw.err != nil {
-		return nil, 0, rw.err
+		return nil, 0, "", rw.err
 	}
-	return t, depsOf(reads), nil
+	return t, depsOf(reads), resSelOf(reads), nil
 }
 
 // errOutputTooLarge stops a template whose output grows without bound.
@@ -143,6 +150,7 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 	select {
 	case err := <-done:
 		if err != nil {
+			err = cleanRenderError(err)
 			if !strings.HasPrefix(err.Error(), "template: ") {
 				err = fmt.Errorf("template: %s: %w", t.Name(), err)
 			}

@@ -5,6 +5,7 @@ import (
 	"hash"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/gitboot/gitboot/hclspec"
 )
@@ -17,6 +18,11 @@ type moreData struct {
 	extraHash, resHash       map[string][32]byte // by node name
 	clusterExtra, clusterRes [32]byte
 	allExtra, allRes         hash.Hash
+	res                      map[string]hclspec.Resources // by node name
+	order                    []string                     // node names, in the cluster's order
+
+	mu       sync.Mutex
+	clusterS map[resSel][32]byte // the cluster's resources hash per selection
 }
 
 // addNode fills tn's later fields from n and hashes them.
@@ -24,7 +30,10 @@ func (m *moreData) addNode(tn *TemplateNode, n *hclspec.Node) {
 	if m.extraHash == nil {
 		m.extraHash, m.resHash = map[string][32]byte{}, map[string][32]byte{}
 		m.allExtra, m.allRes = sha256.New(), sha256.New()
+		m.res, m.clusterS = map[string]hclspec.Resources{}, map[resSel][32]byte{}
 	}
+	m.res[tn.Name] = n.Resources
+	m.order = append(m.order, tn.Name)
 	tn.Profiles, tn.Image = n.Profiles, n.Image
 	if n.BMC != nil {
 		tn.BMC = TemplateBMC{Driver: n.BMC.Driver, Address: n.BMC.Address, Port: n.BMC.Port}
@@ -52,27 +61,38 @@ func (m *moreData) addNode(tn *TemplateNode, n *hclspec.Node) {
 func (m *moreData) finish() {
 	if m.allExtra == nil {
 		m.allExtra, m.allRes = sha256.New(), sha256.New()
+		m.clusterS = map[resSel][32]byte{}
 	}
 	m.allExtra.Sum(m.clusterExtra[:0])
 	m.allRes.Sum(m.clusterRes[:0])
 }
 
 // depKey adds the later parts d selects for node to h.
-func (m *moreData) depKey(h *keyHasher, d deps, node *hclspec.Node, s *dataSet) {
+func (m *moreData) depKey(h *keyHasher, d deps, res resSel, node *hclspec.Node, s *dataSet) {
 	h.buf = append(h.buf, byte(d>>8))
+	if d&(depNodeRes|depClusterRes) != 0 {
+		h.str(string(res))
+	}
 	if d&depNodeExtra != 0 {
 		v := m.extraHash[node.Name]
 		h.raw(v[:])
 	}
 	if d&depNodeRes != 0 {
 		v := m.resHash[node.Name]
+		if res != resAll {
+			v = hashParts("node-resources", node.Name, hclspec.ResourcesJSON(res.pick(m.res[node.Name])))
+		}
 		h.raw(v[:])
 	}
 	if d&depClusterExtra != 0 {
 		h.raw(m.clusterExtra[:])
 	}
 	if d&depClusterRes != 0 {
-		h.raw(m.clusterRes[:])
+		v := m.clusterRes
+		if res != resAll {
+			v = m.clusterSel(res)
+		}
+		h.raw(v[:])
 	}
 	if d&depNetworks != 0 {
 		for _, name := range nodeNetworkNames(node) {
@@ -81,6 +101,24 @@ func (m *moreData) depKey(h *keyHasher, d deps, node *hclspec.Node, s *dataSet) 
 			h.raw(v[:])
 		}
 	}
+}
+
+// clusterSel is the hash of the selected resources of every node.
+func (m *moreData) clusterSel(res resSel) [32]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.clusterS[res]; ok {
+		return v
+	}
+	all := sha256.New()
+	for _, name := range m.order {
+		v := hashParts("node-resources", name, hclspec.ResourcesJSON(res.pick(m.res[name])))
+		all.Write(v[:])
+	}
+	var v [32]byte
+	all.Sum(v[:0])
+	m.clusterS[res] = v
+	return v
 }
 
 // nodeNetworkNames are the networks node is on: its boot network first,

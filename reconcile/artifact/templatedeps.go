@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -76,4 +77,71 @@ func nodeFieldDep(field string, basic, extra, res deps) deps {
 		return extra
 	}
 	return basic
+}
+
+// resSel selects the top-level keys of the nodes' resources a template
+// reads (of .Node.Resources and .Cluster.Nodes' together): "" none, "*"
+// all of them, else the keys sorted and joined by NUL. Input keys hash
+// only those, so a change of a resource no template reads plans nothing.
+type resSel string
+
+const resAll resSel = "*"
+
+// resSelOf works out the resource keys reads covers.
+func resSelOf(reads hclspec.TemplateReads) resSel {
+	var keys []string
+	for r := range reads {
+		parts := strings.Split(r, ".")
+		var rest []string
+		switch {
+		case r == "" || r == "Node" || r == "Cluster" || r == "Cluster.Nodes":
+			return resAll
+		case parts[0] == "Node" && parts[1] == "Resources":
+			rest = parts[2:]
+		case parts[0] == "Cluster" && len(parts) > 2 && parts[2] == "Resources":
+			rest = parts[3:]
+		default:
+			continue
+		}
+		if len(rest) == 0 {
+			return resAll
+		}
+		keys = append(keys, rest[0])
+	}
+	return selOf(keys)
+}
+
+func selOf(keys []string) resSel {
+	if len(keys) == 0 {
+		return ""
+	}
+	slices.Sort(keys)
+	return resSel(strings.Join(slices.Compact(keys), "\x00"))
+}
+
+// union is the keys of s and o.
+func (s resSel) union(o resSel) resSel {
+	switch {
+	case s == resAll || o == resAll:
+		return resAll
+	case s == "":
+		return o
+	case o == "":
+		return s
+	}
+	return selOf(append(strings.Split(string(s), "\x00"), strings.Split(string(o), "\x00")...))
+}
+
+// pick is the part of r s selects.
+func (s resSel) pick(r hclspec.Resources) hclspec.Resources {
+	if s == resAll || len(r) == 0 {
+		return r
+	}
+	out := hclspec.Resources{}
+	for _, k := range strings.Split(string(s), "\x00") {
+		if v, ok := r[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }

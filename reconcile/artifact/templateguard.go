@@ -1,7 +1,9 @@
 package artifact
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"reflect"
 	"sync/atomic"
 	"text/template/parse"
@@ -17,8 +19,10 @@ import (
 // by the caps of the functions that allocate by a count (see
 // hclspec.TemplateFuncs). The same check stops a render past its time.
 
-// maxRenderAlloc bounds what one render's function calls produce in all.
-const maxRenderAlloc = 64 << 20
+// maxRenderAlloc bounds what one render's function calls produce in all:
+// twice the output cap, so a template that writes what it computes meets
+// the output cap first.
+const maxRenderAlloc = 2 * maxRenderOutput
 
 // accountFunc follows every function call of a rewritten template.
 const accountFunc = "gitbootAccount"
@@ -104,6 +108,19 @@ func sizeOf(v reflect.Value, limit int64, depth int) (int64, bool) {
 		return total, true
 	}
 	return 8, true
+}
+
+// internalCallRE matches text/template's naming of the guard functions in
+// its errors ("at <gitbootAccount>: error calling gitbootAccount: "): the
+// position before it is the call that failed.
+var internalCallRE = regexp.MustCompile(` at <gitboot(Account|RangeCheck)>: error calling gitboot(Account|RangeCheck): `)
+
+// cleanRenderError drops the guard functions' names from err.
+func cleanRenderError(err error) error {
+	if msg := err.Error(); internalCallRE.MatchString(msg) {
+		return errors.New(internalCallRE.ReplaceAllString(msg, ": "))
+	}
+	return err
 }
 
 // printValue is printFunc.
