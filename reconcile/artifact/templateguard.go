@@ -3,8 +3,8 @@ package artifact
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"reflect"
+	"regexp"
 	"sync/atomic"
 	"text/template/parse"
 )
