@@ -19,7 +19,7 @@ var builtinFS embed.FS
 
 // builtinOverlays are the overlays `overlay "x" { builtin = "NAME" }` may
 // name. Their files are rendered like a repository overlay's.
-var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
+var builtinOverlays = map[string]bool{"hosts": true, "hostname": true, "fstab": true}
 
 // initOverlay starts every system overlay: gitboot's /init (the files in
 // builtin/init) and, added by the Builder from Config.Agent, the
@@ -81,7 +81,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		switch {
 		case o.Builtin != "":
 			if !builtinOverlays[o.Builtin] {
-				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are hosts, hostname)", name, o.Builtin)
+				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are fstab, hosts, hostname)", name, o.Builtin)
 			}
 			fsys, root, builtin = builtinFS, "builtin/"+o.Builtin, true
 		case c.FS == nil:
