@@ -58,59 +58,10 @@ func TemplateFuncs() template.FuncMap {
 	m["join"] = joinFunc
 	m["upper"] = strings.ToUpper
 	m["lower"] = strings.ToLower
-	until := m["until"].(func(int) []int)
-	untilStep := m["untilStep"].(func(int, int, int) []int)
-	seq := m["seq"].(func(...int) string)
-	indent := m["indent"].(func(int, string) string)
-	nindent := m["nindent"].(func(int, string) string)
+	guardCounts(m)
 	set := m["set"].(func(map[string]any, string, any) map[string]any)
 	unset := m["unset"].(func(map[string]any, string) map[string]any)
 	sortAlpha := m["sortAlpha"].(func(any) []string)
-	m["repeat"] = func(count int, s string) (string, error) {
-		if err := checkStringSize("repeat", count, len(s)); err != nil {
-			return "", err
-		}
-		return strings.Repeat(s, count), nil
-	}
-	m["until"] = func(count int) ([]int, error) {
-		if err := checkCount("until", 0, count, 1); err != nil {
-			return nil, err
-		}
-		return until(count), nil
-	}
-	m["untilStep"] = func(start, stop, step int) ([]int, error) {
-		if err := checkCount("untilStep", start, stop, step); err != nil {
-			return nil, err
-		}
-		return untilStep(start, stop, step), nil
-	}
-	m["seq"] = func(params ...int) (string, error) {
-		var err error
-		switch len(params) {
-		case 1:
-			err = checkCount("seq", 0, params[0], 1)
-		case 2:
-			err = checkCount("seq", params[0], params[1]+1, 1)
-		case 3:
-			err = checkCount("seq", params[0], params[2]+1, params[1])
-		}
-		if err != nil {
-			return "", err
-		}
-		return seq(params...), nil
-	}
-	m["indent"] = func(spaces int, s string) (string, error) {
-		if err := checkStringSize("indent", spaces, strings.Count(s, "\n")+1); err != nil {
-			return "", err
-		}
-		return indent(spaces, s), nil
-	}
-	m["nindent"] = func(spaces int, s string) (string, error) {
-		if err := checkStringSize("nindent", spaces, strings.Count(s, "\n")+1); err != nil {
-			return "", err
-		}
-		return nindent(spaces, s), nil
-	}
 	// set and unset change a dict in place: only one the template made
 	// (a mutableDict), never the data's (ResourceMap, shared by renders).
 	m["set"] = func(d mutableDict, key string, v any) (map[string]any, error) {
@@ -163,6 +114,62 @@ func digFunc(ps ...any) (any, error) {
 		}
 	}
 	return cur, nil
+}
+
+// guardCounts replaces sprig's functions that allocate by a count with
+// ones that refuse more than MaxTemplateList elements or
+// MaxTemplateString bytes.
+func guardCounts(m template.FuncMap) {
+	until := m["until"].(func(int) []int)
+	untilStep := m["untilStep"].(func(int, int, int) []int)
+	seq := m["seq"].(func(...int) string)
+	indent := m["indent"].(func(int, string) string)
+	nindent := m["nindent"].(func(int, string) string)
+	m["repeat"] = func(count int, s string) (string, error) {
+		if err := checkStringSize("repeat", count, len(s)); err != nil {
+			return "", err
+		}
+		return strings.Repeat(s, count), nil
+	}
+	m["until"] = func(count int) ([]int, error) {
+		if err := checkCount("until", 0, count, 1); err != nil {
+			return nil, err
+		}
+		return until(count), nil
+	}
+	m["untilStep"] = func(start, stop, step int) ([]int, error) {
+		if err := checkCount("untilStep", start, stop, step); err != nil {
+			return nil, err
+		}
+		return untilStep(start, stop, step), nil
+	}
+	m["seq"] = func(params ...int) (string, error) {
+		var err error
+		switch len(params) {
+		case 1:
+			err = checkCount("seq", 0, params[0], 1)
+		case 2:
+			err = checkCount("seq", params[0], params[1]+1, 1)
+		case 3:
+			err = checkCount("seq", params[0], params[2]+1, params[1])
+		}
+		if err != nil {
+			return "", err
+		}
+		return seq(params...), nil
+	}
+	m["indent"] = func(spaces int, s string) (string, error) {
+		if err := checkStringSize("indent", spaces, strings.Count(s, "\n")+1); err != nil {
+			return "", err
+		}
+		return indent(spaces, s), nil
+	}
+	m["nindent"] = func(spaces int, s string) (string, error) {
+		if err := checkStringSize("nindent", spaces, strings.Count(s, "\n")+1); err != nil {
+			return "", err
+		}
+		return nindent(spaces, s), nil
+	}
 }
 
 // joinFunc joins a list with a separator, in either order: gitboot's
