@@ -51,26 +51,24 @@ const rangeCheckFunc = "gitbootRangeCheck"
 // errRenderStopped ends a template whose render timed out.
 var errRenderStopped = errors.New("stopped: over its time limit")
 
-// rangeCheck is the range check of one render: it fails once stop is set.
-// A nil value (a missing key of .Node.Resources) ranges as empty.
-func rangeCheck(stop *atomic.Bool) func(v reflect.Value) (reflect.Value, error) {
-	return func(v reflect.Value) (reflect.Value, error) {
-		if stop != nil && stop.Load() {
-			return reflect.Value{}, errRenderStopped
-		}
-		for v.IsValid() && v.Kind() == reflect.Interface {
-			if v.IsNil() {
-				return reflect.Value{}, nil
-			}
-			v = v.Elem()
-		}
-		switch v.Kind() {
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-			return reflect.Value{}, errors.New("range over a number is not allowed in overlay templates (use until)")
-		}
-		return v, nil
+// rangeCheck is rangeCheckFunc: it fails once the render's stop flag is
+// set. A nil value (a missing key of .Node.Resources) ranges as empty.
+func rangeCheck(data *TemplateData, v reflect.Value) (reflect.Value, error) {
+	if rc := renderOf(data); rc != nil && rc.stop.Load() {
+		return reflect.Value{}, errRenderStopped
 	}
+	for v.IsValid() && v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return reflect.Value{}, nil
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return reflect.Value{}, errors.New("range over a number is not allowed in overlay templates (use until)")
+	}
+	return v, nil
 }
 
 // templateFuncs are the functions validation allows too (one map,
@@ -78,8 +76,8 @@ func rangeCheck(stop *atomic.Bool) func(v reflect.Value) (reflect.Value, error) 
 // (render binds per-render ones in their place).
 var templateFuncs = func() template.FuncMap {
 	m := hclspec.TemplateFuncs()
-	m[rangeCheckFunc] = rangeCheck(nil)
-	m[accountFunc] = (&renderBudget{}).account
+	m[rangeCheckFunc] = rangeCheck
+	m[accountFunc] = account
 	m[printFunc] = printValue
 	return m
 }()
@@ -133,18 +131,23 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 // render executes t. A template still running after renderTimeout is
 // reported as an error, and stopped: at its next write, function call or
 // start of a range (see rangeCheckFunc), whichever comes first. What its
-// function calls produce is bounded too (see renderBudget).
+// function calls produce is bounded too (see renderCtx). t is not cloned
+// (a clone copies every function: most of a small render's time); the
+// guards find the render's state through the data's address.
 func render(t *template.Template, data *TemplateData) ([]byte, error) {
-	stop := new(atomic.Bool)
-	rt, err := t.Clone()
-	if err != nil {
-		return nil, fmt.Errorf("template: %s: %w", t.Name(), err)
-	}
-	budget := &renderBudget{stop: stop, left: maxRenderAlloc}
-	rt.Funcs(template.FuncMap{rangeCheckFunc: rangeCheck(stop), accountFunc: budget.account})
-	out := &limitedBuffer{stop: stop}
+	// The render's own copy of the data: its address finds the render's
+	// state (see renderOf), also for a goroutine still running after the
+	// render timed out.
+	d := *data
+	rc := &renderCtx{left: maxRenderAlloc}
+	renders.Store(&d, rc)
+	out := &limitedBuffer{stop: &rc.stop}
 	done := make(chan error, 1)
-	go func() { done <- rt.Execute(out, data) }()
+	go func() {
+		err := t.Execute(out, &d)
+		renders.Delete(&d)
+		done <- err
+	}()
 	timer := time.NewTimer(renderTimeout)
 	defer timer.Stop()
 	select {
@@ -158,7 +161,7 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 		}
 		return out.b, nil
 	case <-timer.C:
-		stop.Store(true)
+		rc.stop.Store(true)
 		return nil, fmt.Errorf("template: %s: still running after %s (a loop?)", t.Name(), renderTimeout)
 	}
 }

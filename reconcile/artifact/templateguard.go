@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sync"
 	"sync/atomic"
 	"text/template/parse"
 )
@@ -31,25 +32,40 @@ const accountFunc = "gitbootAccount"
 // map[string]any, as .Node.Resources) prints as "", not "<no value>".
 const printFunc = "gitbootPrint"
 
-// renderBudget is what one render may still allocate.
-type renderBudget struct {
-	stop *atomic.Bool
+// renderCtx is the state of one render, found by the address of the
+// render's copy of the data ($, which the rewritten tree passes to the
+// guard functions): its stop flag and what it may still allocate. Add
+// per-render state here.
+type renderCtx struct {
+	stop atomic.Bool
 	left int64
 }
 
-// account checks the stop flag and charges v's size.
-func (b *renderBudget) account(v reflect.Value) (reflect.Value, error) {
-	if b.stop != nil && b.stop.Load() {
+// renders maps each running render's *TemplateData to its *renderCtx.
+var renders sync.Map
+
+// renderOf is data's render (nil: none, as when validation parses).
+func renderOf(data *TemplateData) *renderCtx {
+	if v, ok := renders.Load(data); ok {
+		return v.(*renderCtx)
+	}
+	return nil
+}
+
+// account is accountFunc: it checks the stop flag and charges v's size.
+func account(data *TemplateData, v reflect.Value) (reflect.Value, error) {
+	rc := renderOf(data)
+	if rc == nil {
+		return v, nil
+	}
+	if rc.stop.Load() {
 		return reflect.Value{}, errRenderStopped
 	}
-	if b.stop == nil {
-		return v, nil // validation: nothing runs
-	}
-	n, ok := sizeOf(v, b.left, 0)
-	if !ok || n > b.left {
+	n, ok := sizeOf(v, rc.left, 0)
+	if !ok || n > rc.left {
 		return reflect.Value{}, fmt.Errorf("its function calls produce more than %d MiB (a loop building strings or lists?)", maxRenderAlloc>>20)
 	}
-	b.left -= n
+	rc.left -= n
 	return v, nil
 }
 
@@ -188,9 +204,15 @@ func (r *rewriter) node(n parse.Node) {
 	}
 }
 
+// call is a command calling the guard function name. The guards (but
+// printFunc) take $ first: the render's data, which finds its state.
 func (r *rewriter) call(name string, pos parse.Pos) *parse.CommandNode {
 	id := parse.NewIdentifier(name).SetTree(r.tree).SetPos(pos)
-	return &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: []parse.Node{id}}
+	args := []parse.Node{id}
+	if name != printFunc {
+		args = append(args, &parse.VariableNode{NodeType: parse.NodeVariable, Pos: pos, Ident: []string{"$"}})
+	}
+	return &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: args}
 }
 
 // pipe adds accountFunc after each function call of p (and of the
