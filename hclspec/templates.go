@@ -3,6 +3,7 @@ package hclspec
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -223,20 +224,15 @@ func checkStringSize(fn string, count, unit int) error {
 }
 
 // checkCount refuses a range from start to stop (excluded) by step of
-// more than MaxTemplateList elements.
+// more than MaxTemplateList elements (in floating point: the difference
+// of two ints may overflow one).
 func checkCount(fn string, start, stop, step int) error {
 	if step == 0 {
 		return nil // sprig gives an empty list
 	}
-	span, st := int64(stop)-int64(start), int64(step)
-	if span < 0 {
-		span = -span
-	}
-	if st < 0 {
-		st = -st
-	}
-	if n := (span + st - 1) / st; n > MaxTemplateList {
-		return fmt.Errorf("%s: %d elements is more than the %d a template function may produce", fn, n, MaxTemplateList)
+	n := math.Ceil(math.Abs(float64(stop)-float64(start)) / math.Abs(float64(step)))
+	if n > MaxTemplateList {
+		return fmt.Errorf("%s: %.0f elements is more than the %d a template function may produce", fn, n, MaxTemplateList)
 	}
 	return nil
 }

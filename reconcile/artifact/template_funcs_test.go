@@ -160,6 +160,7 @@ func TestTemplateHostile(t *testing.T) {
 		{"until", `{{range until 100000000}}{{end}}`, "until: 100000000 elements"},
 		{"untilStep", `{{untilStep 0 1000000000 1}}`, "untilStep: 1000000000 elements"},
 		{"seq", `{{seq 1 1 100000000}}`, "seq: 100000000 elements"},
+		{"untilStep overflow", `{{untilStep -9000000000000000000 9000000000000000000 1}}`, "untilStep: 18000000000000000000 elements"},
 		{"indent", `{{indent 100000000 "a\nb"}}`, "indent:"},
 		{"nindent", `{{nindent 1000000000 "a"}}`, "nindent:"},
 		{"printf widths", `{{printf (repeat 100 "%999999d") 1}}`, "printf: widths"},
