@@ -13,5 +13,7 @@ func TemplateFuncs() template.FuncMap {
 		"join":  strings.Join,
 		"upper": strings.ToUpper,
 		"lower": strings.ToLower,
+
+		"secret": secretUnbound, // bound per render by reconcile/artifact (secrets.go)
 	}
 }
