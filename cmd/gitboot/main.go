@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newPowerCmd(),
 		newOverlayCmd(),
 		newPolicyCmd(),
+		newSecretsCmd(),
 		newVersionCmd(),
 	)
 
