@@ -81,7 +81,7 @@ if wanted boot; then
     def ph: to_entries | map("\(.key) \(.value)") | join(", ");
     "- \(.date) boot (QEMU TCG, median of \(.boots) boots, power-on to the image'"'"'s init), commit \($c), \($m): " +
     ([.modes[] as $mo | "\($mo) gitboot \(.median_s["gitboot/"+$mo]) s, reference \(.median_s["reference/"+$mo]) s, ratio \(.ratio[$mo]) (gitboot phases: \(.phase_median_s["gitboot/"+$mo]|ph); out of reach \(.firmware_median_s["gitboot/"+$mo]) s)"] | join("; ")) +
-    "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes"
+    "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes; reference: one initrd of \(.artifact_bytes.initrd) bytes, packed \(.reference_packing)"
   ' "$out/boot.json" >> bench/RESULTS.md || status=1
 fi
 if wanted notes; then

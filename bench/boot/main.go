@@ -61,9 +61,10 @@ func main() {
 	bin := flag.String("bin", "", "gitboot binary, with gitboot-agent next to it (default: `make build`'s bin/gitboot, built now)")
 	deadline := flag.Duration("deadline", 10*time.Minute, "longest a boot may take to reach the marker")
 	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
+	packing := flag.String("reference-packing", packingClassic, "what the reference serves: classic (one gzip initrd, the image with its /boot, as gitboot packed before zstd and exclude: measures packing and servers) or same (gitboot's own initrds concatenated: measures the servers alone)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	flag.Parse()
-	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel}
+	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel, packing: *packing}
 	benchenv.Main("boot", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -73,6 +74,7 @@ type config struct {
 	bin            string
 	deadline       time.Duration
 	keep, parallel bool
+	packing        string
 }
 
 func split(s string) []string {
@@ -98,6 +100,9 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		if tg != "gitboot" && tg != "reference" {
 			return nil, fmt.Errorf("-targets: unknown target %q (gitboot, reference)", tg)
 		}
+	}
+	if cfg.packing != packingClassic && cfg.packing != packingSame {
+		return nil, fmt.Errorf("-reference-packing %q: want %s or %s", cfg.packing, packingClassic, packingSame)
 	}
 	if err := checkTools(cfg); err != nil {
 		return nil, err
@@ -148,11 +153,11 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Modes: cfg.modes, Targets: cfg.targets,
 		Kernel: filepath.Base(kernel), QEMU: benchenv.Version("qemu-system-x86_64", "--version"), Medians: map[string]float64{},
 		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
-	ref, err := prepareReference(ctx, g, dir, cfg.modes)
+	ref, err := prepareReference(ctx, g, dir, image, cfg.packing, cfg.modes)
 	if err != nil {
 		return nil, err
 	}
-	sum.Sizes = ref.sizes
+	sum.Sizes, sum.Packing = ref.sizes, cfg.packing
 	var r *lab
 	if contains(cfg.targets, "reference") {
 		sum.Peers = benchenv.Version("dnsmasq", "--version") + "; " + benchenv.Version("nginx", "-v")
