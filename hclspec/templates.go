@@ -9,9 +9,11 @@ import (
 // text/template's built-ins. reconcile/artifact renders with the same set, so
 // what validates also renders.
 func TemplateFuncs() template.FuncMap {
-	return template.FuncMap{
+	m := template.FuncMap{
 		"join":  strings.Join,
 		"upper": strings.ToUpper,
 		"lower": strings.ToLower,
 	}
+	addSSHKeyFuncs(m) // sshkeyfuncs.go
+	return m
 }
