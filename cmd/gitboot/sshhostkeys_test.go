@@ -13,13 +13,19 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// sshKeysCluster adds node c002 to cliCluster.
+// sshKeysCluster adds node c002, which selects the builtin overlay
+// ssh_host_keys, to cliCluster.
 const sshKeysCluster = cliCluster + `
+overlay "ssh" {
+  builtin = "ssh_host_keys"
+}
+
 node "c002" {
-  mac     = "52:54:00:00:00:02"
-  ip      = "10.99.0.12"
-  image   = image.rocky
-  network = network.cluster
+  mac              = "52:54:00:00:00:02"
+  ip               = "10.99.0.12"
+  image            = image.rocky
+  network          = network.cluster
+  runtime_overlays = [overlay.ssh]
 }
 `
 
