@@ -13,6 +13,8 @@ func TemplateFuncs() template.FuncMap {
 		"join":  strings.Join,
 		"upper": strings.ToUpper,
 		"lower": strings.ToLower,
+
+		"secret": secretUnbound, // bound per render by reconcile/artifact (secrets.go)
 	}
 	addSSHKeyFuncs(m) // sshkeyfuncs.go
 	return m

@@ -154,6 +154,9 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		if agentChanged && name == initOverlayName && inA && inB {
 			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(Short(running.Agent)), New: render(Short(desired.Agent))}}
 		}
+		if inA && inB {
+			extra = append(extra, secretFileChanges(b, a)...)
+		}
 		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), extra, false)
 	}
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
@@ -378,7 +381,7 @@ func imageAttrs(i ImageState) map[string]any {
 func overlayAttrs(files map[string]string) map[string]any {
 	m := make(map[string]any, len(files))
 	for f, d := range files {
-		m["file "+f] = d
+		m["file "+f] = planFileValue(d)
 	}
 	return m
 }

@@ -46,11 +46,11 @@ func newRootCmd() *cobra.Command {
 		newPowerCmd(),
 		newOverlayCmd(),
 		newPolicyCmd(),
-		newSecretsCmd(),
 		newVersionCmd(),
 	)
 
 	root.AddCommand(newImportCmd()) // gitboot import warewulf
+	root.AddCommand(newSecretsCmd())
 	addAdminTokenFlag(root)
 	return root
 }

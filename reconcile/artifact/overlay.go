@@ -12,6 +12,7 @@ import (
 	"text/template"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/agesecret"
 )
 
 //go:embed builtin
@@ -44,6 +45,12 @@ type ovFile struct {
 	// attr is what the overlay's file blocks declare for it (its mode is
 	// applied to mode already); nil when none matches.
 	attr *fileAttr
+	// secret: an age-encrypted file (x.age delivered as x), data its
+	// ciphertext; secrets: what a template reads through `secret` (nil:
+	// nothing), secretSum a hash of those files' ciphertext (secrets.go).
+	secret    bool
+	secrets   *secretUse
+	secretSum []byte
 }
 
 // overlay is an overlay read once per build.
@@ -162,11 +169,24 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 				}
 				f.tmpl, f.deps = t, dp
 				ov.deps |= dp
+				if f.secrets = templateSecrets(t); f.secrets != nil {
+					sh := sha256.New()
+					if err := hashSecretInputs(c.FS, &f, func(b []byte) { sh.Write(b) }); err != nil {
+						return err
+					}
+					f.secretSum = sh.Sum(nil)
+					h.Write(f.secretSum)
+				}
 				if usesSSHKeyFuncs(string(data)) {
 					if err := bindSSHKeyFuncs(t, c.FS, func(b []byte) { h.Write(b) }); err != nil {
 						return err
 					}
 				}
+			} else if !builtin && strings.HasSuffix(rel, agesecret.Suffix) {
+				if err := agesecret.WellFormed(data); err != nil {
+					return &locError{overlay: ov.decl, file: p, atFile: true, err: fmt.Errorf("%s: %w", p, err)}
+				}
+				f.name, f.secret, f.mode = strings.TrimSuffix(rel, agesecret.Suffix), true, typeReg|0o600
 			}
 		default:
 			return fmt.Errorf("%s: unsupported file type %v", p, info.Mode().Type())
@@ -237,7 +257,7 @@ func addOverlay(t *tree, ov *overlay, renderFile func(*ovFile) ([]byte, error), 
 		}
 		if f.mode&typeMask == typeReg {
 			b := f.data
-			if f.tmpl != nil {
+			if f.tmpl != nil || f.secret {
 				var err error
 				if b, err = renderFile(f); err != nil {
 					return fmt.Errorf("overlay %s: %w", ov.name, ov.locate(f.src, err))
