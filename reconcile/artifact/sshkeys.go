@@ -29,9 +29,6 @@ import (
 // under secrets/ssh/ into its own hash, so a new or changed key rebuilds
 // the nodes that show it.
 
-// sshKeyFuncNames are the template functions of this file.
-var sshKeyFuncNames = []string{"sshPublicKey", "sshPublicKeys"}
-
 // builtinModes are the modes of builtin overlay files other than 0644
 // (by builtin name and path in the node's root).
 var builtinModes = map[string]uint32{
