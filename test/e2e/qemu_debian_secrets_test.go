@@ -133,6 +133,7 @@ func TestQEMUDebianSecrets(t *testing.T) {
 
 	first := l.bootSecrets(t, mungeSum)
 	want := committedKeys(t, repo, "d1")
+	t.Logf("d1's committed host keys (ssh-keyscan must give them on both boots):\n%s", want)
 	if got := l.keyscan(t, first); got != want {
 		t.Errorf("first boot: ssh-keyscan of d1 gives\n%s\nwant the committed keys\n%s%s", got, want, l.debianReport(first))
 	}
@@ -146,6 +147,11 @@ func TestQEMUDebianSecrets(t *testing.T) {
 	for stop := time.Now().Add(30 * time.Second); first.running() && time.Now().Before(stop); {
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The second boot's console goes to a new file: keep the first's aside.
+	if err := os.Rename(first.serial, first.serial+".boot1"); err != nil {
+		t.Fatal(err)
+	}
+	first.serial += ".boot1"
 	second := l.bootSecrets(t, mungeSum)
 	if got := l.keyscan(t, second); got != want {
 		t.Errorf("second boot: ssh-keyscan of d1 gives\n%s\nwant the committed keys (as the first boot)\n%s%s", got, want, l.debianReport(second))
@@ -281,4 +287,5 @@ func (l *debianLab) checkNeighbourRefused(t *testing.T) {
 	if got := code(d2MAC); got != "200" {
 		t.Errorf("d2's own runtime overlay asked from its address %s: HTTP %s, want 200%s", d2IP, got, l.report())
 	}
+	t.Logf("from d2's address, port 700-799: d1's runtime overlay refused, d2's served")
 }
