@@ -162,6 +162,7 @@ type locError struct {
 	// subject, when not nil, is the place in the HCL (a file block, an
 	// owner attribute); it wins over file.
 	subject *hcl.Range
+	summary string // the diagnostic's summary; "": "Overlay error"
 	err     error
 }
 
@@ -249,6 +250,9 @@ func (k *checker) add(nodes []string, err error) {
 		key.file, key.overlay, key.line, key.col, key.msg = le.file, le.overlay, le.line, le.col, le.err.Error()
 		if strings.HasPrefix(key.msg, "template: ") {
 			p.summary = "Overlay template error"
+		}
+		if le.summary != "" {
+			p.summary = le.summary
 		}
 		switch o, ok := k.c.Overlay(le.overlay); {
 		case le.subject != nil:
