@@ -25,6 +25,9 @@ if [[ -n "${QUICK:-}" ]]; then
 else
   N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s} BOOTS=${BOOTS:-5}
 fi
+# The gitboot under test is this checkout's, built now (a stale bin/gitboot
+# would be measured under this commit's name).
+make -s build || exit 1
 go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale && go build -o bin/bootbench ./bench/boot &&
   go build -o bin/debianbench ./bench/debian || exit 1
 commit=$(git rev-parse --short HEAD)
@@ -81,7 +84,7 @@ if wanted boot; then
     def ph: to_entries | map("\(.key) \(.value)") | join(", ");
     "- \(.date) boot (QEMU TCG, median of \(.boots) boots, power-on to the image'"'"'s init), commit \($c), \($m): " +
     ([.modes[] as $mo | "\($mo) gitboot \(.median_s["gitboot/"+$mo]) s, reference \(.median_s["reference/"+$mo]) s, ratio \(.ratio[$mo]) (gitboot phases: \(.phase_median_s["gitboot/"+$mo]|ph); out of reach \(.firmware_median_s["gitboot/"+$mo]) s)"] | join("; ")) +
-    "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes"
+    "; peers \(.peers); artifacts kernel \(.artifact_bytes.kernel), image \(.artifact_bytes.image), system \(.artifact_bytes.system) bytes; reference: one initrd of \(.artifact_bytes.initrd) bytes, packed \(.reference_packing)"
   ' "$out/boot.json" >> bench/RESULTS.md || status=1
 fi
 if wanted notes; then

@@ -61,9 +61,10 @@ func main() {
 	bin := flag.String("bin", "", "gitboot binary, with gitboot-agent next to it (default: `make build`'s bin/gitboot, built now)")
 	deadline := flag.Duration("deadline", 10*time.Minute, "longest a boot may take to reach the marker")
 	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
+	packing := flag.String("reference-packing", packingClassic, "what the reference serves: classic (one gzip initrd, the image with its /boot, as gitboot packed before zstd and exclude: measures packing and servers) or same (gitboot's own initrds concatenated: measures the servers alone)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	flag.Parse()
-	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel}
+	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel, packing: *packing}
 	benchenv.Main("boot", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -73,6 +74,7 @@ type config struct {
 	bin            string
 	deadline       time.Duration
 	keep, parallel bool
+	packing        string
 }
 
 func split(s string) []string {
@@ -98,6 +100,9 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		if tg != "gitboot" && tg != "reference" {
 			return nil, fmt.Errorf("-targets: unknown target %q (gitboot, reference)", tg)
 		}
+	}
+	if cfg.packing != packingClassic && cfg.packing != packingSame {
+		return nil, fmt.Errorf("-reference-packing %q: want %s or %s", cfg.packing, packingClassic, packingSame)
 	}
 	if err := checkTools(cfg); err != nil {
 		return nil, err
@@ -148,11 +153,11 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Modes: cfg.modes, Targets: cfg.targets,
 		Kernel: filepath.Base(kernel), QEMU: benchenv.Version("qemu-system-x86_64", "--version"), Medians: map[string]float64{},
 		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
-	ref, err := prepareReference(ctx, g, dir, cfg.modes)
+	ref, err := prepareReference(ctx, g, dir, image, cfg.packing, cfg.modes)
 	if err != nil {
 		return nil, err
 	}
-	sum.Sizes = ref.sizes
+	sum.Sizes, sum.Packing = ref.sizes, cfg.packing
 	var r *lab
 	if contains(cfg.targets, "reference") {
 		sum.Peers = benchenv.Version("dnsmasq", "--version") + "; " + benchenv.Version("nginx", "-v")
@@ -307,6 +312,16 @@ func makeImage(dir, kernel string) error {
 		return err
 	}
 	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
+	// The kernel's config, as a distribution's image has it: gitboot packs
+	// zstd when it says CONFIG_RD_ZSTD=y, gzip without it.
+	config := filepath.Join(filepath.Dir(kernel), "config-"+kver)
+	if _, err := os.Stat(config); err == nil {
+		if err := benchenv.Run("cp", config, filepath.Join(dir, "boot")); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "bench/boot: no %s: the image initrd will be gzip (a kernel config saying CONFIG_RD_ZSTD=y makes it zstd)\n", config)
+	}
 	mods := filepath.Join(filepath.Dir(filepath.Dir(kernel)), "lib", "modules", kver)
 	if _, err := os.Stat(filepath.Join(mods, "kernel", "drivers", "net", "virtio_net.ko")); err != nil {
 		return fmt.Errorf("the network modules of %s are not in %s (run `make demo` once to fetch them): %w", kver, mods, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,18 +14,20 @@ import (
 // reference is what the reference servers serve: under dir/ref/www, per
 // node NAME.ipxe (a static script loading the kernel and one initrd),
 // NAME.vmlinuz and NAME.initrd (the initrds gitboot's script names,
-// concatenated in its order: the same files in one download); under
-// dir/ref/tftp, snponly.efi and undionly.kpxe.
+// concatenated in its order: the same files in one download; with
+// packingClassic recompressed as gitboot packed them before, see
+// classicInitrd); under dir/ref/tftp, snponly.efi and undionly.kpxe.
 type reference struct {
-	dir   string
-	modes []string
-	sizes map[string]int64 // artifact bytes, gitboot's names: kernel, image, system, runtime; and initrd (the reference's one)
+	dir     string
+	modes   []string
+	packing string           // packingClassic or packingSame
+	sizes   map[string]int64 // artifact bytes, gitboot's names: kernel, image, system, runtime; and initrd (the reference's one)
 }
 
 // prepareReference fetches each node's script from the running gitboot
 // (lab g), downloads the files it names and writes the reference's.
-func prepareReference(ctx context.Context, g *lab, dir string, modes []string) (*reference, error) {
-	ref := &reference{dir: filepath.Join(dir, "ref"), modes: modes, sizes: map[string]int64{}}
+func prepareReference(ctx context.Context, g *lab, dir, imageDir, packing string, modes []string) (*reference, error) {
+	ref := &reference{dir: filepath.Join(dir, "ref"), modes: modes, packing: packing, sizes: map[string]int64{}}
 	www, tftp := filepath.Join(ref.dir, "www"), filepath.Join(ref.dir, "tftp")
 	for _, d := range []string{www, tftp, filepath.Join(ref.dir, "nginx")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -51,28 +54,29 @@ func prepareReference(ctx context.Context, g *lab, dir string, modes []string) (
 			return nil, err
 		}
 		ref.size("kernel", kernel)
+		var parts, names []string
+		for _, in := range initrds {
+			part := filepath.Join(ref.dir, n.name+"."+in.name)
+			if _, err := g.Curl(ctx, "-o", part, in.url); err != nil {
+				return nil, err
+			}
+			ref.size(in.name, part)
+			parts, names = append(parts, part), append(names, in.name)
+		}
 		out, err := os.Create(filepath.Join(www, n.name+".initrd"))
 		if err != nil {
 			return nil, err
 		}
-		for _, in := range initrds {
-			part := filepath.Join(ref.dir, n.name+"."+in.name)
-			if _, err := g.Curl(ctx, "-o", part, in.url); err != nil {
-				out.Close()
-				return nil, err
-			}
-			ref.size(in.name, part)
-			data, err := os.ReadFile(part)
-			if err == nil {
-				_, err = out.Write(data)
-			}
-			if err != nil {
-				out.Close()
-				return nil, err
-			}
+		if packing == packingClassic {
+			err = classicInitrd(out, parts, names, imageDir)
+		} else {
+			err = concat(out, parts)
 		}
-		if err := out.Close(); err != nil {
-			return nil, err
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the reference initrd of %s: %w", n.name, err)
 		}
 		ref.size("initrd", out.Name())
 		static := fmt.Sprintf("#!ipxe\nkernel --name kernel %s/%s.vmlinuz initrd=initrd %s\ninitrd --name initrd %s/%s.initrd\nboot\n",
@@ -82,6 +86,20 @@ func prepareReference(ctx context.Context, g *lab, dir string, modes []string) (
 		}
 	}
 	return ref, nil
+}
+
+// concat writes the files one after the other to out.
+func concat(out io.Writer, files []string) error {
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if _, err := out.Write(data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // size records file's size under name (the largest, should the nodes' differ).

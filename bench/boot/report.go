@@ -190,13 +190,15 @@ func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start ti
 // summary is the JSON line: medians keyed "TARGET/MODE", ratios keyed by
 // mode, phase medians keyed "TARGET/MODE" then phase.
 type summary struct {
-	Date    string                        `json:"date"`
-	Boots   int                           `json:"boots"`
-	Modes   []string                      `json:"modes"`
-	Targets []string                      `json:"targets"`
-	Kernel  string                        `json:"kernel"`
-	QEMU    string                        `json:"qemu"`
-	Peers   string                        `json:"peers,omitempty"`
+	Date    string   `json:"date"`
+	Boots   int      `json:"boots"`
+	Modes   []string `json:"modes"`
+	Targets []string `json:"targets"`
+	Kernel  string   `json:"kernel"`
+	QEMU    string   `json:"qemu"`
+	Peers   string   `json:"peers,omitempty"`
+	// Packing is what the reference served (-reference-packing).
+	Packing string                        `json:"reference_packing"`
 	Sizes   map[string]int64              `json:"artifact_bytes"`
 	Medians map[string]float64            `json:"median_s"`
 	Ratio   map[string]float64            `json:"ratio"`
@@ -283,5 +285,5 @@ func (s *summary) print() {
 			fmt.Printf("ratio gitboot/reference %s: %.3f\n", mode, r)
 		}
 	}
-	fmt.Printf("artifact bytes: %v\n", s.Sizes)
+	fmt.Printf("artifact bytes: %v (the reference's one initrd packed %s)\n", s.Sizes, s.Packing)
 }

@@ -37,13 +37,13 @@ func pack(bin, repo, state, image string, vars ...string) (packResult, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	peak, err := benchenv.RunPeak(cmd)
 	res.Seconds = benchenv.Round(time.Since(start).Seconds())
 	if err != nil {
 		return res, fmt.Errorf("gitboot apply: %v\n%s", err, benchenv.Tail(out.Bytes(), 3000))
 	}
+	res.PeakRSS = peak
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.PeakRSS = ru.Maxrss * 1024 // kilobytes on Linux
 		res.CPU = benchenv.Round(float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9)
 	}
 	res.Artifacts = map[string]int64{}

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"log"
@@ -17,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gitboot/gitboot/bench/internal/benchenv"
@@ -90,17 +90,13 @@ func median(n int, name string, report func(string, time.Duration, int64), f fun
 // run runs the binary and returns its wall time and peak RSS in bytes.
 func run(bin string, args ...string) (time.Duration, int64) {
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = nil, nil
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
+	rss, err := benchenv.RunPeak(cmd)
 	d := time.Since(start)
 	if err != nil {
-		log.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, tail(string(out)))
-	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	var rss int64
-	if ru != nil {
-		rss = ru.Maxrss * 1024
+		log.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, tail(out.String()))
 	}
 	return d, rss
 }

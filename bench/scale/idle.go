@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitboot/gitboot/bench/internal/benchenv"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -64,7 +66,10 @@ func cpuTime() time.Duration {
 func runIdle(self, gitboot, repo, state, image string) (time.Duration, int64, error) {
 	cmd := exec.Command(self, "-idle-child", repo, "-idle-state", state, "-idle-image", image,
 		"-idle-agent", filepath.Join(filepath.Dir(gitboot), "gitboot-agent"))
-	out, err := cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	rss, err := benchenv.RunPeak(cmd)
+	out := buf.Bytes()
 	if err != nil {
 		return 0, 0, fmt.Errorf("idle polls: %v\n%s", err, out)
 	}
@@ -72,10 +77,6 @@ func runIdle(self, gitboot, repo, state, image string) (time.Duration, int64, er
 	secs, perr := strconv.ParseFloat(v, 64)
 	if !ok || perr != nil {
 		return 0, 0, fmt.Errorf("idle polls printed %q", out)
-	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024
 	}
 	return time.Duration(secs * float64(time.Second)), rss, nil
 }
