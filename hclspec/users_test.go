@@ -154,3 +154,19 @@ func TestUsersPasswordSecure(t *testing.T) {
 		t.Error("changing a password hash leaves the cluster hash alone")
 	}
 }
+
+// TestUsersFromProfile: users merge like the other lists: a profile's
+// list applies to its nodes, a node's own list replaces it.
+func TestUsersFromProfile(t *testing.T) {
+	nodes := strings.Replace(usersNodes, "  image            = image.rocky9\n", "  image            = image.rocky9\n  users            = [\"alice\"]\n", 1)
+	c := mustLoad(t, mapFS(map[string]string{"main.hcl": baseHCL, "nodes.hcl": nodes, "users.hcl": usersHCL}), Options{})
+	for node, want := range map[string][]string{"c001": {"alice"}, "c002": {"bob"}, "c003": {}} {
+		n, _ := c.Node(node)
+		if !slices.Equal(n.Users, want) {
+			t.Errorf("node %s: users %v, want %v", node, n.Users, want)
+		}
+	}
+	if n, _ := c.Node("c001"); n.Origins["users"].Filename != "nodes.hcl" || n.Origins["users"].Start.Line != 4 {
+		t.Errorf("users of c001 set at %v, want the profile's attribute (nodes.hcl:4)", n.Origins["users"])
+	}
+}
