@@ -204,3 +204,35 @@ func mustTree(t testing.TB, dir string) *tree {
 	}
 	return tr
 }
+
+// TestAccountsImageWithout: on an image without account files (a busybox
+// image) the declared accounts make them: passwd and group 0644, shadow
+// 0600, no gshadow; supplementary groups can only be declared ones.
+func TestAccountsImageWithout(t *testing.T) {
+	tc := siteCluster(t, nil, nil)
+	tc.images[0].Source = t.TempDir()
+	write(t, filepath.Join(tc.images[0].Source, "boot/vmlinuz-1.0"), "kernel", 0o644)
+	write(t, filepath.Join(tc.images[0].Source, "sbin/init"), "#!/bin/sh\n", 0o755)
+	c := tc.build()
+	c.SetAccounts([]*hclspec.User{{Name: "alice", UID: 1001, GID: 2000, Groups: []string{"hpc"}, Home: "/home/alice", Shell: "/bin/sh"}},
+		[]*hclspec.Group{{Name: "hpc", GID: 2000}})
+	r := mustBuild(t, newBuilder(t, t.TempDir()), c)
+	dir := unpack(t, r.Nodes["n00000"].System.Path)
+	for name, want := range map[string]string{
+		"passwd": "alice:x:1001:2000::/home/alice:/bin/sh\n",
+		"group":  "hpc:x:2000:alice\n",
+		"shadow": "alice:*:::::::\n",
+	} {
+		got, err := os.ReadFile(filepath.Join(dir, "etc", name))
+		if err != nil || string(got) != want {
+			t.Errorf("/etc/%s = %q (%v), want %q", name, got, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc/gshadow")); err == nil {
+		t.Error("a gshadow was made for an image that has none")
+	}
+	hdrs, _ := cpioHeaders(t, r.Nodes["n00000"].System.Path)
+	if h := hdrs["etc/shadow"]; h == nil || h.Mode.Perm() != 0o600 || h.Uid != 0 || h.Guid != 0 {
+		t.Errorf("etc/shadow entry %+v, want 0600 root:root", h)
+	}
+}
