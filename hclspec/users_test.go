@@ -170,3 +170,15 @@ func TestUsersFromProfile(t *testing.T) {
 		t.Errorf("users of c001 set at %v, want the profile's attribute (nodes.hcl:4)", n.Origins["users"])
 	}
 }
+
+// TestUsersUnknownOnce: an unknown name in a profile's users is reported
+// once, at the profile's attribute, not once per node.
+func TestUsersUnknownOnce(t *testing.T) {
+	nodes := strings.Replace(usersNodes, "  image            = image.rocky9\n", "  image            = image.rocky9\n  users            = [\"carol\"]\n", 1)
+	nodes = strings.Replace(strings.Replace(nodes, "  users    = [\"bob\"]\n", "", 1), "  users    = []\n", "", 1) // three nodes inherit it
+	_, diags := Load(mapFS(map[string]string{"main.hcl": baseHCL, "nodes.hcl": nodes, "users.hcl": usersHCL}), Options{})
+	lines := errorLines(diags)
+	if len(lines) != 1 || !strings.Contains(lines[0], `nodes.hcl:4`) || !strings.Contains(lines[0], `names "carol"`) {
+		t.Errorf("diagnostics %q, want one at nodes.hcl:4", lines)
+	}
+}
