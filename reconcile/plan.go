@@ -154,7 +154,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		if agentChanged && name == initOverlayName && inA && inB {
 			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(Short(running.Agent)), New: render(Short(desired.Agent))}}
 		}
-		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), extra, false)
+		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(name, b)), attrsIf(inA, overlayAttrs(name, a)), extra, false)
 	}
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
 		b, inB := running.Nodes[name]
@@ -380,10 +380,16 @@ func imageAttrs(i ImageState) map[string]any {
 	return m
 }
 
-func overlayAttrs(files map[string]string) map[string]any {
+// overlayAttrs are an overlay's plan attributes: "file PATH" for each
+// file; the declared accounts' entries as they are ("user alice").
+func overlayAttrs(name string, files map[string]string) map[string]any {
+	prefix := "file "
+	if name == accountsOverlayName {
+		prefix = ""
+	}
 	m := make(map[string]any, len(files))
 	for f, d := range files {
-		m["file "+f] = d
+		m[prefix+f] = d
 	}
 	return m
 }
