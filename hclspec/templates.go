@@ -82,6 +82,8 @@ func TemplateFuncs() template.FuncMap {
 	}
 	m["dig"] = digFunc
 	m["printf"] = printfFunc
+	m["secret"] = secretUnbound // bound per render by reconcile/artifact (secrets.go)
+	addSSHKeyFuncs(m)           // sshkeyfuncs.go
 	return m
 }
 
