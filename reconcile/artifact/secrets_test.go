@@ -366,7 +366,7 @@ func TestSecretComputedPath(t *testing.T) {
 	e := newSecretEnv(t)
 	tmpl := []byte(`{{ secret (printf "secrets/ssh/%s/key.age" .Node.Name) }}`)
 	c1 := e.commit(true, map[string][]byte{
-		mungeKey:                     encryptTo(t, e.keys.Recipient(), "k"),
+		mungeKey:                      encryptTo(t, e.keys.Recipient(), "k"),
 		"overlays/munge/etc/key.tmpl": tmpl,
 		"secrets/ssh/n1/key.age":      encryptTo(t, e.keys.Recipient(), "n1-host-key"),
 	})
