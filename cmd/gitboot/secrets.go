@@ -27,7 +27,7 @@ func newSecretsCmd() *cobra.Command {
 			"decrypted as x; a template reads one with secret \"PATH\". Secrets may only be in runtime overlays\n" +
 			"served in secure mode (secure_runtime = true); plans, notes and pages show them as (sensitive).",
 	}
-	cmd.AddCommand(newSecretsRecipientCmd())
+	cmd.AddCommand(newSecretsRecipientCmd(), newSSHHostKeysCmd())
 	return cmd
 }
 

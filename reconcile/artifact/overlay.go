@@ -20,7 +20,7 @@ var builtinFS embed.FS
 
 // builtinOverlays are the overlays `overlay "x" { builtin = "NAME" }` may
 // name. Their files are rendered like a repository overlay's.
-var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
+var builtinOverlays = map[string]bool{"hosts": true, "hostname": true, "ssh_host_keys": true}
 
 // initOverlay starts every system overlay: gitboot's /init (the files in
 // builtin/init) and, added by the Builder from Config.Agent, the
@@ -86,7 +86,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		switch {
 		case o.Builtin != "":
 			if !builtinOverlays[o.Builtin] {
-				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are hosts, hostname)", name, o.Builtin)
+				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are hosts, hostname, ssh_host_keys)", name, o.Builtin)
 			}
 			fsys, root, builtin = builtinFS, "builtin/"+o.Builtin, true
 		case c.FS == nil:
@@ -155,7 +155,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 			}
 			f.mode |= typeReg
 			if builtin {
-				f.mode = typeReg | 0o644
+				f.mode = typeReg | builtinMode(strings.TrimPrefix(root, "builtin/"), strings.TrimSuffix(rel, ".tmpl"))
 				if rel == "init" {
 					f.mode = typeReg | 0o755
 				}
@@ -176,6 +176,11 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 					}
 					f.secretSum = sh.Sum(nil)
 					h.Write(f.secretSum)
+				}
+				if usesSSHKeyFuncs(string(data)) {
+					if err := bindSSHKeyFuncs(t, c.FS, func(b []byte) { h.Write(b) }); err != nil {
+						return err
+					}
 				}
 			} else if !builtin && strings.HasSuffix(rel, agesecret.Suffix) {
 				if err := agesecret.WellFormed(data); err != nil {
