@@ -76,15 +76,9 @@ func (c *checker) fail(n parse.Node, format string, args ...any) {
 
 // use records that v is read as a whole (printed, passed to a function).
 func (c *checker) use(v tval) {
-	if v.path == "-" {
-		return
-	}
-	if v.typ != nil && v.typ.Kind() == reflect.Struct && v.path != "" {
-		// A struct is used as a whole: everything under it is read.
+	if v.path != "-" {
 		c.reads[v.path] = true
-		return
 	}
-	c.reads[v.path] = true
 }
 
 func join(p, f string) string {
