@@ -431,14 +431,17 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 		if err != nil {
 			return nil, err
 		}
+		if v, ok := cache.Load(limitKey{f.tmpl}); ok {
+			return nil, v.(error)
+		}
 		if f.deps&depNodeAny != 0 {
-			return render(tmpl, data)
+			return renderLimited(tmpl, f.tmpl, data, cache)
 		}
 		k := renderKey{f.tmpl, ds.depKey(f.deps, f.res, node)}
 		if v, ok := cache.Load(k); ok {
 			return v.([]byte), nil
 		}
-		out, err := render(tmpl, data)
+		out, err := renderLimited(tmpl, f.tmpl, data, cache)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -113,15 +112,16 @@ func parseTemplateSel(name, text string) (*template.Template, deps, resSel, erro
 var errOutputTooLarge = errors.New("output larger than 64 MiB")
 
 type limitedBuffer struct {
-	b    []byte
-	stop *atomic.Bool
+	b  []byte
+	rc *renderCtx
 }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if l.stop.Load() {
+	if l.rc.stop.Load() {
 		return 0, errRenderStopped
 	}
 	if len(l.b)+len(p) > maxRenderOutput {
+		l.rc.limited.Store(true)
 		return 0, errOutputTooLarge
 	}
 	l.b = append(l.b, p...)
@@ -138,10 +138,11 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 	// The render's own copy of the data: its address finds the render's
 	// state (see renderOf), also for a goroutine still running after the
 	// render timed out.
+	renderCalls.Add(1)
 	d := *data
 	rc := &renderCtx{left: maxRenderAlloc}
 	renders.Store(&d, rc)
-	out := &limitedBuffer{stop: &rc.stop}
+	out := &limitedBuffer{rc: rc}
 	done := make(chan error, 1)
 	go func() {
 		err := t.Execute(out, &d)
@@ -157,11 +158,14 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 			if !strings.HasPrefix(err.Error(), "template: ") {
 				err = fmt.Errorf("template: %s: %w", t.Name(), err)
 			}
+			if rc.limited.Load() {
+				err = &limitError{err}
+			}
 			return nil, err
 		}
 		return out.b, nil
 	case <-timer.C:
 		rc.stop.Store(true)
-		return nil, fmt.Errorf("template: %s: still running after %s (a loop?)", t.Name(), renderTimeout)
+		return nil, &limitError{fmt.Errorf("template: %s: still running after %s (a loop?)", t.Name(), renderTimeout)}
 	}
 }

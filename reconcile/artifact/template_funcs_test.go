@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -212,4 +213,57 @@ func TestRenderFunctionLoopStops(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after the timeout, %d before: the template still runs", n, before)
 	}
+}
+
+// A template past its limits is rendered once per check (once per job
+// running at the time), not once per node: the other nodes get the same
+// error (a commit must not cost the
+// server its limits once per node). Other failures render per node.
+func TestCheckLimitOncePerTemplate(t *testing.T) {
+	for _, c := range []struct {
+		text    string
+		renders int64
+		want    string
+	}{
+		{`{{.Node.Name}}{{$s := "0123456789abcdef"}}{{range until 64}}{{$s = cat $s $s}}{{end}}`, 1, "produce more than 128 MiB"},
+		{`{{.Node.Name}}{{fail "no"}}`, 6, "no"},
+	} {
+		tc := overlayCluster(t, []string{"generic"}, []string{"hostile"}, 6)
+		fsys := repoFS()
+		fsys["overlays/hostile/etc/h.tmpl"] = &fstest.MapFile{Data: []byte(c.text), Mode: 0o644}
+		tc.fs = fsys
+		tc.overlays = []*hclspec.Overlay{{Name: "generic", Source: "overlays/generic"}, {Name: "hostile", Source: "overlays/hostile"}}
+		before := renderCalls.Load()
+		diags := Check(tc.build(), "")
+		hostile := renderCalls.Load() - before
+		if len(diags) != 1 || !strings.Contains(diags[0].Detail, c.want) || !strings.Contains(diags[0].Detail, "(6 nodes in all)") {
+			t.Fatalf("%s: %v", c.text, diags)
+		}
+		// Every node renders its gitboot init templates too: count the
+		// hostile template's renders by what is left.
+		others := countOtherRenders(t, tc)
+		// Renders running at once (Check renders maxProcs jobs at a time)
+		// all finish.
+		want := c.renders
+		if want == 1 {
+			want = int64(maxProcs())
+		}
+		if got := hostile - others; got > want || c.renders > 1 && got != want {
+			t.Errorf("%s: rendered %d times, want %d", c.text, got, want)
+		}
+	}
+}
+
+// countOtherRenders is how many renders Check makes for tc without its
+// hostile overlay.
+func countOtherRenders(t *testing.T, tc *testCluster) int64 {
+	t.Helper()
+	for _, n := range tc.nodes {
+		n.RuntimeOverlays = nil
+	}
+	before := renderCalls.Load()
+	if diags := Check(tc.build(), ""); len(diags) != 0 {
+		t.Fatalf("without the hostile overlay: %v", diags)
+	}
+	return renderCalls.Load() - before
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"text/template"
 	"text/template/parse"
 )
 
@@ -37,9 +38,27 @@ const printFunc = "gitbootPrint"
 // guard functions): its stop flag and what it may still allocate. Add
 // per-render state here.
 type renderCtx struct {
-	stop atomic.Bool
-	left int64
+	stop    atomic.Bool
+	limited atomic.Bool // it failed on a limit (allocation, output)
+	left    int64
 }
+
+// renderCalls counts renders (for tests: a template past its limits is
+// rendered once per build, see limitError).
+var renderCalls atomic.Int64
+
+// limitError is a render that failed on a limit: its time, output or
+// allocation budget. A build (and Check) gives every later render of the
+// same template the same error instead of running it again: one commit
+// must not cost the server the limit once per node.
+type limitError struct{ err error }
+
+func (e *limitError) Error() string { return e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
+
+// limitKey is a cache key (beside renderKey) holding a template's
+// limitError for the rest of a build.
+type limitKey struct{ tmpl *template.Template }
 
 // renders maps each running render's *TemplateData to its *renderCtx.
 var renders sync.Map
@@ -63,6 +82,7 @@ func account(data *TemplateData, v reflect.Value) (reflect.Value, error) {
 	}
 	n, ok := sizeOf(v, rc.left, 0)
 	if !ok || n > rc.left {
+		rc.limited.Store(true)
 		return reflect.Value{}, fmt.Errorf("its function calls produce more than %d MiB (a loop building strings or lists?)", maxRenderAlloc>>20)
 	}
 	rc.left -= n
@@ -243,4 +263,15 @@ func (r *rewriter) arg(n parse.Node) {
 	case *parse.ChainNode:
 		r.arg(n.Node)
 	}
+}
+
+// renderLimited renders t (bound from the parsed orig) and records a
+// limitError of orig in cache.
+func renderLimited(t, orig *template.Template, data *TemplateData, cache *sync.Map) ([]byte, error) {
+	out, err := render(t, data)
+	var le *limitError
+	if errors.As(err, &le) {
+		cache.Store(limitKey{orig}, err)
+	}
+	return out, err
 }
