@@ -27,5 +27,5 @@ func configErr(w io.Writer, err error, repo, why string) error {
 		fmt.Fprintf(w, "gitboot: commit %s of %s is invalid%s\n\n", ce.Commit, repo, why)
 	}
 	writeDiagnostics(w, ce.Files, ce.Diags)
-	return exitError{1}
+	return exitError{Code: 1}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gitboot/gitboot/internal/diagfmt"
 	"github.com/gitboot/gitboot/internal/discover"
 	"github.com/gitboot/gitboot/internal/nodeblock"
+	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 )
 
@@ -86,7 +87,7 @@ func (o *discoverOpts) run(ctx context.Context, out, errOut io.Writer) error {
 // else the server's inventory.
 func (o *discoverOpts) declared(ctx context.Context, errOut io.Writer) (*discover.Declared, error) {
 	if o.write == "" {
-		inv, _, err := runningInventory(ctx, planFlags{server: o.server})
+		inv, _, err := client.Inventory(ctx, o.server)
 		if err != nil {
 			return nil, err
 		}

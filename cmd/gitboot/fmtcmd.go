@@ -45,11 +45,11 @@ written, 2 a file does not parse, 3 -check found unformatted files.`,
 			}
 			switch {
 			case f.ParseErrors > 0:
-				return exitError{2}
+				return exitError{Code: 2}
 			case f.IOErrors > 0:
-				return exitError{1}
+				return exitError{Code: 1}
 			case opts.Check && f.Unformatted > 0:
-				return exitError{3}
+				return exitError{Code: 3}
 			}
 			return nil
 		},

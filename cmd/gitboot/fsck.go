@@ -41,7 +41,7 @@ func newFsckCmd() *cobra.Command {
 					rep.Artifacts, rep.Bytes, rep.Manifests, filepath.Clean(state), len(rep.Problems))
 			}
 			if len(rep.Problems) > 0 {
-				return exitError{1}
+				return exitError{Code: 1}
 			}
 			return nil
 		},

@@ -78,7 +78,7 @@ func runImportWarewulf(out, errOut io.Writer, cfg wwimport.Config) error {
 	writeDiagnostics(errOut, diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags), diags)
 	if diags.HasErrors() {
 		fmt.Fprintf(errOut, "gitboot import warewulf: the repository in %s does not validate; fix the errors above (MIGRATION.md may say why).\n", cfg.Out)
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	return nil
 }

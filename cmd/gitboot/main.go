@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/gitboot/gitboot/internal/clio"
 	"github.com/spf13/cobra"
 )
 
@@ -20,9 +21,7 @@ var (
 
 // exitError carries a process exit code through cobra without printing
 // anything more (the command has already said why).
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+type exitError = clio.Exit
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -81,7 +80,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
-		return ee.code
+		return ee.Code
 	}
 	fmt.Fprintln(stderr, "Error:", err)
 	return 1

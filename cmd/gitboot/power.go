@@ -109,7 +109,7 @@ func (f *powerFlags) run(cmd *cobra.Command, action power.Action, names []string
 		return err
 	}
 	if power.Failed(results) > 0 {
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	return nil
 }
@@ -124,7 +124,7 @@ func (f *powerFlags) localTargets(cmd *cobra.Command, sel power.Selection) ([]po
 		writeDiagnostics(cmd.ErrOrStderr(), credFiles(f.creds), diags)
 	}
 	if diags.HasErrors() {
-		return nil, exitError{1}
+		return nil, exitError{Code: 1}
 	}
 	c, err := loadCluster(cmd, f.repo, f.ref, f.vars)
 	if err != nil {
@@ -151,7 +151,7 @@ func loadCluster(cmd *cobra.Command, repo, ref string, vars []string) (*hclspec.
 	if diags.HasErrors() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid.\n\n", commit.Short(), repo)
 		writeDiagnostics(cmd.ErrOrStderr(), opts.Parser.Files(), diags)
-		return nil, exitError{1}
+		return nil, exitError{Code: 1}
 	}
 	return c, nil
 }

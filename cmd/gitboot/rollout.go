@@ -112,7 +112,7 @@ func (o *rolloutOpts) run(ctx context.Context, cmd *cobra.Command, out, errOut i
 	}
 	rollout.WriteReport(out, p)
 	if p.State != rollout.StateCompleted {
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (o *rolloutOpts) follow(ctx context.Context, base string, p *rollout.Progre
 	end, err := f.Follow(ctx, p)
 	if err != nil && ctx.Err() != nil {
 		fmt.Fprintf(errOut, "\ngitboot rollout: stopped watching; rollout %s goes on on the server (gitboot rollout --watch, --cancel)\n", p.ID)
-		return nil, exitError{1}
+		return nil, exitError{Code: 1}
 	}
 	return end, err
 }

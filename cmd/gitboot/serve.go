@@ -152,7 +152,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if errors.As(err, &bad) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: commit %s of %s is invalid; nothing is served.\n\n", bad.Commit, bad.Repo)
 		writeDiagnostics(cmd.ErrOrStderr(), bad.Files, bad.Diags)
-		return exitError{1}
+		return exitError{Code: 1}
 	}
 	return err
 }

@@ -73,7 +73,7 @@ func newValidateCmd() *cobra.Command {
 				}
 			}
 			if diags.HasErrors() {
-				return exitError{1}
+				return exitError{Code: 1}
 			}
 			return nil
 		},
