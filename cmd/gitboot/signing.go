@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -32,10 +31,4 @@ func (f signingFlags) absKeys() (string, error) {
 		return "", fmt.Errorf("--trusted-keys: %w", err)
 	}
 	return abs, nil
-}
-
-// checkSigned resolves ref in src and verifies the commit's signature
-// (gitsrc.Source.CheckSigned).
-func checkSigned(cmd *cobra.Command, src *gitsrc.Source, p *gitsrc.Policy, ref, action string) (string, error) {
-	return src.CheckSigned(cmd.ErrOrStderr(), p, ref, action)
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/gitboot/gitboot/bootsvc/status"
 	"github.com/gitboot/gitboot/internal/clio"
 	"github.com/gitboot/gitboot/internal/hostlist"
 	"github.com/gitboot/gitboot/serve"
@@ -42,7 +40,7 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			o.Colour = isTerminal(out) && os.Getenv("NO_COLOR") == ""
+			o.Colour = clio.IsTerminal(out) && os.Getenv("NO_COLOR") == ""
 			ctx := contextOf(cmd)
 			if o.Watch {
 				var stop func()
@@ -66,11 +64,3 @@ func contextOf(cmd *cobra.Command) context.Context { return clio.Context(cmd.Con
 
 // statusClient is the clients' HTTP client (the admin token added).
 var statusClient = client.HTTP
-
-// fetchStatus reads GET /status from the server at base.
-func fetchStatus(ctx context.Context, base string) (*status.Report, error) {
-	return client.Status(ctx, base)
-}
-
-// isTerminal reports whether w is a terminal (colour only then).
-func isTerminal(w io.Writer) bool { return clio.IsTerminal(w) }
