@@ -25,6 +25,9 @@ if [[ -n "${QUICK:-}" ]]; then
 else
   N=${N:-10000} RN=${RN:-2000} SIZES=${SIZES:-1000,10000,50000} WORST=${WORST:-10000} SPREAD=${SPREAD:-60s} BOOTS=${BOOTS:-5}
 fi
+# The gitboot under test is this checkout's, built now (a stale bin/gitboot
+# would be measured under this commit's name).
+make -s build || exit 1
 go build -o bin/storm ./bench/storm && go build -o bin/scale ./bench/scale && go build -o bin/bootbench ./bench/boot &&
   go build -o bin/debianbench ./bench/debian || exit 1
 commit=$(git rev-parse --short HEAD)

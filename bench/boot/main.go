@@ -312,6 +312,16 @@ func makeImage(dir, kernel string) error {
 		return err
 	}
 	kver := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
+	// The kernel's config, as a distribution's image has it: gitboot packs
+	// zstd when it says CONFIG_RD_ZSTD=y, gzip without it.
+	config := filepath.Join(filepath.Dir(kernel), "config-"+kver)
+	if _, err := os.Stat(config); err == nil {
+		if err := benchenv.Run("cp", config, filepath.Join(dir, "boot")); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "bench/boot: no %s: the image initrd will be gzip (a kernel config saying CONFIG_RD_ZSTD=y makes it zstd)\n", config)
+	}
 	mods := filepath.Join(filepath.Dir(filepath.Dir(kernel)), "lib", "modules", kver)
 	if _, err := os.Stat(filepath.Join(mods, "kernel", "drivers", "net", "virtio_net.ko")); err != nil {
 		return fmt.Errorf("the network modules of %s are not in %s (run `make demo` once to fetch them): %w", kver, mods, err)

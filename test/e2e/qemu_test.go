@@ -253,6 +253,14 @@ func fetchKernel(root string) (string, error) {
 		if err := os.MkdirAll(filepath.Join(root, "boot"), 0o755); err != nil {
 			return "", err
 		}
+		// The kernel's config too: an image holding it gets what a real
+		// distribution's does (zstd initrds when it has CONFIG_RD_ZSTD).
+		config := filepath.Join(filepath.Dir(k), "config-"+strings.TrimPrefix(filepath.Base(k), "vmlinuz-"))
+		if _, err := os.Stat(config); err == nil {
+			if err := os.Rename(config, filepath.Join(root, "boot", filepath.Base(config))); err != nil {
+				return "", err
+			}
+		}
 		dst := filepath.Join(root, "boot", filepath.Base(k))
 		if err := os.Rename(k, dst); err != nil {
 			return "", err
