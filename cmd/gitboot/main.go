@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/gitboot/gitboot/internal/clio"
+	"github.com/gitboot/gitboot/internal/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -87,7 +88,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 }
 
 func main() {
-	stop := startProfile()
+	stop := profile.Start()
 	code := run(os.Args[1:])
 	stop()
 	os.Exit(code)
