@@ -1,6 +1,8 @@
 // Command gitboot provisions bare-metal clusters from a git repository.
-// This package only wires the CLI; the work is done in hclspec, reconcile,
-// serve (the running server) and bootsvc.
+// This package only wires the CLI: each command's flags become the config
+// of a Run in the package that does the work and prints the result
+// (serve, serve/client, reconcile, reconcile/githook, power, rollout,
+// internal/discover, ...; internal/clio carries their exit status).
 package main
 
 import (
