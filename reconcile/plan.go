@@ -154,7 +154,10 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		if agentChanged && name == initOverlayName && inA && inB {
 			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(Short(running.Agent)), New: render(Short(desired.Agent))}}
 		}
-		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), extra, false)
+		if inA && inB {
+			extra = append(extra, secretFileChanges(b, a)...)
+		}
+		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(name, b)), attrsIf(inA, overlayAttrs(name, a)), extra, false)
 	}
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
 		b, inB := running.Nodes[name]
@@ -275,6 +278,10 @@ func overlayChanges(running, desired *Inventory, before, after []string, system 
 	if system {
 		before = append([]string{"gitboot-init"}, before...)
 		after = append([]string{"gitboot-init"}, after...)
+		if _, ok := desired.Overlays[accountsOverlayName]; ok {
+			before = append(before, accountsOverlayName) // declared users and groups
+			after = append(after, accountsOverlayName)
+		}
 	}
 	var parts []string
 	if !slices.Equal(before, after) {
@@ -316,8 +323,9 @@ func fileChanges(before, after map[string]string) []string {
 // The built-in init overlay and the agent file in it, as the plan names
 // them.
 const (
-	initOverlayName = "gitboot-init"
-	agentFile       = "usr/lib/gitboot/gitboot-agent"
+	initOverlayName     = "gitboot-init"
+	accountsOverlayName = "gitboot-accounts" // the declared users and groups (artifact/accounts.go)
+	agentFile           = "usr/lib/gitboot/gitboot-agent"
 )
 
 // sameNode reports whether two node states are equal in everything a
@@ -375,10 +383,16 @@ func imageAttrs(i ImageState) map[string]any {
 	return m
 }
 
-func overlayAttrs(files map[string]string) map[string]any {
+// overlayAttrs are an overlay's plan attributes: "file PATH" for each
+// file; the declared accounts' entries as they are ("user alice").
+func overlayAttrs(name string, files map[string]string) map[string]any {
+	prefix := "file "
+	if name == accountsOverlayName {
+		prefix = ""
+	}
 	m := make(map[string]any, len(files))
 	for f, d := range files {
-		m["file "+f] = d
+		m[prefix+f] = planFileValue(d)
 	}
 	return m
 }

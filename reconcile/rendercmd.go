@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -110,7 +111,11 @@ func writeRenderTable(w io.Writer, files []artifact.RenderedFile) error {
 		if f.Type == "link" {
 			p += " -> " + f.Link
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%04o\t%d:%d\t%d\t%s\t%s\n", f.Kind, f.Type, f.Mode, f.UID, f.GID, f.Size, ov, p)
+		size := strconv.FormatInt(f.Size, 10)
+		if f.Sensitive {
+			size = artifact.SensitiveValue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%04o\t%d:%d\t%s\t%s\t%s\n", f.Kind, f.Type, f.Mode, f.UID, f.GID, size, ov, p)
 	}
 	return tw.Flush()
 }

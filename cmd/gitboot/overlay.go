@@ -30,7 +30,8 @@ func newOverlayRenderCmd() *cobra.Command {
 			"in its /etc/passwd and /etc/group, as recorded by the builds in --state. An image not built\n" +
 			"there yet is said so: paths are then as in the overlays and names are not resolved.\n" +
 			"With PATH, prints that file's bytes as the node gets them (the runtime overlay's when both\n" +
-			"have it). Secrets are printed as they are: run it where you may read them.",
+			"have it). Age-encrypted secrets (.age files, secret \"PATH\" in templates) are never decrypted:\n" +
+			"they show as (sensitive).",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.server != "" {

@@ -14,6 +14,8 @@ type planFlags struct {
 	signing                         signingFlags
 	roots                           rootFlags
 	force                           bool // apply only: a plan of a commit off --ref
+
+	age ageFlags
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -27,12 +29,14 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.bmcCreds, "bmc-credentials", "", "BMC credentials file: check that it defines every credentials name the nodes' bmc blocks use")
 	f.signing.register(fl)
 	f.roots.register(fl)
+	f.age.register(fl)
 }
 
 // config is the flags' plan configuration.
 func (f *planFlags) config() client.PlanConfig {
 	return client.PlanConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.server, Block: f.block, Vars: f.vars,
-		BMCCredentials: f.bmcCreds, Require: f.signing.require, KeysFile: f.signing.keys, Roots: f.roots.roots, Force: f.force}
+		BMCCredentials: f.bmcCreds, Require: f.signing.require, KeysFile: f.signing.keys, Roots: f.roots.roots, Force: f.force,
+		AgeIdentities: f.age.files}
 }
 
 func newPlanCmd() *cobra.Command {

@@ -14,6 +14,7 @@ func newServeCmd() *cobra.Command {
 	var c serve.Command
 	var sign signingFlags
 	var roots rootFlags
+	var age ageFlags
 	cmd := &cobra.Command{
 		Use:   "serve --repo PATH|URL [--ref main] [--state DIR] [--server NAME] [--poll 30s]",
 		Short: "Run the reconciler and the boot services (DHCP, TFTP, HTTP) for a repository's branch",
@@ -31,7 +32,7 @@ func newServeCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.Signing = reconcile.PolicyFlags{Require: sign.require, KeysFile: sign.keys, Command: "gitboot serve"}
-			c.RootsFunc, c.AdminToken = roots.roots, adminToken
+			c.RootsFunc, c.AdminToken, c.AgeIdentities = roots.roots, adminToken, age.files
 			c.Stderr, c.Version, c.Commit = cmd.ErrOrStderr(), version, commit
 			return c.Run(cmd.Context())
 		},
@@ -60,6 +61,7 @@ func newServeCmd() *cobra.Command {
 	registerGitRemote(fl, &c.Remote)
 	roots.register(fl)
 	registerTLS(fl, &c.TLSCert, &c.TLSKey)
+	age.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }

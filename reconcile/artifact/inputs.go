@@ -64,6 +64,9 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 		if n.Image != "" {
 			in.Images[n.Image] = ImageInput{}
 		}
+		if _, ok := in.Overlays[accountsOrigin]; !ok && ds.accounts[n.Name] != nil {
+			in.Overlays[accountsOrigin] = accountDigests(c)
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -111,11 +114,15 @@ func overlayFileDigests(ov *overlay) map[string]string {
 		h.Write(hdr[:])
 		h.Write([]byte(f.link + "\x00"))
 		h.Write(f.data)
+		h.Write(f.secretSum)
 		name := f.name
 		if f.tmpl != nil {
 			name += ".tmpl"
 		}
 		v := hex.EncodeToString(h.Sum(nil))[:16]
+		if f.secret {
+			v = secretDigest(f.data)
+		}
 		if a := f.attr; a != nil {
 			if a.modeSet {
 				v += fmt.Sprintf(" mode %04o", a.mode)

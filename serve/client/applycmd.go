@@ -117,7 +117,7 @@ func (a ApplyRun) applyLocal(ctx context.Context, p *reconcile.Plan) (*serve.App
 		return nil, err
 	}
 	ev, err := serve.ApplyLocal(ctx, serve.LocalConfig{Repo: a.Repo, Ref: a.Ref, State: a.State, Server: a.Block,
-		Vars: opts.Vars, Roots: roots, Logger: slog.New(slog.NewTextHandler(a.Err, nil)), Policy: policy, Force: a.Force}, p)
+		Vars: opts.Vars, Roots: roots, Logger: slog.New(slog.NewTextHandler(a.Err, nil)), Policy: policy, Force: a.Force, AgeIdentities: a.AgeIdentities}, p)
 	if err != nil {
 		return nil, reconcile.ReportConfigError(a.Err, err, a.Repo, "")
 	}

@@ -30,6 +30,9 @@ type PlanConfig struct {
 	// /check-path with it.
 	Roots func() (hclspec.Roots, error)
 	Force bool // apply: a plan of a commit off Ref
+	// AgeIdentities decrypt the repository's secrets to check them ("":
+	// the state directory's, if there is one).
+	AgeIdentities []string
 }
 
 // Policy is the signature policy plan and apply enforce: the one bound
@@ -81,7 +84,7 @@ func MakePlan(ctx context.Context, stderr io.Writer, c PlanConfig) (*reconcile.P
 	if c.Server == "" {
 		roots, state = local, c.State
 	}
-	p, err := reconcile.PlanCommitState(state, src, ref, opts.Vars, c.Block, roots, running, data)
+	p, err := reconcile.PlanCommitSecrets(state, c.AgeIdentities, src, ref, opts.Vars, c.Block, roots, running, data)
 	if err != nil {
 		return nil, reconcile.ReportConfigError(stderr, err, c.Repo, ": it would be rejected.")
 	}
