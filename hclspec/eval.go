@@ -34,7 +34,7 @@ func (l *loader) declare(blocks []rawBlock) {
 		l.decl[k] = map[string]hcl.Range{}
 	}
 	for _, b := range blocks {
-		if b.typ == "locals" || b.typ == "node" {
+		if b.typ == "locals" || b.typ == "node" || b.typ == "user" || b.typ == "group" { // users.go checks account names
 			continue
 		}
 		if !validName(b.name) {

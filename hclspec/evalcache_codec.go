@@ -46,7 +46,7 @@ func appendNode(b []byte, n *Node) []byte {
 	}
 	ip, _ := n.IP.MarshalBinary()
 	b = appendString(b, string(ip))
-	for _, l := range [][]string{n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays} {
+	for _, l := range [][]string{n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Users} {
 		b = appendList(b, l)
 	}
 	b = appendMap(b, n.Tags)
@@ -172,7 +172,7 @@ func (d *decoder) node() *Node {
 	} else {
 		n.IP = netip.Addr{}
 	}
-	n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays = d.list(), d.list(), d.list(), d.list()
+	n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Users = d.list(), d.list(), d.list(), d.list(), d.list()
 	n.Tags = d.strMap()
 	if d.byte() == 1 {
 		n.BMC = &BMC{Driver: d.istr(), Address: d.str(), Port: d.int(), Credentials: d.istr(), Insecure: d.byte() == 1}

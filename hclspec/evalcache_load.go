@@ -73,6 +73,7 @@ func (l *loader) loadCached() (c *Cluster, diags hcl.Diagnostics, ok bool) {
 	}
 	l.fsys = rec.FS
 	c = NewCluster(l.fsys, l.servers, l.networks, l.images, l.overlays, l.profileList(), l.nodes)
+	c.SetAccounts(l.users, l.groups)
 	c.filePrefix = l.opts.FilePrefix
 	l.validate(c)
 	if l.stop {

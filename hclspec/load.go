@@ -103,6 +103,8 @@ type loader struct {
 	profiles []*profileDef
 	nodes    []*Node
 	nodeDefs []nodeDef
+	users    []*User  // users.go
+	groups   []*Group // users.go
 
 	profileByName map[string]*profileDef // for mergeNode
 	shared        sharedMaps             // Origins and Tags maps nodes share
@@ -159,6 +161,8 @@ var topSchema = &hcl.BodySchema{
 		{Type: "node", LabelNames: []string{"name"}},
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
+		{Type: "user", LabelNames: []string{"name"}},
+		{Type: "group", LabelNames: []string{"name"}},
 	},
 }
 
@@ -201,6 +205,7 @@ func (l *loader) load() (*Cluster, hcl.Diagnostics) {
 		return nil, l.diags
 	}
 	c := NewCluster(l.fsys, l.servers, l.networks, l.images, l.overlays, l.profileList(), l.nodes)
+	c.SetAccounts(l.users, l.groups)
 	c.filePrefix = l.opts.FilePrefix
 	l.validate(c)
 	if l.stopped() || l.diags.HasErrors() {
@@ -227,6 +232,10 @@ func (l *loader) decodeGlobals(blocks []rawBlock) {
 			l.decodeOverlay(b)
 		case "profile":
 			l.decodeProfile(b)
+		case "user":
+			l.decodeUser(b)
+		case "group":
+			l.decodeGroup(b)
 		}
 	}
 	for _, s := range l.servers {

@@ -24,6 +24,8 @@ type Cluster struct {
 	Overlays []*Overlay // sorted by name
 	Profiles []*Profile // sorted by name
 	Nodes    []*Node    // sorted by name
+	Users    []*User    // sorted by name (users.go)
+	Groups   []*Group   // sorted by name
 
 	// Hash is the sha256 (hex) of the normalised desired state: two
 	// repositories that differ only in comments, formatting or file layout
@@ -38,6 +40,8 @@ type Cluster struct {
 	overlays map[string]*Overlay
 	profiles map[string]*Profile
 	nodes    map[string]*Node
+	users    map[string]*User
+	groups   map[string]*Group
 }
 
 // Server is a `server` block: one gitboot server and the networks it serves.
@@ -160,6 +164,9 @@ type Node struct {
 	// NetworkConfig is the network stack gitboot configures on the node
 	// ("networkd", "networkmanager", "ifupdown"); empty: detected at boot.
 	NetworkConfig string `json:",omitempty"`
+	// Users are the declared users the node selects (`users`); nil: every
+	// declared user (see Cluster.NodeUsers).
+	Users []string `json:",omitempty"`
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.
@@ -213,6 +220,7 @@ func (c *Cluster) index() {
 	c.overlays = indexByName(c.Overlays, func(o *Overlay) string { return o.Name })
 	c.profiles = indexByName(c.Profiles, func(p *Profile) string { return p.Name })
 	c.nodes = indexByName(c.Nodes, func(n *Node) string { return n.Name })
+	c.indexAccounts()
 }
 
 func sortByName[T any](s []T, name func(T) string) {

@@ -33,7 +33,8 @@ type settings struct {
 	profilesBroken                 bool // profiles present but invalid (already reported)
 	bmc                            bmcSettings
 	netConfig                      setting[string]
-	ifaces                         []ifaceDef // interface blocks (interfaces.go)
+	users                          setting[[]string] // users.go
+	ifaces                         []ifaceDef        // interface blocks (interfaces.go)
 }
 
 type profileDef struct {
@@ -43,7 +44,7 @@ type profileDef struct {
 	order int
 }
 
-var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size"}
+var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size", "users"}
 
 var profileSchema = withBMC(withInterfaceBlocks(schema(append([]string{"network_config"}, profileAttrs...)...)))
 
@@ -72,6 +73,9 @@ func decodeSettings(a *attrs) settings {
 	}
 	if v, at, ok := a.refList("system_overlays", "overlay"); ok {
 		s.sysOvl = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
+	}
+	if v, at, ok := a.strList("users"); ok {
+		s.users = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
 	}
 	if v, at, ok := a.refList("runtime_overlays", "overlay"); ok {
 		s.runtimeOvl = setting[[]string]{v: v, rng: at.Expr.Range(), set: true}
@@ -323,6 +327,7 @@ func (l *loader) mergeNode(n *Node, s settings) (brokenAttrs, []ifaceDef) {
 	l.mergeBMC(n, m.bmc)
 	mergeRoot(n, &m)
 	setOrigin(n, "network_config", m.netConfig, func(v string) { n.NetworkConfig = v })
+	setOrigin(n, "users", m.users, func(v []string) { n.Users = v })
 	if len(m.tags) > 0 {
 		n.Tags = make(map[string]string, len(m.tags))
 		for k, t := range m.tags {
@@ -384,6 +389,9 @@ func (m *settings) apply(o settings) {
 	}
 	if o.kernelArgs.set {
 		m.kernelArgs = o.kernelArgs
+	}
+	if o.users.set {
+		m.users = o.users
 	}
 	if o.assetKey.set {
 		m.assetKey = o.assetKey

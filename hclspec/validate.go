@@ -24,6 +24,7 @@ func (l *loader) validate(c *Cluster) {
 	l.checkNetworkOverlaps(c)
 	l.checkOverlays(c)
 	l.checkNodes(c)
+	l.checkAccounts(c)
 }
 
 func (l *loader) checkNetworkOverlaps(c *Cluster) {
@@ -217,12 +218,14 @@ type hashDoc struct {
 	Images   []*Image
 	Overlays []*Overlay
 	Profiles [][]string
+	Users    []hashUser `json:",omitempty"` // users.go
+	Groups   []*Group   `json:",omitempty"`
 	Nodes    []hashNode
 }
 
 // hashModel returns the document hashCluster hashes, without its nodes.
 func hashModel(c *Cluster) hashDoc {
-	v := hashDoc{Servers: c.Servers, Networks: c.Networks, Images: c.Images, Overlays: c.Overlays}
+	v := hashDoc{Servers: c.Servers, Networks: c.Networks, Images: c.Images, Overlays: c.Overlays, Users: hashUsers(c.Users), Groups: c.Groups}
 	for _, p := range c.Profiles {
 		v.Profiles = append(v.Profiles, append([]string{p.Name}, p.Profiles...))
 	}
@@ -230,7 +233,11 @@ func hashModel(c *Cluster) hashDoc {
 }
 
 func hashNodeOf(n *Node) hashNode {
-	return hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig, n.BMC}
+	h := hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig, n.BMC, nil}
+	if n.Users != nil {
+		h.Users = &n.Users
+	}
+	return h
 }
 
 // hashNode is a node as hashCluster hashes it.
@@ -243,4 +250,5 @@ type hashNode struct {
 	Interfaces                        []*Interface `json:",omitempty"`
 	NetConfig                         string       `json:",omitempty"`
 	BMC                               *BMC         `json:",omitempty"`
+	Users                             *[]string    `json:",omitempty"` // nil: every declared user; []: none
 }

@@ -278,6 +278,10 @@ func overlayChanges(running, desired *Inventory, before, after []string, system 
 	if system {
 		before = append([]string{"gitboot-init"}, before...)
 		after = append([]string{"gitboot-init"}, after...)
+		if _, ok := desired.Overlays[accountsOverlayName]; ok {
+			before = append(before, accountsOverlayName) // declared users and groups
+			after = append(after, accountsOverlayName)
+		}
 	}
 	var parts []string
 	if !slices.Equal(before, after) {
@@ -319,8 +323,9 @@ func fileChanges(before, after map[string]string) []string {
 // The built-in init overlay and the agent file in it, as the plan names
 // them.
 const (
-	initOverlayName = "gitboot-init"
-	agentFile       = "usr/lib/gitboot/gitboot-agent"
+	initOverlayName     = "gitboot-init"
+	accountsOverlayName = "gitboot-accounts" // the declared users and groups (artifact/accounts.go)
+	agentFile           = "usr/lib/gitboot/gitboot-agent"
 )
 
 // sameNode reports whether two node states are equal in everything a

@@ -299,7 +299,10 @@ func (b *Builder) reusable(name, input string) (imageRecord, bool) {
 		return rec, false
 	}
 	if rec.Layout.Hex != "" && b.store.usable(rec.Layout.Hex+extLayout) {
-		return rec, true
+		if lay, err := b.layout(rec.Layout); err == nil && lay.accountsKnown {
+			return rec, true
+		}
+		// Recorded before layouts kept the account files: read again.
 	}
 	lay, err := b.layoutFromArtifact(rec.Image)
 	if err == nil {

@@ -169,8 +169,9 @@ type locError struct {
 	subject *hcl.Range
 	// atFile: a build error (ErrorSubject) is placed at file and line
 	// too, not at the overlay's block (secrets: secrets.go).
-	atFile bool
-	err    error
+	atFile  bool
+	summary string // the diagnostic's summary; "": "Overlay error"
+	err     error
 }
 
 func (e *locError) Error() string { return e.err.Error() }
@@ -257,6 +258,9 @@ func (k *checker) add(nodes []string, err error) {
 		key.file, key.overlay, key.line, key.col, key.msg = le.file, le.overlay, le.line, le.col, le.err.Error()
 		if strings.HasPrefix(key.msg, "template: ") {
 			p.summary = "Overlay template error"
+		}
+		if le.summary != "" {
+			p.summary = le.summary
 		}
 		switch o, ok := k.c.Overlay(le.overlay); {
 		case le.subject != nil:

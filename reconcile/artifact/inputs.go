@@ -64,6 +64,9 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 		if n.Image != "" {
 			in.Images[n.Image] = ImageInput{}
 		}
+		if _, ok := in.Overlays[accountsOrigin]; !ok && ds.accounts[n.Name] != nil {
+			in.Overlays[accountsOrigin] = accountDigests(c)
+		}
 	})
 	if err != nil {
 		return nil, err

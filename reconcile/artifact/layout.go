@@ -40,7 +40,24 @@ type Layout struct {
 	// Users and Groups map names to ids, from the image's /etc/passwd and
 	// /etc/group (empty when it has none).
 	Users, Groups map[string]uint32
+	// Accounts holds the image's account files (accountFiles: those it
+	// has), into which declared users and groups are merged (see
+	// accounts.go). accountsKnown is false for a layout recorded before
+	// layouts held them (version 1): the builder reads it again.
+	Accounts      map[string]accountFile
+	accountsKnown bool
 }
+
+// accountFile is one of an image's account files: its content, mode and
+// owner.
+type accountFile struct {
+	Data     string `json:"data"`
+	Mode     uint32 `json:"mode"` // permission bits
+	UID, GID int
+}
+
+// accountFiles are the files Layout.Accounts keeps.
+var accountFiles = []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"}
 
 // Path kinds in Layout.Kinds.
 const (
@@ -53,7 +70,8 @@ const maxIDFile = 16 << 20
 
 // layoutOf records t's layout.
 func layoutOf(t *tree) (*Layout, error) {
-	l := &Layout{Links: map[string]string{}, Kinds: make(map[string]byte, t.entries), Users: map[string]uint32{}, Groups: map[string]uint32{}}
+	l := &Layout{Links: map[string]string{}, Kinds: make(map[string]byte, t.entries), Users: map[string]uint32{}, Groups: map[string]uint32{},
+		Accounts: map[string]accountFile{}, accountsKnown: true}
 	_ = t.walk(func(p string, ino *inode) error {
 		switch ino.mode & typeMask {
 		case typeSymlink:
@@ -74,6 +92,15 @@ func layoutOf(t *tree) (*Layout, error) {
 			return nil, err
 		}
 		parseIDFile(data, x.into)
+	}
+	for _, p := range accountFiles {
+		data, err := readTreeFile(t, p)
+		if err != nil {
+			return nil, err
+		}
+		if _, ino, ok := t.resolve(p); ok && ino.mode&typeMask == typeReg {
+			l.Accounts[p] = accountFile{Data: string(data), Mode: ino.mode & permMask, UID: ino.uid, GID: ino.gid}
+		}
 	}
 	return l, nil
 }
@@ -130,11 +157,17 @@ type layoutFile struct {
 	Other   []string          `json:"other"`
 	Users   map[string]uint32 `json:"users"`
 	Groups  map[string]uint32 `json:"groups"`
+	// Accounts: version 2 on.
+	Accounts map[string]accountFile `json:"accounts,omitempty"`
 }
+
+// layoutVersion is the version encode writes; decodeLayout reads it and
+// 1 (no Accounts).
+const layoutVersion = 2
 
 // encode returns l as gzip'd JSON; the same layout gives the same bytes.
 func (l *Layout) encode() ([]byte, error) {
-	f := layoutFile{Version: 1, Links: l.Links, Users: l.Users, Groups: l.Groups, Dirs: []string{}, Other: []string{}}
+	f := layoutFile{Version: layoutVersion, Links: l.Links, Users: l.Users, Groups: l.Groups, Accounts: l.Accounts, Dirs: []string{}, Other: []string{}}
 	for p, k := range l.Kinds {
 		if k == kindDir {
 			f.Dirs = append(f.Dirs, p)
@@ -168,10 +201,14 @@ func decodeLayout(data []byte) (*Layout, error) {
 	if err := json.NewDecoder(zr).Decode(&f); err != nil {
 		return nil, err
 	}
-	if f.Version != 1 {
-		return nil, fmt.Errorf("layout version %d, this gitboot reads 1", f.Version)
+	if f.Version != 1 && f.Version != layoutVersion {
+		return nil, fmt.Errorf("layout version %d, this gitboot reads 1 and %d", f.Version, layoutVersion)
 	}
-	l := &Layout{Links: f.Links, Users: f.Users, Groups: f.Groups, Kinds: make(map[string]byte, len(f.Dirs)+len(f.Other))}
+	l := &Layout{Links: f.Links, Users: f.Users, Groups: f.Groups, Kinds: make(map[string]byte, len(f.Dirs)+len(f.Other)),
+		Accounts: f.Accounts, accountsKnown: f.Version >= 2}
+	if l.Accounts == nil {
+		l.Accounts = map[string]accountFile{}
+	}
 	for _, p := range f.Dirs {
 		l.Kinds[p] = kindDir
 	}
@@ -292,7 +329,8 @@ func (b *Builder) layoutFromArtifact(r ref) (*Layout, error) {
 		return nil, err
 	}
 	defer done()
-	l := &Layout{Links: map[string]string{}, Kinds: map[string]byte{}, Users: map[string]uint32{}, Groups: map[string]uint32{}}
+	l := &Layout{Links: map[string]string{}, Kinds: map[string]byte{}, Users: map[string]uint32{}, Groups: map[string]uint32{},
+		Accounts: map[string]accountFile{}, accountsKnown: true}
 	cr := cpio.NewReader(zr)
 	for {
 		h, err := cr.Next()
@@ -313,12 +351,15 @@ func (b *Builder) layoutFromArtifact(r ref) (*Layout, error) {
 			l.Kinds[p] = kindDir
 		default:
 			l.Kinds[p] = kindOther
-			into := map[string]map[string]uint32{"etc/passwd": l.Users, "etc/group": l.Groups}[p]
-			if into != nil && h.Size > 0 && h.Size <= maxIDFile {
-				data, err := io.ReadAll(io.LimitReader(cr, h.Size))
-				if err != nil {
-					return nil, err
-				}
+			if !slices.Contains(accountFiles, p) || uint32(h.Mode)&typeMask != typeReg || h.Size > maxIDFile {
+				continue
+			}
+			data, err := io.ReadAll(io.LimitReader(cr, h.Size))
+			if err != nil {
+				return nil, err
+			}
+			l.Accounts[p] = accountFile{Data: string(data), Mode: uint32(h.Mode) & permMask, UID: h.Uid, GID: h.Guid}
+			if into := map[string]map[string]uint32{"etc/passwd": l.Users, "etc/group": l.Groups}[p]; into != nil {
 				parseIDFile(data, into)
 			}
 		}

@@ -26,6 +26,7 @@ type dataSet struct {
 	nodeHash    map[string][32]byte
 	networks    map[string]TemplateNetwork
 	netHash     map[string][32]byte
+	accounts    map[string]*nodeAccounts // by node name; nil: none declared (accounts.go)
 	// secure: the server serves runtime overlays in secure mode (secrets
 	// may be in them); sec decrypts the build's secrets (secrets.go).
 	secure bool
@@ -34,7 +35,7 @@ type dataSet struct {
 
 func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 	d := &dataSet{nodes: map[string]*TemplateNode{}, nodeHash: map[string][32]byte{},
-		networks: map[string]TemplateNetwork{}, netHash: map[string][32]byte{}}
+		networks: map[string]TemplateNetwork{}, netHash: map[string][32]byte{}, accounts: accountsOf(c)}
 	if srv != nil {
 		d.server = TemplateServer{Name: srv.Name, HTTPPort: srv.HTTPPort}
 		d.secure = srv.SecureRuntime
@@ -188,6 +189,10 @@ func (s *dataSet) overlayInput(h, dk *keyHasher, kind string, ovs []*overlay, no
 		if withCmds {
 			h.str(ov.postApply)
 		}
+	}
+	if a := s.accounts[node.Name]; a != nil && (kind == "system" || a.hashes || namesOwners(ovs)) {
+		h.str("accounts") // only with accounts: every other key stays as it was
+		h.raw(a.key[:])
 	}
 	sum := h.sum()
 	return hex.EncodeToString(sum[:])
@@ -398,6 +403,14 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 	if img != nil && img.lay != nil {
 		origin = map[string]string{}
 	}
+	acct := ds.accounts[node.Name]
+	if acct != nil {
+		// A collision first: it explains an owner the image lacks.
+		if err := acct.checkAgainst(img); err != nil {
+			return nil, err
+		}
+		img = img.withAccounts(acct)
+	}
 	data := ds.data(node)
 	renderFile := func(f *ovFile) ([]byte, error) {
 		if f.secret {
@@ -427,6 +440,11 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 	}
 	for _, ov := range ovs {
 		if err := addOverlay(t, ov, renderFile, img, origin); err != nil {
+			return nil, err
+		}
+	}
+	if acct != nil {
+		if err := addAccounts(t, acct, img, runtime, origin); err != nil {
 			return nil, err
 		}
 	}

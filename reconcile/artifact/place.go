@@ -78,6 +78,9 @@ type imageView struct {
 	name string
 	lay  *Layout
 	comp string // the image's compression, which its overlays follow
+	// users and groups are the node's declared accounts (withAccounts),
+	// which owner names may name too; nil: none.
+	users, groups map[string]uint32
 }
 
 // compression is the compression of overlays placed on img (gzip without
@@ -103,6 +106,11 @@ func (img *imageView) owners(ov *overlay, f *ovFile, ino *inode) error {
 			continue
 		}
 		if id, ok := hclspec.ParseID(x.v); ok {
+			*x.dst = int(id)
+			continue
+		}
+		declared := img.declaredIDs(x.what == "group")
+		if id, ok := declared[x.v]; ok {
 			*x.dst = int(id)
 			continue
 		}

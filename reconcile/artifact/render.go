@@ -155,6 +155,14 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 	if kind == "runtime" && hasPostApply(ovs) {
 		origin[PostApplyFile] = "gitboot"
 	}
+	acct := ds.accounts[n.Name]
+	if acct != nil && (kind == "system" || acct.hashes) {
+		for _, p := range accountFiles {
+			if kind == "system" || p == "etc/shadow" {
+				origin[p] = accountsOrigin
+			}
+		}
+	}
 	placedOrigin := origin
 	if img != nil {
 		if t, err = assembleOverlay(ovs, kind == "runtime", n, ds, cache, img); err != nil {
@@ -186,6 +194,9 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 			}
 			if b, ok := ino.data.(bytesContent); ok {
 				r.content[kind+"\x00"+p] = b
+			}
+			if kind == "runtime" && placedOrigin[p] == accountsOrigin {
+				r.content[kind+"\x00"+p] = []byte("(sensitive)\n") // password hashes
 			}
 		}
 		files = append(files, rf)

@@ -81,6 +81,21 @@ overlay "facts" {
     owner = "root"
     group = "users"
   }
+  file "etc/gbtest/alice.conf" {
+    owner = "alice"
+    group = "hpc"
+  }
+}
+
+# Declared accounts, merged into the image's /etc/passwd, group, shadow.
+user "alice" {
+  uid    = 1001
+  groups = ["hpc"]
+  shell  = "/bin/bash"
+}
+
+group "hpc" {
+  gid = 2000
 }
 
 # Runtime overlay: a secret, a plain file and /etc/issue over the image's.
@@ -136,7 +151,10 @@ fi
 runtime=$(cat /etc/gbtest/runtime.txt 2>/dev/null || echo missing)
 syscfg=$(stat -c %a:%U:%G /etc/gbtest/system.conf 2>/dev/null || echo missing)
 addrs=$(ip -4 -o addr show | awk '{print $2"="$4}' | paste -sd, -)
-echo "GBFACT node=$(hostname) sbin=$(readlink /sbin) pid1=$(readlink /proc/1/exe) agent=$(systemctl is-active gitboot-agent.service) runtime=$runtime syscfg=$syscfg rootfs=$(findmnt -n -o FSTYPE /) pivot=$pivot addrs=$addrs" >/dev/ttyS0
+alice=$(getent passwd alice | cut -d: -f3,4,7)
+aliceid=$(id -nG alice 2>/dev/null | tr ' ' ,)
+aliceconf=$(stat -c %a:%U:%G /etc/gbtest/alice.conf 2>/dev/null || echo missing)
+echo "GBFACT alice=$alice aliceid=$aliceid aliceconf=$aliceconf shadow=$(stat -c %a:%U:%G /etc/shadow) node=$(hostname) sbin=$(readlink /sbin) pid1=$(readlink /proc/1/exe) agent=$(systemctl is-active gitboot-agent.service) runtime=$runtime syscfg=$syscfg rootfs=$(findmnt -n -o FSTYPE /) pivot=$pivot addrs=$addrs" >/dev/ttyS0
 `
 
 // watchScript prints a GBWATCH line whenever what the agent keeps up to
@@ -194,6 +212,7 @@ func debianRepo(t *testing.T) string {
 		"overlays/facts/usr/local/sbin/gbfacts":                 factsScript,
 		"overlays/facts/usr/local/sbin/gbwatch":                 watchScript,
 		"overlays/facts/etc/gbtest/system.conf":                 "system overlay file\n",
+		"overlays/facts/etc/gbtest/alice.conf":                  "owned by a declared user\n",
 		"overlays/site/etc/gbtest/secret.key":                   "not really a secret\n",
 		"overlays/site/etc/gbtest/runtime.txt":                  "from-the-runtime-overlay\n",
 		"overlays/site/etc/issue":                               issueOverlay + "\n",
@@ -392,4 +411,12 @@ func writeUnitRepo(t *testing.T, repo string, files map[string]string, units []s
 	git(t, repo, "add", "-A")
 	git(t, repo, "commit", "-q", "-m", msg)
 	return repo
+}
+
+// writeUnitRepoFile writes one file into the repository's work tree.
+func writeUnitRepoFile(t *testing.T, repo, name, data string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(repo, name), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +27,10 @@ import (
 //     file there, the system overlay's file 0640 root:users and the
 //     runtime overlay's secret 0400 sshd:nogroup (owners resolved from the
 //     image's own passwd and group by name);
+//   - the declared user alice (uid 1001, in the declared group hpc) is
+//     in the node's accounts (getent passwd, id), a system overlay file
+//     owned alice:hpc by its file block has those owners, and /etc/shadow
+//     keeps the image's 0640 root:shadow;
 //   - pivot_root in a new mount namespace works on d2 (tmpfs root) and
 //     not on d1 (the kernel's rootfs): the control that proves the tmpfs;
 //   - d1's second NIC gets its static address from an `interface` block,
@@ -89,6 +94,12 @@ func TestQEMUDebian(t *testing.T) {
 			"agent":   "active",
 			"runtime": "from-the-runtime-overlay",
 			"syscfg":  "640:root:users",
+			// Declared accounts (user and group blocks) merged into the
+			// image's: getent, id and a file block naming them.
+			"alice":     "1001:1001:/bin/bash",
+			"aliceid":   "alice,hpc",
+			"aliceconf": "644:alice:hpc",
+			"shadow":    "640:root:shadow",
 		}
 		for k, v := range want {
 			if f[k] != v {
@@ -146,6 +157,7 @@ func TestQEMUDebian(t *testing.T) {
 			t.Errorf("%s: stage %s at the end; want %s", vm.node, n.Stage, status.StageRuntimeOverlay)
 		}
 	}
+	checkUserCollision(t, l, repo)
 	t.Logf("TestQEMUDebian: %s in all (image %s)", time.Since(began).Round(time.Second), image)
 }
 
@@ -194,6 +206,31 @@ func waitWatch(t *testing.T, l *debianLab, vm *qemuVM, key, value string, limit 
 		}
 		if time.Since(start) > limit {
 			t.Fatalf("%s: the newest GBWATCH line has %s=%q, not %s, after %s%s", vm.node, key, w[key], value, limit, l.debianReport(vm))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkUserCollision pushes a user whose uid is the image's sshd's: the
+// commit is rejected, its note naming the user block and the image.
+func checkUserCollision(t *testing.T, l *debianLab, repo string) {
+	t.Helper()
+	writeUnitRepoFile(t, repo, "users.hcl", "user \"eve\" {\n  uid = 100\n}\n")
+	git(t, repo, "add", "users.hcl")
+	git(t, repo, "commit", "-q", "-m", "eve takes sshd's uid")
+	head := git(t, repo, "rev-parse", "HEAD")
+	want := "uid 100 of user eve is user sshd's in image debian12"
+	start := time.Now()
+	for {
+		out, _ := exec.Command("git", "-C", repo, "notes", "--ref=gitboot", "show", head).CombinedOutput()
+		if strings.Contains(string(out), "result=rejected") {
+			if !strings.Contains(string(out), want) || !strings.Contains(string(out), "file=users.hcl line=1") {
+				t.Errorf("the note of a commit whose user collides with the image's:\n%s\nwant %q at users.hcl line 1", out, want)
+			}
+			return
+		}
+		if time.Since(start) > 2*time.Minute {
+			t.Fatalf("no rejected note on %s within 2 min (note: %s)%s", head, out, l.report())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
