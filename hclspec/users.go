@@ -209,12 +209,15 @@ func (l *loader) checkAccounts(c *Cluster) {
 		u.PrivateGroup = true
 		groupByGID[u.GID] = u.Name
 	}
+	reported := map[string]bool{} // a profile's list is reported once, not per node
 	for _, n := range c.Nodes {
 		for _, name := range n.Users {
-			if _, ok := userByName[name]; !ok {
-				r := n.Origins["users"]
-				l.errorf(&r, "Unknown user", "users of node %q names %q, which no user block declares.%s", n.Name, name, suggest(name, userNames(l.users)))
+			r := n.Origins["users"]
+			if _, ok := userByName[name]; ok || reported[r.String()+"\x00"+name] {
+				continue
 			}
+			reported[r.String()+"\x00"+name] = true
+			l.errorf(&r, "Unknown user", "users of node %q names %q, which no user block declares.%s", n.Name, name, suggest(name, userNames(l.users)))
 		}
 	}
 	l.checkPasswordTransport(c)

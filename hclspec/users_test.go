@@ -154,3 +154,31 @@ func TestUsersPasswordSecure(t *testing.T) {
 		t.Error("changing a password hash leaves the cluster hash alone")
 	}
 }
+
+// TestUsersFromProfile: users merge like the other lists: a profile's
+// list applies to its nodes, a node's own list replaces it.
+func TestUsersFromProfile(t *testing.T) {
+	nodes := strings.Replace(usersNodes, "  image            = image.rocky9\n", "  image            = image.rocky9\n  users            = [\"alice\"]\n", 1)
+	c := mustLoad(t, mapFS(map[string]string{"main.hcl": baseHCL, "nodes.hcl": nodes, "users.hcl": usersHCL}), Options{})
+	for node, want := range map[string][]string{"c001": {"alice"}, "c002": {"bob"}, "c003": {}} {
+		n, _ := c.Node(node)
+		if !slices.Equal(n.Users, want) {
+			t.Errorf("node %s: users %v, want %v", node, n.Users, want)
+		}
+	}
+	if n, _ := c.Node("c001"); n.Origins["users"].Filename != "nodes.hcl" || n.Origins["users"].Start.Line != 4 {
+		t.Errorf("users of c001 set at %v, want the profile's attribute (nodes.hcl:4)", n.Origins["users"])
+	}
+}
+
+// TestUsersUnknownOnce: an unknown name in a profile's users is reported
+// once, at the profile's attribute, not once per node.
+func TestUsersUnknownOnce(t *testing.T) {
+	nodes := strings.Replace(usersNodes, "  image            = image.rocky9\n", "  image            = image.rocky9\n  users            = [\"carol\"]\n", 1)
+	nodes = strings.Replace(strings.Replace(nodes, "  users    = [\"bob\"]\n", "", 1), "  users    = []\n", "", 1) // three nodes inherit it
+	_, diags := Load(mapFS(map[string]string{"main.hcl": baseHCL, "nodes.hcl": nodes, "users.hcl": usersHCL}), Options{})
+	lines := errorLines(diags)
+	if len(lines) != 1 || !strings.Contains(lines[0], `nodes.hcl:4`) || !strings.Contains(lines[0], `names "carol"`) {
+		t.Errorf("diagnostics %q, want one at nodes.hcl:4", lines)
+	}
+}

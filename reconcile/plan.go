@@ -157,7 +157,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		if inA && inB {
 			extra = append(extra, secretFileChanges(b, a)...)
 		}
-		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(b)), attrsIf(inA, overlayAttrs(a)), extra, false)
+		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(name, b)), attrsIf(inA, overlayAttrs(name, a)), extra, false)
 	}
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
 		b, inB := running.Nodes[name]
@@ -383,10 +383,16 @@ func imageAttrs(i ImageState) map[string]any {
 	return m
 }
 
-func overlayAttrs(files map[string]string) map[string]any {
+// overlayAttrs are an overlay's plan attributes: "file PATH" for each
+// file; the declared accounts' entries as they are ("user alice").
+func overlayAttrs(name string, files map[string]string) map[string]any {
+	prefix := "file "
+	if name == accountsOverlayName {
+		prefix = ""
+	}
 	m := make(map[string]any, len(files))
 	for f, d := range files {
-		m["file "+f] = planFileValue(d)
+		m[prefix+f] = planFileValue(d)
 	}
 	return m
 }

@@ -39,6 +39,7 @@ func TestPlanUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := planText(t, p)
+	t.Logf("plan adding alice:\n%s", text)
 	for _, want := range []string{"node.c001", "node.c002", "system_overlay", "gitboot-accounts: +group hpc, +user alice"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan adding alice does not show %q:\n%s", want, text)

@@ -191,13 +191,9 @@ func (a *nodeAccounts) mergedAccounts(img *imageView, withHashes bool) (map[stri
 			files[p] = f
 		}
 	}
-	shadowGID := 0
-	if img != nil && img.lay != nil {
-		shadowGID = int(img.lay.Groups["shadow"])
-	}
-	for p, mode := range map[string]uint32{"etc/passwd": 0o644, "etc/group": 0o644, "etc/shadow": 0o640} {
+	for p, mode := range map[string]uint32{"etc/passwd": 0o644, "etc/group": 0o644, "etc/shadow": 0o600} {
 		if _, ok := files[p]; !ok {
-			files[p] = accountFile{Mode: mode, GID: shadowGID * boolInt(p == "etc/shadow")}
+			files[p] = accountFile{Mode: mode} // an image without it: root's
 		}
 	}
 	members := map[string][]string{} // group name -> declared users to add
@@ -234,11 +230,8 @@ func (a *nodeAccounts) mergedAccounts(img *imageView, withHashes bool) (map[stri
 			continue // no gshadow in the image: none made
 		}
 		data := f.Data
-		switch p {
-		case "etc/group":
-			data = addMembers(data, 3, members)
-		case "etc/gshadow":
-			data = addMembers(data, 3, members)
+		if p == "etc/group" || p == "etc/gshadow" {
+			data = addMembers(data, 3, members) // the member list is the 4th field of both
 		}
 		if data != "" && !strings.HasSuffix(data, "\n") {
 			data += "\n"
@@ -247,13 +240,6 @@ func (a *nodeAccounts) mergedAccounts(img *imageView, withHashes bool) (map[stri
 		files[p] = f
 	}
 	return files, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // addMembers adds members[name] to the member list (field idx, counted

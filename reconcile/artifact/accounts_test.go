@@ -1,7 +1,9 @@
 package artifact
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/klauspost/compress/gzip"
 )
 
 // makeAccountsImage writes an image whose /etc holds the account files of
@@ -203,4 +206,136 @@ func mustTree(t testing.TB, dir string) *tree {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// TestAccountsImageWithout: on an image without account files (a busybox
+// image) the declared accounts make them: passwd and group 0644, shadow
+// 0600, no gshadow; supplementary groups can only be declared ones.
+func TestAccountsImageWithout(t *testing.T) {
+	tc := siteCluster(t, nil, nil)
+	tc.images[0].Source = t.TempDir()
+	write(t, filepath.Join(tc.images[0].Source, "boot/vmlinuz-1.0"), "kernel", 0o644)
+	write(t, filepath.Join(tc.images[0].Source, "sbin/init"), "#!/bin/sh\n", 0o755)
+	c := tc.build()
+	c.SetAccounts([]*hclspec.User{{Name: "alice", UID: 1001, GID: 2000, Groups: []string{"hpc"}, Home: "/home/alice", Shell: "/bin/sh"}},
+		[]*hclspec.Group{{Name: "hpc", GID: 2000}})
+	r := mustBuild(t, newBuilder(t, t.TempDir()), c)
+	dir := unpack(t, r.Nodes["n00000"].System.Path)
+	for name, want := range map[string]string{
+		"passwd": "alice:x:1001:2000::/home/alice:/bin/sh\n",
+		"group":  "hpc:x:2000:alice\n",
+		"shadow": "alice:*:::::::\n",
+	} {
+		got, err := os.ReadFile(filepath.Join(dir, "etc", name))
+		if err != nil || string(got) != want {
+			t.Errorf("/etc/%s = %q (%v), want %q", name, got, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc/gshadow")); err == nil {
+		t.Error("a gshadow was made for an image that has none")
+	}
+	hdrs, _ := cpioHeaders(t, r.Nodes["n00000"].System.Path)
+	if h := hdrs["etc/shadow"]; h == nil || h.Mode.Perm() != 0o600 || h.Uid != 0 || h.Guid != 0 {
+		t.Errorf("etc/shadow entry %+v, want 0600 root:root", h)
+	}
+}
+
+// TestAccountsFollowImage: an image update that adds a system user is
+// merged again: the image's account files are an input of the overlays.
+func TestAccountsFollowImage(t *testing.T) {
+	c := accountsCluster(t)
+	b := newBuilder(t, t.TempDir())
+	first := mustBuild(t, b, c)
+	passwd := filepath.Join(c.Images[0].Source, "etc/passwd")
+	data, err := os.ReadFile(passwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, passwd, string(data)+"slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin\n", 0o644)
+	second := mustBuild(t, b, accountsCluster2(c))
+	if first.Nodes["n00000"].System.Digest == second.Nodes["n00000"].System.Digest {
+		t.Fatal("the system overlay was not rebuilt after the image's /etc/passwd changed")
+	}
+	got, err := os.ReadFile(filepath.Join(unpack(t, second.Nodes["n00000"].System.Path), "etc/passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "slurm:x:64030:64030::/nonexistent:/usr/sbin/nologin\nalice:x:1001:") {
+		t.Errorf("/etc/passwd after the image update:\n%s", got)
+	}
+}
+
+// accountsCluster2 is c again (the same blocks, the same image source):
+// a new Cluster as the next commit's load would give.
+func accountsCluster2(c *hclspec.Cluster) *hclspec.Cluster {
+	n := hclspec.NewCluster(c.FS, c.Servers, c.Networks, c.Images, c.Overlays, c.Profiles, c.Nodes)
+	n.SetAccounts(c.Users, c.Groups)
+	return n
+}
+
+// TestAccountsLayoutVersion1: an image recorded by a gitboot whose
+// layouts did not keep the account files (version 1) is not rebuilt, its
+// layout is read again from its artifact, and the merge has the image's
+// own lines.
+func TestAccountsLayoutVersion1(t *testing.T) {
+	c := accountsCluster(t)
+	b := newBuilder(t, t.TempDir())
+	first := mustBuild(t, b, c)
+	var rec imageRecord
+	for _, x := range b.images {
+		rec = x
+	}
+	old := *b.layouts[rec.Layout.Hex]
+	old.Accounts = nil
+	data, err := old.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = v1Layout(t, data)
+	tmp, err := b.store.create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Layout, err = b.store.commit(tmp, extLayout); err != nil {
+		t.Fatal(err)
+	}
+	b.images[rec.Input] = rec
+	b.layouts = map[string]*Layout{}
+	if l, err := b.layout(rec.Layout); err != nil || l.accountsKnown {
+		t.Fatalf("the version 1 layout reads as %v, %v", l, err)
+	}
+	second := mustBuild(t, b, accountsCluster2(c))
+	if second.Images["debian12"].Rebuilt {
+		t.Error("the image was built again")
+	}
+	if first.Nodes["n00000"].System.Digest != second.Nodes["n00000"].System.Digest {
+		t.Error("the system overlay differs from the one made with the version 2 layout")
+	}
+}
+
+// v1Layout rewrites an encoded layout as version 1 wrote it.
+func v1Layout(t *testing.T, data []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.NewDecoder(zr).Decode(&f); err != nil {
+		t.Fatal(err)
+	}
+	f["version"] = 1
+	delete(f, "accounts")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/agesecret"
+	"github.com/hashicorp/hcl/v2"
 )
 
 // Secrets. A repository file ending in .age is age-encrypted to the
@@ -207,25 +208,30 @@ func repoSecrets(fsys fs.FS) ([]string, error) {
 	return out, err
 }
 
-// CheckSecretFiles reports every .age file of a repository tree that is
-// not a well-formed age file (the pre-receive hook and `gitboot
-// validate`, which have no key), naming the file.
-func CheckSecretFiles(fsys fs.FS) error {
-	paths, err := repoSecrets(fsys)
-	if err != nil {
-		return err
+// CheckSecretFiles reports, as diagnostics, every .age file of the
+// repository that is not a well-formed age file, naming the file (the
+// pre-receive hook and `gitboot validate` check it without any key).
+func CheckSecretFiles(c *hclspec.Cluster) hcl.Diagnostics {
+	if c.FS == nil {
+		return nil
 	}
-	var errs []error
+	paths, err := repoSecrets(c.FS)
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot list the repository's secrets", Detail: err.Error() + "."}}
+	}
+	var diags hcl.Diagnostics
 	for _, p := range paths {
-		data, err := fs.ReadFile(fsys, p)
+		data, err := fs.ReadFile(c.FS, p)
 		if err == nil {
 			err = agesecret.WellFormed(data)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Malformed secret",
+				Detail:  fmt.Sprintf("%s: %v (files ending in %s must be encrypted with age, e.g. age -r RECIPIENT -o %s FILE; see gitboot secrets recipient).", p, err, agesecret.Suffix, p),
+				Subject: &hcl.Range{Filename: c.FileName(p), Start: hcl.Pos{Line: 1, Column: 1}, End: hcl.Pos{Line: 1, Column: 2}}})
 		}
 	}
-	return errors.Join(errs...)
+	return diags
 }
 
 // secretBox decrypts the secrets of one build, each once.
