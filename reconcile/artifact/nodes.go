@@ -261,7 +261,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return 0, 0, err
 	}
 	ds := newDataSet(c, srv)
-	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, false)
+	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, nil)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
 	views := map[string]*imageView{}
