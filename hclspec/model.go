@@ -111,7 +111,7 @@ type Image struct {
 
 // Overlay is an `overlay` block: either Source (a directory in the
 // repository, slash-separated, relative to its root) or Builtin (the name of
-// an overlay shipped inside gitboot: "hosts", "hostname").
+// an overlay shipped inside gitboot: "hosts", "hostname", "ssh_host_keys").
 type Overlay struct {
 	Name    string
 	Source  string

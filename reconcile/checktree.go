@@ -13,7 +13,8 @@ import (
 // first step with errors: load and validate; the server paths against
 // roots (nil: not checked; nothing outside them is read); extra (the BMC
 // credentials file; nil: none); what the server's build would refuse
-// (overlays that do not load, templates that fail for some node).
+// (.age files that are not well-formed age files, overlays that do not
+// load, templates that fail for some node).
 func CheckTree(fsys fs.FS, opts hclspec.Options, roots hclspec.PathChecker, extra func(*hclspec.Cluster) hcl.Diagnostics) hcl.Diagnostics {
 	c, diags := hclspec.Load(fsys, opts)
 	if !diags.HasErrors() && roots != nil {
@@ -21,6 +22,9 @@ func CheckTree(fsys fs.FS, opts hclspec.Options, roots hclspec.PathChecker, extr
 	}
 	if !diags.HasErrors() && extra != nil {
 		diags = append(diags, extra(c)...)
+	}
+	if !diags.HasErrors() {
+		diags = append(diags, artifact.CheckSecretFiles(c)...)
 	}
 	if !diags.HasErrors() {
 		diags = append(diags, artifact.Check(c, "")...)

@@ -154,6 +154,9 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		if agentChanged && name == initOverlayName && inA && inB {
 			extra = []AttributeChange{{Name: "file " + agentFile, Old: render(Short(running.Agent)), New: render(Short(desired.Agent))}}
 		}
+		if inA && inB {
+			extra = append(extra, secretFileChanges(b, a)...)
+		}
 		p.add("overlay", name, name, attrsIf(inB, overlayAttrs(name, b)), attrsIf(inA, overlayAttrs(name, a)), extra, false)
 	}
 	for _, name := range unionKeys(running.Nodes, desired.Nodes) {
@@ -389,7 +392,7 @@ func overlayAttrs(name string, files map[string]string) map[string]any {
 	}
 	m := make(map[string]any, len(files))
 	for f, d := range files {
-		m[prefix+f] = d
+		m[prefix+f] = planFileValue(d)
 	}
 	return m
 }

@@ -29,6 +29,14 @@ func PlanCommit(src Source, ref string, vars map[string]string, server string, r
 // /etc/passwd lacks is a *ConfigError naming the overlay, the path and the
 // image, as the build would reject it.
 func PlanCommitState(stateDir string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
+	return PlanCommitSecrets(stateDir, nil, src, ref, vars, server, roots, running, runningData)
+}
+
+// PlanCommitSecrets is PlanCommitState that also decrypts the commit's
+// secrets (see checkSecrets) with the age identities in ageIdentities, or
+// else the state directory's (none there: not checked, the server's build
+// will).
+func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
@@ -49,6 +57,9 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 		return nil, err
 	}
 	desired.keyAssetKeys(secret)
+	if err := checkSecrets(stateDir, ageIdentities, commit.Hash, cluster, srv); err != nil {
+		return nil, err
+	}
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/agesecret"
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
@@ -26,6 +27,9 @@ type LocalConfig struct {
 	// verified against it too: an untrusted one is replaced by the plan.
 	Policy *gitsrc.Policy
 	Force  bool // apply a commit that is not on Ref too
+
+	// AgeIdentities decrypt the repository's secrets (see Config).
+	AgeIdentities []string
 }
 
 // ApplyLocal applies a saved plan to cfg.State itself, holding its lock
@@ -53,7 +57,11 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 	if err != nil {
 		return none, err
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger, Trust: artifactTrust(trust)})
+	secrets, err := agesecret.Open(cfg.State, cfg.AgeIdentities, true)
+	if err != nil {
+		return none, err
+	}
+	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger, Trust: artifactTrust(trust), Secrets: secrets})
 	if err != nil {
 		return none, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/bootsvc/webui"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/agesecret"
 	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/internal/tlsca"
 	"github.com/gitboot/gitboot/reconcile"
@@ -65,6 +66,11 @@ type Config struct {
 	ListenAdmin     string
 	AdminToken      string // bearer token the admin listener requires ("": none)
 	TLSCert, TLSKey string // the agents' HTTPS certificate and key ("": issued by the CA in State/tls)
+
+	// AgeIdentities are the age identity files that decrypt the
+	// repository's secrets; none: State/age-identity.secret, created at
+	// first start (internal/agesecret).
+	AgeIdentities []string
 
 	Logger   *slog.Logger
 	Progress io.Writer // build progress (a terminal), or nil
@@ -194,7 +200,12 @@ func newServer(ctx context.Context, cfg Config) (*server, error) {
 	if s.trust, err = loadTrust(cfg); err != nil {
 		return nil, err
 	}
-	s.builder, err = artifact.New(artifact.Config{StateDir: cfg.State, Logger: s.log, Progress: cfg.Progress, Agent: cfg.Agent, Trust: artifactTrust(s.trust)})
+	secrets, err := agesecret.Open(cfg.State, cfg.AgeIdentities, true)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("repository secrets (.age files) are decrypted with the age identity of", "recipient", secrets.Recipient())
+	s.builder, err = artifact.New(artifact.Config{StateDir: cfg.State, Logger: s.log, Progress: cfg.Progress, Agent: cfg.Agent, Trust: artifactTrust(s.trust), Secrets: secrets})
 	if err != nil {
 		return nil, err
 	}

@@ -121,7 +121,7 @@ func applyLocal(cmd *cobra.Command, f planFlags, p *reconcile.Plan) (*serve.Appl
 	}
 	log, _ := newLogger(cmd.ErrOrStderr(), "text")
 	ev, err := serve.ApplyLocal(cmd.Context(), serve.LocalConfig{Repo: f.repo, Ref: f.ref, State: f.state, Server: f.block,
-		Vars: opts.Vars, Roots: roots, Logger: log, Policy: policy, Force: f.force}, p)
+		Vars: opts.Vars, Roots: roots, Logger: log, Policy: policy, Force: f.force, AgeIdentities: f.age.files}, p)
 	if err != nil {
 		return nil, configErr(cmd.ErrOrStderr(), err, f.repo, "")
 	}

@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 	)
 
 	root.AddCommand(newImportCmd()) // gitboot import warewulf
+	root.AddCommand(newSecretsCmd())
 	addAdminTokenFlag(root)
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/gitboot/gitboot/reconcile"
@@ -37,7 +38,8 @@ func newOverlayRenderCmd() *cobra.Command {
 			"in its /etc/passwd and /etc/group, as recorded by the builds in --state. An image not built\n" +
 			"there yet is said so: paths are then as in the overlays and names are not resolved.\n" +
 			"With PATH, prints that file's bytes as the node gets them (the runtime overlay's when both\n" +
-			"have it). Secrets are printed as they are: run it where you may read them.",
+			"have it). Age-encrypted secrets (.age files, secret \"PATH\" in templates) are never decrypted:\n" +
+			"they show as (sensitive).",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.server != "" {
@@ -136,7 +138,11 @@ func writeRenderTable(w io.Writer, files []artifact.RenderedFile) error {
 		if f.Type == "link" {
 			p += " -> " + f.Link
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%04o\t%d:%d\t%d\t%s\t%s\n", f.Kind, f.Type, f.Mode, f.UID, f.GID, f.Size, ov, p)
+		size := strconv.FormatInt(f.Size, 10)
+		if f.Sensitive {
+			size = artifact.SensitiveValue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%04o\t%d:%d\t%s\t%s\t%s\n", f.Kind, f.Type, f.Mode, f.UID, f.GID, size, ov, p)
 	}
 	return tw.Flush()
 }

@@ -24,6 +24,8 @@ type planFlags struct {
 	signing                         signingFlags
 	roots                           rootFlags
 	force                           bool // apply only: a plan of a commit off --ref
+
+	age ageFlags
 }
 
 func (f *planFlags) register(cmd *cobra.Command) {
@@ -37,6 +39,7 @@ func (f *planFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.bmcCreds, "bmc-credentials", "", "BMC credentials file: check that it defines every credentials name the nodes' bmc blocks use")
 	f.signing.register(fl)
 	f.roots.register(fl)
+	f.age.register(fl)
 }
 
 // policy is the signature policy plan and apply enforce: the one bound
@@ -156,7 +159,7 @@ func makePlan(cmd *cobra.Command, f planFlags) (*reconcile.Plan, error) {
 	if f.server == "" {
 		state = f.state
 	}
-	p, err := reconcile.PlanCommitState(state, src, ref, opts.Vars, f.block, roots, running, data)
+	p, err := reconcile.PlanCommitSecrets(state, f.age.files, src, ref, opts.Vars, f.block, roots, running, data)
 	if err != nil {
 		return nil, configErr(cmd.ErrOrStderr(), err, f.repo, ": it would be rejected.")
 	}

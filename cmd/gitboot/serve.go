@@ -39,6 +39,8 @@ type serveFlags struct {
 	ui                       bool
 	bmcCredentials           string
 	tls                      tlsFlags
+
+	age ageFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -86,6 +88,7 @@ func newServeCmd() *cobra.Command {
 	f.git.register(fl)
 	f.roots.register(fl)
 	f.tls.register(fl)
+	f.age.register(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
@@ -145,7 +148,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Remote:  f.git.opts, Agent: f.agent, TFTPPerClient: f.tftpPerClient, HTTPPerClient: f.httpPerClient,
 		ReloadTimeout: f.reloadTimeout, Roots: roots, UI: f.ui, BMCCredentials: f.bmcCredentials,
 		ListenAdmin: f.listenAdmin, AdminToken: adminTok,
-		TLSCert: f.tls.cert, TLSKey: f.tls.key,
+		TLSCert: f.tls.cert, TLSKey: f.tls.key, AgeIdentities: f.age.files,
 		Logger: log, Progress: progress, Version: version, Commit: commit,
 	})
 	var bad *serve.InvalidTipError

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/agesecret"
 	"github.com/gitboot/gitboot/internal/statefile"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	// the server (see Trust); nil: nothing (a test, or a server without
 	// TLS, whose agents then refuse to run).
 	Trust *Trust
+	// Secrets decrypts the repository's .age files (the server's age
+	// identities); nil: a commit with a secret in an overlay fails to
+	// build, naming the file.
+	Secrets *agesecret.Keyring
 }
 
 // DefaultGrace is Config.Grace when it is zero; it equals

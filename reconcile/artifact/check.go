@@ -92,10 +92,15 @@ func check(c *hclspec.Cluster, server string, views func(image string) *imageVie
 	)
 	for _, srv := range servers {
 		ds := newDataSet(c, srv)
+		ds.sec = newSecretBox(c.FS, nil, true) // no key: well-formedness was checked when loading
 		for _, n := range servedNodes(c, srv) {
 			sys, ok1 := load(append([]string{initOverlay}, n.SystemOverlays...))
 			rt, ok2 := load(n.RuntimeOverlays)
 			if !ok1 || !ok2 {
+				continue
+			}
+			if err := secretPlacement(sys, rt, ds.secure, ds.server.Name); err != nil {
+				k.add([]string{n.Name}, fmt.Errorf("node %s: %w", n.Name, err))
 				continue
 			}
 			for _, x := range []struct {
@@ -162,6 +167,9 @@ type locError struct {
 	// subject, when not nil, is the place in the HCL (a file block, an
 	// owner attribute); it wins over file.
 	subject *hcl.Range
+	// atFile: a build error (ErrorSubject) is placed at file and line
+	// too, not at the overlay's block (secrets: secrets.go).
+	atFile  bool
 	summary string // the diagnostic's summary; "": "Overlay error"
 	err     error
 }

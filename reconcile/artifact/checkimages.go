@@ -93,6 +93,10 @@ func ErrorSubject(c *hclspec.Cluster, err error) *hcl.Range {
 		r := *le.subject
 		return &r
 	}
+	if le.atFile && le.file != "" {
+		line := max(le.line, 1)
+		return &hcl.Range{Filename: c.FileName(le.file), Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: 2}}
+	}
 	if o, ok := c.Overlay(le.overlay); ok {
 		return o.Range.Ptr()
 	}

@@ -114,11 +114,15 @@ func overlayFileDigests(ov *overlay) map[string]string {
 		h.Write(hdr[:])
 		h.Write([]byte(f.link + "\x00"))
 		h.Write(f.data)
+		h.Write(f.secretSum)
 		name := f.name
 		if f.tmpl != nil {
 			name += ".tmpl"
 		}
 		v := hex.EncodeToString(h.Sum(nil))[:16]
+		if f.secret {
+			v = secretDigest(f.data)
+		}
 		if a := f.attr; a != nil {
 			if a.modeSet {
 				v += fmt.Sprintf(" mode %04o", a.mode)

@@ -27,6 +27,10 @@ type dataSet struct {
 	networks    map[string]TemplateNetwork
 	netHash     map[string][32]byte
 	accounts    map[string]*nodeAccounts // by node name; nil: none declared (accounts.go)
+	// secure: the server serves runtime overlays in secure mode (secrets
+	// may be in them); sec decrypts the build's secrets (secrets.go).
+	secure bool
+	sec    *secretBox
 }
 
 func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
@@ -34,6 +38,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		networks: map[string]TemplateNetwork{}, netHash: map[string][32]byte{}, accounts: accountsOf(c)}
 	if srv != nil {
 		d.server = TemplateServer{Name: srv.Name, HTTPPort: srv.HTTPPort}
+		d.secure = srv.SecureRuntime
 		if srv.Address.IsValid() {
 			d.server.Address = srv.Address.String()
 			d.server.URL = "http://" + net.JoinHostPort(d.server.Address, strconv.Itoa(srv.HTTPPort))
@@ -236,6 +241,9 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, own []ov
 		}
 		sys = withNetOverlay(c, n, sys)
 		rt, err := load(n.RuntimeOverlays)
+		if err == nil {
+			err = secretPlacement(sys, rt, ds.secure, ds.server.Name)
+		}
 		if err != nil {
 			return &RepoError{fmt.Errorf("node %s: %w", n.Name, err)}
 		}
@@ -253,6 +261,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return 0, 0, err
 	}
 	ds := newDataSet(c, srv)
+	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, false)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
 	views := map[string]*imageView{}
@@ -404,14 +413,25 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 	}
 	data := ds.data(node)
 	renderFile := func(f *ovFile) ([]byte, error) {
+		if f.secret {
+			b, err := ds.sec.decrypt(f.src, f.data)
+			if err != nil {
+				return nil, &locError{file: f.src, atFile: true, err: err}
+			}
+			return b, nil
+		}
+		tmpl, err := ds.sec.bind(f)
+		if err != nil {
+			return nil, err
+		}
 		if f.deps&depNode != 0 {
-			return render(f.tmpl, data)
+			return render(tmpl, data)
 		}
 		k := renderKey{f.tmpl, ds.depKey(f.deps, node)}
 		if v, ok := cache.Load(k); ok {
 			return v.([]byte), nil
 		}
-		out, err := render(f.tmpl, data)
+		out, err := render(tmpl, data)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"text/template"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/agesecret"
 )
 
 //go:embed builtin
@@ -19,7 +20,7 @@ var builtinFS embed.FS
 
 // builtinOverlays are the overlays `overlay "x" { builtin = "NAME" }` may
 // name. Their files are rendered like a repository overlay's.
-var builtinOverlays = map[string]bool{"hosts": true, "hostname": true}
+var builtinOverlays = map[string]bool{"hosts": true, "hostname": true, "ssh_host_keys": true}
 
 // initOverlay starts every system overlay: gitboot's /init (the files in
 // builtin/init) and, added by the Builder from Config.Agent, the
@@ -44,6 +45,12 @@ type ovFile struct {
 	// attr is what the overlay's file blocks declare for it (its mode is
 	// applied to mode already); nil when none matches.
 	attr *fileAttr
+	// secret: an age-encrypted file (x.age delivered as x), data its
+	// ciphertext; secrets: what a template reads through `secret` (nil:
+	// nothing), secretSum a hash of those files' ciphertext (secrets.go).
+	secret    bool
+	secrets   *secretUse
+	secretSum []byte
 }
 
 // overlay is an overlay read once per build.
@@ -79,7 +86,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		switch {
 		case o.Builtin != "":
 			if !builtinOverlays[o.Builtin] {
-				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are hosts, hostname)", name, o.Builtin)
+				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are hosts, hostname, ssh_host_keys)", name, o.Builtin)
 			}
 			fsys, root, builtin = builtinFS, "builtin/"+o.Builtin, true
 		case c.FS == nil:
@@ -148,7 +155,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 			}
 			f.mode |= typeReg
 			if builtin {
-				f.mode = typeReg | 0o644
+				f.mode = typeReg | builtinMode(strings.TrimPrefix(root, "builtin/"), strings.TrimSuffix(rel, ".tmpl"))
 				if rel == "init" {
 					f.mode = typeReg | 0o755
 				}
@@ -162,6 +169,24 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 				}
 				f.tmpl, f.deps = t, dp
 				ov.deps |= dp
+				if f.secrets = templateSecrets(t); f.secrets != nil {
+					sh := sha256.New()
+					if err := hashSecretInputs(c.FS, &f, func(b []byte) { sh.Write(b) }); err != nil {
+						return err
+					}
+					f.secretSum = sh.Sum(nil)
+					h.Write(f.secretSum)
+				}
+				if usesSSHKeyFuncs(string(data)) {
+					if err := bindSSHKeyFuncs(t, c.FS, func(b []byte) { h.Write(b) }); err != nil {
+						return err
+					}
+				}
+			} else if !builtin && strings.HasSuffix(rel, agesecret.Suffix) {
+				if err := agesecret.WellFormed(data); err != nil {
+					return &locError{overlay: ov.decl, file: p, atFile: true, err: fmt.Errorf("%s: %w", p, err)}
+				}
+				f.name, f.secret, f.mode = strings.TrimSuffix(rel, agesecret.Suffix), true, typeReg|0o600
 			}
 		default:
 			return fmt.Errorf("%s: unsupported file type %v", p, info.Mode().Type())
@@ -232,7 +257,7 @@ func addOverlay(t *tree, ov *overlay, renderFile func(*ovFile) ([]byte, error), 
 		}
 		if f.mode&typeMask == typeReg {
 			b := f.data
-			if f.tmpl != nil {
+			if f.tmpl != nil || f.secret {
 				var err error
 				if b, err = renderFile(f); err != nil {
 					return fmt.Errorf("overlay %s: %w", ov.name, ov.locate(f.src, err))

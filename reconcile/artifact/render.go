@@ -25,6 +25,10 @@ type RenderedFile struct {
 	GID     int    `json:"gid"`
 	Size    int64  `json:"size"`
 	Link    string `json:"link,omitempty"` // a link's target
+	// Sensitive: a decrypted secret (or a template's output with one):
+	// never decrypted by Render, its content shows as SensitiveValue and
+	// its size as 0.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // NodeRender is what one node gets from its overlays (see Render).
@@ -99,6 +103,7 @@ func Render(stateDir string, c *hclspec.Cluster, server, node, agent string) (*N
 		}
 	}
 	ds := newDataSet(c, srv)
+	ds.sec = newSecretBox(c.FS, nil, true) // secrets show as SensitiveValue, never decrypted
 	var cache sync.Map
 	err = nodeInputs(c, ds, []*hclspec.Node{n}, ag, func(n *hclspec.Node, _ nodeRecord, sys, rt []*overlay) {
 		for _, x := range []struct {
@@ -139,10 +144,12 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 	}
 	origin := map[string]string{}
 	isDir := map[string]bool{}
+	sensitive := map[string]bool{}
 	for _, ov := range ovs {
 		for _, f := range ov.files {
 			origin[f.name] = ov.name
 			isDir[f.name] = f.mode&typeMask == typeDir
+			sensitive[f.name] = f.hasSecret() // a later overlay's file replaces it
 		}
 	}
 	if kind == "runtime" && hasPostApply(ovs) {
@@ -153,6 +160,7 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 		for _, p := range accountFiles {
 			if kind == "system" || p == "etc/shadow" {
 				origin[p] = accountsOrigin
+				sensitive[p] = kind == "runtime" // the password hashes
 			}
 		}
 	}
@@ -165,6 +173,7 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 		for p, ov := range origin {
 			if rp, err := img.lay.place(p, isDir[p]); err == nil {
 				placedOrigin[rp] = ov
+				sensitive[rp] = sensitive[p]
 			}
 		}
 	}
@@ -180,12 +189,15 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 		case typeSymlink:
 			rf.Type, rf.Link, rf.Size = "link", ino.link, int64(len(ino.link))
 		default:
-			rf.Type, rf.Size = "file", ino.size
+			rf.Type, rf.Size, rf.Sensitive = "file", ino.size, sensitive[p]
+			if rf.Sensitive {
+				rf.Size = 0
+			}
 			if b, ok := ino.data.(bytesContent); ok {
 				r.content[kind+"\x00"+p] = b
 			}
-			if kind == "runtime" && placedOrigin[p] == accountsOrigin {
-				r.content[kind+"\x00"+p] = []byte("(sensitive)\n") // password hashes
+			if rf.Sensitive && placedOrigin[p] == accountsOrigin {
+				r.content[kind+"\x00"+p] = []byte(SensitiveValue) // never the password hashes
 			}
 		}
 		files = append(files, rf)

@@ -260,9 +260,9 @@ type debianLab struct {
 	data string
 }
 
-// startDebianLab starts gitboot serve on repo with image and waits until
-// it serves a snapshot (the image packed).
-func startDebianLab(t *testing.T, repo, image string) *debianLab {
+// startDebianLab starts gitboot serve on repo with image (and serveArgs)
+// and waits until it serves a snapshot (the image packed).
+func startDebianLab(t *testing.T, repo, image string, serveArgs ...string) *debianLab {
 	t.Helper()
 	l := &debianLab{qemuLab: qemuLab{bin: gitbootBinary(t), repo: repo, dir: t.TempDir()}}
 	l.lan = netnstest.New(t, "gbdlan")
@@ -273,8 +273,8 @@ func startDebianLab(t *testing.T, repo, image string) *debianLab {
 	netnstest.Attach(t, l.lan, l.data, l.srv, dataNetIP+"/24")
 
 	start := time.Now()
-	proc, log := l.srv.Start(t, l.bin, "serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"),
-		"--var", "image_source="+image, "--image-root", filepath.Dir(image))
+	proc, log := l.srv.Start(t, l.bin, append([]string{"serve", "--repo", repo, "--state", filepath.Join(l.dir, "state"),
+		"--var", "image_source=" + image, "--image-root", filepath.Dir(image)}, serveArgs...)...)
 	l.log = log
 	for {
 		out, err := l.srv.Output(context.Background(), "curl", "-sf", "http://127.0.0.1:9873/healthz")
