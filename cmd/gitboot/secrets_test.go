@@ -115,3 +115,38 @@ func TestValidateMalformedSecret(t *testing.T) {
 		t.Errorf("validate: exit %d, %s", code, errOut)
 	}
 }
+
+// TestHooksRefuseMalformedSecret: the pre-receive hook (real git, the
+// built binary, no key) refuses a push whose .age file is not an age
+// file, naming it, and accepts one encrypted to any recipient.
+func TestHooksRefuseMalformedSecret(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	bin := buildGitboot(t)
+	bare := newBareRepo(t)
+	runGitboot(t, bin, "hooks", "install", "--repo", bare, "--server", "http://127.0.0.1:1")
+	work := filepath.Join(t.TempDir(), "work")
+	if err := os.CopyFS(work, os.DirFS("../../examples/lab")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(work, "secrets"), 0o755)
+	writeFile(t, filepath.Join(work, "secrets/keytab.age"), "plain text keytab\n")
+	mustGit(t, work, "init", "-q", "-b", "main")
+	mustGit(t, work, "add", "-A")
+	mustGit(t, work, "commit", "-q", "-m", "keytab, not encrypted")
+	_, stderr, err := hookGit(t, work, nil, "push", bare, "main")
+	if err == nil || !strings.Contains(stderr, "secrets/keytab.age") || !strings.Contains(stderr, "well-formed age file") {
+		t.Fatalf("push of a malformed secret: %v\n%s", err, stderr)
+	}
+	id, _ := age.GenerateX25519Identity()
+	var buf bytes.Buffer
+	w, _ := age.Encrypt(&buf, id.Recipient())
+	w.Write([]byte("keytab"))
+	w.Close()
+	writeFile(t, filepath.Join(work, "secrets/keytab.age"), buf.String())
+	mustGit(t, work, "commit", "-q", "-am", "keytab, encrypted")
+	if _, stderr, err := hookGit(t, work, nil, "push", bare, "main"); err != nil {
+		t.Fatalf("push of an encrypted secret refused: %v\n%s", err, stderr)
+	}
+}

@@ -413,7 +413,7 @@ func passwordOf(u *hclspec.User, box *secretBox) (string, error) {
 		return "", &locError{subject: u.Range.Ptr(), summary: "Cannot decrypt password_hash_file",
 			err: fmt.Errorf("password_hash_file of user %s: %w", u.Name, err)}
 	}
-	if box.keyless {
+	if box.placeholder != nil {
 		return lockedPassword, nil
 	}
 	h := strings.TrimSpace(string(b))

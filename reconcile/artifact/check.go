@@ -92,7 +92,9 @@ func check(c *hclspec.Cluster, server string, views func(image string) *imageVie
 	)
 	for _, srv := range servers {
 		ds := newDataSet(c, srv)
-		ds.sec = newSecretBox(c.FS, nil, true) // no key: well-formedness was checked when loading
+		// No key: well-formedness was checked when loading. An empty
+		// secret, which most functions take (b64dec, trim, ...).
+		ds.sec = newSecretBox(c.FS, nil, []byte{})
 		for _, n := range servedNodes(c, srv) {
 			sys, ok1 := load(append([]string{initOverlay}, n.SystemOverlays...))
 			rt, ok2 := load(n.RuntimeOverlays)

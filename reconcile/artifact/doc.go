@@ -28,6 +28,11 @@
 // node, then the node's own files; Linux unpacks them in order, a later
 // entry replacing an earlier one (see segment.go).
 //
+// Secrets (secrets.go): an overlay file x.age is age-encrypted and
+// delivered decrypted as x, and templates call `secret "PATH"`, both with
+// Config.Secrets; only runtime overlays served in secure mode may carry
+// them, and input keys hash their ciphertext, never their content.
+//
 // Imported by reconcile (plan/apply) and cmd/gitboot; it imports hclspec
 // and bootsvc (for bootsvc.Artifacts), never the other way round.
 package artifact

@@ -26,11 +26,11 @@ type dataSet struct {
 	nodeHash    map[string][32]byte
 	networks    map[string]TemplateNetwork
 	netHash     map[string][32]byte
-	accounts    map[string]*nodeAccounts // by node name; nil: none declared (accounts.go)
 	// secure: the server serves runtime overlays in secure mode (secrets
 	// may be in them); sec decrypts the build's secrets (secrets.go).
-	secure bool
-	sec    *secretBox
+	secure   bool
+	sec      *secretBox
+	accounts map[string]*nodeAccounts // by node name; nil: none declared (accounts.go)
 }
 
 func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
@@ -261,7 +261,7 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return 0, 0, err
 	}
 	ds := newDataSet(c, srv)
-	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, false)
+	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, nil)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
 	views := map[string]*imageView{}

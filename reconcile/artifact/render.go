@@ -103,7 +103,7 @@ func Render(stateDir string, c *hclspec.Cluster, server, node, agent string) (*N
 		}
 	}
 	ds := newDataSet(c, srv)
-	ds.sec = newSecretBox(c.FS, nil, true) // secrets show as SensitiveValue, never decrypted
+	ds.sec = newSecretBox(c.FS, nil, []byte(SensitiveValue)) // never decrypted
 	var cache sync.Map
 	err = nodeInputs(c, ds, []*hclspec.Node{n}, ag, func(n *hclspec.Node, _ nodeRecord, sys, rt []*overlay) {
 		for _, x := range []struct {

@@ -237,16 +237,17 @@ func CheckSecretFiles(c *hclspec.Cluster) hcl.Diagnostics {
 // secretBox decrypts the secrets of one build, each once.
 type secretBox struct {
 	keys *agesecret.Keyring // nil: no identity (decrypting is an error)
-	// keyless: Check (validate), which has no key: content is a
-	// placeholder, well-formedness was checked when loading.
-	keyless bool
-	fsys    fs.FS
-	mu      sync.Mutex
-	plain   map[string][]byte // by repository path
+	// placeholder, when not nil, is every secret's content: nothing is
+	// decrypted (Check, which has no key and checked well-formedness when
+	// loading; Render, which shows SensitiveValue).
+	placeholder []byte
+	fsys        fs.FS
+	mu          sync.Mutex
+	plain       map[string][]byte // by repository path
 }
 
-func newSecretBox(fsys fs.FS, keys *agesecret.Keyring, keyless bool) *secretBox {
-	return &secretBox{keys: keys, keyless: keyless, fsys: fsys, plain: map[string][]byte{}}
+func newSecretBox(fsys fs.FS, keys *agesecret.Keyring, placeholder []byte) *secretBox {
+	return &secretBox{keys: keys, placeholder: placeholder, fsys: fsys, plain: map[string][]byte{}}
 }
 
 // decrypt returns the plaintext of the repository file p (content data).
@@ -254,8 +255,8 @@ func (s *secretBox) decrypt(p string, data []byte) ([]byte, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%s: secrets cannot be decrypted here", p)
 	}
-	if s.keyless {
-		return []byte(SensitiveValue), nil
+	if s.placeholder != nil {
+		return s.placeholder, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -363,7 +364,7 @@ func secretDigest(ciphertext []byte) string {
 // calls) with keys, so a plan made on the server's state refuses what its
 // build would: a *RepoError naming the file. Nothing is kept.
 func CheckDecrypt(c *hclspec.Cluster, srv *hclspec.Server, keys *agesecret.Keyring) error {
-	box := newSecretBox(c.FS, keys, false)
+	box := newSecretBox(c.FS, keys, nil)
 	done := map[string]bool{}
 	for _, n := range servedNodes(c, srv) {
 		for _, name := range n.RuntimeOverlays {

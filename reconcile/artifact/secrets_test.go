@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/template"
 
 	"filippo.io/age"
 	"github.com/gitboot/gitboot/hclspec"
@@ -356,4 +357,43 @@ func TestCheckSecretFilesMalformed(t *testing.T) {
 	if len(diags) == 0 || !strings.Contains(diags[0].Detail, mungeKey) || !strings.Contains(diags[0].Detail, "well-formed") {
 		t.Errorf("Check: %v", diags)
 	}
+}
+
+// TestSecretComputedPath: a `secret` call whose path is computed (per
+// node) renders that node's secret, and every .age file counts in its
+// overlay's input key (which file it reads is known only when rendering).
+func TestSecretComputedPath(t *testing.T) {
+	e := newSecretEnv(t)
+	tmpl := []byte(`{{ secret (printf "secrets/ssh/%s/key.age" .Node.Name) }}`)
+	c1 := e.commit(true, map[string][]byte{
+		mungeKey:                      encryptTo(t, e.keys.Recipient(), "k"),
+		"overlays/munge/etc/key.tmpl": tmpl,
+		"secrets/ssh/n1/key.age":      encryptTo(t, e.keys.Recipient(), "n1-host-key"),
+	})
+	u := templateSecrets(mustParse(t, string(tmpl)))
+	if u == nil || !u.dynamic || len(u.paths) != 0 {
+		t.Fatalf("templateSecrets = %+v, want a computed path", u)
+	}
+	r, err := e.builder(e.keys).Build(context.Background(), c1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(unpack(t, r.Nodes["n1"].Runtime.Path), "etc/key")); got != "n1-host-key" {
+		t.Errorf("etc/key = %q", got)
+	}
+	in1, _ := ComputeInputs(c1, c1.Servers[0], false)
+	c2 := e.commit(true, map[string][]byte{"secrets/ssh/n1/key.age": encryptTo(t, e.keys.Recipient(), "new-key")})
+	in2, _ := ComputeInputs(c2, c2.Servers[0], false)
+	if in1.Nodes["n1"].Runtime == in2.Nodes["n1"].Runtime {
+		t.Error("a changed secret read through a computed path left the runtime input key alone")
+	}
+}
+
+func mustParse(t *testing.T, text string) *template.Template {
+	t.Helper()
+	tm, _, err := parseTemplate("t.tmpl", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
 }
