@@ -397,5 +397,5 @@ func CheckDecrypt(c *hclspec.Cluster, srv *hclspec.Server, keys *agesecret.Keyri
 			}
 		}
 	}
-	return nil
+	return checkPasswordFiles(c, srv, box) // accounts.go: password_hash_file
 }
