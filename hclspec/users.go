@@ -33,12 +33,18 @@ type User struct {
 	Home    string   // default /home/NAME
 	Shell   string   // default /bin/sh
 	Comment string   `json:",omitempty"` // the GECOS field
-	// PasswordHash is a crypt(3) hash ("$y$...", "$6$..."); empty: the
-	// account is locked ("!" in /etc/shadow). It is sensitive: never
+	// PasswordHash is a crypt(3) hash ("$y$...", "$6$..."); empty (and
+	// no PasswordHashFile): the account is locked ("*" in /etc/shadow). It is sensitive: never
 	// printed, and delivered only in runtime overlays served in secure
 	// mode.
-	PasswordHash string    `json:"-"`
-	Range        hcl.Range `json:"-"` // the block's header
+	PasswordHash string `json:"-"`
+	// PasswordHashFile is a repository file ending in .age holding the
+	// hash, age-encrypted to the server (password_hash_file): decrypted
+	// when the node's runtime overlay is built. PasswordFileSHA256 is
+	// the sha256 (hex) of its ciphertext, so a new file is a change.
+	PasswordHashFile   string    `json:",omitempty"`
+	PasswordFileSHA256 string    `json:",omitempty"`
+	Range              hcl.Range `json:"-"` // the block's header
 
 	hashRange hcl.Range // the password_hash expression
 }
@@ -69,6 +75,11 @@ var accountNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}\$?$`)
 // cryptRE is a crypt(3) hash as /etc/shadow holds it: "$id$...", no
 // colon, no white space.
 var cryptRE = regexp.MustCompile(`^\$[0-9a-z]+\$[^:\s]+$`)
+
+// IsCryptHash reports whether s is a crypt(3) hash as /etc/shadow holds
+// one ("$id$..."): what password_hash and a decrypted
+// password_hash_file must be.
+func IsCryptHash(s string) bool { return cryptRE.MatchString(s) }
 
 func (l *loader) checkAccountName(kind string, b rawBlock) bool {
 	if accountNameRE.MatchString(b.name) {
@@ -143,9 +154,22 @@ func (l *loader) decodeUser(b rawBlock) {
 		}
 		u.PasswordHash, u.hashRange = v, at.Expr.Range()
 	}
-	if at, ok := a.get("password_hash_file"); ok {
-		l.errorf(at.Expr.Range().Ptr(), "password_hash_file is not supported yet",
-			"password_hash_file of user %q needs gitboot's age-encrypted secrets, which this gitboot does not have yet; use password_hash, or leave both out for a locked account.", b.name)
+	if v, at, ok := a.str("password_hash_file"); ok {
+		switch p, err := repoPath(v); {
+		case u.PasswordHash != "":
+			a.valueErr(at, "Conflicting password arguments", "user %q sets both password_hash and password_hash_file; use one.", b.name)
+		case err != nil:
+			a.valueErr(at, "Invalid password_hash_file", "password_hash_file of user %q: %s.", b.name, err)
+		case !strings.HasSuffix(p, ".age"):
+			a.valueErr(at, "Invalid password_hash_file", "password_hash_file of user %q must name an age-encrypted file ending in .age (age -r RECIPIENT -o %s.age HASHFILE), not %q.", b.name, p, v)
+		default:
+			data, err := readLimited(l.fsys, p, MaxReadFile)
+			if err != nil {
+				a.valueErr(at, "Cannot read password_hash_file", "password_hash_file of user %q: %s.", b.name, err)
+				break
+			}
+			u.PasswordHashFile, u.PasswordFileSHA256, u.hashRange = p, sha256Hex(string(data)), at.Expr.Range()
+		}
 	}
 	l.users = append(l.users, u)
 }
@@ -239,7 +263,7 @@ func (l *loader) checkPasswordTransport(c *Cluster) {
 	reported := map[string]bool{}
 	for _, n := range c.Nodes {
 		for _, u := range c.NodeUsers(n) {
-			if u.PasswordHash == "" || reported[u.Name] {
+			if (u.PasswordHash == "" && u.PasswordHashFile == "") || reported[u.Name] {
 				continue
 			}
 			var why string
@@ -255,7 +279,7 @@ func (l *loader) checkPasswordTransport(c *Cluster) {
 			if why != "" {
 				reported[u.Name] = true
 				l.errorf(u.hashRange.Ptr(), "Password hash without secure runtime",
-					"user %q has a password_hash and node %q selects it, but %s: the hash would be readable by any host on the network. Set secure_runtime = true on the server, or leave password_hash out (locked account).", u.Name, n.Name, why)
+					"user %q has a password hash and node %q selects it, but %s: the hash would be readable by any host on the network. Set secure_runtime = true on the server, or leave the password out (locked account).", u.Name, n.Name, why)
 			}
 		}
 	}

@@ -107,22 +107,25 @@ func TestUsers(t *testing.T) {
 // block or attribute at fault.
 func TestUsersInvalid(t *testing.T) {
 	for name, tc := range map[string]struct{ hcl, want, at string }{
-		"dup user":     {`user "alice" { uid = 1001 }` + "\n" + `user "alice" { uid = 1003 }`, `user "alice" is declared twice`, "users.hcl:2"},
-		"dup uid":      {`user "alice" { uid = 1001 }` + "\n" + `user "carol" { uid = 1001 }`, `users "alice" and "carol" both have uid 1001`, "users.hcl:2"},
-		"dup group":    {`group "hpc" { gid = 2000 }` + "\n" + `group "hpc" { gid = 2001 }`, `group "hpc" is declared twice`, "users.hcl:2"},
-		"dup gid":      {`group "hpc" { gid = 2000 }` + "\n" + `group "gpu" { gid = 2000 }`, `groups "hpc" and "gpu" both have gid 2000`, "users.hcl:2"},
-		"bad name":     {`user "Alice" { uid = 1001 }`, `user name "Alice" is not one useradd accepts`, "users.hcl:1"},
-		"bad group":    {`group "1hpc" { gid = 2000 }`, `group name "1hpc"`, "users.hcl:1"},
-		"uid zero":     {`user "alice" { uid = 0 }`, "uid of user \"alice\" must be a whole number from 1", "users.hcl:1"},
-		"no uid":       {`user "alice" { shell = "/bin/sh" }`, "needs uid", "users.hcl:1"},
-		"no gid":       {`group "hpc" {}`, "needs gid", "users.hcl:1"},
-		"groups dup":   {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `groups = ["a", "a"]` + "\n}", `lists "a" twice`, "users.hcl:3"},
-		"shell rel":    {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `shell = "bash"` + "\n}", "absolute path", "users.hcl:3"},
-		"private name": {`user "hpc" { uid = 1001 }` + "\n" + `group "hpc" { gid = 2000 }`, `user "hpc" has gid 1001, but group "hpc"`, "users.hcl:1"},
-		"hash format":  {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash = "secret"` + "\n}", "crypt(3) hash", "users.hcl:3"},
-		"hash file":    {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash_file = "secrets/a.age"` + "\n}", "not supported yet", "users.hcl:3"},
-		"insecure":     {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash = "$6$salt$abc"` + "\n}", `server "head" serves it without secure_runtime`, "users.hcl:3"},
-		"unknown user": {`user "alice" { uid = 1001 }`, `names "bob", which no user block declares`, "nodes.hcl:17"},
+		"dup user":      {`user "alice" { uid = 1001 }` + "\n" + `user "alice" { uid = 1003 }`, `user "alice" is declared twice`, "users.hcl:2"},
+		"dup uid":       {`user "alice" { uid = 1001 }` + "\n" + `user "carol" { uid = 1001 }`, `users "alice" and "carol" both have uid 1001`, "users.hcl:2"},
+		"dup group":     {`group "hpc" { gid = 2000 }` + "\n" + `group "hpc" { gid = 2001 }`, `group "hpc" is declared twice`, "users.hcl:2"},
+		"dup gid":       {`group "hpc" { gid = 2000 }` + "\n" + `group "gpu" { gid = 2000 }`, `groups "hpc" and "gpu" both have gid 2000`, "users.hcl:2"},
+		"bad name":      {`user "Alice" { uid = 1001 }`, `user name "Alice" is not one useradd accepts`, "users.hcl:1"},
+		"bad group":     {`group "1hpc" { gid = 2000 }`, `group name "1hpc"`, "users.hcl:1"},
+		"uid zero":      {`user "alice" { uid = 0 }`, "uid of user \"alice\" must be a whole number from 1", "users.hcl:1"},
+		"no uid":        {`user "alice" { shell = "/bin/sh" }`, "needs uid", "users.hcl:1"},
+		"no gid":        {`group "hpc" {}`, "needs gid", "users.hcl:1"},
+		"groups dup":    {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `groups = ["a", "a"]` + "\n}", `lists "a" twice`, "users.hcl:3"},
+		"shell rel":     {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `shell = "bash"` + "\n}", "absolute path", "users.hcl:3"},
+		"private name":  {`user "hpc" { uid = 1001 }` + "\n" + `group "hpc" { gid = 2000 }`, `user "hpc" has gid 1001, but group "hpc"`, "users.hcl:1"},
+		"hash format":   {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash = "secret"` + "\n}", "crypt(3) hash", "users.hcl:3"},
+		"hash file":     {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash_file = "secrets/a.age"` + "\n}", "file does not exist", "users.hcl:3"},
+		"hash file ext": {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash_file = "secrets/a.hash"` + "\n}", "ending in .age", "users.hcl:3"},
+		"hash file out": {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash_file = "../a.age"` + "\n}", "leaves the repository", "users.hcl:3"},
+		"hash both":     {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash = "$6$s$h"` + "\n" + `password_hash_file = "x.age"` + "\n}", "sets both", "users.hcl:4"},
+		"insecure":      {`user "alice" {` + "\n" + `uid = 1001` + "\n" + `password_hash = "$6$salt$abc"` + "\n}", `server "head" serves it without secure_runtime`, "users.hcl:3"},
+		"unknown user":  {`user "alice" { uid = 1001 }`, `names "bob", which no user block declares`, "nodes.hcl:17"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, diags := Load(mapFS(map[string]string{"main.hcl": baseHCL, "nodes.hcl": usersNodes, "users.hcl": tc.hcl}), Options{})
@@ -180,5 +183,26 @@ func TestUsersUnknownOnce(t *testing.T) {
 	lines := errorLines(diags)
 	if len(lines) != 1 || !strings.Contains(lines[0], `nodes.hcl:4`) || !strings.Contains(lines[0], `names "carol"`) {
 		t.Errorf("diagnostics %q, want one at nodes.hcl:4", lines)
+	}
+}
+
+// TestUsersPasswordFile: password_hash_file names a repository .age file;
+// a new ciphertext is a new desired state.
+func TestUsersPasswordFile(t *testing.T) {
+	main := strings.Replace(baseHCL, `address = "10.99.0.1"`, "address = \"10.99.0.1\"\n  secure_runtime = true", 1)
+	users := "user \"alice\" {\n  uid = 1001\n  password_hash_file = \"secrets/alice.hash.age\"\n}\nuser \"bob\" { uid = 1002 }\n"
+	files := map[string]string{"main.hcl": main, "nodes.hcl": usersNodes, "users.hcl": users, "secrets/alice.hash.age": "age ciphertext 1"}
+	c := mustLoad(t, mapFS(files), Options{})
+	if u, _ := c.User("alice"); u.PasswordHashFile != "secrets/alice.hash.age" || u.PasswordFileSHA256 != sha256Hex("age ciphertext 1") || u.PasswordHash != "" {
+		t.Errorf("alice = %+v", *u)
+	}
+	files["secrets/alice.hash.age"] = "age ciphertext 2"
+	if mustLoad(t, mapFS(files), Options{}).Hash == c.Hash {
+		t.Error("a new password_hash_file ciphertext leaves the cluster hash alone")
+	}
+	files["main.hcl"] = baseHCL
+	_, diags := Load(mapFS(files), Options{})
+	if msg := strings.Join(errorLines(diags), "\n"); !strings.Contains(msg, "users.hcl:3") || !strings.Contains(msg, "without secure_runtime") {
+		t.Errorf("password_hash_file on a non-secure server: %s", msg)
 	}
 }

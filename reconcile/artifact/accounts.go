@@ -71,14 +71,14 @@ func (a *nodeAccounts) hash() [32]byte {
 	for _, u := range a.users {
 		h.str("user")
 		for _, s := range []string{u.Name, strconv.FormatUint(uint64(u.UID), 10), strconv.FormatUint(uint64(u.GID), 10),
-			strconv.FormatBool(u.PrivateGroup), u.Home, u.Shell, u.Comment, u.PasswordHash} {
+			strconv.FormatBool(u.PrivateGroup), u.Home, u.Shell, u.Comment, u.PasswordHash, u.PasswordHashFile, u.PasswordFileSHA256} {
 			h.str(s)
 		}
 		h.buf = binary.AppendUvarint(h.buf, uint64(len(u.Groups)))
 		for _, g := range u.Groups {
 			h.str(g)
 		}
-		a.hashes = a.hashes || u.PasswordHash != ""
+		a.hashes = a.hashes || u.PasswordHash != "" || u.PasswordHashFile != ""
 	}
 	for _, g := range a.groups {
 		h.str("group")
@@ -177,11 +177,11 @@ const accountsOrigin = "gitboot-accounts"
 const lockedPassword = "*"
 
 // mergedAccounts returns the node's account files: the image's (img's
-// layout; empty without one) with a's accounts merged in. withHashes puts
-// the password hashes into /etc/shadow (the runtime overlay's); else
-// every declared user is locked. Only files the image has are returned,
-// and always passwd, group and shadow.
-func (a *nodeAccounts) mergedAccounts(img *imageView, withHashes bool) (map[string]accountFile, error) {
+// layout; empty without one) with a's accounts merged in. password, when
+// not nil, gives each user's password field of /etc/shadow (the runtime
+// overlay's, see passwords); nil: every declared user is locked. Only
+// files the image has are returned, and always passwd, group and shadow.
+func (a *nodeAccounts) mergedAccounts(img *imageView, password func(*hclspec.User) (string, error)) (map[string]accountFile, error) {
 	if err := a.checkAgainst(img); err != nil {
 		return nil, err
 	}
@@ -205,8 +205,11 @@ func (a *nodeAccounts) mergedAccounts(img *imageView, withHashes bool) (map[stri
 	for _, u := range a.users {
 		fmt.Fprintf(&passwd, "%s:x:%d:%d:%s:%s:%s\n", u.Name, u.UID, u.GID, u.Comment, u.Home, u.Shell)
 		pw := lockedPassword
-		if withHashes && u.PasswordHash != "" {
-			pw = u.PasswordHash
+		if password != nil {
+			var err error
+			if pw, err = password(u); err != nil {
+				return nil, err
+			}
 		}
 		fmt.Fprintf(&shadow, "%s:%s:::::::\n", u.Name, pw)
 		for _, g := range u.Groups {
@@ -276,11 +279,15 @@ func addMembers(data string, idx int, members map[string][]string) string {
 // with the password hashes into a runtime overlay when a user has one. An
 // overlay that ships one of these files itself is an error: the two would
 // fight over it.
-func addAccounts(t *tree, a *nodeAccounts, img *imageView, runtime bool, origin map[string]string) error {
+func addAccounts(t *tree, a *nodeAccounts, img *imageView, runtime bool, origin map[string]string, box *secretBox) error {
 	if runtime && !a.hashes {
 		return nil
 	}
-	files, err := a.mergedAccounts(img, runtime)
+	var password func(*hclspec.User) (string, error)
+	if runtime {
+		password = func(u *hclspec.User) (string, error) { return passwordOf(u, box) }
+	}
+	files, err := a.mergedAccounts(img, password)
 	if err != nil {
 		return err
 	}
@@ -375,8 +382,11 @@ func accountDigests(c *hclspec.Cluster) map[string]string {
 		if u.Comment != "" {
 			v += " comment " + strconv.Quote(u.Comment)
 		}
-		if u.PasswordHash != "" {
-			v += " password (sensitive)"
+		switch {
+		case u.PasswordHash != "":
+			v += " password " + SensitiveValue
+		case u.PasswordHashFile != "":
+			v += " password_hash_file " + u.PasswordHashFile + " " + SensitiveValue + " age:" + u.PasswordFileSHA256[:min(16, len(u.PasswordFileSHA256))]
 		}
 		out["user "+u.Name] = v
 	}
@@ -384,4 +394,52 @@ func accountDigests(c *hclspec.Cluster) map[string]string {
 		out["group "+g.Name] = fmt.Sprintf("gid %d", g.GID)
 	}
 	return out
+}
+
+// passwordOf returns u's /etc/shadow password field for the runtime
+// overlay: its password_hash, the decrypted content of its
+// password_hash_file (one crypt(3) hash; surrounding white space
+// dropped), or lockedPassword. Where box decrypts nothing (Check,
+// Render) a file gives lockedPassword.
+func passwordOf(u *hclspec.User, box *secretBox) (string, error) {
+	switch {
+	case u.PasswordHash != "":
+		return u.PasswordHash, nil
+	case u.PasswordHashFile == "":
+		return lockedPassword, nil
+	}
+	b, err := box.readSecret(u.PasswordHashFile)
+	if err != nil {
+		return "", &locError{subject: u.Range.Ptr(), summary: "Cannot decrypt password_hash_file",
+			err: fmt.Errorf("password_hash_file of user %s: %w", u.Name, err)}
+	}
+	if box.placeholder != nil {
+		return lockedPassword, nil
+	}
+	h := strings.TrimSpace(string(b))
+	if !hclspec.IsCryptHash(h) {
+		// Never the content: it may be a password typed by mistake.
+		return "", &locError{subject: u.Range.Ptr(), summary: "Invalid password_hash_file",
+			err: fmt.Errorf("password_hash_file %s of user %s does not decrypt to one crypt(3) hash such as \"$y$...\" (mkpasswd -m yescrypt | age -r RECIPIENT -o %s)", u.PasswordHashFile, u.Name, u.PasswordHashFile)}
+	}
+	return h, nil
+}
+
+// checkPasswordFiles decrypts the password_hash_file of every user the
+// nodes srv serves select (CheckDecrypt: a plan on the server's state
+// refuses what its build would).
+func checkPasswordFiles(c *hclspec.Cluster, srv *hclspec.Server, box *secretBox) error {
+	done := map[string]bool{}
+	for _, n := range servedNodes(c, srv) {
+		for _, u := range c.NodeUsers(n) {
+			if u.PasswordHashFile == "" || done[u.Name] {
+				continue
+			}
+			done[u.Name] = true
+			if _, err := passwordOf(u, box); err != nil {
+				return &RepoError{err}
+			}
+		}
+	}
+	return nil
 }

@@ -339,3 +339,20 @@ func v1Layout(t *testing.T, data []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestAccountsRender: `overlay render` lists the account files as
+// gitboot-accounts' and never shows the runtime shadow's password hash.
+func TestAccountsRender(t *testing.T) {
+	r, err := Render("", accountsCluster(t), "", "n00000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, f, ok := r.Content("/etc/shadow")
+	if !ok || f.Kind != "runtime" || !f.Sensitive || f.Overlay != accountsOrigin || string(data) != SensitiveValue {
+		t.Errorf("/etc/shadow renders as %q %+v", data, f)
+	}
+	data, f, ok = r.Content("/etc/passwd")
+	if !ok || f.Kind != "system" || f.Overlay != accountsOrigin || !strings.Contains(string(data), "alice:x:1001:1001::/home/alice:/bin/bash\n") {
+		t.Errorf("/etc/passwd renders as %q %+v", data, f)
+	}
+}

@@ -454,7 +454,7 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 		}
 	}
 	if acct != nil {
-		if err := addAccounts(t, acct, img, runtime, origin); err != nil {
+		if err := addAccounts(t, acct, img, runtime, origin, ds.sec); err != nil {
 			return nil, err
 		}
 	}

@@ -160,6 +160,7 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 		for _, p := range accountFiles {
 			if kind == "system" || p == "etc/shadow" {
 				origin[p] = accountsOrigin
+				sensitive[p] = kind == "runtime" // the password hashes
 			}
 		}
 	}
@@ -195,8 +196,8 @@ func (r *NodeRender) add(kind string, ovs []*overlay, n *hclspec.Node, ds *dataS
 			if b, ok := ino.data.(bytesContent); ok {
 				r.content[kind+"\x00"+p] = b
 			}
-			if kind == "runtime" && placedOrigin[p] == accountsOrigin {
-				r.content[kind+"\x00"+p] = []byte("(sensitive)\n") // password hashes
+			if rf.Sensitive && placedOrigin[p] == accountsOrigin {
+				r.content[kind+"\x00"+p] = []byte(SensitiveValue) // never the password hashes
 			}
 		}
 		files = append(files, rf)
