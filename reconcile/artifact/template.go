@@ -71,8 +71,8 @@ func rangeCheck(data *TemplateData, v reflect.Value) (reflect.Value, error) {
 }
 
 // templateFuncs are the functions validation allows too (one map,
-// hclspec.TemplateFuncs), plus the functions the parse tree rewrite calls
-// (render binds per-render ones in their place).
+// hclspec.TemplateFuncs), plus the guard functions the parse tree rewrite
+// calls (they find the render's state through $, see renderCtx).
 var templateFuncs = func() template.FuncMap {
 	m := hclspec.TemplateFuncs()
 	m[rangeCheckFunc] = rangeCheck
@@ -85,7 +85,7 @@ var templateFuncs = func() template.FuncMap {
 // names checked, missing map keys empty) and works out what it reads.
 // {{define}}, {{template}} and {{block}} are refused (they allow unbounded
 // recursion), as is ranging over a number. The tree is rewritten so that a
-// render can be stopped and bounded (see rewrite).
+// render can be stopped and bounded (see rewriter).
 func parseTemplate(name, text string) (*template.Template, deps, error) {
 	t, d, _, err := parseTemplateSel(name, text)
 	return t, d, err
