@@ -378,8 +378,8 @@ done
 motd=overlays/generic/etc/motd.tmpl
 added="Changed by a git push during make demo ($(date -u +%H:%M:%S) UTC)."
 printf '\n'
-say "the operator adds a line to $motd in the work tree and commits:"
-printf '%s\n' "$added" >>"$work/$motd"
+say "the operator adds a line to $motd in the work tree (a template: sprig's upper on the node's name) and commits:"
+printf '{{ .Node.Name | upper }}: %s\n' "$added" >>"$work/$motd"
 git -C "$work" commit -q -am "motd: a line from make demo"
 git -C "$work" --no-pager diff --no-color HEAD~1 HEAD | sed 's/^/    /'
 
@@ -428,7 +428,7 @@ declare -A arrived=()
 while [ ${#arrived[@]} -lt ${#NODES[@]} ]; do
 	for n in "${NODES[@]}"; do
 		[ -n "${arrived[$n]:-}" ] && continue
-		if tr -d '\r' <"$tmp/serial-$n.log" | grep -aqF "motd| $added"; then
+		if tr -d '\r' <"$tmp/serial-$n.log" | grep -aqF "motd| ${n^^}: $added"; then
 			arrived[$n]=$(since "$push_done")
 			printf '  %s console, %s s after git push returned:\n' "$n" "${arrived[$n]}"
 			tr -d '\r' <"$tmp/serial-$n.log" | sed -n "/gitboot demo: $n \/etc\/motd changed/,\$p" |
@@ -463,6 +463,9 @@ git -C "$bare" log --notes=gitboot -1 --format='%h %s%n%N' main | sed 's/^/    /
 say "gitboot overlay render n1 (every file n1 gets from its overlays: overlay, mode, owner, size)"
 "$gitboot" overlay render n1 --repo "$bare" --state "$tmp/state" --var "image_source=$image" --image-root "$(dirname "$image")" 2>&1 | sed 's/^/    /' ||
 	die "gitboot overlay render failed"
+
+say "gitboot secrets recipient --state $tmp/state (made at serve's first start; operators encrypt to it: age -r RECIPIENT -o overlays/x/etc/munge/munge.key.age)"
+"$gitboot" secrets recipient --state "$tmp/state" 2>&1 | sed 's/^/    /' || die "gitboot secrets recipient failed"
 
 say "the web status page: $ADMIN_URL/ (live over /events; here fetched once with curl)"
 page=$(ip netns exec "$srv" curl -sf "$ADMIN_URL/") || die "GET / failed"
