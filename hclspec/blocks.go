@@ -207,7 +207,7 @@ func (l *loader) decodeImage(b rawBlock) {
 var overlaySchema = withBlocks(schema("source", "builtin", "post_apply"), overlayFileBlock)
 
 // Builtins are the overlays shipped inside gitboot.
-var Builtins = []string{"hostname", "hosts", "ssh_host_keys"}
+var Builtins = []string{"fstab", "hostname", "hosts", "ssh_host_keys"}
 
 func (l *loader) decodeOverlay(b rawBlock) {
 	a := l.body(b, overlaySchema, false)

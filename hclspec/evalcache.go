@@ -63,7 +63,7 @@ const saveAfter = 64
 
 // cacheFormat names the encoding and the key scheme; a change of either
 // must change it.
-const cacheFormat = "gitboot-evalcache/3"
+const cacheFormat = "gitboot-evalcache/4" // 3: Node.Users; 4: Node.Resources
 
 // NewEvalCache returns an empty cache kept in memory only.
 func NewEvalCache() *EvalCache { return &EvalCache{entries: map[string]*cacheEntry{}} }

@@ -50,6 +50,7 @@ func appendNode(b []byte, n *Node) []byte {
 		b = appendList(b, l)
 	}
 	b = appendMap(b, n.Tags)
+	b = appendString(b, ResourcesJSON(n.Resources))
 	if n.BMC == nil {
 		b = append(b, 0)
 	} else {
@@ -174,6 +175,11 @@ func (d *decoder) node() *Node {
 	}
 	n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Users = d.list(), d.list(), d.list(), d.list(), d.list()
 	n.Tags = d.strMap()
+	if r, err := ParseResourcesJSON(d.str()); err != nil {
+		d.fail()
+	} else {
+		n.Resources = r
+	}
 	if d.byte() == 1 {
 		n.BMC = &BMC{Driver: d.istr(), Address: d.str(), Port: d.int(), Credentials: d.istr(), Insecure: d.byte() == 1}
 	}

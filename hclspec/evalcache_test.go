@@ -225,13 +225,13 @@ func TestEvalCacheCodecCoversNode(t *testing.T) {
 	for _, f := range reflect.VisibleFields(reflect.TypeOf(Node{})) {
 		names = append(names, f.Name)
 	}
-	want := "Name MAC IP Profiles Image Network KernelArgs SystemOverlays RuntimeOverlays Tags AssetKeySHA256 BMC Root RootSize Interfaces NetworkConfig Users Origins Range"
+	want := "Name MAC IP Profiles Image Network KernelArgs SystemOverlays RuntimeOverlays Tags Resources AssetKeySHA256 BMC Root RootSize Interfaces NetworkConfig Users Origins Range"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("Node's fields are\n%s\nthe cache encodes\n%s", got, want)
 	}
 	n := &Node{Name: "a", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.0.0.1"), Profiles: []string{"p"},
 		Image: "i", Network: "n", KernelArgs: []string{}, SystemOverlays: nil, RuntimeOverlays: []string{"o"},
-		Tags: map[string]string{"k": "v"}, AssetKeySHA256: "sha256:00", BMC: &BMC{Driver: "ipmi", Address: "10.1.0.1", Port: 623, Credentials: "c", Insecure: true},
+		Tags: map[string]string{"k": "v"}, Resources: Resources{"fstab": []any{map[string]any{"spec": "head:/home", "freq": int64(0)}}, "x": 1.5, "b": true, "z": nil}, AssetKeySHA256: "sha256:00", BMC: &BMC{Driver: "ipmi", Address: "10.1.0.1", Port: 623, Credentials: "c", Insecure: true},
 		Root: "tmpfs", RootSize: "50%", NetworkConfig: "networkd", Users: []string{"alice"},
 		Origins: map[string]hcl.Range{"mac": {Filename: "n.hcl", Start: hcl.Pos{Line: 2, Column: 3, Byte: 20}, End: hcl.Pos{Line: 2, Column: 9, Byte: 26}}},
 		Range:   hcl.Range{Filename: "n.hcl", Start: hcl.Pos{Line: 1, Column: 6, Byte: 5}, End: hcl.Pos{Line: 1, Column: 9, Byte: 8}}}

@@ -111,7 +111,7 @@ type Image struct {
 
 // Overlay is an `overlay` block: either Source (a directory in the
 // repository, slash-separated, relative to its root) or Builtin (the name of
-// an overlay shipped inside gitboot: "hosts", "hostname", "ssh_host_keys").
+// an overlay shipped inside gitboot: "hosts", "hostname", "fstab", "ssh_host_keys").
 type Overlay struct {
 	Name    string
 	Source  string
@@ -148,6 +148,9 @@ type Node struct {
 	SystemOverlays  []string // overlay names, in order (gitboot's own init overlay is not listed)
 	RuntimeOverlays []string
 	Tags            map[string]string
+	// Resources is the node's structured template data, its profiles'
+	// merged with its own (resources.go); nil: none.
+	Resources Resources `json:",omitempty"`
 	// AssetKeySHA256 is "sha256:<hex>" of the node's asset_key (empty:
 	// none). The key itself is not kept: the runtime overlay is served to
 	// a request whose X-Gitboot-Asset-Key header hashes to this.

@@ -28,6 +28,7 @@ type settings struct {
 	kernelArgs, sysOvl, runtimeOvl setting[[]string]
 	root, rootSize                 setting[string] // root.go
 	tags                           map[string]setting[string]
+	resources                      setting[Resources] // resources.go
 	profiles                       []string
 	profileRanges                  hcl.Range
 	profilesBroken                 bool // profiles present but invalid (already reported)
@@ -44,7 +45,7 @@ type profileDef struct {
 	order int
 }
 
-var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "asset_key", "root", "root_size", "users"}
+var profileAttrs = []string{"profiles", "image", "network", "kernel_args", "system_overlays", "runtime_overlays", "tags", "resources", "asset_key", "root", "root_size", "users"}
 
 var profileSchema = withBMC(withInterfaceBlocks(schema(append([]string{"network_config"}, profileAttrs...)...)))
 
@@ -94,6 +95,7 @@ func decodeSettings(a *attrs) settings {
 			s.tags[k] = setting[string]{v: val, rng: at.Expr.Range(), set: true}
 		}
 	}
+	decodeResources(a, &s)
 	s.bmc = decodeBMC(a)
 	s.netConfig = checkNetworkConfig(a)
 	s.ifaces = decodeInterfaces(a)
@@ -335,6 +337,7 @@ func (l *loader) mergeNode(n *Node, s settings) (brokenAttrs, []ifaceDef) {
 			n.Origins["tags."+k] = t.rng
 		}
 	}
+	setOrigin(n, "resources", m.resources, func(v Resources) { n.Resources = v })
 	if n.Network == "" && n.IP.IsValid() {
 		// No network given: take the one network whose subnet holds the IP.
 		for _, net := range l.networks {
@@ -408,6 +411,9 @@ func (m *settings) apply(o settings) {
 	}
 	for k, v := range o.tags {
 		m.tags[k] = v
+	}
+	if o.resources.set {
+		m.resources = setting[Resources]{v: mergeResources(m.resources.v, o.resources.v), rng: o.resources.rng, set: true}
 	}
 	m.bmc.apply(o.bmc)
 	if o.netConfig.set || o.netConfig.broken {

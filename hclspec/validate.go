@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -60,6 +59,9 @@ func (l *loader) checkOverlays(c *Cluster) {
 	}
 }
 
+// validateFuncs are the functions templates may call (see TemplateFuncs).
+var validateFuncs = TemplateFuncs()
+
 var tmplLineRE = regexp.MustCompile(`^template: [^:]*:(\d+):(?:(\d+):)? ?(.*)$`)
 
 // checkTemplates parses each *.tmpl file of the overlay so a syntax error is
@@ -74,11 +76,7 @@ func (l *loader) checkTemplates(o *Overlay) {
 			l.errorf(o.sourceRange.Ptr(), "Cannot read template", "overlay %q: %s.", o.Name, err)
 			return nil
 		}
-		t, err := template.New(path.Base(p)).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(string(src))
-		if err == nil && len(t.Templates()) > 1 {
-			err = fmt.Errorf("template: %s:1: {{define}} and {{block}} are not allowed in overlay templates", path.Base(p))
-		}
-		if err != nil {
+		if _, _, err := ParseTemplate(path.Base(p), string(src), validateFuncs); err != nil {
 			file := path.Join(l.opts.FilePrefix, p) // Cluster.FileName
 			line, col, msg := 1, 1, err.Error()
 			if m := tmplLineRE.FindStringSubmatch(msg); m != nil {
@@ -233,7 +231,7 @@ func hashModel(c *Cluster) hashDoc {
 }
 
 func hashNodeOf(n *Node) hashNode {
-	h := hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig, n.BMC, nil}
+	h := hashNode{n.Name, n.MAC, n.IP.String(), n.Image, n.Network, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Profiles, n.Tags, n.AssetKeySHA256, hashRoot(n), n.Interfaces, n.NetworkConfig, n.BMC, nil, n.Resources}
 	if n.Users != nil {
 		h.Users = &n.Users
 	}
@@ -251,4 +249,5 @@ type hashNode struct {
 	NetConfig                         string       `json:",omitempty"`
 	BMC                               *BMC         `json:",omitempty"`
 	Users                             *[]string    `json:",omitempty"` // nil: every declared user; []: none
+	Resources                         Resources    `json:",omitempty"`
 }

@@ -23,7 +23,7 @@ func applyWithInput(e *cliEnv, stdin string, args ...string) (int, string, strin
 	if err := root.Execute(); err != nil {
 		code = 1
 		if ee, ok := err.(exitError); ok {
-			code = ee.code
+			code = ee.Code
 		} else {
 			errb.WriteString("Error: " + err.Error() + "\n")
 		}

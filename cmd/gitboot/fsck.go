@@ -1,10 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"path/filepath"
-
 	"github.com/gitboot/gitboot/reconcile"
 	"github.com/spf13/cobra"
 )
@@ -22,28 +18,7 @@ func newFsckCmd() *cobra.Command {
 			"Exit 0: nothing found; 1: damage found (each problem on a line: KIND PATH: DETAIL).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := reconcile.Fsck(cmd.Context(), state)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				for _, p := range rep.Problems {
-					fmt.Fprintf(out, "%-10s %s: %s\n", p.Kind, p.Path, p.Detail)
-				}
-				fmt.Fprintf(out, "gitboot fsck: %d artifacts (%d bytes) and %d manifests checked in %s: %d problem(s)\n",
-					rep.Artifacts, rep.Bytes, rep.Manifests, filepath.Clean(state), len(rep.Problems))
-			}
-			if len(rep.Problems) > 0 {
-				return exitError{1}
-			}
-			return nil
+			return reconcile.FsckCommand(cmd.Context(), cmd.OutOrStdout(), state, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "/var/lib/gitboot", "state directory to check")

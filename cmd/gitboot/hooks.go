@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/gitboot/gitboot/reconcile/githook"
+	"github.com/gitboot/gitboot/reconcile/gitsrc"
 	"github.com/gitboot/gitboot/serve/client"
 	"github.com/spf13/cobra"
 )
@@ -74,13 +71,6 @@ func newHooksInstallCmd() *cobra.Command {
 }
 
 func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
-	ref, err := githook.FullBranchRef(f.ref)
-	if err != nil {
-		return err
-	}
-	if err := checkServerURL(f.server); err != nil {
-		return err
-	}
 	if _, err := loadOptions(".", f.vars); err != nil {
 		return err
 	}
@@ -90,51 +80,25 @@ func runHooksInstall(cmd *cobra.Command, f hooksInstallFlags) error {
 	}
 	// The hook names the roots by absolute path.
 	f.roots = rootFlags{images: roots.Images, ipxe: roots.IPXE}
-	policy, err := f.signing.policy() // read now, so a bad keys file is reported here
-	if err != nil {
+	s := githook.Setup{Repo: f.repo, Ref: f.ref, Server: f.server, ExampleServer: defaultServerURL, Force: f.force,
+		Args: append(varArgs(f.vars), f.roots.args()...)}
+	if policy, err := f.signing.policy(); err != nil { // read now, so a bad keys file is reported here
 		return err
-	}
-	keys := ""
-	if policy != nil {
-		if keys, err = f.signing.absKeys(); err != nil {
+	} else if policy != nil {
+		if s.KeysFile, err = f.signing.absKeys(); err != nil {
 			return err
 		}
 	}
-	exe, err := githook.Executable()
-	if err != nil {
-		return err
-	}
-	var args []string
-	for _, v := range f.vars {
-		args = append(args, "--var", v)
-	}
-	args = append(args, f.roots.args()...)
-	if keys != "" {
-		args = append(args, "--require-signed", "--trusted-keys", keys)
-	}
-	dir, bare, err := githook.InstallBoth(f.repo, exe, ref, f.server, args, f.force)
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "Installed pre-receive and post-receive in %s:\n", dir)
-	fmt.Fprintf(out, "  pushes to %s are validated; then the server at %s is asked to apply them.\n", ref, f.server)
-	if keys != "" {
-		fmt.Fprintf(out, "  only commits signed by a key in %s are accepted.\n", keys)
-	}
-	if !bare {
-		fmt.Fprintln(out, "Note: this is not a bare repository; git refuses pushes to its checked-out branch.")
-	}
-	return nil
+	return s.Run(cmd.OutOrStdout())
 }
 
-// checkServerURL checks hooks install's --server.
-func checkServerURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--server %q: expected a URL such as %s", s, defaultServerURL)
+// varArgs gives a child command the --var flags vars.
+func varArgs(vars []string) []string {
+	var args []string
+	for _, v := range vars {
+		args = append(args, "--var", v)
 	}
-	return nil
+	return args
 }
 
 func newHooksPreReceiveCmd() *cobra.Command {
@@ -150,7 +114,12 @@ func newHooksPreReceiveCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 			defer stop()
-			return runPreReceive(ctx, cmd, ref, vars, roots, sign)
+			var policy func() (*gitsrc.Policy, error)
+			if sign.require || sign.keys != "" {
+				policy = sign.policy
+			}
+			return githook.RunPreReceive(ctx, cmd.InOrStdin(), cmd.ErrOrStderr(), ref,
+				append(roots.args(), varArgs(vars)...), sign.keys, policy)
 		},
 	}
 	cmd.Flags().StringVar(&ref, "ref", "refs/heads/main", "the tracked branch, in full")
@@ -158,28 +127,6 @@ func newHooksPreReceiveCmd() *cobra.Command {
 	sign.register(cmd.Flags())
 	roots.register(cmd.Flags())
 	return cmd
-}
-
-// runPreReceive checks the push of ref (githook.PreReceive): exit status
-// 1 when it is refused.
-func runPreReceive(ctx context.Context, cmd *cobra.Command, ref string, vars []string, roots rootFlags, sign signingFlags) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("pre-receive: %w", err)
-	}
-	validate := append([]string{exe, "validate"}, roots.args()...)
-	for _, v := range vars {
-		validate = append(validate, "--var", v)
-	}
-	check := githook.PreReceive{Ref: ref, Validate: validate, KeysFile: sign.keys, Stderr: cmd.ErrOrStderr()}
-	if sign.require || sign.keys != "" {
-		check.Policy = sign.policy
-	}
-	ok, err := check.Check(ctx, cmd.InOrStdin())
-	if err == nil && !ok {
-		return exitError{1}
-	}
-	return err
 }
 
 func newHooksPokeCmd() *cobra.Command {
@@ -190,18 +137,7 @@ func newHooksPokeCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := githook.PokeWith(cmd.Context(), client.Long, server)
-			var se githook.PokeStatusError
-			switch {
-			case errors.As(err, &se):
-				fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: the server at %s answered POST /reconcile with %s (it will notice the push within its poll interval)\n", server, se.Status)
-				return exitError{1}
-			case err != nil:
-				fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: could not reach the server at %s (it will notice the push within its poll interval)\n", server)
-				return exitError{1}
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: asked the server at %s to apply the push now\n", server)
-			return nil
+			return githook.RunPoke(cmd.Context(), client.Long, server, cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", defaultServerURL, "URL of gitboot serve")

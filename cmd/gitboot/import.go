@@ -1,13 +1,7 @@
 package main
 
 import (
-	"fmt"
-	"io"
-
-	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/internal/diagfmt"
 	"github.com/gitboot/gitboot/internal/wwimport"
-	"github.com/gitboot/gitboot/reconcile/artifact"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +30,7 @@ func newImportWarewulfCmd() *cobra.Command {
 			"result does not validate.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runImportWarewulf(cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
+			return wwimport.Command(cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
 		},
 	}
 	f := cmd.Flags()
@@ -49,36 +43,4 @@ func newImportWarewulfCmd() *cobra.Command {
 	_ = cmd.MarkFlagRequired("nodes-conf")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
-}
-
-func runImportWarewulf(out, errOut io.Writer, cfg wwimport.Config) error {
-	rep, err := wwimport.Run(cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Imported %d nodes (%d for_each blocks) and %d profiles into %s; %d files changed.\n",
-		rep.Nodes, rep.ForEach, rep.Profiles, cfg.Out, len(rep.Written))
-	if rep.Credentials != "" {
-		fmt.Fprintf(out, "BMC credentials: %s (keep it on the server: gitboot serve --bmc-credentials).\n", rep.Credentials)
-	}
-	fmt.Fprintf(out, "MIGRATION.md lists %d things not mapped.\n", rep.Unmapped)
-	opts, err := loadOptions(cfg.Out, nil)
-	if err != nil {
-		return err
-	}
-	fsys, closeFS, err := openRepoDir(cfg.Out)
-	if err != nil {
-		return err
-	}
-	defer closeFS()
-	c, diags := hclspec.Load(fsys, opts)
-	if !diags.HasErrors() {
-		diags = append(diags, artifact.Check(c, "")...)
-	}
-	writeDiagnostics(errOut, diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags), diags)
-	if diags.HasErrors() {
-		fmt.Fprintf(errOut, "gitboot import warewulf: the repository in %s does not validate; fix the errors above (MIGRATION.md may say why).\n", cfg.Out)
-		return exitError{1}
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 // Command gitboot provisions bare-metal clusters from a git repository.
-// This package only wires the CLI; the work is done in hclspec, reconcile,
-// serve (the running server) and bootsvc.
+// This package only wires the CLI: each command's flags become the config
+// of a Run in the package that does the work and prints the result
+// (serve, serve/client, reconcile, reconcile/githook, power, rollout,
+// internal/discover, ...; internal/clio carries their exit status).
 package main
 
 import (
@@ -9,6 +11,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/gitboot/gitboot/internal/clio"
+	"github.com/gitboot/gitboot/internal/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -20,9 +24,7 @@ var (
 
 // exitError carries a process exit code through cobra without printing
 // anything more (the command has already said why).
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+type exitError = clio.Exit
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -82,14 +84,14 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
-		return ee.code
+		return ee.Code
 	}
 	fmt.Fprintln(stderr, "Error:", err)
 	return 1
 }
 
 func main() {
-	stop := startProfile()
+	stop := profile.Start()
 	code := run(os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/gitboot/gitboot/serve/client"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/serve/client"
 
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/status"

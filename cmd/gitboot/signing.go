@@ -1,13 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
-	"github.com/gitboot/gitboot/reconcile"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -24,17 +21,7 @@ func (f *signingFlags) register(fl *pflag.FlagSet) {
 }
 
 // policy reads the trusted keys; nil when signatures are not required.
-func (f signingFlags) policy() (*gitsrc.Policy, error) {
-	switch {
-	case f.require && f.keys == "":
-		return nil, errors.New("--require-signed needs --trusted-keys FILE (armored OpenPGP public keys and/or SSH allowed_signers lines)")
-	case !f.require && f.keys != "":
-		return nil, errors.New("--trusted-keys is only used with --require-signed: add it, or drop --trusted-keys")
-	case !f.require:
-		return nil, nil
-	}
-	return gitsrc.LoadPolicy(f.keys)
-}
+func (f signingFlags) policy() (*gitsrc.Policy, error) { return gitsrc.FlagPolicy(f.require, f.keys) }
 
 // absKeys returns the keys file's absolute path (for the hook, which runs
 // elsewhere).
@@ -44,37 +31,4 @@ func (f signingFlags) absKeys() (string, error) {
 		return "", fmt.Errorf("--trusted-keys: %w", err)
 	}
 	return abs, nil
-}
-
-// checkSigned resolves ref in src and verifies the commit's signature; it
-// returns the commit's hash, so the caller uses the very commit checked.
-// A refused commit is reported ("refusing to ACTION: why") and is exit
-// status 1.
-func checkSigned(cmd *cobra.Command, src *gitsrc.Source, p *gitsrc.Policy, ref, action string) (string, error) {
-	commit, err := src.Resolve(ref)
-	if err != nil {
-		return "", err
-	}
-	if _, err := src.Verify(commit, p); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "gitboot: refusing to %s: %v\n", action, err)
-		return "", exitError{1}
-	}
-	return commit.Hash, nil
-}
-
-// verifySavedPlan checks, with --require-signed or the policy bound to
-// --state, the signature of the
-// commit a saved plan was made from, in --repo: a plan is applied by
-// commit hash, so the signature checked is the one applied.
-func verifySavedPlan(cmd *cobra.Command, f planFlags, p *reconcile.Plan) error {
-	policy, err := f.policy("gitboot apply", true)
-	if policy == nil || err != nil {
-		return err
-	}
-	src, err := gitsrc.Open(f.repo)
-	if err != nil {
-		return err
-	}
-	_, err = checkSigned(cmd, src, policy, p.Commit, "apply the plan of commit "+reconcile.Short(p.Commit))
-	return err
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -145,45 +144,5 @@ func TestStatusErrors(t *testing.T) {
 	}
 	if code, _, errOut := statusExec("--repo", t.TempDir()); code != 1 || !strings.Contains(errOut, "opening git repository") {
 		t.Fatalf("--repo on a directory that is no repository: exit %d: %s", code, errOut)
-	}
-}
-
-// frames counts watch frames and ends the watch after two.
-type frames struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	n      int
-	cancel func()
-}
-
-func (f *frames) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if bytes.HasPrefix(p, []byte("Every 1s")) {
-		f.n++
-		if f.n == 3 {
-			f.cancel()
-		}
-	}
-	return f.b.Write(p)
-}
-
-func TestStatusWatch(t *testing.T) {
-	url := statusServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	f := &frames{cancel: cancel}
-	o := &statusOpts{server: url}
-	if err := o.watchLoop(ctx, f, f, []string{"c001"}); err != nil {
-		t.Fatal(err)
-	}
-	if ctx.Err() == context.DeadlineExceeded {
-		t.Fatal("watch never drew three frames")
-	}
-	if n := strings.Count(f.b.String(), "c001 "); n < 2 {
-		t.Fatalf("c001 in %d frames:\n%s", n, f.b.String())
-	}
-	if strings.Contains(f.b.String(), "c002") {
-		t.Fatal("filter ignored in --watch")
 	}
 }

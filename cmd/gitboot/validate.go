@@ -1,16 +1,8 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-	"io/fs"
-	"os"
-
 	"github.com/gitboot/gitboot/hclspec"
-	"github.com/gitboot/gitboot/internal/diagfmt"
-	"github.com/gitboot/gitboot/power"
 	"github.com/gitboot/gitboot/reconcile"
-	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 )
 
@@ -34,48 +26,11 @@ func newValidateCmd() *cobra.Command {
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			opts, err := loadOptions(dir, vars)
-			if err != nil {
-				return err
-			}
-			fsys, closeFS, err := openRepoDir(dir)
-			if err != nil {
-				return err
-			}
-			defer closeFS()
-			var pc hclspec.PathChecker
+			v := reconcile.ValidateCommand{Dir: dir, Vars: vars, BMCCredentials: bmcCreds, JSON: asJSON}
 			if cmd.Flags().Changed("image-root") || cmd.Flags().Changed("ipxe-dir") {
-				r, err := roots.roots()
-				if err != nil {
-					return err
-				}
-				pc = r
+				v.Roots = roots.roots
 			}
-			diags := reconcile.CheckTree(fsys, opts, pc, func(c *hclspec.Cluster) hcl.Diagnostics {
-				return power.CheckCredentialsFile(c, bmcCreds)
-			})
-			files := diagfmt.WithSources(fsys, opts.FilePrefix, opts.Parser.Files(), diags)
-			if cf := credFiles(bmcCreds); cf != nil && files != nil {
-				for k, v := range cf {
-					files[k] = v
-				}
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(diagfmt.JSON(files, diags)); err != nil {
-					return err
-				}
-			} else {
-				writeDiagnostics(cmd.ErrOrStderr(), files, diags)
-				if !diags.HasErrors() {
-					fmt.Fprintf(cmd.OutOrStdout(), "Success! The configuration in %s is valid.\n", dir)
-				}
-			}
-			if diags.HasErrors() {
-				return exitError{1}
-			}
-			return nil
+			return v.Run(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (terraform validate -json shape)")
@@ -88,14 +43,4 @@ func newValidateCmd() *cobra.Command {
 // loadOptions builds hclspec options for a repository directory.
 func loadOptions(dir string, vars []string) (hclspec.Options, error) {
 	return hclspec.OptionsFor(dir, vars)
-}
-
-// openRepoDir opens dir so that nothing read through it (file(), overlay
-// directories) can leave it, symlinks included.
-func openRepoDir(dir string) (fs.FS, func(), error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening repository: %w", err)
-	}
-	return root.FS(), func() { root.Close() }, nil
 }

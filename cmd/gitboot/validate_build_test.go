@@ -112,12 +112,16 @@ func TestValidateBuildRules(t *testing.T) {
 			"overlays/generic/etc/x.tmpl", 2, "Overlay template error", "range over a number is not allowed"},
 		{"range over a number in a variable", map[string]string{"overlays/generic/etc/x.tmpl": "{{$n := 5}}\n\n{{range $n}}x{{end}}\n"},
 			"overlays/generic/etc/x.tmpl", 3, "Overlay template error", "range over a number is not allowed"},
-		{"missing map key for some nodes", map[string]string{"overlays/generic/etc/rack.tmpl": "rack={{.Node.Tags.rack}}\n"},
-			"overlays/generic/etc/rack.tmpl", 1, "Overlay template error", `node c001: overlay generic: template: overlays/generic/etc/rack.tmpl:1:12: executing "overlays/generic/etc/rack.tmpl" at <.Node.Tags.rack>: map has no entry for key "rack"`},
+		{"fails for some nodes", map[string]string{"overlays/generic/etc/rack.tmpl": "{{if not .Node.Tags.rack}}{{fail \"no rack tag\"}}{{end}}rack={{.Node.Tags.rack}}\n"},
+			"overlays/generic/etc/rack.tmpl", 1, "Overlay template error", `node c001: overlay generic: template: overlays/generic/etc/rack.tmpl:1:28: executing "overlays/generic/etc/rack.tmpl" at <fail "no rack tag">: error calling fail: no rack tag`},
+		// Field names are checked when the template is parsed, for every
+		// node at once.
 		{"unknown field", map[string]string{"overlays/generic/etc/x.tmpl": "\n\n{{.Node.Hostname}}\n"},
-			"overlays/generic/etc/x.tmpl", 3, "Overlay template error", "can't evaluate field Hostname"},
+			"overlays/generic/etc/x.tmpl", 3, "Template error", "can't evaluate field Hostname in type TemplateNode"},
+		{"misspelt field", map[string]string{"overlays/generic/etc/x.tmpl": "{{if .Node.Tags.x}}x{{end}}\n{{range .Cluster.Nodes}}\n{{.Nmae}}{{end}}\n"},
+			"overlays/generic/etc/x.tmpl", 3, "Template error", "can't evaluate field Nmae in type TemplateNode (its fields: Name, "},
 		{"template action", map[string]string{"overlays/generic/etc/x.tmpl": "{{template \"x\"}}\n"},
-			"overlays/generic/etc/x.tmpl", 1, "Overlay template error", "{{template}} is not allowed"},
+			"overlays/generic/etc/x.tmpl", 1, "Template error", "{{template}} is not allowed"},
 		{"output over 64 MiB", map[string]string{"overlays/generic/etc/x.tmpl": strings.Repeat("{{range $.Cluster.Nodes}}", 7) + "{{printf \"%0999999d\" 0}}" + strings.Repeat("{{end}}", 7)},
 			"overlays/generic/etc/x.tmpl", 1, "Overlay template error", "output larger than 64 MiB"},
 		{"two files write one name", map[string]string{"overlays/generic/etc/motd.tmpl": "hi {{.Node.Name}}\n"},
@@ -129,8 +133,8 @@ func TestValidateBuildRules(t *testing.T) {
 			"main.hcl", 16, "Overlay error", `file "etc/*/motd" matches no file or directory of the overlay`},
 		{"one of two servers", map[string]string{
 			"servers.hcl":                 "server \"backup\" {\n  address = \"10.99.0.2\"\n}\n",
-			"overlays/generic/etc/s.tmpl": "{{if ne .Server.Name \"head\"}}\n{{.Server.Port}}{{end}}\n"},
-			"overlays/generic/etc/s.tmpl", 2, "Overlay template error", "can't evaluate field Port"},
+			"overlays/generic/etc/s.tmpl": "{{if ne .Server.Name \"head\"}}\n{{fail \"not head\"}}{{end}}\n"},
+			"overlays/generic/etc/s.tmpl", 2, "Overlay template error", "not head"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			repo := buildRepo(t, c.files)
@@ -162,7 +166,9 @@ func TestValidateBuildRulesPass(t *testing.T) {
 	repo := buildRepo(t, map[string]string{
 		"overlays/generic/etc/hostname.tmpl": "{{.Node.Name}}\n",
 		"overlays/generic/etc/rack.tmpl":     "{{with index .Node.Tags \"rack\"}}rack={{.}}{{end}}\n",
-		"overlays/generic/etc/hosts.tmpl":    "{{range .Cluster.Nodes}}{{.IP}} {{.Name}}\n{{end}}",
+		// c001 has no rack tag: it renders empty.
+		"overlays/generic/etc/rack2.tmpl": "{{if .Node.Tags.rack}}rack={{.Node.Tags.rack}}{{end}}{{.Node.Tags.rack | default \"none\"}}\n",
+		"overlays/generic/etc/hosts.tmpl": "{{range .Cluster.Nodes}}{{.IP}} {{.Name}}\n{{end}}",
 	})
 	if code, res, human := validateJSON(t, repo); code != 0 || !res.Valid {
 		t.Fatalf("exit %d:\n%s", code, human)

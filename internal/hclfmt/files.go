@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitboot/gitboot/internal/atomicfile"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/pflag"
 )
 
 // Options are the flags of `gitboot fmt`.
@@ -170,4 +171,47 @@ func writeAtomic(name string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil
+}
+
+// LongFlags rewrites terraform-style "-name" and "-name=value" arguments
+// to "--name..." when name is one of flags' long flags, up to "--" (gitboot
+// fmt takes -check as well as --check).
+func LongFlags(flags *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if len(name) > 1 && flags.Lookup(name) != nil {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// Run formats paths ("." when none) with opts on the given streams and
+// returns the exit status gitboot fmt ends with: 0 all formatted (or
+// rewritten), 1 a file could not be read or written, 2 a file does not
+// parse, 3 Check found unformatted files.
+func Run(opts Options, paths []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(paths) == 0 {
+		paths = []string{"."}
+	}
+	f := &Formatter{Options: opts, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	for _, p := range paths {
+		f.Path(p)
+	}
+	switch {
+	case f.ParseErrors > 0:
+		return 2
+	case f.IOErrors > 0:
+		return 1
+	case opts.Check && f.Unformatted > 0:
+		return 3
+	}
+	return 0
 }

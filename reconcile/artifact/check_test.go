@@ -18,7 +18,7 @@ func checkFS() fstest.MapFS {
 	m := repoFS()
 	m["overlays/fifo/run/pipe"] = &fstest.MapFile{Mode: fs.ModeNamedPipe | 0o644}
 	m["overlays/bigfile/srv/blob"] = &fstest.MapFile{Data: make([]byte, MaxOverlayFile+1), Mode: 0o644}
-	m["overlays/perserver/etc/s.tmpl"] = &fstest.MapFile{Data: []byte("{{if eq .Server.Name \"b\"}}\n{{.Server.Nope}}{{end}}\n"), Mode: 0o644}
+	m["overlays/perserver/etc/s.tmpl"] = &fstest.MapFile{Data: []byte("{{if eq .Server.Name \"b\"}}\n{{fail \"not on b\"}}{{end}}\n"), Mode: 0o644}
 	return m
 }
 
@@ -50,7 +50,7 @@ func TestCheckAgreesWithBuild(t *testing.T) {
 	}{
 		{"parse error", []string{"badparse"}, "overlays/badparse/etc/x.tmpl", 3, "Overlay template error", "unclosed action"},
 		{"unknown field", []string{"badexec"}, "overlays/badexec/etc/y.tmpl", 3, "Overlay template error", "can't evaluate field Nope"},
-		{"missing map key", []string{"badkey"}, "overlays/badkey/etc/z.tmpl", 1, "Overlay template error", `no entry for key "missing"`},
+		{"index out of range", []string{"badindex"}, "overlays/badindex/etc/z.tmpl", 1, "Overlay template error", "out of range"},
 		{"define and template", []string{"recursive"}, "overlays/recursive/etc/r.tmpl", 1, "Overlay template error", "not allowed"},
 		{"range over a number", []string{"rangeint"}, "overlays/rangeint/etc/r.tmpl", 1, "Overlay template error", "range over a number"},
 		{"range over a variable number", []string{"rangevar"}, "overlays/rangevar/etc/r.tmpl", 2, "Overlay template error", "range over a number"},
@@ -98,7 +98,7 @@ func TestCheckGood(t *testing.T) {
 // TestCheckReportsOnce: a template that fails for every node is one
 // diagnostic, naming the first node and how many fail.
 func TestCheckReportsOnce(t *testing.T) {
-	tc := checkCluster(t, "badkey")
+	tc := checkCluster(t, "badindex")
 	diags := Check(tc.build(), "")
 	if len(diags) != 1 {
 		t.Fatalf("%d diagnostics: %v", len(diags), diags)

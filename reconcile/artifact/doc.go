@@ -14,11 +14,16 @@
 // leaves the previous state intact, and its temporaries are removed by New).
 //
 // Overlay templates (*.tmpl, text/template, output named without the
-// suffix) see TemplateData. They may call hclspec.TemplateFuncs and the
-// text/template built-ins; missing map keys are errors. Refused, so that a
-// commit cannot make a build run forever: {{define}}, {{template}},
-// {{block}}, ranging over a number, output over 64 MiB per file, and
-// rendering longer than 20 s. Every system overlay starts with gitboot's
+// suffix) see TemplateData (hclspec's types: field names are checked when
+// a template is parsed, so validate reports a misspelt one). They may
+// call hclspec.TemplateFuncs (sprig's, without the environment, clock and
+// randomness) and the text/template built-ins; a missing map key is
+// empty. Refused, so that a commit cannot make a build run forever or
+// exhaust memory: {{define}}, {{template}}, {{block}}, ranging over a
+// number, output over 64 MiB per file, function results over 128 MiB per
+// file (templateguard.go), and rendering longer than 20 s (the render's
+// goroutine is stopped). A template's input key covers only the data it
+// reads (templatedeps.go), down to the keys of the nodes' resources. Every system overlay starts with gitboot's
 // own init overlay (builtin/init): /init (network, hostname, hooks,
 // SELinux, the agent, then the image's init), etc/gitboot/node.conf
 // rendered per node for it, gitboot-agent.service for systemd images, and

@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/gitboot/gitboot/hclspec"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -105,19 +107,23 @@ func FuzzTemplate(f *testing.F) {
 		"{{.Node.Name}}", "{{range .Cluster.Nodes}}{{.IP}} {{.Name}}\n{{end}}", "{{with .Network}}{{.Gateway}}{{end}}",
 		"{{$x := .}}{{$x.Server.URL}}", "{{range $i, $n := .Node.KernelArgs}}{{$i}}={{$n}}{{end}}", "{{if .Node.Tags.role}}{{.Node.Tags.role}}{{end}}",
 		"{{define \"a\"}}x{{end}}", "{{range 3}}{{.}}{{end}}", "{{index .Node.Tags \"rack\"}}", "{{join .Node.KernelArgs \",\"}}",
+		"{{.Node.Resources.k}}", "{{range .Cluster.Nodes}}{{.Resources.k}}{{.Image}}{{end}}", "{{with .Node}}{{.BMC.Address}}{{toJson .Resources}}{{end}}",
+		"{{range .Networks}}{{.Name}}{{end}}", "{{dig \"k\" \"-\" .Node.Resources}}", "{{$r := .Node.Resources}}{{$r.k}}",
 	} {
 		f.Add(s)
 	}
 	base := func() *TemplateData {
-		n := TemplateNode{Name: "n1", MAC: "52:54:00:00:00:01", IP: "10.0.0.1", Network: "net", Tags: map[string]string{"role": "c"}, KernelArgs: []string{"quiet"}}
-		return &TemplateData{Node: n, Network: TemplateNetwork{Name: "net", Gateway: "10.0.0.254", Prefix: 24},
+		n := TemplateNode{Name: "n1", MAC: "52:54:00:00:00:01", IP: "10.0.0.1", Network: "net", Tags: map[string]string{"role": "c"}, KernelArgs: []string{"quiet"},
+			Image: "img", Resources: hclspec.ResourceMap{"k": "v", "j": int64(1)}}
+		net := TemplateNetwork{Name: "net", Gateway: "10.0.0.254", Prefix: 24}
+		return &TemplateData{Node: n, Network: net, Networks: []TemplateNetwork{net},
 			Cluster: TemplateCluster{Nodes: []TemplateNode{n}}, Server: TemplateServer{Name: "head", URL: "http://10.0.0.254:9873"}}
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		if len(text) > 2000 {
 			return
 		}
-		tmpl, d, err := parseTemplate("t", text)
+		tmpl, d, sel, err := parseTemplateSel("t", text)
 		if err != nil {
 			return
 		}
@@ -126,10 +132,36 @@ func FuzzTemplate(f *testing.F) {
 			return
 		}
 		changes := map[deps]func(*TemplateData){
-			depNode:    func(x *TemplateData) { x.Node.Name, x.Node.IP = "other", "10.9.9.9" },
-			depNetwork: func(x *TemplateData) { x.Network.Gateway = "10.9.9.254" },
-			depCluster: func(x *TemplateData) { x.Cluster.Nodes = append(x.Cluster.Nodes, TemplateNode{Name: "zz"}) },
-			depServer:  func(x *TemplateData) { x.Server.URL = "http://elsewhere" },
+			depNode:         func(x *TemplateData) { x.Node.Name, x.Node.IP = "other", "10.9.9.9" },
+			depNetwork:      func(x *TemplateData) { x.Network.Gateway = "10.9.9.254" },
+			depCluster:      func(x *TemplateData) { x.Cluster.Nodes = append(x.Cluster.Nodes, TemplateNode{Name: "zz"}) },
+			depServer:       func(x *TemplateData) { x.Server.URL = "http://elsewhere" },
+			depNodeExtra:    func(x *TemplateData) { x.Node.Image = "other" },
+			depNodeRes:      func(x *TemplateData) { x.Node.Resources = hclspec.ResourceMap{"k": "v2", "j": int64(1)} },
+			depClusterExtra: func(x *TemplateData) { x.Cluster.Nodes[0].Image = "other" },
+			depClusterRes: func(x *TemplateData) {
+				x.Cluster.Nodes[0].Resources = hclspec.ResourceMap{"k": "v2", "j": int64(2)}
+			},
+			depNetworks: func(x *TemplateData) { x.Networks = append(x.Networks, TemplateNetwork{Name: "ib"}) },
+		}
+		if sel != resAll {
+			// A resource key the template does not read.
+			unread := func(r hclspec.ResourceMap) hclspec.ResourceMap {
+				out := hclspec.ResourceMap{"zz": "new"}
+				for k, v := range r {
+					out[k] = v
+				}
+				for _, k := range []string{"k", "j"} {
+					if !strings.Contains("\x00"+string(sel)+"\x00", "\x00"+k+"\x00") {
+						out[k] = "changed"
+					}
+				}
+				return out
+			}
+			changes[0] = func(x *TemplateData) {
+				x.Node.Resources = unread(x.Node.Resources)
+				x.Cluster.Nodes[0].Resources = unread(x.Cluster.Nodes[0].Resources)
+			}
 		}
 		for part, change := range changes {
 			if d&part != 0 {

@@ -377,7 +377,7 @@ func repoFS() fstest.MapFS {
 		"overlays/same/etc/issue":                  {Data: []byte("same for all\n"), Mode: 0o644},
 		"overlays/badparse/etc/x.tmpl":             {Data: []byte("line one\n{{.Node.Name\n"), Mode: 0o644},
 		"overlays/badexec/etc/y.tmpl":              {Data: []byte("ok\nok\n{{.Node.Nope}}\n"), Mode: 0o644},
-		"overlays/badkey/etc/z.tmpl":               {Data: []byte("{{.Node.Tags.missing}}\n"), Mode: 0o644},
+		"overlays/badindex/etc/z.tmpl":             {Data: []byte("{{index .Node.KernelArgs 99}}\n"), Mode: 0o644},
 		"overlays/recursive/etc/r.tmpl":            {Data: []byte("{{define \"r\"}}{{template \"r\" .}}{{end}}{{template \"r\" .}}"), Mode: 0o644},
 		"overlays/rangevar/etc/r.tmpl":             {Data: []byte("{{$n := 100000000000}}\n{{range $n}}{{end}}"), Mode: 0o644},
 		"overlays/rangeint/etc/r.tmpl":             {Data: []byte("{{range 100000000000}}{{end}}"), Mode: 0o644},

@@ -255,21 +255,6 @@ func renderResolv(ifs []*netIface) []byte {
 	return []byte(b.String())
 }
 
-// TemplateInterface is one of a node's interface blocks as templates see
-// it (.Node.Interfaces).
-type TemplateInterface struct {
-	Name    string
-	Type    string // ethernet | infiniband | bond | vlan
-	MAC     string // may be empty for bond and vlan
-	IP      string // empty when it has no address
-	Network string // network name
-	MTU     int    // 0: the default
-	Members []string
-	Parent  string
-	VLANID  int
-	Boot    bool // the boot NIC (its mac is the node's)
-}
-
 func templateInterfaces(n *hclspec.Node) []TemplateInterface {
 	if len(n.Interfaces) == 0 {
 		return nil

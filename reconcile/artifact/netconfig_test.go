@@ -12,7 +12,7 @@ import (
 	"github.com/gitboot/gitboot/hclspec"
 )
 
-var updateNet = flag.Bool("update", false, "rewrite the golden files under testdata/netconfig")
+var updateNet = flag.Bool("update", false, "rewrite the golden files under testdata (netconfig, builtin)")
 
 // netClusterHCL has the networks and image the netconfig tests' nodes use.
 const netClusterHCL = `

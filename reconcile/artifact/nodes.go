@@ -26,6 +26,7 @@ type dataSet struct {
 	nodeHash    map[string][32]byte
 	networks    map[string]TemplateNetwork
 	netHash     map[string][32]byte
+	more        moreData // the parts added later (templatedata.go)
 	// secure: the server serves runtime overlays in secure mode (secrets
 	// may be in them); sec decrypts the build's secrets (secrets.go).
 	secure   bool
@@ -77,6 +78,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		}
 		tn.Domain = d.networks[n.Network].Domain
 		tn.Interfaces = templateInterfaces(n)
+		d.more.addNode(&tn, n)
 		d.cluster.Nodes = append(d.cluster.Nodes, tn)
 		kh.str("node")
 		kh.str(tn.Name)
@@ -106,6 +108,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 		d.nodes[d.cluster.Nodes[i].Name] = &d.cluster.Nodes[i]
 	}
 	all.Sum(d.clusterHash[:0])
+	d.more.finish()
 	return d
 }
 
@@ -137,13 +140,16 @@ func (k *keyHasher) sum() [32]byte {
 }
 
 // depKey hashes the parts of node's data selected by d.
-func (s *dataSet) depKey(d deps, node *hclspec.Node) [32]byte {
+func (s *dataSet) depKey(d deps, res resSel, node *hclspec.Node) [32]byte {
 	var h keyHasher
-	return s.depKeyWith(&h, d, node)
+	return s.depKeyWith(&h, d, res, node)
 }
 
-func (s *dataSet) depKeyWith(h *keyHasher, d deps, node *hclspec.Node) [32]byte {
+func (s *dataSet) depKeyWith(h *keyHasher, d deps, res resSel, node *hclspec.Node) [32]byte {
 	h.buf = append(h.buf, byte(d))
+	if d&^depsOfFirstBuild != 0 {
+		s.more.depKey(h, d, res, node, s)
+	}
 	if d&depNode != 0 {
 		v := s.nodeHash[node.Name]
 		h.raw(v[:])
@@ -163,7 +169,8 @@ func (s *dataSet) depKeyWith(h *keyHasher, d deps, node *hclspec.Node) [32]byte 
 }
 
 func (s *dataSet) data(node *hclspec.Node) *TemplateData {
-	return &TemplateData{Node: *s.nodes[node.Name], Network: s.networks[node.Network], Cluster: s.cluster, Server: s.server}
+	return &TemplateData{Node: *s.nodes[node.Name], Network: s.networks[node.Network], Networks: s.nodeNetworks(node),
+		Cluster: s.cluster, Server: s.server}
 }
 
 // overlayInput is the input key of one node's system or runtime overlay:
@@ -184,7 +191,7 @@ func (s *dataSet) overlayInput(h, dk *keyHasher, kind string, ovs []*overlay, no
 	for _, ov := range ovs {
 		h.str(ov.name)
 		h.raw(ov.hash[:])
-		k := s.depKeyWith(dk, ov.deps, node)
+		k := s.depKeyWith(dk, ov.deps, ov.res, node)
 		h.raw(k[:])
 		if withCmds {
 			h.str(ov.postApply)
@@ -424,10 +431,10 @@ func assembleOverlay(ovs []*overlay, runtime bool, node *hclspec.Node, ds *dataS
 		if err != nil {
 			return nil, err
 		}
-		if f.deps&depNode != 0 {
+		if f.deps&depNodeAny != 0 {
 			return render(tmpl, data)
 		}
-		k := renderKey{f.tmpl, ds.depKey(f.deps, node)}
+		k := renderKey{f.tmpl, ds.depKey(f.deps, f.res, node)}
 		if v, ok := cache.Load(k); ok {
 			return v.([]byte), nil
 		}

@@ -20,7 +20,7 @@ var builtinFS embed.FS
 
 // builtinOverlays are the overlays `overlay "x" { builtin = "NAME" }` may
 // name. Their files are rendered like a repository overlay's.
-var builtinOverlays = map[string]bool{"hosts": true, "hostname": true, "ssh_host_keys": true}
+var builtinOverlays = map[string]bool{"hosts": true, "hostname": true, "fstab": true, "ssh_host_keys": true}
 
 // initOverlay starts every system overlay: gitboot's /init (the files in
 // builtin/init) and, added by the Builder from Config.Agent, the
@@ -42,6 +42,7 @@ type ovFile struct {
 	link string
 	tmpl *template.Template
 	deps deps
+	res  resSel // the resource keys it reads
 	// attr is what the overlay's file blocks declare for it (its mode is
 	// applied to mode already); nil when none matches.
 	attr *fileAttr
@@ -60,6 +61,7 @@ type overlay struct {
 	repo  bool   // its files are in the repository (not builtin)
 	files []ovFile
 	deps  deps     // union of its templates' deps
+	res   resSel   // union of its templates' resource keys
 	hash  [32]byte // of everything in files (names, modes, content, template text)
 	// postApply is the declared overlay's post_apply command ("": none);
 	// runtime overlay input keys include it (see overlayInput).
@@ -86,7 +88,7 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 		switch {
 		case o.Builtin != "":
 			if !builtinOverlays[o.Builtin] {
-				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are hosts, hostname, ssh_host_keys)", name, o.Builtin)
+				return nil, fmt.Errorf("overlay %s: no builtin overlay %q (there are fstab, hosts, hostname, ssh_host_keys)", name, o.Builtin)
 			}
 			fsys, root, builtin = builtinFS, "builtin/"+o.Builtin, true
 		case c.FS == nil:
@@ -163,12 +165,13 @@ func loadOverlay(c *hclspec.Cluster, name string) (*overlay, error) {
 			f.data = data
 			if strings.HasSuffix(rel, ".tmpl") {
 				f.name = strings.TrimSuffix(rel, ".tmpl")
-				t, dp, err := parseTemplate(p, string(data))
+				t, dp, rs, err := parseTemplateSel(p, string(data))
 				if err != nil {
 					return err
 				}
-				f.tmpl, f.deps = t, dp
+				f.tmpl, f.deps, f.res = t, dp, rs
 				ov.deps |= dp
+				ov.res = ov.res.union(rs)
 				if f.secrets = templateSecrets(t); f.secrets != nil {
 					sh := sha256.New()
 					if err := hashSecretInputs(c.FS, &f, func(b []byte) { sh.Write(b) }); err != nil {

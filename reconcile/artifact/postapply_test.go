@@ -98,7 +98,7 @@ func TestOverlayInputV1(t *testing.T) {
 	h.str("runtime")
 	h.str("x")
 	h.raw(ov.hash[:])
-	k := ds.depKeyWith(&dk, ov.deps, &hclspec.Node{Name: "n"})
+	k := ds.depKeyWith(&dk, ov.deps, ov.res, &hclspec.Node{Name: "n"})
 	h.raw(k[:])
 	sum := h.sum()
 	if want := hex.EncodeToString(sum[:]); got != want {

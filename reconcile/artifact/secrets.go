@@ -347,6 +347,10 @@ func (ov *overlay) secretError(f *ovFile, msg string) error {
 		le.line = f.secrets.line
 		le.err = fmt.Errorf("overlay %s: %s:%d: secret: %s", ov.name, what, f.secrets.line, msg)
 	}
+	if !ov.repo {
+		// a builtin's file is not in the repository: the overlay block is the place
+		le.file, le.line, le.atFile = "", 0, false
+	}
 	return le
 }
 

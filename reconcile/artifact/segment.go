@@ -126,7 +126,7 @@ func nodePart(ovs []*overlay) []*overlay {
 	for _, f := range init.files {
 		if f.tmpl != nil {
 			if tmpls == nil {
-				tmpls = &overlay{name: init.name, decl: init.decl, deps: init.deps, hash: init.hash}
+				tmpls = &overlay{name: init.name, decl: init.decl, deps: init.deps, res: init.res, hash: init.hash}
 			}
 			tmpls.files = append(tmpls.files, f)
 		}

@@ -166,3 +166,18 @@ func TestBuiltinSSHHostKeysRefused(t *testing.T) {
 		}
 	}
 }
+
+// Validation places the refusal at the overlay block: the builtin's
+// template is not a file of the repository.
+func TestBuiltinSSHHostKeysCheckSubject(t *testing.T) {
+	e := newSSHKeysEnv(t, "n00000")
+	diags := Check(e.cluster(t, true, nil, []string{"n00000"}), "")
+	if !diags.HasErrors() {
+		t.Fatal("ssh_host_keys as a system overlay passed validation")
+	}
+	for _, d := range diags {
+		if d.Subject != nil && strings.Contains(d.Subject.Filename, "builtin/") {
+			t.Errorf("diagnostic %q placed in %s, a file that is not in the repository", d.Detail, d.Subject.Filename)
+		}
+	}
+}

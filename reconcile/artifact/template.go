@@ -7,75 +7,35 @@ import (
 	"strings"
 	"sync/atomic"
 	"text/template"
-	"text/template/parse"
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
 )
 
-// TemplateData is what an overlay template (*.tmpl) sees as dot.
-type TemplateData struct {
-	Node    TemplateNode
-	Network TemplateNetwork
-	Cluster TemplateCluster
-	Server  TemplateServer
-}
-
-// TemplateNode is one node as templates see it.
-type TemplateNode struct {
-	Name       string
-	MAC        string
-	IP         string // empty when the node has no address
-	Network    string // network name
-	Domain     string // its network's domain
-	Tags       map[string]string
-	KernelArgs []string
-	// Interfaces are the node's interface blocks (none: nil), sorted by
-	// name.
-	Interfaces []TemplateInterface
-}
-
-// TemplateNetwork is the node's network.
-type TemplateNetwork struct {
-	Name    string
-	Subnet  string // "10.99.0.0/24"
-	Prefix  int    // 24
-	Netmask string // "255.255.255.0"
-	Gateway string
-	DNS     []string
-	Domain  string
-}
-
-// TemplateCluster holds every node of the cluster, sorted by name.
-type TemplateCluster struct {
-	Nodes []TemplateNode
-}
-
-// TemplateServer is the gitboot server the node boots from.
-type TemplateServer struct {
-	Name     string
-	Address  string
-	HTTPPort int
-	URL      string // "http://10.99.0.1:9873"
-}
+// The template data types are hclspec's, so validation checks field
+// names against the same types the renderer fills.
+type (
+	// TemplateData is what an overlay template (*.tmpl) sees as dot.
+	TemplateData = hclspec.TemplateData
+	// TemplateNode is one node as templates see it.
+	TemplateNode = hclspec.TemplateNode
+	// TemplateNetwork is a network as templates see it.
+	TemplateNetwork = hclspec.TemplateNetwork
+	// TemplateCluster holds every node of the cluster, sorted by name.
+	TemplateCluster = hclspec.TemplateCluster
+	// TemplateServer is the gitboot server the node boots from.
+	TemplateServer = hclspec.TemplateServer
+	// TemplateInterface is one of a node's interface blocks.
+	TemplateInterface = hclspec.TemplateInterface
+	// TemplateBMC is a node's BMC as templates see it.
+	TemplateBMC = hclspec.TemplateBMC
+)
 
 // Limits for rendering one template file.
 const maxRenderOutput = 64 << 20
 
 // renderTimeout bounds rendering one template file (a variable for tests).
 var renderTimeout = 20 * time.Second
-
-// deps says which parts of TemplateData a template reads; a node's overlay
-// is rebuilt only when one of those parts changes for it.
-type deps uint8
-
-const (
-	depNode deps = 1 << iota
-	depNetwork
-	depCluster
-	depServer
-	depAll = depNode | depNetwork | depCluster | depServer
-)
 
 // rangeCheckFunc is appended to every {{range}} pipeline: ranging over an
 // integer (text/template allows it since Go 1.24) could loop for hours, and
@@ -84,160 +44,69 @@ const (
 // cancelled, and a loop that writes nothing never reaches the writer's
 // check, but every loop starts a range (nested ranges over the cluster's
 // nodes, N^k iterations, start the inner range N^(k-1) times), so the
-// check runs at least once per pass of an innermost loop.
+// check runs at least once per pass of an innermost loop. The account
+// check after every function call (see accountFunc) stops it too.
 const rangeCheckFunc = "gitbootRangeCheck"
 
 // errRenderStopped ends a template whose render timed out.
 var errRenderStopped = errors.New("stopped: over its time limit")
 
-// rangeCheck is the range check of one render: it fails once stop is set.
-func rangeCheck(stop *atomic.Bool) func(v any) (any, error) {
-	return func(v any) (any, error) {
-		if stop != nil && stop.Load() {
-			return nil, errRenderStopped
-		}
-		switch reflect.ValueOf(v).Kind() {
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-			return nil, errors.New("range over a number is not allowed in overlay templates")
-		}
-		return v, nil
+// rangeCheck is rangeCheckFunc: it fails once the render's stop flag is
+// set. A nil value (a missing key of .Node.Resources) ranges as empty.
+func rangeCheck(data *TemplateData, v reflect.Value) (reflect.Value, error) {
+	if rc := renderOf(data); rc != nil && rc.stop.Load() {
+		return reflect.Value{}, errRenderStopped
 	}
+	for v.IsValid() && v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return reflect.Value{}, nil
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return reflect.Value{}, errors.New("range over a number is not allowed in overlay templates (use until)")
+	}
+	return v, nil
 }
 
-// templateFuncs are the functions validation allows too, plus the range
-// check (render binds one that can stop it).
+// templateFuncs are the functions validation allows too (one map,
+// hclspec.TemplateFuncs), plus the functions the parse tree rewrite calls
+// (render binds per-render ones in their place).
 var templateFuncs = func() template.FuncMap {
 	m := hclspec.TemplateFuncs()
-	m[rangeCheckFunc] = rangeCheck(nil)
+	m[rangeCheckFunc] = rangeCheck
+	m[accountFunc] = account
+	m[printFunc] = printValue
 	return m
 }()
 
-// parseTemplate parses one overlay template and works out what it reads.
+// parseTemplate parses one overlay template (hclspec.ParseTemplate: field
+// names checked, missing map keys empty) and works out what it reads.
 // {{define}}, {{template}} and {{block}} are refused (they allow unbounded
-// recursion), as is ranging over a number.
+// recursion), as is ranging over a number. The tree is rewritten so that a
+// render can be stopped and bounded (see rewrite).
 func parseTemplate(name, text string) (*template.Template, deps, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs).Parse(text)
+	t, d, _, err := parseTemplateSel(name, text)
+	return t, d, err
+}
+
+// parseTemplateSel is parseTemplate that also says which keys of the
+// nodes' resources the template reads (see resSel).
+func parseTemplateSel(name, text string) (*template.Template, deps, resSel, error) {
+	t, reads, err := hclspec.ParseTemplate(name, text, templateFuncs)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
-	if len(t.Templates()) > 1 {
-		return nil, 0, fmt.Errorf("template: %s: {{define}} and {{block}} are not allowed in overlay templates", name)
-	}
-	a := analyzer{name: name, tree: t.Tree}
+	rw := rewriter{tree: t.Tree}
 	if t.Tree != nil && t.Tree.Root != nil {
-		a.walk(t.Tree.Root, true)
+		rw.list(t.Tree.Root)
 	}
-	if a.err != nil {
-		return nil, 0, a.err
+	if rw.err != nil {
+		return nil, 0, "", rw.err
 	}
-	return t, a.deps, nil
-}
-
-type analyzer struct {
-	name string
-	tree *parse.Tree
-	deps deps
-	err  error
-}
-
-func (a *analyzer) fail(n parse.Node, msg string) {
-	if a.err == nil {
-		loc, _ := a.tree.ErrorContext(n)
-		a.err = fmt.Errorf("template: %s: %s", loc, msg)
-	}
-}
-
-// walk visits n; root tells whether dot is still the TemplateData.
-func (a *analyzer) walk(n parse.Node, root bool) {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
-		}
-		for _, c := range n.Nodes {
-			a.walk(c, root)
-		}
-	case *parse.ActionNode:
-		a.pipe(n.Pipe, root)
-	case *parse.IfNode:
-		a.pipe(n.Pipe, root)
-		a.walk(n.List, root)
-		a.walk(n.ElseList, root)
-	case *parse.WithNode:
-		a.pipe(n.Pipe, root)
-		a.walk(n.List, false)
-		a.walk(n.ElseList, root)
-	case *parse.RangeNode:
-		defer func() {
-			check := parse.NewIdentifier(rangeCheckFunc).SetTree(a.tree).SetPos(n.Pos)
-			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{check}})
-		}()
-		if cmds := n.Pipe.Cmds; len(cmds) > 0 {
-			last := cmds[len(cmds)-1]
-			if len(last.Args) == 1 {
-				if _, ok := last.Args[0].(*parse.NumberNode); ok {
-					a.fail(n, "range over a number is not allowed in overlay templates")
-				}
-			}
-		}
-		a.pipe(n.Pipe, root)
-		a.walk(n.List, false)
-		a.walk(n.ElseList, root)
-	case *parse.TemplateNode:
-		a.fail(n, "{{template}} is not allowed in overlay templates")
-	}
-}
-
-func (a *analyzer) pipe(p *parse.PipeNode, root bool) {
-	if p == nil {
-		return
-	}
-	for _, c := range p.Cmds {
-		for _, arg := range c.Args {
-			a.arg(arg, root)
-		}
-	}
-}
-
-func (a *analyzer) arg(n parse.Node, root bool) {
-	switch n := n.(type) {
-	case *parse.FieldNode:
-		if root {
-			a.field(n.Ident[0])
-		}
-	case *parse.DotNode:
-		if root {
-			a.deps |= depAll
-		}
-	case *parse.VariableNode:
-		if n.Ident[0] == "$" {
-			if len(n.Ident) > 1 {
-				a.field(n.Ident[1])
-			} else {
-				a.deps |= depAll
-			}
-		}
-	case *parse.ChainNode:
-		a.arg(n.Node, root)
-	case *parse.PipeNode:
-		a.pipe(n, root)
-	}
-}
-
-func (a *analyzer) field(name string) {
-	switch name {
-	case "Node":
-		a.deps |= depNode
-	case "Network":
-		a.deps |= depNetwork
-	case "Cluster":
-		a.deps |= depCluster
-	case "Server":
-		a.deps |= depServer
-	default:
-		a.deps |= depAll // an error at execution; keep it conservative
-	}
+	return t, depsOf(reads), resSelOf(reads), nil
 }
 
 // errOutputTooLarge stops a template whose output grows without bound.
@@ -260,23 +129,31 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 // render executes t. A template still running after renderTimeout is
-// reported as an error, and stopped: at its next write or the next start
-// of a range (see rangeCheckFunc), whichever comes first.
+// reported as an error, and stopped: at its next write, function call or
+// start of a range (see rangeCheckFunc), whichever comes first. What its
+// function calls produce is bounded too (see renderCtx). t is not cloned
+// (a clone copies every function: most of a small render's time); the
+// guards find the render's state through the data's address.
 func render(t *template.Template, data *TemplateData) ([]byte, error) {
-	stop := new(atomic.Bool)
-	rt, err := t.Clone()
-	if err != nil {
-		return nil, fmt.Errorf("template: %s: %w", t.Name(), err)
-	}
-	rt.Funcs(template.FuncMap{rangeCheckFunc: rangeCheck(stop)})
-	out := &limitedBuffer{stop: stop}
+	// The render's own copy of the data: its address finds the render's
+	// state (see renderOf), also for a goroutine still running after the
+	// render timed out.
+	d := *data
+	rc := &renderCtx{left: maxRenderAlloc}
+	renders.Store(&d, rc)
+	out := &limitedBuffer{stop: &rc.stop}
 	done := make(chan error, 1)
-	go func() { done <- rt.Execute(out, data) }()
+	go func() {
+		err := t.Execute(out, &d)
+		renders.Delete(&d)
+		done <- err
+	}()
 	timer := time.NewTimer(renderTimeout)
 	defer timer.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
+			err = cleanRenderError(err)
 			if !strings.HasPrefix(err.Error(), "template: ") {
 				err = fmt.Errorf("template: %s: %w", t.Name(), err)
 			}
@@ -284,7 +161,7 @@ func render(t *template.Template, data *TemplateData) ([]byte, error) {
 		}
 		return out.b, nil
 	case <-timer.C:
-		stop.Store(true)
+		rc.stop.Store(true)
 		return nil, fmt.Errorf("template: %s: still running after %s (a loop?)", t.Name(), renderTimeout)
 	}
 }

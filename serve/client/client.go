@@ -1,7 +1,8 @@
-// Package client is the CLI's side of a running gitboot serve's HTTP API:
-// the running inventory, node status, applying a saved plan and checking
-// server paths (rollouts: rollout.Call; the post-receive poke:
-// githook.Poke). cmd/gitboot imports it.
+// Package client is the CLI's side of gitboot serve: its HTTP API (the
+// running inventory, node status, applying a saved plan, checking server
+// paths; rollouts: rollout.Call; the post-receive poke: githook.Poke),
+// and the commands that use it: plan and apply (against a running server
+// or a state directory) and status. cmd/gitboot parses their flags.
 package client
 
 import (

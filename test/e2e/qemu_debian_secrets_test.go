@@ -19,8 +19,9 @@ import (
 	"github.com/gitboot/gitboot/internal/sshhostkeys"
 )
 
-// mungeOwner is the munge key's owner and group on the node.
-const mungeOwner = "daemon"
+// mungeOwner is the munge key's owner and group on the node: a user
+// declared in the repository (with its private group), not the image's.
+const mungeOwner = "munge"
 
 // secretsCluster is TestQEMUDebianSecrets' repository: secure runtime
 // overlays (secrets may only be there), the builtin ssh_host_keys and a
@@ -46,6 +47,12 @@ variable "image_source" {
 
 image "debian12" {
   source = var.image_source
+}
+
+user "munge" {
+  uid   = 990
+  home  = "/nonexistent"
+  shell = "/usr/sbin/nologin"
 }
 
 overlay "facts" {
@@ -117,7 +124,8 @@ WantedBy=multi-user.target
 //     /etc/ssh/ssh_known_hosts lists both nodes' keys;
 //   - `git log -p` of the repository holds no private key;
 //   - a munge key committed as etc/munge/munge.key.age arrives decrypted,
-//     0400 and owned as its file block says;
+//     0400 munge:munge (a user declared in the repository) as its file
+//     block says;
 //   - from d2's address (a neighbour, privileged port), d1's runtime
 //     overlay is refused (403) while d2's own is served.
 func TestQEMUDebianSecrets(t *testing.T) {

@@ -1,4 +1,7 @@
-package main
+// Package profile profiles a gitboot process for measuring: a CPU
+// profile of the whole command ($GITBOOT_CPUPROFILE) and net/http/pprof
+// of a running server ($GITBOOT_PPROF).
+package profile
 
 import (
 	"fmt"
@@ -10,12 +13,12 @@ import (
 	rpprof "runtime/pprof"
 )
 
-// startProfile writes a CPU profile of the whole command to the file named
+// Start writes a CPU profile of the whole command to the file named
 // by $GITBOOT_CPUPROFILE, for measuring (bench/plan); a no-op without it.
 // $GITBOOT_PPROF=ADDR (e.g. 127.0.0.1:6060) serves net/http/pprof there
 // (CPU, heap, goroutines, and mutex and block profiles, which it enables)
 // for profiling a running server (bench/storm -pprof); never in production.
-func startProfile() func() {
+func Start() func() {
 	if addr := os.Getenv("GITBOOT_PPROF"); addr != "" {
 		servePprof(addr)
 	}
