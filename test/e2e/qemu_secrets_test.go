@@ -21,7 +21,7 @@ export PATH=/bin:/sbin
 exec </dev/console >/dev/console 2>&1
 k=/etc/munge/munge.key
 if [ -f $k ]; then
-	echo "GITBOOT-E2E-SECRET mode=$(stat -c %a $k) owner=$(stat -c %u:%g $k) content=$(cat $k) age=$(ls $k.age 2>/dev/null)"
+	echo "GITBOOT-E2E-SECRET mode=$(stat -c %a $k) owner=$(stat -c %u:%g $k) names=$(stat -c %U:%G $k) content=$(cat $k) age=$(ls $k.age 2>/dev/null)"
 else
 	echo "GITBOOT-E2E-SECRET missing"
 fi
@@ -32,8 +32,10 @@ exec /sbin/init.e2e
 // munge key committed only encrypted (overlays/generic/etc/munge/munge.key.age,
 // to the identity given by --age-identity): the node has it decrypted at
 // /etc/munge/munge.key before the image's init runs, 0400 with the file
-// block's owner (numeric: the busybox image has no munge user), and no
-// .age file; another node's secure fetch of n1's runtime overlay is refused.
+// block's owner: the munge user and its group declared in HCL (the
+// busybox image has no accounts of its own: /etc/passwd and /etc/group
+// are made from the declared ones), and no .age file; another node's
+// secure fetch of n1's runtime overlay is refused.
 func TestQEMUSecretMungeKey(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "cpio", "gzip")
@@ -60,10 +62,11 @@ func TestQEMUSecretMungeKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := strings.Replace(string(data), `address  = "10.99.0.1"`, "address  = \"10.99.0.1\"\n  secure_runtime = true", 1)
-	s = strings.Replace(s, "  source = \"overlays/generic\"\n", "  source = \"overlays/generic\"\n  file \"etc/munge/munge.key\" {\n    mode  = \"0400\"\n    owner = \"101\"\n    group = \"102\"\n  }\n", 1)
-	if s == string(data) || !strings.Contains(s, "secure_runtime") || !strings.Contains(s, "owner = \"101\"") {
+	s = strings.Replace(s, "  source = \"overlays/generic\"\n", "  source = \"overlays/generic\"\n  file \"etc/munge/munge.key\" {\n    mode  = \"0400\"\n    owner = \"munge\"\n    group = \"munge\"\n  }\n", 1)
+	if s == string(data) || !strings.Contains(s, "secure_runtime") || !strings.Contains(s, "owner = \"munge\"") {
 		t.Fatal("the lab's cluster.hcl changed: this test's edits no longer apply")
 	}
+	s += "\nuser \"munge\" {\n  uid   = 101\n  gid   = 102\n  home  = \"/nonexistent\"\n  shell = \"/sbin/nologin\"\n}\n"
 	os.WriteFile(p, []byte(s), 0o644)
 	os.MkdirAll(filepath.Join(repo, "overlays/generic/etc/munge"), 0o755)
 	os.WriteFile(filepath.Join(repo, "overlays/generic/etc/munge/munge.key.age"), ct.Bytes(), 0o644)
@@ -87,7 +90,7 @@ func TestQEMUSecretMungeKey(t *testing.T) {
 	vm, _ := l.boot(t, "n1", biosArgs(n1MAC)...)
 	re := regexp.MustCompile(`GITBOOT-E2E-SECRET [^\r\n]*`)
 	line := re.FindString(vm.console())
-	if want := "GITBOOT-E2E-SECRET mode=400 owner=101:102 content=" + plain + " age="; strings.TrimSpace(line) != want {
+	if want := "GITBOOT-E2E-SECRET mode=400 owner=101:102 names=munge:munge content=" + plain + " age="; strings.TrimSpace(line) != want {
 		t.Errorf("node's munge key: %q, want %q%s", line, want, l.report())
 	}
 	// A neighbour asking for n1's runtime overlay is refused (not n1's
