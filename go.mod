@@ -38,7 +38,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/go-task/slim-sprig/v3 v3.0.0 // indirect
+require github.com/go-task/slim-sprig/v3 v3.0.0
 
 require filippo.io/hpke v0.4.0 // indirect
 
