@@ -58,16 +58,7 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 		return appendTwoStage(dst, snap, node), node
 	}
 	mac = node.MAC
-	dst = append(dst, "# gitboot: node "...)
-	dst = appendClean(dst, node.Name)
-	dst = append(dst, ' ')
-	dst = append(dst, mac...)
-	dst = append(dst, " server "...)
-	dst = appendClean(dst, snap.Server.Name)
-	if snap.Commit != "" {
-		dst = append(dst, " commit "...)
-		dst = appendClean(dst, snap.Commit)
-	}
+	dst = appendHeader(dst, snap, node)
 	dst = append(dst, "\necho gitboot: booting "...)
 	dst = appendClean(dst, node.Name)
 	dst = append(dst, " from "...)
@@ -87,35 +78,7 @@ func AppendScript(dst []byte, snap *bootsvc.Snapshot, mac string) ([]byte, *boot
 	if !secure {
 		dst = append(dst, " initrd=runtime"...)
 	}
-	for _, a := range node.KernelArgs {
-		if a == "" {
-			continue
-		}
-		dst = append(dst, ' ')
-		dst = appendClean(dst, a)
-	}
-	dst = append(dst, " gitboot.node="...)
-	dst = appendClean(dst, node.Name)
-	dst = append(dst, " gitboot.server="...)
-	dst = appendBase(dst, &snap.Server)
-	if snap.Server.HTTPSPort > 0 {
-		dst = append(dst, " gitboot.agent=https://"...)
-		dst = netip.AddrPortFrom(snap.Server.Address, uint16(snap.Server.HTTPSPort)).AppendTo(dst)
-	}
-	dst = append(dst, " gitboot.mac="...)
-	dst = append(dst, mac...)
-	dst = append(dst, " gitboot.interval="...)
-	dst = appendInterval(dst, snap.Server.RuntimeInterval)
-	if secure {
-		dst = append(dst, " gitboot.secure=1"...)
-	}
-	if node.Root == "tmpfs" {
-		dst = append(dst, " gitboot.root=tmpfs"...)
-		if node.RootSize != "" {
-			dst = append(dst, " gitboot.root_size="...)
-			dst = appendClean(dst, node.RootSize)
-		}
-	}
+	dst = appendNodeArgs(dst, snap, node, node.Root == "tmpfs")
 	dst = appendNetArgs(dst, snap, node)
 	dst = append(dst, " || goto kernel_failed\n"...)
 
@@ -290,6 +253,59 @@ func appendNetArgs(dst []byte, snap *bootsvc.Snapshot, node *bootsvc.Node) []byt
 			dst = append(dst, ',')
 		}
 		dst = d.AppendTo(dst)
+	}
+	return dst
+}
+
+// appendHeader appends a node script's first line without its newline:
+// "# gitboot: node NAME MAC server SERVER[ commit COMMIT]".
+func appendHeader(dst []byte, snap *bootsvc.Snapshot, node *bootsvc.Node) []byte {
+	dst = append(dst, "# gitboot: node "...)
+	dst = appendClean(dst, node.Name)
+	dst = append(dst, ' ')
+	dst = append(dst, node.MAC...)
+	dst = append(dst, " server "...)
+	dst = appendClean(dst, snap.Server.Name)
+	if snap.Commit != "" {
+		dst = append(dst, " commit "...)
+		dst = appendClean(dst, snap.Commit)
+	}
+	return dst
+}
+
+// appendNodeArgs appends the node's kernel arguments and the gitboot.*
+// ones both boot kinds carry (node, server, agent, mac, interval, secure
+// and, with tmpfsRoot, the tmpfs root and its size).
+func appendNodeArgs(dst []byte, snap *bootsvc.Snapshot, node *bootsvc.Node, tmpfsRoot bool) []byte {
+	srv := &snap.Server
+	for _, a := range node.KernelArgs {
+		if a == "" {
+			continue
+		}
+		dst = append(dst, ' ')
+		dst = appendClean(dst, a)
+	}
+	dst = append(dst, " gitboot.node="...)
+	dst = appendClean(dst, node.Name)
+	dst = append(dst, " gitboot.server="...)
+	dst = appendBase(dst, srv)
+	if srv.HTTPSPort > 0 {
+		dst = append(dst, " gitboot.agent=https://"...)
+		dst = netip.AddrPortFrom(srv.Address, uint16(srv.HTTPSPort)).AppendTo(dst)
+	}
+	dst = append(dst, " gitboot.mac="...)
+	dst = append(dst, node.MAC...)
+	dst = append(dst, " gitboot.interval="...)
+	dst = appendInterval(dst, srv.RuntimeInterval)
+	if srv.SecureRuntime {
+		dst = append(dst, " gitboot.secure=1"...)
+	}
+	if tmpfsRoot {
+		dst = append(dst, " gitboot.root=tmpfs"...)
+		if node.RootSize != "" {
+			dst = append(dst, " gitboot.root_size="...)
+			dst = appendClean(dst, node.RootSize)
+		}
 	}
 	return dst
 }

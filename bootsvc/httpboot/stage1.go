@@ -22,16 +22,7 @@ func appendTwoStage(dst []byte, snap *bootsvc.Snapshot, node *bootsvc.Node) []by
 	srv := &snap.Server
 	arts := &node.Artifacts
 	secure := srv.SecureRuntime
-	dst = append(dst, "# gitboot: node "...)
-	dst = appendClean(dst, node.Name)
-	dst = append(dst, ' ')
-	dst = append(dst, mac...)
-	dst = append(dst, " server "...)
-	dst = appendClean(dst, srv.Name)
-	if snap.Commit != "" {
-		dst = append(dst, " commit "...)
-		dst = appendClean(dst, snap.Commit)
-	}
+	dst = appendHeader(dst, snap, node)
 	dst = append(dst, " (two-stage)\necho gitboot: booting "...)
 	dst = appendClean(dst, node.Name)
 	dst = append(dst, " in two stages from "...)
@@ -39,28 +30,8 @@ func appendTwoStage(dst []byte, snap *bootsvc.Snapshot, node *bootsvc.Node) []by
 	dst = append(dst, "\n:kernel\nkernel --name kernel "...)
 	dst = appendURL(dst, srv, "/kernel/", mac, -1, &arts.Kernel)
 	dst = append(dst, " initrd=stage1"...)
-	for _, a := range node.KernelArgs {
-		if a != "" {
-			dst = append(dst, ' ')
-			dst = appendClean(dst, a)
-		}
-	}
-	dst = append(dst, " gitboot.node="...)
-	dst = appendClean(dst, node.Name)
-	dst = append(dst, " gitboot.server="...)
-	dst = appendBase(dst, srv)
-	dst = append(dst, " gitboot.mac="...)
-	dst = append(dst, mac...)
-	dst = append(dst, " gitboot.interval="...)
-	dst = appendInterval(dst, srv.RuntimeInterval)
-	if secure {
-		dst = append(dst, " gitboot.secure=1"...)
-	}
-	dst = append(dst, " gitboot.root=tmpfs"...)
-	if node.RootSize != "" {
-		dst = append(dst, " gitboot.root_size="...)
-		dst = appendClean(dst, node.RootSize)
-	}
+	// The tmpfs root always: stage one streams the image into it.
+	dst = appendNodeArgs(dst, snap, node, true)
 	dst = append(dst, " gitboot.stage2="...)
 	dst = appendStage2(dst, "image", &arts.Image)
 	for i := range arts.Extra {

@@ -54,6 +54,18 @@ func TestScriptTwoStage(t *testing.T) {
 	if strings.Contains(string(got), ",runtime:") || !strings.Contains(string(got), " gitboot.secure=1") {
 		t.Errorf("secure two-stage script:\n%s", got)
 	}
+
+	// An https_port: the agent of a two-stage node is told where it is,
+	// as a one-stage node's is (without it the agent would try 9874).
+	srv := snap.Server
+	srv.HTTPSPort = 9443
+	withPort := bootsvc.NewSnapshot(srv, append([]bootsvc.Network(nil), snap.Networks...), append([]bootsvc.Node(nil), snap.Nodes...), snap.Commit)
+	for _, mac := range []string{"52:54:00:00:00:01", "52:54:00:00:00:02"} {
+		got, _ = AppendScript(nil, withPort, mac)
+		if !strings.Contains(string(got), " gitboot.agent=https://10.99.0.1:9443 gitboot.mac="+mac+" ") {
+			t.Errorf("%s's script lacks gitboot.agent:\n%s", mac, got)
+		}
+	}
 }
 
 // TestServeStage1: GET /stage1/{mac}/{hex} sends the stage-one initramfs
