@@ -7,10 +7,11 @@
 // per completed transfer, and refuses writes and every name that is not
 // one of those binaries (nothing else in the directory is served). The daemon (cmd/gitboot serve) imports it; it never imports
 // hclspec or reconcile. The protocol is its own (wire.go, listen.go,
-// transfer.go): RFC 1350 with the blksize, tsize and timeout options (RFC
-// 2347-2349); one goroutine and one connected socket per transfer, packet
-// buffers pooled, boot files sent from memory, no lookup per request
-// beyond a cached interface MTU.
+// transfer.go, loop.go): RFC 1350 with the blksize, tsize and timeout
+// options (RFC 2347-2349); one connected socket per transfer, every
+// transfer's blocks sent by one event loop (epoll, a heap of resend
+// deadlines), packet buffers pooled, boot files sent from memory, no
+// lookup per request beyond a cached interface MTU.
 package tftp
 
 import (
@@ -138,7 +139,8 @@ func (s *Server) Update(snap *bootsvc.Snapshot) {
 // until ctx is cancelled, then stops taking requests, aborts running
 // transfers at their next block, waits for them and returns nil (a client
 // that stopped answering holds it at most Timeout x (Retries+1)). Serve owns
-// conn and closes it. Each transfer runs on its own goroutine and socket.
+// conn and closes it. Each transfer has its own socket; one loop sends
+// every transfer's blocks (see loop).
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if conn == nil {
 		return errors.New("tftp: serve: nil connection")
@@ -150,7 +152,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		conn.Close()
 		return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	lp, err := newLoop(ctx)
+	if err != nil {
+		l.close()
+		return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close(); lp.stop() })
 	defer stop()
 	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
 	var wg sync.WaitGroup
@@ -164,15 +171,19 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 					continue
 				}
 				cancel()
+				lp.stop()
 				wg.Wait()
+				lp.close()
 				l.close()
 				return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
 			}
 			break
 		}
-		s.take(ctx, &wg, l, in, buf[:in.n])
+		s.take(ctx, &wg, l, lp, in, buf[:in.n])
 	}
+	lp.stop()
 	wg.Wait()
+	lp.close()
 	l.close()
 	s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
 		"transfers", s.transfers.Load(), "resent_packets", s.resent.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
@@ -182,7 +193,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 // take handles one datagram on the listening socket: a read request
 // starts a transfer, a write request is refused, anything else is a bad
 // packet (logged at a bounded rate, never answered).
-func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, in inbound, p []byte) {
+func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, lp *loop, in inbound, p []byte) {
 	req, err := parseRequest(p)
 	if err != nil {
 		s.badPkts.Add(1)
@@ -201,7 +212,7 @@ func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, in i
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := s.serveRead(ctx, req, in, maxBlock); err != nil {
+		if err := s.serveRead(ctx, lp, req, in, maxBlock); err != nil {
 			l.refuse(in, err)
 		}
 	}()
@@ -243,7 +254,7 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 // serveRead serves one read request: resolve and open the file, send it
 // from its own socket, record the transfer. An error it returns is a
 // refusal the caller sends from the refusal socket.
-func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int) error {
+func (s *Server) serveRead(ctx context.Context, lp *loop, req rq, in inbound, maxBlock int) error {
 	from, client, name := in.from, in.from.Addr(), req.file
 	key := transferKey{from: from, file: name}
 	var cur *running
@@ -290,20 +301,19 @@ func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int
 		s.refuse(t, client, name, err)
 		return err
 	}
-	conn, err := dialClient(in)
+	fd, err := dialClient(in)
 	if err != nil {
 		s.warnf("tftp: no socket for a transfer", "file", rel, "client", client, "err", err)
 		return nil
 	}
-	defer conn.Close()
 	neg := req.negotiate(src.size, maxBlock)
 	timeout := s.cfg.Timeout
 	if neg.timeout > 0 {
 		timeout = time.Duration(neg.timeout) * time.Second
 	}
 	start := time.Now()
-	tr := &transfer{conn: conn, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: cur.ack}
-	n, err := tr.run(ctx)
+	tr := &xfer{fd: fd, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: cur.ack}
+	n, err := lp.transfer(tr) // closes fd
 	node, mac := lookup(t.snap, client)
 	if err != nil {
 		var ce *clientError
@@ -329,22 +339,6 @@ func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int
 	s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
 		"duration", time.Since(start).Round(time.Millisecond), "resent", tr.resent)
 	return nil
-}
-
-// dialClient opens a transfer's socket: from the address the request came
-// to (any address when unknown), a port of its own, connected to the
-// client (the kernel drops other senders' packets, and a closed client
-// port ends the transfer at once).
-func dialClient(in inbound) (*net.UDPConn, error) {
-	network := "udp4"
-	if in.from.Addr().Is6() {
-		network = "udp6"
-	}
-	var laddr *net.UDPAddr
-	if in.local.IsValid() {
-		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(in.local, 0))
-	}
-	return net.DialUDP(network, laddr, net.UDPAddrFromAddrPort(in.from))
 }
 
 // refuse logs a refused request (rate-limited) and records it for a
