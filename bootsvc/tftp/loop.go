@@ -46,6 +46,7 @@ type xfer struct {
 	timeout time.Duration
 	retries int
 	acked   func() // called at the client's first acknowledgement
+	onSent  func() // called by the loop when the last block is acknowledged
 
 	bufp  *[]byte // pooled, or nil
 	pkt   []byte  // the packet in flight
@@ -365,6 +366,9 @@ func (l *loop) finish(x *xfer, err error) {
 	unix.Close(x.fd)
 	x.err = err
 	x.release()
+	if err == nil && x.onSent != nil {
+		x.onSent()
+	}
 	close(x.finished)
 }
 

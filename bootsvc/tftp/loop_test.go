@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +79,49 @@ func TestLoopServesManyAtOnce(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ts.running.Load() != 0 || ts.inflight.size() != 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("running %d, tracked %d after every client is done", ts.running.Load(), ts.inflight.size())
+		}
+	}
+}
+
+// TestLoopCallsOnSentOnlyForWholeFile: the loop calls onSent as it reads
+// the last block's ACK, before the transfer's goroutine is woken (the
+// TFTP stage must be recorded before the client, already on to iPXE's
+// DHCP and HTTP, is recorded at a later stage), and never for a transfer
+// the client ended.
+func TestLoopCallsOnSentOnlyForWholeFile(t *testing.T) {
+	lp, err := newLoop(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.close()
+	for _, tc := range []struct {
+		name   string
+		abort  bool
+		onSent int
+	}{{"whole file", false, 1}, {"ended by the client", true, 0}} {
+		cl := newRaw(t, 1) // only its socket: the loop's transfer talks to it
+		srv := cl.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+		fd, err := dialClient(inbound{from: srv, local: srv.Addr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		x := &xfer{fd: fd, src: source{data: []byte("0123456789"), size: 10}, neg: negotiated{blockSize: 512},
+			timeout: time.Second, retries: 1, acked: func() {}, onSent: func() { calls++ }}
+		done := make(chan error, 1)
+		go func() { _, err := lp.transfer(x); done <- err }()
+		p, err := cl.recv(5 * time.Second)
+		if err != nil || binary.BigEndian.Uint16(p) != opDATA {
+			t.Fatalf("%s: want block 1, got %q %v", tc.name, p, err)
+		}
+		if tc.abort {
+			cl.sendPeer(append([]byte{0, opERROR, 0, 0}, "no\x00"...))
+		} else {
+			cl.sendPeer(ack(1))
+		}
+		err = <-done
+		if (err != nil) != tc.abort || calls != tc.onSent {
+			t.Fatalf("%s: err %v, onSent called %d times; want error %v, %d calls", tc.name, err, calls, tc.abort, tc.onSent)
 		}
 	}
 }

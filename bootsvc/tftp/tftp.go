@@ -312,9 +312,16 @@ func (s *Server) serveRead(ctx context.Context, lp *loop, req rq, in inbound, ma
 		timeout = time.Duration(neg.timeout) * time.Second
 	}
 	start := time.Now()
-	tr := &xfer{fd: fd, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: cur.ack}
-	n, err := lp.transfer(tr) // closes fd
 	node, mac := lookup(t.snap, client)
+	tr := &xfer{fd: fd, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: cur.ack,
+		// Recorded by the loop as the last ACK comes in: the client goes
+		// on to iPXE's DHCP and HTTP at once, and a TFTP stage recorded
+		// after those (this goroutine waits for the scheduler) would put
+		// a booted node back at TFTP.
+		onSent: func() {
+			s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
+		}}
+	n, err := lp.transfer(tr) // closes fd
 	if err != nil {
 		var ce *clientError
 		if n == 0 && errors.As(err, &ce) && ce.block == 0 {
@@ -334,7 +341,6 @@ func (s *Server) serveRead(ctx context.Context, lp *loop, req rq, in inbound, ma
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.TFTPTransfer("ok", n)
 	}
-	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
 	s.resent.Add(int64(tr.resent))
 	s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
 		"duration", time.Since(start).Round(time.Millisecond), "resent", tr.resent)
