@@ -13,8 +13,9 @@ import (
 
 // loop sends the blocks of every running transfer from one goroutine: an
 // epoll set of the transfers' sockets and a heap of their resend
-// deadlines. A transfer's own goroutine (see serveRead) sets it up and
-// then only waits for its end; no goroutine is woken per block. In a boot
+// deadlines. The request's goroutine (see serveRead) sets a transfer up,
+// hands it over and returns; the loop calls the transfer's onEnd when it
+// has ended. No goroutine waits per transfer, none is woken per block. In a boot
 // storm of thousands of lock-step transfers beside HTTP downloads, a
 // goroutine per transfer waited for the scheduler at every ACK (15-95 ms a
 // block on the storm's loaded 2 cores, 52 blocks a transfer); the loop
@@ -47,6 +48,10 @@ type xfer struct {
 	retries int
 	acked   func() // called at the client's first acknowledgement
 	onSent  func() // called by the loop when the last block is acknowledged
+	// onEnd is called by the loop once the transfer has ended, its socket
+	// closed: with the bytes of the file the client acknowledged, and nil
+	// when that was the whole file. It must not block (the loop waits).
+	onEnd func(sent int64, err error)
 
 	bufp  *[]byte // pooled, or nil
 	pkt   []byte  // the packet in flight
@@ -62,8 +67,6 @@ type xfer struct {
 	wasAcked bool
 	resent   int // packets sent again after a silent wait
 
-	err      error
-	finished chan struct{}
 }
 
 func newLoop(ctx context.Context) (*loop, error) {
@@ -86,16 +89,13 @@ func newLoop(ctx context.Context) (*loop, error) {
 	return l, nil
 }
 
-// transfer runs x in the loop and returns, once it has ended, the bytes of
-// the file the client acknowledged.
-func (l *loop) transfer(x *xfer) (int64, error) {
-	x.finished = make(chan struct{})
+// start hands x to the loop, which closes x.fd and calls x.onEnd when the
+// transfer has ended.
+func (l *loop) start(x *xfer) {
 	l.mu.Lock()
 	l.adds = append(l.adds, x)
 	l.mu.Unlock()
 	l.poke()
-	<-x.finished
-	return x.sent, x.err
 }
 
 // stop aborts every running transfer, and every one added later, with a
@@ -162,10 +162,8 @@ func (l *loop) takeAdds(now time.Time) bool {
 	l.mu.Unlock()
 	for _, x := range adds {
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, x.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(x.fd)}); err != nil {
-			x.err = fmt.Errorf("epoll: %w", err)
 			unix.Close(x.fd)
-			x.release()
-			close(x.finished)
+			x.end(fmt.Errorf("epoll: %w", err))
 			continue
 		}
 		l.byFD[int32(x.fd)] = x
@@ -364,21 +362,20 @@ func (l *loop) finish(x *xfer, err error) {
 	delete(l.byFD, int32(x.fd))
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, x.fd, nil)
 	unix.Close(x.fd)
-	x.err = err
-	x.release()
-	if err == nil && x.onSent != nil {
-		x.onSent()
-	}
-	close(x.finished)
+	x.end(err)
 }
 
-// release gives x's packet buffer back to the pool.
-func (x *xfer) release() {
+// end gives x's packet buffer back to the pool and reports the end.
+func (x *xfer) end(err error) {
 	if x.bufp != nil {
 		bufPool.Put(x.bufp)
 		x.bufp = nil
 	}
 	x.pkt = nil
+	if err == nil && x.onSent != nil {
+		x.onSent()
+	}
+	x.onEnd(x.sent, err)
 }
 
 // timer is a heap entry: x is due at at, unless its deadline moved on.

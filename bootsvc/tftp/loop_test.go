@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestLoopServesManyAtOnce(t *testing.T) {
 }
 
 // TestLoopCallsOnSentOnlyForWholeFile: the loop calls onSent as it reads
-// the last block's ACK, before the transfer's goroutine is woken (the
+// the last block's ACK, before it reports the end (the
 // TFTP stage must be recorded before the client, already on to iPXE's
 // DHCP and HTTP, is recorded at a later stage), and never for a transfer
 // the client ended.
@@ -106,10 +107,11 @@ func TestLoopCallsOnSentOnlyForWholeFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		calls := 0
-		x := &xfer{fd: fd, src: source{data: []byte("0123456789"), size: 10}, neg: negotiated{blockSize: 512},
-			timeout: time.Second, retries: 1, acked: func() {}, onSent: func() { calls++ }}
 		done := make(chan error, 1)
-		go func() { _, err := lp.transfer(x); done <- err }()
+		x := &xfer{fd: fd, src: source{data: []byte("0123456789"), size: 10}, neg: negotiated{blockSize: 512},
+			timeout: time.Second, retries: 1, acked: func() {}, onSent: func() { calls++ },
+			onEnd: func(_ int64, err error) { done <- err }}
+		lp.start(x)
 		p, err := cl.recv(5 * time.Second)
 		if err != nil || binary.BigEndian.Uint16(p) != opDATA {
 			t.Fatalf("%s: want block 1, got %q %v", tc.name, p, err)
@@ -123,5 +125,35 @@ func TestLoopCallsOnSentOnlyForWholeFile(t *testing.T) {
 		if (err != nil) != tc.abort || calls != tc.onSent {
 			t.Fatalf("%s: err %v, onSent called %d times; want error %v, %d calls", tc.name, err, calls, tc.abort, tc.onSent)
 		}
+	}
+}
+
+// TestNoGoroutinePerRunningTransfer: fifty transfers in progress (each
+// client has its first block and has not acknowledged it) hold no
+// goroutine each: the loop runs them all, and their requests' goroutines
+// have returned.
+func TestNoGoroutinePerRunningTransfer(t *testing.T) {
+	r := makeRoot(t)
+	ts := startServer(t, r.dir, Config{Timeout: 30 * time.Second, MaxPerClient: 100})
+	time.Sleep(50 * time.Millisecond) // Serve and its loop are up
+	base := runtime.NumGoroutine()
+	for i := range 50 {
+		cl := newRaw(t, ts.port)
+		cl.send(request(opRRQ, bigFile, "octet"))
+		if p, err := cl.recv(10 * time.Second); err != nil || binary.BigEndian.Uint16(p) != opDATA {
+			t.Fatalf("client %d: first block: %q %v", i, p, err)
+		}
+	}
+	if got := ts.running.Load(); got != 50 {
+		t.Fatalf("%d transfers running, want 50", got)
+	}
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n = runtime.NumGoroutine(); n-base < 10 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n-base >= 10 {
+		t.Fatalf("%d goroutines more with 50 transfers running (want fewer than 10)", n-base)
 	}
 }
