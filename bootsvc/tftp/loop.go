@@ -15,12 +15,13 @@ import (
 // epoll set of the transfers' sockets and a heap of their resend
 // deadlines. The request's goroutine (see serveRead) sets a transfer up,
 // hands it over and returns; the loop calls the transfer's onEnd when it
-// has ended. No goroutine waits per transfer, none is woken per block. In a boot
-// storm of thousands of lock-step transfers beside HTTP downloads, a
-// goroutine per transfer waited for the scheduler at every ACK (15-95 ms a
-// block on the storm's loaded 2 cores, 52 blocks a transfer); the loop
-// takes every ACK that arrived since its last turn in one epoll_wait and
-// answers them all at once, with two system calls a block.
+// has ended. No goroutine waits per transfer, none is woken per block.
+// In a boot storm of thousands of lock-step transfers beside HTTP
+// downloads, a goroutine per transfer waited for the scheduler at every
+// ACK (15-95 ms a block on the storm's 2 cores, 52 blocks a transfer;
+// 1-8 ms with the loop): the loop takes every ACK that arrived since its
+// last turn in one epoll_wait and answers them all, with one read and
+// one write a block.
 type loop struct {
 	ctx  context.Context // Serve's: ended, the next block is an abort
 	epfd int
@@ -357,7 +358,7 @@ func (l *loop) waitMillis(now time.Time) int {
 }
 
 // finish ends x with err (nil: the whole file was acknowledged), closes
-// its socket and wakes its goroutine.
+// its socket and reports the end (see xfer.end).
 func (l *loop) finish(x *xfer, err error) {
 	delete(l.byFD, int32(x.fd))
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, x.fd, nil)
