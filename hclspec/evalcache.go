@@ -41,7 +41,7 @@ type EvalCache struct {
 	entries map[string]*cacheEntry
 	intern  map[string]string // strings the entries' nodes repeat, decoded once
 	unsaved int               // node blocks evaluated since the file was read or written
-	read    bool // the file holds a cache (read or written)
+	read    bool              // the file holds a cache (read or written)
 	last    CacheStats
 }
 

@@ -27,7 +27,9 @@ func PlanCommit(src Source, ref string, vars map[string]string, server string, r
 // images built there (artifact.CheckImages), so an overlay path an image
 // cannot take (a directory over one of its files or links) or an owner its
 // /etc/passwd lacks is a *ConfigError naming the overlay, the path and the
-// image, as the build would reject it.
+// image, as the build would reject it. running must then be stateDir's
+// running inventory: a node whose input keys and image content are its
+// running ones built there, and is not checked again.
 func PlanCommitState(stateDir string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
 	return PlanCommitSecrets(stateDir, nil, src, ref, vars, server, roots, running, runningData)
 }
@@ -68,11 +70,31 @@ func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref 
 		if srv != nil {
 			name = srv.Name
 		}
-		if diags := artifact.CheckImages(stateDir, cluster, name); diags.HasErrors() {
+		if diags := artifact.CheckImagesChanged(stateDir, cluster, name, builtAsRunning(running, desired)); diags.HasErrors() {
 			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}
 	return Diff(running, desired, digestOf(runningData)), nil
+}
+
+// builtAsRunning reports the nodes whose overlays running, the state
+// built on this server, built from the same input keys on the same image
+// content as desired's: nothing of theirs needs checking again
+// (artifact.CheckImagesChanged). nil when nothing runs.
+func builtAsRunning(running, desired *Inventory) func(node string) bool {
+	if running == nil {
+		return nil
+	}
+	return func(node string) bool {
+		r, ok := running.Nodes[node]
+		d, ok2 := desired.Nodes[node]
+		if !ok || !ok2 || r.SystemInput != d.SystemInput || r.RuntimeInput != d.RuntimeInput || r.Image != d.Image {
+			return false
+		}
+		ri, ok := running.Images[r.Image]
+		di, ok2 := desired.Images[d.Image]
+		return ok && ok2 && !di.Unknown && di.Input != "" && di.Input == ri.Input
+	}
 }
 
 // diagFiles parses the HCL files diags point at, so their snippets show

@@ -34,12 +34,14 @@ import (
 // overlay's or node's block, naming the first node it fails for. c must
 // be a cluster hclspec.Load returned.
 func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
-	return check(c, server, nil)
+	return check(c, server, nil, nil)
 }
 
 // check is Check; views, when not nil, gives each image's layout (nil for
-// an image whose layout is unknown), and overlays are placed on it.
-func check(c *hclspec.Cluster, server string, views func(image string) *imageView) hcl.Diagnostics {
+// an image whose layout is unknown), and overlays are placed on it. The
+// overlays of a node that built, when not nil, reports are not assembled
+// (see CheckImagesChanged).
+func check(c *hclspec.Cluster, server string, built func(node string) bool, views func(image string) *imageView) hcl.Diagnostics {
 	k := &checker{c: c, probs: map[probKey]*problem{}}
 	servers := c.Servers
 	switch {
@@ -103,6 +105,9 @@ func check(c *hclspec.Cluster, server string, views func(image string) *imageVie
 			}
 			if err := secretPlacement(sys, rt, ds.secure, ds.server.Name); err != nil {
 				k.add([]string{n.Name}, fmt.Errorf("node %s: %w", n.Name, err))
+				continue
+			}
+			if built != nil && built(n.Name) {
 				continue
 			}
 			for _, x := range []struct {

@@ -23,12 +23,27 @@ import (
 // after apply). It only reads the store: it is safe beside a running
 // server.
 func CheckImages(stateDir string, c *hclspec.Cluster, server string) hcl.Diagnostics {
+	return CheckImagesChanged(stateDir, c, server, nil)
+}
+
+// CheckImagesChanged is CheckImages for the nodes whose overlays may have
+// changed: built reports the nodes whose overlays were built on this
+// server from the same input keys on the same image content (the running
+// state's); their overlays are not assembled again, since the build that
+// made them found nothing to refuse (a one-node change then checks one
+// node). nil built: every node is checked. What Check reports of the
+// repository as a whole (an overlay that does not load, a node without an
+// image, a secret in the wrong place) is reported for every node.
+func CheckImagesChanged(stateDir string, c *hclspec.Cluster, server string, built func(node string) bool) hcl.Diagnostics {
 	b := readOnlyBuilder(stateDir)
-	known := b.recordedLayouts()
+	var known map[string]ref // read when the first node needs it
 	views := map[string]*imageView{}
-	return check(c, server, func(image string) *imageView {
+	return check(c, server, built, func(image string) *imageView {
 		v, ok := views[image]
 		if !ok {
+			if known == nil {
+				known = b.recordedLayouts()
+			}
 			v = b.recordedView(c, image, known)
 			views[image] = v
 		}
