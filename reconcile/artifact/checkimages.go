@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -87,13 +88,37 @@ func (b *Builder) readManifestImages(hexSum string) (map[string]imageRecord, err
 	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != hexSum {
 		return nil, fmt.Errorf("manifest %s is corrupt", hexSum)
 	}
-	var m struct {
-		Images map[string]imageRecord `json:"images"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
+	images, err := decodeManifestImages(data)
+	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
 	}
-	return m.Images, nil
+	return images, nil
+}
+
+// decodeManifestImages decodes a manifest's "images" and stops there: a
+// manifest (Manifest.encode) has them before its nodes, whose records it
+// then neither decodes nor scans.
+func decodeManifestImages(data []byte) (map[string]imageRecord, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object (%v)", err)
+	}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		if t == "images" {
+			var images map[string]imageRecord
+			err := d.Decode(&images)
+			return images, err
+		}
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // ErrorSubject returns where in c's HCL a build error is (a file block,
