@@ -98,6 +98,9 @@ func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading inventory: %w", err)
 	}
+	if inv, err := readInventoryCache(stateDir, data); err == nil && inv.Version == InventoryVersion {
+		return inv, data, nil
+	}
 	inv, err := DecodeInventory(data)
 	if err != nil {
 		return nil, nil, statefile.Corrupt(filepath.Join(stateDir, InventoryFile), err)
@@ -105,11 +108,13 @@ func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 	return inv, data, nil
 }
 
-// writeInventory persists data as the running inventory, atomically: a
-// crash leaves the old file or the new one, whole.
-func writeInventory(stateDir string, data []byte) error {
+// writeInventory persists data, inv's encoding, as the running
+// inventory, atomically: a crash leaves the old file or the new one,
+// whole. Its cache (InventoryCacheFile) follows.
+func writeInventory(stateDir string, inv *Inventory, data []byte) error {
 	if err := atomicfile.WriteFile(filepath.Join(stateDir, InventoryFile), data, 0o600); err != nil {
 		return fmt.Errorf("recording inventory: %w", err)
 	}
+	writeInventoryCache(stateDir, inv, data)
 	return nil
 }
