@@ -50,9 +50,13 @@ func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref 
 	if stateDir != "" {
 		cache = hclspec.OpenEvalCache(filepath.Join(stateDir, EvalCacheFile))
 	}
-	cluster, srv, desired, err := desireCommit(context.Background(), commit, vars, server, roots, cache)
+	cluster, srv, err := loadCached(context.Background(), commit, vars, server, roots, cache)
 	if err != nil {
 		return nil, err
+	}
+	desired, inputs, err := desireInputs(commit, cluster, srv, true)
+	if err != nil {
+		return nil, repoError(commit.Hash, cluster, err)
 	}
 	secret, err := AssetKeySecret(stateDir, false) // away from the server: none, keys stay unkeyed
 	if err != nil {
@@ -70,7 +74,7 @@ func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref 
 		if srv != nil {
 			name = srv.Name
 		}
-		if diags := artifact.CheckImagesChanged(stateDir, cluster, name, builtAsRunning(running, desired)); diags.HasErrors() {
+		if diags := artifact.CheckImagesChanged(stateDir, cluster, name, inputs, builtAsRunning(running, desired)); diags.HasErrors() {
 			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}

@@ -1,12 +1,12 @@
 package artifact
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -24,7 +24,7 @@ import (
 // after apply). It only reads the store: it is safe beside a running
 // server.
 func CheckImages(stateDir string, c *hclspec.Cluster, server string) hcl.Diagnostics {
-	return CheckImagesChanged(stateDir, c, server, nil)
+	return CheckImagesChanged(stateDir, c, server, nil, nil)
 }
 
 // CheckImagesChanged is CheckImages for the nodes whose overlays may have
@@ -35,62 +35,89 @@ func CheckImages(stateDir string, c *hclspec.Cluster, server string) hcl.Diagnos
 // node). nil built: every node is checked. What Check reports of the
 // repository as a whole (an overlay that does not load, a node without an
 // image, a secret in the wrong place) is reported for every node.
-func CheckImagesChanged(stateDir string, c *hclspec.Cluster, server string, built func(node string) bool) hcl.Diagnostics {
+//
+// in, when not nil, are c's Inputs for that server (ComputeInputs): their
+// template data is used again, not computed a second time.
+func CheckImagesChanged(stateDir string, c *hclspec.Cluster, server string, in *Inputs, built func(node string) bool) hcl.Diagnostics {
 	b := readOnlyBuilder(stateDir)
-	var known map[string]ref // read when the first node needs it
+	known := b.recordedLayouts() // manifests read when the first node needs one
 	views := map[string]*imageView{}
-	return check(c, server, built, func(image string) *imageView {
+	return check(c, server, checkOpts{built: built, in: in, views: func(image string) *imageView {
 		v, ok := views[image]
 		if !ok {
-			if known == nil {
-				known = b.recordedLayouts()
-			}
 			v = b.recordedView(c, image, known)
 			views[image] = v
 		}
 		return v
-	})
+	}})
 }
 
-// recordedLayouts returns the layouts the current and previous applied
-// manifests record, by image input key; none when the store has none.
-func (b *Builder) recordedLayouts() map[string]ref {
-	out := map[string]ref{}
-	a, err := b.readApplied()
-	if err != nil {
-		return out
-	}
-	for _, h := range []string{a.Previous, a.Current} {
-		if h == "" {
-			continue
+// layoutIndex is the layouts the current and previous applied manifests
+// record, by image input key (the current one's first), read one manifest
+// at a time as lookups need them.
+type layoutIndex struct {
+	b      *Builder
+	hexes  []string // the manifests not read yet, current first
+	layout map[string]ref
+}
+
+// recordedLayouts returns the index of the layouts the applied manifests
+// record; empty when the store has none.
+func (b *Builder) recordedLayouts() *layoutIndex {
+	x := &layoutIndex{b: b, layout: map[string]ref{}}
+	if a, err := b.readApplied(); err == nil {
+		for _, h := range []string{a.Current, a.Previous} {
+			if h != "" {
+				x.hexes = append(x.hexes, h)
+			}
 		}
-		images, err := b.readManifestImages(h)
+	}
+	return x
+}
+
+// lookup returns the layout recorded for an image input key.
+func (x *layoutIndex) lookup(input string) (ref, bool) {
+	for {
+		if r, ok := x.layout[input]; ok {
+			return r, true
+		}
+		if len(x.hexes) == 0 {
+			return ref{}, false
+		}
+		h := x.hexes[0]
+		x.hexes = x.hexes[1:]
+		images, err := x.b.readManifestImages(h)
 		if err != nil {
 			continue
 		}
 		for _, rec := range images {
-			if rec.Layout.Hex != "" {
-				out[rec.Input] = rec.Layout
+			if _, ok := x.layout[rec.Input]; !ok && rec.Layout.Hex != "" {
+				x.layout[rec.Input] = rec.Layout
 			}
 		}
 	}
-	return out
 }
 
-// readManifestImages is readManifest's Images alone: decoding no node
-// record, it costs a third of reading the whole manifest at 10,000 nodes
-// (a plan reads two).
+// readManifestImages is readManifest's Images alone: it decodes no node
+// record and holds no more of the file than a read buffer (the rest is
+// only hashed, to check the manifest against its name).
 func (b *Builder) readManifestImages(hexSum string) (map[string]imageRecord, error) {
-	data, err := os.ReadFile(b.manifestPath(hexSum))
+	f, err := os.Open(b.manifestPath(hexSum))
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
 	}
-	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != hexSum {
+	defer f.Close()
+	h := sha256.New()
+	r := io.TeeReader(f, h)
+	images, derr := decodeManifestImages(r)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != hexSum {
 		return nil, fmt.Errorf("manifest %s is corrupt", hexSum)
 	}
-	images, err := decodeManifestImages(data)
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
+	if derr != nil {
+		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, derr)
 	}
 	return images, nil
 }
@@ -98,8 +125,8 @@ func (b *Builder) readManifestImages(hexSum string) (map[string]imageRecord, err
 // decodeManifestImages decodes a manifest's "images" and stops there: a
 // manifest (Manifest.encode) has them before its nodes, whose records it
 // then neither decodes nor scans.
-func decodeManifestImages(data []byte) (map[string]imageRecord, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
+func decodeManifestImages(r io.Reader) (map[string]imageRecord, error) {
+	d := json.NewDecoder(r)
 	if t, err := d.Token(); err != nil || t != json.Delim('{') {
 		return nil, fmt.Errorf("not a JSON object (%v)", err)
 	}

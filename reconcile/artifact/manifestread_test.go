@@ -1,6 +1,8 @@
 package artifact
 
 import (
+	"bytes"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -44,10 +46,27 @@ func TestManifestPartialReads(t *testing.T) {
 		t.Fatalf("the manifest names %d artifacts", len(want))
 	}
 
+	// A manifest whose text is not its name's (a node record changed) is
+	// refused, though its images still decode.
+	data, err := os.ReadFile(r.ManifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(data, []byte(`"system_input":"`), []byte(`"system_input":"0`), 1)
+	if err := os.WriteFile(r.ManifestPath, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.readManifestImages(h); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("images of a damaged manifest: %v, want corrupt", err)
+	}
+	if _, _, err := b.manifestRefs(h); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("digests of a damaged manifest: %v, want corrupt", err)
+	}
+
 	// Another order of fields, and spaces: still found.
 	other := []byte(`{"nodes": {"a": {"system": {"sha256" : "` + strings.Repeat("a", 64) + `", "size": 1}}},` +
 		` "images": {"i": {"input": "x", "kind": "dir"}}}`)
-	imgs, err := decodeManifestImages(other)
+	imgs, err := decodeManifestImages(bytes.NewReader(other))
 	if err != nil || imgs["i"].Input != "x" {
 		t.Errorf("images after the nodes: %+v %v", imgs, err)
 	}

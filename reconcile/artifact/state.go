@@ -245,7 +245,7 @@ func (b *Builder) manifestRefs(hexSum string) (map[string]bool, map[string]image
 	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != hexSum {
 		return nil, nil, fmt.Errorf("manifest %s is corrupt", hexSum)
 	}
-	images, err := decodeManifestImages(data)
+	images, err := decodeManifestImages(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
 	}
