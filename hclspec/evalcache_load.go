@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -232,10 +233,15 @@ func sortedKeysOf(m map[string]string) []string {
 // and the files it read are the same, else parsed and decoded (and
 // cached when it can be). false: the load must be done without the cache.
 func (l *loader) nodeChunk(s *cacheSession, rec *recordFS, global string, ch chunk) bool {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%q\x00", global, ch.file)
-	h.Write(ch.src)
-	key := hex.EncodeToString(h.Sum(nil))
+	// sha256 of global, NUL, the quoted file name, NUL and the text.
+	buf := append(l.keyBuf[:0], global...)
+	buf = append(buf, 0)
+	buf = strconv.AppendQuote(buf, ch.file)
+	buf = append(buf, 0)
+	buf = append(buf, ch.src...)
+	l.keyBuf = buf
+	sum := sha256.Sum256(buf)
+	key := hex.EncodeToString(sum[:])
 	if e, ok := s.c.entries[key]; ok && depsHold(rec, e.Deps) {
 		// An entry that does not decode (a damaged file whose checksum
 		// still matched) is a miss: the block is evaluated again.

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -150,5 +151,44 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(name, false)
+	}
+}
+
+// ReadInventoryHead reads the variables and server block of the running
+// inventory without its nodes; a plan made with a head whose whole
+// inventory has since changed (another server block or other variables)
+// fails with ErrRunningChanged, never a plan against a mix of the two.
+func TestReadInventoryHead(t *testing.T) {
+	e := newRecEnv(t)
+	if head, err := ReadInventoryHead(e.state); head != nil || err != nil {
+		t.Fatalf("nothing applied: %+v %v", head, err)
+	}
+	commit := e.repo.commit(baseFiles(), "first")
+	e.mustApply(commit)
+	running, data := e.rec.Running()
+	head, err := ReadInventoryHead(e.state)
+	if err != nil || head.Server.Name != "head" || head.Commit != commit || head.Nodes != nil || !reflect.DeepEqual(head.Server, running.Server) {
+		t.Fatalf("head %+v %v", head, err)
+	}
+	plan := func(head *Inventory) error {
+		_, err := PlanCommitRunning(e.state, nil, e.repo.source(), "main", e.vars, "", nil, head, func() (*Inventory, []byte, error) { return running, data, nil })
+		return err
+	}
+	if err := plan(head); err != nil {
+		t.Fatalf("head of the running inventory: %v", err)
+	}
+	other := *head
+	other.Vars = map[string]string{"image": "/elsewhere"}
+	if err := plan(&other); !errors.Is(err, ErrRunningChanged) {
+		t.Errorf("other variables: %v, want ErrRunningChanged", err)
+	}
+	if err := plan(nil); !errors.Is(err, ErrRunningChanged) {
+		t.Errorf("no head, an inventory: %v, want ErrRunningChanged", err)
+	}
+	if err := os.WriteFile(filepath.Join(e.state, InventoryFile), []byte(`{"version": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadInventoryHead(e.state); err == nil {
+		t.Error("a damaged inventory's head was read")
 	}
 }

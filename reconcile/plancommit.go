@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"maps"
 	"path/filepath"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -39,12 +41,30 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 // else the state directory's (none there: not checked, the server's build
 // will).
 func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
+	return PlanCommitRunning(stateDir, ageIdentities, src, ref, vars, server, roots, running, func() (*Inventory, []byte, error) {
+		return running, runningData, nil
+	})
+}
+
+// ErrRunningChanged is PlanCommitRunning's error when the running
+// inventory read is not the one whose head the plan was made with.
+var ErrRunningChanged = errors.New("the running inventory changed while the plan was made")
+
+// PlanCommitRunning is PlanCommitSecrets with the running inventory read
+// while the commit is evaluated (the second CPU's work): head is its head
+// (ReadInventoryHead; nil when nothing runs), the server block it names
+// taken when server is "", and running returns the whole inventory and
+// its encoding. When the inventory running returns has other variables or
+// another server block name than head (it was applied meanwhile), the
+// error is ErrRunningChanged: plan again.
+func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker,
+	head *Inventory, running func() (*Inventory, []byte, error)) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
 	}
-	if server == "" && running != nil {
-		server = running.Server.Name
+	if server == "" && head != nil {
+		server = head.Server.Name
 	}
 	var cache *hclspec.EvalCache
 	if stateDir != "" {
@@ -69,16 +89,23 @@ func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref 
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}
+	run, runningData, err := running()
+	if err != nil {
+		return nil, err
+	}
+	if (head == nil) != (run == nil) || head != nil && (head.Server.Name != run.Server.Name || !maps.Equal(head.Vars, run.Vars)) {
+		return nil, ErrRunningChanged
+	}
 	if stateDir != "" {
 		name := ""
 		if srv != nil {
 			name = srv.Name
 		}
-		if diags := artifact.CheckImagesChanged(stateDir, cluster, name, inputs, builtAsRunning(running, desired)); diags.HasErrors() {
+		if diags := artifact.CheckImagesChanged(stateDir, cluster, name, inputs, builtAsRunning(run, desired)); diags.HasErrors() {
 			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}
-	return Diff(running, desired, digestOf(runningData)), nil
+	return Diff(run, desired, digestOf(runningData)), nil
 }
 
 // builtAsRunning reports the nodes whose overlays running, the state
