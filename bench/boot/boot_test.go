@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,7 +76,7 @@ func TestAnalyseUEFI(t *testing.T) {
 		{T: s(10), Kind: "http-syn"}, {T: s(25), Kind: "http-srv"},
 		{T: s(40.5), Kind: "http-srv"}, // /init talking to the server
 	}
-	r := analyse(buf, ends, stamps, pkts, t0, "uefi")
+	r := analyse(markerRE, buf, ends, stamps, pkts, t0, "uefi")
 	want := map[string]float64{"firmware": 2, "fw_dhcp": 4, "tftp": 0.5, "ipxe_start": 2.5, "dhcp": 1, "http": 15, "kernel": 15, "init": 1}
 	sum := 0.0
 	for p, v := range want {
@@ -116,5 +117,27 @@ func TestSummaryFailedBoot(t *testing.T) {
 	}
 	if s.Firmware["gitboot/bios"] != 5 {
 		t.Errorf("firmware median %v, want 5", s.Firmware["gitboot/bios"])
+	}
+}
+
+// TestExecMarker: a large image's boot ends at gitboot's /init's exec
+// line, which the /init script prints with its uptime.
+func TestExecMarker(t *testing.T) {
+	line := []byte("gitboot init: hostname d1\r\ngitboot init: exec /sbin/init (18.70 s after the kernel started)\r\n")
+	t0 := time.Unix(100, 0)
+	at, up, ok := marked(execMarkerRE, line, []int{len(line)}, []time.Time{t0})
+	if !ok || up != 18.70 || !at.Equal(t0) {
+		t.Fatalf("marked = %v %v %v, want %v 18.70 true", at, up, ok, t0)
+	}
+	if _, _, ok := marked(execMarkerRE, []byte("gitboot init: exec /sbin/init\n"), []int{30}, []time.Time{t0}); ok {
+		t.Fatal("a line without the uptime matched")
+	}
+	// The /init script prints it so.
+	src, err := os.ReadFile("../../reconcile/artifact/builtin/init/init")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(src, []byte(`say "exec $TARGET${up:+ (${up} s after the kernel started)}"`)) {
+		t.Fatal("the /init script's exec line changed: update execMarkerRE")
 	}
 }

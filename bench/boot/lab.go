@@ -54,18 +54,18 @@ func (p *proc) tail() string {
 // qemuArgs are the QEMU arguments of mode, as test/e2e boots them
 // (TCG, one CPU, virtio-net on the lab's tap; BIOS through the NIC's iPXE
 // ROM, UEFI through OVMF's own PXE client and snponly.efi by TFTP).
-func (l *lab) qemuArgs(dir, mode string, n node) ([]string, error) {
+func (l *lab) qemuArgs(dir string, img *bootImage, mode string, n node) ([]string, error) {
 	args := []string{"-accel", "tcg", "-smp", "1", "-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-netdev", "tap,id=n0,ifname=" + l.Tap + ",script=no,downscript=no"}
 	if mode == "bios" {
-		return append(args, "-machine", "pc", "-m", "384", "-no-reboot", "-boot", "n",
+		return append(args, "-machine", "pc", "-m", img.memBIOS, "-no-reboot", "-boot", "n",
 			"-device", "virtio-net-pci,netdev=n0,mac="+n.mac), nil
 	}
 	vars := filepath.Join(dir, "OVMF_VARS-"+l.Tap+".fd")
 	if err := benchenv.Run("cp", ovmfVars, vars); err != nil {
 		return nil, err
 	}
-	return append(args, "-machine", "q35", "-m", "512",
+	return append(args, "-machine", "q35", "-m", img.memUEFI,
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+ovmfCode,
 		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
 		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n",
@@ -77,28 +77,31 @@ const captureFilter = "udp port 67 or udp port 68 or tcp port 9873"
 
 // boot powers on mode's node in this lab, waits for the marker and
 // returns the boot's times. The serial log and packets are kept in dir.
-func (l *lab) boot(ctx context.Context, dir, mode, target string, i int, deadline time.Duration) (bootResult, error) {
-	args, err := l.qemuArgs(dir, mode, nodes[mode])
+func (l *lab) boot(ctx context.Context, dir string, img *bootImage, mode, target string, i int, deadline time.Duration) (bootResult, error) {
+	args, err := l.qemuArgs(dir, img, mode, nodes[mode])
 	if err != nil {
 		return bootResult{}, err
 	}
 	run, err := l.Boot(ctx, benchenv.VMBoot{
 		Args:   args,
-		Filter: captureFilter,
+		Filter: img.filter,
 		Keep:   filepath.Join(dir, fmt.Sprintf("%s-%s-%d", target, mode, i+1)),
 		Done: func(buf []byte, ends []int, stamps []time.Time) bool {
-			_, _, ok := marked(buf, ends, stamps)
+			_, _, ok := marked(img.marker, buf, ends, stamps)
 			return ok
 		},
 		Every:    50 * time.Millisecond,
 		Deadline: deadline,
-		Exited:   "without the marker " + marker,
-		Missing:  "no " + marker + " line on the serial console",
+		Exited:   "without the marker " + img.marker.String(),
+		Missing:  "no " + img.marker.String() + " line on the serial console",
 	})
 	if err != nil {
 		return bootResult{}, err
 	}
-	res := analyse(run.Console, run.Ends, run.Stamps, run.Packets, run.Start, mode)
+	res := analyse(img.marker, run.Console, run.Ends, run.Stamps, run.Packets, run.Start, mode)
+	if img.large {
+		res.HTTPPackets = 0 // the capture keeps only SYN, FIN and PSH
+	}
 	res.Target, res.Mode, res.Boot = target, mode, i+1
 	return res, nil
 }

@@ -63,8 +63,9 @@ func main() {
 	parallel := flag.Bool("parallel", true, "boot each round's gitboot and reference VMs at the same time (each pair sees the same load; false: one after the other)")
 	packing := flag.String("reference-packing", packingClassic, "what the reference serves: classic (one gzip initrd, the image with its /boot, as gitboot packed before zstd and exclude: measures packing and servers) or same (gitboot's own initrds concatenated: measures the servers alone)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
+	image := flag.String("image", imageBusybox, "what the nodes boot: busybox (made for the run, 1.3 MB packed: measures servers and iPXE), debian (the real Debian 12 image with its /boot, scripts/debian-image.sh's unpruned tar) or an image tar file")
 	flag.Parse()
-	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel, packing: *packing}
+	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel, packing: *packing, image: *image}
 	benchenv.Main("boot", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -75,6 +76,7 @@ type config struct {
 	deadline       time.Duration
 	keep, parallel bool
 	packing        string
+	image          string // -image
 }
 
 func split(s string) []string {
@@ -123,9 +125,9 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	image := filepath.Join(dir, "images", "image")
-	if err := makeImage(image, kernel); err != nil {
-		return nil, fmt.Errorf("making the test image: %w", err)
+	img, err := prepareImage(dir, root, cfg.image, kernel)
+	if err != nil {
+		return nil, err
 	}
 	repo := filepath.Join(dir, "lab")
 	if err := benchenv.Run("cp", "-r", filepath.Join(root, "examples", "lab"), repo); err != nil {
@@ -142,7 +144,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	}
 	defer g.Close()
 	serve, err := g.start(filepath.Join(dir, "serve.log"), cfg.bin, "serve", "--repo", repo,
-		"--state", filepath.Join(dir, "state"), "--var", "image_source="+image, "--image-root", filepath.Dir(image))
+		"--state", filepath.Join(dir, "state"), "--var", "image_source="+img.source, "--image-root", filepath.Dir(img.source))
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +152,10 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err := g.WaitHTTP(ctx, httpBase+"/healthz", 90*time.Second, 200*time.Millisecond); err != nil {
 		return nil, fmt.Errorf("gitboot serve did not become ready: %w\n%s", err, serve.tail())
 	}
-	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Modes: cfg.modes, Targets: cfg.targets,
+	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Modes: cfg.modes, Targets: cfg.targets, Image: cfg.image,
 		Kernel: filepath.Base(kernel), QEMU: benchenv.Version("qemu-system-x86_64", "--version"), Medians: map[string]float64{},
 		Ratio: map[string]float64{}, Phases: map[string]map[string]float64{}}
-	ref, err := prepareReference(ctx, g, dir, image, cfg.packing, cfg.modes)
+	ref, err := prepareReference(ctx, g, dir, img.bootDir, cfg.packing, cfg.modes)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 				if tg == "reference" {
 					l = r
 				}
-				run := func() { res[j], errs[j] = l.boot(ctx, dir, mode, tg, i, cfg.deadline) }
+				run := func() { res[j], errs[j] = l.boot(ctx, dir, img, mode, tg, i, cfg.deadline) }
 				if !cfg.parallel {
 					run()
 					continue

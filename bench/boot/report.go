@@ -78,8 +78,8 @@ func (r bootResult) phaseLine() string {
 
 // marked finds the marker line in the console output: when it arrived and
 // the kernel's uptime it states.
-func marked(raw []byte, ends []int, stamps []time.Time) (t time.Time, uptime float64, ok bool) {
-	m := markerRE.FindSubmatchIndex(raw)
+func marked(re *regexp.Regexp, raw []byte, ends []int, stamps []time.Time) (t time.Time, uptime float64, ok bool) {
+	m := re.FindSubmatchIndex(raw)
 	if m == nil {
 		return t, 0, false
 	}
@@ -91,9 +91,9 @@ func marked(raw []byte, ends []int, stamps []time.Time) (t time.Time, uptime flo
 }
 
 // analyse splits a boot that reached the marker into phases.
-func analyse(raw []byte, ends []int, stamps []time.Time, pkts []packet, start time.Time, mode string) bootResult {
+func analyse(marker *regexp.Regexp, raw []byte, ends []int, stamps []time.Time, pkts []packet, start time.Time, mode string) bootResult {
 	buf := escRE.ReplaceAllFunc(raw, func(b []byte) []byte { return []byte(strings.Repeat(" ", len(b))) })
-	mt, _, _ := marked(raw, ends, stamps)
+	mt, _, _ := marked(marker, raw, ends, stamps)
 	res := bootResult{Seconds: benchenv.Round(mt.Sub(start).Seconds()), Phases: map[string]float64{}}
 	type event struct {
 		phase string
@@ -195,8 +195,10 @@ type summary struct {
 	Modes   []string `json:"modes"`
 	Targets []string `json:"targets"`
 	Kernel  string   `json:"kernel"`
-	QEMU    string   `json:"qemu"`
-	Peers   string   `json:"peers,omitempty"`
+	// Image is what the nodes booted (-image).
+	Image string `json:"image"`
+	QEMU  string `json:"qemu"`
+	Peers string `json:"peers,omitempty"`
 	// Packing is what the reference served (-reference-packing).
 	Packing string                        `json:"reference_packing"`
 	Sizes   map[string]int64              `json:"artifact_bytes"`
