@@ -39,8 +39,9 @@ type EvalCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
-	unsaved int  // node blocks evaluated since the file was read or written
-	read    bool // the file holds a cache (read or written)
+	intern  map[string]string // strings the entries' nodes repeat, decoded once
+	unsaved int               // node blocks evaluated since the file was read or written
+	read    bool              // the file holds a cache (read or written)
 	last    CacheStats
 }
 
@@ -49,12 +50,18 @@ type CacheStats struct {
 	Hits, Misses int
 }
 
-// cacheEntry is one node block's resolved nodes.
+// cacheEntry is one node block's resolved nodes, at the place its chunk
+// had when they were evaluated (entryNodes moves them to where it is now).
 type cacheEntry struct {
 	File            string // the file's display name
 	Line, Byte, End int    // where the block's chunk started (line, byte) and ended (byte)
-	Nodes           []*Node
-	Deps            map[string]string // repository path -> fileDigest, read by the block's expressions
+	// Nodes are the nodes, decoded; nil until first used in place when
+	// the entry was read from the file (raw).
+	Nodes []*Node
+	Deps  map[string]string // repository path -> fileDigest, read by the block's expressions
+	// raw is the nodes' encoding as the file holds it (encodeNodes), nil
+	// for an entry evaluated by this process.
+	raw []byte
 }
 
 // saveAfter is how many node blocks evaluated since the cache file was
@@ -63,10 +70,12 @@ const saveAfter = 64
 
 // cacheFormat names the encoding and the key scheme; a change of either
 // must change it.
-const cacheFormat = "gitboot-evalcache/4" // 3: Node.Users; 4: Node.Resources
+const cacheFormat = "gitboot-evalcache/5" // 3: Node.Users; 4: Node.Resources; 5: nodes length-prefixed, checksum
 
 // NewEvalCache returns an empty cache kept in memory only.
-func NewEvalCache() *EvalCache { return &EvalCache{entries: map[string]*cacheEntry{}} }
+func NewEvalCache() *EvalCache {
+	return &EvalCache{entries: map[string]*cacheEntry{}, intern: map[string]string{}}
+}
 
 // OpenEvalCache returns the cache kept in the file path: empty when the
 // file is missing or unreadable (a cache is never a reason to fail). Save
@@ -78,20 +87,24 @@ func OpenEvalCache(path string) *EvalCache {
 	if err != nil {
 		return c
 	}
-	if entries, err := decodeEntries(data); err == nil {
+	if entries, err := decodeEntries(data, c.intern); err == nil {
 		c.entries, c.read = entries, true
 	}
 	return c
 }
 
 // Save writes the cache to its file (atomically) when the file holds none
-// or once the loads since it was read or last saved evaluated or moved at
-// least saveAfter node blocks (fewer cost less to do again than to write
-// the file); a cache in memory only is not written.
-func (c *EvalCache) Save() error {
+// or once the loads since it was read or last saved evaluated at least
+// saveAfter node blocks (fewer cost less to do again than to write the
+// file); a cache in memory only is not written. Blocks that only moved
+// need no write: an entry is moved to where its block is when it is used.
+func (c *EvalCache) Save() error { return c.save(false) }
+
+// save is Save; force writes the file whatever the loads evaluated.
+func (c *EvalCache) save(force bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.path == "" || (c.read && c.unsaved < saveAfter) {
+	if c.path == "" || (!force && c.read && c.unsaved < saveAfter) {
 		return nil
 	}
 	if err := atomicfile.WriteFile(c.path, encodeEntries(c.entries), 0o600); err != nil {
@@ -115,7 +128,6 @@ type cacheSession struct {
 	c     *EvalCache
 	live  map[string]*cacheEntry
 	stats CacheStats
-	moves int // hits kept at a new place (worth writing, as misses are)
 }
 
 func (c *EvalCache) begin() *cacheSession {
@@ -129,7 +141,7 @@ func (s *cacheSession) end(keep bool) {
 	if !keep {
 		return
 	}
-	s.c.unsaved += s.stats.Misses + s.moves
+	s.c.unsaved += s.stats.Misses
 	s.c.entries = s.live
 	s.c.last = s.stats
 }

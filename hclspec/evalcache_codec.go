@@ -1,6 +1,8 @@
 package hclspec
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,17 +14,26 @@ import (
 
 // The evaluation cache's file: cacheFormat and a newline, then the entries
 // in a compact binary encoding (varints and length-prefixed strings),
-// several times faster to read than gob's at 10,000 nodes. Nodes with
-// interface blocks are never cached, so Interfaces is not encoded.
+// several times faster to read than gob's at 10,000 nodes, then the
+// sha256 of everything before it (a damaged file is no cache). Each
+// entry's nodes are one length-prefixed string, decoded only when a load
+// uses the entry (entryNodes) and written back as they were read: reading
+// and writing the file costs a copy, not a decode and an encode of every
+// node. Nodes with interface blocks are never cached, so Interfaces is not
+// encoded.
 
 // encodeEntries encodes the cache's entries, sorted by key.
 func encodeEntries(entries map[string]*cacheEntry) []byte {
 	keys := make([]string, 0, len(entries))
-	for k := range entries {
+	size := 64
+	for k, e := range entries {
 		keys = append(keys, k)
+		size += len(k) + len(e.raw) + 64
 	}
 	sort.Strings(keys)
-	b := append([]byte(cacheFormat), '\n')
+	b := make([]byte, 0, size)
+	b = append(b, cacheFormat...)
+	b = append(b, '\n')
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		e := entries[k]
@@ -32,10 +43,21 @@ func encodeEntries(entries map[string]*cacheEntry) []byte {
 		b = binary.AppendVarint(b, int64(e.Byte))
 		b = binary.AppendVarint(b, int64(e.End))
 		b = appendMap(b, e.Deps)
-		b = binary.AppendUvarint(b, uint64(len(e.Nodes)))
-		for _, n := range e.Nodes {
-			b = appendNode(b, n)
+		raw := e.raw
+		if raw == nil {
+			raw = encodeNodes(e.Nodes)
 		}
+		b = appendString(b, string(raw))
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// encodeNodes encodes an entry's nodes (what entryNodes decodes).
+func encodeNodes(nodes []*Node) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(nodes)))
+	for _, n := range nodes {
+		b = appendNode(b, n)
 	}
 	return b
 }
@@ -125,17 +147,31 @@ type decoder struct {
 	b      []byte
 	err    error
 	intern map[string]string // repeated strings (file names, profile names) share one copy
+	// shift moves ranges inside an entry's chunk (see moved) while
+	// decoding its nodes: the block is now dLine lines and dByte bytes
+	// from where it was cached.
+	shift struct {
+		file         string
+		from, end    int
+		dLine, dByte int
+	}
 }
 
 var errCacheFormat = errors.New("not an evaluation cache of this format")
 
-// decodeEntries decodes what encodeEntries wrote.
-func decodeEntries(data []byte) (map[string]*cacheEntry, error) {
+// decodeEntries decodes what encodeEntries wrote, but for each entry's
+// nodes (raw: see entryNodes); intern is shared by the decoders of the
+// entries' nodes.
+func decodeEntries(data []byte, intern map[string]string) (map[string]*cacheEntry, error) {
 	head := cacheFormat + "\n"
-	if len(data) < len(head) || string(data[:len(head)]) != head {
+	if len(data) < len(head)+sha256.Size || string(data[:len(head)]) != head {
 		return nil, errCacheFormat
 	}
-	d := &decoder{b: data[len(head):], intern: map[string]string{}}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
+		return nil, fmt.Errorf("%w: its checksum does not match", errCacheFormat)
+	}
+	d := &decoder{b: body[len(head):], intern: intern}
 	count := d.uvarint()
 	if d.err != nil || count > uint64(len(d.b)) {
 		return nil, errCacheFormat
@@ -144,14 +180,7 @@ func decodeEntries(data []byte) (map[string]*cacheEntry, error) {
 	for i := uint64(0); i < count && d.err == nil; i++ {
 		key := d.str()
 		e := &cacheEntry{File: d.istr(), Line: d.int(), Byte: d.int(), End: d.int(), Deps: d.strMap()}
-		nodes := d.uvarint()
-		if nodes > uint64(len(d.b)) {
-			return nil, errCacheFormat
-		}
-		e.Nodes = make([]*Node, 0, nodes)
-		for j := uint64(0); j < nodes && d.err == nil; j++ {
-			e.Nodes = append(e.Nodes, d.node())
-		}
+		e.raw = d.raw()
 		entries[key] = e
 	}
 	if d.err != nil {
@@ -161,6 +190,44 @@ func decodeEntries(data []byte) (map[string]*cacheEntry, error) {
 		return nil, fmt.Errorf("%w: %d bytes after the entries", errCacheFormat, len(d.b))
 	}
 	return entries, nil
+}
+
+// entryNodes returns e's nodes as they are when its block starts at line
+// and byte now: decoded from the file's bytes (moved on the way) or e's
+// decoded nodes moved. An entry that does not decode is an error (the
+// caller evaluates the block instead).
+func entryNodes(e *cacheEntry, intern map[string]string, line, byteAt int) ([]*Node, error) {
+	dLine, dByte := line-e.Line, byteAt-e.Byte
+	if e.raw == nil {
+		out := make([]*Node, len(e.Nodes))
+		for i, n := range e.Nodes {
+			out[i] = moved(n, e.File, e.Byte, e.End, dLine, dByte)
+		}
+		return out, nil
+	}
+	if e.Nodes != nil && dLine == 0 && dByte == 0 {
+		return e.Nodes, nil
+	}
+	d := &decoder{b: e.raw, intern: intern}
+	d.shift.file, d.shift.from, d.shift.end, d.shift.dLine, d.shift.dByte = e.File, e.Byte, e.End, dLine, dByte
+	count := d.uvarint()
+	if d.err != nil || count > uint64(len(d.b)) {
+		return nil, errCacheFormat
+	}
+	nodes := make([]*Node, 0, count)
+	for j := uint64(0); j < count && d.err == nil; j++ {
+		nodes = append(nodes, d.node())
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after an entry's nodes", errCacheFormat, len(d.b))
+	}
+	if dLine == 0 && dByte == 0 {
+		e.Nodes = nodes // decoded once for the loads that find it in place
+	}
+	return nodes, nil
 }
 
 func (d *decoder) node() *Node {
@@ -296,5 +363,11 @@ func (d *decoder) rng() hcl.Range {
 	r := hcl.Range{Filename: d.istr()}
 	r.Start = hcl.Pos{Line: d.int(), Column: d.int(), Byte: d.int()}
 	r.End = hcl.Pos{Line: d.int(), Column: d.int(), Byte: d.int()}
+	if sh := &d.shift; (sh.dLine != 0 || sh.dByte != 0) && r.Filename == sh.file && r.Start.Byte >= sh.from && r.Start.Byte < sh.end {
+		r.Start.Line += sh.dLine
+		r.Start.Byte += sh.dByte
+		r.End.Line += sh.dLine
+		r.End.Byte += sh.dByte
+	}
 	return r
 }

@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -232,29 +233,27 @@ func sortedKeysOf(m map[string]string) []string {
 // and the files it read are the same, else parsed and decoded (and
 // cached when it can be). false: the load must be done without the cache.
 func (l *loader) nodeChunk(s *cacheSession, rec *recordFS, global string, ch chunk) bool {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%q\x00", global, ch.file)
-	h.Write(ch.src)
-	key := hex.EncodeToString(h.Sum(nil))
+	// sha256 of global, NUL, the quoted file name, NUL and the text.
+	buf := append(l.keyBuf[:0], global...)
+	buf = append(buf, 0)
+	buf = strconv.AppendQuote(buf, ch.file)
+	buf = append(buf, 0)
+	buf = append(buf, ch.src...)
+	l.keyBuf = buf
+	sum := sha256.Sum256(buf)
+	key := hex.EncodeToString(sum[:])
 	if e, ok := s.c.entries[key]; ok && depsHold(rec, e.Deps) {
-		dLine, dByte := ch.start.Line-e.Line, ch.start.Byte-e.Byte
-		if dLine != 0 || dByte != 0 {
-			// Kept where it is now: the next load need not move it again.
-			mv := &cacheEntry{File: e.File, Line: ch.start.Line, Byte: ch.start.Byte, End: ch.start.Byte + len(ch.src),
-				Nodes: make([]*Node, len(e.Nodes)), Deps: e.Deps}
-			for i, n := range e.Nodes {
-				mv.Nodes[i] = moved(n, e.File, e.Byte, e.End, dLine, dByte)
+		// An entry that does not decode (a damaged file whose checksum
+		// still matched) is a miss: the block is evaluated again.
+		if nodes, err := entryNodes(e, s.c.intern, ch.start.Line, ch.start.Byte); err == nil {
+			for _, n := range nodes {
+				l.nodes = append(l.nodes, n)
+				l.nodeDefs = append(l.nodeDefs, nodeDef{node: n})
 			}
-			e = mv
-			s.moves++
+			s.live[key] = e
+			s.stats.Hits++
+			return true
 		}
-		for _, n := range e.Nodes {
-			l.nodes = append(l.nodes, n)
-			l.nodeDefs = append(l.nodeDefs, nodeDef{node: n})
-		}
-		s.live[key] = e
-		s.stats.Hits++
-		return true
 	}
 	s.stats.Misses++
 	f, diags := hclsyntax.ParseConfig(ch.src, ch.file, ch.start)

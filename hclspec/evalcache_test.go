@@ -108,14 +108,39 @@ func loadCachedAndWhole(t *testing.T, c *EvalCache, files map[string]string, var
 }
 
 // A warm cache gives exactly what a whole evaluation gives, for every kind
-// of change, and hits only the node blocks the change cannot reach.
+// of change, and hits only the node blocks the change cannot reach: kept
+// in memory (serve's) and read from its file by each load (plan's, whose
+// entries are decoded, and moved, only when used).
 func TestEvalCacheSameAsWholeLoad(t *testing.T) {
-	c := NewEvalCache()
+	t.Run("memory", func(t *testing.T) {
+		c := NewEvalCache()
+		testEvalCacheSteps(t, func() *EvalCache { return c })
+	})
+	t.Run("file", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "cache")
+		var c *EvalCache
+		testEvalCacheSteps(t, func() *EvalCache {
+			if c != nil {
+				if err := c.save(true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c = OpenEvalCache(p)
+			return c
+		})
+	})
+}
+
+// testEvalCacheSteps loads a series of changes with the cache next
+// returns before each load.
+func testEvalCacheSteps(t *testing.T, next func() *EvalCache) {
+	c := next()
 	base := cacheRepo()
 	loadCachedAndWhole(t, c, base, nil)
 	if s := c.Stats(); s.Hits != 0 || s.Misses != 4 {
 		t.Fatalf("cold cache: %+v, want 4 misses", s)
 	}
+	c = next()
 	loadCachedAndWhole(t, c, base, nil)
 	if s := c.Stats(); s.Hits != 4 || s.Misses != 0 {
 		t.Fatalf("same repository again: %+v, want 4 hits", s)
@@ -161,9 +186,11 @@ func TestEvalCacheSameAsWholeLoad(t *testing.T) {
 			return with(f, "nodes.hcl", strings.Replace(f["nodes.hcl"], `"52:54:00:00:00:02"`, `"52:54:00:00:00:01"`, 1))
 		}, nil, -1, -1, nil},
 	}
+	c = next()
 	prev := loadCachedAndWhole(t, c, base, nil)
 	for _, st := range steps {
 		files := st.files(base)
+		c = next()
 		got := loadCachedAndWhole(t, c, files, st.vars)
 		if st.hits >= 0 {
 			if s := c.Stats(); s.Hits != st.hits || s.Misses != st.misses {
@@ -176,6 +203,7 @@ func TestEvalCacheSameAsWholeLoad(t *testing.T) {
 			t.Errorf("%s: %q before and after the change", st.name, st.check(got))
 		}
 		// And back: the change undone is seen too.
+		c = next()
 		loadCachedAndWhole(t, c, base, nil)
 	}
 }
@@ -236,14 +264,37 @@ func TestEvalCacheCodecCoversNode(t *testing.T) {
 		Origins: map[string]hcl.Range{"mac": {Filename: "n.hcl", Start: hcl.Pos{Line: 2, Column: 3, Byte: 20}, End: hcl.Pos{Line: 2, Column: 9, Byte: 26}}},
 		Range:   hcl.Range{Filename: "n.hcl", Start: hcl.Pos{Line: 1, Column: 6, Byte: 5}, End: hcl.Pos{Line: 1, Column: 9, Byte: 8}}}
 	in := map[string]*cacheEntry{"k": {File: "n.hcl", Line: 1, Byte: 0, End: 40, Nodes: []*Node{n}, Deps: map[string]string{"f": "absent"}}}
-	out, err := decodeEntries(encodeEntries(in))
-	if err != nil || !reflect.DeepEqual(out, in) {
-		t.Errorf("decoded %+v %v", out["k"], err)
+	out, err := decodeEntries(encodeEntries(in), map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := out["k"]
+	nodes, err := entryNodes(e, map[string]string{}, 1, 0)
+	if err != nil || !reflect.DeepEqual(nodes, in["k"].Nodes) {
+		t.Errorf("decoded %+v %v", nodes, err)
+	}
+	head := *e
+	head.Nodes, head.raw = in["k"].Nodes, nil
+	if want := *in["k"]; !reflect.DeepEqual(head, want) {
+		t.Errorf("decoded entry %+v, want %+v", head, want)
+	}
+	// Read at another place, the ranges inside its block move with it.
+	nodes, err = entryNodes(out["k"], map[string]string{}, 3, 10)
+	if err != nil || nodes[0].Origins["mac"].Start.Line != 4 || nodes[0].Range.Start.Byte != 15 {
+		t.Errorf("moved by 2 lines and 10 bytes: %+v %v", nodes, err)
 	}
 	data := encodeEntries(in)
 	for i := range data {
-		if _, err := decodeEntries(data[:i]); err == nil {
+		if _, err := decodeEntries(data[:i], map[string]string{}); err == nil {
 			t.Fatalf("a cache file cut at %d of %d bytes decoded", i, len(data))
+		}
+	}
+	// Any byte changed (a MAC, a line) is seen: the file is no cache.
+	for i := len(cacheFormat) + 1; i < len(data); i++ {
+		bad := append([]byte(nil), data...)
+		bad[i] ^= 0x20
+		if _, err := decodeEntries(bad, map[string]string{}); err == nil {
+			t.Fatalf("a cache file with byte %d of %d changed decoded", i, len(data))
 		}
 	}
 }

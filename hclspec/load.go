@@ -111,6 +111,7 @@ type loader struct {
 
 	ifaceBlocks map[*hcl.Block]*interfaceBlock // interfaces.go
 	cachedFiles []string                       // files loadCached gave the parser (evalcache_load.go)
+	keyBuf      []byte                         // nodeChunk's key text, reused
 	reported    map[reportKey]bool
 }
 

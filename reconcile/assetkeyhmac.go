@@ -173,7 +173,7 @@ func (r *Reconciler) rekeyLegacy(inv *Inventory, data []byte) []byte {
 	if err != nil {
 		return data
 	}
-	if err := writeInventory(r.cfg.StateDir, enc); err != nil {
+	if err := writeInventory(r.cfg.StateDir, inv, enc); err != nil {
 		r.cfg.Logger.Error("rewriting the inventory with keyed asset keys", "err", err)
 	}
 	return enc

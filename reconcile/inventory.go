@@ -164,9 +164,16 @@ type NodeArtifacts struct {
 // is true; an image that cannot be examined is Unknown. A repository
 // problem is returned as a *artifact.RepoError.
 func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Inventory, error) {
+	inv, _, err := desireInputs(commit, c, srv, images)
+	return inv, err
+}
+
+// desireInputs is Desire, also returning the input keys it was computed
+// from.
+func desireInputs(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Inventory, *artifact.Inputs, error) {
 	in, err := artifact.ComputeInputs(c, srv, images)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	inv := &Inventory{
 		Version: InventoryVersion, Cluster: c.Hash,
@@ -207,7 +214,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		if errors.As(ii.Err, &re) {
 			// A pinned digest the source does not have: only a new
 			// commit fixes it (rejected, never retried as transient).
-			return nil, fmt.Errorf("image %s: %w", name, ii.Err)
+			return nil, nil, fmt.Errorf("image %s: %w", name, ii.Err)
 		}
 		if !images || ii.Err != nil {
 			is.Input, is.Resolved, is.Unknown, is.err = "", "", true, ii.Err
@@ -239,7 +246,7 @@ func Desire(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, imag
 		}
 		inv.Nodes[name] = ns
 	}
-	return inv, nil
+	return inv, in, nil
 }
 
 // imageSource is an image source as the inventory records it: a path

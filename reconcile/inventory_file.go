@@ -98,6 +98,9 @@ func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading inventory: %w", err)
 	}
+	if inv, err := readInventoryCache(stateDir, data); err == nil && inv.Version == InventoryVersion {
+		return inv, data, nil
+	}
 	inv, err := DecodeInventory(data)
 	if err != nil {
 		return nil, nil, statefile.Corrupt(filepath.Join(stateDir, InventoryFile), err)
@@ -105,11 +108,60 @@ func ReadInventory(stateDir string) (*Inventory, []byte, error) {
 	return inv, data, nil
 }
 
-// writeInventory persists data as the running inventory, atomically: a
-// crash leaves the old file or the new one, whole.
-func writeInventory(stateDir string, data []byte) error {
+// ReadInventoryHead reads the running inventory's fields that come
+// before its nodes in inventory.json (its variables and server block
+// among them, not Nodes or Agent), reading no more of the file than that:
+// what a plan needs before it evaluates a commit, while the whole
+// inventory is read beside it (PlanCommitRunning). nil when nothing was
+// applied yet.
+func ReadInventoryHead(stateDir string) (*Inventory, error) {
+	p := filepath.Join(stateDir, InventoryFile)
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading inventory: %w", err)
+	}
+	defer f.Close()
+	d := json.NewDecoder(f)
+	head := map[string]json.RawMessage{}
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, statefile.Corrupt(p, fmt.Errorf("reading inventory: not a JSON object"))
+	}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, statefile.Corrupt(p, fmt.Errorf("reading inventory: %w", err))
+		}
+		key, _ := t.(string)
+		if key == "nodes" {
+			break
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, statefile.Corrupt(p, fmt.Errorf("reading inventory: %w", err))
+		}
+		head[key] = v
+	}
+	data, err := json.Marshal(head)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := DecodeInventory(data)
+	if err != nil {
+		return nil, statefile.Corrupt(p, err)
+	}
+	return inv, nil
+}
+
+// writeInventory persists data, inv's encoding, as the running
+// inventory, atomically: a crash leaves the old file or the new one,
+// whole. Its cache (InventoryCacheFile) follows.
+func writeInventory(stateDir string, inv *Inventory, data []byte) error {
 	if err := atomicfile.WriteFile(filepath.Join(stateDir, InventoryFile), data, 0o600); err != nil {
 		return fmt.Errorf("recording inventory: %w", err)
 	}
+	writeInventoryCache(stateDir, inv, data)
 	return nil
 }

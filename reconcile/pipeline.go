@@ -197,7 +197,7 @@ func (r *Reconciler) record(inv *Inventory) error {
 	}
 	r.running, r.runningData = inv, data
 	r.published.Store(&data)
-	if err := writeInventory(r.cfg.StateDir, data); err != nil {
+	if err := writeInventory(r.cfg.StateDir, inv, data); err != nil {
 		r.dirty = true
 		return err
 	}

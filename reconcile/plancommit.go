@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"maps"
 	"path/filepath"
 
 	"github.com/gitboot/gitboot/hclspec"
@@ -27,7 +29,9 @@ func PlanCommit(src Source, ref string, vars map[string]string, server string, r
 // images built there (artifact.CheckImages), so an overlay path an image
 // cannot take (a directory over one of its files or links) or an owner its
 // /etc/passwd lacks is a *ConfigError naming the overlay, the path and the
-// image, as the build would reject it.
+// image, as the build would reject it. running must then be stateDir's
+// running inventory: a node whose input keys and image content are its
+// running ones built there, and is not checked again.
 func PlanCommitState(stateDir string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
 	return PlanCommitSecrets(stateDir, nil, src, ref, vars, server, roots, running, runningData)
 }
@@ -37,20 +41,42 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 // else the state directory's (none there: not checked, the server's build
 // will).
 func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
+	return PlanCommitRunning(stateDir, ageIdentities, src, ref, vars, server, roots, running, func() (*Inventory, []byte, error) {
+		return running, runningData, nil
+	})
+}
+
+// ErrRunningChanged is PlanCommitRunning's error when the running
+// inventory read is not the one whose head the plan was made with.
+var ErrRunningChanged = errors.New("the running inventory changed while the plan was made")
+
+// PlanCommitRunning is PlanCommitSecrets with the running inventory read
+// while the commit is evaluated (the second CPU's work): head is its head
+// (ReadInventoryHead; nil when nothing runs), the server block it names
+// taken when server is "", and running returns the whole inventory and
+// its encoding. When the inventory running returns has other variables or
+// another server block name than head (it was applied meanwhile), the
+// error is ErrRunningChanged: plan again.
+func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker,
+	head *Inventory, running func() (*Inventory, []byte, error)) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
 	}
-	if server == "" && running != nil {
-		server = running.Server.Name
+	if server == "" && head != nil {
+		server = head.Server.Name
 	}
 	var cache *hclspec.EvalCache
 	if stateDir != "" {
 		cache = hclspec.OpenEvalCache(filepath.Join(stateDir, EvalCacheFile))
 	}
-	cluster, srv, desired, err := desireCommit(context.Background(), commit, vars, server, roots, cache)
+	cluster, srv, err := loadCached(context.Background(), commit, vars, server, roots, cache)
 	if err != nil {
 		return nil, err
+	}
+	desired, inputs, err := desireInputs(commit, cluster, srv, true)
+	if err != nil {
+		return nil, repoError(commit.Hash, cluster, err)
 	}
 	secret, err := AssetKeySecret(stateDir, false) // away from the server: none, keys stay unkeyed
 	if err != nil {
@@ -63,16 +89,43 @@ func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref 
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}
+	run, runningData, err := running()
+	if err != nil {
+		return nil, err
+	}
+	if (head == nil) != (run == nil) || head != nil && (head.Server.Name != run.Server.Name || !maps.Equal(head.Vars, run.Vars)) {
+		return nil, ErrRunningChanged
+	}
 	if stateDir != "" {
 		name := ""
 		if srv != nil {
 			name = srv.Name
 		}
-		if diags := artifact.CheckImages(stateDir, cluster, name); diags.HasErrors() {
+		if diags := artifact.CheckImagesChanged(stateDir, cluster, name, inputs, builtAsRunning(run, desired)); diags.HasErrors() {
 			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}
-	return Diff(running, desired, digestOf(runningData)), nil
+	return Diff(run, desired, digestOf(runningData)), nil
+}
+
+// builtAsRunning reports the nodes whose overlays running, the state
+// built on this server, built from the same input keys on the same image
+// content as desired's: nothing of theirs needs checking again
+// (artifact.CheckImagesChanged). nil when nothing runs.
+func builtAsRunning(running, desired *Inventory) func(node string) bool {
+	if running == nil {
+		return nil
+	}
+	return func(node string) bool {
+		r, ok := running.Nodes[node]
+		d, ok2 := desired.Nodes[node]
+		if !ok || !ok2 || r.SystemInput != d.SystemInput || r.RuntimeInput != d.RuntimeInput || r.Image != d.Image {
+			return false
+		}
+		ri, ok := running.Images[r.Image]
+		di, ok2 := desired.Images[d.Image]
+		return ok && ok2 && !di.Unknown && di.Input != "" && di.Input == ri.Input
+	}
 }
 
 // diagFiles parses the HCL files diags point at, so their snippets show

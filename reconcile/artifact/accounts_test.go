@@ -185,7 +185,7 @@ func TestAccountsCollide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			diags := check(c, "", func(string) *imageView { return &imageView{name: "debian12", lay: lay} })
+			diags := check(c, "", checkOpts{views: func(string) *imageView { return &imageView{name: "debian12", lay: lay} }})
 			if len(diags) == 0 || diags[0].Summary != "Account collides with the image" || diags[0].Subject == nil || *diags[0].Subject != tc.at ||
 				!strings.Contains(diags[0].Detail, tc.want) {
 				t.Errorf("Check with the image's layout: %v", diags)

@@ -83,6 +83,11 @@ type Builder struct {
 	unverified []string                      // artifacts never verified, for VerifyBackground
 	segments   map[segmentKey]*sharedSegment // the last build's shared system overlay segments
 	layouts    map[string]*Layout            // image layouts read or made, by store hex
+	// manifests are the manifests read since New, Load or GC, by hex
+	// (content-addressed: they never change): New reads the applied ones
+	// and the Load that restores the current one follows. Load and GC
+	// forget them, so a running server keeps none.
+	manifests map[string]*Manifest
 }
 
 // Result is one successful build: every served node's artifacts, and the

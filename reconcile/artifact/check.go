@@ -34,12 +34,25 @@ import (
 // overlay's or node's block, naming the first node it fails for. c must
 // be a cluster hclspec.Load returned.
 func Check(c *hclspec.Cluster, server string) hcl.Diagnostics {
-	return check(c, server, nil)
+	return check(c, server, checkOpts{})
 }
 
-// check is Check; views, when not nil, gives each image's layout (nil for
-// an image whose layout is unknown), and overlays are placed on it.
-func check(c *hclspec.Cluster, server string, views func(image string) *imageView) hcl.Diagnostics {
+// checkOpts are what CheckImagesChanged adds to Check.
+type checkOpts struct {
+	// built, when not nil, reports the nodes whose overlays are not
+	// assembled (see CheckImagesChanged).
+	built func(node string) bool
+	// views, when not nil, gives each image's layout (nil for an image
+	// whose layout is unknown), and overlays are placed on it.
+	views func(image string) *imageView
+	// in, when not nil, are the cluster's Inputs: their template data is
+	// used again for their server.
+	in *Inputs
+}
+
+// check is Check with opts.
+func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
+	built, views := opts.built, opts.views
 	k := &checker{c: c, probs: map[probKey]*problem{}}
 	servers := c.Servers
 	switch {
@@ -91,7 +104,12 @@ func check(c *hclspec.Cluster, server string, views func(image string) *imageVie
 		order  []*checkJob
 	)
 	for _, srv := range servers {
-		ds := newDataSet(c, srv)
+		var ds *dataSet
+		if in := opts.in; in != nil && in.ds != nil && in.srv == srv {
+			ds = in.ds // the keys' data (its secret box is set here: the Inputs use none)
+		} else {
+			ds = newDataSet(c, srv)
+		}
 		// No key: well-formedness was checked when loading. An empty
 		// secret, which most functions take (b64dec, trim, ...).
 		ds.sec = newSecretBox(c.FS, nil, []byte{})
@@ -103,6 +121,9 @@ func check(c *hclspec.Cluster, server string, views func(image string) *imageVie
 			}
 			if err := secretPlacement(sys, rt, ds.secure, ds.server.Name); err != nil {
 				k.add([]string{n.Name}, fmt.Errorf("node %s: %w", n.Name, err))
+				continue
+			}
+			if built != nil && built(n.Name) {
 				continue
 			}
 			for _, x := range []struct {

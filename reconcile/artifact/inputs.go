@@ -23,6 +23,11 @@ type Inputs struct {
 	// Images holds each used image's input key; Err is set instead when
 	// the source cannot be examined here (a plan in CI without the image).
 	Images map[string]ImageInput
+
+	// ds and srv are the template data the keys were computed with, for
+	// CheckImagesChanged to use again.
+	ds  *dataSet
+	srv *hclspec.Server
 }
 
 // NodeInputs are one node's overlay input keys (the keys a build stores
@@ -52,8 +57,10 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 		Nodes:    make(map[string]NodeInputs, len(nodes)),
 		Overlays: map[string]map[string]string{},
 		Images:   map[string]ImageInput{},
+		srv:      srv,
 	}
 	ds := newDataSet(c, srv)
+	in.ds = ds
 	err := nodeInputs(c, ds, nodes, nil, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		in.Nodes[n.Name] = NodeInputs{System: rec.SystemInput, Runtime: rec.RuntimeInput}
 		for _, ov := range append(sys, rt...) {

@@ -224,8 +224,8 @@ func readOnlyBuilder(stateDir string) *Builder {
 }
 
 // recordedView is the package's recordedView on b; known, when not nil,
-// is b.recordedLayouts() already read.
-func (b *Builder) recordedView(c *hclspec.Cluster, image string, known map[string]ref) *imageView {
+// is b.recordedLayouts().
+func (b *Builder) recordedView(c *hclspec.Cluster, image string, known *layoutIndex) *imageView {
 	img, ok := c.Image(image)
 	if !ok {
 		return nil
@@ -237,7 +237,7 @@ func (b *Builder) recordedView(c *hclspec.Cluster, image string, known map[strin
 	if known == nil {
 		known = b.recordedLayouts()
 	}
-	r, ok := known[src.input]
+	r, ok := known.lookup(src.input)
 	if !ok {
 		return nil
 	}

@@ -19,6 +19,7 @@ func (b *Builder) Load(manifest string) (*Result, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m, err := b.readManifest(h)
+	b.forgetManifests()
 	if err != nil {
 		return nil, err
 	}

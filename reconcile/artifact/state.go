@@ -206,6 +206,9 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 func (b *Builder) readManifest(hexSum string) (*Manifest, error) {
+	if m := b.manifests[hexSum]; m != nil {
+		return m, nil
+	}
 	data, err := os.ReadFile(b.manifestPath(hexSum))
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
@@ -218,7 +221,53 @@ func (b *Builder) readManifest(hexSum string) (*Manifest, error) {
 	if err := d.Decode(&m); err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
 	}
+	if b.manifests == nil {
+		b.manifests = map[string]*Manifest{}
+	}
+	b.manifests[hexSum] = &m
 	return &m, nil
+}
+
+// forgetManifests drops the manifests readManifest kept (see
+// Builder.manifests).
+func (b *Builder) forgetManifests() { b.manifests = nil }
+
+// manifestRefs returns the store files a manifest references, read from
+// the manifest's text without decoding its node records (GC needs no more
+// of them): every "sha256" digest in it, with each of the store's
+// extensions, and its images' records. The text is checked against its
+// name first, as readManifest does.
+func (b *Builder) manifestRefs(hexSum string) (map[string]bool, map[string]imageRecord, error) {
+	data, err := os.ReadFile(b.manifestPath(hexSum))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != hexSum {
+		return nil, nil, fmt.Errorf("manifest %s is corrupt", hexSum)
+	}
+	images, err := decodeManifestImages(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
+	}
+	hexes := map[string]bool{}
+	key := []byte(`"sha256"`)
+	for rest := data; ; {
+		i := bytes.Index(rest, key)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(key):]
+		v := bytes.TrimLeft(rest, " \t\r\n")
+		if len(v) == 0 || v[0] != ':' {
+			continue
+		}
+		v = bytes.TrimLeft(v[1:], " \t\r\n")
+		if len(v) < 66 || v[0] != '"' || v[65] != '"' {
+			continue
+		}
+		hexes[string(v[1:65])] = true
+	}
+	return hexes, images, nil
 }
 
 // Commit records r as the current applied state; the state it replaces
@@ -268,6 +317,7 @@ func (b *Builder) Current() (*Result, error) {
 		return nil, err
 	}
 	m, err := b.readManifest(a.Current)
+	b.forgetManifests()
 	if err != nil {
 		return nil, err
 	}
@@ -333,42 +383,39 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	keepObj := map[string]bool{}
+	b.forgetManifests()
+	// A kept manifest keeps every store file whose digest it names (with
+	// any extension: its records are not decoded, see manifestRefs).
+	keepHex := map[string]bool{}
 	keepMan := map[string]bool{}
 	keepPulled := map[string]bool{} // registry digests whose pulled image stays cached
 	for _, h := range b.keptManifests(a) {
-		m, err := b.readManifest(h)
+		hexes, images, err := b.manifestRefs(h)
 		if err != nil {
 			return 0, 0, fmt.Errorf("gc: %w", err)
 		}
 		keepMan[h+".json"] = true
-		for _, rec := range m.Images {
-			keepObj[rec.Image.Hex+extImage] = true
-			keepObj[rec.Kernel.Hex+extKernel] = true
-			keepObj[rec.Layout.Hex+extLayout] = true
-			if rec.Stage1 != nil {
-				keepObj[rec.Stage1.Hex+extImage] = true
-			}
+		for x := range hexes {
+			keepHex[x] = true
+		}
+		for _, rec := range images {
 			if rec.Kind == "registry" {
 				keepPulled[rec.Digest] = true
 			}
 		}
-		for _, n := range m.Nodes {
-			keepObj[n.System.Hex+extImage] = true
-			keepObj[n.Runtime.Hex+extImage] = true
-		}
 	}
+	keepObj := keptHexes(keepHex)
 	for _, d := range []struct {
 		dir  string
-		keep map[string]bool
-	}{{b.store.objs, keepObj}, {b.store.manifests, keepMan}} {
+		keep keptFiles
+	}{{b.store.objs, keepObj}, {b.store.manifests, keptNames(keepMan)}} {
 		ents, err := os.ReadDir(d.dir)
 		if err != nil {
 			return removed, bytesFreed, fmt.Errorf("gc: %w", err)
 		}
 		for _, e := range ents {
 			name := e.Name()
-			if d.keep[name] || strings.HasPrefix(name, tmpPrefix) {
+			if d.keep(name) || strings.HasPrefix(name, tmpPrefix) {
 				continue
 			}
 			info, err := e.Info()
@@ -388,17 +435,17 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 		}
 	}
 	for k, rec := range b.images {
-		if !keepObj[rec.Image.Hex+extImage] {
+		if !keepHex[rec.Image.Hex] {
 			delete(b.images, k)
 		}
 	}
 	for k, r := range b.overlays {
-		if !keepObj[r.Hex+extImage] {
+		if !keepHex[r.Hex] {
 			delete(b.overlays, k)
 		}
 	}
 	for h := range b.layouts {
-		if !keepObj[h+extLayout] {
+		if !keepHex[h] {
 			delete(b.layouts, h)
 		}
 	}
@@ -411,4 +458,20 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 		b.cfg.Logger.Info("gc removed unreferenced artifacts", "files", removed, "bytes", bytesFreed)
 	}
 	return removed, bytesFreed, nil
+}
+
+// keptFiles reports whether GC keeps a store file (by name).
+type keptFiles func(name string) bool
+
+// keptHexes keeps the files "<hex>.<ext>" whose hex is in hexes.
+func keptHexes(hexes map[string]bool) keptFiles {
+	return func(name string) bool {
+		h, _, _ := strings.Cut(name, ".")
+		return hexes[h]
+	}
+}
+
+// keptNames keeps the files named in names.
+func keptNames(names map[string]bool) keptFiles {
+	return func(name string) bool { return names[name] }
 }

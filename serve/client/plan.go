@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,13 +69,11 @@ func MakePlan(ctx context.Context, stderr io.Writer, c PlanConfig) (*reconcile.P
 			return nil, err
 		}
 	}
-	running, data, err := c.RunningInventory(ctx)
+	head, running, err := c.runningInventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// The variables the server applied with, unless given here (CI has
-	// not the server's --var values).
-	opts.Vars = reconcile.WithRunningVars(opts.Vars, running)
+	given := opts.Vars
 	var roots hclspec.PathChecker = Roots{Ctx: ctx, Base: strings.TrimRight(c.Server, "/")}
 	local, err := c.Roots() // plan resolves registry tags here
 	if err != nil {
@@ -84,7 +83,18 @@ func MakePlan(ctx context.Context, stderr io.Writer, c PlanConfig) (*reconcile.P
 	if c.Server == "" {
 		roots, state = local, c.State
 	}
-	p, err := reconcile.PlanCommitSecrets(state, c.AgeIdentities, src, ref, opts.Vars, c.Block, roots, running, data)
+	// The variables the server applied with, unless given here (CI has
+	// not the server's --var values).
+	vars := reconcile.WithRunningVars(given, head)
+	p, err := reconcile.PlanCommitRunning(state, c.AgeIdentities, src, ref, vars, c.Block, roots, head, running)
+	if errors.Is(err, reconcile.ErrRunningChanged) {
+		// Applied meanwhile: plan against what runs now, read first.
+		inv, data, rerr := c.RunningInventory(ctx)
+		if rerr != nil {
+			return nil, rerr
+		}
+		p, err = reconcile.PlanCommitSecrets(state, c.AgeIdentities, src, ref, reconcile.WithRunningVars(given, inv), c.Block, roots, inv, data)
+	}
 	if err != nil {
 		return nil, reconcile.ReportConfigError(stderr, err, c.Repo, ": it would be rejected.")
 	}
@@ -101,6 +111,38 @@ func (c PlanConfig) RunningInventory(ctx context.Context) (*reconcile.Inventory,
 		return reconcile.ReadInventory(c.State)
 	}
 	return Inventory(ctx, c.Server)
+}
+
+// runningInventory returns the running inventory's head (what a plan
+// needs before it evaluates the commit) and a func that returns the whole
+// inventory: from c.State, the whole one is read beside the evaluation
+// (see reconcile.PlanCommitRunning); from c.Server, it is fetched first.
+func (c PlanConfig) runningInventory(ctx context.Context) (*reconcile.Inventory, func() (*reconcile.Inventory, []byte, error), error) {
+	if c.Server != "" {
+		inv, data, err := Inventory(ctx, c.Server)
+		if err != nil {
+			return nil, nil, err
+		}
+		return inv, func() (*reconcile.Inventory, []byte, error) { return inv, data, nil }, nil
+	}
+	head, err := reconcile.ReadInventoryHead(c.State)
+	if err != nil {
+		return nil, nil, err
+	}
+	type read struct {
+		inv  *reconcile.Inventory
+		data []byte
+		err  error
+	}
+	done := make(chan read, 1)
+	go func() {
+		inv, data, err := reconcile.ReadInventory(c.State)
+		done <- read{inv, data, err}
+	}()
+	return head, func() (*reconcile.Inventory, []byte, error) {
+		r := <-done
+		return r.inv, r.data, r.err
+	}, nil
 }
 
 // PlanOutput is what `gitboot plan` does with a plan.

@@ -1,0 +1,148 @@
+package reconcile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gitboot/gitboot/hclspec"
+)
+
+// incrFiles is cacheHCL's cluster with an overlay only g002 uses (a file
+// and a template), so a change to it reaches one node.
+func incrFiles() map[string]string {
+	return map[string]string{
+		"main.hcl": cacheHCL + `
+overlay "spare" {
+  source = "overlays/spare"
+}
+`,
+		"nodes.hcl": strings.Replace(cacheNodes, "node \"g002\" {\n  mac      = \"52:54:00:00:01:02\"\n  ip       = \"10.99.0.22\"\n  profiles = [profile.gpu]\n",
+			"node \"g002\" {\n  mac      = \"52:54:00:00:01:02\"\n  ip       = \"10.99.0.22\"\n  profiles = [profile.gpu]\n  runtime_overlays = [overlay.generic, overlay.spare]\n", 1),
+		"serials/g001":                   "SN-1\n",
+		"overlays/generic/etc/motd":      "welcome\n",
+		"overlays/spare/etc/spare":       "spare\n",
+		"overlays/spare/etc/role.tmpl":   "role={{ .Node.Name }}\n",
+		"overlays/spare/etc/site.tmpl":   "site=lab\n",
+		"overlays/spare/etc/unused.conf": "x\n",
+	}
+}
+
+// planOnState plans the tip as `gitboot plan --state` does (the evaluation
+// cache read from the state directory, the overlays checked against the
+// applied images for the nodes whose inputs changed).
+func planOnState(t *testing.T, e *recEnv) (*Plan, error) {
+	t.Helper()
+	running, data := e.rec.Running()
+	return PlanCommitState(e.state, e.repo.source(), "main", e.vars, "", nil, running, data)
+}
+
+// A one-node plan checks one node's overlays and takes the others from the
+// running state, yet every kind of change to a node's inputs still plans
+// exactly the nodes it reaches: an overlay file and a template only one
+// node uses, a file() input, the node's block; a comment plans nothing; and
+// a change that the image cannot take is refused even when it is the only
+// change among unchanged nodes.
+func TestPlanOnStateReplansExactlyWhatChanged(t *testing.T) {
+	e := newRecEnv(t)
+	files := incrFiles()
+	if strings.Count(files["nodes.hcl"], "overlay.spare") != 1 {
+		t.Fatal("g002 does not use overlay spare")
+	}
+	e.mustApply(e.repo.commit(files, "first"))
+	steps := []struct {
+		name, path, old, new string
+		want                 []string // the nodes that change
+	}{
+		{"an overlay file one node uses", "overlays/spare/etc/spare", "spare", "spare2", []string{"g002"}},
+		{"a template one node uses", "overlays/spare/etc/role.tmpl", "role=", "the role=", []string{"g002"}},
+		{"a template that reads nothing", "overlays/spare/etc/site.tmpl", "site=lab", "site=hq", []string{"g002"}},
+		{"a comment", "nodes.hcl", `node "c002" {`, "# spare\nnode \"c002\" {", nil},
+		{"a file() input", "serials/g001", "SN-1", "SN-2", []string{"g001"}},
+		{"one node's block", "nodes.hcl", `"10.99.0.12"`, `"10.99.0.42"`, []string{"c002"}},
+		{"an overlay everyone uses", "overlays/generic/etc/motd", "welcome", "hello", []string{"c001", "c002", "c003", "g001", "g002"}},
+	}
+	for _, st := range steps {
+		files = edit(t, files, st.path, st.old, st.new)
+		commit := e.repo.commit(files, st.name)
+		p, err := planOnState(t, e)
+		if err != nil {
+			t.Fatalf("%s: plan: %v", st.name, err)
+		}
+		if got := changedNodes(p); !slices.Equal(got, st.want) {
+			t.Errorf("%s: plan changes nodes %v, want %v", st.name, got, st.want)
+		}
+		if st.want != nil {
+			e.mustApply(commit)
+		}
+	}
+	// A directory over the image's /sbin/init in the overlay of one node:
+	// the only node whose inputs changed, and the plan refuses it.
+	e.repo.commit(with(files, "overlays/spare/sbin/init/x", "x\n"), "a directory over /sbin/init")
+	_, err := planOnState(t, e)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Diags) == 0 || !strings.Contains(ce.Diags[0].Detail, "/sbin/init") {
+		t.Fatalf("an overlay path the image cannot take, one node changed: %v, want a *ConfigError naming /sbin/init", err)
+	}
+}
+
+// A damaged or truncated evaluation cache file is no cache: the plan
+// evaluates every node block (never a wrong plan) and writes the cache
+// again, which the next load uses whole.
+func TestPlanOnStateDamagedEvalCache(t *testing.T) {
+	e := newRecEnv(t)
+	files := incrFiles()
+	e.mustApply(e.repo.commit(files, "first"))
+	cacheFile := filepath.Join(e.state, EvalCacheFile)
+	if _, err := planOnState(t, e); err != nil { // writes the cache file
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(cacheFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damages := []struct {
+		name string
+		data []byte
+		ip   string // c003's address in the commit planned
+	}{
+		{"truncated", good[:len(good)*2/3], "10.99.0.51"},
+		// c002's MAC in the cache: a wrong plan if it were used.
+		{"a byte changed", []byte(strings.Replace(string(good), "52:54:00:00:00:02", "52:54:00:00:00:99", 1)), "10.99.0.52"},
+	}
+	if string(damages[1].data) == string(good) {
+		t.Fatal("the cache file does not hold c002's MAC")
+	}
+	ip := "10.99.0.13"
+	for _, d := range damages {
+		name := d.name
+		if err := os.WriteFile(cacheFile, d.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = edit(t, files, "nodes.hcl", `"`+ip+`"`, `"`+d.ip+`"`)
+		ip = d.ip
+		commit := e.repo.commit(files, "c003 moves")
+		p, err := planOnState(t, e)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := changedNodes(p); !slices.Equal(got, []string{"c003"}) {
+			t.Errorf("%s cache: plan changes nodes %v, want [c003]", name, got)
+		}
+		src, err := e.repo.source().Resolve(commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := hclspec.OpenEvalCache(cacheFile)
+		if _, diags := hclspec.Load(src.FS, hclspec.Options{Vars: e.vars, Cache: c}); diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		if s := c.Stats(); s.Hits != 5 || s.Misses != 0 {
+			t.Errorf("%s cache: the plan did not write it again (next load %+v, want 5 hits)", name, s)
+		}
+		e.mustApply(commit)
+	}
+}
