@@ -4,7 +4,7 @@
 //
 // It is fed a *bootsvc.Snapshot through Update (swapped atomically; nothing
 // on the request path parses or locks), records a status.StageTFTP event
-// per completed transfer, and refuses writes and every name that is not
+// per transfer as its last block goes out, and refuses writes and every name that is not
 // one of those binaries (nothing else in the directory is served). The daemon (cmd/gitboot serve) imports it; it never imports
 // hclspec or reconcile. The protocol is its own (wire.go, listen.go,
 // transfer.go, loop.go): RFC 1350 with the blksize, tsize and timeout
