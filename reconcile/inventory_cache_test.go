@@ -100,8 +100,7 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	cacheFile := filepath.Join(state, InventoryCacheFile)
-	good, err := os.ReadFile(cacheFile)
-	if err != nil {
+	if _, err := os.ReadFile(cacheFile); err != nil {
 		t.Fatalf("no cache written: %v", err)
 	}
 	want, err := DecodeInventory(data)
@@ -138,7 +137,7 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rewritten", true)
-	good, _ = os.ReadFile(cacheFile)
+	good, _ := os.ReadFile(cacheFile)
 	for name, bad := range map[string][]byte{
 		"cut short":      good[:len(good)-40],
 		"a byte changed": []byte(strings.Replace(string(good), "52:54:00:00:00:02", "52:54:00:00:00:98", 1)),

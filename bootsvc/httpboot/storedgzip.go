@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"sync"
 )
 
 // storedGzip is a gzip member whose deflate stream is only stored
@@ -100,9 +101,16 @@ func (g *storedGzip) ReadAt(p []byte, off int64) (int, error) {
 	return total, nil
 }
 
+// crcBufs holds sumCRC's read buffers: every node's runtime initrd is
+// summed once per request, and a 32 KiB buffer each was garbage that made
+// the heap (and the server's RSS) grow in a boot storm.
+var crcBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // sumCRC reads the source once and fills the trailer.
 func (g *storedGzip) sumCRC() error {
-	buf := make([]byte, 32<<10)
+	bp := crcBufs.Get().(*[]byte)
+	defer crcBufs.Put(bp)
+	buf := *bp
 	var crc uint32
 	for off := int64(0); off < g.n; {
 		want := min(int64(len(buf)), g.n-off)

@@ -7,10 +7,11 @@
 // per completed transfer, and refuses writes and every name that is not
 // one of those binaries (nothing else in the directory is served). The daemon (cmd/gitboot serve) imports it; it never imports
 // hclspec or reconcile. The protocol is its own (wire.go, listen.go,
-// transfer.go): RFC 1350 with the blksize, tsize and timeout options (RFC
-// 2347-2349); one goroutine and one connected socket per transfer, packet
-// buffers pooled, boot files sent from memory, no lookup per request
-// beyond a cached interface MTU.
+// transfer.go, loop.go): RFC 1350 with the blksize, tsize and timeout
+// options (RFC 2347-2349); one connected socket per transfer, every
+// transfer's blocks sent by one event loop (epoll, a heap of resend
+// deadlines), packet buffers pooled, boot files sent from memory, no
+// lookup per request beyond a cached interface MTU.
 package tftp
 
 import (
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -138,7 +140,8 @@ func (s *Server) Update(snap *bootsvc.Snapshot) {
 // until ctx is cancelled, then stops taking requests, aborts running
 // transfers at their next block, waits for them and returns nil (a client
 // that stopped answering holds it at most Timeout x (Retries+1)). Serve owns
-// conn and closes it. Each transfer runs on its own goroutine and socket.
+// conn and closes it. Each transfer has its own socket; one loop sends
+// every transfer's blocks (see loop).
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if conn == nil {
 		return errors.New("tftp: serve: nil connection")
@@ -150,7 +153,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		conn.Close()
 		return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	lp, err := newLoop(ctx)
+	if err != nil {
+		l.close()
+		return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close(); lp.stop() })
 	defer stop()
 	s.log.Info("tftp: serving", "addr", conn.LocalAddr().String())
 	var wg sync.WaitGroup
@@ -164,15 +172,19 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 					continue
 				}
 				cancel()
+				lp.stop()
 				wg.Wait()
+				lp.close()
 				l.close()
 				return fmt.Errorf("tftp: serving %s: %w", conn.LocalAddr(), err)
 			}
 			break
 		}
-		s.take(ctx, &wg, l, in, buf[:in.n])
+		s.take(ctx, &wg, l, lp, in, buf[:in.n])
 	}
+	lp.stop()
 	wg.Wait()
+	lp.close()
 	l.close()
 	s.log.Info("tftp: stopped", "addr", conn.LocalAddr().String(),
 		"transfers", s.transfers.Load(), "resent_packets", s.resent.Load(), "retransmits_ignored", s.retransmits.Load(), "refused", s.refused.Load(), "bad_packets", s.badPkts.Load())
@@ -182,7 +194,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 // take handles one datagram on the listening socket: a read request
 // starts a transfer, a write request is refused, anything else is a bad
 // packet (logged at a bounded rate, never answered).
-func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, in inbound, p []byte) {
+func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, lp *loop, in inbound, p []byte) {
 	req, err := parseRequest(p)
 	if err != nil {
 		s.badPkts.Add(1)
@@ -200,9 +212,12 @@ func (s *Server) take(ctx context.Context, wg *sync.WaitGroup, l *listener, in i
 	}
 	wg.Add(1)
 	go func() {
-		defer wg.Done()
-		if err := s.serveRead(ctx, req, in, maxBlock); err != nil {
+		started, err := s.serveRead(ctx, lp, req, in, maxBlock, wg.Done)
+		if err != nil {
 			l.refuse(in, err)
+		}
+		if !started {
+			wg.Done()
 		}
 	}()
 }
@@ -240,111 +255,139 @@ func Listen(addr netip.AddrPort) (*net.UDPConn, error) {
 	}
 }
 
-// serveRead serves one read request: resolve and open the file, send it
-// from its own socket, record the transfer. An error it returns is a
-// refusal the caller sends from the refusal socket.
-func (s *Server) serveRead(ctx context.Context, req rq, in inbound, maxBlock int) error {
+// serveRead serves one read request: resolve and open the file, and hand
+// the transfer to the loop, which sends it from its own socket; its end
+// is logged and counted by ended. It reports started when the loop has
+// the transfer (done is called once it has ended); an error it returns
+// is a refusal the caller sends from the refusal socket.
+func (s *Server) serveRead(ctx context.Context, lp *loop, req rq, in inbound, maxBlock int, done func()) (started bool, err error) {
 	from, client, name := in.from, in.from.Addr(), req.file
-	key := transferKey{from: from, file: name}
-	var cur *running
+	h := &held{s: s, key: transferKey{from: from, file: name}, client: client}
 	for {
-		r, dup := s.inflight.begin(key)
+		r, dup := s.inflight.begin(h.key)
 		if !dup {
-			cur = r
+			h.cur = r
 			break
 		}
 		if !s.inflight.await(ctx, r) {
 			s.retransmits.Add(1)
 			s.log.Debug("tftp: retransmitted request ignored", "file", truncate(name, 80), "client", from)
-			return nil
+			return false, nil
 		}
 	}
-	sent := false
-	defer func() { s.inflight.end(key, cur, sent) }()
+	defer func() {
+		if !started {
+			h.release(false)
+		}
+	}()
 	// The client's own share first, so a flooding host is refused
 	// without touching the slots everyone shares.
-	if !s.clients.acquire(client) {
+	if h.slot = s.clients.acquire(client); !h.slot {
 		s.refuse(s.cur.Load(), client, name, errClientBusy)
-		return errClientBusy
+		return false, errClientBusy
 	}
-	defer s.clients.release(client)
-	if s.running.Add(1) > int64(s.cfg.MaxTransfers) {
+	if h.run = s.running.Add(1) <= int64(s.cfg.MaxTransfers); !h.run {
 		s.running.Add(-1)
 		s.refuse(s.cur.Load(), client, name, errBusy)
-		return errBusy
+		return false, errBusy
 	}
-	defer s.running.Add(-1)
 	t := s.cur.Load()
 	if t == nil {
 		s.refuse(nil, client, name, errNoConfig)
-		return errNoConfig
+		return false, errNoConfig
 	}
 	f, rel, err := t.open(name)
 	if err != nil {
 		s.refuse(t, client, name, err)
-		return err
+		return false, err
 	}
-	defer f.Close()
+	h.f = f
 	src, err := t.source(f, req.netascii())
 	if err != nil {
 		s.refuse(t, client, name, err)
-		return err
+		return false, err
 	}
-	conn, err := dialClient(in)
+	fd, err := dialClient(in)
 	if err != nil {
 		s.warnf("tftp: no socket for a transfer", "file", rel, "client", client, "err", err)
-		return nil
+		return false, nil
 	}
-	defer conn.Close()
 	neg := req.negotiate(src.size, maxBlock)
 	timeout := s.cfg.Timeout
 	if neg.timeout > 0 {
 		timeout = time.Duration(neg.timeout) * time.Second
 	}
 	start := time.Now()
-	tr := &transfer{conn: conn, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: cur.ack}
-	n, err := tr.run(ctx)
 	node, mac := lookup(t.snap, client)
+	x := &xfer{fd: fd, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: h.cur.ack,
+		// Recorded by the loop as the last ACK comes in: the client goes
+		// on to iPXE's DHCP and HTTP at once, and a TFTP stage recorded
+		// after those (by a goroutine waiting for the scheduler) would
+		// put a booted node back at TFTP.
+		onSent: func() {
+			s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
+		}}
+	x.onEnd = func(n int64, err error) {
+		// Logging may block on its writer: not in the loop.
+		go func() {
+			s.ended(rel, client, node, n, err, x.resent, time.Since(start))
+			h.release(err == nil)
+			done()
+		}()
+	}
+	lp.start(x)
+	return true, nil
+}
+
+// held is what a request holds while its transfer runs.
+type held struct {
+	s      *Server
+	key    transferKey
+	cur    *running
+	client netip.Addr
+	slot   bool // one of the client's MaxPerClient
+	run    bool // one of MaxTransfers
+	f      *os.File
+}
+
+// release gives back what h holds; sent: the whole file went out.
+func (h *held) release(sent bool) {
+	if h.f != nil {
+		h.f.Close()
+	}
+	if h.run {
+		h.s.running.Add(-1)
+	}
+	if h.slot {
+		h.s.clients.release(h.client)
+	}
+	h.s.inflight.end(h.key, h.cur, sent)
+}
+
+// ended logs and counts a transfer that has ended (err nil: the client
+// acknowledged the whole file, n bytes).
+func (s *Server) ended(rel string, client netip.Addr, node string, n int64, err error, resent int, took time.Duration) {
 	if err != nil {
 		var ce *clientError
 		if n == 0 && errors.As(err, &ce) && ce.block == 0 {
 			// The client ended it after the option ack: PXE ROMs ask
 			// for tsize this way, then ask again for the file.
 			s.log.Debug("tftp: option probe ended by the client", "file", rel, "client", client, "node", node, "err", err)
-			return nil
+			return
 		}
 		s.warnf("tftp: transfer aborted", "file", rel, "client", client, "node", node, "sent_bytes", n, "err", err)
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.TFTPTransfer("aborted", n)
 		}
-		return nil
+		return
 	}
-	sent = true
 	s.transfers.Add(1)
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.TFTPTransfer("ok", n)
 	}
-	s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
-	s.resent.Add(int64(tr.resent))
+	s.resent.Add(int64(resent))
 	s.log.Info("tftp: sent", "file", rel, "client", client, "node", node, "bytes", n,
-		"duration", time.Since(start).Round(time.Millisecond), "resent", tr.resent)
-	return nil
-}
-
-// dialClient opens a transfer's socket: from the address the request came
-// to (any address when unknown), a port of its own, connected to the
-// client (the kernel drops other senders' packets, and a closed client
-// port ends the transfer at once).
-func dialClient(in inbound) (*net.UDPConn, error) {
-	network := "udp4"
-	if in.from.Addr().Is6() {
-		network = "udp6"
-	}
-	var laddr *net.UDPAddr
-	if in.local.IsValid() {
-		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(in.local, 0))
-	}
-	return net.DialUDP(network, laddr, net.UDPAddrFromAddrPort(in.from))
+		"duration", took.Round(time.Millisecond), "resent", resent)
 }
 
 // refuse logs a refused request (rate-limited) and records it for a
