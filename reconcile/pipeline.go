@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -228,6 +229,9 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit, loaded *
 		cluster, srv = loaded.cluster, loaded.srv
 		if desired, err = Desire(commit, cluster, srv, true); err != nil {
 			return nil, nil, nil, repoError(commit.Hash, cluster, err)
+		}
+		if r.evalCache == nil && loaded.cache != nil && loaded.cache.Path() == filepath.Join(r.cfg.StateDir, EvalCacheFile) {
+			r.evalCache = loaded.cache // saved below, in the state directory that exists now
 		}
 	} else if cluster, srv, desired, err = desireCommit(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots, r.cache()); err != nil {
 		return nil, nil, nil, err

@@ -60,6 +60,10 @@ type loadedCommit struct {
 	vars    map[string]string
 	cluster *hclspec.Cluster
 	srv     *hclspec.Server
+	// cache is the evaluation cache the load used (nil: none), saved by
+	// the apply: the plan could not write it when the state directory
+	// did not exist yet (the first apply).
+	cache *hclspec.EvalCache
 }
 
 // PlanSummary counts resource changes; a replacement counts as one add and

@@ -106,7 +106,7 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 		}
 	}
 	p := Diff(run, desired, digestOf(runningData))
-	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv}
+	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache}
 	return p, nil
 }
 

@@ -208,3 +208,48 @@ func TestApplyPlanReusesItsLoad(t *testing.T) {
 		t.Errorf("a saved plan: %v, loaded %v", err, back.loaded != nil)
 	}
 }
+
+// The first apply plans before the state directory exists, so its plan
+// cannot write the evaluation cache: the apply that takes the plan's load
+// writes it, and the next plan finds every node block there.
+func TestApplyPlanKeepsThePlansCache(t *testing.T) {
+	e := newRecEnv(t)
+	files := incrFiles()
+	e.mustApply(e.repo.commit(files, "first"))
+	cacheFile := filepath.Join(e.state, EvalCacheFile)
+	files = edit(t, files, "nodes.hcl", `"10.99.0.12"`, `"10.99.0.42"`)
+	hash := e.repo.commit(files, "c002 moves")
+	// The plan cannot write the cache (a directory is in the way, as the
+	// missing state directory is at the first apply).
+	if err := os.Remove(cacheFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cacheFile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err := planOnState(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cacheFile); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.newReconciler() // apply's: its cache not opened yet
+	if _, err := rec.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := rec.ApplyPlan(context.Background(), p); err != nil || ev.Result != ResultApplied {
+		t.Fatalf("apply: %q %v", ev.Result, err)
+	}
+	src, err := e.repo.source().Resolve(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hclspec.OpenEvalCache(cacheFile)
+	if _, diags := hclspec.Load(src.FS, hclspec.Options{Vars: e.vars, Cache: c}); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s := c.Stats(); s.Hits != 5 {
+		t.Errorf("after the apply, the cache holds %+v of 5 node blocks", s)
+	}
+}
