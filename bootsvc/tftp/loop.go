@@ -48,7 +48,13 @@ type xfer struct {
 	timeout time.Duration
 	retries int
 	acked   func() // called at the client's first acknowledgement
-	onSent  func() // called by the loop when the last block is acknowledged
+	// onSent is called by the loop as the file's last block goes out for
+	// the first time: before the client can have it, and so before
+	// anything the client does next (iPXE's DHCP and HTTP, recorded by
+	// other services). Recording the stage when the last ACK was read
+	// left nodes at TFTP in a storm: the ACK is read after the client
+	// has moved on.
+	onSent func()
 	// onEnd is called by the loop once the transfer has ended, its socket
 	// closed: with the bytes of the file the client acknowledged, and nil
 	// when that was the whole file. It must not block (the loop waits).
@@ -228,6 +234,10 @@ func (l *loop) nextBlock(x *xfer, now time.Time) {
 	buf[2], buf[3] = byte(x.block>>8), byte(x.block)
 	x.pkt = buf[:4+n]
 	x.last = n < x.neg.blockSize
+	if x.last && x.onSent != nil {
+		x.onSent()
+		x.onSent = nil
+	}
 	l.send(x, now)
 }
 
@@ -373,9 +383,6 @@ func (x *xfer) end(err error) {
 		x.bufp = nil
 	}
 	x.pkt = nil
-	if err == nil && x.onSent != nil {
-		x.onSent()
-	}
 	x.onEnd(x.sent, err)
 }
 

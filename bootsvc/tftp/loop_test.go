@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -84,46 +85,61 @@ func TestLoopServesManyAtOnce(t *testing.T) {
 	}
 }
 
-// TestLoopCallsOnSentOnlyForWholeFile: the loop calls onSent as it reads
-// the last block's ACK, before it reports the end (the
-// TFTP stage must be recorded before the client, already on to iPXE's
-// DHCP and HTTP, is recorded at a later stage), and never for a transfer
-// the client ended.
-func TestLoopCallsOnSentOnlyForWholeFile(t *testing.T) {
+// TestLoopCallsOnSentAsLastBlockGoes: the loop calls onSent as the
+// file's last block goes out, so the TFTP stage is recorded before the
+// client has the file (it goes on to iPXE's DHCP and HTTP at once, other
+// services record those), once however often the block is resent, and
+// never for a transfer the client ended before the last block.
+func TestLoopCallsOnSentAsLastBlockGoes(t *testing.T) {
 	lp, err := newLoop(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lp.close()
+	data := bytes.Repeat([]byte("x"), 600) // two blocks of 512
 	for _, tc := range []struct {
 		name   string
 		abort  bool
 		onSent int
-	}{{"whole file", false, 1}, {"ended by the client", true, 0}} {
+	}{{"whole file", false, 1}, {"ended by the client at block 1", true, 0}} {
 		cl := newRaw(t, 1) // only its socket: the loop's transfer talks to it
 		srv := cl.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 		fd, err := dialClient(inbound{from: srv, local: srv.Addr()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		calls := 0
+		var calls atomic.Int32
 		done := make(chan error, 1)
-		x := &xfer{fd: fd, src: source{data: []byte("0123456789"), size: 10}, neg: negotiated{blockSize: 512},
-			timeout: time.Second, retries: 1, acked: func() {}, onSent: func() { calls++ },
+		x := &xfer{fd: fd, src: source{data: data, size: int64(len(data))}, neg: negotiated{blockSize: 512},
+			timeout: 200 * time.Millisecond, retries: 3, acked: func() {}, onSent: func() { calls.Add(1) },
 			onEnd: func(_ int64, err error) { done <- err }}
 		lp.start(x)
 		p, err := cl.recv(5 * time.Second)
-		if err != nil || binary.BigEndian.Uint16(p) != opDATA {
+		if err != nil || binary.BigEndian.Uint16(p) != opDATA || binary.BigEndian.Uint16(p[2:]) != 1 {
 			t.Fatalf("%s: want block 1, got %q %v", tc.name, p, err)
+		}
+		if calls.Load() != 0 {
+			t.Fatalf("%s: onSent called before the last block went out", tc.name)
 		}
 		if tc.abort {
 			cl.sendPeer(append([]byte{0, opERROR, 0, 0}, "no\x00"...))
 		} else {
 			cl.sendPeer(ack(1))
+			// The last block, then its resend (not acknowledged yet).
+			for range 2 {
+				p, err := cl.recv(5 * time.Second)
+				if err != nil || binary.BigEndian.Uint16(p[2:]) != 2 {
+					t.Fatalf("%s: want block 2, got %q %v", tc.name, p, err)
+				}
+				if calls.Load() != 1 {
+					t.Fatalf("%s: the client has the last block, onSent called %d times, want 1", tc.name, calls.Load())
+				}
+			}
+			cl.sendPeer(ack(2))
 		}
 		err = <-done
-		if (err != nil) != tc.abort || calls != tc.onSent {
-			t.Fatalf("%s: err %v, onSent called %d times; want error %v, %d calls", tc.name, err, calls, tc.abort, tc.onSent)
+		if (err != nil) != tc.abort || int(calls.Load()) != tc.onSent {
+			t.Fatalf("%s: err %v, onSent called %d times; want error %v, %d calls", tc.name, err, calls.Load(), tc.abort, tc.onSent)
 		}
 	}
 }

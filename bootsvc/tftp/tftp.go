@@ -4,7 +4,7 @@
 //
 // It is fed a *bootsvc.Snapshot through Update (swapped atomically; nothing
 // on the request path parses or locks), records a status.StageTFTP event
-// per completed transfer, and refuses writes and every name that is not
+// per transfer as its last block goes out, and refuses writes and every name that is not
 // one of those binaries (nothing else in the directory is served). The daemon (cmd/gitboot serve) imports it; it never imports
 // hclspec or reconcile. The protocol is its own (wire.go, listen.go,
 // transfer.go, loop.go): RFC 1350 with the blksize, tsize and timeout
@@ -44,7 +44,8 @@ const (
 
 // Config configures a Server. The zero value works.
 type Config struct {
-	// Recorder receives a StageTFTP event per completed transfer, and
+	// Recorder receives a StageTFTP event per transfer whose last block
+	// went out (as it goes, before the client can move on), and
 	// NOT_FOUND / DENIED events for refused requests from declared nodes.
 	// Nil: status.Discard.
 	Recorder status.Recorder
@@ -320,10 +321,9 @@ func (s *Server) serveRead(ctx context.Context, lp *loop, req rq, in inbound, ma
 	start := time.Now()
 	node, mac := lookup(t.snap, client)
 	x := &xfer{fd: fd, src: src, neg: neg, timeout: timeout, retries: s.cfg.Retries, acked: h.cur.ack,
-		// Recorded by the loop as the last ACK comes in: the client goes
-		// on to iPXE's DHCP and HTTP at once, and a TFTP stage recorded
-		// after those (by a goroutine waiting for the scheduler) would
-		// put a booted node back at TFTP.
+		// Recorded by the loop as the last block goes out: the client
+		// goes on to iPXE's DHCP and HTTP at once, and a TFTP stage
+		// recorded after those would put a booted node back at TFTP.
 		onSent: func() {
 			s.rec.Record(status.Event{Node: node, MAC: mac, Stage: status.StageTFTP, Sent: rel, Addr: client})
 		}}
