@@ -114,6 +114,9 @@ func (c *EvalCache) save(force bool) error {
 	return nil
 }
 
+// Path returns the file the cache is kept in ("": memory only).
+func (c *EvalCache) Path() string { return c.path }
+
 // Stats returns the counts of the last load that used the cache.
 func (c *EvalCache) Stats() CacheStats {
 	c.mu.Lock()

@@ -27,7 +27,7 @@ func (r *Reconciler) reloadContext(ctx context.Context) (context.Context, contex
 // stops at its next check of ctx (hclspec.LoadContext: between files and
 // every few hundred locals, nodes or for_each elements); whatever it still
 // returns then is dropped (it only reads the commit).
-func (r *Reconciler) desireCtx(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+func (r *Reconciler) desireCtx(ctx context.Context, commit *gitsrc.Commit, loaded *loadedCommit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
 	type result struct {
 		cluster *hclspec.Cluster
 		srv     *hclspec.Server
@@ -36,7 +36,7 @@ func (r *Reconciler) desireCtx(ctx context.Context, commit *gitsrc.Commit) (*hcl
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, s, d, err := r.desire(ctx, commit)
+		c, s, d, err := r.desire(ctx, commit, loaded)
 		done <- result{c, s, d, err}
 	}()
 	select {

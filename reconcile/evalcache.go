@@ -28,6 +28,9 @@ func (r *Reconciler) cache() *hclspec.EvalCache {
 
 // saveCache writes the evaluation cache back when the load changed it.
 func (r *Reconciler) saveCache() {
+	if r.evalCache == nil {
+		return // not used (the commit came loaded)
+	}
 	if err := r.evalCache.Save(); err != nil {
 		r.cfg.Logger.Warn("keeping the evaluation cache failed; the next commit is evaluated whole", "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
@@ -31,6 +32,9 @@ type pass struct {
 	// rejectInvalid remembers an invalid commit found by desire as the
 	// rejected one (only a new commit fixes it): the tracked tip.
 	rejectInvalid bool
+	// loaded, when not nil, is the commit as the plan being applied loaded
+	// it in this process (see reuseLoaded).
+	loaded *loadedCommit
 	// rebuild is the applied inventory being built again (RebuildApplied):
 	// it keeps its applied time, nothing is published (the services start
 	// with the snapshot), no garbage is collected and no commit is
@@ -77,7 +81,7 @@ func (r *Reconciler) run(ctx context.Context, p pass) (*bootsvc.Snapshot, error)
 // with rejectInvalid, an invalid commit is remembered as rejected.
 func (r *Reconciler) desireStep(ctx context.Context, p pass) (*desired, error) {
 	commit := p.ev.Commit
-	cluster, srv, inv, err := r.desireCtx(ctx, commit)
+	cluster, srv, inv, err := r.desireCtx(ctx, commit, p.loaded)
 	if err == nil {
 		return &desired{cluster: cluster, srv: srv, inv: inv}, nil
 	}
@@ -208,7 +212,7 @@ func (r *Reconciler) record(inv *Inventory) error {
 // desire loads and validates a commit and computes its desired state
 // (steps: verify, load, pick the server, compute input keys and examine
 // images).
-func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
+func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit, loaded *loadedCommit) (*hclspec.Cluster, *hclspec.Server, *Inventory, error) {
 	r.loads.Add(1)
 	if r.cfg.Verify != nil {
 		if err := r.cfg.Verify(commit); err != nil {
@@ -217,8 +221,19 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 			}}}
 		}
 	}
-	cluster, srv, desired, err := desireCommit(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots, r.cache())
-	if err != nil {
+	var cluster *hclspec.Cluster
+	var srv *hclspec.Server
+	var desired *Inventory
+	var err error
+	if r.reuseLoaded(commit, loaded) {
+		cluster, srv = loaded.cluster, loaded.srv
+		if desired, err = Desire(commit, cluster, srv, true); err != nil {
+			return nil, nil, nil, repoError(commit.Hash, cluster, err)
+		}
+		if r.evalCache == nil && loaded.cache != nil && loaded.cache.Path() == filepath.Join(r.cfg.StateDir, EvalCacheFile) {
+			r.evalCache = loaded.cache // saved below, in the state directory that exists now
+		}
+	} else if cluster, srv, desired, err = desireCommit(ctx, commit, r.cfg.Vars, r.cfg.Server, r.cfg.Roots, r.cache()); err != nil {
 		return nil, nil, nil, err
 	}
 	desired.keyAssetKeys(r.assetSecret)
@@ -236,6 +251,20 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit) (*hclspe
 		}
 	}
 	return cluster, srv, desired, nil
+}
+
+// reuseLoaded reports whether loaded, the commit as a plan loaded it in
+// this process, is what loading commit would give here: the same commit,
+// variables and server block, and the server paths it names within the
+// roots. Then desire takes it instead of loading the commit again.
+func (r *Reconciler) reuseLoaded(commit *gitsrc.Commit, loaded *loadedCommit) bool {
+	if loaded == nil || loaded.commit != commit.Hash || !maps.Equal(loaded.vars, r.cfg.Vars) {
+		return false
+	}
+	if srv, err := loaded.cluster.PickServer(r.cfg.Server); err != nil || srv != loaded.srv {
+		return false
+	}
+	return r.cfg.Roots == nil || !hclspec.CheckRoots(loaded.cluster, loaded.srv, r.cfg.Roots).HasErrors()
 }
 
 // desireCommit loads and validates a commit and computes its desired

@@ -47,6 +47,23 @@ type Plan struct {
 	Summary PlanSummary `json:"summary"`
 	// Desired is the desired state planned (for apply of a saved plan).
 	Desired *Inventory `json:"desired,omitempty"`
+
+	// loaded is the commit as the plan evaluated it, for an apply in the
+	// same process (not saved with the plan).
+	loaded *loadedCommit
+}
+
+// loadedCommit is a commit loaded and validated (loadCached) with vars,
+// its server block srv picked.
+type loadedCommit struct {
+	commit  string
+	vars    map[string]string
+	cluster *hclspec.Cluster
+	srv     *hclspec.Server
+	// cache is the evaluation cache the load used (nil: none), saved by
+	// the apply: the plan could not write it when the state directory
+	// did not exist yet (the first apply).
+	cache *hclspec.EvalCache
 }
 
 // PlanSummary counts resource changes; a replacement counts as one add and

@@ -105,7 +105,9 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}
-	return Diff(run, desired, digestOf(runningData)), nil
+	p := Diff(run, desired, digestOf(runningData))
+	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache}
+	return p, nil
 }
 
 // builtAsRunning reports the nodes whose overlays running, the state

@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -144,5 +146,110 @@ func TestPlanOnStateDamagedEvalCache(t *testing.T) {
 			t.Errorf("%s cache: the plan did not write it again (next load %+v, want 5 hits)", name, s)
 		}
 		e.mustApply(commit)
+	}
+}
+
+// An apply in the process that made the plan takes the commit as the plan
+// loaded it, only when loading it again would give the same: the same
+// commit, variables and server block; what it applies is what a whole
+// evaluation of the commit plans as no change.
+func TestApplyPlanReusesItsLoad(t *testing.T) {
+	e := newRecEnv(t)
+	files := incrFiles()
+	e.mustApply(e.repo.commit(files, "first"))
+	files = edit(t, files, "nodes.hcl", `"10.99.0.12"`, `"10.99.0.42"`)
+	hash := e.repo.commit(files, "c002 moves")
+	p, err := planOnState(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := e.repo.source().Resolve(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.loaded == nil || !e.rec.reuseLoaded(commit, p.loaded) {
+		t.Fatalf("the plan's load is not reused: %+v", p.loaded)
+	}
+	for name, change := range map[string]func(l *loadedCommit){
+		"another commit":   func(l *loadedCommit) { l.commit = strings.Repeat("0", 40) },
+		"other variables":  func(l *loadedCommit) { l.vars = map[string]string{"image": "/elsewhere"} },
+		"another server":   func(l *loadedCommit) { cp := *l.srv; l.srv = &cp },
+		"no server picked": func(l *loadedCommit) { l.srv = nil },
+	} {
+		l := *p.loaded
+		change(&l)
+		if e.rec.reuseLoaded(commit, &l) {
+			t.Errorf("%s: reused", name)
+		}
+	}
+	before := e.rec.evalCache.Stats() // the first apply's load
+	ev, err := e.rec.ApplyPlan(context.Background(), p)
+	if err != nil || ev.Result != ResultApplied {
+		t.Fatalf("apply: %q %v", ev.Result, err)
+	}
+	if s := e.rec.evalCache.Stats(); s != before {
+		t.Errorf("the apply loaded the commit again (cache %+v)", s)
+	}
+	running, data := e.rec.Running()
+	if running.Nodes["c002"].IP != "10.99.0.42" {
+		t.Errorf("c002 runs %+v", running.Nodes["c002"])
+	}
+	whole, err := PlanCommit(e.repo.source(), "main", e.vars, "", nil, running, data)
+	if err != nil || whole.HasChanges() {
+		t.Errorf("a whole evaluation of the applied commit: %v, changes %v", err, changedNodes(whole))
+	}
+	// A plan read back from its file carries no load: the apply loads.
+	saved, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodePlan(saved, "plan.json")
+	if err != nil || back.loaded != nil {
+		t.Errorf("a saved plan: %v, loaded %v", err, back.loaded != nil)
+	}
+}
+
+// The first apply plans before the state directory exists, so its plan
+// cannot write the evaluation cache: the apply that takes the plan's load
+// writes it, and the next plan finds every node block there.
+func TestApplyPlanKeepsThePlansCache(t *testing.T) {
+	e := newRecEnv(t)
+	files := incrFiles()
+	e.mustApply(e.repo.commit(files, "first"))
+	cacheFile := filepath.Join(e.state, EvalCacheFile)
+	files = edit(t, files, "nodes.hcl", `"10.99.0.12"`, `"10.99.0.42"`)
+	hash := e.repo.commit(files, "c002 moves")
+	// The plan cannot write the cache (a directory is in the way, as the
+	// missing state directory is at the first apply).
+	if err := os.Remove(cacheFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cacheFile, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err := planOnState(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cacheFile); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.newReconciler() // apply's: its cache not opened yet
+	if _, err := rec.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := rec.ApplyPlan(context.Background(), p); err != nil || ev.Result != ResultApplied {
+		t.Fatalf("apply: %q %v", ev.Result, err)
+	}
+	src, err := e.repo.source().Resolve(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hclspec.OpenEvalCache(cacheFile)
+	if _, diags := hclspec.Load(src.FS, hclspec.Options{Vars: e.vars, Cache: c}); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s := c.Stats(); s.Hits != 5 {
+		t.Errorf("after the apply, the cache holds %+v of 5 node blocks", s)
 	}
 }

@@ -381,7 +381,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			r.cfg.OnEvaluated(ev)
 		}
 	}()
-	_, err = r.run(ctx, pass{ev: &ev, decide: func(d *desired) (bool, error) {
+	_, err = r.run(ctx, pass{ev: &ev, loaded: p.loaded, decide: func(d *desired) (bool, error) {
 		if p.Desired != nil && !sameDesired(p.Desired, d.inv) {
 			err := &StaleError{Reason: fmt.Sprintf("the desired state of commit %s changed since this plan was made (an image source changed?): plan again", Short(commit.Hash))}
 			ev.Result, ev.Err = ResultError, err

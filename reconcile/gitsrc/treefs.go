@@ -90,11 +90,23 @@ func (t *TreeFS) blob(name string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	// Sized up front (io.ReadAll's growth allocates some three times a
+	// large file, such as 10,000 node blocks), with room for the read
+	// that finds the end.
+	data := make([]byte, 0, max(f.Size, 0)+512)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
 	}
-	return data, nil
 }
 
 // Stat implements fs.StatFS (symlinks are not followed, as in Lstat).
