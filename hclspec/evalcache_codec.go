@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sort"
 
+	"github.com/gitboot/gitboot/internal/bincodec"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -37,17 +38,17 @@ func encodeEntries(entries map[string]*cacheEntry) []byte {
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		e := entries[k]
-		b = appendString(b, k)
-		b = appendString(b, e.File)
+		b = bincodec.AppendString(b, k)
+		b = bincodec.AppendString(b, e.File)
 		b = binary.AppendVarint(b, int64(e.Line))
 		b = binary.AppendVarint(b, int64(e.Byte))
 		b = binary.AppendVarint(b, int64(e.End))
-		b = appendMap(b, e.Deps)
+		b = bincodec.AppendMap(b, e.Deps)
 		raw := e.raw
 		if raw == nil {
 			raw = encodeNodes(e.Nodes)
 		}
-		b = appendString(b, string(raw))
+		b = bincodec.AppendString(b, string(raw))
 	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
@@ -64,24 +65,24 @@ func encodeNodes(nodes []*Node) []byte {
 
 func appendNode(b []byte, n *Node) []byte {
 	for _, s := range []string{n.Name, n.MAC, n.Image, n.Network, n.AssetKeySHA256, n.Root, n.RootSize, n.NetworkConfig} {
-		b = appendString(b, s)
+		b = bincodec.AppendString(b, s)
 	}
 	ip, _ := n.IP.MarshalBinary()
-	b = appendString(b, string(ip))
+	b = bincodec.AppendString(b, string(ip))
 	for _, l := range [][]string{n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Users} {
-		b = appendList(b, l)
+		b = bincodec.AppendList(b, l)
 	}
-	b = appendMap(b, n.Tags)
-	b = appendString(b, ResourcesJSON(n.Resources))
+	b = bincodec.AppendMap(b, n.Tags)
+	b = bincodec.AppendString(b, ResourcesJSON(n.Resources))
 	if n.BMC == nil {
 		b = append(b, 0)
 	} else {
 		b = append(b, 1)
-		b = appendString(b, n.BMC.Driver)
-		b = appendString(b, n.BMC.Address)
+		b = bincodec.AppendString(b, n.BMC.Driver)
+		b = bincodec.AppendString(b, n.BMC.Address)
 		b = binary.AppendVarint(b, int64(n.BMC.Port))
-		b = appendString(b, n.BMC.Credentials)
-		b = appendBool(b, n.BMC.Insecure)
+		b = bincodec.AppendString(b, n.BMC.Credentials)
+		b = bincodec.AppendBool(b, n.BMC.Insecure)
 	}
 	b = appendRange(b, n.Range)
 	keys := make([]string, 0, len(n.Origins))
@@ -91,51 +92,14 @@ func appendNode(b []byte, n *Node) []byte {
 	sort.Strings(keys)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
-		b = appendString(b, k)
+		b = bincodec.AppendString(b, k)
 		b = appendRange(b, n.Origins[k])
 	}
 	return b
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
-// appendList encodes nil apart from empty (Desire and hashCluster tell
-// them apart).
-func appendList(b []byte, l []string) []byte {
-	if l == nil {
-		return append(b, 0)
-	}
-	b = binary.AppendUvarint(b, uint64(len(l))+1)
-	for _, s := range l {
-		b = appendString(b, s)
-	}
-	return b
-}
-
-func appendMap(b []byte, m map[string]string) []byte {
-	if m == nil {
-		return append(b, 0)
-	}
-	b = binary.AppendUvarint(b, uint64(len(m))+1)
-	for _, k := range sortedKeysOf(m) {
-		b = appendString(b, k)
-		b = appendString(b, m[k])
-	}
-	return b
-}
-
 func appendRange(b []byte, r hcl.Range) []byte {
-	b = appendString(b, r.Filename)
+	b = bincodec.AppendString(b, r.Filename)
 	for _, v := range []int{r.Start.Line, r.Start.Column, r.Start.Byte, r.End.Line, r.End.Column, r.End.Byte} {
 		b = binary.AppendVarint(b, int64(v))
 	}
@@ -144,9 +108,8 @@ func appendRange(b []byte, r hcl.Range) []byte {
 
 // decoder reads the encoding; the first error sticks.
 type decoder struct {
-	b      []byte
-	err    error
-	intern map[string]string // repeated strings (file names, profile names) share one copy
+	// Its Intern: repeated strings (file names, profile names) share one copy.
+	bincodec.Decoder
 	// shift moves ranges inside an entry's chunk (see moved) while
 	// decoding its nodes: the block is now dLine lines and dByte bytes
 	// from where it was cached.
@@ -171,23 +134,23 @@ func decodeEntries(data []byte, intern map[string]string) (map[string]*cacheEntr
 	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
 		return nil, fmt.Errorf("%w: its checksum does not match", errCacheFormat)
 	}
-	d := &decoder{b: body[len(head):], intern: intern}
-	count := d.uvarint()
-	if d.err != nil || count > uint64(len(d.b)) {
+	d := &decoder{Decoder: bincodec.Decoder{B: body[len(head):], Intern: intern, Failure: errCacheFormat}}
+	count := d.Uvarint()
+	if d.Err != nil || count > uint64(len(d.B)) {
 		return nil, errCacheFormat
 	}
 	entries := make(map[string]*cacheEntry, count)
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		key := d.str()
-		e := &cacheEntry{File: d.istr(), Line: d.int(), Byte: d.int(), End: d.int(), Deps: d.strMap()}
-		e.raw = d.raw()
+	for i := uint64(0); i < count && d.Err == nil; i++ {
+		key := d.Str()
+		e := &cacheEntry{File: d.IStr(), Line: d.Int(), Byte: d.Int(), End: d.Int(), Deps: d.StrMap()}
+		e.raw = d.Raw()
 		entries[key] = e
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the entries", errCacheFormat, len(d.b))
+	if len(d.B) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the entries", errCacheFormat, len(d.B))
 	}
 	return entries, nil
 }
@@ -208,21 +171,21 @@ func entryNodes(e *cacheEntry, intern map[string]string, line, byteAt int) ([]*N
 	if e.Nodes != nil && dLine == 0 && dByte == 0 {
 		return e.Nodes, nil
 	}
-	d := &decoder{b: e.raw, intern: intern}
+	d := &decoder{Decoder: bincodec.Decoder{B: e.raw, Intern: intern, Failure: errCacheFormat}}
 	d.shift.file, d.shift.from, d.shift.end, d.shift.dLine, d.shift.dByte = e.File, e.Byte, e.End, dLine, dByte
-	count := d.uvarint()
-	if d.err != nil || count > uint64(len(d.b)) {
+	count := d.Uvarint()
+	if d.Err != nil || count > uint64(len(d.B)) {
 		return nil, errCacheFormat
 	}
 	nodes := make([]*Node, 0, count)
-	for j := uint64(0); j < count && d.err == nil; j++ {
+	for j := uint64(0); j < count && d.Err == nil; j++ {
 		nodes = append(nodes, d.node())
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after an entry's nodes", errCacheFormat, len(d.b))
+	if len(d.B) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after an entry's nodes", errCacheFormat, len(d.B))
 	}
 	if dLine == 0 && dByte == 0 {
 		e.Nodes = nodes // decoded once for the loads that find it in place
@@ -231,138 +194,43 @@ func entryNodes(e *cacheEntry, intern map[string]string, line, byteAt int) ([]*N
 }
 
 func (d *decoder) node() *Node {
-	n := &Node{Name: d.str(), MAC: d.str(), Image: d.istr(), Network: d.istr(), AssetKeySHA256: d.str(),
-		Root: d.istr(), RootSize: d.istr(), NetworkConfig: d.istr()}
-	if ip := d.str(); ip != "" {
+	n := &Node{Name: d.Str(), MAC: d.Str(), Image: d.IStr(), Network: d.IStr(), AssetKeySHA256: d.Str(),
+		Root: d.IStr(), RootSize: d.IStr(), NetworkConfig: d.IStr()}
+	if ip := d.Str(); ip != "" {
 		if err := n.IP.UnmarshalBinary([]byte(ip)); err != nil {
-			d.fail()
+			d.Fail()
 		}
 	} else {
 		n.IP = netip.Addr{}
 	}
-	n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Users = d.list(), d.list(), d.list(), d.list(), d.list()
-	n.Tags = d.strMap()
-	if r, err := ParseResourcesJSON(d.str()); err != nil {
-		d.fail()
+	n.Profiles, n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays, n.Users = d.List(), d.List(), d.List(), d.List(), d.List()
+	n.Tags = d.StrMap()
+	if r, err := ParseResourcesJSON(d.Str()); err != nil {
+		d.Fail()
 	} else {
 		n.Resources = r
 	}
-	if d.byte() == 1 {
-		n.BMC = &BMC{Driver: d.istr(), Address: d.str(), Port: d.int(), Credentials: d.istr(), Insecure: d.byte() == 1}
+	if d.Byte() == 1 {
+		n.BMC = &BMC{Driver: d.IStr(), Address: d.Str(), Port: d.Int(), Credentials: d.IStr(), Insecure: d.Byte() == 1}
 	}
 	n.Range = d.rng()
-	count := d.uvarint()
-	if count > uint64(len(d.b)) {
-		d.fail()
+	count := d.Uvarint()
+	if count > uint64(len(d.B)) {
+		d.Fail()
 		return n
 	}
 	n.Origins = make(map[string]hcl.Range, count)
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		k := d.istr()
+	for i := uint64(0); i < count && d.Err == nil; i++ {
+		k := d.IStr()
 		n.Origins[k] = d.rng()
 	}
 	return n
 }
 
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errCacheFormat
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) int() int {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return int(v)
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail()
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-// str reads a string; istr one that repeats from node to node (file and
-// profile names, attribute names), kept once.
-func (d *decoder) str() string { return string(d.raw()) }
-
-func (d *decoder) istr() string {
-	raw := d.raw()
-	if s, ok := d.intern[string(raw)]; ok {
-		return s
-	}
-	s := string(raw)
-	d.intern[s] = s
-	return s
-}
-
-func (d *decoder) raw() []byte {
-	l := d.uvarint()
-	if l > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	raw := d.b[:l]
-	d.b = d.b[l:]
-	return raw
-}
-
-func (d *decoder) list() []string {
-	l := d.uvarint()
-	if l == 0 {
-		return nil
-	}
-	if l-1 > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	out := make([]string, l-1)
-	for i := range out {
-		out[i] = d.istr()
-	}
-	return out
-}
-
-func (d *decoder) strMap() map[string]string {
-	l := d.uvarint()
-	if l == 0 {
-		return nil
-	}
-	if l-1 > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	m := make(map[string]string, l-1)
-	for i := uint64(0); i < l-1 && d.err == nil; i++ {
-		k := d.istr()
-		m[k] = d.istr()
-	}
-	return m
-}
-
 func (d *decoder) rng() hcl.Range {
-	r := hcl.Range{Filename: d.istr()}
-	r.Start = hcl.Pos{Line: d.int(), Column: d.int(), Byte: d.int()}
-	r.End = hcl.Pos{Line: d.int(), Column: d.int(), Byte: d.int()}
+	r := hcl.Range{Filename: d.IStr()}
+	r.Start = hcl.Pos{Line: d.Int(), Column: d.Int(), Byte: d.Int()}
+	r.End = hcl.Pos{Line: d.Int(), Column: d.Int(), Byte: d.Int()}
 	if sh := &d.shift; (sh.dLine != 0 || sh.dByte != 0) && r.Filename == sh.file && r.Start.Byte >= sh.from && r.Start.Byte < sh.end {
 		r.Start.Line += sh.dLine
 		r.Start.Byte += sh.dByte

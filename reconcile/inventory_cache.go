@@ -13,6 +13,7 @@ import (
 
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/bincodec"
 )
 
 // InventoryCacheFile is a copy of the running inventory in the state
@@ -55,7 +56,7 @@ func encodeInventoryCache(inv *Inventory, data []byte) ([]byte, bool) {
 	b := make([]byte, 0, len(hj)+len(inv.Nodes)*400+128)
 	b = append(b, inventoryCacheFormat...)
 	b = append(b, sum[:]...)
-	b = appendBytes(b, hj)
+	b = bincodec.AppendBytes(b, hj)
 	if inv.Nodes == nil {
 		b = append(b, 0)
 	} else {
@@ -64,7 +65,7 @@ func encodeInventoryCache(inv *Inventory, data []byte) ([]byte, bool) {
 	ok := true
 	str := func(s string) {
 		ok = ok && utf8.ValidString(s)
-		b = appendBytes(b, []byte(s))
+		b = bincodec.AppendString(b, s)
 	}
 	list := func(l []string) { // nil apart from empty, as JSON's null and []
 		if l == nil {
@@ -98,7 +99,7 @@ func encodeInventoryCache(inv *Inventory, data []byte) ([]byte, bool) {
 			str(n.BMC.Address)
 			b = binary.AppendVarint(b, int64(n.BMC.Port))
 			str(n.BMC.Credentials)
-			b = append(b, boolByte(n.BMC.Insecure))
+			b = bincodec.AppendBool(b, n.BMC.Insecure)
 		}
 		if a := n.Artifacts; a == nil {
 			b = append(b, 0)
@@ -112,18 +113,6 @@ func encodeInventoryCache(inv *Inventory, data []byte) ([]byte, bool) {
 	}
 	end := sha256.Sum256(b)
 	return append(b, end[:]...), ok
-}
-
-func appendBytes(b, s []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func boolByte(v bool) byte {
-	if v {
-		return 1
-	}
-	return 0
 }
 
 // readInventoryCache returns the state directory's inventory cache if it
@@ -150,122 +139,52 @@ func decodeInventoryCache(enc, data []byte) (*Inventory, error) {
 	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], body[n:n+sha256.Size]) {
 		return nil, fmt.Errorf("%w: stale (another inventory.json)", errInventoryCache)
 	}
-	d := &invDecoder{b: body[n+sha256.Size:], intern: map[string]string{}}
+	d := &invDecoder{bincodec.Decoder{B: body[n+sha256.Size:], Intern: map[string]string{}, Failure: errInventoryCache}}
 	var inv Inventory
-	if err := json.Unmarshal(d.bytes(), &inv); err != nil || d.err != nil {
+	if err := json.Unmarshal(d.Raw(), &inv); err != nil || d.Err != nil {
 		return nil, errInventoryCache
 	}
-	if count := d.uvarint(); count > 0 && count-1 <= uint64(len(d.b)) {
+	if count := d.Uvarint(); count > 0 && count-1 <= uint64(len(d.B)) {
 		inv.Nodes = make(map[string]NodeState, count-1)
-		for i := uint64(0); i < count-1 && d.err == nil; i++ {
+		for i := uint64(0); i < count-1 && d.Err == nil; i++ {
 			name, ns := d.node()
 			inv.Nodes[name] = ns
 		}
 	}
-	if d.err != nil || len(d.b) != 0 {
+	if d.Err != nil || len(d.B) != 0 {
 		return nil, errInventoryCache
 	}
 	return &inv, nil
 }
 
-// invDecoder reads the cache's encoding; the first error sticks.
+// invDecoder reads the cache's encoding; the first error sticks. Its
+// Intern holds strings many nodes share (networks, images, overlay names).
 type invDecoder struct {
-	b      []byte
-	err    error
-	intern map[string]string // strings many nodes share (networks, images, overlay names)
-}
-
-func (d *invDecoder) fail() {
-	d.err, d.b = errInventoryCache, nil
-}
-
-func (d *invDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *invDecoder) bytes() []byte {
-	l := d.uvarint()
-	if l > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	s := d.b[:l]
-	d.b = d.b[l:]
-	return s
-}
-
-func (d *invDecoder) str() string { return string(d.bytes()) }
-
-func (d *invDecoder) istr() string {
-	raw := d.bytes()
-	if s, ok := d.intern[string(raw)]; ok {
-		return s
-	}
-	s := string(raw)
-	d.intern[s] = s
-	return s
-}
-
-func (d *invDecoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail()
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *invDecoder) list() []string {
-	l := d.uvarint()
-	if l == 0 {
-		return nil
-	}
-	if l-1 > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	out := make([]string, l-1)
-	for i := range out {
-		out[i] = d.istr()
-	}
-	return out
+	bincodec.Decoder
 }
 
 func (d *invDecoder) node() (string, NodeState) {
-	name := d.str()
-	n := NodeState{MAC: d.str(), IP: d.str(), Network: d.istr(), Image: d.istr(), SystemInput: d.istr(), RuntimeInput: d.str(),
-		AssetKey: d.str(), LegacyAssetKeySHA256: d.str(), Root: d.istr(), RootSize: d.istr()}
-	n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays = d.list(), d.list(), d.list()
-	if tags := d.uvarint(); tags > 0 {
-		if tags > uint64(len(d.b)) {
-			d.fail()
+	name := d.Str()
+	n := NodeState{MAC: d.Str(), IP: d.Str(), Network: d.IStr(), Image: d.IStr(), SystemInput: d.IStr(), RuntimeInput: d.Str(),
+		AssetKey: d.Str(), LegacyAssetKeySHA256: d.Str(), Root: d.IStr(), RootSize: d.IStr()}
+	n.KernelArgs, n.SystemOverlays, n.RuntimeOverlays = d.List(), d.List(), d.List()
+	if tags := d.Uvarint(); tags > 0 {
+		if tags > uint64(len(d.B)) {
+			d.Fail()
 			return name, n
 		}
 		n.Tags = make(map[string]string, tags)
-		for i := uint64(0); i < tags && d.err == nil; i++ {
-			k := d.istr()
-			n.Tags[k] = d.istr()
+		for i := uint64(0); i < tags && d.Err == nil; i++ {
+			k := d.IStr()
+			n.Tags[k] = d.IStr()
 		}
 	}
-	if d.byte() == 1 {
-		n.BMC = &hclspec.BMC{Driver: d.istr(), Address: d.str()}
-		port, k := binary.Varint(d.b)
-		if k <= 0 {
-			d.fail()
-			return name, n
-		}
-		d.b = d.b[k:]
-		n.BMC.Port, n.BMC.Credentials, n.BMC.Insecure = int(port), d.istr(), d.byte() == 1
+	if d.Byte() == 1 {
+		n.BMC = &hclspec.BMC{Driver: d.IStr(), Address: d.Str()}
+		n.BMC.Port, n.BMC.Credentials, n.BMC.Insecure = d.Int(), d.IStr(), d.Byte() == 1
 	}
-	if d.byte() == 1 {
-		n.Artifacts = &NodeArtifacts{Kernel: d.istr(), Image: d.istr(), System: d.istr(), Runtime: d.str()}
+	if d.Byte() == 1 {
+		n.Artifacts = &NodeArtifacts{Kernel: d.IStr(), Image: d.IStr(), System: d.IStr(), Runtime: d.Str()}
 	}
 	return name, n
 }
