@@ -128,6 +128,12 @@ func readInventoryCache(stateDir string, data []byte) (*Inventory, error) {
 
 // decodeInventoryCache decodes what encodeInventoryCache wrote for data.
 func decodeInventoryCache(enc, data []byte) (*Inventory, error) {
+	return decodeInventoryCacheOf(enc, sha256.Sum256(data))
+}
+
+// decodeInventoryCacheOf decodes what encodeInventoryCache wrote for the
+// inventory.json whose sha256 is sum.
+func decodeInventoryCacheOf(enc []byte, sum [sha256.Size]byte) (*Inventory, error) {
 	n := len(inventoryCacheFormat)
 	if len(enc) < n+2*sha256.Size || string(enc[:n]) != inventoryCacheFormat {
 		return nil, errInventoryCache
@@ -136,7 +142,7 @@ func decodeInventoryCache(enc, data []byte) (*Inventory, error) {
 	if end := sha256.Sum256(body); !bytes.Equal(end[:], enc[len(body):]) {
 		return nil, fmt.Errorf("%w: its checksum does not match", errInventoryCache)
 	}
-	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], body[n:n+sha256.Size]) {
+	if !bytes.Equal(sum[:], body[n:n+sha256.Size]) {
 		return nil, fmt.Errorf("%w: stale (another inventory.json)", errInventoryCache)
 	}
 	d := &invDecoder{bincodec.Decoder{B: body[n+sha256.Size:], Intern: map[string]string{}, Failure: errInventoryCache}}
