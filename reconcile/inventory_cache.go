@@ -53,7 +53,9 @@ func encodeInventoryCache(inv *Inventory, data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	sum := sha256.Sum256(data)
-	b := make([]byte, 0, len(hj)+len(inv.Nodes)*400+128)
+	// Some two thirds of the JSON's size (grown by doubling, it was
+	// copied once more at 10,000 nodes).
+	b := make([]byte, 0, len(hj)+max(len(inv.Nodes)*400, len(data)*3/4)+128)
 	b = append(b, inventoryCacheFormat...)
 	b = append(b, sum[:]...)
 	b = bincodec.AppendBytes(b, hj)

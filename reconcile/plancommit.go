@@ -107,7 +107,7 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 		}
 	}
 	p := Diff(run, desired, runningDigest)
-	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache}
+	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache, inputs: inputs}
 	return p, nil
 }
 
