@@ -1,9 +1,10 @@
 package reconcile
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
+
+	"github.com/gitboot/gitboot/internal/jsonstr"
 )
 
 // appendNodeJSON appends n as json.MarshalIndent(n, "  ", " ") writes it
@@ -103,17 +104,4 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 	return append(b, "\n  }"...)
 }
 
-// appendJSONString appends s quoted as encoding/json quotes it: plain
-// printable ASCII is copied, anything else goes through encoding/json
-// (HTML characters, invalid UTF-8, U+2028 and U+2029 are escaped there).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
+func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
