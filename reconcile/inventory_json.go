@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/jsonstr"
 )
 
@@ -75,7 +76,19 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 	str(`"runtime_input": `, n.RuntimeInput, false, false)
 	str(`"asset_key": `, n.AssetKey, true, false)
 	str(`"asset_key_sha256": `, n.LegacyAssetKeySHA256, true, false)
-	if m := n.BMC; m != nil {
+	b = appendBMCJSON(b, n.BMC)
+	str(`"root": `, n.Root, true, false)
+	str(`"root_size": `, n.RootSize, true, false)
+	b = appendArtifactsJSON(b, n.Artifacts)
+	return append(b, "\n  }"...)
+}
+
+func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
+
+// appendBMCJSON appends a node's "bmc" field (none when m is nil).
+func appendBMCJSON(b []byte, m *hclspec.BMC) []byte {
+	const field = "\n   "
+	if m != nil {
 		b = append(b, ","+field+`"bmc": {`+"\n    "+`"driver": `...)
 		b = appendJSONString(b, m.Driver)
 		b = append(b, ",\n    "+`"address": `...)
@@ -88,9 +101,14 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 		b = strconv.AppendBool(b, m.Insecure)
 		b = append(b, "\n   }"...)
 	}
-	str(`"root": `, n.Root, true, false)
-	str(`"root_size": `, n.RootSize, true, false)
-	if a := n.Artifacts; a != nil {
+	return b
+}
+
+// appendArtifactsJSON appends a node's "artifacts" field (none when a is
+// nil).
+func appendArtifactsJSON(b []byte, a *NodeArtifacts) []byte {
+	const field = "\n   "
+	if a != nil {
 		b = append(b, ","+field+`"artifacts": {`+"\n    "+`"kernel": `...)
 		b = appendJSONString(b, a.Kernel)
 		b = append(b, ",\n    "+`"image": `...)
@@ -101,7 +119,5 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 		b = appendJSONString(b, a.Runtime)
 		b = append(b, "\n   }"...)
 	}
-	return append(b, "\n  }"...)
+	return b
 }
-
-func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
