@@ -157,8 +157,14 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		}
 		check(name, false)
 	}
-	// inventory.json damaged with a cache that copied it: corrupt, as
-	// ReadInventory says, never the cache's copy.
+	checkDamagedInventoryJSON(t, state, inv, data)
+}
+
+// checkDamagedInventoryJSON damages inventory.json under a cache that
+// copied it: both reads say corrupt, never the cache's copy; and with
+// nothing applied ReadInventoryDigest returns nothing and no error.
+func checkDamagedInventoryJSON(t *testing.T, state string, inv *Inventory, data []byte) {
+	t.Helper()
 	if err := writeInventory(state, inv, data); err != nil {
 		t.Fatal(err)
 	}

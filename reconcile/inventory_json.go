@@ -4,7 +4,13 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+
+	"github.com/gitboot/gitboot/hclspec"
 )
+
+// nodeJSONField starts a member of a node record in inventory.json: the prefix
+// "  " and one level of " ".
+const nodeJSONField = "\n   "
 
 // appendNodeJSON appends n as json.MarshalIndent(n, "  ", " ") writes it
 // (a node's value in inventory.json, Encode), without reflection: some
@@ -12,7 +18,6 @@ import (
 // nodes. TestNodeJSONAsMarshalIndent holds it to encoding/json's bytes for
 // every field of NodeState; a field added there must be added here.
 func appendNodeJSON(b []byte, n *NodeState) []byte {
-	const field = "\n   " // the prefix "  " and one level of " "
 	b = append(b, '{')
 	str := func(name, v string, omitEmpty, first bool) {
 		if omitEmpty && v == "" {
@@ -21,12 +26,12 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 		if !first {
 			b = append(b, ',')
 		}
-		b = append(b, field...)
+		b = append(b, nodeJSONField...)
 		b = append(b, name...)
 		b = appendJSONString(b, v)
 	}
 	list := func(name string, l []string) {
-		b = append(b, ","+field...)
+		b = append(b, ","+nodeJSONField...)
 		b = append(b, name...)
 		switch {
 		case l == nil:
@@ -50,57 +55,80 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 	str(`"network": `, n.Network, false, false)
 	str(`"image": `, n.Image, false, false)
 	list(`"kernel_args": `, n.KernelArgs)
-	if len(n.Tags) > 0 {
-		b = append(b, ","+field+`"tags": {`...)
-		keys := make([]string, 0, len(n.Tags))
-		for k := range n.Tags {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, "\n    "...)
-			b = appendJSONString(b, k)
-			b = append(b, ": "...)
-			b = appendJSONString(b, n.Tags[k])
-		}
-		b = append(b, "\n   }"...)
-	}
+	b = appendTagsJSON(b, n.Tags)
 	list(`"system_overlays": `, n.SystemOverlays)
 	list(`"runtime_overlays": `, n.RuntimeOverlays)
 	str(`"system_input": `, n.SystemInput, false, false)
 	str(`"runtime_input": `, n.RuntimeInput, false, false)
 	str(`"asset_key": `, n.AssetKey, true, false)
 	str(`"asset_key_sha256": `, n.LegacyAssetKeySHA256, true, false)
-	if m := n.BMC; m != nil {
-		b = append(b, ","+field+`"bmc": {`+"\n    "+`"driver": `...)
-		b = appendJSONString(b, m.Driver)
-		b = append(b, ",\n    "+`"address": `...)
-		b = appendJSONString(b, m.Address)
-		b = append(b, ",\n    "+`"port": `...)
-		b = strconv.AppendInt(b, int64(m.Port), 10)
-		b = append(b, ",\n    "+`"credentials": `...)
-		b = appendJSONString(b, m.Credentials)
-		b = append(b, ",\n    "+`"insecure": `...)
-		b = strconv.AppendBool(b, m.Insecure)
-		b = append(b, "\n   }"...)
-	}
+	b = appendBMCJSON(b, n.BMC)
 	str(`"root": `, n.Root, true, false)
 	str(`"root_size": `, n.RootSize, true, false)
-	if a := n.Artifacts; a != nil {
-		b = append(b, ","+field+`"artifacts": {`+"\n    "+`"kernel": `...)
-		b = appendJSONString(b, a.Kernel)
-		b = append(b, ",\n    "+`"image": `...)
-		b = appendJSONString(b, a.Image)
-		b = append(b, ",\n    "+`"system": `...)
-		b = appendJSONString(b, a.System)
-		b = append(b, ",\n    "+`"runtime": `...)
-		b = appendJSONString(b, a.Runtime)
-		b = append(b, "\n   }"...)
-	}
+	b = appendArtifactsJSON(b, n.Artifacts)
 	return append(b, "\n  }"...)
+}
+
+// appendTagsJSON appends a node's "tags" member (sorted keys, as
+// encoding/json writes a map), or nothing for no tags.
+func appendTagsJSON(b []byte, tags map[string]string) []byte {
+	if len(tags) == 0 {
+		return b
+	}
+	b = append(b, ","+nodeJSONField+`"tags": {`...)
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    "...)
+		b = appendJSONString(b, k)
+		b = append(b, ": "...)
+		b = appendJSONString(b, tags[k])
+	}
+	b = append(b, "\n   }"...)
+	return b
+}
+
+// appendBMCJSON appends a node's "bmc" member, or nothing without one.
+func appendBMCJSON(b []byte, m *hclspec.BMC) []byte {
+	if m == nil {
+		return b
+	}
+	b = append(b, ","+nodeJSONField+`"bmc": {`+"\n    "+`"driver": `...)
+	b = appendJSONString(b, m.Driver)
+	b = append(b, ",\n    "+`"address": `...)
+	b = appendJSONString(b, m.Address)
+	b = append(b, ",\n    "+`"port": `...)
+	b = strconv.AppendInt(b, int64(m.Port), 10)
+	b = append(b, ",\n    "+`"credentials": `...)
+	b = appendJSONString(b, m.Credentials)
+	b = append(b, ",\n    "+`"insecure": `...)
+	b = strconv.AppendBool(b, m.Insecure)
+	b = append(b, "\n   }"...)
+	return b
+}
+
+// appendArtifactsJSON appends a node's "artifacts" member, or nothing
+// without one.
+func appendArtifactsJSON(b []byte, a *NodeArtifacts) []byte {
+	if a == nil {
+		return b
+	}
+	b = append(b, ","+nodeJSONField+`"artifacts": {`+"\n    "+`"kernel": `...)
+	b = appendJSONString(b, a.Kernel)
+	b = append(b, ",\n    "+`"image": `...)
+	b = appendJSONString(b, a.Image)
+	b = append(b, ",\n    "+`"system": `...)
+	b = appendJSONString(b, a.System)
+	b = append(b, ",\n    "+`"runtime": `...)
+	b = appendJSONString(b, a.Runtime)
+	b = append(b, "\n   }"...)
+	return b
 }
 
 // appendJSONString appends s quoted as encoding/json quotes it: plain
