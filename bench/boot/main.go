@@ -89,22 +89,12 @@ func split(s string) []string {
 	return out
 }
 
+// run builds gitboot and the image, starts gitboot serve (and the
+// reference servers when they are a target), boots every node and returns
+// the summary it printed.
 func run(ctx context.Context, cfg config) (*summary, error) {
-	if cfg.boots < 1 {
-		return nil, fmt.Errorf("-boots %d: want at least 1", cfg.boots)
-	}
-	for _, m := range cfg.modes {
-		if _, ok := nodes[m]; !ok {
-			return nil, fmt.Errorf("-modes: unknown mode %q (bios, uefi)", m)
-		}
-	}
-	for _, tg := range cfg.targets {
-		if tg != "gitboot" && tg != "reference" {
-			return nil, fmt.Errorf("-targets: unknown target %q (gitboot, reference)", tg)
-		}
-	}
-	if cfg.packing != packingClassic && cfg.packing != packingSame {
-		return nil, fmt.Errorf("-reference-packing %q: want %s or %s", cfg.packing, packingClassic, packingSame)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if err := checkTools(cfg); err != nil {
 		return nil, err
@@ -129,11 +119,8 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo := filepath.Join(dir, "lab")
-	if err := benchenv.Run("cp", "-r", filepath.Join(root, "examples", "lab"), repo); err != nil {
-		return nil, err
-	}
-	if err := benchenv.Commit(repo, "lab cluster"); err != nil {
+	repo, err := labRepo(dir, root)
+	if err != nil {
 		return nil, err
 	}
 
@@ -176,26 +163,58 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 			return nil, fmt.Errorf("the reference nginx did not answer: %w", err)
 		}
 	}
+	all, err := bootAll(ctx, cfg, g, r, dir, img)
+	if err != nil {
+		return nil, err
+	}
+	sum.add(all)
+	sum.print()
+	return sum, nil
+}
+
+// labRepo makes a git repository of the module's examples/lab in dir and
+// returns its path.
+func labRepo(dir, root string) (string, error) {
+	repo := filepath.Join(dir, "lab")
+	if err := benchenv.Run("cp", "-r", filepath.Join(root, "examples", "lab"), repo); err != nil {
+		return "", err
+	}
+	if err := benchenv.Commit(repo, "lab cluster"); err != nil {
+		return "", err
+	}
+	return repo, nil
+}
+
+// validate checks the flags' values.
+func (cfg config) validate() error {
+	if cfg.boots < 1 {
+		return fmt.Errorf("-boots %d: want at least 1", cfg.boots)
+	}
+	for _, m := range cfg.modes {
+		if _, ok := nodes[m]; !ok {
+			return fmt.Errorf("-modes: unknown mode %q (bios, uefi)", m)
+		}
+	}
+	for _, tg := range cfg.targets {
+		if tg != "gitboot" && tg != "reference" {
+			return fmt.Errorf("-targets: unknown target %q (gitboot, reference)", tg)
+		}
+	}
+	if cfg.packing != packingClassic && cfg.packing != packingSame {
+		return fmt.Errorf("-reference-packing %q: want %s or %s", cfg.packing, packingClassic, packingSame)
+	}
+	return nil
+}
+
+// bootAll boots every mode on every target cfg.boots times, g being
+// gitboot's lab and r the reference's (nil when it is not a target), and
+// prints each result. A failed boot is counted (Seconds -1) and said; the
+// run goes on unless ctx is done.
+func bootAll(ctx context.Context, cfg config, g, r *lab, dir string, img *bootImage) ([]bootResult, error) {
 	var all []bootResult
 	for i := 0; i < cfg.boots; i++ {
 		for _, mode := range cfg.modes {
-			res := make([]bootResult, len(cfg.targets))
-			errs := make([]error, len(cfg.targets))
-			var wg sync.WaitGroup
-			for j, tg := range cfg.targets {
-				l := g
-				if tg == "reference" {
-					l = r
-				}
-				run := func() { res[j], errs[j] = l.boot(ctx, dir, img, mode, tg, i, cfg.deadline) }
-				if !cfg.parallel {
-					run()
-					continue
-				}
-				wg.Add(1)
-				go func() { defer wg.Done(); run() }()
-			}
-			wg.Wait()
+			res, errs := bootTargets(ctx, cfg, g, r, dir, img, mode, i)
 			for j, tg := range cfg.targets {
 				if errs[j] != nil {
 					if ctx.Err() != nil {
@@ -214,9 +233,31 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 			}
 		}
 	}
-	sum.add(all)
-	sum.print()
-	return sum, nil
+	return all, nil
+}
+
+// bootTargets boots boot i in mode on each target, one after the other or
+// (cfg.parallel) at once, and returns their results and errors in
+// cfg.targets order.
+func bootTargets(ctx context.Context, cfg config, g, r *lab, dir string, img *bootImage, mode string, i int) ([]bootResult, []error) {
+	res := make([]bootResult, len(cfg.targets))
+	errs := make([]error, len(cfg.targets))
+	var wg sync.WaitGroup
+	for j, tg := range cfg.targets {
+		l := g
+		if tg == "reference" {
+			l = r
+		}
+		run := func() { res[j], errs[j] = l.boot(ctx, dir, img, mode, tg, i, cfg.deadline) }
+		if !cfg.parallel {
+			run()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); run() }()
+	}
+	wg.Wait()
+	return res, errs
 }
 
 func contains(l []string, s string) bool {

@@ -100,24 +100,6 @@ func analyse(marker *regexp.Regexp, raw []byte, ends []int, stamps []time.Time, 
 		t     time.Time
 	}
 	var evs []event
-	first := func(kind string, after, before time.Time) (time.Time, bool) {
-		for _, p := range pkts {
-			if p.Kind == kind && p.T.After(after) && p.T.Before(before) {
-				return p.T, true
-			}
-		}
-		return time.Time{}, false
-	}
-	last := func(kind string, after, before time.Time) (time.Time, bool) {
-		var t time.Time
-		ok := false
-		for _, p := range pkts {
-			if p.Kind == kind && p.T.After(after) && p.T.Before(before) {
-				t, ok = p.T, true
-			}
-		}
-		return t, ok
-	}
 	cur := start
 	add := func(phase string, t time.Time, ok bool) {
 		if ok && !t.Before(cur) && t.Before(mt) {
@@ -132,17 +114,17 @@ func analyse(marker *regexp.Regexp, raw []byte, ends []int, stamps []time.Time, 
 		}
 		return benchenv.At(ends, stamps, loc[1]-1), true
 	}
-	t, ok := first("dhcp-req", start, mt)
+	t, ok := firstPacket(pkts, "dhcp-req", start, mt)
 	add("firmware", t, ok)
 	if mode == "uefi" {
 		t, ok = serial(stationRE)
 		add("fw_dhcp", t, ok)
 		t, ok = serial(nbpRE)
 		add("tftp", t, ok)
-		t, ok = first("dhcp-req", cur, mt)
+		t, ok = firstPacket(pkts, "dhcp-req", cur, mt)
 		add("ipxe_start", t, ok)
 	}
-	t, ok = first("http-syn", cur, mt)
+	t, ok = firstPacket(pkts, "http-syn", cur, mt)
 	add("dhcp", t, ok)
 	initStart, initOK := serial(initRE)
 	if initOK {
@@ -151,7 +133,7 @@ func analyse(marker *regexp.Regexp, raw []byte, ends []int, stamps []time.Time, 
 				res.HTTPPackets++
 			}
 		}
-		t, ok = last("http-srv", cur, initStart)
+		t, ok = lastPacket(pkts, "http-srv", cur, initStart)
 		add("http", t, ok)
 	}
 	add("kernel", initStart, initOK)
@@ -160,7 +142,41 @@ func analyse(marker *regexp.Regexp, raw []byte, ends []int, stamps []time.Time, 
 		start = e.t
 	}
 	res.Phases["init"] = benchenv.Round(mt.Sub(start).Seconds())
-	// DHCP answer latency: each request to the next reply.
+	res.DHCPAnswerMS = dhcpAnswerMS(pkts)
+	if bad := badScriptRE.Find(buf); bad != nil {
+		res.Note = string(bad) // a retry happened: still counted, but said
+	}
+	return res
+}
+
+// firstPacket returns the time of the first packet of this kind strictly
+// between after and before.
+func firstPacket(pkts []packet, kind string, after, before time.Time) (time.Time, bool) {
+	for _, p := range pkts {
+		if p.Kind == kind && p.T.After(after) && p.T.Before(before) {
+			return p.T, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// lastPacket returns the time of the last packet of this kind strictly
+// between after and before.
+func lastPacket(pkts []packet, kind string, after, before time.Time) (time.Time, bool) {
+	var t time.Time
+	ok := false
+	for _, p := range pkts {
+		if p.Kind == kind && p.T.After(after) && p.T.Before(before) {
+			t, ok = p.T, true
+		}
+	}
+	return t, ok
+}
+
+// dhcpAnswerMS is the mean time from each DHCP request to the next reply
+// (before another request), in milliseconds; 0 when no request was
+// answered.
+func dhcpAnswerMS(pkts []packet) float64 {
 	var sum time.Duration
 	n := 0
 	for i, p := range pkts {
@@ -178,13 +194,10 @@ func analyse(marker *regexp.Regexp, raw []byte, ends []int, stamps []time.Time, 
 			}
 		}
 	}
-	if n > 0 {
-		res.DHCPAnswerMS = benchenv.Round(float64(sum.Microseconds()) / float64(n) / 1000)
+	if n == 0 {
+		return 0
 	}
-	if bad := badScriptRE.Find(buf); bad != nil {
-		res.Note = string(bad) // a retry happened: still counted, but said
-	}
-	return res
+	return benchenv.Round(float64(sum.Microseconds()) / float64(n) / 1000)
 }
 
 // summary is the JSON line: medians keyed "TARGET/MODE", ratios keyed by

@@ -146,17 +146,12 @@ func (c config) clusterHCL() string {
 	return strings.NewReplacer("%BOOT%", b, "%ROOTSIZE%", rs).Replace(cluster)
 }
 
+// run packs the Debian image with gitboot (from a local registry with
+// -registry) and, unless -boots is 0, serves it and boots the node
+// cfg.boots times to multi-user.target.
 func run(ctx context.Context, cfg config) (*summary, error) {
-	if cfg.boots < 0 {
-		return nil, fmt.Errorf("-boots %d: want 0 (packing only) or more", cfg.boots)
-	}
-	if cfg.boot != "" && cfg.boot != "one-stage" && cfg.boot != "two-stage" {
-		return nil, fmt.Errorf(`-boot %q: want "one-stage" or "two-stage"`, cfg.boot)
-	}
-	for _, c := range []string{"qemu-system-x86_64", "git", "curl", "tcpdump"} {
-		if _, err := exec.LookPath(c); err != nil {
-			return nil, fmt.Errorf("%s is needed (apt-get install qemu-system-x86 ipxe-qemu git curl tcpdump): %w", c, err)
-		}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	root, err := benchenv.ModuleRoot()
 	if err != nil {
@@ -174,35 +169,14 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		return nil, err
 	}
 	defer done()
-	if cfg.padMB > 0 {
-		if cfg.image, err = padImage(cfg.image, dir, cfg.padMB, cfg.padLike); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.bin, err = benchenv.MakeBuild(root, cfg.bin); err != nil {
-		return nil, err
-	}
-	repo := filepath.Join(dir, "repo")
-	units := "overlays/marker/etc/systemd/system/"
-	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": cfg.clusterHCL(), units + "gbmultiuser.service": markerUnit}); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(repo, units, "multi-user.target.wants"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.Symlink("../gbmultiuser.service", filepath.Join(repo, units, "multi-user.target.wants", "gbmultiuser.service")); err != nil {
-		return nil, err
-	}
-	if err := benchenv.Commit(repo, "debian bench"); err != nil {
-		return nil, err
-	}
-	fi, err := os.Stat(cfg.image)
+	repo, err := cfg.prepare(root, dir)
 	if err != nil {
 		return nil, err
 	}
-	sum := &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: cfg.boots, Image: cfg.image, ImageBytes: fi.Size(),
-		BootMode: cfg.boot, MemoryMiB: memory,
-		QEMU: benchenv.Version("qemu-system-x86_64", "--version")}
+	sum, err := cfg.newSummary()
+	if err != nil {
+		return nil, err
+	}
 
 	state := filepath.Join(dir, "state")
 	if cfg.registry {
@@ -245,11 +219,91 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		b, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
 		return nil, fmt.Errorf("gitboot serve did not become ready: %w\n%s", err, benchenv.Tail(b, 3000))
 	}
+	if err := bootAll(ctx, l, dir, cfg, sum); err != nil {
+		return nil, err
+	}
+	sum.finish()
+	sum.print()
+	if sum.Median == 0 {
+		return sum, errors.New("no boot reached multi-user.target")
+	}
+	return sum, nil
+}
+
+// validate checks the flags' values and that the tools the bench runs are
+// installed.
+func (c config) validate() error {
+	if c.boots < 0 {
+		return fmt.Errorf("-boots %d: want 0 (packing only) or more", c.boots)
+	}
+	if c.boot != "" && c.boot != "one-stage" && c.boot != "two-stage" {
+		return fmt.Errorf(`-boot %q: want "one-stage" or "two-stage"`, c.boot)
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "git", "curl", "tcpdump"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is needed (apt-get install qemu-system-x86 ipxe-qemu git curl tcpdump): %w", tool, err)
+		}
+	}
+	return nil
+}
+
+// prepare readies the bench's inputs in dir: the image padded (-pad-mb),
+// gitboot built (module root root) and the cluster repository, whose path
+// it returns.
+func (c *config) prepare(root, dir string) (string, error) {
+	var err error
+	if c.padMB > 0 {
+		if c.image, err = padImage(c.image, dir, c.padMB, c.padLike); err != nil {
+			return "", err
+		}
+	}
+	if c.bin, err = benchenv.MakeBuild(root, c.bin); err != nil {
+		return "", err
+	}
+	return c.writeRepo(dir)
+}
+
+// newSummary starts the summary of a run with c's settings.
+func (c config) newSummary() (*summary, error) {
+	fi, err := os.Stat(c.image)
+	if err != nil {
+		return nil, err
+	}
+	return &summary{Date: time.Now().UTC().Format(time.RFC3339), Boots: c.boots, Image: c.image, ImageBytes: fi.Size(),
+		BootMode: c.boot, MemoryMiB: memory,
+		QEMU: benchenv.Version("qemu-system-x86_64", "--version")}, nil
+}
+
+// writeRepo writes and commits the cluster repository in dir/repo: the
+// cluster and an overlay with a unit that prints a marker on the serial
+// console when multi-user.target is reached.
+func (c config) writeRepo(dir string) (string, error) {
+	repo := filepath.Join(dir, "repo")
+	units := "overlays/marker/etc/systemd/system/"
+	if err := benchenv.WriteFiles(repo, map[string]string{"cluster.hcl": c.clusterHCL(), units + "gbmultiuser.service": markerUnit}); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Join(repo, units, "multi-user.target.wants"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Symlink("../gbmultiuser.service", filepath.Join(repo, units, "multi-user.target.wants", "gbmultiuser.service")); err != nil {
+		return "", err
+	}
+	if err := benchenv.Commit(repo, "debian bench"); err != nil {
+		return "", err
+	}
+	return repo, nil
+}
+
+// bootAll boots the node cfg.boots times and adds each result to sum;
+// a failed boot is counted (Seconds -1) and said, and the runs go on
+// unless ctx is done.
+func bootAll(ctx context.Context, l *benchenv.Lab, dir string, cfg config, sum *summary) error {
 	for i := 0; i < cfg.boots; i++ {
 		res, err := boot(ctx, l, dir, i, cfg.deadline)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
 			fmt.Fprintf(os.Stderr, "bench/debian: boot %d failed: %v\n", i+1, err)
 			fmt.Printf("boot %d: FAILED: %s\n", i+1, benchenv.FirstLine(err.Error()))
@@ -260,10 +314,5 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 		sum.Runs = append(sum.Runs, res)
 		fmt.Printf("boot %d: %5.1f s to multi-user.target: %s\n", i+1, res.Seconds, res.phaseLine())
 	}
-	sum.finish()
-	sum.print()
-	if sum.Median == 0 {
-		return sum, errors.New("no boot reached multi-user.target")
-	}
-	return sum, nil
+	return nil
 }

@@ -226,118 +226,156 @@ func measure(dir string) (code int) {
 		}
 	}()
 
-	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(path string) string {
-		resp, err := client.Get(serverURL + path)
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return ""
-		}
-		return string(body)
-	}
-	// wait polls cond every 5 ms; it returns the time it took, or an error
-	// when serve exited, the deadline passed or a signal came.
-	wait := func(what string, limit time.Duration, cond func() bool) (time.Duration, error) {
-		start := time.Now()
-		for !cond() {
-			if time.Since(start) > limit {
-				return 0, fmt.Errorf("%s: not within %v", what, limit)
-			}
-			select {
-			case <-exited:
-				return 0, fmt.Errorf("%s: gitboot serve exited", what)
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		return time.Since(start), nil
-	}
-
-	if _, err := wait("the first commit served", 120*time.Second, func() bool {
-		return runtimeURL.MatchString(get("/ipxe/" + n1MAC))
+	p := &poller{ctx: ctx, exited: exited, client: &http.Client{Timeout: 2 * time.Second}}
+	if _, err := p.wait("the first commit served", 120*time.Second, func() bool {
+		return runtimeURL.MatchString(p.get("/ipxe/" + n1MAC))
 	}); err != nil {
 		log.Print(err)
 		return 1
 	}
+	results, err := pushAll(p, filepath.Join(dir, "work"))
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	report(results)
+	return 0
+}
 
-	work := filepath.Join(dir, "work")
+// poller asks the server under test, until it exits (exited closes) or
+// ctx is done.
+type poller struct {
+	ctx    context.Context
+	exited <-chan struct{}
+	client *http.Client
+}
+
+// get returns the body of GET path, or "" when it failed or was not 200.
+func (p *poller) get(path string) string {
+	resp, err := p.client.Get(serverURL + path)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(body)
+}
+
+// wait polls cond every 5 ms; it returns the time it took, or an error
+// when serve exited, the deadline passed or a signal came.
+func (p *poller) wait(what string, limit time.Duration, cond func() bool) (time.Duration, error) {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("%s: not within %v", what, limit)
+		}
+		select {
+		case <-p.exited:
+			return 0, fmt.Errorf("%s: gitboot serve exited", what)
+		case <-p.ctx.Done():
+			return 0, p.ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return time.Since(start), nil
+}
+
+// kinds are the changes pushed, in order.
+var kinds = []string{"kernel", "overlay"}
+
+// sample is one push: how long git push took, then how long until the
+// change was served.
+type sample struct{ push, served time.Duration }
+
+// pushAll pushes -pushes changes of each kind from the work tree work and
+// times each until it is served.
+func pushAll(p *poller, work string) (map[string][]sample, error) {
 	nodesFile := filepath.Join(work, "nodes.hcl")
 	nodesOrig, err := os.ReadFile(nodesFile)
 	if err != nil || !strings.Contains(string(nodesOrig), n1Anchor) {
-		log.Printf("examples/lab/nodes.hcl lacks %q (%v)", n1Anchor, err)
-		return 1
+		return nil, fmt.Errorf("examples/lab/nodes.hcl lacks %q (%v)", n1Anchor, err)
 	}
-	motd := filepath.Join(work, "overlays", "generic", "etc", "motd.tmpl")
-
-	type sample struct{ push, served time.Duration }
+	ed := &editor{nodesFile: nodesFile, nodesOrig: string(nodesOrig), motd: filepath.Join(work, "overlays", "generic", "etc", "motd.tmpl")}
 	results := map[string][]sample{}
-	kinds := []string{"kernel", "overlay"}
 	for _, kind := range kinds {
 		for i := 1; i <= *pushes; i++ {
-			before := get("/ipxe/" + n1MAC)
+			before := p.get("/ipxe/" + n1MAC)
 			m := runtimeURL.FindStringSubmatch(before)
 			if m == nil {
-				log.Printf("no runtime overlay URL in the script:\n%s", before)
-				return 1
+				return nil, fmt.Errorf("no runtime overlay URL in the script:\n%s", before)
 			}
-			oldRuntime := m[1]
-			var done func(script string) bool
-			switch kind {
-			case "kernel":
-				arg := fmt.Sprintf("gitboot.bench=%d", i)
-				err = os.WriteFile(nodesFile, []byte(strings.Replace(string(nodesOrig), n1Anchor,
-					n1Anchor+"\n  kernel_args = [\"console=ttyS0\", \"quiet\", \""+arg+"\"]", 1)), 0o644)
-				done = func(s string) bool { return strings.Contains(s, arg+" ") || strings.Contains(s, arg+"\n") }
-			case "overlay":
-				var f *os.File
-				if f, err = os.OpenFile(motd, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-					_, err = fmt.Fprintf(f, "bench push %d\n", i)
-					f.Close()
-				}
-				done = func(s string) bool {
-					m := runtimeURL.FindStringSubmatch(s)
-					return m != nil && m[1] != oldRuntime
-				}
-			}
+			done, err := ed.change(kind, i, m[1])
 			if err == nil {
 				err = run(work, "git", "commit", "-q", "-am", fmt.Sprintf("bench %s %d", kind, i))
 			}
 			if err != nil {
-				log.Print(err)
-				return 1
+				return nil, err
 			}
 			t0 := time.Now()
 			if err := run(work, "git", "push", "-q", "origin", "main"); err != nil {
-				log.Print(err)
-				return 1
+				return nil, err
 			}
 			pushTook := time.Since(t0)
-			took, err := wait(fmt.Sprintf("%s push %d served", kind, i), *timeout, func() bool { return done(get("/ipxe/" + n1MAC)) })
+			took, err := p.wait(fmt.Sprintf("%s push %d served", kind, i), *timeout, func() bool { return done(p.get("/ipxe/" + n1MAC)) })
 			if err != nil {
-				log.Print(err)
-				return 1
+				return nil, err
 			}
 			results[kind] = append(results[kind], sample{pushTook, took})
 			fmt.Printf("%-8s push %2d: git push %6.3f s, then served after %6.3f s\n", kind, i, pushTook.Seconds(), took.Seconds())
 		}
 	}
+	return results, nil
+}
 
-	type stats struct {
-		N          int     `json:"n"`
-		Min        float64 `json:"min_s"`
-		Median     float64 `json:"median_s"`
-		P90        float64 `json:"p90_s"`
-		Max        float64 `json:"max_s"`
-		PushMedian float64 `json:"git_push_median_s"`
-		// From git push starting: the ref may move, and the server act,
-		// before git push returns.
-		TotalMedian float64 `json:"from_push_start_median_s"`
+// editor makes the pushed changes in the work tree.
+type editor struct {
+	nodesFile, nodesOrig string // nodes.hcl and its text as committed first
+	motd                 string // the overlay template appended to
+}
+
+// change makes push i of kind in the work tree (the runtime overlay's
+// digest being oldRuntime) and returns the test of an iPXE script that
+// says the change is served.
+func (ed *editor) change(kind string, i int, oldRuntime string) (done func(script string) bool, err error) {
+	switch kind {
+	case "kernel":
+		arg := fmt.Sprintf("gitboot.bench=%d", i)
+		err = os.WriteFile(ed.nodesFile, []byte(strings.Replace(ed.nodesOrig, n1Anchor,
+			n1Anchor+"\n  kernel_args = [\"console=ttyS0\", \"quiet\", \""+arg+"\"]", 1)), 0o644)
+		done = func(s string) bool { return strings.Contains(s, arg+" ") || strings.Contains(s, arg+"\n") }
+	case "overlay":
+		var f *os.File
+		if f, err = os.OpenFile(ed.motd, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			_, err = fmt.Fprintf(f, "bench push %d\n", i)
+			f.Close()
+		}
+		done = func(s string) bool {
+			m := runtimeURL.FindStringSubmatch(s)
+			return m != nil && m[1] != oldRuntime
+		}
 	}
+	return done, err
+}
+
+// stats are one kind's times, in seconds.
+type stats struct {
+	N          int     `json:"n"`
+	Min        float64 `json:"min_s"`
+	Median     float64 `json:"median_s"`
+	P90        float64 `json:"p90_s"`
+	Max        float64 `json:"max_s"`
+	PushMedian float64 `json:"git_push_median_s"`
+	// From git push starting: the ref may move, and the server act,
+	// before git push returns.
+	TotalMedian float64 `json:"from_push_start_median_s"`
+}
+
+// report prints the table of each kind's times and, as the last line, the
+// JSON summary.
+func report(results map[string][]sample) {
 	summary := struct {
 		Pushes   int              `json:"pushes"`
 		Measured string           `json:"measured"`
@@ -368,7 +406,6 @@ func measure(dir string) (code int) {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
 	enc.Encode(summary)
-	return 0
 }
 
 // ms rounds seconds to the millisecond.

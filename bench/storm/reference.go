@@ -43,26 +43,7 @@ func prepareReference(ctx context.Context, e *env) error {
 		return err
 	}
 	art := filepath.Join(e.dir, "state", "artifacts", "sha256")
-	var hosts strings.Builder
-	c := &http.Client{Timeout: 30 * time.Second}
-	for i, mac := range e.macs {
-		fmt.Fprintf(&hosts, "%s,%s\n", mac, e.ips[i])
-		body, _, _, err := fetch(ctx, c, e.base+"/ipxe/"+mac.String(), "", true)
-		if err != nil {
-			return fmt.Errorf("fetching node %d's script from gitboot for the reference: %w", i, err)
-		}
-		if err := os.WriteFile(filepath.Join(ref, "www", "ipxe", mac.String()), body, 0o644); err != nil {
-			return err
-		}
-		m := digestURL.FindSubmatch(body)
-		if m == nil {
-			return fmt.Errorf("node %d's script names no runtime overlay URL:\n%s", i, benchTail(body, 400))
-		}
-		if err := os.Symlink(filepath.Join(art, string(m[2])+".img.gz"), filepath.Join(ref, "www", "runtime", mac.String())); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(ref, "hosts"), []byte(hosts.String()), 0o644); err != nil {
+	if err := writeNodeFiles(ctx, e, ref, art); err != nil {
 		return err
 	}
 	srv := benchenv.ServerIP(prefix)
@@ -112,6 +93,32 @@ http {
 		return err
 	}
 	return os.WriteFile(filepath.Join(ref, "nginx.conf"), []byte(nginx), 0o644)
+}
+
+// writeNodeFiles writes, under ref, the reservations (hosts) and each
+// node's script (fetched from the running gitboot) and runtime overlay (a
+// symlink to gitboot's artifact in art).
+func writeNodeFiles(ctx context.Context, e *env, ref, art string) error {
+	var hosts strings.Builder
+	c := &http.Client{Timeout: 30 * time.Second}
+	for i, mac := range e.macs {
+		fmt.Fprintf(&hosts, "%s,%s\n", mac, e.ips[i])
+		body, _, _, err := fetch(ctx, c, e.base+"/ipxe/"+mac.String(), "", true)
+		if err != nil {
+			return fmt.Errorf("fetching node %d's script from gitboot for the reference: %w", i, err)
+		}
+		if err := os.WriteFile(filepath.Join(ref, "www", "ipxe", mac.String()), body, 0o644); err != nil {
+			return err
+		}
+		m := digestURL.FindSubmatch(body)
+		if m == nil {
+			return fmt.Errorf("node %d's script names no runtime overlay URL:\n%s", i, benchTail(body, 400))
+		}
+		if err := os.Symlink(filepath.Join(art, string(m[2])+".img.gz"), filepath.Join(ref, "www", "runtime", mac.String())); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(ref, "hosts"), []byte(hosts.String()), 0o644)
 }
 
 func (r *refTarget) start() error {

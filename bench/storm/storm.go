@@ -50,61 +50,13 @@ func (s *sim) run(ctx context.Context, nodes []*node, spread time.Duration, maxA
 	var mu sync.Mutex
 	slots := make(chan struct{}, maxActive)
 
-	// The agents' queue is in due order: entries are appended at boot
-	// time + interval, and put back at due + interval.
 	agentCtx, stopAgents := context.WithCancel(ctx)
-	var queue []agentFetch
-	var qmu sync.Mutex
+	queue := &agentQueue{}
 	var agents sync.WaitGroup
 	agents.Add(1)
 	go func() {
 		defer agents.Done()
-		workers := make(chan struct{}, 256)
-		for {
-			qmu.Lock()
-			var next *agentFetch
-			if len(queue) > 0 && !time.Now().Before(queue[0].due) {
-				f := queue[0]
-				queue = queue[1:]
-				next = &f
-			}
-			qmu.Unlock()
-			if next == nil {
-				if !sleep(agentCtx, 50*time.Millisecond) {
-					return
-				}
-				continue
-			}
-			select {
-			case workers <- struct{}{}:
-			case <-agentCtx.Done():
-				return
-			}
-			agents.Add(1)
-			go func(f agentFetch) {
-				defer func() { <-workers; agents.Done() }()
-				t := time.Now()
-				c := agentClient(f.n.ip)
-				_, size, tag, err := fetch(agentCtx, c, base+"/runtime/"+f.n.mac.String(), f.etag, false)
-				if agentCtx.Err() != nil {
-					return
-				}
-				if err != nil {
-					s.rec.fail(stAgent, err)
-				} else {
-					s.rec.ok(stAgent, time.Since(t), 0, size)
-					f.etag = tag
-				}
-				f.due = f.due.Add(agentEvery)
-				qmu.Lock()
-				// Keep the order: insert at its place (almost always the end).
-				i := sort.Search(len(queue), func(i int) bool { return queue[i].due.After(f.due) })
-				queue = append(queue, agentFetch{})
-				copy(queue[i+1:], queue[i:])
-				queue[i] = f
-				qmu.Unlock()
-			}(*next)
-		}
+		s.runAgents(agentCtx, queue, &agents, base, agentEvery)
 	}()
 
 	var boots sync.WaitGroup
@@ -138,13 +90,7 @@ func (s *sim) run(ctx context.Context, nodes []*node, spread time.Duration, maxA
 			}
 			mu.Unlock()
 			if err == nil {
-				qmu.Lock()
-				f := agentFetch{n: n, due: now.Add(agentEvery)}
-				i := sort.Search(len(queue), func(i int) bool { return queue[i].due.After(f.due) })
-				queue = append(queue, agentFetch{})
-				copy(queue[i+1:], queue[i:])
-				queue[i] = f
-				qmu.Unlock()
+				queue.add(agentFetch{n: n, due: now.Add(agentEvery)})
 			}
 		}(n, at)
 	}
@@ -153,6 +99,79 @@ func (s *sim) run(ctx context.Context, nodes []*node, spread time.Duration, maxA
 	agents.Wait()
 	res.failed = len(nodes) - res.booted
 	return res
+}
+
+// agentQueue is the agents' pending fetches in due order: entries are
+// added at boot time + interval, and put back at due + interval.
+type agentQueue struct {
+	mu sync.Mutex
+	q  []agentFetch
+}
+
+// add inserts f at its place in due order (almost always the end).
+func (q *agentQueue) add(f agentFetch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := sort.Search(len(q.q), func(i int) bool { return q.q[i].due.After(f.due) })
+	q.q = append(q.q, agentFetch{})
+	copy(q.q[i+1:], q.q[i:])
+	q.q[i] = f
+}
+
+// take removes and returns the first fetch when it is due at now.
+func (q *agentQueue) take(now time.Time) (agentFetch, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.q) == 0 || now.Before(q.q[0].due) {
+		return agentFetch{}, false
+	}
+	f := q.q[0]
+	q.q = q.q[1:]
+	return f, true
+}
+
+// runAgents performs the queued agent fetches as they fall due, at most 256
+// at once, until ctx is done; agents counts the fetches running.
+func (s *sim) runAgents(ctx context.Context, queue *agentQueue, agents *sync.WaitGroup, base string, agentEvery time.Duration) {
+	workers := make(chan struct{}, 256)
+	for {
+		next, ok := queue.take(time.Now())
+		if !ok {
+			if !sleep(ctx, 50*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		select {
+		case workers <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		agents.Add(1)
+		go func(f agentFetch) {
+			defer func() { <-workers; agents.Done() }()
+			s.fetchRuntime(ctx, f, queue, base, agentEvery)
+		}(next)
+	}
+}
+
+// fetchRuntime is one fetch of node f.n's runtime overlay (conditional on
+// the ETag it has), recorded, then queued again agentEvery later.
+func (s *sim) fetchRuntime(ctx context.Context, f agentFetch, queue *agentQueue, base string, agentEvery time.Duration) {
+	t := time.Now()
+	c := agentClient(f.n.ip)
+	_, size, tag, err := fetch(ctx, c, base+"/runtime/"+f.n.mac.String(), f.etag, false)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		s.rec.fail(stAgent, err)
+	} else {
+		s.rec.ok(stAgent, time.Since(t), 0, size)
+		f.etag = tag
+	}
+	f.due = f.due.Add(agentEvery)
+	queue.add(f)
 }
 
 // agentClient is gitboot-agent's client: no keep-alive (one request per

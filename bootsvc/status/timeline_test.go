@@ -70,6 +70,14 @@ func TestTimeline(t *testing.T) {
 		t.Fatalf("an earlier stage starts a new boot: %+v / %+v", r.Boot, r.PrevBoot)
 	}
 
+	checkTimelinePersists(t, s, dir, r)
+}
+
+// checkTimelinePersists checks that node n1's record r (from store s,
+// kept in dir) comes back with the same timelines from JSON and, after s
+// is closed, from a store opened again on dir.
+func checkTimelinePersists(t *testing.T, s *Store, dir string, r NodeRecord) {
+	t.Helper()
 	// JSON round trip, and through the state file.
 	b, err := json.Marshal(&r)
 	if err != nil {

@@ -55,6 +55,43 @@ func TestApplyInstallUpdateRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkFirstInstall(t, root, st)
+
+	// The same overlay again: nothing written.
+	before := snapshot(t, root)
+	st, err = applyArchive(t, root, v1, `"v1"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Written != 0 || st.Unchanged != 5 {
+		t.Errorf("same overlay again: %+v", st)
+	}
+	if d := diffSnapshots(before, snapshot(t, root)); d != "" {
+		t.Errorf("the same overlay changed:\n%s", d)
+	}
+
+	checkUpdate(t, root)
+
+	// Empty overlay: everything the agent installed goes, its
+	// directories too, etc/mine and etc (there before) stay.
+	if _, err := applyArchive(t, root, overlayOf(t), `"v3"`); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"etc/motd", "usr/local/bin/tool", "usr"} {
+		if exists(filepath.Join(root, gone)) {
+			t.Errorf("%s was not removed by an empty overlay", gone)
+		}
+	}
+	if !exists(filepath.Join(root, "etc/mine")) {
+		t.Error("etc/mine was removed")
+	}
+}
+
+// checkFirstInstall checks the first overlay's files under root: content,
+// modes (setuid, sticky), owners (as root), mtimes and the manifest; st
+// is what the apply reported.
+func checkFirstInstall(t *testing.T, root string, st applyStats) {
+	t.Helper()
 	if st.Written != 5 || st.Removed != 0 {
 		t.Errorf("first apply: %+v, want 5 written", st)
 	}
@@ -88,20 +125,13 @@ func TestApplyInstallUpdateRemove(t *testing.T) {
 	if m.ETag != `"v1"` || len(m.Files) != 5 {
 		t.Errorf("manifest %+v", m)
 	}
+}
 
-	// The same overlay again: nothing written.
-	before := snapshot(t, root)
-	st, err = applyArchive(t, root, v1, `"v1"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Written != 0 || st.Unchanged != 5 {
-		t.Errorf("same overlay again: %+v", st)
-	}
-	if d := diffSnapshots(before, snapshot(t, root)); d != "" {
-		t.Errorf("the same overlay changed:\n%s", d)
-	}
-
+// checkUpdate applies v2 over the first overlay under root: motd changes,
+// what v2 no longer has goes (its directories too), an unchanged file is
+// not rewritten, and what was not the agent's stays.
+func checkUpdate(t *testing.T, root string) {
+	t.Helper()
 	// v2: motd changes, secret, the link and opt go; etc stays (the
 	// overlay still has it) and etc/mine was never the agent's.
 	toolBefore := lstat(t, filepath.Join(root, "usr/local/bin/tool"))
@@ -110,7 +140,7 @@ func TestApplyInstallUpdateRemove(t *testing.T) {
 		withTime(file("etc/motd", "hello again\n", 0o644), 1700000100),
 		file("usr/local/bin/tool", "#!/bin/sh\n", 0o755),
 	)
-	st, err = applyArchive(t, root, v2, `"v2"`)
+	st, err := applyArchive(t, root, v2, `"v2"`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,20 +162,6 @@ func TestApplyInstallUpdateRemove(t *testing.T) {
 	}
 	if st.Written != 1 || st.Unchanged != 1 || st.Removed != 5 { // secret, link, setuid, opt/new, opt
 		t.Errorf("update: %+v, want 1 written, 1 unchanged, 5 removed", st)
-	}
-
-	// Empty overlay: everything the agent installed goes, its
-	// directories too, etc/mine and etc (there before) stay.
-	if _, err := applyArchive(t, root, overlayOf(t), `"v3"`); err != nil {
-		t.Fatal(err)
-	}
-	for _, gone := range []string{"etc/motd", "usr/local/bin/tool", "usr"} {
-		if exists(filepath.Join(root, gone)) {
-			t.Errorf("%s was not removed by an empty overlay", gone)
-		}
-	}
-	if !exists(filepath.Join(root, "etc/mine")) {
-		t.Error("etc/mine was removed")
 	}
 }
 

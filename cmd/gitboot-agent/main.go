@@ -142,6 +142,26 @@ func run(args []string, stderr io.Writer, cmdline func() string) int {
 // kernel command line, and checks the result.
 func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*config, error) {
 	cfg := &config{}
+	fs := cfg.flagSet(stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := cfg.fromCmdline(set, cmdline); err != nil {
+		return nil, err
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// flagSet returns the command's flags, each set into cfg.
+func (cfg *config) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("gitboot-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.server, "server", "", "gitboot server base URL, e.g. http://10.99.0.1:9873 (default: gitboot.server= on the kernel command line)")
@@ -162,70 +182,76 @@ func parseConfig(args []string, stderr io.Writer, cmdline func() string) (*confi
 		fmt.Fprintln(stderr, "usage: gitboot-agent [--server URL] [--agent-url https://HOST:PORT] [--mac MAC] [--interval 60s] [--secure] [--root DIR] [--once [--from FILE]] [--no-post-apply]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	return fs
+}
+
+// fromCmdline fills the settings the flags left unset (not in set) from
+// the gitboot.* words of the kernel command line; cmdline is read only
+// when one is unset.
+func (cfg *config) fromCmdline(set map[string]bool, cmdline func() string) error {
+	if set["server"] && set["mac"] && set["interval"] && set["secure"] && set["agent-url"] {
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	kv := parseCmdline(cmdline())
+	if !set["server"] {
+		cfg.server = kv["gitboot.server"]
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["server"] || !set["mac"] || !set["interval"] || !set["secure"] || !set["agent-url"] {
-		kv := parseCmdline(cmdline())
-		if !set["server"] {
-			cfg.server = kv["gitboot.server"]
-		}
-		if !set["agent-url"] {
-			cfg.agentURL = kv["gitboot.agent"]
-		}
-		if !set["mac"] {
-			cfg.mac = kv["gitboot.mac"]
-		}
-		if v, ok := kv["gitboot.interval"]; ok && !set["interval"] {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return nil, fmt.Errorf("gitboot.interval=%s on the kernel command line: %w", v, err)
-			}
-			cfg.interval = d
-		}
-		if v, ok := kv["gitboot.secure"]; ok && !set["secure"] {
-			cfg.secure = v == "" || v == "1" || v == "true" || v == "yes"
-		}
+	if !set["agent-url"] {
+		cfg.agentURL = kv["gitboot.agent"]
 	}
+	if !set["mac"] {
+		cfg.mac = kv["gitboot.mac"]
+	}
+	if v, ok := kv["gitboot.interval"]; ok && !set["interval"] {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("gitboot.interval=%s on the kernel command line: %w", v, err)
+		}
+		cfg.interval = d
+	}
+	if v, ok := kv["gitboot.secure"]; ok && !set["secure"] {
+		cfg.secure = v == "" || v == "1" || v == "true" || v == "yes"
+	}
+	return nil
+}
+
+// check applies the defaults, checks every setting and puts the server
+// URL, MAC and trust files in their canonical forms.
+func (cfg *config) check() error {
 	if cfg.interval == 0 {
 		cfg.interval = defaultInterval
 	}
 	if cfg.interval < minInterval {
-		return nil, fmt.Errorf("interval %v: at least %v", cfg.interval, minInterval)
+		return fmt.Errorf("interval %v: at least %v", cfg.interval, minInterval)
 	}
 	if cfg.server == "" {
-		return nil, errors.New("no server: give --server URL (or boot with gitboot.server= on the kernel command line)")
+		return errors.New("no server: give --server URL (or boot with gitboot.server= on the kernel command line)")
 	}
 	u, err := url.Parse(cfg.server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--server %q: not a server URL; want http://HOST[:PORT], e.g. http://10.99.0.1:9873", cfg.server)
+		return fmt.Errorf("--server %q: not a server URL; want http://HOST[:PORT], e.g. http://10.99.0.1:9873", cfg.server)
 	}
 	cfg.server = strings.TrimSuffix(cfg.server, "/")
 	if cfg.agentURL, err = agentBase(cfg.agentURL, cfg.server); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.mac == "" {
-		return nil, errors.New("no MAC: give --mac MAC (or boot with gitboot.mac= on the kernel command line)")
+		return errors.New("no MAC: give --mac MAC (or boot with gitboot.mac= on the kernel command line)")
 	}
 	hw, err := net.ParseMAC(cfg.mac)
 	if err != nil || len(hw) != 6 {
-		return nil, fmt.Errorf("--mac %q: not a MAC address like 52:54:00:00:00:01", cfg.mac)
+		return fmt.Errorf("--mac %q: not a MAC address like 52:54:00:00:00:01", cfg.mac)
 	}
 	cfg.mac = hw.String()
 	if cfg.root == "" {
-		return nil, errors.New("--root: empty")
+		return errors.New("--root: empty")
 	}
 	if cfg.from != "" && !cfg.once {
-		return nil, errors.New("--from FILE applies one file: give --once too")
+		return errors.New("--from FILE applies one file: give --once too")
 	}
 	cfg.caFile = trustPath(cfg.caFile, cfg.root, caFile)
 	cfg.keyFile = trustPath(cfg.keyFile, cfg.root, overlayKeyFile)
-	return cfg, nil
+	return nil
 }
 
 // parseCmdline returns the key=value words of a kernel command line (a

@@ -46,96 +46,115 @@ func (b *syncBuffer) String() string {
 // removed runs A's command; a failing command is logged and the apply
 // still succeeds; --no-post-apply runs nothing.
 func TestPostApply(t *testing.T) {
-	root := t.TempDir()
-	ran := filepath.Join(t.TempDir(), "ran")
-	cmdA := `echo "A $PWD $GITBOOT_ROOT" >> ` + ran
-	cmdB := `echo B >> ` + ran
-	list := func(aFiles, bFiles []string, a, b string) tf {
-		return overlaysJSON(t, overlayInfo{Overlay: "a", PostApply: a, Files: aFiles}, overlayInfo{Overlay: "b", PostApply: b, Files: bFiles},
-			overlayInfo{Overlay: "plain", Files: []string{"etc/plain"}})
-	}
-	runs := func() string {
-		b, _ := os.ReadFile(ran)
-		os.Remove(ran)
-		return string(b)
-	}
-	v1 := overlayOf(t, file("etc/a1", "1\n", 0o644), file("etc/a2", "1\n", 0o644), file("etc/b", "1\n", 0o644), file("etc/plain", "1\n", 0o644),
-		list([]string{"etc/a1", "etc/a2"}, []string{"etc/b"}, cmdA, cmdB))
-	s := newOverlayServer(t, v1, `"sha256:1"`)
-	ag := testAgent(t, s.srv.URL, root, false)
-	var logs syncBuffer
-	ag.log = slog.New(slog.NewTextHandler(&logs, nil))
-	ctx := context.Background()
-
-	if err := ag.reconcileOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := runs(), "A "+root+" "+root+"\nB\n"; got != want {
+	f := newPostApplyFixture(t)
+	root, list, cmdA, cmdB := f.root, f.list, f.cmdA, f.cmdB
+	if got, want := f.runs(), "A "+root+" "+root+"\nB\n"; got != want {
 		t.Errorf("first apply ran %q, want %q", got, want)
 	}
-	if err := ag.reconcileOnce(ctx); err != nil { // 304
-		t.Fatal(err)
-	}
-	if got := runs(); got != "" {
+	f.reconcile() // 304
+	if got := f.runs(); got != "" {
 		t.Errorf("a 304 ran %q", got)
 	}
-	s.set(v1, `"sha256:1b"`) // a new ETag, the same files
-	if err := ag.reconcileOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := runs(); got != "" {
+	f.apply(f.v1, `"sha256:1b"`) // a new ETag, the same files
+	if got := f.runs(); got != "" {
 		t.Errorf("an unchanged overlay ran %q", got)
 	}
 
 	// A's file changes: A runs, B does not; plain has no command.
-	v2 := overlayOf(t, file("etc/a1", "2\n", 0o644), file("etc/a2", "1\n", 0o644), file("etc/b", "1\n", 0o644), file("etc/plain", "2\n", 0o644),
-		list([]string{"etc/a1", "etc/a2"}, []string{"etc/b"}, cmdA, cmdB))
-	s.set(v2, `"sha256:2"`)
-	if err := ag.reconcileOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := runs(); !strings.HasPrefix(got, "A ") || strings.Contains(got, "B") {
+	f.apply(overlayOf(t, file("etc/a1", "2\n", 0o644), file("etc/a2", "1\n", 0o644), file("etc/b", "1\n", 0o644), file("etc/plain", "2\n", 0o644),
+		list([]string{"etc/a1", "etc/a2"}, []string{"etc/b"}, cmdA, cmdB)), `"sha256:2"`)
+	if got := f.runs(); !strings.HasPrefix(got, "A ") || strings.Contains(got, "B") {
 		t.Errorf("a change of A's file ran %q, want A only", got)
 	}
 
 	// A file of A removed: A runs.
-	v3 := overlayOf(t, file("etc/a1", "2\n", 0o644), file("etc/b", "1\n", 0o644), file("etc/plain", "2\n", 0o644),
-		list([]string{"etc/a1"}, []string{"etc/b"}, cmdA, cmdB))
-	s.set(v3, `"sha256:3"`)
-	if err := ag.reconcileOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f.apply(overlayOf(t, file("etc/a1", "2\n", 0o644), file("etc/b", "1\n", 0o644), file("etc/plain", "2\n", 0o644),
+		list([]string{"etc/a1"}, []string{"etc/b"}, cmdA, cmdB)), `"sha256:3"`)
 	if exists(filepath.Join(root, "etc/a2")) {
 		t.Error("etc/a2 not removed")
 	}
-	if got := runs(); !strings.HasPrefix(got, "A ") || strings.Contains(got, "B") {
+	if got := f.runs(); !strings.HasPrefix(got, "A ") || strings.Contains(got, "B") {
 		t.Errorf("a removed file of A ran %q, want A only", got)
 	}
 
 	// A failing command is logged; the apply succeeds.
 	v4 := overlayOf(t, file("etc/a1", "2\n", 0o644), file("etc/b", "4\n", 0o644), file("etc/plain", "2\n", 0o644),
 		list([]string{"etc/a1"}, []string{"etc/b"}, cmdA, "echo broken; exit 3"))
-	s.set(v4, `"sha256:4"`)
-	if err := ag.reconcileOnce(ctx); err != nil {
+	f.s.set(v4, `"sha256:4"`)
+	if err := f.ag.reconcileOnce(context.Background()); err != nil {
 		t.Fatalf("a failing post_apply failed the apply: %v", err)
 	}
-	if l := logs.String(); !strings.Contains(l, "post_apply failed") || !strings.Contains(l, "exit=3") || !strings.Contains(l, "output=broken") {
+	if l := f.logs.String(); !strings.Contains(l, "post_apply failed") || !strings.Contains(l, "exit=3") || !strings.Contains(l, "output=broken") {
 		t.Errorf("failure log:\n%s", l)
 	}
-	if ag.etag != `"sha256:4"` {
-		t.Errorf("etag after a failing post_apply %q", ag.etag)
+	if f.ag.etag != `"sha256:4"` {
+		t.Errorf("etag after a failing post_apply %q", f.ag.etag)
 	}
 
 	// --no-post-apply: nothing runs.
-	ag.cfg.noPostApply = true
-	s.set(overlayOf(t, file("etc/a1", "5\n", 0o644), file("etc/b", "5\n", 0o644), file("etc/plain", "2\n", 0o644),
+	f.ag.cfg.noPostApply = true
+	f.apply(overlayOf(t, file("etc/a1", "5\n", 0o644), file("etc/b", "5\n", 0o644), file("etc/plain", "2\n", 0o644),
 		list([]string{"etc/a1"}, []string{"etc/b"}, cmdA, cmdB)), `"sha256:5"`)
-	if err := ag.reconcileOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := runs(); got != "" {
+	if got := f.runs(); got != "" {
 		t.Errorf("--no-post-apply ran %q", got)
 	}
+}
+
+// postApplyFixture is an agent (logging into logs) that has applied v1
+// from the overlay server s. Overlay a's post_apply command (cmdA) writes
+// "A", its working directory and GITBOOT_ROOT to the file ran, b's writes
+// "B".
+type postApplyFixture struct {
+	t          *testing.T
+	root, ran  string
+	cmdA, cmdB string
+	v1         []byte
+	s          *overlayServer
+	ag         *agent
+	logs       *syncBuffer
+}
+
+// newPostApplyFixture makes the fixture and applies v1.
+func newPostApplyFixture(t *testing.T) *postApplyFixture {
+	f := &postApplyFixture{t: t, root: t.TempDir(), ran: filepath.Join(t.TempDir(), "ran"), logs: &syncBuffer{}}
+	f.cmdA = `echo "A $PWD $GITBOOT_ROOT" >> ` + f.ran
+	f.cmdB = `echo B >> ` + f.ran
+	f.v1 = overlayOf(t, file("etc/a1", "1\n", 0o644), file("etc/a2", "1\n", 0o644), file("etc/b", "1\n", 0o644), file("etc/plain", "1\n", 0o644),
+		f.list([]string{"etc/a1", "etc/a2"}, []string{"etc/b"}, f.cmdA, f.cmdB))
+	f.s = newOverlayServer(t, f.v1, `"sha256:1"`)
+	f.ag = testAgent(t, f.s.srv.URL, f.root, false)
+	f.ag.log = slog.New(slog.NewTextHandler(f.logs, nil))
+	f.reconcile()
+	return f
+}
+
+// list is the overlay list file: a's files and command, b's, and overlay
+// plain (etc/plain, no command).
+func (f *postApplyFixture) list(aFiles, bFiles []string, a, b string) tf {
+	return overlaysJSON(f.t, overlayInfo{Overlay: "a", PostApply: a, Files: aFiles}, overlayInfo{Overlay: "b", PostApply: b, Files: bFiles},
+		overlayInfo{Overlay: "plain", Files: []string{"etc/plain"}})
+}
+
+// runs returns what the commands wrote since the last call.
+func (f *postApplyFixture) runs() string {
+	b, _ := os.ReadFile(f.ran)
+	os.Remove(f.ran)
+	return string(b)
+}
+
+// reconcile runs one agent pass, which must succeed.
+func (f *postApplyFixture) reconcile() {
+	f.t.Helper()
+	if err := f.ag.reconcileOnce(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// apply serves archive with etag and runs one agent pass.
+func (f *postApplyFixture) apply(archive []byte, etag string) {
+	f.t.Helper()
+	f.s.set(archive, etag)
+	f.reconcile()
 }
 
 func TestLimitedBufferLines(t *testing.T) {

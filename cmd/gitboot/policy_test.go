@@ -56,6 +56,17 @@ func TestPolicyBoundToState(t *testing.T) {
 	writeTestFile(t, keys, bob.Public+"\n"+alice.Public+"\n")
 	unsigned := e.git("rev-parse", "HEAD")
 
+	saved := filepath.Join(dir, "plan.json")
+	checkPolicyBinds(t, e, dir, keys, bob, unsigned, saved)
+	gpgSigned, unsigned2 := checkSignedApply(t, e, &bob, &alice, saved)
+	checkPolicyLoosened(t, e, gpgSigned, unsigned2)
+}
+
+// checkPolicyBinds: apply --require-signed with keys records the policy
+// (refusing the unsigned HEAD); then apply and plan --out without flags
+// refuse it too, also after the keys file is gone, and other keys on the
+// command line are refused.
+func checkPolicyBinds(t *testing.T, e *cliEnv, dir, keys string, bob signtest.Key, unsigned, saved string) {
 	code, _, stderr := e.cli("apply", "--auto-approve", "--require-signed", "--trusted-keys", keys)
 	if code != 1 || !strings.Contains(stderr, unsigned[:12]+" is not signed") {
 		t.Fatalf("apply --require-signed of an unsigned commit: exit %d, %s", code, stderr)
@@ -72,7 +83,6 @@ func TestPolicyBoundToState(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, unsigned[:12]+" is not signed") {
 		t.Errorf("apply without flags of an unsigned commit: exit %d, %s; want it refused", code, stderr)
 	}
-	saved := filepath.Join(dir, "plan.json")
 	code, _, stderr = e.cli("plan", "--out", saved)
 	if code != 1 || !strings.Contains(stderr, "refusing to plan") {
 		t.Errorf("plan --out without flags of an unsigned commit: exit %d, %s; want it refused", code, stderr)
@@ -85,13 +95,19 @@ func TestPolicyBoundToState(t *testing.T) {
 	if code, _, stderr = e.cli("plan", "--require-signed", "--trusted-keys", filepath.Join(dir, "other")); code != 1 || !strings.Contains(stderr, "differs from the trusted keys recorded") {
 		t.Errorf("plan with other trusted keys: exit %d, %s", code, stderr)
 	}
+}
 
+// checkSignedApply: commits signed by bob (ssh) and alice (gpg) apply
+// without flags, the second as a saved plan; an unsigned commit on top is
+// refused even with --require-signed=false. It returns the gpg-signed
+// commit and the unsigned one.
+func checkSignedApply(t *testing.T, e *cliEnv, bob, alice *signtest.Key, saved string) (gpgSigned, unsigned2 string) {
 	// Signed commits (ssh, then gpg) apply without flags, as a saved plan too.
-	sshSigned := e.signedCommit(&bob, map[string]string{"overlays/generic/etc/motd": "two\n"}, "ssh-signed")
+	sshSigned := e.signedCommit(bob, map[string]string{"overlays/generic/etc/motd": "two\n"}, "ssh-signed")
 	if code, out, stderr := e.cli("apply", "--auto-approve"); code != 0 || !strings.Contains(out, "Apply complete: commit "+sshSigned[:12]) {
 		t.Fatalf("apply of an ssh-signed commit: exit %d\n%s%s", code, out, stderr)
 	}
-	gpgSigned := e.signedCommit(&alice, map[string]string{"overlays/generic/etc/motd": "three\n"}, "gpg-signed")
+	gpgSigned = e.signedCommit(alice, map[string]string{"overlays/generic/etc/motd": "three\n"}, "gpg-signed")
 	if code, _, stderr := e.cli("plan", "--out", saved); code != 0 {
 		t.Fatalf("plan --out of a gpg-signed commit: exit %d, %s", code, stderr)
 	}
@@ -99,12 +115,19 @@ func TestPolicyBoundToState(t *testing.T) {
 		t.Fatalf("apply FILE of a gpg-signed commit: exit %d\n%s%s", code, out, stderr)
 	}
 	// An unsigned commit on top: a saved plan of it is refused at apply.
-	unsigned2 := e.commit(map[string]string{"overlays/generic/etc/motd": "four\n"}, "unsigned again")
-	code, _, stderr = e.cli("apply", "--auto-approve", "--require-signed=false")
+	unsigned2 = e.commit(map[string]string{"overlays/generic/etc/motd": "four\n"}, "unsigned again")
+	code, _, stderr := e.cli("apply", "--auto-approve", "--require-signed=false")
 	if code != 1 || !strings.Contains(stderr, unsigned2[:12]+" is not signed") {
 		t.Errorf("apply --require-signed=false of an unsigned commit: exit %d, %s; want it refused", code, stderr)
 	}
+	return gpgSigned, unsigned2
+}
 
+// checkPolicyLoosened: only policy set loosens the policy (and wants
+// --repo while a commit is applied), recording who in the state and in the
+// notes of the applied commit gpgSigned; then the unsigned commit
+// unsigned2 applies.
+func checkPolicyLoosened(t *testing.T, e *cliEnv, gpgSigned, unsigned2 string) {
 	// policy set loosens it, with who and when in the state and the notes.
 	if code, out, stderr := e.cli("policy", "set", "--require-signed=false", "--state", e.state); code != 1 || !strings.Contains(stderr, "give --repo") {
 		t.Errorf("policy set without --repo while a commit is applied: exit %d\n%s%s", code, out, stderr)
@@ -113,7 +136,7 @@ func TestPolicyBoundToState(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "require_signed=false (was require_signed=true)") {
 		t.Fatalf("policy set --require-signed=false: exit %d\n%s%s", code, out, stderr)
 	}
-	rec, err = reconcile.ReadPolicy(e.state)
+	rec, err := reconcile.ReadPolicy(e.state)
 	if err != nil || rec.RequireSigned || rec.SetBy != reconcile.Actor() || len(rec.History) != 1 || !rec.History[0].RequireSigned {
 		t.Errorf("the loosened policy: %+v, %v", rec, err)
 	}

@@ -82,72 +82,88 @@ func TestHooksPushSigned(t *testing.T) {
 		t.Fatalf("pre-receive does not pass the keys file's absolute path:\n%s", hook)
 	}
 
-	work := labRepo(t)
-	tip := func() string {
-		out, _, _ := hookGit(t, bare, nil, "rev-parse", "--verify", "-q", "main")
-		return out
-	}
-	push := func() (string, error) {
-		_, stderr, err := hookGit(t, work, nil, "push", "-f", bare, "main")
-		return stderr, err
-	}
-	refused := func(t *testing.T, want ...string) {
-		t.Helper()
-		before := tip()
-		stderr, err := push()
-		if err == nil {
-			t.Fatalf("push accepted:\n%s", stderr)
-		}
-		for _, w := range append(want, "refusing the push to refs/heads/main", "pre-receive hook declined") {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("push output lacks %q:\n%s", w, stderr)
-			}
-		}
-		if got := tip(); got != before {
-			t.Errorf("main moved to %q", got)
-		}
-	}
-	accepted := func(t *testing.T, want ...string) {
-		t.Helper()
-		stderr, err := push()
-		if err != nil {
-			t.Fatalf("push refused: %v\n%s", err, stderr)
-		}
-		for _, w := range append(want, "is valid; accepting the push") {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("push output lacks %q:\n%s", w, stderr)
-			}
-		}
-		if got, want := tip(), mustGit(t, work, "rev-parse", "HEAD"); got != want {
-			t.Errorf("main is %q, want %s", got, want)
-		}
-	}
-
+	r := &signedRepo{bare: bare, work: labRepo(t)}
+	work := r.work
 	t.Run("unsigned is refused", func(t *testing.T) {
 		head := mustGit(t, work, "rev-parse", "HEAD")
-		refused(t, "commit "+head[:12]+" is not signed", "sign it with a key in "+keys)
+		r.refused(t, "commit "+head[:12]+" is not signed", "sign it with a key in "+keys)
 	})
 	t.Run("untrusted SSH key is refused", func(t *testing.T) {
 		commitSigned(t, work, &eve, "by eve")
-		refused(t, "is signed by an untrusted key (SHA256:")
+		r.refused(t, "is signed by an untrusted key (SHA256:")
 	})
 	t.Run("OpenPGP-signed is accepted", func(t *testing.T) {
 		commitSigned(t, work, &alice, "by alice")
-		accepted(t, "is signed by Alice <alice@example.org> (OpenPGP key ID "+alice.ID[24:]+")")
+		r.accepted(t, "is signed by Alice <alice@example.org> (OpenPGP key ID "+alice.ID[24:]+")")
 	})
 	t.Run("SSH-signed is accepted", func(t *testing.T) {
 		commitSigned(t, work, &bob, "by bob")
-		accepted(t, "is signed by bob@example.org (SHA256:")
+		r.accepted(t, "is signed by bob@example.org (SHA256:")
 	})
 	t.Run("the keys file is read at each push", func(t *testing.T) {
 		writeFile(t, keys, alice.Public+"\n")
 		commitSigned(t, work, &bob, "by bob again")
-		refused(t, "is signed by an untrusted key (SHA256:")
+		r.refused(t, "is signed by an untrusted key (SHA256:")
 		if err := os.Remove(keys); err != nil {
 			t.Fatal(err)
 		}
-		refused(t, "the trusted keys cannot be read")
+		r.refused(t, "the trusted keys cannot be read")
 	})
+}
+
+// signedRepo is a bare repository whose hooks require signed commits and
+// a work tree that force-pushes its main to it.
+type signedRepo struct {
+	bare, work string
+}
+
+// tip returns the bare repository's main.
+func (r *signedRepo) tip(t *testing.T) string {
+	out, _, _ := hookGit(t, r.bare, nil, "rev-parse", "--verify", "-q", "main")
+	return out
+}
+
+// push force-pushes main and returns git's stderr.
+func (r *signedRepo) push(t *testing.T) (string, error) {
+	_, stderr, err := hookGit(t, r.work, nil, "push", "-f", r.bare, "main")
+	return stderr, err
+}
+
+// refused checks that a push is refused, saying each of want, and that
+// main stays.
+func (r *signedRepo) refused(t *testing.T, want ...string) {
+	t.Helper()
+	before := r.tip(t)
+	stderr, err := r.push(t)
+	if err == nil {
+		t.Fatalf("push accepted:\n%s", stderr)
+	}
+	for _, w := range append(want, "refusing the push to refs/heads/main", "pre-receive hook declined") {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("push output lacks %q:\n%s", w, stderr)
+		}
+	}
+	if got := r.tip(t); got != before {
+		t.Errorf("main moved to %q", got)
+	}
+}
+
+// accepted checks that a push is accepted, saying each of want, and moves
+// main to the work tree's HEAD.
+func (r *signedRepo) accepted(t *testing.T, want ...string) {
+	t.Helper()
+	stderr, err := r.push(t)
+	if err != nil {
+		t.Fatalf("push refused: %v\n%s", err, stderr)
+	}
+	for _, w := range append(want, "is valid; accepting the push") {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("push output lacks %q:\n%s", w, stderr)
+		}
+	}
+	if got, want := r.tip(t), mustGit(t, r.work, "rev-parse", "HEAD"); got != want {
+		t.Errorf("main is %q, want %s", got, want)
+	}
 }
 
 func TestHooksInstallSigningFlags(t *testing.T) {

@@ -164,45 +164,9 @@ func TestUnitSandboxRunsServe(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(top) })
 	bin := buildBinaries(t, filepath.Join(top, "bin"))
 	img := filepath.Join(top, "images", "rocky")
-	for p, mode := range map[string]os.FileMode{"boot/vmlinuz-1": 0o644, "sbin/init": 0o755, "etc/shadow": 0} {
-		path := filepath.Join(img, p)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	work, bare, state := filepath.Join(top, "work"), filepath.Join(top, "cluster.git"), filepath.Join(top, "state")
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=T", "GIT_AUTHOR_EMAIL=t@example.org",
-			"GIT_COMMITTER_NAME=T", "GIT_COMMITTER_EMAIL=t@example.org")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git(top, "init", "-q", "--bare", "-b", "main", bare)
-	git(top, "init", "-q", "-b", "main", work)
-	if err := os.WriteFile(filepath.Join(work, "main.hcl"), []byte(cluster), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git(work, "add", "-A")
-	git(work, "commit", "-q", "-m", "cluster")
-	git(work, "push", "-q", bare, "main")
-	head := git(work, "rev-parse", "HEAD")
-	// The repository belongs to nobody, 0755: only CAP_DAC_OVERRIDE lets
-	// root write, and CAP_CHOWN give back what it wrote.
-	if out, err := exec.Command("chown", "-R", "65534:65534", bare).CombinedOutput(); err != nil {
-		t.Fatalf("chown: %v\n%s", err, out)
-	}
+	writeSandboxImage(t, img)
+	bare, state := filepath.Join(top, "cluster.git"), filepath.Join(top, "state")
+	head := nobodysRepo(t, top, bare)
 
 	srv, lan := netnstest.New(t, "unit"), netnstest.New(t, "unitl")
 	netnstest.Veth(t, srv, "10.99.0.1/24", lan, "10.99.0.2/24")
@@ -248,4 +212,57 @@ func TestUnitSandboxRunsServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeSandboxImage writes an image directory with a kernel, an init and
+// etc/shadow of mode 0000, which serve must read all the same.
+func writeSandboxImage(t *testing.T, img string) {
+	t.Helper()
+	for p, mode := range map[string]os.FileMode{"boot/vmlinuz-1": 0o644, "sbin/init": 0o755, "etc/shadow": 0} {
+		path := filepath.Join(img, p)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// nobodysRepo makes the bare repository bare (pushed from a work tree
+// under top holding the cluster), gives it to nobody and returns its
+// head.
+func nobodysRepo(t *testing.T, top, bare string) string {
+	t.Helper()
+	work := filepath.Join(top, "work")
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=T", "GIT_AUTHOR_EMAIL=t@example.org",
+			"GIT_COMMITTER_NAME=T", "GIT_COMMITTER_EMAIL=t@example.org")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git(top, "init", "-q", "--bare", "-b", "main", bare)
+	git(top, "init", "-q", "-b", "main", work)
+	if err := os.WriteFile(filepath.Join(work, "main.hcl"), []byte(cluster), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(work, "add", "-A")
+	git(work, "commit", "-q", "-m", "cluster")
+	git(work, "push", "-q", bare, "main")
+	head := git(work, "rev-parse", "HEAD")
+	// The repository belongs to nobody, 0755: only CAP_DAC_OVERRIDE lets
+	// root write, and CAP_CHOWN give back what it wrote.
+	if out, err := exec.Command("chown", "-R", "65534:65534", bare).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	return head
 }

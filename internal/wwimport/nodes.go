@@ -143,6 +143,10 @@ func (im *importer) convertNodes(gb map[string]*gbProfile) []*nodeOut {
 
 var nodeNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
+// convertNode converts one node with its merged profiles r. It returns nil,
+// with the reason in the migration notes, when the node cannot be written:
+// a bad name, no boot NIC with a MAC and IPv4 address on a known network,
+// or no image.
 func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut {
 	n := r.src
 	at := im.where(n, "")
@@ -153,30 +157,11 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 		im.mig.add(secNodes, at, "node name "+n.name, "gitboot node names start with a letter and hold letters, digits, '_' and '-'; rename the node.")
 		return nil
 	}
-	if r.primary == "" {
-		im.mig.add(secNodes, at, "no network device", "add a node block with its boot NIC's mac and ip.")
+	mac, ip, ok := im.bootAddress(r)
+	if !ok {
 		return nil
 	}
 	pd := r.netdevs[r.primary]
-	pat := im.where(n, "network devices")
-	mac, ok := macaddr.Canonical(pd.Hwaddr)
-	if !ok {
-		what := "no hwaddr"
-		if pd.Hwaddr != "" {
-			what = "hwaddr " + pd.Hwaddr
-		}
-		im.mig.add(secNodes, pat, what+" on the primary network device", "gitboot matches nodes by their boot NIC's MAC: add mac (`gitboot discover` lists the MACs that PXE-boot).")
-		return nil
-	}
-	ip, err := netip.ParseAddr(pd.Ipaddr)
-	if err != nil || !ip.Is4() {
-		what := "no ipaddr"
-		if pd.Ipaddr != "" {
-			what = "ipaddr " + pd.Ipaddr
-		}
-		im.mig.add(secNodes, pat, what+" on the primary network device", "gitboot gives each node a reserved IPv4 address: add ip.")
-		return nil
-	}
 	net := im.netdevNetwork(n, r.primary, pd, ip)
 	if net == nil {
 		return nil
@@ -188,7 +173,56 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 	o := &nodeOut{name: n.name, src: n, mac: mac, ip: ip, net: net}
 	b := &o.body
 	b.profiles = im.profileIDs(r.profiles)
-	g := im.gitbootMerge(b.profiles, gb)
+	im.nodeOverrides(b, r, im.gitbootMerge(b.profiles, gb))
+	b.assetKey = r.assetKey
+	for _, key := range sortedKeys(r.netdevs) {
+		if key != r.primary {
+			if it, ok := im.convertIface(n, r, key); ok {
+				b.ifaces = append(b.ifaces, it)
+			}
+		}
+	}
+	im.bootNIC(b, r, mac)
+	b.bmc = im.convertBMC(r)
+	return o
+}
+
+// bootAddress returns the MAC and IPv4 address of the node's primary
+// network device, its boot NIC; ok is false, reported, when it has none.
+func (im *importer) bootAddress(r *resolved) (mac string, ip netip.Addr, ok bool) {
+	n := r.src
+	if r.primary == "" {
+		im.mig.add(secNodes, im.where(n, ""), "no network device", "add a node block with its boot NIC's mac and ip.")
+		return "", ip, false
+	}
+	pd := r.netdevs[r.primary]
+	pat := im.where(n, "network devices")
+	mac, ok = macaddr.Canonical(pd.Hwaddr)
+	if !ok {
+		what := "no hwaddr"
+		if pd.Hwaddr != "" {
+			what = "hwaddr " + pd.Hwaddr
+		}
+		im.mig.add(secNodes, pat, what+" on the primary network device", "gitboot matches nodes by their boot NIC's MAC: add mac (`gitboot discover` lists the MACs that PXE-boot).")
+		return "", ip, false
+	}
+	ip, err := netip.ParseAddr(pd.Ipaddr)
+	if err != nil || !ip.Is4() {
+		what := "no ipaddr"
+		if pd.Ipaddr != "" {
+			what = "ipaddr " + pd.Ipaddr
+		}
+		im.mig.add(secNodes, pat, what+" on the primary network device", "gitboot gives each node a reserved IPv4 address: add ip.")
+		return "", ip, false
+	}
+	return mac, ip, true
+}
+
+// nodeOverrides sets in b what the node's Warewulf merge r gives that the
+// gitboot merge of its profiles g does not: image, kernel arguments,
+// overlays, tags and root. A tag g sets that r leaves out cannot be
+// expressed and is reported.
+func (im *importer) nodeOverrides(b *nodeBody, r *resolved, g gbMerged) {
 	if id := im.imageID(r.image); id != g.image {
 		b.image = id
 	}
@@ -212,7 +246,7 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 	}
 	for k := range g.tags {
 		if _, ok := r.tags[k]; !ok {
-			im.mig.add(secFields, at, "tag "+k, "a profile gitboot applies sets it, but Warewulf's merge leaves it out for this node; remove it by hand.")
+			im.mig.add(secFields, im.where(r.src, ""), "tag "+k, "a profile gitboot applies sets it, but Warewulf's merge leaves it out for this node; remove it by hand.")
 		}
 	}
 	root, groot := "initramfs", "initramfs"
@@ -225,14 +259,14 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 	if root != groot {
 		b.root = root
 	}
-	b.assetKey = r.assetKey
-	for _, key := range sortedKeys(r.netdevs) {
-		if key != r.primary {
-			if it, ok := im.convertIface(n, r, key); ok {
-				b.ifaces = append(b.ifaces, it)
-			}
-		}
-	}
+}
+
+// bootNIC adds, first in b's interfaces, the block the boot NIC (MAC mac)
+// needs to carry its MTU, and reports what of the primary device cannot be
+// converted.
+func (im *importer) bootNIC(b *nodeBody, r *resolved, mac string) {
+	pd := r.netdevs[r.primary]
+	pat := im.where(r.src, "network devices")
 	if pd.MTU != "" {
 		// The boot NIC needs an interface block, named, to carry its MTU.
 		mtu, err := strconv.Atoi(pd.MTU)
@@ -245,8 +279,6 @@ func (im *importer) convertNode(r *resolved, gb map[string]*gbProfile) *nodeOut 
 	if t := strings.ToLower(pd.Type); t != "" && t != "ethernet" {
 		im.mig.add(secFields, pat, "primary network device of type "+pd.Type, "gitboot boots nodes over ethernet (PXE); the node's mac and ip are this device's: check they are the boot NIC's.")
 	}
-	b.bmc = im.convertBMC(r)
-	return o
 }
 
 // netdevNetwork returns the network of a device's address (nil, reported,
@@ -332,21 +364,7 @@ func (im *importer) convertIface(n *wwProfile, r *resolved, key string) (ifaceOu
 		im.mig.add(secFields, at, what+" of type "+d.Type, "gitboot interfaces are ethernet, infiniband, bond or vlan; add it by hand.")
 		return it, false
 	}
-	if d.Hwaddr != "" {
-		if it.typ == "infiniband" {
-			it.mac = strings.ToLower(strings.ReplaceAll(d.Hwaddr, "-", ":"))
-			if len(it.mac) != 59 {
-				im.mig.add(secFields, at, what+" hwaddr "+d.Hwaddr, "an InfiniBand interface's mac is its 20-octet IPoIB hardware address (ip link show); fix it and add the interface.")
-				return it, false
-			}
-		} else if m, ok := macaddr.Canonical(d.Hwaddr); ok {
-			it.mac = m
-		} else {
-			im.mig.add(secFields, at, what+" hwaddr "+d.Hwaddr, "not a MAC address; fix it and add the interface.")
-			return it, false
-		}
-	} else if it.typ == "ethernet" || it.typ == "infiniband" {
-		im.mig.add(secFields, at, what+" without hwaddr", "gitboot matches an "+it.typ+" interface by its hardware address: add mac to an interface \""+it.name+"\" block.")
+	if !im.ifaceHwaddr(&it, d, at, what) {
 		return it, false
 	}
 	if d.Ipaddr != "" {
@@ -366,6 +384,45 @@ func (im *importer) convertIface(n *wwProfile, r *resolved, key string) (ifaceOu
 			im.mig.add(secFields, at, what+" mtu "+d.MTU, "not an MTU from 68 to 65535; left out.")
 		}
 	}
+	if !im.ifaceLinks(&it, r, d, at, what) {
+		return it, false
+	}
+	for _, t := range sortedKeys(d.Tags) {
+		if !knownNetdevTags[t] {
+			im.mig.add(secFields, at, "tag "+t+" of network device "+key, "device tags are template data in Warewulf; gitboot templates see node tags: move it to tags if a template needs it.")
+		}
+	}
+	return it, true
+}
+
+// ifaceHwaddr sets it.mac from the device's hwaddr (an IPoIB address for
+// infiniband). It reports false, noted, when the address is bad, or missing
+// on a type matched by it (ethernet, infiniband).
+func (im *importer) ifaceHwaddr(it *ifaceOut, d *wwNetDev, at, what string) bool {
+	if d.Hwaddr != "" {
+		if it.typ == "infiniband" {
+			it.mac = strings.ToLower(strings.ReplaceAll(d.Hwaddr, "-", ":"))
+			if len(it.mac) != 59 {
+				im.mig.add(secFields, at, what+" hwaddr "+d.Hwaddr, "an InfiniBand interface's mac is its 20-octet IPoIB hardware address (ip link show); fix it and add the interface.")
+				return false
+			}
+		} else if m, ok := macaddr.Canonical(d.Hwaddr); ok {
+			it.mac = m
+		} else {
+			im.mig.add(secFields, at, what+" hwaddr "+d.Hwaddr, "not a MAC address; fix it and add the interface.")
+			return false
+		}
+	} else if it.typ == "ethernet" || it.typ == "infiniband" {
+		im.mig.add(secFields, at, what+" without hwaddr", "gitboot matches an "+it.typ+" interface by its hardware address: add mac to an interface \""+it.name+"\" block.")
+		return false
+	}
+	return true
+}
+
+// ifaceLinks sets what a vlan (parent and id) or bond (members: the
+// devices tagged with it as master) needs; false, noted, when it is
+// missing.
+func (im *importer) ifaceLinks(it *ifaceOut, r *resolved, d *wwNetDev, at, what string) bool {
 	switch it.typ {
 	case "vlan":
 		it.parent, it.vlanID = d.Tags["parent_device"], atoiOr0(d.Tags["vlan_id"])
@@ -374,7 +431,7 @@ func (im *importer) convertIface(n *wwProfile, r *resolved, key string) (ifaceOu
 		}
 		if it.parent == "" || it.vlanID < 1 || it.vlanID > 4094 {
 			im.mig.add(secFields, at, what, "a vlan needs its parent device and id (tags parent_device and vlan_id, or a device named PARENT.ID); add it by hand.")
-			return it, false
+			return false
 		}
 	case "bond":
 		for _, k := range sortedKeys(r.netdevs) {
@@ -388,15 +445,10 @@ func (im *importer) convertIface(n *wwProfile, r *resolved, key string) (ifaceOu
 		}
 		if len(it.members) == 0 {
 			im.mig.add(secFields, at, what, "a bond needs members (devices tagged master: "+it.name+"); add them by hand.")
-			return it, false
+			return false
 		}
 	}
-	for _, t := range sortedKeys(d.Tags) {
-		if !knownNetdevTags[t] {
-			im.mig.add(secFields, at, "tag "+t+" of network device "+key, "device tags are template data in Warewulf; gitboot templates see node tags: move it to tags if a template needs it.")
-		}
-	}
-	return it, true
+	return true
 }
 
 func atoiOr0(s string) int {

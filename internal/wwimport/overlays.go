@@ -151,43 +151,16 @@ func (im *importer) copyOverlay(name, dir, at string) error {
 		if err != nil {
 			return &ReadError{File: p, Err: err}
 		}
-		outRel := rel
-		if strings.HasSuffix(rel, ".tmpl") {
-			im.mig.add(secOverlays, at, "overlay "+name+": "+rel, "gitboot renders *.tmpl files as templates; this static file was left out: rename it or make it a template.")
+		outRel, data, tmpl, ok := im.overlayText(name, at, rel, data)
+		if !ok {
 			return nil
 		}
-		if t, ok := strings.CutSuffix(rel, ".ww"); ok {
-			out, netdevs, err := translateTemplate(rel, string(data))
-			if netdevs {
-				im.mig.add(secTemplates, at, name+"/"+rel, "translated; check it: it ranges over .Node.Interfaces, which holds the interface blocks only (the boot NIC when it has one), where Warewulf's .NetDevs held every device by name.")
-			}
-			if err != nil {
-				im.out.files[path.Join("warewulf-templates", name, rel)] = data
-				im.mig.add(secTemplates, at, name+"/"+rel, "it "+err.Error()+".")
-				return nil
-			}
-			outRel, data = t, []byte(out)
-			dst = path.Join(blk.source, t+".tmpl")
+		if tmpl {
+			dst = path.Join(blk.source, outRel+".tmpl")
 		}
 		im.out.files[dst] = data
-		perm := st.Mode().Perm() | st.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
-		gitMode := os.FileMode(0o644)
-		if perm&0o111 != 0 {
-			gitMode = 0o755
-		}
+		gitMode, fa := fileAttrOf(st, outRel)
 		im.out.modes[dst] = gitMode
-		fa := fileAttr{glob: outRel}
-		if perm != gitMode {
-			fa.mode = fmt.Sprintf("%04o", unixMode(st.Mode()))
-		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			if sys.Uid != 0 {
-				fa.owner = fmt.Sprint(sys.Uid)
-			}
-			if sys.Gid != 0 {
-				fa.group = fmt.Sprint(sys.Gid)
-			}
-		}
 		if fa.mode != "" || fa.owner != "" || fa.group != "" {
 			blk.files = append(blk.files, fa)
 		}
@@ -204,6 +177,57 @@ func (im *importer) copyOverlay(name, dir, at string) error {
 	im.overlays[name] = id
 	im.blocks = append(im.blocks, blk)
 	return nil
+}
+
+// overlayText is what the importer writes for overlay file rel: a
+// Warewulf template (*.ww) translated and named without .ww (tmpl true: it
+// is written as NAME.tmpl), other files as they are. ok is false, noted,
+// when the file is left out: a static *.tmpl file (gitboot would render
+// it), or a template that could not be translated (set aside under
+// warewulf-templates/).
+func (im *importer) overlayText(name, at, rel string, data []byte) (outRel string, out []byte, tmpl, ok bool) {
+	if strings.HasSuffix(rel, ".tmpl") {
+		im.mig.add(secOverlays, at, "overlay "+name+": "+rel, "gitboot renders *.tmpl files as templates; this static file was left out: rename it or make it a template.")
+		return "", nil, false, false
+	}
+	t, ok := strings.CutSuffix(rel, ".ww")
+	if !ok {
+		return rel, data, false, true
+	}
+	text, netdevs, err := translateTemplate(rel, string(data))
+	if netdevs {
+		im.mig.add(secTemplates, at, name+"/"+rel, "translated; check it: it ranges over .Node.Interfaces, which holds the interface blocks only (the boot NIC when it has one), where Warewulf's .NetDevs held every device by name.")
+	}
+	if err != nil {
+		im.out.files[path.Join("warewulf-templates", name, rel)] = data
+		im.mig.add(secTemplates, at, name+"/"+rel, "it "+err.Error()+".")
+		return "", nil, false, false
+	}
+	return t, []byte(text), true, true
+}
+
+// fileAttrOf returns the mode git stores for a file with st's permissions
+// (0644 or 0755) and the file block for glob that restores what git does
+// not keep: other modes, and owners and groups other than root (numeric).
+func fileAttrOf(st fs.FileInfo, glob string) (os.FileMode, fileAttr) {
+	perm := st.Mode().Perm() | st.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
+	gitMode := os.FileMode(0o644)
+	if perm&0o111 != 0 {
+		gitMode = 0o755
+	}
+	fa := fileAttr{glob: glob}
+	if perm != gitMode {
+		fa.mode = fmt.Sprintf("%04o", unixMode(st.Mode()))
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		if sys.Uid != 0 {
+			fa.owner = fmt.Sprint(sys.Uid)
+		}
+		if sys.Gid != 0 {
+			fa.group = fmt.Sprint(sys.Gid)
+		}
+	}
+	return gitMode, fa
 }
 
 // unixMode is a file's permission bits with setuid, setgid and sticky in

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/hclspec"
 )
 
 // TestImportSite imports testdata/site and checks the repository against
@@ -40,6 +42,17 @@ func TestImportSite(t *testing.T) {
 		t.Errorf("MAC file: %d lines, %q ... %q", len(lines), lines[1], lines[len(lines)-1])
 	}
 
+	checkSiteNodes(t, c)
+	checkSiteOverlays(t, out)
+	checkSiteCredentials(t, out, rep)
+	checkMigration(t, out)
+}
+
+// checkSiteNodes checks that every node of the imported site c gets
+// exactly what Warewulf's merge gives it, and that the node without a
+// hwaddr is left out.
+func checkSiteNodes(t *testing.T, c *hclspec.Cluster) {
+	t.Helper()
 	// Every node gets exactly what Warewulf's merge gives it.
 	for _, tc := range []struct {
 		node            string
@@ -87,7 +100,13 @@ func TestImportSite(t *testing.T) {
 	}
 	login, _ := c.Node("login1")
 	checkLogin(t, login)
+}
 
+// checkSiteOverlays checks the overlays imported into out: the static
+// file, its mode, the translated templates; the template using Include set
+// aside.
+func checkSiteOverlays(t *testing.T, out string) {
+	t.Helper()
 	// Overlays: the static file, its mode, the translated template; the
 	// template using Include set aside.
 	for _, p := range []string{"overlays/generic/etc/motd", "overlays/generic/etc/issue.tmpl", "overlays/slurm/etc/slurm/nodes.conf.tmpl", "overlays/generic/etc/interfaces.tmpl", "warewulf-templates/generic/etc/profile.d/site.sh.ww"} {
@@ -102,7 +121,12 @@ func TestImportSite(t *testing.T) {
 	if !strings.Contains(string(ovl), "file \"etc/generic.conf\" {\n    mode = \"0600\"") {
 		t.Errorf("overlays.hcl lacks the 0600 mode of etc/generic.conf:\n%s", ovl)
 	}
+}
 
+// checkSiteCredentials checks that the BMC passwords are only in the
+// credentials file beside the repository out (mode 0600), as rep says.
+func checkSiteCredentials(t *testing.T, out string, rep *Report) {
+	t.Helper()
 	// Passwords only in the credentials file beside the repository.
 	cred := out + ".bmc-credentials.hcl"
 	if rep.Credentials != cred {
@@ -125,8 +149,6 @@ func TestImportSite(t *testing.T) {
 			t.Errorf("%s holds a BMC password", p)
 		}
 	}
-
-	checkMigration(t, out)
 }
 
 // checkMigration checks MIGRATION.md lists what could not be mapped, with

@@ -20,22 +20,8 @@ import (
 // the library has flushed its padding (the stream is then 4-byte aligned and
 // the library holds no pending state).
 func writeCPIO(w io.Writer, t *tree, progress func(int64)) error {
-	type ent struct {
-		name string
-		ino  *inode
-	}
-	var ents []ent
-	links := map[*inode]int{}
-	if err := t.walk(func(p string, ino *inode) error {
-		if ino.skip {
-			return nil
-		}
-		ents = append(ents, ent{p, ino})
-		if ino.mode&typeMask == typeReg {
-			links[ino]++
-		}
-		return nil
-	}); err != nil {
+	ents, links, err := cpioEntries(t)
+	if err != nil {
 		return err
 	}
 	numbers := make(map[*inode]int64, len(ents))
@@ -84,27 +70,63 @@ func writeCPIO(w io.Writer, t *tree, progress func(int64)) error {
 		if err := cw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("writing %s: %w", e.name, err)
 		}
-		switch {
-		case ino.mode&typeMask == typeSymlink:
-			if _, err := io.WriteString(cw, ino.link); err != nil {
-				return fmt.Errorf("writing %s: %w", e.name, err)
-			}
-		case hdr.Size > 0:
-			if b, ok := ino.data.(bytesContent); ok && int64(len(b)) == hdr.Size {
-				if _, err := cw.Write(b); err != nil {
-					return fmt.Errorf("writing %s: %w", e.name, err)
-				}
-				continue
-			}
-			if buf == nil {
-				buf = make([]byte, 256<<10)
-			}
-			if err := copyContent(cw, e.name, ino, buf, progress); err != nil {
-				return err
-			}
+		if err := writeCPIOData(cw, e, hdr.Size, &buf, progress); err != nil {
+			return err
 		}
 	}
 	return cw.Close()
+}
+
+// cpioEnt is one archive entry: a path of the tree and its inode.
+type cpioEnt struct {
+	name string
+	ino  *inode
+}
+
+// cpioEntries lists t's entries (those not skipped) in tree order, and how
+// many of them share each regular file's inode (its hard link count).
+func cpioEntries(t *tree) ([]cpioEnt, map[*inode]int, error) {
+	var ents []cpioEnt
+	links := map[*inode]int{}
+	if err := t.walk(func(p string, ino *inode) error {
+		if ino.skip {
+			return nil
+		}
+		ents = append(ents, cpioEnt{p, ino})
+		if ino.mode&typeMask == typeReg {
+			links[ino]++
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	return ents, links, nil
+}
+
+// writeCPIOData writes the data of entry e after its header: a symlink's
+// target, or size bytes of a file's content (none for the hard links
+// before the group's last). *buf is the copy buffer, allocated on the
+// first file that needs one.
+func writeCPIOData(cw *cpio.Writer, e cpioEnt, size int64, buf *[]byte, progress func(int64)) error {
+	ino := e.ino
+	switch {
+	case ino.mode&typeMask == typeSymlink:
+		if _, err := io.WriteString(cw, ino.link); err != nil {
+			return fmt.Errorf("writing %s: %w", e.name, err)
+		}
+	case size > 0:
+		if b, ok := ino.data.(bytesContent); ok && int64(len(b)) == size {
+			if _, err := cw.Write(b); err != nil {
+				return fmt.Errorf("writing %s: %w", e.name, err)
+			}
+			return nil
+		}
+		if *buf == nil {
+			*buf = make([]byte, 256<<10)
+		}
+		return copyContent(cw, e.name, ino, *buf, progress)
+	}
+	return nil
 }
 
 // copyContent copies exactly ino.size bytes of ino's data to w.

@@ -45,29 +45,57 @@ type FsckReport struct {
 // nothing (gitboot serve removes and rebuilds what is damaged).
 func Fsck(ctx context.Context, stateDir string) (*FsckReport, error) {
 	dir := filepath.Join(stateDir, "artifacts")
-	objs, mans := filepath.Join(dir, "sha256"), filepath.Join(dir, "manifests")
-	rep := &FsckReport{Problems: []Problem{}}
-	rel := func(p string) string {
-		if r, err := filepath.Rel(stateDir, p); err == nil {
-			return r
-		}
-		return p
+	f := &fsck{
+		stateDir:  stateDir,
+		objs:      filepath.Join(dir, "sha256"),
+		mans:      filepath.Join(dir, "manifests"),
+		rep:       &FsckReport{Problems: []Problem{}},
+		sizes:     map[string]int64{},
+		manifests: map[string]bool{},
 	}
-	add := func(p, kind, detail string) { rep.Problems = append(rep.Problems, Problem{rel(p), kind, detail}) }
-
-	sizes := map[string]int64{}
-	ents, err := os.ReadDir(objs)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := f.artifacts(ctx); err != nil {
 		return nil, err
 	}
+	if err := f.manifestFiles(); err != nil {
+		return nil, err
+	}
+	f.appliedState(filepath.Join(dir, "applied.json"))
+	return f.rep, nil
+}
+
+// fsck is one Fsck run: where the store is, what it has found so far and
+// the report it fills.
+type fsck struct {
+	stateDir   string
+	objs, mans string // the artifact and manifest directories
+	rep        *FsckReport
+	sizes      map[string]int64 // artifact file name -> size
+	manifests  map[string]bool  // hex digests of the manifests that are intact
+}
+
+// add records a problem at path p.
+func (f *fsck) add(p, kind, detail string) {
+	if r, err := filepath.Rel(f.stateDir, p); err == nil {
+		p = r
+	}
+	f.rep.Problems = append(f.rep.Problems, Problem{p, kind, detail})
+}
+
+// artifacts hashes every artifact against its name and records the sizes
+// of those it could read.
+func (f *fsck) artifacts(ctx context.Context) error {
+	ents, err := os.ReadDir(f.objs)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	for _, e := range ents {
-		name, p := e.Name(), filepath.Join(objs, e.Name())
+		name, p := e.Name(), filepath.Join(f.objs, e.Name())
 		if strings.HasPrefix(name, tmpPrefix) {
 			continue // a build in progress, or removed at the next start
 		}
 		hexSum, _, ok := parseName(name)
 		if !ok || !e.Type().IsRegular() {
-			add(p, ProblemStray, "not an artifact name")
+			f.add(p, ProblemStray, "not an artifact name")
 			continue
 		}
 		info, err := e.Info()
@@ -77,84 +105,100 @@ func Fsck(ctx context.Context, stateDir string) (*FsckReport, error) {
 		got, err := hashFile(ctx, p)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
-			add(p, ProblemUnreadable, err.Error())
+			f.add(p, ProblemUnreadable, err.Error())
 			continue
 		}
-		rep.Artifacts++
-		rep.Bytes += info.Size()
-		sizes[name] = info.Size()
+		f.rep.Artifacts++
+		f.rep.Bytes += info.Size()
+		f.sizes[name] = info.Size()
 		if got != hexSum {
-			add(p, ProblemDamaged, "content has sha256 "+got)
+			f.add(p, ProblemDamaged, "content has sha256 "+got)
 		}
 	}
+	return nil
+}
 
-	manifests := map[string]bool{}
-	ents, err = os.ReadDir(mans)
+// manifestFiles checks every manifest's name, its sha256 against its name,
+// that it reads, and (manifestRefs) the artifacts it names.
+func (f *fsck) manifestFiles() error {
+	ents, err := os.ReadDir(f.mans)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+		return err
 	}
 	for _, e := range ents {
-		name, p := e.Name(), filepath.Join(mans, e.Name())
+		name, p := e.Name(), filepath.Join(f.mans, e.Name())
 		if strings.HasPrefix(name, tmpPrefix) {
 			continue
 		}
 		hexSum, ok := strings.CutSuffix(name, ".json")
 		if _, err := hex.DecodeString(hexSum); !ok || err != nil || len(hexSum) != 64 {
-			add(p, ProblemStray, "not a manifest name")
+			f.add(p, ProblemStray, "not a manifest name")
 			continue
 		}
-		rep.Manifests++
+		f.rep.Manifests++
 		data, err := os.ReadFile(p)
 		if err != nil {
-			add(p, ProblemUnreadable, err.Error())
+			f.add(p, ProblemUnreadable, err.Error())
 			continue
 		}
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != hexSum {
-			add(p, ProblemDamaged, "content has sha256 "+hex.EncodeToString(sum[:]))
+			f.add(p, ProblemDamaged, "content has sha256 "+hex.EncodeToString(sum[:]))
 			continue
 		}
-		manifests[hexSum] = true
+		f.manifests[hexSum] = true
 		var m Manifest
 		if err := json.Unmarshal(data, &m); err != nil {
-			add(p, ProblemUnreadable, err.Error())
+			f.add(p, ProblemUnreadable, err.Error())
 			continue
 		}
-		want := map[string]int64{}
-		m.sizes(want)
-		names := make([]string, 0, len(want))
-		for n := range want {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			size, there := sizes[n]
-			switch {
-			case !there:
-				add(filepath.Join(objs, n), ProblemMissing, "named by manifest "+hexSum[:12])
-			case size != want[n]:
-				add(filepath.Join(objs, n), ProblemDamaged, fmt.Sprintf("size %d, manifest %s says %d", size, hexSum[:12], want[n]))
-			}
-		}
+		f.manifestRefs(hexSum, &m)
 	}
+	return nil
+}
 
-	ap := filepath.Join(dir, "applied.json")
-	if data, err := os.ReadFile(ap); err == nil {
-		var a applied
-		if err := json.Unmarshal(data, &a); err != nil {
-			add(ap, ProblemUnreadable, err.Error())
-		} else {
-			for _, h := range []string{a.Current, a.Previous} {
-				if h != "" && !manifests[h] {
-					add(filepath.Join(mans, h+".json"), ProblemMissing, "named by the applied state")
-				}
-			}
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		add(ap, ProblemUnreadable, err.Error())
+// manifestRefs checks that every artifact manifest m (digest hexSum) names
+// is there with the size m says, in name order.
+func (f *fsck) manifestRefs(hexSum string, m *Manifest) {
+	want := map[string]int64{}
+	m.sizes(want)
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
 	}
-	return rep, nil
+	sort.Strings(names)
+	for _, n := range names {
+		size, there := f.sizes[n]
+		switch {
+		case !there:
+			f.add(filepath.Join(f.objs, n), ProblemMissing, "named by manifest "+hexSum[:12])
+		case size != want[n]:
+			f.add(filepath.Join(f.objs, n), ProblemDamaged, fmt.Sprintf("size %d, manifest %s says %d", size, hexSum[:12], want[n]))
+		}
+	}
+}
+
+// appliedState checks that the applied state at ap reads and that the
+// manifests it names (current and previous) are there and intact.
+func (f *fsck) appliedState(ap string) {
+	data, err := os.ReadFile(ap)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			f.add(ap, ProblemUnreadable, err.Error())
+		}
+		return
+	}
+	var a applied
+	if err := json.Unmarshal(data, &a); err != nil {
+		f.add(ap, ProblemUnreadable, err.Error())
+		return
+	}
+	for _, h := range []string{a.Current, a.Previous} {
+		if h != "" && !f.manifests[h] {
+			f.add(filepath.Join(f.mans, h+".json"), ProblemMissing, "named by the applied state")
+		}
+	}
 }
 
 // HasManifest reports whether the store in stateDir holds the manifest

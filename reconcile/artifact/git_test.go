@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/reconcile/gitsrc"
 )
@@ -16,23 +17,7 @@ import (
 // repository (made with the git command) through hclspec.Load and the git
 // tree fs.FS, builds it, and checks the overlays against the repository.
 func TestBuildFromGitRepository(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	lab := filepath.Join(filepath.Dir(file), "..", "..", "examples", "lab")
-	if _, err := os.Stat(filepath.Join(lab, "cluster.hcl")); err != nil {
-		t.Fatalf("examples/lab: %v", err)
-	}
-	repo := t.TempDir()
-	run(t, "", "cp", "-r", lab+"/.", repo)
-	write(t, filepath.Join(repo, "overlays/init/usr/local/sbin/gitboot-hello"), "#!/bin/sh\necho hello\n", 0o755)
-	if err := os.Symlink("../usr/share/zoneinfo/UTC", filepath.Join(repo, "overlays/init/etc/localtime")); err != nil {
-		t.Fatal(err)
-	}
-	git := func(args ...string) {
-		run(t, repo, "git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"}, args...)...)
-	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "lab")
+	repo, git := labGitRepo(t)
 	img := t.TempDir()
 	makeImageTree(t, img)
 
@@ -62,53 +47,7 @@ func TestBuildFromGitRepository(t *testing.T) {
 	}
 	checked := 0
 	for _, n := range cl.Nodes {
-		a := r.Nodes[n.Name]
-		checkArchive(t, a.System.Path)
-		checkArchive(t, a.Runtime.Path)
-		sys := unpack(t, a.System.Path)
-		both := sys
-		if len(n.RuntimeOverlays) > 0 {
-			rt := unpack(t, a.Runtime.Path)
-			run(t, "", "cp", "-a", rt+"/.", sys)
-			both = sys
-		}
-		// Every file of the node's overlays is there, with the repository's
-		// content (templates rendered) and mode.
-		for _, ovName := range append(append([]string{}, n.SystemOverlays...), n.RuntimeOverlays...) {
-			ov, _ := cl.Overlay(ovName)
-			if ov.Source == "" {
-				continue
-			}
-			root := filepath.Join(repo, ov.Source)
-			_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				rel, _ := filepath.Rel(root, p)
-				checked++
-				out := filepath.Join(both, strings.TrimSuffix(rel, ".tmpl"))
-				info, err := os.Lstat(out)
-				if err != nil {
-					t.Errorf("node %s: %s missing: %v", n.Name, rel, err)
-					return nil
-				}
-				src, _ := os.Lstat(p)
-				if info.Mode().Type() != src.Mode().Type() || (src.Mode().IsRegular() && info.Mode().Perm() != src.Mode().Perm()) {
-					t.Errorf("node %s: %s mode %v, repository has %v", n.Name, rel, info.Mode(), src.Mode())
-				}
-				if strings.HasSuffix(rel, ".tmpl") {
-					if body := readFile(t, out); strings.Contains(body, "{{") || !strings.Contains(body, n.Name) && strings.Contains(readFile(t, p), ".Node.Name") {
-						t.Errorf("node %s: %s not rendered: %q", n.Name, rel, body)
-					}
-				} else if src.Mode().IsRegular() && readFile(t, out) != readFile(t, p) {
-					t.Errorf("node %s: %s differs from the repository", n.Name, rel)
-				}
-				return nil
-			})
-		}
-		if l, err := os.Readlink(filepath.Join(sys, "etc/localtime")); err != nil || l != "../usr/share/zoneinfo/UTC" {
-			t.Errorf("symlink from git: %q %v", l, err)
-		}
+		checked += checkNodeFromGit(t, cl, repo, n, r.Nodes[n.Name])
 	}
 
 	if checked < 4 {
@@ -138,4 +77,92 @@ func TestBuildFromGitRepository(t *testing.T) {
 	if r3.Built != 0 || r3.Images[cl.Nodes[0].Image].Rebuilt {
 		t.Errorf("comment-only commit rebuilt %d overlays", r3.Built)
 	}
+}
+
+// labGitRepo makes a git repository of examples/lab, with an executable
+// file and a symlink added to overlay init, committed on main. git runs a
+// git command in it.
+func labGitRepo(t *testing.T) (repo string, git func(args ...string)) {
+	_, file, _, _ := runtime.Caller(0)
+	lab := filepath.Join(filepath.Dir(file), "..", "..", "examples", "lab")
+	if _, err := os.Stat(filepath.Join(lab, "cluster.hcl")); err != nil {
+		t.Fatalf("examples/lab: %v", err)
+	}
+	repo = t.TempDir()
+	run(t, "", "cp", "-r", lab+"/.", repo)
+	write(t, filepath.Join(repo, "overlays/init/usr/local/sbin/gitboot-hello"), "#!/bin/sh\necho hello\n", 0o755)
+	if err := os.Symlink("../usr/share/zoneinfo/UTC", filepath.Join(repo, "overlays/init/etc/localtime")); err != nil {
+		t.Fatal(err)
+	}
+	git = func(args ...string) {
+		run(t, repo, "git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"}, args...)...)
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "lab")
+	return repo, git
+}
+
+// checkNodeFromGit unpacks node n's built overlays a and checks every
+// file of its overlays' sources in repo (checkOverlayFiles) and the
+// symlink committed to git; it returns how many files it checked.
+func checkNodeFromGit(t *testing.T, cl *hclspec.Cluster, repo string, n *hclspec.Node, a bootsvc.Artifacts) int {
+	t.Helper()
+	checked := 0
+	checkArchive(t, a.System.Path)
+	checkArchive(t, a.Runtime.Path)
+	sys := unpack(t, a.System.Path)
+	both := sys
+	if len(n.RuntimeOverlays) > 0 {
+		rt := unpack(t, a.Runtime.Path)
+		run(t, "", "cp", "-a", rt+"/.", sys)
+		both = sys
+	}
+	// Every file of the node's overlays is there, with the repository's
+	// content (templates rendered) and mode.
+	for _, ovName := range append(append([]string{}, n.SystemOverlays...), n.RuntimeOverlays...) {
+		ov, _ := cl.Overlay(ovName)
+		if ov.Source == "" {
+			continue
+		}
+		checked += checkOverlayFiles(t, n.Name, filepath.Join(repo, ov.Source), both)
+	}
+	if l, err := os.Readlink(filepath.Join(sys, "etc/localtime")); err != nil || l != "../usr/share/zoneinfo/UTC" {
+		t.Errorf("symlink from git: %q %v", l, err)
+	}
+	return checked
+}
+
+// checkOverlayFiles checks that every file of the overlay source tree root
+// is in node's unpacked overlays (both) with the repository's mode and
+// content, templates rendered; it returns how many files it checked.
+func checkOverlayFiles(t *testing.T, node, root, both string) int {
+	t.Helper()
+	checked := 0
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		checked++
+		out := filepath.Join(both, strings.TrimSuffix(rel, ".tmpl"))
+		info, err := os.Lstat(out)
+		if err != nil {
+			t.Errorf("node %s: %s missing: %v", node, rel, err)
+			return nil
+		}
+		src, _ := os.Lstat(p)
+		if info.Mode().Type() != src.Mode().Type() || (src.Mode().IsRegular() && info.Mode().Perm() != src.Mode().Perm()) {
+			t.Errorf("node %s: %s mode %v, repository has %v", node, rel, info.Mode(), src.Mode())
+		}
+		if strings.HasSuffix(rel, ".tmpl") {
+			if body := readFile(t, out); strings.Contains(body, "{{") || !strings.Contains(body, node) && strings.Contains(readFile(t, p), ".Node.Name") {
+				t.Errorf("node %s: %s not rendered: %q", node, rel, body)
+			}
+		} else if src.Mode().IsRegular() && readFile(t, out) != readFile(t, p) {
+			t.Errorf("node %s: %s differs from the repository", node, rel)
+		}
+		return nil
+	})
+	return checked
 }

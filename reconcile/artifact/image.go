@@ -179,7 +179,20 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 		b.cfg.Logger.Warn("image has no modules for its kernel", "image", img.Name, "kernel", k.path, "version", k.version)
 	}
 
-	// The image artifact.
+	if err := b.storeImage(ctx, img, src.kind, t, contentDigest, &rec); err != nil {
+		return rec, err
+	}
+	if rec.Kernel, err = b.storeKernel(k); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// storeImage writes tree t as the image artifact (cpio, compressed with
+// rec.Compression) and sets rec's TreeSize, Digest and Image. A directory
+// source's digest is that of its cpio stream, checked against the pin
+// here; other kinds come with contentDigest already checked.
+func (b *Builder) storeImage(ctx context.Context, img *hclspec.Image, kind string, t *tree, contentDigest string, rec *imageRecord) error {
 	var total int64
 	_ = t.walk(func(_ string, ino *inode) error {
 		if ino.mode&typeMask == typeReg {
@@ -189,41 +202,40 @@ func (b *Builder) buildImage(ctx context.Context, img *hclspec.Image, src *image
 	})
 	tmp, err := b.store.create()
 	if err != nil {
-		return rec, err
+		return err
 	}
 	pr := newProgress(b.cfg.Progress, "image "+img.Name, total)
 	cpioHash := sha256.New()
 	if err := writeImage(ctx, tmp, cpioHash, t, rec.Compression, pr.add); err != nil {
 		tmp.abort()
-		return rec, err
+		return err
 	}
 	pr.finish()
 	rec.TreeSize = total
-	if src.kind == "dir" {
+	if kind == "dir" {
 		contentDigest = "sha256:" + hex.EncodeToString(cpioHash.Sum(nil))
 		if err := checkPin(img, contentDigest, img.Source); err != nil {
 			tmp.abort()
-			return rec, err
+			return err
 		}
 	}
 	rec.Digest = contentDigest
-	if rec.Image, err = b.store.commit(tmp, extImage); err != nil {
-		return rec, err
-	}
+	rec.Image, err = b.store.commit(tmp, extImage)
+	return err
+}
 
-	// The kernel, as it is in the image.
+// storeKernel stores the kernel k as it is in the image and returns the
+// artifact.
+func (b *Builder) storeKernel(k kernelChoice) (ref, error) {
 	ktmp, err := b.store.create()
 	if err != nil {
-		return rec, err
+		return ref{}, err
 	}
 	if err := copyContent(ktmp, k.path, k.ino, make([]byte, 256<<10), nil); err != nil {
 		ktmp.abort()
-		return rec, fmt.Errorf("kernel: %w", err)
+		return ref{}, fmt.Errorf("kernel: %w", err)
 	}
-	if rec.Kernel, err = b.store.commit(ktmp, extKernel); err != nil {
-		return rec, err
-	}
-	return rec, nil
+	return b.store.commit(ktmp, extKernel)
 }
 
 // writeImage writes t as cpio compressed with comp (on every core) to w;

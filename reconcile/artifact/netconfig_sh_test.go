@@ -92,17 +92,33 @@ var (
 // kernel gave it) and the second NIC.
 var netDevices = image{"eth0/address=52:54:00:00:00:01\n", "eth1/address=52:54:00:00:01:01\n", "lo/address=00:00:00:00:00:00\n"}
 
+// TestNetconfigScript runs the overlay's netconfig with each shell on each
+// case's image.
 func TestNetconfigScript(t *testing.T) {
+	tests := append(netconfigDetectCases(), netconfigOverrideCases()...)
+	for shName, sh := range netShells(t) {
+		for _, tc := range tests {
+			t.Run(shName+"/"+tc.name, func(t *testing.T) { runNetconfigCase(t, sh, tc) })
+		}
+	}
+}
+
+// netconfigCase is one run of netconfig on an image.
+type netconfigCase struct {
+	name    string
+	image   image
+	node    string
+	devices image
+	log     string   // netconfig's last line
+	want    []string // files (with modes) under etc/ afterwards, with the image's own
+	check   map[string]string
+}
+
+// netconfigDetectCases: netconfig finds the image's network stack
+// (ifupdown, networkd, NetworkManager, none) and writes its files.
+func netconfigDetectCases() []netconfigCase {
 	secondNIC := netCases[0].node
-	tests := []struct {
-		name    string
-		image   image
-		node    string
-		devices image
-		log     string   // netconfig's last line
-		want    []string // files (with modes) under etc/ afterwards, with the image's own
-		check   map[string]string
-	}{{
+	return []netconfigCase{{
 		name: "debian ifupdown", image: debianIfupdown, node: secondNIC, devices: netDevices,
 		log: "gitboot init: netconfig: ifupdown: 2 interfaces (detected; boot NIC eth0)",
 		want: []string{
@@ -118,21 +134,6 @@ func TestNetconfigScript(t *testing.T) {
 			"!etc/network/interfaces.d/gitboot":             "@BOOTIF@",
 			"!etc/systemd/network/10-gitboot-boot.network":  "",
 			"!etc/systemd/system/multi-user.target.wants/x": "",
-		},
-	}, {
-		name: "network_config forces networkd and enables it", image: debianIfupdown, devices: netDevices,
-		node: strings.Replace(secondNIC, `image = image.debian`, "image = image.debian\n  network_config = \"networkd\"", 1),
-		log:  "gitboot init: netconfig: networkd: 2 interfaces (network_config; boot NIC eth0)",
-		want: []string{
-			"etc/network/interfaces 0644", "etc/resolv.conf 0644",
-			"etc/systemd/network/10-gitboot-boot.link 0644", "etc/systemd/network/10-gitboot-boot.network 0644",
-			"etc/systemd/network/10-gitboot-data0.link 0644", "etc/systemd/network/10-gitboot-data0.network 0644",
-			"etc/systemd/system/multi-user.target.wants/systemd-networkd.service -> /usr/lib/systemd/system/systemd-networkd.service",
-			"etc/systemd/system/sockets.target.wants/systemd-networkd.socket -> /usr/lib/systemd/system/systemd-networkd.socket",
-		},
-		check: map[string]string{
-			"etc/systemd/network/10-gitboot-boot.network": "[Match]\nMACAddress=52:54:00:00:00:01\n",
-			"etc/resolv.conf": "search cluster.example data.example\n",
 		},
 	}, {
 		name: "networkd enabled, resolved's resolv.conf kept", image: networkdEnabled, node: secondNIC, devices: netDevices,
@@ -155,6 +156,32 @@ func TestNetconfigScript(t *testing.T) {
 		},
 		check: map[string]string{"etc/NetworkManager/system-connections/gitboot-data0.nmconnection": "[ethernet]\nmac-address=52:54:00:00:01:01\n"},
 	}, {
+		name: "no network stack", image: bareImage, node: secondNIC, devices: netDevices,
+		log:  "gitboot init: netconfig: no network stack in the image (NetworkManager, systemd-networkd, ifupdown): the interfaces stay as /init set them",
+		want: nil,
+	}}
+}
+
+// netconfigOverrideCases: the node's network_config chooses the stack, and
+// a boot NIC that is not there has its files left out.
+func netconfigOverrideCases() []netconfigCase {
+	secondNIC := netCases[0].node
+	return []netconfigCase{{
+		name: "network_config forces networkd and enables it", image: debianIfupdown, devices: netDevices,
+		node: strings.Replace(secondNIC, `image = image.debian`, "image = image.debian\n  network_config = \"networkd\"", 1),
+		log:  "gitboot init: netconfig: networkd: 2 interfaces (network_config; boot NIC eth0)",
+		want: []string{
+			"etc/network/interfaces 0644", "etc/resolv.conf 0644",
+			"etc/systemd/network/10-gitboot-boot.link 0644", "etc/systemd/network/10-gitboot-boot.network 0644",
+			"etc/systemd/network/10-gitboot-data0.link 0644", "etc/systemd/network/10-gitboot-data0.network 0644",
+			"etc/systemd/system/multi-user.target.wants/systemd-networkd.service -> /usr/lib/systemd/system/systemd-networkd.service",
+			"etc/systemd/system/sockets.target.wants/systemd-networkd.socket -> /usr/lib/systemd/system/systemd-networkd.socket",
+		},
+		check: map[string]string{
+			"etc/systemd/network/10-gitboot-boot.network": "[Match]\nMACAddress=52:54:00:00:00:01\n",
+			"etc/resolv.conf": "search cluster.example data.example\n",
+		},
+	}, {
 		name: "boot NIC not found: its files left out", image: debianIfupdown, node: secondNIC,
 		devices: image{"eth1/address=52:54:00:00:01:01\n"},
 		log:     "gitboot init: netconfig: ifupdown: 2 interfaces (detected)",
@@ -166,59 +193,55 @@ func TestNetconfigScript(t *testing.T) {
 			"etc/network/interfaces.d/gitboot":  "auto data0\niface data0 inet static\n\taddress 10.98.0.11/24\n",
 			"!etc/network/interfaces.d/gitboot": "BOOTIF",
 		},
-	}, {
-		name: "no network stack", image: bareImage, node: secondNIC, devices: netDevices,
-		log:  "gitboot init: netconfig: no network stack in the image (NetworkManager, systemd-networkd, ifupdown): the interfaces stay as /init set them",
-		want: nil,
 	}}
-	for shName, sh := range netShells(t) {
-		for _, tc := range tests {
-			t.Run(shName+"/"+tc.name, func(t *testing.T) {
-				root, sys := t.TempDir(), t.TempDir()
-				tc.image.write(t, root)
-				tc.devices.write(t, sys)
-				before := etcFiles(t, root)
-				c := loadNetCluster(t, tc.node)
-				n, _ := c.Node("n1")
-				writeOverlay(t, root, netOverlay(c, n))
-				cmd := exec.Command(sh[0], filepath.Join(root, "usr/lib/gitboot/netconfig"))
-				cmd.Env = []string{sh[1], "ROOT=" + root, "SYSNET=" + sys}
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					t.Fatalf("netconfig: %v\n%s", err, out)
-				}
-				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-				if got := lines[len(lines)-1]; got != tc.log {
-					t.Errorf("last line %q, want %q; all output:\n%s", got, tc.log, out)
-				}
-				got := etcFiles(t, root)
-				var added []string
-				for _, f := range got {
-					if !slices.Contains(before, f) || slices.Contains(tc.want, f) {
-						added = append(added, f)
-					}
-				}
-				want := slices.Clone(tc.want)
-				slices.Sort(want)
-				if strings.Join(added, "\n") != strings.Join(want, "\n") {
-					t.Errorf("files under etc:\n%s\nwant:\n%s", strings.Join(added, "\n"), strings.Join(want, "\n"))
-				}
-				for p, sub := range tc.check {
-					neg := strings.HasPrefix(p, "!")
-					p = strings.TrimPrefix(p, "!")
-					data, err := os.ReadFile(filepath.Join(root, p))
-					switch {
-					case neg && sub == "" && err == nil:
-						t.Errorf("%s exists", p)
-					case neg && sub != "" && strings.Contains(string(data), sub):
-						t.Errorf("%s holds %q:\n%s", p, sub, data)
-					case !neg && err != nil:
-						t.Errorf("%s: %v", p, err)
-					case !neg && !strings.Contains(string(data), sub):
-						t.Errorf("%s lacks %q:\n%s", p, sub, data)
-					}
-				}
-			})
+}
+
+// runNetconfigCase runs netconfig with shell sh on tc's image and devices
+// and checks its last line, the files it added under etc and their
+// content (a "!" key: the file does not exist, or does not hold the text).
+func runNetconfigCase(t *testing.T, sh []string, tc netconfigCase) {
+	root, sys := t.TempDir(), t.TempDir()
+	tc.image.write(t, root)
+	tc.devices.write(t, sys)
+	before := etcFiles(t, root)
+	c := loadNetCluster(t, tc.node)
+	n, _ := c.Node("n1")
+	writeOverlay(t, root, netOverlay(c, n))
+	cmd := exec.Command(sh[0], filepath.Join(root, "usr/lib/gitboot/netconfig"))
+	cmd.Env = []string{sh[1], "ROOT=" + root, "SYSNET=" + sys}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("netconfig: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if got := lines[len(lines)-1]; got != tc.log {
+		t.Errorf("last line %q, want %q; all output:\n%s", got, tc.log, out)
+	}
+	got := etcFiles(t, root)
+	var added []string
+	for _, f := range got {
+		if !slices.Contains(before, f) || slices.Contains(tc.want, f) {
+			added = append(added, f)
+		}
+	}
+	want := slices.Clone(tc.want)
+	slices.Sort(want)
+	if strings.Join(added, "\n") != strings.Join(want, "\n") {
+		t.Errorf("files under etc:\n%s\nwant:\n%s", strings.Join(added, "\n"), strings.Join(want, "\n"))
+	}
+	for p, sub := range tc.check {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		data, err := os.ReadFile(filepath.Join(root, p))
+		switch {
+		case neg && sub == "" && err == nil:
+			t.Errorf("%s exists", p)
+		case neg && sub != "" && strings.Contains(string(data), sub):
+			t.Errorf("%s holds %q:\n%s", p, sub, data)
+		case !neg && err != nil:
+			t.Errorf("%s: %v", p, err)
+		case !neg && !strings.Contains(string(data), sub):
+			t.Errorf("%s lacks %q:\n%s", p, sub, data)
 		}
 	}
 }

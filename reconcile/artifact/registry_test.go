@@ -87,6 +87,15 @@ func TestRegistryImage(t *testing.T) {
 		t.Errorf("moved tag: %+v, want digest %s", ii, d2)
 	}
 
+	checkRegistryErrors(t, reg, tagged)
+	checkRegistryGC(t, b, state, reg)
+}
+
+// checkRegistryErrors: a wrong pin of image tagged (on the tag, or in the
+// reference) is a repository error; without credentials, or with the
+// registry unreachable, the error is transient.
+func checkRegistryErrors(t *testing.T, reg *registrytest.Registry, tagged *hclspec.Image) {
+	t.Helper()
 	// A wrong pin (on the tag, or in the reference) is a repository error.
 	bad := "sha256:" + strings.Repeat("ab", 32)
 	for _, img := range []*hclspec.Image{
@@ -116,7 +125,13 @@ func TestRegistryImage(t *testing.T) {
 	if _, err := examineImage(down); err == nil || errors.As(err, &re) {
 		t.Errorf("unreachable registry: %v, want a transient error", err)
 	}
+}
 
+// checkRegistryGC: GC keeps the pulled image in the store (in state) of b
+// while a kept manifest uses it, then drops it. It puts back reg's
+// credentials first.
+func checkRegistryGC(t *testing.T, b *Builder, state string, reg *registrytest.Registry) {
+	t.Helper()
 	// GC keeps the pulled image while a kept manifest uses it, then drops it.
 	useRegistryConfig(t, RegistryConfig{DockerConfig: reg.DockerConfig(t)})
 	blobs := func() int {

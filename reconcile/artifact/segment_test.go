@@ -143,25 +143,7 @@ func TestSystemOverlaySegments(t *testing.T) {
 		if got := fileSHA(t, a.Path); got != a.Digest || int64(len(data)) != a.Size {
 			t.Errorf("%s: the system overlay's file has %s (%d bytes), the artifact says %s (%d bytes)", name, got, len(data), a.Digest, a.Size)
 		}
-		members := gzipMembers(t, a.Path)
-		if len(members) != 2 {
-			t.Fatalf("%s: system overlay of %d gzip members, want 2 (shared, node)", name, len(members))
-		}
-		shared := listCPIO(t, members[0])
-		for _, want := range []string{"init", AgentPath, "etc/systemd/system/gitboot-agent.service"} {
-			if !slices.Contains(shared, want) {
-				t.Errorf("%s: the first member lacks %s: %v", name, want, shared)
-			}
-		}
-		own := listCPIO(t, members[1])
-		for _, want := range []string{"etc/hostname", "etc/network.conf", "init", "sbin"} {
-			if !slices.Contains(own, want) {
-				t.Errorf("%s: the node's member lacks %s: %v", name, want, own)
-			}
-		}
-		if slices.Contains(own, AgentPath) {
-			t.Errorf("%s: the node's member holds the agent again", name)
-		}
+		checkSegmentMembers(t, name, a.Path)
 		// The first member's compressed bytes are the same for every node.
 		shl := len(onlySegment(t, b).data)
 		if prefix == nil {
@@ -169,19 +151,7 @@ func TestSystemOverlaySegments(t *testing.T) {
 		} else if !bytes.Equal(data[:shl], prefix) {
 			t.Errorf("%s: the shared segment's bytes differ from n00000's", name)
 		}
-
-		want := unpack(t, singleArchive(t, b, c, agent, name))
-		got := unpack(t, a.Path)
-		compareTrees(t, want, got)
-		if s := readFile(t, filepath.Join(got, "init")); s != "#!/bin/sh\necho replaced\n" {
-			t.Errorf("%s: /init %q, want the repository's", name, s)
-		}
-		if s := readFile(t, filepath.Join(got, "etc/hostname")); s != name+"\n" {
-			t.Errorf("%s: /etc/hostname %q", name, s)
-		}
-		if fi, err := os.Stat(filepath.Join(got, "sbin")); err != nil || fi.Mode() != fs.ModeDir|0o700 {
-			t.Errorf("%s: sbin: %v %v, want the repository's mode 0700", name, fi.Mode(), err)
-		}
+		checkSegmentTree(t, b, c, agent, name, a.Path)
 	}
 	if r.Nodes["n00000"].System.Digest == r.Nodes["n00001"].System.Digest {
 		t.Error("two nodes with different hostnames share a system overlay")
@@ -211,6 +181,51 @@ func TestSystemOverlaySegments(t *testing.T) {
 		if r4.Nodes[name].System.Digest != a.System.Digest {
 			t.Errorf("%s: a fresh store built system overlay %s, the first %s", name, r4.Nodes[name].System.Digest, a.System.Digest)
 		}
+	}
+}
+
+// checkSegmentMembers checks that node name's system overlay at path is
+// two gzip members: the shared one with /init, the agent and its unit,
+// and the node's own files without the agent.
+func checkSegmentMembers(t *testing.T, name, path string) {
+	t.Helper()
+	members := gzipMembers(t, path)
+	if len(members) != 2 {
+		t.Fatalf("%s: system overlay of %d gzip members, want 2 (shared, node)", name, len(members))
+	}
+	shared := listCPIO(t, members[0])
+	for _, want := range []string{"init", AgentPath, "etc/systemd/system/gitboot-agent.service"} {
+		if !slices.Contains(shared, want) {
+			t.Errorf("%s: the first member lacks %s: %v", name, want, shared)
+		}
+	}
+	own := listCPIO(t, members[1])
+	for _, want := range []string{"etc/hostname", "etc/network.conf", "init", "sbin"} {
+		if !slices.Contains(own, want) {
+			t.Errorf("%s: the node's member lacks %s: %v", name, want, own)
+		}
+	}
+	if slices.Contains(own, AgentPath) {
+		t.Errorf("%s: the node's member holds the agent again", name)
+	}
+}
+
+// checkSegmentTree checks that node name's system overlay at path unpacks
+// to the tree of one archive of all its overlays, with the repository's
+// /init, the node's hostname and the repository's mode of sbin.
+func checkSegmentTree(t *testing.T, b *Builder, c *hclspec.Cluster, agent, name, path string) {
+	t.Helper()
+	want := unpack(t, singleArchive(t, b, c, agent, name))
+	got := unpack(t, path)
+	compareTrees(t, want, got)
+	if s := readFile(t, filepath.Join(got, "init")); s != "#!/bin/sh\necho replaced\n" {
+		t.Errorf("%s: /init %q, want the repository's", name, s)
+	}
+	if s := readFile(t, filepath.Join(got, "etc/hostname")); s != name+"\n" {
+		t.Errorf("%s: /etc/hostname %q", name, s)
+	}
+	if fi, err := os.Stat(filepath.Join(got, "sbin")); err != nil || fi.Mode() != fs.ModeDir|0o700 {
+		t.Errorf("%s: sbin: %v %v, want the repository's mode 0700", name, fi.Mode(), err)
 	}
 }
 

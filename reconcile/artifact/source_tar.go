@@ -49,71 +49,93 @@ func readTar(r io.Reader, sp *spool) ([]tarEntry, error) {
 		if len(out) >= maxEntries {
 			return nil, fmt.Errorf("more than %d entries", maxEntries)
 		}
-		name, err := cleanName(hdr.Name)
+		e, keep, err := readTarMember(tr, hdr, sp)
 		if err != nil {
 			return nil, err
 		}
-		ino := &inode{
-			mode:  uint32(hdr.Mode) & permMask,
-			uid:   hdr.Uid,
-			gid:   hdr.Gid,
-			mtime: hdr.ModTime.Unix(),
+		if keep {
+			out = append(out, e)
 		}
-		e := tarEntry{name: name, ino: ino}
-		switch hdr.Typeflag {
-		case tar.TypeGNUSparse:
-			return nil, fmt.Errorf("%s: sparse files are not supported", name)
-		case tar.TypeReg, 0: // 0 is the old regular-file flag
-			if isPAXSparse(hdr) {
-				return nil, fmt.Errorf("%s: sparse files are not supported", name)
-			}
-			ino.mode |= typeReg
-			if hdr.Size < 0 || hdr.Size > maxFileSize {
-				return nil, fmt.Errorf("%s: size %d out of range", name, hdr.Size)
-			}
-			n, err := io.Copy(sp.f, tr)
-			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", name, err)
-			}
-			if n != hdr.Size {
-				return nil, fmt.Errorf("reading %s: %d of %d bytes", name, n, hdr.Size)
-			}
-			ino.size = n
-			ino.data = spoolContent{f: sp.f, off: sp.off, n: n}
-			sp.off += n
-		case tar.TypeDir:
-			ino.mode |= typeDir
-		case tar.TypeSymlink:
-			if hdr.Linkname == "" || len(hdr.Linkname) > maxPathLen || strings.IndexByte(hdr.Linkname, 0) >= 0 {
-				return nil, fmt.Errorf("%s: bad symlink target", name)
-			}
-			ino.mode |= typeSymlink
-			ino.link = hdr.Linkname
-		case tar.TypeLink:
-			target, err := cleanName(hdr.Linkname)
-			if err != nil || target == "" {
-				return nil, fmt.Errorf("%s: bad hard link target %q", name, hdr.Linkname)
-			}
-			e.hard = target
-		case tar.TypeChar, tar.TypeBlock:
-			if hdr.Typeflag == tar.TypeChar {
-				ino.mode |= typeChar
-			} else {
-				ino.mode |= typeBlock
-			}
-			if hdr.Devmajor < 0 || hdr.Devminor < 0 || hdr.Devmajor > 0xffffffff || hdr.Devminor > 0xffffffff {
-				return nil, fmt.Errorf("%s: bad device number", name)
-			}
-			ino.rdevMajor, ino.rdevMinor = uint32(hdr.Devmajor), uint32(hdr.Devminor)
-		case tar.TypeFifo:
-			ino.mode |= typeFifo
-		case tar.TypeXGlobalHeader:
-			continue
-		default:
-			return nil, fmt.Errorf("%s: unsupported tar entry type %q", name, hdr.Typeflag)
-		}
-		out = append(out, e)
 	}
+}
+
+// readTarMember turns the member hdr into an entry, copying a regular file's
+// data from tr into sp. keep is false for members that are no file (PAX
+// global headers).
+func readTarMember(tr *tar.Reader, hdr *tar.Header, sp *spool) (e tarEntry, keep bool, err error) {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return e, false, err
+	}
+	ino := &inode{
+		mode:  uint32(hdr.Mode) & permMask,
+		uid:   hdr.Uid,
+		gid:   hdr.Gid,
+		mtime: hdr.ModTime.Unix(),
+	}
+	e = tarEntry{name: name, ino: ino}
+	switch hdr.Typeflag {
+	case tar.TypeGNUSparse:
+		return e, false, fmt.Errorf("%s: sparse files are not supported", name)
+	case tar.TypeReg, 0: // 0 is the old regular-file flag
+		if isPAXSparse(hdr) {
+			return e, false, fmt.Errorf("%s: sparse files are not supported", name)
+		}
+		ino.mode |= typeReg
+		if err := sp.copyFile(tr, name, hdr.Size, ino); err != nil {
+			return e, false, err
+		}
+	case tar.TypeDir:
+		ino.mode |= typeDir
+	case tar.TypeSymlink:
+		if hdr.Linkname == "" || len(hdr.Linkname) > maxPathLen || strings.IndexByte(hdr.Linkname, 0) >= 0 {
+			return e, false, fmt.Errorf("%s: bad symlink target", name)
+		}
+		ino.mode |= typeSymlink
+		ino.link = hdr.Linkname
+	case tar.TypeLink:
+		target, err := cleanName(hdr.Linkname)
+		if err != nil || target == "" {
+			return e, false, fmt.Errorf("%s: bad hard link target %q", name, hdr.Linkname)
+		}
+		e.hard = target
+	case tar.TypeChar, tar.TypeBlock:
+		if hdr.Typeflag == tar.TypeChar {
+			ino.mode |= typeChar
+		} else {
+			ino.mode |= typeBlock
+		}
+		if hdr.Devmajor < 0 || hdr.Devminor < 0 || hdr.Devmajor > 0xffffffff || hdr.Devminor > 0xffffffff {
+			return e, false, fmt.Errorf("%s: bad device number", name)
+		}
+		ino.rdevMajor, ino.rdevMinor = uint32(hdr.Devmajor), uint32(hdr.Devminor)
+	case tar.TypeFifo:
+		ino.mode |= typeFifo
+	case tar.TypeXGlobalHeader:
+		return e, false, nil
+	default:
+		return e, false, fmt.Errorf("%s: unsupported tar entry type %q", name, hdr.Typeflag)
+	}
+	return e, true, nil
+}
+
+// copyFile appends size bytes of file name's data from r to the spool and
+// makes ino's content that part of it.
+func (sp *spool) copyFile(r io.Reader, name string, size int64, ino *inode) error {
+	if size < 0 || size > maxFileSize {
+		return fmt.Errorf("%s: size %d out of range", name, size)
+	}
+	n, err := io.Copy(sp.f, r)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	if n != size {
+		return fmt.Errorf("reading %s: %d of %d bytes", name, n, size)
+	}
+	ino.size = n
+	ino.data = spoolContent{f: sp.f, off: sp.off, n: n}
+	sp.off += n
+	return nil
 }
 
 // isPAXSparse reports a PAX-format sparse file, whose few bytes in the

@@ -190,13 +190,21 @@ func TestRemoteStalledServerTimesOut(t *testing.T) {
 	}
 }
 
-// TestRemoteSSHKeyKnownHosts clones, fetches and pushes notes over ssh
-// to a real sshd (Debian's openssh-server) in a network namespace, with
-// --git-ssh-key and --git-known-hosts; a known_hosts without the server's
-// key refuses it.
-func TestRemoteSSHKeyKnownHosts(t *testing.T) {
-	netnstest.Require(t)
-	netnstest.RequireCommands(t, "git", "ssh", "ssh-keygen")
+// sshServer is a real sshd listening on 127.0.0.1:22 in a network
+// namespace of its own, which the ssh git runs reaches.
+type sshServer struct {
+	keys       string // directory of the keys: client (authorized), other (not)
+	known      string // known_hosts with the server's host key
+	otherKnown string // known_hosts with another key for 127.0.0.1
+	logs       *netnstest.SyncBuffer
+	argv       string // where the ssh wrapper logs its arguments
+}
+
+// startSSHD starts sshd (skipping when it is not installed, outside CI)
+// with fresh host and client keys, and puts on PATH an ssh that runs the
+// real one inside its namespace.
+func startSSHD(t *testing.T) *sshServer {
+	t.Helper()
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -215,8 +223,6 @@ func TestRemoteSSHKeyKnownHosts(t *testing.T) {
 		}
 		t.Cleanup(func() { os.Remove("/run/sshd") })
 	}
-	dir := t.TempDir()
-	bare, head := upstream(t, dir)
 	keys := t.TempDir()
 	mustRun(t, keys, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "host")
 	mustRun(t, keys, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "client")
@@ -255,6 +261,19 @@ func TestRemoteSSHKeyKnownHosts(t *testing.T) {
 	// git runs ssh (GIT_SSH_COMMAND) from PATH: this ssh runs the real one
 	// inside the namespace, where sshd listens on 127.0.0.1.
 	argv := wrapOnPath(t, "ssh", "ip netns exec "+ns.Name+" "+realSSH)
+	return &sshServer{keys: keys, known: known, otherKnown: otherKnown, logs: logs, argv: argv}
+}
+
+// TestRemoteSSHKeyKnownHosts clones, fetches and pushes notes over ssh
+// to a real sshd (Debian's openssh-server) in a network namespace, with
+// --git-ssh-key and --git-known-hosts; a known_hosts without the server's
+// key refuses it.
+func TestRemoteSSHKeyKnownHosts(t *testing.T) {
+	netnstest.Require(t)
+	netnstest.RequireCommands(t, "git", "ssh", "ssh-keygen")
+	srv := startSSHD(t)
+	keys, known, otherKnown, logs, argv := srv.keys, srv.known, srv.otherKnown, srv.logs, srv.argv
+	bare, head := upstream(t, t.TempDir())
 
 	url := "ssh://root@127.0.0.1" + bare
 	ctx := context.Background()

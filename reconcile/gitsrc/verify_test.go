@@ -97,28 +97,13 @@ func TestVerify(t *testing.T) {
 	tamperedPGP := writeCommit(t, work, signtest.Tamper(t, raw(byAlice), raw(unsigned)))
 	tamperedSSH := writeCommit(t, work, signtest.Tamper(t, raw(byBob), raw(unsigned)))
 	// Bob's key signing the commit in another namespace than git.
-	payload := filepath.Join(dir, "payload")
-	write(t, payload, string(raw(unsigned)), 0o644)
-	if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", "file", "-f", bob.ID, payload).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen -Y sign: %v\n%s", err, out)
-	}
-	fileSig, err := os.ReadFile(payload + ".sig")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := []byte("tree x\ngpgsig " + strings.ReplaceAll(strings.TrimSpace(string(fileSig)), "\n", "\n ") + "\n\nx\n")
-	otherNamespace := writeCommit(t, work, signtest.Tamper(t, fake, raw(unsigned)))
+	otherNamespace := otherNamespaceCommit(t, dir, work, &bob, raw(unsigned))
 
 	src, err := Open(work)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name, commit string
-		signer       string // want accepted, by this signer
-		kind         error  // want refused for this reason
-		msg          string // in the error
-	}{
+	for _, tc := range []verifyCase{
 		{name: "OpenPGP, trusted", commit: byAlice, signer: "Alice <alice@example.org> (OpenPGP key ID " + alice.ID[24:] + ")"},
 		{name: "SSH, trusted", commit: byBob, signer: "bob@example.org (SHA256:"},
 		{name: "SSH, namespaces include git", commit: byCarol, signer: "carol@example.org (SHA256:"},
@@ -131,31 +116,7 @@ func TestVerify(t *testing.T) {
 		{name: "SSH, tampered", commit: tamperedSSH, kind: ErrBadSignature, msg: "has a bad signature (SHA256:"},
 		{name: "SSH, other namespace", commit: otherNamespace, kind: ErrBadSignature, msg: `signed in namespace "file", not "git"`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := src.Resolve(tc.commit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fromSource, errSource := src.Verify(c, p)
-			fromRaw, errRaw := p.VerifyRaw(raw(tc.commit))
-			t.Logf("%q, %v", fromSource, errSource)
-			if fromSource != fromRaw || (errSource == nil) != (errRaw == nil) || (errSource != nil && errSource.Error() != errRaw.Error()) {
-				t.Errorf("Source.Verify: %q, %v; VerifyRaw: %q, %v; want the same", fromSource, errSource, fromRaw, errRaw)
-			}
-			if tc.kind == nil {
-				if errSource != nil || !strings.HasPrefix(fromSource, tc.signer) {
-					t.Errorf("got %q, %v; want signed by %q", fromSource, errSource, tc.signer)
-				}
-				return
-			}
-			var se *SignatureError
-			if !errors.As(errSource, &se) || !errors.Is(errSource, tc.kind) || !strings.Contains(errSource.Error(), tc.msg) {
-				t.Errorf("got %q, %v; want a %v error saying %q", fromSource, errSource, tc.kind, tc.msg)
-			}
-			if strings.Contains(errSource.Error(), "\n") {
-				t.Errorf("the error is more than one line: %q", errSource)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkVerify(t, src, p, raw(tc.commit), tc) })
 	}
 
 	t.Run("an OpenPGP-only policy refuses SSH signatures", func(t *testing.T) {
@@ -177,6 +138,61 @@ func TestVerify(t *testing.T) {
 			t.Errorf("VerifyRaw(garbage) = %v, want a plain error", err)
 		}
 	})
+}
+
+// otherNamespaceCommit writes in work a copy of the commit unsigned (its
+// raw text) carrying bob's signature of it made in namespace "file", not
+// "git"; dir holds the payload.
+func otherNamespaceCommit(t *testing.T, dir, work string, bob *signtest.Key, unsigned []byte) string {
+	t.Helper()
+	payload := filepath.Join(dir, "payload")
+	write(t, payload, string(unsigned), 0o644)
+	if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", "file", "-f", bob.ID, payload).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v\n%s", err, out)
+	}
+	fileSig, err := os.ReadFile(payload + ".sig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := []byte("tree x\ngpgsig " + strings.ReplaceAll(strings.TrimSpace(string(fileSig)), "\n", "\n ") + "\n\nx\n")
+	return writeCommit(t, work, signtest.Tamper(t, fake, unsigned))
+}
+
+// verifyCase is one commit for TestVerify: accepted when kind is nil.
+type verifyCase struct {
+	name, commit string
+	signer       string // want accepted, by this signer
+	kind         error  // want refused for this reason
+	msg          string // in the error
+}
+
+// checkVerify verifies tc's commit (raw: its text) against policy p with
+// Source.Verify and VerifyRaw, which must agree, and checks the signer or
+// the one-line error tc wants.
+func checkVerify(t *testing.T, src *Source, p *Policy, raw []byte, tc verifyCase) {
+	c, err := src.Resolve(tc.commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromSource, errSource := src.Verify(c, p)
+	fromRaw, errRaw := p.VerifyRaw(raw)
+	t.Logf("%q, %v", fromSource, errSource)
+	if fromSource != fromRaw || (errSource == nil) != (errRaw == nil) || (errSource != nil && errSource.Error() != errRaw.Error()) {
+		t.Errorf("Source.Verify: %q, %v; VerifyRaw: %q, %v; want the same", fromSource, errSource, fromRaw, errRaw)
+	}
+	if tc.kind == nil {
+		if errSource != nil || !strings.HasPrefix(fromSource, tc.signer) {
+			t.Errorf("got %q, %v; want signed by %q", fromSource, errSource, tc.signer)
+		}
+		return
+	}
+	var se *SignatureError
+	if !errors.As(errSource, &se) || !errors.Is(errSource, tc.kind) || !strings.Contains(errSource.Error(), tc.msg) {
+		t.Errorf("got %q, %v; want a %v error saying %q", fromSource, errSource, tc.kind, tc.msg)
+	}
+	if strings.Contains(errSource.Error(), "\n") {
+		t.Errorf("the error is more than one line: %q", errSource)
+	}
 }
 
 func TestLoadPolicy(t *testing.T) {

@@ -18,59 +18,8 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	dir, commits := newRepo(t, 2)
 	const rounds = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	var writers []*Notes
-	for w := range 2 {
-		n := mustOpen(t, dir)
-		writers = append(writers, n)
-		wg.Go(func() {
-			for i := range rounds {
-				rec := Apply(fmt.Sprintf("w%d", w), t0.Add(time.Duration(i)*time.Second), ResultApplied, i, 0, 0)
-				err := n.Update(map[string]func([]Record) []Record{commits[i%2]: AppendUnique(rec)}, "w")
-				if err != nil {
-					errs <- fmt.Errorf("writer %d, update %d: %w", w, i, err)
-					return
-				}
-			}
-		})
-	}
-	var gitDone []string
-	var gitFailed []string
-	wg.Go(func() {
-		for i := range rounds {
-			line := fmt.Sprintf("apply server=git add=%d", i)
-			out, err := gitErr(dir, "", "notes", "--ref=gitboot", "append", "-m", line, commits[i%2])
-			if err != nil {
-				gitFailed = append(gitFailed, out)
-				continue
-			}
-			gitDone = append(gitDone, line)
-		}
-	})
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	// git may have dropped a writer's last commit after its last Update.
-	for _, n := range writers {
-		if err := n.Update(nil, "sync"); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	n := mustOpen(t, dir)
-	have := map[string]bool{}
-	for _, c := range commits {
-		recs, err := n.Read(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			have[r.String()] = true
-		}
-	}
+	gitDone, gitFailed := raceWriters(t, dir, commits, rounds)
+	have := recorded(t, dir, commits)
 	lost := 0
 	for w := range 2 {
 		for i := range rounds {
@@ -96,4 +45,70 @@ func TestConcurrentWriters(t *testing.T) {
 	// history those written while it ran (their lines were put back).
 	t.Logf("notes history: %s commits of %d written", git(t, dir, "", "rev-list", "--count", Ref), 2*rounds+len(gitDone))
 	fsck(t, dir)
+}
+
+// raceWriters runs two Notes writers (rounds updates each, alternating
+// between the commits) and a git notes append loop at once, then lets each
+// writer put back what git dropped. It returns the lines git appended and
+// the output of its refused appends.
+func raceWriters(t *testing.T, dir string, commits []string, rounds int) (gitDone, gitFailed []string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	var writers []*Notes
+	for w := range 2 {
+		n := mustOpen(t, dir)
+		writers = append(writers, n)
+		wg.Go(func() {
+			for i := range rounds {
+				rec := Apply(fmt.Sprintf("w%d", w), t0.Add(time.Duration(i)*time.Second), ResultApplied, i, 0, 0)
+				err := n.Update(map[string]func([]Record) []Record{commits[i%2]: AppendUnique(rec)}, "w")
+				if err != nil {
+					errs <- fmt.Errorf("writer %d, update %d: %w", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range rounds {
+			line := fmt.Sprintf("apply server=git add=%d", i)
+			out, err := gitErr(dir, "", "notes", "--ref=gitboot", "append", "-m", line, commits[i%2])
+			if err != nil {
+				gitFailed = append(gitFailed, out)
+				continue
+			}
+			gitDone = append(gitDone, line)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// git may have dropped a writer's last commit after its last Update.
+	for _, n := range writers {
+		if err := n.Update(nil, "sync"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	return gitDone, gitFailed
+}
+
+// recorded returns the text of every note record on the commits.
+func recorded(t *testing.T, dir string, commits []string) map[string]bool {
+	t.Helper()
+	n := mustOpen(t, dir)
+	have := map[string]bool{}
+	for _, c := range commits {
+		recs, err := n.Read(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			have[r.String()] = true
+		}
+	}
+	return have
 }

@@ -71,7 +71,69 @@ func testSharedRepository(t *testing.T, shared string, member bool) {
 			t.Fatalf("%s is needed (package passwd/util-linux/git): %v", tool, err)
 		}
 	}
-	name, uid, gid := addUser(t)
+	u := newOwnerUser(t)
+	bare, work := filepath.Join(u.home, "cluster.git"), filepath.Join(u.home, "work")
+	initArgs := []string{"init", "-q", "--bare", "-b", "main"}
+	if shared != "" {
+		initArgs = append(initArgs, "--shared="+shared)
+	}
+	u.mustGit(t, u.home, append(initArgs, bare)...)
+	u.mustGit(t, u.home, "init", "-q", "-b", "main", work)
+	u.write(t, filepath.Join(work, "main.hcl"), "# cluster\n")
+	u.mustGit(t, work, "add", "-A")
+	u.mustGit(t, work, "commit", "-q", "-m", "first")
+	u.mustGit(t, work, "push", "-q", bare, "main")
+	head := strings.TrimSpace(u.mustGit(t, work, "rev-parse", "HEAD"))
+
+	if !member {
+		writeNotes(t, bare, head)
+	} else {
+		writeNotesAsMember(t, u, bare, head)
+	}
+	n, err := Open(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	checkRepoOwners(t, u, bare, shared, member)
+
+	// The owner pushes 60 new files (loose objects: fewer than
+	// transfer.unpackLimit) and runs git gc.
+	for i := range 60 {
+		u.write(t, filepath.Join(work, fmt.Sprintf("node-%02d.hcl", i)), fmt.Sprintf("# node %d %s\n", i, u.name))
+	}
+	u.mustGit(t, work, "add", "-A")
+	u.mustGit(t, work, "commit", "-q", "-m", "sixty nodes")
+	if out, err := u.git(work, "push", bare, "main"); err != nil {
+		t.Fatalf("the owner's push after root wrote notes: %v\n%s", err, out)
+	}
+	if out, err := u.git(bare, "gc", "--prune=now"); err != nil || strings.Contains(out, "Permission denied") || strings.Contains(out, "warning") {
+		t.Fatalf("the owner's git gc after root wrote notes: %v\n%s", err, out)
+	}
+	if out, err := u.git(bare, "fsck", "--no-progress"); err != nil {
+		t.Fatalf("git fsck: %v\n%s", err, out)
+	}
+	// The notes survive and root can keep writing after the gc.
+	if recs, err := n.Read(head); err != nil || len(recs) != 150 {
+		t.Fatalf("notes after gc: %d records, %v", len(recs), err)
+	}
+	if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(Apply("head", at, ResultApplied, 1, 0, 0))}, "gitboot: applied"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ownerUser is a user made for the test who owns the repository, with a
+// home under top (a directory the user can reach).
+type ownerUser struct {
+	name      string
+	uid, gid  int
+	top, home string
+}
+
+// newOwnerUser adds the user and makes its home.
+func newOwnerUser(t *testing.T) *ownerUser {
+	u := &ownerUser{}
+	u.name, u.uid, u.gid = addUser(t)
 
 	// t.TempDir's parent is 0700 root: the user could not reach it.
 	top, err := os.MkdirTemp("", "gitboot-shared-")
@@ -82,78 +144,75 @@ func testSharedRepository(t *testing.T, shared string, member bool) {
 	if err := os.Chmod(top, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	home := filepath.Join(top, "home")
-	if err := os.Mkdir(home, 0o755); err != nil {
+	u.top, u.home = top, filepath.Join(top, "home")
+	if err := os.Mkdir(u.home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(home, uid, gid); err != nil {
+	if err := os.Chown(u.home, u.uid, u.gid); err != nil {
 		t.Fatal(err)
 	}
-	asUser := func(dir string, args ...string) (string, error) {
-		cmd := exec.Command("runuser", append([]string{"-u", name, "--", "git"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}, gitEnv...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	mustUser := func(dir string, args ...string) string {
-		t.Helper()
-		out, err := asUser(dir, args...)
-		if err != nil {
-			t.Fatalf("git %s as %s: %v\n%s", strings.Join(args, " "), name, err, out)
-		}
-		return out
-	}
-	bare, work := filepath.Join(home, "cluster.git"), filepath.Join(home, "work")
-	initArgs := []string{"init", "-q", "--bare", "-b", "main"}
-	if shared != "" {
-		initArgs = append(initArgs, "--shared="+shared)
-	}
-	mustUser(home, append(initArgs, bare)...)
-	mustUser(home, "init", "-q", "-b", "main", work)
-	writeAs := func(path, data string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(path, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeAs(filepath.Join(work, "main.hcl"), "# cluster\n")
-	mustUser(work, "add", "-A")
-	mustUser(work, "commit", "-q", "-m", "first")
-	mustUser(work, "push", "-q", bare, "main")
-	head := strings.TrimSpace(mustUser(work, "rev-parse", "HEAD"))
+	return u
+}
 
-	if !member {
-		writeNotes(t, bare, head)
-	} else {
-		// A writer that is not root: in the owner's group, running the
-		// notes writer of this test binary (copied where it can reach it).
-		writer, _, _ := addUser(t, "-G", name)
-		bin := filepath.Join(top, "notes.test")
-		data, err := os.ReadFile(os.Args[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(bin, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("runuser", "-u", writer, "--", "env", "GITBOOT_TEST_NOTES_REPO="+bare, "GITBOOT_TEST_NOTES_COMMIT="+head,
-			bin, "-test.run=^TestHelperNotesWriter$", "-test.count=1")
-		cmd.Dir = top
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("the notes writer as %s: %v\n%s", writer, err, out)
-		}
+// git runs git as the user in dir.
+func (u *ownerUser) git(dir string, args ...string) (string, error) {
+	cmd := exec.Command("runuser", append([]string{"-u", u.name, "--", "git"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"HOME=" + u.home, "PATH=" + os.Getenv("PATH")}, gitEnv...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// mustGit runs git as the user in dir; it must succeed.
+func (u *ownerUser) mustGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := u.git(dir, args...)
+	if err != nil {
+		t.Fatalf("git %s as %s: %v\n%s", strings.Join(args, " "), u.name, err, out)
 	}
-	n, err := Open(bare)
+	return out
+}
+
+// write writes a file owned by the user.
+func (u *ownerUser) write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, u.uid, u.gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeNotesAsMember writes the notes as a writer that is not root: in the
+// owner's group, running the notes writer of this test binary (copied
+// where it can reach it).
+func writeNotesAsMember(t *testing.T, u *ownerUser, bare, head string) {
+	writer, _, _ := addUser(t, "-G", u.name)
+	bin := filepath.Join(u.top, "notes.test")
+	data, err := os.ReadFile(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("runuser", "-u", writer, "--", "env", "GITBOOT_TEST_NOTES_REPO="+bare, "GITBOOT_TEST_NOTES_COMMIT="+head,
+		bin, "-test.run=^TestHelperNotesWriter$", "-test.count=1")
+	cmd.Dir = u.top
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the notes writer as %s: %v\n%s", writer, err, out)
+	}
+}
+
+// checkRepoOwners checks that after the notes were written every path in
+// bare is still the owner's (its group only, for a writer in it), loose
+// objects are 0444, and, shared with the group, object directories
+// g+rwxs.
+func checkRepoOwners(t *testing.T, u *ownerUser, bare, shared string, member bool) {
+	uid, gid, name := u.uid, u.gid, u.name
 	var rootOwned []string
-	err = filepath.WalkDir(bare, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(bare, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -178,30 +237,6 @@ func testSharedRepository(t *testing.T, shared string, member bool) {
 	}
 	if len(rootOwned) > 0 {
 		t.Errorf("%d paths in the repository are not owned by %s (%d:%d; the group only for a writer in it), e.g. %s", len(rootOwned), name, uid, gid, strings.Join(rootOwned[:min(5, len(rootOwned))], ", "))
-	}
-
-	// The owner pushes 60 new files (loose objects: fewer than
-	// transfer.unpackLimit) and runs git gc.
-	for i := range 60 {
-		writeAs(filepath.Join(work, fmt.Sprintf("node-%02d.hcl", i)), fmt.Sprintf("# node %d %s\n", i, name))
-	}
-	mustUser(work, "add", "-A")
-	mustUser(work, "commit", "-q", "-m", "sixty nodes")
-	if out, err := asUser(work, "push", bare, "main"); err != nil {
-		t.Fatalf("the owner's push after root wrote notes: %v\n%s", err, out)
-	}
-	if out, err := asUser(bare, "gc", "--prune=now"); err != nil || strings.Contains(out, "Permission denied") || strings.Contains(out, "warning") {
-		t.Fatalf("the owner's git gc after root wrote notes: %v\n%s", err, out)
-	}
-	if out, err := asUser(bare, "fsck", "--no-progress"); err != nil {
-		t.Fatalf("git fsck: %v\n%s", err, out)
-	}
-	// The notes survive and root can keep writing after the gc.
-	if recs, err := n.Read(head); err != nil || len(recs) != 150 {
-		t.Fatalf("notes after gc: %d records, %v", len(recs), err)
-	}
-	if err := n.Update(map[string]func([]Record) []Record{head: AppendUnique(Apply("head", at, ResultApplied, 1, 0, 0))}, "gitboot: applied"); err != nil {
-		t.Fatal(err)
 	}
 }
 

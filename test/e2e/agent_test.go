@@ -132,11 +132,20 @@ func TestAgent(t *testing.T) {
 		t.Errorf("etc/hostname (still in the overlay) is gone: %v", err)
 	}
 
+	checkAgentUnchanged(t, l, root)
+
+	checkSystemOverlayAgent(t, l)
+}
+
+// checkAgentUnchanged: the agent's fetch of an unchanged overlay (into
+// root) is a 304 that touches no file and refreshes n1's LASTSEEN.
+func checkAgentUnchanged(t *testing.T, l *gitopsLab, root string) {
+	t.Helper()
 	// Unchanged: 304, no file touched, LASTSEEN refreshed.
 	before := mtimes(t, root)
 	seen := l.n1Status(t).LastSeen
 	time.Sleep(1100 * time.Millisecond)
-	log = l.runAgent(t, root)
+	log := l.runAgent(t, root)
 	if !strings.Contains(log, "runtime overlay unchanged") || strings.Contains(log, "runtime overlay applied") {
 		t.Errorf("an unchanged overlay was not a 304:\n%s", log)
 	}
@@ -149,7 +158,7 @@ func TestAgent(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("a 304 changed the file set: %d -> %d entries", len(before), len(after))
 	}
-	st = l.n1Status(t)
+	st := l.n1Status(t)
 	if st.Stage != status.StageRuntimeOverlay || !st.LastSeen.After(seen) {
 		t.Errorf("after a 304: stage %s last seen %v (before %v): want RUNTIME_OVERLAY, refreshed", st.Stage, st.LastSeen, seen)
 	}
@@ -158,7 +167,12 @@ func TestAgent(t *testing.T) {
 		t.Errorf("gitboot status n1: %v\n%s", err, out)
 	}
 	t.Logf("gitboot status:\n%s", out)
+}
 
+// checkSystemOverlayAgent: n1's system overlay carries /init and the
+// agent binary at /usr/lib/gitboot/gitboot-agent, mode 0755.
+func checkSystemOverlayAgent(t *testing.T, l *gitopsLab) {
+	t.Helper()
 	// The system overlay carries the agent.
 	dir := t.TempDir()
 	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", filepath.Join(dir, "sys.img.gz"), "http://127.0.0.1:9873/system/"+n1MAC); err != nil {

@@ -81,6 +81,23 @@ func TestAgentTLSRefusals(t *testing.T) {
 		t.Errorf("--agent-url http://: %v\n%s", err, out)
 	}
 
+	checkRuntimeInitrdSigned(t, l, agent, trust)
+
+	// INIT_FAILED goes over HTTPS and reaches the server's check (which
+	// takes it only from the node's own address: here the namespace's
+	// loopback is not n1).
+	out, _ = agent(append([]string{"--report-init-failed", "no init here"}, trust...)...)
+	if !strings.Contains(out, "https://10.99.0.1:9874/init-failed/"+n1MAC) || !strings.Contains(out, "not from the node's own address") {
+		t.Errorf("--report-init-failed did not reach the HTTPS listener:\n%s", out)
+	}
+}
+
+// checkRuntimeInitrdSigned: the runtime overlay iPXE would load
+// (/runtime-initrd/, plain HTTP) comes with its .sig, with which the agent
+// (run by agent with the node's trust flags) applies it; with a byte
+// flipped or the signature stripped it refuses it and installs nothing.
+func checkRuntimeInitrdSigned(t *testing.T, l *gitopsLab, agent func(args ...string) (string, error), trust []string) {
+	t.Helper()
 	// The plain-HTTP runtime initrd: its .sig makes it good; tampered, it is refused.
 	dir := t.TempDir()
 	img := filepath.Join(dir, "rt.img")
@@ -120,13 +137,5 @@ func TestAgentTLSRefusals(t *testing.T) {
 	}
 	if out, err := from("intact", data, sig); err != nil {
 		t.Errorf("the intact overlay with its .sig: %v\n%s", err, out)
-	}
-
-	// INIT_FAILED goes over HTTPS and reaches the server's check (which
-	// takes it only from the node's own address: here the namespace's
-	// loopback is not n1).
-	out, _ = agent(append([]string{"--report-init-failed", "no init here"}, trust...)...)
-	if !strings.Contains(out, "https://10.99.0.1:9874/init-failed/"+n1MAC) || !strings.Contains(out, "not from the node's own address") {
-		t.Errorf("--report-init-failed did not reach the HTTPS listener:\n%s", out)
 	}
 }

@@ -185,40 +185,9 @@ func TestGitOpsAutoApplyFalse(t *testing.T) {
 		t.Errorf("plan --detailed-exitcode after the apply: exit %d, want 0 (no changes)\n%s", code, out)
 	}
 
-	// The next push is planned again (auto_apply is false in the running
-	// state now too); the kept pending plan applies as a saved plan.
-	l.commit(t, "n1 step B", func(w string) { kernelArg(t, w, "gitboot.stepB") })
-	l.push(t, true, "main")
-	l.waitFor(t, 30*time.Second, "the second commit planned", func() bool {
-		return count(l.log.String(), "commit planned; auto_apply is false") == 2
-	})
-	if got := l.get("/ipxe/" + n1MAC); strings.Contains(got, "gitboot.stepB") {
-		t.Errorf("a planned commit was served:\n%s", got)
-	}
-	out, code = l.cli(t, "apply", pending, "--server", url)
-	if code != 0 {
-		t.Fatalf("apply STATE/pending-plan.json --server: exit %d\n%s\nlog:\n%s", code, out, l.log.String())
-	}
-	if got := l.get("/ipxe/" + n1MAC); !strings.Contains(got, "gitboot.stepB") {
-		t.Errorf("after applying the pending plan the script lacks the change:\n%s", got)
-	}
+	checkPendingPlanApplies(t, l, pending)
 
-	// A planned commit that moves the HTTP port, applied through that
-	// very port: the apply answers, and the new port serves.
-	l.commit(t, "http on 9876", func(w string) { setServer(t, w, "http_port = 9876") })
-	l.push(t, true, "main")
-	l.waitFor(t, 30*time.Second, "the port move planned", func() bool {
-		return count(l.log.String(), "commit planned; auto_apply is false") == 3
-	})
-	start := time.Now()
-	out, code = l.cli(t, append([]string{"apply", "--server", url, "--repo", l.work, "--ref", "main", "--auto-approve"}, vars...)...)
-	t.Logf("apply --server of a port move took %v", time.Since(start).Round(time.Millisecond))
-	if code != 0 || !strings.Contains(out, "Apply complete") {
-		t.Errorf("apply --server of a commit moving the HTTP port: exit %d\n%s\nlog:\n%s", code, out, l.log.String())
-	}
-	if got := l.getAt(9876, "/ipxe/"+n1MAC); !strings.Contains(got, "10.99.0.1:9876/") {
-		t.Errorf("after the apply port 9876 does not serve the new script:\n%s", got)
-	}
+	checkApplyMovingPort(t, l, vars)
 }
 
 // TestGitOpsRebind: a commit that moves http_port is served on the new
@@ -253,6 +222,88 @@ func TestGitOpsRebind(t *testing.T) {
 	}
 	defer occupier.Close()
 	// A node downloading the image artifact, reading nothing for now.
+	dl := startImageDownload(t, l, script)
+	defer dl.Close()
+
+	errors0 := count(l.log.String(), "reconcile failed")
+	l.commit(t, "http on 9877", func(w string) { editFile(t, filepath.Join(w, "cluster.hcl"), "http_port = 9876", "http_port = 9877") })
+	l.push(t, true, "main")
+	checkOldPortKept(t, l, script, errors0)
+	// The download in flight gets its whole artifact.
+	dl.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(dl), nil)
+	if err != nil {
+		t.Errorf("the download in flight on 9876 broke: %v", err)
+	} else {
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || n != resp.ContentLength {
+			t.Errorf("the download in flight on 9876 got %d of %d bytes: %v", n, resp.ContentLength, err)
+		}
+	}
+	dl.Close()
+
+	occupier.Close()
+	took := l.waitFor(t, 30*time.Second, "the retry applying the move to 9877", func() bool {
+		return strings.Contains(l.getAt(9877, "/ipxe/"+n1MAC), "10.99.0.1:9877/")
+	})
+	t.Logf("port freed -> served on it after %v", took.Round(time.Millisecond))
+	l.waitFor(t, 10*time.Second, "the old port 9876 closed", func() bool { return l.closed(9876) })
+
+	checkDHCPOff(t, l)
+}
+
+// checkPendingPlanApplies: with auto_apply false in the running state,
+// the next push is planned again and not served; the kept pending plan
+// applies as a saved plan.
+func checkPendingPlanApplies(t *testing.T, l *gitopsLab, pending string) {
+	t.Helper()
+	const url = adminURL
+	// The next push is planned again (auto_apply is false in the running
+	// state now too); the kept pending plan applies as a saved plan.
+	l.commit(t, "n1 step B", func(w string) { kernelArg(t, w, "gitboot.stepB") })
+	l.push(t, true, "main")
+	l.waitFor(t, 30*time.Second, "the second commit planned", func() bool {
+		return count(l.log.String(), "commit planned; auto_apply is false") == 2
+	})
+	if got := l.get("/ipxe/" + n1MAC); strings.Contains(got, "gitboot.stepB") {
+		t.Errorf("a planned commit was served:\n%s", got)
+	}
+	out, code := l.cli(t, "apply", pending, "--server", url)
+	if code != 0 {
+		t.Fatalf("apply STATE/pending-plan.json --server: exit %d\n%s\nlog:\n%s", code, out, l.log.String())
+	}
+	if got := l.get("/ipxe/" + n1MAC); !strings.Contains(got, "gitboot.stepB") {
+		t.Errorf("after applying the pending plan the script lacks the change:\n%s", got)
+	}
+}
+
+// checkApplyMovingPort: a planned commit that moves the HTTP port, applied
+// through that very port: the apply answers, and the new port serves.
+func checkApplyMovingPort(t *testing.T, l *gitopsLab, vars []string) {
+	t.Helper()
+	const url = adminURL
+	// A planned commit that moves the HTTP port, applied through that
+	// very port: the apply answers, and the new port serves.
+	l.commit(t, "http on 9876", func(w string) { setServer(t, w, "http_port = 9876") })
+	l.push(t, true, "main")
+	l.waitFor(t, 30*time.Second, "the port move planned", func() bool {
+		return count(l.log.String(), "commit planned; auto_apply is false") == 3
+	})
+	start := time.Now()
+	out, code := l.cli(t, append([]string{"apply", "--server", url, "--repo", l.work, "--ref", "main", "--auto-approve"}, vars...)...)
+	t.Logf("apply --server of a port move took %v", time.Since(start).Round(time.Millisecond))
+	if code != 0 || !strings.Contains(out, "Apply complete") {
+		t.Errorf("apply --server of a commit moving the HTTP port: exit %d\n%s\nlog:\n%s", code, out, l.log.String())
+	}
+	if got := l.getAt(9876, "/ipxe/"+n1MAC); !strings.Contains(got, "10.99.0.1:9876/") {
+		t.Errorf("after the apply port 9876 does not serve the new script:\n%s", got)
+	}
+}
+
+// startImageDownload starts, from the lab's namespace, a download of the
+// image artifact script names on port 9876 that reads nothing yet.
+func startImageDownload(t *testing.T, l *gitopsLab, script string) net.Conn {
+	t.Helper()
 	m := digestURL.FindAllStringSubmatch(script, -1)
 	var imageURL string
 	for _, u := range m {
@@ -264,12 +315,16 @@ func TestGitOpsRebind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dl.Close()
 	fmt.Fprintf(dl, "GET %s HTTP/1.1\r\nHost: 10.99.0.1\r\n\r\n", imageURL)
+	return dl
+}
 
-	errors0 := count(l.log.String(), "reconcile failed")
-	l.commit(t, "http on 9877", func(w string) { editFile(t, filepath.Join(w, "cluster.hcl"), "http_port = 9876", "http_port = 9877") })
-	l.push(t, true, "main")
+// checkOldPortKept: while the new port 9877 is taken, the current port
+// 9876 serves the old script every time asked, the failure is logged
+// (beyond the errors0 before) with the port, and no script naming 9877 is
+// published.
+func checkOldPortKept(t *testing.T, l *gitopsLab, script string, errors0 int) {
+	t.Helper()
 	// While 9877 is taken, 9876 serves the old snapshot, every time asked.
 	deadline := time.Now().Add(4 * time.Second)
 	var down []string
@@ -297,26 +352,12 @@ func TestGitOpsRebind(t *testing.T) {
 	if strings.Contains(l.getAt(9876, "/ipxe/"+n1MAC), ":9877") {
 		t.Errorf("a script naming the port nobody serves was published")
 	}
-	// The download in flight gets its whole artifact.
-	dl.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(dl), nil)
-	if err != nil {
-		t.Errorf("the download in flight on 9876 broke: %v", err)
-	} else {
-		n, err := io.Copy(io.Discard, resp.Body)
-		if err != nil || n != resp.ContentLength {
-			t.Errorf("the download in flight on 9876 got %d of %d bytes: %v", n, resp.ContentLength, err)
-		}
-	}
-	dl.Close()
+}
 
-	occupier.Close()
-	took := l.waitFor(t, 30*time.Second, "the retry applying the move to 9877", func() bool {
-		return strings.Contains(l.getAt(9877, "/ipxe/"+n1MAC), "10.99.0.1:9877/")
-	})
-	t.Logf("port freed -> served on it after %v", took.Round(time.Millisecond))
-	l.waitFor(t, 10*time.Second, "the old port 9876 closed", func() bool { return l.closed(9876) })
-
+// checkDHCPOff: a commit that turns DHCP off stops the service (UDP port
+// 67 is free) and the server serves on.
+func checkDHCPOff(t *testing.T, l *gitopsLab) {
+	t.Helper()
 	// A commit that turns DHCP off: the service stops, the server serves on.
 	off := l.commit(t, "dhcp off", func(w string) { setServer(t, w, `dhcp_mode = "off"`) })
 	l.push(t, true, "main")

@@ -227,20 +227,7 @@ func TestGitOpsPushes(t *testing.T) {
 		return strings.Contains(l.runtimeFile(t, "etc/motd"), "overlay-only change")
 	})
 
-	// A comment-only commit: planned, nothing built or swapped.
-	builds := count(l.log.String(), "build done")
-	l.commit(t, "comment", func(w string) {
-		f, _ := os.OpenFile(nodes, os.O_APPEND|os.O_WRONLY, 0)
-		f.WriteString("# a comment changes nothing served\n")
-		f.Close()
-	})
-	l.push(t, true, "main")
-	l.waitFor(t, 30*time.Second, "the comment-only commit evaluated", func() bool {
-		return strings.Contains(l.log.String(), `msg="commit changes nothing served"`)
-	})
-	if n := count(l.log.String(), "build done"); n != builds {
-		t.Errorf("a comment-only commit built artifacts (%d builds before, %d after)\n%s", builds, n, l.log.String())
-	}
+	checkCommentOnlyPush(t, l, nodes)
 
 	// A force-push back to the first commit applies it.
 	git(t, l.work, "reset", "-q", "--hard", "HEAD~3")
@@ -267,6 +254,35 @@ func TestGitOpsPushes(t *testing.T) {
 	})
 	git(t, l.bare, "gc", "-q", "--prune=now")
 
+	checkBadCommitKept(t, l, nodes)
+	_ = good
+}
+
+// checkCommentOnlyPush: a pushed commit that only adds a comment to nodes
+// is planned, and nothing is built or swapped.
+func checkCommentOnlyPush(t *testing.T, l *gitopsLab, nodes string) {
+	t.Helper()
+	// A comment-only commit: planned, nothing built or swapped.
+	builds := count(l.log.String(), "build done")
+	l.commit(t, "comment", func(w string) {
+		f, _ := os.OpenFile(nodes, os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString("# a comment changes nothing served\n")
+		f.Close()
+	})
+	l.push(t, true, "main")
+	l.waitFor(t, 30*time.Second, "the comment-only commit evaluated", func() bool {
+		return strings.Contains(l.log.String(), `msg="commit changes nothing served"`)
+	})
+	if n := count(l.log.String(), "build done"); n != builds {
+		t.Errorf("a comment-only commit built artifacts (%d builds before, %d after)\n%s", builds, n, l.log.String())
+	}
+}
+
+// checkBadCommitKept: a pushed commit that breaks nodes is rejected once
+// (also when reconciled again) naming the bad reference, and the last good
+// state stays served, also after a restart with the bad tip.
+func checkBadCommitKept(t *testing.T, l *gitopsLab, nodes string) {
+	t.Helper()
 	// A bad commit: rejected once, the last good state stays.
 	before := l.checkWhole(t)
 	bad := l.commit(t, "broken", func(w string) { editFile(t, nodes, "profile.compute", "profile.computer") })
@@ -297,7 +313,6 @@ func TestGitOpsPushes(t *testing.T) {
 	if !strings.Contains(l.log.String(), "serving the last applied state") {
 		t.Errorf("the restart did not serve the recorded state first:\n%s", l.log.String())
 	}
-	_ = good
 	_ = bad
 }
 

@@ -142,34 +142,7 @@ func TestPowerIPMI(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "ipmi_sim")
 	kernel := testKernel(t)
-	repo := labRepo(t)
-	nodes := filepath.Join(repo, "nodes.hcl")
-	data, err := os.ReadFile(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n1 := "  tags     = { slot = \"1\" }\n"
-	if !strings.Contains(string(data), n1) {
-		t.Fatalf("nodes.hcl has no %q", n1)
-	}
-	withBMC := strings.Replace(string(data), n1, n1+`  kernel_args = ["console=ttyS0", "quiet", "e2e.stay", "no_timer_check"]
-  bmc {
-    driver      = "ipmi"
-    address     = "`+bmcIP+`"
-    credentials = "lab"
-  }
-`, 1)
-	if err := os.WriteFile(nodes, []byte(withBMC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git(t, repo, "commit", "-q", "-am", "n1: a BMC, and stay up")
-	creds := filepath.Join(t.TempDir(), "bmc.hcl")
-	bad := filepath.Join(t.TempDir(), "bmc-bad.hcl")
-	for path, pw := range map[string]string{creds: bmcPass, bad: "wrong"} {
-		if err := os.WriteFile(path, []byte(fmt.Sprintf("credentials \"lab\" {\n  username = %q\n  password = %q\n}\n", bmcUser, pw)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	repo, creds, bad := ipmiLabRepo(t)
 
 	l := startQEMULabRepo(t, kernel, repo, "--bmc-credentials", creds)
 	b := startIPMIBMC(t, l, "n1", n1MAC)
@@ -227,8 +200,58 @@ func TestPowerIPMI(t *testing.T) {
 	}
 	run("status", "off")
 
-	// The server does the same with its own credentials (POST /power),
-	// for a client on its host only.
+	checkServerPower(t, l)
+
+	// A wrong password: the row says so, the exit status is 1.
+	out, err := powerCmd(l, "status", "n1", "--repo", repo, "--bmc-credentials", bad, "--timeout", "20s")
+	p, res, _ := tableRow(out, "n1")
+	if err == nil || p != "unknown" || !strings.Contains(res, "FAILED: ipmi "+bmcIP+":623: the BMC refused the user name or password") {
+		t.Errorf("gitboot power status with a wrong password: %v\n%s\nwant exit status 1 and n1 unknown FAILED: ... refused the user name or password", err, out)
+	}
+	t.Logf("with a wrong password:\n%s", out)
+}
+
+// ipmiLabRepo returns examples/lab with n1 given an IPMI BMC (credentials
+// "lab") and kernel arguments that keep it up, committed, and two BMC
+// credentials files: creds with the right password, bad with a wrong one.
+func ipmiLabRepo(t *testing.T) (repo, creds, bad string) {
+	t.Helper()
+	repo = labRepo(t)
+	nodes := filepath.Join(repo, "nodes.hcl")
+	data, err := os.ReadFile(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1 := "  tags     = { slot = \"1\" }\n"
+	if !strings.Contains(string(data), n1) {
+		t.Fatalf("nodes.hcl has no %q", n1)
+	}
+	withBMC := strings.Replace(string(data), n1, n1+`  kernel_args = ["console=ttyS0", "quiet", "e2e.stay", "no_timer_check"]
+  bmc {
+    driver      = "ipmi"
+    address     = "`+bmcIP+`"
+    credentials = "lab"
+  }
+`, 1)
+	if err := os.WriteFile(nodes, []byte(withBMC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, repo, "commit", "-q", "-am", "n1: a BMC, and stay up")
+	creds = filepath.Join(t.TempDir(), "bmc.hcl")
+	bad = filepath.Join(t.TempDir(), "bmc-bad.hcl")
+	for path, pw := range map[string]string{creds: bmcPass, bad: "wrong"} {
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("credentials \"lab\" {\n  username = %q\n  password = %q\n}\n", bmcUser, pw)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return repo, creds, bad
+}
+
+// checkServerPower: the server does what gitboot power does with its own
+// credentials (POST /power on the admin listener), for a client on its
+// host only; n1's status names its BMC.
+func checkServerPower(t *testing.T, l *qemuLab) {
+	t.Helper()
 	out, err := powerCmd(l, "status", "--all", "--server", adminURL, "--json")
 	if err != nil || !strings.Contains(out, `"node": "n1"`) || !strings.Contains(out, `"power": "off"`) || !strings.Contains(out, `"ok": true`) {
 		t.Errorf("gitboot power status --all --server: %v\n%s", err, out)
@@ -240,12 +263,4 @@ func TestPowerIPMI(t *testing.T) {
 	if n := l.nodeStatus(t, "n1"); n.BMC != "ipmi "+bmcIP+":623" {
 		t.Errorf("gitboot status --json: n1's bmc %q, want ipmi %s:623", n.BMC, bmcIP)
 	}
-
-	// A wrong password: the row says so, the exit status is 1.
-	out, err = powerCmd(l, "status", "n1", "--repo", repo, "--bmc-credentials", bad, "--timeout", "20s")
-	p, res, _ := tableRow(out, "n1")
-	if err == nil || p != "unknown" || !strings.Contains(res, "FAILED: ipmi "+bmcIP+":623: the BMC refused the user name or password") {
-		t.Errorf("gitboot power status with a wrong password: %v\n%s\nwant exit status 1 and n1 unknown FAILED: ... refused the user name or password", err, out)
-	}
-	t.Logf("with a wrong password:\n%s", out)
 }

@@ -109,7 +109,55 @@ func TestPowerRedfish(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireCommands(t, "qemu-system-x86_64", "git", "curl", "redfishtool")
 	kernel := testKernel(t)
-	repo := labRepo(t)
+	repo, creds := redfishLabRepo(t)
+
+	l := startQEMULabRepo(t, kernel, repo)
+	l.lan.MustIP(t, "addr", "add", bmcIP+"/24", "dev", l.br)
+	m := &qemuMachine{l: l, tap: l.lan.Tap(t, l.br), mac: n1MAC, serial: filepath.Join(l.dir, "serial-n1-redfish.log")}
+	t.Cleanup(func() { _ = m.PowerOff() })
+	svc := redfishtest.New(m, bmcUser, bmcPass)
+	ln, err := l.lan.Listen("tcp", bmcIP+":443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go svc.ServeTLS(ln, bmcIP)
+
+	checkRedfishtool(t, l, m)
+
+	// gitboot power over Redfish.
+	local := []string{"n1", "--repo", repo, "--bmc-credentials", creds, "--timeout", "60s"}
+	run := func(action, want string) {
+		t.Helper()
+		out, err := powerCmd(l, append([]string{action}, local...)...)
+		p, res, ok := tableRow(out, "n1")
+		if err != nil || !ok || p != want || res != "ok" {
+			t.Fatalf("gitboot power %s n1: %v\n%s\nwant n1 %s ok", action, err, out, want)
+		}
+		t.Logf("gitboot power %s n1:\n%s", action, out)
+	}
+	run("status", "off")
+	run("on", "on")
+	m.waitBoots(t, 2)
+	n := l.nodeStatus(t, "n1")
+	if n.Stage != "RUNTIME_OVERLAY" {
+		t.Errorf("n1 after gitboot power on: stage %s, want RUNTIME_OVERLAY%s", n.Stage, l.report())
+	}
+	run("off", "off")
+	if m.On() {
+		t.Errorf("QEMU still runs after gitboot power off")
+	}
+	if got, want := svc.Resets(), []string{"On", "ForceOff", "On", "ForceOff"}; !slices.Equal(got, want) {
+		t.Errorf("reset types posted %v, want %v", got, want)
+	}
+}
+
+// redfishLabRepo returns examples/lab with n1 given a Redfish BMC
+// (credentials "lab", a self-signed certificate) and kernel arguments
+// that keep it up, committed, and the BMC credentials file.
+func redfishLabRepo(t *testing.T) (repo, creds string) {
+	t.Helper()
+	repo = labRepo(t)
 	nodes := filepath.Join(repo, "nodes.hcl")
 	data, err := os.ReadFile(nodes)
 	if err != nil {
@@ -128,24 +176,17 @@ func TestPowerRedfish(t *testing.T) {
 		t.Fatal(err)
 	}
 	git(t, repo, "commit", "-q", "-am", "n1: a Redfish BMC, and stay up")
-	creds := filepath.Join(t.TempDir(), "bmc.hcl")
+	creds = filepath.Join(t.TempDir(), "bmc.hcl")
 	if err := os.WriteFile(creds, []byte(fmt.Sprintf("credentials \"lab\" {\n  username = %q\n  password = %q\n}\n", bmcUser, bmcPass)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return repo, creds
+}
 
-	l := startQEMULabRepo(t, kernel, repo)
-	l.lan.MustIP(t, "addr", "add", bmcIP+"/24", "dev", l.br)
-	m := &qemuMachine{l: l, tap: l.lan.Tap(t, l.br), mac: n1MAC, serial: filepath.Join(l.dir, "serial-n1-redfish.log")}
-	t.Cleanup(func() { _ = m.PowerOff() })
-	svc := redfishtest.New(m, bmcUser, bmcPass)
-	ln, err := l.lan.Listen("tcp", bmcIP+":443")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go svc.ServeTLS(ln, bmcIP)
-
-	// redfishtool, a real Redfish client, against the service.
+// checkRedfishtool: redfishtool, a real Redfish client, reads n1's power
+// state from the service (Off), switches it on (n1 boots) and off.
+func checkRedfishtool(t *testing.T, l *qemuLab, m *qemuMachine) {
+	t.Helper()
 	redfishtool := func(args ...string) string {
 		t.Helper()
 		out, err := l.srv.Output(context.Background(), "redfishtool",
@@ -177,30 +218,4 @@ func TestPowerRedfish(t *testing.T) {
 		t.Errorf("redfishtool: PowerState %s after reset ForceOff (QEMU running: %v), want Off", s, m.On())
 	}
 	t.Logf("redfishtool: Off, On (n1 booted), ForceOff")
-
-	// gitboot power over Redfish.
-	local := []string{"n1", "--repo", repo, "--bmc-credentials", creds, "--timeout", "60s"}
-	run := func(action, want string) {
-		t.Helper()
-		out, err := powerCmd(l, append([]string{action}, local...)...)
-		p, res, ok := tableRow(out, "n1")
-		if err != nil || !ok || p != want || res != "ok" {
-			t.Fatalf("gitboot power %s n1: %v\n%s\nwant n1 %s ok", action, err, out, want)
-		}
-		t.Logf("gitboot power %s n1:\n%s", action, out)
-	}
-	run("status", "off")
-	run("on", "on")
-	m.waitBoots(t, 2)
-	n := l.nodeStatus(t, "n1")
-	if n.Stage != "RUNTIME_OVERLAY" {
-		t.Errorf("n1 after gitboot power on: stage %s, want RUNTIME_OVERLAY%s", n.Stage, l.report())
-	}
-	run("off", "off")
-	if m.On() {
-		t.Errorf("QEMU still runs after gitboot power off")
-	}
-	if got, want := svc.Resets(), []string{"On", "ForceOff", "On", "ForceOff"}; !slices.Equal(got, want) {
-		t.Errorf("reset types posted %v, want %v", got, want)
-	}
 }

@@ -84,6 +84,21 @@ func TestQEMUAgent(t *testing.T) {
 		t.Skipf("the iPXE script passes no gitboot.interval=%s on the kernel command line yet (that server-side change is not merged):\n%s", agentInterval, script)
 	}
 	vms := []*qemuVM{l.start(t, "n1", biosArgs(n1MAC)...), l.start(t, "n2", uefiArgs(t, n2MAC)...)}
+	checkBootedWithOverlay(t, l, vms, imageMotd)
+
+	checkAgentKeepsNodesSeen(t, l, vms)
+
+	checkPushedMotd(t, l, repo, vms)
+
+	checkImageMotdBack(t, l, repo, vms, imageMotd)
+}
+
+// checkBootedWithOverlay: each VM boots to the image's init with the
+// agent running; the runtime overlay came as one file the agent applied at
+// init (BIOS and UEFI alike), and the image's init saw the overlay's motd,
+// not the image's own (imageMotd).
+func checkBootedWithOverlay(t *testing.T, l *qemuLab, vms []*qemuVM, imageMotd string) {
+	t.Helper()
 	for _, vm := range vms {
 		took := l.waitBooted(t, vm) // also: "gitboot init: agent: started" before the image's init
 		t.Logf("%s: power-on to the image's init with the agent running: %s", vm.node, took.Round(100*time.Millisecond))
@@ -101,10 +116,14 @@ func TestQEMUAgent(t *testing.T) {
 			t.Errorf("%s: the image's own motd showed while the runtime overlay shadows it%s", vm.node, l.report())
 		}
 	}
+}
 
-	// The image's udhcpc ran once (a DISCOVER/REQUEST without PXEClient):
-	// from then on every status poll for two intervals must show the node
-	// at RUNTIME_OVERLAY, and the agent's fetches must move LASTSEEN on.
+// checkAgentKeepsNodesSeen: once the image's udhcpc ran (a DISCOVER/REQUEST
+// without PXEClient), every status poll for two intervals shows each node
+// at RUNTIME_OVERLAY, and the agent's fetches move LASTSEEN on, from the
+// node's own address.
+func checkAgentKeepsNodesSeen(t *testing.T, l *qemuLab, vms []*qemuVM) {
+	t.Helper()
 	for _, vm := range vms {
 		waitConsole(t, l, vm, regexp.MustCompile(`GITBOOT-E2E-DHCP done rc=\d+`), 60*time.Second)
 	}
@@ -129,8 +148,13 @@ func TestQEMUAgent(t *testing.T) {
 			t.Errorf("%s: last seen from %s, want %s", vm.node, n.Addr, vm.ip)
 		}
 	}
+}
 
-	// A pushed change of a runtime overlay file reaches the running nodes.
+// checkPushedMotd: a committed change of a runtime overlay file in repo
+// reaches the running nodes' consoles within about one agent interval of
+// gitboot applying it.
+func checkPushedMotd(t *testing.T, l *qemuLab, repo string, vms []*qemuVM) {
+	t.Helper()
 	line := "Pushed while the nodes run: " + time.Now().UTC().Format("15:04:05.000")
 	f, err := os.OpenFile(filepath.Join(repo, "overlays", "generic", "etc", "motd.tmpl"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -142,14 +166,8 @@ func TestQEMUAgent(t *testing.T) {
 	f.Close()
 	git(t, repo, "commit", "-q", "-am", "motd: a line for the running nodes")
 	short := git(t, repo, "rev-parse", "--short=12", "HEAD")
+	waitCommitApplied(t, l, short)
 	applied := time.Now()
-	for !strings.Contains(l.log.String(), `msg="applied commit" commit=`+short) {
-		if time.Since(applied) > 60*time.Second {
-			t.Fatalf("gitboot did not apply commit %s within 60 s%s", short, l.report())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	applied = time.Now()
 	re := regexp.MustCompile(`GITBOOT-E2E-MOTD\| ` + regexp.QuoteMeta(line))
 	for _, vm := range vms {
 		took := waitConsole(t, l, vm, re, 60*time.Second)
@@ -161,22 +179,20 @@ func TestQEMUAgent(t *testing.T) {
 			t.Errorf("%s: the pushed motd took %s after the apply; the agent fetches every %s", vm.node, since.Round(100*time.Millisecond), agentInterval)
 		}
 	}
+}
 
-	// The overlay stops shipping /etc/motd: the image's copy comes back
-	// (the agent kept it when it applied the overlay at init), it is not
-	// deleted.
+// checkImageMotdBack: once the overlay stops shipping /etc/motd, the
+// image's copy (imageMotd; the agent kept it when it applied the overlay
+// at init) comes back, it is not deleted, and the nodes stay at
+// RUNTIME_OVERLAY.
+func checkImageMotdBack(t *testing.T, l *qemuLab, repo string, vms []*qemuVM, imageMotd string) {
+	t.Helper()
 	if err := os.Remove(filepath.Join(repo, "overlays", "generic", "etc", "motd.tmpl")); err != nil {
 		t.Fatal(err)
 	}
 	git(t, repo, "commit", "-q", "-am", "motd: the image's own again")
-	short = git(t, repo, "rev-parse", "--short=12", "HEAD")
-	applied = time.Now()
-	for !strings.Contains(l.log.String(), `msg="applied commit" commit=`+short) {
-		if time.Since(applied) > 60*time.Second {
-			t.Fatalf("gitboot did not apply commit %s within 60 s%s", short, l.report())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	short := git(t, repo, "rev-parse", "--short=12", "HEAD")
+	waitCommitApplied(t, l, short)
 	for _, vm := range vms {
 		took := waitConsole(t, l, vm, regexp.MustCompile(`GITBOOT-E2E-MOTD\| `+regexp.QuoteMeta(imageMotd)), 60*time.Second)
 		t.Logf("%s: the image's own motd back on the console %s after the wait started", vm.node, took.Round(100*time.Millisecond))
@@ -185,6 +201,19 @@ func TestQEMUAgent(t *testing.T) {
 		if n := l.nodeStatus(t, vm.node); n.Stage != status.StageRuntimeOverlay {
 			t.Errorf("%s: stage %s at the end; want %s", vm.node, n.Stage, status.StageRuntimeOverlay)
 		}
+	}
+}
+
+// waitCommitApplied waits up to 60 s for gitboot's log to say it applied
+// the commit short (12 hex digits).
+func waitCommitApplied(t *testing.T, l *qemuLab, short string) {
+	t.Helper()
+	applied := time.Now()
+	for !strings.Contains(l.log.String(), `msg="applied commit" commit=`+short) {
+		if time.Since(applied) > 60*time.Second {
+			t.Fatalf("gitboot did not apply commit %s within 60 s%s", short, l.report())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

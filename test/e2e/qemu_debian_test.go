@@ -61,6 +61,33 @@ func TestQEMUDebian(t *testing.T) {
 	d1 := l.startDebian(t, "d1", d1IP, d1DataMAC, debianBIOS(d1MAC)...)
 	d2 := l.startDebian(t, "d2", d2IP, "", debianUEFI(t, d2MAC)...)
 	vms := []*qemuVM{d1, d2}
+	facts := waitAllMultiUser(t, l, vms)
+
+	checkDebianFacts(t, l, facts, d1, d2)
+
+	// The agent keeps the secret's mode and owners: the newest watch line
+	// is after several of its fetches.
+	for _, vm := range vms {
+		waitWatch(t, l, vm, "agent", "active", 60*time.Second)
+		waitWatch(t, l, vm, "issue", strings.ReplaceAll(issueOverlay, " ", "_"), 30*time.Second)
+		if w := lastWatch(vm); w["secret"] != "400:sshd:nogroup" {
+			t.Errorf("%s: the secret is %s on the node; want 400:sshd:nogroup (its file block)%s", vm.node, w["secret"], l.debianReport(vm))
+		}
+		n := l.nodeStatus(t, vm.node)
+		if n.Stage != status.StageRuntimeOverlay || n.Addr.String() != vm.ip {
+			t.Errorf("status of %s: stage %s from %s; want %s from %s", vm.node, n.Stage, n.Addr, status.StageRuntimeOverlay, vm.ip)
+		}
+	}
+
+	checkImageIssueBack(t, l, repo, vms)
+	checkUserCollision(t, l, repo)
+	t.Logf("TestQEMUDebian: %s in all (image %s)", time.Since(began).Round(time.Second), image)
+}
+
+// waitAllMultiUser waits, for all VMs at once, until each reaches
+// multi-user.target and returns the facts each printed, by node; the test
+// fails now if one did not.
+func waitAllMultiUser(t *testing.T, l *debianLab, vms []*qemuVM) map[string]map[string]string {
 	facts := map[string]map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -84,7 +111,16 @@ func TestQEMUDebian(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	return facts
+}
 
+// checkDebianFacts checks what the nodes d1 and d2 reported (facts, by
+// node): layout, init, agent, runtime overlay, the declared accounts and
+// file owners; pivot_root works on d2's tmpfs root and not on d1's rootfs;
+// d1's second NIC has its static address, and the server pings it there.
+func checkDebianFacts(t *testing.T, l *debianLab, facts map[string]map[string]string, d1, d2 *qemuVM) {
+	t.Helper()
+	vms := []*qemuVM{d1, d2}
 	for _, vm := range vms {
 		f := facts[vm.node]
 		want := map[string]string{
@@ -121,21 +157,13 @@ func TestQEMUDebian(t *testing.T) {
 	if out, err := l.srv.Output(context.Background(), "busybox", "ping", "-c", "3", "-W", "5", d1DataIP); err != nil {
 		t.Errorf("the server cannot ping d1's second NIC at %s: %v\n%s%s", d1DataIP, err, out, l.debianReport(d1))
 	}
+}
 
-	// The agent keeps the secret's mode and owners: the newest watch line
-	// is after several of its fetches.
-	for _, vm := range vms {
-		waitWatch(t, l, vm, "agent", "active", 60*time.Second)
-		waitWatch(t, l, vm, "issue", strings.ReplaceAll(issueOverlay, " ", "_"), 30*time.Second)
-		if w := lastWatch(vm); w["secret"] != "400:sshd:nogroup" {
-			t.Errorf("%s: the secret is %s on the node; want 400:sshd:nogroup (its file block)%s", vm.node, w["secret"], l.debianReport(vm))
-		}
-		n := l.nodeStatus(t, vm.node)
-		if n.Stage != status.StageRuntimeOverlay || n.Addr.String() != vm.ip {
-			t.Errorf("status of %s: stage %s from %s; want %s from %s", vm.node, n.Stage, n.Addr, status.StageRuntimeOverlay, vm.ip)
-		}
-	}
-
+// checkImageIssueBack: a commit that drops the runtime overlay's
+// /etc/issue gives the running nodes the image's own back, the secret and
+// the agent unchanged.
+func checkImageIssueBack(t *testing.T, l *debianLab, repo string, vms []*qemuVM) {
+	t.Helper()
 	// Drop the overlay's /etc/issue: the running nodes get the image's back.
 	git(t, repo, "rm", "-q", filepath.Join("overlays", "site", "etc", "issue"))
 	git(t, repo, "commit", "-q", "-m", "site: the image's /etc/issue again")
@@ -157,8 +185,6 @@ func TestQEMUDebian(t *testing.T) {
 			t.Errorf("%s: stage %s at the end; want %s", vm.node, n.Stage, status.StageRuntimeOverlay)
 		}
 	}
-	checkUserCollision(t, l, repo)
-	t.Logf("TestQEMUDebian: %s in all (image %s)", time.Since(began).Round(time.Second), image)
 }
 
 // waitMultiUserErr waits for the GBMULTIUSER line (multi-user.target

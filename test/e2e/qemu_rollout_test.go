@@ -42,20 +42,9 @@ func TestQEMURollout(t *testing.T) {
 	}
 	kernel := testKernel(t)
 	repo := labRepo(t)
-	edit := func(file, old, new string) {
-		t.Helper()
-		p := filepath.Join(repo, file)
-		data, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(data), old) {
-			t.Fatalf("%s has no %q (%v)", file, old, err)
-		}
-		if err := os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	edit("cluster.hcl", `kernel_args      = ["console=ttyS0", "quiet"]`, `kernel_args      = ["console=ttyS0", "quiet", "e2e.stay"]`)
-	edit("nodes.hcl", `tags     = { slot = "1" }`, "tags     = { slot = \"1\" }\n  bmc {\n    driver      = \"ipmi\"\n    address     = \"10.99.0.201\"\n    credentials = \"bmc-n1\"\n  }")
-	edit("nodes.hcl", `tags     = { slot = "2" }`, "tags     = { slot = \"2\" }\n  bmc {\n    driver      = \"ipmi\"\n    address     = \"10.99.0.202\"\n    credentials = \"bmc-n2\"\n  }")
+	editRepoFile(t, repo, "cluster.hcl", `kernel_args      = ["console=ttyS0", "quiet"]`, `kernel_args      = ["console=ttyS0", "quiet", "e2e.stay"]`)
+	editRepoFile(t, repo, "nodes.hcl", `tags     = { slot = "1" }`, "tags     = { slot = \"1\" }\n  bmc {\n    driver      = \"ipmi\"\n    address     = \"10.99.0.201\"\n    credentials = \"bmc-n1\"\n  }")
+	editRepoFile(t, repo, "nodes.hcl", `tags     = { slot = "2" }`, "tags     = { slot = \"2\" }\n  bmc {\n    driver      = \"ipmi\"\n    address     = \"10.99.0.202\"\n    credentials = \"bmc-n2\"\n  }")
 	git(t, repo, "commit", "-q", "-am", "rollout test: BMCs, nodes stay up")
 
 	creds := filepath.Join(t.TempDir(), "bmc.hcl")
@@ -78,9 +67,33 @@ func TestQEMURollout(t *testing.T) {
 		l.waitStage(t, b.node, git(t, repo, "rev-parse", "HEAD"), time.Minute)
 	}
 
+	b := rolloutInBatches(t, l, repo, image, bmcs)
+	rolloutHalts(t, l, repo, creds, bmcs, b)
+	rolloutAuto(t, l, repo, creds, bmcs)
+}
+
+// editRepoFile replaces the first old in repo's file by new; the file must
+// hold old.
+func editRepoFile(t *testing.T, repo, file, old, new string) {
+	t.Helper()
+	p := filepath.Join(repo, file)
+	data, err := os.ReadFile(p)
+	if err != nil || !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q (%v)", file, old, err)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rolloutInBatches commits B (new kernel arguments): the plan against the
+// server says both nodes need a reboot, and `gitboot rollout --batch 1`
+// power cycles them one at a time (checkRolledOut). It returns B.
+func rolloutInBatches(t *testing.T, l *qemuLab, repo, image string, bmcs []*simBMC) string {
+	t.Helper()
 	// B: new kernel arguments. The plan against the server says both
 	// nodes need a reboot.
-	edit("cluster.hcl", `"quiet", "e2e.stay"]`, `"quiet", "e2e.stay", "e2e.rollout=B"]`)
+	editRepoFile(t, repo, "cluster.hcl", `"quiet", "e2e.stay"]`, `"quiet", "e2e.stay", "e2e.rollout=B"]`)
 	git(t, repo, "commit", "-q", "-am", "kernel_args: e2e.rollout=B")
 	b := git(t, repo, "rev-parse", "HEAD")
 	plan := l.gitboot(t, 0, "plan", "--repo", repo, "--server", adminURL, "--json", "--var", "image_source="+image, "--image-root", filepath.Dir(image))
@@ -118,6 +131,16 @@ func TestQEMURollout(t *testing.T) {
 	t.Logf("rollout overhead: batch 1 ended -> batch 2 power cycle sent: %s (power status read: %s); boots: n1 %s, n2 %s",
 		b2.Cycled.Sub(b1.Ended).Round(time.Millisecond), b2.Cycled.Sub(b2.Started).Round(time.Millisecond),
 		b1.Ended.Sub(b1.Cycled).Round(time.Second), b2.Ended.Sub(b2.Cycled).Round(time.Second))
+	checkRolledOut(t, l, bmcs, p, b, before)
+	return b
+}
+
+// checkRolledOut: after the rollout p of commit b, each node came back
+// power cycled (its QEMU pid differs from before) with B's argument on its
+// /proc/cmdline and at RUNTIME_OVERLAY on b; b's notes and the status page
+// record the completed rollout, and another rollout finds nothing to do.
+func checkRolledOut(t *testing.T, l *qemuLab, bmcs []*simBMC, p rollout.Progress, b string, before map[string]int) {
+	t.Helper()
 	for _, bm := range bmcs {
 		bm.waitConsoleCount(t, l, bootMarker, 2, time.Minute)
 		con := bm.console()
@@ -155,11 +178,17 @@ func TestQEMURollout(t *testing.T) {
 	if again := l.gitboot(t, 0, "rollout", "--server", adminURL); !strings.Contains(again, "No node needs a reboot") {
 		t.Errorf("a second rollout of B:\n%s", again)
 	}
+}
 
+// rolloutHalts commits C (new kernel arguments again) with n1's BMC
+// password wrong in creds: the rollout halts at n1 with a report naming
+// it, and never touches n2, still on b.
+func rolloutHalts(t *testing.T, l *qemuLab, repo, creds string, bmcs []*simBMC, b string) {
+	t.Helper()
 	// C: new kernel arguments again, but n1's BMC password is wrong: the
 	// rollout halts at n1 and never touches n2.
 	writeCredentials(t, creds, map[string]string{"n1": "wrong-password", "n2": simBMCPassword})
-	edit("cluster.hcl", `"e2e.rollout=B"]`, `"e2e.rollout=C"]`)
+	editRepoFile(t, repo, "cluster.hcl", `"e2e.rollout=B"]`, `"e2e.rollout=C"]`)
 	git(t, repo, "commit", "-q", "-am", "kernel_args: e2e.rollout=C")
 	c := git(t, repo, "rev-parse", "HEAD")
 	l.reconcile(t, c)
@@ -178,7 +207,13 @@ func TestQEMURollout(t *testing.T) {
 	if noteText := l.notes(t, c); !strings.Contains(noteText, "event=node name=n1 result=failed") || !strings.Contains(noteText, "result=halted") {
 		t.Errorf("the notes of C lack the halted rollout:\n%s", noteText)
 	}
+}
 
+// rolloutAuto commits D, which turns rollout { auto = true } on and changes
+// the kernel arguments again, with n1's password right and n2 powered
+// off: the server rolls D out by itself, reboots n1 and leaves n2 off.
+func rolloutAuto(t *testing.T, l *qemuLab, repo, creds string, bmcs []*simBMC) {
+	t.Helper()
 	// D turns rollout { auto = true } on and changes the kernel arguments
 	// again, with n1's password right and n2 powered off: the server rolls
 	// D out by itself, reboots n1 and leaves n2 off.
@@ -189,8 +224,8 @@ func TestQEMURollout(t *testing.T) {
 			t.Fatalf("n2's VM still runs 30 s after power off")
 		}
 	}
-	edit("cluster.hcl", `address  = "10.99.0.1"`, "address  = \"10.99.0.1\"\n  rollout {\n    auto  = true\n    batch = \"100%\"\n  }")
-	edit("cluster.hcl", `"e2e.rollout=C"]`, `"e2e.rollout=D"]`)
+	editRepoFile(t, repo, "cluster.hcl", `address  = "10.99.0.1"`, "address  = \"10.99.0.1\"\n  rollout {\n    auto  = true\n    batch = \"100%\"\n  }")
+	editRepoFile(t, repo, "cluster.hcl", `"e2e.rollout=C"]`, `"e2e.rollout=D"]`)
 	git(t, repo, "commit", "-q", "-am", "rollout { auto = true }; kernel_args: e2e.rollout=D")
 	d := git(t, repo, "rev-parse", "HEAD")
 	l.reconcile(t, d)

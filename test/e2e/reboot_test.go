@@ -107,32 +107,7 @@ func TestRebootNeeded(t *testing.T) {
 	})
 	l.push(t, true, "main")
 	l.waitApplied(t, b)
-	table := l.status(t)
-	t.Logf("gitboot status after B:\n%s", table)
-	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
-	var n1Row string
-	for _, line := range lines {
-		if strings.HasPrefix(line, "n1 ") {
-			n1Row = line
-		}
-	}
-	if f := strings.Fields(n1Row); len(f) < 2 || !strings.HasSuffix(f[1], status.RebootMark) {
-		t.Fatalf("n1's row has no reboot mark:\n%s", table)
-	}
-	want := "* 1 node runs an older commit's boot artifacts: reboot it to pick up " + b[:7]
-	if lines[len(lines)-1] != want {
-		t.Fatalf("footer: want %q\n%s", want, table)
-	}
-	rep = l.statusJSON(t)
-	if n1 := nodeIn(t, rep, "n1"); !n1.NeedsReboot || n1.Booted != a {
-		t.Fatalf("n1 after B: %+v", n1)
-	}
-	if n2 := nodeIn(t, rep, "n2"); n2.NeedsReboot {
-		t.Fatalf("n2 after B: %+v", n2)
-	}
-	if out := l.status(t, "--json", "n1"); !strings.Contains(out, `"needs_reboot": true`) {
-		t.Fatalf("--json n1 lacks needs_reboot true:\n%s", out)
-	}
+	checkRebootShown(t, l, a, b)
 
 	// n1 reboots: B's script and artifacts.
 	l.bootN1(t)
@@ -162,5 +137,38 @@ func TestRebootNeeded(t *testing.T) {
 	}
 	if table := l.status(t); strings.Contains(table, "reboot") {
 		t.Fatalf("a reboot shown after a runtime-only commit:\n%s", table)
+	}
+}
+
+// checkRebootShown: after commit b changed n1's system overlay, n1 (still
+// on commit a) needs a reboot in gitboot status (its row's mark and the
+// footer) and in its JSON; n2, never booted, does not.
+func checkRebootShown(t *testing.T, l *gitopsLab, a, b string) {
+	t.Helper()
+	table := l.status(t)
+	t.Logf("gitboot status after B:\n%s", table)
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	var n1Row string
+	for _, line := range lines {
+		if strings.HasPrefix(line, "n1 ") {
+			n1Row = line
+		}
+	}
+	if f := strings.Fields(n1Row); len(f) < 2 || !strings.HasSuffix(f[1], status.RebootMark) {
+		t.Fatalf("n1's row has no reboot mark:\n%s", table)
+	}
+	want := "* 1 node runs an older commit's boot artifacts: reboot it to pick up " + b[:7]
+	if lines[len(lines)-1] != want {
+		t.Fatalf("footer: want %q\n%s", want, table)
+	}
+	rep := l.statusJSON(t)
+	if n1 := nodeIn(t, rep, "n1"); !n1.NeedsReboot || n1.Booted != a {
+		t.Fatalf("n1 after B: %+v", n1)
+	}
+	if n2 := nodeIn(t, rep, "n2"); n2.NeedsReboot {
+		t.Fatalf("n2 after B: %+v", n2)
+	}
+	if out := l.status(t, "--json", "n1"); !strings.Contains(out, `"needs_reboot": true`) {
+		t.Fatalf("--json n1 lacks needs_reboot true:\n%s", out)
 	}
 }

@@ -102,10 +102,36 @@ func (l *servedLab) expectStage(t *testing.T, stage status.Stage, sent string) {
 // the four artifacts (curl), checking the recorded stage after each step.
 func TestServeLab(t *testing.T) {
 	l := startLab(t)
-	ctx := context.Background()
 	dir := t.TempDir()
 
-	// DHCP: dhclient gets n1's reserved address, gateway and DNS.
+	walkDHCP(t, l, dir)
+	walkTFTP(t, l, dir)
+	walkScript(t, l)
+	walkArtifacts(t, l, dir)
+	n := l.nodeStatus(t, "n1")
+	if n.Sent != "runtime.img.gz" || n.Addr.String() != "10.99.0.11" {
+		t.Errorf("final status: sent %q from %s; want runtime.img.gz from 10.99.0.11", n.Sent, n.Addr)
+	}
+	if n2 := l.nodeStatus(t, "n2"); n2.Stage != "" {
+		t.Errorf("n2 was never seen but shows stage %s", n2.Stage)
+	}
+
+	checkUnknownMAC(t, l)
+	checkServedMetrics(t, l)
+	checkStopsOnSIGTERM(t, l)
+
+	// Status survives a restart on the same state directory.
+	l.serve(t)
+	if again := l.nodeStatus(t, "n1"); again.Stage != status.StageRuntimeOverlay || again.Sent != "runtime.img.gz" || !again.LastSeen.Equal(n.LastSeen) {
+		t.Errorf("after a restart n1 is at %s sent %q seen %v; want RUNTIME_OVERLAY runtime.img.gz seen %v", again.Stage, again.Sent, again.LastSeen, n.LastSeen)
+	}
+}
+
+// walkDHCP: dhclient, from the client namespace, gets n1's reserved address,
+// gateway and DNS; its scripts' files go to dir.
+func walkDHCP(t *testing.T, l *servedLab, dir string) {
+	t.Helper()
+	ctx := context.Background()
 	script := filepath.Join(dir, "dhclient-script")
 	env := filepath.Join(dir, "env")
 	if err := os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nenv > %s.$reason\nif [ \"$reason\" = BOUND ]; then ip addr add $new_ip_address/24 dev $interface; fi\n", env)), 0o755); err != nil {
@@ -136,8 +162,12 @@ func TestServeLab(t *testing.T) {
 		}
 	}
 	l.expectStage(t, status.StageDHCP, "")
+}
 
-	// TFTP: the BIOS iPXE binary, byte for byte.
+// walkTFTP: tftp gets the BIOS iPXE binary, byte for byte, into dir.
+func walkTFTP(t *testing.T, l *servedLab, dir string) {
+	t.Helper()
+	ctx := context.Background()
 	got := filepath.Join(dir, "undionly.kpxe")
 	if out, err := l.cli.Output(ctx, "tftp", "-m", "binary", serverIP, "-c", "get", "undionly.kpxe", got); err != nil {
 		t.Fatalf("tftp: %v\n%s", err, out)
@@ -147,9 +177,14 @@ func TestServeLab(t *testing.T) {
 		t.Errorf("tftp undionly.kpxe: %d bytes, want the %d of /usr/lib/ipxe/undionly.kpxe", len(data), len(want))
 	}
 	l.expectStage(t, status.StageTFTP, "undionly.kpxe")
+}
 
-	// The iPXE script, as iPXE asks for it.
-	out, err = l.cli.Output(ctx, "curl", "-sf", "-A", "iPXE/1.21.1", baseURL+"/ipxe/"+n1MAC)
+// walkScript: n1's iPXE script, as iPXE asks for it, names its kernel,
+// image and kernel arguments.
+func walkScript(t *testing.T, l *servedLab) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := l.cli.Output(ctx, "curl", "-sf", "-A", "iPXE/1.21.1", baseURL+"/ipxe/"+n1MAC)
 	if err != nil {
 		t.Fatalf("curl script: %v\n%s", err, out)
 	}
@@ -160,8 +195,14 @@ func TestServeLab(t *testing.T) {
 		}
 	}
 	l.expectStage(t, status.StageIPXE, "")
+}
 
-	// Kernel, image, system and runtime overlays.
+// walkArtifacts: curl gets the kernel and the image, system and runtime
+// overlays (into dir) with the files they must hold, each moving n1 to
+// its stage.
+func walkArtifacts(t *testing.T, l *servedLab, dir string) {
+	t.Helper()
+	ctx := context.Background()
 	steps := []struct {
 		route string
 		stage status.Stage
@@ -195,17 +236,14 @@ func TestServeLab(t *testing.T) {
 		}
 		l.expectStage(t, s.stage, "")
 	}
-	n := l.nodeStatus(t, "n1")
-	if n.Sent != "runtime.img.gz" || n.Addr.String() != "10.99.0.11" {
-		t.Errorf("final status: sent %q from %s; want runtime.img.gz from 10.99.0.11", n.Sent, n.Addr)
-	}
-	if n2 := l.nodeStatus(t, "n2"); n2.Stage != "" {
-		t.Errorf("n2 was never seen but shows stage %s", n2.Stage)
-	}
+}
 
-	// An undeclared MAC gets the reboot script and is listed for discovery,
-	// with a node block ready to paste.
-	out, err = l.cli.Output(ctx, "curl", "-sf", baseURL+"/ipxe/52-54-00-AA-BB-CC")
+// checkUnknownMAC: an undeclared MAC gets the reboot script and is listed
+// for discovery, with a node block ready to paste.
+func checkUnknownMAC(t *testing.T, l *servedLab) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := l.cli.Output(ctx, "curl", "-sf", baseURL+"/ipxe/52-54-00-AA-BB-CC")
 	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), "reboot") {
 		t.Errorf("script for an unknown MAC: %v\n%s", err, out)
 	}
@@ -213,9 +251,15 @@ func TestServeLab(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), `node "`) || !strings.Contains(string(out), `"52:54:00:aa:bb:cc"`) {
 		t.Errorf("gitboot status --unknown: %v\n%s", err, out)
 	}
+}
 
-	// Metrics count what was served, including the build at start.
-	out, err = l.srv.Output(ctx, "curl", "-sf", adminURL+"/metrics")
+// checkServedMetrics: /metrics on the admin listener counts what was
+// served, including the build at start; neither it nor the admin
+// listener is reachable from the boot network.
+func checkServedMetrics(t *testing.T, l *servedLab) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := l.srv.Output(ctx, "curl", "-sf", adminURL+"/metrics")
 	if err != nil {
 		t.Fatalf("curl /metrics: %v\n%s", err, out)
 	}
@@ -234,8 +278,11 @@ func TestServeLab(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
 
-	// SIGTERM stops every service and the process exits 0.
+// checkStopsOnSIGTERM: SIGTERM stops every service and the process exits.
+func checkStopsOnSIGTERM(t *testing.T, l *servedLab) {
+	t.Helper()
 	if err := l.proc.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +297,6 @@ func TestServeLab(t *testing.T) {
 	}
 	if !strings.Contains(l.log.String(), "msg=stopped") {
 		t.Errorf("gitboot serve did not stop cleanly after SIGTERM:\n%s", l.log.String())
-	}
-
-	// Status survives a restart on the same state directory.
-	l.serve(t)
-	if again := l.nodeStatus(t, "n1"); again.Stage != status.StageRuntimeOverlay || again.Sent != "runtime.img.gz" || !again.LastSeen.Equal(n.LastSeen) {
-		t.Errorf("after a restart n1 is at %s sent %q seen %v; want RUNTIME_OVERLAY runtime.img.gz seen %v", again.Stage, again.Sent, again.LastSeen, n.LastSeen)
 	}
 }
 

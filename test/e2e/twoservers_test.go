@@ -21,23 +21,7 @@ import (
 // --repo lists both servers' nodes.
 func TestTwoServersOneRepository(t *testing.T) {
 	l := startGitOpsLab(t, "--server", "head", "--notes-interval", "300ms")
-	// A second network and server; n2 moves to it.
-	l.commit(t, "second server", func(w string) {
-		f, _ := os.OpenFile(filepath.Join(w, "cluster.hcl"), os.O_APPEND|os.O_WRONLY, 0)
-		f.WriteString(`
-server "b" {
-  address  = "10.98.0.1"
-  networks = [network.row2]
-}
-
-network "row2" {
-  subnet  = "10.98.0.0/24"
-  gateway = "10.98.0.1"
-}
-`)
-		f.Close()
-		editFile(t, filepath.Join(w, "nodes.hcl"), `ip       = "10.99.0.12"`, "ip       = \"10.98.0.12\"\n  network  = network.row2")
-	})
+	addSecondServer(t, l)
 	l.push(t, true, "main")
 	l.serve(t)
 
@@ -95,7 +79,50 @@ network "row2" {
 			strings.Contains(n, "node server=head name=n1") && strings.Contains(n, "node server=b name=n2")
 	})
 
-	// More commits while both write: every commit gets both apply records.
+	checkBothRecordEveryCommit(t, l)
+	// Both servers stop (writing what they have); then the repository must
+	// be whole.
+	procB.Process.Signal(syscall.SIGTERM)
+	l.stop(t, syscall.SIGTERM)
+	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(procB.Process.Pid, 0) == nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := exec.Command("git", "-C", l.bare, "fsck", "--strict").CombinedOutput(); err != nil {
+		t.Errorf("git fsck: %v\n%s", err, out)
+	}
+	out, err := exec.Command(l.bin, "status", "--repo", l.bare).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "n1") || !strings.Contains(string(out), "n2") {
+		t.Errorf("status --repo does not list both servers' nodes: %v\n%s\nlog b:\n%s", err, out, logB.String())
+	}
+}
+
+// addSecondServer commits (not pushed) a second network, row2, served by a
+// second server "b" at 10.98.0.1, and moves n2 to it.
+func addSecondServer(t *testing.T, l *gitopsLab) {
+	t.Helper()
+	l.commit(t, "second server", func(w string) {
+		f, _ := os.OpenFile(filepath.Join(w, "cluster.hcl"), os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString(`
+server "b" {
+  address  = "10.98.0.1"
+  networks = [network.row2]
+}
+
+network "row2" {
+  subnet  = "10.98.0.0/24"
+  gateway = "10.98.0.1"
+}
+`)
+		f.Close()
+		editFile(t, filepath.Join(w, "nodes.hcl"), `ip       = "10.99.0.12"`, "ip       = \"10.98.0.12\"\n  network  = network.row2")
+	})
+}
+
+// checkBothRecordEveryCommit pushes five commits while both servers write
+// notes: every commit gets a record from each server (applied or
+// superseded), none is lost.
+func checkBothRecordEveryCommit(t *testing.T, l *gitopsLab) {
+	t.Helper()
 	var commits []string
 	for i := range 5 {
 		c := l.commit(t, "motd", func(w string) {
@@ -119,19 +146,5 @@ network "row2" {
 		if !strings.Contains(string(out), "server=head") || !strings.Contains(string(out), "server=b") {
 			t.Errorf("commit %s lacks a server's record:\n%s", c[:12], out)
 		}
-	}
-	// Both servers stop (writing what they have); then the repository must
-	// be whole.
-	procB.Process.Signal(syscall.SIGTERM)
-	l.stop(t, syscall.SIGTERM)
-	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(procB.Process.Pid, 0) == nil && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if out, err := exec.Command("git", "-C", l.bare, "fsck", "--strict").CombinedOutput(); err != nil {
-		t.Errorf("git fsck: %v\n%s", err, out)
-	}
-	out, err := exec.Command(l.bin, "status", "--repo", l.bare).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "n1") || !strings.Contains(string(out), "n2") {
-		t.Errorf("status --repo does not list both servers' nodes: %v\n%s\nlog b:\n%s", err, out, logB.String())
 	}
 }

@@ -89,16 +89,7 @@ func TestWebUI(t *testing.T) {
 	ctx := context.Background()
 	netnstest.RequireCommands(t, "udhcpc")
 
-	// Without JavaScript (a plain GET), the table is complete.
-	page, err := l.srv.Output(ctx, "curl", "-sf", adminURL+"/")
-	if err != nil {
-		t.Fatalf("GET /: %v %s", err, page)
-	}
-	for _, want := range []string{`<tr id="n-n1"`, `<tr id="n-n2"`, "lab cluster", "no rejected commit", `<table id="nodes">`} {
-		if !strings.Contains(string(page), want) {
-			t.Errorf("GET / lacks %q", want)
-		}
-	}
+	checkPlainPage(t, l)
 
 	bctx, consoleErrors := browserIn(t, l.srv)
 	bctx, cancel := context.WithTimeout(bctx, 5*time.Minute)
@@ -140,14 +131,7 @@ func TestWebUI(t *testing.T) {
 		`(document.getElementById("u-`+unknownMAC+`") || {}).textContent && document.querySelector("#unknown pre.hcl").textContent.indexOf('mac      = "`+unknownMAC+`"') >= 0`, l)
 
 	// A bad commit on the tracked branch: its diagnostics in the header.
-	nodes := filepath.Join(l.repo, "nodes.hcl")
-	b, err := os.ReadFile(nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(nodes, []byte(strings.Replace(string(b), "profile.compute", "profile.computer", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	misspellProfile(t, l.repo)
 	git(t, l.repo, "commit", "-q", "-am", "n1: typo in its profile")
 	waitJS(t, bctx, "the rejected commit's diagnostics",
 		`document.getElementById("rejected").textContent.indexOf("nodes.hcl:") >= 0 && document.getElementById("rejected").textContent.indexOf("computer") >= 0`, l)
@@ -161,6 +145,46 @@ func TestWebUI(t *testing.T) {
 	if marker, err := chromedp.Run(bctx, chromedp.Evaluate[int](`window.gitbootNoReload || 0`)); err != nil || marker != 1 {
 		t.Errorf("the page was reloaded (marker %d, %v)", marker, err)
 	}
+	saveScreenshot(t, bctx)
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// checkPlainPage: without JavaScript (a plain GET), the page's table is
+// complete.
+func checkPlainPage(t *testing.T, l *servedLab) {
+	t.Helper()
+	ctx := context.Background()
+	page, err := l.srv.Output(ctx, "curl", "-sf", adminURL+"/")
+	if err != nil {
+		t.Fatalf("GET /: %v %s", err, page)
+	}
+	for _, want := range []string{`<tr id="n-n1"`, `<tr id="n-n2"`, "lab cluster", "no rejected commit", `<table id="nodes">`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("GET / lacks %q", want)
+		}
+	}
+}
+
+// misspellProfile makes n1 in repo's nodes.hcl name a profile that does
+// not exist; the commit is the caller's.
+func misspellProfile(t *testing.T, repo string) {
+	t.Helper()
+	nodes := filepath.Join(repo, "nodes.hcl")
+	b, err := os.ReadFile(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(nodes, []byte(strings.Replace(string(b), "profile.compute", "profile.computer", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// saveScreenshot saves a screenshot of the page as webui.png under
+// $GITBOOT_TEST_ARTIFACTS (else the test's temporary directory).
+func saveScreenshot(t *testing.T, bctx context.Context) {
+	t.Helper()
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +201,4 @@ func TestWebUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shotPath, len(shot))
-	if errs := consoleErrors(); len(errs) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-	}
 }
