@@ -175,6 +175,12 @@ func desireInputs(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server
 	if err != nil {
 		return nil, nil, err
 	}
+	inv, err := desireFrom(commit, c, srv, in, images)
+	return inv, in, err
+}
+
+// desireFrom is Desire from the input keys in, computed for c and srv.
+func desireFrom(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server, in *artifact.Inputs, images bool) (*Inventory, error) {
 	inv := &Inventory{
 		Version: InventoryVersion, Cluster: c.Hash,
 		Server:   serverState(c, srv),
@@ -214,7 +220,7 @@ func desireInputs(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server
 		if errors.As(ii.Err, &re) {
 			// A pinned digest the source does not have: only a new
 			// commit fixes it (rejected, never retried as transient).
-			return nil, nil, fmt.Errorf("image %s: %w", name, ii.Err)
+			return nil, fmt.Errorf("image %s: %w", name, ii.Err)
 		}
 		if !images || ii.Err != nil {
 			is.Input, is.Resolved, is.Unknown, is.err = "", "", true, ii.Err
@@ -246,7 +252,7 @@ func desireInputs(commit *gitsrc.Commit, c *hclspec.Cluster, srv *hclspec.Server
 		}
 		inv.Nodes[name] = ns
 	}
-	return inv, in, nil
+	return inv, nil
 }
 
 // imageSource is an image source as the inventory records it: a path

@@ -53,7 +53,9 @@ func encodeInventoryCache(inv *Inventory, data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	sum := sha256.Sum256(data)
-	b := make([]byte, 0, len(hj)+len(inv.Nodes)*400+128)
+	// Some two thirds of the JSON's size (grown by doubling, it was
+	// copied once more at 10,000 nodes).
+	b := make([]byte, 0, len(hj)+max(len(inv.Nodes)*400, len(data)*3/4)+128)
 	b = append(b, inventoryCacheFormat...)
 	b = append(b, sum[:]...)
 	b = bincodec.AppendBytes(b, hj)
@@ -128,6 +130,12 @@ func readInventoryCache(stateDir string, data []byte) (*Inventory, error) {
 
 // decodeInventoryCache decodes what encodeInventoryCache wrote for data.
 func decodeInventoryCache(enc, data []byte) (*Inventory, error) {
+	return decodeInventoryCacheOf(enc, sha256.Sum256(data))
+}
+
+// decodeInventoryCacheOf decodes what encodeInventoryCache wrote for the
+// inventory.json whose sha256 is sum.
+func decodeInventoryCacheOf(enc []byte, sum [sha256.Size]byte) (*Inventory, error) {
 	n := len(inventoryCacheFormat)
 	if len(enc) < n+2*sha256.Size || string(enc[:n]) != inventoryCacheFormat {
 		return nil, errInventoryCache
@@ -136,7 +144,7 @@ func decodeInventoryCache(enc, data []byte) (*Inventory, error) {
 	if end := sha256.Sum256(body); !bytes.Equal(end[:], enc[len(body):]) {
 		return nil, fmt.Errorf("%w: its checksum does not match", errInventoryCache)
 	}
-	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], body[n:n+sha256.Size]) {
+	if !bytes.Equal(sum[:], body[n:n+sha256.Size]) {
 		return nil, fmt.Errorf("%w: stale (another inventory.json)", errInventoryCache)
 	}
 	d := &invDecoder{bincodec.Decoder{B: body[n+sha256.Size:], Intern: map[string]string{}, Failure: errInventoryCache}}

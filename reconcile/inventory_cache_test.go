@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/statefile"
 )
 
 // cacheInventory has every field of a node state set on one node, and
@@ -113,6 +114,11 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, want) || string(gotData) != string(data) {
 			t.Errorf("%s: ReadInventory %v, inventory differs: %v", name, err, !reflect.DeepEqual(got, want))
 		}
+		// A plan's read: the same inventory, the digest of the same bytes.
+		got, digest, err := ReadInventoryDigest(state)
+		if err != nil || !reflect.DeepEqual(got, want) || digest != Digest(data) {
+			t.Errorf("%s: ReadInventoryDigest %v, digest %s want %s, inventory differs: %v", name, err, digest, Digest(data), !reflect.DeepEqual(got, want))
+		}
 		disk, _ := os.ReadFile(cacheFile)
 		_, cerr := decodeInventoryCache(disk, data)
 		if (cerr == nil) != wantCache {
@@ -151,6 +157,25 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		}
 		check(name, false)
 	}
+	// inventory.json damaged with a cache that copied it: corrupt, as
+	// ReadInventory says, never the cache's copy.
+	if err := writeInventory(state, inv, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, InventoryFile), data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var corrupt *statefile.CorruptError
+	if _, _, err := ReadInventory(state); !errors.As(err, &corrupt) {
+		t.Errorf("ReadInventory of a damaged inventory.json: %v", err)
+	}
+	if inv, _, err := ReadInventoryDigest(state); !errors.As(err, &corrupt) || inv != nil {
+		t.Errorf("ReadInventoryDigest of a damaged inventory.json: %v", err)
+	}
+	// Nothing applied.
+	if inv, digest, err := ReadInventoryDigest(t.TempDir()); inv != nil || digest != "" || err != nil {
+		t.Errorf("ReadInventoryDigest with nothing applied: %v %q %v", inv, digest, err)
+	}
 }
 
 // ReadInventoryHead reads the variables and server block of the running
@@ -170,7 +195,7 @@ func TestReadInventoryHead(t *testing.T) {
 		t.Fatalf("head %+v %v", head, err)
 	}
 	plan := func(head *Inventory) error {
-		_, err := PlanCommitRunning(e.state, nil, e.repo.source(), "main", e.vars, "", nil, head, func() (*Inventory, []byte, error) { return running, data, nil })
+		_, err := PlanCommitRunning(e.state, nil, e.repo.source(), "main", e.vars, "", nil, head, func() (*Inventory, string, error) { return running, digestOf(data), nil })
 		return err
 	}
 	if err := plan(head); err != nil {

@@ -38,32 +38,25 @@ func (inv *Inventory) Encode() ([]byte, error) {
 		return nil, errors.New("encoding inventory: no nodes field")
 	}
 	at += len(empty) - 1 // at the "}"
-	var buf bytes.Buffer
+	var buf []byte
 	for i, name := range sortedKeys(inv.Nodes) {
-		key, err := json.Marshal(name)
-		if err != nil {
-			return nil, err
-		}
-		val, err := json.MarshalIndent(inv.Nodes[name], "  ", " ")
-		if err != nil {
-			return nil, err
-		}
+		n := inv.Nodes[name]
 		if i == 0 {
 			// Every node encodes to about the same size.
-			buf.Grow(len(head) + (len(inv.Nodes)+1)*(len(key)+len(val)+16))
-			buf.Write(head[:at])
+			one := len(appendNodeJSON(nil, &n)) + len(name) + 16
+			buf = make([]byte, 0, len(head)+(len(inv.Nodes)+1)*one)
+			buf = append(buf, head[:at]...)
 		} else {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		buf.WriteString("\n  ")
-		buf.Write(key)
-		buf.WriteString(": ")
-		buf.Write(val)
+		buf = append(buf, "\n  "...)
+		buf = appendJSONString(buf, name)
+		buf = append(buf, ": "...)
+		buf = appendNodeJSON(buf, &n)
 	}
-	buf.WriteString("\n }")
-	buf.Write(head[at+1:])
-	buf.WriteByte('\n')
-	return buf.Bytes(), nil
+	buf = append(buf, "\n }"...)
+	buf = append(buf, head[at+1:]...)
+	return append(buf, '\n'), nil
 }
 
 // Digest identifies an encoded inventory: "sha256:<hex>" of its bytes. A

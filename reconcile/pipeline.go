@@ -227,7 +227,12 @@ func (r *Reconciler) desire(ctx context.Context, commit *gitsrc.Commit, loaded *
 	var err error
 	if r.reuseLoaded(commit, loaded) {
 		cluster, srv = loaded.cluster, loaded.srv
-		if desired, err = Desire(commit, cluster, srv, true); err != nil {
+		if loaded.inputs != nil {
+			desired, err = desireFrom(commit, cluster, srv, loaded.inputs.ReexamineImages(cluster), true)
+		} else {
+			desired, err = Desire(commit, cluster, srv, true)
+		}
+		if err != nil {
 			return nil, nil, nil, repoError(commit.Hash, cluster, err)
 		}
 		if r.evalCache == nil && loaded.cache != nil && loaded.cache.Path() == filepath.Join(r.cfg.StateDir, EvalCacheFile) {

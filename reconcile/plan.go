@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/reconcile/artifact"
 )
 
 // PlanFormatVersion is the version of the JSON plan format (plan --json,
@@ -64,6 +65,10 @@ type loadedCommit struct {
 	// the apply: the plan could not write it when the state directory
 	// did not exist yet (the first apply).
 	cache *hclspec.EvalCache
+	// inputs are the input keys the plan computed for cluster and srv
+	// (nil: none kept): the apply examines the images again and takes the
+	// node keys, which depend on the commit alone.
+	inputs *artifact.Inputs
 }
 
 // PlanSummary counts resource changes; a replacement counts as one add and

@@ -41,8 +41,8 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 // else the state directory's (none there: not checked, the server's build
 // will).
 func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
-	return PlanCommitRunning(stateDir, ageIdentities, src, ref, vars, server, roots, running, func() (*Inventory, []byte, error) {
-		return running, runningData, nil
+	return PlanCommitRunning(stateDir, ageIdentities, src, ref, vars, server, roots, running, func() (*Inventory, string, error) {
+		return running, digestOf(runningData), nil
 	})
 }
 
@@ -54,11 +54,12 @@ var ErrRunningChanged = errors.New("the running inventory changed while the plan
 // while the commit is evaluated (the second CPU's work): head is its head
 // (ReadInventoryHead; nil when nothing runs), the server block it names
 // taken when server is "", and running returns the whole inventory and
-// its encoding. When the inventory running returns has other variables or
-// another server block name than head (it was applied meanwhile), the
-// error is ErrRunningChanged: plan again.
+// the Digest of its encoding ("" when nothing runs; ReadInventoryDigest).
+// When the inventory running returns has other variables or another
+// server block name than head (it was applied meanwhile), the error is
+// ErrRunningChanged: plan again.
 func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker,
-	head *Inventory, running func() (*Inventory, []byte, error)) (*Plan, error) {
+	head *Inventory, running func() (*Inventory, string, error)) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
@@ -89,7 +90,7 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}
-	run, runningData, err := running()
+	run, runningDigest, err := running()
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +106,8 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 			return nil, &ConfigError{Commit: commit.Hash, Diags: diags, Files: diagFiles(commit.FS, diags)}
 		}
 	}
-	p := Diff(run, desired, digestOf(runningData))
-	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache}
+	p := Diff(run, desired, runningDigest)
+	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache, inputs: inputs}
 	return p, nil
 }
 

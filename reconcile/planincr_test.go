@@ -253,3 +253,40 @@ func TestApplyPlanKeepsThePlansCache(t *testing.T) {
 		t.Errorf("after the apply, the cache holds %+v of 5 node blocks", s)
 	}
 }
+
+// An apply in the plan's process takes the node keys the plan computed
+// but examines the images again: an image rebuilt between the plan and
+// the apply makes the plan stale, as a whole evaluation would.
+func TestApplyPlanReexaminesImages(t *testing.T) {
+	e := newRecEnv(t)
+	files := incrFiles()
+	e.mustApply(e.repo.commit(files, "first"))
+	files = edit(t, files, "nodes.hcl", `"10.99.0.12"`, `"10.99.0.42"`)
+	e.repo.commit(files, "c002 moves")
+	p, err := planOnState(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.loaded == nil || p.loaded.inputs == nil {
+		t.Fatalf("the plan kept no input keys: %+v", p.loaded)
+	}
+	writeFile(t, filepath.Join(e.image, "boot/vmlinuz-1"), "a kernel rebuilt after the plan\n")
+	ev, err := e.rec.ApplyPlan(context.Background(), p)
+	var se *StaleError
+	if !errors.As(err, &se) || ev.Result == ResultApplied {
+		t.Fatalf("apply after the image changed: %q %v; want a *StaleError", ev.Result, err)
+	}
+	// Planned again, it applies; what runs is what a whole evaluation
+	// plans as no change.
+	if p, err = planOnState(t, e); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := e.rec.ApplyPlan(context.Background(), p); err != nil || ev.Result != ResultApplied {
+		t.Fatalf("fresh plan: %q %v", ev.Result, err)
+	}
+	running, data := e.rec.Running()
+	whole, err := PlanCommit(e.repo.source(), "main", e.vars, "", nil, running, data)
+	if err != nil || whole.HasChanges() {
+		t.Errorf("a whole evaluation of the applied commit: %v, changes %v", err, changedNodes(whole))
+	}
+}

@@ -41,6 +41,9 @@ func (c Command) Run(ctx context.Context) error {
 	if c.TFTPPerClient < 1 || c.HTTPPerClient < 1 {
 		return fmt.Errorf("--tftp-max-per-client %d, --http-max-per-client %d: both must be at least 1", c.TFTPPerClient, c.HTTPPerClient)
 	}
+	if c.MaxBooting < 0 {
+		return fmt.Errorf("--dhcp-max-booting %d: must be 0 (no limit) or more", c.MaxBooting)
+	}
 	cfg := c.Config
 	cfg.Logger = log
 	if err := c.check(&cfg); err != nil {

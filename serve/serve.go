@@ -55,6 +55,7 @@ type Config struct {
 	Agent          string // gitboot-agent binary for the system overlays
 	TFTPPerClient  int
 	HTTPPerClient  int
+	MaxBooting     int // boots DHCP lets run at once (dhcp.Admission); 0: no limit
 	ReloadTimeout  time.Duration
 	Roots          hclspec.Roots
 	UI             bool   // serve the web status page
@@ -317,16 +318,22 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 		s.rs.ui = s.ui
 	}
 	seen := dhcp.NewSeen() // what DHCP showed each node's address to be, for HTTP's own-address check
+	var adm *dhcp.Admission
+	var bootRec status.Recorder = store // what TFTP and HTTP record into
+	if cfg.MaxBooting > 0 {
+		adm = dhcp.NewAdmission(dhcp.AdmissionConfig{Limit: cfg.MaxBooting})
+		bootRec = adm.Recorder(store)
+	}
 	svcs = &services{
 		log: log, parent: ctx, listenHTTP: cfg.ListenHTTP, listenTFTP: cfg.ListenTFTP, errc: make(chan error, 8),
-		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Metrics: s.m, Logger: log.With("svc", "http"),
+		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Recorder: bootRec, Metrics: s.m, Logger: log.With("svc", "http"),
 			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec, s.up.Load), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
 			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr,
 			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret(),
 			OverlayKey: s.trust.OverlayKey}),
-		tftp: tftp.New(tftp.Config{Recorder: store, Metrics: s.m, Log: log.With("svc", "tftp"), MaxPerClient: cfg.TFTPPerClient}),
+		tftp: tftp.New(tftp.Config{Recorder: bootRec, Metrics: s.m, Log: log.With("svc", "tftp"), MaxPerClient: cfg.TFTPPerClient}),
 		newDHCP: func() (*dhcp.Server, error) {
-			return dhcp.New(dhcp.Config{StateDir: cfg.State, Recorder: store, Metrics: s.m, Logger: log, Seen: seen})
+			return dhcp.New(dhcp.Config{StateDir: cfg.State, Recorder: store, Metrics: s.m, Logger: log, Seen: seen, Admission: adm})
 		},
 		slots:    map[string]*slot{},
 		agentTLS: s.trust,

@@ -60,6 +60,7 @@ var (
 	bin        = flag.String("bin", "bin/gitboot", "the gitboot binary (gitboot-agent beside it); built when missing")
 	profile    = flag.String("cpuprofile", "", "write gitboot serve's CPU profile here ($GITBOOT_CPUPROFILE)")
 	pprofAddr  = flag.String("pprof", "", "serve gitboot serve's net/http/pprof on this address in the server namespace ($GITBOOT_PPROF; fetch with ip netns exec)")
+	serveArgs  = flag.String("serve-args", "", "more arguments for gitboot serve, space-separated (e.g. \"--dhcp-max-booting 0\")")
 	keep       = flag.Bool("keep", false, "keep the temporary directory (repository, state, logs)")
 	inner      = flag.String("inner", "", "internal: the temporary directory; run the storm (inside the client namespace)")
 	srvNS      = flag.String("srv-ns", "", "internal: the server namespace")

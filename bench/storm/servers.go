@@ -71,12 +71,14 @@ func (g *gitbootTarget) start() error {
 	if *pprofAddr != "" {
 		env = append(env, "GITBOOT_PPROF="+*pprofAddr)
 	}
-	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, "serve",
+	args := []string{"serve",
 		"--repo", filepath.Join(g.e.dir, "repo"), "--state", filepath.Join(g.e.dir, "state"),
-		"--var", "image_source="+filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0",
+		"--var", "image_source=" + filepath.Join(g.e.dir, "image"), "--image-root", g.e.dir, "--poll", "0",
 		// The management listener (for /metrics) on the server's address,
 		// where the bench reaches it, so with a token.
-		"--listen-admin", g.adminAddr(), "--admin-token-file", g.tokenFile())
+		"--listen-admin", g.adminAddr(), "--admin-token-file", g.tokenFile()}
+	args = append(args, strings.Fields(*serveArgs)...)
+	p, err := startProc(g.e.srvNS, filepath.Join(g.e.dir, "serve.log"), env, g.e.bin, args...)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,10 @@ type Config struct {
 	// for that (default 4096).
 	UnknownInterval time.Duration
 	UnknownMax      int
+	// Admission, if not nil, bounds the boots in flight: a boot
+	// firmware's DISCOVER beyond its limit waits (see Admission). Serve
+	// consults it; Handle does not hold requests but counts boots.
+	Admission *Admission
 	// Seen, if not nil, learns the address of every declared node's
 	// answered exchange (or its OS's renewal), for the HTTP boot
 	// service's own-address check.
@@ -121,7 +125,12 @@ func New(cfg Config) (*Server, error) {
 
 // Update swaps in a new snapshot; requests already being answered finish
 // with the old one.
-func (s *Server) Update(snap *bootsvc.Snapshot) { s.snap.Store(snap) }
+func (s *Server) Update(snap *bootsvc.Snapshot) {
+	if s.cfg.Admission != nil && snap != nil {
+		s.cfg.Admission.setSecureRuntime(snap.Server.SecureRuntime)
+	}
+	s.snap.Store(snap)
+}
 
 // Leases returns the dynamic lease pool.
 func (s *Server) Leases() *Leases { return s.leases }
@@ -141,7 +150,11 @@ func (s *Server) Stats() Stats {
 // Handle decodes one datagram and decides the answer, updating counters,
 // logs, leases and status. It never panics on any input; the socket loop
 // sends the reply it returns.
-func (s *Server) Handle(pkt []byte, m Meta) Decision {
+func (s *Server) Handle(pkt []byte, m Meta) Decision { return s.handle(pkt, m, nil) }
+
+// handle is Handle; a request that arrived on a socket (from, not nil)
+// may be held by the admission gate, to be answered later through from.
+func (s *Server) handle(pkt []byte, m Meta, from *arrival) Decision {
 	s.received.Add(1)
 	if m.Now.IsZero() {
 		m.Now = time.Now()
@@ -154,6 +167,9 @@ func (s *Server) Handle(pkt []byte, m Meta) Decision {
 	}
 	snap := s.snap.Load()
 	d := Decide(snap, req, m, s.leases)
+	if s.cfg.Admission != nil && !s.admit(snap, req, d, pkt, m, from) {
+		return Decision{MAC: d.MAC, Node: d.Node, Boot: true, Reason: "held: too many boots in flight (--dhcp-max-booting)"}
+	}
 	s.cfg.Seen.learn(snap, d, req)
 	s.account(d, m)
 	return d
@@ -239,6 +255,16 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		}
 		defer ifaces.Close()
 	}
+	if s.cfg.Admission != nil {
+		// Held DISCOVERs are answered from here while the socket is read.
+		gctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.cfg.Admission.run(gctx)
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
@@ -274,6 +300,7 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int, ifaces
 			return fmt.Errorf("DHCP port %d: learning the interface of each request (IP_PKTINFO): %w (set interface in the server block)", port, err)
 		}
 	}
+	r := arrival{conn: conn, pc: pc, uc: uc}
 	for {
 		var (
 			n       int
@@ -318,22 +345,10 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int, ifaces
 			// request is not answered.
 			m.Iface = ifaces.lookup(ifindex, m.Now)
 		}
-		d := s.handleSafe(buf[:n], m)
-		if d.Reply == nil {
-			continue
-		}
-		out := d.Reply.ToBytes()
-		switch {
-		case pc != nil && ifindex > 0:
-			_, err = pc.WriteTo(out, &ipv4.ControlMessage{IfIndex: ifindex}, net.UDPAddrFromAddrPort(d.Dest))
-		case uc != nil:
-			_, err = uc.WriteToUDPAddrPort(out, d.Dest)
-		default:
-			_, err = conn.WriteTo(out, net.UDPAddrFromAddrPort(d.Dest))
-		}
-		if err != nil {
-			s.sendErrors.Add(1)
-			s.log.Warn("sending reply", "to", d.Dest, "mac", d.MAC, "err", err)
+		r.ifindex = ifindex
+		d := s.handleSafe(buf[:n], m, &r)
+		if d.Reply != nil {
+			s.send(r, d)
 		}
 	}
 }
@@ -365,7 +380,7 @@ func boundDevice(c syscall.Conn) string {
 
 // handleSafe is Handle with a last-resort recover: a bug in decoding or
 // deciding must cost one request, never the server.
-func (s *Server) handleSafe(pkt []byte, m Meta) (d Decision) {
+func (s *Server) handleSafe(pkt []byte, m Meta, from *arrival) (d Decision) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.malformed.Add(1)
@@ -373,7 +388,7 @@ func (s *Server) handleSafe(pkt []byte, m Meta) (d Decision) {
 			d = Decision{}
 		}
 	}()
-	return s.Handle(pkt, m)
+	return s.handle(pkt, m, from)
 }
 
 // setBroadcast enables SO_BROADCAST on conn when it is a real socket, so

@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/gitboot/gitboot/bootsvc/dhcp"
 	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/bootsvc/tftp"
 	"github.com/gitboot/gitboot/reconcile"
@@ -56,6 +57,7 @@ func newServeCmd() *cobra.Command {
 	fl.BoolVar(&c.UI, "ui", true, "serve the live web status page at GET / (and its events at GET /events) on the admin listener")
 	fl.IntVar(&c.TFTPPerClient, "tftp-max-per-client", tftp.DefaultMaxPerClient, "TFTP transfers one client address may run at once; more get a TFTP error at once")
 	fl.IntVar(&c.HTTPPerClient, "http-max-per-client", httpboot.DefaultMaxConnsPerClient, "HTTP connections one client address is served at once; as many more wait, beyond that 503")
+	fl.IntVar(&c.MaxBooting, "dhcp-max-booting", dhcp.DefaultMaxBooting, "boots DHCP lets run at once (firmware DISCOVER to last initrd); more DISCOVERs wait in a queue for one to end (0: no limit)")
 	fl.StringVar(&c.BMCCredentials, "bmc-credentials", "", "BMC credentials file (HCL credentials blocks, never in git): read by POST /power (gitboot power --server), POST /rollout and rollout { auto = true }")
 	sign.register(fl)
 	registerGitRemote(fl, &c.Remote)

@@ -78,6 +78,27 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 	if err != nil {
 		return nil, err
 	}
+	in.examineImages(c, images)
+	return in, nil
+}
+
+// ReexamineImages returns in with the sources of its images examined
+// again (what ComputeInputs with images true gives for the same cluster
+// c now: the node keys depend on the commit alone, an image's content may
+// have changed since). in is not changed; the copy shares its node keys.
+func (in *Inputs) ReexamineImages(c *hclspec.Cluster) *Inputs {
+	cp := *in
+	cp.Images = make(map[string]ImageInput, len(in.Images))
+	for name := range in.Images {
+		cp.Images[name] = ImageInput{}
+	}
+	cp.examineImages(c, true)
+	return &cp
+}
+
+// examineImages sets the input key of each image in.Images names (when
+// images is false, none: the sources are not read).
+func (in *Inputs) examineImages(c *hclspec.Cluster, images bool) {
 	names := make([]string, 0, len(in.Images))
 	for name := range in.Images {
 		names = append(names, name)
@@ -103,7 +124,6 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 		}
 		in.Images[name] = ii
 	}
-	return in, nil
 }
 
 // overlayFileDigests hashes each file of an overlay: its mode, symlink

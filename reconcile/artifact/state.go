@@ -216,16 +216,15 @@ func (b *Builder) readManifest(hexSum string) (*Manifest, error) {
 	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != hexSum {
 		return nil, fmt.Errorf("manifest %s is corrupt", hexSum)
 	}
-	var m Manifest
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(&m); err != nil {
+	m, err := decodeManifest(data)
+	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
 	}
 	if b.manifests == nil {
 		b.manifests = map[string]*Manifest{}
 	}
-	b.manifests[hexSum] = &m
-	return &m, nil
+	b.manifests[hexSum] = m
+	return m, nil
 }
 
 // forgetManifests drops the manifests readManifest kept (see

@@ -31,8 +31,14 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
+
+// largeObject is the size above which an object is streamed from its file
+// on each read rather than held in memory (a file of 10,000 node blocks is
+// some 700 KB).
+const largeObject = 256 << 10
 
 // Source is an opened git repository: a local one, or the bare mirror of a
 // remote one (see OpenRemote).
@@ -60,9 +66,17 @@ func Open(path string) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
 	}
-	store, ok := repo.Storer.(*filesystem.Storage)
+	opened, ok := repo.Storer.(*filesystem.Storage)
 	if !ok {
 		return nil, fmt.Errorf("opening git repository %s: storage is %T, not a directory", path, repo.Storer)
+	}
+	// The same directories, with large objects read straight from their
+	// file into the reader's buffer (go-git otherwise inflates a loose
+	// object into a buffer grown by appends and keeps it in its cache).
+	store := filesystem.NewStorageWithOptions(opened.Filesystem(), cache.NewObjectLRUDefault(),
+		filesystem.Options{LargeObjectThreshold: largeObject})
+	if repo, err = git.Open(store, nil); err != nil {
+		return nil, fmt.Errorf("opening git repository %s: %w", path, err)
 	}
 	gitDir, commonDir, err := GitDirs(path)
 	if err != nil {

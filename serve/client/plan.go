@@ -117,31 +117,35 @@ func (c PlanConfig) RunningInventory(ctx context.Context) (*reconcile.Inventory,
 // needs before it evaluates the commit) and a func that returns the whole
 // inventory: from c.State, the whole one is read beside the evaluation
 // (see reconcile.PlanCommitRunning); from c.Server, it is fetched first.
-func (c PlanConfig) runningInventory(ctx context.Context) (*reconcile.Inventory, func() (*reconcile.Inventory, []byte, error), error) {
+func (c PlanConfig) runningInventory(ctx context.Context) (*reconcile.Inventory, func() (*reconcile.Inventory, string, error), error) {
 	if c.Server != "" {
 		inv, data, err := Inventory(ctx, c.Server)
 		if err != nil {
 			return nil, nil, err
 		}
-		return inv, func() (*reconcile.Inventory, []byte, error) { return inv, data, nil }, nil
+		digest := ""
+		if len(data) > 0 {
+			digest = reconcile.Digest(data)
+		}
+		return inv, func() (*reconcile.Inventory, string, error) { return inv, digest, nil }, nil
 	}
 	head, err := reconcile.ReadInventoryHead(c.State)
 	if err != nil {
 		return nil, nil, err
 	}
 	type read struct {
-		inv  *reconcile.Inventory
-		data []byte
-		err  error
+		inv    *reconcile.Inventory
+		digest string
+		err    error
 	}
 	done := make(chan read, 1)
 	go func() {
-		inv, data, err := reconcile.ReadInventory(c.State)
-		done <- read{inv, data, err}
+		inv, digest, err := reconcile.ReadInventoryDigest(c.State)
+		done <- read{inv, digest, err}
 	}()
-	return head, func() (*reconcile.Inventory, []byte, error) {
+	return head, func() (*reconcile.Inventory, string, error) {
 		r := <-done
-		return r.inv, r.data, r.err
+		return r.inv, r.digest, r.err
 	}, nil
 }
 
