@@ -157,10 +157,23 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		}
 		check(name, false)
 	}
-	// inventory.json damaged with a cache that copied it: corrupt, as
-	// ReadInventory says, never the cache's copy.
+}
+
+// ReadInventoryDigest of a damaged inventory.json whose cache copied it
+// says corrupt, as ReadInventory does, never the cache's copy; with
+// nothing applied, nothing.
+func TestReadInventoryDigestDamaged(t *testing.T) {
+	state := t.TempDir()
+	inv := cacheInventory()
+	data, err := inv.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := writeInventory(state, inv, data); err != nil {
 		t.Fatal(err)
+	}
+	if got, digest, err := ReadInventoryDigest(state); err != nil || got == nil || digest != Digest(data) {
+		t.Fatalf("ReadInventoryDigest: %v %q %v", got, digest, err)
 	}
 	if err := os.WriteFile(filepath.Join(state, InventoryFile), data[:len(data)/2], 0o600); err != nil {
 		t.Fatal(err)
@@ -172,7 +185,6 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 	if inv, _, err := ReadInventoryDigest(state); !errors.As(err, &corrupt) || inv != nil {
 		t.Errorf("ReadInventoryDigest of a damaged inventory.json: %v", err)
 	}
-	// Nothing applied.
 	if inv, digest, err := ReadInventoryDigest(t.TempDir()); inv != nil || digest != "" || err != nil {
 		t.Errorf("ReadInventoryDigest with nothing applied: %v %q %v", inv, digest, err)
 	}

@@ -1,9 +1,11 @@
 package reconcile
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
+
+	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/jsonstr"
 )
 
 // appendNodeJSON appends n as json.MarshalIndent(n, "  ", " ") writes it
@@ -74,7 +76,19 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 	str(`"runtime_input": `, n.RuntimeInput, false, false)
 	str(`"asset_key": `, n.AssetKey, true, false)
 	str(`"asset_key_sha256": `, n.LegacyAssetKeySHA256, true, false)
-	if m := n.BMC; m != nil {
+	b = appendBMCJSON(b, n.BMC)
+	str(`"root": `, n.Root, true, false)
+	str(`"root_size": `, n.RootSize, true, false)
+	b = appendArtifactsJSON(b, n.Artifacts)
+	return append(b, "\n  }"...)
+}
+
+func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
+
+// appendBMCJSON appends a node's "bmc" field (none when m is nil).
+func appendBMCJSON(b []byte, m *hclspec.BMC) []byte {
+	const field = "\n   "
+	if m != nil {
 		b = append(b, ","+field+`"bmc": {`+"\n    "+`"driver": `...)
 		b = appendJSONString(b, m.Driver)
 		b = append(b, ",\n    "+`"address": `...)
@@ -87,9 +101,14 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 		b = strconv.AppendBool(b, m.Insecure)
 		b = append(b, "\n   }"...)
 	}
-	str(`"root": `, n.Root, true, false)
-	str(`"root_size": `, n.RootSize, true, false)
-	if a := n.Artifacts; a != nil {
+	return b
+}
+
+// appendArtifactsJSON appends a node's "artifacts" field (none when a is
+// nil).
+func appendArtifactsJSON(b []byte, a *NodeArtifacts) []byte {
+	const field = "\n   "
+	if a != nil {
 		b = append(b, ","+field+`"artifacts": {`+"\n    "+`"kernel": `...)
 		b = appendJSONString(b, a.Kernel)
 		b = append(b, ",\n    "+`"image": `...)
@@ -100,20 +119,5 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 		b = appendJSONString(b, a.Runtime)
 		b = append(b, "\n   }"...)
 	}
-	return append(b, "\n  }"...)
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it: plain
-// printable ASCII is copied, anything else goes through encoding/json
-// (HTML characters, invalid UTF-8, U+2028 and U+2029 are escaped there).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return b
 }
