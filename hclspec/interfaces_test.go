@@ -18,8 +18,9 @@ network "data" {
 }
 `
 
-func TestInterfacesMerge(t *testing.T) {
-	c := mustLoad(t, mapFS(map[string]string{"main.hcl": baseHCL + netsHCL, "nodes.hcl": `
+// interfacesMergeHCL declares interfaces in two profiles, one including
+// the other, and in nodes that add to and override them.
+const interfacesMergeHCL = `
 profile "ib" {
   network_config = "ifupdown"
   interface "ib0" {
@@ -77,7 +78,10 @@ node "c002" {
     mac = "80:00:00:48:fe:80:00:00:00:00:00:00:f4:52:14:03:00:7b:e1:b2"
   }
 }
-`}), Options{})
+`
+
+func TestInterfacesMerge(t *testing.T) {
+	c := mustLoad(t, mapFS(map[string]string{"main.hcl": baseHCL + netsHCL, "nodes.hcl": interfacesMergeHCL}), Options{})
 	n, _ := c.Node("c001")
 	if n.NetworkConfig != "networkd" {
 		t.Errorf("c001 network_config %q, want the node's networkd over the profile's ifupdown", n.NetworkConfig)
@@ -136,41 +140,64 @@ node "c001" {
 }
 
 func TestInterfaceErrors(t *testing.T) {
-	node := func(body string) map[string]string {
-		return map[string]string{"main.hcl": baseHCL + netsHCL, "n.hcl": `node "c001" {
+	for _, tc := range append(interfaceAddressErrors(), interfaceShapeErrors()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			c, diags := Load(mapFS(tc.files), Options{})
+			if c != nil {
+				t.Fatal("Load returned a cluster despite errors")
+			}
+			got := errorLines(diags)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// interfaceErrorCase is a repository with an error in an interface block
+// and the diagnostics it gives.
+type interfaceErrorCase struct {
+	name  string
+	files map[string]string
+	want  []string
+}
+
+// interfaceNode is a repository with node c001 holding body.
+func interfaceNode(body string) map[string]string {
+	return map[string]string{"main.hcl": baseHCL + netsHCL, "n.hcl": `node "c001" {
   mac   = "52:54:00:00:00:01"
   ip    = "10.99.0.11"
   image = image.rocky9
 ` + body + `}
 `}
-	}
-	tests := []struct {
-		name  string
-		files map[string]string
-		want  []string
-	}{{
+}
+
+// interfaceAddressErrors: bad or duplicate MACs and addresses, networks
+// that do not hold them or do not exist.
+func interfaceAddressErrors() []interfaceErrorCase {
+	return []interfaceErrorCase{{
 		name:  "bad mac",
-		files: node("  interface \"eth1\" {\n    mac = \"52:54:00:00:02\"\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac = \"52:54:00:00:02\"\n  }\n"),
 		want:  []string{`n.hcl:6:11: Invalid MAC address: mac of interface "eth1" of node "c001" must be six hex bytes such as "52:54:00:00:00:01" (InfiniBand: twenty), not "52:54:00:00:02".`},
 	}, {
 		name:  "mac length for the type",
-		files: node("  interface \"ib0\" {\n    type = \"infiniband\"\n    mac  = \"52:54:00:00:02:01\"\n  }\n"),
+		files: interfaceNode("  interface \"ib0\" {\n    type = \"infiniband\"\n    mac  = \"52:54:00:00:02:01\"\n  }\n"),
 		want:  []string{`n.hcl:7:12: Invalid MAC address: interface "ib0" of node "c001" is of type infiniband: its mac must have twenty octets (an IPoIB hardware address), not "52:54:00:00:02:01".`},
 	}, {
 		name:  "ethernet without mac",
-		files: node("  interface \"eth1\" {\n    ip = \"10.101.0.11\"\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    ip = \"10.101.0.11\"\n  }\n"),
 		want:  []string{`n.hcl:5:13: Interface without mac: interface "eth1" of node "c001" (type ethernet) needs mac: gitboot matches the interface by its hardware address.`},
 	}, {
 		name:  "ip outside its network",
-		files: node("  interface \"eth1\" {\n    mac     = \"52:54:00:00:02:01\"\n    ip      = \"10.101.0.11\"\n    network = network.ib\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac     = \"52:54:00:00:02:01\"\n    ip      = \"10.101.0.11\"\n    network = network.ib\n  }\n"),
 		want:  []string{`n.hcl:7:15: IP outside its network: interface "eth1" of node "c001" has ip 10.101.0.11, outside subnet 10.100.0.0/24 of network "ib".`},
 	}, {
 		name:  "ip no network holds",
-		files: node("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n    ip  = \"192.168.5.5\"\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n    ip  = \"192.168.5.5\"\n  }\n"),
 		want:  []string{`n.hcl:7:11: Interface without network: interface "eth1" of node "c001" has ip 192.168.5.5, which no network's subnet holds: set network = network.NAME or fix the ip.`},
 	}, {
 		name:  "unknown network with suggestion",
-		files: node("  interface \"eth1\" {\n    mac     = \"52:54:00:00:02:01\"\n    network = network.dat\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac     = \"52:54:00:00:02:01\"\n    network = network.dat\n  }\n"),
 		want:  []string{`n.hcl:7:15: Reference to undeclared network: No network named "dat" is declared. Did you mean "network.data"?`},
 	}, {
 		name: "duplicate ip and mac across nodes",
@@ -204,64 +231,58 @@ node "c002" {
 			`n.hcl:20:11: Duplicate IP address: interface "eth2" of node "c002" has ip 10.99.0.11, the ip of node "c001" (set at n.hcl:3,11-23).`,
 		},
 	}, {
+		name:  "boot interface with another ip",
+		files: interfaceNode("  interface \"eth0\" {\n    mac = \"52:54:00:00:00:01\"\n    ip  = \"10.99.0.12\"\n  }\n"),
+		want:  []string{`n.hcl:7:11: Boot interface with another ip: interface "eth0" of node "c001" has the node's mac, so it is the boot NIC; its ip 10.99.0.12 differs from the node's ip 10.99.0.11 (leave it out or make it the same).`},
+	}, {
+		name:  "bond with the node's mac",
+		files: interfaceNode("  interface \"bond0\" {\n    type    = \"bond\"\n    mac     = \"52:54:00:00:00:01\"\n    members = [\"eth1\"]\n  }\n"),
+		want:  []string{`n.hcl:7:15: Duplicate MAC address: interface "bond0" of node "c001" has mac 52:54:00:00:00:01, the mac of node "c001" (set at n.hcl:2,11-30).`},
+	}}
+}
+
+// interfaceShapeErrors: bonds, VLANs, types, MTUs, network_config and
+// interface names that are not right.
+func interfaceShapeErrors() []interfaceErrorCase {
+	return []interfaceErrorCase{{
 		name:  "bond without members",
-		files: node("  interface \"bond0\" {\n    type = \"bond\"\n    ip   = \"10.101.0.11\"\n  }\n"),
+		files: interfaceNode("  interface \"bond0\" {\n    type = \"bond\"\n    ip   = \"10.101.0.11\"\n  }\n"),
 		want:  []string{`n.hcl:5:13: Bond without members: interface "bond0" of node "c001" is a bond and needs members = ["NAME", ...], the interfaces it bonds.`},
 	}, {
 		name:  "vlan without parent and vlan_id",
-		files: node("  interface \"vlan42\" {\n    type = \"vlan\"\n  }\n"),
+		files: interfaceNode("  interface \"vlan42\" {\n    type = \"vlan\"\n  }\n"),
 		want: []string{
 			`n.hcl:5:13: VLAN without parent: interface "vlan42" of node "c001" is a vlan and needs parent = "NAME", the interface it is tagged on.`,
 			`n.hcl:5:13: VLAN without vlan_id: interface "vlan42" of node "c001" is a vlan and needs vlan_id, a number from 1 to 4094.`,
 		},
 	}, {
 		name:  "vlan_id out of range",
-		files: node("  interface \"vlan42\" {\n    type    = \"vlan\"\n    parent  = \"eth1\"\n    vlan_id = 4095\n  }\n"),
+		files: interfaceNode("  interface \"vlan42\" {\n    type    = \"vlan\"\n    parent  = \"eth1\"\n    vlan_id = 4095\n  }\n"),
 		want:  []string{`n.hcl:8:15: Value out of range: vlan_id of interface "vlan42" of node "c001" must be a whole number from 1 to 4094, not 4095.`},
 	}, {
 		name:  "unknown type",
-		files: node("  interface \"eth1\" {\n    type = \"ethernt\"\n    mac  = \"52:54:00:00:02:01\"\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    type = \"ethernt\"\n    mac  = \"52:54:00:00:02:01\"\n  }\n"),
 		want:  []string{`n.hcl:6:12: Unknown interface type: type must be one of "ethernet", "infiniband", "bond", "vlan", not "ethernt". Did you mean "ethernet"?`},
 	}, {
 		name:  "mtu out of range",
-		files: node("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n    mtu = 65536\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n    mtu = 65536\n  }\n"),
 		want:  []string{`n.hcl:7:11: Value out of range: mtu of interface "eth1" of node "c001" must be a whole number from 68 to 65535, not 65536.`},
 	}, {
 		name:  "bad network_config",
-		files: node("  network_config = \"networkmanger\"\n"),
+		files: interfaceNode("  network_config = \"networkmanger\"\n"),
 		want:  []string{`n.hcl:5:20: Invalid network_config: network_config must be one of "networkd", "networkmanager", "ifupdown", not "networkmanger" (leave it out to detect the image's stack at boot). Did you mean "networkmanager"?`},
 	}, {
-		name:  "boot interface with another ip",
-		files: node("  interface \"eth0\" {\n    mac = \"52:54:00:00:00:01\"\n    ip  = \"10.99.0.12\"\n  }\n"),
-		want:  []string{`n.hcl:7:11: Boot interface with another ip: interface "eth0" of node "c001" has the node's mac, so it is the boot NIC; its ip 10.99.0.12 differs from the node's ip 10.99.0.11 (leave it out or make it the same).`},
-	}, {
-		name:  "bond with the node's mac",
-		files: node("  interface \"bond0\" {\n    type    = \"bond\"\n    mac     = \"52:54:00:00:00:01\"\n    members = [\"eth1\"]\n  }\n"),
-		want:  []string{`n.hcl:7:15: Duplicate MAC address: interface "bond0" of node "c001" has mac 52:54:00:00:00:01, the mac of node "c001" (set at n.hcl:2,11-30).`},
-	}, {
 		name:  "duplicate interface block and bad name",
-		files: node("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n  }\n  interface \"eth1\" {\n    mac = \"52:54:00:00:02:02\"\n  }\n  interface \"a-very-long-interface\" {\n    mac = \"52:54:00:00:02:03\"\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n  }\n  interface \"eth1\" {\n    mac = \"52:54:00:00:02:02\"\n  }\n  interface \"a-very-long-interface\" {\n    mac = \"52:54:00:00:02:03\"\n  }\n"),
 		want: []string{
 			`n.hcl:8:13: Duplicate interface: node "c001" declares interface "eth1" twice.`,
 			`n.hcl:11:13: Invalid interface name: Interface name "a-very-long-interface" must start with a letter, hold only letters, digits, '_', '-' and '.', and be at most 15 characters (Linux's limit).`,
 		},
 	}, {
 		name:  "bond member with an address",
-		files: node("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n    ip  = \"10.101.0.12\"\n  }\n  interface \"bond0\" {\n    type    = \"bond\"\n    members = [\"eth1\"]\n  }\n"),
+		files: interfaceNode("  interface \"eth1\" {\n    mac = \"52:54:00:00:02:01\"\n    ip  = \"10.101.0.12\"\n  }\n  interface \"bond0\" {\n    type    = \"bond\"\n    members = [\"eth1\"]\n  }\n"),
 		want:  []string{`n.hcl:11:15: Bond member with an address: interface "eth1" of node "c001" is a member of bond "bond0" and has ip 10.101.0.12; the address belongs on the bond.`},
 	}}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, diags := Load(mapFS(tc.files), Options{})
-			if c != nil {
-				t.Fatal("Load returned a cluster despite errors")
-			}
-			got := errorLines(diags)
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
 }
 
 // TestInterfacesForEach: interface blocks of a for_each node are evaluated

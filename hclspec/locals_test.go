@@ -145,11 +145,36 @@ node "c001" {
   tags  = { a = tostring(local.ok) }
 }
 `
-	tests := []struct {
-		name  string
-		files map[string]string
-		want  []string // every error, in order
-	}{{
+	for _, tc := range append(localsCycleErrors(), localsReferenceErrors()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"main.hcl": baseHCL + node}
+			for k, v := range tc.files {
+				files[k] = v
+			}
+			c, diags := Load(mapFS(files), Options{})
+			if c != nil {
+				t.Fatal("Load returned a cluster despite errors")
+			}
+			got := errorLines(diags)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// localsErrorCase is a repository with errors in its locals and every
+// error it gives, in order.
+type localsErrorCase struct {
+	name  string
+	files map[string]string
+	want  []string // every error, in order
+}
+
+// localsCycleErrors: locals that refer to each other, in one file or
+// across files.
+func localsCycleErrors() []localsErrorCase {
+	return []localsErrorCase{{
 		name:  "self reference",
 		files: map[string]string{"l.hcl": "locals {\n  ok = 1\n  a  = local.a\n}\n"},
 		want:  []string{"l.hcl:3:8: Cycle in local values: These locals refer to each other: local.a -> local.a."},
@@ -172,7 +197,13 @@ node "c001" {
 			"l.hcl:3:8: Cycle in local values: These locals refer to each other: local.a -> local.b -> local.a.",
 			"l.hcl:6:8: Cycle in local values: These locals refer to each other: local.y -> local.z -> local.y.",
 		},
-	}, {
+	}}
+}
+
+// localsReferenceErrors: undeclared, malformed and duplicate locals, and
+// an evaluation error deep in a chain.
+func localsReferenceErrors() []localsErrorCase {
+	return []localsErrorCase{{
 		// A wrong reference deep in a chain is reported where it is
 		// written; the locals after it in the chain report nothing more.
 		name: "undeclared local in a chain",
@@ -200,22 +231,6 @@ node "c001" {
 		files: map[string]string{"a.hcl": "locals {\n  ok = 1\n}\n", "b.hcl": "locals {\n  ok = 2\n}\n"},
 		want:  []string{"b.hcl:2:3: Duplicate local value: local.ok is already defined at a.hcl:2,3-5."},
 	}}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			files := map[string]string{"main.hcl": baseHCL + node}
-			for k, v := range tc.files {
-				files[k] = v
-			}
-			c, diags := Load(mapFS(files), Options{})
-			if c != nil {
-				t.Fatal("Load returned a cluster despite errors")
-			}
-			got := errorLines(diags)
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
 }
 
 // cancelFS cancels a context the first time a file named trigger is opened,

@@ -337,39 +337,9 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 	}
 	networks := make([]bootsvc.Network, 0, len(inv.Networks))
 	for name, n := range inv.Networks {
-		bn := bootsvc.Network{Name: name, Domain: n.Domain}
-		if bn.Subnet, err = netip.ParsePrefix(n.Subnet); err != nil {
-			return nil, fmt.Errorf("inventory: network %s: %w", name, err)
-		}
-		if !bn.Subnet.Addr().Is4() {
-			return nil, fmt.Errorf("inventory: network %s: subnet %s is not IPv4", name, n.Subnet)
-		}
-		if n.Gateway != "" {
-			if bn.Gateway, err = parseAddr4(n.Gateway); err != nil {
-				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
-			}
-		}
-		for _, d := range n.DNS {
-			a, err := parseAddr4(d)
-			if err != nil {
-				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
-			}
-			bn.DNS = append(bn.DNS, a)
-		}
-		if bn.LeaseTime, err = time.ParseDuration(n.LeaseTime); err != nil {
-			return nil, fmt.Errorf("inventory: network %s: %w", name, err)
-		}
-		switch len(n.DynamicRange) {
-		case 0:
-		case 2:
-			if bn.DynamicStart, err = parseAddr4(n.DynamicRange[0]); err != nil {
-				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
-			}
-			if bn.DynamicEnd, err = parseAddr4(n.DynamicRange[1]); err != nil {
-				return nil, fmt.Errorf("inventory: network %s: %w", name, err)
-			}
-		default:
-			return nil, fmt.Errorf("inventory: network %s: dynamic_range has %d addresses, want 2", name, len(n.DynamicRange))
+		bn, err := snapshotNetwork(name, n)
+		if err != nil {
+			return nil, err
 		}
 		networks = append(networks, bn)
 	}
@@ -415,6 +385,47 @@ func (inv *Inventory) Snapshot(res *artifact.Result) (*bootsvc.Snapshot, error) 
 		nodes = append(nodes, bn)
 	}
 	return bootsvc.NewSnapshot(srv, networks, nodes, inv.Commit), nil
+}
+
+// snapshotNetwork turns the running inventory's network name into what
+// the boot services serve, checking its addresses are IPv4.
+func snapshotNetwork(name string, n NetworkState) (bootsvc.Network, error) {
+	var err error
+	bn := bootsvc.Network{Name: name, Domain: n.Domain}
+	if bn.Subnet, err = netip.ParsePrefix(n.Subnet); err != nil {
+		return bn, fmt.Errorf("inventory: network %s: %w", name, err)
+	}
+	if !bn.Subnet.Addr().Is4() {
+		return bn, fmt.Errorf("inventory: network %s: subnet %s is not IPv4", name, n.Subnet)
+	}
+	if n.Gateway != "" {
+		if bn.Gateway, err = parseAddr4(n.Gateway); err != nil {
+			return bn, fmt.Errorf("inventory: network %s: %w", name, err)
+		}
+	}
+	for _, d := range n.DNS {
+		a, err := parseAddr4(d)
+		if err != nil {
+			return bn, fmt.Errorf("inventory: network %s: %w", name, err)
+		}
+		bn.DNS = append(bn.DNS, a)
+	}
+	if bn.LeaseTime, err = time.ParseDuration(n.LeaseTime); err != nil {
+		return bn, fmt.Errorf("inventory: network %s: %w", name, err)
+	}
+	switch len(n.DynamicRange) {
+	case 0:
+	case 2:
+		if bn.DynamicStart, err = parseAddr4(n.DynamicRange[0]); err != nil {
+			return bn, fmt.Errorf("inventory: network %s: %w", name, err)
+		}
+		if bn.DynamicEnd, err = parseAddr4(n.DynamicRange[1]); err != nil {
+			return bn, fmt.Errorf("inventory: network %s: %w", name, err)
+		}
+	default:
+		return bn, fmt.Errorf("inventory: network %s: dynamic_range has %d addresses, want 2", name, len(n.DynamicRange))
+	}
+	return bn, nil
 }
 
 // isSHA256 reports whether s is "sha256:" and 64 lower-case hex digits.

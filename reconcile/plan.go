@@ -191,21 +191,7 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 		reboot := false
 		var extra []AttributeChange
 		if inA && inB {
-			switch {
-			case a.SystemInput != b.SystemInput:
-				extra = append(extra, AttributeChange{Name: "system_overlay", New: overlayChanges(running, desired, b.SystemOverlays, a.SystemOverlays, true)})
-			case agentChanged:
-				extra = append(extra, AttributeChange{Name: "system_overlay", New: initOverlayName + ": ~" + agentFile})
-			}
-			if ak, bk := a.assetKey(), b.assetKey(); !sameAssetKey(ak, bk) && ak != "" && bk != "" {
-				// Both set: the attribute maps show the same placeholder.
-				extra = append(extra, AttributeChange{Name: "asset_key", Old: sensitiveValue, New: newSensitiveValue})
-			}
-			if a.RuntimeInput != b.RuntimeInput {
-				extra = append(extra, AttributeChange{Name: "runtime_overlay", New: overlayChanges(running, desired, b.RuntimeOverlays, a.RuntimeOverlays, false)})
-			}
-			reboot = serverChanged || a.SystemInput != b.SystemInput || agentChanged || a.Image != b.Image || imageChanged[a.Image] ||
-				!slices.Equal(a.KernelArgs, b.KernelArgs) || a.Root != b.Root || a.RootSize != b.RootSize
+			extra, reboot = nodeChanges(running, desired, &b, &a, imageChanged[a.Image], agentChanged, serverChanged)
 		}
 		p.add("node", name, name, before, after, extra, reboot)
 		// A node whose image's content or source changed needs a reboot
@@ -215,20 +201,29 @@ func Diff(running, desired *Inventory, runningDigest string) *Plan {
 			p.NeedsReboot = append(p.NeedsReboot, name)
 		}
 	}
-	for _, rc := range p.ResourceChanges {
-		switch {
-		case len(rc.Actions) == 2:
-			p.Summary.Add++
-			p.Summary.Destroy++
-		case rc.Actions[0] == ActCreate:
-			p.Summary.Add++
-		case rc.Actions[0] == ActDelete:
-			p.Summary.Destroy++
-		default:
-			p.Summary.Change++
-		}
-	}
+	p.count()
 	return p
+}
+
+// nodeChanges are the changes of node b (running) to a (desired) the
+// attribute maps do not show, and whether it needs a reboot.
+func nodeChanges(running, desired *Inventory, b, a *NodeState, imageChanged, agentChanged, serverChanged bool) (extra []AttributeChange, reboot bool) {
+	switch {
+	case a.SystemInput != b.SystemInput:
+		extra = append(extra, AttributeChange{Name: "system_overlay", New: overlayChanges(running, desired, b.SystemOverlays, a.SystemOverlays, true)})
+	case agentChanged:
+		extra = append(extra, AttributeChange{Name: "system_overlay", New: initOverlayName + ": ~" + agentFile})
+	}
+	if ak, bk := a.assetKey(), b.assetKey(); !sameAssetKey(ak, bk) && ak != "" && bk != "" {
+		// Both set: the attribute maps show the same placeholder.
+		extra = append(extra, AttributeChange{Name: "asset_key", Old: sensitiveValue, New: newSensitiveValue})
+	}
+	if a.RuntimeInput != b.RuntimeInput {
+		extra = append(extra, AttributeChange{Name: "runtime_overlay", New: overlayChanges(running, desired, b.RuntimeOverlays, a.RuntimeOverlays, false)})
+	}
+	reboot = serverChanged || a.SystemInput != b.SystemInput || agentChanged || a.Image != b.Image || imageChanged ||
+		!slices.Equal(a.KernelArgs, b.KernelArgs) || a.Root != b.Root || a.RootSize != b.RootSize
+	return extra, reboot
 }
 
 // add appends the change of one resource, if any, and reports whether

@@ -109,13 +109,23 @@ image "alma" {
 }
 `
 
+// planCases are the cases of TestPlanGolden, by group.
 func planCases() []planCase {
-	b := baseFiles
-	same := func(f func(map[string]string) map[string]string, subject string) func(*planEnv) (*Inventory, *Inventory) {
-		return func(e *planEnv) (*Inventory, *Inventory) {
-			return e.running(b()), e.next(f(b()), subject)
-		}
+	return slices.Concat(planNodeCases(), planClusterCases(), planOverlayCases(), planNodeSetCases(), planImageCases())
+}
+
+// editedBase returns the states of a case: the base files running, and
+// desired those files as f edits them, committed with subject.
+func editedBase(f func(map[string]string) map[string]string, subject string) func(*planEnv) (*Inventory, *Inventory) {
+	return func(e *planEnv) (*Inventory, *Inventory) {
+		return e.running(baseFiles()), e.next(f(baseFiles()), subject)
 	}
+}
+
+// planNodeCases: changes of a node's own attributes (and the first plan).
+func planNodeCases() []planCase {
+	b := baseFiles
+	same := editedBase
 	t := &nopTB{}
 	return []planCase{
 		{name: "add", states: func(e *planEnv) (*Inventory, *Inventory) {
@@ -152,6 +162,14 @@ func planCases() []planCase {
 			after := edit(t, before, "main.hcl", "SECRET-TAG-1", "SECRET-TAG-2")
 			return e.running(before), e.next(after, "c002 new asset key")
 		}},
+	}
+}
+
+// planClusterCases: changes of networks and the server.
+func planClusterCases() []planCase {
+	same := editedBase
+	t := &nopTB{}
+	return []planCase{
 		{name: "network_settings", states: same(func(f map[string]string) map[string]string {
 			f = edit(t, f, "main.hcl", `lease_time = "1h"`, "lease_time = \"2h\"\n  dynamic_range = [\"10.99.0.200\", \"10.99.0.250\"]")
 			return edit(t, f, "main.hcl", `dns        = ["10.99.0.1"]`, `dns        = ["10.99.0.1", "10.99.0.2"]`)
@@ -165,6 +183,15 @@ func planCases() []planCase {
 		{name: "server_renamed", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `server "head"`, `server "head2"`)
 		}, "rename the server")},
+	}
+}
+
+// planOverlayCases: changes of overlay files, templates, overlay lists and
+// template data.
+func planOverlayCases() []planCase {
+	same := editedBase
+	t := &nopTB{}
+	return []planCase{
 		{name: "overlay_file_edit", states: same(func(f map[string]string) map[string]string {
 			return with(f, "overlays/generic/etc/motd", "welcome to the cluster\n")
 		}, "new motd")},
@@ -186,12 +213,33 @@ func planCases() []planCase {
 		{name: "template_data_node_added", states: same(func(f map[string]string) map[string]string {
 			return with(f, "main.hcl", f["main.hcl"]+"\nnode \"c003\" {\n  mac      = \"52:54:00:00:00:03\"\n  ip       = \"10.99.0.13\"\n  profiles = [profile.compute]\n}\n")
 		}, "add c003")},
+	}
+}
+
+// planNodeSetCases: nodes retired, replaced or renamed (with other changes).
+func planNodeSetCases() []planCase {
+	same := editedBase
+	t := &nopTB{}
+	return []planCase{
 		{name: "destroy", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", "node \"c002\" {\n  mac      = \"52:54:00:00:00:02\"\n  ip       = \"10.99.0.12\"\n  profiles = [profile.compute]\n}\n", "")
 		}, "retire c002")},
 		{name: "replace_mac", states: same(func(f map[string]string) map[string]string {
 			return edit(t, f, "main.hcl", `52:54:00:00:00:02`, `52:54:00:00:00:22`)
 		}, "new board in c002")},
+		{name: "mixed", reboot: []string{"c001"}, states: same(func(f map[string]string) map[string]string {
+			f = edit(t, f, "main.hcl", "ip       = \"10.99.0.11\"\n", "ip       = \"10.99.0.21\"\n  kernel_args = [\"quiet\"]\n")
+			f = edit(t, f, "main.hcl", "node \"c002\"", "node \"c003\"")
+			return with(f, "overlays/generic/etc/motd", "maintenance tonight\n")
+		}, "renumber c001, rename c002 to c003")},
+	}
+}
+
+// planImageCases: changes of an image's source or content, and images not
+// examined.
+func planImageCases() []planCase {
+	b := baseFiles
+	return []planCase{
 		{name: "image_source", reboot: []string{"c001", "c002"}, states: func(e *planEnv) (*Inventory, *Inventory) {
 			return e.running(b()), e.desire(b(), map[string]string{"image": e.image2}, true, nextHash, "switch to alma")
 		}},
@@ -208,11 +256,6 @@ func planCases() []planCase {
 		{name: "unknown_image_missing_source", reboot: []string{"c001", "c002"}, states: func(e *planEnv) (*Inventory, *Inventory) {
 			return e.running(b()), e.desire(b(), map[string]string{"image": "/nonexistent/images/rocky10"}, true, nextHash, "rocky 10")
 		}},
-		{name: "mixed", reboot: []string{"c001"}, states: same(func(f map[string]string) map[string]string {
-			f = edit(t, f, "main.hcl", "ip       = \"10.99.0.11\"\n", "ip       = \"10.99.0.21\"\n  kernel_args = [\"quiet\"]\n")
-			f = edit(t, f, "main.hcl", "node \"c002\"", "node \"c003\"")
-			return with(f, "overlays/generic/etc/motd", "maintenance tonight\n")
-		}, "renumber c001, rename c002 to c003")},
 	}
 }
 

@@ -36,14 +36,22 @@ type decideCase struct {
 
 var t0 = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 
+// decideCases are the cases of TestDecide, by group.
 func decideCases() []decideCase {
-	O, A, N := dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak
-	D, R := dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest
+	var all []decideCase
+	for _, g := range [][]decideCase{archCases(), requestCases(), relayCases(), interfaceCases(), unknownMACCases(), ignoredCases(), proxyCases()} {
+		all = append(all, g...)
+	}
+	return all
+}
+
+// archCases: the boot file each client architecture gets (BIOS, UEFI, ARM64,
+// HTTP boot, iPXE).
+func archCases() []decideCase {
+	O := dhcpv4.MessageTypeOffer
+	D := dhcpv4.MessageTypeDiscover
 	bc := "255.255.255.255:68"
 	proxy := snapOpts{mode: bootsvc.DHCPProxy}
-	a := netip.MustParseAddr
-	uplink := &Iface{Index: 3, Name: "uplink0", Addrs: []netip.Addr{a("192.168.77.1")}}
-	lanIf := &Iface{Index: 2, Name: "lan0", Addrs: []netip.Addr{a("192.168.5.9"), a("10.99.0.1")}}
 	return []decideCase{
 		{name: "bios_discover", req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
 			wantType: O, wantAddr: "10.99.0.11", wantFile: "undionly.kpxe", wantDest: bc},
@@ -69,6 +77,16 @@ func decideCases() []decideCase {
 		{name: "unsupported_arch_pxe_client_no_boot_promise", req: req(D, macC002, withArch(iana.Arch(0x42)), withVendor("PXEClient:Arch:00066:UNDI:003016")),
 			wantType: O, wantAddr: "10.99.0.12", wantFile: "", wantDest: bc},
 		{name: "proxy_unsupported_arch_ignored", snap: proxy, req: req(D, macC001, withArch(iana.EFI_IA32), withVendor("PXEClient:Arch:00006:UNDI:003016"))},
+	}
+}
+
+// requestCases: REQUEST, renewal, INFORM and DECLINE.
+func requestCases() []decideCase {
+	A := dhcpv4.MessageTypeAck
+	N := dhcpv4.MessageTypeNak
+	R := dhcpv4.MessageTypeRequest
+	bc := "255.255.255.255:68"
+	return []decideCase{
 		{name: "request_ack", req: req(R, macC001, withRequested("10.99.0.11"), withServerID("10.99.0.1"), withArch(iana.INTEL_X86PC)),
 			wantType: A, wantAddr: "10.99.0.11", wantFile: "undionly.kpxe", wantDest: bc},
 		{name: "request_wrong_address_nak", req: req(R, macC001, withRequested("10.99.0.99")),
@@ -79,6 +97,16 @@ func decideCases() []decideCase {
 		{name: "inform", req: req(dhcpv4.MessageTypeInform, macC001, withCiaddr("10.99.0.11")),
 			wantType: A, wantAddr: "0.0.0.0", wantFile: "undionly.kpxe", wantDest: "10.99.0.11:68"},
 		{name: "decline_reserved_ignored", req: req(dhcpv4.MessageTypeDecline, macC001, withRequested("10.99.0.11"))},
+	}
+}
+
+// relayCases: relayed requests: answered for the relay's served network only.
+func relayCases() []decideCase {
+	O := dhcpv4.MessageTypeOffer
+	D := dhcpv4.MessageTypeDiscover
+	a := netip.MustParseAddr
+	uplink := &Iface{Index: 3, Name: "uplink0", Addrs: []netip.Addr{a("192.168.77.1")}}
+	return []decideCase{
 		{name: "relay_discover", req: req(D, macR2N01, withGiaddr("10.98.0.254"), withArch(iana.EFI_X86_64), withVendor(pxeUEFI),
 			dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(1), []byte("port7"))))),
 			wantType: O, wantAddr: "10.98.0.21", wantFile: "snponly.efi", wantDest: "10.98.0.254:67"},
@@ -89,6 +117,20 @@ func decideCases() []decideCase {
 		{name: "relay_giaddr_broadcast_unknown_mac_ignored", snap: snapOpts{dynamic: true}, req: req(D, macOther, withGiaddr("10.99.0.255"))},
 		{name: "relay_through_uplink_answered", iface: uplink, req: req(D, macR2N01, withGiaddr("10.98.0.254"), withArch(iana.EFI_X86_64), withVendor(pxeUEFI)),
 			wantType: O, wantAddr: "10.98.0.21", wantFile: "snponly.efi", wantDest: "10.98.0.254:67"},
+	}
+}
+
+// interfaceCases: the interface a request arrived on decides whether and from
+// which network it is answered.
+func interfaceCases() []decideCase {
+	O := dhcpv4.MessageTypeOffer
+	D := dhcpv4.MessageTypeDiscover
+	R := dhcpv4.MessageTypeRequest
+	bc := "255.255.255.255:68"
+	a := netip.MustParseAddr
+	uplink := &Iface{Index: 3, Name: "uplink0", Addrs: []netip.Addr{a("192.168.77.1")}}
+	lanIf := &Iface{Index: 2, Name: "lan0", Addrs: []netip.Addr{a("192.168.5.9"), a("10.99.0.1")}}
+	return []decideCase{
 		{name: "arrived_on_served_interface", iface: lanIf, req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
 			wantType: O, wantAddr: "10.99.0.11", wantFile: "undionly.kpxe", wantDest: bc},
 		{name: "arrived_on_unserved_interface_ignored", iface: uplink, req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS))},
@@ -102,17 +144,50 @@ func decideCases() []decideCase {
 			iface: &Iface{Index: 4, Name: "rack2", Addrs: []netip.Addr{a("10.98.0.1")}}, req: req(D, macOther)},
 		{name: "arrived_on_interface_without_addresses_ignored", iface: &Iface{Index: 7}, req: req(D, macC001)},
 		{name: "node_of_relayed_network_directly_on_lan_ignored", iface: lanIf, req: req(D, macR2N01, withArch(iana.EFI_X86_64), withVendor(pxeUEFI))},
+	}
+}
+
+// unknownMACCases: unknown MACs: ignored, or given a dynamic address.
+func unknownMACCases() []decideCase {
+	O := dhcpv4.MessageTypeOffer
+	N := dhcpv4.MessageTypeNak
+	D := dhcpv4.MessageTypeDiscover
+	R := dhcpv4.MessageTypeRequest
+	bc := "255.255.255.255:68"
+	return []decideCase{
 		{name: "unknown_mac_ignored", req: req(D, macOther, withArch(iana.INTEL_X86PC))},
 		{name: "unknown_mac_dynamic_offer", snap: snapOpts{dynamic: true}, req: req(D, macOther, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
 			wantType: O, wantAddr: "10.99.0.201", wantFile: "undionly.kpxe", wantDest: bc},
 		{name: "unknown_mac_dynamic_request_outside_range_nak", snap: snapOpts{dynamic: true},
 			req: req(R, macOther, withRequested("10.99.0.50")), wantType: N, wantDest: bc},
+	}
+}
+
+// ignoredCases: what is never answered: DHCP off, replies, messages without a
+// type, the proxy port when authoritative.
+func ignoredCases() []decideCase {
+	O := dhcpv4.MessageTypeOffer
+	D := dhcpv4.MessageTypeDiscover
+	R := dhcpv4.MessageTypeRequest
+	return []decideCase{
 		{name: "mode_off", snap: snapOpts{mode: bootsvc.DHCPOff}, req: req(D, macC001)},
 		{name: "bootreply_opcode_ignored", req: req(D, macC001, withOpcode(dhcpv4.OpcodeBootReply))},
 		{name: "bootp_without_message_type_ignored", req: req(D, macC001, withoutType())},
 		{name: "offer_from_client_ignored", req: req(O, macC001)},
 		{name: "port_4011_when_authoritative_ignored", port: ProxyPort, src: "10.99.0.11:68",
 			req: req(R, macC001, withCiaddr("10.99.0.11"), withVendor(pxeUEFI))},
+	}
+}
+
+// proxyCases: proxy DHCP: boot files only, for PXE clients of known MACs.
+func proxyCases() []decideCase {
+	O := dhcpv4.MessageTypeOffer
+	A := dhcpv4.MessageTypeAck
+	D := dhcpv4.MessageTypeDiscover
+	R := dhcpv4.MessageTypeRequest
+	bc := "255.255.255.255:68"
+	proxy := snapOpts{mode: bootsvc.DHCPProxy}
+	return []decideCase{
 		{name: "proxy_discover_bios", snap: proxy, req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS)),
 			wantType: O, wantAddr: "0.0.0.0", wantFile: "undionly.kpxe", wantDest: bc},
 		{name: "proxy_discover_ipxe", snap: proxy, req: req(D, macC001, withArch(iana.INTEL_X86PC), withVendor(pxeBIOS), withIPXE()),

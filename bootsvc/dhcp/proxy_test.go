@@ -126,6 +126,20 @@ func testProxyWithDnsmasq(t *testing.T, sameNS bool) {
 	}
 
 	// The PXE client now has its address and asks the boot server on 4011.
+	ack := askBootServer(t, ns, ifname, siteAddr)
+	if ack.MessageType() != dhcpv4.MessageTypeAck || ack.BootFileName != "snponly.efi" ||
+		ack.ServerIdentifier().String() != "10.99.0.1" || !ack.YourIPAddr.IsUnspecified() {
+		t.Fatalf("port 4011 answer:\n%s", ack.Summary())
+	}
+	if e, ok := l.rec.find(macC001); !ok || e.Node != "c001" {
+		t.Fatalf("no DHCP event for c001: %+v", e)
+	}
+}
+
+// askBootServer gives the client's interface ifname (in ns) the address
+// siteAddr dnsmasq leased and asks gitboot for the boot file on port 4011,
+// as a PXE client does, retrying; it fails the test without an answer.
+func askBootServer(t *testing.T, ns *netnstest.NS, ifname string, siteAddr netip.Addr) *dhcpv4.DHCPv4 {
 	ns.MustIP(t, "addr", "add", siteAddr.String()+"/24", "dev", ifname)
 	var conn net.PacketConn
 	mustNoErr(t, ns.Do(func() error {
@@ -151,13 +165,7 @@ func testProxyWithDnsmasq(t *testing.T, sameNS bool) {
 	if ack == nil {
 		t.Fatal("no answer from gitboot on port 4011")
 	}
-	if ack.MessageType() != dhcpv4.MessageTypeAck || ack.BootFileName != "snponly.efi" ||
-		ack.ServerIdentifier().String() != "10.99.0.1" || !ack.YourIPAddr.IsUnspecified() {
-		t.Fatalf("port 4011 answer:\n%s", ack.Summary())
-	}
-	if e, ok := l.rec.find(macC001); !ok || e.Node != "c001" {
-		t.Fatalf("no DHCP event for c001: %+v", e)
-	}
+	return ack
 }
 
 // TestWireProxyDhclient runs an ordinary dhclient (not a PXE client) next

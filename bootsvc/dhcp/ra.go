@@ -149,24 +149,7 @@ func ServeRA(ctx context.Context, c RAConfig, conn *RAConn) error {
 
 	solicited := make(chan struct{}, 1)
 	readErr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, rcm, _, err := conn.p.ReadFrom(buf)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			// A valid solicitation: ICMPv6 type 133, hop limit 255, on our interface.
-			if n < 8 || buf[0] != 133 || (rcm != nil && (rcm.HopLimit != 255 || rcm.IfIndex != conn.ifi.Index)) {
-				continue
-			}
-			select {
-			case solicited <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	go readSolicitations(conn, solicited, readErr)
 	defer func() { conn.Close(); <-readErr }()
 
 	tick := time.NewTicker(min(time.Second, c.Interval))
@@ -192,6 +175,28 @@ func ServeRA(ctx context.Context, c RAConfig, conn *RAConn) error {
 				return nil
 			}
 			return fmt.Errorf("router advertisements on %s: %w", conn.ifi.Name, err)
+		}
+	}
+}
+
+// readSolicitations reads conn until it fails, which it sends on readErr,
+// and signals each valid router solicitation on solicited (without
+// blocking: one pending signal stands for any number).
+func readSolicitations(conn *RAConn, solicited chan<- struct{}, readErr chan<- error) {
+	buf := make([]byte, 1500)
+	for {
+		n, rcm, _, err := conn.p.ReadFrom(buf)
+		if err != nil {
+			readErr <- err
+			return
+		}
+		// A valid solicitation: ICMPv6 type 133, hop limit 255, on our interface.
+		if n < 8 || buf[0] != 133 || (rcm != nil && (rcm.HopLimit != 255 || rcm.IfIndex != conn.ifi.Index)) {
+			continue
+		}
+		select {
+		case solicited <- struct{}{}:
+		default:
 		}
 	}
 }

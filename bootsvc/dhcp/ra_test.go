@@ -67,29 +67,7 @@ func TestRouterAdvert(t *testing.T) {
 	}()
 	defer func() { cancel(); wg.Wait() }()
 
-	check := func(what string) {
-		t.Helper()
-		buf := make([]byte, 1500)
-		_ = cp.SetReadDeadline(time.Now().Add(10 * time.Second))
-		n, cm, from, err := cp.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("%s: no router advertisement: %v", what, err)
-		}
-		b := buf[:n]
-		if len(b) < 24 || b[0] != 134 || b[5] != 0 || b[6] != 0 || b[7] != 0 {
-			t.Fatalf("%s: advertisement % x: want type 134, flags 0, lifetime 0", what, b)
-		}
-		if cm == nil || cm.HopLimit != 255 {
-			t.Fatalf("%s: hop limit %v, want 255", what, cm)
-		}
-		if got := net.HardwareAddr(b[18:24]); b[16] != 1 || got.String() != sifi.HardwareAddr.String() {
-			t.Fatalf("%s: source link-layer option % x, want %s", what, b[16:], sifi.HardwareAddr)
-		}
-		if ip := from.(*net.IPAddr).IP; !ip.IsLinkLocalUnicast() {
-			t.Fatalf("%s: from %v, want a link-local address", what, ip)
-		}
-	}
-	check("initial")
+	checkAdvert(t, cp, sifi.HardwareAddr, "initial")
 
 	mustNoErr(t, cp.SetMulticastHopLimit(255))
 	mustNoErr(t, cp.SetMulticastInterface(cifi))
@@ -97,7 +75,34 @@ func TestRouterAdvert(t *testing.T) {
 	if _, err := cp.WriteTo(rs, nil, &net.IPAddr{IP: allRouters, Zone: cliIf}); err != nil {
 		t.Fatal(err)
 	}
-	check("solicited")
+	checkAdvert(t, cp, sifi.HardwareAddr, "solicited")
+}
+
+// checkAdvert reads the next router advertisement from cp (what names it
+// in failures) and checks it: type 134, M and O clear, router lifetime 0,
+// hop limit 255, the server's MAC srvMAC as source link-layer address,
+// from a link-local address.
+func checkAdvert(t *testing.T, cp *ipv6.PacketConn, srvMAC net.HardwareAddr, what string) {
+	t.Helper()
+	buf := make([]byte, 1500)
+	_ = cp.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, cm, from, err := cp.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("%s: no router advertisement: %v", what, err)
+	}
+	b := buf[:n]
+	if len(b) < 24 || b[0] != 134 || b[5] != 0 || b[6] != 0 || b[7] != 0 {
+		t.Fatalf("%s: advertisement % x: want type 134, flags 0, lifetime 0", what, b)
+	}
+	if cm == nil || cm.HopLimit != 255 {
+		t.Fatalf("%s: hop limit %v, want 255", what, cm)
+	}
+	if got := net.HardwareAddr(b[18:24]); b[16] != 1 || got.String() != srvMAC.String() {
+		t.Fatalf("%s: source link-layer option % x, want %s", what, b[16:], srvMAC)
+	}
+	if ip := from.(*net.IPAddr).IP; !ip.IsLinkLocalUnicast() {
+		t.Fatalf("%s: from %v, want a link-local address", what, ip)
+	}
 }
 
 func interfaceIn(t *testing.T, ns *netnstest.NS, name string) *net.Interface {

@@ -83,39 +83,7 @@ func TestBootedAndNeedsReboot(t *testing.T) {
 		t.Fatalf("booted changed by an apply: %+v", r)
 	}
 
-	// A boot that started before C (a new kernel) was applied: the old
-	// script's kernel comes from a retired snapshot, the image from the
-	// current one (same digest). Booted is B, the script's commit.
-	code, scriptB := get(t, e.base+"/ipxe/"+mac)
-	if code != 200 {
-		t.Fatal(code)
-	}
-	urlsB := scriptURLs(scriptB)
-	nodeB := nodes[0]
-	newKernel := filepath.Join(e.dir, "vmlinuz-c")
-	os.WriteFile(newKernel, bytes.Repeat([]byte("KERNEL-C"), 1000), 0o644)
-	nodes = append([]bootsvc.Node(nil), nodes...)
-	nodes[0].Artifacts.Kernel = fileArtifact(t, newKernel, "vmlinuz")
-	e.h.Update(bootsvc.NewSnapshot(snapA.Server, snapA.Networks, nodes, "ccc333"))
-	if code, _ := get(t, urlsB["kernel"]); code != 200 {
-		t.Fatal("old kernel in its grace period:", code)
-	}
-	r, _ = e.store.Node("c001")
-	if r.Booted != "bbb222" || r.BootedDigests != (status.BootDigests{Kernel: nodeB.Artifacts.Kernel.Digest}) {
-		t.Fatalf("a kernel fetch starts a new boot: %+v", r)
-	}
-	for _, name := range []string{"image", "system"} {
-		if code, _ := get(t, urlsB[name]); code != 200 {
-			t.Fatal(name, code)
-		}
-	}
-	r, _ = e.store.Node("c001")
-	if r.Booted != "bbb222" || r.BootedDigests != digestsOf(&nodeB) {
-		t.Fatalf("after booting B's script: %+v", r)
-	}
-	if !rebootRow(t, e.report(t), "c001").NeedsReboot {
-		t.Fatal("c001 runs B's kernel, C is applied: no reboot shown")
-	}
+	nodes, nodeB := bootAcrossKernelChange(t, e, snapA, nodes, mac)
 
 	// A reboot: DHCP and the script leave what it booted alone; the kernel
 	// replaces it.
@@ -136,6 +104,55 @@ func TestBootedAndNeedsReboot(t *testing.T) {
 		t.Fatal("needs a reboot right after one")
 	}
 
+	checkBootedKept(t, e, snapA, nodes, mac, urlsC)
+}
+
+// bootAcrossKernelChange: c001 starts a boot with the script of commit B
+// (nodes, node 0 being c001) before C, a new kernel, is applied; the old
+// script's kernel comes from a retired snapshot, the image from the
+// current one (same digest), and what c001 booted is B, the script's
+// commit. It returns C's nodes and c001's node of B.
+func bootAcrossKernelChange(t *testing.T, e *testEnv, snapA *bootsvc.Snapshot, nodes []bootsvc.Node, mac string) ([]bootsvc.Node, bootsvc.Node) {
+	// A boot that started before C (a new kernel) was applied: the old
+	// script's kernel comes from a retired snapshot, the image from the
+	// current one (same digest). Booted is B, the script's commit.
+	code, scriptB := get(t, e.base+"/ipxe/"+mac)
+	if code != 200 {
+		t.Fatal(code)
+	}
+	urlsB := scriptURLs(scriptB)
+	nodeB := nodes[0]
+	newKernel := filepath.Join(e.dir, "vmlinuz-c")
+	os.WriteFile(newKernel, bytes.Repeat([]byte("KERNEL-C"), 1000), 0o644)
+	nodes = append([]bootsvc.Node(nil), nodes...)
+	nodes[0].Artifacts.Kernel = fileArtifact(t, newKernel, "vmlinuz")
+	e.h.Update(bootsvc.NewSnapshot(snapA.Server, snapA.Networks, nodes, "ccc333"))
+	if code, _ := get(t, urlsB["kernel"]); code != 200 {
+		t.Fatal("old kernel in its grace period:", code)
+	}
+	r, _ := e.store.Node("c001")
+	if r.Booted != "bbb222" || r.BootedDigests != (status.BootDigests{Kernel: nodeB.Artifacts.Kernel.Digest}) {
+		t.Fatalf("a kernel fetch starts a new boot: %+v", r)
+	}
+	for _, name := range []string{"image", "system"} {
+		if code, _ := get(t, urlsB[name]); code != 200 {
+			t.Fatal(name, code)
+		}
+	}
+	r, _ = e.store.Node("c001")
+	if r.Booted != "bbb222" || r.BootedDigests != digestsOf(&nodeB) {
+		t.Fatalf("after booting B's script: %+v", r)
+	}
+	if !rebootRow(t, e.report(t), "c001").NeedsReboot {
+		t.Fatal("c001 runs B's kernel, C is applied: no reboot shown")
+	}
+	return nodes, nodeB
+}
+
+// checkBootedKept: a HEAD request and an extra initrd do not change what
+// c001 booted (commit C, nodes); a runtime-only commit needs no reboot,
+// and the runtime overlay (urlsC's, then the new one) does not change it.
+func checkBootedKept(t *testing.T, e *testEnv, snapA *bootsvc.Snapshot, nodes []bootsvc.Node, mac string, urlsC map[string]string) {
 	// A HEAD request and an extra initrd do not change what was booted.
 	req, _ := http.NewRequest(http.MethodHead, e.base+"/kernel/"+mac+"/"+hexOf(snapA.Nodes[0].Artifacts.Kernel.Digest), nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
@@ -156,11 +173,10 @@ func TestBootedAndNeedsReboot(t *testing.T) {
 	if code, _ := get(t, urlsC["runtime"]); code != 200 {
 		t.Fatal(code)
 	}
-	rep = e.report(t)
+	rep := e.report(t)
 	if r := rebootRow(t, rep, "c001"); r.NeedsReboot || r.Booted != "ccc333" || r.Stage != status.StageRuntimeOverlay {
 		t.Fatalf("after a runtime-only commit: %+v", r)
 	}
-
 }
 
 func hexOf(digest string) string { return digest[len("sha256:"):] }

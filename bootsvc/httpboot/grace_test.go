@@ -94,21 +94,7 @@ func TestDigestURLsAcrossUpdate(t *testing.T) {
 	}
 
 	clk.Advance(9 * time.Minute)
-	// The old script's URLs: the old bytes, recorded like the plain URLs.
-	for _, name := range []string{"kernel", "image", "system", "runtime"} {
-		code, body := get(t, oldURLs[name])
-		orig, _ := os.ReadFile(artifactByName(oldNode, name).Path)
-		if name == "runtime" && code == 200 {
-			body = unwrapInitrd(t, body) // /runtime-initrd/
-		}
-		if code != 200 || !bytes.Equal(body, orig) {
-			t.Fatalf("old %s within the grace: %d, %d bytes, want 200 and the old %d", name, code, len(body), len(orig))
-		}
-		r, _ := e.store.Node("c001")
-		if r.Stage != stageOf[name] || r.Sent != artifactByName(oldNode, name).Name || r.Error != nil {
-			t.Fatalf("after the old %s: %+v", name, r)
-		}
-	}
+	checkOldURLsServed(t, e, oldURLs, oldNode)
 	// The new script's and the plain URLs: the new bytes.
 	for _, url := range []string{newURLs["kernel"], e.base + "/kernel/" + mac} {
 		code, body := get(t, url)
@@ -155,6 +141,26 @@ func TestDigestURLsAcrossUpdate(t *testing.T) {
 	}
 	if !strings.Contains(e.log.String(), "digest not served") {
 		t.Error("no log line for the digest 404")
+	}
+}
+
+// checkOldURLsServed: within the grace period, the URLs of the script c001
+// got before the update (oldURLs) serve oldNode's bytes, recorded like the
+// plain URLs.
+func checkOldURLsServed(t *testing.T, e *testEnv, oldURLs map[string]string, oldNode *bootsvc.Node) {
+	for _, name := range []string{"kernel", "image", "system", "runtime"} {
+		code, body := get(t, oldURLs[name])
+		orig, _ := os.ReadFile(artifactByName(oldNode, name).Path)
+		if name == "runtime" && code == 200 {
+			body = unwrapInitrd(t, body) // /runtime-initrd/
+		}
+		if code != 200 || !bytes.Equal(body, orig) {
+			t.Fatalf("old %s within the grace: %d, %d bytes, want 200 and the old %d", name, code, len(body), len(orig))
+		}
+		r, _ := e.store.Node("c001")
+		if r.Stage != stageOf[name] || r.Sent != artifactByName(oldNode, name).Name || r.Error != nil {
+			t.Fatalf("after the old %s: %+v", name, r)
+		}
 	}
 }
 

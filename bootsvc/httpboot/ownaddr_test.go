@@ -67,30 +67,17 @@ func TestNotOwnAddress(t *testing.T) {
 			}
 		}
 	}
-	unrecorded := func(name string) {
-		t.Helper()
-		r, _ := store.Node(name)
-		if r.Stage != "" || !r.LastSeen.IsZero() || r.Booted != "" || r.BootedDigests != (status.BootDigests{}) {
-			t.Fatalf("%s moved by another address's requests: %+v", name, r)
-		}
-		rep := store.Report("head", "c0ffee", time.Minute, []string{name})
-		rep.MarkReboots(CurrentDigests(snap))
-		if rep.Nodes[0].NeedsReboot || rep.Nodes[0].Stage != "" {
-			t.Fatalf("%s in the report after another address's requests: %+v", name, rep.Nodes[0])
-		}
-	}
-
 	// A neighbour (10.99.0.50) asks for both nodes' files: all served,
 	// nothing recorded.
 	fetchAll("10.99.0.50", nodes[0].MAC)
 	fetchAll("10.99.0.50", nodes[1].MAC)
-	unrecorded("c001")
-	unrecorded("c002")
+	checkUnrecorded(t, store, snap, "c001")
+	checkUnrecorded(t, store, snap, "c002")
 	// c002's address is not c001's, and the other way round.
 	fetchAll("10.99.0.12", nodes[0].MAC)
 	fetchAll("10.99.0.11", nodes[1].MAC)
-	unrecorded("c001")
-	unrecorded("c002")
+	checkUnrecorded(t, store, snap, "c001")
+	checkUnrecorded(t, store, snap, "c002")
 	if n := strings.Count(logs.String(), NotOwnAddress); n == 0 || n > h.bad.Burst()+2 {
 		t.Fatalf("%d %s log lines for 16 requests (burst %d):\n%s", n, NotOwnAddress, h.bad.Burst(), logs)
 	}
@@ -103,5 +90,21 @@ func TestNotOwnAddress(t *testing.T) {
 		if r.Stage != status.StageSystemOverlay || r.Addr.String() != tc.addr || r.Booted != "c0ffee" {
 			t.Fatalf("%s after its own requests: %+v", tc.name, r)
 		}
+	}
+}
+
+// checkUnrecorded checks that node name has no stage, LASTSEEN, booted
+// commit or needs-reboot mark in store (snap being the served snapshot):
+// requests from other addresses did not move it.
+func checkUnrecorded(t *testing.T, store *status.Store, snap *bootsvc.Snapshot, name string) {
+	t.Helper()
+	r, _ := store.Node(name)
+	if r.Stage != "" || !r.LastSeen.IsZero() || r.Booted != "" || r.BootedDigests != (status.BootDigests{}) {
+		t.Fatalf("%s moved by another address's requests: %+v", name, r)
+	}
+	rep := store.Report("head", "c0ffee", time.Minute, []string{name})
+	rep.MarkReboots(CurrentDigests(snap))
+	if rep.Nodes[0].NeedsReboot || rep.Nodes[0].Stage != "" {
+		t.Fatalf("%s in the report after another address's requests: %+v", name, rep.Nodes[0])
 	}
 }

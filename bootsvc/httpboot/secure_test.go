@@ -124,15 +124,7 @@ func TestSecureRuntimeDecisions(t *testing.T) {
 	env := newSecureEnv(t, true)
 	c001, _ := env.snap.NodeByName("c001")
 	key := func(k string) []string { return []string{AssetKeyHeader, k} }
-	for _, tc := range []struct {
-		name    string
-		method  string // GET when empty
-		path    string
-		remote  string
-		headers []string
-		code    int
-		why     string // logged reason of a 403
-	}{
+	for _, tc := range []secureCase{
 		{name: "own address, port 700, right key", path: "/runtime/" + c001MAC, remote: "10.99.0.11:700", headers: key(c001Key), code: 200},
 		{name: "port 1023 is privileged", path: "/runtime/" + c001MAC, remote: "10.99.0.11:1023", headers: key(c001Key), code: 200},
 		{name: "digest URL, all right", path: runtimeDigestPath(c001), remote: "10.99.0.11:700", headers: key(c001Key), code: 200},
@@ -158,63 +150,7 @@ func TestSecureRuntimeDecisions(t *testing.T) {
 		{name: "two keys", path: "/runtime/" + c001MAC, remote: "10.99.0.11:700", headers: append(key("nope"), key(c001Key)...), code: 403, why: "wrong asset key"},
 		{name: "digest URL, missing key", path: runtimeDigestPath(c001), remote: "10.99.0.11:700", code: 403, why: "no asset key"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			env.reset()
-			method := tc.method
-			if method == "" {
-				method = "GET"
-			}
-			w := env.get(method, tc.path, tc.remote, tc.headers...)
-			if w.Code != tc.code {
-				t.Fatalf("%s %s from %s: %d, want %d (%s)", method, tc.path, tc.remote, w.Code, tc.code, w.Body)
-			}
-			body := w.Body.String()
-			name := "c001"
-			if strings.Contains(tc.path, c002MAC) {
-				name = "c002"
-			}
-			r, _ := env.store.Node(name)
-			if tc.code == 200 {
-				if method == "GET" && body != secretOverlay {
-					t.Fatalf("body %q, want the overlay", body)
-				}
-				if r.Stage != status.StageRuntimeOverlay || r.Error != nil || r.LastSeen.IsZero() {
-					t.Fatalf("record after a download: %+v", r)
-				}
-				return
-			}
-			if body != "Forbidden\n" {
-				t.Fatalf("403 body %q", body)
-			}
-			for _, h := range []string{"Etag", "Content-Length", "Content-Range", "Last-Modified", "Accept-Ranges"} {
-				if v := w.Header().Get(h); v != "" {
-					t.Errorf("403 has %s: %q", h, v)
-				}
-			}
-			switch {
-			case tc.why == "own address":
-				// Not from the node: nothing of it is recorded on the
-				// node (a neighbour cannot set its status), only logged.
-				if r.Error != nil || r.Stage != "" {
-					t.Fatalf("a request from another address recorded on %s: %+v", name, r)
-				}
-				if !strings.Contains(env.log.String(), NotOwnAddress) {
-					t.Errorf("not logged %s:\n%s", NotOwnAddress, env.log.String())
-				}
-			case r.Error == nil || r.Error.Stage != status.StageDenied || r.Error.Sent != "runtime.img.gz":
-				t.Fatalf("not recorded DENIED: %+v", r)
-			}
-			if !r.LastSeen.IsZero() {
-				t.Errorf("a refused request refreshed LASTSEEN: %+v", r)
-			}
-			log := env.log.String()
-			if !strings.Contains(log, "runtime overlay refused") || !strings.Contains(log, tc.why) {
-				t.Errorf("refusal not logged with %q:\n%s", tc.why, log)
-			}
-			if strings.Contains(log, c001Key) || strings.Contains(log, strings.ToLower(c001Key)) {
-				t.Errorf("the log shows an asset key:\n%s", log)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkSecureCase(t, env, tc) })
 	}
 
 	// Without secure_runtime, keys and ports are not checked.
@@ -225,6 +161,80 @@ func TestSecureRuntimeDecisions(t *testing.T) {
 	// Other artifacts are not restricted.
 	if w := env.get("GET", "/system/"+c001MAC, "10.99.0.77:40000"); w.Code != 200 {
 		t.Fatalf("system overlay with secure_runtime: %d", w.Code)
+	}
+}
+
+// secureCase is one request of TestSecureRuntimeDecisions.
+type secureCase struct {
+	name    string
+	method  string // GET when empty
+	path    string
+	remote  string
+	headers []string
+	code    int
+	why     string // logged reason of a 403
+}
+
+// checkSecureCase makes tc's request and checks the answer, what is
+// recorded on the node and what is logged: the overlay and a refreshed
+// record for a 200; for a 403 nothing of the overlay, DENIED on the node
+// (only logged when not from its own address) and the reason logged,
+// never the key.
+func checkSecureCase(t *testing.T, env *secureEnv, tc secureCase) {
+	env.reset()
+	method := tc.method
+	if method == "" {
+		method = "GET"
+	}
+	w := env.get(method, tc.path, tc.remote, tc.headers...)
+	if w.Code != tc.code {
+		t.Fatalf("%s %s from %s: %d, want %d (%s)", method, tc.path, tc.remote, w.Code, tc.code, w.Body)
+	}
+	body := w.Body.String()
+	name := "c001"
+	if strings.Contains(tc.path, c002MAC) {
+		name = "c002"
+	}
+	r, _ := env.store.Node(name)
+	if tc.code == 200 {
+		if method == "GET" && body != secretOverlay {
+			t.Fatalf("body %q, want the overlay", body)
+		}
+		if r.Stage != status.StageRuntimeOverlay || r.Error != nil || r.LastSeen.IsZero() {
+			t.Fatalf("record after a download: %+v", r)
+		}
+		return
+	}
+	if body != "Forbidden\n" {
+		t.Fatalf("403 body %q", body)
+	}
+	for _, h := range []string{"Etag", "Content-Length", "Content-Range", "Last-Modified", "Accept-Ranges"} {
+		if v := w.Header().Get(h); v != "" {
+			t.Errorf("403 has %s: %q", h, v)
+		}
+	}
+	switch {
+	case tc.why == "own address":
+		// Not from the node: nothing of it is recorded on the
+		// node (a neighbour cannot set its status), only logged.
+		if r.Error != nil || r.Stage != "" {
+			t.Fatalf("a request from another address recorded on %s: %+v", name, r)
+		}
+		if !strings.Contains(env.log.String(), NotOwnAddress) {
+			t.Errorf("not logged %s:\n%s", NotOwnAddress, env.log.String())
+		}
+	case r.Error == nil || r.Error.Stage != status.StageDenied || r.Error.Sent != "runtime.img.gz":
+		t.Fatalf("not recorded DENIED: %+v", r)
+	}
+	if !r.LastSeen.IsZero() {
+		t.Errorf("a refused request refreshed LASTSEEN: %+v", r)
+	}
+	log := env.log.String()
+	if !strings.Contains(log, "runtime overlay refused") || !strings.Contains(log, tc.why) {
+		t.Errorf("refusal not logged with %q:\n%s", tc.why, log)
+	}
+	if strings.Contains(log, c001Key) || strings.Contains(log, strings.ToLower(c001Key)) {
+		t.Errorf("the log shows an asset key:\n%s", log)
 	}
 }
 

@@ -77,7 +77,6 @@ func TestTimeline(t *testing.T) {
 // kept in dir) comes back with the same timelines from JSON and, after s
 // is closed, from a store opened again on dir.
 func checkTimelinePersists(t *testing.T, s *Store, dir string, r NodeRecord) {
-	t.Helper()
 	// JSON round trip, and through the state file.
 	b, err := json.Marshal(&r)
 	if err != nil {

@@ -17,11 +17,7 @@ func TestBadInput(t *testing.T) {
 	r := makeRoot(t)
 	ts := startServer(t, r.dir, Config{Timeout: 200 * time.Millisecond, Retries: 1})
 	op := func(o uint16, rest string) []byte { return append(binary.BigEndian.AppendUint16(nil, o), rest...) }
-	cases := []struct {
-		name   string
-		packet []byte
-		reply  string // "silence", "error" or "any" (the transfer may start)
-	}{
+	cases := []badPacket{
 		{"empty datagram", nil, "silence"},
 		{"one byte", []byte{0}, "silence"},
 		{"opcode only", op(opRRQ, ""), "silence"},
@@ -52,39 +48,7 @@ func TestBadInput(t *testing.T) {
 		{"huge datagram", bytes.Repeat([]byte{0xff}, 60000), "silence"},
 		{"NUL-only", make([]byte, 600), "silence"},
 	}
-	// Silent cases, all from one client, then a good request: the
-	// listening loop takes packets in order, so anything the bad ones
-	// started would show up around the good one's reply.
-	quiet := newRaw(t, ts.port)
-	for _, c := range cases {
-		if c.reply == "silence" {
-			quiet.send(c.packet)
-		}
-	}
-	quiet.send(request(opRRQ, smallFile, "octet"))
-	for {
-		p, err := quiet.recv(10 * time.Second)
-		if err != nil {
-			t.Fatalf("no reply to the good request after the bad ones: %v", err)
-		}
-		if binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files[smallFile]) {
-			quiet.sendPeer(ack(1))
-			break
-		}
-		t.Errorf("reply to a packet that deserves silence: %q", p)
-	}
-	for {
-		p, err := quiet.recv(300 * time.Millisecond)
-		if err == errSilence {
-			break
-		}
-		if err == nil && binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files[smallFile]) {
-			quiet.sendPeer(ack(1)) // a resend: our ACK was late
-			continue
-		}
-		t.Errorf("reply to a packet that deserves silence: %v %q", err, p)
-		break
-	}
+	checkSilentCases(t, ts, r, cases)
 	for _, c := range cases {
 		if c.reply == "silence" {
 			continue
@@ -115,6 +79,50 @@ func TestBadInput(t *testing.T) {
 	}
 	ts.stop()
 	waitGoroutines(t, base)
+}
+
+// badPacket is one bad datagram of TestBadInput and the reply it gets.
+type badPacket struct {
+	name   string
+	packet []byte
+	reply  string // "silence", "error" or "any" (the transfer may start)
+}
+
+// checkSilentCases sends the cases that deserve silence, all from one
+// client, then a good request: the listening loop takes packets in order,
+// so anything the bad ones started would show up around the good one's
+// reply (a file of r, from server ts).
+func checkSilentCases(t *testing.T, ts *testServer, r *testRoot, cases []badPacket) {
+	quiet := newRaw(t, ts.port)
+	for _, c := range cases {
+		if c.reply == "silence" {
+			quiet.send(c.packet)
+		}
+	}
+	quiet.send(request(opRRQ, smallFile, "octet"))
+	for {
+		p, err := quiet.recv(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no reply to the good request after the bad ones: %v", err)
+		}
+		if binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files[smallFile]) {
+			quiet.sendPeer(ack(1))
+			break
+		}
+		t.Errorf("reply to a packet that deserves silence: %q", p)
+	}
+	for {
+		p, err := quiet.recv(300 * time.Millisecond)
+		if err == errSilence {
+			break
+		}
+		if err == nil && binary.BigEndian.Uint16(p) == opDATA && string(p[4:]) == string(r.files[smallFile]) {
+			quiet.sendPeer(ack(1)) // a resend: our ACK was late
+			continue
+		}
+		t.Errorf("reply to a packet that deserves silence: %v %q", err, p)
+		break
+	}
 }
 
 // A flood of bad packets is logged, but not line by line.

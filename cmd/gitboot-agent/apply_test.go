@@ -91,7 +91,6 @@ func TestApplyInstallUpdateRemove(t *testing.T) {
 // modes (setuid, sticky), owners (as root), mtimes and the manifest; st
 // is what the apply reported.
 func checkFirstInstall(t *testing.T, root string, st applyStats) {
-	t.Helper()
 	if st.Written != 5 || st.Removed != 0 {
 		t.Errorf("first apply: %+v, want 5 written", st)
 	}
@@ -131,7 +130,6 @@ func checkFirstInstall(t *testing.T, root string, st applyStats) {
 // what v2 no longer has goes (its directories too), an unchanged file is
 // not rewritten, and what was not the agent's stays.
 func checkUpdate(t *testing.T, root string) {
-	t.Helper()
 	// v2: motd changes, secret, the link and opt go; etc stays (the
 	// overlay still has it) and etc/mine was never the agent's.
 	toolBefore := lstat(t, filepath.Join(root, "usr/local/bin/tool"))

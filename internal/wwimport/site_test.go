@@ -52,7 +52,6 @@ func TestImportSite(t *testing.T) {
 // exactly what Warewulf's merge gives it, and that the node without a
 // hwaddr is left out.
 func checkSiteNodes(t *testing.T, c *hclspec.Cluster) {
-	t.Helper()
 	// Every node gets exactly what Warewulf's merge gives it.
 	for _, tc := range []struct {
 		node            string
@@ -106,7 +105,6 @@ func checkSiteNodes(t *testing.T, c *hclspec.Cluster) {
 // file, its mode, the translated templates; the template using Include set
 // aside.
 func checkSiteOverlays(t *testing.T, out string) {
-	t.Helper()
 	// Overlays: the static file, its mode, the translated template; the
 	// template using Include set aside.
 	for _, p := range []string{"overlays/generic/etc/motd", "overlays/generic/etc/issue.tmpl", "overlays/slurm/etc/slurm/nodes.conf.tmpl", "overlays/generic/etc/interfaces.tmpl", "warewulf-templates/generic/etc/profile.d/site.sh.ww"} {
@@ -126,7 +124,6 @@ func checkSiteOverlays(t *testing.T, out string) {
 // checkSiteCredentials checks that the BMC passwords are only in the
 // credentials file beside the repository out (mode 0600), as rep says.
 func checkSiteCredentials(t *testing.T, out string, rep *Report) {
-	t.Helper()
 	// Passwords only in the credentials file beside the repository.
 	cred := out + ".bmc-credentials.hcl"
 	if rep.Credentials != cred {

@@ -52,7 +52,6 @@ type checkOpts struct {
 
 // check is Check with opts.
 func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
-	built, views := opts.built, opts.views
 	k := &checker{c: c, probs: map[probKey]*problem{}}
 	servers := c.Servers
 	switch {
@@ -65,7 +64,19 @@ func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
 	case len(servers) == 0:
 		servers = []*hclspec.Server{nil} // Build's data: no server
 	}
+	loaded := k.loadOverlays(c)
+	for _, n := range c.Nodes {
+		if n.Image == "" {
+			k.add(nil, &nodeError{n, errors.New("no image")})
+		}
+	}
+	k.run(k.overlayJobs(servers, loaded, opts))
+	return k.diagnostics()
+}
 
+// loadOverlays loads gitboot's init and every declared overlay, by name;
+// one that does not load is reported and left out.
+func (k *checker) loadOverlays(c *hclspec.Cluster) map[string]*overlay {
 	loaded := map[string]*overlay{}
 	for _, name := range append([]string{initOverlay}, overlayNames(c)...) {
 		ov, err := loadOverlay(c, name)
@@ -75,6 +86,23 @@ func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
 		}
 		loaded[name] = ov
 	}
+	return loaded
+}
+
+// checkJob is one distinct overlay artifact to assemble, with the data
+// set of its server and the nodes that share its input.
+type checkJob struct {
+	job
+	ds    *dataSet
+	nodes []string
+}
+
+// overlayJobs returns, in order, the distinct system and runtime overlay
+// artifacts of every node the servers serve (of the loaded overlays), as
+// Build would assemble them; it reports misplaced secrets, and leaves out
+// the nodes opts.built says are assembled.
+func (k *checker) overlayJobs(servers []*hclspec.Server, loaded map[string]*overlay, opts checkOpts) []*checkJob {
+	c, built, views := k.c, opts.built, opts.views
 	load := func(names []string) ([]*overlay, bool) {
 		out := make([]*overlay, 0, len(names))
 		for _, n := range names {
@@ -85,18 +113,6 @@ func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
 			out = append(out, ov)
 		}
 		return out, true
-	}
-
-	for _, n := range c.Nodes {
-		if n.Image == "" {
-			k.add(nil, &nodeError{n, errors.New("no image")})
-		}
-	}
-
-	type checkJob struct {
-		job
-		ds    *dataSet
-		nodes []string // the nodes that share its input
 	}
 	var (
 		kh, dk keyHasher
@@ -147,6 +163,12 @@ func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
 		}
 	}
 
+	return order
+}
+
+// run assembles the jobs' overlays on every core, reporting each failure
+// for the job's nodes.
+func (k *checker) run(order []*checkJob) {
 	var cache sync.Map
 	var g errgroup.Group
 	g.SetLimit(maxProcs())
@@ -159,7 +181,6 @@ func check(c *hclspec.Cluster, server string, opts checkOpts) hcl.Diagnostics {
 		})
 	}
 	_ = g.Wait() // the jobs report through k
-	return k.diagnostics()
 }
 
 func overlayNames(c *hclspec.Cluster) []string {

@@ -107,7 +107,6 @@ func labGitRepo(t *testing.T) (repo string, git func(args ...string)) {
 // file of its overlays' sources in repo (checkOverlayFiles) and the
 // symlink committed to git; it returns how many files it checked.
 func checkNodeFromGit(t *testing.T, cl *hclspec.Cluster, repo string, n *hclspec.Node, a bootsvc.Artifacts) int {
-	t.Helper()
 	checked := 0
 	checkArchive(t, a.System.Path)
 	checkArchive(t, a.Runtime.Path)
@@ -137,7 +136,6 @@ func checkNodeFromGit(t *testing.T, cl *hclspec.Cluster, repo string, n *hclspec
 // is in node's unpacked overlays (both) with the repository's mode and
 // content, templates rendered; it returns how many files it checked.
 func checkOverlayFiles(t *testing.T, node, root, both string) int {
-	t.Helper()
 	checked := 0
 	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

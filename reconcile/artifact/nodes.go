@@ -271,13 +271,9 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, nil)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var order []*job
-	views := map[string]*imageView{}
-	for name, rec := range m.Images {
-		lay, err := b.layout(rec.Layout)
-		if err != nil {
-			return 0, 0, fmt.Errorf("image %s: %w", name, err)
-		}
-		views[name] = &imageView{name: name, lay: lay, comp: compressionOf(rec.Compression)}
+	views, err := b.imageViews(m)
+	if err != nil {
+		return 0, 0, err
 	}
 	err = nodeInputs(c, ds, nodes, own, func(n *hclspec.Node, rec nodeRecord, sys, rt []*overlay) {
 		// What an overlay artifact holds depends on the image's layout
@@ -313,18 +309,41 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 		return 0, 0, err
 	}
 
-	// The shared segment of the system overlays, compressed once per
-	// image layout.
-	segs := map[*imageView]*sharedSegment{}
-	for _, j := range order {
-		if _, ok := segs[j.img]; !ok && !j.runtime && isInitOverlay(j.ovs[0]) {
-			if segs[j.img], err = b.sharedSegment(j.ovs[0], j.img); err != nil {
-				return 0, 0, err
-			}
-		}
+	segs, err := b.sharedSegments(order)
+	if err != nil {
+		return 0, 0, err
 	}
-	b.pruneSegments(segs)
+	if err := b.renderJobs(ctx, order, ds, segs); err != nil {
+		return 0, 0, err
+	}
+	for _, j := range order {
+		b.overlays[j.key] = j.out
+	}
+	for name, rec := range m.Nodes {
+		rec.System, rec.Runtime = jobs[rec.SystemInput].out, jobs[rec.RuntimeInput].out
+		m.Nodes[name] = rec
+	}
+	return len(order), reused, nil
+}
 
+// imageViews are the images of m as overlays see them: layout and
+// compression.
+func (b *Builder) imageViews(m *Manifest) (map[string]*imageView, error) {
+	views := map[string]*imageView{}
+	for name, rec := range m.Images {
+		lay, err := b.layout(rec.Layout)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", name, err)
+		}
+		views[name] = &imageView{name: name, lay: lay, comp: compressionOf(rec.Compression)}
+	}
+	return views, nil
+}
+
+// renderJobs renders and stores the jobs' overlay artifacts on
+// Config.Workers goroutines, a system overlay after its shared segment
+// where it starts with one.
+func (b *Builder) renderJobs(ctx context.Context, order []*job, ds *dataSet, segs map[*imageView]*sharedSegment) error {
 	bt := b.store.newBatch(extImage)
 	var cache sync.Map // renderKey -> []byte, node-independent templates only
 	g, gctx := errgroup.WithContext(ctx)
@@ -354,19 +373,9 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	}
 	if err := g.Wait(); err != nil {
 		bt.Abort()
-		return 0, 0, err
+		return err
 	}
-	if err := bt.Finish(); err != nil {
-		return 0, 0, err
-	}
-	for _, j := range order {
-		b.overlays[j.key] = j.out
-	}
-	for name, rec := range m.Nodes {
-		rec.System, rec.Runtime = jobs[rec.SystemInput].out, jobs[rec.RuntimeInput].out
-		m.Nodes[name] = rec
-	}
-	return len(order), reused, nil
+	return bt.Finish()
 }
 
 // renderOverlay builds one overlay artifact (cpio newc + gzip) in memory,

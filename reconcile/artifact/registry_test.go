@@ -95,7 +95,6 @@ func TestRegistryImage(t *testing.T) {
 // reference) is a repository error; without credentials, or with the
 // registry unreachable, the error is transient.
 func checkRegistryErrors(t *testing.T, reg *registrytest.Registry, tagged *hclspec.Image) {
-	t.Helper()
 	// A wrong pin (on the tag, or in the reference) is a repository error.
 	bad := "sha256:" + strings.Repeat("ab", 32)
 	for _, img := range []*hclspec.Image{
@@ -131,7 +130,6 @@ func checkRegistryErrors(t *testing.T, reg *registrytest.Registry, tagged *hclsp
 // while a kept manifest uses it, then drops it. It puts back reg's
 // credentials first.
 func checkRegistryGC(t *testing.T, b *Builder, state string, reg *registrytest.Registry) {
-	t.Helper()
 	// GC keeps the pulled image while a kept manifest uses it, then drops it.
 	useRegistryConfig(t, RegistryConfig{DockerConfig: reg.DockerConfig(t)})
 	blobs := func() int {

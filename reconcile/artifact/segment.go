@@ -106,6 +106,22 @@ func (b *Builder) pruneSegments(used map[*imageView]*sharedSegment) {
 	}
 }
 
+// sharedSegments compresses the shared segment of the system overlays
+// once per image layout the jobs use, and prunes the others.
+func (b *Builder) sharedSegments(order []*job) (map[*imageView]*sharedSegment, error) {
+	var err error
+	segs := map[*imageView]*sharedSegment{}
+	for _, j := range order {
+		if _, ok := segs[j.img]; !ok && !j.runtime && isInitOverlay(j.ovs[0]) {
+			if segs[j.img], err = b.sharedSegment(j.ovs[0], j.img); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b.pruneSegments(segs)
+	return segs, nil
+}
+
 // sum returns the sha256 of the shared segment followed by tail.
 func (s *sharedSegment) sum(tail []byte) ([32]byte, error) {
 	h := sha256.New()

@@ -188,7 +188,6 @@ func TestSystemOverlaySegments(t *testing.T) {
 // two gzip members: the shared one with /init, the agent and its unit,
 // and the node's own files without the agent.
 func checkSegmentMembers(t *testing.T, name, path string) {
-	t.Helper()
 	members := gzipMembers(t, path)
 	if len(members) != 2 {
 		t.Fatalf("%s: system overlay of %d gzip members, want 2 (shared, node)", name, len(members))
@@ -214,7 +213,6 @@ func checkSegmentMembers(t *testing.T, name, path string) {
 // to the tree of one archive of all its overlays, with the repository's
 // /init, the node's hostname and the repository's mode of sbin.
 func checkSegmentTree(t *testing.T, b *Builder, c *hclspec.Cluster, agent, name, path string) {
-	t.Helper()
 	want := unpack(t, singleArchive(t, b, c, agent, name))
 	got := unpack(t, path)
 	compareTrees(t, want, got)

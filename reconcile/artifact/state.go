@@ -433,6 +433,21 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			}
 		}
 	}
+	b.forgetRemoved(keepHex)
+	pulled, err := b.gcPullCache(keepPulled)
+	if err != nil {
+		return removed, bytesFreed, fmt.Errorf("gc: %w", err)
+	}
+	removed += pulled
+	if removed > 0 {
+		b.cfg.Logger.Info("gc removed unreferenced artifacts", "files", removed, "bytes", bytesFreed)
+	}
+	return removed, bytesFreed, nil
+}
+
+// forgetRemoved drops from the Builder's in-memory records the images,
+// overlays and layouts whose artifacts GC removed (those not in keepHex).
+func (b *Builder) forgetRemoved(keepHex map[string]bool) {
 	for k, rec := range b.images {
 		if !keepHex[rec.Image.Hex] {
 			delete(b.images, k)
@@ -448,15 +463,6 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			delete(b.layouts, h)
 		}
 	}
-	pulled, err := b.gcPullCache(keepPulled)
-	if err != nil {
-		return removed, bytesFreed, fmt.Errorf("gc: %w", err)
-	}
-	removed += pulled
-	if removed > 0 {
-		b.cfg.Logger.Info("gc removed unreferenced artifacts", "files", removed, "bytes", bytesFreed)
-	}
-	return removed, bytesFreed, nil
 }
 
 // keptFiles reports whether GC keeps a store file (by name).

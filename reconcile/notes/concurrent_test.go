@@ -52,7 +52,6 @@ func TestConcurrentWriters(t *testing.T) {
 // writer put back what git dropped. It returns the lines git appended and
 // the output of its refused appends.
 func raceWriters(t *testing.T, dir string, commits []string, rounds int) (gitDone, gitFailed []string) {
-	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	var writers []*Notes

@@ -140,7 +140,6 @@ func TestAgent(t *testing.T) {
 // checkAgentUnchanged: the agent's fetch of an unchanged overlay (into
 // root) is a 304 that touches no file and refreshes n1's LASTSEEN.
 func checkAgentUnchanged(t *testing.T, l *gitopsLab, root string) {
-	t.Helper()
 	// Unchanged: 304, no file touched, LASTSEEN refreshed.
 	before := mtimes(t, root)
 	seen := l.n1Status(t).LastSeen
@@ -172,7 +171,6 @@ func checkAgentUnchanged(t *testing.T, l *gitopsLab, root string) {
 // checkSystemOverlayAgent: n1's system overlay carries /init and the
 // agent binary at /usr/lib/gitboot/gitboot-agent, mode 0755.
 func checkSystemOverlayAgent(t *testing.T, l *gitopsLab) {
-	t.Helper()
 	// The system overlay carries the agent.
 	dir := t.TempDir()
 	if out, err := l.ns.Output(context.Background(), "curl", "-sf", "-o", filepath.Join(dir, "sys.img.gz"), "http://127.0.0.1:9873/system/"+n1MAC); err != nil {

@@ -97,7 +97,6 @@ func TestAgentTLSRefusals(t *testing.T) {
 // (run by agent with the node's trust flags) applies it; with a byte
 // flipped or the signature stripped it refuses it and installs nothing.
 func checkRuntimeInitrdSigned(t *testing.T, l *gitopsLab, agent func(args ...string) (string, error), trust []string) {
-	t.Helper()
 	// The plain-HTTP runtime initrd: its .sig makes it good; tampered, it is refused.
 	dir := t.TempDir()
 	img := filepath.Join(dir, "rt.img")

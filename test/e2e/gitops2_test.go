@@ -256,7 +256,6 @@ func TestGitOpsRebind(t *testing.T) {
 // the next push is planned again and not served; the kept pending plan
 // applies as a saved plan.
 func checkPendingPlanApplies(t *testing.T, l *gitopsLab, pending string) {
-	t.Helper()
 	const url = adminURL
 	// The next push is planned again (auto_apply is false in the running
 	// state now too); the kept pending plan applies as a saved plan.
@@ -280,7 +279,6 @@ func checkPendingPlanApplies(t *testing.T, l *gitopsLab, pending string) {
 // checkApplyMovingPort: a planned commit that moves the HTTP port, applied
 // through that very port: the apply answers, and the new port serves.
 func checkApplyMovingPort(t *testing.T, l *gitopsLab, vars []string) {
-	t.Helper()
 	const url = adminURL
 	// A planned commit that moves the HTTP port, applied through that
 	// very port: the apply answers, and the new port serves.
@@ -324,7 +322,6 @@ func startImageDownload(t *testing.T, l *gitopsLab, script string) net.Conn {
 // (beyond the errors0 before) with the port, and no script naming 9877 is
 // published.
 func checkOldPortKept(t *testing.T, l *gitopsLab, script string, errors0 int) {
-	t.Helper()
 	// While 9877 is taken, 9876 serves the old snapshot, every time asked.
 	deadline := time.Now().Add(4 * time.Second)
 	var down []string
@@ -357,7 +354,6 @@ func checkOldPortKept(t *testing.T, l *gitopsLab, script string, errors0 int) {
 // checkDHCPOff: a commit that turns DHCP off stops the service (UDP port
 // 67 is free) and the server serves on.
 func checkDHCPOff(t *testing.T, l *gitopsLab) {
-	t.Helper()
 	// A commit that turns DHCP off: the service stops, the server serves on.
 	off := l.commit(t, "dhcp off", func(w string) { setServer(t, w, `dhcp_mode = "off"`) })
 	l.push(t, true, "main")

@@ -261,7 +261,6 @@ func TestGitOpsPushes(t *testing.T) {
 // checkCommentOnlyPush: a pushed commit that only adds a comment to nodes
 // is planned, and nothing is built or swapped.
 func checkCommentOnlyPush(t *testing.T, l *gitopsLab, nodes string) {
-	t.Helper()
 	// A comment-only commit: planned, nothing built or swapped.
 	builds := count(l.log.String(), "build done")
 	l.commit(t, "comment", func(w string) {
@@ -282,7 +281,6 @@ func checkCommentOnlyPush(t *testing.T, l *gitopsLab, nodes string) {
 // (also when reconciled again) naming the bad reference, and the last good
 // state stays served, also after a restart with the bad tip.
 func checkBadCommitKept(t *testing.T, l *gitopsLab, nodes string) {
-	t.Helper()
 	// A bad commit: rejected once, the last good state stays.
 	before := l.checkWhole(t)
 	bad := l.commit(t, "broken", func(w string) { editFile(t, nodes, "profile.compute", "profile.computer") })

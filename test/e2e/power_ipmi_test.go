@@ -251,7 +251,6 @@ func ipmiLabRepo(t *testing.T) (repo, creds, bad string) {
 // credentials (POST /power on the admin listener), for a client on its
 // host only; n1's status names its BMC.
 func checkServerPower(t *testing.T, l *qemuLab) {
-	t.Helper()
 	out, err := powerCmd(l, "status", "--all", "--server", adminURL, "--json")
 	if err != nil || !strings.Contains(out, `"node": "n1"`) || !strings.Contains(out, `"power": "off"`) || !strings.Contains(out, `"ok": true`) {
 		t.Errorf("gitboot power status --all --server: %v\n%s", err, out)

@@ -186,7 +186,6 @@ func redfishLabRepo(t *testing.T) (repo, creds string) {
 // checkRedfishtool: redfishtool, a real Redfish client, reads n1's power
 // state from the service (Off), switches it on (n1 boots) and off.
 func checkRedfishtool(t *testing.T, l *qemuLab, m *qemuMachine) {
-	t.Helper()
 	redfishtool := func(args ...string) string {
 		t.Helper()
 		out, err := l.srv.Output(context.Background(), "redfishtool",

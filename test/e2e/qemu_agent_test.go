@@ -98,7 +98,6 @@ func TestQEMUAgent(t *testing.T) {
 // init (BIOS and UEFI alike), and the image's init saw the overlay's motd,
 // not the image's own (imageMotd).
 func checkBootedWithOverlay(t *testing.T, l *qemuLab, vms []*qemuVM, imageMotd string) {
-	t.Helper()
 	for _, vm := range vms {
 		took := l.waitBooted(t, vm) // also: "gitboot init: agent: started" before the image's init
 		t.Logf("%s: power-on to the image's init with the agent running: %s", vm.node, took.Round(100*time.Millisecond))
@@ -123,7 +122,6 @@ func checkBootedWithOverlay(t *testing.T, l *qemuLab, vms []*qemuVM, imageMotd s
 // at RUNTIME_OVERLAY, and the agent's fetches move LASTSEEN on, from the
 // node's own address.
 func checkAgentKeepsNodesSeen(t *testing.T, l *qemuLab, vms []*qemuVM) {
-	t.Helper()
 	for _, vm := range vms {
 		waitConsole(t, l, vm, regexp.MustCompile(`GITBOOT-E2E-DHCP done rc=\d+`), 60*time.Second)
 	}
@@ -154,7 +152,6 @@ func checkAgentKeepsNodesSeen(t *testing.T, l *qemuLab, vms []*qemuVM) {
 // reaches the running nodes' consoles within about one agent interval of
 // gitboot applying it.
 func checkPushedMotd(t *testing.T, l *qemuLab, repo string, vms []*qemuVM) {
-	t.Helper()
 	line := "Pushed while the nodes run: " + time.Now().UTC().Format("15:04:05.000")
 	f, err := os.OpenFile(filepath.Join(repo, "overlays", "generic", "etc", "motd.tmpl"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -186,7 +183,6 @@ func checkPushedMotd(t *testing.T, l *qemuLab, repo string, vms []*qemuVM) {
 // at init) comes back, it is not deleted, and the nodes stay at
 // RUNTIME_OVERLAY.
 func checkImageMotdBack(t *testing.T, l *qemuLab, repo string, vms []*qemuVM, imageMotd string) {
-	t.Helper()
 	if err := os.Remove(filepath.Join(repo, "overlays", "generic", "etc", "motd.tmpl")); err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,6 @@ func waitAllMultiUser(t *testing.T, l *debianLab, vms []*qemuVM) map[string]map[
 // file owners; pivot_root works on d2's tmpfs root and not on d1's rootfs;
 // d1's second NIC has its static address, and the server pings it there.
 func checkDebianFacts(t *testing.T, l *debianLab, facts map[string]map[string]string, d1, d2 *qemuVM) {
-	t.Helper()
 	vms := []*qemuVM{d1, d2}
 	for _, vm := range vms {
 		f := facts[vm.node]
@@ -163,7 +162,6 @@ func checkDebianFacts(t *testing.T, l *debianLab, facts map[string]map[string]st
 // /etc/issue gives the running nodes the image's own back, the secret and
 // the agent unchanged.
 func checkImageIssueBack(t *testing.T, l *debianLab, repo string, vms []*qemuVM) {
-	t.Helper()
 	// Drop the overlay's /etc/issue: the running nodes get the image's back.
 	git(t, repo, "rm", "-q", filepath.Join("overlays", "site", "etc", "issue"))
 	git(t, repo, "commit", "-q", "-m", "site: the image's /etc/issue again")

@@ -90,7 +90,6 @@ func editRepoFile(t *testing.T, repo, file, old, new string) {
 // server says both nodes need a reboot, and `gitboot rollout --batch 1`
 // power cycles them one at a time (checkRolledOut). It returns B.
 func rolloutInBatches(t *testing.T, l *qemuLab, repo, image string, bmcs []*simBMC) string {
-	t.Helper()
 	// B: new kernel arguments. The plan against the server says both
 	// nodes need a reboot.
 	editRepoFile(t, repo, "cluster.hcl", `"quiet", "e2e.stay"]`, `"quiet", "e2e.stay", "e2e.rollout=B"]`)
@@ -140,7 +139,6 @@ func rolloutInBatches(t *testing.T, l *qemuLab, repo, image string, bmcs []*simB
 // /proc/cmdline and at RUNTIME_OVERLAY on b; b's notes and the status page
 // record the completed rollout, and another rollout finds nothing to do.
 func checkRolledOut(t *testing.T, l *qemuLab, bmcs []*simBMC, p rollout.Progress, b string, before map[string]int) {
-	t.Helper()
 	for _, bm := range bmcs {
 		bm.waitConsoleCount(t, l, bootMarker, 2, time.Minute)
 		con := bm.console()
@@ -184,7 +182,6 @@ func checkRolledOut(t *testing.T, l *qemuLab, bmcs []*simBMC, p rollout.Progress
 // password wrong in creds: the rollout halts at n1 with a report naming
 // it, and never touches n2, still on b.
 func rolloutHalts(t *testing.T, l *qemuLab, repo, creds string, bmcs []*simBMC, b string) {
-	t.Helper()
 	// C: new kernel arguments again, but n1's BMC password is wrong: the
 	// rollout halts at n1 and never touches n2.
 	writeCredentials(t, creds, map[string]string{"n1": "wrong-password", "n2": simBMCPassword})
@@ -213,7 +210,6 @@ func rolloutHalts(t *testing.T, l *qemuLab, repo, creds string, bmcs []*simBMC, 
 // the kernel arguments again, with n1's password right and n2 powered
 // off: the server rolls D out by itself, reboots n1 and leaves n2 off.
 func rolloutAuto(t *testing.T, l *qemuLab, repo, creds string, bmcs []*simBMC) {
-	t.Helper()
 	// D turns rollout { auto = true } on and changes the kernel arguments
 	// again, with n1's password right and n2 powered off: the server rolls
 	// D out by itself, reboots n1 and leaves n2 off.

@@ -144,7 +144,6 @@ func TestRebootNeeded(t *testing.T) {
 // on commit a) needs a reboot in gitboot status (its row's mark and the
 // footer) and in its JSON; n2, never booted, does not.
 func checkRebootShown(t *testing.T, l *gitopsLab, a, b string) {
-	t.Helper()
 	table := l.status(t)
 	t.Logf("gitboot status after B:\n%s", table)
 	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")

@@ -130,7 +130,6 @@ func TestServeLab(t *testing.T) {
 // walkDHCP: dhclient, from the client namespace, gets n1's reserved address,
 // gateway and DNS; its scripts' files go to dir.
 func walkDHCP(t *testing.T, l *servedLab, dir string) {
-	t.Helper()
 	ctx := context.Background()
 	script := filepath.Join(dir, "dhclient-script")
 	env := filepath.Join(dir, "env")
@@ -166,7 +165,6 @@ func walkDHCP(t *testing.T, l *servedLab, dir string) {
 
 // walkTFTP: tftp gets the BIOS iPXE binary, byte for byte, into dir.
 func walkTFTP(t *testing.T, l *servedLab, dir string) {
-	t.Helper()
 	ctx := context.Background()
 	got := filepath.Join(dir, "undionly.kpxe")
 	if out, err := l.cli.Output(ctx, "tftp", "-m", "binary", serverIP, "-c", "get", "undionly.kpxe", got); err != nil {
@@ -182,7 +180,6 @@ func walkTFTP(t *testing.T, l *servedLab, dir string) {
 // walkScript: n1's iPXE script, as iPXE asks for it, names its kernel,
 // image and kernel arguments.
 func walkScript(t *testing.T, l *servedLab) {
-	t.Helper()
 	ctx := context.Background()
 	out, err := l.cli.Output(ctx, "curl", "-sf", "-A", "iPXE/1.21.1", baseURL+"/ipxe/"+n1MAC)
 	if err != nil {
@@ -201,7 +198,6 @@ func walkScript(t *testing.T, l *servedLab) {
 // overlays (into dir) with the files they must hold, each moving n1 to
 // its stage.
 func walkArtifacts(t *testing.T, l *servedLab, dir string) {
-	t.Helper()
 	ctx := context.Background()
 	steps := []struct {
 		route string
@@ -241,7 +237,6 @@ func walkArtifacts(t *testing.T, l *servedLab, dir string) {
 // checkUnknownMAC: an undeclared MAC gets the reboot script and is listed
 // for discovery, with a node block ready to paste.
 func checkUnknownMAC(t *testing.T, l *servedLab) {
-	t.Helper()
 	ctx := context.Background()
 	out, err := l.cli.Output(ctx, "curl", "-sf", baseURL+"/ipxe/52-54-00-AA-BB-CC")
 	if err != nil || !strings.Contains(string(out), "52:54:00:aa:bb:cc") || !strings.Contains(string(out), "reboot") {
@@ -257,7 +252,6 @@ func checkUnknownMAC(t *testing.T, l *servedLab) {
 // served, including the build at start; neither it nor the admin
 // listener is reachable from the boot network.
 func checkServedMetrics(t *testing.T, l *servedLab) {
-	t.Helper()
 	ctx := context.Background()
 	out, err := l.srv.Output(ctx, "curl", "-sf", adminURL+"/metrics")
 	if err != nil {
@@ -282,7 +276,6 @@ func checkServedMetrics(t *testing.T, l *servedLab) {
 
 // checkStopsOnSIGTERM: SIGTERM stops every service and the process exits.
 func checkStopsOnSIGTERM(t *testing.T, l *servedLab) {
-	t.Helper()
 	if err := l.proc.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,6 @@ network "row2" {
 // notes: every commit gets a record from each server (applied or
 // superseded), none is lost.
 func checkBothRecordEveryCommit(t *testing.T, l *gitopsLab) {
-	t.Helper()
 	var commits []string
 	for i := range 5 {
 		c := l.commit(t, "motd", func(w string) {

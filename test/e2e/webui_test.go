@@ -154,7 +154,6 @@ func TestWebUI(t *testing.T) {
 // checkPlainPage: without JavaScript (a plain GET), the page's table is
 // complete.
 func checkPlainPage(t *testing.T, l *servedLab) {
-	t.Helper()
 	ctx := context.Background()
 	page, err := l.srv.Output(ctx, "curl", "-sf", adminURL+"/")
 	if err != nil {
