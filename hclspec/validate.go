@@ -195,15 +195,14 @@ func hashCluster(c *Cluster) string {
 		return hex.EncodeToString(h.Sum(nil))
 	}
 	h.Write(head[:len(head)-2]) // up to the "[" of the empty Nodes
+	var buf []byte
 	for i, n := range c.Nodes {
+		buf = buf[:0]
 		if i > 0 {
-			h.Write([]byte{','})
+			buf = append(buf, ',')
 		}
-		data, err := json.Marshal(hashNodeOf(n))
-		if err != nil {
-			fmt.Fprintf(h, "unencodable: %v", err)
-		}
-		h.Write(data)
+		buf = appendHashNode(buf, n)
+		h.Write(buf)
 	}
 	h.Write([]byte("]}\n"))
 	return hex.EncodeToString(h.Sum(nil))

@@ -13,16 +13,19 @@ const evalGCPercent = 50
 
 // boundMemory tightens the collector's target for the evaluation of a
 // commit (unless GOGC is tighter already); the returned func restores it
-// and gives the memory the evaluation used back to the system: the Go
-// runtime otherwise keeps the freed pages for minutes, and a server would
-// sit at its peak between pushes. It costs one collection.
-func boundMemory() (done func()) {
+// and, with free, gives the memory the evaluation used back to the
+// system: the Go runtime otherwise keeps the freed pages for minutes, and
+// a server would sit at its peak between pushes. That costs one
+// collection.
+func boundMemory(free bool) (done func()) {
 	prev := debug.SetGCPercent(evalGCPercent)
 	if prev < evalGCPercent { // tighter, or off (GOGC=off, with a memory limit)
 		debug.SetGCPercent(prev)
 	}
 	return func() {
 		debug.SetGCPercent(prev)
-		debug.FreeOSMemory()
+		if free {
+			debug.FreeOSMemory()
+		}
 	}
 }

@@ -157,16 +157,23 @@ func TestInventoryCacheStaleOrDamaged(t *testing.T) {
 		}
 		check(name, false)
 	}
-	checkDamagedInventoryJSON(t, state, inv, data)
 }
 
-// checkDamagedInventoryJSON damages inventory.json under a cache that
-// copied it: both reads say corrupt, never the cache's copy; and with
-// nothing applied ReadInventoryDigest returns nothing and no error.
-func checkDamagedInventoryJSON(t *testing.T, state string, inv *Inventory, data []byte) {
-	t.Helper()
+// ReadInventoryDigest of a damaged inventory.json whose cache copied it
+// says corrupt, as ReadInventory does, never the cache's copy; with
+// nothing applied, nothing.
+func TestReadInventoryDigestDamaged(t *testing.T) {
+	state := t.TempDir()
+	inv := cacheInventory()
+	data, err := inv.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := writeInventory(state, inv, data); err != nil {
 		t.Fatal(err)
+	}
+	if got, digest, err := ReadInventoryDigest(state); err != nil || got == nil || digest != Digest(data) {
+		t.Fatalf("ReadInventoryDigest: %v %q %v", got, digest, err)
 	}
 	if err := os.WriteFile(filepath.Join(state, InventoryFile), data[:len(data)/2], 0o600); err != nil {
 		t.Fatal(err)
@@ -178,7 +185,6 @@ func checkDamagedInventoryJSON(t *testing.T, state string, inv *Inventory, data 
 	if inv, _, err := ReadInventoryDigest(state); !errors.As(err, &corrupt) || inv != nil {
 		t.Errorf("ReadInventoryDigest of a damaged inventory.json: %v", err)
 	}
-	// Nothing applied.
 	if inv, digest, err := ReadInventoryDigest(t.TempDir()); inv != nil || digest != "" || err != nil {
 		t.Errorf("ReadInventoryDigest with nothing applied: %v %q %v", inv, digest, err)
 	}

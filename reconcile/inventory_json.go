@@ -1,16 +1,12 @@
 package reconcile
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/jsonstr"
 )
-
-// nodeJSONField starts a member of a node record in inventory.json: the prefix
-// "  " and one level of " ".
-const nodeJSONField = "\n   "
 
 // appendNodeJSON appends n as json.MarshalIndent(n, "  ", " ") writes it
 // (a node's value in inventory.json, Encode), without reflection: some
@@ -18,6 +14,7 @@ const nodeJSONField = "\n   "
 // nodes. TestNodeJSONAsMarshalIndent holds it to encoding/json's bytes for
 // every field of NodeState; a field added there must be added here.
 func appendNodeJSON(b []byte, n *NodeState) []byte {
+	const field = "\n   " // the prefix "  " and one level of " "
 	b = append(b, '{')
 	str := func(name, v string, omitEmpty, first bool) {
 		if omitEmpty && v == "" {
@@ -26,12 +23,12 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 		if !first {
 			b = append(b, ',')
 		}
-		b = append(b, nodeJSONField...)
+		b = append(b, field...)
 		b = append(b, name...)
 		b = appendJSONString(b, v)
 	}
 	list := func(name string, l []string) {
-		b = append(b, ","+nodeJSONField...)
+		b = append(b, ","+field...)
 		b = append(b, name...)
 		switch {
 		case l == nil:
@@ -55,7 +52,24 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 	str(`"network": `, n.Network, false, false)
 	str(`"image": `, n.Image, false, false)
 	list(`"kernel_args": `, n.KernelArgs)
-	b = appendTagsJSON(b, n.Tags)
+	if len(n.Tags) > 0 {
+		b = append(b, ","+field+`"tags": {`...)
+		keys := make([]string, 0, len(n.Tags))
+		for k := range n.Tags {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n    "...)
+			b = appendJSONString(b, k)
+			b = append(b, ": "...)
+			b = appendJSONString(b, n.Tags[k])
+		}
+		b = append(b, "\n   }"...)
+	}
 	list(`"system_overlays": `, n.SystemOverlays)
 	list(`"runtime_overlays": `, n.RuntimeOverlays)
 	str(`"system_input": `, n.SystemInput, false, false)
@@ -69,79 +83,41 @@ func appendNodeJSON(b []byte, n *NodeState) []byte {
 	return append(b, "\n  }"...)
 }
 
-// appendTagsJSON appends a node's "tags" member (sorted keys, as
-// encoding/json writes a map), or nothing for no tags.
-func appendTagsJSON(b []byte, tags map[string]string) []byte {
-	if len(tags) == 0 {
-		return b
-	}
-	b = append(b, ","+nodeJSONField+`"tags": {`...)
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, "\n    "...)
-		b = appendJSONString(b, k)
-		b = append(b, ": "...)
-		b = appendJSONString(b, tags[k])
-	}
-	b = append(b, "\n   }"...)
-	return b
-}
+func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
 
-// appendBMCJSON appends a node's "bmc" member, or nothing without one.
+// appendBMCJSON appends a node's "bmc" field (none when m is nil).
 func appendBMCJSON(b []byte, m *hclspec.BMC) []byte {
-	if m == nil {
-		return b
+	const field = "\n   "
+	if m != nil {
+		b = append(b, ","+field+`"bmc": {`+"\n    "+`"driver": `...)
+		b = appendJSONString(b, m.Driver)
+		b = append(b, ",\n    "+`"address": `...)
+		b = appendJSONString(b, m.Address)
+		b = append(b, ",\n    "+`"port": `...)
+		b = strconv.AppendInt(b, int64(m.Port), 10)
+		b = append(b, ",\n    "+`"credentials": `...)
+		b = appendJSONString(b, m.Credentials)
+		b = append(b, ",\n    "+`"insecure": `...)
+		b = strconv.AppendBool(b, m.Insecure)
+		b = append(b, "\n   }"...)
 	}
-	b = append(b, ","+nodeJSONField+`"bmc": {`+"\n    "+`"driver": `...)
-	b = appendJSONString(b, m.Driver)
-	b = append(b, ",\n    "+`"address": `...)
-	b = appendJSONString(b, m.Address)
-	b = append(b, ",\n    "+`"port": `...)
-	b = strconv.AppendInt(b, int64(m.Port), 10)
-	b = append(b, ",\n    "+`"credentials": `...)
-	b = appendJSONString(b, m.Credentials)
-	b = append(b, ",\n    "+`"insecure": `...)
-	b = strconv.AppendBool(b, m.Insecure)
-	b = append(b, "\n   }"...)
 	return b
 }
 
-// appendArtifactsJSON appends a node's "artifacts" member, or nothing
-// without one.
+// appendArtifactsJSON appends a node's "artifacts" field (none when a is
+// nil).
 func appendArtifactsJSON(b []byte, a *NodeArtifacts) []byte {
-	if a == nil {
-		return b
+	const field = "\n   "
+	if a != nil {
+		b = append(b, ","+field+`"artifacts": {`+"\n    "+`"kernel": `...)
+		b = appendJSONString(b, a.Kernel)
+		b = append(b, ",\n    "+`"image": `...)
+		b = appendJSONString(b, a.Image)
+		b = append(b, ",\n    "+`"system": `...)
+		b = appendJSONString(b, a.System)
+		b = append(b, ",\n    "+`"runtime": `...)
+		b = appendJSONString(b, a.Runtime)
+		b = append(b, "\n   }"...)
 	}
-	b = append(b, ","+nodeJSONField+`"artifacts": {`+"\n    "+`"kernel": `...)
-	b = appendJSONString(b, a.Kernel)
-	b = append(b, ",\n    "+`"image": `...)
-	b = appendJSONString(b, a.Image)
-	b = append(b, ",\n    "+`"system": `...)
-	b = appendJSONString(b, a.System)
-	b = append(b, ",\n    "+`"runtime": `...)
-	b = appendJSONString(b, a.Runtime)
-	b = append(b, "\n   }"...)
 	return b
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it: plain
-// printable ASCII is copied, anything else goes through encoding/json
-// (HTML characters, invalid UTF-8, U+2028 and U+2029 are escaped there).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

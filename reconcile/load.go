@@ -159,9 +159,10 @@ func sameEncoding(a, b *Inventory) bool {
 		if !ok {
 			return false
 		}
-		ea, err1 := json.Marshal(na)
-		eb, err2 := json.Marshal(nb)
-		if err1 != nil || err2 != nil || !bytes.Equal(ea, eb) {
+		// As inventory.json writes them (the same bytes as encoding/json's,
+		// indented), without reflection.
+		ea, eb = appendNodeJSON(ea[:0], &na), appendNodeJSON(eb[:0], &nb)
+		if !bytes.Equal(ea, eb) {
 			return false
 		}
 	}

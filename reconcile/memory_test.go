@@ -100,7 +100,7 @@ func TestBoundMemory(t *testing.T) {
 	defer debug.SetGCPercent(orig)
 	for _, gogc := range []int{100, 400, 20, -1} {
 		debug.SetGCPercent(gogc)
-		done := boundMemory()
+		done := boundMemory(true)
 		during := debug.SetGCPercent(gogc)
 		debug.SetGCPercent(during)
 		want := evalGCPercent

@@ -60,6 +60,10 @@ type Config struct {
 	// naming one is not served. The daemon passes the operator's
 	// --image-root and --ipxe-dir; nil checks nothing (tests).
 	Roots hclspec.PathChecker
+	// OneShot is set by a process that exits after one apply (gitboot
+	// apply): the memory an evaluation freed is not given back to the
+	// system (a forced collection and scavenge that the exit does anyway).
+	OneShot bool
 }
 
 // Source is where commits come from: a *gitsrc.Source. A source that
@@ -275,7 +279,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 	if h, ok := r.cfg.Source.(historian); ok && r.evaluated != "" {
 		ev.Superseded, _, _ = h.Between(r.evaluated, commit.Hash, 100)
 	}
-	done := boundMemory()
+	done := boundMemory(!r.cfg.OneShot)
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
 		done()
@@ -370,7 +374,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	ev = Evaluation{Commit: commit}
 	r.idleState = nil // the next pass evaluates the tip again
 	p.dropDetails()   // read no more: the memory is the build's
-	done := boundMemory()
+	done := boundMemory(!r.cfg.OneShot)
 	defer func() {
 		ev.Duration = r.cfg.Now().Sub(start)
 		done()
