@@ -28,6 +28,12 @@
 //	rc, err := dhcp.ListenRA(snap.Server.Interface) // unless router_advert = false
 //	go dhcp.ServeRA(ctx, dhcp.RAConfig{Interface: snap.Server.Interface}, rc)
 //
+// With Config.Admission (serve --dhcp-max-booting), a boot firmware's
+// DISCOVER beyond the limit of boots in flight waits in a bounded queue
+// and is answered when a boot ends; the gate learns of a boot's progress
+// through Admission.Recorder, which serve puts in front of the status
+// store for TFTP and HTTP (see admission.go).
+//
 // Listen sets SO_REUSEADDR only when Shared: a DHCP port already in use is
 // then an error (naming dhcp_port), except in proxy mode, where sharing
 // port 67 with the site's DHCP server on the same host is the point.
