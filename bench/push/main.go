@@ -184,7 +184,7 @@ func run(dir, name string, args ...string) error {
 	return nil
 }
 
-var runtimeURL = regexp.MustCompile(`/runtime/[0-9a-fA-F:-]+/([0-9a-f]{64})`)
+var runtimeURL = regexp.MustCompile(`/runtime(?:-initrd)?/[0-9a-fA-F:%-]+/([0-9a-f]{64})`)
 
 // measure is the half inside the namespace: serve, push, poll.
 func measure(dir string) (code int) {
