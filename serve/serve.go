@@ -323,6 +323,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 	if cfg.MaxBooting > 0 {
 		adm = dhcp.NewAdmission(dhcp.AdmissionConfig{Limit: cfg.MaxBooting})
 		bootRec = adm.Recorder(store)
+		s.m.SetAdmission(admissionFigures(adm, cfg.MaxBooting))
 	}
 	svcs = &services{
 		log: log, parent: ctx, listenHTTP: cfg.ListenHTTP, listenTFTP: cfg.ListenTFTP, errc: make(chan error, 8),

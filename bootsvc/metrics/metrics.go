@@ -54,6 +54,7 @@ type Metrics struct {
 	rejectedT prometheus.Gauge
 	applied   prometheus.Gauge
 	stages    atomic.Pointer[stageCounterBox]
+	admission atomic.Pointer[func() Admission]
 	buildInfo *prometheus.GaugeVec
 	handler   http.Handler
 }
@@ -109,7 +110,7 @@ func New() *Metrics {
 		Name: "gitboot_applied_timestamp_seconds", Help: "When the served state was last applied (Unix time); 0 before the first apply.",
 	})
 	m.reg.MustRegister(m.requests, m.bytes, m.conns, m.dhcp, m.tftp, m.tftpBytes, m.build, m.apply,
-		m.reconcile, m.failures, m.rejectedT, m.applied, stageCollector{m})
+		m.reconcile, m.failures, m.rejectedT, m.applied, stageCollector{m}, admissionCollector{m})
 	m.registerRuntime()
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

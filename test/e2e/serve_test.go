@@ -267,7 +267,8 @@ func checkServedMetrics(t *testing.T, l *servedLab) {
 	}
 	for _, want := range []string{"gitboot_build_duration_seconds_count 1", "gitboot_apply_duration_seconds_count 1",
 		`gitboot_http_requests_total{code="200",route="runtime"} 1`, `gitboot_dhcp_replies_total{type="offer"} 1`,
-		`gitboot_dhcp_replies_total{type="ack"} 1`, `gitboot_tftp_transfers_total{result="ok"} 1`} {
+		`gitboot_dhcp_replies_total{type="ack"} 1`, `gitboot_tftp_transfers_total{result="ok"} 1`,
+		"gitboot_dhcp_max_booting 64", "gitboot_dhcp_held 0", `gitboot_dhcp_admission_total{event="dropped"} 0`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
