@@ -153,7 +153,7 @@ func (p *manifestParser) strInto(s *string) bool {
 }
 
 // str reads a quoted string of printable ASCII without escapes (what
-// appendJSONString copies as it is); anything else is not taken.
+// jsonstr.Append copies as it is); anything else is not taken.
 func (p *manifestParser) str() (string, bool) {
 	if !p.lit(`"`) {
 		return "", false

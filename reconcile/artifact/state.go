@@ -17,6 +17,7 @@ import (
 
 	"github.com/gitboot/gitboot/bootsvc"
 	"github.com/gitboot/gitboot/internal/atomicfile"
+	"github.com/gitboot/gitboot/internal/jsonstr"
 	"github.com/gitboot/gitboot/internal/statefile"
 )
 
@@ -148,9 +149,9 @@ func (m *Manifest) encode() ([]byte, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, name)
+		out = jsonstr.Append(out, name)
 		out = append(out, `:{"image":`...)
-		out = appendJSONString(out, n.Image)
+		out = jsonstr.Append(out, n.Image)
 		out = append(out, `,"system":`...)
 		out = appendRef(out, n.System)
 		out = append(out, `,"system_input":"`...)
@@ -189,20 +190,6 @@ func appendRef(b []byte, r ref) []byte {
 	b = append(b, `","size":`...)
 	b = strconv.AppendInt(b, r.Size, 10)
 	return append(b, '}')
-}
-
-// appendJSONString appends s quoted; plain ASCII is copied, anything else
-// goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 func (b *Builder) readManifest(hexSum string) (*Manifest, error) {
