@@ -3,36 +3,14 @@ package hclspec
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gitboot/gitboot/internal/jsonstr/jsonstrtest"
 )
-
-var hashOdd = []string{"", "plain", "a\"quote", "back\\slash", "<html>&", "tab\tline\n", "é 日本", "\u2028", "bad\xffutf8"}
-
-func hashRandStr(r *rand.Rand) string {
-	if r.IntN(2) == 0 {
-		return fmt.Sprintf("%x", r.Uint32())
-	}
-	return hashOdd[r.IntN(len(hashOdd))]
-}
-
-func hashRandList(r *rand.Rand) []string {
-	switch r.IntN(4) {
-	case 0:
-		return nil
-	case 1:
-		return []string{}
-	}
-	l := make([]string, 1+r.IntN(3))
-	for i := range l {
-		l[i] = hashRandStr(r)
-	}
-	return l
-}
 
 // appendHashNode writes json.Marshal(hashNodeOf(n)) for nodes with every
 // field of hashNode set and unset (those with interfaces, a bmc block or
@@ -48,9 +26,9 @@ func TestHashNodeAsJSON(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(13, 14))
 	for i := range 3000 {
-		n := &Node{Name: hashRandStr(r), MAC: hashRandStr(r), Image: hashRandStr(r), Network: hashRandStr(r),
-			KernelArgs: hashRandList(r), SystemOverlays: hashRandList(r), RuntimeOverlays: hashRandList(r), Profiles: hashRandList(r),
-			AssetKeySHA256: hashRandStr(r), NetworkConfig: hashRandStr(r), Users: hashRandList(r), RootSize: DefaultRootSize}
+		n := &Node{Name: jsonstrtest.String(r), MAC: jsonstrtest.String(r), Image: jsonstrtest.String(r), Network: jsonstrtest.String(r),
+			KernelArgs: jsonstrtest.List(r), SystemOverlays: jsonstrtest.List(r), RuntimeOverlays: jsonstrtest.List(r), Profiles: jsonstrtest.List(r),
+			AssetKeySHA256: jsonstrtest.String(r), NetworkConfig: jsonstrtest.String(r), Users: jsonstrtest.List(r), RootSize: DefaultRootSize}
 		if r.IntN(2) == 0 {
 			n.IP = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
 		}
@@ -58,18 +36,18 @@ func TestHashNodeAsJSON(t *testing.T) {
 		case 0:
 			n.Tags = map[string]string{}
 		case 1:
-			n.Tags = map[string]string{hashRandStr(r): hashRandStr(r), hashRandStr(r): hashRandStr(r)}
+			n.Tags = map[string]string{jsonstrtest.String(r): jsonstrtest.String(r), jsonstrtest.String(r): jsonstrtest.String(r)}
 		}
 		if r.IntN(3) == 0 {
-			n.Root, n.RootSize = RootTmpfs, hashRandStr(r)
+			n.Root, n.RootSize = RootTmpfs, jsonstrtest.String(r)
 		}
 		switch r.IntN(8) {
 		case 0:
 			n.Interfaces = []*Interface{{Name: "eth0", Type: "ethernet", MAC: n.MAC}}
 		case 1:
-			n.BMC = &BMC{Driver: "ipmi", Address: hashRandStr(r), Port: 623}
+			n.BMC = &BMC{Driver: "ipmi", Address: jsonstrtest.String(r), Port: 623}
 		case 2:
-			n.Resources = Resources{"gpu": hashRandStr(r)}
+			n.Resources = Resources{"gpu": jsonstrtest.String(r)}
 		}
 		want, err := json.Marshal(hashNodeOf(n))
 		if err != nil {

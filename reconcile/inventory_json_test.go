@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gitboot/gitboot/hclspec"
+	"github.com/gitboot/gitboot/internal/jsonstr/jsonstrtest"
 )
 
 // nodeStateFields are NodeState's fields appendNodeJSON writes (and the
@@ -17,49 +18,26 @@ import (
 var nodeStateFields = []string{"MAC", "IP", "Network", "Image", "KernelArgs", "Tags", "SystemOverlays", "RuntimeOverlays",
 	"SystemInput", "RuntimeInput", "AssetKey", "LegacyAssetKeySHA256", "assetKeySum", "BMC", "Root", "RootSize", "Artifacts"}
 
-var oddStrings = []string{"", "plain", "a\"quote", "back\\slash", "<html>&", "tab\tnew\nline", "é ü 日本", "\u2028\u2029", "bad\xffutf8", "\x00\x1f"}
-
-func randomString(r *rand.Rand) string {
-	if r.IntN(2) == 0 {
-		return fmt.Sprintf("%x", r.Uint64())
-	}
-	return oddStrings[r.IntN(len(oddStrings))]
-}
-
-func randomList(r *rand.Rand) []string {
-	switch r.IntN(4) {
-	case 0:
-		return nil
-	case 1:
-		return []string{}
-	}
-	l := make([]string, 1+r.IntN(3))
-	for i := range l {
-		l[i] = randomString(r)
-	}
-	return l
-}
-
 func randomNodeState(r *rand.Rand) NodeState {
-	n := NodeState{MAC: randomString(r), IP: randomString(r), Network: randomString(r), Image: randomString(r),
-		KernelArgs: randomList(r), SystemOverlays: randomList(r), RuntimeOverlays: randomList(r),
-		SystemInput: randomString(r), RuntimeInput: randomString(r), AssetKey: randomString(r),
-		LegacyAssetKeySHA256: randomString(r), assetKeySum: randomString(r), Root: randomString(r), RootSize: randomString(r)}
+	n := NodeState{MAC: jsonstrtest.String(r), IP: jsonstrtest.String(r), Network: jsonstrtest.String(r), Image: jsonstrtest.String(r),
+		KernelArgs: jsonstrtest.List(r), SystemOverlays: jsonstrtest.List(r), RuntimeOverlays: jsonstrtest.List(r),
+		SystemInput: jsonstrtest.String(r), RuntimeInput: jsonstrtest.String(r), AssetKey: jsonstrtest.String(r),
+		LegacyAssetKeySHA256: jsonstrtest.String(r), assetKeySum: jsonstrtest.String(r), Root: jsonstrtest.String(r), RootSize: jsonstrtest.String(r)}
 	switch r.IntN(3) {
 	case 0:
 		n.Tags = map[string]string{}
 	case 1:
 		n.Tags = map[string]string{}
 		for range 1 + r.IntN(4) {
-			n.Tags[randomString(r)] = randomString(r)
+			n.Tags[jsonstrtest.String(r)] = jsonstrtest.String(r)
 		}
 	}
 	if r.IntN(2) == 0 {
-		n.BMC = &hclspec.BMC{Driver: randomString(r), Address: randomString(r), Port: r.IntN(70000) - 100,
-			Credentials: randomString(r), Insecure: r.IntN(2) == 0}
+		n.BMC = &hclspec.BMC{Driver: jsonstrtest.String(r), Address: jsonstrtest.String(r), Port: r.IntN(70000) - 100,
+			Credentials: jsonstrtest.String(r), Insecure: r.IntN(2) == 0}
 	}
 	if r.IntN(2) == 0 {
-		n.Artifacts = &NodeArtifacts{Kernel: randomString(r), Image: randomString(r), System: randomString(r), Runtime: randomString(r)}
+		n.Artifacts = &NodeArtifacts{Kernel: jsonstrtest.String(r), Image: jsonstrtest.String(r), System: jsonstrtest.String(r), Runtime: jsonstrtest.String(r)}
 	}
 	return n
 }
@@ -96,7 +74,7 @@ func TestEncodeAsMarshalIndent(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	inv := &Inventory{Version: InventoryVersion, Commit: "c0ffee", Nodes: map[string]NodeState{}}
 	for i := range 200 {
-		inv.Nodes[fmt.Sprintf("n%03d%s", i, oddStrings[i%len(oddStrings)])] = randomNodeState(r)
+		inv.Nodes[fmt.Sprintf("n%03d%s", i, jsonstrtest.Odd[i%len(jsonstrtest.Odd)])] = randomNodeState(r)
 	}
 	want, err := json.MarshalIndent(inv, "", " ")
 	if err != nil {
