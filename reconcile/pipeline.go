@@ -199,7 +199,7 @@ func (r *Reconciler) record(inv *Inventory) error {
 	if err != nil {
 		return err
 	}
-	r.running, r.runningData = inv, data
+	r.running, r.runningData, r.runningSum = inv, data, ""
 	r.published.Store(&data)
 	if err := writeInventory(r.cfg.StateDir, inv, data); err != nil {
 		r.dirty = true

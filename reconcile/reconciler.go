@@ -137,16 +137,20 @@ type Reconciler struct {
 
 	mu          sync.Mutex
 	running     *Inventory
-	runningData []byte                 // encoded running inventory (what GET /inventory serves)
-	published   atomic.Pointer[[]byte] // runningData, for readers that must not wait
-	dirty       bool                   // running is newer than the file: write it again
-	snap        *bootsvc.Snapshot
-	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
-	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
-	rejected    *ConfigError
-	idleState   *idleState         // idle.go
-	loads       atomic.Int64       // commits loaded (desire), for tests
-	evalCache   *hclspec.EvalCache // evalcache.go; nil until the first load
+	runningData []byte // encoded running inventory (what GET /inventory serves)
+	// runningSum is the digest of the running inventory's encoding when
+	// runningData is not held (a one-shot Restore: see readRunning);
+	// "" otherwise (runningDigest).
+	runningSum string
+	published  atomic.Pointer[[]byte] // runningData, for readers that must not wait
+	dirty      bool                   // running is newer than the file: write it again
+	snap       *bootsvc.Snapshot
+	evaluated  string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
+	pending    *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
+	rejected   *ConfigError
+	idleState  *idleState         // idle.go
+	loads      atomic.Int64       // commits loaded (desire), for tests
+	evalCache  *hclspec.EvalCache // evalcache.go; nil until the first load
 }
 
 // New makes a Reconciler.
@@ -172,7 +176,7 @@ func New(cfg Config) *Reconciler {
 func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	inv, data, err := ReadInventory(r.cfg.StateDir)
+	inv, data, sum, err := r.readRunning()
 	if statefile.SetAside(r.cfg.Logger, err, "starting from the branch tip as if nothing was applied") {
 		return nil, nil
 	}
@@ -185,22 +189,46 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err := r.verifyApplied(inv.Commit); err != nil {
 		// Not served, but a plan made against the recorded state (which
 		// replaces it with a trusted commit) is not stale.
-		r.runningData = data
+		r.runningData, r.runningSum = data, sum
 		return nil, err
 	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
-	data = r.rekeyLegacy(inv, data)
+	if data = r.rekeyLegacy(inv, data); data != nil {
+		sum = "" // held (or rewritten, a one-shot's too): runningDigest hashes it
+	}
 	snap, err := inv.Snapshot(res)
 	if err != nil {
 		return nil, err
 	}
-	r.running, r.runningData, r.snap = inv, data, snap
+	r.running, r.runningData, r.runningSum, r.snap = inv, data, sum, snap
 	r.published.Store(&data)
 	r.evaluated = inv.Commit
 	return snap, nil
+}
+
+// readRunning reads the running inventory: with its encoding (data),
+// which a server publishes (GET /inventory), or for a one-shot reconciler
+// only the encoding's digest (sum): an apply compares it with its plan's,
+// and reading 8 MB at 10,000 nodes for that costs a tenth of an apply.
+func (r *Reconciler) readRunning() (inv *Inventory, data []byte, sum string, err error) {
+	if r.cfg.OneShot {
+		inv, sum, err = ReadInventoryDigest(r.cfg.StateDir)
+		return inv, nil, sum, err
+	}
+	inv, data, err = ReadInventory(r.cfg.StateDir)
+	return inv, data, "", err
+}
+
+// runningDigest is the digest of the running inventory's encoding ("":
+// nothing runs).
+func (r *Reconciler) runningDigest() string {
+	if r.runningData == nil {
+		return r.runningSum
+	}
+	return digestOf(r.runningData)
 }
 
 // Running returns the running inventory and its encoding (nil before the
@@ -313,7 +341,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 // false the plan waits for gitboot apply.
 func (r *Reconciler) decideTip(ev *Evaluation, desired *Inventory, opt Options) (bool, error) {
 	commit := ev.Commit
-	plan := Diff(r.running, desired, digestOf(r.runningData))
+	plan := Diff(r.running, desired, r.runningDigest())
 	ev.Plan = plan
 	// A served build missing an artifact (found damaged and removed) is
 	// built again although nothing changed.
@@ -362,7 +390,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := r.cfg.Now()
-	if got := digestOf(r.runningData); got != p.InventoryDigest {
+	if got := r.runningDigest(); got != p.InventoryDigest {
 		err := &StaleError{Reason: fmt.Sprintf("the running state changed since this plan was made (planned against %s, running %s)",
 			orNone(p.InventoryDigest), orNone(got))}
 		return Evaluation{Result: ResultError, Err: err}, err
@@ -391,7 +419,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			ev.Result, ev.Err = ResultError, err
 			return false, err
 		}
-		ev.Plan = Diff(r.running, d.inv, digestOf(r.runningData))
+		ev.Plan = Diff(r.running, d.inv, r.runningDigest())
 		if !ev.Plan.HasChanges() {
 			ev.Result = ResultUnchanged
 			return false, nil
