@@ -366,13 +366,14 @@ func servedNodes(c *hclspec.Cluster, srv *hclspec.Server) []*hclspec.Node {
 
 // fillNodes turns manifest records into the artifacts bootsvc serves.
 func (b *Builder) fillNodes(res *Result, m *Manifest) {
-	seen := map[string]bootsvc.Artifact{} // shared artifacts: one set of strings
+	type key struct{ hex, name string } // no string made per lookup
+	seen := map[key]bootsvc.Artifact{}  // shared artifacts: one set of strings
 	artifact := func(r ref, ext, name string) bootsvc.Artifact {
-		if a, ok := seen[r.Hex+name]; ok {
+		if a, ok := seen[key{r.Hex, name}]; ok {
 			return a
 		}
 		a := bootsvc.Artifact{Path: b.store.path(r.Hex + ext), Digest: "sha256:" + r.Hex, Size: r.Size, Name: name}
-		seen[r.Hex+name] = a
+		seen[key{r.Hex, name}] = a
 		return a
 	}
 	for name, n := range m.Nodes {

@@ -35,7 +35,7 @@ type dataSet struct {
 }
 
 func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
-	d := &dataSet{nodes: map[string]*TemplateNode{}, nodeHash: map[string][32]byte{},
+	d := &dataSet{nodes: make(map[string]*TemplateNode, len(c.Nodes)), nodeHash: make(map[string][32]byte, len(c.Nodes)),
 		networks: map[string]TemplateNetwork{}, netHash: map[string][32]byte{}, accounts: accountsOf(c)}
 	if srv != nil {
 		d.server = TemplateServer{Name: srv.Name, HTTPPort: srv.HTTPPort}
@@ -68,6 +68,7 @@ func newDataSet(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
 	var kh keyHasher
 	var keys []string
 	d.cluster.Nodes = make([]TemplateNode, 0, len(c.Nodes))
+	d.more.sized(len(c.Nodes))
 	for _, n := range c.Nodes {
 		tn := TemplateNode{Name: n.Name, MAC: n.MAC, Network: n.Network, Tags: n.Tags, KernelArgs: n.KernelArgs}
 		if tn.Tags == nil {

@@ -251,7 +251,9 @@ func (b *Builder) manifestRefs(hexSum string) (map[string]bool, map[string]image
 		if len(v) < 66 || v[0] != '"' || v[65] != '"' {
 			continue
 		}
-		hexes[string(v[1:65])] = true
+		if !hexes[string(v[1:65])] { // a lookup, not a copy: an overlay most nodes share is named once per node
+			hexes[string(v[1:65])] = true
+		}
 	}
 	return hexes, images, nil
 }
@@ -372,7 +374,7 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 	b.forgetManifests()
 	// A kept manifest keeps every store file whose digest it names (with
 	// any extension: its records are not decoded, see manifestRefs).
-	keepHex := map[string]bool{}
+	var keepHex map[string]bool
 	keepMan := map[string]bool{}
 	keepPulled := map[string]bool{} // registry digests whose pulled image stays cached
 	for _, h := range b.keptManifests(a) {
@@ -381,8 +383,12 @@ func (b *Builder) GC() (removed int, bytesFreed int64, err error) {
 			return 0, 0, fmt.Errorf("gc: %w", err)
 		}
 		keepMan[h+".json"] = true
-		for x := range hexes {
-			keepHex[x] = true
+		if keepHex == nil {
+			keepHex = hexes // the first manifest's set: the others add to it
+		} else {
+			for x := range hexes {
+				keepHex[x] = true
+			}
 		}
 		for _, rec := range images {
 			if rec.Kind == "registry" {

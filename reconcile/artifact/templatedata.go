@@ -25,6 +25,16 @@ type moreData struct {
 	clusterS map[resSel][32]byte // the cluster's resources hash per selection
 }
 
+// sized makes m's maps for n nodes (addNode makes them otherwise).
+func (m *moreData) sized(n int) {
+	if m.extraHash == nil && n > 0 {
+		m.extraHash, m.resHash = make(map[string][32]byte, n), make(map[string][32]byte, n)
+		m.allExtra, m.allRes = sha256.New(), sha256.New()
+		m.res, m.clusterS = make(map[string]hclspec.Resources, n), map[resSel][32]byte{}
+		m.order = make([]string, 0, n)
+	}
+}
+
 // addNode fills tn's later fields from n and hashes them.
 func (m *moreData) addNode(tn *TemplateNode, n *hclspec.Node) {
 	if m.extraHash == nil {
