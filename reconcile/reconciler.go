@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
@@ -137,16 +138,19 @@ type Reconciler struct {
 
 	mu          sync.Mutex
 	running     *Inventory
-	runningData []byte                 // encoded running inventory (what GET /inventory serves)
-	published   atomic.Pointer[[]byte] // runningData, for readers that must not wait
-	dirty       bool                   // running is newer than the file: write it again
-	snap        *bootsvc.Snapshot
-	evaluated   string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
-	pending     *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
-	rejected    *ConfigError
-	idleState   *idleState         // idle.go
-	loads       atomic.Int64       // commits loaded (desire), for tests
-	evalCache   *hclspec.EvalCache // evalcache.go; nil until the first load
+	runningHash string // Digest of the encoded running inventory ("" before the first apply)
+	// served is the encoded running inventory for GET /inventory (read
+	// from its file in the state directory, inventory_served.go), for
+	// readers that must not wait.
+	served    atomic.Pointer[httpboot.EncodedInventory]
+	dirty     bool // running is newer than the file: write it again
+	snap      *bootsvc.Snapshot
+	evaluated string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
+	pending   *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
+	rejected  *ConfigError
+	idleState *idleState         // idle.go
+	loads     atomic.Int64       // commits loaded (desire), for tests
+	evalCache *hclspec.EvalCache // evalcache.go; nil until the first load
 }
 
 // New makes a Reconciler.
@@ -185,41 +189,53 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err := r.verifyApplied(inv.Commit); err != nil {
 		// Not served, but a plan made against the recorded state (which
 		// replaces it with a trusted commit) is not stale.
-		r.runningData = data
+		r.runningHash = digestOf(data)
 		return nil, err
 	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
-	data = r.rekeyLegacy(inv, data)
+	data, onDisk := r.rekeyLegacy(inv, data)
 	snap, err := inv.Snapshot(res)
 	if err != nil {
 		return nil, err
 	}
-	r.running, r.runningData, r.snap = inv, data, snap
-	r.published.Store(&data)
+	r.running, r.snap = inv, snap
+	r.publish(data, onDisk)
 	r.evaluated = inv.Commit
 	return snap, nil
 }
 
 // Running returns the running inventory and its encoding (nil before the
-// first apply or Restore).
+// first apply or Restore). The encoding is read from the state directory
+// at each call: RunningInventory is for callers that need only the
+// inventory.
 func (r *Reconciler) Running() (*Inventory, []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.running, r.runningData
+	return r.running, r.InventoryJSON()
 }
 
-// InventoryJSON returns the encoded running inventory (for GET
-// /inventory); nil before the first apply.
-// It never waits for a pass in progress (a build may take minutes).
-func (r *Reconciler) InventoryJSON() []byte {
-	if p := r.published.Load(); p != nil {
-		return *p
-	}
-	return nil
+// RunningInventory returns the running inventory (nil before the first
+// apply or Restore).
+func (r *Reconciler) RunningInventory() *Inventory {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
 }
+
+// InventoryJSON returns the encoded running inventory; nil before the
+// first apply. It never waits for a pass in progress (a build may take
+// minutes). GET /inventory serves ServedInventory, without a copy.
+func (r *Reconciler) InventoryJSON() []byte {
+	return readServed(r.served.Load())
+}
+
+// ServedInventory returns the encoded running inventory as GET
+// /inventory serves it (nil before the first apply), without waiting for
+// a pass in progress.
+func (r *Reconciler) ServedInventory() *httpboot.EncodedInventory { return r.served.Load() }
 
 // Snapshot returns the snapshot being served (nil before the first apply).
 func (r *Reconciler) Snapshot() *bootsvc.Snapshot {
@@ -313,7 +329,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 // false the plan waits for gitboot apply.
 func (r *Reconciler) decideTip(ev *Evaluation, desired *Inventory, opt Options) (bool, error) {
 	commit := ev.Commit
-	plan := Diff(r.running, desired, digestOf(r.runningData))
+	plan := Diff(r.running, desired, r.runningHash)
 	ev.Plan = plan
 	// A served build missing an artifact (found damaged and removed) is
 	// built again although nothing changed.
@@ -362,7 +378,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := r.cfg.Now()
-	if got := digestOf(r.runningData); got != p.InventoryDigest {
+	if got := r.runningHash; got != p.InventoryDigest {
 		err := &StaleError{Reason: fmt.Sprintf("the running state changed since this plan was made (planned against %s, running %s)",
 			orNone(p.InventoryDigest), orNone(got))}
 		return Evaluation{Result: ResultError, Err: err}, err
@@ -391,7 +407,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			ev.Result, ev.Err = ResultError, err
 			return false, err
 		}
-		ev.Plan = Diff(r.running, d.inv, digestOf(r.runningData))
+		ev.Plan = Diff(r.running, d.inv, r.runningHash)
 		if !ev.Plan.HasChanges() {
 			ev.Result = ResultUnchanged
 			return false, nil
