@@ -14,8 +14,10 @@ const EvalCacheFile = "eval-cache"
 
 // cache returns the reconciler's evaluation cache, read from the state
 // directory on first use (in memory only without one). It is called from
-// desire, which runs with r.mu held.
+// desire, which runs with r.mu held, for each commit it evaluates (not
+// for a plan's load it reuses).
 func (r *Reconciler) cache() *hclspec.EvalCache {
+	r.cacheLoads.Add(1)
 	if r.evalCache == nil {
 		if r.cfg.StateDir == "" {
 			r.evalCache = hclspec.NewEvalCache()

@@ -148,9 +148,12 @@ type Reconciler struct {
 	evaluated string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
 	pending   *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
 	rejected  *ConfigError
-	idleState *idleState         // idle.go
-	loads     atomic.Int64       // commits loaded (desire), for tests
-	evalCache *hclspec.EvalCache // evalcache.go; nil until the first load
+	idleState *idleState   // idle.go
+	loads     atomic.Int64 // commits loaded (desire), for tests
+	// cacheLoads counts the commits evaluated with the cache (a plan's
+	// load reused is not), for tests.
+	cacheLoads atomic.Int64
+	evalCache  *hclspec.EvalCache // evalcache.go; nil until the first load
 }
 
 // New makes a Reconciler.
