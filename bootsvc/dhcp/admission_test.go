@@ -141,6 +141,9 @@ func TestAdmissionHoldsBeyondLimit(t *testing.T) {
 	if got := r.s.Stats().Offers; got != 2 {
 		t.Fatalf("offers counted: %d, want 2 (a held DISCOVER counts when answered)", got)
 	}
+	if got := r.s.Stats().Received; got != 2 {
+		t.Fatalf("datagrams counted: %d, want 2 (a held DISCOVER is one datagram)", got)
+	}
 }
 
 // TestAdmissionNeverHoldsRequests: at the limit, a REQUEST for an

@@ -150,12 +150,16 @@ func (s *Server) Stats() Stats {
 // Handle decodes one datagram and decides the answer, updating counters,
 // logs, leases and status. It never panics on any input; the socket loop
 // sends the reply it returns.
-func (s *Server) Handle(pkt []byte, m Meta) Decision { return s.handle(pkt, m, nil) }
+func (s *Server) Handle(pkt []byte, m Meta) Decision {
+	s.received.Add(1)
+	return s.handle(pkt, m, nil)
+}
 
 // handle is Handle; a request that arrived on a socket (from, not nil)
 // may be held by the admission gate, to be answered later through from.
+// The caller counts the datagram: a held DISCOVER decided again when it
+// is released is not a second one.
 func (s *Server) handle(pkt []byte, m Meta, from *arrival) Decision {
-	s.received.Add(1)
 	if m.Now.IsZero() {
 		m.Now = time.Now()
 	}
@@ -346,6 +350,7 @@ func (s *Server) loop(ctx context.Context, conn net.PacketConn, port int, ifaces
 			m.Iface = ifaces.lookup(ifindex, m.Now)
 		}
 		r.ifindex = ifindex
+		s.received.Add(1)
 		d := s.handleSafe(buf[:n], m, &r)
 		if d.Reply != nil {
 			s.send(r, d)
