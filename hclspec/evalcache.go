@@ -248,8 +248,10 @@ func moved(n *Node, file string, from, end, dLine, dByte int) *Node {
 	}
 	cp := *n
 	cp.Range = mv(n.Range)
-	cp.Origins = make(map[string]hcl.Range, len(n.Origins))
-	for k, r := range n.Origins {
+	origins := n.AllOrigins()
+	cp.lazy = lazyOrigins{}
+	cp.Origins = make(map[string]hcl.Range, len(origins))
+	for k, r := range origins {
 		cp.Origins[k] = mv(r)
 	}
 	return &cp

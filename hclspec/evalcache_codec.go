@@ -85,15 +85,16 @@ func appendNode(b []byte, n *Node) []byte {
 		b = bincodec.AppendBool(b, n.BMC.Insecure)
 	}
 	b = appendRange(b, n.Range)
-	keys := make([]string, 0, len(n.Origins))
-	for k := range n.Origins {
+	origins := n.AllOrigins()
+	keys := make([]string, 0, len(origins))
+	for k := range origins {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
 		b = bincodec.AppendString(b, k)
-		b = appendRange(b, n.Origins[k])
+		b = appendRange(b, origins[k])
 	}
 	return b
 }
@@ -113,11 +114,10 @@ type decoder struct {
 	// shift moves ranges inside an entry's chunk (see moved) while
 	// decoding its nodes: the block is now dLine lines and dByte bytes
 	// from where it was cached.
-	shift struct {
-		file         string
-		from, end    int
-		dLine, dByte int
-	}
+	shift rangeShift
+	// lazyShift is the shift nodes keep for their lazily decoded
+	// Origins (nil: none).
+	lazyShift *rangeShift
 }
 
 var errCacheFormat = errors.New("not an evaluation cache of this format")
@@ -172,7 +172,10 @@ func entryNodes(e *cacheEntry, intern map[string]string, line, byteAt int) ([]*N
 		return e.Nodes, nil
 	}
 	d := &decoder{Decoder: bincodec.Decoder{B: e.raw, Intern: intern, Failure: errCacheFormat}}
-	d.shift.file, d.shift.from, d.shift.end, d.shift.dLine, d.shift.dByte = e.File, e.Byte, e.End, dLine, dByte
+	if dLine != 0 || dByte != 0 {
+		d.lazyShift = &rangeShift{file: e.File, from: e.Byte, end: e.End, dLine: dLine, dByte: dByte}
+		d.shift = *d.lazyShift
+	}
 	count := d.Uvarint()
 	if d.Err != nil || count > uint64(len(d.B)) {
 		return nil, errCacheFormat
@@ -214,16 +217,7 @@ func (d *decoder) node() *Node {
 		n.BMC = &BMC{Driver: d.IStr(), Address: d.Str(), Port: d.Int(), Credentials: d.IStr(), Insecure: d.Byte() == 1}
 	}
 	n.Range = d.rng()
-	count := d.Uvarint()
-	if count > uint64(len(d.B)) {
-		d.Fail()
-		return n
-	}
-	n.Origins = make(map[string]hcl.Range, count)
-	for i := uint64(0); i < count && d.Err == nil; i++ {
-		k := d.IStr()
-		n.Origins[k] = d.rng()
-	}
+	n.lazy = lazyOrigins{raw: d.skipOrigins(), shift: d.lazyShift}
 	return n
 }
 
@@ -231,11 +225,5 @@ func (d *decoder) rng() hcl.Range {
 	r := hcl.Range{Filename: d.IStr()}
 	r.Start = hcl.Pos{Line: d.Int(), Column: d.Int(), Byte: d.Int()}
 	r.End = hcl.Pos{Line: d.Int(), Column: d.Int(), Byte: d.Int()}
-	if sh := &d.shift; (sh.dLine != 0 || sh.dByte != 0) && r.Filename == sh.file && r.Start.Byte >= sh.from && r.Start.Byte < sh.end {
-		r.Start.Line += sh.dLine
-		r.Start.Byte += sh.dByte
-		r.End.Line += sh.dLine
-		r.End.Byte += sh.dByte
-	}
-	return r
+	return d.shift.apply(r)
 }

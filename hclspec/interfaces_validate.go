@@ -35,7 +35,7 @@ func (l *loader) checkInterfaceAddrs(c *Cluster, byMAC, byIP map[string]*Node) {
 					macs = map[string]addrOwner{}
 				}
 				if prev, dup := byMAC[it.MAC]; dup {
-					l.errorf(def.mac.rng.Ptr(), "Duplicate MAC address", "%s has mac %s, the mac of node %q (set at %s).", what, it.MAC, prev.Name, prev.Origins["mac"].String())
+					l.errorf(def.mac.rng.Ptr(), "Duplicate MAC address", "%s has mac %s, the mac of node %q (set at %s).", what, it.MAC, prev.Name, prev.Origin("mac").String())
 				} else if prev, dup := macs[it.MAC]; dup {
 					l.errorf(def.mac.rng.Ptr(), "Duplicate MAC address", "%s has mac %s, as has interface %q of node %q (set at %s).", what, it.MAC, prev.iface, prev.node, prev.rng.String())
 				} else {
@@ -50,7 +50,7 @@ func (l *loader) checkInterfaceAddrs(c *Cluster, byMAC, byIP map[string]*Node) {
 			}
 			ip := it.IP.String()
 			if prev, dup := byIP[ip]; dup {
-				l.errorf(def.ip.rng.Ptr(), "Duplicate IP address", "%s has ip %s, the ip of node %q (set at %s).", what, ip, prev.Name, prev.Origins["ip"].String())
+				l.errorf(def.ip.rng.Ptr(), "Duplicate IP address", "%s has ip %s, the ip of node %q (set at %s).", what, ip, prev.Name, prev.Origin("ip").String())
 			} else if prev, dup := ips[ip]; dup {
 				l.errorf(def.ip.rng.Ptr(), "Duplicate IP address", "%s has ip %s, as has interface %q of node %q (set at %s).", what, ip, prev.iface, prev.node, prev.rng.String())
 			} else {

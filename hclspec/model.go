@@ -173,8 +173,12 @@ type Node struct {
 
 	// Origins maps each merged attribute name ("image", "tags.role", ...)
 	// to where its value was set: a profile's or the node's attribute.
+	// nil for a node taken from the evaluation cache: read them with
+	// Origin or AllOrigins.
 	Origins map[string]hcl.Range `json:"-"`
 	Range   hcl.Range            `json:"-"` // the node block (or its for_each element's block)
+
+	lazy lazyOrigins // Origins still encoded (origins.go)
 }
 
 // Server returns the server block with the given name.

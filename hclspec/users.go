@@ -236,8 +236,11 @@ func (l *loader) checkAccounts(c *Cluster) {
 	reported := map[string]bool{} // a profile's list is reported once, not per node
 	for _, n := range c.Nodes {
 		for _, name := range n.Users {
-			r := n.Origins["users"]
-			if _, ok := userByName[name]; ok || reported[r.String()+"\x00"+name] {
+			if _, ok := userByName[name]; ok {
+				continue
+			}
+			r := n.Origin("users")
+			if reported[r.String()+"\x00"+name] {
 				continue
 			}
 			reported[r.String()+"\x00"+name] = true

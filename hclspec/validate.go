@@ -106,16 +106,16 @@ func (l *loader) checkNodes(c *Cluster) {
 		}
 		if n.MAC != "" {
 			if prev, dup := byMAC[n.MAC]; dup {
-				r := n.Origins["mac"]
-				l.errorf(&r, "Duplicate MAC address", "nodes %q and %q both have mac %s; the first is set at %s.", prev.Name, n.Name, n.MAC, prev.Origins["mac"].String())
+				r := n.Origin("mac")
+				l.errorf(&r, "Duplicate MAC address", "nodes %q and %q both have mac %s; the first is set at %s.", prev.Name, n.Name, n.MAC, prev.Origin("mac").String())
 			} else {
 				byMAC[n.MAC] = n
 			}
 		}
 		if n.IP.IsValid() {
 			if prev, dup := byIP[n.IP.String()]; dup {
-				r := n.Origins["ip"]
-				l.errorf(&r, "Duplicate IP address", "nodes %q and %q both have ip %s; the first is set at %s.", prev.Name, n.Name, n.IP, prev.Origins["ip"].String())
+				r := n.Origin("ip")
+				l.errorf(&r, "Duplicate IP address", "nodes %q and %q both have ip %s; the first is set at %s.", prev.Name, n.Name, n.IP, prev.Origin("ip").String())
 			} else {
 				byIP[n.IP.String()] = n
 			}
@@ -131,7 +131,7 @@ func (l *loader) checkNodeRefs(c *Cluster, n *Node, broken brokenAttrs) {
 	}
 	if n.Network == "" {
 		if n.IP.IsValid() && !broken.network {
-			r := n.Origins["ip"]
+			r := n.Origin("ip")
 			l.errorf(&r, "Node without network", "node %q has no network and no network's subnet holds its ip %s: set network = network.NAME or fix the ip.", n.Name, n.IP)
 		}
 		return
@@ -140,18 +140,18 @@ func (l *loader) checkNodeRefs(c *Cluster, n *Node, broken brokenAttrs) {
 	if !ok || !n.IP.IsValid() || !net.Subnet.IsValid() {
 		return
 	}
-	ipRange := n.Origins["ip"]
+	ipRange := func() *hcl.Range { r := n.Origin("ip"); return &r } // only for an error: cached nodes decode it then
 	switch {
 	case !net.Subnet.Contains(n.IP):
-		l.errorf(&ipRange, "IP outside its network", "node %q has ip %s, outside subnet %s of network %q.", n.Name, n.IP, net.Subnet, net.Name)
+		l.errorf(ipRange(), "IP outside its network", "node %q has ip %s, outside subnet %s of network %q.", n.Name, n.IP, net.Subnet, net.Name)
 	case n.IP == net.Subnet.Addr():
-		l.errorf(&ipRange, "IP is the network address", "node %q has ip %s, the network address of %s.", n.Name, n.IP, net.Subnet)
+		l.errorf(ipRange(), "IP is the network address", "node %q has ip %s, the network address of %s.", n.Name, n.IP, net.Subnet)
 	case n.IP == broadcast(net):
-		l.errorf(&ipRange, "IP is the broadcast address", "node %q has ip %s, the broadcast address of %s.", n.Name, n.IP, net.Subnet)
+		l.errorf(ipRange(), "IP is the broadcast address", "node %q has ip %s, the broadcast address of %s.", n.Name, n.IP, net.Subnet)
 	case net.Gateway.IsValid() && n.IP == net.Gateway:
-		l.errorf(&ipRange, "IP is the gateway", "node %q has ip %s, the gateway of network %q.", n.Name, n.IP, net.Name)
+		l.errorf(ipRange(), "IP is the gateway", "node %q has ip %s, the gateway of network %q.", n.Name, n.IP, net.Name)
 	case net.DynamicStart.IsValid() && !n.IP.Less(net.DynamicStart) && !net.DynamicEnd.Less(n.IP):
-		l.errorf(&ipRange, "IP inside the dynamic range", "node %q has ip %s, inside dynamic_range %s-%s of network %q (set at %s); reserved addresses must lie outside it.",
+		l.errorf(ipRange(), "IP inside the dynamic range", "node %q has ip %s, inside dynamic_range %s-%s of network %q (set at %s); reserved addresses must lie outside it.",
 			n.Name, n.IP, net.DynamicStart, net.DynamicEnd, net.Name, net.dynamicRange.String())
 	}
 	if len(n.RuntimeOverlays) == 0 && !broken.runtimeOverlays {

@@ -245,9 +245,9 @@ func CheckCredentials(c *hclspec.Cluster, creds map[string]Cred) hcl.Diagnostics
 		if n.BMC == nil {
 			continue
 		}
-		k := key{n.BMC.Credentials, n.Origins["bmc.credentials"]}
+		k := key{n.BMC.Credentials, n.Origin("bmc.credentials")}
 		if k.name == "" {
-			k.rng = n.Origins["bmc.address"]
+			k.rng = n.Origin("bmc.address")
 		} else if _, ok := creds[k.name]; ok {
 			continue
 		}

@@ -61,7 +61,9 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 	if err != nil {
 		return none, err
 	}
-	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger, Trust: artifactTrust(trust), Secrets: secrets})
+	// CheckOnUse: this process applies once; the store's artifacts are
+	// checked as the build reuses them, not all of them first.
+	builder, err := artifact.New(artifact.Config{StateDir: cfg.State, Logger: cfg.Logger, Trust: artifactTrust(trust), Secrets: secrets, CheckOnUse: true})
 	if err != nil {
 		return none, err
 	}

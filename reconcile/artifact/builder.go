@@ -65,6 +65,14 @@ type Config struct {
 	// identities); nil: a commit with a secret in an overlay fails to
 	// build, naming the file.
 	Secrets *agesecret.Keyring
+	// CheckOnUse checks each artifact when a build first reuses it, as
+	// New otherwise checks every artifact of the store (size against the
+	// kept manifests, sha256 when written to since it was verified): for
+	// a process that applies once and exits (gitboot apply), where the
+	// whole store's check costs more than the build. Artifacts the build
+	// does not reuse are not checked (a server checks them at its start);
+	// VerifyBackground has nothing to do.
+	CheckOnUse bool
 }
 
 // DefaultGrace is Config.Grace when it is zero; it equals
@@ -178,6 +186,16 @@ func New(cfg Config) (*Builder, error) {
 		}
 		b.remember(m)
 		m.sizes(sizes)
+	}
+	if cfg.CheckOnUse {
+		if err := s.loadVerified(); err != nil {
+			cfg.Logger.Warn("artifact verification list", "err", err)
+		}
+		s.onUse = &onUse{checked: map[string]bool{}, check: func(name string, st stamp) bool {
+			ok, _ := b.checkFile(name, st, sizes)
+			return ok
+		}}
+		return b, nil
 	}
 	b.unverified = b.checkAtStart(sizes)
 	return b, nil

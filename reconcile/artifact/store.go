@@ -38,6 +38,7 @@ type store struct {
 	have     map[string]bool  // file names present in objs
 	verified map[string]stamp // file names whose content was found to match their name, and when (VerifiedFile)
 	dropped  uint64           // damaged artifacts removed (drop), for Builder.Dropped
+	onUse    *onUse           // with Config.CheckOnUse: artifacts are checked when first reused
 }
 
 // openStore creates the directories, removes temporaries a killed build
@@ -121,11 +122,11 @@ func (s *store) commit(t *temp, ext string) (ref, error) {
 		return ref{}, fmt.Errorf("writing artifact: %w", err)
 	}
 	name := r.Hex + ext
+	if s.usable(name) {
+		os.Remove(t.f.Name())
+		return r, nil
+	}
 	if s.has(name) {
-		if s.intact(name) {
-			os.Remove(t.f.Name())
-			return r, nil
-		}
 		s.log.Error("ARTIFACT DAMAGED: written to since it was verified; replaced by the content just built", "file", s.path(name))
 	}
 	if err := os.Rename(t.f.Name(), s.path(name)); err != nil {

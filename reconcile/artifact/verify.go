@@ -182,7 +182,15 @@ func (s *store) intact(name string) bool {
 }
 
 // usable reports whether an artifact exists and may be served as it is.
-func (s *store) usable(name string) bool { return s.has(name) && s.intact(name) }
+func (s *store) usable(name string) bool {
+	if !s.has(name) {
+		return false
+	}
+	if s.onUse != nil {
+		return s.checkOnUse(name)
+	}
+	return s.intact(name)
+}
 
 // drop removes a damaged artifact: from the disk and from what the store
 // knows, so that the next build builds it again.
@@ -226,36 +234,79 @@ func (b *Builder) checkAtStart(sizes map[string]int64) []string {
 	defer done()
 	var unverified []string
 	for _, name := range names {
-		hexSum, _, ok := parseName(name)
-		if !ok {
-			continue
-		}
 		st, err := stat(name)
 		if err != nil {
 			continue
 		}
-		if want, known := sizes[name]; known && st.Size != want {
-			b.damaged(name, fmt.Sprintf("size %d, its manifest says %d", st.Size, want))
-			continue
-		}
-		rec, ok := s.verified[name]
-		switch {
-		case !ok:
+		if _, never := b.checkFile(name, st, sizes); never {
 			unverified = append(unverified, name)
-		case rec != st:
-			got, err := hashFile(context.Background(), s.path(name))
-			if err != nil {
-				b.cfg.Logger.Warn("checking artifact", "file", s.path(name), "err", err)
-				continue
-			}
-			if got != hexSum {
-				b.damaged(name, "written to since it was verified, and its content has sha256 "+got)
-				continue
-			}
-			s.verified[name] = st
 		}
 	}
 	return unverified
+}
+
+// checkFile checks one artifact whose file has stamp st, as checkAtStart
+// does: its size against sizes, and its sha256 when it was verified
+// before and written to since (a match is recorded as verified). ok is
+// false when it was found damaged (it is then removed); never is true
+// when it was never verified (only its size was checked).
+func (b *Builder) checkFile(name string, st stamp, sizes map[string]int64) (ok, never bool) {
+	s := b.store
+	hexSum, _, named := parseName(name)
+	if !named {
+		return true, false
+	}
+	if want, known := sizes[name]; known && st.Size != want {
+		b.damaged(name, fmt.Sprintf("size %d, its manifest says %d", st.Size, want))
+		return false, false
+	}
+	s.mu.Lock()
+	rec, verified := s.verified[name]
+	s.mu.Unlock()
+	switch {
+	case !verified:
+		return true, true
+	case rec != st:
+		got, err := hashFile(context.Background(), s.path(name))
+		if err != nil {
+			b.cfg.Logger.Warn("checking artifact", "file", s.path(name), "err", err)
+			return true, false // as at start: left for the build's own check (intact)
+		}
+		if got != hexSum {
+			b.damaged(name, "written to since it was verified, and its content has sha256 "+got)
+			return false, false
+		}
+		s.mu.Lock()
+		s.verified[name] = st
+		s.mu.Unlock()
+	}
+	return true, false
+}
+
+// onUse is the store's check of each artifact when a build first reuses
+// it (Config.CheckOnUse), instead of checkAtStart's of every artifact.
+type onUse struct {
+	checked map[string]bool // under the store's mu
+	check   func(name string, st stamp) bool
+}
+
+// checkOnUse is usable's check with Config.CheckOnUse: the first use of
+// an artifact checks it as checkAtStart would (so a file damaged is not
+// reused, and one only touched is verified again and reused); later uses
+// check that it was not written to since (intact).
+func (s *store) checkOnUse(name string) bool {
+	s.mu.Lock()
+	first := !s.onUse.checked[name]
+	s.onUse.checked[name] = true
+	s.mu.Unlock()
+	if !first {
+		return s.intact(name)
+	}
+	st, err := statStamp(s.path(name))
+	if err != nil {
+		return false
+	}
+	return s.onUse.check(name, st)
 }
 
 // damaged logs and removes a damaged artifact.

@@ -154,3 +154,74 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestCheckOnUse: with Config.CheckOnUse nothing is checked when the
+// builder starts; the build checks each artifact it reuses as the start
+// would have: a flipped or truncated one is logged, not reused and built
+// again under its name; one only rewritten with the same content (a new
+// stamp) is hashed, found right and reused.
+func TestCheckOnUse(t *testing.T) {
+	for _, how := range []string{"flipped", "truncated", "truncated, never verified"} {
+		t.Run(how, func(t *testing.T) {
+			state := t.TempDir()
+			b := newBuilder(t, state)
+			tc := overlayCluster(t, []string{"nodedep"}, nil, 2)
+			r := mustBuild(t, b, tc.build())
+			if err := b.Commit(r); err != nil {
+				t.Fatal(err)
+			}
+			img, sys := r.Nodes["n00000"].Image.Path, r.Nodes["n00001"].System.Path
+			rt := r.Nodes["n00000"].Runtime.Path
+			time.Sleep(10 * time.Millisecond) // a new mtime even on coarse clocks
+			for _, p := range []string{img, sys} {
+				if how == "flipped" {
+					damagetest.FlipByte(t, p, fileSize(t, p)/2)
+				} else if err := os.Truncate(p, fileSize(t, p)/2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if how == "truncated, never verified" { // only the size the manifest records tells
+				if err := os.Remove(filepath.Join(state, "artifacts", VerifiedFile)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			same, err := os.ReadFile(rt) // rewritten with its own content: a new inode and mtime
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(rt); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(rt, same, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var log netnstest.SyncBuffer
+			b2, err := New(Config{StateDir: state, Logger: slog.New(slog.NewTextHandler(&log, nil)), CheckOnUse: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(img); err != nil || log.String() != "" {
+				t.Fatalf("checked at start with CheckOnUse: %v\n%s", err, log.String())
+			}
+			r2 := mustBuild(t, b2, tc.build())
+			if !r2.Images["img"].Rebuilt || r2.Nodes["n00000"].Image.Path != img {
+				t.Errorf("the damaged image was not rebuilt under its name: rebuilt=%v path %s", r2.Images["img"].Rebuilt, r2.Nodes["n00000"].Image.Path)
+			}
+			if r2.Nodes["n00001"].System.Path != sys || r2.Built == 0 {
+				t.Errorf("the damaged system overlay was not built again: %d built", r2.Built)
+			}
+			for _, p := range []string{img, sys} {
+				if !damagetest.HasLine(log.String(), "level=ERROR", "ARTIFACT DAMAGED", filepath.Base(p)) {
+					t.Errorf("no ERROR line names %s:\n%s", filepath.Base(p), log.String())
+				}
+			}
+			if damagetest.HasLine(log.String(), filepath.Base(rt)) {
+				t.Errorf("the runtime overlay rewritten with its own content was reported:\n%s", log.String())
+			}
+			if r2.Nodes["n00000"].Runtime.Path != rt {
+				t.Errorf("runtime overlay %s, want %s reused", r2.Nodes["n00000"].Runtime.Path, rt)
+			}
+			checkStoreIntegrity(t, state)
+		})
+	}
+}
