@@ -114,6 +114,16 @@ func (c *EvalCache) save(force bool) error {
 	return nil
 }
 
+// InFile reports whether the cache's file holds all the cache holds:
+// it was read or written since the last load that evaluated a node
+// block. Such a cache can be dropped from memory and opened again from
+// its file at no loss (serve does, between commits).
+func (c *EvalCache) InFile() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.path != "" && c.read && c.unsaved == 0
+}
+
 // Path returns the file the cache is kept in ("": memory only).
 func (c *EvalCache) Path() string { return c.path }
 

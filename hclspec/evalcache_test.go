@@ -316,3 +316,37 @@ func TestEvalCacheCodecCoversNode(t *testing.T) {
 		}
 	}
 }
+
+// InFile: only a file-backed cache that its file holds whole (read or
+// written since the last block evaluated).
+func TestEvalCacheInFile(t *testing.T) {
+	if NewEvalCache().InFile() {
+		t.Error("a cache in memory only is in a file")
+	}
+	p := filepath.Join(t.TempDir(), "cache")
+	c := OpenEvalCache(p)
+	if c.InFile() {
+		t.Error("a cache without its file is in it")
+	}
+	loadCachedAndWhole(t, c, cacheRepo(), nil)
+	if c.InFile() {
+		t.Error("an evaluated cache not saved is in its file")
+	}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.InFile() {
+		t.Error("a saved cache is not in its file")
+	}
+	c2 := OpenEvalCache(p)
+	loadCachedAndWhole(t, c2, cacheRepo(), nil)
+	if !c2.InFile() {
+		t.Errorf("a cache read from its file, every block a hit (%+v), is not in it", c2.Stats())
+	}
+	files := cacheRepo()
+	files = with(files, "nodes.hcl", strings.Replace(files["nodes.hcl"], `"10.99.0.12"`, `"10.99.0.42"`, 1))
+	loadCachedAndWhole(t, c2, files, nil)
+	if c2.InFile() {
+		t.Errorf("a cache that evaluated a new block (%+v) is in its file", c2.Stats())
+	}
+}

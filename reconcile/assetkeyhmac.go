@@ -164,17 +164,19 @@ func (r *Reconciler) AssetKeySecret() []byte { return r.assetSecret }
 // rekeyLegacy keys the plain asset key hashes of an inventory written
 // before keyed digests (read at Restore) and writes it back, so that GET
 // /inventory never serves a plain hash; it returns the inventory's
-// encoding as served from now on.
-func (r *Reconciler) rekeyLegacy(inv *Inventory, data []byte) []byte {
+// encoding as served from now on, and whether the state directory's file
+// holds it.
+func (r *Reconciler) rekeyLegacy(inv *Inventory, data []byte) ([]byte, bool) {
 	if !inv.rekeyLegacy(r.assetSecret) {
-		return data
+		return data, true
 	}
 	enc, err := inv.Encode()
 	if err != nil {
-		return data
+		return data, true
 	}
 	if err := writeInventory(r.cfg.StateDir, inv, enc); err != nil {
 		r.cfg.Logger.Error("rewriting the inventory with keyed asset keys", "err", err)
+		return enc, false
 	}
-	return enc
+	return enc, true
 }

@@ -158,3 +158,32 @@ func TestEvalCacheReplansExactlyWhatChanged(t *testing.T) {
 		t.Errorf("the whole evaluation of the last commit: %v, changes %v", err, changedNodes(p))
 	}
 }
+
+// serve keeps no evaluation cache in memory once its file holds all of
+// it (after a whole evaluation, which is written): the next commit reads
+// it from the file and still evaluates only what changed; a cache holding
+// blocks the file lacks stays in memory.
+func TestEvalCacheDroppedWhenInFile(t *testing.T) {
+	e := newRecEnv(t)
+	files := map[string]string{
+		"main.hcl":                  cacheHCL,
+		"nodes.hcl":                 cacheNodes,
+		"serials/g001":              "SN-1\n",
+		"overlays/generic/etc/motd": "welcome\n",
+	}
+	e.mustApply(e.repo.commit(files, "first"))
+	if e.rec.evalCache != nil {
+		t.Fatal("the reconciler keeps the evaluation cache its file holds")
+	}
+	files = with(files, "nodes.hcl", strings.Replace(files["nodes.hcl"], `"10.99.0.12"`, `"10.99.0.42"`, 1))
+	ev := e.mustApply(e.repo.commit(files, "one node"))
+	if got := changedNodes(ev.Plan); !slices.Equal(got, []string{"c002"}) {
+		t.Errorf("changed nodes %v, want [c002]", got)
+	}
+	if e.rec.evalCache == nil {
+		t.Fatal("a cache with a block its file lacks was dropped")
+	}
+	if s := e.rec.evalCache.Stats(); s.Hits != 4 || s.Misses != 1 {
+		t.Errorf("the cache read back from its file: %+v, want 4 hits and 1 miss", s)
+	}
+}

@@ -43,8 +43,8 @@ func TestOneShotApplyPlanDigest(t *testing.T) {
 	}
 	c2 := e.repo.commit(with(baseFiles(), "overlays/generic/etc/motd", "two\n"), "two")
 	r := e.oneShot()
-	if inv, data := r.Running(); inv == nil || data != nil || r.runningDigest() == "" {
-		t.Fatalf("one-shot Restore: inventory %v, encoding held %v, digest %q", inv != nil, data != nil, r.runningDigest())
+	if inv := r.RunningInventory(); inv == nil || r.served.Load() != nil || r.runningHash == "" {
+		t.Fatalf("one-shot Restore: inventory %v, encoding published %v, digest %q", inv != nil, r.served.Load() != nil, r.runningHash)
 	}
 	if ev, err := r.ApplyPlan(context.Background(), plan(c2)); err != nil || ev.Result != ResultApplied {
 		t.Fatalf("one-shot ApplyPlan: %q %v", ev.Result, err)

@@ -199,12 +199,13 @@ func (r *Reconciler) record(inv *Inventory) error {
 	if err != nil {
 		return err
 	}
-	r.running, r.runningData, r.runningSum = inv, data, ""
-	r.published.Store(&data)
+	r.running = inv
 	if err := writeInventory(r.cfg.StateDir, inv, data); err != nil {
+		r.publish(data, false)
 		r.dirty = true
 		return err
 	}
+	r.publish(data, true)
 	r.dirty = false
 	return nil
 }

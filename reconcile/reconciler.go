@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitboot/gitboot/bootsvc"
+	"github.com/gitboot/gitboot/bootsvc/httpboot"
 	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/statefile"
 	"github.com/gitboot/gitboot/reconcile/artifact"
@@ -137,19 +138,21 @@ type Reconciler struct {
 
 	mu          sync.Mutex
 	running     *Inventory
-	runningData []byte // encoded running inventory (what GET /inventory serves)
-	// runningSum is the digest of the running inventory's encoding when
-	// runningData is not held (a one-shot Restore: see readRunning);
-	// "" otherwise (runningDigest).
-	runningSum string
-	published  atomic.Pointer[[]byte] // runningData, for readers that must not wait
-	dirty      bool                   // running is newer than the file: write it again
-	snap       *bootsvc.Snapshot
-	evaluated  string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
-	pending    *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
-	rejected   *ConfigError
-	idleState  *idleState         // idle.go
-	loads      atomic.Int64       // commits loaded (desire), for tests
+	runningHash string // Digest of the encoded running inventory ("" before the first apply)
+	// served is the encoded running inventory for GET /inventory (read
+	// from its file in the state directory, inventory_served.go), for
+	// readers that must not wait.
+	served    atomic.Pointer[httpboot.EncodedInventory]
+	dirty     bool // running is newer than the file: write it again
+	snap      *bootsvc.Snapshot
+	evaluated string // the last commit evaluated to an end (applied, unchanged, rejected, planned)
+	pending   *Plan  // the plan waiting for `gitboot apply` (auto_apply = false)
+	rejected  *ConfigError
+	idleState *idleState   // idle.go
+	loads     atomic.Int64 // commits loaded (desire), for tests
+	// cacheLoads counts the commits evaluated with the cache (a plan's
+	// load reused is not), for tests.
+	cacheLoads atomic.Int64
 	evalCache  *hclspec.EvalCache // evalcache.go; nil until the first load
 }
 
@@ -189,30 +192,37 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 	if err := r.verifyApplied(inv.Commit); err != nil {
 		// Not served, but a plan made against the recorded state (which
 		// replaces it with a trusted commit) is not stale.
-		r.runningData, r.runningSum = data, sum
+		r.runningHash = sum
+		if data != nil {
+			r.runningHash = digestOf(data)
+		}
 		return nil, err
 	}
 	res, err := r.cfg.Builder.Load(inv.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("restoring the applied state of commit %s: %w", Short(inv.Commit), err)
 	}
-	if data = r.rekeyLegacy(inv, data); data != nil {
-		sum = "" // held (or rewritten, a one-shot's too): runningDigest hashes it
-	}
+	data, onDisk := r.rekeyLegacy(inv, data)
 	snap, err := inv.Snapshot(res)
 	if err != nil {
 		return nil, err
 	}
-	r.running, r.runningData, r.runningSum, r.snap = inv, data, sum, snap
-	r.published.Store(&data)
+	r.running, r.snap = inv, snap
+	if data == nil { // a one-shot's: the digest alone (readRunning), nothing published
+		r.runningHash = sum
+		r.served.Store(nil)
+	} else {
+		r.publish(data, onDisk)
+	}
 	r.evaluated = inv.Commit
 	return snap, nil
 }
 
 // readRunning reads the running inventory: with its encoding (data),
 // which a server publishes (GET /inventory), or for a one-shot reconciler
-// only the encoding's digest (sum): an apply compares it with its plan's,
-// and reading 8 MB at 10,000 nodes for that costs a tenth of an apply.
+// (gitboot apply) only the encoding's digest (sum), which an apply
+// compares with its plan's: reading 8 MB at 10,000 nodes for it costs a
+// tenth of an apply.
 func (r *Reconciler) readRunning() (inv *Inventory, data []byte, sum string, err error) {
 	if r.cfg.OneShot {
 		inv, sum, err = ReadInventoryDigest(r.cfg.StateDir)
@@ -222,32 +232,35 @@ func (r *Reconciler) readRunning() (inv *Inventory, data []byte, sum string, err
 	return inv, data, "", err
 }
 
-// runningDigest is the digest of the running inventory's encoding ("":
-// nothing runs).
-func (r *Reconciler) runningDigest() string {
-	if r.runningData == nil {
-		return r.runningSum
-	}
-	return digestOf(r.runningData)
-}
-
 // Running returns the running inventory and its encoding (nil before the
-// first apply or Restore).
+// first apply or Restore). The encoding is read from the state directory
+// at each call: RunningInventory is for callers that need only the
+// inventory.
 func (r *Reconciler) Running() (*Inventory, []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.running, r.runningData
+	return r.running, r.InventoryJSON()
 }
 
-// InventoryJSON returns the encoded running inventory (for GET
-// /inventory); nil before the first apply.
-// It never waits for a pass in progress (a build may take minutes).
-func (r *Reconciler) InventoryJSON() []byte {
-	if p := r.published.Load(); p != nil {
-		return *p
-	}
-	return nil
+// RunningInventory returns the running inventory (nil before the first
+// apply or Restore).
+func (r *Reconciler) RunningInventory() *Inventory {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
 }
+
+// InventoryJSON returns the encoded running inventory; nil before the
+// first apply. It never waits for a pass in progress (a build may take
+// minutes). GET /inventory serves ServedInventory, without a copy.
+func (r *Reconciler) InventoryJSON() []byte {
+	return readServed(r.served.Load())
+}
+
+// ServedInventory returns the encoded running inventory as GET
+// /inventory serves it (nil before the first apply), without waiting for
+// a pass in progress.
+func (r *Reconciler) ServedInventory() *httpboot.EncodedInventory { return r.served.Load() }
 
 // Snapshot returns the snapshot being served (nil before the first apply).
 func (r *Reconciler) Snapshot() *bootsvc.Snapshot {
@@ -341,7 +354,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, opt Options) (ev Evaluat
 // false the plan waits for gitboot apply.
 func (r *Reconciler) decideTip(ev *Evaluation, desired *Inventory, opt Options) (bool, error) {
 	commit := ev.Commit
-	plan := Diff(r.running, desired, r.runningDigest())
+	plan := Diff(r.running, desired, r.runningHash)
 	ev.Plan = plan
 	// A served build missing an artifact (found damaged and removed) is
 	// built again although nothing changed.
@@ -390,7 +403,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := r.cfg.Now()
-	if got := r.runningDigest(); got != p.InventoryDigest {
+	if got := r.runningHash; got != p.InventoryDigest {
 		err := &StaleError{Reason: fmt.Sprintf("the running state changed since this plan was made (planned against %s, running %s)",
 			orNone(p.InventoryDigest), orNone(got))}
 		return Evaluation{Result: ResultError, Err: err}, err
@@ -419,7 +432,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p *Plan) (ev Evaluation, err
 			ev.Result, ev.Err = ResultError, err
 			return false, err
 		}
-		ev.Plan = Diff(r.running, d.inv, r.runningDigest())
+		ev.Plan = Diff(r.running, d.inv, r.runningHash)
 		if !ev.Plan.HasChanges() {
 			ev.Result = ResultUnchanged
 			return false, nil

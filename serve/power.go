@@ -11,7 +11,7 @@ import (
 // the credentials file at path ("" none).
 func powerHandler(rec *reconcile.Reconciler, path string) func(context.Context, []byte) (int, []byte) {
 	return func(ctx context.Context, body []byte) (int, []byte) {
-		inv, _ := rec.Running()
+		inv := rec.RunningInventory()
 		return power.Handle(ctx, inventoryNodes(inv), path, body)
 	}
 }

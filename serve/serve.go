@@ -278,7 +278,7 @@ func (s *server) firstSnapshot(ctx context.Context) (*bootsvc.Snapshot, error) {
 		}
 	}
 	if snap != nil {
-		inv, _ := rec.Running()
+		inv := rec.RunningInventory()
 		s.m.SetApplied(inv.AppliedAt)
 		log.Info("serving the last applied state", "commit", reconcile.Short(inv.Commit), "applied_at", inv.AppliedAt)
 		return snap, nil
@@ -312,7 +312,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 		creds: cfg.BMCCredentials, store: store, notes: s.nw, snapshot: current}, cfg.State)
 	var uiHandler http.Handler
 	if cfg.UI {
-		inv, _ := rec.Running()
+		inv := rec.RunningInventory()
 		s.ui = newUI(log, store, current, inv)
 		uiHandler = s.ui
 		s.rs.ui = s.ui
@@ -328,7 +328,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 	svcs = &services{
 		log: log, parent: ctx, listenHTTP: cfg.ListenHTTP, listenTFTP: cfg.ListenTFTP, errc: make(chan error, 8),
 		http: httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Recorder: bootRec, Metrics: s.m, Logger: log.With("svc", "http"),
-			Inventory: rec.InventoryJSON, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec, s.up.Load), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
+			Inventory: rec.ServedInventory, Reconcile: func() { rec.Trigger(false) }, Apply: applyHandler(rec, s.up.Load), UI: uiHandler, Power: powerHandler(rec, cfg.BMCCredentials),
 			CheckPath: CheckPathHandler(cfg.Roots), MaxConnsPerClient: cfg.HTTPPerClient, Rollout: s.rs.mgr,
 			DHCPAddr: seen.Addr, AssetKeySecret: rec.AssetKeySecret(),
 			OverlayKey: s.trust.OverlayKey}),
@@ -349,7 +349,7 @@ func (s *server) start(ctx context.Context, store *status.Store, snap *bootsvc.S
 	}
 	s.svcs, s.admin = svcs, admin
 	s.up.Store(true)
-	inv, _ := rec.Running()
+	inv := rec.RunningInventory()
 	log.Info("serving", "commit", reconcile.Short(inv.Commit), "server", snap.Server.Name, "nodes", len(snap.Nodes),
 		"http", strings.Join(svcs.Addrs("http"), ","), "https", strings.Join(svcs.Addrs("https"), ","), "admin", admin.Addr(), "tftp", strings.Join(svcs.Addrs("tftp"), ","), "dhcp_mode", snap.Server.DHCPMode)
 	return nil

@@ -22,7 +22,7 @@ var operatorPaths = []struct{ method, path string }{
 // operator routes and answers the nodes' routes 404.
 func TestListenersSplit(t *testing.T) {
 	var reconciles int
-	e := newEnv(t, Config{Inventory: func() []byte { return []byte(`{"commit":"abc"}`) },
+	e := newEnv(t, Config{Inventory: func() *EncodedInventory { return InventoryBytes([]byte(`{"commit":"abc"}`)) },
 		Reconcile: func() { reconciles++ }, CheckPath: func(string, string) (bool, []string) { return false, nil },
 		Apply:   func(ctx context.Context, b []byte) (int, []byte) { return 200, []byte("{}") },
 		Power:   func(ctx context.Context, b []byte) (int, []byte) { return 200, []byte("{}") },

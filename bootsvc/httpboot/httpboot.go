@@ -152,9 +152,9 @@ type Config struct {
 
 	// Inventory returns the running inventory as JSON for GET /inventory
 	// (so that `gitboot plan --server URL` can diff against it). It is
-	// called on every request and must return quickly; the slice is only
-	// read. nil, or a nil or empty result: 503 "no inventory yet".
-	Inventory func() []byte
+	// called on every request and must return quickly; its Content is
+	// only read. nil, or a nil or empty result: 503 "no inventory yet".
+	Inventory func() *EncodedInventory
 	// Reconcile asks the reconciler for a pass, for POST /reconcile from
 	// a loopback address (a post-receive hook). It is called on the
 	// request's goroutine and must not block: signal the loop (a

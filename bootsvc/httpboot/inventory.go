@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/netip"
 	"time"
@@ -17,25 +18,43 @@ var (
 	hdrNoCache   = []string{"no-cache"}
 )
 
-// serveInventory answers GET /inventory with Config.Inventory's JSON, its
-// sha256 as the ETag (If-None-Match: 304), or 503 while there is none.
-func (h *Handler) serveInventory(w http.ResponseWriter, r *http.Request) {
-	var b []byte
-	if h.cfg.Inventory != nil {
-		b = h.cfg.Inventory()
-	}
+// EncodedInventory is the running inventory's JSON as GET /inventory
+// serves it: read from Content (concurrently, by ReadAt: the state
+// directory's file, not a copy in memory), Size bytes, whose Digest is the
+// ETag.
+type EncodedInventory struct {
+	Digest  string // "sha256:<hex>" of the bytes
+	Size    int64
+	Content io.ReaderAt
+}
+
+// InventoryBytes returns b as an EncodedInventory (nil for none).
+func InventoryBytes(b []byte) *EncodedInventory {
 	if len(b) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(b)
+	return &EncodedInventory{Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(b)), Content: bytes.NewReader(b)}
+}
+
+// serveInventory answers GET /inventory with Config.Inventory's JSON, its
+// digest as the ETag (If-None-Match: 304), or 503 while there is none.
+func (h *Handler) serveInventory(w http.ResponseWriter, r *http.Request) {
+	var inv *EncodedInventory
+	if h.cfg.Inventory != nil {
+		inv = h.cfg.Inventory()
+	}
+	if inv == nil || inv.Size == 0 {
 		w.Header()["Content-Type"] = hdrText
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("no inventory yet\n"))
 		return
 	}
-	sum := sha256.Sum256(b)
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrJSON
 	hdr["Cache-Control"] = hdrNoCache
-	hdr["Etag"] = []string{`"sha256:` + hex.EncodeToString(sum[:]) + `"`}
-	serveContent(w, r, bytes.NewReader(b), int64(len(b)))
+	hdr["Etag"] = []string{`"` + inv.Digest + `"`}
+	serveContent(w, r, io.NewSectionReader(inv.Content, 0, inv.Size), inv.Size)
 }
 
 // CheckPathAnswer is the JSON answer of GET /check-path.

@@ -39,9 +39,9 @@ func doOn(h http.Handler, method, target, remote string, hdr ...string) *httptes
 func TestInventory(t *testing.T) {
 	var inv atomic.Pointer[[]byte]
 	h := New(Config{Snapshot: goldenSnapshot(), Status: status.NewMemory(), Logger: discardLogger(),
-		Inventory: func() []byte {
+		Inventory: func() *EncodedInventory {
 			if p := inv.Load(); p != nil {
-				return *p
+				return InventoryBytes(*p)
 			}
 			return nil
 		}})

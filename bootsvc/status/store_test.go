@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -319,3 +321,56 @@ func TestFlushWarningUsesConfiguredLogger(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A state file of more nodes than Flush copies at a time holds every
+// record, sorted by name, each as the store had it: the batches join
+// into one JSON document that reopens to the same rows; the copy Flush
+// makes is one batch, not the whole store.
+func TestFlushInBatches(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(Config{Dir: dir, FlushInterval: time.Hour})
+	defer s.Close()
+	n := 2*flushBatch + 37
+	var names []string
+	for i := n - 1; i >= 0; i-- { // recorded in reverse: the file sorts them
+		name := fmt.Sprintf("n%04d", i)
+		names = append(names, name)
+		s.Record(Event{Node: name, MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", i>>8, i&0xff), Stage: StageDHCP, Time: t0})
+		s.Record(Event{Node: name, Stage: StageKernel, Sent: "/kernel", Digest: "sha256:01", Time: t0.Add(time.Second)})
+	}
+	var largest int
+	w := stateWriter{nodes: func(dst []diskRecord, batch []string) []diskRecord {
+		largest = max(largest, len(batch))
+		return s.copyNodes(dst, batch)
+	}}
+	w.doc = &stateDoc{Version: stateVersion}
+	for name := range s.nodes {
+		w.names = append(w.names, name)
+	}
+	slices.Sort(w.names)
+	var buf bytes.Buffer
+	if err := w.write(&buf); err != nil || largest != flushBatch {
+		t.Fatalf("write: %v; largest copy %d records, want %d", err, largest, flushBatch)
+	}
+	var doc stateDoc
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil || len(doc.Nodes) != n {
+		t.Fatalf("the file: %v, %d nodes, want %d", err, len(doc.Nodes), n)
+	}
+	for i := range doc.Nodes {
+		if want := fmt.Sprintf("n%04d", i); doc.Nodes[i].Name != want {
+			t.Fatalf("node %d in the file is %s, want %s", i, doc.Nodes[i].Name, want)
+		}
+	}
+
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Config{Dir: dir, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got, want := s2.Rows(names), s.Rows(names); !reflect.DeepEqual(got, want) {
+		t.Fatalf("reopened rows differ: %d vs %d", len(got), len(want))
+	}
+}

@@ -145,7 +145,7 @@ func TestDiscoverFromServer(t *testing.T) {
 	store.Record(status.Event{MAC: "52:54:00:bb:00:01", Stage: status.StageDHCP, Time: t0.Add(2 * time.Second)})
 	snap := bootsvc.NewSnapshot(bootsvc.Server{Name: "head", Address: netip.MustParseAddr("10.99.0.1")}, nil,
 		[]bootsvc.Node{{Name: "n001", MAC: "52:54:00:00:00:01", IP: netip.MustParseAddr("10.99.0.3")}}, statusCommit)
-	h := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Inventory: func() []byte { return invJSON }})
+	h := httpboot.New(httpboot.Config{Snapshot: snap, Status: store, Inventory: func() *httpboot.EncodedInventory { return httpboot.InventoryBytes(invJSON) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.ServeAdmin(ctx, ln, "") }()

@@ -50,6 +50,11 @@ func TestAgentInSystemOverlay(t *testing.T) {
 	if r2.Nodes["n00001"].System.Digest == r1.Nodes["n00001"].System.Digest {
 		t.Error("a new agent kept the system overlay")
 	}
+	// The builder keeps the shared segment between builds without the
+	// agent's bytes: the new one is read again, not an old copy served.
+	if got := readFile(t, filepath.Join(unpack(t, r2.Nodes["n00001"].System.Path), AgentPath)); got != "agent v2" {
+		t.Errorf("after a new agent, /%s holds %q", AgentPath, got)
+	}
 	if r2.Nodes["n00001"].Runtime.Digest != r1.Nodes["n00001"].Runtime.Digest {
 		t.Error("a new agent changed the runtime overlay")
 	}

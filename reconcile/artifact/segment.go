@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding"
 	"errors"
@@ -25,7 +26,10 @@ import (
 type sharedSegment struct {
 	key  segmentKey
 	data []byte // one gzip member holding a cpio newc archive
-	tree *tree  // its entries, for splitNode
+	// tree is its entries' names and types, for splitOK: no content (the
+	// builder keeps the segment between builds, and the content is the
+	// gitboot-agent binary, 7 MB, which data already holds compressed).
+	tree *tree
 	// state is the sha256 state after data: a system overlay's digest
 	// hashes only the node's segment on top of it.
 	state []byte
@@ -85,7 +89,9 @@ func (b *Builder) sharedSegment(init *overlay, img *imageView) (*sharedSegment, 
 	if err != nil {
 		return nil, err
 	}
-	s := &sharedSegment{key: key, data: data, tree: t, state: state}
+	// data is exactly as long as the archive (the buffer it was
+	// compressed into grew by doubling).
+	s := &sharedSegment{key: key, data: bytes.Clone(data), tree: t.shape(), state: state}
 	if b.segments == nil {
 		b.segments = map[segmentKey]*sharedSegment{}
 	}
@@ -175,6 +181,23 @@ func splitOK(shared, node *tree) bool {
 }
 
 var errStopWalk = errors.New("stop")
+
+// shape returns a copy of t with each entry's type and permission bits
+// only (what splitOK compares): no content, owner or link target.
+func (t *tree) shape() *tree {
+	return &tree{root: shapeNode(t.root), entries: t.entries}
+}
+
+func shapeNode(n *node) *node {
+	out := &node{ino: &inode{mode: n.ino.mode}}
+	if n.children != nil {
+		out.children = make(map[string]*node, len(n.children))
+		for name, c := range n.children {
+			out.children[name] = shapeNode(c)
+		}
+	}
+	return out
+}
 
 // compressTree writes t as a cpio newc archive in one member compressed
 // with c (see compress.go).

@@ -227,6 +227,49 @@ func checkSegmentTree(t *testing.T, b *Builder, c *hclspec.Cluster, agent, name,
 	}
 }
 
+// TestSharedSegmentKeepsNoContent: the shared segment the builder keeps
+// between builds holds its compressed bytes (no spare capacity)
+// and its entries' names and types, not their content (the agent binary,
+// 7 MB, would otherwise stay in serve's heap for good); a later build
+// that renders a node's system overlay on it still splits it correctly.
+func TestSharedSegmentKeepsNoContent(t *testing.T) {
+	agent := writeTestAgent(t)
+	tc := segmentCluster(t, []string{"generic", "hostname", "replace"}, 2)
+	b, err := New(Config{StateDir: t.TempDir(), Agent: agent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustBuild(t, b, tc.build())
+	s := onlySegment(t, b)
+	// The allocator rounds up to its size class (at most 1/8 more) or,
+	// beyond 32 KiB, a page; a buffer grown by doubling has up to 2x.
+	if len(s.data) == 0 || cap(s.data) > len(s.data)+len(s.data)/8+8192 {
+		t.Errorf("segment data: len %d cap %d, want no spare capacity", len(s.data), cap(s.data))
+	}
+	var held []string
+	_ = s.tree.walk(func(p string, ino *inode) error {
+		if ino.data != nil || ino.link != "" {
+			held = append(held, p)
+		}
+		return nil
+	})
+	if len(held) > 0 {
+		t.Errorf("the kept segment's tree holds content of %v", held)
+	}
+	n, ok := s.tree.lookup(AgentPath)
+	if !ok || n.ino.mode != typeReg|0o755 {
+		t.Fatalf("the kept segment's tree lacks /%s as a regular file 0755 (%v)", AgentPath, ok)
+	}
+	tc.nodes[1].IP = tc.nodes[1].IP.Next()
+	c := tc.build()
+	r := mustBuild(t, b, c)
+	if r.Built != 1 {
+		t.Errorf("one IP changed: built %d, want 1", r.Built)
+	}
+	checkSegmentMembers(t, "n00001", r.Nodes["n00001"].System.Path)
+	checkSegmentTree(t, b, c, agent, "n00001", r.Nodes["n00001"].System.Path)
+}
+
 // TestSystemOverlayNoNodeFiles: a node with no system_overlays gets the
 // shared segment alone.
 func TestSystemOverlayNoNodeFiles(t *testing.T) {
