@@ -191,7 +191,10 @@ func New(cfg Config) (*Builder, error) {
 		if err := s.loadVerified(); err != nil {
 			cfg.Logger.Warn("artifact verification list", "err", err)
 		}
-		s.onUse = &onUse{checked: map[string]bool{}, check: func(name string, st stamp) bool {
+		// The store's directory stays open for the builder's life (a
+		// process that applies once): one fstatat per artifact checked.
+		stat, closeDir := s.stamper()
+		s.onUse = &onUse{checked: make(map[string]bool, len(s.have)), stat: stat, closeDir: closeDir, check: func(name string, st stamp) bool {
 			ok, _ := b.checkFile(name, st, sizes)
 			return ok
 		}}

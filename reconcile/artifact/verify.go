@@ -287,7 +287,11 @@ func (b *Builder) checkFile(name string, st stamp, sizes map[string]int64) (ok, 
 // it (Config.CheckOnUse), instead of checkAtStart's of every artifact.
 type onUse struct {
 	checked map[string]bool // under the store's mu
-	check   func(name string, st stamp) bool
+	stat    func(name string) (stamp, error)
+	// closeDir closes the directory stat reads through; held so that the
+	// descriptor is not finalized (closed) while stat still uses it.
+	closeDir func()
+	check    func(name string, st stamp) bool
 }
 
 // checkOnUse is usable's check with Config.CheckOnUse: the first use of
@@ -302,7 +306,7 @@ func (s *store) checkOnUse(name string) bool {
 	if !first {
 		return s.intact(name)
 	}
-	st, err := statStamp(s.path(name))
+	st, err := s.onUse.stat(name)
 	if err != nil {
 		return false
 	}
