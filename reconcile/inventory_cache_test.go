@@ -207,7 +207,7 @@ func TestReadInventoryHead(t *testing.T) {
 		t.Fatalf("head %+v %v", head, err)
 	}
 	plan := func(head *Inventory) error {
-		_, err := PlanCommitRunning(e.state, nil, e.repo.source(), "main", e.vars, "", nil, head, func() (*Inventory, string, error) { return running, digestOf(data), nil })
+		_, err := PlanCommitRunning(e.state, nil, e.repo.source(), "main", e.vars, "", nil, head, func() (*RunningRead, error) { return &RunningRead{Inv: running, Digest: digestOf(data)}, nil })
 		return err
 	}
 	if err := plan(head); err != nil {

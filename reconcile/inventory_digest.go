@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -21,15 +19,17 @@ import (
 // Otherwise it is read and decoded as ReadInventory does. "" and nil when
 // nothing was applied yet.
 func ReadInventoryDigest(stateDir string) (*Inventory, string, error) {
+	rr, err := ReadRunning(stateDir)
+	if rr == nil || err != nil {
+		return nil, "", err
+	}
+	return rr.Inv, rr.Digest, nil
+}
+
+// readInventoryDigest reads the inventory from f, stateDir's
+// inventory.json opened, as ReadInventoryDigest says.
+func readInventoryDigest(stateDir string, f *os.File) (*Inventory, string, error) {
 	p := filepath.Join(stateDir, InventoryFile)
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("reading inventory: %w", err)
-	}
-	defer f.Close()
 	if enc, err := os.ReadFile(filepath.Join(stateDir, InventoryCacheFile)); err == nil {
 		h := sha256.New()
 		if _, err := io.CopyBuffer(h, f, make([]byte, 256<<10)); err != nil {

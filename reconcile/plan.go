@@ -52,7 +52,16 @@ type Plan struct {
 	// loaded is the commit as the plan evaluated it, for an apply in the
 	// same process (not saved with the plan).
 	loaded *loadedCommit
+	// running is the running inventory the plan was made against, as
+	// read from the state directory (nil: fetched from a server, or
+	// nothing applied), for an apply in the same process (not saved).
+	running *RunningRead
 }
+
+// RunningRead is the running inventory the plan was made against as it
+// read it from a state directory (nil when it was not): pass it as
+// Config.Prior to the reconciler applying the plan in this process.
+func (p *Plan) RunningRead() *RunningRead { return p.running }
 
 // loadedCommit is a commit loaded and validated (loadCached) with vars,
 // its server block srv picked.

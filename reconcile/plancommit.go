@@ -41,9 +41,8 @@ func PlanCommitState(stateDir string, src Source, ref string, vars map[string]st
 // else the state directory's (none there: not checked, the server's build
 // will).
 func PlanCommitSecrets(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker, running *Inventory, runningData []byte) (*Plan, error) {
-	return PlanCommitRunning(stateDir, ageIdentities, src, ref, vars, server, roots, running, func() (*Inventory, string, error) {
-		return running, digestOf(runningData), nil
-	})
+	rr := &RunningRead{Inv: running, Digest: digestOf(runningData)}
+	return PlanCommitRunning(stateDir, ageIdentities, src, ref, vars, server, roots, running, func() (*RunningRead, error) { return rr, nil })
 }
 
 // ErrRunningChanged is PlanCommitRunning's error when the running
@@ -59,7 +58,7 @@ var ErrRunningChanged = errors.New("the running inventory changed while the plan
 // server block name than head (it was applied meanwhile), the error is
 // ErrRunningChanged: plan again.
 func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref string, vars map[string]string, server string, roots hclspec.PathChecker,
-	head *Inventory, running func() (*Inventory, string, error)) (*Plan, error) {
+	head *Inventory, running func() (*RunningRead, error)) (*Plan, error) {
 	commit, err := src.Resolve(ref)
 	if err != nil {
 		return nil, err
@@ -90,9 +89,14 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 	if cache != nil {
 		cache.Save() // best effort: a cache that cannot be written costs time, nothing else
 	}
-	run, runningDigest, err := running()
+	rr, err := running()
 	if err != nil {
 		return nil, err
+	}
+	var run *Inventory
+	runningDigest := ""
+	if rr != nil {
+		run, runningDigest = rr.Inv, rr.Digest
 	}
 	if (head == nil) != (run == nil) || head != nil && (head.Server.Name != run.Server.Name || !maps.Equal(head.Vars, run.Vars)) {
 		return nil, ErrRunningChanged
@@ -108,6 +112,7 @@ func PlanCommitRunning(stateDir string, ageIdentities []string, src Source, ref 
 	}
 	p := Diff(run, desired, runningDigest)
 	p.loaded = &loadedCommit{commit: commit.Hash, vars: maps.Clone(vars), cluster: cluster, srv: srv, cache: cache, inputs: inputs}
+	p.running = rr
 	return p, nil
 }
 

@@ -65,6 +65,11 @@ type Config struct {
 	// apply): the memory an evaluation freed is not given back to the
 	// system (a forced collection and scavenge that the exit does anyway).
 	OneShot bool
+	// Prior is the running inventory a plan in this process read
+	// (Plan.RunningRead), for a OneShot reconciler: Restore takes it
+	// instead of reading the files again while inventory.json is the file
+	// it was read from (RunningRead.Current).
+	Prior *RunningRead
 }
 
 // Source is where commits come from: a *gitsrc.Source. A source that
@@ -225,6 +230,9 @@ func (r *Reconciler) Restore() (*bootsvc.Snapshot, error) {
 // tenth of an apply.
 func (r *Reconciler) readRunning() (inv *Inventory, data []byte, sum string, err error) {
 	if r.cfg.OneShot {
+		if rr := r.cfg.Prior; rr.Current(r.cfg.StateDir) {
+			return rr.Inv, nil, rr.Digest, nil
+		}
 		inv, sum, err = ReadInventoryDigest(r.cfg.StateDir)
 		return inv, nil, sum, err
 	}

@@ -72,7 +72,7 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 		block = p.Desired.Server.Name
 	}
 	rec := reconcile.New(reconcile.Config{Source: src, Ref: cfg.Ref, Server: block, Vars: cfg.Vars, Builder: builder,
-		StateDir: cfg.State, Logger: cfg.Logger, Roots: cfg.Roots, Verify: CommitVerifier(src, cfg.Policy), OneShot: true})
+		StateDir: cfg.State, Logger: cfg.Logger, Roots: cfg.Roots, Verify: CommitVerifier(src, cfg.Policy), OneShot: true, Prior: p.RunningRead()})
 	var untrusted *reconcile.UntrustedStateError
 	if _, err := rec.Restore(); errors.As(err, &untrusted) {
 		cfg.Logger.Warn("the applied state fails the signature policy; applying the plan replaces it", "err", err)

@@ -117,35 +117,37 @@ func (c PlanConfig) RunningInventory(ctx context.Context) (*reconcile.Inventory,
 // needs before it evaluates the commit) and a func that returns the whole
 // inventory: from c.State, the whole one is read beside the evaluation
 // (see reconcile.PlanCommitRunning); from c.Server, it is fetched first.
-func (c PlanConfig) runningInventory(ctx context.Context) (*reconcile.Inventory, func() (*reconcile.Inventory, string, error), error) {
+func (c PlanConfig) runningInventory(ctx context.Context) (*reconcile.Inventory, func() (*reconcile.RunningRead, error), error) {
 	if c.Server != "" {
 		inv, data, err := Inventory(ctx, c.Server)
 		if err != nil {
 			return nil, nil, err
 		}
-		digest := ""
-		if len(data) > 0 {
-			digest = reconcile.Digest(data)
+		var rr *reconcile.RunningRead
+		if inv != nil {
+			rr = &reconcile.RunningRead{Inv: inv}
+			if len(data) > 0 {
+				rr.Digest = reconcile.Digest(data)
+			}
 		}
-		return inv, func() (*reconcile.Inventory, string, error) { return inv, digest, nil }, nil
+		return inv, func() (*reconcile.RunningRead, error) { return rr, nil }, nil
 	}
 	head, err := reconcile.ReadInventoryHead(c.State)
 	if err != nil {
 		return nil, nil, err
 	}
 	type read struct {
-		inv    *reconcile.Inventory
-		digest string
-		err    error
+		rr  *reconcile.RunningRead
+		err error
 	}
 	done := make(chan read, 1)
 	go func() {
-		inv, digest, err := reconcile.ReadInventoryDigest(c.State)
-		done <- read{inv, digest, err}
+		rr, err := reconcile.ReadRunning(c.State)
+		done <- read{rr, err}
 	}()
-	return head, func() (*reconcile.Inventory, string, error) {
+	return head, func() (*reconcile.RunningRead, error) {
 		r := <-done
-		return r.inv, r.digest, r.err
+		return r.rr, r.err
 	}, nil
 }
 
