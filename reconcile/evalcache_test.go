@@ -98,12 +98,7 @@ func changedNodes(p *Plan) []string {
 // never hide a change.
 func TestEvalCacheReplansExactlyWhatChanged(t *testing.T) {
 	e := newRecEnv(t)
-	files := map[string]string{
-		"main.hcl":                  cacheHCL,
-		"nodes.hcl":                 cacheNodes,
-		"serials/g001":              "SN-1\n",
-		"overlays/generic/etc/motd": "welcome\n",
-	}
+	files := cacheFiles()
 	e.mustApply(e.repo.commit(files, "first"))
 	steps := []struct {
 		name, path, old, new string
@@ -165,12 +160,7 @@ func TestEvalCacheReplansExactlyWhatChanged(t *testing.T) {
 // blocks the file lacks stays in memory.
 func TestEvalCacheDroppedWhenInFile(t *testing.T) {
 	e := newRecEnv(t)
-	files := map[string]string{
-		"main.hcl":                  cacheHCL,
-		"nodes.hcl":                 cacheNodes,
-		"serials/g001":              "SN-1\n",
-		"overlays/generic/etc/motd": "welcome\n",
-	}
+	files := cacheFiles()
 	e.mustApply(e.repo.commit(files, "first"))
 	if e.rec.evalCache != nil {
 		t.Fatal("the reconciler keeps the evaluation cache its file holds")
@@ -185,5 +175,15 @@ func TestEvalCacheDroppedWhenInFile(t *testing.T) {
 	}
 	if s := e.rec.evalCache.Stats(); s.Hits != 4 || s.Misses != 1 {
 		t.Errorf("the cache read back from its file: %+v, want 4 hits and 1 miss", s)
+	}
+}
+
+// cacheFiles is the repository of the evaluation cache's tests.
+func cacheFiles() map[string]string {
+	return map[string]string{
+		"main.hcl":                  cacheHCL,
+		"nodes.hcl":                 cacheNodes,
+		"serials/g001":              "SN-1\n",
+		"overlays/generic/etc/motd": "welcome\n",
 	}
 }
