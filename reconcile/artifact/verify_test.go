@@ -28,13 +28,7 @@ func loggedBuilder(t *testing.T, state string) (*Builder, *netnstest.SyncBuffer)
 func TestDamagedArtifactAtStart(t *testing.T) {
 	for _, how := range []string{"flipped", "truncated"} {
 		t.Run(how, func(t *testing.T) {
-			state := t.TempDir()
-			b := newBuilder(t, state)
-			tc := overlayCluster(t, []string{"nodedep"}, nil, 2)
-			r := mustBuild(t, b, tc.build())
-			if err := b.Commit(r); err != nil {
-				t.Fatal(err)
-			}
+			state, tc, r := appliedBuild(t)
 			img := r.Nodes["n00000"].Image.Path
 			if how == "flipped" {
 				time.Sleep(10 * time.Millisecond)               // a new mtime even on coarse clocks
@@ -163,13 +157,7 @@ func fileSize(t *testing.T, path string) int64 {
 func TestCheckOnUse(t *testing.T) {
 	for _, how := range []string{"flipped", "truncated", "truncated, never verified"} {
 		t.Run(how, func(t *testing.T) {
-			state := t.TempDir()
-			b := newBuilder(t, state)
-			tc := overlayCluster(t, []string{"nodedep"}, nil, 2)
-			r := mustBuild(t, b, tc.build())
-			if err := b.Commit(r); err != nil {
-				t.Fatal(err)
-			}
+			state, tc, r := appliedBuild(t)
 			img, sys := r.Nodes["n00000"].Image.Path, r.Nodes["n00001"].System.Path
 			rt := r.Nodes["n00000"].Runtime.Path
 			time.Sleep(10 * time.Millisecond) // a new mtime even on coarse clocks
@@ -224,4 +212,18 @@ func TestCheckOnUse(t *testing.T) {
 			checkStoreIntegrity(t, state)
 		})
 	}
+}
+
+// appliedBuild builds and commits the two-node test cluster in a new state
+// directory: the applied build a later builder starts from.
+func appliedBuild(t *testing.T) (state string, tc *testCluster, r *Result) {
+	t.Helper()
+	state = t.TempDir()
+	b := newBuilder(t, state)
+	tc = overlayCluster(t, []string{"nodedep"}, nil, 2)
+	r = mustBuild(t, b, tc.build())
+	if err := b.Commit(r); err != nil {
+		t.Fatal(err)
+	}
+	return state, tc, r
 }
