@@ -22,6 +22,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -64,8 +65,9 @@ func main() {
 	packing := flag.String("reference-packing", packingClassic, "what the reference serves: classic (one gzip initrd, the image with its /boot, as gitboot packed before zstd and exclude: measures packing and servers) or same (gitboot's own initrds concatenated: measures the servers alone)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (serial and server logs)")
 	image := flag.String("image", imageBusybox, "what the nodes boot: busybox (made for the run, 1.3 MB packed: measures servers and iPXE), debian (the real Debian 12 image with its /boot, scripts/debian-image.sh's unpruned tar) or an image tar file")
+	attrs := flag.String("image-attrs", "", `attributes added to the lab's image block, ";"-separated (e.g. 'boot = "two-stage"; compression = "none"')`)
 	flag.Parse()
-	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel, packing: *packing, image: *image}
+	cfg := config{boots: *boots, modes: split(*modes), targets: split(*targets), bin: *bin, deadline: *deadline, keep: *keep, parallel: *parallel, packing: *packing, image: *image, imageAttrs: *attrs}
 	benchenv.Main("boot", func(ctx context.Context) (any, error) { return run(ctx, cfg) })
 }
 
@@ -77,6 +79,7 @@ type config struct {
 	keep, parallel bool
 	packing        string
 	image          string // -image
+	imageAttrs     string // -image-attrs
 }
 
 func split(s string) []string {
@@ -119,7 +122,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := labRepo(dir, root)
+	repo, err := labRepo(dir, root, cfg.imageAttrs)
 	if err != nil {
 		return nil, err
 	}
@@ -174,15 +177,40 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 
 // labRepo makes a git repository of the module's examples/lab in dir and
 // returns its path.
-func labRepo(dir, root string) (string, error) {
+func labRepo(dir, root, attrs string) (string, error) {
 	repo := filepath.Join(dir, "lab")
 	if err := benchenv.Run("cp", "-r", filepath.Join(root, "examples", "lab"), repo); err != nil {
 		return "", err
+	}
+	if attrs != "" {
+		if err := addImageAttrs(filepath.Join(repo, "cluster.hcl"), attrs); err != nil {
+			return "", err
+		}
 	}
 	if err := benchenv.Commit(repo, "lab cluster"); err != nil {
 		return "", err
 	}
 	return repo, nil
+}
+
+// addImageAttrs adds attrs (";"-separated HCL attributes) to the image
+// block of the lab's cluster.hcl.
+func addImageAttrs(file, attrs string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	const src = "  source = var.image_source\n"
+	if !bytes.Contains(b, []byte(src)) {
+		return fmt.Errorf("%s: no %q to add -image-attrs after", file, strings.TrimSpace(src))
+	}
+	var add strings.Builder
+	for _, a := range strings.Split(attrs, ";") {
+		if a = strings.TrimSpace(a); a != "" {
+			add.WriteString("  " + a + "\n")
+		}
+	}
+	return os.WriteFile(file, bytes.Replace(b, []byte(src), []byte(src+add.String()), 1), 0o644)
 }
 
 // validate checks the flags' values.

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,5 +95,92 @@ func TestImageExcludeAndCompression(t *testing.T) {
 			}
 			unpack(t, a.System.Path) // cpio reads every member
 		})
+	}
+}
+
+// zstdLiteralTypes walks the blocks of the zstd frames in file and counts
+// the literals sections of its compressed blocks by type (0 raw, 1 RLE,
+// 2 Huffman-compressed, 3 Huffman with the previous block's table).
+func zstdLiteralTypes(t *testing.T, file string) [4]int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n [4]int
+	for len(b) > 0 {
+		if len(b) < 6 || !bytes.Equal(b[:4], initrdtest.MagicZstd) {
+			t.Fatalf("%s: no zstd frame at %d bytes from the end", file, len(b))
+		}
+		fhd := b[4]
+		single := fhd&0x20 != 0
+		p := 5
+		if !single {
+			p++ // window descriptor
+		}
+		p += []int{0, 1, 2, 4}[fhd&3]
+		fcs := []int{0, 2, 4, 8}[fhd>>6]
+		if fcs == 0 && single {
+			fcs = 1
+		}
+		p += fcs
+		for last := false; !last; {
+			var typ, size int
+			if p+3 > len(b) {
+				t.Fatalf("%s: truncated block header", file)
+			}
+			h := int(b[p]) | int(b[p+1])<<8 | int(b[p+2])<<16
+			last, typ, size = h&1 != 0, (h>>1)&3, h>>3
+			p += 3
+			switch typ {
+			case 1: // RLE: one byte
+				size = 1
+			case 2:
+				if size == 0 || p+size > len(b) {
+					t.Fatalf("%s: bad compressed block of %d bytes", file, size)
+				}
+				n[b[p]&3]++
+			}
+			p += size
+		}
+		if fhd&0x04 != 0 {
+			p += 4 // content checksum
+		}
+		if p > len(b) {
+			t.Fatalf("%s: truncated frame", file)
+		}
+		b = b[p:]
+	}
+	return n
+}
+
+// TestImageZstdRawLiterals: an image artifact packed with zstd stores its
+// literals raw, so the kernel decodes no Huffman tables while it unpacks
+// the initramfs (the boot's longest step on a large image), and it still
+// unpacks to the image's files.
+func TestImageZstdRawLiterals(t *testing.T) {
+	src := t.TempDir()
+	write(t, filepath.Join(src, "boot/vmlinuz-6.1.0-13-amd64"), "kernel", 0o644)
+	var text bytes.Buffer
+	for i := range 20000 {
+		fmt.Fprintf(&text, "line %d of a file that compresses: %x\n", i, i*i*7919)
+	}
+	for i := range 8 {
+		write(t, filepath.Join(src, fmt.Sprintf("usr/share/t%d", i)), text.String()[i*1000:], 0o644)
+	}
+	img := &hclspec.Image{Name: "img", Source: src, Compression: hclspec.CompressionZstd}
+	tc := overlayCluster(t, []string{"nodedep"}, nil, 1)
+	tc.images = []*hclspec.Image{img}
+	a := mustBuild(t, newBuilder(t, t.TempDir()), tc.build()).Nodes["n00000"]
+	lit := zstdLiteralTypes(t, a.Image.Path)
+	if lit[0]+lit[1] == 0 || lit[2]+lit[3] != 0 {
+		t.Errorf("image artifact's compressed blocks by literals type (raw, RLE, Huffman, repeat) = %v: want raw or RLE only", lit)
+	}
+	if st, err := os.Stat(a.Image.Path); err != nil || st.Size() > int64(text.Len()) {
+		t.Errorf("image artifact of %d bytes (%v) for 8 files of up to %d: not compressed", st.Size(), err, text.Len())
+	}
+	got := unpack(t, a.Image.Path)
+	if !sameBytes(t, filepath.Join(got, "usr/share/t3"), filepath.Join(src, "usr/share/t3")) {
+		t.Error("usr/share/t3 unpacks to other bytes")
 	}
 }
