@@ -1,13 +1,18 @@
 package artifact
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitboot/gitboot/hclspec"
 	"github.com/gitboot/gitboot/internal/damagetest"
 	"github.com/gitboot/gitboot/internal/netnstest"
 )
@@ -114,5 +119,101 @@ func TestNewReadsKeptManifests(t *testing.T) {
 				t.Errorf("the previous state (manifest corrupt: %v) built %d overlays", corrupt, r.Built)
 			}
 		})
+	}
+}
+
+// TestBuildWithPlansData: a build given the input keys a plan computed
+// for the same cluster takes their template data and builds what Build
+// builds (the same manifest); given keys computed for another cluster
+// (a node's kernel_args differ, so its overlay renders differently), it
+// does not take their data: it still builds the cluster it is given.
+func TestBuildWithPlansData(t *testing.T) {
+	tc := overlayCluster(t, []string{"nodedep"}, nil, 3)
+	c := tc.build()
+	srv, err := c.PickServer("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustBuild(t, newBuilder(t, t.TempDir()), c)
+	tc.nodes[1].KernelArgs = []string{"other"}
+	other := tc.build()
+	for _, x := range []struct {
+		name string
+		from *hclspec.Cluster
+	}{{"same cluster", c}, {"another cluster", other}} {
+		t.Run(x.name, func(t *testing.T) {
+			fsrv, err := x.from.PickServer("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := ComputeInputs(x.from, fsrv, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := in.dataFor(c, srv) == in.ds; got != (x.from == c) {
+				t.Errorf("the plan's data taken: %v", got)
+			}
+			r, err := newBuilder(t, t.TempDir()).BuildWith(context.Background(), c, "", in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Manifest != want.Manifest {
+				t.Errorf("manifest %s, want %s (Build's)", r.Manifest, want.Manifest)
+			}
+		})
+	}
+}
+
+// TestAgentDigestFollowsTheFile: one builder asked again for the agent's
+// digest gives the digest of the file as it is now: unchanged, the same;
+// rewritten in place with as many bytes and its old modification time put
+// back, the new content's; replaced by another file, that one's; gone, the
+// error naming it.
+func TestAgentDigestFollowsTheFile(t *testing.T) {
+	agent := filepath.Join(t.TempDir(), "gitboot-agent")
+	digestOf := func(content string) string {
+		sum := sha256.Sum256([]byte(content))
+		return hex.EncodeToString(sum[:])
+	}
+	write(t, agent, "agent one", 0o755)
+	b, err := New(Config{StateDir: t.TempDir(), Agent: agent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when, content string) {
+		t.Helper()
+		if d, err := b.AgentDigest(); err != nil || d != digestOf(content) {
+			t.Errorf("%s: digest %s (err %v), want %q's", when, d, err, content)
+		}
+	}
+	check("first", "agent one")
+	check("again", "agent one")
+	info, err := os.Stat(agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(agent, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("agent two"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(agent, info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	check("rewritten in place, same size and mtime", "agent two")
+	next := agent + ".new"
+	write(t, next, "agent three", 0o755)
+	if err := os.Rename(next, agent); err != nil {
+		t.Fatal(err)
+	}
+	check("replaced", "agent three")
+	if err := os.Remove(agent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AgentDigest(); err == nil || !strings.Contains(err.Error(), agent) {
+		t.Errorf("agent removed: err %v, want one naming %s", err, agent)
 	}
 }
