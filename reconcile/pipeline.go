@@ -154,8 +154,21 @@ func (r *Reconciler) commitStep(p pass, d *desired, res *artifact.Result) (*Inve
 
 // recordStep records inv as the running inventory and, after an apply,
 // removes artifacts no longer referenced.
+//
+// After an apply the collection runs beside the recording (they touch
+// different files: the artifact store, and inventory.json with its binary
+// copy): a crash between the two leaves what either order leaves, the
+// previous inventory naming the previous manifest, which GC keeps.
 func (r *Reconciler) recordStep(p pass, inv *Inventory, res *artifact.Result) {
 	ev := p.ev
+	var gcErr chan error
+	if p.rebuild == nil {
+		gcErr = make(chan error, 1)
+		go func() {
+			_, _, err := r.cfg.Builder.GC()
+			gcErr <- err
+		}()
+	}
 	if err := r.record(inv); err != nil {
 		// Served, not recorded: a restart would serve the previous state.
 		// The next pass writes it again.
@@ -170,7 +183,7 @@ func (r *Reconciler) recordStep(p pass, inv *Inventory, res *artifact.Result) {
 		r.cfg.Logger.Info("rebuilt the last applied commit", "commit", ev.Commit.Short(), "manifest", res.Manifest)
 		return
 	}
-	if _, _, err := r.cfg.Builder.GC(); err != nil {
+	if err := <-gcErr; err != nil {
 		r.cfg.Logger.Warn("artifact garbage collection failed", "err", err)
 	}
 	ev.Result = ResultApplied

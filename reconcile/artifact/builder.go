@@ -174,21 +174,27 @@ func New(cfg Config) (*Builder, error) {
 		return nil, err
 	}
 	sizes := map[string]int64{} // artifact sizes the kept manifests record
-	for _, h := range []string{st.Previous, st.Current} {
+	var verifiedErr error
+	var loadVerified func()
+	if cfg.CheckOnUse {
+		loadVerified = func() { verifiedErr = s.loadVerified() } // touches the store's verified list only
+	}
+	hexes := []string{st.Previous, st.Current}
+	ms, errs := b.readManifests(hexes, loadVerified)
+	for i, h := range hexes {
 		if h == "" {
 			continue
 		}
-		m, err := b.readManifest(h)
-		if err != nil {
+		if errs[i] != nil {
 			// Not fatal: the next build rebuilds what it cannot reuse.
-			cfg.Logger.Warn("applied manifest unreadable", "err", err)
+			cfg.Logger.Warn("applied manifest unreadable", "err", errs[i])
 			continue
 		}
-		b.remember(m)
-		m.sizes(sizes)
+		b.remember(ms[i])
+		ms[i].sizes(sizes)
 	}
 	if cfg.CheckOnUse {
-		if err := s.loadVerified(); err != nil {
+		if err := verifiedErr; err != nil {
 			cfg.Logger.Warn("artifact verification list", "err", err)
 		}
 		// The store's directory stays open for the builder's life (a

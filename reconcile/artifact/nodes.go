@@ -271,7 +271,8 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 	ds := newDataSet(c, srv)
 	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, nil)
 	jobs := make(map[string]*job, 2*len(nodes))
-	var order []*job
+	var all []*job      // every distinct job, in the order the nodes name them
+	var stored []string // the store file of each of all that is in the store, "" otherwise
 	views, err := b.imageViews(m)
 	if err != nil {
 		return 0, 0, err
@@ -296,18 +297,28 @@ func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hc
 				continue
 			}
 			j := &job{key: x.key, ovs: x.ovs, node: n, runtime: x.runtime, img: img}
-			if r, ok := b.overlays[x.key]; ok && b.store.usable(r.Hex+extImage) {
-				j.out, j.node = r, nil
-				reused++
-			} else {
-				order = append(order, j)
+			name := ""
+			if r, ok := b.overlays[x.key]; ok {
+				j.out, name = r, r.Hex+extImage
 			}
+			all, stored = append(all, j), append(stored, name)
 			jobs[x.key] = j
 		}
 		m.Nodes[n.Name] = rec
 	})
 	if err != nil {
 		return 0, 0, err
+	}
+	// The artifacts to reuse are checked after the keys, on the workers.
+	var order []*job
+	for i, ok := range b.store.usableEach(stored, b.cfg.Workers) {
+		if j := all[i]; ok {
+			j.node = nil
+			reused++
+		} else {
+			j.out = ref{}
+			order = append(order, j)
+		}
 	}
 
 	segs, err := b.sharedSegments(order)

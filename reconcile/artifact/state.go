@@ -192,28 +192,6 @@ func appendRef(b []byte, r ref) []byte {
 	return append(b, '}')
 }
 
-func (b *Builder) readManifest(hexSum string) (*Manifest, error) {
-	if m := b.manifests[hexSum]; m != nil {
-		return m, nil
-	}
-	data, err := os.ReadFile(b.manifestPath(hexSum))
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest: %w", err)
-	}
-	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != hexSum {
-		return nil, fmt.Errorf("manifest %s is corrupt", hexSum)
-	}
-	m, err := decodeManifest(data)
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", hexSum, err)
-	}
-	if b.manifests == nil {
-		b.manifests = map[string]*Manifest{}
-	}
-	b.manifests[hexSum] = m
-	return m, nil
-}
-
 // forgetManifests drops the manifests readManifest kept (see
 // Builder.manifests).
 func (b *Builder) forgetManifests() { b.manifests = nil }

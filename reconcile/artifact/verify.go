@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/gitboot/gitboot/internal/atomicfile"
@@ -190,6 +191,44 @@ func (s *store) usable(name string) bool {
 		return s.checkOnUse(name)
 	}
 	return s.intact(name)
+}
+
+// usableEach reports, for each of names, whether usable(name) holds ("":
+// false), as calling usable on each in order does: the first check of
+// each distinct name runs on up to workers goroutines (a one-node apply
+// at 10,000 nodes checks 10,000 artifacts, one stat each), a name's
+// repeats after it.
+func (s *store) usableEach(names []string, workers int) []bool {
+	out := make([]bool, len(names))
+	var first, repeats []int
+	seen := make(map[string]bool, len(names))
+	for i, name := range names {
+		switch {
+		case name == "":
+		case seen[name]:
+			repeats = append(repeats, i)
+		default:
+			seen[name] = true
+			first = append(first, i)
+		}
+	}
+	check := func(idx []int) {
+		for _, i := range idx {
+			out[i] = s.usable(names[i])
+		}
+	}
+	const minPart = 512 // fewer: not worth a goroutine
+	part := max(minPart, (len(first)+workers-1)/max(1, workers))
+	var wg sync.WaitGroup
+	for len(first) > part {
+		idx := first[:part]
+		wg.Go(func() { check(idx) })
+		first = first[part:]
+	}
+	check(first)
+	wg.Wait()
+	check(repeats)
+	return out
 }
 
 // drop removes a damaged artifact: from the disk and from what the store
