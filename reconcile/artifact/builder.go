@@ -396,18 +396,23 @@ func (b *Builder) fillNodes(res *Result, m *Manifest) {
 		seen[key{r.Hex, name}] = a
 		return a
 	}
-	for name, n := range m.Nodes {
-		img := m.Images[n.Image]
-		res.Nodes[name] = bootsvc.Artifacts{
-			Kernel:  artifact(img.Kernel, extKernel, img.KernelName),
-			Image:   artifact(img.Image, extImage, NameImage),
-			System:  artifact(n.System, extImage, NameSystem),
-			Runtime: artifact(n.Runtime, extImage, NameRuntime),
-		}
+	// An image's artifacts, once per image: most of the lookups.
+	images := make(map[string]bootsvc.Artifacts, len(m.Images))
+	for name, img := range m.Images {
+		a := bootsvc.Artifacts{Kernel: artifact(img.Kernel, extKernel, img.KernelName), Image: artifact(img.Image, extImage, NameImage)}
 		if img.Stage1 != nil {
-			a := res.Nodes[name]
 			a.Stage1 = artifact(*img.Stage1, extImage, NameStage1)
-			res.Nodes[name] = a
 		}
+		images[name] = a
+	}
+	for name, n := range m.Nodes {
+		a, ok := images[n.Image]
+		if !ok { // a node whose image the manifest lacks: its zero record's artifacts, as ever
+			img := m.Images[n.Image]
+			a = bootsvc.Artifacts{Kernel: artifact(img.Kernel, extKernel, img.KernelName), Image: artifact(img.Image, extImage, NameImage)}
+		}
+		a.System = artifact(n.System, extImage, NameSystem)
+		a.Runtime = artifact(n.Runtime, extImage, NameRuntime)
+		res.Nodes[name] = a
 	}
 }
