@@ -105,7 +105,11 @@ func (r *Reconciler) buildStep(ctx context.Context, p pass, d *desired) (*artifa
 	if ev.Plan != nil {
 		ev.Plan.dropDetails() // read no more: the memory is the build's
 	}
-	res, err := r.cfg.Builder.Build(ctx, d.cluster, d.srv.Name)
+	var in *artifact.Inputs // the plan's input keys: its template data is the build's
+	if p.loaded != nil && p.loaded.cluster == d.cluster {
+		in = p.loaded.inputs
+	}
+	res, err := r.cfg.Builder.BuildWith(ctx, d.cluster, d.srv.Name, in)
 	if err == nil {
 		ev.Build = res.Duration
 		return res, nil

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -115,11 +117,14 @@ func (b *Builder) agent() (*ovFile, error) {
 // server upgrade) or a new CA is planned and applied like a commit, and
 // marks every node as needing a reboot.
 func (b *Builder) AgentDigest() (string, error) {
-	a, err := b.agent()
-	if err != nil || a == nil {
+	path, ok, err := agentPath(b.cfg.Agent)
+	if err != nil || !ok {
 		return "", err
 	}
-	sum := sha256.Sum256(a.data)
+	sum, err := b.agentSum.of(path)
+	if err != nil {
+		return "", err
+	}
 	if b.cfg.Trust == nil {
 		return hex.EncodeToString(sum[:]), nil
 	}
@@ -149,4 +154,56 @@ func (b *Builder) ownFiles() ([]ovFile, error) {
 		own = append(own, b.cfg.Trust.files()...)
 	}
 	return own, nil
+}
+
+// agentSum is the sha256 of the agent binary AgentDigest read last, kept
+// with the file's identity: an apply asks for the digest once per pass and
+// the file is 7 MB. Any write changes the identity (its ctime at least),
+// so a new agent is read again.
+type agentSum struct {
+	mu   sync.Mutex
+	path string
+	id   fileID
+	sum  [32]byte
+}
+
+// fileID identifies a file's content without reading it: what changes
+// when it is written, replaced or moved.
+type fileID struct {
+	size, mtime, ctime int64
+	dev, ino           uint64
+}
+
+func fileIDOf(info fs.FileInfo) (fileID, bool) {
+	sys, ok := info.Sys().(*syscall.Stat_t)
+	if !ok || !info.Mode().IsRegular() {
+		return fileID{}, false
+	}
+	return fileID{size: info.Size(), mtime: info.ModTime().UnixNano(), ctime: sys.Ctim.Nano(), dev: uint64(sys.Dev), ino: sys.Ino}, true
+}
+
+// of returns the sha256 of the agent binary at path: the one kept when
+// the file is the one it was computed from, else read (readAgent, with
+// its errors) and kept.
+func (a *agentSum) of(path string) ([32]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	info, err := os.Stat(path)
+	id, known := fileID{}, false
+	if err == nil {
+		id, known = fileIDOf(info)
+	}
+	if known && a.path == path && a.id == id {
+		return a.sum, nil
+	}
+	f, err := readAgent(path)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	sum := sha256.Sum256(f.data)
+	a.path, a.id, a.sum = "", fileID{}, sum
+	if known {
+		a.path, a.id = path, id // stamped before the read: a write since makes it differ next time
+	}
+	return sum, nil
 }

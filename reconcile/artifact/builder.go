@@ -96,6 +96,7 @@ type Builder struct {
 	// and the Load that restores the current one follows. Load and GC
 	// forget them, so a running server keeps none.
 	manifests map[string]*Manifest
+	agentSum  agentSum // AgentDigest's, by the agent file's identity
 }
 
 // Result is one successful build: every served node's artifacts, and the
@@ -232,6 +233,16 @@ func (b *Builder) remember(m *Manifest) {
 // unchanged is reused, not rebuilt. On error nothing that is served
 // changes: the previous manifest and artifacts stay as they were.
 func (b *Builder) Build(ctx context.Context, c *hclspec.Cluster, server string) (*Result, error) {
+	return b.BuildWith(ctx, c, server, nil)
+}
+
+// BuildWith is Build given in, the input keys a plan computed
+// (ComputeInputs) for the same cluster c, or nil: the build takes their
+// template data instead of computing it again when they were computed for
+// c itself and the server block it builds for (otherwise in is not used).
+// The build sets the data's secret box: in is not used by anything else
+// meanwhile.
+func (b *Builder) BuildWith(ctx context.Context, c *hclspec.Cluster, server string, in *Inputs) (*Result, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	start := time.Now()
@@ -277,7 +288,7 @@ func (b *Builder) Build(ctx context.Context, c *hclspec.Cluster, server string) 
 	}
 
 	// Overlays.
-	built, reused, err := b.buildOverlays(ctx, c, srv, nodes, m)
+	built, reused, err := b.buildOverlays(ctx, c, in.dataFor(c, srv), nodes, m)
 	if err != nil {
 		return nil, err
 	}
@@ -385,18 +396,23 @@ func (b *Builder) fillNodes(res *Result, m *Manifest) {
 		seen[key{r.Hex, name}] = a
 		return a
 	}
-	for name, n := range m.Nodes {
-		img := m.Images[n.Image]
-		res.Nodes[name] = bootsvc.Artifacts{
-			Kernel:  artifact(img.Kernel, extKernel, img.KernelName),
-			Image:   artifact(img.Image, extImage, NameImage),
-			System:  artifact(n.System, extImage, NameSystem),
-			Runtime: artifact(n.Runtime, extImage, NameRuntime),
-		}
+	// An image's artifacts, once per image: most of the lookups.
+	images := make(map[string]bootsvc.Artifacts, len(m.Images))
+	for name, img := range m.Images {
+		a := bootsvc.Artifacts{Kernel: artifact(img.Kernel, extKernel, img.KernelName), Image: artifact(img.Image, extImage, NameImage)}
 		if img.Stage1 != nil {
-			a := res.Nodes[name]
 			a.Stage1 = artifact(*img.Stage1, extImage, NameStage1)
-			res.Nodes[name] = a
 		}
+		images[name] = a
+	}
+	for name, n := range m.Nodes {
+		a, ok := images[n.Image]
+		if !ok { // a node whose image the manifest lacks: its zero record's artifacts, as ever
+			img := m.Images[n.Image]
+			a = bootsvc.Artifacts{Kernel: artifact(img.Kernel, extKernel, img.KernelName), Image: artifact(img.Image, extImage, NameImage)}
+		}
+		a.System = artifact(n.System, extImage, NameSystem)
+		a.Runtime = artifact(n.Runtime, extImage, NameRuntime)
+		res.Nodes[name] = a
 	}
 }

@@ -24,10 +24,23 @@ type Inputs struct {
 	// the source cannot be examined here (a plan in CI without the image).
 	Images map[string]ImageInput
 
-	// ds and srv are the template data the keys were computed with, for
-	// CheckImagesChanged to use again.
+	// ds, c and srv are the template data the keys were computed with and
+	// what it was computed from, for CheckImagesChanged and BuildWith to
+	// use again.
 	ds  *dataSet
+	c   *hclspec.Cluster
 	srv *hclspec.Server
+}
+
+// dataFor returns the template data of cluster c for server srv: in's,
+// when in was computed for that very cluster and server block (the data
+// is a function of the two, and a Cluster does not change), else made
+// now. in may be nil.
+func (in *Inputs) dataFor(c *hclspec.Cluster, srv *hclspec.Server) *dataSet {
+	if in != nil && in.ds != nil && in.c == c && in.srv == srv {
+		return in.ds
+	}
+	return newDataSet(c, srv)
 }
 
 // NodeInputs are one node's overlay input keys (the keys a build stores
@@ -57,6 +70,7 @@ func ComputeInputs(c *hclspec.Cluster, srv *hclspec.Server, images bool) (*Input
 		Nodes:    make(map[string]NodeInputs, len(nodes)),
 		Overlays: map[string]map[string]string{},
 		Images:   map[string]ImageInput{},
+		c:        c,
 		srv:      srv,
 	}
 	ds := newDataSet(c, srv)

@@ -262,13 +262,13 @@ func nodeInputs(c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, own []ov
 }
 
 // buildOverlays computes every node's system and runtime overlay input
-// keys, builds those not in the store, and records them in m.
-func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, srv *hclspec.Server, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
+// keys (ds: the template data of c for the server built for), builds
+// those not in the store, and records them in m.
+func (b *Builder) buildOverlays(ctx context.Context, c *hclspec.Cluster, ds *dataSet, nodes []*hclspec.Node, m *Manifest) (built, reused int, err error) {
 	own, err := b.ownFiles()
 	if err != nil {
 		return 0, 0, err
 	}
-	ds := newDataSet(c, srv)
 	ds.sec = newSecretBox(c.FS, b.cfg.Secrets, nil)
 	jobs := make(map[string]*job, 2*len(nodes))
 	var all []*job      // every distinct job, in the order the nodes name them
