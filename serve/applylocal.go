@@ -67,6 +67,9 @@ func ApplyLocal(ctx context.Context, cfg LocalConfig, p *reconcile.Plan) (reconc
 	if err != nil {
 		return none, err
 	}
+	// The agent's digest (a 7 MB read and hash) beside the restore: the
+	// apply's own call finds it kept (errors are that call's to report).
+	go func() { _, _ = builder.AgentDigest() }()
 	block := cfg.Server
 	if block == "" && p.Desired != nil {
 		block = p.Desired.Server.Name
