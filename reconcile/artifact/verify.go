@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,13 +167,8 @@ func (d *verifiedDoc) encode() []byte {
 	if d.Files == nil {
 		return append(out, "null}"...)
 	}
-	names := make([]string, 0, len(d.Files))
-	for name := range d.Files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	out = append(out, '{')
-	for i, name := range names {
+	for i, name := range slices.Sorted(maps.Keys(d.Files)) {
 		st := d.Files[name]
 		if i > 0 {
 			out = append(out, ',')
